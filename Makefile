@@ -1,0 +1,43 @@
+# Two set-up commands that work on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SHARED ?= ../shared
+
+.PHONY: install demo test bench lint format lock clean
+
+install: $(STAMP)
+
+# torch first and pinned: unpinned, argostranslate/sentence-transformers pull a CUDA build (GBs).
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/narrascope demo
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="" $(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Regenerate exact pins after changing dependencies in pyproject.toml.
+lock: $(STAMP)
+	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch|narrascope)==' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""Collecting pages: sources, scrapy spiders, safety middleware and the DuckDB item pipeline."""

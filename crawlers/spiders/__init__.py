@@ -1,0 +1,1 @@
+"""Generic spiders that iterate the source list; none is specific to one outlet."""

@@ -1,0 +1,1 @@
+"""Pipeline stages (batch in, batch out), their registry, the runner and the CLI."""

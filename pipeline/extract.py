@@ -1,0 +1,102 @@
+"""Extraction stage: main text and metadata from stored HTML, with comment sections kept out."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pipeline.comments import drop_comment_lines
+from storage.records import DocInput, Extraction, Rejection
+
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
+logging.getLogger("htmldate").setLevel(logging.ERROR)
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """ISO date or timestamp to an aware datetime (UTC when no offset is given)."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class ExtractStage:
+    """trafilatura on the stored HTML, then a multilingual comment-line filter.
+
+    ``favor`` is trafilatura's focus: "balanced", "precision" or "recall".
+    """
+
+    name: str = "extract"
+    version: str = "1"
+    requires: tuple[str, ...] = ()
+    favor: str = "balanced"
+    min_chars: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> ExtractStage:
+        return cls(favor=settings.get("favor", "balanced"), min_chars=settings.get("min_chars", 1))
+
+    def process(self, batch: list[DocInput]) -> list[Extraction | Rejection]:
+        return [self.extract_one(doc) for doc in batch]
+
+    def extract_one(self, doc: DocInput) -> Extraction | Rejection:
+        def reject(reason: str, detail: str = "") -> Rejection:
+            return Rejection(
+                self.name,
+                reason,
+                detail,
+                url=doc.url,
+                source=doc.source,
+                doc_id=doc.doc_id,
+                version=doc.version,
+            )
+
+        if doc.html is None:
+            text = (doc.raw_text or "").strip()
+            if len(text) < self.min_chars:
+                return reject("empty_body", "imported text is empty")
+            return Extraction(doc.doc_id, doc.version, text, title=doc.hint_title)
+        if not doc.html.strip():
+            return reject("empty_body", "page body is empty")
+        if "\x00" in doc.html:
+            return reject("not_html", "page contains NUL bytes (binary content)")
+        result = extract_html(doc.html, doc.url, favor=self.favor)
+        if result is None or len(result["text"]) < self.min_chars:
+            return reject("no_main_text", "no main text found in the page")
+        return Extraction(doc.doc_id, doc.version, **result)
+
+
+def extract_html(html: str, url: str | None = None, favor: str = "balanced") -> dict | None:
+    """Main text, title, author, date and site name of one page, or None when it has no body."""
+    import trafilatura
+    from trafilatura.utils import load_html
+
+    tree = load_html(html)
+    if tree is None:
+        return None
+    document = trafilatura.bare_extraction(
+        copy.deepcopy(tree),
+        url=url,
+        include_comments=False,
+        with_metadata=True,
+        favor_precision=favor == "precision",
+        favor_recall=favor == "recall",
+    )
+    if document is None or not (document.text or "").strip():
+        return None
+    text, _ = drop_comment_lines(document.text.strip(), tree)
+    return {
+        # NFC: one spelling per character, so hashes and substring matches agree across sites
+        "text": unicodedata.normalize("NFC", text.strip()),
+        "title": document.title or None,
+        "author": document.author or None,
+        "published_at": parse_date(document.date),
+        "sitename": document.sitename or None,
+    }

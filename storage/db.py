@@ -1,0 +1,122 @@
+"""Opening the database: path resolution, connection settings and schema migration."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from storage.migrations import LATEST_VERSION, MIGRATIONS
+
+DEFAULT_DB = "narrascope.duckdb"
+
+
+class StorageError(RuntimeError):
+    """A database operation failed; the DuckDB error is kept as ``__cause__``."""
+
+
+class SchemaTooNewError(StorageError):
+    """The database was written by a newer narrascope than this one."""
+
+
+def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
+    """``--db`` wins, then ``NARRASCOPE_DB``, then ``./narrascope.duckdb``."""
+    return Path(path or os.environ.get("NARRASCOPE_DB") or DEFAULT_DB)
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Bring the schema up to date; return the versions applied. Each step is one transaction."""
+    current = _schema_version(con)
+    if current > LATEST_VERSION:
+        raise SchemaTooNewError(
+            f"database schema is version {current}, this narrascope knows up to {LATEST_VERSION}: "
+            "upgrade narrascope (pip install -U narrascope) to open it"
+        )
+    applied = []
+    for version, _description, statements in MIGRATIONS:
+        if version <= current:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if version == 1:
+                con.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version ("
+                    "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+                )
+            for statement in statements:
+                con.execute(statement)
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
+            con.execute("COMMIT")
+        except duckdb.Error as err:
+            con.execute("ROLLBACK")
+            raise StorageError(f"migration to schema version {version} failed: {err}") from err
+        applied.append(version)
+    return applied
+
+
+@contextmanager
+def connect(
+    path: str | os.PathLike | None = None, *, read_only: bool = False, migrate_schema: bool = True
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database for the duration of a ``with`` block, migrated and set to UTC.
+
+    Hold it no longer than needed: while a process has the file open for writing, no other
+    process can open it at all (DuckDB's single-writer rule).
+    """
+    db_path = resolve_db_path(path)
+    if read_only and not db_path.exists():
+        raise StorageError(f"no database at {db_path}: run `narrascope init --db {db_path}` first")
+    if not read_only:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(db_path), read_only=read_only)
+    except duckdb.Error as err:
+        raise StorageError(f"cannot open {db_path}: {err}") from err
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if read_only:
+            version = _schema_version(con)
+            if version > LATEST_VERSION:
+                raise SchemaTooNewError(
+                    f"database schema is version {version}, this narrascope knows up to "
+                    f"{LATEST_VERSION}: upgrade narrascope to open it"
+                )
+            if version < LATEST_VERSION:
+                raise StorageError(
+                    f"database schema is version {version}, older than {LATEST_VERSION}: "
+                    f"run `narrascope init --db {db_path}` to migrate it"
+                )
+        elif migrate_schema:
+            migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One atomic unit of writes: commit on success, roll back and raise StorageError on failure."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except duckdb.Error as err:
+        con.execute("ROLLBACK")
+        raise StorageError(f"write failed and was rolled back: {err}") from err
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")

@@ -1,0 +1,55 @@
+"""Read-only queries: analysts' SQL and the status report."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+    cursor = con.execute(sql)
+    columns = [d[0] for d in cursor.description] if cursor.description else []
+    return columns, cursor.fetchall()
+
+
+def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
+    """Documents by stage and language, backlog per stage, rejections by reason, last runs."""
+    from storage.stages import backlog
+
+    one = lambda sql, *p: con.execute(sql, list(p)).fetchone()[0]  # noqa: E731
+    by_stage = {
+        stage: {"done": done, "rejected": rejected}
+        for stage, done, rejected in con.execute(
+            "SELECT stage, count(*) FILTER (status = 'done'), count(*) FILTER (status = 'rejected') "
+            "FROM stage_state s JOIN documents d ON d.doc_id = s.doc_id AND d.current_version = s.version "
+            "GROUP BY stage ORDER BY stage"
+        ).fetchall()
+    }
+    return {
+        "documents": one("SELECT count(*) FROM documents"),
+        "versions": one("SELECT count(*) FROM document_versions"),
+        "sources": dict(
+            con.execute(
+                "SELECT coalesce(source, '(none)'), count(*) FROM documents GROUP BY 1 ORDER BY 2 DESC"
+            ).fetchall()
+        ),
+        "by_stage": by_stage,
+        "backlog": {s.name: backlog(con, s.name, s.version, s.requires) for s in stages},
+        "languages": dict(
+            con.execute(
+                "SELECT lang, count(*) FROM v_documents WHERE lang IS NOT NULL GROUP BY 1 ORDER BY 2 DESC"
+            ).fetchall()
+        ),
+        "rejections": [
+            {"stage": st, "reason": r, "count": n}
+            for st, r, n in con.execute(
+                "SELECT stage, reason, count(*) FROM rejections GROUP BY 1, 2 ORDER BY 3 DESC"
+            ).fetchall()
+        ],
+        "last_runs": [
+            {"run_id": rid, "kind": k, "started_at": str(s), "status": st, "summary": summ}
+            for rid, k, s, st, summ in con.execute(
+                "SELECT run_id, kind, started_at, status, summary FROM runs "
+                "ORDER BY started_at DESC LIMIT 5"
+            ).fetchall()
+        ],
+    }
