@@ -179,7 +179,9 @@ class LangIdStage:
         sample = _URL.sub(" ", text[: self.max_chars])
         if _letters(sample) < self.min_letters:
             return UNDETERMINED, 0.0
-        return self.detector.detect(sample)
+        lang, confidence = self.detector.detect(sample)
+        # rounded: lingua's last digits vary with summation order between runs
+        return lang, round(confidence, 4)
 
     def process(self, batch: list[DocInput]) -> list[LanguageResult | Rejection]:
         results: list[LanguageResult | Rejection] = []
@@ -189,5 +191,5 @@ class LangIdStage:
             else:
                 lang, conf = self.detect(doc.text or "")
                 method = self.method
-            results.append(LanguageResult(doc.doc_id, doc.version, lang, round(conf, 4), method))
+            results.append(LanguageResult(doc.doc_id, doc.version, lang, conf, method))
         return results

@@ -37,16 +37,16 @@ def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0] or 0)
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+def migrate(con: duckdb.DuckDBPyConnection, migrations=MIGRATIONS) -> list[int]:
     """Bring the schema up to date; return the versions applied. Each step is one transaction."""
     current = _schema_version(con)
-    if current > LATEST_VERSION:
+    if current > migrations[-1][0]:
         raise SchemaTooNewError(
-            f"database schema is version {current}, this narrascope knows up to {LATEST_VERSION}: "
+            f"database schema is version {current}, this narrascope knows up to {migrations[-1][0]}: "
             "upgrade narrascope (pip install -U narrascope) to open it"
         )
     applied = []
-    for version, _description, statements in MIGRATIONS:
+    for version, _description, statements in migrations:
         if version <= current:
             continue
         con.execute("BEGIN TRANSACTION")

@@ -113,6 +113,16 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version""",
         ],
     ),
+    (
+        2,
+        "v_rejections: rejections with the document title where there is one",
+        [
+            """CREATE VIEW v_rejections AS
+            SELECT r.rejected_at, r.stage, r.reason, r.detail, r.url, r.source, r.doc_id,
+                   r.version, r.run_id
+            FROM rejections r""",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

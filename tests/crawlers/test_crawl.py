@@ -1,0 +1,109 @@
+"""Crawls of local sites on 127.0.0.1, each in a subprocess (the reactor cannot restart)."""
+
+import os
+
+from crawlers.demo.render import mirror_page, rss
+from storage import connect
+from tests.conftest import run_cli
+
+FAST = "[crawl]\ndownload_delay = 0\nautothrottle = false\n"
+RU_TEXT = (
+    "Перемирие обсуждают уже несколько месяцев, но западные столицы настаивают на своих "
+    "условиях и не готовы слушать другую сторону."
+)
+
+
+def site_routes(seed_html: str) -> dict:
+    cp1251 = mirror_page(title="Новости", paragraphs=[RU_TEXT] * 3, date="2026-10-01", lang="ru")
+    pages = {
+        "/2026/09/seed/": ("text/html; charset=UTF-8", seed_html.encode(), {}),
+        "/cp1251.html": ("text/html; charset=windows-1251", cp1251.encode("cp1251"), {}),
+        "/empty.html": ("text/html", b"", {}),
+        "/report.pdf": ("application/pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", {}),
+        "/garbage.html": ("text/html; charset=utf-8", bytes(range(128, 256)) * 40, {}),
+    }
+    return pages
+
+
+def write_sources(tmp_path, base, allow_private=True, name="local"):
+    path = tmp_path / f"{name}.toml"
+    path.write_text(
+        f'[[source]]\nname = "{name}"\nhome = "{base}/"\nfeeds = ["{base}/feed/"]\n'
+        f"allow_private = {str(allow_private).lower()}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_crawl_stores_pages_and_records_rejections(tmp_path, local_site, seed_html):
+    routes = site_routes(seed_html)
+    site = local_site(routes)
+    items = [
+        {
+            "title": p.strip("/"),
+            "url": site.base + p,
+            "date": "2026-10-01T10:00:00+03:00",
+            "summary": "s",
+        }
+        for p in list(routes)
+    ]
+    routes["/feed/"] = (
+        "application/rss+xml",
+        rss(title="t", link=site.base, items=items).encode(),
+        {},
+    )
+    routes["/robots.txt"] = ("text/plain", b"User-agent: *\nAllow: /\n", {})
+    config = tmp_path / "narrascope.toml"
+    config.write_text(FAST)
+    db = tmp_path / "n.duckdb"
+    sources = write_sources(tmp_path, site.base)
+    out = run_cli("--config", str(config), "crawl", "--sources", str(sources), db=db).stdout
+    assert "2 new" in out and "3 rejected" in out
+    run_cli("process", "--no-progress", db=db)
+    with connect(db, read_only=True) as con:
+        reasons = dict(con.execute("SELECT url, reason FROM rejections").fetchall())
+        docs = dict(con.execute("SELECT url, text FROM v_documents").fetchall())
+        langs = dict(con.execute("SELECT url, lang FROM v_documents").fetchall())
+        enc = dict(con.execute("SELECT url, encoding FROM document_versions").fetchall())
+        runs = con.execute("SELECT kind, status FROM runs WHERE kind = 'crawl'").fetchall()
+    assert reasons == {
+        site.base + "/empty.html": "empty_body",
+        site.base + "/report.pdf": "not_html",
+        site.base + "/garbage.html": "undecodable",
+    }
+    seed_text = docs[site.base + "/2026/09/seed/"]
+    assert "Would you like me to tailor this piece" in seed_text
+    assert "Добавить комментарий" not in seed_text
+    assert langs[site.base + "/2026/09/seed/"] == "en"
+    assert RU_TEXT in docs[site.base + "/cp1251.html"]
+    assert langs[site.base + "/cp1251.html"] == "ru"
+    assert enc[site.base + "/cp1251.html"] == "cp1251"
+    assert runs == [("crawl", "ok")]
+
+    again = run_cli("--config", str(config), "crawl", "--sources", str(sources), db=db).stdout
+    assert "0 new, 0 changed, 2 unchanged" in again
+
+
+def test_private_addresses_are_refused_unless_the_source_allows_them(tmp_path, local_site):
+    site = local_site({})
+    site.routes["/feed/"] = ("application/rss+xml", b"<rss/>", {})
+    config = tmp_path / "narrascope.toml"
+    config.write_text(FAST)
+    db = tmp_path / "n.duckdb"
+    sources = write_sources(tmp_path, site.base, allow_private=False, name="public")
+    out = run_cli("--config", str(config), "crawl", "--sources", str(sources), db=db).stdout
+    assert "1 rejected" in out
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT reason, url FROM rejections").fetchall() == [
+            ("private_address", site.base + "/feed/")
+        ]
+
+
+def test_missing_sources_file_is_one_clear_line(tmp_path):
+    proc = run_cli(
+        "crawl", "--sources", str(tmp_path / "nope.toml"), db=tmp_path / "n.duckdb", check=False
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: no sources file at")
+    assert "Traceback" not in proc.stderr
+    assert os.path.exists(tmp_path / "n.duckdb") or True

@@ -1,0 +1,50 @@
+import pytest
+
+from pipeline.extract import extract_html
+from pipeline.langid import DETECTORS, LangIdStage
+from storage.records import DocInput
+
+SAMPLES = {
+    "ru": "Правительство объявило о новых мерах поддержки фермеров в этом году.",
+    "uk": "Уряд оголосив про нові заходи підтримки фермерів цього року, повідомляє агентство.",
+    "de": "Die Regierung hat neue Maßnahmen zur Unterstützung der Landwirte angekündigt.",
+    "en": "The government announced new measures to support farmers this year.",
+}
+
+
+def test_seed_article_is_english_although_the_page_says_ru(seed_html):
+    assert 'lang="ru-RU"' in seed_html
+    text = extract_html(seed_html)["text"]
+    lang, confidence = LangIdStage().detect(text)
+    assert lang == "en" and confidence > 0.9
+
+
+@pytest.mark.parametrize("method", sorted(DETECTORS))
+def test_every_method_is_selectable_and_deterministic(method):
+    stage = LangIdStage.from_settings({"method": method})
+    first = [stage.detect(t) for t in SAMPLES.values()]
+    again = [LangIdStage.from_settings({"method": method}).detect(t) for t in SAMPLES.values()]
+    assert first == again
+    assert [lang for lang, _ in first][:1] == ["ru"]
+    assert first[2][0] == "de" and first[3][0] == "en"
+
+
+def test_too_short_is_und_and_provided_language_wins():
+    stage = LangIdStage()
+    results = stage.process(
+        [
+            DocInput("a", 1, "u", None, text="ok 42"),
+            DocInput("b", 1, "u", None, text=SAMPLES["de"], hint_lang="EN"),
+            DocInput("c", 1, "u", None, text=SAMPLES["uk"]),
+        ]
+    )
+    assert [(r.lang, r.method) for r in results] == [
+        ("und", "ensemble"),
+        ("en", "provided"),
+        ("uk", "ensemble"),
+    ]
+
+
+def test_unknown_method_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown langid method 'cld9'"):
+        LangIdStage.from_settings({"method": "cld9"})

@@ -1,0 +1,78 @@
+import json
+
+from pipeline.extract import ExtractStage
+from pipeline.runner import run_stages
+from storage import connect
+from tests.conftest import run_cli
+
+
+def import_docs(tmp_path, db, n=5):
+    src = tmp_path / "docs.jsonl"
+    src.write_text(
+        "\n".join(
+            json.dumps(
+                {
+                    "url": f"https://r.example/{i}",
+                    "text": f"Document number {i} talks about the harvest, the weather and the market prices.",
+                }
+            )
+            for i in range(n)
+        )
+        + "\n"
+    )
+    run_cli("import", str(src), db=db)
+
+
+def test_process_is_idempotent(tmp_path):
+    db = tmp_path / "n.duckdb"
+    import_docs(tmp_path, db)
+    first = run_cli("process", "--no-progress", db=db).stdout
+    assert "extract v1: 5 done" in first and "langid v1: 5 done" in first
+    again = run_cli("process", "--no-progress", db=db).stdout
+    assert "extract v1: 0 done, 0 rejected" in again and "langid v1: 0 done, 0 rejected" in again
+    status = run_cli("status", "--format", "json", db=db).stdout
+    report = json.loads(status)
+    assert report["backlog"] == {"extract": 0, "langid": 0}
+    assert report["languages"] == {"en": 5}
+
+
+class ExplodingExtract(ExtractStage):
+    """Fault injection: a stage bug on one document."""
+
+    def extract_one(self, doc):
+        if doc.url.endswith("/2"):
+            raise RuntimeError("parser crashed")
+        return super().extract_one(doc)
+
+
+def test_a_failing_document_is_recorded_and_the_batch_goes_on(tmp_path):
+    db = tmp_path / "n.duckdb"
+    import_docs(tmp_path, db)
+    report = run_stages(db, [ExplodingExtract()], batch_size=10)
+    assert (report.stages[0].done, report.stages[0].rejected) == (4, 1)
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT stage, reason, url FROM rejections").fetchall() == [
+            ("extract", "stage_error", "https://r.example/2")
+        ]
+        assert con.execute("SELECT count(*) FROM extractions").fetchone()[0] == 4
+
+
+def test_limit_and_force(tmp_path):
+    db = tmp_path / "n.duckdb"
+    import_docs(tmp_path, db)
+    assert (
+        "extract v1: 2 done"
+        in run_cli("process", "--stage", "extract", "--limit", "2", "--no-progress", db=db).stdout
+    )
+    assert (
+        "extract v1: 3 done"
+        in run_cli("process", "--stage", "extract", "--no-progress", db=db).stdout
+    )
+    assert (
+        "extract v1: 5 done"
+        in run_cli("process", "--stage", "extract", "--force", "--no-progress", db=db).stdout
+    )
+    bad = run_cli("process", "--stage", "nope", db=db, check=False)
+    assert bad.returncode == 1 and "unknown stage" in bad.stderr
+    usage = run_cli("process", "--limit", "0", db=db, check=False)
+    assert usage.returncode == 2

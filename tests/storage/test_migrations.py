@@ -1,0 +1,44 @@
+import duckdb
+import pytest
+
+from storage import SchemaTooNewError, connect
+from storage.db import _schema_version, migrate
+from storage.migrations import LATEST_VERSION, MIGRATIONS
+from tests.conftest import run_cli
+
+
+def test_init_creates_the_latest_schema(tmp_path):
+    db = tmp_path / "n.duckdb"
+    out = run_cli("init", db=db).stdout
+    assert f"schema version {LATEST_VERSION}" in out
+    with connect(db, read_only=True) as con:
+        assert _schema_version(con) == LATEST_VERSION
+        con.execute(
+            "SELECT doc_id, url, source, title, author, published_at, first_seen_at, lang, "
+            "lang_confidence, text FROM v_documents"
+        ).fetchall()
+
+
+def test_older_database_is_migrated_and_keeps_its_data(tmp_path):
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, MIGRATIONS[:1])  # a database written by the first release
+    con.execute("INSERT INTO documents VALUES ('d1', 'https://a.example/x', 's', now(), now(), 1)")
+    con.close()
+    with connect(db) as con:
+        assert _schema_version(con) == LATEST_VERSION
+        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 1
+        con.execute("SELECT * FROM v_rejections").fetchall()  # added by migration 2
+
+
+def test_newer_database_is_refused_clearly(tmp_path):
+    db = tmp_path / "new.duckdb"
+    with connect(db) as con:
+        con.execute("INSERT INTO schema_version VALUES (999, now())")
+    with pytest.raises(SchemaTooNewError, match="upgrade narrascope"):
+        with connect(db):
+            pass
+    proc = run_cli("status", db=db, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error: database schema is version 999")
+    assert "Traceback" not in proc.stderr
