@@ -341,7 +341,7 @@ def demo(obj: Context, serve, demo_db):
         f"\nwrote {obj.db_path}. Next, try:\n"
         f"  narrascope --db {obj.db_path} status\n"
         f'  narrascope --db {obj.db_path} sql "SELECT source, lang, title FROM v_documents ORDER BY source"\n'
-        f"  narrascope demo --serve   # then crawl the sites yourself"  # noqa: S608
+        f"  narrascope demo --serve   # then crawl the sites yourself"
     )
 
 
