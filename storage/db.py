@@ -95,10 +95,12 @@ def connect(
                     f"{LATEST_VERSION}: upgrade narrascope to open it"
                 )
             if version < LATEST_VERSION:
-                raise StorageError(
-                    f"database schema is version {version}, older than {LATEST_VERSION}: "
-                    f"run `narrascope init --db {db_path}` to migrate it"
-                )
+                # an older file: migrate it once, briefly read-write, then read as asked
+                con.close()
+                with connect(db_path):
+                    pass
+                con = duckdb.connect(str(db_path), read_only=True)
+                con.execute("SET TimeZone = 'UTC'")
         elif migrate_schema:
             migrate(con)
         yield con

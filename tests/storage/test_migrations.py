@@ -42,3 +42,12 @@ def test_newer_database_is_refused_clearly(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: database schema is version 999")
     assert "Traceback" not in proc.stderr
+
+
+def test_read_only_commands_migrate_an_older_database_first(tmp_path):
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, MIGRATIONS[:1])
+    con.close()
+    out = run_cli("sql", "SELECT count(*) AS n FROM v_rejections", "--format", "csv", db=db).stdout
+    assert out.strip() == "n\n0"
