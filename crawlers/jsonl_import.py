@@ -33,10 +33,7 @@ def parse_line(raw: str, max_bytes: int) -> PageRecord | Rejection:
     url = obj.get("url")
     if not isinstance(url, str) or not url.strip():
         raise ValueError("missing 'url'")
-    try:
-        canonical_url(url)
-    except ValueError as err:
-        raise ValueError(str(err)) from err
+    canonical_url(url)  # raises ValueError saying what is wrong with the URL
     html, text = obj.get("html"), obj.get("text")
     if not isinstance(html, str) and not isinstance(text, str):
         raise ValueError("needs 'html' or 'text' (a string)")

@@ -10,35 +10,48 @@ from crawlers.sources import Source
 from storage import connect
 from storage.runs import finish_run, start_run
 
-DEFAULT_USER_AGENT = "narrascope/0.1 (+https://github.com/narrascope/narrascope; research crawler)"
+# The [crawl] table of narrascope.toml and its defaults.
+CRAWL_DEFAULTS = {
+    "user_agent": "narrascope/0.1 (+https://github.com/narrascope/narrascope; research crawler)",
+    "contact_url": "",
+    "obey_robots": True,
+    "autothrottle": True,
+    "download_delay": 0.5,
+    "concurrent_per_domain": 4,
+    "max_bytes": 10 * 1024 * 1024,
+    "timeout": 30,
+    "retries": 2,
+    "write_batch": 50,
+    "log_level": "WARNING",
+}
 
 
 def scrapy_settings(db_path: str, run_id: str, crawl: dict) -> dict:
-    contact = crawl.get("contact_url")
-    user_agent = crawl.get("user_agent", DEFAULT_USER_AGENT)
-    if contact and contact not in user_agent:
-        user_agent = f"{user_agent} (+{contact})"
+    crawl = {**CRAWL_DEFAULTS, **crawl}
+    user_agent = crawl["user_agent"]
+    if crawl["contact_url"] and crawl["contact_url"] not in user_agent:
+        user_agent = f"{user_agent} (+{crawl['contact_url']})"
     return {
         "BOT_NAME": "narrascope",
         "USER_AGENT": user_agent,
-        "ROBOTSTXT_OBEY": crawl.get("obey_robots", True),
-        "AUTOTHROTTLE_ENABLED": crawl.get("autothrottle", True),
-        "AUTOTHROTTLE_START_DELAY": crawl.get("download_delay", 0.5),
-        "DOWNLOAD_DELAY": crawl.get("download_delay", 0.5),
-        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.get("concurrent_per_domain", 4),
-        "DOWNLOAD_MAXSIZE": crawl.get("max_bytes", 10 * 1024 * 1024),
+        "ROBOTSTXT_OBEY": crawl["obey_robots"],
+        "AUTOTHROTTLE_ENABLED": crawl["autothrottle"],
+        "AUTOTHROTTLE_START_DELAY": crawl["download_delay"],
+        "DOWNLOAD_DELAY": crawl["download_delay"],
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl["concurrent_per_domain"],
+        "DOWNLOAD_MAXSIZE": crawl["max_bytes"],
         "DOWNLOAD_WARNSIZE": 0,
-        "DOWNLOAD_TIMEOUT": crawl.get("timeout", 30),
-        "RETRY_TIMES": crawl.get("retries", 2),
+        "DOWNLOAD_TIMEOUT": crawl["timeout"],
+        "RETRY_TIMES": crawl["retries"],
         "REDIRECT_MAX_TIMES": 5,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
-        "LOG_LEVEL": crawl.get("log_level", "WARNING"),
+        "LOG_LEVEL": crawl["log_level"],
         "DOWNLOADER_MIDDLEWARES": {"crawlers.safety.PrivateAddressMiddleware": 50},
         "ITEM_PIPELINES": {"crawlers.pipelines.DuckDBWriter": 300},
         "NARRASCOPE_DB": str(db_path),
         "NARRASCOPE_RUN_ID": run_id,
-        "NARRASCOPE_WRITE_BATCH": crawl.get("write_batch", 50),
+        "NARRASCOPE_WRITE_BATCH": crawl["write_batch"],
     }
 
 

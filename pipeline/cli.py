@@ -86,10 +86,10 @@ def init(obj: Context):
     Example:  narrascope --db ops.duckdb init
     """
     from storage import connect
-    from storage.db import _schema_version
+    from storage.db import schema_version
 
     with connect(obj.db_path) as con:
-        version = _schema_version(con)
+        version = schema_version(con)
     click.echo(f"{obj.db_path}: schema version {version}")
 
 
@@ -310,13 +310,10 @@ def demo(obj: Context, serve, demo_db):
             click.echo(f"sources file for these sites: {sites_path}  (Ctrl-C to stop)")
             sites.wait()
             return
-        obj.db_path = Path(demo_db)
-        if obj.db_path.exists():
-            obj.db_path.unlink()
+        obj.db_path = _fresh_demo_db(Path(demo_db))
         from crawlers.runner import run_crawl
 
-        obj._config = load_config(obj.config_path)
-        obj._config["crawl"].update(
+        obj.config["crawl"].update(
             {"download_delay": 0, "autothrottle": False, "concurrent_per_domain": 8}
         )
         summary = run_crawl(obj.db_path, sites.sources(), obj.config["crawl"])
@@ -326,23 +323,36 @@ def demo(obj: Context, serve, demo_db):
         )
     _do_process(obj, progress=False)
     from storage import connect
-    from storage.queries import run_sql
+    from storage.queries import documents_by_language, documents_by_source
 
     with connect(obj.db_path, read_only=True) as con:
-        _, by_lang = run_sql(
-            con, "SELECT lang, count(*) FROM v_documents GROUP BY 1 ORDER BY 2 DESC"
-        )
-        _, by_source = run_sql(
-            con, "SELECT source, count(*) FROM v_documents GROUP BY 1 ORDER BY 1"
-        )
-    click.echo("languages: " + ", ".join(f"{lang} {n}" for lang, n in by_lang))
-    click.echo("sources:   " + ", ".join(f"{src} {n}" for src, n in by_source))
+        by_lang, by_source = documents_by_language(con), documents_by_source(con)
+    click.echo("languages: " + ", ".join(f"{lang} {n}" for lang, n in by_lang.items()))
+    click.echo("sources:   " + ", ".join(f"{src} {n}" for src, n in sorted(by_source.items())))
     click.echo(
         f"\nwrote {obj.db_path}. Next, try:\n"
         f"  narrascope --db {obj.db_path} status\n"
         f'  narrascope --db {obj.db_path} sql "SELECT source, lang, title FROM v_documents ORDER BY source"\n'
         f"  narrascope demo --serve   # then crawl the sites yourself"
     )
+
+
+def _fresh_demo_db(path: Path) -> Path:
+    """The demo starts from an empty file, but never deletes a database holding other data."""
+    if path.exists():
+        from storage import connect
+        from storage.queries import documents_by_source
+
+        with connect(path, read_only=True) as con:
+            foreign = [s for s in documents_by_source(con) if not s.startswith("demo-")]
+        if foreign:
+            raise StorageError(
+                f"{path} holds documents of other sources ({', '.join(foreign[:3])}); "
+                "the demo only replaces its own database: pass another --db"
+            )
+        path.unlink()
+    Path(f"{path}.wal").unlink(missing_ok=True)
+    return path
 
 
 def main() -> None:

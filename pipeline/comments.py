@@ -47,16 +47,16 @@ def comment_sections(tree: HtmlElement, max_share: float = 0.5) -> list[HtmlElem
 
 
 def drop_comment_lines(
-    text: str, tree: HtmlElement, max_drop_share: float = 0.5
+    text: str, tree: HtmlElement, sections: list[HtmlElement], max_drop_share: float = 0.5
 ) -> tuple[str, int]:
     """Remove from extracted ``text`` the lines that only occur inside comment sections.
 
     The extractor keeps its own choice of main region (pruning the page before extraction
     changes that choice and costs recall); this removes what leaked from comment sections
     it did not recognise. A line also found outside them (an article sentence a reader
-    quoted) stays. ``tree`` is modified. Returns the text and the number of lines removed.
+    quoted) stays. ``sections`` come from ``comment_sections(tree)``; ``tree`` is modified.
+    Returns the text and the number of lines removed.
     """
-    sections = comment_sections(tree)
     if not sections:
         return text, 0
     inside = [normalise_space(el.text_content() or "") for el in sections]

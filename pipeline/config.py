@@ -7,28 +7,29 @@ import os
 import tomllib
 from pathlib import Path
 
+from crawlers.runner import CRAWL_DEFAULTS
+
+# Stage tables default to the stage classes' own field defaults (one place for each value);
+# crawl defaults live with the crawler that reads them.
 DEFAULTS: dict = {
     "sources": "sources.toml",
-    "crawl": {
-        "user_agent": "narrascope/0.1 (+https://github.com/narrascope/narrascope; research crawler)",
-        "contact_url": "",
-        "obey_robots": True,
-        "autothrottle": True,
-        "download_delay": 0.5,
-        "concurrent_per_domain": 4,
-        "max_bytes": 10 * 1024 * 1024,
-        "timeout": 30,
-        "retries": 2,
-        "write_batch": 50,
-    },
+    "crawl": dict(CRAWL_DEFAULTS),
     "pipeline": {"stages": ["extract", "langid"], "batch_size": 64},
-    "extract": {"favor": "balanced", "min_chars": 1},
-    "langid": {"method": "ensemble", "min_letters": 6, "max_chars": 4000},
+    "extract": {},
+    "langid": {},
 }
 
 
 class ConfigError(ValueError):
     pass
+
+
+def stage_options(section: str, settings: dict, allowed: tuple[str, ...]) -> dict:
+    """A stage's settings table, refusing keys the stage does not know (typos, stale keys)."""
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise ConfigError(f"[{section}] has unknown key(s) {unknown}; known: {', '.join(allowed)}")
+    return dict(settings)
 
 
 def _merge(base: dict, override: dict) -> dict:

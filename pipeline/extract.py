@@ -8,11 +8,14 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pipeline.comments import drop_comment_lines
+from pipeline.comments import comment_sections, drop_comment_lines
+from pipeline.config import stage_options
 from storage.records import DocInput, Extraction, Rejection
 
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 logging.getLogger("htmldate").setLevel(logging.ERROR)
+
+FOCUS = ("balanced", "precision", "recall")
 
 
 def parse_date(value: str | None) -> datetime | None:
@@ -36,12 +39,17 @@ class ExtractStage:
     name: str = "extract"
     version: str = "1"
     requires: tuple[str, ...] = ()
+    needs_html: bool = True
     favor: str = "balanced"
     min_chars: int = 1
 
+    def __post_init__(self) -> None:
+        if self.favor not in FOCUS:
+            raise ValueError(f"unknown extract favor {self.favor!r}; choose one of {FOCUS}")
+
     @classmethod
     def from_settings(cls, settings: dict) -> ExtractStage:
-        return cls(favor=settings.get("favor", "balanced"), min_chars=settings.get("min_chars", 1))
+        return cls(**stage_options("extract", settings, ("favor", "min_chars")))
 
     def process(self, batch: list[DocInput]) -> list[Extraction | Rejection]:
         return [self.extract_one(doc) for doc in batch]
@@ -59,7 +67,7 @@ class ExtractStage:
             )
 
         if doc.html is None:
-            text = (doc.raw_text or "").strip()
+            text = unicodedata.normalize("NFC", (doc.raw_text or "").strip())
             if len(text) < self.min_chars:
                 return reject("empty_body", "imported text is empty")
             return Extraction(doc.doc_id, doc.version, text, title=doc.hint_title)
@@ -81,8 +89,10 @@ def extract_html(html: str, url: str | None = None, favor: str = "balanced") -> 
     tree = load_html(html)
     if tree is None:
         return None
+    # trafilatura prunes the tree it gets; copy it only when the comment filter needs it after
+    sections = comment_sections(tree)
     document = trafilatura.bare_extraction(
-        copy.deepcopy(tree),
+        copy.deepcopy(tree) if sections else tree,
         url=url,
         include_comments=False,
         with_metadata=True,
@@ -91,7 +101,7 @@ def extract_html(html: str, url: str | None = None, favor: str = "balanced") -> 
     )
     if document is None or not (document.text or "").strip():
         return None
-    text, _ = drop_comment_lines(document.text.strip(), tree)
+    text, _ = drop_comment_lines(document.text.strip(), tree, sections)
     return {
         # NFC: one spelling per character, so hashes and substring matches agree across sites
         "text": unicodedata.normalize("NFC", text.strip()),

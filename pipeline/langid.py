@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
+from pipeline.config import stage_options
 from storage.records import DocInput, LanguageResult, Rejection
 
 UNDETERMINED = "und"
@@ -88,12 +89,11 @@ class LangdetectDetector:
     name = "langdetect"
 
     def __init__(self, seed: int = 0) -> None:
-        from langdetect import DetectorFactory
+        from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 
-        DetectorFactory.seed = seed
         self._factory = DetectorFactory()
-        self._factory.load_profile(__import__("langdetect").detector_factory.PROFILES_DIRECTORY)
-        self._seed = seed
+        self._factory.load_profile(PROFILES_DIRECTORY)
+        self._factory.seed = seed  # read by every Detector the factory creates
 
     def detect(self, text: str) -> tuple[str, float]:
         from langdetect.lang_detect_exception import LangDetectException
@@ -129,6 +129,8 @@ class EnsembleDetector:
                 misses[code] += 1
         fewest = min(misses.values())
         candidates = [code for code, miss in misses.items() if miss == fewest]
+        if len(candidates) == 1:
+            return candidates[0], 1.0
         conf = self._cyrillic.confidences(text)
         total = sum(conf.get(c, 0.0) for c in candidates)
         best = max(candidates, key=lambda c: (conf.get(c, 0.0), c == lang))
@@ -155,21 +157,20 @@ class LangIdStage:
     name: str = "langid"
     version: str = "1"
     requires: tuple[str, ...] = ("extract",)
+    needs_html: bool = False
     method: str = "ensemble"
     min_letters: int = 6
     max_chars: int = 4000
-    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.method not in DETECTORS:
+            raise ValueError(
+                f"unknown langid method {self.method!r}; choose one of {sorted(DETECTORS)}"
+            )
 
     @classmethod
     def from_settings(cls, settings: dict) -> LangIdStage:
-        method = settings.get("method", "ensemble")
-        if method not in DETECTORS:
-            raise ValueError(f"unknown langid method {method!r}; choose one of {sorted(DETECTORS)}")
-        return cls(
-            method=method,
-            min_letters=int(settings.get("min_letters", 6)),
-            max_chars=int(settings.get("max_chars", 4000)),
-        )
+        return cls(**stage_options("langid", settings, ("method", "min_letters", "max_chars")))
 
     @cached_property
     def detector(self):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from storage import connect
 from storage.records import Rejection
-from storage.stages import load_inputs, pending, reset_stage, write_results
+from storage.stages import backlog, load_inputs, pending, reset_stage, write_results
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,9 @@ def run_stages(
             with connect(db_path) as con:
                 reset_stage(con, stage.name)
         with connect(db_path) as con:
-            todo = len(pending(con, stage.name, stage.version, stage.requires, limit))
+            todo = backlog(con, stage.name, stage.version, stage.requires)
+        if limit is not None:
+            todo = min(todo, limit)
         stage_report = StageReport(stage.name, stage.version)
         report.stages.append(stage_report)
         bar = None
@@ -105,7 +107,7 @@ def run_stages(
                 keys = pending(
                     con, stage.name, stage.version, stage.requires, min(batch_size, remaining)
                 )
-                batch = load_inputs(con, keys)
+                batch = load_inputs(con, keys, with_html=stage.needs_html)
             if not batch:
                 break
             results = _safe_process(stage, batch)

@@ -11,12 +11,13 @@ from storage.records import DocInput
 
 class Stage(Protocol):
     """A pipeline stage: a stable name, a version recorded with its outputs, the stages it
-    needs done first, and a pure batch-in/batch-out ``process``. Normal failures are
-    returned as ``Rejection`` values, one result per input."""
+    needs done first, whether it reads the raw HTML, and a pure batch-in/batch-out
+    ``process``. Normal failures are returned as ``Rejection`` values, one result per input."""
 
     name: str
     version: str
     requires: tuple[str, ...]
+    needs_html: bool
 
     def process(self, batch: list[DocInput]) -> list: ...
 

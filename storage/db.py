@@ -27,7 +27,8 @@ def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
     return Path(path or os.environ.get("NARRASCOPE_DB") or DEFAULT_DB)
 
 
-def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version recorded in the file; 0 for an empty one."""
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
     ).fetchone()[0]
@@ -37,14 +38,18 @@ def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0] or 0)
 
 
-def migrate(con: duckdb.DuckDBPyConnection, migrations=MIGRATIONS) -> list[int]:
-    """Bring the schema up to date; return the versions applied. Each step is one transaction."""
-    current = _schema_version(con)
-    if current > migrations[-1][0]:
+def _refuse_newer(version: int, known: int) -> None:
+    if version > known:
         raise SchemaTooNewError(
-            f"database schema is version {current}, this narrascope knows up to {migrations[-1][0]}: "
+            f"database schema is version {version}, this narrascope knows up to {known}: "
             "upgrade narrascope (pip install -U narrascope) to open it"
         )
+
+
+def migrate(con: duckdb.DuckDBPyConnection, migrations=MIGRATIONS) -> list[int]:
+    """Bring the schema up to date; return the versions applied. Each step is one transaction."""
+    current = schema_version(con)
+    _refuse_newer(current, migrations[-1][0])
     applied = []
     for version, _description, statements in migrations:
         if version <= current:
@@ -67,42 +72,42 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations=MIGRATIONS) -> list[int]:
     return applied
 
 
+def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        con = duckdb.connect(str(db_path), read_only=read_only)
+    except duckdb.Error as err:
+        raise StorageError(f"cannot open {db_path}: {err}") from err
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
 @contextmanager
 def connect(
-    path: str | os.PathLike | None = None, *, read_only: bool = False, migrate_schema: bool = True
+    path: str | os.PathLike | None = None, *, read_only: bool = False
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database for the duration of a ``with`` block, migrated and set to UTC.
 
     Hold it no longer than needed: while a process has the file open for writing, no other
-    process can open it at all (DuckDB's single-writer rule).
+    process can open it at all (DuckDB's single-writer rule). A read-only open of an older
+    file migrates it first, briefly read-write.
     """
     db_path = resolve_db_path(path)
     if read_only and not db_path.exists():
         raise StorageError(f"no database at {db_path}: run `narrascope init --db {db_path}` first")
     if not read_only:
         db_path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(db_path, read_only)
     try:
-        con = duckdb.connect(str(db_path), read_only=read_only)
-    except duckdb.Error as err:
-        raise StorageError(f"cannot open {db_path}: {err}") from err
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        if read_only:
-            version = _schema_version(con)
-            if version > LATEST_VERSION:
-                raise SchemaTooNewError(
-                    f"database schema is version {version}, this narrascope knows up to "
-                    f"{LATEST_VERSION}: upgrade narrascope to open it"
-                )
+        if not read_only:
+            migrate(con)
+        else:
+            version = schema_version(con)
+            _refuse_newer(version, LATEST_VERSION)
             if version < LATEST_VERSION:
-                # an older file: migrate it once, briefly read-write, then read as asked
                 con.close()
                 with connect(db_path):
                     pass
-                con = duckdb.connect(str(db_path), read_only=True)
-                con.execute("SET TimeZone = 'UTC'")
-        elif migrate_schema:
-            migrate(con)
+                con = _open(db_path, read_only=True)
         yield con
     finally:
         con.close()

@@ -11,6 +11,23 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[t
     return columns, cursor.fetchall()
 
 
+def documents_by_source(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return dict(
+        con.execute(
+            "SELECT coalesce(source, '(none)'), count(*) FROM documents GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+    )
+
+
+def documents_by_language(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return dict(
+        con.execute(
+            "SELECT lang, count(*) FROM v_documents WHERE lang IS NOT NULL "
+            "GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+    )
+
+
 def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
     """Documents by stage and language, backlog per stage, rejections by reason, last runs."""
     from storage.stages import backlog
@@ -27,18 +44,10 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
     return {
         "documents": one("SELECT count(*) FROM documents"),
         "versions": one("SELECT count(*) FROM document_versions"),
-        "sources": dict(
-            con.execute(
-                "SELECT coalesce(source, '(none)'), count(*) FROM documents GROUP BY 1 ORDER BY 2 DESC"
-            ).fetchall()
-        ),
+        "sources": documents_by_source(con),
         "by_stage": by_stage,
         "backlog": {s.name: backlog(con, s.name, s.version, s.requires) for s in stages},
-        "languages": dict(
-            con.execute(
-                "SELECT lang, count(*) FROM v_documents WHERE lang IS NOT NULL GROUP BY 1 ORDER BY 2 DESC"
-            ).fetchall()
-        ),
+        "languages": documents_by_language(con),
         "rejections": [
             {"stage": st, "reason": r, "count": n}
             for st, r, n in con.execute(

@@ -11,17 +11,11 @@ from storage.documents import record_rejections
 from storage.records import DocInput, Extraction, LanguageResult, Rejection
 
 
-def pending(
-    con: duckdb.DuckDBPyConnection,
-    stage: str,
-    stage_version: str,
-    requires: tuple[str, ...] = (),
-    limit: int | None = None,
-) -> list[tuple[str, int]]:
-    """Current document versions that the stage has not handled at this stage version and
-    whose required stages are done, in a stable order."""
+def _pending_where(stage: str, stage_version: str, requires: tuple[str, ...]) -> tuple[str, list]:
+    """Current document versions the stage has not handled at this version, whose required
+    stages are done."""
     sql = [
-        "SELECT d.doc_id, d.current_version FROM documents d",
+        "FROM documents d",
         "WHERE NOT EXISTS (SELECT 1 FROM stage_state s WHERE s.doc_id = d.doc_id",
         "  AND s.version = d.current_version AND s.stage = ? AND s.stage_version = ?)",
     ]
@@ -32,34 +26,51 @@ def pending(
             "AND r.version = d.current_version AND r.stage = ? AND r.status = 'done')"
         )
         params.append(required)
-    sql.append("ORDER BY d.first_seen_at, d.doc_id")
+    return "\n".join(sql), params
+
+
+def pending(
+    con: duckdb.DuckDBPyConnection,
+    stage: str,
+    stage_version: str,
+    requires: tuple[str, ...] = (),
+    limit: int | None = None,
+) -> list[tuple[str, int]]:
+    """(doc_id, version) keys the stage still has to process, in a stable order."""
+    where, params = _pending_where(stage, stage_version, requires)
+    sql = f"SELECT d.doc_id, d.current_version {where} ORDER BY d.first_seen_at, d.doc_id"
     if limit is not None:
-        sql.append("LIMIT ?")
+        sql += " LIMIT ?"
         params.append(int(limit))
-    return [(row[0], row[1]) for row in con.execute("\n".join(sql), params).fetchall()]
+    return [(row[0], row[1]) for row in con.execute(sql, params).fetchall()]
 
 
 def backlog(
     con: duckdb.DuckDBPyConnection, stage: str, stage_version: str, requires: tuple[str, ...] = ()
 ) -> int:
     """How many document versions the stage would process now."""
-    return len(pending(con, stage, stage_version, requires))
+    where, params = _pending_where(stage, stage_version, requires)
+    return int(con.execute(f"SELECT count(*) {where}", params).fetchone()[0])
 
 
-def load_inputs(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]]) -> list[DocInput]:
-    """The stage inputs for the given (doc_id, version) keys, in the same order."""
+def load_inputs(
+    con: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]], *, with_html: bool = True
+) -> list[DocInput]:
+    """The stage inputs for the given (doc_id, version) keys, in the same order. Stages that
+    read only extracted text pass ``with_html=False``: raw pages are then not loaded into Python."""
     if not keys:
         return []
     rows = con.execute(
         """
-        SELECT v.doc_id, v.version, v.url, v.source, v.html, v.text, e.text, e.title,
+        SELECT v.doc_id, v.version, v.url, v.source, CASE WHEN ? THEN v.html END, v.text,
+               e.text, e.title,
                v.hint_title, v.hint_published_at, v.hint_lang
         FROM document_versions v
         JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k
           ON k.doc_id = v.doc_id AND k.version = v.version
         LEFT JOIN extractions e ON e.doc_id = v.doc_id AND e.version = v.version
         """,
-        [[k[0] for k in keys], [k[1] for k in keys]],
+        [with_html, [k[0] for k in keys], [k[1] for k in keys]],
     ).fetchall()
     by_key = {(r[0], r[1]): DocInput(*r) for r in rows}
     return [by_key[k] for k in keys if k in by_key]
@@ -112,9 +123,7 @@ def write_results(
     return counts
 
 
-def reset_stage(con: duckdb.DuckDBPyConnection, stage: str) -> int:
+def reset_stage(con: duckdb.DuckDBPyConnection, stage: str) -> None:
     """Forget that a stage ran, so ``process --force`` redoes it. Outputs are replaced on rerun."""
     with transaction(con):
-        n = con.execute("SELECT count(*) FROM stage_state WHERE stage = ?", [stage]).fetchone()[0]
         con.execute("DELETE FROM stage_state WHERE stage = ?", [stage])
-    return int(n)

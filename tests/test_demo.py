@@ -35,3 +35,17 @@ def test_demo_end_to_end(tmp_path):
     assert "extract v1: 0 done" in again
     status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
     assert status["documents"] == 41 and status["backlog"] == {"extract": 0, "langid": 0}
+
+
+def test_demo_never_deletes_a_database_holding_other_sources(tmp_path):
+    db = tmp_path / "ops.duckdb"
+    src = tmp_path / "a.jsonl"
+    src.write_text(
+        json.dumps({"url": "https://ops.example/1", "text": "x", "source": "ops"}) + "\n"
+    )
+    run_cli("import", str(src), db=db)
+    proc = run_cli("demo", "--db", str(db), cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "holds documents of other sources (ops)" in proc.stderr
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 1

@@ -2,7 +2,7 @@ import duckdb
 import pytest
 
 from storage import SchemaTooNewError, connect
-from storage.db import _schema_version, migrate
+from storage.db import migrate, schema_version
 from storage.migrations import LATEST_VERSION, MIGRATIONS
 from tests.conftest import run_cli
 
@@ -12,7 +12,7 @@ def test_init_creates_the_latest_schema(tmp_path):
     out = run_cli("init", db=db).stdout
     assert f"schema version {LATEST_VERSION}" in out
     with connect(db, read_only=True) as con:
-        assert _schema_version(con) == LATEST_VERSION
+        assert schema_version(con) == LATEST_VERSION
         con.execute(
             "SELECT doc_id, url, source, title, author, published_at, first_seen_at, lang, "
             "lang_confidence, text FROM v_documents"
@@ -26,7 +26,7 @@ def test_older_database_is_migrated_and_keeps_its_data(tmp_path):
     con.execute("INSERT INTO documents VALUES ('d1', 'https://a.example/x', 's', now(), now(), 1)")
     con.close()
     with connect(db) as con:
-        assert _schema_version(con) == LATEST_VERSION
+        assert schema_version(con) == LATEST_VERSION
         assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 1
         con.execute("SELECT * FROM v_rejections").fetchall()  # added by migration 2
 
