@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from crawlers.demo.render import wordpress_page
-from crawlers.demo.server import _Handler
+from crawlers.demo.server import RoutesHandler
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("NARRASCOPE_SHARED", ROOT.parent / "shared"))
@@ -81,7 +81,7 @@ class LocalSite:
     """A local HTTP server on 127.0.0.1:0 serving a dict of path -> (type, bytes, headers)."""
 
     def __init__(self, routes: dict):
-        handler = type("LocalHandler", (_Handler,), {"routes": routes})
+        handler = type("LocalHandler", (RoutesHandler,), {"routes": routes})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"

@@ -59,8 +59,11 @@ def article_path(article: dict) -> str:
     return f"/posts/{article['slug']}"
 
 
-def build_site(site: str, base: str, articles: list[dict]) -> dict[str, tuple[str, bytes, dict]]:
-    """path -> (content type, body bytes, extra headers) for every URL of one site."""
+def build_site(
+    site: str, base: str, articles: list[dict]
+) -> tuple[dict[str, tuple[str, bytes, dict]], list[dict] | None]:
+    """path -> (content type, body bytes, extra headers) for every URL of one site, and the
+    posts its WordPress REST API pages through (None when the site has no API)."""
     encoding = SITES[site]["encoding"]
     mine = sorted((a for a in articles if a["site"] == site), key=lambda a: a["date"], reverse=True)
     routes: dict[str, tuple[str, bytes, dict]] = {}
@@ -138,25 +141,28 @@ def build_site(site: str, base: str, articles: list[dict]) -> dict[str, tuple[st
             feed.encode(encoding, "xmlcharrefreplace"),
             {},
         )
-    if site == "wp":
-        routes["/wp-json/"] = ("application/json", b'{"name": "demo", "namespaces": ["wp/v2"]}', {})
-        routes["wp-json-posts"] = (
-            "application/json",
-            json.dumps(
-                [render.wp_rest_post(i["id"], i["url"], i, i["paras"]) for i in items],
-                ensure_ascii=False,
-            ).encode(),
-            {},
-        )
-    return routes
+    if site != "wp":
+        return routes, None
+    routes["/wp-json/"] = ("application/json", b'{"name": "demo", "namespaces": ["wp/v2"]}', {})
+    return routes, [render.wp_rest_post(i["id"], i["url"], i, i["paras"]) for i in items]
 
 
-class _Handler(BaseHTTPRequestHandler):
+def _int_arg(query: dict, name: str, default: int) -> int:
+    try:
+        return int(query.get(name, [default])[0])
+    except ValueError:
+        return default
+
+
+class RoutesHandler(BaseHTTPRequestHandler):
+    """Serves fixed routes (path -> type, body, headers) and, where set, a paged WP REST API."""
+
     routes: dict = {}
+    wp_posts: list[dict] | None = None
 
     def do_GET(self):  # noqa: N802 - http.server API
         parts = urlsplit(self.path)
-        if parts.path == "/wp-json/wp/v2/posts" and "wp-json-posts" in self.routes:
+        if parts.path == "/wp-json/wp/v2/posts" and self.wp_posts is not None:
             return self._wp_posts(parse_qs(parts.query))
         route = self.routes.get(parts.path)
         if route is None:
@@ -166,9 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, ctype, body, headers)
 
     def _wp_posts(self, query):
-        posts = json.loads(self.routes["wp-json-posts"][1])
-        per_page = max(1, min(100, int(query.get("per_page", ["10"])[0])))
-        page = max(1, int(query.get("page", ["1"])[0]))
+        posts = self.wp_posts
+        per_page = max(1, min(100, _int_arg(query, "per_page", 10)))
+        page = max(1, _int_arg(query, "page", 1))
         pages = max(1, -(-len(posts) // per_page))
         if page > pages:
             return self._send(
@@ -206,11 +212,11 @@ class DemoSites:
 
     def __enter__(self) -> DemoSites:
         for site in SITES:
-            handler = type(f"Handler_{site}", (_Handler,), {"routes": {}})
+            handler = type(f"Handler_{site}", (RoutesHandler,), {"routes": {}})
             server = ThreadingHTTPServer((self.host, 0), handler)
             server.daemon_threads = True
             base = f"http://{self.host}:{server.server_address[1]}"
-            handler.routes = build_site(site, base, self.articles)
+            handler.routes, handler.wp_posts = build_site(site, base, self.articles)
             self.servers[site] = server
             self.urls[SITES[site]["source"]] = base + "/"
             threading.Thread(target=server.serve_forever, daemon=True).start()
