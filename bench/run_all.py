@@ -1,20 +1,26 @@
-"""`make bench`: every benchmark, printed as the Markdown tables the README quotes."""
+"""`make bench`: every benchmark, printed as the Markdown tables the README quotes.
+
+Each benchmark runs in its own process: a child forked from a process that already holds
+models inherits their pages, which would inflate the demo's measured peak RSS.
+"""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 
-from bench import bench_demo, bench_extraction, bench_langid  # noqa: E402
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+BENCHES = [
+    ("Language identification", ["bench.bench_langid", str(SHARED)]),
+    ("Extraction", ["bench.bench_extraction", str(SHARED)]),
+    ("Demo", ["bench.bench_demo"]),
+]
 
 if __name__ == "__main__":
-    print("## Language identification\n")
-    bench_langid.main(SHARED)
-    print("\n## Extraction\n")
-    bench_extraction.main(SHARED)
-    print("\n## Demo\n")
-    bench_demo.main()
+    for title, args in BENCHES:
+        print(f"## {title}\n", flush=True)
+        subprocess.run([sys.executable, "-m", *args], check=True, cwd=ROOT)
+        print(flush=True)
