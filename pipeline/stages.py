@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from pipeline.embed import EmbedStage
 from pipeline.extract import ExtractStage
 from pipeline.langid import LangIdStage
+from pipeline.translate import TranslateStage
 from storage.records import DocInput
 
 
@@ -26,6 +28,8 @@ class Stage(Protocol):
 REGISTRY = {
     "extract": ExtractStage.from_settings,
     "langid": LangIdStage.from_settings,
+    "translate": TranslateStage.from_settings,
+    "embed": EmbedStage.from_settings,
 }
 
 

@@ -28,6 +28,29 @@ def documents_by_language(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     )
 
 
+def translation_needs(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Languages whose current documents wait for a translation model, with counts."""
+    return dict(
+        con.execute(
+            "SELECT source_lang, count(*) FROM translations t JOIN documents d "
+            "ON d.doc_id = t.doc_id AND d.current_version = t.version "
+            "WHERE t.status = 'no_model' GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+    )
+
+
+def embeddings_by_model(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    return [
+        {"model_id": m, "input": i, "runtime": r, "dim": d, "documents": n}
+        for m, i, r, d, n in con.execute(
+            "SELECT model_id, input, any_value(runtime), any_value(dim), count(*) "
+            "FROM embeddings e JOIN documents d "
+            "ON d.doc_id = e.doc_id AND d.current_version = e.version "
+            "GROUP BY 1, 2 ORDER BY 5 DESC, 1"
+        ).fetchall()
+    ]
+
+
 def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
     """Documents by stage and language, backlog per stage, rejections by reason, last runs."""
     from storage.stages import backlog
@@ -48,6 +71,14 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
         "by_stage": by_stage,
         "backlog": {s.name: backlog(con, s.name, s.version, s.requires) for s in stages},
         "languages": documents_by_language(con),
+        "translations": dict(
+            con.execute(
+                "SELECT status, count(*) FROM translations t JOIN documents d "
+                "ON d.doc_id = t.doc_id AND d.current_version = t.version GROUP BY 1 ORDER BY 2 DESC"
+            ).fetchall()
+        ),
+        "translation_needs": translation_needs(con),
+        "embeddings": embeddings_by_model(con),
         "rejections": [
             {"stage": st, "reason": r, "count": n}
             for st, r, n in con.execute(

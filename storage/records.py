@@ -52,6 +52,10 @@ class DocInput:
     hint_title: str | None = None
     hint_published_at: str | None = None
     hint_lang: str | None = None
+    lang: str | None = None
+    translation_status: str | None = None
+    translated_title: str | None = None
+    translated_text: str | None = None
 
 
 @dataclass(slots=True)
@@ -72,6 +76,92 @@ class LanguageResult:
     lang: str
     confidence: float
     method: str
+
+
+@dataclass(slots=True)
+class Translation:
+    """One document version's translation. ``status`` is 'translated', 'not_needed' (already
+    in the target language), 'no_model' (no installed model for ``source_lang``) or
+    'undetermined' (no language to translate from). ``new_cache`` holds sentence translations
+    computed for this document, as (sentence_hash, translation) pairs, for the cache."""
+
+    doc_id: str
+    version: int
+    source_lang: str | None
+    target_lang: str
+    status: str
+    model_id: str | None = None
+    title: str | None = None
+    text: str | None = None
+    sentences: int = 0
+    cache_hits: int = 0
+    text_hash: str | None = None
+    reused_from: str | None = None
+    new_cache: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {self.status: 1, "sentences": self.sentences, "cache_hits": self.cache_hits}
+        if self.reused_from:
+            out["reused"] = 1
+        return out
+
+
+@dataclass(slots=True)
+class Embedding:
+    """One document version's vector: unit length, pooled over ``chunks`` chunks of ``input``
+    ('original' or 'translation') by the model ``model_id`` running on ``runtime``."""
+
+    doc_id: str
+    version: int
+    model_id: str
+    runtime: str
+    input: str
+    chunks: int
+    truncated: bool
+    text_hash: str
+    vector: list[float]
+    reused_from: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {"chunks": self.chunks}
+        if self.reused_from:
+            out["reused"] = 1
+        if self.truncated:
+            out["truncated"] = 1
+        return out
+
+
+# Lookups: what a stage asks storage for before it processes a batch (the runner answers them
+# while the database is open, so stages stay pure batch-in/batch-out functions).
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceCacheLookup:
+    """Cached translations of sentences, by sentence hash."""
+
+    source_lang: str
+    target_lang: str
+    model_id: str
+    hashes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TranslationReuseLookup:
+    """Finished translations of documents with the same normalised text and language."""
+
+    target_lang: str
+    keys: tuple[tuple[str, str], ...]  # (text_hash, source_lang)
+
+
+@dataclass(frozen=True, slots=True)
+class VectorReuseLookup:
+    """Stored vectors of documents with the same normalised input text, same model and input."""
+
+    model_id: str
+    input: str
+    hashes: tuple[str, ...]
 
 
 @dataclass(slots=True)

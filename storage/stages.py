@@ -6,9 +6,17 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from storage.bulk import insert_rows
 from storage.db import transaction
 from storage.documents import record_rejections
-from storage.records import DocInput, Extraction, LanguageResult, Rejection
+from storage.records import (
+    DocInput,
+    Embedding,
+    Extraction,
+    LanguageResult,
+    Rejection,
+    Translation,
+)
 
 
 def _pending_where(stage: str, stage_version: str, requires: tuple[str, ...]) -> tuple[str, list]:
@@ -64,11 +72,14 @@ def load_inputs(
         """
         SELECT v.doc_id, v.version, v.url, v.source, CASE WHEN ? THEN v.html END, v.text,
                e.text, e.title,
-               v.hint_title, v.hint_published_at, v.hint_lang
+               v.hint_title, v.hint_published_at, v.hint_lang,
+               l.lang, t.status, t.title, t.text
         FROM document_versions v
         JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k
           ON k.doc_id = v.doc_id AND k.version = v.version
         LEFT JOIN extractions e ON e.doc_id = v.doc_id AND e.version = v.version
+        LEFT JOIN languages l ON l.doc_id = v.doc_id AND l.version = v.version
+        LEFT JOIN translations t ON t.doc_id = v.doc_id AND t.version = v.version
         """,
         [with_html, [k[0] for k in keys], [k[1] for k in keys]],
     ).fetchall()
@@ -76,22 +87,158 @@ def load_inputs(
     return [by_key[k] for k in keys if k in by_key]
 
 
-def _write_extraction(con, stage_version: str, r: Extraction) -> None:
-    con.execute(
-        "INSERT OR REPLACE INTO extractions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [r.doc_id, r.version, stage_version, r.title, r.author, r.published_at, r.sitename, r.text],
+def _write_extractions(con, stage_version: str, results: list[Extraction], now) -> None:
+    insert_rows(
+        con,
+        "extractions",
+        [
+            ("doc_id", "VARCHAR"),
+            ("version", "INTEGER"),
+            ("stage_version", "VARCHAR"),
+            ("title", "VARCHAR"),
+            ("author", "VARCHAR"),
+            ("published_at", "TIMESTAMPTZ"),
+            ("sitename", "VARCHAR"),
+            ("text", "VARCHAR"),
+        ],
+        [
+            (
+                r.doc_id,
+                r.version,
+                stage_version,
+                r.title,
+                r.author,
+                r.published_at,
+                r.sitename,
+                r.text,
+            )
+            for r in results
+        ],
     )
 
 
-def _write_language(con, stage_version: str, r: LanguageResult) -> None:
-    con.execute(
-        "INSERT OR REPLACE INTO languages VALUES (?, ?, ?, ?, ?, ?)",
-        [r.doc_id, r.version, stage_version, r.lang, r.confidence, r.method],
+def _write_languages(con, stage_version: str, results: list[LanguageResult], now) -> None:
+    insert_rows(
+        con,
+        "languages",
+        [
+            ("doc_id", "VARCHAR"),
+            ("version", "INTEGER"),
+            ("stage_version", "VARCHAR"),
+            ("lang", "VARCHAR"),
+            ("confidence", "DOUBLE"),
+            ("method", "VARCHAR"),
+        ],
+        [(r.doc_id, r.version, stage_version, r.lang, r.confidence, r.method) for r in results],
     )
 
 
-# One writer per result type; a new stage adds its table (a migration) and its writer here.
-WRITERS = {Extraction: _write_extraction, LanguageResult: _write_language}
+def _write_translations(con, stage_version: str, results: list[Translation], now) -> None:
+    insert_rows(
+        con,
+        "translations",
+        [
+            ("doc_id", "VARCHAR"),
+            ("version", "INTEGER"),
+            ("stage_version", "VARCHAR"),
+            ("source_lang", "VARCHAR"),
+            ("target_lang", "VARCHAR"),
+            ("status", "VARCHAR"),
+            ("model_id", "VARCHAR"),
+            ("title", "VARCHAR"),
+            ("text", "VARCHAR"),
+            ("sentences", "INTEGER"),
+            ("cache_hits", "INTEGER"),
+            ("text_hash", "VARCHAR"),
+            ("reused_from", "VARCHAR"),
+            ("translated_at", "TIMESTAMPTZ"),
+        ],
+        [
+            (
+                r.doc_id,
+                r.version,
+                stage_version,
+                r.source_lang,
+                r.target_lang,
+                r.status,
+                r.model_id,
+                r.title,
+                r.text,
+                r.sentences,
+                r.cache_hits,
+                r.text_hash,
+                r.reused_from,
+                now,
+            )
+            for r in results
+        ],
+    )
+    cache = {
+        (r.source_lang, r.target_lang, r.model_id, h): t for r in results for h, t in r.new_cache
+    }
+    insert_rows(
+        con,
+        "translation_cache",
+        [
+            ("source_lang", "VARCHAR"),
+            ("target_lang", "VARCHAR"),
+            ("model_id", "VARCHAR"),
+            ("sentence_hash", "VARCHAR"),
+            ("translation", "VARCHAR"),
+            ("created_at", "TIMESTAMPTZ"),
+        ],
+        [(*key, text, now) for key, text in cache.items()],
+    )
+
+
+def _write_embeddings(con, stage_version: str, results: list[Embedding], now) -> None:
+    insert_rows(
+        con,
+        "embeddings",
+        [
+            ("doc_id", "VARCHAR"),
+            ("version", "INTEGER"),
+            ("stage_version", "VARCHAR"),
+            ("model_id", "VARCHAR"),
+            ("runtime", "VARCHAR"),
+            ("dim", "INTEGER"),
+            ("input", "VARCHAR"),
+            ("chunks", "INTEGER"),
+            ("truncated", "BOOLEAN"),
+            ("text_hash", "VARCHAR"),
+            ("reused_from", "VARCHAR"),
+            ("embedded_at", "TIMESTAMPTZ"),
+            ("vector", "FLOAT[]"),
+        ],
+        [
+            (
+                r.doc_id,
+                r.version,
+                stage_version,
+                r.model_id,
+                r.runtime,
+                len(r.vector),
+                r.input,
+                r.chunks,
+                r.truncated,
+                r.text_hash,
+                r.reused_from,
+                now,
+                r.vector,
+            )
+            for r in results
+        ],
+    )
+
+
+# One writer per result type, each writing a whole batch in one statement; a new stage adds
+# its table (a migration) and its writer here.
+WRITERS = {
+    Extraction: _write_extractions,
+    LanguageResult: _write_languages,
+    Translation: _write_translations,
+    Embedding: _write_embeddings,
+}
 
 
 def write_results(
@@ -104,26 +251,66 @@ def write_results(
 ) -> dict[str, int]:
     """Write one batch of stage results and mark each document version handled, atomically."""
     now = datetime.now(UTC)
-    counts = {"done": 0, "rejected": 0}
     rejections = [r for r in results if isinstance(r, Rejection)]
+    by_type: dict[type, list] = {}
+    for result in results:
+        if not isinstance(result, Rejection):
+            by_type.setdefault(type(result), []).append(result)
+    states = [
+        (
+            r.doc_id,
+            r.version,
+            stage,
+            stage_version,
+            "rejected" if isinstance(r, Rejection) else "done",
+            run_id,
+            now,
+        )
+        for r in results
+    ]
     with transaction(con):
-        states = []
-        for result in results:
-            if isinstance(result, Rejection):
-                status = "rejected"
-            else:
-                WRITERS[type(result)](con, stage_version, result)
-                status = "done"
-            counts[status] += 1
-            states.append(
-                [result.doc_id, result.version, stage, stage_version, status, run_id, now]
-            )
-        con.executemany("INSERT OR REPLACE INTO stage_state VALUES (?, ?, ?, ?, ?, ?, ?)", states)
+        for result_type, batch in by_type.items():
+            WRITERS[result_type](con, stage_version, batch, now)
+        insert_rows(
+            con,
+            "stage_state",
+            [
+                ("doc_id", "VARCHAR"),
+                ("version", "INTEGER"),
+                ("stage", "VARCHAR"),
+                ("stage_version", "VARCHAR"),
+                ("status", "VARCHAR"),
+                ("run_id", "VARCHAR"),
+                ("processed_at", "TIMESTAMPTZ"),
+            ],
+            states,
+        )
         record_rejections(con, rejections, run_id=run_id)
-    return counts
+    return {"done": len(results) - len(rejections), "rejected": len(rejections)}
 
 
 def reset_stage(con: duckdb.DuckDBPyConnection, stage: str) -> None:
     """Forget that a stage ran, so ``process --force`` redoes it. Outputs are replaced on rerun."""
     with transaction(con):
         con.execute("DELETE FROM stage_state WHERE stage = ?", [stage])
+
+
+def reopen_no_model(
+    con: duckdb.DuckDBPyConnection, stage: str, langs: list[str], dependents: list[str]
+) -> int:
+    """Make documents that had no translation model for one of ``langs`` pending again for
+    ``stage`` (and for the stages that use its output), now that a model is installed."""
+    if not langs:
+        return 0
+    where = (
+        "FROM translations t WHERE t.status = 'no_model' "
+        "AND t.source_lang IN (SELECT unnest(?::VARCHAR[]))"
+    )
+    with transaction(con):
+        reopened = con.execute(f"SELECT count(*) {where}", [langs]).fetchone()[0]
+        con.execute(
+            "DELETE FROM stage_state s WHERE s.stage IN (SELECT unnest(?::VARCHAR[])) "
+            f"AND EXISTS (SELECT 1 {where} AND t.doc_id = s.doc_id AND t.version = s.version)",
+            [[stage, *dependents], langs],
+        )
+    return int(reopened)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +21,13 @@ SEED = SHARED / "seeds" / "000_3c5f39f6eb4c3430.txt"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+# argostranslate reads its directories at import: point them at an empty place before any test
+# imports it, so tests never see (or change) the user's own translation models.
+_ARGOS_HOME = Path(tempfile.mkdtemp(prefix="narrascope-test-argos-"))
+for _var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+    os.environ[_var] = str(_ARGOS_HOME / _var.lower())
+os.environ["ARGOS_PACKAGES_DIR"] = str(_ARGOS_HOME / "no-packages")
 
 
 def needs_shared(path: Path) -> Path:
@@ -105,3 +113,36 @@ def local_site():
     yield make
     for site in sites:
         site.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_packages(tmp_path_factory) -> dict[str, Path]:
+    """Tiny Argos packages (random weights, real format): ru->en and en->de."""
+    from tests.support.tiny_argos import build_package
+
+    out = tmp_path_factory.mktemp("argos-packages")
+    return {
+        "ru-en": build_package(out, "ru", "en"),
+        "en-de": build_package(out, "en", "de", from_name="English", to_name="German"),
+    }
+
+
+@pytest.fixture
+def argos_dir(tmp_path, monkeypatch) -> Path:
+    """An empty Argos packages folder for this test, in this process and its subprocesses."""
+    from argostranslate import settings
+
+    folder = tmp_path / "argos-packages"
+    folder.mkdir()
+    monkeypatch.setattr(settings, "package_data_dir", folder)
+    monkeypatch.setattr(settings, "package_dirs", [folder])
+    monkeypatch.setenv("ARGOS_PACKAGES_DIR", str(folder))
+    return folder
+
+
+def import_jsonl(tmp_path: Path, db: Path, docs: list[dict], name: str = "docs.jsonl") -> None:
+    import json
+
+    src = tmp_path / name
+    src.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs) + "\n")
+    run_cli("import", str(src), db=db)

@@ -2,13 +2,29 @@
 
 import json
 
+import pytest
+
+from crawlers.demo.server import load_articles
 from storage import connect
 from tests.conftest import run_cli
 
+NARRATIVE = {a["slug"]: a["narrative"] for a in load_articles()}
 
-def test_demo_end_to_end(tmp_path):
+
+def narrative_of(url: str) -> str:
+    slug = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".html")
+    return NARRATIVE[slug]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("demo")
     db = tmp_path / "demo.duckdb"
-    proc = run_cli("demo", "--db", str(db), cwd=tmp_path)
+    return db, run_cli("demo", "--db", str(db), cwd=tmp_path)
+
+
+def test_demo_end_to_end(demo_run):
+    db, proc = demo_run
     assert "crawled 3 demo sites: 41 documents, 0 rejected" in proc.stdout
     assert "Next, try:" in proc.stdout
     with connect(db, read_only=True) as con:
@@ -34,7 +50,12 @@ def test_demo_end_to_end(tmp_path):
     again = run_cli("process", "--no-progress", db=db).stdout
     assert "extract v1: 0 done" in again
     status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
-    assert status["documents"] == 41 and status["backlog"] == {"extract": 0, "langid": 0}
+    assert status["documents"] == 41 and status["backlog"] == {
+        "extract": 0,
+        "langid": 0,
+        "translate": 0,
+        "embed": 0,
+    }
 
 
 def test_demo_never_deletes_a_database_holding_other_sources(tmp_path):
@@ -49,3 +70,52 @@ def test_demo_never_deletes_a_database_holding_other_sources(tmp_path):
     assert "holds documents of other sources (ops)" in proc.stderr
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 1
+
+
+def search(db, *args, check=True):
+    proc = run_cli("search", *args, "--format", "json", db=db, check=check)
+    return json.loads(proc.stdout) if check else proc
+
+
+def test_keyword_search(demo_run):
+    db, _ = demo_run
+    hits = search(db, "санкции")
+    assert hits and [h["rank"] for h in hits] == list(range(1, len(hits) + 1))
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert narrative_of(hits[0]["url"]) == "sanctions-hunger"
+    assert all("санкц" in (h["snippet"] or "").lower() for h in hits)
+    german = search(db, "Sanktionen", "--lang", "de")
+    assert german and {h["lang"] for h in german} == {"de"}
+    assert search(db, "санкции", "zzzyxq") == []  # every word must occur
+    table = run_cli("search", "Brussels", "--limit", "2", db=db).stdout
+    assert "(2 rows)" in table
+
+
+def test_semantic_search_crosses_languages(demo_run):
+    db, _ = demo_run
+    hunger = search(
+        db, "--semantic", "Western sanctions, not the war, left Africa hungry", "--lang", "ru"
+    )
+    assert {h["lang"] for h in hunger} == {"ru"}
+    assert narrative_of(hunger[0]["url"]) == "sanctions-hunger"
+    labs = search(
+        db,
+        "--semantic",
+        "secret US military biological laboratories",
+        "--lang",
+        "uk",
+        "--limit",
+        "1",
+    )
+    assert len(labs) == 1 and narrative_of(labs[0]["url"]) == "biolabs"
+    assert 0 < labs[0]["score"] <= 1
+
+
+def test_semantic_search_never_mixes_models(demo_run, tmp_path):
+    db, _ = demo_run
+    config = tmp_path / "narrascope.toml"
+    config.write_text('[embed]\nmodel = "minilm"\n')
+    proc = run_cli("--config", str(config), "search", "--semantic", "sanctions", db=db, check=False)
+    assert proc.returncode == 1
+    assert "no documents embedded with sentence-transformers/all-MiniLM-L6-v2" in proc.stderr
+    assert "multilingual-e5-small-q4:query (original): 41" in proc.stderr

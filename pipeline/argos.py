@@ -1,0 +1,346 @@
+"""Argos Translate models: list, install (package index or file), remove, and translate
+batches of sentences with them.
+
+argostranslate reads its directories at import (``ARGOS_PACKAGES_DIR``, ``XDG_DATA_HOME``,
+...), so narrascope shares the packages of the user's own argos installation. Only the light
+parts of argostranslate are imported (package metadata, tokenizers); translation runs on
+CTranslate2 directly so that a whole batch of sentences from many documents goes to the model
+in one call, and sentence splitting never downloads a model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import ModelError
+from pipeline.textnorm import cap_length, split_sentences
+
+log = logging.getLogger(__name__)
+
+PIVOT = "en"
+INDEX_TIMEOUT_S = 10.0
+DOWNLOAD_TIMEOUT_S = 60.0
+
+
+def _argos():
+    try:
+        from argostranslate import package, settings
+    except ImportError as err:  # pragma: no cover - a declared dependency
+        raise ModelError("argostranslate is not installed: pip install argostranslate") from err
+    return package, settings
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    """An installed Argos translation package."""
+
+    from_code: str
+    to_code: str
+    from_name: str
+    to_name: str
+    version: str
+    path: Path
+
+    @property
+    def model_id(self) -> str:
+        return f"argos:{self.from_code}-{self.to_code}@{self.version}"
+
+    @property
+    def size_bytes(self) -> int:
+        return _size(self.path)
+
+
+def _installed_packages() -> list:
+    package, _ = _argos()
+    return [
+        p
+        for p in package.get_installed_packages()
+        if p.type == "translate" and p.from_code and p.to_code
+    ]
+
+
+def _as_model(pkg) -> InstalledModel:
+    return InstalledModel(
+        pkg.from_code,
+        pkg.to_code,
+        pkg.from_name or pkg.from_code,
+        pkg.to_name or pkg.to_code,
+        pkg.package_version or "?",
+        Path(pkg.package_path),
+    )
+
+
+def installed_models() -> list[InstalledModel]:
+    """Installed translation packages, sorted by language pair."""
+    return sorted(
+        (_as_model(p) for p in _installed_packages()), key=lambda m: (m.from_code, m.to_code)
+    )
+
+
+def packages_dir() -> Path:
+    """Where argostranslate installs packages (``ARGOS_PACKAGES_DIR`` or its default)."""
+    _, settings = _argos()
+    return Path(settings.package_data_dir)
+
+
+def _check_archive(path: Path) -> dict:
+    """The package's metadata, after checking the file is an Argos package we can use."""
+    if not path.is_file():
+        raise ModelError(f"no file at {path}")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path} is not an Argos package (.argosmodel files are zip archives)")
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        tops = {n.split("/", 1)[0] for n in names}
+        if len(tops) != 1:
+            raise ModelError(f"{path}: an Argos package holds exactly one top-level folder")
+        top = tops.pop()
+        if f"{top}/metadata.json" not in names:
+            raise ModelError(f"{path}: no {top}/metadata.json in the archive")
+        if not any(n.startswith(f"{top}/model/") for n in names):
+            raise ModelError(f"{path}: no CTranslate2 model/ folder in the archive")
+        try:
+            metadata = json.loads(zf.read(f"{top}/metadata.json"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ModelError(f"{path}: metadata.json is not valid JSON: {err}") from err
+    if metadata.get("type", "translate") != "translate":
+        raise ModelError(f"{path}: a {metadata.get('type')!r} package, not a translation model")
+    if not metadata.get("from_code") or not metadata.get("to_code"):
+        raise ModelError(f"{path}: metadata.json names no from_code/to_code")
+    return metadata
+
+
+def install_file(path: str | Path) -> InstalledModel:
+    """Install a downloaded ``.argosmodel`` file (works offline)."""
+    package, _ = _argos()
+    path = Path(path)
+    metadata = _check_archive(path)
+    package.install_from_path(path)
+    for model in installed_models():
+        if (model.from_code, model.to_code) == (metadata["from_code"], metadata["to_code"]):
+            return model
+    raise ModelError(f"{path} was unpacked but argostranslate does not list it")  # pragma: no cover
+
+
+def _fetch(url: str, timeout: float) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": "narrascope (argos models)"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        return response.read()
+
+
+def _package_index() -> list[dict]:
+    """The Argos package index, fetched once with a short timeout (argostranslate's own
+    fetch retries for minutes offline). Saved where argostranslate keeps its copy."""
+    _, settings = _argos()
+    url = settings.remote_package_index
+    try:
+        data = _fetch(url, INDEX_TIMEOUT_S)
+        index = json.loads(data)
+    except (TimeoutError, urllib.error.URLError, OSError, ValueError) as err:
+        raise ModelError(
+            f"cannot reach the Argos package index at {url} ({err}). Offline? Download the "
+            ".argosmodel file on a connected machine and run "
+            "`narrascope models install-file PATH.argosmodel`"
+        ) from err
+    Path(settings.local_package_index).write_bytes(data)
+    return index
+
+
+def _wanted_pairs(codes: list[str], target: str) -> list[tuple[str, str]]:
+    pairs = []
+    for code in codes:
+        if code == target:
+            continue
+        pairs.append((code, target))
+    return pairs
+
+
+def install_from_index(codes: list[str], target: str = "en") -> list[InstalledModel]:
+    """Install the models that translate each of ``codes`` into ``target`` from the Argos
+    package index: the direct pair where the index has it, else ``code -> en -> target``."""
+    index = _package_index()
+    available = {
+        (m.get("from_code"), m.get("to_code")): m
+        for m in index
+        if m.get("type", "translate") == "translate"
+    }
+    have = {(m.from_code, m.to_code) for m in installed_models()}
+    to_get: list[dict] = []
+    missing = []
+    for source, tgt in _wanted_pairs(codes, target):
+        if (source, tgt) in available:
+            chain = [(source, tgt)]
+        elif (source, PIVOT) in available and (PIVOT, tgt) in available:
+            chain = [(source, PIVOT), (PIVOT, tgt)]
+        else:
+            missing.append(f"{source}->{tgt}")
+            continue
+        to_get += [available[p] for p in chain if p not in have and available[p] not in to_get]
+    if missing:
+        raise ModelError(f"the Argos package index has no model for {', '.join(missing)}")
+    installed = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for metadata in to_get:
+            name = f"translate-{metadata['from_code']}_{metadata['to_code']}.argosmodel"
+            target_file = Path(tmp) / name
+            errors = []
+            for link in metadata.get("links", []):
+                try:
+                    target_file.write_bytes(_fetch(link, DOWNLOAD_TIMEOUT_S))
+                    break
+                except (TimeoutError, urllib.error.URLError, OSError) as err:
+                    errors.append(f"{link}: {err}")
+            else:
+                raise ModelError(f"could not download {name}: {'; '.join(errors) or 'no links'}")
+            installed.append(install_file(target_file))
+    return installed
+
+
+def remove(spec: str) -> list[InstalledModel]:
+    """Uninstall ``xx-yy`` (one pair) or ``xx`` (every model translating from xx)."""
+    package, _ = _argos()
+    if "-" in spec:
+        source, target = spec.split("-", 1)
+        match = lambda p: (p.from_code, p.to_code) == (source, target)  # noqa: E731
+    else:
+        match = lambda p: p.from_code == spec  # noqa: E731
+    removed = []
+    for pkg in _installed_packages():
+        if match(pkg):
+            model = _as_model(pkg)
+            package.uninstall(pkg)
+            removed.append(model)
+    if not removed:
+        raise ModelError(f"no installed translation model matches {spec!r}")
+    return removed
+
+
+class _Splitter:
+    """The package's own sentence-boundary model where it ships one (MiniSBD or Stanza),
+    else the rule-based splitter. Never downloads a model."""
+
+    def __init__(self, pkg) -> None:
+        self._detect = None
+        sbd_dir = Path(pkg.package_path) / "minisbd"
+        onnx = sorted(sbd_dir.glob("*.onnx")) if sbd_dir.is_dir() else []
+        if onnx:
+            from minisbd import SBDetect
+
+            detector = SBDetect(str(onnx[0]), use_gpu=False)
+            self._detect = detector.sentences
+            self.kind = "minisbd"
+        elif (Path(pkg.package_path) / "stanza").is_dir():
+            from argostranslate.sbd import StanzaSentencizer
+
+            self._detect = StanzaSentencizer(pkg).split_sentences
+            self.kind = "stanza"
+        else:
+            self.kind = "rules"
+
+    def __call__(self, paragraph: str) -> list[str]:
+        if self._detect is None:
+            return split_sentences(paragraph)
+        return [s.strip() for s in self._detect(paragraph) if s.strip()]
+
+
+class ArgosRoute:
+    """Translation from one language to another through installed packages: the direct
+    package, or two packages pivoting through English."""
+
+    def __init__(self, packages: list, *, max_batch_tokens: int = 2048, max_chars: int = 400):
+        _, settings = _argos()
+        self._settings = settings
+        self.packages = packages
+        self.source = packages[0].from_code
+        self.target = packages[-1].to_code
+        self.model_id = "+".join(_as_model(p).model_id for p in packages)
+        self.max_batch_tokens = max_batch_tokens
+        self.max_chars = max_chars
+        self._splitter = _Splitter(packages[0])
+        self._translators: dict[int, object] = {}
+
+    def sentences(self, paragraph: str) -> list[str]:
+        """The units translated (and cached) one by one; long ones are cut at whitespace so
+        nothing is lost to the model's input limit."""
+        return cap_length(self._splitter(paragraph), self.max_chars)
+
+    def _translator(self, i: int):
+        if i not in self._translators:
+            import ctranslate2
+
+            s = self._settings
+            self._translators[i] = ctranslate2.Translator(
+                str(Path(self.packages[i].package_path) / "model"),
+                device=s.device,
+                inter_threads=s.inter_threads,
+                intra_threads=s.intra_threads,
+                compute_type=s.compute_type,
+            )
+        return self._translators[i]
+
+    def translate(self, sentences: list[str]) -> list[str]:
+        """Translate sentences in one batched model call per package in the route."""
+        texts = list(sentences)
+        for i, pkg in enumerate(self.packages):
+            if not texts:
+                break
+            tokenized = [pkg.tokenizer.encode(t) for t in texts]
+            prefix = [[pkg.target_prefix]] * len(tokenized) if pkg.target_prefix else None
+            results = self._translator(i).translate_batch(
+                tokenized,
+                target_prefix=prefix,
+                replace_unknowns=True,
+                max_batch_size=self.max_batch_tokens,
+                batch_type="tokens",
+                beam_size=self._settings.beam_size,
+                length_penalty=0.2,
+            )
+            texts = []
+            for result in results:
+                value = pkg.tokenizer.decode(result.hypotheses[0])
+                if pkg.target_prefix and value.startswith(pkg.target_prefix):
+                    value = value[len(pkg.target_prefix) :]
+                texts.append(value.strip())
+        return texts
+
+
+def routes(target: str, **options) -> dict[str, ArgosRoute]:
+    """Source language -> route into ``target``, for every language the installed packages
+    can translate: direct packages first, then pivots through English."""
+    by_pair = {(p.from_code, p.to_code): p for p in _installed_packages()}
+    chains: dict[str, list] = {}
+    for (source, tgt), pkg in by_pair.items():
+        if tgt == target and source != target:
+            chains[source] = [pkg]
+    if target != PIVOT and (PIVOT, target) in by_pair:
+        for (source, tgt), pkg in by_pair.items():
+            if tgt == PIVOT and source not in chains and source != target:
+                chains[source] = [pkg, by_pair[(PIVOT, target)]]
+        chains.setdefault(PIVOT, [by_pair[(PIVOT, target)]])
+    return {source: _LazyRoute(chain, options) for source, chain in chains.items()}
+
+
+class _LazyRoute:
+    """Builds the route (loads sentence splitters and models) only when first used."""
+
+    def __init__(self, packages: list, options: dict) -> None:
+        self._packages = packages
+        self._options = options
+        self._route: ArgosRoute | None = None
+        self.model_id = "+".join(_as_model(p).model_id for p in packages)
+
+    def __getattr__(self, name):
+        if self._route is None:
+            self._route = ArgosRoute(self._packages, **self._options)
+        return getattr(self._route, name)

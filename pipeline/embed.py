@@ -1,0 +1,200 @@
+"""Embedding stage: one unit-length vector per document version, pooled over chunks so long
+articles are embedded whole, reusing the vector of an identical text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from pipeline.config import stage_options
+from pipeline.embedders import load_embedder, model_id_for
+from pipeline.textnorm import cap_length, paragraphs, split_sentences, text_hash
+from storage.records import DocInput, Embedding, Rejection, VectorReuseLookup
+
+INPUTS = ("original", "translation")
+
+
+def chunk_text(text: str, count_tokens, max_tokens: int) -> list[tuple[str, int]]:
+    """Cut a text into chunks of at most ``max_tokens`` tokens along paragraph, then sentence,
+    then word boundaries; return (chunk, tokens) pairs. Nothing is dropped."""
+    pieces: list[tuple[str, int]] = []
+    for para in paragraphs(text):
+        n = count_tokens(para)
+        if n <= max_tokens:
+            pieces.append((para, n))
+            continue
+        for sentence in split_sentences(para):
+            n = count_tokens(sentence)
+            if n <= max_tokens:
+                pieces.append((sentence, n))
+                continue
+            # a run-on sentence: cut by characters, proportionally to its token density
+            width = max(1, int(len(sentence) * max_tokens / n * 0.9))
+            pieces.extend((part, count_tokens(part)) for part in cap_length([sentence], width))
+    chunks: list[tuple[str, int]] = []
+    current: list[str] = []
+    size = 0
+    for piece, n in pieces:
+        if current and size + n > max_tokens:
+            chunks.append(("\n".join(current), size))
+            current, size = [], 0
+        current.append(piece)
+        size += n
+    if current:
+        chunks.append(("\n".join(current), size))
+    return chunks
+
+
+@dataclass
+class EmbedStage:
+    """Embed each document's title and text with ``model`` (see pipeline/embedders.py).
+
+    ``input`` is 'original' (the default; needs a cross-lingual model) or 'translation'
+    (the English translation where there is one, the original where the document is already
+    in the target language). Long texts are cut into chunks of at most the model's input
+    length along paragraph and sentence boundaries; chunk vectors are averaged, weighted by
+    their token counts, and normalised. At most ``max_chunks`` chunks are embedded; a
+    document beyond that is marked ``truncated`` (and counted), never cut silently.
+    """
+
+    name: str = "embed"
+    model: str = "e5-small"
+    input: str = "original"
+    doc_prefix: str = "query"
+    max_chunks: int = 32
+    threads: int | None = None
+    needs_html: bool = False
+    requires: tuple[str, ...] = field(init=False)
+    version: str = field(init=False)
+    model_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.input not in INPUTS:
+            raise ValueError(f"embed input must be one of {INPUTS}, not {self.input!r}")
+        self.model_id = model_id_for(self.model, self.doc_prefix)
+        # The model is part of the version: changing it makes every document pending again.
+        self.version = f"1:{self.model_id}"
+        self.requires = (
+            ("extract", "langid", "translate") if self.input == "translation" else ("extract",)
+        )
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> EmbedStage:
+        return cls(
+            **stage_options(
+                "embed", settings, ("model", "input", "doc_prefix", "max_chunks", "threads")
+            )
+        )
+
+    @cached_property
+    def embedder(self):
+        return load_embedder(self.model, doc_prefix=self.doc_prefix, threads=self.threads)
+
+    def _input_text(self, doc: DocInput) -> tuple[str, str] | Rejection:
+        """(title, text) to embed, or why there is none."""
+        if self.input == "translation" and doc.translation_status != "not_needed":
+            if doc.translation_status != "translated":
+                return self._reject(doc, "no_translation", doc.translation_status or "missing")
+            title, text = doc.translated_title, doc.translated_text
+        else:
+            title, text = doc.title or doc.hint_title, doc.text or doc.raw_text
+        if not text or not text.strip():
+            return self._reject(doc, "empty_text")
+        return title or "", text
+
+    def _reject(self, doc: DocInput, reason: str, detail: str = "") -> Rejection:
+        return Rejection(
+            self.name,
+            reason,
+            detail,
+            url=doc.url,
+            source=doc.source,
+            doc_id=doc.doc_id,
+            version=doc.version,
+        )
+
+    @staticmethod
+    def _joined(title: str, text: str) -> str:
+        return f"{title}\n{text}" if title else text
+
+    def lookups(self, batch: list[DocInput]) -> list:
+        hashes = set()
+        for doc in batch:
+            picked = self._input_text(doc)
+            if not isinstance(picked, Rejection):
+                hashes.add(text_hash(self._joined(*picked)))
+        return [VectorReuseLookup(self.model_id, self.input, tuple(sorted(hashes)))]
+
+    def process(self, batch: list[DocInput], found: dict | None = None) -> list:
+        stored: dict = {}
+        for answer in (found or {}).values():
+            stored.update(answer)
+        results: list = [None] * len(batch)
+        chunks: list[str] = []
+        owners: list[tuple[int, int]] = []  # (result index, tokens) per chunk
+        first: dict[str, int] = {}
+        copies: list[tuple[int, str]] = []
+        meta: dict[int, tuple[str, int, bool]] = {}
+        for i, doc in enumerate(batch):
+            picked = self._input_text(doc)
+            if isinstance(picked, Rejection):
+                results[i] = picked
+                continue
+            joined = self._joined(*picked)
+            digest = text_hash(joined)
+            if digest in stored:
+                source_doc, n_chunks, truncated, runtime, vector = stored[digest]
+                results[i] = self._result(
+                    doc, digest, n_chunks, truncated, vector, source_doc, runtime
+                )
+                continue
+            if digest in first:
+                copies.append((i, digest))
+                continue
+            first[digest] = i
+            pieces = chunk_text(joined, self.embedder.count_tokens, self.embedder.max_tokens)
+            truncated = len(pieces) > self.max_chunks
+            pieces = pieces[: self.max_chunks]
+            meta[i] = (digest, len(pieces), truncated)
+            for text, tokens in pieces:
+                chunks.append(text)
+                owners.append((i, max(tokens, 1)))
+        if chunks:
+            vectors = self.embedder.encode(chunks)
+            pooled: dict[int, np.ndarray] = {}
+            for (i, tokens), vector in zip(owners, vectors, strict=True):
+                pooled[i] = pooled.get(i, 0) + vector * tokens
+            for i, total in pooled.items():
+                digest, n_chunks, truncated = meta[i]
+                unit = total / (np.linalg.norm(total) or 1.0)
+                results[i] = self._result(
+                    batch[i], digest, n_chunks, truncated, unit, None, self.embedder.runtime
+                )
+        for i, digest in copies:
+            origin = results[first[digest]]
+            results[i] = self._result(
+                batch[i],
+                digest,
+                origin.chunks,
+                origin.truncated,
+                origin.vector,
+                origin.doc_id,
+                origin.runtime,
+            )
+        return results
+
+    def _result(self, doc, digest, n_chunks, truncated, vector, reused_from, runtime):
+        return Embedding(
+            doc.doc_id,
+            doc.version,
+            self.model_id,
+            runtime,
+            self.input,
+            n_chunks,
+            bool(truncated),
+            digest,
+            np.asarray(vector, dtype=np.float32).tolist(),
+            reused_from=reused_from,
+        )

@@ -1,0 +1,222 @@
+"""Translation: the real argostranslate install and CTranslate2 code paths on tiny packages."""
+
+import json
+import socket
+import time
+
+import pytest
+
+from crawlers.demo.server import load_articles, paragraphs
+from pipeline import argos
+from pipeline.errors import ModelError
+from pipeline.runner import run_stages
+from pipeline.stages import build_stages
+from storage import connect
+from tests.conftest import LocalSite, import_jsonl, run_cli
+
+RU = [a for a in load_articles() if a["lang"] == "ru"]
+
+
+def ru_doc(article: dict, url: str | None = None) -> dict:
+    return {
+        "url": url or f"https://ru.example/{article['slug']}",
+        "title": article["title"],
+        "text": "\n".join(paragraphs(article)),
+    }
+
+
+def translations(db) -> dict[str, tuple]:
+    with connect(db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT v.url, t.status, t.source_lang, t.title, t.text, t.sentences, t.cache_hits, "
+            "t.reused_from, t.model_id FROM translations t JOIN document_versions v "
+            "USING (doc_id, version)"
+        ).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_install_list_remove_and_bad_files(tmp_path, argos_dir, tiny_packages):
+    out = run_cli("models", "install-file", str(tiny_packages["ru-en"])).stdout
+    assert "installed argos:ru-en@0.0.1-test" in out
+    listed = json.loads(run_cli("models", "list", "--format", "json").stdout)
+    translation = [m for m in listed if m["kind"] == "translation"]
+    assert [(m["model"], m["languages"]) for m in translation] == [
+        ("argos:ru-en@0.0.1-test", "ru -> en")
+    ]
+    embedding = {m["model"]: m for m in listed if m["kind"] == "embedding"}
+    assert embedding["e5-small (configured)"]["installed"] == "yes"
+    assert [m.model_id for m in argos.installed_models()] == ["argos:ru-en@0.0.1-test"]
+
+    assert "removed argos:ru-en@0.0.1-test" in run_cli("models", "remove", "ru-en").stdout
+    assert argos.installed_models() == []
+    again = run_cli("models", "remove", "ru-en", check=False)
+    assert again.returncode == 1 and "no installed translation model" in again.stderr
+
+    garbage = tmp_path / "garbage.argosmodel"
+    garbage.write_bytes(b"not a zip at all")
+    bad = run_cli("models", "install-file", str(garbage), check=False)
+    assert bad.returncode == 1 and "not an Argos package" in bad.stderr
+    assert list(argos_dir.iterdir()) == []
+
+
+def test_install_from_index_offline_fails_fast(argos_dir, monkeypatch):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("ARGOS_PACKAGE_INDEX", f"http://127.0.0.1:{port}/")
+    started = time.monotonic()
+    proc = run_cli("models", "install", "ru", check=False)
+    assert proc.returncode == 1
+    assert "cannot reach the Argos package index" in proc.stderr
+    assert "models install-file" in proc.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_install_from_a_package_index(argos_dir, tiny_packages, monkeypatch):
+    """`models install` reads argostranslate's index format and installs what it links."""
+    routes = {}
+    site = LocalSite(routes)
+    try:
+        package = tiny_packages["ru-en"].read_bytes()
+        index = [
+            {
+                "type": "translate",
+                "from_code": "ru",
+                "to_code": "en",
+                "from_name": "Russian",
+                "to_name": "English",
+                "package_version": "0.0.1-test",
+                "argos_version": "1.9",
+                "links": [f"{site.base}/ru_en.argosmodel"],
+            }
+        ]
+        routes["/index.json"] = ("application/json", json.dumps(index).encode(), {})
+        routes["/ru_en.argosmodel"] = ("application/zip", package, {})
+        monkeypatch.setenv("ARGOS_PACKAGE_INDEX", f"{site.base}/")
+        out = run_cli("models", "install", "ru", "en").stdout
+        assert "installed argos:ru-en@0.0.1-test" in out
+        assert "nothing to install" in run_cli("models", "install", "ru").stdout
+        missing = run_cli("models", "install", "kk", check=False)
+        assert missing.returncode == 1 and "no model for kk->en" in missing.stderr
+    finally:
+        site.close()
+
+
+def test_translate_stage_on_a_real_database(tmp_path, argos_dir, tiny_packages):
+    argos.install_file(tiny_packages["ru-en"])
+    db = tmp_path / "t.duckdb"
+    long_ru = RU[0]
+    copy = dict(ru_doc(long_ru, "https://mirror.example/copy"))
+    copy["text"] = "  " + copy["text"].upper().replace("\n", " \n ") + "  "  # same text, other form
+    import_jsonl(
+        tmp_path,
+        db,
+        [
+            ru_doc(long_ru),
+            copy,
+            {"url": "https://en.example/1", "text": "An English piece about the harvest in Kenya."},
+            {"url": "https://de.example/1", "text": "Ein deutscher Text über die Ernte in Kenia."},
+            {"url": "https://x.example/1", "text": "1234 5678 !!!"},
+        ],
+    )
+    stages = build_stages(["extract", "langid", "translate"], {})
+    report = run_stages(db, stages)
+    counters = report.stages[2].counters
+    got = translations(db)
+    status, lang, title, text, sentences, hits, reused, model = got[ru_doc(long_ru)["url"]]
+    assert (status, lang, model) == ("translated", "ru", "argos:ru-en@0.0.1-test")
+    original = paragraphs(long_ru)
+    assert len(text.split("\n")) == len(original)  # paragraph breaks kept
+    assert title and sentences > len(original)  # sentence by sentence
+    assert got["https://mirror.example/copy"][0] == "translated"
+    assert got["https://mirror.example/copy"][6] is not None  # reused the first copy's work
+    assert got["https://en.example/1"][0] == "not_needed"
+    assert got["https://de.example/1"][:2] == ("no_model", "de")
+    assert got["https://x.example/1"][0] == "undetermined"
+    assert counters["translated"] == 2 and counters["reused"] == 1
+    with connect(db, read_only=True) as con:  # the original text is untouched
+        kept = con.execute(
+            "SELECT text FROM v_documents WHERE url = ?", [ru_doc(long_ru)["url"]]
+        ).fetchone()[0]
+        assert kept == "\n".join(original)
+        cached = con.execute("SELECT count(*) FROM translation_cache").fetchone()[0]
+    assert cached == sentences  # each distinct sentence cached once
+
+    # keyword search covers the translated text too
+    word = next(w for w in text.split() if w.lower() not in kept.lower() and len(w) > 4)
+    found = json.loads(run_cli("search", word, "--format", "json", db=db).stdout)
+    assert ru_doc(long_ru)["url"] in {h["url"] for h in found}
+
+    # A later document sharing sentences with stored ones: those come from the cache.
+    second = ru_doc(RU[1])
+    second["text"] = "\n".join(paragraphs(long_ru)[:2] + paragraphs(RU[1]))
+    import_jsonl(tmp_path, db, [second], name="more.jsonl")
+    report = run_stages(db, stages)
+    c = report.stages[2].counters
+    shared = sum(len(stages[2].routes["ru"].sentences(p)) for p in paragraphs(long_ru)[:2])
+    assert c["cache_hits"] >= shared and c["sentences"] > c["cache_hits"]
+
+
+def test_long_sentences_are_split_not_truncated(argos_dir, tiny_packages):
+    argos.install_file(tiny_packages["ru-en"])
+    route = argos.routes("en", max_chars=200)["ru"]
+    run_on = ", ".join(["санкции ударили по урожаю в Африке"] * 60) + "."
+    pieces = route.sentences(run_on)
+    assert len(pieces) >= len(run_on) // 200
+    assert all(len(p) <= 200 for p in pieces)
+    assert " ".join(pieces).replace(" ", "") == run_on.replace(" ", "")
+    assert all(out for out in route.translate(pieces))
+
+
+def test_pivot_through_english(argos_dir, tiny_packages):
+    argos.install_file(tiny_packages["ru-en"])
+    argos.install_file(tiny_packages["en-de"])
+    to_german = argos.routes("de")
+    assert set(to_german) == {"ru", "en"}
+    assert to_german["ru"].model_id == "argos:ru-en@0.0.1-test+argos:en-de@0.0.1-test"
+    assert all(to_german["ru"].translate(["Россия готова к переговорам."]))
+    assert "de" not in argos.routes("en")  # no de->en package: no route
+
+
+def test_no_model_is_reported_and_retried_after_install(tmp_path, argos_dir, tiny_packages):
+    db = tmp_path / "t.duckdb"
+    import_jsonl(
+        tmp_path,
+        db,
+        [
+            ru_doc(RU[0]),
+            ru_doc(RU[1]),
+            {
+                "url": "https://de.example/1",
+                "text": "Ein deutscher Text über die Ernte in Kenia und anderswo.",
+            },
+        ],
+    )
+    first = run_cli(
+        "process",
+        "--no-progress",
+        "--stage",
+        "extract",
+        "--stage",
+        "langid",
+        "--stage",
+        "translate",
+        db=db,
+    ).stdout
+    assert "3 no model" in first
+    status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
+    assert status["translation_needs"] == {"ru": 2, "de": 1}
+    assert status["translation_install_command"] == "narrascope models install ru de"
+    text = run_cli("status", db=db).stdout
+    assert "install with: narrascope models install ru de" in text
+
+    run_cli("models", "install-file", str(tiny_packages["ru-en"]))
+    second = run_cli("process", "--no-progress", "--stage", "translate", db=db).stdout
+    assert "2 reopened" in second and "2 translated" in second
+    status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
+    assert status["translation_needs"] == {"de": 1}
+
+
+def test_install_errors_are_model_errors(argos_dir, tmp_path):
+    with pytest.raises(ModelError, match="no file"):
+        argos.install_file(tmp_path / "missing.argosmodel")

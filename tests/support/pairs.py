@@ -1,0 +1,67 @@
+"""Cross-lingual and same-meaning pairs for embedding tests and benchmarks."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from crawlers.demo.server import load_articles
+
+
+def _body(article: dict) -> list[str]:
+    return [
+        p.strip().replace("\n", " ") for p in article["body"].strip().split("\n\n") if p.strip()
+    ]
+
+
+def demo_families() -> tuple[list[dict], dict[str, str]]:
+    """Demo articles, and slug -> family: an original shares its family with its copies and
+    translations."""
+    articles = load_articles()
+    family = {}
+    for a in articles:
+        family[a["slug"]] = a.get("translation_of") or a.get("copy_of") or a["slug"]
+    return articles, family
+
+
+def demo_translation_pairs(level: str = "article") -> list[tuple[str, str, str]]:
+    """(lang pair, original, translation) from the demo's planted translations; at
+    ``paragraph`` level where both sides have the same number of paragraphs."""
+    articles, _ = demo_families()
+    by_slug = {a["slug"]: a for a in articles}
+    pairs = []
+    for a in articles:
+        if "translation_of" not in a:
+            continue
+        src = by_slug[a["translation_of"]]
+        tag = f"{src['lang']}-{a['lang']}"
+        if level == "article":
+            pairs.append((tag, "\n".join(_body(src)), "\n".join(_body(a))))
+        else:
+            left, right = _body(src), _body(a)
+            if len(left) == len(right):
+                pairs += [(tag, x, y) for x, y in zip(left, right, strict=True)]
+    return pairs
+
+
+def paraphrase_pairs(shared: Path, strict_only: bool = True) -> list[tuple[str, str]]:
+    """ParaPhraser headline pairs labelled paraphrase (1 = strict)."""
+    with open(shared / "data" / "paraphrase" / "paraphraser_train_7227.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    wanted = {"1"} if strict_only else {"0", "1"}
+    return [(r["text_1"], r["text_2"]) for r in rows if r["is_paraphrase"] in wanted]
+
+
+def same_story_pairs(shared: Path, name: str) -> list[tuple[str, str]]:
+    """tgcontest pairs judged the same story (OK), as (first title + text, second ...)."""
+    path = shared / "data" / "clustering" / name
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    return [
+        (
+            f"{r['INPUT:first_title']}\n{r['INPUT:first_text']}",
+            f"{r['INPUT:second_title']}\n{r['INPUT:second_text']}",
+        )
+        for r in rows
+        if r.get("GOLDEN:quality") == "OK"
+    ]
