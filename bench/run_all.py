@@ -16,6 +16,8 @@ SHARED = ROOT.parent / "shared"
 BENCHES = [
     ("Language identification", ["bench.bench_langid", str(SHARED)]),
     ("Extraction", ["bench.bench_extraction", str(SHARED)]),
+    ("Embedding models", ["bench.bench_embed_models", str(SHARED)]),
+    ("Translate and embed stages", ["bench.bench_stages", str(SHARED)]),
     ("Demo", ["bench.bench_demo"]),
 ]
 

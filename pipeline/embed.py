@@ -64,7 +64,7 @@ class EmbedStage:
     input: str = "original"
     doc_prefix: str = "query"
     max_chunks: int = 32
-    threads: int | None = None
+    threads: int = 0  # 0: the library's default
     needs_html: bool = False
     requires: tuple[str, ...] = field(init=False)
     version: str = field(init=False)
@@ -90,7 +90,7 @@ class EmbedStage:
 
     @cached_property
     def embedder(self):
-        return load_embedder(self.model, doc_prefix=self.doc_prefix, threads=self.threads)
+        return load_embedder(self.model, doc_prefix=self.doc_prefix, threads=self.threads or None)
 
     def _input_text(self, doc: DocInput) -> tuple[str, str] | Rejection:
         """(title, text) to embed, or why there is none."""

@@ -123,7 +123,9 @@ class SentenceTransformerEmbedder:
         )
 
     def count_tokens(self, text: str) -> int:
-        return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(
+            self._model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+        )
 
     def encode(self, texts: list[str], *, query: bool = False) -> np.ndarray:
         if not texts:
