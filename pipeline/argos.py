@@ -16,6 +16,8 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,12 +64,24 @@ class InstalledModel:
 
 
 def _installed_packages() -> list:
-    package, _ = _argos()
-    return [
-        p
-        for p in package.get_installed_packages()
-        if p.type == "translate" and p.from_code and p.to_code
-    ]
+    """Installed translation packages. A broken package folder (no or bad metadata.json) is
+    skipped with a warning instead of failing every run, as argostranslate's own listing does."""
+    package, settings = _argos()
+    found = []
+    for directory in settings.package_dirs:
+        if not Path(directory).is_dir():
+            continue
+        for path in sorted(Path(directory).iterdir()):
+            if not path.is_dir():
+                continue
+            try:
+                pkg = package.Package(path)
+            except (OSError, ValueError) as err:
+                log.warning("skipping broken Argos package folder %s: %s", path, err)
+                continue
+            if pkg.type == "translate" and pkg.from_code and pkg.to_code:
+                found.append(pkg)
+    return found
 
 
 def _as_model(pkg) -> InstalledModel:
@@ -134,9 +148,21 @@ def install_file(path: str | Path) -> InstalledModel:
 
 
 def _fetch(url: str, timeout: float) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": "narrascope (argos models)"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-        return response.read()
+    """GET with a hard deadline: urllib's timeout does not cover name resolution, which can
+    hang far longer on a machine without network; the worker thread is abandoned then."""
+
+    def get() -> bytes:
+        request = urllib.request.Request(url, headers={"User-Agent": "narrascope (argos models)"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.read()
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(get).result(timeout=timeout + 5)
+    except FutureTimeout as err:
+        raise TimeoutError(f"no answer from {url} within {timeout + 5:.0f} s") from err
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _package_index() -> list[dict]:

@@ -52,11 +52,14 @@ def test_install_list_remove_and_bad_files(tmp_path, argos_dir, tiny_packages):
     again = run_cli("models", "remove", "ru-en", check=False)
     assert again.returncode == 1 and "no installed translation model" in again.stderr
 
+    (argos_dir / "half-unpacked").mkdir()  # a broken package folder does not break listing
+    assert "no translation models" in run_cli("models", "list").stdout
+
     garbage = tmp_path / "garbage.argosmodel"
     garbage.write_bytes(b"not a zip at all")
     bad = run_cli("models", "install-file", str(garbage), check=False)
     assert bad.returncode == 1 and "not an Argos package" in bad.stderr
-    assert list(argos_dir.iterdir()) == []
+    assert [p.name for p in argos_dir.iterdir()] == ["half-unpacked"]
 
 
 def test_install_from_index_offline_fails_fast(argos_dir, monkeypatch):
