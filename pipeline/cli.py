@@ -182,6 +182,11 @@ def format_stage_report(s) -> str:
         sentences, hits = c.pop("sentences"), c.pop("cache_hits", 0)
         if sentences:
             details.append(f"{sentences} sentences, {hits} from cache ({hits / sentences:.0%})")
+    copies = [
+        f"{c.pop(f'{k}_copies')} {k}" for k in ("exact", "near", "translated") if f"{k}_copies" in c
+    ]
+    if copies:
+        details.append("copies of earlier documents: " + ", ".join(copies))
     if "reused" in c:
         details.append(f"{c.pop('reused')} copies reused earlier work")
     if "chunks" in c:

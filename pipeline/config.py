@@ -14,11 +14,16 @@ from crawlers.runner import CRAWL_DEFAULTS
 DEFAULTS: dict = {
     "sources": "sources.toml",
     "crawl": dict(CRAWL_DEFAULTS),
-    "pipeline": {"stages": ["extract", "langid", "translate", "embed"], "batch_size": 64},
+    "pipeline": {
+        "stages": ["extract", "langid", "translate", "embed", "dedup", "cluster"],
+        "batch_size": 64,
+    },
     "extract": {},
     "langid": {},
     "translate": {},
     "embed": {},
+    "dedup": {},
+    "cluster": {},
 }
 
 

@@ -57,6 +57,10 @@ class EmbedStage:
     length along paragraph and sentence boundaries; chunk vectors are averaged, weighted by
     their token counts, and normalised. At most ``max_chunks`` chunks are embedded; a
     document beyond that is marked ``truncated`` (and counted), never cut silently.
+
+    A second, short vector embeds the title and the first ``lead_chars`` characters: the
+    story a piece tells, which narrative clustering compares (whole-text vectors of two
+    different stories on one topic sit too close together).
     """
 
     name: str = "embed"
@@ -64,6 +68,7 @@ class EmbedStage:
     input: str = "original"
     doc_prefix: str = "query"
     max_chunks: int = 32
+    lead_chars: int = 300
     threads: int = 0  # 0: the library's default
     needs_html: bool = False
     requires: tuple[str, ...] = field(init=False)
@@ -75,7 +80,7 @@ class EmbedStage:
             raise ValueError(f"embed input must be one of {INPUTS}, not {self.input!r}")
         self.model_id = model_id_for(self.model, self.doc_prefix)
         # The model is part of the version: changing it makes every document pending again.
-        self.version = f"1:{self.model_id}"
+        self.version = f"2:{self.model_id}"
         self.requires = (
             ("extract", "langid", "translate") if self.input == "translation" else ("extract",)
         )
@@ -84,7 +89,9 @@ class EmbedStage:
     def from_settings(cls, settings: dict) -> EmbedStage:
         return cls(
             **stage_options(
-                "embed", settings, ("model", "input", "doc_prefix", "max_chunks", "threads")
+                "embed",
+                settings,
+                ("model", "input", "doc_prefix", "max_chunks", "lead_chars", "threads"),
             )
         )
 
@@ -136,6 +143,7 @@ class EmbedStage:
         owners: list[tuple[int, int]] = []  # (result index, tokens) per chunk
         first: dict[str, int] = {}
         copies: list[tuple[int, str]] = []
+        leads: list[str] = []
         meta: dict[int, tuple[str, int, bool]] = {}
         for i, doc in enumerate(batch):
             picked = self._input_text(doc)
@@ -145,9 +153,9 @@ class EmbedStage:
             joined = self._joined(*picked)
             digest = text_hash(joined)
             if digest in stored:
-                source_doc, n_chunks, truncated, runtime, vector = stored[digest]
+                source_doc, n_chunks, truncated, runtime, vector, lead = stored[digest]
                 results[i] = self._result(
-                    doc, digest, n_chunks, truncated, vector, source_doc, runtime
+                    doc, digest, n_chunks, truncated, vector, source_doc, runtime, lead
                 )
                 continue
             if digest in first:
@@ -161,16 +169,25 @@ class EmbedStage:
             for text, tokens in pieces:
                 chunks.append(text)
                 owners.append((i, max(tokens, 1)))
+            leads.append(self._lead(*picked))
         if chunks:
-            vectors = self.embedder.encode(chunks)
+            vectors = self.embedder.encode(chunks + leads)
+            lead_vectors = vectors[len(chunks) :]
             pooled: dict[int, np.ndarray] = {}
-            for (i, tokens), vector in zip(owners, vectors, strict=True):
+            for (i, tokens), vector in zip(owners, vectors[: len(chunks)], strict=True):
                 pooled[i] = pooled.get(i, 0) + vector * tokens
-            for i, total in pooled.items():
+            for k, (i, total) in enumerate(pooled.items()):
                 digest, n_chunks, truncated = meta[i]
                 unit = total / (np.linalg.norm(total) or 1.0)
                 results[i] = self._result(
-                    batch[i], digest, n_chunks, truncated, unit, None, self.embedder.runtime
+                    batch[i],
+                    digest,
+                    n_chunks,
+                    truncated,
+                    unit,
+                    None,
+                    self.embedder.runtime,
+                    lead_vectors[k],
                 )
         for i, digest in copies:
             origin = results[first[digest]]
@@ -182,10 +199,15 @@ class EmbedStage:
                 origin.vector,
                 origin.doc_id,
                 origin.runtime,
+                origin.lead_vector,
             )
         return results
 
-    def _result(self, doc, digest, n_chunks, truncated, vector, reused_from, runtime):
+    def _lead(self, title: str, text: str) -> str:
+        """Title and first sentences: what a story is about, before the article elaborates."""
+        return self._joined(title, text[: self.lead_chars])
+
+    def _result(self, doc, digest, n_chunks, truncated, vector, reused_from, runtime, lead):
         return Embedding(
             doc.doc_id,
             doc.version,
@@ -197,4 +219,5 @@ class EmbedStage:
             digest,
             np.asarray(vector, dtype=np.float32).tolist(),
             reused_from=reused_from,
+            lead_vector=None if lead is None else np.asarray(lead, dtype=np.float32).tolist(),
         )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from pipeline.dedup import DedupStage
 from pipeline.embed import EmbedStage
 from pipeline.extract import ExtractStage
 from pipeline.langid import LangIdStage
+from pipeline.narratives import ClusterStage
 from pipeline.translate import TranslateStage
 from storage.records import DocInput
 
@@ -30,6 +32,8 @@ REGISTRY = {
     "langid": LangIdStage.from_settings,
     "translate": TranslateStage.from_settings,
     "embed": EmbedStage.from_settings,
+    "dedup": DedupStage.from_settings,
+    "cluster": ClusterStage.from_settings,
 }
 
 

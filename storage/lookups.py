@@ -4,8 +4,15 @@ finished work on identical texts that can be reused."""
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 
-from storage.records import SentenceCacheLookup, TranslationReuseLookup, VectorReuseLookup
+from storage.records import (
+    CopyCandidatesLookup,
+    NarrativeLookup,
+    SentenceCacheLookup,
+    TranslationReuseLookup,
+    VectorReuseLookup,
+)
 
 
 def _sentence_cache(con: duckdb.DuckDBPyConnection, q: SentenceCacheLookup) -> dict[str, str]:
@@ -44,15 +51,15 @@ def _translation_reuse(con: duckdb.DuckDBPyConnection, q: TranslationReuseLookup
 
 
 def _vector_reuse(con: duckdb.DuckDBPyConnection, q: VectorReuseLookup) -> dict:
-    """text_hash -> (doc_id, chunks, truncated, runtime, vector) of a stored vector of an
-    identical text."""
+    """text_hash -> (doc_id, chunks, truncated, runtime, vector, lead_vector) of a stored
+    vector of an identical text."""
     if not q.hashes:
         return {}
     rows = con.execute(
         """
         SELECT text_hash, arg_min(doc_id, embedded_at), arg_min(chunks, embedded_at),
                arg_min(truncated, embedded_at), arg_min(runtime, embedded_at),
-               arg_min(vector, embedded_at)
+               arg_min(vector, embedded_at), arg_min(lead_vector, embedded_at)
         FROM embeddings
         WHERE model_id = ? AND input = ? AND text_hash IN (SELECT unnest(?::VARCHAR[]))
         GROUP BY 1
@@ -62,10 +69,105 @@ def _vector_reuse(con: duckdb.DuckDBPyConnection, q: VectorReuseLookup) -> dict:
     return {r[0]: r[1:] for r in rows}
 
 
+def _copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> dict:
+    """exact: text_hash -> [doc_id]; near: doc_id -> signature of every document sharing an
+    LSH bucket; vectors: doc_id -> vector for the batch; window: (doc_ids, langs, lengths,
+    matrix) of documents embedded by the model and dated within [since, until]."""
+    exact: dict[str, list[str]] = {}
+    for h, doc_id in con.execute(
+        "SELECT text_hash, doc_id FROM minhash WHERE text_hash IN (SELECT unnest(?::VARCHAR[]))",
+        [list(q.text_hashes)],
+    ).fetchall():
+        exact.setdefault(h, []).append(doc_id)
+    near = {}
+    if q.buckets:
+        near = dict(
+            con.execute(
+                """
+                SELECT m.doc_id, any_value(m.signature)
+                FROM lsh_bands b
+                JOIN (SELECT unnest(?::SMALLINT[]) AS band, unnest(?::UBIGINT[]) AS bucket) k
+                  ON k.band = b.band AND k.bucket = b.bucket
+                JOIN minhash m ON m.doc_id = b.doc_id
+                GROUP BY m.doc_id
+                """,
+                [[b for b, _ in q.buckets], [k for _, k in q.buckets]],
+            ).fetchall()
+        )
+    out = {"exact": exact, "near": near, "vectors": {}, "window": ([], [], [], None)}
+    if q.model_id is None:
+        return out
+    out["vectors"] = dict(
+        con.execute(
+            "SELECT doc_id, vector FROM embeddings e JOIN documents d USING (doc_id) "
+            "WHERE e.version = d.current_version AND e.model_id = ? AND e.input = ? "
+            "AND doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [q.model_id, q.input, list(q.doc_ids)],
+        ).fetchall()
+    )
+    rows = con.execute(
+        """
+        SELECT e.doc_id, l.lang, length(x.text), e.vector
+        FROM embeddings e
+        JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
+        JOIN document_versions v ON v.doc_id = e.doc_id AND v.version = e.version
+        JOIN languages l ON l.doc_id = e.doc_id AND l.version = e.version
+        JOIN extractions x ON x.doc_id = e.doc_id AND x.version = e.version
+        WHERE e.model_id = ? AND e.input = ?
+          AND coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), x.published_at,
+                       d.first_seen_at) BETWEEN ? AND ?
+        """,
+        [q.model_id, q.input, q.since, q.until],
+    ).fetchall()
+    if rows:
+        matrix = np.array([r[3] for r in rows], dtype=np.float32)
+        out["window"] = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], matrix)
+    return out
+
+
+def _narratives(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> dict:
+    ids = list(q.doc_ids)
+    vectors = dict(
+        con.execute(
+            "SELECT e.doc_id, coalesce(e.lead_vector, e.vector) FROM embeddings e "
+            "JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version "
+            "WHERE e.model_id = ? AND e.input = ? AND e.doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [q.model_id, q.input, ids],
+        ).fetchall()
+    )
+    groups = dict(
+        con.execute(
+            "SELECT doc_id, group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [ids],
+        ).fetchall()
+    )
+    group_narratives = dict(
+        con.execute(
+            "SELECT c.group_id, min(m.narrative_id) FROM copy_members c "
+            "JOIN narrative_members m ON m.doc_id = c.doc_id "
+            "WHERE c.group_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1",
+            [sorted(set(groups.values()))],
+        ).fetchall()
+    )
+    active = con.execute(
+        "SELECT narrative_id, size, vector_sum, last_seen FROM narratives "
+        "WHERE model_id = ? AND (?::TIMESTAMPTZ IS NULL OR last_seen >= ?) ORDER BY narrative_id",
+        [q.model_id, q.since, q.since],
+    ).fetchall()
+    return {
+        "vectors": vectors,
+        "groups": groups,
+        "group_narratives": group_narratives,
+        "active": active,
+    }
+
+
 _ANSWER = {
     SentenceCacheLookup: _sentence_cache,
     TranslationReuseLookup: _translation_reuse,
     VectorReuseLookup: _vector_reuse,
+    CopyCandidatesLookup: _copy_candidates,
+    NarrativeLookup: _narratives,
 }
 
 

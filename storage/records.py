@@ -56,6 +56,7 @@ class DocInput:
     translation_status: str | None = None
     translated_title: str | None = None
     translated_text: str | None = None
+    seen_at: datetime | None = None  # published date where known, else first seen
 
 
 @dataclass(slots=True)
@@ -122,6 +123,7 @@ class Embedding:
     text_hash: str
     vector: list[float]
     reused_from: str | None = None
+    lead_vector: list[float] | None = None  # title + lead only: the story, for narratives
 
     @property
     def counts(self) -> dict[str, int]:
@@ -162,6 +164,79 @@ class VectorReuseLookup:
     model_id: str
     input: str
     hashes: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class CopyResult:
+    """A document's MinHash signature (``num_perm`` little-endian uint32 values, see
+    pipeline/dedup.py), its LSH band buckets, and the copies found: (other doc_id, kind,
+    similarity) with kind 'exact', 'near' (similarity = estimated Jaccard) or 'translated'
+    (similarity = cosine)."""
+
+    doc_id: str
+    version: int
+    text_hash: str
+    num_perm: int
+    seed: int
+    signature: bytes
+    buckets: list[int]
+    matches: list[tuple[str, str, float]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for kind in {k for _, k, _ in self.matches}:
+            out[f"{kind}_copies"] = 1
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CopyCandidatesLookup:
+    """Stored documents that may be copies of a batch: same normalised-text hash, a shared LSH
+    bucket, or (for translated copies) a vector of ``model_id``/``input`` dated within
+    [since, until]; plus the batch documents' own vectors."""
+
+    text_hashes: tuple[str, ...]
+    buckets: tuple[tuple[int, int], ...]  # (band, bucket)
+    doc_ids: tuple[str, ...]
+    model_id: str | None = None
+    input: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(slots=True)
+class NarrativeAssignment:
+    """A document's narrative. ``narrative`` is an existing narrative id, or ``"new:<doc_id>"``
+    for a narrative this batch started (storage gives it the next id). ``via`` is 'copy'
+    (joined its copy group's narrative), 'nearest' (centroid similarity >= threshold) or
+    'new'. ``state`` is the narrative after the batch: (size, vector_sum, last_seen), and
+    ``merges`` the (merged, survivor, reason) merges the batch made (on its first result)."""
+
+    doc_id: str
+    version: int
+    narrative: int | str
+    similarity: float | None
+    via: str
+    model_id: str
+    terms: list[tuple[str, int]] = field(default_factory=list)
+    state: tuple | None = None
+    merges: list[tuple[int | str, int | str, str]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {f"narrative_{self.via}": 1, "narrative_merges": len(self.merges)}
+
+
+@dataclass(frozen=True, slots=True)
+class NarrativeLookup:
+    """For a batch: each document's lead vector and seen date, the narrative of each document's
+    copy group (where one member has one), and the narratives active since ``since``."""
+
+    model_id: str
+    input: str
+    doc_ids: tuple[str, ...]
+    since: datetime | None
 
 
 @dataclass(slots=True)

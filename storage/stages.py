@@ -10,10 +10,12 @@ from storage.bulk import insert_rows
 from storage.db import transaction
 from storage.documents import record_rejections
 from storage.records import (
+    CopyResult,
     DocInput,
     Embedding,
     Extraction,
     LanguageResult,
+    NarrativeAssignment,
     Rejection,
     Translation,
 )
@@ -73,8 +75,11 @@ def load_inputs(
         SELECT v.doc_id, v.version, v.url, v.source, CASE WHEN ? THEN v.html END, v.text,
                e.text, e.title,
                v.hint_title, v.hint_published_at, v.hint_lang,
-               l.lang, t.status, t.title, t.text
+               l.lang, t.status, t.title, t.text,
+               coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), e.published_at,
+                        d.first_seen_at)
         FROM document_versions v
+        JOIN documents d ON d.doc_id = v.doc_id
         JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k
           ON k.doc_id = v.doc_id AND k.version = v.version
         LEFT JOIN extractions e ON e.doc_id = v.doc_id AND e.version = v.version
@@ -231,6 +236,152 @@ def _write_embeddings(con, stage_version: str, results: list[Embedding], now) ->
     )
 
 
+def _write_copies(con, stage_version: str, results: list[CopyResult], now) -> None:
+    ids = [r.doc_id for r in results]
+    con.execute("DELETE FROM lsh_bands WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    insert_rows(
+        con,
+        "minhash",
+        [
+            ("doc_id", "VARCHAR"),
+            ("version", "INTEGER"),
+            ("stage_version", "VARCHAR"),
+            ("text_hash", "VARCHAR"),
+            ("num_perm", "SMALLINT"),
+            ("seed", "INTEGER"),
+            ("signature", "BLOB"),
+        ],
+        [
+            (r.doc_id, r.version, stage_version, r.text_hash, r.num_perm, r.seed, r.signature)
+            for r in results
+        ],
+    )
+    insert_rows(
+        con,
+        "lsh_bands",
+        [("band", "SMALLINT"), ("bucket", "UBIGINT"), ("doc_id", "VARCHAR")],
+        [(band, bucket, r.doc_id) for r in results for band, bucket in enumerate(r.buckets)],
+        replace=False,
+    )
+    links = [(r.doc_id, other, kind, sim, now) for r in results for other, kind, sim in r.matches]
+    insert_rows(
+        con,
+        "copy_links",
+        [
+            ("doc_id", "VARCHAR"),
+            ("other_doc_id", "VARCHAR"),
+            ("kind", "VARCHAR"),
+            ("similarity", "DOUBLE"),
+            ("found_at", "TIMESTAMPTZ"),
+        ],
+        links,
+    )
+    for r in results:  # group membership: only documents that have copies, a minority
+        if r.matches:
+            _join_copy_group(con, [r.doc_id, *(m[0] for m in r.matches)], now)
+
+
+def _join_copy_group(con, ids: list[str], now) -> None:
+    """Put ``ids`` in one copy group: the oldest group among theirs survives (its id is the
+    group's first document), the others are folded into it."""
+    groups = con.execute(
+        "SELECT group_id, min(joined_at) FROM copy_members "
+        "WHERE doc_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1 ORDER BY 2, 1",
+        [ids],
+    ).fetchall()
+    if groups:
+        keep = groups[0][0]
+        others = [g for g, _ in groups[1:]]
+        if others:
+            con.execute(
+                "UPDATE copy_members SET group_id = ? "
+                "WHERE group_id IN (SELECT unnest(?::VARCHAR[]))",
+                [keep, others],
+            )
+    else:
+        keep = f"cg-{ids[1]}"
+    con.execute(
+        "INSERT INTO copy_members SELECT unnest(?::VARCHAR[]), ?, ? ON CONFLICT DO NOTHING",
+        [ids, keep, now],
+    )
+
+
+def _write_narratives(con, stage_version: str, results: list[NarrativeAssignment], now) -> None:
+    """New narratives get the next ids; merges move members and leave an alias behind."""
+    final = sorted({r.narrative for r in results}, key=lambda k: (isinstance(k, str), str(k)))
+    new_keys = [k for k in final if isinstance(k, str)]
+    ids: dict = {}
+    if new_keys:
+        fresh = con.execute(
+            "SELECT nextval('narrative_seq') FROM range(?)", [len(new_keys)]
+        ).fetchall()
+        ids = {k: int(row[0]) for k, row in zip(new_keys, fresh, strict=True)}
+    real = lambda k: ids.get(k, k)  # noqa: E731
+    for merged, survivor, reason in results[0].merges if results else []:
+        if isinstance(merged, str):  # a narrative born and merged within this batch
+            continue
+        apply_merge(con, merged, real(survivor), reason, now)
+    states = {}
+    for r in results:
+        states[real(r.narrative)] = (r.model_id, *r.state)
+    con.execute(
+        """
+        INSERT INTO narratives
+        SELECT unnest(?::BIGINT[]), ?, ?, unnest(?::VARCHAR[]), unnest(?::INTEGER[]),
+               unnest(?::TIMESTAMPTZ[]), unnest(?::FLOAT[][])
+        ON CONFLICT (narrative_id) DO UPDATE SET updated_at = excluded.updated_at,
+            size = excluded.size, last_seen = excluded.last_seen,
+            vector_sum = excluded.vector_sum
+        """,
+        [
+            list(states),
+            now,
+            now,
+            [s[0] for s in states.values()],
+            [s[1] for s in states.values()],
+            [s[3] for s in states.values()],
+            [s[2] for s in states.values()],
+        ],
+    )
+    insert_rows(
+        con,
+        "narrative_members",
+        [
+            ("doc_id", "VARCHAR"),
+            ("narrative_id", "BIGINT"),
+            ("similarity", "DOUBLE"),
+            ("via", "VARCHAR"),
+            ("assigned_at", "TIMESTAMPTZ"),
+        ],
+        [(r.doc_id, real(r.narrative), r.similarity, r.via, now) for r in results],
+    )
+    con.execute(
+        "DELETE FROM doc_terms WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+        [[r.doc_id for r in results]],
+    )
+    insert_rows(
+        con,
+        "doc_terms",
+        [("doc_id", "VARCHAR"), ("term", "VARCHAR"), ("n", "INTEGER")],
+        [(r.doc_id, term, n) for r in results for term, n in r.terms],
+    )
+
+
+def apply_merge(con, merged: int, survivor: int, reason: str, now) -> None:
+    """Fold narrative ``merged`` into ``survivor``; ``merged`` stays resolvable as an alias."""
+    con.execute(
+        "UPDATE narrative_members SET narrative_id = ? WHERE narrative_id = ?", [survivor, merged]
+    )
+    con.execute(
+        "UPDATE narrative_aliases SET narrative_id = ? WHERE narrative_id = ?", [survivor, merged]
+    )
+    con.execute("DELETE FROM narratives WHERE narrative_id = ?", [merged])
+    con.execute(
+        "INSERT OR REPLACE INTO narrative_aliases VALUES (?, ?, ?, ?)",
+        [merged, survivor, now, reason],
+    )
+
+
 # One writer per result type, each writing a whole batch in one statement; a new stage adds
 # its table (a migration) and its writer here.
 WRITERS = {
@@ -238,6 +389,8 @@ WRITERS = {
     LanguageResult: _write_languages,
     Translation: _write_translations,
     Embedding: _write_embeddings,
+    CopyResult: _write_copies,
+    NarrativeAssignment: _write_narratives,
 }
 
 

@@ -55,6 +55,8 @@ def test_demo_end_to_end(demo_run):
         "langid": 0,
         "translate": 0,
         "embed": 0,
+        "dedup": 0,
+        "cluster": 0,
     }
 
 
@@ -119,3 +121,79 @@ def test_semantic_search_never_mixes_models(demo_run, tmp_path):
     assert proc.returncode == 1
     assert "no documents embedded with sentence-transformers/all-MiniLM-L6-v2" in proc.stderr
     assert "multilingual-e5-small-q4:query (original): 41" in proc.stderr
+
+
+def planted(demo_db):
+    """Demo articles keyed by slug, with the doc_id and copy/narrative columns stored for each."""
+    with connect(demo_db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT url, doc_id, copy_group_id, copy_of, copy_kind, narrative_id FROM v_documents"
+        ).fetchall()
+    by_slug = {}
+    for url, doc_id, group, copy_of, kind, narrative in rows:
+        slug = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".html")
+        by_slug[slug] = {
+            "doc_id": doc_id,
+            "group": group,
+            "copy_of": copy_of,
+            "kind": kind,
+            "narrative": narrative,
+        }
+    return by_slug
+
+
+def test_every_planted_copy_is_found_with_its_origin_and_kind(demo_run):
+    db, proc = demo_run
+    got = planted(db)
+    articles = {a["slug"]: a for a in load_articles()}
+    expected_kind = {"verbatim": "exact", "edited": "near"}
+    copies = 0
+    for slug, a in articles.items():
+        source = a.get("copy_of") or a.get("translation_of")
+        if source is None:
+            continue
+        copies += 1
+        want = "translated" if "translation_of" in a else expected_kind[a["copy_kind"]]
+        # the origin of a copy of a translation is the original the translation came from
+        origin = articles[source].get("translation_of") or articles[source].get("copy_of") or source
+        assert got[slug]["kind"] == want, slug
+        assert got[slug]["copy_of"] == got[origin]["doc_id"], slug
+        assert got[origin]["kind"] == "origin", origin
+    assert copies >= 15
+    # precision: nothing else is called a copy
+    in_family = {s for s, a in articles.items() if "copy_of" in a or "translation_of" in a} | {
+        a.get("copy_of") or a.get("translation_of") for a in articles.values()
+    }
+    stray = [s for s, row in got.items() if row["group"] is not None and s not in in_family]
+    assert stray == []
+    assert "copies of earlier documents:" in proc.stdout
+    with connect(db, read_only=True) as con:
+        delays = con.execute(
+            "SELECT min(delay), max(delay) FROM v_copies WHERE copy_kind <> 'origin'"
+        ).fetchone()
+    assert delays[0].total_seconds() > 0  # copies come after their origin
+
+
+def test_every_planted_narrative_is_one_narrative(demo_run):
+    db, _ = demo_run
+    got = planted(db)
+    by_narrative: dict[str, set] = {}
+    for a in load_articles():
+        by_narrative.setdefault(a["narrative"], set()).add(got[a["slug"]]["narrative"])
+    planted_ids = {k: v for k, v in by_narrative.items() if k != "filler"}
+    assert all(len(ids) == 1 for ids in planted_ids.values()), planted_ids  # no splits
+    flat = [next(iter(ids)) for ids in planted_ids.values()]
+    assert len(set(flat)) == len(flat)  # no two planted narratives merged
+    assert not (by_narrative["filler"] & set(flat))  # no filler joins a planted narrative
+    with connect(db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT narrative_id, documents, independent_sites, sites, languages, keywords, "
+            "representative_title FROM v_narratives"
+        ).fetchall()
+    stats = {r[0]: r[1:] for r in rows}
+    ceasefire = stats[next(iter(planted_ids["ceasefire-obstacle"]))]
+    documents, independent_sites, sites, languages, keywords, title = ceasefire
+    assert (documents, sites, languages) == (6, 2, 4)
+    assert independent_sites == 1  # the mirror only republishes: copies count once
+    assert "ceasefire" in keywords
+    assert title == "The Ceasefire Nobody in Brussels Wants"

@@ -1,0 +1,212 @@
+"""Copies: exact (normalised-text hash), near (MinHash LSH over word shingles, datasketch) and
+translated (cross-lingual vectors) copies of earlier documents.
+
+Signature byte layout (table ``minhash.signature``): ``num_perm`` unsigned 32-bit integers,
+little-endian, in permutation order — datasketch's ``MinHash(num_perm, seed).hashvalues``
+(its values are below 2**32). With the default 128 permutations: 512 bytes a document. Band
+``i`` of the LSH index covers values ``[i*r, (i+1)*r)``; its bucket is the first 8 bytes
+(little-endian) of the BLAKE2b digest of those values' bytes. ``b`` and ``r`` are
+datasketch's optimum for the threshold (``datasketch.lsh._optimal_param``). Buckets live in
+``lsh_bands``: a new document is compared only with documents sharing a bucket, and stored
+signatures are never recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+
+from pipeline.config import stage_options
+from pipeline.embedders import model_id_for
+from pipeline.textnorm import normalize, text_hash
+from storage.records import CopyCandidatesLookup, CopyResult, DocInput
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def shingles(text: str, k: int) -> set[bytes]:
+    """Word k-shingles of the normalised text (the whole text when it is shorter than k)."""
+    words = _WORD.findall(normalize(text))
+    if len(words) <= k:
+        return {" ".join(words).encode("utf-8")} if words else set()
+    return {" ".join(words[i : i + k]).encode("utf-8") for i in range(len(words) - k + 1)}
+
+
+def signature(text: str, num_perm: int, seed: int, k: int) -> np.ndarray:
+    from datasketch import MinHash
+
+    minhash = MinHash(num_perm=num_perm, seed=seed)
+    minhash.update_batch(list(shingles(text, k)))
+    return minhash.hashvalues.astype("<u4")
+
+
+def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows) minimising false positives and negatives equally (datasketch)."""
+    from datasketch.lsh import _optimal_param
+
+    return _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def buckets(sig: np.ndarray, bands: int, rows: int) -> list[int]:
+    return [
+        int.from_bytes(
+            hashlib.blake2b(sig[i * rows : (i + 1) * rows].tobytes(), digest_size=8).digest(),
+            "little",
+        )
+        for i in range(bands)
+    ]
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """MinHash estimate of the Jaccard similarity of two signatures."""
+    return float(np.mean(a == b))
+
+
+@dataclass
+class DedupStage:
+    """Find which earlier documents each document copies.
+
+    - exact: the same normalised text (case, spacing and Unicode form aside);
+    - near: estimated Jaccard similarity of word ``shingle``-grams >= ``threshold``
+      (edited republications);
+    - translated: another language, cosine of the documents' vectors >= ``translated_threshold``,
+      each the other's nearest document in its language, dated within ``window_days``, and of
+      comparable length (a translation is neither half nor twice as long).
+
+    Vectors come from the embed stage (``embed_model``/``embed_input``); with
+    ``translated = false`` the stage needs no vectors at all.
+    """
+
+    name: str = "dedup"
+    version: str = "1"
+    threshold: float = 0.5
+    num_perm: int = 128
+    seed: int = 1
+    shingle: int = 3
+    translated: bool = True
+    translated_threshold: float = 0.88
+    window_days: int = 30
+    embed_model: str = "e5-small"
+    embed_input: str = "original"
+    embed_prefix: str = "query"
+    needs_html: bool = False
+    requires: tuple[str, ...] = field(init=False)
+    _memo: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.requires = ("extract", "langid", "embed") if self.translated else ("extract", "langid")
+        self.bands, self.rows = lsh_params(self.threshold, self.num_perm)
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> DedupStage:
+        keys = (
+            "threshold", "num_perm", "seed", "shingle", "translated", "translated_threshold",
+            "window_days", "embed_model", "embed_input", "embed_prefix",
+        )  # fmt: skip
+        return cls(**stage_options("dedup", settings, keys))
+
+    def _text(self, doc: DocInput) -> str:
+        return doc.text or doc.raw_text or ""
+
+    def _signed(self, doc: DocInput) -> tuple[str, np.ndarray, list[int]]:
+        key = (doc.doc_id, doc.version)
+        if key not in self._memo:
+            text = self._text(doc)
+            sig = signature(text, self.num_perm, self.seed, self.shingle)
+            self._memo[key] = (text_hash(text), sig, buckets(sig, self.bands, self.rows))
+        return self._memo[key]
+
+    def lookups(self, batch: list[DocInput]) -> list:
+        signed = [self._signed(d) for d in batch]
+        dates = [d.seen_at for d in batch if d.seen_at is not None]
+        window = timedelta(days=self.window_days)
+        model = model_id_for(self.embed_model, self.embed_prefix) if self.translated else None
+        return [
+            CopyCandidatesLookup(
+                tuple(sorted({h for h, _, _ in signed})),
+                tuple(sorted({(i, b) for _, _, bs in signed for i, b in enumerate(bs)})),
+                tuple(d.doc_id for d in batch),
+                model_id=model if dates else None,
+                input=self.embed_input,
+                since=min(dates) - window if dates else None,
+                until=max(dates) + window if dates else None,
+            )
+        ]
+
+    def process(self, batch: list[DocInput], found: dict | None = None) -> list[CopyResult]:
+        answer = next(iter((found or {}).values()), None) or {
+            "exact": {},
+            "near": {},
+            "vectors": {},
+            "window": ([], [], [], None),
+        }
+        stored_sigs = {d: np.frombuffer(s, dtype="<u4") for d, s in answer["near"].items()}
+        results = []
+        earlier: list[tuple[str, str, np.ndarray]] = []  # this batch, already processed
+        for doc in batch:
+            digest, sig, bucket_list = self._signed(doc)
+            matches: dict[str, tuple[str, float]] = {}
+            for other in answer["exact"].get(digest, []):
+                matches[other] = ("exact", 1.0)
+            for other, other_digest, _ in earlier:
+                if other_digest == digest:
+                    matches[other] = ("exact", 1.0)
+            candidates = [(o, s) for o, s in stored_sigs.items()] + [(o, s) for o, _, s in earlier]
+            for other, other_sig in candidates:
+                if other in matches or other == doc.doc_id:
+                    continue
+                estimate = jaccard(sig, other_sig)
+                if estimate >= self.threshold:
+                    matches[other] = ("near", round(estimate, 4))
+            if self.translated:
+                for other, cosine in self._translations(doc, answer, batch):
+                    matches.setdefault(other, ("translated", round(cosine, 4)))
+            matches.pop(doc.doc_id, None)
+            results.append(
+                CopyResult(
+                    doc.doc_id,
+                    doc.version,
+                    digest,
+                    self.num_perm,
+                    self.seed,
+                    sig.tobytes(),
+                    bucket_list,
+                    sorted((o, k, s) for o, (k, s) in matches.items()),
+                )
+            )
+            earlier.append((doc.doc_id, digest, sig))
+        for doc in batch:
+            self._memo.pop((doc.doc_id, doc.version), None)
+        return results
+
+    def _translations(self, doc: DocInput, answer: dict, batch: list[DocInput]):
+        """Documents in other languages that are mutual nearest neighbours of ``doc``."""
+        vector = answer["vectors"].get(doc.doc_id)
+        ids, langs, lengths, matrix = answer["window"]
+        if vector is None or matrix is None or not doc.lang:
+            return []
+        v = np.asarray(vector, dtype=np.float32)
+        sims = matrix @ v
+        length = len(self._text(doc))
+        same_lang = np.array([lang == doc.lang for lang in langs])
+        out = []
+        for lang in sorted(set(langs) - {doc.lang}):
+            mask = np.array([x == lang for x in langs])
+            idx = np.flatnonzero(mask)
+            best = idx[int(np.argmax(sims[idx]))]
+            if sims[best] < self.translated_threshold:
+                continue
+            if not 0.5 <= lengths[best] / max(length, 1) <= 2.0:
+                continue
+            # mutual: doc is the candidate's nearest document in doc's language
+            peers = np.flatnonzero(same_lang)
+            back = matrix[peers] @ matrix[best] if len(peers) else np.array([])
+            if len(peers) and float(back.max()) > float(sims[best]) + 1e-6:
+                if ids[peers[int(np.argmax(back))]] != doc.doc_id:
+                    continue
+            out.append((ids[best], float(sims[best])))
+        return out

@@ -1,0 +1,246 @@
+"""Narratives: documents that carry the same story or claim, across languages and sites.
+
+Incremental, for cron runs: each new document (oldest first) joins its copy group's
+narrative if the group has one, else the active narrative whose centroid is nearest to the
+document's lead vector (title + lead, see pipeline/embed.py) when the cosine reaches
+``threshold``, else it starts a new narrative. A narrative is active while its last document
+is at most ``window_days`` older than the new one. When a document's arrival brings two
+centroids within ``merge_threshold`` of each other, the narratives merge: the older id
+survives, the other stays resolvable as an alias. Ids are never renumbered.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import numpy as np
+
+from pipeline.config import stage_options
+from pipeline.embedders import model_id_for
+from storage.records import DocInput, NarrativeAssignment, NarrativeLookup, Rejection
+
+_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+# Function words of the languages the monitored sites use most; keywords are content words.
+STOPWORDS = frozenset(
+    """the and for that with this from are was were has have had not but his her its their
+    they them you your our who what which when where why how all any can could would should
+    will just also than then there these those into over after before about more most other
+    such only very said says been being one two new out off said like may might must does did
+    while because between through during against under again further once here each both few
+    own same too now even still yet per via
+    что это как так его она они оно все для при уже или если было были быть был будет чтобы
+    когда где там тут тоже также только еще ещё нет даже этот эта эти того тем чем себя свой
+    своей своих который которая которые которых после перед между через над под без про
+    the der die das und ist nicht ein eine einen dem den des mit von für auf aus bei nach wie
+    auch sich sie wir ihr sind wird werden wurde noch nur oder aber als wenn dass zum zur
+    що це як так його вона вони все для при вже або якщо було були бути був буде щоб коли
+    де там також тільки ще немає навіть цей ця ці того тим ніж себе свій який яка які після
+    перед між через над під без про кто кого кому чего была было были будут может можно
+    весь всех всем всего этого этой этих того тех более менее очень sondern jede jeder
+    every add ones right well much many make made""".split()
+)
+
+
+def terms(text: str, top: int = 30) -> list[tuple[str, int]]:
+    """The ``top`` most frequent content words of a text, for c-TF-IDF keywords."""
+    counts = Counter(
+        w
+        for w in _WORD.findall(text.lower())
+        if w not in STOPWORDS and w not in _english_stopwords()
+    )
+    return counts.most_common(top)
+
+
+@lru_cache(maxsize=1)
+def _english_stopwords() -> frozenset[str]:
+    """scikit-learn's English list (installed with sentence-transformers), else ours alone."""
+    try:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    except ImportError:  # pragma: no cover
+        return frozenset()
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+@dataclass
+class _Narrative:
+    key: int | str
+    size: int
+    total: np.ndarray
+    last_seen: datetime | None
+
+    @property
+    def centroid(self) -> np.ndarray:
+        return self.total / (np.linalg.norm(self.total) or 1.0)
+
+
+@dataclass
+class Clusterer:
+    """The assignment rule, shared by the stage (a batch at a time) and ``cluster --rebuild``."""
+
+    threshold: float
+    merge_threshold: float
+    window_days: int
+    active: dict = field(default_factory=dict)  # key -> _Narrative
+    group_narrative: dict = field(default_factory=dict)  # copy group -> key
+    merges: list = field(default_factory=list)
+    aliases: dict = field(default_factory=dict)  # merged key -> survivor key
+
+    def resolve(self, key):
+        while key in self.aliases:
+            key = self.aliases[key]
+        return key
+
+    def assign(self, doc_id: str, vector: np.ndarray, seen: datetime | None, group: str | None):
+        """(narrative key, similarity, via) for one document; updates the state."""
+        horizon = seen - timedelta(days=self.window_days) if seen else None
+        candidates = [
+            n for n in self.active.values()
+            if horizon is None or n.last_seen is None or n.last_seen >= horizon
+        ]  # fmt: skip
+        key, similarity, via = None, None, "new"
+        if group is not None and group in self.group_narrative:
+            key = self.resolve(self.group_narrative[group])
+            via = "copy"
+            similarity = float(self.active[key].centroid @ vector)
+        elif candidates:
+            sims = np.array([n.centroid for n in candidates]) @ vector
+            best = int(np.argmax(sims))
+            if sims[best] >= self.threshold:
+                key, similarity, via = candidates[best].key, float(sims[best]), "nearest"
+        if key is None:
+            key = f"new:{doc_id}"
+            self.active[key] = _Narrative(key, 0, np.zeros_like(vector), seen)
+        n = self.active[key]
+        n.size += 1
+        n.total = n.total + vector
+        if seen and (n.last_seen is None or seen > n.last_seen):
+            n.last_seen = seen
+        if group is not None:
+            self.group_narrative.setdefault(group, key)
+        self._maybe_merge(n, candidates)
+        return self.resolve(key), similarity, via
+
+    def _maybe_merge(self, n: _Narrative, candidates: list[_Narrative]) -> None:
+        others = [c for c in candidates if c.key != n.key and c.key in self.active]
+        if not others:
+            return
+        sims = np.array([c.centroid for c in others]) @ n.centroid
+        best = int(np.argmax(sims))
+        if sims[best] < self.merge_threshold:
+            return
+        a, b = n, others[best]
+        survivor, merged = (a, b) if _older(a.key, b.key) else (b, a)
+        survivor.size += merged.size
+        survivor.total = survivor.total + merged.total
+        if merged.last_seen and (
+            survivor.last_seen is None or merged.last_seen > survivor.last_seen
+        ):
+            survivor.last_seen = merged.last_seen
+        del self.active[merged.key]
+        self.aliases[merged.key] = survivor.key
+        self.merges.append(
+            (merged.key, survivor.key, f"centroids converged (cosine {float(sims[best]):.3f})")
+        )
+
+
+def _chronological(doc: DocInput) -> tuple:
+    seen = doc.seen_at
+    return (seen is None, seen.timestamp() if seen else 0.0, doc.doc_id)
+
+
+def _older(a, b) -> bool:
+    """Existing ids (integers) are older than this batch's; among equals, the smaller."""
+    if isinstance(a, int) != isinstance(b, int):
+        return isinstance(a, int)
+    return a < b
+
+
+@dataclass
+class ClusterStage:
+    """Assign each document to a narrative (see the module docstring). Keyword terms are taken
+    from the English translation where there is one, else from the original text."""
+
+    name: str = "cluster"
+    version: str = "1"
+    threshold: float = 0.89
+    merge_threshold: float = 0.95
+    window_days: int = 30
+    embed_model: str = "e5-small"
+    embed_input: str = "original"
+    embed_prefix: str = "query"
+    requires: tuple[str, ...] = ("embed", "dedup")
+    needs_html: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> ClusterStage:
+        keys = (
+            "threshold", "merge_threshold", "window_days", "embed_model", "embed_input",
+            "embed_prefix",
+        )  # fmt: skip
+        return cls(**stage_options("cluster", settings, keys))
+
+    @property
+    def model_id(self) -> str:
+        return model_id_for(self.embed_model, self.embed_prefix)
+
+    def clusterer(self) -> Clusterer:
+        return Clusterer(self.threshold, self.merge_threshold, self.window_days)
+
+    def lookups(self, batch: list[DocInput]) -> list:
+        dates = [d.seen_at for d in batch if d.seen_at is not None]
+        since = min(dates) - timedelta(days=self.window_days) if dates else None
+        return [
+            NarrativeLookup(self.model_id, self.embed_input, tuple(d.doc_id for d in batch), since)
+        ]
+
+    def process(self, batch: list[DocInput], found: dict | None = None) -> list:
+        answer = next(iter((found or {}).values()))
+        state = self.clusterer()
+        for narrative_id, size, total, last_seen in answer["active"]:
+            state.active[narrative_id] = _Narrative(
+                narrative_id, size, np.asarray(total, dtype=np.float32), last_seen
+            )
+        state.group_narrative.update(answer["group_narratives"])
+        order = sorted(range(len(batch)), key=lambda i: _chronological(batch[i]))
+        results: list = [None] * len(batch)
+        for i in order:
+            doc = batch[i]
+            vector = answer["vectors"].get(doc.doc_id)
+            if vector is None:
+                results[i] = Rejection(
+                    self.name,
+                    "no_vector",
+                    f"no {self.model_id} vector",
+                    url=doc.url,
+                    source=doc.source,
+                    doc_id=doc.doc_id,
+                    version=doc.version,
+                )
+                continue
+            v = np.asarray(vector, dtype=np.float32)
+            v = v / (np.linalg.norm(v) or 1.0)
+            key, similarity, via = state.assign(
+                doc.doc_id, v, doc.seen_at, answer["groups"].get(doc.doc_id)
+            )
+            english = (
+                doc.translated_text
+                if doc.translation_status == "translated" and doc.translated_text
+                else doc.text or doc.raw_text or ""
+            )
+            results[i] = NarrativeAssignment(
+                doc.doc_id, doc.version, key, similarity, via, self.model_id, terms(english)
+            )
+        # final keys (merges may have redirected earlier assignments) and narrative states
+        for r in results:
+            if isinstance(r, NarrativeAssignment):
+                r.narrative = state.resolve(r.narrative)
+                n = state.active[r.narrative]
+                r.state = (n.size, n.total.astype(np.float32).tolist(), n.last_seen)
+        first = next((r for r in results if isinstance(r, NarrativeAssignment)), None)
+        if first is not None:
+            first.merges = list(state.merges)
+        return results
