@@ -374,6 +374,46 @@ def search(obj: Context, words, semantic, lang, limit, fmt):
     click.echo(render(columns, rows, fmt))
 
 
+@cli.command()
+@click.option("--rebuild", is_flag=True, help="Re-cluster every document in one pass.")
+@click.option("--threshold", type=float, help="Override [cluster] threshold for this run.")
+@click.pass_obj
+def cluster(obj: Context, rebuild, threshold):
+    """Group documents into narratives. Without --rebuild: the incremental cluster stage (as
+    `process --stage cluster`). With --rebuild: everything again from scratch (after changing
+    the model or the threshold), old narrative ids carried over where membership largely
+    survives; the report says how many ids were kept, merged, split and new.
+
+    \b
+    Example:  narrascope cluster --rebuild --threshold 0.92
+    """
+    settings = dict(obj.config["cluster"])
+    if threshold is not None:
+        settings["threshold"] = threshold
+    obj.config["cluster"] = settings
+    if not rebuild:
+        _do_process(obj, ["cluster"], None, False, progress=False)
+        return
+    from pipeline.rebuild import rebuild as do_rebuild
+    from storage import connect
+    from storage.runs import finish_run, start_run
+
+    with connect(obj.db_path) as con:
+        run_id = start_run(con, "cluster-rebuild")
+    report, status = {}, "failed"
+    try:
+        report = do_rebuild(obj.db_path, settings, run_id=run_id)
+        status = "ok"
+    finally:
+        with connect(obj.db_path) as con:
+            finish_run(con, run_id, status, report)
+    click.echo(
+        f"rebuilt {report['narratives']} narratives from {report['documents']} documents: "
+        f"{report['kept']} ids kept, {report['merged']} merged into others (still resolvable), "
+        f"{report['split']} split, {report['new']} new"
+    )
+
+
 @cli.group()
 def models():
     """Translation and embedding models: list, install, remove.

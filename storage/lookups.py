@@ -149,10 +149,12 @@ def _narratives(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> dict:
             [sorted(set(groups.values()))],
         ).fetchall()
     )
+    # narratives active in the window, and those of the batch's copy groups however old
     active = con.execute(
         "SELECT narrative_id, size, vector_sum, last_seen FROM narratives "
-        "WHERE model_id = ? AND (?::TIMESTAMPTZ IS NULL OR last_seen >= ?) ORDER BY narrative_id",
-        [q.model_id, q.since, q.since],
+        "WHERE model_id = ? AND (?::TIMESTAMPTZ IS NULL OR last_seen >= ? "
+        "OR narrative_id IN (SELECT unnest(?::BIGINT[]))) ORDER BY narrative_id",
+        [q.model_id, q.since, q.since, list(group_narratives.values())],
     ).fetchall()
     return {
         "vectors": vectors,

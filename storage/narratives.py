@@ -1,0 +1,118 @@
+"""Narrative tables for `cluster --rebuild`: everything to re-cluster, and the swap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+
+from storage.bulk import insert_rows
+from storage.db import transaction
+
+
+def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str) -> list[tuple]:
+    """(doc_id, version, lead vector, seen_at, copy group) of every current document with a
+    vector of this model, oldest first."""
+    return con.execute(
+        """
+        SELECT d.doc_id, d.current_version, coalesce(e.lead_vector, e.vector),
+               coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), x.published_at,
+                        d.first_seen_at) AS seen_at,
+               c.group_id
+        FROM documents d
+        JOIN embeddings e ON e.doc_id = d.doc_id AND e.version = d.current_version
+        JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
+        LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
+        LEFT JOIN copy_members c ON c.doc_id = d.doc_id
+        WHERE e.model_id = ? AND e.input = ?
+        ORDER BY seen_at, d.doc_id
+        """,
+        [model_id, input_kind],
+    ).fetchall()
+
+
+def memberships(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return dict(con.execute("SELECT doc_id, narrative_id FROM narrative_members").fetchall())
+
+
+def replace_all(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    model_id: str,
+    stage: str,
+    stage_version: str,
+    members: list[tuple[str, int, int | str, float | None, str]],  # doc, version, key, sim, via
+    states: dict,  # key -> (size, vector_sum, last_seen)
+    keep: dict,  # key -> old narrative id it keeps
+    aliases: list[tuple[int, int | str, str]],  # old id, key it now resolves to, reason
+    run_id: str | None = None,
+) -> dict:
+    """Swap in a rebuilt clustering in one transaction; returns key -> narrative id."""
+    now = datetime.now(UTC)
+    with transaction(con):
+        created = dict(con.execute("SELECT narrative_id, created_at FROM narratives").fetchall())
+        fresh = [k for k in states if k not in keep]
+        ids = dict(keep)
+        if fresh:
+            rows = con.execute("SELECT nextval('narrative_seq') FROM range(?)", [len(fresh)])
+            ids.update({k: int(r[0]) for k, r in zip(fresh, rows.fetchall(), strict=True)})
+        con.execute("DELETE FROM narrative_members")
+        con.execute("DELETE FROM narratives")
+        insert_rows(
+            con,
+            "narratives",
+            [
+                ("narrative_id", "BIGINT"),
+                ("created_at", "TIMESTAMPTZ"),
+                ("updated_at", "TIMESTAMPTZ"),
+                ("model_id", "VARCHAR"),
+                ("size", "INTEGER"),
+                ("last_seen", "TIMESTAMPTZ"),
+                ("vector_sum", "FLOAT[]"),
+            ],
+            [
+                (ids[k], created.get(ids[k], now), now, model_id, size, last_seen, total)
+                for k, (size, total, last_seen) in states.items()
+            ],
+            replace=False,
+        )
+        insert_rows(
+            con,
+            "narrative_members",
+            [
+                ("doc_id", "VARCHAR"),
+                ("narrative_id", "BIGINT"),
+                ("similarity", "DOUBLE"),
+                ("via", "VARCHAR"),
+                ("assigned_at", "TIMESTAMPTZ"),
+            ],
+            [(doc, ids[key], sim, via, now) for doc, _, key, sim, via in members],
+            replace=False,
+        )
+        for old, key, reason in aliases:
+            con.execute(
+                "UPDATE narrative_aliases SET narrative_id = ? WHERE narrative_id = ?",
+                [ids[key], old],
+            )
+            con.execute(
+                "INSERT OR REPLACE INTO narrative_aliases VALUES (?, ?, ?, ?)",
+                [old, ids[key], now, reason],
+            )
+        insert_rows(
+            con,
+            "stage_state",
+            [
+                ("doc_id", "VARCHAR"),
+                ("version", "INTEGER"),
+                ("stage", "VARCHAR"),
+                ("stage_version", "VARCHAR"),
+                ("status", "VARCHAR"),
+                ("run_id", "VARCHAR"),
+                ("processed_at", "TIMESTAMPTZ"),
+            ],
+            [
+                (doc, version, stage, stage_version, "done", run_id, now)
+                for doc, version, *_ in members
+            ],
+        )
+    return ids
