@@ -330,6 +330,10 @@ def format_status(report: dict) -> str:
             f"embeddings: {e['documents']} with {e['model_id']} ({e['input']} text, "
             f"{e['dim']} dims, {e['runtime']})"
         )
+    lines.append(
+        f"copies: {report['copies']['documents']} documents in {report['copies']['groups']} "
+        f"copy groups; narratives: {report['narratives']}"
+    )
     lines.append("rejections:" + ("" if report["rejections"] else " none"))
     for r in report["rejections"]:
         lines.append(f"  {r['stage']:<8} {r['reason']:<18} {r['count']}")
@@ -558,17 +562,26 @@ def demo(obj: Context, serve, demo_db):
             f"{summary.get('rejected', 0)} rejected"
         )
     _do_process(obj, progress=False)
+    from pipeline.output import terminal_safe as safe
     from storage import connect
-    from storage.queries import documents_by_language, documents_by_source
+    from storage.queries import documents_by_language, documents_by_source, top_narratives
 
     with connect(obj.db_path, read_only=True) as con:
         by_lang, by_source = documents_by_language(con), documents_by_source(con)
+        narratives = top_narratives(con)
     click.echo("languages: " + ", ".join(f"{lang} {n}" for lang, n in by_lang.items()))
     click.echo("sources:   " + ", ".join(f"{src} {n}" for src, n in sorted(by_source.items())))
+    click.echo("narratives with more than one document:")
+    for nid, docs, sites, langs, title, keywords in narratives:
+        click.echo(
+            f"  #{nid:<4} {docs} documents, {sites} independent site(s), {'/'.join(langs)}: "
+            f"{safe(title)}  [{', '.join(safe(k) for k in (keywords or [])[:5])}]"
+        )
     click.echo(
         f"\nwrote {obj.db_path}. Next, try:\n"
         f"  narrascope --db {obj.db_path} status\n"
         f'  narrascope --db {obj.db_path} search --semantic "sanctions cause hunger"\n'
+        f'  narrascope --db {obj.db_path} sql "SELECT * FROM v_copies ORDER BY group_id, seen_at"\n'
         f'  narrascope --db {obj.db_path} sql "SELECT source, lang, title FROM v_documents ORDER BY source"\n'
         f"  narrascope demo --serve   # then crawl the sites yourself"
     )

@@ -145,20 +145,23 @@ class DedupStage:
             "window": ([], [], [], None),
         }
         stored_sigs = {d: np.frombuffer(s, dtype="<u4") for d, s in answer["near"].items()}
+        index = {key: list(ids) for key, ids in answer.get("buckets", {}).items()}
+        batch_sigs: dict[str, np.ndarray] = {}
         results = []
-        earlier: list[tuple[str, str, np.ndarray]] = []  # this batch, already processed
+        earlier: dict[str, list[str]] = {}  # text hash -> documents of this batch before
+        self._window = _Window(answer["window"])
         for doc in batch:
             digest, sig, bucket_list = self._signed(doc)
             matches: dict[str, tuple[str, float]] = {}
-            for other in answer["exact"].get(digest, []):
+            for other in answer["exact"].get(digest, []) + earlier.get(digest, []):
                 matches[other] = ("exact", 1.0)
-            for other, other_digest, _ in earlier:
-                if other_digest == digest:
-                    matches[other] = ("exact", 1.0)
-            candidates = [(o, s) for o, s in stored_sigs.items()] + [(o, s) for o, _, s in earlier]
-            for other, other_sig in candidates:
+            candidates = {o for band, b in enumerate(bucket_list) for o in index.get((band, b), [])}
+            for other in sorted(candidates):
                 if other in matches or other == doc.doc_id:
                     continue
+                other_sig = stored_sigs.get(other)
+                if other_sig is None:
+                    other_sig = batch_sigs[other]
                 estimate = jaccard(sig, other_sig)
                 if estimate >= self.threshold:
                     matches[other] = ("near", round(estimate, 4))
@@ -178,7 +181,10 @@ class DedupStage:
                     sorted((o, k, s) for o, (k, s) in matches.items()),
                 )
             )
-            earlier.append((doc.doc_id, digest, sig))
+            earlier.setdefault(digest, []).append(doc.doc_id)
+            batch_sigs[doc.doc_id] = sig
+            for band, b in enumerate(bucket_list):
+                index.setdefault((band, b), []).append(doc.doc_id)
         for doc in batch:
             self._memo.pop((doc.doc_id, doc.version), None)
         return results
@@ -186,27 +192,40 @@ class DedupStage:
     def _translations(self, doc: DocInput, answer: dict, batch: list[DocInput]):
         """Documents in other languages that are mutual nearest neighbours of ``doc``."""
         vector = answer["vectors"].get(doc.doc_id)
-        ids, langs, lengths, matrix = answer["window"]
-        if vector is None or matrix is None or not doc.lang:
+        w = self._window
+        if vector is None or w.matrix is None or not doc.lang:
             return []
         v = np.asarray(vector, dtype=np.float32)
-        sims = matrix @ v
+        sims = w.matrix @ v
         length = len(self._text(doc))
-        same_lang = np.array([lang == doc.lang for lang in langs])
+        peers = w.rows(doc.lang)
         out = []
-        for lang in sorted(set(langs) - {doc.lang}):
-            mask = np.array([x == lang for x in langs])
-            idx = np.flatnonzero(mask)
+        for lang in w.languages - {doc.lang}:
+            idx = w.rows(lang)
             best = idx[int(np.argmax(sims[idx]))]
             if sims[best] < self.translated_threshold:
                 continue
-            if not 0.5 <= lengths[best] / max(length, 1) <= 2.0:
+            if not 0.5 <= w.lengths[best] / max(length, 1) <= 2.0:
                 continue
             # mutual: doc is the candidate's nearest document in doc's language
-            peers = np.flatnonzero(same_lang)
-            back = matrix[peers] @ matrix[best] if len(peers) else np.array([])
-            if len(peers) and float(back.max()) > float(sims[best]) + 1e-6:
-                if ids[peers[int(np.argmax(back))]] != doc.doc_id:
+            if len(peers):
+                back = w.matrix[peers] @ w.matrix[best]
+                nearest = peers[int(np.argmax(back))]
+                if float(back.max()) > float(sims[best]) + 1e-6 and w.ids[nearest] != doc.doc_id:
                     continue
-            out.append((ids[best], float(sims[best])))
-        return out
+            out.append((w.ids[best], float(sims[best])))
+        return sorted(out)
+
+
+class _Window:
+    """The vectors dated near a batch, indexed by language once per batch."""
+
+    def __init__(self, window: tuple) -> None:
+        self.ids, langs, lengths, self.matrix = window
+        self.lengths = np.asarray(lengths, dtype=np.float64)
+        langs = np.asarray(langs, dtype=object)
+        self.languages = set(langs.tolist())
+        self._rows = {lang: np.flatnonzero(langs == lang) for lang in self.languages}
+
+    def rows(self, lang: str) -> np.ndarray:
+        return self._rows.get(lang, np.array([], dtype=np.int64))

@@ -79,7 +79,10 @@ class _Narrative:
 
 @dataclass
 class Clusterer:
-    """The assignment rule, shared by the stage (a batch at a time) and ``cluster --rebuild``."""
+    """The assignment rule, shared by the stage (a batch at a time) and ``cluster --rebuild``.
+
+    Centroid sums live in one matrix, so scoring a document against every active narrative is
+    one matrix-vector product."""
 
     threshold: float
     merge_threshold: float
@@ -89,51 +92,91 @@ class Clusterer:
     merges: list = field(default_factory=list)
     aliases: dict = field(default_factory=dict)  # merged key -> survivor key
 
+    def __post_init__(self) -> None:
+        self._keys: list = []
+        self._row: dict = {}
+        self._totals = np.zeros((0, 0), dtype=np.float32)
+        self._norms = np.zeros(0, dtype=np.float32)
+        self._last = np.zeros(0, dtype=np.float64)
+        self._alive = np.zeros(0, dtype=bool)
+
+    def add(self, n: _Narrative) -> None:
+        """Register a narrative (loaded from storage or new)."""
+        self.active[n.key] = n
+        row = len(self._keys)
+        if row == len(self._norms):  # grow the matrices by doubling
+            cap = max(64, 2 * row)
+            totals = np.zeros((cap, len(n.total)), dtype=np.float32)
+            if row:
+                totals[:row] = self._totals[:row]
+            self._totals = totals
+            self._norms = np.resize(self._norms, cap)
+            self._last = np.resize(self._last, cap)
+            self._alive = np.resize(self._alive, cap)
+        self._keys.append(n.key)
+        self._row[n.key] = row
+        self._sync(n)
+
+    def _sync(self, n: _Narrative) -> None:
+        row = self._row[n.key]
+        self._totals[row] = n.total
+        self._norms[row] = np.linalg.norm(n.total) or 1.0
+        self._last[row] = n.last_seen.timestamp() if n.last_seen else np.inf
+        self._alive[row] = n.key in self.active
+
     def resolve(self, key):
         while key in self.aliases:
             key = self.aliases[key]
         return key
 
+    def _scores(self, vector: np.ndarray, horizon: datetime | None) -> np.ndarray:
+        k = len(self._keys)
+        if k == 0:
+            return np.zeros(0)
+        sims = (self._totals[:k] @ vector) / self._norms[:k]
+        valid = self._alive[:k].copy()
+        if horizon is not None:
+            valid &= self._last[:k] >= horizon.timestamp()
+        sims[~valid] = -np.inf
+        return sims
+
     def assign(self, doc_id: str, vector: np.ndarray, seen: datetime | None, group: str | None):
         """(narrative key, similarity, via) for one document; updates the state."""
         horizon = seen - timedelta(days=self.window_days) if seen else None
-        candidates = [
-            n for n in self.active.values()
-            if horizon is None or n.last_seen is None or n.last_seen >= horizon
-        ]  # fmt: skip
         key, similarity, via = None, None, "new"
         if group is not None and group in self.group_narrative:
             key = self.resolve(self.group_narrative[group])
             via = "copy"
             similarity = float(self.active[key].centroid @ vector)
-        elif candidates:
-            sims = np.array([n.centroid for n in candidates]) @ vector
-            best = int(np.argmax(sims))
-            if sims[best] >= self.threshold:
-                key, similarity, via = candidates[best].key, float(sims[best]), "nearest"
+        else:
+            sims = self._scores(vector, horizon)
+            if len(sims) and np.isfinite(sims.max()) and sims.max() >= self.threshold:
+                best = int(np.argmax(sims))
+                key, similarity, via = self._keys[best], float(sims[best]), "nearest"
         if key is None:
             key = f"new:{doc_id}"
-            self.active[key] = _Narrative(key, 0, np.zeros_like(vector), seen)
+            self.add(_Narrative(key, 0, np.zeros_like(vector), seen))
         n = self.active[key]
         n.size += 1
         n.total = n.total + vector
         if seen and (n.last_seen is None or seen > n.last_seen):
             n.last_seen = seen
+        self._sync(n)
         if group is not None:
             self.group_narrative.setdefault(group, key)
-        self._maybe_merge(n, candidates)
+        self._maybe_merge(n, horizon)
         return self.resolve(key), similarity, via
 
-    def _maybe_merge(self, n: _Narrative, candidates: list[_Narrative]) -> None:
-        others = [c for c in candidates if c.key != n.key and c.key in self.active]
-        if not others:
+    def _maybe_merge(self, n: _Narrative, horizon: datetime | None) -> None:
+        sims = self._scores(n.centroid, horizon)
+        if not len(sims):
             return
-        sims = np.array([c.centroid for c in others]) @ n.centroid
+        sims[self._row[n.key]] = -np.inf
         best = int(np.argmax(sims))
-        if sims[best] < self.merge_threshold:
+        if not np.isfinite(sims[best]) or sims[best] < self.merge_threshold:
             return
-        a, b = n, others[best]
-        survivor, merged = (a, b) if _older(a.key, b.key) else (b, a)
+        other = self.active[self._keys[best]]
+        survivor, merged = (n, other) if _older(n.key, other.key) else (other, n)
         survivor.size += merged.size
         survivor.total = survivor.total + merged.total
         if merged.last_seen and (
@@ -141,6 +184,8 @@ class Clusterer:
         ):
             survivor.last_seen = merged.last_seen
         del self.active[merged.key]
+        self._alive[self._row[merged.key]] = False
+        self._sync(survivor)
         self.aliases[merged.key] = survivor.key
         self.merges.append(
             (merged.key, survivor.key, f"centroids converged (cosine {float(sims[best]):.3f})")
@@ -204,8 +249,8 @@ class ClusterStage:
         answer = next(iter((found or {}).values()))
         state = self.clusterer()
         for narrative_id, size, total, last_seen in answer["active"]:
-            state.active[narrative_id] = _Narrative(
-                narrative_id, size, np.asarray(total, dtype=np.float32), last_seen
+            state.add(
+                _Narrative(narrative_id, size, np.asarray(total, dtype=np.float32), last_seen)
             )
         state.group_narrative.update(answer["group_narratives"])
         order = sorted(range(len(batch)), key=lambda i: _chronological(batch[i]))

@@ -79,22 +79,34 @@ def _copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) ->
         [list(q.text_hashes)],
     ).fetchall():
         exact.setdefault(h, []).append(doc_id)
-    near = {}
+    near: dict = {}
+    index: dict = {}
     if q.buckets:
+        rows = con.execute(
+            """
+            SELECT b.band, b.bucket, b.doc_id
+            FROM lsh_bands b
+            JOIN (SELECT unnest(?::SMALLINT[]) AS band, unnest(?::UBIGINT[]) AS bucket) k
+              ON k.band = b.band AND k.bucket = b.bucket
+            """,
+            [[b for b, _ in q.buckets], [k for _, k in q.buckets]],
+        ).fetchall()
+        for band, bucket, doc_id in rows:
+            index.setdefault((band, bucket), []).append(doc_id)
         near = dict(
             con.execute(
-                """
-                SELECT m.doc_id, any_value(m.signature)
-                FROM lsh_bands b
-                JOIN (SELECT unnest(?::SMALLINT[]) AS band, unnest(?::UBIGINT[]) AS bucket) k
-                  ON k.band = b.band AND k.bucket = b.bucket
-                JOIN minhash m ON m.doc_id = b.doc_id
-                GROUP BY m.doc_id
-                """,
-                [[b for b, _ in q.buckets], [k for _, k in q.buckets]],
+                "SELECT doc_id, signature FROM minhash "
+                "WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+                [sorted({r[2] for r in rows})],
             ).fetchall()
         )
-    out = {"exact": exact, "near": near, "vectors": {}, "window": ([], [], [], None)}
+    out = {
+        "exact": exact,
+        "near": near,
+        "buckets": index,
+        "vectors": {},
+        "window": ([], [], [], None),
+    }
     if q.model_id is None:
         return out
     out["vectors"] = dict(

@@ -51,6 +51,16 @@ def embeddings_by_model(con: duckdb.DuckDBPyConnection) -> list[dict]:
     ]
 
 
+def top_narratives(con: duckdb.DuckDBPyConnection, limit: int = 5) -> list[tuple]:
+    """(narrative_id, documents, independent_sites, langs, representative_title, keywords)."""
+    return con.execute(
+        "SELECT narrative_id, documents, independent_sites, langs, representative_title, "
+        "keywords FROM v_narratives WHERE documents > 1 "
+        "ORDER BY documents DESC, narrative_id LIMIT ?",
+        [limit],
+    ).fetchall()
+
+
 def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
     """Documents by stage and language, backlog per stage, rejections by reason, last runs."""
     from storage.stages import backlog
@@ -79,6 +89,16 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
         ),
         "translation_needs": translation_needs(con),
         "embeddings": embeddings_by_model(con),
+        "copies": dict(
+            zip(
+                ("groups", "documents"),
+                con.execute(
+                    "SELECT count(DISTINCT group_id), count(*) FROM copy_members"
+                ).fetchone(),
+                strict=True,
+            )
+        ),
+        "narratives": one("SELECT count(*) FROM narratives"),
         "rejections": [
             {"stage": st, "reason": r, "count": n}
             for st, r, n in con.execute(

@@ -27,6 +27,9 @@ def test_demo_end_to_end(demo_run):
     db, proc = demo_run
     assert "crawled 3 demo sites: 41 documents, 0 rejected" in proc.stdout
     assert "Next, try:" in proc.stdout
+    listed = proc.stdout.split("narratives with more than one document:\n")[1].split("\n\n")[0]
+    assert len(listed.splitlines()) == 5  # the five planted narratives
+    assert "The Ceasefire Nobody in Brussels Wants" in listed
     with connect(db, read_only=True) as con:
         langs = dict(con.execute("SELECT lang, count(*) FROM v_documents GROUP BY 1").fetchall())
         oped = con.execute(

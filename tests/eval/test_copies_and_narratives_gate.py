@@ -29,6 +29,7 @@ def test_unrelated_headlines_are_never_near_copies(shared):
         total[r["is_paraphrase"]] += 1
         called[r["is_paraphrase"]] += jaccard(a, b) >= stage.threshold
     assert total["-1"] > 2000
+    print(json.dumps({"called_near_copy": called, "pairs": total}))
     precision_on_unrelated = 1 - called["-1"] / total["-1"]
     assert precision_on_unrelated >= NEAR_COPY_PRECISION_FLOOR, called
 
