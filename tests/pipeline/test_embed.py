@@ -188,7 +188,9 @@ def test_embedding_the_translation(tmp_path, argos_dir, tiny_packages):
             {"url": "https://en.example/1", "text": "An English text about the harvest in Kenya."},
         ],
     )
-    stages = build_stages(None, {"embed": {"input": "translation"}})
+    stages = build_stages(
+        ["extract", "langid", "translate", "embed"], {"embed": {"input": "translation"}}
+    )
     report = run_stages(db, stages)
     embed = report.stages[-1]
     assert (embed.done, embed.rejected) == (2, 1)
