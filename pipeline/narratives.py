@@ -222,6 +222,9 @@ class ClusterStage:
     embed_prefix: str = "query"
     requires: tuple[str, ...] = ("embed", "dedup")
     needs_html: bool = False
+    # Assigning documents again on top of narratives that already count them would count
+    # them twice; a fresh assignment of everything is what `cluster --rebuild` does.
+    force_refusal: str = "run `narrascope cluster --rebuild` to re-cluster everything"
 
     @classmethod
     def from_settings(cls, settings: dict) -> ClusterStage:

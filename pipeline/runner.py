@@ -106,6 +106,11 @@ def run_stages(
     A stage may ask storage for what it needs before a batch (``lookups(batch)``: cached
     translations, reusable work); the answers are passed to ``process(batch, found)``. A
     stage with ``reopen_langs()`` gets documents it could not handle before (no model) back."""
+    refusals = [f"{s.name}: {s.force_refusal}" for s in stages if getattr(s, "force_refusal", "")]
+    if force and refusals:
+        raise ValueError(
+            f"--force does not apply to {'; '.join(refusals)} (pick the stages to redo with --stage)"
+        )
     report = ProcessReport()
     for stage in stages:
         stage_report = StageReport(stage.name, stage.version)

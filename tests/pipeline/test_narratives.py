@@ -98,6 +98,8 @@ def test_ids_are_stable_across_runs_and_rebuilds(demo_db, tmp_path):
     assert all(after[d] == n for d, n in before.items())  # never renumbered
     copy_id = next(d for d in after if d not in before and after[d] == after[source_doc])
     assert copy_id
+    forced = run_cli("process", "--stage", "cluster", "--force", db=db, check=False)
+    assert forced.returncode == 1 and "cluster --rebuild" in forced.stderr
     # rebuilding with the same settings keeps every id
     report = run_cli("cluster", "--rebuild", db=db).stdout
     assert "0 new" in report and "0 merged" in report
