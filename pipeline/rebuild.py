@@ -10,7 +10,7 @@ import numpy as np
 
 from pipeline.narratives import ClusterStage
 from storage import connect
-from storage.narratives import memberships, rebuild_inputs, replace_all
+from storage.narratives import memberships, rebuild_inputs, rebuild_texts, replace_all
 
 KEEP_OVERLAP = 0.5  # Jaccard overlap of members for a new cluster to keep an old id
 
@@ -49,8 +49,19 @@ def map_ids(new: dict, old: dict[int, set]) -> tuple[dict, list, dict]:
 def rebuild(db_path: Path, settings: dict, run_id: str | None = None) -> dict:
     stage = ClusterStage.from_settings(settings)
     with connect(db_path, read_only=True) as con:
-        rows = rebuild_inputs(con, stage.model_id, stage.embed_input)
+        if stage.vectors == "words":
+            texts = rebuild_texts(con)
+        else:
+            rows = rebuild_inputs(con, stage.model_id, stage.embed_input)
         old_members = memberships(con)
+    if stage.vectors == "words":
+        from storage.records import DocInput
+
+        leads = [
+            stage.lead(DocInput(d, v, "", None, title=t, text=x)) for d, v, t, x, _, _ in texts
+        ]
+        matrix = stage.word_vectors(leads)
+        rows = [(d, v, matrix[i], seen, g) for i, (d, v, _, _, seen, g) in enumerate(texts)]
     state = stage.clusterer()
     members = []
     for doc_id, version, vector, seen_at, group in rows:

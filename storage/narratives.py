@@ -31,6 +31,24 @@ def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: st
     ).fetchall()
 
 
+def rebuild_texts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(doc_id, version, title, text, seen_at, copy group) of every extracted current
+    document, oldest first (for clustering without an embedding model)."""
+    return con.execute(
+        """
+        SELECT d.doc_id, d.current_version, coalesce(x.title, v.hint_title), x.text,
+               coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), x.published_at,
+                        d.first_seen_at) AS seen_at,
+               c.group_id
+        FROM documents d
+        JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
+        JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
+        LEFT JOIN copy_members c ON c.doc_id = d.doc_id
+        ORDER BY seen_at, d.doc_id
+        """
+    ).fetchall()
+
+
 def memberships(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(con.execute("SELECT doc_id, narrative_id FROM narrative_members").fetchall())
 

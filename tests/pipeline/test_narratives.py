@@ -114,3 +114,41 @@ def test_ids_are_stable_across_runs_and_rebuilds(demo_db, tmp_path):
     assert set(after.values()) <= set(resolved)  # every id ever given out still resolves
     assert set(resolved.values()) <= current
     assert json.loads(runs[-1][0])["merged"] > 0
+
+
+def test_narratives_without_an_embedding_model(tmp_path):
+    """With the embed stage switched off, dedup finds exact and near copies and clustering
+    compares character n-grams of title and lead."""
+    from crawlers.demo.server import load_articles, paragraphs
+
+    articles = {a["slug"]: a for a in load_articles()}
+    docs = [
+        {
+            "url": f"https://ru.example/{slug}",
+            "title": articles[slug]["title"],
+            "text": "\n".join(paragraphs(articles[slug])),
+            "published_at": articles[slug]["date"],
+        }
+        for slug in ("sankcii-i-golod-v-afrike", "sankcii-i-golod", "osenniy-festival-varenya")
+        if slug in articles
+    ]
+    assert len(docs) == 3, [d["url"] for d in docs]
+    db = tmp_path / "w.duckdb"
+    import_jsonl(tmp_path, db, docs)
+    config = tmp_path / "narrascope.toml"
+    config.write_text(
+        '[pipeline]\nstages = ["extract", "langid", "dedup", "cluster"]\n'
+        "[dedup]\ntranslated = false\n"
+        '[cluster]\nvectors = "words"\n'
+    )
+    out = run_cli("--config", str(config), "process", "--no-progress", db=db).stdout
+    assert "cluster v1: 3 done" in out
+    with connect(db, read_only=True) as con:
+        got = dict(con.execute("SELECT url, narrative_id FROM v_documents").fetchall())
+        assert con.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 0
+        model = con.execute("SELECT DISTINCT model_id FROM narratives").fetchall()
+    original, copy, other = (got[d["url"]] for d in docs)
+    assert original == copy != other
+    assert model == [("words:char34-hash2048",)]
+    report = run_cli("--config", str(config), "cluster", "--rebuild", db=db).stdout
+    assert "0 new" in report
