@@ -144,6 +144,7 @@ class EmbedStage:
         first: dict[str, int] = {}
         copies: list[tuple[int, str]] = []
         leads: list[str] = []
+        lead_of: dict[int, int] = {}  # result index -> its row in leads
         meta: dict[int, tuple[str, int, bool]] = {}
         for i, doc in enumerate(batch):
             picked = self._input_text(doc)
@@ -169,16 +170,20 @@ class EmbedStage:
             for text, tokens in pieces:
                 chunks.append(text)
                 owners.append((i, max(tokens, 1)))
-            leads.append(self._lead(*picked))
+            lead = self._lead(*picked)
+            if lead != joined:  # a short text is its own lead: no second model call
+                lead_of[i] = len(leads)
+                leads.append(lead)
         if chunks:
             vectors = self.embedder.encode(chunks + leads)
             lead_vectors = vectors[len(chunks) :]
             pooled: dict[int, np.ndarray] = {}
             for (i, tokens), vector in zip(owners, vectors[: len(chunks)], strict=True):
                 pooled[i] = pooled.get(i, 0) + vector * tokens
-            for k, (i, total) in enumerate(pooled.items()):
+            for i, total in pooled.items():
                 digest, n_chunks, truncated = meta[i]
                 unit = total / (np.linalg.norm(total) or 1.0)
+                lead_vector = lead_vectors[lead_of[i]] if i in lead_of else unit
                 results[i] = self._result(
                     batch[i],
                     digest,
@@ -187,7 +192,7 @@ class EmbedStage:
                     unit,
                     None,
                     self.embedder.runtime,
-                    lead_vectors[k],
+                    lead_vector,
                 )
         for i, digest in copies:
             origin = results[first[digest]]
