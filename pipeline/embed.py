@@ -209,7 +209,10 @@ class EmbedStage:
         return results
 
     def _lead(self, title: str, text: str) -> str:
-        """Title and first sentences: what a story is about, before the article elaborates."""
+        """Title and first sentences: what a story is about, before the article elaborates.
+        A text under twice the lead length is its own lead (one vector, one model call)."""
+        if len(text) <= 2 * self.lead_chars:
+            return self._joined(title, text)
         return self._joined(title, text[: self.lead_chars])
 
     def _result(self, doc, digest, n_chunks, truncated, vector, reused_from, runtime, lead):
