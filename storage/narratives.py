@@ -8,6 +8,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.db import transaction
+from storage.stages import STAGE_STATE_COLUMNS
 
 
 def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str) -> list[tuple]:
@@ -119,15 +120,7 @@ def replace_all(
         insert_rows(
             con,
             "stage_state",
-            [
-                ("doc_id", "VARCHAR"),
-                ("version", "INTEGER"),
-                ("stage", "VARCHAR"),
-                ("stage_version", "VARCHAR"),
-                ("status", "VARCHAR"),
-                ("run_id", "VARCHAR"),
-                ("processed_at", "TIMESTAMPTZ"),
-            ],
+            STAGE_STATE_COLUMNS,
             [
                 (doc, version, stage, stage_version, "done", run_id, now)
                 for doc, version, *_ in members

@@ -20,6 +20,17 @@ from storage.records import (
     Translation,
 )
 
+# stage_state rows: (doc_id, version, stage, stage_version, status, run_id, processed_at)
+STAGE_STATE_COLUMNS = [
+    ("doc_id", "VARCHAR"),
+    ("version", "INTEGER"),
+    ("stage", "VARCHAR"),
+    ("stage_version", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("run_id", "VARCHAR"),
+    ("processed_at", "TIMESTAMPTZ"),
+]
+
 
 def _pending_where(stage: str, stage_version: str, requires: tuple[str, ...]) -> tuple[str, list]:
     """Current document versions the stage has not handled at this version, whose required
@@ -427,15 +438,7 @@ def write_results(
         insert_rows(
             con,
             "stage_state",
-            [
-                ("doc_id", "VARCHAR"),
-                ("version", "INTEGER"),
-                ("stage", "VARCHAR"),
-                ("stage_version", "VARCHAR"),
-                ("status", "VARCHAR"),
-                ("run_id", "VARCHAR"),
-                ("processed_at", "TIMESTAMPTZ"),
-            ],
+            STAGE_STATE_COLUMNS,
             states,
         )
         record_rejections(con, rejections, run_id=run_id)
