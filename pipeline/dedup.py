@@ -149,7 +149,7 @@ class DedupStage:
         batch_sigs: dict[str, np.ndarray] = {}
         results = []
         earlier: dict[str, list[str]] = {}  # text hash -> documents of this batch before
-        self._window = _Window(answer["window"])
+        window = _Window(answer["window"])
         for doc in batch:
             digest, sig, bucket_list = self._signed(doc)
             matches: dict[str, tuple[str, float]] = {}
@@ -166,7 +166,7 @@ class DedupStage:
                 if estimate >= self.threshold:
                     matches[other] = ("near", round(estimate, 4))
             if self.translated:
-                for other, cosine in self._translations(doc, answer, batch):
+                for other, cosine in self._translations(doc, answer["vectors"], window):
                     matches.setdefault(other, ("translated", round(cosine, 4)))
             matches.pop(doc.doc_id, None)
             results.append(
@@ -189,10 +189,9 @@ class DedupStage:
             self._memo.pop((doc.doc_id, doc.version), None)
         return results
 
-    def _translations(self, doc: DocInput, answer: dict, batch: list[DocInput]):
+    def _translations(self, doc: DocInput, vectors: dict, w: _Window):
         """Documents in other languages that are mutual nearest neighbours of ``doc``."""
-        vector = answer["vectors"].get(doc.doc_id)
-        w = self._window
+        vector = vectors.get(doc.doc_id)
         if vector is None or w.matrix is None or not doc.lang:
             return []
         v = np.asarray(vector, dtype=np.float32)

@@ -112,15 +112,7 @@ class EmbedStage:
         return title or "", text
 
     def _reject(self, doc: DocInput, reason: str, detail: str = "") -> Rejection:
-        return Rejection(
-            self.name,
-            reason,
-            detail,
-            url=doc.url,
-            source=doc.source,
-            doc_id=doc.doc_id,
-            version=doc.version,
-        )
+        return Rejection.of(self.name, doc, reason, detail)
 
     @staticmethod
     def _joined(title: str, text: str) -> str:

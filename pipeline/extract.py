@@ -56,15 +56,7 @@ class ExtractStage:
 
     def extract_one(self, doc: DocInput) -> Extraction | Rejection:
         def reject(reason: str, detail: str = "") -> Rejection:
-            return Rejection(
-                self.name,
-                reason,
-                detail,
-                url=doc.url,
-                source=doc.source,
-                doc_id=doc.doc_id,
-                version=doc.version,
-            )
+            return Rejection.of(self.name, doc, reason, detail)
 
         if doc.html is None:
             text = unicodedata.normalize("NFC", (doc.raw_text or "").strip())

@@ -301,15 +301,7 @@ class ClusterStage:
             doc = batch[i]
             vector = vectors.get(doc.doc_id)
             if vector is None:
-                results[i] = Rejection(
-                    self.name,
-                    "no_vector",
-                    f"no {self.model_id} vector",
-                    url=doc.url,
-                    source=doc.source,
-                    doc_id=doc.doc_id,
-                    version=doc.version,
-                )
+                results[i] = Rejection.of(self.name, doc, "no_vector", f"no {self.model_id} vector")
                 continue
             v = np.asarray(vector, dtype=np.float32)
             v = v / (np.linalg.norm(v) or 1.0)

@@ -76,17 +76,7 @@ def _safe_process(stage, batch, found=None) -> list:
             doc = batch[0]
             err = sys.exc_info()[1]
             log.warning("stage %s failed on %s: %s", stage.name, doc.url, err)
-            return [
-                Rejection(
-                    stage.name,
-                    "stage_error",
-                    f"{type(err).__name__}: {err}",
-                    url=doc.url,
-                    source=doc.source,
-                    doc_id=doc.doc_id,
-                    version=doc.version,
-                )
-            ]
+            return [Rejection.of(stage.name, doc, "stage_error", f"{type(err).__name__}: {err}")]
         return [r for doc in batch for r in _safe_process(stage, [doc], found)]
 
 

@@ -8,7 +8,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.db import transaction
-from storage.stages import STAGE_STATE_COLUMNS
+from storage.stages import NARRATIVE_MEMBER_COLUMNS, STAGE_STATE_COLUMNS
 
 
 def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str) -> list[tuple]:
@@ -98,13 +98,7 @@ def replace_all(
         insert_rows(
             con,
             "narrative_members",
-            [
-                ("doc_id", "VARCHAR"),
-                ("narrative_id", "BIGINT"),
-                ("similarity", "DOUBLE"),
-                ("via", "VARCHAR"),
-                ("assigned_at", "TIMESTAMPTZ"),
-            ],
+            NARRATIVE_MEMBER_COLUMNS,
             [(doc, ids[key], sim, via, now) for doc, _, key, sim, via in members],
             replace=False,
         )

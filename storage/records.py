@@ -36,6 +36,19 @@ class Rejection:
     doc_id: str | None = None
     version: int | None = None
 
+    @classmethod
+    def of(cls, stage: str, doc: DocInput, reason: str, detail: str = "") -> Rejection:
+        """The rejection of one stage input, carrying the document's identity."""
+        return cls(
+            stage,
+            reason,
+            detail,
+            url=doc.url,
+            source=doc.source,
+            doc_id=doc.doc_id,
+            version=doc.version,
+        )
+
 
 @dataclass(slots=True)
 class DocInput:

@@ -31,6 +31,14 @@ STAGE_STATE_COLUMNS = [
     ("processed_at", "TIMESTAMPTZ"),
 ]
 
+NARRATIVE_MEMBER_COLUMNS = [
+    ("doc_id", "VARCHAR"),
+    ("narrative_id", "BIGINT"),
+    ("similarity", "DOUBLE"),
+    ("via", "VARCHAR"),
+    ("assigned_at", "TIMESTAMPTZ"),
+]
+
 
 def _pending_where(stage: str, stage_version: str, requires: tuple[str, ...]) -> tuple[str, list]:
     """Current document versions the stage has not handled at this version, whose required
@@ -357,13 +365,7 @@ def _write_narratives(con, stage_version: str, results: list[NarrativeAssignment
     insert_rows(
         con,
         "narrative_members",
-        [
-            ("doc_id", "VARCHAR"),
-            ("narrative_id", "BIGINT"),
-            ("similarity", "DOUBLE"),
-            ("via", "VARCHAR"),
-            ("assigned_at", "TIMESTAMPTZ"),
-        ],
+        NARRATIVE_MEMBER_COLUMNS,
         [(r.doc_id, real(r.narrative), r.similarity, r.via, now) for r in results],
     )
     con.execute(
