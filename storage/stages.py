@@ -233,6 +233,7 @@ def _write_embeddings(con, stage_version: str, results: list[Embedding], now) ->
             ("reused_from", "VARCHAR"),
             ("embedded_at", "TIMESTAMPTZ"),
             ("vector", "FLOAT[]"),
+            ("lead_vector", "FLOAT[]"),
         ],
         [
             (
@@ -249,6 +250,7 @@ def _write_embeddings(con, stage_version: str, results: list[Embedding], now) ->
                 r.reused_from,
                 now,
                 r.vector,
+                r.lead_vector,
             )
             for r in results
         ],

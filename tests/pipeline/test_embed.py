@@ -97,6 +97,19 @@ def test_long_documents_are_pooled_not_truncated(tmp_path, e5):
     assert float(ab @ b) > float(a @ b) + 0.02
     assert abs(float(np.linalg.norm(ab)) - 1) < 1e-4
     assert report.stages[1].counters["chunks"] >= 4
+    # The stored title+lead vector (what narratives compare) is the lead's, not the whole text's:
+    # the mixed document opens with topic A, so its lead leaves out topic B, which the full
+    # text carries.
+    with connect(db, read_only=True) as con:
+        leads = dict(
+            con.execute(
+                "SELECT v.url, e.lead_vector FROM embeddings e JOIN document_versions v "
+                "USING (doc_id, version)"
+            ).fetchall()
+        )
+    lead_ab = np.array(leads["https://x.example/ab"])
+    assert float(lead_ab @ b) < float(ab @ b) - 0.02
+    assert abs(float(np.linalg.norm(lead_ab)) - 1) < 1e-4
 
     capped = EmbedStage(max_chunks=1)
     capped.__dict__["embedder"] = e5
