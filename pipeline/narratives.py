@@ -3,7 +3,8 @@
 Incremental, for cron runs: each new document (oldest first) joins its copy group's
 narrative if the group has one, else the active narrative whose centroid is nearest to the
 document's lead vector (title + lead, see pipeline/embed.py) when the cosine reaches
-``threshold``, else it starts a new narrative. A narrative is active while its last document
+``threshold``, else it starts a new narrative. "Nearest" is measured against each
+narrative's language parts (the centroid of its documents in one language, see Clusterer). A narrative is active while its last document
 is at most ``window_days`` older than the new one. When a document's arrival brings two
 centroids within ``merge_threshold`` of each other, the narratives merge: the older id
 survives, the other stays resolvable as an alias. Ids are never renumbered.
@@ -72,24 +73,43 @@ def _english_stopwords() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS)
 
 
+ANY_LANGUAGE = "*"  # the one part of a narrative stored before parts were kept per language
+
+
 @dataclass
 class _Narrative:
     key: int | str
     size: int
     total: np.ndarray
     last_seen: datetime | None
+    parts: dict = field(default_factory=dict)  # language -> [size, vector sum]
+
+    def __post_init__(self) -> None:
+        if not self.parts and self.size:
+            self.parts = {ANY_LANGUAGE: [self.size, self.total]}
 
     @property
     def centroid(self) -> np.ndarray:
         return self.total / (np.linalg.norm(self.total) or 1.0)
+
+    def state(self) -> tuple:
+        """(size, vector_sum, last_seen, [(language, size, vector_sum)]) for storage."""
+        parts = [
+            (lang, size, total.astype(np.float32).tolist())
+            for lang, (size, total) in sorted(self.parts.items())
+        ]
+        return self.size, self.total.astype(np.float32).tolist(), self.last_seen, parts
 
 
 @dataclass
 class Clusterer:
     """The assignment rule, shared by the stage (a batch at a time) and ``cluster --rebuild``.
 
-    Centroid sums live in one matrix, so scoring a document against every active narrative is
-    one matrix-vector product."""
+    A narrative is scored by its nearest language part: the centroid of its documents in one
+    language. Multilingual embedding models put texts of one language closer together than
+    translations of each other, so the centroid of a mixed-language narrative sits away from
+    every one of its languages; a part does not. The part sums live in one matrix, so
+    scoring a document against every active narrative is one matrix-vector product."""
 
     threshold: float
     merge_threshold: float
@@ -100,8 +120,8 @@ class Clusterer:
     aliases: dict = field(default_factory=dict)  # merged key -> survivor key
 
     def __post_init__(self) -> None:
-        self._keys: list = []
-        self._row: dict = {}
+        self._rows: list = []  # (key, language) per matrix row
+        self._row: dict = {}  # (key, language) -> row
         self._totals = np.zeros((0, 0), dtype=np.float32)
         self._norms = np.zeros(0, dtype=np.float32)
         self._last = np.zeros(0, dtype=np.float64)
@@ -110,26 +130,31 @@ class Clusterer:
     def add(self, n: _Narrative) -> None:
         """Register a narrative (loaded from storage or new)."""
         self.active[n.key] = n
-        row = len(self._keys)
-        if row == len(self._norms):  # grow the matrices by doubling
-            cap = max(64, 2 * row)
-            totals = np.zeros((cap, len(n.total)), dtype=np.float32)
-            if row:
-                totals[:row] = self._totals[:row]
-            self._totals = totals
-            self._norms = np.resize(self._norms, cap)
-            self._last = np.resize(self._last, cap)
-            self._alive = np.resize(self._alive, cap)
-        self._keys.append(n.key)
-        self._row[n.key] = row
         self._sync(n)
 
     def _sync(self, n: _Narrative) -> None:
-        row = self._row[n.key]
-        self._totals[row] = n.total
-        self._norms[row] = np.linalg.norm(n.total) or 1.0
-        self._last[row] = n.last_seen.timestamp() if n.last_seen else np.inf
-        self._alive[row] = n.key in self.active
+        """Write a narrative's parts into the matrix, growing it by doubling."""
+        last = n.last_seen.timestamp() if n.last_seen else np.inf
+        alive = n.key in self.active
+        for lang, (_, total) in n.parts.items():
+            row = self._row.get((n.key, lang))
+            if row is None:
+                row = len(self._rows)
+                if row == len(self._norms):
+                    cap = max(64, 2 * row)
+                    totals = np.zeros((cap, len(total)), dtype=np.float32)
+                    if row:
+                        totals[:row] = self._totals[:row]
+                    self._totals = totals
+                    self._norms = np.resize(self._norms, cap)
+                    self._last = np.resize(self._last, cap)
+                    self._alive = np.resize(self._alive, cap)
+                self._rows.append((n.key, lang))
+                self._row[(n.key, lang)] = row
+            self._totals[row] = total
+            self._norms[row] = np.linalg.norm(total) or 1.0
+            self._last[row] = last
+            self._alive[row] = alive
 
     def resolve(self, key):
         while key in self.aliases:
@@ -137,7 +162,7 @@ class Clusterer:
         return key
 
     def _scores(self, vector: np.ndarray, horizon: datetime | None) -> np.ndarray:
-        k = len(self._keys)
+        k = len(self._rows)
         if k == 0:
             return np.zeros(0)
         sims = (self._totals[:k] @ vector) / self._norms[:k]
@@ -147,8 +172,16 @@ class Clusterer:
         sims[~valid] = -np.inf
         return sims
 
-    def assign(self, doc_id: str, vector: np.ndarray, seen: datetime | None, group: str | None):
+    def assign(
+        self,
+        doc_id: str,
+        vector: np.ndarray,
+        seen: datetime | None,
+        group: str | None,
+        lang: str | None = None,
+    ):
         """(narrative key, similarity, via) for one document; updates the state."""
+        lang = lang or ""
         horizon = seen - timedelta(days=self.window_days) if seen else None
         key, similarity, via = None, None, "new"
         if group is not None and group in self.group_narrative:
@@ -159,39 +192,50 @@ class Clusterer:
             sims = self._scores(vector, horizon)
             if len(sims) and np.isfinite(sims.max()) and sims.max() >= self.threshold:
                 best = int(np.argmax(sims))
-                key, similarity, via = self._keys[best], float(sims[best]), "nearest"
+                key, similarity, via = self._rows[best][0], float(sims[best]), "nearest"
         if key is None:
             key = f"new:{doc_id}"
             self.add(_Narrative(key, 0, np.zeros_like(vector), seen))
         n = self.active[key]
         n.size += 1
         n.total = n.total + vector
+        part = n.parts.setdefault(lang, [0, np.zeros_like(vector)])
+        part[0] += 1
+        part[1] = part[1] + vector
         if seen and (n.last_seen is None or seen > n.last_seen):
             n.last_seen = seen
         self._sync(n)
         if group is not None:
             self.group_narrative.setdefault(group, key)
-        self._maybe_merge(n, horizon)
+        self._maybe_merge(n, lang, horizon)
         return self.resolve(key), similarity, via
 
-    def _maybe_merge(self, n: _Narrative, horizon: datetime | None) -> None:
-        sims = self._scores(n.centroid, horizon)
+    def _maybe_merge(self, n: _Narrative, lang: str, horizon: datetime | None) -> None:
+        """Merge when the part a document just joined comes within ``merge_threshold`` of a
+        part of another active narrative."""
+        part = n.parts[lang][1]
+        sims = self._scores(part / (np.linalg.norm(part) or 1.0), horizon)
         if not len(sims):
             return
-        sims[self._row[n.key]] = -np.inf
+        for own in n.parts:
+            sims[self._row[(n.key, own)]] = -np.inf
         best = int(np.argmax(sims))
         if not np.isfinite(sims[best]) or sims[best] < self.merge_threshold:
             return
-        other = self.active[self._keys[best]]
+        other = self.active[self._rows[best][0]]
         survivor, merged = (n, other) if _older(n.key, other.key) else (other, n)
         survivor.size += merged.size
         survivor.total = survivor.total + merged.total
+        for part_lang, (size, total) in merged.parts.items():
+            mine = survivor.parts.setdefault(part_lang, [0, np.zeros_like(total)])
+            mine[0] += size
+            mine[1] = mine[1] + total
         if merged.last_seen and (
             survivor.last_seen is None or merged.last_seen > survivor.last_seen
         ):
             survivor.last_seen = merged.last_seen
         del self.active[merged.key]
-        self._alive[self._row[merged.key]] = False
+        self._sync(merged)  # its rows are no longer alive
         self._sync(survivor)
         self.aliases[merged.key] = survivor.key
         self.merges.append(
@@ -287,9 +331,12 @@ class ClusterStage:
         answer = next(iter((found or {}).values()))
         state = self.clusterer()
         for narrative_id, size, total, last_seen in answer["active"]:
-            state.add(
-                _Narrative(narrative_id, size, np.asarray(total, dtype=np.float32), last_seen)
-            )
+            parts = {
+                lang: [n, np.asarray(part, dtype=np.float32)]
+                for lang, n, part in answer["parts"].get(narrative_id, [])
+            }
+            total = np.asarray(total, dtype=np.float32)
+            state.add(_Narrative(narrative_id, size, total, last_seen, parts))
         state.group_narrative.update(answer["group_narratives"])
         order = sorted(range(len(batch)), key=lambda i: _chronological(batch[i]))
         results: list = [None] * len(batch)
@@ -306,7 +353,7 @@ class ClusterStage:
             v = np.asarray(vector, dtype=np.float32)
             v = v / (np.linalg.norm(v) or 1.0)
             key, similarity, via = state.assign(
-                doc.doc_id, v, doc.seen_at, answer["groups"].get(doc.doc_id)
+                doc.doc_id, v, doc.seen_at, answer["groups"].get(doc.doc_id), doc.lang
             )
             english = (
                 doc.translated_text
@@ -320,8 +367,7 @@ class ClusterStage:
         for r in results:
             if isinstance(r, NarrativeAssignment):
                 r.narrative = state.resolve(r.narrative)
-                n = state.active[r.narrative]
-                r.state = (n.size, n.total.astype(np.float32).tolist(), n.last_seen)
+                r.state = state.active[r.narrative].state()
         first = next((r for r in results if isinstance(r, NarrativeAssignment)), None)
         if first is not None:
             first.merges = list(state.merges)

@@ -57,17 +57,17 @@ def rebuild(db_path: Path, settings: dict, run_id: str | None = None) -> dict:
     if stage.vectors == "words":
         from storage.records import DocInput
 
-        leads = [
-            stage.lead(DocInput(d, v, "", None, title=t, text=x)) for d, v, t, x, _, _ in texts
-        ]
+        leads = [stage.lead(DocInput(d, v, "", None, title=t, text=x)) for d, v, t, x, *_ in texts]
         matrix = stage.word_vectors(leads)
-        rows = [(d, v, matrix[i], seen, g) for i, (d, v, _, _, seen, g) in enumerate(texts)]
+        rows = [
+            (d, v, matrix[i], seen, g, lang) for i, (d, v, _, _, seen, g, lang) in enumerate(texts)
+        ]
     state = stage.clusterer()
     members = []
-    for doc_id, version, vector, seen_at, group in rows:
+    for doc_id, version, vector, seen_at, group, lang in rows:
         v = np.asarray(vector, dtype=np.float32)
         v = v / (np.linalg.norm(v) or 1.0)
-        key, similarity, via = state.assign(doc_id, v, seen_at, group)
+        key, similarity, via = state.assign(doc_id, v, seen_at, group, lang)
         members.append((doc_id, version, key, similarity, via))
     members = [(d, ver, state.resolve(k), s, via) for d, ver, k, s, via in members]
     new: dict = {}
@@ -77,11 +77,7 @@ def rebuild(db_path: Path, settings: dict, run_id: str | None = None) -> dict:
     for doc_id, narrative_id in old_members.items():
         old.setdefault(narrative_id, set()).add(doc_id)
     keep, aliases, counts = map_ids(new, old)
-    states = {
-        key: (n.size, n.total.astype(np.float32).tolist(), n.last_seen)
-        for key, n in state.active.items()
-        if key in new
-    }
+    states = {key: n.state() for key, n in state.active.items() if key in new}
     with connect(db_path) as con:
         replace_all(
             con,

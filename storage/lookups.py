@@ -168,11 +168,19 @@ def _narratives(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> dict:
         "OR narrative_id IN (SELECT unnest(?::BIGINT[]))) ORDER BY narrative_id",
         [q.model_id, q.since, q.since, list(group_narratives.values())],
     ).fetchall()
+    parts: dict = {}
+    for narrative_id, lang, size, total in con.execute(
+        "SELECT narrative_id, lang, size, vector_sum FROM narrative_parts "
+        "WHERE narrative_id IN (SELECT unnest(?::BIGINT[])) ORDER BY narrative_id, lang",
+        [[row[0] for row in active]],
+    ).fetchall():
+        parts.setdefault(narrative_id, []).append((lang, size, total))
     return {
         "vectors": vectors,
         "groups": groups,
         "group_narratives": group_narratives,
         "active": active,
+        "parts": parts,
     }
 
 

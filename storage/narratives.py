@@ -8,22 +8,23 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.db import transaction
-from storage.stages import NARRATIVE_MEMBER_COLUMNS, STAGE_STATE_COLUMNS
+from storage.stages import NARRATIVE_MEMBER_COLUMNS, STAGE_STATE_COLUMNS, write_parts
 
 
 def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str) -> list[tuple]:
-    """(doc_id, version, lead vector, seen_at, copy group) of every current document with a
-    vector of this model, oldest first."""
+    """(doc_id, version, lead vector, seen_at, copy group, language) of every current
+    document with a vector of this model, oldest first."""
     return con.execute(
         """
         SELECT d.doc_id, d.current_version, coalesce(e.lead_vector, e.vector),
                coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), x.published_at,
                         d.first_seen_at) AS seen_at,
-               c.group_id
+               c.group_id, l.lang
         FROM documents d
         JOIN embeddings e ON e.doc_id = d.doc_id AND e.version = d.current_version
         JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
         LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
+        LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
         LEFT JOIN copy_members c ON c.doc_id = d.doc_id
         WHERE e.model_id = ? AND e.input = ?
         ORDER BY seen_at, d.doc_id
@@ -33,17 +34,18 @@ def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: st
 
 
 def rebuild_texts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """(doc_id, version, title, text, seen_at, copy group) of every extracted current
-    document, oldest first (for clustering without an embedding model)."""
+    """(doc_id, version, title, text, seen_at, copy group, language) of every extracted
+    current document, oldest first (for clustering without an embedding model)."""
     return con.execute(
         """
         SELECT d.doc_id, d.current_version, coalesce(x.title, v.hint_title), x.text,
                coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), x.published_at,
                         d.first_seen_at) AS seen_at,
-               c.group_id
+               c.group_id, l.lang
         FROM documents d
         JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
         JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
+        LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
         LEFT JOIN copy_members c ON c.doc_id = d.doc_id
         ORDER BY seen_at, d.doc_id
         """
@@ -61,7 +63,7 @@ def replace_all(
     stage: str,
     stage_version: str,
     members: list[tuple[str, int, int | str, float | None, str]],  # doc, version, key, sim, via
-    states: dict,  # key -> (size, vector_sum, last_seen)
+    states: dict,  # key -> (size, vector_sum, last_seen, [(lang, size, vector_sum)])
     keep: dict,  # key -> old narrative id it keeps
     aliases: list[tuple[int, int | str, str]],  # old id, key it now resolves to, reason
     run_id: str | None = None,
@@ -77,6 +79,7 @@ def replace_all(
             ids.update({k: int(r[0]) for k, r in zip(fresh, rows.fetchall(), strict=True)})
         con.execute("DELETE FROM narrative_members")
         con.execute("DELETE FROM narratives")
+        con.execute("DELETE FROM narrative_parts")
         insert_rows(
             con,
             "narratives",
@@ -91,10 +94,11 @@ def replace_all(
             ],
             [
                 (ids[k], created.get(ids[k], now), now, model_id, size, last_seen, total)
-                for k, (size, total, last_seen) in states.items()
+                for k, (size, total, last_seen, _) in states.items()
             ],
             replace=False,
         )
+        write_parts(con, {ids[k]: state[3] for k, state in states.items()})
         insert_rows(
             con,
             "narrative_members",

@@ -223,7 +223,8 @@ class NarrativeAssignment:
     """A document's narrative. ``narrative`` is an existing narrative id, or ``"new:<doc_id>"``
     for a narrative this batch started (storage gives it the next id). ``via`` is 'copy'
     (joined its copy group's narrative), 'nearest' (centroid similarity >= threshold) or
-    'new'. ``state`` is the narrative after the batch: (size, vector_sum, last_seen), and
+    'new'. ``state`` is the narrative after the batch: (size, vector_sum, last_seen, parts),
+    parts being (language, size, vector_sum) per language, and
     ``merges`` the (merged, survivor, reason) merges the batch made (on its first result)."""
 
     doc_id: str

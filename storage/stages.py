@@ -364,6 +364,7 @@ def _write_narratives(con, stage_version: str, results: list[NarrativeAssignment
             [s[2] for s in states.values()],
         ],
     )
+    write_parts(con, {k: s[4] for k, s in states.items()})
     insert_rows(
         con,
         "narrative_members",
@@ -382,6 +383,26 @@ def _write_narratives(con, stage_version: str, results: list[NarrativeAssignment
     )
 
 
+def write_parts(con, parts: dict) -> None:
+    """Replace the language parts of these narratives: narrative id -> [(lang, size, sum)]."""
+    con.execute(
+        "DELETE FROM narrative_parts WHERE narrative_id IN (SELECT unnest(?::BIGINT[]))",
+        [list(parts)],
+    )
+    insert_rows(
+        con,
+        "narrative_parts",
+        [
+            ("narrative_id", "BIGINT"),
+            ("lang", "VARCHAR"),
+            ("size", "INTEGER"),
+            ("vector_sum", "FLOAT[]"),
+        ],
+        [(nid, lang, size, total) for nid, rows in parts.items() for lang, size, total in rows],
+        replace=False,
+    )
+
+
 def apply_merge(con, merged: int, survivor: int, reason: str, now) -> None:
     """Fold narrative ``merged`` into ``survivor``; ``merged`` stays resolvable as an alias."""
     con.execute(
@@ -391,6 +412,7 @@ def apply_merge(con, merged: int, survivor: int, reason: str, now) -> None:
         "UPDATE narrative_aliases SET narrative_id = ? WHERE narrative_id = ?", [survivor, merged]
     )
     con.execute("DELETE FROM narratives WHERE narrative_id = ?", [merged])
+    con.execute("DELETE FROM narrative_parts WHERE narrative_id = ?", [merged])
     con.execute(
         "INSERT OR REPLACE INTO narrative_aliases VALUES (?, ?, ?, ?)",
         [merged, survivor, now, reason],

@@ -46,6 +46,25 @@ def test_assignment_merge_and_alias():
     assert via == "new"
 
 
+def test_a_narrative_is_scored_by_its_nearest_language_part():
+    """Multilingual models put a language's texts near each other: a Russian piece lies
+    nearer another Russian piece of its story than the centroid of a ru+en narrative."""
+    state = Clusterer(threshold=0.9, merge_threshold=0.99, window_days=30)
+    t = datetime(2026, 10, 1, tzinfo=UTC)
+    en, ru = unit(1, 0, 0.5), unit(1, 0.5, 0)  # a piece and its translation: cosine 0.80
+    key, _, _ = state.assign("en", en, t, "g", "en")
+    assert state.assign("ru", ru, t, "g", "ru")[::2] == (key, "copy")  # through its copy group
+    ru2 = unit(1, 0.7, -0.2)  # another Russian piece of the story: 0.98 to the Russian one
+    centroid = (en + ru) / np.linalg.norm(en + ru)
+    assert float(ru2 @ centroid) < 0.9 < float(ru2 @ ru)
+    got, sim, via = state.assign("ru2", ru2, t, None, "ru")
+    assert (got, via) == (key, "nearest") and sim >= 0.9
+    parts = state.active[key].state()[3]
+    assert [(lang, size) for lang, size, _ in parts] == [("en", 1), ("ru", 2)]
+    # an English piece as far from the English part joins nothing
+    assert state.assign("en2", unit(1, -0.7, 0.7), t, None, "en")[2] == "new"
+
+
 def test_map_ids_keeps_merges_splits_and_creates():
     old = {1: {"a", "b", "c"}, 2: {"d", "e"}, 3: {"f", "g", "h", "i"}, 4: {"j"}}
     new = {"x": {"a", "b", "c"}, "y": {"d", "e", "j"}, "z": {"f", "g"}, "w": {"h", "i"}, "v": {"k"}}
@@ -74,6 +93,8 @@ def test_ids_are_stable_across_runs_and_rebuilds(demo_db, tmp_path):
     db = tmp_path / "copy.duckdb"
     shutil.copy(demo_db, db)
     before = narratives_of(db)
+    with connect(db) as con:  # as a store written before narratives kept language parts
+        con.execute("DELETE FROM narrative_parts")
     with connect(db, read_only=True) as con:
         source_doc, title, text = con.execute(
             "SELECT doc_id, title, text FROM v_documents WHERE source = 'demo-wp' AND lang = 'en'"
@@ -98,6 +119,12 @@ def test_ids_are_stable_across_runs_and_rebuilds(demo_db, tmp_path):
     assert all(after[d] == n for d, n in before.items())  # never renumbered
     copy_id = next(d for d in after if d not in before and after[d] == after[source_doc])
     assert copy_id
+    with connect(db, read_only=True) as con:
+        parts = con.execute(
+            "SELECT lang, size FROM narrative_parts WHERE narrative_id = ? ORDER BY lang",
+            [after[source_doc]],
+        ).fetchall()
+    assert parts == [("*", 6), ("en", 1)]  # the old sum stays one part; the copy adds one
     forced = run_cli("process", "--stage", "cluster", "--force", db=db, check=False)
     assert forced.returncode == 1 and "cluster --rebuild" in forced.stderr
     # rebuilding with the same settings keeps every id

@@ -65,3 +65,34 @@ def same_story_pairs(shared: Path, name: str) -> list[tuple[str, str]]:
         for r in rows
         if r.get("GOLDEN:quality") == "OK"
     ]
+
+
+STORY_FILES = ("ru_train_pool.tsv", "ru_exam_pool.tsv", "en_train_pool.tsv")
+
+
+def story_documents(shared: Path) -> tuple[list[dict], list[tuple[str, str, bool]]]:
+    """Both sides of every tgcontest pair as documents to import (url, title, text), and the
+    pairs as (first url, second url, judged the same story)."""
+    pairs, docs = [], {}
+    for name in STORY_FILES:
+        with open(shared / "data" / "clustering" / name, encoding="utf-8") as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                for side in ("first", "second"):
+                    url = r[f"INPUT:{side}_url"]
+                    docs[url] = {"url": url, "title": r[f"INPUT:{side}_title"],
+                                 "text": r[f"INPUT:{side}_text"]}  # fmt: skip
+                pairs.append(
+                    (r["INPUT:first_url"], r["INPUT:second_url"], r["GOLDEN:quality"] == "OK")
+                )
+    return list(docs.values()), pairs
+
+
+def pairwise_scores(same, pairs: list[tuple[str, str, bool]]) -> dict[str, float]:
+    """Pairwise precision, recall and F1 of ``same(a, b)`` against the judgements."""
+    tp = sum(same(a, b) and ok for a, b, ok in pairs)
+    fp = sum(same(a, b) and not ok for a, b, ok in pairs)
+    fn = sum(not same(a, b) and ok for a, b, ok in pairs)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"pairs": len(pairs), "precision": precision, "recall": recall, "f1": f1}
