@@ -1,4 +1,4 @@
-"""Importing JSON Lines corpora (url plus html or text) without crawling."""
+"""Importing without crawling: JSON Lines corpora (url plus html or text) and WARC archives."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from storage.urls import canonical_url
 
 @dataclass
 class ImportReport:
-    lines: int = 0
+    lines: int = 0  # JSON lines and WARC HTML responses read
     malformed: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, why
+    skipped: int = 0  # WARC responses that are not HTML pages (images, scripts, errors)
     counts: StoreCounts = field(default_factory=StoreCounts)
     run_id: str = ""
 
@@ -63,10 +64,23 @@ def parse_line(raw: str, max_bytes: int) -> PageRecord | Rejection:
     )
 
 
+def is_warc(path: str | Path) -> bool:
+    return str(path).lower().endswith((".warc", ".warc.gz"))
+
+
 def import_jsonl(
     db_path, files: list[str | Path], *, batch_size: int = 500, max_bytes: int = 10 * 1024 * 1024
 ) -> ImportReport:
-    """Import files line by line; malformed lines are reported with their numbers and skipped."""
+    return import_files(db_path, files, batch_size=batch_size, max_bytes=max_bytes)
+
+
+def import_files(
+    db_path, files: list[str | Path], *, batch_size: int = 500, max_bytes: int = 10 * 1024 * 1024
+) -> ImportReport:
+    """Import JSON Lines files line by line (malformed lines are reported with their numbers
+    and skipped) and WARC files record by record (HTML responses only)."""
+    from crawlers.warc import read_warc
+
     report = ImportReport()
     with connect(db_path) as con:
         report.run_id = start_run(con, "import")
@@ -83,6 +97,26 @@ def import_jsonl(
     status = "failed"
     try:
         for file in files:
+            if is_warc(file):
+                try:
+                    items = list(read_warc(file))
+                except Exception as err:  # noqa: BLE001 - warcio raises several kinds
+                    report.malformed.append((str(file), 0, f"not a readable WARC file: {err}"))
+                    continue
+                for item in items:
+                    if isinstance(item, tuple):
+                        report.skipped += 1
+                        continue
+                    report.lines += 1
+                    size = len(item.html.encode("utf-8", "surrogatepass"))
+                    if size > max_bytes:
+                        rejections.append(Rejection("import", "too_large",
+                                                    f"{size} bytes > limit {max_bytes}", url=item.url))  # fmt: skip
+                    else:
+                        pages.append(item)
+                    if len(pages) + len(rejections) >= batch_size:
+                        flush()
+                continue
             with open(file, "rb") as handle:
                 for number, raw in enumerate(handle, 1):
                     if not raw.strip():
@@ -110,6 +144,7 @@ def import_jsonl(
                 {
                     "lines": report.lines,
                     "malformed": len(report.malformed),
+                    "skipped": report.skipped,
                     **report.counts.as_dict(),
                 },
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from storage import connect
 from storage.documents import store_pages
-from storage.records import PageRecord, Rejection, StoreCounts
+from storage.records import EntryState, NotModified, PageRecord, Rejection, StoreCounts
 
 
 class DuckDBWriter:
@@ -20,6 +20,8 @@ class DuckDBWriter:
         self.batch_size = batch_size
         self.pages: list[PageRecord] = []
         self.rejections: list[Rejection] = []
+        self.not_modified: list[NotModified] = []
+        self.entries: list[EntryState] = []
         self.counts = StoreCounts()
 
     @classmethod
@@ -34,21 +36,38 @@ class DuckDBWriter:
         return writer
 
     def process_item(self, item, spider=None):
-        if isinstance(item, PageRecord):
-            self.pages.append(item)
-        elif isinstance(item, Rejection):
-            self.rejections.append(item)
-        if len(self.pages) + len(self.rejections) >= self.batch_size:
+        buffer = {
+            PageRecord: self.pages,
+            Rejection: self.rejections,
+            NotModified: self.not_modified,
+            EntryState: self.entries,
+        }.get(type(item))
+        if buffer is not None:
+            buffer.append(item)
+        if self.pending >= self.batch_size:
             self.flush()
         return item
 
+    @property
+    def pending(self) -> int:
+        return len(self.pages) + len(self.rejections) + len(self.not_modified) + len(self.entries)
+
     def flush(self) -> None:
-        if not self.pages and not self.rejections:
+        """Write the buffered items in one transaction. Items arrive in the order the spider
+        yields them, so an entry point's watermark is never written before its pages."""
+        if not self.pending:
             return
         with connect(self.db_path) as con:
-            counts = store_pages(con, self.pages, self.rejections, run_id=self.run_id)
+            counts = store_pages(
+                con,
+                self.pages,
+                self.rejections,
+                run_id=self.run_id,
+                not_modified=self.not_modified,
+                entries=self.entries,
+            )
         self.counts.add(counts)
-        self.pages, self.rejections = [], []
+        self.pages, self.rejections, self.not_modified, self.entries = [], [], [], []
 
     def close_spider(self, spider=None):
         self.flush()

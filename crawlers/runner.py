@@ -23,10 +23,36 @@ CRAWL_DEFAULTS = {
     "retries": 2,
     "write_batch": 50,
     "log_level": "WARNING",
+    "seen_expiry_days": 30,  # crawl state older than this is ignored: a full re-fetch
+    "warc_dir": "warc",  # relative paths are next to the database; "" turns archiving off
+    "warc_max_bytes": 1024**3,
+    "wp_per_page": 100,
+    "telegram_pages": 20,  # pages of channel history read back per run
+    "min_article_chars": 500,  # link-following: paragraph text that makes a page an article
 }
 
 
-def scrapy_settings(db_path: str, run_id: str, crawl: dict) -> dict:
+def warc_dir(db_path: str | Path, crawl: dict) -> Path | None:
+    directory = {**CRAWL_DEFAULTS, **crawl}["warc_dir"]
+    if not directory:
+        return None
+    path = Path(directory)
+    return path if path.is_absolute() else Path(db_path).resolve().parent / path
+
+
+def download_slots(sources: list[Source], crawl: dict) -> dict:
+    """Per-domain delay from each source's crawl_delay (scrapy's DOWNLOAD_SLOTS)."""
+    slots = {}
+    for source in sources:
+        if source.crawl_delay is None:
+            continue
+        for domain in source.allowed_domains:
+            slots[domain] = {"delay": source.crawl_delay,
+                             "concurrency": crawl["concurrent_per_domain"]}  # fmt: skip
+    return slots
+
+
+def scrapy_settings(db_path: str, run_id: str, crawl: dict, sources: list[Source] = ()) -> dict:
     crawl = {**CRAWL_DEFAULTS, **crawl}
     user_agent = crawl["user_agent"]
     if crawl["contact_url"] and crawl["contact_url"] not in user_agent:
@@ -46,8 +72,19 @@ def scrapy_settings(db_path: str, run_id: str, crawl: dict) -> dict:
         "REDIRECT_MAX_TIMES": 5,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": crawl["log_level"],
-        "DOWNLOADER_MIDDLEWARES": {"crawlers.safety.PrivateAddressMiddleware": 50},
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "DOWNLOAD_SLOTS": download_slots(list(sources), crawl),
+        "DOWNLOADER_MIDDLEWARES": {
+            "crawlers.safety.PrivateAddressMiddleware": 50,
+            "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
+            "crawlers.safety.LoopSafeRedirectMiddleware": 600,
+            # next to the downloader: archives bytes as received, redirects included
+            "crawlers.warc.WarcMiddleware": 880,
+        },
+        "NARRASCOPE_WARC_DIR": str(warc_dir(db_path, crawl) or ""),
+        "NARRASCOPE_WARC_MAX_BYTES": crawl["warc_max_bytes"],
         "ITEM_PIPELINES": {"crawlers.pipelines.DuckDBWriter": 300},
         "NARRASCOPE_DB": str(db_path),
         "NARRASCOPE_RUN_ID": run_id,
@@ -56,24 +93,33 @@ def scrapy_settings(db_path: str, run_id: str, crawl: dict) -> dict:
 
 
 def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = None) -> dict:
-    """Crawl every source's feeds and the articles they link; return the run summary.
+    """Crawl every source's entry points and the pages they list; return the run summary.
 
     Scrapy's reactor runs once per process: call this at most once per process.
     """
     from scrapy.crawler import CrawlerProcess
 
-    from crawlers.spiders.feeds import FeedSpider
+    from crawlers.spiders.sources import SourceSpider
+    from storage.health import health_row, record_health
 
-    crawl = crawl or {}
+    crawl = {**CRAWL_DEFAULTS, **(crawl or {})}
     # tldextract must never fetch the public suffix list over the network
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
     with connect(db_path) as con:
         run_id = start_run(con, "crawl")
-    settings = scrapy_settings(str(db_path), run_id, crawl)
+    settings = scrapy_settings(str(db_path), run_id, crawl, sources)
     process = CrawlerProcess(settings, install_root_handler=False)
     logging.getLogger("scrapy").setLevel(settings["LOG_LEVEL"])
-    crawler = process.create_crawler(FeedSpider)
-    process.crawl(crawler, sources=sources)
+    crawler = process.create_crawler(SourceSpider)
+    process.crawl(
+        crawler,
+        sources=sources,
+        db_path=str(db_path),
+        expiry_days=crawl["seen_expiry_days"],
+        wp_per_page=crawl["wp_per_page"],
+        telegram_pages=crawl["telegram_pages"],
+        min_article_chars=crawl["min_article_chars"],
+    )
     status = "failed"
     try:
         process.start()
@@ -81,16 +127,33 @@ def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = N
     finally:
         stats = crawler.stats.get_stats() if crawler.stats else {}
         writer = getattr(crawler, "narrascope_writer", None)
+        spider = crawler.spider
+        counts = writer.counts if writer else None
         summary = {
             "sources": len(sources),
             "requests": stats.get("downloader/request_count", 0),
             "responses": stats.get("downloader/response_count", 0),
-            **(writer.counts.as_dict() if writer else {}),
+            "skipped": sum(h.get("skipped", 0) for h in spider.health.values()) if spider else 0,
+            **(counts.as_dict() if counts else {}),
         }
         if stats.get("finish_reason") not in (None, "finished"):
             status = f"stopped: {stats.get('finish_reason')}"
+        health = []
+        if spider is not None:
+            health = [
+                health_row(
+                    run_id,
+                    s.name,
+                    dict(spider.health[s.name]),
+                    counts.by_source.get(s.name, {}) if counts else {},
+                    spider.body_chars[s.name],
+                )  # fmt: skip
+                for s in sources
+            ]
         with connect(db_path) as con:
+            record_health(con, health)
             finish_run(con, run_id, status, summary)
     summary["run_id"] = run_id
     summary["status"] = status
+    summary["health"] = health
     return summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,16 +13,36 @@ class SourcesError(ValueError):
     """The sources file is missing or malformed; the message says where."""
 
 
+KINDS = ("feeds", "sitemaps", "wordpress", "telegram", "links")
+
+
 @dataclass(slots=True)
 class Source:
+    """One site (or channel) and how to crawl it. Entry points, any mix of:
+    ``feeds`` (RSS/Atom/RDF URLs), ``sitemaps`` (sitemap or sitemap-index URLs, gzip too),
+    ``wordpress`` (read the site's REST API at ``home``/wp-json/), ``telegram`` (channel names
+    or t.me/s/ preview URLs), ``follow_links`` (crawl from ``start_urls``, default ``home``,
+    within ``allowed_domains`` to ``max_depth``, keeping URLs that match ``include`` and none
+    of ``exclude``)."""
+
     name: str
     home: str
     feeds: list[str] = field(default_factory=list)
+    sitemaps: list[str] = field(default_factory=list)
+    wordpress: bool = False
+    telegram: list[str] = field(default_factory=list)
+    follow_links: bool = False
+    start_urls: list[str] = field(default_factory=list)
+    max_depth: int = 3
+    include: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     allowed_domains: list[str] = field(default_factory=list)
     max_pages: int = 1000
     crawl_delay: float | None = None
+    # None: the [crawl] obey_robots setting; False: this source's robots.txt is ignored (logged)
+    obey_robots: bool | None = None
     # Loopback/private addresses are refused unless a source says so (demo and tests do).
     allow_private: bool = False
 
@@ -29,6 +50,16 @@ class Source:
         if not self.allowed_domains:
             host = urlsplit(self.home).hostname
             self.allowed_domains = [host] if host else []
+        for pattern in (*self.include, *self.exclude):
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise SourcesError(f"source {self.name!r}: bad pattern {pattern!r}: {err}") from err
+
+    @property
+    def kinds(self) -> list[str]:
+        flags = (self.feeds, self.sitemaps, self.wordpress, self.telegram, self.follow_links)
+        return [kind for kind, on in zip(KINDS, flags, strict=True) if on]
 
     def allows(self, url: str) -> bool:
         host = (urlsplit(url).hostname or "").lower()
@@ -51,9 +82,15 @@ def load_sources(path: str | Path) -> list[Source]:
         if "name" not in table or "home" not in table:
             raise SourcesError(f"{path}: source #{i} needs at least name and home")
         try:
-            sources.append(Source(**table))
+            source = Source(**table)
         except TypeError as err:
             raise SourcesError(f"{path}: source {table.get('name')!r}: {err}") from err
+        if not source.kinds:
+            raise SourcesError(
+                f"{path}: source {source.name!r} has no entry point: give it feeds, sitemaps, "
+                "wordpress = true, telegram or follow_links = true"
+            )
+        sources.append(source)
     names = [s.name for s in sources]
     if len(names) != len(set(names)):
         raise SourcesError(f"{path}: source names must be unique")

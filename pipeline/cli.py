@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from pipeline.cli_sources import sources
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import ModelError
 from storage.db import StorageError, resolve_db_path
@@ -78,6 +79,9 @@ def cli(ctx, db, config, verbose):
     ctx.obj = Context(db, config, verbose)
 
 
+cli.add_command(sources)
+
+
 @cli.command()
 @click.pass_obj
 def init(obj: Context):
@@ -98,17 +102,19 @@ def init(obj: Context):
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.pass_obj
 def import_(obj: Context, files):
-    """Load JSON Lines documents without crawling.
+    """Load documents without crawling: JSON Lines, or WARC / WARC.gz archives.
 
-    Each line: {"url": ..., "html" or "text": ..., optional "title", "published_at",
-    "source", "lang"}. Malformed lines are reported with their line numbers and skipped.
+    JSON Lines: {"url": ..., "html" or "text": ..., optional "title", "published_at",
+    "source", "lang"} per line; malformed lines are reported with their numbers and skipped.
+    WARC (.warc, .warc.gz, from narrascope, browsertrix, wget --warc-file, ...): every HTML
+    response is imported and keeps a pointer to its record; other records are skipped.
 
     \b
-    Example:  narrascope import corpus.jsonl more.jsonl
+    Example:  narrascope import corpus.jsonl crawl-2026-11.warc.gz
     """
-    from crawlers.jsonl_import import import_jsonl
+    from crawlers.jsonl_import import import_files
 
-    report = import_jsonl(obj.db_path, list(files), max_bytes=obj.config["crawl"]["max_bytes"])
+    report = import_files(obj.db_path, list(files), max_bytes=obj.config["crawl"]["max_bytes"])
     for file, line, why in report.malformed:
         click.echo(f"{file}:{line}: skipped: {why}", err=True)
     c = report.counts
@@ -125,12 +131,34 @@ def _do_crawl(obj: Context, sources_path) -> dict:
 
     sources = load_sources(sources_path or obj.config["sources"])
     summary = run_crawl(obj.db_path, sources, obj.config["crawl"])
-    click.echo(
-        f"crawl {summary['status']}: {summary.get('responses', 0)} responses, "
-        f"{summary.get('new', 0)} new, {summary.get('changed', 0)} changed, "
-        f"{summary.get('unchanged', 0)} unchanged, {summary.get('rejected', 0)} rejected"
-    )
+    click.echo(format_crawl(summary))
     return summary
+
+
+def format_crawl(summary: dict) -> str:
+    from pipeline.output import terminal_safe as safe
+
+    get = lambda key: summary.get(key, 0)  # noqa: E731
+    line = (
+        f"crawl {summary['status']}: {get('responses')} responses, {get('new')} new, "
+        f"{get('changed')} changed, {get('unchanged')} unchanged "
+        f"({get('not_modified')} not modified), {get('skipped')} skipped as unchanged by "
+        f"their listing, {get('rejected')} rejected"
+    )
+    lines = [line]
+    if not get("new") and not get("changed") and summary["status"] == "ok":
+        lines.append("nothing new: every page listed was unchanged since the last crawl")
+    if summary.get("rejected_by_reason"):
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["rejected_by_reason"].items()))
+        lines.append(f"rejected: {reasons}")
+    for row in summary.get("health", []):
+        if row["fetched"] >= 3 and 2 * row["rejected"] >= row["fetched"]:
+            lines.append(f"source {safe(row['source'])}: most fetches failed ({row['errors']})")
+        elif not row["fetched"] and row["rejected"]:
+            lines.append(
+                f"source {safe(row['source'])}: nothing could be fetched ({row['errors']})"
+            )
+    return "\n".join(lines)
 
 
 def _do_process(obj: Context, stages=None, limit=None, force=False, progress=True):
@@ -204,7 +232,8 @@ def format_stage_report(s) -> str:
 )
 @click.pass_obj
 def crawl(obj: Context, sources):
-    """Crawl the configured sources (feeds and the articles they link).
+    """Crawl the configured sources: feeds, sitemaps, WordPress APIs, Telegram channels and
+    link-following, incrementally (conditional GETs from the crawl state in the database).
 
     \b
     Example:  narrascope crawl --sources sources.toml
@@ -288,6 +317,12 @@ def status(obj: Context, fmt):
         report = status_query(con, obj.stages())
     target = obj.config["translate"].get("target", "en")
     needs = report["translation_needs"]
+    from storage.health import latest_health
+
+    with connect(obj.db_path, read_only=True) as con:
+        report["source_problems"] = {
+            name: h["problem"] for name, h in latest_health(con).items() if h["problem"]
+        }
     report["translation_install_command"] = (
         f"narrascope models install {' '.join(needs)}"
         + (f" --target {target}" if target != "en" else "")
@@ -334,6 +369,8 @@ def format_status(report: dict) -> str:
         f"copies: {report['copies']['documents']} documents in {report['copies']['groups']} "
         f"copy groups; narratives: {report['narratives']}"
     )
+    for source, problem in report.get("source_problems", {}).items():
+        lines.append(f"source needs attention: {safe(source)}: {problem}")
     lines.append("rejections:" + ("" if report["rejections"] else " none"))
     for r in report["rejections"]:
         lines.append(f"  {r['stage']:<8} {r['reason']:<18} {r['count']}")

@@ -22,6 +22,40 @@ class PageRecord:
     hint_title: str | None = None
     hint_published_at: str | None = None
     hint_lang: str | None = None
+    # crawl provenance: validators for the next conditional GET, what an API or channel said
+    # about the page, and where the response's original bytes are archived
+    etag: str | None = None
+    last_modified: str | None = None
+    author: str | None = None
+    categories: list[str] | None = None
+    meta: dict | None = None
+    warc: tuple[str, int, int] | None = None  # (file, offset, length)
+
+    @property
+    def provenance(self) -> bool:
+        return any((self.author, self.categories, self.meta, self.warc))
+
+
+@dataclass(slots=True)
+class NotModified:
+    """A conditional GET answered 304: the stored version is still current."""
+
+    url: str
+    source: str | None
+    fetched_at: datetime
+    warc: tuple[str, int, int] | None = None
+
+
+@dataclass(slots=True)
+class EntryState:
+    """An entry point (feed, sitemap, API listing, channel) read to its end: its watermark
+    (e.g. the time a WordPress listing was read, for the next ``modified_after``)."""
+
+    url: str
+    source: str | None
+    kind: str
+    fetched_at: datetime
+    lastmod: str | None = None
 
 
 @dataclass(slots=True)
@@ -261,13 +295,24 @@ class StoreCounts:
     changed: int = 0
     unchanged: int = 0
     rejected: int = 0
+    not_modified: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
+    by_source: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def tally(self, source: str | None, what: str) -> None:
+        counts = self.by_source.setdefault(source or "", {})
+        counts[what] = counts.get(what, 0) + 1
 
     def add(self, other: StoreCounts) -> None:
+        for source, counts in other.by_source.items():
+            for what, n in counts.items():
+                mine = self.by_source.setdefault(source, {})
+                mine[what] = mine.get(what, 0) + n
         self.new += other.new
         self.changed += other.changed
         self.unchanged += other.unchanged
         self.rejected += other.rejected
+        self.not_modified += other.not_modified
         for reason, n in other.by_reason.items():
             self.by_reason[reason] = self.by_reason.get(reason, 0) + n
 
@@ -276,6 +321,7 @@ class StoreCounts:
             "new": self.new,
             "changed": self.changed,
             "unchanged": self.unchanged,
+            "not_modified": self.not_modified,
             "rejected": self.rejected,
             "rejected_by_reason": dict(self.by_reason),
         }

@@ -211,6 +211,86 @@ def wp_rest_post(post_id: int, url: str, item: dict, paragraphs: list[str]) -> d
         "title": {"rendered": escape(item["title"])},
         "content": {"rendered": paragraphs_html(paragraphs), "protected": False},
         "excerpt": {"rendered": f"<p>{escape(paragraphs[0][:150])}</p>", "protected": False},
+        "modified_gmt": item["date"][:19],
         "author": 1,
         "categories": [1],
+        "_embedded": {
+            "author": [{"id": 1, "name": item.get("author") or "editor"}],
+            "wp:term": [
+                [{"id": 1, "name": "Analytics", "taxonomy": "category"}],
+                [{"id": 7, "name": "Europe", "taxonomy": "post_tag"}],
+            ],
+        },
     }
+
+
+def news_sitemap(urls: list[tuple[str, str, str, str]], site_name: str) -> str:
+    """A Google News sitemap: (url, publication date, title, language) per article."""
+    entries = "".join(
+        f"<url><loc>{escape(u)}</loc><news:news><news:publication><news:name>"
+        f"{escape(site_name)}</news:name><news:language>{escape(lang)}</news:language>"
+        f"</news:publication><news:publication_date>{escape(date)}</news:publication_date>"
+        f"<news:title>{escape(title)}</news:title></news:news></url>"
+        for u, date, title, lang in urls
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
+        f"{entries}</urlset>\n"
+    )
+
+
+def sitemap_index(urls: list[str]) -> str:
+    entries = "".join(f"<sitemap><loc>{escape(u)}</loc></sitemap>" for u in urls)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}'
+        "</sitemapindex>\n"
+    )
+
+
+def telegram_preview(channel: str, title: str, posts: list[dict], before: int | None) -> str:
+    """A page of a public channel's web preview (t.me/s/<channel>), in the markup Telegram
+    serves: each post a .tgme_widget_message with data-post, text, views, date, and a
+    forwarded-from header; ``before`` is the id the "load more" link pages back from."""
+    messages = []
+    for p in posts:
+        forwarded = (
+            '<div class="tgme_widget_message_forwarded_from accent_color">Forwarded from '
+            f'<a class="tgme_widget_message_forwarded_from_name" href="https://t.me/'
+            f'{escape(p["forwarded_from"])}"><span>{escape(p["forwarded_from"])}</span></a></div>'
+            if p.get("forwarded_from")
+            else ""
+        )
+        text = "<br/>".join(escape(line) for line in p["text"].split("\n"))
+        links = "".join(
+            f' <a href="{escape(u)}" target="_blank" rel="noopener">{escape(u)}</a>'
+            for u in p.get("links", [])
+        )
+        messages.append(
+            f'<div class="tgme_widget_message_wrap js-widget_message_wrap">'
+            f'<div class="tgme_widget_message text_not_supported_wrap js-widget_message" '
+            f'data-post="{escape(channel)}/{p["id"]}" data-view="x">'
+            f'<div class="tgme_widget_message_bubble">{forwarded}'
+            f'<div class="tgme_widget_message_text js-message_text" dir="auto">{text}{links}</div>'
+            f'<div class="tgme_widget_message_footer compact js-message_footer">'
+            f'<div class="tgme_widget_message_info short js-message_info">'
+            f'<span class="tgme_widget_message_views">{escape(p["views"])}</span>'
+            f'<span class="tgme_widget_message_meta"><a class="tgme_widget_message_date" '
+            f'href="https://t.me/{escape(channel)}/{p["id"]}"><time datetime="{escape(p["date"])}" '
+            f'class="time">{escape(p["date"][11:16])}</time></a></span></div></div></div></div></div>'
+        )
+    more = (
+        f'<div class="tgme_widget_message_centered js-messages_more_wrap">'
+        f'<a href="/s/{escape(channel)}?before={before}" class="tme_messages_more '
+        f'js-messages_more" data-before="{before}"></a></div>'
+        if before
+        else ""
+    )
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{escape(title)} – Telegram'
+        f'</title><meta property="og:title" content="{escape(title)}"></head><body>'
+        f'<main class="tgme_main"><section class="tgme_channel_history js-message_history">'
+        f"{more}{''.join(messages)}</section></main></body></html>"
+    )

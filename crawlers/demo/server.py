@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -108,6 +109,7 @@ def build_site(
                 "slug": article["slug"],
                 "paras": paras,
                 "id": 100 + i,
+                "author": article["author"],
             }
         )
     index = "".join(f'<li><a href="{u}">{t}</a></li>' for u, t in links)
@@ -159,20 +161,42 @@ class RoutesHandler(BaseHTTPRequestHandler):
 
     routes: dict = {}
     wp_posts: list[dict] | None = None
+    log: list | None = None  # (path, answered status) per request, when a list is given
 
     def do_GET(self):  # noqa: N802 - http.server API
         parts = urlsplit(self.path)
         if parts.path == "/wp-json/wp/v2/posts" and self.wp_posts is not None:
             return self._wp_posts(parse_qs(parts.query))
-        route = self.routes.get(parts.path)
+        route = self.routes.get(self.path) or self.routes.get(parts.path)
         if route is None:
+            self._log(404)
             self.send_error(404)
             return
         ctype, body, headers = route
-        self._send(200, ctype, body, headers)
+        # conditional GETs: a strong ETag from the body, 304 when the client already has it
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        headers = {"ETag": etag, **headers}
+        if headers["ETag"] and self.headers.get("If-None-Match") == headers["ETag"]:
+            self._log(304)
+            self.send_response(304)
+            self.send_header("ETag", headers["ETag"])
+            self.end_headers()
+            return
+        headers = {k: v for k, v in headers.items() if v is not None}
+        status = int(headers.pop("Status", 200))
+        self._send(status, ctype, body, headers)
+
+    def _log(self, status: int) -> None:
+        if self.log is not None:
+            self.log.append((self.path, status))
 
     def _wp_posts(self, query):
         posts = self.wp_posts
+        after = query.get("modified_after", [None])[0]
+        if after:
+            posts = [p for p in posts if p["modified_gmt"] > after[:19]]
+        if "_embed" not in query:
+            posts = [{k: v for k, v in p.items() if k != "_embedded"} for p in posts]
         per_page = max(1, min(100, _int_arg(query, "per_page", 10)))
         page = max(1, _int_arg(query, "page", 1))
         pages = max(1, -(-len(posts) // per_page))
@@ -189,6 +213,7 @@ class RoutesHandler(BaseHTTPRequestHandler):
         )
 
     def _send(self, status, ctype, body, headers):
+        self._log(status)
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))

@@ -79,7 +79,8 @@ def test_crawl_stores_pages_and_records_rejections(tmp_path, local_site, seed_ht
     assert runs == [("crawl", "ok")]
 
     again = run_cli("--config", str(config), "crawl", "--sources", str(sources), db=db).stdout
-    assert "0 new, 0 changed, 2 unchanged" in again
+    assert "0 new, 0 changed, 2 unchanged (2 not modified)" in again
+    assert "nothing new" in again
 
 
 def test_private_addresses_are_refused_unless_the_source_allows_them(tmp_path, local_site):

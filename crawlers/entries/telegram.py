@@ -1,0 +1,72 @@
+"""Telegram public channels through their web preview (t.me/s/<channel>): each post becomes a
+document, and ``?before=<id>`` pages back through the channel's history."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_VIEWS = re.compile(r"^([\d.,]+)\s*([KM]?)$", re.IGNORECASE)
+
+
+def channel_url(entry: str) -> str:
+    """A channel name (``rt_russian``, ``@rt_russian``) or a preview URL, as a preview URL."""
+    if "/" in entry:
+        return entry
+    return f"https://t.me/s/{entry.lstrip('@')}"
+
+
+@dataclass(slots=True)
+class ChannelPost:
+    url: str  # https://t.me/<channel>/<id>: the post's own address
+    post_id: int
+    channel: str
+    text: str
+    published: str | None
+    views: int | None
+    forwarded_from: str | None
+    links: list[str] = field(default_factory=list)
+
+
+def _views(text: str | None) -> int | None:
+    m = _VIEWS.match((text or "").strip())
+    if not m:
+        return None
+    number = float(m.group(1).replace(",", ""))
+    return int(number * {"": 1, "K": 1_000, "M": 1_000_000}[m.group(2).upper()])
+
+
+def parse_channel(html: str) -> tuple[list[ChannelPost], int | None]:
+    """The posts on one preview page (oldest first, as shown), and the id to page back from
+    (``?before=``), None at the start of the channel."""
+    from parsel import Selector
+
+    page = Selector(text=html)
+    posts = []
+    for message in page.css(".tgme_widget_message[data-post]"):
+        data_post = message.attrib["data-post"]
+        channel, _, number = data_post.rpartition("/")
+        if not channel or not number.isdigit():
+            continue
+        body = message.css(".tgme_widget_message_text")
+        # line breaks are <br>: keep them as newlines
+        raw = re.sub(r"<br\s*/?>", "\n", body.get() or "")
+        text = Selector(text=raw).xpath("string()").get("").strip() if raw else ""
+        forwarded = message.css(".tgme_widget_message_forwarded_from_name ::text").get()
+        posts.append(
+            ChannelPost(
+                url=f"https://t.me/{data_post}",
+                post_id=int(number),
+                channel=channel,
+                text=text,
+                published=message.css(".tgme_widget_message_date time::attr(datetime)").get(),
+                views=_views(message.css(".tgme_widget_message_views::text").get()),
+                forwarded_from=forwarded.strip() if forwarded else None,
+                links=body.css("a::attr(href)").getall() if body else [],
+            )
+        )
+    before = page.css(".tme_messages_more::attr(data-before)").get()
+    if before is None and posts:
+        prev = page.css('link[rel="prev"]::attr(href)').get()
+        before = prev.rsplit("before=", 1)[-1] if prev and "before=" in prev else None
+    return posts, int(before) if before and before.isdigit() else None

@@ -1,0 +1,396 @@
+"""One spider for every source: its entry points (feeds, sitemaps, WordPress API, Telegram
+channels, link-following) yield links or documents; article pages are fetched conditionally,
+from the crawl state kept in DuckDB."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import scrapy
+
+from crawlers.entries import Link
+from crawlers.entries.feeds import parse_feed
+from crawlers.entries.links import TRAPS, article_signal
+from crawlers.entries.sitemaps import SitemapTooLarge, parse_sitemap, sitemap_body
+from crawlers.entries.telegram import channel_url, parse_channel
+from crawlers.entries.wordpress import parse_posts, posts_url
+from crawlers.sources import Source
+from storage import connect
+from storage.crawlstate import canonical_or_none, lookup
+from storage.records import EntryState, NotModified, PageRecord, Rejection
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _detect(body: bytes) -> str | None:
+    """Last resort for pages that declare no encoding (charset-normalizer)."""
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(body[:200_000]).best()
+    return best.encoding if best else None
+
+
+class SourceSpider(scrapy.Spider):
+    name = "narrascope"
+
+    def __init__(
+        self,
+        sources: list[Source],
+        db_path: str,
+        expiry_days: float = 30,
+        wp_per_page: int = 100,
+        telegram_pages: int = 20,
+        min_article_chars: int = 500,
+        max_replacement_share: float = 0.01,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.sources = sources
+        self.db_path = db_path
+        self.expiry = timedelta(days=expiry_days)
+        self.wp_per_page = wp_per_page
+        self.telegram_pages = telegram_pages
+        self.min_article_chars = min_article_chars
+        self.max_replacement_share = max_replacement_share
+        self.budget = {s.name: s.max_pages for s in sources}
+        # per source: small counters and body lengths (for the median), never per-URL state
+        self.health: dict[str, Counter] = {s.name: Counter() for s in sources}
+        self.body_chars: dict[str, list[int]] = {s.name: [] for s in sources}
+        self._wp_pending: dict[str, int] = {}
+        self._wp_failed: set[str] = set()
+
+    # -- entry points ------------------------------------------------------------------
+
+    def _state(self, urls: list[str]) -> dict:
+        """Crawl state of these URLs (canonical URL -> Seen), ignoring expired entries."""
+        with connect(self.db_path) as con:
+            seen = lookup(con, urls)
+        horizon = datetime.now(UTC) - self.expiry
+        return {k: s for k, s in seen.items() if s.last_fetched_at >= horizon}
+
+    @property
+    def private_hosts(self) -> set[str]:
+        """Hosts that may resolve to private addresses: those of sources that allow it."""
+        return {d.lower() for s in self.sources if s.allow_private for d in s.allowed_domains}
+
+    def _meta(self, source: Source, **extra) -> dict:
+        meta = {"source": source.name, **extra}
+        if source.obey_robots is False:
+            meta["dont_obey_robotstxt"] = True
+        return meta
+
+    def _request(self, url, callback, source, **kwargs) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=callback,
+            errback=self.failed,
+            cb_kwargs={"source": source, **kwargs.pop("cb_kwargs", {})},
+            meta=self._meta(source, **kwargs.pop("meta", {})),
+            **kwargs,
+        )
+
+    async def start(self):
+        started = datetime.now(UTC).replace(microsecond=0)
+        keys = {s.name: f"{s.home.rstrip('/')}/wp-json/wp/v2/posts" for s in self.sources}
+        channels = {s.name: [channel_url(c) for c in s.telegram] for s in self.sources}
+        state = self._state(list(keys.values()) + [c for cs in channels.values() for c in cs])
+        for source in self.sources:
+            if source.obey_robots is False:
+                self.logger.warning("%s: robots.txt is not obeyed (source setting)", source.name)
+            for url in source.feeds:
+                yield self._request(url, self.parse_feed, source, dont_filter=True)
+            for url in source.sitemaps:
+                yield self._request(url, self.parse_sitemap, source, dont_filter=True)
+            if source.wordpress:
+                key = keys[source.name]
+                seen = state.get(canonical_or_none(key))
+                after = seen.lastmod if seen else None
+                yield self._request(
+                    posts_url(source.home, 1, self.wp_per_page, after),
+                    self.parse_wordpress,
+                    source,
+                    cb_kwargs={
+                        "page": 1,
+                        "key": key,
+                        "started": started.isoformat(),
+                        "after": after,
+                    },  # fmt: skip
+                    dont_filter=True,
+                )
+            for url in channels[source.name]:
+                seen = state.get(canonical_or_none(url))
+                newest = int(seen.lastmod) if seen and (seen.lastmod or "").isdigit() else None
+                yield self._request(
+                    url,
+                    self.parse_channel,
+                    source,
+                    cb_kwargs={"key": url, "known": newest, "pages": 1, "top": None},
+                    dont_filter=True,
+                )
+            if source.follow_links:
+                for url in source.start_urls or [source.home]:
+                    yield self._request(
+                        url, self.parse_linked, source, cb_kwargs={"depth": 0}, dont_filter=True
+                    )
+
+    def parse_feed(self, response, source: Source):
+        self.health[source.name]["fetched"] += 1
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        links, warning = parse_feed(response.body, content_type)
+        if warning:
+            self.logger.warning("%s: feed %s: %s", source.name, response.url, warning)
+            self.health[source.name]["broken_feeds"] += 1
+        yield from self._follow(source, links, response)
+
+    def parse_sitemap(self, response, source: Source):
+        self.health[source.name]["fetched"] += 1
+        try:
+            xml = sitemap_body(response.body, self.settings.getint("DOWNLOAD_MAXSIZE"))
+        except SitemapTooLarge as err:
+            yield self._reject(source, response.url, "too_large", str(err))
+            return
+        children, links = parse_sitemap(xml)
+        if not children and not links:
+            self.logger.warning("%s: sitemap %s lists nothing", source.name, response.url)
+        for child in children:
+            url = response.urljoin(child)
+            if source.allows(url):
+                yield self._request(url, self.parse_sitemap, source)
+        yield from self._follow(source, links, response)
+
+    def parse_wordpress(self, response, source: Source, page, key, started, after):
+        self.health[source.name]["fetched"] += 1
+        if response.status != 200:  # past the last page, or an API error
+            self._wp_done(source, failed=page == 1)
+            return
+        try:
+            posts = parse_posts(response.body)
+        except ValueError as err:
+            self._wp_done(source, failed=True)
+            yield self._reject(source, response.url, "bad_api_response", str(err))
+            return
+        if page == 1:
+            try:
+                total = int(response.headers.get("X-WP-TotalPages", b"1"))
+            except ValueError:
+                total = 1
+            cap = max(1, -(-source.max_pages // self.wp_per_page))
+            self._wp_pending[source.name] = min(total, cap)
+            for number in range(2, min(total, cap) + 1):
+                yield self._request(
+                    posts_url(source.home, number, self.wp_per_page, after),
+                    self.parse_wordpress,
+                    source,
+                    cb_kwargs={"page": number, "key": key, "started": started, "after": after},
+                )
+        fetched_at = datetime.now(UTC)
+        for post in posts:
+            if not source.allows(post.url) or not self._spend(source):
+                continue
+            yield PageRecord(
+                url=post.url, source=source.name, origin="crawl", fetched_at=fetched_at,
+                html=post.html, http_status=200, content_type="text/html", encoding="utf-8",
+                hint_title=post.title, hint_published_at=post.published, author=post.author,
+                categories=post.categories, meta={**post.meta, "api_url": response.url},
+                warc=response.meta.get("warc"),
+            )  # fmt: skip
+        if self._wp_done(source) and source.name not in self._wp_failed:
+            # every page read: the next run asks only for posts modified since this one began
+            yield EntryState(key, source.name, "wordpress", fetched_at, lastmod=started)
+
+    def _wp_done(self, source: Source, failed: bool = False) -> bool:
+        if failed:
+            self._wp_failed.add(source.name)
+        left = self._wp_pending.get(source.name, 1) - 1
+        self._wp_pending[source.name] = left
+        return left <= 0
+
+    def parse_channel(self, response, source: Source, key, known, pages, top):
+        self.health[source.name]["fetched"] += 1
+        posts, before = parse_channel(response.text)
+        fetched_at = datetime.now(UTC)
+        top = max([top or 0, *(p.post_id for p in posts)]) or None
+        for post in reversed(posts):  # newest first, so the page budget keeps the latest
+            if known is not None and post.post_id <= known:
+                continue
+            if not post.text or not self._spend(source):
+                continue
+            title = post.text.split("\n", 1)[0][:140]
+            yield PageRecord(
+                url=post.url, source=source.name, origin="crawl", fetched_at=fetched_at,
+                text=post.text, http_status=response.status, hint_title=title,
+                hint_published_at=post.published,
+                meta={"channel": post.channel, "post_id": post.post_id, "views": post.views,
+                      "forwarded_from": post.forwarded_from, "links": post.links},
+                warc=response.meta.get("warc"),
+            )  # fmt: skip
+        older_unseen = before is not None and (known is None or before - 1 > known)
+        if older_unseen and pages < self.telegram_pages and self.budget[source.name] > 0:
+            yield self._request(
+                f"{key.split('?')[0]}?before={before}",
+                self.parse_channel,
+                source,
+                cb_kwargs={"key": key, "known": known, "pages": pages + 1, "top": top},
+            )
+        elif top is not None:
+            yield EntryState(key, source.name, "telegram", fetched_at, lastmod=str(top))
+
+    def parse_linked(self, response, source: Source, depth: int):
+        """A page reached by following links: stored when it looks like an article, and its
+        links followed while ``depth`` allows."""
+        if response.status == 304:
+            yield from self.parse_page(response, source)
+            return
+        if not self._is_html(response):
+            yield from self.parse_page(response, source)
+            return
+        signal = article_signal(response.text, self.min_article_chars)
+        if signal:
+            yield from self.parse_page(response, source)
+        else:
+            self.health[source.name]["fetched"] += 1
+        if depth >= source.max_depth:
+            return
+        from scrapy.linkextractors import LinkExtractor
+
+        # domains are checked by _follow (by host name: LinkExtractor's check counts ports)
+        extractor = LinkExtractor(allow=source.include, deny=[*source.exclude, *TRAPS])
+        links = [Link(link.url) for link in extractor.extract_links(response)]
+        yield from self._follow(source, links, response, self.parse_linked, depth=depth + 1)
+
+    # -- article pages -------------------------------------------------------------------
+
+    def _spend(self, source: Source) -> bool:
+        if self.budget[source.name] <= 0:
+            return False
+        self.budget[source.name] -= 1
+        return True
+
+    def _follow(self, source: Source, links: list[Link], response, callback=None, **extra):
+        """Requests for listed pages: skipped when the listing says they have not changed since
+        the last fetch, conditional (ETag / Last-Modified) when they were fetched before."""
+        callback = callback or self.parse_page
+        links = [
+            Link(response.urljoin(link.url), link.title, link.published, link.lastmod)
+            for link in links
+        ]
+        allowed = []
+        for link in links:
+            if source.allows(link.url):
+                allowed.append(link)
+            else:
+                self.logger.info("%s: skipping %s (outside allowed domains)", source.name, link.url)
+        state = self._state([link.url for link in allowed])
+        for link in allowed:
+            seen = state.get(canonical_or_none(link.url))
+            changed = _parse_time(link.lastmod)
+            if seen and changed and seen.last_fetched_at >= changed:
+                self.health[source.name]["skipped"] += 1
+                continue
+            if self.budget[source.name] <= 0:
+                break
+            self.budget[source.name] -= 1
+            headers = {}
+            if seen and seen.etag:
+                headers["If-None-Match"] = seen.etag
+            if seen and seen.last_modified:
+                headers["If-Modified-Since"] = seen.last_modified
+            kwargs = {"title": link.title, "published": link.published} if callback == (
+                self.parse_page) else {}  # fmt: skip
+            yield self._request(
+                link.url,
+                callback,
+                source,
+                headers=headers,
+                cb_kwargs={**kwargs, **extra},
+                meta={"handle_httpstatus_list": [304]},
+            )
+
+    def _is_html(self, response) -> bool:
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1").lower()
+        return isinstance(response, scrapy.http.TextResponse) and (
+            not content_type or content_type.startswith(HTML_TYPES)
+        )
+
+    def _reject(self, source: Source, url: str, reason: str, detail: str) -> Rejection:
+        self.health[source.name][f"error:{reason}"] += 1
+        return Rejection("crawl", reason, detail, url=url, source=source.name)
+
+    def parse_page(self, response, source: Source, title=None, published=None):
+        health = self.health[source.name]
+        health["fetched"] += 1
+        now = datetime.now(UTC)
+        if response.status == 304:
+            yield NotModified(response.url, source.name, now, response.meta.get("warc"))
+            return
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1").lower()
+        if not self._is_html(response):
+            yield self._reject(source, response.url, "not_html",
+                               f"content type {content_type or 'unknown'}")  # fmt: skip
+            return
+        if not response.body.strip():
+            health["empty_bodies"] += 1
+            yield self._reject(source, response.url, "empty_body",
+                               f"HTTP {response.status} with an empty body")  # fmt: skip
+            return
+        from w3lib.encoding import html_to_unicode
+
+        encoding, html = html_to_unicode(
+            response.headers.get("Content-Type", b"").decode("latin-1") or None,
+            response.body,
+            auto_detect_fun=_detect,
+        )
+        if "\x00" in html:
+            yield self._reject(source, response.url, "not_html",
+                               "body contains NUL bytes (binary content)")  # fmt: skip
+            return
+        bad = html.count("\ufffd")
+        if bad > self.max_replacement_share * len(html):
+            yield self._reject(source, response.url, "undecodable",
+                               f"{bad} of {len(html)} characters undecodable as {encoding}")  # fmt: skip
+            return
+        self.body_chars[source.name].append(len(html))
+        header = lambda name: response.headers.get(name, b"").decode("latin-1") or None  # noqa: E731
+        yield PageRecord(
+            url=response.url, source=source.name, origin="crawl", fetched_at=now, html=html,
+            http_status=response.status, content_type=content_type or None, encoding=encoding,
+            hint_title=title, hint_published_at=published, etag=header("ETag"),
+            last_modified=header("Last-Modified"), warc=response.meta.get("warc"),
+        )  # fmt: skip
+
+    def failed(self, failure):
+        from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
+
+        from crawlers.safety import PrivateAddressRefused, RedirectLoop
+
+        request = failure.request
+        source = next((s for s in self.sources if s.name == request.meta.get("source")), None)
+        message = str(failure.value)
+        if failure.check(PrivateAddressRefused):
+            reason = "private_address"
+        elif failure.check(DownloadCancelledError) or "DOWNLOAD_MAXSIZE" in message:
+            reason = "too_large"  # streamed past the limit, or a compressed body inflating past it
+        elif failure.check(RedirectLoop) or "max redirections" in message.lower():
+            reason = "redirect_loop"
+        elif failure.check(IgnoreRequest) and "robots.txt" in message.lower():
+            reason = "robots_txt"
+        else:
+            reason = "fetch_error"
+        if source is not None and request.callback == self.parse_wordpress:
+            self._wp_done(source, failed=True)
+        detail = f"{failure.type.__name__}: {message}"
+        if source is None:
+            yield Rejection("crawl", reason, detail, url=request.url)
+        else:
+            yield self._reject(source, request.url, reason, detail)

@@ -1,0 +1,96 @@
+"""`narrascope sources list | add`: the sources file and each source's crawl health."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group()
+def sources():
+    """The sources file: list sources with their health, or probe a site and propose one."""
+
+
+@sources.command("list")
+@click.option("--sources", "path", type=click.Path(dir_okay=False), help="Sources TOML.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.pass_obj
+def list_(obj, path, fmt):
+    """Every source with its entry points and the health of its latest crawl.
+
+    \b
+    Example:  narrascope sources list --sources sources.toml
+    """
+    import json
+
+    from crawlers.sources import load_sources
+    from pipeline.output import terminal_safe as safe
+    from storage import connect
+    from storage.health import latest_health
+
+    listed = load_sources(path or obj.config["sources"])
+    health = {}
+    if obj.db_path.exists():
+        with connect(obj.db_path, read_only=True) as con:
+            health = latest_health(con)
+    rows = []
+    for s in listed:
+        h = health.get(s.name)
+        rows.append({"name": s.name, "home": s.home, "kinds": s.kinds, "languages": s.languages,
+                     "tags": s.tags, "max_pages": s.max_pages, "health": h})  # fmt: skip
+    if fmt == "json":
+        click.echo(json.dumps(rows, default=str, indent=1))
+        return
+    for r in rows:
+        h = r["health"]
+        tags = ", ".join(f"{k}={v}" for k, v in r["tags"].items() if v)
+        click.echo(f"{safe(r['name'])}  {safe(r['home'])}")
+        click.echo(f"  entry points: {', '.join(r['kinds'])}; languages: "
+                   f"{', '.join(r['languages']) or '?'}" + (f"; tags: {safe(tags)}" if tags else ""))  # fmt: skip
+        if h is None:
+            click.echo("  health: never crawled")
+            continue
+        click.echo(
+            f"  last crawl {str(h['recorded_at'])[:19]}: fetched {h['fetched']}, new {h['new']}, "
+            f"changed {h['changed']}, unchanged {h['unchanged']} ({h['not_modified']} not "
+            f"modified), skipped {h['skipped']}, errors {h['errors']}, empty {h['empty_bodies']}, "
+            f"median body {h['median_body_chars'] or '-'} chars, extraction failures "
+            f"{h['extraction_failures']} of {h['stored']}"
+        )
+        click.echo(f"  health: {'NEEDS ATTENTION: ' + h['problem'] if h['problem'] else 'ok'}")
+
+
+@sources.command("add")
+@click.argument("url")
+@click.option("--name", help="Source name [default: the host].")
+@click.option("--allow-private", is_flag=True, help="Allow private/loopback addresses.")
+@click.option("--write", "write_to", type=click.Path(dir_okay=False),
+              help="Append the entry to this sources file.")  # fmt: skip
+@click.pass_obj
+def add(obj, url, name, allow_private, write_to):
+    """Probe a site (its feeds, sitemaps, WordPress API, language) and propose an entry.
+
+    \b
+    Example:  narrascope sources add https://example.org/ --write sources.toml
+    """
+    from crawlers.probe import probe, proposal
+    from crawlers.runner import scrapy_settings
+    from crawlers.sources import load_sources
+
+    settings = scrapy_settings("", "probe", obj.config["crawl"])
+    for key in ("ITEM_PIPELINES", "NARRASCOPE_WARC_DIR"):
+        settings.pop(key, None)
+    found = probe(url, settings, allow_private=allow_private)
+    entry = proposal(url, found, name, allow_private)
+    for error in found["errors"]:
+        click.echo(f"probe: {error}", err=True)
+    click.echo(entry, nl=False)
+    if write_to:
+        from pathlib import Path
+
+        target = Path(write_to)
+        existing = target.read_text(encoding="utf-8") if target.exists() else ""
+        target.write_text(existing + ("\n" if existing else "") + entry, encoding="utf-8")
+        load_sources(target)  # the file still parses, names still unique
+        click.echo(f"appended to {target}", err=True)

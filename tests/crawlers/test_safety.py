@@ -1,0 +1,98 @@
+"""Politeness and safety: robots.txt (and its per-source override), private addresses after
+redirects, decoding, size limits, gzip bombs, redirect loops."""
+
+import gzip
+
+from crawlers.demo import render
+from tests.conftest import LocalSite
+from tests.crawlers.test_spiders import PARA, article, crawl, rows, sources_file
+
+PUBLIC_IP = "93.184.215.14"  # a globally routable address literal: no DNS needed
+
+
+def test_a_public_source_redirecting_to_loopback_is_refused(tmp_path, monkeypatch):
+    """The source does not allow private addresses. Its public URL is reached through an HTTP
+    proxy (a local server standing in for the internet), which answers with a redirect to
+    127.0.0.1: the redirect target is checked again, and refused."""
+    secret = {"/secret": ("text/html", article("Внутренняя страница"), {})}
+    internal = LocalSite(secret)
+    proxy = LocalSite({
+        f"http://{PUBLIC_IP}/feed/": ("application/rss+xml", render.rss(
+            title="p", link=f"http://{PUBLIC_IP}/", items=[{"title": "t",
+            "url": f"http://{PUBLIC_IP}/story", "date": "2026-10-01T10:00:00+00:00",
+            "summary": "s"}]).encode(), {}),
+        f"http://{PUBLIC_IP}/story": ("text/html", b"", {"Status": "302",
+                                      "Location": f"{internal.base}/secret"}),
+        f"http://{PUBLIC_IP}/robots.txt": ("text/plain", b"User-agent: *\nAllow: /\n", {}),
+    })  # fmt: skip
+    internal_log = internal.server.RequestHandlerClass.log = []
+    try:
+        monkeypatch.setenv("http_proxy", proxy.base)
+        monkeypatch.setenv("no_proxy", "")
+        sources = sources_file(tmp_path, home=f"http://{PUBLIC_IP}/",
+                               feeds=[f"http://{PUBLIC_IP}/feed/"], allow_private=False)  # fmt: skip
+        out = crawl(tmp_path, sources)
+    finally:
+        internal.close()
+        proxy.close()
+    assert "0 new" in out and "private_address 1" in out
+    assert internal_log == []  # the loopback server never saw a request
+    [(reason, url)] = rows(tmp_path, "SELECT reason, url FROM rejections")
+    assert reason == "private_address" and url == f"{internal.base}/secret"
+
+
+def test_robots_txt_is_obeyed_unless_the_source_overrides_it(tmp_path, local_site):
+    site = local_site({
+        "/robots.txt": ("text/plain", b"User-agent: *\nDisallow: /private/\n", {}),
+        "/private/a": ("text/html", article("Закрытая"), {}),
+        "/open/b": ("text/html", article("Открытая"), {}),
+    })  # fmt: skip
+    items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
+             for p in ("/private/a", "/open/b")]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    out = crawl(tmp_path, sources)
+    assert "1 new" in out and "robots_txt 1" in out
+    override = tmp_path / "override"
+    override.mkdir()
+    sources = sources_file(override, home=site.base + "/", feeds=[site.base + "/feed/"],
+                           obey_robots=False)  # fmt: skip
+    assert "2 new" in crawl(override, sources)
+
+
+def test_decoding_limits_bombs_and_loops(tmp_path, local_site):
+    koi8 = render.mirror_page(title="Новости", paragraphs=[PARA * 2] * 3, date="2026-10-01",
+                              lang="ru")  # fmt: skip
+    undeclared = koi8.replace('<meta charset="windows-1251">', "").replace(
+        'charset=windows-1251', "")  # fmt: skip
+    bomb = gzip.compress(b"<html><body>" + b"a" * 3_000_000 + b"</body></html>")
+    routes = {
+        "/koi8": ("text/html; charset=koi8-r", koi8.encode("koi8-r"), {}),
+        # no charset anywhere: detection decides (charset-normalizer)
+        "/undeclared": ("text/html", undeclared.encode("cp1251"), {}),
+        "/bomb": ("text/html", bomb, {"Content-Encoding": "gzip"}),
+        "/big": ("text/html", b"<html><body>" + b"x" * 1_200_000 + b"</body></html>", {}),
+        "/loop1": ("text/html", b"", {"Status": "302", "Location": "/loop2"}),
+        "/loop2": ("text/html", b"", {"Status": "302", "Location": "/loop1"}),
+        "/photo.jpg": ("image/jpeg", b"\xff\xd8\xff\xe0" + b"\0" * 2000, {}),
+    }
+    site = local_site(routes)
+    items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
+             for p in routes]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    out = crawl(tmp_path, sources, "max_bytes = 1000000\nretries = 0\n")
+    assert "2 new" in out
+    reasons = dict(rows(tmp_path, "SELECT url, reason FROM rejections"))
+    assert reasons == {
+        site.base + "/bomb": "too_large",
+        site.base + "/big": "too_large",
+        site.base + "/loop1": "redirect_loop",
+        site.base + "/loop2": "redirect_loop",
+        site.base + "/photo.jpg": "not_html",
+    }
+    html = dict(rows(tmp_path, "SELECT url, html FROM document_versions"))
+    assert "Официальные лица" in html[site.base + "/koi8"]
+    assert "Официальные лица" in html[site.base + "/undeclared"]

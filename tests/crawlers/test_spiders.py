@@ -1,0 +1,161 @@
+"""Every kind of entry point, crawled from local sites on 127.0.0.1 (each crawl a subprocess):
+sitemaps, the WordPress REST API, Telegram channel previews, link-following, with the crawl
+state that makes a second run cheap."""
+
+import gzip
+import json
+
+from crawlers.demo import render
+from storage import connect
+from tests.conftest import run_cli
+
+FAST = "[crawl]\ndownload_delay = 0\nautothrottle = false\n"
+PARA = (
+    "Официальные лица снова заявили, что переговоры о перемирии зашли в тупик, потому что "
+    "западные столицы не готовы обсуждать условия другой стороны. "
+)
+
+
+def article(title: str, n: int = 4, lang: str = "ru") -> bytes:
+    return render.mirror_page(
+        title=title, paragraphs=[PARA * 2] * n, date="2026-10-01", lang=lang
+    ).encode()
+
+
+def sources_file(tmp_path, **source) -> str:
+    source = {"name": "local", "allow_private": True, **source}
+    lines = ["[[source]]"] + [f"{k} = {json.dumps(v)}" for k, v in source.items()]
+    path = tmp_path / "sources.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def crawl(tmp_path, sources: str, extra: str = "") -> str:
+    config = tmp_path / "narrascope.toml"
+    config.write_text(FAST + extra)
+    db = tmp_path / "n.duckdb"
+    return run_cli("--config", str(config), "crawl", "--sources", sources, db=db).stdout
+
+
+def rows(tmp_path, sql: str, params=()) -> list[tuple]:
+    with connect(tmp_path / "n.duckdb", read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def test_sitemaps_index_gzip_news_and_lastmod(tmp_path, local_site):
+    site = local_site({})
+    log = site.server.RequestHandlerClass.log = []
+    b = site.base
+    pages = {f"/a/{i}": ("text/html; charset=utf-8", article(f"Статья {i}"), {}) for i in range(4)}
+    site.routes.update(pages)
+    site.routes["/sitemap.xml"] = ("application/xml", render.sitemap_index(
+        [f"{b}/pages.xml.gz", f"{b}/news.xml", "https://elsewhere.example/s.xml"]).encode(), {})  # fmt: skip
+    urlset = render.sitemap([(f"{b}/a/0", "2026-10-01"), (f"{b}/a/1", "2026-10-01")])
+    site.routes["/pages.xml.gz"] = ("application/x-gzip", gzip.compress(urlset.encode()), {})
+    news = render.news_sitemap(
+        [(f"{b}/a/{i}", "2026-10-02T08:00:00+00:00", f"Статья {i}", "ru") for i in (2, 3)], "L"
+    )
+    site.routes["/news.xml"] = ("application/xml", news.encode(), {})
+    sources = sources_file(tmp_path, home=b + "/", sitemaps=[b + "/sitemap.xml"])
+    out = crawl(tmp_path, sources)
+    assert "4 new" in out
+    titles = dict(rows(tmp_path, "SELECT url, hint_title FROM document_versions"))
+    assert titles[f"{b}/a/2"] == "Статья 2"  # the news sitemap's title travels with the page
+    # second run: every page's lastmod is older than its last fetch: no page is requested
+    log.clear()
+    out = crawl(tmp_path, sources)
+    assert "0 new, 0 changed" in out and "4 skipped as unchanged by their listing" in out
+    assert "nothing new" in out
+    assert sorted(p for p, _ in log if p.startswith("/a/")) == []
+    # a page whose lastmod moves on is fetched again (conditionally: its body did not change)
+    urlset = render.sitemap([(f"{b}/a/0", "2099-01-01"), (f"{b}/a/1", "2026-10-01")])
+    site.routes["/pages.xml.gz"] = ("application/x-gzip", gzip.compress(urlset.encode()), {})
+    out = crawl(tmp_path, sources)
+    assert "(1 not modified)" in out and (f"/a/0", 304) in log  # noqa: F541
+
+
+def test_wordpress_api_pages_and_modified_after(tmp_path):
+    from crawlers.demo.server import DemoSites
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        handler = sites.servers["wp"].RequestHandlerClass
+        handler.log = []
+        sources = sources_file(tmp_path, home=home, wordpress=True, allowed_domains=["127.0.0.1"])
+        out = crawl(tmp_path, sources, "wp_per_page = 5\n")
+        assert "12 new" in out
+        api = [p for p, _ in handler.log if p.startswith("/wp-json/")]
+        assert len(api) == 3 and all("_embed=" in p for p in api)  # 12 posts, 5 a page
+        assert not [p for p, _ in handler.log if not p.startswith(("/wp-json/", "/robots"))]
+        meta = rows(tmp_path, "SELECT author, categories, meta->>'wp_id' FROM page_meta")
+        assert len(meta) == 12 and all(a and c == ["Analytics"] and w for a, c, w in meta)
+        handler.log.clear()
+        out = crawl(tmp_path, sources, "wp_per_page = 5\n")
+        assert "0 new" in out and "nothing new" in out
+        [api] = [p for p, _ in handler.log if p.startswith("/wp-json/")]
+        assert "modified_after=" in api  # only posts modified since the last complete read
+    run_cli("process", "--no-progress", "--stage", "extract", db=tmp_path / "n.duckdb")
+    texts = [t for (t,) in rows(tmp_path, "SELECT text FROM v_documents")]
+    assert len(texts) == 12 and not any("Добавить комментарий" in t for t in texts)
+
+
+def test_telegram_channel_pages_back_and_stops_at_known_posts(tmp_path, local_site):
+    def posts(ids):
+        return [{"id": i, "text": f"Пост {i}\n{PARA}", "views": f"{i}.5K",
+                 "date": f"2026-10-{i % 28 + 1:02d}T10:00:00+00:00",
+                 "links": [f"https://news.example/{i}"],
+                 "forwarded_from": "source_channel" if i == 12 else None} for i in ids]  # fmt: skip
+
+    site = local_site({})
+    log = site.server.RequestHandlerClass.log = []
+    channel = "/s/demo_channel"
+    site.routes[channel] = ("text/html", render.telegram_preview(
+        "demo_channel", "Demo", posts(range(20, 25)), before=20).encode(), {})  # fmt: skip
+    site.routes[f"{channel}?before=20"] = ("text/html", render.telegram_preview(
+        "demo_channel", "Demo", posts(range(10, 20)), before=None).encode(), {})  # fmt: skip
+    sources = sources_file(tmp_path, home=site.base + "/", telegram=[site.base + channel])
+    out = crawl(tmp_path, sources)
+    assert "15 new" in out
+    got = rows(tmp_path, "SELECT v.url, v.text, m.meta FROM document_versions v "
+               "JOIN page_meta m USING (doc_id, version) ORDER BY v.url")  # fmt: skip
+    by_url = {u: (t, json.loads(m)) for u, t, m in got}
+    text, meta = by_url["https://t.me/demo_channel/12"]
+    assert text.startswith("Пост 12") and meta["forwarded_from"] == "source_channel"
+    assert meta["views"] == 12500 and meta["links"] == ["https://news.example/12"]
+    # the next run reads the first page only: its oldest post is already known
+    site.routes[channel] = ("text/html", render.telegram_preview(
+        "demo_channel", "Demo", posts(range(21, 27)), before=21).encode(), {})  # fmt: skip
+    log.clear()
+    out = crawl(tmp_path, sources)
+    assert "2 new" in out and [p for p, _ in log if "before" in p] == []
+
+
+def test_link_following_finds_articles_and_skips_traps(tmp_path, local_site):
+    site = local_site({})
+    log = site.server.RequestHandlerClass.log = []
+    nav = "".join(f'<a href="/section/{i}">s{i}</a>' for i in range(2)) + (
+        '<a href="/tag/peace/">tag</a><a href="/?s=peace">search</a>'
+        '<a href="/2026/10/">archive</a><a href="/calendar/2026-10">cal</a>'
+        '<a href="/about">about</a><a href="https://elsewhere.example/x">out</a>'
+    )
+    site.routes["/"] = ("text/html", f"<html><body>{nav}</body></html>".encode(), {})
+    for i in range(2):
+        links = "".join(f'<a href="/story/{i}-{j}">story</a>' for j in range(3))
+        site.routes[f"/section/{i}"] = ("text/html", f"<html><body>{nav}{links}</body></html>"
+                                        .encode(), {})  # fmt: skip
+        for j in range(3):
+            site.routes[f"/story/{i}-{j}"] = ("text/html", article(f"История {i}-{j}"), {})
+    site.routes["/about"] = ("text/html", b"<html><body><p>About us.</p></body></html>", {})
+    sources = sources_file(tmp_path, home=site.base + "/", follow_links=True, max_depth=2)
+    out = crawl(tmp_path, sources)
+    assert "6 new" in out
+    stored = {u.rsplit("/", 2)[-2] for (u,) in rows(tmp_path, "SELECT url FROM document_versions")}
+    assert stored == {"story"}
+    requested = {p for p, _ in log}
+    assert not requested & {"/tag/peace/", "/?s=peace", "/2026/10/", "/calendar/2026-10"}
+    # depth: home (0) -> sections (1) -> stories (2); with max_depth 1 no story is reached
+    shallow = tmp_path / "shallow"
+    shallow.mkdir()
+    out = crawl(shallow, sources_file(shallow, home=site.base + "/", follow_links=True,
+                                      max_depth=1))  # fmt: skip
+    assert "0 new" in out
