@@ -51,6 +51,10 @@ class ProbeSpider(scrapy.Spider):
         for link in response.css('link[rel~="alternate"]'):
             if (link.attrib.get("type") or "").lower() in FEED_TYPES and link.attrib.get("href"):
                 self._add("feeds", response.urljoin(link.attrib["href"]))
+        # visible text of the home page (headlines, mostly): for guessing the language
+        text = " ".join(t.strip() for t in response.css("body :not(script):not(style)::text")
+                        .getall() if t.strip())  # fmt: skip
+        self.found["sample"] = text[:5000]
         lang = (response.css("html::attr(lang)").get() or "").split("-")[0].lower()
         if re.fullmatch(r"[a-z]{2,3}", lang):
             self._add("languages", lang)

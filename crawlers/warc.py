@@ -121,6 +121,8 @@ def read_warc(path: str | Path, source: str | None = None):
     with open(path, "rb") as handle:
         records = ArchiveIterator(handle)
         for record in records:
+            if record.rec_type is None:
+                raise ValueError(f"{path}: record at offset {records.offset} is not WARC")
             if record.rec_type != "response" or record.http_headers is None:
                 continue
             url = record.rec_headers.get_header("WARC-Target-URI")

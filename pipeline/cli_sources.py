@@ -82,6 +82,12 @@ def add(obj, url, name, allow_private, write_to):
     for key in ("ITEM_PIPELINES", "NARRASCOPE_WARC_DIR"):
         settings.pop(key, None)
     found = probe(url, settings, allow_private=allow_private)
+    if not found["languages"] and len(found.get("sample", "")) >= 40:
+        from pipeline.langid import LangdetectDetector
+
+        lang, confidence = LangdetectDetector().detect(found["sample"])
+        if lang and confidence >= 0.9:  # the page declares none: what its headlines are in
+            found["languages"] = [lang]
     entry = proposal(url, found, name, allow_private)
     for error in found["errors"]:
         click.echo(f"probe: {error}", err=True)

@@ -184,6 +184,7 @@ class RoutesHandler(BaseHTTPRequestHandler):
             return
         headers = {k: v for k, v in headers.items() if v is not None}
         status = int(headers.pop("Status", 200))
+        time.sleep(float(headers.pop("Delay", 0)))  # a slow page (tests of interrupted crawls)
         self._send(status, ctype, body, headers)
 
     def _log(self, status: int) -> None:

@@ -1,0 +1,147 @@
+"""Evidence and operations: the WARC archive (and importing WARCs), source health, resuming an
+interrupted crawl, probing a site for `sources add`."""
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from crawlers.demo import render
+from tests.conftest import ROOT, run_cli
+from tests.crawlers.test_spiders import FAST, article, crawl, rows, sources_file
+
+
+def feed_site(local_site, pages: dict):
+    site = local_site(dict(pages))
+    items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00",
+              "summary": "s"} for p in pages]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    return site
+
+
+def test_every_response_is_archived_and_pages_point_at_their_record(tmp_path, local_site):
+    bodies = {f"/a/{i}": article(f"Статья {i}") for i in range(3)}
+    site = feed_site(
+        local_site, {p: ("text/html; charset=utf-8", b, {}) for p, b in bodies.items()}
+    )
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    assert "3 new" in crawl(tmp_path, sources)
+    pointers = rows(tmp_path, "SELECT v.url, m.warc_file, m.warc_offset, m.warc_length FROM "
+                    "page_meta m JOIN document_versions v USING (doc_id, version)")  # fmt: skip
+    assert len(pointers) == 3
+    for url, file, offset, length in pointers:
+        assert file.startswith(str(tmp_path / "warc")) and file.endswith(".warc.gz")
+        with open(file, "rb") as f:
+            f.seek(offset)
+            record = next(iter(ArchiveIterator(io.BytesIO(f.read(length)))))
+            assert record.rec_headers.get_header("WARC-Target-URI") == url
+            assert record.content_stream().read() == bodies[url.removeprefix(site.base)]
+    # the archive also holds what was not stored as a page: robots.txt, the feed
+    with open(pointers[0][1], "rb") as f:
+        uris = [r.rec_headers.get_header("WARC-Target-URI") for r in ArchiveIterator(f)]
+    assert site.base + "/feed/" in uris
+    # the archive re-imports into a fresh database with the same pages
+    fresh = tmp_path / "fresh.duckdb"
+    out = run_cli("import", pointers[0][1], db=fresh).stdout
+    assert "3 new" in out
+    run_cli("process", "--no-progress", "--stage", "extract", db=fresh)
+    with __import__("storage").connect(fresh, read_only=True) as con:
+        texts = dict(con.execute("SELECT url, text FROM v_documents").fetchall())
+    assert set(texts) == {url for url, *_ in pointers}
+    assert all("Официальные лица" in t for t in texts.values())
+
+
+def test_import_warc_from_another_crawler(tmp_path):
+    """A wget/browsertrix-style WARC: request records, chunked and gzipped responses, images."""
+    path = tmp_path / "other.warc.gz"
+    page = article("Чужой архив")
+    with open(path, "wb") as f:
+        writer = WARCWriter(f, gzip=True)
+        writer.write_record(writer.create_warc_record(
+            "https://ext.example/a", "request", payload=io.BytesIO(b""),
+            http_headers=StatusAndHeaders("GET /a HTTP/1.1", [("Host", "ext.example")],
+                                          is_http_request=True)))  # fmt: skip
+        for url, ctype, body in [
+            ("https://ext.example/a", "text/html; charset=utf-8", page),
+            ("https://ext.example/logo.png", "image/png", b"\x89PNG\r\n" + b"\0" * 100),
+        ]:
+            headers = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), http_headers=headers))  # fmt: skip
+    broken = tmp_path / "broken.warc"
+    broken.write_bytes(b"WARC/1.0\r\nnot really\r\n")
+    proc = run_cli("import", str(path), str(broken), db=tmp_path / "n.duckdb", check=False)
+    assert "1 new" in proc.stdout
+    assert "not a readable WARC file" in proc.stderr
+    [(url, html)] = rows(tmp_path, "SELECT url, html FROM document_versions")
+    assert url == "https://ext.example/a" and "Чужой архив" in html
+
+
+def test_health_flags_a_source_whose_extraction_broke(tmp_path, local_site):
+    # the site moved to client-side rendering: the HTML is an empty shell
+    empty = b"<html><head><script src='/app.js'></script></head><body><div id='root'></div>"
+    site = feed_site(local_site, {f"/p/{i}": ("text/html", empty + b" " * i, {}) for i in range(4)})
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    crawl(tmp_path, sources)
+    db = tmp_path / "n.duckdb"
+    run_cli("process", "--no-progress", "--stage", "extract", db=db)
+    listed = run_cli("sources", "list", "--sources", sources, db=db).stdout
+    assert "NEEDS ATTENTION: body extraction failed on most new pages" in listed
+    assert "fetched 5, new 4" in listed  # the feed and four pages
+    status = run_cli("status", db=db).stdout
+    assert "source needs attention: local: body extraction failed" in status
+    health = json.loads(run_cli("sources", "list", "--format", "json", "--sources", sources,
+                                db=db).stdout)[0]["health"]  # fmt: skip
+    assert health["extraction_failures"] == 4 and health["median_body_chars"] > 0
+
+
+def test_a_killed_crawl_resumes_without_losing_or_refetching_pages(tmp_path, local_site):
+    # six quick pages, six that take 10 s each: the crawl is killed while it waits for those
+    pages = {f"/s/{i}": ("text/html", article(f"Страница {i}"), {"Delay": "10" if i % 2 else "0"})
+             for i in range(12)}  # fmt: skip
+    site = feed_site(local_site, pages)
+    log = site.server.RequestHandlerClass.log = []
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    config = tmp_path / "narrascope.toml"
+    config.write_text(FAST + "write_batch = 1\n")
+    db = tmp_path / "n.duckdb"
+    cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config),
+           "crawl", "--sources", sources]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while sum(p.startswith("/s/") for p, _ in log) < 6 and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.5)  # the quick pages reach the database; the slow ones are still pending
+    os.kill(proc.pid, signal.SIGKILL)  # mid-crawl, no cleanup
+    proc.wait()
+    for path, _ in list(pages.items()):  # the site is quick again for the next run
+        site.routes[path] = (*pages[path][:2], {})
+    stored = {u for (u,) in rows(tmp_path, "SELECT url FROM document_versions")}
+    assert len(stored) == 6
+    out = run_cli("--config", str(config), "crawl", "--sources", sources, db=db).stdout
+    assert f"{12 - len(stored)} new" in out and f"({len(stored)} not modified)" in out
+    assert len(rows(tmp_path, "SELECT url FROM document_versions")) == 12
+
+
+def test_sources_add_probes_a_site_and_proposes_an_entry(tmp_path):
+    from crawlers.demo.server import DemoSites
+    from crawlers.sources import load_sources
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        target = tmp_path / "sources.toml"
+        proc = run_cli("sources", "add", home, "--name", "probed", "--allow-private", "--write",
+                       str(target))  # fmt: skip
+    [source] = load_sources(target)
+    assert source.name == "probed" and source.wordpress and source.allow_private
+    assert source.feeds == [home + "feed/"] and source.sitemaps == [home + "sitemap.xml"]
+    assert source.languages == ["ru"]
+    assert "wordpress = true" in proc.stdout
