@@ -102,9 +102,15 @@ class ProbeSpider(scrapy.Spider):
 
 def probe(home: str, settings: dict, allow_private: bool = False) -> dict:
     """What the site offers (see ProbeSpider.found). One scrapy crawl: once per process."""
+    import logging
+
     from scrapy.crawler import CrawlerProcess
 
-    process = CrawlerProcess(settings, install_root_handler=False)
+    from crawlers.runner import quiet_scrapy
+
+    quiet_scrapy(settings.get("LOG_LEVEL", "WARNING"))
+    process = CrawlerProcess(settings)
+    logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL", "WARNING"))
     crawler = process.create_crawler(ProbeSpider)
     process.crawl(crawler, home=home, allow_private=allow_private)
     process.start()

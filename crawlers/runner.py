@@ -74,6 +74,7 @@ def scrapy_settings(db_path: str, run_id: str, crawl: dict, sources: list[Source
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
         "LOG_LEVEL": crawl["log_level"],
+        "LOG_INSTALL_ROOT_HANDLER": False,  # the command line configures logging
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
         "DOWNLOAD_SLOTS": download_slots(list(sources), crawl),
         "DOWNLOADER_MIDDLEWARES": {
@@ -92,6 +93,24 @@ def scrapy_settings(db_path: str, run_id: str, crawl: dict, sources: list[Source
     }
 
 
+class _ScrapyLevel(logging.Filter):
+    def __init__(self, level: int):
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("scrapy") or record.levelno >= self.level
+
+
+def quiet_scrapy(level: str) -> None:
+    """Keep scrapy's records below ``level`` out of our log handlers: scrapy resets its
+    loggers to DEBUG while starting and logs its version banner before LOG_LEVEL applies."""
+    numeric = logging.getLevelName(level) if isinstance(level, str) else level
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _ScrapyLevel) for f in handler.filters):
+            handler.addFilter(_ScrapyLevel(numeric))
+
+
 def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = None) -> dict:
     """Crawl every source's entry points and the pages they list; return the run summary.
 
@@ -108,8 +127,9 @@ def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = N
     with connect(db_path) as con:
         run_id = start_run(con, "crawl")
     settings = scrapy_settings(str(db_path), run_id, crawl, sources)
-    process = CrawlerProcess(settings, install_root_handler=False)
-    logging.getLogger("scrapy").setLevel(settings["LOG_LEVEL"])
+    quiet_scrapy(settings["LOG_LEVEL"])
+    process = CrawlerProcess(settings)
+    logging.getLogger("scrapy").setLevel(settings["LOG_LEVEL"])  # scrapy set it to DEBUG
     crawler = process.create_crawler(SourceSpider)
     process.crawl(
         crawler,

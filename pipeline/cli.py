@@ -593,10 +593,12 @@ def demo(obj: Context, serve, demo_db):
         obj.config["crawl"].update(
             {"download_delay": 0, "autothrottle": False, "concurrent_per_domain": 8}
         )
-        summary = run_crawl(obj.db_path, sites.sources(), obj.config["crawl"])
+        demo_sources = sites.sources()
+        summary = run_crawl(obj.db_path, demo_sources, obj.config["crawl"])
+        kinds = ", ".join(f"{s.name} ({'/'.join(s.kinds)})" for s in demo_sources)
         click.echo(
-            f"crawled {len(sites.urls)} demo sites: {summary.get('new', 0)} documents, "
-            f"{summary.get('rejected', 0)} rejected"
+            f"crawled {len(demo_sources)} demo sources: {summary.get('new', 0)} documents, "
+            f"{summary.get('rejected', 0)} rejected\n  {kinds}"
         )
     _do_process(obj, progress=False)
     from pipeline.output import terminal_safe as safe

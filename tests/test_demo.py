@@ -25,7 +25,12 @@ def demo_run(tmp_path_factory):
 
 def test_demo_end_to_end(demo_run):
     db, proc = demo_run
-    assert "crawled 3 demo sites: 41 documents, 0 rejected" in proc.stdout
+    # 41 articles on three sites and four posts of a channel, one source per kind of entry
+    assert "crawled 4 demo sources: 45 documents, 0 rejected" in proc.stdout
+    assert (
+        "demo-wp (wordpress), demo-mirror (sitemaps), demo-blog (links), demo-channel (telegram)"
+        in proc.stdout
+    )
     assert "Next, try:" in proc.stdout
     listed = proc.stdout.split("narratives with more than one document:\n")[1].split("\n\n")[0]
     assert len(listed.splitlines()) == 5  # the five planted narratives
@@ -41,7 +46,7 @@ def test_demo_end_to_end(demo_run):
         encodings = {
             e for (e,) in con.execute("SELECT DISTINCT encoding FROM document_versions").fetchall()
         }
-    assert sum(langs.values()) == 41
+    assert sum(langs.values()) == 45
     assert {"ru", "uk", "de", "en"} <= set(langs)
     assert len(oped) == 1
     text = oped[0][0]
@@ -53,7 +58,7 @@ def test_demo_end_to_end(demo_run):
     again = run_cli("process", "--no-progress", db=db).stdout
     assert "extract v1: 0 done" in again
     status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
-    assert status["documents"] == 41 and status["backlog"] == {
+    assert status["documents"] == 45 and status["backlog"] == {
         "extract": 0,
         "langid": 0,
         "translate": 0,
@@ -61,6 +66,33 @@ def test_demo_end_to_end(demo_run):
         "dedup": 0,
         "cluster": 0,
     }
+
+
+def test_demo_sources_use_every_kind_of_entry_point(demo_run):
+    db, _ = demo_run
+    with connect(db, read_only=True) as con:
+        by_source = dict(
+            con.execute("SELECT source, count(*) FROM v_documents GROUP BY 1").fetchall()
+        )
+        wp = con.execute(
+            "SELECT count(*), count(DISTINCT m.author), list(DISTINCT c) FROM page_meta m "
+            "JOIN v_documents d USING (doc_id), unnest(m.categories) AS t(c) "
+            "WHERE d.source = 'demo-wp'"
+        ).fetchone()
+        post = con.execute(
+            "SELECT d.text, m.meta FROM v_documents d JOIN page_meta m USING (doc_id) "
+            "WHERE d.url = 'https://t.me/narrascope_demo/103'"
+        ).fetchone()
+        archived = con.execute("SELECT count(*) FROM page_meta WHERE warc_file IS NOT NULL")
+        archived = archived.fetchone()[0]
+    assert by_source == {"demo-wp": 12, "demo-mirror": 16, "demo-blog": 13, "demo-channel": 4}
+    assert wp[0] == 12 and wp[1] >= 1 and wp[2] == ["Analytics"]  # authors, categories
+    text, meta = post[0], json.loads(post[1])
+    assert text.startswith("Перемирие, которого не хочет Брюссель")
+    assert meta["views"] == 18000 and meta["links"][0].endswith(
+        "/news/peremirie-kotorogo-ne-hochet-bryussel.html"
+    )
+    assert archived == 45  # every stored page points at its WARC record
 
 
 def test_demo_never_deletes_a_database_holding_other_sources(tmp_path):
@@ -123,7 +155,7 @@ def test_semantic_search_never_mixes_models(demo_run, tmp_path):
     proc = run_cli("--config", str(config), "search", "--semantic", "sanctions", db=db, check=False)
     assert proc.returncode == 1
     assert "no documents embedded with sentence-transformers/all-MiniLM-L6-v2" in proc.stderr
-    assert "multilingual-e5-small-q4:query (original): 41" in proc.stderr
+    assert "multilingual-e5-small-q4:query (original): 45" in proc.stderr
 
 
 def planted(demo_db):

@@ -20,6 +20,22 @@ SITES = {
     "blog": {"source": "demo-blog", "feed": "/atom.xml", "encoding": "utf-8"},
 }
 LANGS = {"wp": ["ru", "en"], "mirror": ["ru", "uk", "de", "en"], "blog": ["en"]}
+# A Telegram-style channel (its web preview is served by the blog's server): a post that
+# links to a mirror article, a forward from another channel, announcements.
+CHANNEL = "narrascope_demo"
+CHANNEL_POSTS = [
+    {"id": 101, "views": "2.1K", "date": "2026-10-02T07:00:00+00:00",
+     "text": "Доброе утро! Сегодня в эфире: обзор прессы и прогноз погоды на выходные."},
+    {"id": 102, "views": "5.4K", "date": "2026-10-03T09:30:00+00:00",
+     "forwarded_from": "veche_daily",
+     "text": "Осенний фестиваль варенья в Коломне собрал рекордное число гостей: "
+             "больше двухсот сортов и конкурс на лучший пирог."},
+    {"id": 103, "views": "18K", "date": "2026-10-04T12:00:00+00:00",
+     "text": "Перемирие, которого не хочет Брюссель. Новый разбор на нашем сайте.",
+     "link_slug": "peremirie-kotorogo-ne-hochet-bryussel"},
+    {"id": 104, "views": "950", "date": "2026-10-05T18:45:00+00:00",
+     "text": "Our weekly digest is out: the autumn fair, the new bridge and the football cup."},
+]  # fmt: skip
 
 
 def load_articles() -> list[dict]:
@@ -61,10 +77,11 @@ def article_path(article: dict) -> str:
 
 
 def build_site(
-    site: str, base: str, articles: list[dict]
+    site: str, base: str, articles: list[dict], mirror: str = ""
 ) -> tuple[dict[str, tuple[str, bytes, dict]], list[dict] | None]:
     """path -> (content type, body bytes, extra headers) for every URL of one site, and the
-    posts its WordPress REST API pages through (None when the site has no API)."""
+    posts its WordPress REST API pages through (None when the site has no API). ``mirror``
+    is the mirror's base URL, which the channel's posts link to."""
     encoding = SITES[site]["encoding"]
     mine = sorted((a for a in articles if a["site"] == site), key=lambda a: a["date"], reverse=True)
     routes: dict[str, tuple[str, bytes, dict]] = {}
@@ -131,6 +148,18 @@ def build_site(
         {},
     )
     if site == "blog":
+        for path, heading in (("/about", "About Riverside Weekly"), ("/subscribe", "Subscribe")):
+            routes[path] = ("text/html; charset=utf-8",
+                            f"<html><body><h1>{heading}</h1><p>Short page.</p></body></html>"
+                            .encode(), {})  # fmt: skip
+        posts = [dict(p) for p in CHANNEL_POSTS]
+        for post in posts:
+            slug = post.pop("link_slug", None)
+            post["links"] = [f"{mirror}/news/{slug}.html"] if slug and mirror else []
+        page = lambda chunk, before: render.telegram_preview(  # noqa: E731
+            CHANNEL, "Narrascope demo channel", chunk, before).encode()  # fmt: skip
+        routes[f"/s/{CHANNEL}"] = ("text/html; charset=utf-8", page(posts[2:], 103), {})
+        routes[f"/s/{CHANNEL}?before=103"] = ("text/html; charset=utf-8", page(posts[:2], None), {})
         routes["/atom.xml"] = (
             "application/atom+xml",
             render.atom(title="Riverside Weekly", link=base + "/", items=items).encode(),
@@ -143,6 +172,12 @@ def build_site(
             feed.encode(encoding, "xmlcharrefreplace"),
             {},
         )
+    if site == "mirror":
+        news = [
+            (i["url"], i["date"], i["title"], a["lang"]) for i, a in zip(items, mine, strict=True)
+        ]
+        routes["/news-sitemap.xml"] = ("application/xml",
+                                       render.news_sitemap(news, "Зеркало").encode(), {})  # fmt: skip
     if site != "wp":
         return routes, None
     routes["/wp-json/"] = ("application/json", b'{"name": "demo", "namespaces": ["wp/v2"]}', {})
@@ -228,7 +263,8 @@ class RoutesHandler(BaseHTTPRequestHandler):
 
 
 class DemoSites:
-    """Context manager: the three demo sites served on 127.0.0.1 at free ports."""
+    """Context manager: the demo sites served on 127.0.0.1 at free ports (three sites and a
+    Telegram-style channel preview on the blog's server)."""
 
     def __init__(self, host: str = "127.0.0.1"):
         self.host = host
@@ -237,15 +273,21 @@ class DemoSites:
         self.articles = load_articles()
 
     def __enter__(self) -> DemoSites:
+        bases = {}
         for site in SITES:
             handler = type(f"Handler_{site}", (RoutesHandler,), {"routes": {}})
             server = ThreadingHTTPServer((self.host, 0), handler)
             server.daemon_threads = True
-            base = f"http://{self.host}:{server.server_address[1]}"
-            handler.routes, handler.wp_posts = build_site(site, base, self.articles)
             self.servers[site] = server
-            self.urls[SITES[site]["source"]] = base + "/"
+            bases[site] = f"http://{self.host}:{server.server_address[1]}"
+            self.urls[SITES[site]["source"]] = bases[site] + "/"
+        for site, server in self.servers.items():
+            handler = server.RequestHandlerClass
+            handler.routes, handler.wp_posts = build_site(
+                site, bases[site], self.articles, mirror=bases["mirror"]
+            )
             threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.urls["demo-channel"] = f"{bases['blog']}/s/{CHANNEL}"
         return self
 
     def __exit__(self, *exc) -> None:
@@ -254,34 +296,56 @@ class DemoSites:
             server.server_close()
 
     def sources(self) -> list[Source]:
+        """One source per kind of entry point: the WordPress site through its REST API, the
+        mirror through its news sitemap, the blog only by following links from its home
+        page, and the channel through its Telegram-style preview."""
+        common = {"tags": {"network": "demo"}, "crawl_delay": 0,
+                  "allowed_domains": ["127.0.0.1"], "allow_private": True}  # fmt: skip
+        wp, mirror, blog = (self.urls[SITES[s]["source"]] for s in ("wp", "mirror", "blog"))
         return [
+            Source(name="demo-wp", home=wp, wordpress=True, languages=LANGS["wp"], **common),
             Source(
-                name=SITES[site]["source"],
-                home=self.urls[SITES[site]["source"]],
-                feeds=[self.urls[SITES[site]["source"]].rstrip("/") + SITES[site]["feed"]],
-                languages=LANGS[site],
-                tags={"network": "demo"},
-                crawl_delay=0,
-                allowed_domains=["127.0.0.1"],
-                allow_private=True,
-            )
-            for site in SITES
+                name="demo-mirror",
+                home=mirror,
+                sitemaps=[mirror + "news-sitemap.xml"],
+                languages=LANGS["mirror"],
+                **common,
+            ),  # fmt: skip
+            Source(
+                name="demo-blog",
+                home=blog,
+                follow_links=True,
+                max_depth=1,
+                languages=LANGS["blog"],
+                **common,
+            ),  # fmt: skip
+            Source(
+                name="demo-channel",
+                home=blog,
+                telegram=[self.urls["demo-channel"]],
+                languages=["ru", "en"],
+                **common,
+            ),  # fmt: skip
         ]
 
     def sources_toml(self) -> str:
+        """The demo's sources file (what `narrascope demo --serve` writes)."""
+        defaults = Source(name="", home="http://x/")
         out = ["# Sources for the running demo sites (narrascope demo --serve)."]
         for s in self.sources():
-            out += [
-                "",
-                "[[source]]",
-                f'name = "{s.name}"',
-                f'home = "{s.home}"',
-                f"feeds = {json.dumps(s.feeds)}",
-                f"languages = {json.dumps(s.languages)}",
-                'allowed_domains = ["127.0.0.1"]',
-                "allow_private = true",
-                "crawl_delay = 0",
-            ]
+            out += ["", "[[source]]"]
+            for key in Source.__dataclass_fields__:
+                value = getattr(s, key)
+                if key in ("name", "home") or value != getattr(defaults, key):
+                    if isinstance(value, dict):
+                        value = (
+                            "{ "
+                            + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items())
+                            + " }"
+                        )
+                        out.append(f"{key} = {value}")
+                    else:
+                        out.append(f"{key} = {json.dumps(value)}")
         return "\n".join(out) + "\n"
 
     def wait(self) -> None:

@@ -60,7 +60,9 @@ def parse_posts(body: bytes) -> list[Post]:
             '<!DOCTYPE html><html><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title>"
             f'<meta property="article:published_time" content="{html.escape(published or "")}">'
-            f"</head><body><article><h1>{html.escape(title)}</h1>{content}</article></body></html>"
+            f'<meta property="og:title" content="{html.escape(title)}">'
+            # the title stays out of the body, as the theme's page would keep it in a header
+            f"</head><body><article>{content}</article></body></html>"
         )
         posts.append(
             Post(
