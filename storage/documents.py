@@ -69,38 +69,54 @@ def store_pages(
             current = {doc_id: (version, digest) for doc_id, version, digest in rows}
         crawled: list[tuple[PageRecord, str]] = []
         stored: list[tuple[str, int, PageRecord]] = []
+        digests: dict[tuple[str, int], str] = {}
+        created: dict[str, tuple] = {}  # doc_id -> documents row
+        moved: dict[str, tuple[int, datetime]] = {}  # doc_id -> (current version, seen at)
         for doc_id, canon, page in keyed:
             digest = content_hash(page)
             if page.origin == "crawl":
                 crawled.append((page, digest))
             seen = current.get(doc_id)
             if seen and seen[1] == digest:
-                con.execute(
-                    "UPDATE documents SET last_seen_at = greatest(last_seen_at, ?) WHERE doc_id = ?",
-                    [page.fetched_at, doc_id],
-                )
+                version = moved.get(doc_id, (seen[0], page.fetched_at))[0]
+                moved[doc_id] = (version, _later(moved.get(doc_id), page.fetched_at))
                 counts.unchanged += 1
                 counts.tally(page.source, "unchanged")
                 continue
             version = seen[0] + 1 if seen else 1
-            _insert_version(con, doc_id, version, page, digest, run_id)
             stored.append((doc_id, version, page))
+            digests[doc_id, version] = digest
             if seen:
-                con.execute(
-                    "UPDATE documents SET current_version = ?, last_seen_at = greatest(last_seen_at, ?) "
-                    "WHERE doc_id = ?",
-                    [version, page.fetched_at, doc_id],
-                )
+                moved[doc_id] = (version, _later(moved.get(doc_id), page.fetched_at))
                 counts.changed += 1
                 counts.tally(page.source, "changed")
             else:
-                con.execute(
-                    "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)",
-                    [doc_id, canon, page.source, page.fetched_at, page.fetched_at, version],
-                )
+                created[doc_id] = (doc_id, canon, page.source, page.fetched_at, page.fetched_at,
+                                   version)  # fmt: skip
                 counts.new += 1
                 counts.tally(page.source, "new")
             current[doc_id] = (version, digest)
+        # one statement per table for the whole batch
+        insert_rows(con, "documents", DOCUMENT_COLUMNS, list(created.values()), replace=False)
+        insert_rows(
+            con,
+            "document_versions",
+            VERSION_COLUMNS,
+            [
+                _version_row(doc_id, version, page, digests[doc_id, version], run_id)
+                for doc_id, version, page in stored
+            ],  # fmt: skip
+            replace=False,
+        )
+        moved = {d: m for d, m in moved.items() if d not in created}
+        if moved:
+            con.execute(
+                "UPDATE documents SET current_version = greatest(current_version, s.v), "
+                "last_seen_at = greatest(last_seen_at, s.t) "
+                "FROM (SELECT unnest(?::VARCHAR[]) AS id, unnest(?::INTEGER[]) AS v, "
+                "unnest(?::TIMESTAMPTZ[]) AS t) s WHERE documents.doc_id = s.id",
+                [list(moved), [m[0] for m in moved.values()], [m[1] for m in moved.values()]],
+            )
         insert_rows(con, "page_meta", PAGE_META_COLUMNS, provenance_rows(stored))
         record_state(con, crawled, list(not_modified), list(entries))
         touch_documents(con, list(not_modified))
@@ -117,28 +133,42 @@ def store_pages(
     return counts
 
 
-def _insert_version(con, doc_id, version, page: PageRecord, digest, run_id) -> None:
-    con.execute(
-        "INSERT INTO document_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            doc_id,
-            version,
-            page.url,
-            page.source,
-            page.origin,
-            run_id,
-            page.fetched_at,
-            page.http_status,
-            page.content_type,
-            page.encoding,
-            digest,
-            page.html,
-            page.text,
-            page.hint_title,
-            page.hint_published_at,
-            page.hint_lang,
-        ],
-    )
+def _later(previous: tuple | None, at: datetime) -> datetime:
+    return max(previous[1], at) if previous else at
+
+
+DOCUMENT_COLUMNS = [
+    ("doc_id", "VARCHAR"),
+    ("canonical_url", "VARCHAR"),
+    ("source", "VARCHAR"),
+    ("first_seen_at", "TIMESTAMPTZ"),
+    ("last_seen_at", "TIMESTAMPTZ"),
+    ("current_version", "INTEGER"),
+]
+VERSION_COLUMNS = [
+    ("doc_id", "VARCHAR"),
+    ("version", "INTEGER"),
+    ("url", "VARCHAR"),
+    ("source", "VARCHAR"),
+    ("origin", "VARCHAR"),
+    ("run_id", "VARCHAR"),
+    ("fetched_at", "TIMESTAMPTZ"),
+    ("http_status", "INTEGER"),
+    ("content_type", "VARCHAR"),
+    ("encoding", "VARCHAR"),
+    ("content_hash", "VARCHAR"),
+    ("html", "VARCHAR"),
+    ("text", "VARCHAR"),
+    ("hint_title", "VARCHAR"),
+    ("hint_published_at", "VARCHAR"),
+    ("hint_lang", "VARCHAR"),
+]
+
+
+def _version_row(doc_id, version, page: PageRecord, digest, run_id) -> tuple:
+    return (doc_id, version, page.url, page.source, page.origin, run_id, page.fetched_at,
+            page.http_status, page.content_type, page.encoding, digest, page.html, page.text,
+            page.hint_title, page.hint_published_at, page.hint_lang)  # fmt: skip
 
 
 def record_rejections(

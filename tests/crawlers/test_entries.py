@@ -105,3 +105,20 @@ def test_article_recognition(seed_html):
     assert article_signal(f"<html><head>{og}</head><body></body></html>") == "og:type"
     listing = "<html><body>" + "<a href='/x'>headline</a>" * 50 + "</body></html>"
     assert article_signal(listing) is None
+
+
+def test_the_example_sources_file_parses_and_sources_need_an_entry_point(tmp_path):
+    from crawlers.sources import SourcesError, load_sources
+    from tests.conftest import ROOT
+
+    kinds = {s.name: s.kinds for s in load_sources(ROOT / "sources.example.toml")}
+    assert kinds["example-wp"] == ["feeds", "sitemaps", "wordpress"]
+    assert {"telegram", "links", "sitemaps"} <= {k for ks in kinds.values() for k in ks}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[source]]\nname = "x"\nhome = "https://x.example/"\n')
+    with pytest.raises(SourcesError, match="no entry point"):
+        load_sources(bad)
+    bad.write_text('[[source]]\nname = "x"\nhome = "https://x.example/"\nfollow_links = true\n'
+                   'exclude = ["("]\n')  # fmt: skip
+    with pytest.raises(SourcesError, match="bad pattern"):
+        load_sources(bad)

@@ -111,7 +111,7 @@ def test_a_killed_crawl_resumes_without_losing_or_refetching_pages(tmp_path, loc
     log = site.server.RequestHandlerClass.log = []
     sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
     config = tmp_path / "narrascope.toml"
-    config.write_text(FAST + "write_batch = 1\n")
+    config.write_text(FAST + "write_batch = 1\nconcurrent_per_domain = 16\n")  # all at once
     db = tmp_path / "n.duckdb"
     cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config),
            "crawl", "--sources", sources]  # fmt: skip
