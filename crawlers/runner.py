@@ -82,6 +82,8 @@ def scrapy_settings(db_path: str, run_id: str, crawl: dict, sources: list[Source
             "crawlers.safety.PrivateAddressMiddleware": 50,
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
             "crawlers.safety.LoopSafeRedirectMiddleware": 600,
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "crawlers.safety.BackoffRetryMiddleware": 550,
             # next to the downloader: archives bytes as received, redirects included
             "crawlers.warc.WarcMiddleware": 880,
         },

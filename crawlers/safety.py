@@ -1,4 +1,5 @@
-"""Downloader middleware that keeps crawls off private, loopback and link-local addresses."""
+"""Downloader middlewares for safe, polite crawling: private addresses refused (after
+redirects too), redirect loops cut and recorded, retries that back off."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import socket
 from urllib.parse import urlsplit
 
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 
 
@@ -72,3 +74,33 @@ class LoopSafeRedirectMiddleware(RedirectMiddleware):
         followed = super()._redirect(redirected, request, reason)
         followed.dont_filter = True
         return followed
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retries, with backoff: each retry doubles the delay of the failing site's
+    download slot (from 1 s, at most ``max_delay``), and a 429/503 ``Retry-After`` of up to
+    ``max_delay`` seconds is honoured. AutoThrottle, where on, brings the delay back down."""
+
+    max_delay = 60.0
+
+    def process_response(self, request, response, spider=None):
+        retried = super().process_response(request, response)
+        if retried is not response:
+            self._back_off(request, response.headers.get("Retry-After"))
+        return retried
+
+    def process_exception(self, request, exception, spider=None):
+        retried = super().process_exception(request, exception)
+        if retried is not None:
+            self._back_off(request)
+        return retried
+
+    def _back_off(self, request, retry_after: bytes | None = None) -> None:
+        downloader = self.crawler.engine.downloader
+        slot = downloader.slots.get(downloader.get_slot_key(request))
+        if slot is None:
+            return
+        wanted = max(1.0, 2 * slot.delay)
+        if retry_after and retry_after.strip().isdigit():
+            wanted = max(wanted, float(retry_after.strip()))
+        slot.delay = min(self.max_delay, wanted)

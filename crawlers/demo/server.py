@@ -219,12 +219,21 @@ class RoutesHandler(BaseHTTPRequestHandler):
             return
         headers = {k: v for k, v in headers.items() if v is not None}
         status = int(headers.pop("Status", 200))
+        fail = headers.pop("Fail", None)  # "503:1": answer 503 to the first request (tests)
+        if fail:
+            code, times = (int(x) for x in fail.split(":"))
+            type(self).failed = failed = getattr(type(self), "failed", None) or {}
+            if failed.get(self.path, 0) < times:
+                failed[self.path] = failed.get(self.path, 0) + 1
+                return self._send(code, "text/plain", b"busy", {"Retry-After": "1"})
         time.sleep(float(headers.pop("Delay", 0)))  # a slow page (tests of interrupted crawls)
         self._send(status, ctype, body, headers)
 
     def _log(self, status: int) -> None:
         if self.log is not None:
             self.log.append((self.path, status))
+        if getattr(self, "stamps", None) is not None:
+            self.stamps.append((self.path, status, time.monotonic()))
 
     def _wp_posts(self, query):
         posts = self.wp_posts

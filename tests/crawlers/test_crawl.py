@@ -81,6 +81,10 @@ def test_crawl_stores_pages_and_records_rejections(tmp_path, local_site, seed_ht
     again = run_cli("--config", str(config), "crawl", "--sources", str(sources), db=db).stdout
     assert "0 new, 0 changed, 2 unchanged (2 not modified)" in again
     assert "nothing new" in again
+    # expired crawl state is ignored: full GETs again, and the bodies are found unchanged
+    config.write_text(FAST + "seen_expiry_days = 0\n")
+    expired = run_cli("--config", str(config), "crawl", "--sources", str(sources), db=db).stdout
+    assert "0 new, 0 changed, 2 unchanged (0 not modified)" in expired
 
 
 def test_private_addresses_are_refused_unless_the_source_allows_them(tmp_path, local_site):

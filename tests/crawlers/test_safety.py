@@ -96,3 +96,17 @@ def test_decoding_limits_bombs_and_loops(tmp_path, local_site):
     html = dict(rows(tmp_path, "SELECT url, html FROM document_versions"))
     assert "Официальные лица" in html[site.base + "/koi8"]
     assert "Официальные лица" in html[site.base + "/undeclared"]
+
+
+def test_retries_back_off_and_honour_retry_after(tmp_path, local_site):
+    site = local_site({"/flaky": ("text/html", article("Со второго раза"), {"Fail": "503:1"})})
+    stamps = site.server.RequestHandlerClass.stamps = []
+    items = [{"title": "f", "url": site.base + "/flaky", "date": "2026-10-01T10:00:00+00:00",
+              "summary": "s"}]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    assert "1 new" in crawl(tmp_path, sources)
+    tries = [(status, at) for path, status, at in stamps if path == "/flaky"]
+    assert [s for s, _ in tries] == [503, 200]
+    assert tries[1][1] - tries[0][1] >= 1.0  # waited as Retry-After asked
