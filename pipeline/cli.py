@@ -267,6 +267,14 @@ def run(obj: Context, sources):
     """
     _do_crawl(obj, sources)
     _do_process(obj, progress=False)
+    from pipeline.output import terminal_safe as safe
+    from storage import connect
+    from storage.health import latest_health
+
+    with connect(obj.db_path, read_only=True) as con:
+        for name, health in latest_health(con).items():
+            if health["problem"]:
+                click.echo(f"source needs attention: {safe(name)}: {health['problem']}")
 
 
 @cli.command()
