@@ -81,10 +81,20 @@ def test_crawl_stores_pages_and_records_rejections(tmp_path, local_site, seed_ht
     again = run_cli("--config", str(config), "crawl", "--sources", str(sources), db=db).stdout
     assert "0 new, 0 changed, 2 unchanged (2 not modified)" in again
     assert "nothing new" in again
+    # a page whose body changed is stored as a new version; the old one is kept
+    routes["/2026/09/seed/"] = ("text/html; charset=UTF-8",
+                                seed_html.replace("</body>", "<p>Update.</p></body>").encode(), {})  # fmt: skip
+    changed = run_cli("--config", str(config), "crawl", "--sources", str(sources), db=db).stdout
+    assert "0 new, 1 changed, 1 unchanged (1 not modified)" in changed
+    with connect(db, read_only=True) as con:
+        versions = con.execute(
+            "SELECT version FROM document_versions WHERE url LIKE '%/seed/' ORDER BY 1"
+        ).fetchall()
+    assert versions == [(1,), (2,)]
     # expired crawl state is ignored: full GETs again, and the bodies are found unchanged
     config.write_text(FAST + "seen_expiry_days = 0\n")
     expired = run_cli("--config", str(config), "crawl", "--sources", str(sources), db=db).stdout
-    assert "0 new, 0 changed, 2 unchanged (0 not modified)" in expired
+    assert "0 new, 0 changed, 2 unchanged (0 not modified)" in expired  # full bodies again
 
 
 def test_private_addresses_are_refused_unless_the_source_allows_them(tmp_path, local_site):

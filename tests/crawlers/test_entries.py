@@ -122,3 +122,35 @@ def test_the_example_sources_file_parses_and_sources_need_an_entry_point(tmp_pat
                    'exclude = ["("]\n')  # fmt: skip
     with pytest.raises(SourcesError, match="bad pattern"):
         load_sources(bad)
+
+
+def test_rdf_feed():
+    rdf = (
+        '<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        '<channel rdf:about="https://r.example/"><title>R</title><link>https://r.example/</link>'
+        "</channel>"
+        '<item rdf:about="https://r.example/1"><title>Один</title><link>https://r.example/1</link>'
+        "<dc:date>2026-10-01T10:00:00+03:00</dc:date></item></rdf:RDF>"
+    )
+    [link], warning = parse_feed(rdf.encode(), "application/rdf+xml")
+    assert (link.url, link.title, warning) == ("https://r.example/1", "Один", None)
+    assert link.published.startswith("2026-10-01T07:00")
+
+
+def test_warc_files_rotate_by_size(tmp_path):
+    from warcio.archiveiterator import ArchiveIterator
+
+    from crawlers.warc import WarcArchive
+
+    archive = WarcArchive(tmp_path, "run1", max_bytes=3000)
+    places = [archive.write(f"https://a.example/{i}", 200, [("Content-Type", "text/html")],
+                            bytes(range(256)) * 8) for i in range(6)]  # fmt: skip
+    archive.close()
+    files = sorted({file for file, _, _ in places})
+    assert len(files) >= 2 and all("narrascope-run1-" in f for f in files)
+    for i, (file, offset, _) in enumerate(places):
+        with open(file, "rb") as f:
+            f.seek(offset)
+            record = next(iter(ArchiveIterator(f)))
+        assert record.rec_headers.get_header("WARC-Target-URI") == f"https://a.example/{i}"

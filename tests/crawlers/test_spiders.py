@@ -159,3 +159,9 @@ def test_link_following_finds_articles_and_skips_traps(tmp_path, local_site):
     out = crawl(shallow, sources_file(shallow, home=site.base + "/", follow_links=True,
                                       max_depth=1))  # fmt: skip
     assert "0 new" in out
+    # include: only URLs matching a pattern are followed (and the sections leading to them)
+    picky = tmp_path / "picky"
+    picky.mkdir()
+    out = crawl(picky, sources_file(picky, home=site.base + "/", follow_links=True, max_depth=2,
+                                    include=["/section/0", "/story/0-"]))  # fmt: skip
+    assert "3 new" in out
