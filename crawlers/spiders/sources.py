@@ -73,8 +73,12 @@ class SourceSpider(scrapy.Spider):
     # -- entry points ------------------------------------------------------------------
 
     def _state(self, urls: list[str]) -> dict:
-        """Crawl state of these URLs (canonical URL -> Seen), ignoring expired entries."""
-        with connect(self.db_path) as con:
+        """Crawl state of these URLs (canonical URL -> Seen), ignoring expired entries. The
+        file is opened read-only (no checkpoint on close); the writer never holds it open
+        between its batches."""
+        if not urls:
+            return {}
+        with connect(self.db_path, read_only=True) as con:
             seen = lookup(con, urls)
         horizon = datetime.now(UTC) - self.expiry
         return {k: s for k, s in seen.items() if s.last_fetched_at >= horizon}
