@@ -28,6 +28,10 @@ _ARGOS_HOME = Path(tempfile.mkdtemp(prefix="narrascope-test-argos-"))
 for _var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
     os.environ[_var] = str(_ARGOS_HOME / _var.lower())
 os.environ["ARGOS_PACKAGES_DIR"] = str(_ARGOS_HOME / "no-packages")
+# Test crawls talk to servers on 127.0.0.1 directly: a machine-wide proxy must not carry them
+# (the one test that needs a proxy sets its own).
+for _var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+    os.environ.pop(_var, None)
 
 
 def needs_shared(path: Path) -> Path:
