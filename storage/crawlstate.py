@@ -16,6 +16,7 @@ from storage.urls import canonical_url, doc_id_for
 class Seen:
     """The crawl state of one URL."""
 
+    kind: str
     etag: str | None
     last_modified: str | None
     lastmod: str | None
@@ -36,7 +37,8 @@ def lookup(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, Seen]:
     if not keys:
         return {}
     rows = con.execute(
-        "SELECT url, etag, last_modified, lastmod, last_fetched_at, content_hash FROM crawl_state "
+        "SELECT url, kind, etag, last_modified, lastmod, last_fetched_at, content_hash "
+        "FROM crawl_state "
         "WHERE url IN (SELECT unnest(?::VARCHAR[]))",
         [keys],
     ).fetchall()
@@ -73,7 +75,10 @@ def record_state(
     for page, digest in pages:
         key = canonical_or_none(page.url)
         if key:
-            rows[key] = (page.source, "page", page.etag, page.last_modified, digest, None,
+            # a page read through an API keeps that origin: listings of the same site then
+            # leave it to the API (its HTML differs from the theme's page)
+            kind = "api-post" if (page.meta or {}).get("via") == "wp-json" else "page"
+            rows[key] = (page.source, kind, page.etag, page.last_modified, digest, None,
                          page.http_status, page.fetched_at)  # fmt: skip
     for n in not_modified:
         key = canonical_or_none(n.url)

@@ -69,6 +69,10 @@ class SourceSpider(scrapy.Spider):
         self.body_chars: dict[str, list[int]] = {s.name: [] for s in sources}
         self._wp_pending: dict[str, int] = {}
         self._wp_failed: set[str] = set()
+        # a WordPress source's feeds and sitemaps wait for its API listing, and leave to the
+        # API the posts it delivered (the API's HTML differs from the theme's page)
+        self._after_api: dict[str, list] = {}
+        self._api_urls: dict[str, set[str]] = {}
 
     # -- entry points ------------------------------------------------------------------
 
@@ -112,10 +116,15 @@ class SourceSpider(scrapy.Spider):
         for source in self.sources:
             if source.obey_robots is False:
                 self.logger.warning("%s: robots.txt is not obeyed (source setting)", source.name)
-            for url in source.feeds:
-                yield self._request(url, self.parse_feed, source, dont_filter=True)
-            for url in source.sitemaps:
-                yield self._request(url, self.parse_sitemap, source, dont_filter=True)
+            listings = [self._request(url, self.parse_feed, source, dont_filter=True)
+                        for url in source.feeds]  # fmt: skip
+            listings += [self._request(url, self.parse_sitemap, source, dont_filter=True)
+                         for url in source.sitemaps]  # fmt: skip
+            if source.wordpress:
+                self._after_api[source.name] = listings
+            else:
+                for request in listings:
+                    yield request
             if source.wordpress:
                 key = keys[source.name]
                 seen = state.get(canonical_or_none(key))
@@ -177,12 +186,14 @@ class SourceSpider(scrapy.Spider):
         self.health[source.name]["fetched"] += 1
         if response.status != 200:  # past the last page, or an API error
             self._wp_done(source, failed=page == 1)
+            yield from self._release_listings(source)
             return
         try:
             posts = parse_posts(response.body)
         except ValueError as err:
             self._wp_done(source, failed=True)
             yield self._reject(source, response.url, "bad_api_response", str(err))
+            yield from self._release_listings(source)
             return
         if page == 1:
             try:
@@ -199,9 +210,11 @@ class SourceSpider(scrapy.Spider):
                     cb_kwargs={"page": number, "key": key, "started": started, "after": after},
                 )
         fetched_at = datetime.now(UTC)
+        delivered = self._api_urls.setdefault(source.name, set())
         for post in posts:
             if not source.allows(post.url) or not self._spend(source):
                 continue
+            delivered.add(canonical_or_none(post.url))
             yield PageRecord(
                 url=post.url, source=source.name, origin="crawl", fetched_at=fetched_at,
                 html=post.html, http_status=200, content_type="text/html", encoding="utf-8",
@@ -212,6 +225,7 @@ class SourceSpider(scrapy.Spider):
         if self._wp_done(source) and source.name not in self._wp_failed:
             # every page read: the next run asks only for posts modified since this one began
             yield EntryState(key, source.name, "wordpress", fetched_at, lastmod=started)
+        yield from self._release_listings(source)
 
     def _wp_done(self, source: Source, failed: bool = False) -> bool:
         if failed:
@@ -219,6 +233,11 @@ class SourceSpider(scrapy.Spider):
         left = self._wp_pending.get(source.name, 1) - 1
         self._wp_pending[source.name] = left
         return left <= 0
+
+    def _release_listings(self, source: Source):
+        """The source's feeds and sitemaps, once its API listing is over (read or failed)."""
+        if self._wp_pending.get(source.name, 1) <= 0:
+            yield from self._after_api.pop(source.name, [])
 
     def parse_channel(self, response, source: Source, key, known, pages, top):
         self.health[source.name]["fetched"] += 1
@@ -297,7 +316,13 @@ class SourceSpider(scrapy.Spider):
                 self.logger.info("%s: skipping %s (outside allowed domains)", source.name, link.url)
         state = self._state([link.url for link in allowed])
         for link in allowed:
-            seen = state.get(canonical_or_none(link.url))
+            key = canonical_or_none(link.url)
+            seen = state.get(key)
+            if source.wordpress and (
+                key in self._api_urls.get(source.name, ()) or (seen and seen.kind == "api-post")
+            ):
+                self.health[source.name]["skipped"] += 1  # the REST API keeps it current
+                continue
             changed = _parse_time(link.lastmod)
             if seen and changed and seen.last_fetched_at >= changed:
                 self.health[source.name]["skipped"] += 1
@@ -393,6 +418,7 @@ class SourceSpider(scrapy.Spider):
             reason = "fetch_error"
         if source is not None and request.callback == self.parse_wordpress:
             self._wp_done(source, failed=True)
+            yield from self._release_listings(source)
         detail = f"{failure.type.__name__}: {message}"
         if source is None:
             yield Rejection("crawl", reason, detail, url=request.url)
