@@ -20,6 +20,7 @@ BENCHES = [
     ("Translate and embed stages", ["bench.bench_stages", str(SHARED)]),
     ("Narrative threshold calibration", ["bench.bench_narrative_calibration", str(SHARED)]),
     ("Copies and narratives at scale", ["bench.bench_copies_narratives"]),
+    ("Crawling", ["bench.bench_crawl", "1000", "5000"]),
     ("Demo", ["bench.bench_demo"]),
 ]
 
