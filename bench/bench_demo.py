@@ -22,7 +22,7 @@ def main() -> None:
         wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(
-        f"| narrascope demo (41 pages, crawl, extract, langid, translate, embed, dedup, cluster) | {wall:.1f} s | {peak:.0f} MiB peak RSS |"
+        f"| narrascope demo (45 documents from 4 sources, crawl, extract, langid, translate, embed, dedup, cluster) | {wall:.1f} s | {peak:.0f} MiB peak RSS |"
     )
 
 
