@@ -214,7 +214,8 @@ def format_stage_report(s) -> str:
         f"{c.pop(f'{k}_copies')} {k}" for k in ("exact", "near", "translated") if f"{k}_copies" in c
     ]
     if copies:
-        details.append("copies of earlier documents: " + ", ".join(copies))
+        # per document and kind: a copy of a translation matches its original both ways
+        details.append("documents matching earlier ones: " + ", ".join(copies))
     if "reused" in c:
         details.append(f"{c.pop('reused')} copies reused earlier work")
     if "chunks" in c:
