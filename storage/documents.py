@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import zlib
 from datetime import UTC, datetime
 
 import duckdb
@@ -162,13 +163,28 @@ VERSION_COLUMNS = [
     ("hint_title", "VARCHAR"),
     ("hint_published_at", "VARCHAR"),
     ("hint_lang", "VARCHAR"),
+    ("html_zlib", "BLOB"),
 ]
+
+
+def compress_html(html: str | None) -> bytes | None:
+    """The stored form of a page's HTML (layout: storage/migrations.py, version 7)."""
+    if html is None:
+        return None
+    return zlib.compress(html.encode("utf-8", "surrogatepass"), 6)
+
+
+def decompress_html(stored: bytes | None) -> str | None:
+    if stored is None:
+        return None
+    return zlib.decompress(stored).decode("utf-8", "surrogatepass")
 
 
 def _version_row(doc_id, version, page: PageRecord, digest, run_id) -> tuple:
     return (doc_id, version, page.url, page.source, page.origin, run_id, page.fetched_at,
-            page.http_status, page.content_type, page.encoding, digest, page.html, page.text,
-            page.hint_title, page.hint_published_at, page.hint_lang)  # fmt: skip
+            page.http_status, page.content_type, page.encoding, digest, None, page.text,
+            page.hint_title, page.hint_published_at, page.hint_lang,
+            compress_html(page.html))  # fmt: skip
 
 
 def record_rejections(

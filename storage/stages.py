@@ -8,7 +8,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.db import transaction
-from storage.documents import record_rejections
+from storage.documents import decompress_html, record_rejections
 from storage.records import (
     CopyResult,
     DocInput,
@@ -91,12 +91,14 @@ def load_inputs(
         return []
     rows = con.execute(
         """
-        SELECT v.doc_id, v.version, v.url, v.source, CASE WHEN ? THEN v.html END, v.text,
+        SELECT v.doc_id, v.version, v.url, v.source,
+               CASE WHEN ? THEN v.html END, v.text,
                e.text, e.title,
                v.hint_title, v.hint_published_at, v.hint_lang,
                l.lang, t.status, t.title, t.text,
                coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), e.published_at,
-                        d.first_seen_at)
+                        d.first_seen_at),
+               CASE WHEN ? THEN v.html_zlib END
         FROM document_versions v
         JOIN documents d ON d.doc_id = v.doc_id
         JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k
@@ -105,9 +107,12 @@ def load_inputs(
         LEFT JOIN languages l ON l.doc_id = v.doc_id AND l.version = v.version
         LEFT JOIN translations t ON t.doc_id = v.doc_id AND t.version = v.version
         """,
-        [with_html, [k[0] for k in keys], [k[1] for k in keys]],
+        [with_html, with_html, [k[0] for k in keys], [k[1] for k in keys]],
     ).fetchall()
-    by_key = {(r[0], r[1]): DocInput(*r) for r in rows}
+    # HTML is stored compressed since schema 7; older versions keep it in `html`
+    by_key = {
+        (r[0], r[1]): DocInput(*r[:4], r[4] or decompress_html(r[-1]), *r[5:-1]) for r in rows
+    }
     return [by_key[k] for k in keys if k in by_key]
 
 

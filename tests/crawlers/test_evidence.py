@@ -14,6 +14,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from crawlers.demo import render
+from storage.documents import decompress_html
 from tests.conftest import ROOT, run_cli
 from tests.crawlers.test_spiders import FAST, article, crawl, rows, sources_file
 
@@ -81,8 +82,8 @@ def test_import_warc_from_another_crawler(tmp_path):
     proc = run_cli("import", str(path), str(broken), db=tmp_path / "n.duckdb", check=False)
     assert "1 new" in proc.stdout
     assert "not a readable WARC file" in proc.stderr
-    [(url, html)] = rows(tmp_path, "SELECT url, html FROM document_versions")
-    assert url == "https://ext.example/a" and "Чужой архив" in html
+    [(url, stored)] = rows(tmp_path, "SELECT url, html_zlib FROM document_versions")
+    assert url == "https://ext.example/a" and "Чужой архив" in decompress_html(stored)
 
 
 def test_health_flags_a_source_whose_extraction_broke(tmp_path, local_site):

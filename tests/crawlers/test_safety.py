@@ -4,6 +4,7 @@ redirects, decoding, size limits, gzip bombs, redirect loops."""
 import gzip
 
 from crawlers.demo import render
+from storage.documents import decompress_html
 from tests.conftest import LocalSite
 from tests.crawlers.test_spiders import PARA, article, crawl, rows, sources_file
 
@@ -93,7 +94,8 @@ def test_decoding_limits_bombs_and_loops(tmp_path, local_site):
         site.base + "/loop2": "redirect_loop",
         site.base + "/photo.jpg": "not_html",
     }
-    html = dict(rows(tmp_path, "SELECT url, html FROM document_versions"))
+    html = {u: decompress_html(z) for u, z in rows(tmp_path, "SELECT url, html_zlib FROM "
+                                                     "document_versions")}  # fmt: skip
     assert "Официальные лица" in html[site.base + "/koi8"]
     assert "Официальные лица" in html[site.base + "/undeclared"]
 
