@@ -15,9 +15,9 @@ from crawlers.demo import render
 from crawlers.sources import Source
 
 SITES = {
-    "wp": {"source": "demo-wp", "feed": "/feed/", "encoding": "utf-8"},
-    "mirror": {"source": "demo-mirror", "feed": "/feed/", "encoding": "windows-1251"},
-    "blog": {"source": "demo-blog", "feed": "/atom.xml", "encoding": "utf-8"},
+    "wp": {"source": "demo-wp", "encoding": "utf-8"},
+    "mirror": {"source": "demo-mirror", "encoding": "windows-1251"},
+    "blog": {"source": "demo-blog", "encoding": "utf-8"},
 }
 LANGS = {"wp": ["ru", "en"], "mirror": ["ru", "uk", "de", "en"], "blog": ["en"]}
 # A Telegram-style channel (its web preview is served by the blog's server): a post that
@@ -137,16 +137,19 @@ def build_site(
         ),
         {},
     )
-    routes["/robots.txt"] = (
-        "text/plain",
-        f"User-agent: *\nAllow: /\nSitemap: {base}/sitemap.xml\n".encode(),
-        {},
-    )
-    routes["/sitemap.xml"] = (
-        "application/xml",
-        render.sitemap([(i["url"], i["date"][:10]) for i in items]).encode(),
-        {},
-    )
+    if site == "blog":  # no feed, no sitemap: only reachable by following links
+        routes["/robots.txt"] = ("text/plain", b"User-agent: *\nAllow: /\n", {})
+    else:
+        routes["/robots.txt"] = (
+            "text/plain",
+            f"User-agent: *\nAllow: /\nSitemap: {base}/sitemap.xml\n".encode(),
+            {},
+        )
+        routes["/sitemap.xml"] = (
+            "application/xml",
+            render.sitemap([(i["url"], i["date"][:10]) for i in items]).encode(),
+            {},
+        )
     if site == "blog":
         for path, heading in (("/about", "About Riverside Weekly"), ("/subscribe", "Subscribe")):
             routes[path] = ("text/html; charset=utf-8",
@@ -160,11 +163,6 @@ def build_site(
             CHANNEL, "Narrascope demo channel", chunk, before).encode()  # fmt: skip
         routes[f"/s/{CHANNEL}"] = ("text/html; charset=utf-8", page(posts[2:], 103), {})
         routes[f"/s/{CHANNEL}?before=103"] = ("text/html; charset=utf-8", page(posts[:2], None), {})
-        routes["/atom.xml"] = (
-            "application/atom+xml",
-            render.atom(title="Riverside Weekly", link=base + "/", items=items).encode(),
-            {},
-        )
     else:
         feed = render.rss(title=site, link=base + "/", items=items, encoding=encoding)
         routes["/feed/"] = (
