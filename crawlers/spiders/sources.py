@@ -109,10 +109,10 @@ class SourceSpider(scrapy.Spider):
         )
 
     async def start(self):
-        started = datetime.now(UTC).replace(microsecond=0)
-        keys = {s.name: f"{s.home.rstrip('/')}/wp-json/wp/v2/posts" for s in self.sources}
+        started = datetime.now(UTC).replace(microsecond=0).isoformat()
+        apis = {s.name: f"{s.home.rstrip('/')}/wp-json/wp/v2/posts" for s in self.sources}
         channels = {s.name: [channel_url(c) for c in s.telegram] for s in self.sources}
-        state = self._state(list(keys.values()) + [c for cs in channels.values() for c in cs])
+        state = self._state([*apis.values(), *(c for cs in channels.values() for c in cs)])
         for source in self.sources:
             if source.obey_robots is False:
                 self.logger.warning("%s: robots.txt is not obeyed (source setting)", source.name)
@@ -121,41 +121,43 @@ class SourceSpider(scrapy.Spider):
             listings += [self._request(url, self.parse_sitemap, source, dont_filter=True)
                          for url in source.sitemaps]  # fmt: skip
             if source.wordpress:
-                self._after_api[source.name] = listings
+                self._after_api[source.name] = listings  # released when the API listing ends
+                yield self._wordpress_start(source, apis[source.name], state, started)
             else:
                 for request in listings:
                     yield request
-            if source.wordpress:
-                key = keys[source.name]
-                seen = state.get(canonical_or_none(key))
-                after = seen.lastmod if seen else None
-                yield self._request(
-                    posts_url(source.home, 1, self.wp_per_page, after),
-                    self.parse_wordpress,
-                    source,
-                    cb_kwargs={
-                        "page": 1,
-                        "key": key,
-                        "started": started.isoformat(),
-                        "after": after,
-                    },  # fmt: skip
-                    dont_filter=True,
-                )
             for url in channels[source.name]:
-                seen = state.get(canonical_or_none(url))
-                newest = int(seen.lastmod) if seen and (seen.lastmod or "").isdigit() else None
-                yield self._request(
-                    url,
-                    self.parse_channel,
-                    source,
-                    cb_kwargs={"key": url, "known": newest, "pages": 1, "top": None},
-                    dont_filter=True,
-                )
+                yield self._channel_start(source, url, state)
             if source.follow_links:
                 for url in source.start_urls or [source.home]:
                     yield self._request(
                         url, self.parse_linked, source, cb_kwargs={"depth": 0}, dont_filter=True
                     )
+
+    def _wordpress_start(self, source: Source, key: str, state: dict, started: str):
+        """Page 1 of the posts listing, modified since the last complete read (if any)."""
+        seen = state.get(canonical_or_none(key))
+        after = seen.lastmod if seen else None
+        kwargs = {"page": 1, "key": key, "started": started, "after": after}
+        return self._request(
+            posts_url(source.home, 1, self.wp_per_page, after),
+            self.parse_wordpress,
+            source,
+            cb_kwargs=kwargs,
+            dont_filter=True,
+        )
+
+    def _channel_start(self, source: Source, url: str, state: dict):
+        """The channel's newest page; ``known`` is the newest post id stored before."""
+        seen = state.get(canonical_or_none(url))
+        known = int(seen.lastmod) if seen and (seen.lastmod or "").isdigit() else None
+        return self._request(
+            url,
+            self.parse_channel,
+            source,
+            cb_kwargs={"key": url, "known": known, "pages": 1, "top": None},
+            dont_filter=True,
+        )
 
     def parse_feed(self, response, source: Source):
         self.health[source.name]["fetched"] += 1
