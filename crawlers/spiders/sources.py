@@ -33,6 +33,11 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _history_key(channel: str) -> str:
+    """Where a channel's history cursor is kept in crawl_state (beside its newest post id)."""
+    return f"{channel}?narrascope-cursor=history"
+
+
 def _detect(body: bytes) -> str | None:
     """Last resort for pages that declare no encoding (charset-normalizer)."""
     from charset_normalizer import from_bytes
@@ -112,7 +117,10 @@ class SourceSpider(scrapy.Spider):
         started = datetime.now(UTC).replace(microsecond=0).isoformat()
         apis = {s.name: f"{s.home.rstrip('/')}/wp-json/wp/v2/posts" for s in self.sources}
         channels = {s.name: [channel_url(c) for c in s.telegram] for s in self.sources}
-        state = self._state([*apis.values(), *(c for cs in channels.values() for c in cs)])
+        cursors = [_history_key(c) for cs in channels.values() for c in cs]
+        state = self._state(
+            [*apis.values(), *(c for cs in channels.values() for c in cs), *cursors]
+        )
         for source in self.sources:
             if source.obey_robots is False:
                 self.logger.warning("%s: robots.txt is not obeyed (source setting)", source.name)
@@ -148,14 +156,25 @@ class SourceSpider(scrapy.Spider):
         )
 
     def _channel_start(self, source: Source, url: str, state: dict):
-        """The channel's newest page; ``known`` is the newest post id stored before."""
-        seen = state.get(canonical_or_none(url))
-        known = int(seen.lastmod) if seen and (seen.lastmod or "").isdigit() else None
+        """The channel's newest page; ``known`` is the newest post id stored before, and
+        ``resume`` where an earlier run stopped reading older history (if it did)."""
+
+        def stored_id(key: str) -> int | None:
+            seen = state.get(canonical_or_none(key))
+            return int(seen.lastmod) if seen and (seen.lastmod or "").isdigit() else None
+
+        known, resume = stored_id(url), stored_id(_history_key(url))
         return self._request(
             url,
             self.parse_channel,
             source,
-            cb_kwargs={"key": url, "known": known, "pages": 1, "top": None},
+            cb_kwargs={
+                "key": url,
+                "known": known,
+                "pages": 1,
+                "top": None,
+                "resume": resume or None,
+            },  # fmt: skip
             dont_filter=True,
         )
 
@@ -241,13 +260,18 @@ class SourceSpider(scrapy.Spider):
         if self._wp_pending.get(source.name, 1) <= 0:
             yield from self._after_api.pop(source.name, [])
 
-    def parse_channel(self, response, source: Source, key, known, pages, top):
+    def parse_channel(self, response, source: Source, key, known, pages, top, resume=None,
+                      backfill=False):  # fmt: skip
+        """One preview page. New posts are read back to ``known`` (the newest stored before);
+        when the page limits stop a run short of that, the id it stopped at is kept as a
+        cursor (``resume``), and a later run, once caught up, reads on from there."""
         self.health[source.name]["fetched"] += 1
         posts, before = parse_channel(response.text)
         fetched_at = datetime.now(UTC)
-        top = max([top or 0, *(p.post_id for p in posts)]) or None
+        if not backfill:
+            top = max([top or 0, *(p.post_id for p in posts)]) or None
         for post in reversed(posts):  # newest first, so the page budget keeps the latest
-            if known is not None and post.post_id <= known:
+            if not backfill and known is not None and post.post_id <= known:
                 continue
             if not post.text or not self._spend(source):
                 continue
@@ -260,16 +284,23 @@ class SourceSpider(scrapy.Spider):
                       "forwarded_from": post.forwarded_from, "links": post.links},
                 warc=response.meta.get("warc"),
             )  # fmt: skip
-        older_unseen = before is not None and (known is None or before - 1 > known)
-        if older_unseen and pages < self.telegram_pages and self.budget[source.name] > 0:
-            yield self._request(
-                f"{key.split('?')[0]}?before={before}",
-                self.parse_channel,
-                source,
-                cb_kwargs={"key": key, "known": known, "pages": pages + 1, "top": top},
-            )
-        elif top is not None:
+        room = pages < self.telegram_pages and self.budget[source.name] > 0
+        cursor = _history_key(key)
+        unread = before is not None and (backfill or known is None or before - 1 > known)
+        follow = {"key": key, "known": known, "pages": pages + 1, "top": top, "resume": resume}
+        if unread and room:
+            yield self._request(f"{key.split('?')[0]}?before={before}", self.parse_channel,
+                                source, cb_kwargs={**follow, "backfill": backfill})  # fmt: skip
+            return
+        if not backfill and top is not None:
             yield EntryState(key, source.name, "telegram", fetched_at, lastmod=str(top))
+        if unread:  # stopped by the limits: older history waits for the next run
+            yield EntryState(cursor, source.name, "telegram-history", fetched_at, str(before))
+        elif backfill:  # the start of the channel: nothing older to read
+            yield EntryState(cursor, source.name, "telegram-history", fetched_at, "0")
+        elif resume and room:  # caught up with new posts: read on into older history
+            yield self._request(f"{key.split('?')[0]}?before={resume}", self.parse_channel,
+                                source, cb_kwargs={**follow, "backfill": True})  # fmt: skip
 
     def parse_linked(self, response, source: Source, depth: int):
         """A page reached by following links: stored when it looks like an article, and its

@@ -168,3 +168,25 @@ def test_link_following_finds_articles_and_skips_traps(tmp_path, local_site):
     out = crawl(picky, sources_file(picky, home=site.base + "/", follow_links=True, max_depth=2,
                                     include=["/section/0", "/story/0-"]))  # fmt: skip
     assert "3 new" in out
+
+
+def test_telegram_history_left_by_the_page_limit_is_read_by_later_runs(tmp_path, local_site):
+    def posts(ids):
+        return [{"id": i, "text": f"Пост {i}\n{PARA}", "views": "1", "links": [],
+                 "date": f"2026-10-{i % 28 + 1:02d}T10:00:00+00:00"} for i in ids]  # fmt: skip
+
+    site = local_site({})
+    log = site.server.RequestHandlerClass.log = []
+    channel = "/s/history_channel"
+    for path, ids, before in ((channel, range(30, 40), 30), (f"{channel}?before=30", range(20, 30), 20),
+                              (f"{channel}?before=20", range(10, 20), None)):  # fmt: skip
+        page = render.telegram_preview("history_channel", "H", posts(ids), before=before)
+        site.routes[path] = ("text/html", page.encode(), {})
+    sources = sources_file(tmp_path, home=site.base + "/", telegram=[site.base + channel])
+    assert "20 new" in crawl(tmp_path, sources, "telegram_pages = 2\n")  # two pages a run
+    log.clear()
+    assert "10 new" in crawl(tmp_path, sources, "telegram_pages = 2\n")  # the rest, later
+    assert [p for p, _ in log if p.startswith("/s/")] == [channel, f"{channel}?before=20"]
+    log.clear()
+    assert "0 new" in crawl(tmp_path, sources, "telegram_pages = 2\n")
+    assert [p for p, _ in log if p.startswith("/s/")] == [channel]  # history fully read
