@@ -22,6 +22,7 @@ from pipeline.stages import build_stages
 from storage import connect
 from storage.bulk import insert_rows
 from storage.db import transaction
+from storage.documents import DOCUMENT_COLUMNS
 
 DIM = 384
 TOPICS = 2000
@@ -80,14 +81,7 @@ def store(db: Path, docs: list[dict]) -> None:
         insert_rows(
             con,
             "documents",
-            [
-                ("doc_id", "VARCHAR"),
-                ("canonical_url", "VARCHAR"),
-                ("source", "VARCHAR"),
-                ("first_seen_at", "TIMESTAMPTZ"),
-                ("last_seen_at", "TIMESTAMPTZ"),
-                ("current_version", "INTEGER"),
-            ],
+            DOCUMENT_COLUMNS,
             [
                 (
                     d["doc_id"],

@@ -6,27 +6,16 @@ import copy
 import logging
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from pipeline.comments import comment_sections, drop_comment_lines
 from pipeline.config import stage_options
+from storage.dates import parse_date
 from storage.records import DocInput, Extraction, Rejection
 
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 logging.getLogger("htmldate").setLevel(logging.ERROR)
 
 FOCUS = ("balanced", "precision", "recall")
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """ISO date or timestamp to an aware datetime (UTC when no offset is given)."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @dataclass

@@ -18,19 +18,10 @@ from crawlers.entries.wordpress import parse_posts, posts_url
 from crawlers.sources import Source
 from storage import connect
 from storage.crawlstate import canonical_or_none, lookup
+from storage.dates import parse_date
 from storage.records import EntryState, NotModified, PageRecord, Rejection
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _history_key(channel: str) -> str:
@@ -356,7 +347,7 @@ class SourceSpider(scrapy.Spider):
             ):
                 self.health[source.name]["skipped"] += 1  # the REST API keeps it current
                 continue
-            changed = _parse_time(link.lastmod)
+            changed = parse_date(link.lastmod)
             if seen and changed and seen.last_fetched_at >= changed:
                 self.health[source.name]["skipped"] += 1
                 continue
