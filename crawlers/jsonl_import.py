@@ -68,12 +68,6 @@ def is_warc(path: str | Path) -> bool:
     return str(path).lower().endswith((".warc", ".warc.gz"))
 
 
-def import_jsonl(
-    db_path, files: list[str | Path], *, batch_size: int = 500, max_bytes: int = 10 * 1024 * 1024
-) -> ImportReport:
-    return import_files(db_path, files, batch_size=batch_size, max_bytes=max_bytes)
-
-
 def import_files(
     db_path, files: list[str | Path], *, batch_size: int = 500, max_bytes: int = 10 * 1024 * 1024
 ) -> ImportReport:

@@ -182,5 +182,4 @@ def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = N
             finish_run(con, run_id, status, summary)
     summary["run_id"] = run_id
     summary["status"] = status
-    summary["health"] = health
     return summary

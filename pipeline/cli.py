@@ -125,19 +125,35 @@ def import_(obj: Context, files):
     )
 
 
-def _do_crawl(obj: Context, sources_path) -> dict:
+def _do_crawl(obj: Context, sources_path, report_health: bool = True) -> dict:
     from crawlers.runner import run_crawl
     from crawlers.sources import load_sources
 
     sources = load_sources(sources_path or obj.config["sources"])
     summary = run_crawl(obj.db_path, sources, obj.config["crawl"])
     click.echo(format_crawl(summary))
+    if report_health:
+        _echo_source_problems(obj)
     return summary
 
 
-def format_crawl(summary: dict) -> str:
+def _source_problems(obj: Context) -> dict[str, str]:
+    """Sources whose latest crawl has a problem (the rules live in v_source_health)."""
+    from storage import connect
+    from storage.health import latest_health
+
+    with connect(obj.db_path, read_only=True) as con:
+        return {name: h["problem"] for name, h in latest_health(con).items() if h["problem"]}
+
+
+def _echo_source_problems(obj: Context) -> None:
     from pipeline.output import terminal_safe as safe
 
+    for name, problem in _source_problems(obj).items():
+        click.echo(f"source needs attention: {safe(name)}: {problem}")
+
+
+def format_crawl(summary: dict) -> str:
     get = lambda key: summary.get(key, 0)  # noqa: E731
     line = (
         f"crawl {summary['status']}: {get('responses')} responses, {get('new')} new, "
@@ -151,13 +167,6 @@ def format_crawl(summary: dict) -> str:
     if summary.get("rejected_by_reason"):
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["rejected_by_reason"].items()))
         lines.append(f"rejected: {reasons}")
-    for row in summary.get("health", []):
-        if row["fetched"] >= 3 and 2 * row["rejected"] >= row["fetched"]:
-            lines.append(f"source {safe(row['source'])}: most fetches failed ({row['errors']})")
-        elif not row["fetched"] and row["rejected"]:
-            lines.append(
-                f"source {safe(row['source'])}: nothing could be fetched ({row['errors']})"
-            )
     return "\n".join(lines)
 
 
@@ -266,16 +275,9 @@ def run(obj: Context, sources):
     \b
     Example:  narrascope --db /data/ops.duckdb run --sources /data/sources.toml
     """
-    _do_crawl(obj, sources)
+    _do_crawl(obj, sources, report_health=False)
     _do_process(obj, progress=False)
-    from pipeline.output import terminal_safe as safe
-    from storage import connect
-    from storage.health import latest_health
-
-    with connect(obj.db_path, read_only=True) as con:
-        for name, health in latest_health(con).items():
-            if health["problem"]:
-                click.echo(f"source needs attention: {safe(name)}: {health['problem']}")
+    _echo_source_problems(obj)  # after processing: extraction failures count too
 
 
 @cli.command()
@@ -326,12 +328,7 @@ def status(obj: Context, fmt):
         report = status_query(con, obj.stages())
     target = obj.config["translate"].get("target", "en")
     needs = report["translation_needs"]
-    from storage.health import latest_health
-
-    with connect(obj.db_path, read_only=True) as con:
-        report["source_problems"] = {
-            name: h["problem"] for name, h in latest_health(con).items() if h["problem"]
-        }
+    report["source_problems"] = _source_problems(obj)
     report["translation_install_command"] = (
         f"narrascope models install {' '.join(needs)}"
         + (f" --target {target}" if target != "en" else "")

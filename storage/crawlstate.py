@@ -21,7 +21,6 @@ class Seen:
     last_modified: str | None
     lastmod: str | None
     last_fetched_at: datetime
-    content_hash: str | None
 
 
 def canonical_or_none(url: str) -> str | None:
@@ -37,8 +36,7 @@ def lookup(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, Seen]:
     if not keys:
         return {}
     rows = con.execute(
-        "SELECT url, kind, etag, last_modified, lastmod, last_fetched_at, content_hash "
-        "FROM crawl_state "
+        "SELECT url, kind, etag, last_modified, lastmod, last_fetched_at FROM crawl_state "
         "WHERE url IN (SELECT unnest(?::VARCHAR[]))",
         [keys],
     ).fetchall()

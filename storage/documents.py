@@ -26,6 +26,15 @@ PAGE_META_COLUMNS = [
 ]
 
 
+def seen_at_sql(extractions: str = "x") -> str:
+    """SQL for a document's date: the listing's or import's date, else the page's own, else
+    the first fetch. Expects `v` (document_versions) and `d` (documents) in the query."""
+    return (
+        "coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), "
+        f"{extractions}.published_at, d.first_seen_at)"
+    )
+
+
 def content_hash(page: PageRecord) -> str:
     """Hash of the stored body; whitespace at the ends does not make a new version."""
     body = (page.html if page.html is not None else page.text or "").strip()

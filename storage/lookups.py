@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
+from storage.documents import seen_at_sql
 from storage.records import (
     CopyCandidatesLookup,
     NarrativeLookup,
@@ -118,7 +119,7 @@ def _copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) ->
         ).fetchall()
     )
     rows = con.execute(
-        """
+        f"""
         SELECT e.doc_id, l.lang, length(x.text), e.vector
         FROM embeddings e
         JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
@@ -126,8 +127,7 @@ def _copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) ->
         JOIN languages l ON l.doc_id = e.doc_id AND l.version = e.version
         JOIN extractions x ON x.doc_id = e.doc_id AND x.version = e.version
         WHERE e.model_id = ? AND e.input = ?
-          AND coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), x.published_at,
-                       d.first_seen_at) BETWEEN ? AND ?
+          AND {seen_at_sql()} BETWEEN ? AND ?
         """,
         [q.model_id, q.input, q.since, q.until],
     ).fetchall()

@@ -8,6 +8,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.db import transaction
+from storage.documents import seen_at_sql
 from storage.stages import NARRATIVE_MEMBER_COLUMNS, STAGE_STATE_COLUMNS, write_parts
 
 
@@ -15,10 +16,9 @@ def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: st
     """(doc_id, version, lead vector, seen_at, copy group, language) of every current
     document with a vector of this model, oldest first."""
     return con.execute(
-        """
+        f"""
         SELECT d.doc_id, d.current_version, coalesce(e.lead_vector, e.vector),
-               coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), x.published_at,
-                        d.first_seen_at) AS seen_at,
+               {seen_at_sql()} AS seen_at,
                c.group_id, l.lang
         FROM documents d
         JOIN embeddings e ON e.doc_id = d.doc_id AND e.version = d.current_version
@@ -37,10 +37,9 @@ def rebuild_texts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     """(doc_id, version, title, text, seen_at, copy group, language) of every extracted
     current document, oldest first (for clustering without an embedding model)."""
     return con.execute(
-        """
+        f"""
         SELECT d.doc_id, d.current_version, coalesce(x.title, v.hint_title), x.text,
-               coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), x.published_at,
-                        d.first_seen_at) AS seen_at,
+               {seen_at_sql()} AS seen_at,
                c.group_id, l.lang
         FROM documents d
         JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version

@@ -8,7 +8,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.db import transaction
-from storage.documents import decompress_html, record_rejections
+from storage.documents import decompress_html, record_rejections, seen_at_sql
 from storage.records import (
     CopyResult,
     DocInput,
@@ -90,14 +90,13 @@ def load_inputs(
     if not keys:
         return []
     rows = con.execute(
-        """
+        f"""
         SELECT v.doc_id, v.version, v.url, v.source,
                CASE WHEN ? THEN v.html END, v.text,
                e.text, e.title,
                v.hint_title, v.hint_published_at, v.hint_lang,
                l.lang, t.status, t.title, t.text,
-               coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), e.published_at,
-                        d.first_seen_at),
+               {seen_at_sql("e")},
                CASE WHEN ? THEN v.html_zlib END
         FROM document_versions v
         JOIN documents d ON d.doc_id = v.doc_id

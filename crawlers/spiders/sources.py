@@ -293,18 +293,14 @@ class SourceSpider(scrapy.Spider):
             yield self._request(f"{key.split('?')[0]}?before={resume}", self.parse_channel,
                                 source, cb_kwargs={**follow, "backfill": True})  # fmt: skip
 
-    def parse_linked(self, response, source: Source, depth: int):
+    def parse_linked(self, response, source: Source, depth: int, title=None, published=None):
         """A page reached by following links: stored when it looks like an article, and its
         links followed while ``depth`` allows."""
-        if response.status == 304:
-            yield from self.parse_page(response, source)
+        if response.status == 304 or not self._is_html(response):
+            yield from self.parse_page(response, source)  # not modified, or a rejection
             return
-        if not self._is_html(response):
-            yield from self.parse_page(response, source)
-            return
-        signal = article_signal(response.text, self.min_article_chars)
-        if signal:
-            yield from self.parse_page(response, source)
+        if article_signal(response.text, self.min_article_chars):
+            yield from self.parse_page(response, source, title, published)
         else:
             self.health[source.name]["fetched"] += 1
         if depth >= source.max_depth:
@@ -351,22 +347,19 @@ class SourceSpider(scrapy.Spider):
             if seen and changed and seen.last_fetched_at >= changed:
                 self.health[source.name]["skipped"] += 1
                 continue
-            if self.budget[source.name] <= 0:
+            if not self._spend(source):
                 break
-            self.budget[source.name] -= 1
             headers = {}
             if seen and seen.etag:
                 headers["If-None-Match"] = seen.etag
             if seen and seen.last_modified:
                 headers["If-Modified-Since"] = seen.last_modified
-            kwargs = {"title": link.title, "published": link.published} if callback == (
-                self.parse_page) else {}  # fmt: skip
             yield self._request(
                 link.url,
                 callback,
                 source,
                 headers=headers,
-                cb_kwargs={**kwargs, **extra},
+                cb_kwargs={"title": link.title, "published": link.published, **extra},
                 meta={"handle_httpstatus_list": [304]},
             )
 

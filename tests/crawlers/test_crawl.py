@@ -57,6 +57,7 @@ def test_crawl_stores_pages_and_records_rejections(tmp_path, local_site, seed_ht
     sources = write_sources(tmp_path, site.base)
     out = run_cli("--config", str(config), "crawl", "--sources", str(sources), db=db).stdout
     assert "2 new" in out and "3 rejected" in out
+    assert "source needs attention: local: most fetches failed" in out  # 3 of the 6 fetches
     run_cli("process", "--no-progress", db=db)
     with connect(db, read_only=True) as con:
         reasons = dict(con.execute("SELECT url, reason FROM rejections").fetchall())
