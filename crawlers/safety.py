@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from time import monotonic
 from urllib.parse import urlsplit
 
+from scrapy import Request
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.asyncio import sleep
+
+#: request meta key: monotonic time before which a retried request must not be sent
+_NOT_BEFORE = "narrascope_not_before"
 
 
 class PrivateAddressRefused(IgnoreRequest):
@@ -78,15 +84,25 @@ class LoopSafeRedirectMiddleware(RedirectMiddleware):
 
 class BackoffRetryMiddleware(RetryMiddleware):
     """Scrapy's retries, with backoff: each retry doubles the delay of the failing site's
-    download slot (from 1 s, at most ``max_delay``), and a 429/503 ``Retry-After`` of up to
-    ``max_delay`` seconds is honoured. AutoThrottle, where on, brings the delay back down."""
+    download slot (from 1 s, at most ``max_delay``), counted from the failure rather than from
+    when the failing request was sent. A 429/503 ``Retry-After`` of up to ``max_delay`` seconds
+    is a hard floor for that retry: the slot delay is jittered (``RANDOMIZE_DOWNLOAD_DELAY``)
+    and could otherwise come in under it. AutoThrottle, where on, brings the delay back down."""
 
     max_delay = 60.0
+
+    async def process_request(self, request, spider=None):
+        not_before = request.meta.get(_NOT_BEFORE)
+        if not_before is not None and (wait := not_before - monotonic()) > 0:
+            await sleep(wait)
+        return None
 
     def process_response(self, request, response, spider=None):
         retried = super().process_response(request, response)
         if retried is not response:
-            self._back_off(request, response.headers.get("Retry-After"))
+            wait = self._back_off(request, response.headers.get("Retry-After"))
+            if isinstance(retried, Request):
+                retried.meta[_NOT_BEFORE] = monotonic() + wait
         return retried
 
     def process_exception(self, request, exception, spider=None):
@@ -95,12 +111,15 @@ class BackoffRetryMiddleware(RetryMiddleware):
             self._back_off(request)
         return retried
 
-    def _back_off(self, request, retry_after: bytes | None = None) -> None:
+    def _back_off(self, request, retry_after: bytes | None = None) -> float:
+        """Slow the request's slot down; return the seconds Retry-After asked for (0 if none)."""
+        asked = 0.0
+        if retry_after and retry_after.strip().isdigit():
+            asked = min(self.max_delay, float(retry_after.strip()))
         downloader = self.crawler.engine.downloader
         slot = downloader.slots.get(downloader.get_slot_key(request))
         if slot is None:
-            return
-        wanted = max(1.0, 2 * slot.delay)
-        if retry_after and retry_after.strip().isdigit():
-            wanted = max(wanted, float(retry_after.strip()))
-        slot.delay = min(self.max_delay, wanted)
+            return asked
+        slot.delay = min(self.max_delay, max(1.0, 2 * slot.delay, asked))
+        slot.lastseen = monotonic()
+        return asked
