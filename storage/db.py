@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,11 @@ import duckdb
 from storage.migrations import LATEST_VERSION, MIGRATIONS
 
 DEFAULT_DB = "narrascope.duckdb"
+
+#: How long an open waits for another process's lock on the file to go away. Our own
+#: processes hold the file for one batch at a time (well under a second), so a crawl's writer
+#: and a reader take turns instead of failing.
+LOCK_WAIT_SECONDS = 30.0
 
 
 class StorageError(RuntimeError):
@@ -73,10 +79,19 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations=MIGRATIONS) -> list[int]:
 
 
 def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    try:
-        con = duckdb.connect(str(db_path), read_only=read_only)
-    except duckdb.Error as err:
-        raise StorageError(f"cannot open {db_path}: {err}") from err
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    pause = 0.02
+    while True:
+        try:
+            con = duckdb.connect(str(db_path), read_only=read_only)
+            break
+        except duckdb.IOException as err:
+            if "lock" not in str(err).lower() or time.monotonic() + pause > deadline:
+                raise StorageError(f"cannot open {db_path}: {err}") from err
+            time.sleep(pause)  # another process holds it for a batch: take turns
+            pause = min(pause * 2, 0.5)
+        except duckdb.Error as err:
+            raise StorageError(f"cannot open {db_path}: {err}") from err
     con.execute("SET TimeZone = 'UTC'")
     return con
 
@@ -88,7 +103,8 @@ def connect(
     """Open the database for the duration of a ``with`` block, migrated and set to UTC.
 
     Hold it no longer than needed: while a process has the file open for writing, no other
-    process can open it at all (DuckDB's single-writer rule). A read-only open of an older
+    process can open it at all (DuckDB's single-writer rule); an open waits up to
+    ``LOCK_WAIT_SECONDS`` for such a lock to go away. A read-only open of an older
     file migrates it first, briefly read-write.
     """
     db_path = resolve_db_path(path)

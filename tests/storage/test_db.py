@@ -1,0 +1,53 @@
+"""Opening the database while another process holds it."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+import storage.db
+from storage import connect
+from storage.db import StorageError
+
+HOLD = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def hold(path, seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout.readline().strip() == "holding"
+    return proc
+
+
+def test_an_open_waits_for_another_process_to_let_go(tmp_path):
+    """A crawl writes a batch at a time; a reader (or the next batch) waits its turn."""
+    db = tmp_path / "n.duckdb"
+    with connect(db):
+        pass
+    proc = hold(db, 1.0)
+    started = time.monotonic()
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] > 0
+    assert time.monotonic() - started > 0.5  # it did wait for the lock
+    proc.wait()
+
+
+def test_a_lock_held_too_long_is_a_clear_error(tmp_path, monkeypatch):
+    db = tmp_path / "n.duckdb"
+    with connect(db):
+        pass
+    monkeypatch.setattr(storage.db, "LOCK_WAIT_SECONDS", 0.3)
+    proc = hold(db, 5.0)
+    try:
+        with pytest.raises(StorageError, match="cannot open .*lock"):
+            with connect(db):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
