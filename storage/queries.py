@@ -6,6 +6,17 @@ import duckdb
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+    """Run an analyst's query. ``inflate(html_zlib)`` reads a stored page's HTML back (it is
+    kept zlib-compressed; see docs/schema.md)."""
+    from duckdb import sqltypes
+
+    from storage.documents import decompress_html
+
+    con = con.cursor()  # a connection of its own: no result of an earlier query left open
+    con.create_function(
+        "inflate", decompress_html, [sqltypes.BLOB], sqltypes.VARCHAR,
+        null_handling="special", side_effects=False,
+    )  # fmt: skip
     cursor = con.execute(sql)
     columns = [d[0] for d in cursor.description] if cursor.description else []
     return columns, cursor.fetchall()

@@ -1,11 +1,13 @@
 """Storing pages: versions, compressed HTML and what stages read back."""
 
+import json
 from datetime import UTC, datetime
 
 from storage import connect
 from storage.documents import store_pages
 from storage.records import PageRecord
 from storage.stages import load_inputs
+from tests.conftest import run_cli
 
 
 def page(url: str, html: str) -> PageRecord:
@@ -37,3 +39,16 @@ def test_versions_stored_before_compression_still_load(tmp_path):
         [doc] = load_inputs(con, [(doc_id, 1)])
         [no_html] = load_inputs(con, [(doc_id, 1)], with_html=False)
     assert doc.html == "<p>old</p>" and no_html.html is None
+
+
+def test_analysts_read_stored_html_back_with_inflate_in_sql(tmp_path):
+    html = "<html><body><p>Перемирие</p></body></html>"
+    db = tmp_path / "d.duckdb"
+    with connect(db) as con:
+        store_pages(con, [page("https://a.example/1", html), page("https://a.example/2", None)])
+    out = run_cli("sql", "SELECT url, inflate(html_zlib) AS html FROM document_versions "
+                  "ORDER BY url", "--format", "json", db=db).stdout  # fmt: skip
+    assert json.loads(out) == [
+        {"url": "https://a.example/1", "html": html},
+        {"url": "https://a.example/2", "html": None},
+    ]
