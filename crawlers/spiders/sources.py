@@ -69,6 +69,9 @@ class SourceSpider(scrapy.Spider):
         # API the posts it delivered (the API's HTML differs from the theme's page)
         self._after_api: dict[str, list] = {}
         self._api_urls: dict[str, set[str]] = {}
+        # canonical URLs of the pages requested in this run: a link seen again (navigation,
+        # "related" lists) is neither looked up nor charged to the page budget
+        self._requested: set[str] = set()
 
     # -- entry points ------------------------------------------------------------------
 
@@ -129,6 +132,7 @@ class SourceSpider(scrapy.Spider):
                 yield self._channel_start(source, url, state)
             if source.follow_links:
                 for url in source.start_urls or [source.home]:
+                    self._requested.add(canonical_or_none(url) or url)
                     yield self._request(
                         url, self.parse_linked, source, cb_kwargs={"depth": 0}, dont_filter=True
                     )
@@ -328,15 +332,19 @@ class SourceSpider(scrapy.Spider):
             Link(response.urljoin(link.url), link.title, link.published, link.lastmod)
             for link in links
         ]
-        allowed = []
+        allowed = {}
         for link in links:
-            if source.allows(link.url):
-                allowed.append(link)
+            key = canonical_or_none(link.url)
+            if key in self._requested or key in allowed:
+                continue
+            if key is None:
+                self.logger.info("%s: skipping %s (not an http(s) URL)", source.name, link.url)
+            elif source.allows(link.url):
+                allowed[key] = link
             else:
                 self.logger.info("%s: skipping %s (outside allowed domains)", source.name, link.url)
-        state = self._state([link.url for link in allowed])
-        for link in allowed:
-            key = canonical_or_none(link.url)
+        state = self._state([link.url for link in allowed.values()])
+        for key, link in allowed.items():
             seen = state.get(key)
             if source.wordpress and (
                 key in self._api_urls.get(source.name, ()) or (seen and seen.kind == "api-post")
@@ -349,6 +357,7 @@ class SourceSpider(scrapy.Spider):
                 continue
             if not self._spend(source):
                 break
+            self._requested.add(key)
             headers = {}
             if seen and seen.etag:
                 headers["If-None-Match"] = seen.etag

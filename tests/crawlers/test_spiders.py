@@ -190,3 +190,26 @@ def test_telegram_history_left_by_the_page_limit_is_read_by_later_runs(tmp_path,
     log.clear()
     assert "0 new" in crawl(tmp_path, sources, "telegram_pages = 2\n")
     assert [p for p, _ in log if p.startswith("/s/")] == [channel]  # history fully read
+
+
+def test_links_seen_twice_in_a_run_spend_the_page_budget_once(tmp_path, local_site):
+    """Every page links to the home page, the sections and the other stories; only the 9
+    distinct pages count against max_pages (scrapy would drop the repeats anyway)."""
+    site = local_site({})
+    log = site.server.RequestHandlerClass.log = []
+    stories = [f"/story/{i}-{j}" for i in range(2) for j in range(3)]
+    nav = '<a href="/">home</a><a href="/section/0">s0</a><a href="/section/1">s1</a>'
+    nav += '<a href="/about">about</a>' + "".join(f'<a href="{s}">story</a>' for s in stories)
+    site.routes["/"] = ("text/html", f"<html><body>{nav}</body></html>".encode(), {})
+    for i in range(2):
+        site.routes[f"/section/{i}"] = ("text/html", f"<html><body>{nav}</body></html>".encode(),
+                                        {})  # fmt: skip
+    for path in stories:
+        page = article(f"История {path}").replace(b"</body>", f"{nav}</body>".encode())
+        site.routes[path] = ("text/html", page, {})
+    site.routes["/about"] = ("text/html", b"<html><body><p>About us.</p></body></html>", {})
+    sources = sources_file(tmp_path, home=site.base + "/", follow_links=True, max_depth=3,
+                           max_pages=9)  # fmt: skip
+    assert "6 new" in crawl(tmp_path, sources)
+    requested = [p for p, _ in log if p != "/robots.txt"]
+    assert sorted(requested) == sorted(["/", "/section/0", "/section/1", "/about", *stories])
