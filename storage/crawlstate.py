@@ -35,12 +35,19 @@ def lookup(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, Seen]:
     keys = sorted({c for c in map(canonical_or_none, urls) if c})
     if not keys:
         return {}
-    rows = con.execute(
-        "SELECT url, kind, etag, last_modified, lastmod, last_fetched_at FROM crawl_state "
-        "WHERE url IN (SELECT unnest(?::VARCHAR[]))",
-        [keys],
-    ).fetchall()
-    return {r[0]: Seen(*r[1:]) for r in rows}
+    select = "SELECT url, kind, etag, last_modified, lastmod, last_fetched_at FROM crawl_state "
+    if len(keys) <= _IN_LIST_MAX:
+        # a literal IN list probes the primary-key index; a join scans the table
+        rows = con.execute(select + f"WHERE url IN ({', '.join('?' * len(keys))})", keys)
+    else:
+        rows = con.execute(select + "WHERE url IN (SELECT unnest(?::VARCHAR[]))", [keys])
+    return {r[0]: Seen(*r[1:]) for r in rows.fetchall()}
+
+
+#: Up to this many URLs a lookup is an IN list (an index probe per URL); above it, one join.
+#: Measured on 1,000,000 stored URLs: 2 URLs 0.5 ms against 1.4 ms, 128 URLs 4.6 ms against
+#: 20.6 ms, 2,000 URLs 67 ms against 41 ms.
+_IN_LIST_MAX = 512
 
 
 _UPSERT = """

@@ -19,11 +19,15 @@ TRAPS = (
 )
 
 
-def article_signal(html: str, min_chars: int = 500) -> str | None:
-    """Why a page looks like an article ('og:type', 'json-ld', 'body length'), or None."""
+def article_signal(page, min_chars: int = 500) -> str | None:
+    """Why a page looks like an article ('og:type', 'json-ld', 'body length'), or None.
+
+    ``page`` is HTML text or an already parsed selector (a scrapy response's ``selector``,
+    which its link extraction parses anyway)."""
     from parsel import Selector
 
-    page = Selector(text=html)
+    if isinstance(page, str):
+        page = Selector(text=page)
     og = page.css('meta[property="og:type"]::attr(content)').get("")
     if og.strip().lower() == "article":
         return "og:type"

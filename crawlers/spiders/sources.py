@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 
 import scrapy
+from scrapy.utils.asyncio import call_later
 
 from crawlers.entries import Link
 from crawlers.entries.feeds import parse_feed
@@ -16,12 +18,15 @@ from crawlers.entries.sitemaps import SitemapTooLarge, parse_sitemap, sitemap_bo
 from crawlers.entries.telegram import channel_url, parse_channel
 from crawlers.entries.wordpress import parse_posts, posts_url
 from crawlers.sources import Source
-from storage import connect
 from storage.crawlstate import canonical_or_none, lookup
 from storage.dates import parse_date
+from storage.db import HeldReader
 from storage.records import EntryState, NotModified, PageRecord, Rejection
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+#: seconds without a crawl-state lookup after which the spider lets go of the database
+IDLE_RELEASE = 0.5
 
 
 def _history_key(channel: str) -> str:
@@ -54,6 +59,9 @@ class SourceSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.sources = sources
         self.db_path = db_path
+        self._reader = HeldReader(db_path)
+        self._last_read = 0.0
+        self._release_pending = False
         self.expiry = timedelta(days=expiry_days)
         self.wp_per_page = wp_per_page
         self.telegram_pages = telegram_pages
@@ -72,19 +80,37 @@ class SourceSpider(scrapy.Spider):
         # canonical URLs of the pages requested in this run: a link seen again (navigation,
         # "related" lists) is neither looked up nor charged to the page budget
         self._requested: set[str] = set()
+        self._extractors: dict = {}
 
     # -- entry points ------------------------------------------------------------------
 
     def _state(self, urls: list[str]) -> dict:
-        """Crawl state of these URLs (canonical URL -> Seen), ignoring expired entries. The
-        file is opened read-only (no checkpoint on close); the writer never holds it open
-        between its batches."""
+        """Crawl state of these URLs (canonical URL -> Seen), ignoring expired entries.
+
+        Read through a held read-only connection: a link-following crawl asks for every page,
+        and opening DuckDB each time cost more than the rest of the crawl. The writer's batches
+        take it over (see HeldReader); the spider lets go after IDLE_RELEASE seconds without a
+        lookup and when it closes."""
         if not urls:
             return {}
-        with connect(self.db_path, read_only=True) as con:
-            seen = lookup(con, urls)
+        seen = lookup(self._reader.connection(), urls)
+        self._last_read = monotonic()
+        if not self._release_pending:
+            self._release_pending = True
+            call_later(IDLE_RELEASE, self._release_when_idle)
         horizon = datetime.now(UTC) - self.expiry
         return {k: s for k, s in seen.items() if s.last_fetched_at >= horizon}
+
+    def _release_when_idle(self) -> None:
+        idle = monotonic() - self._last_read
+        if idle >= IDLE_RELEASE:
+            self._reader.release()
+            self._release_pending = False
+        else:
+            call_later(IDLE_RELEASE - idle, self._release_when_idle)
+
+    def closed(self, reason) -> None:
+        self._reader.release()
 
     @property
     def private_hosts(self) -> set[str]:
@@ -303,18 +329,25 @@ class SourceSpider(scrapy.Spider):
         if response.status == 304 or not self._is_html(response):
             yield from self.parse_page(response, source)  # not modified, or a rejection
             return
-        if article_signal(response.text, self.min_article_chars):
+        if article_signal(response.selector, self.min_article_chars):
             yield from self.parse_page(response, source, title, published)
         else:
             self.health[source.name]["fetched"] += 1
         if depth >= source.max_depth:
             return
-        from scrapy.linkextractors import LinkExtractor
-
-        # domains are checked by _follow (by host name: LinkExtractor's check counts ports)
-        extractor = LinkExtractor(allow=source.include, deny=[*source.exclude, *TRAPS])
-        links = [Link(link.url) for link in extractor.extract_links(response)]
+        links = [Link(link.url) for link in self._extractor(source).extract_links(response)]
         yield from self._follow(source, links, response, self.parse_linked, depth=depth + 1)
+
+    def _extractor(self, source: Source):
+        """The source's link extractor, built (and its patterns compiled) once per run."""
+        if source.name not in self._extractors:
+            from scrapy.linkextractors import LinkExtractor
+
+            # domains are checked by _follow (by host name: LinkExtractor's check counts ports)
+            self._extractors[source.name] = LinkExtractor(
+                allow=source.include, deny=[*source.exclude, *TRAPS]
+            )
+        return self._extractors[source.name]
 
     # -- article pages -------------------------------------------------------------------
 

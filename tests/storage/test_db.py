@@ -8,7 +8,7 @@ import pytest
 
 import storage.db
 from storage import connect
-from storage.db import StorageError
+from storage.db import HeldReader, StorageError
 
 HOLD = """
 import sys, time, duckdb
@@ -51,3 +51,37 @@ def test_a_lock_held_too_long_is_a_clear_error(tmp_path, monkeypatch):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_held_reader_gives_way_to_writes_in_its_own_process(tmp_path):
+    """The spider reads crawl state through a held connection; the writer's batches in the same
+    process take the file over (DuckDB refuses a read-only and a read-write handle at once)."""
+    db = tmp_path / "n.duckdb"
+    with connect(db) as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+    reader = HeldReader(db)
+    first = reader.connection()
+    assert reader.connection() is first  # held between uses, not reopened
+    with connect(db) as con:
+        con.execute("INSERT INTO t VALUES (1)")
+    assert not reader.held
+    assert reader.connection().execute("SELECT count(*) FROM t").fetchone() == (1,)
+    reader.release()
+    assert not reader.held
+
+
+def test_other_processes_read_while_a_reader_is_held(tmp_path):
+    db = tmp_path / "n.duckdb"
+    with connect(db) as con:
+        con.execute("CREATE TABLE t AS SELECT 42 AS x")
+    reader = HeldReader(db)
+    reader.connection()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", "import duckdb, sys; print(duckdb.connect(sys.argv[1], "
+             "read_only=True).execute('SELECT x FROM t').fetchone()[0])", str(db)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert out.stdout.strip() == "42", out.stderr
+    finally:
+        reader.release()
