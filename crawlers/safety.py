@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from time import monotonic
 from urllib.parse import urlsplit
 
@@ -82,10 +84,27 @@ class LoopSafeRedirectMiddleware(RedirectMiddleware):
         return followed
 
 
+def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float:
+    """Seconds a ``Retry-After`` header asks for: delay-seconds or an HTTP-date (RFC 9110
+    10.2.3); 0 when absent, malformed or in the past."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
 class BackoffRetryMiddleware(RetryMiddleware):
     """Scrapy's retries, with backoff: each retry doubles the delay of the failing site's
     download slot (from 1 s, at most ``max_delay``), counted from the failure rather than from
-    when the failing request was sent. A 429/503 ``Retry-After`` of up to ``max_delay`` seconds
+    when the failing request was sent. A 429/503 ``Retry-After`` (seconds or a date) of up to ``max_delay`` seconds
     is a hard floor for that retry: the slot delay is jittered (``RANDOMIZE_DOWNLOAD_DELAY``)
     and could otherwise come in under it. AutoThrottle, where on, brings the delay back down."""
 
@@ -113,9 +132,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     def _back_off(self, request, retry_after: bytes | None = None) -> float:
         """Slow the request's slot down; return the seconds Retry-After asked for (0 if none)."""
-        asked = 0.0
-        if retry_after and retry_after.strip().isdigit():
-            asked = min(self.max_delay, float(retry_after.strip()))
+        asked = min(self.max_delay, retry_after_seconds(retry_after))
         downloader = self.crawler.engine.downloader
         slot = downloader.slots.get(downloader.get_slot_key(request))
         if slot is None:

@@ -2,8 +2,10 @@
 redirects, decoding, size limits, gzip bombs, redirect loops."""
 
 import gzip
+from datetime import UTC, datetime
 
 from crawlers.demo import render
+from crawlers.safety import retry_after_seconds
 from storage.documents import decompress_html
 from tests.conftest import LocalSite
 from tests.crawlers.test_spiders import PARA, article, crawl, rows, sources_file
@@ -112,3 +114,12 @@ def test_retries_back_off_and_honour_retry_after(tmp_path, local_site):
     tries = [(status, at) for path, status, at in stamps if path == "/flaky"]
     assert [s for s, _ in tries] == [503, 200]
     assert tries[1][1] - tries[0][1] >= 1.0  # waited as Retry-After asked
+
+
+def test_retry_after_is_read_as_seconds_or_as_a_date():
+    now = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    assert retry_after_seconds(b"5", now) == 5.0
+    assert retry_after_seconds(b"Thu, 26 Nov 2026 10:00:30 GMT", now) == 30.0
+    assert retry_after_seconds(b"Thu, 26 Nov 2026 09:00:00 GMT", now) == 0.0  # in the past
+    assert retry_after_seconds(b"soon", now) == retry_after_seconds(None, now) == 0.0
+    assert retry_after_seconds(b"-3", now) == 0.0
