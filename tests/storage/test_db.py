@@ -30,7 +30,7 @@ def test_an_open_waits_for_another_process_to_let_go(tmp_path):
     db = tmp_path / "n.duckdb"
     with connect(db):
         pass
-    proc = hold(db, 1.0)
+    proc = hold(db, 2.0)
     started = time.monotonic()
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT max(version) FROM schema_version").fetchone()[0] > 0
