@@ -104,9 +104,10 @@ def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) 
 class BackoffRetryMiddleware(RetryMiddleware):
     """Scrapy's retries, with backoff: each retry doubles the delay of the failing site's
     download slot (from 1 s, at most ``max_delay``), counted from the failure rather than from
-    when the failing request was sent. A 429/503 ``Retry-After`` (seconds or a date) of up to ``max_delay`` seconds
-    is a hard floor for that retry: the slot delay is jittered (``RANDOMIZE_DOWNLOAD_DELAY``)
-    and could otherwise come in under it. AutoThrottle, where on, brings the delay back down."""
+    when the failing request was sent. A 429/503 ``Retry-After`` (seconds or a date) of up to
+    ``max_delay`` seconds is a hard floor for that retry: the slot delay is jittered
+    (``RANDOMIZE_DOWNLOAD_DELAY``) and could otherwise come in under it. AutoThrottle, where
+    on, brings the delay back down."""
 
     max_delay = 60.0
 

@@ -14,9 +14,9 @@ from storage.migrations import LATEST_VERSION, MIGRATIONS
 
 DEFAULT_DB = "narrascope.duckdb"
 
-#: How long an open waits for another process's lock on the file to go away. Our own
-#: processes hold the file for one batch at a time (well under a second), so a crawl's writer
-#: and a reader take turns instead of failing.
+#: How long an open waits for another process's lock on the file to go away. Our writers
+#: hold the file for one batch at a time (well under a second), so a crawl's writer and a
+#: reader take turns instead of failing.
 LOCK_WAIT_SECONDS = 30.0
 
 
