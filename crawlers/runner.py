@@ -118,6 +118,17 @@ def quiet_scrapy(level: str) -> None:
             handler.addFilter(_ScrapyLevel(numeric))
 
 
+def source_row(source: Source):
+    """What the database keeps of a source (table `sources`)."""
+    from storage.sources import SourceRow
+
+    return SourceRow(
+        name=source.name, home=source.home, entry_points=source.kinds,
+        languages=list(source.languages), tags=dict(source.tags),
+        allowed_domains=list(source.allowed_domains), max_pages=source.max_pages,
+    )  # fmt: skip
+
+
 def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = None) -> dict:
     """Crawl every source's entry points and the pages they list; return the run summary.
 
@@ -127,12 +138,14 @@ def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = N
 
     from crawlers.spiders.sources import SourceSpider
     from storage.health import health_row, record_health
+    from storage.sources import record_sources
 
     crawl = {**CRAWL_DEFAULTS, **(crawl or {})}
     # tldextract must never fetch the public suffix list over the network
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
     with connect(db_path) as con:
         run_id = start_run(con, "crawl")
+        record_sources(con, [source_row(s) for s in sources])
     settings = scrapy_settings(str(db_path), run_id, crawl, sources)
     quiet_scrapy(settings["LOG_LEVEL"])
     process = CrawlerProcess(settings)

@@ -85,6 +85,12 @@ def test_demo_sources_use_every_kind_of_entry_point(demo_run):
         ).fetchone()
         archived = con.execute("SELECT count(*) FROM page_meta WHERE warc_file IS NOT NULL")
         archived = archived.fetchone()[0]
+        # analysts group documents by their source's tags
+        by_network = con.execute(
+            "SELECT s.tags['network'], count(*) FROM v_documents d JOIN sources s "
+            "ON s.name = d.source GROUP BY 1"
+        ).fetchall()
+        kinds = dict(con.execute("SELECT name, entry_points FROM sources").fetchall())
     assert by_source == {"demo-wp": 12, "demo-mirror": 16, "demo-blog": 13, "demo-channel": 4}
     assert wp[0] == 12 and wp[1] >= 1 and wp[2] == ["Analytics"]  # authors, categories
     text, meta = post[0], json.loads(post[1])
@@ -93,6 +99,9 @@ def test_demo_sources_use_every_kind_of_entry_point(demo_run):
         "/news/peremirie-kotorogo-ne-hochet-bryussel.html"
     )
     assert archived == 45  # every stored page points at its WARC record
+    assert by_network == [("demo", 45)]
+    assert kinds == {"demo-wp": ["wordpress"], "demo-mirror": ["sitemaps"],
+                     "demo-blog": ["links"], "demo-channel": ["telegram"]}  # fmt: skip
 
 
 def test_demo_never_deletes_a_database_holding_other_sources(tmp_path):

@@ -85,3 +85,18 @@ def test_other_processes_read_while_a_reader_is_held(tmp_path):
         assert out.stdout.strip() == "42", out.stderr
     finally:
         reader.release()
+
+
+def test_sources_are_kept_and_updated_by_name(tmp_path):
+    from storage.sources import SourceRow, record_sources
+
+    def row(name, **tags):
+        return SourceRow(name, f"https://{name}.example/", ["feeds"], ["ru"], tags,
+                         [f"{name}.example"], 100)  # fmt: skip
+
+    with connect(tmp_path / "n.duckdb") as con:
+        record_sources(con, [row("a", country="RU", network="x"), row("b")])
+        record_sources(con, [row("a", country="BY")])  # b left the sources file
+        got = con.execute("SELECT name, tags['country'], tags['network'], "
+                          "first_listed_at < last_listed_at FROM sources ORDER BY 1").fetchall()  # fmt: skip
+    assert got == [("a", "BY", None, True), ("b", None, None, False)]
