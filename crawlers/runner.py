@@ -9,6 +9,7 @@ from pathlib import Path
 from crawlers.sources import Source
 from storage import connect
 from storage.runs import finish_run, start_run
+from storage.sources import SourceRow, record_sources
 
 # The [crawl] table of narrascope.toml and its defaults.
 CRAWL_DEFAULTS = {
@@ -118,10 +119,8 @@ def quiet_scrapy(level: str) -> None:
             handler.addFilter(_ScrapyLevel(numeric))
 
 
-def source_row(source: Source):
+def source_row(source: Source) -> SourceRow:
     """What the database keeps of a source (table `sources`)."""
-    from storage.sources import SourceRow
-
     return SourceRow(
         name=source.name, home=source.home, entry_points=source.kinds,
         languages=list(source.languages), tags=dict(source.tags),
@@ -138,7 +137,6 @@ def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = N
 
     from crawlers.spiders.sources import SourceSpider
     from storage.health import health_row, record_health
-    from storage.sources import record_sources
 
     crawl = {**CRAWL_DEFAULTS, **(crawl or {})}
     # tldextract must never fetch the public suffix list over the network
