@@ -89,7 +89,7 @@ def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
             if "lock" not in str(err).lower() or time.monotonic() + pause > deadline:
                 raise StorageError(f"cannot open {db_path}: {err}") from err
             time.sleep(pause)  # another process holds it for a batch: take turns
-            pause = min(pause * 2, 0.5)
+            pause = min(pause * 2, 0.1)
         except duckdb.Error as err:
             raise StorageError(f"cannot open {db_path}: {err}") from err
     con.execute("SET TimeZone = 'UTC'")

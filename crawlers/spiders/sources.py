@@ -26,7 +26,7 @@ from storage.records import EntryState, NotModified, PageRecord, Rejection
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 #: seconds without a crawl-state lookup after which the spider lets go of the database
-IDLE_RELEASE = 0.5
+IDLE_RELEASE = 0.1
 
 
 def _history_key(channel: str) -> str:

@@ -14,6 +14,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from crawlers.demo import render
+from storage import connect
 from storage.documents import decompress_html
 from tests.conftest import ROOT, run_cli
 from tests.crawlers.test_spiders import FAST, article, crawl, rows, sources_file
@@ -151,3 +152,41 @@ def test_sources_add_probes_a_site_and_proposes_an_entry(tmp_path):
     assert source.feeds == [home + "feed/"] and source.sitemaps == [home + "sitemap.xml"]
     assert source.languages == ["ru"]
     assert "wordpress = true" in proc.stdout
+
+
+WRITE_DURING = """
+import sys, time
+from storage import connect
+db, seconds = sys.argv[1], float(sys.argv[2])
+end, writes, longest = time.time() + seconds, 0, 0.0
+while time.time() < end:
+    started = time.perf_counter()
+    with connect(db) as con:
+        con.execute("INSERT INTO ext VALUES (now())")
+    longest = max(longest, time.perf_counter() - started)
+    writes += 1
+    time.sleep(0.1)
+print(writes, longest)
+"""
+
+
+def test_another_process_writes_while_a_busy_crawl_runs(tmp_path, local_site):
+    """The spider holds a read-only connection while busy; another writer still gets turns
+    (whenever the crawl's own batches take the file over, or the spider goes idle)."""
+    pages = {f"/p/{i}": ("text/html", article(f"Страница {i}").replace(
+        b"</body>", "".join(f'<a href="/p/{k}">{k}</a>' for k in (2 * i + 1, 2 * i + 2)
+                            if k < 400).encode() + b"</body>"), {}) for i in range(400)}  # fmt: skip
+    site = local_site(pages)
+    site.routes["/"] = ("text/html", b'<html><body><a href="/p/0">start</a></body></html>', {})
+    sources = sources_file(tmp_path, home=site.base + "/", follow_links=True, max_depth=10)
+    db = tmp_path / "n.duckdb"
+    with connect(db) as con:
+        con.execute("CREATE TABLE ext (t TIMESTAMPTZ)")
+    writer = subprocess.Popen([sys.executable, "-c", WRITE_DURING, str(db), "6"], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    out = crawl(tmp_path, sources, "write_batch = 20\nconcurrent_per_domain = 16\n")
+    stdout, stderr = writer.communicate(timeout=120)
+    assert writer.returncode == 0, stderr  # no "cannot open ...: Conflicting lock"
+    writes, longest = stdout.split()
+    assert "400 new" in out and int(writes) >= 5
+    print(f"{writes} writes during the crawl, the longest wait {float(longest):.2f} s")
