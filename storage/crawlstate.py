@@ -30,9 +30,16 @@ def canonical_or_none(url: str) -> str | None:
         return None
 
 
-def lookup(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, Seen]:
-    """Canonical URL -> its state, for the URLs that have one (one query for the list)."""
-    keys = sorted({c for c in map(canonical_or_none, urls) if c})
+#: Up to this many URLs a lookup is an IN list (an index probe per URL); above it, one join.
+#: Measured on 1,000,000 stored URLs: 2 URLs 0.5 ms against 1.4 ms, 128 URLs 4.6 ms against
+#: 20.6 ms, 2,000 URLs 67 ms against 41 ms.
+_IN_LIST_MAX = 512
+
+
+def lookup(con: duckdb.DuckDBPyConnection, keys) -> dict[str, Seen]:
+    """Canonical URL -> its state, for those of these canonical URLs (``canonical_or_none``;
+    None is skipped) that have one, in one query."""
+    keys = sorted({k for k in keys if k})
     if not keys:
         return {}
     select = "SELECT url, kind, etag, last_modified, lastmod, last_fetched_at FROM crawl_state "
@@ -42,12 +49,6 @@ def lookup(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, Seen]:
     else:
         rows = con.execute(select + "WHERE url IN (SELECT unnest(?::VARCHAR[]))", [keys])
     return {r[0]: Seen(*r[1:]) for r in rows.fetchall()}
-
-
-#: Up to this many URLs a lookup is an IN list (an index probe per URL); above it, one join.
-#: Measured on 1,000,000 stored URLs: 2 URLs 0.5 ms against 1.4 ms, 128 URLs 4.6 ms against
-#: 20.6 ms, 2,000 URLs 67 ms against 41 ms.
-_IN_LIST_MAX = 512
 
 
 _UPSERT = """

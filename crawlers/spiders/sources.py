@@ -84,16 +84,18 @@ class SourceSpider(scrapy.Spider):
 
     # -- entry points ------------------------------------------------------------------
 
-    def _state(self, urls: list[str]) -> dict:
-        """Crawl state of these URLs (canonical URL -> Seen), ignoring expired entries.
+    def _state(self, keys) -> dict:
+        """Crawl state of these canonical URLs (canonical URL -> Seen), ignoring expired
+        entries.
 
         Read through a held read-only connection: a link-following crawl asks for every page,
         and opening DuckDB each time cost more than the rest of the crawl. The writer's batches
         take it over (see HeldReader); the spider lets go after IDLE_RELEASE seconds without a
         lookup and when it closes."""
-        if not urls:
+        keys = [k for k in keys if k]
+        if not keys:
             return {}
-        seen = lookup(self._reader.connection(), urls)
+        seen = lookup(self._reader.connection(), keys)
         self._last_read = monotonic()
         if not self._release_pending:
             self._release_pending = True
@@ -138,9 +140,8 @@ class SourceSpider(scrapy.Spider):
         apis = {s.name: f"{s.home.rstrip('/')}/wp-json/wp/v2/posts" for s in self.sources}
         channels = {s.name: [channel_url(c) for c in s.telegram] for s in self.sources}
         cursors = [_history_key(c) for cs in channels.values() for c in cs]
-        state = self._state(
-            [*apis.values(), *(c for cs in channels.values() for c in cs), *cursors]
-        )
+        entries = [*apis.values(), *(c for cs in channels.values() for c in cs), *cursors]
+        state = self._state(map(canonical_or_none, entries))
         for source in self.sources:
             if source.obey_robots is False:
                 self.logger.warning("%s: robots.txt is not obeyed (source setting)", source.name)
@@ -376,7 +377,7 @@ class SourceSpider(scrapy.Spider):
                 allowed[key] = link
             else:
                 self.logger.info("%s: skipping %s (outside allowed domains)", source.name, link.url)
-        state = self._state([link.url for link in allowed.values()])
+        state = self._state(allowed)  # keyed by canonical URL already
         for key, link in allowed.items():
             seen = state.get(key)
             if source.wordpress and (
