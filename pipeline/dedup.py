@@ -21,9 +21,11 @@ from datetime import timedelta
 import numpy as np
 
 from pipeline.config import stage_options
+from pipeline.contract import Stage
 from pipeline.embedders import model_id_for
 from pipeline.textnorm import normalize, text_hash
-from storage.records import CopyCandidatesLookup, CopyResult, DocInput
+from storage.outputs.dedup import CopyCandidates, CopyCandidatesLookup, CopyResult, VectorWindow
+from storage.records import DocInput
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -67,7 +69,7 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @dataclass
-class DedupStage:
+class DedupStage(Stage):
     """Find which earlier documents each document copies.
 
     - exact: the same normalised text (case, spacing and Unicode form aside);
@@ -95,7 +97,6 @@ class DedupStage:
     embed_prefix: str = "query"
     needs_html: bool = False
     requires: tuple[str, ...] = field(init=False)
-    _memo: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.requires = ("extract", "langid", "embed") if self.translated else ("extract", "langid")
@@ -112,16 +113,21 @@ class DedupStage:
     def _text(self, doc: DocInput) -> str:
         return doc.text or doc.raw_text or ""
 
-    def _signed(self, doc: DocInput) -> tuple[str, np.ndarray, list[int]]:
-        key = (doc.doc_id, doc.version)
-        if key not in self._memo:
-            text = self._text(doc)
-            sig = signature(text, self.num_perm, self.seed, self.shingle)
-            self._memo[key] = (text_hash(text), sig, buckets(sig, self.bands, self.rows))
-        return self._memo[key]
+    # Each batch's documents are compared with each other too, and later documents see the
+    # copy groups earlier batches formed: the batch is never split (see pipeline/contract.py).
+    whole_batch = True
 
-    def lookups(self, batch: list[DocInput]) -> list:
-        signed = [self._signed(d) for d in batch]
+    def _signed(self, doc: DocInput) -> tuple[str, np.ndarray, list[int]]:
+        text = self._text(doc)
+        sig = signature(text, self.num_perm, self.seed, self.shingle)
+        return text_hash(text), sig, buckets(sig, self.bands, self.rows)
+
+    def prepare(self, batch: list[DocInput]) -> list[tuple[str, np.ndarray, list[int]]]:
+        """(text hash, MinHash signature, LSH buckets) per document, in batch order."""
+        return [self._signed(d) for d in batch]
+
+    def lookups(self, batch: list[DocInput], prepared: list | None = None) -> list:
+        signed = prepared if prepared is not None else self.prepare(batch)
         dates = [d.seen_at for d in batch if d.seen_at is not None]
         window = timedelta(days=self.window_days)
         model = model_id_for(self.embed_model, self.embed_prefix) if self.translated else None
@@ -137,23 +143,20 @@ class DedupStage:
             )
         ]
 
-    def process(self, batch: list[DocInput], found: dict | None = None) -> list[CopyResult]:
-        answer = next(iter((found or {}).values()), None) or {
-            "exact": {},
-            "near": {},
-            "vectors": {},
-            "window": ([], [], [], None),
-        }
-        stored_sigs = {d: np.frombuffer(s, dtype="<u4") for d, s in answer["near"].items()}
-        index = {key: list(ids) for key, ids in answer.get("buckets", {}).items()}
+    def process(
+        self, batch: list[DocInput], found: dict | None = None, prepared: list | None = None
+    ) -> list[CopyResult]:
+        signed = prepared if prepared is not None else self.prepare(batch)
+        answer = next(iter((found or {}).values()), None) or CopyCandidates()
+        stored_sigs = {d: np.frombuffer(s, dtype="<u4") for d, s in answer.near.items()}
+        index = {key: list(ids) for key, ids in answer.buckets.items()}
         batch_sigs: dict[str, np.ndarray] = {}
         results = []
         earlier: dict[str, list[str]] = {}  # text hash -> documents of this batch before
-        window = _Window(answer["window"])
-        for doc in batch:
-            digest, sig, bucket_list = self._signed(doc)
+        window = _Window(answer.window)
+        for doc, (digest, sig, bucket_list) in zip(batch, signed, strict=True):
             matches: dict[str, tuple[str, float]] = {}
-            for other in answer["exact"].get(digest, []) + earlier.get(digest, []):
+            for other in answer.exact.get(digest, []) + earlier.get(digest, []):
                 matches[other] = ("exact", 1.0)
             candidates = {o for band, b in enumerate(bucket_list) for o in index.get((band, b), [])}
             for other in sorted(candidates):
@@ -166,7 +169,7 @@ class DedupStage:
                 if estimate >= self.threshold:
                     matches[other] = ("near", round(estimate, 4))
             if self.translated:
-                for other, cosine in self._translations(doc, answer["vectors"], window):
+                for other, cosine in self._translations(doc, answer.vectors, window):
                     matches.setdefault(other, ("translated", round(cosine, 4)))
             matches.pop(doc.doc_id, None)
             results.append(
@@ -185,8 +188,6 @@ class DedupStage:
             batch_sigs[doc.doc_id] = sig
             for band, b in enumerate(bucket_list):
                 index.setdefault((band, b), []).append(doc.doc_id)
-        for doc in batch:
-            self._memo.pop((doc.doc_id, doc.version), None)
         return results
 
     def _translations(self, doc: DocInput, vectors: dict, w: _Window):
@@ -219,8 +220,13 @@ class DedupStage:
 class _Window:
     """The vectors dated near a batch, indexed by language once per batch."""
 
-    def __init__(self, window: tuple) -> None:
-        self.ids, langs, lengths, self.matrix = window
+    def __init__(self, window: VectorWindow) -> None:
+        self.ids, langs, lengths, self.matrix = (
+            window.ids,
+            window.langs,
+            window.lengths,
+            window.matrix,
+        )
         self.lengths = np.asarray(lengths, dtype=np.float64)
         langs = np.asarray(langs, dtype=object)
         self.languages = set(langs.tolist())

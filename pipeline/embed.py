@@ -9,9 +9,11 @@ from functools import cached_property
 import numpy as np
 
 from pipeline.config import stage_options
+from pipeline.contract import Stage
 from pipeline.embedders import load_embedder, model_id_for
 from pipeline.textnorm import cap_length, paragraphs, split_sentences, text_hash
-from storage.records import DocInput, Embedding, Rejection, VectorReuseLookup
+from storage.outputs.embed import Embedding, VectorReuseLookup
+from storage.records import DocInput, Rejection
 
 INPUTS = ("original", "translation")
 
@@ -48,7 +50,7 @@ def chunk_text(text: str, count_tokens, max_tokens: int) -> list[tuple[str, int]
 
 
 @dataclass
-class EmbedStage:
+class EmbedStage(Stage):
     """Embed each document's title and text with ``model`` (see pipeline/embedders.py).
 
     ``input`` is 'original' (the default; needs a cross-lingual model) or 'translation'
@@ -118,7 +120,7 @@ class EmbedStage:
     def _joined(title: str, text: str) -> str:
         return f"{title}\n{text}" if title else text
 
-    def lookups(self, batch: list[DocInput]) -> list:
+    def lookups(self, batch: list[DocInput], prepared=None) -> list:
         hashes = set()
         for doc in batch:
             picked = self._input_text(doc)
@@ -126,7 +128,7 @@ class EmbedStage:
                 hashes.add(text_hash(self._joined(*picked)))
         return [VectorReuseLookup(self.model_id, self.input, tuple(sorted(hashes)))]
 
-    def process(self, batch: list[DocInput], found: dict | None = None) -> list:
+    def process(self, batch: list[DocInput], found: dict | None = None, prepared=None) -> list:
         stored: dict = {}
         for answer in (found or {}).values():
             stored.update(answer)
@@ -146,10 +148,11 @@ class EmbedStage:
             joined = self._joined(*picked)
             digest = text_hash(joined)
             if digest in stored:
-                source_doc, n_chunks, truncated, runtime, vector, lead = stored[digest]
+                s = stored[digest]
                 results[i] = self._result(
-                    doc, digest, n_chunks, truncated, vector, source_doc, runtime, lead
-                )
+                    doc, digest, s.chunks, s.truncated, s.vector, s.doc_id, s.runtime,
+                    s.lead_vector,
+                )  # fmt: skip
                 continue
             if digest in first:
                 copies.append((i, digest))

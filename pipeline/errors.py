@@ -1,5 +1,45 @@
-"""Typed errors of the pipeline that carry a message telling the user how to fix them."""
+"""Typed errors of the pipeline, and which failures are the environment's rather than a
+document's.
+
+An *environment* error (a model that cannot load, the database, memory, the disk) says
+nothing about the document being processed: the stage stops at once, nothing is recorded as
+rejected, and the next run retries everything. Any other exception a stage raises on a
+document is that document's: it is recorded as ``stage_error`` and retried on later runs, up to
+a limit (see pipeline/runner.py).
+"""
+
+from __future__ import annotations
 
 
 class ModelError(RuntimeError):
     """A model cannot be installed, found or loaded."""
+
+
+class StageFailed(RuntimeError):
+    """A stage stopped: its environment failed, or a whole-batch stage raised. The batch was
+    rolled back; the message names the stage and the cause."""
+
+    def __init__(self, stage: str, cause: BaseException, *, documents: int = 0):
+        self.stage = stage
+        self.cause = cause
+        where = f" on a batch of {documents} documents" if documents else ""
+        super().__init__(
+            f"stage {stage} stopped{where}: {type(cause).__name__}: {_first_line(cause)}"
+            " (nothing of that batch was written; the next run retries it)"
+        )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+def is_environment_error(err: BaseException) -> bool:
+    """Whether a failure is the machine's or the setup's, not the document's."""
+    import duckdb
+
+    from storage.db import StorageError
+
+    return isinstance(
+        err, ModelError | StorageError | duckdb.Error | MemoryError | OSError | ImportError
+    )

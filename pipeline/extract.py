@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from pipeline.comments import comment_sections, drop_comment_lines
 from pipeline.config import stage_options
+from pipeline.contract import Stage
 from storage.dates import parse_date
-from storage.records import DocInput, Extraction, Rejection
+from storage.outputs.extract import Extraction
+from storage.records import DocInput, Rejection
 
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 logging.getLogger("htmldate").setLevel(logging.ERROR)
@@ -19,7 +21,7 @@ FOCUS = ("balanced", "precision", "recall")
 
 
 @dataclass
-class ExtractStage:
+class ExtractStage(Stage):
     """trafilatura on the stored HTML, then a multilingual comment-line filter.
 
     ``favor`` is trafilatura's focus: "balanced", "precision" or "recall".
@@ -40,7 +42,7 @@ class ExtractStage:
     def from_settings(cls, settings: dict) -> ExtractStage:
         return cls(**stage_options("extract", settings, ("favor", "min_chars")))
 
-    def process(self, batch: list[DocInput]) -> list[Extraction | Rejection]:
+    def process(self, batch: list[DocInput], found=None, prepared=None) -> list:
         return [self.extract_one(doc) for doc in batch]
 
     def extract_one(self, doc: DocInput) -> Extraction | Rejection:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from pipeline.config import stage_options
-from storage.records import DocInput, LanguageResult, Rejection
+from pipeline.contract import Stage
+from storage.outputs.langid import LanguageResult
+from storage.records import DocInput, Rejection
 
 UNDETERMINED = "und"
 _URL = re.compile(r"https?://\S+|www\.\S+")
@@ -146,7 +148,7 @@ DETECTORS = {
 
 
 @dataclass
-class LangIdStage:
+class LangIdStage(Stage):
     """Language of the extracted text (never of the page chrome or its lang attribute).
 
     Texts with fewer than ``min_letters`` letters are ``und``. Detection reads the first
@@ -184,7 +186,7 @@ class LangIdStage:
         # rounded: lingua's last digits vary with summation order between runs
         return lang, round(confidence, 4)
 
-    def process(self, batch: list[DocInput]) -> list[LanguageResult | Rejection]:
+    def process(self, batch: list[DocInput], found=None, prepared=None) -> list:
         results: list[LanguageResult | Rejection] = []
         for doc in batch:
             if doc.hint_lang:

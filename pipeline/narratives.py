@@ -21,8 +21,16 @@ from functools import lru_cache
 import numpy as np
 
 from pipeline.config import stage_options
+from pipeline.contract import Stage
 from pipeline.embedders import model_id_for
-from storage.records import DocInput, NarrativeAssignment, NarrativeLookup, Rejection
+from storage.outputs.narratives import (
+    NarrativeAssignment,
+    NarrativeContext,
+    NarrativeLookup,
+    NarrativeMerge,
+    NarrativeState,
+)
+from storage.records import BatchResult, DocInput, Rejection
 
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 # Function words of the languages the monitored sites use most; keywords are content words.
@@ -92,13 +100,16 @@ class _Narrative:
     def centroid(self) -> np.ndarray:
         return self.total / (np.linalg.norm(self.total) or 1.0)
 
-    def state(self) -> tuple:
-        """(size, vector_sum, last_seen, [(language, size, vector_sum)]) for storage."""
+    def state(self, model_id: str) -> NarrativeState:
+        """The narrative as storage keeps it, with its language parts."""
         parts = [
             (lang, size, total.astype(np.float32).tolist())
             for lang, (size, total) in sorted(self.parts.items())
         ]
-        return self.size, self.total.astype(np.float32).tolist(), self.last_seen, parts
+        return NarrativeState(
+            self.key, model_id, self.size, self.total.astype(np.float32).tolist(),
+            self.last_seen, parts,
+        )  # fmt: skip
 
 
 @dataclass
@@ -256,7 +267,7 @@ def _older(a, b) -> bool:
 
 
 @dataclass
-class ClusterStage:
+class ClusterStage(Stage):
     """Assign each document to a narrative (see the module docstring). Keyword terms are taken
     from the English translation where there is one, else from the original text."""
 
@@ -277,7 +288,10 @@ class ClusterStage:
     needs_html: bool = False
     # Assigning documents again on top of narratives that already count them would count
     # them twice; a fresh assignment of everything is what `cluster --rebuild` does.
-    force_refusal: str = "run `narrascope cluster --rebuild` to re-cluster everything"
+    force_refusal = "run `narrascope cluster --rebuild` to re-cluster everything"
+    # Each document sees the narratives the documents before it formed, in this batch and
+    # earlier ones: the batch is never split (see pipeline/contract.py).
+    whole_batch = True
 
     def __post_init__(self) -> None:
         if self.vectors not in VECTORS:
@@ -320,27 +334,28 @@ class ClusterStage:
     def clusterer(self) -> Clusterer:
         return Clusterer(self.threshold, self.merge_threshold, self.window_days)
 
-    def lookups(self, batch: list[DocInput]) -> list:
+    def lookups(self, batch: list[DocInput], prepared=None) -> list:
         dates = [d.seen_at for d in batch if d.seen_at is not None]
         since = min(dates) - timedelta(days=self.window_days) if dates else None
         return [
             NarrativeLookup(self.model_id, self.embed_input, tuple(d.doc_id for d in batch), since)
         ]
 
-    def process(self, batch: list[DocInput], found: dict | None = None) -> list:
-        answer = next(iter((found or {}).values()))
+    def process(
+        self, batch: list[DocInput], found: dict | None = None, prepared=None
+    ) -> BatchResult:
+        answer = next(iter((found or {}).values()), None) or NarrativeContext()
         state = self.clusterer()
-        for narrative_id, size, total, last_seen in answer["active"]:
+        for stored in answer.active:
             parts = {
-                lang: [n, np.asarray(part, dtype=np.float32)]
-                for lang, n, part in answer["parts"].get(narrative_id, [])
+                lang: [n, np.asarray(part, dtype=np.float32)] for lang, n, part in stored.parts
             }
-            total = np.asarray(total, dtype=np.float32)
-            state.add(_Narrative(narrative_id, size, total, last_seen, parts))
-        state.group_narrative.update(answer["group_narratives"])
+            total = np.asarray(stored.vector_sum, dtype=np.float32)
+            state.add(_Narrative(stored.narrative_id, stored.size, total, stored.last_seen, parts))
+        state.group_narrative.update(answer.group_narratives)
         order = sorted(range(len(batch)), key=lambda i: _chronological(batch[i]))
         results: list = [None] * len(batch)
-        vectors = answer["vectors"]
+        vectors = answer.vectors
         if self.vectors == "words":
             matrix = self.word_vectors([self.lead(d) for d in batch])
             vectors = {d.doc_id: matrix[i] for i, d in enumerate(batch) if matrix[i].any()}
@@ -353,7 +368,7 @@ class ClusterStage:
             v = np.asarray(vector, dtype=np.float32)
             v = v / (np.linalg.norm(v) or 1.0)
             key, similarity, via = state.assign(
-                doc.doc_id, v, doc.seen_at, answer["groups"].get(doc.doc_id), doc.lang
+                doc.doc_id, v, doc.seen_at, answer.groups.get(doc.doc_id), doc.lang
             )
             english = (
                 doc.translated_text
@@ -363,12 +378,13 @@ class ClusterStage:
             results[i] = NarrativeAssignment(
                 doc.doc_id, doc.version, key, similarity, via, self.model_id, terms(english)
             )
-        # final keys (merges may have redirected earlier assignments) and narrative states
+        # final keys (merges may have redirected earlier assignments), then the batch-level
+        # outputs: the state of every narrative the batch touched, and its merges
+        touched = {}
         for r in results:
             if isinstance(r, NarrativeAssignment):
                 r.narrative = state.resolve(r.narrative)
-                r.state = state.active[r.narrative].state()
-        first = next((r for r in results if isinstance(r, NarrativeAssignment)), None)
-        if first is not None:
-            first.merges = list(state.merges)
-        return results
+                touched[r.narrative] = True
+        outputs: list = [state.active[key].state(self.model_id) for key in touched]
+        outputs += [NarrativeMerge(m, s, why) for m, s, why in state.merges]
+        return BatchResult(results, outputs)

@@ -77,7 +77,7 @@ def rebuild(db_path: Path, settings: dict, run_id: str | None = None) -> dict:
     for doc_id, narrative_id in old_members.items():
         old.setdefault(narrative_id, set()).add(doc_id)
     keep, aliases, counts = map_ids(new, old)
-    states = {key: n.state() for key, n in state.active.items() if key in new}
+    states = {key: n.state(stage.model_id) for key, n in state.active.items() if key in new}
     with connect(db_path) as con:
         replace_all(
             con,

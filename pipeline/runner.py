@@ -1,4 +1,20 @@
-"""The stage runner: every stage over the documents that still need it, one transaction a batch."""
+"""The stage runner: every stage over the documents that still need it, one transaction a batch.
+
+For each batch: read the inputs (a short read), ``prepare`` with the database closed, answer
+the stage's lookups (a short read), ``process`` with the database closed, write the results
+(one transaction). The file is never open while a model or any other CPU work runs, so
+readers (``narrascope sql``, the dashboard) get their turn between batches; other writers are
+kept out for the whole run by the writer lock (storage/lock.py).
+
+Failures (the contract: pipeline/contract.py):
+- an environment error (pipeline/errors.py) stops the stage, and the run, at once: nothing of
+  the batch is written, no document is blamed, the next run retries everything;
+- a whole-batch stage (dedup, cluster) that raises stops the same way: its batch is never
+  split, since a document processed without the rest of its batch would see the wrong state;
+- any other stage that raises has its batch retried one document at a time; the documents
+  that raise on their own are recorded as stage errors and retried on later runs, up to
+  ``max_attempts`` runs, then rejected (``stage_error``) and listed by ``status``.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +24,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.contract import Stage
+from pipeline.errors import StageFailed, is_environment_error
+from pipeline.stages import downstream
 from storage import connect
-from storage.lookups import answer
-from storage.records import Rejection
-from storage.stages import (
-    backlog,
-    load_inputs,
-    pending,
-    reopen_no_model,
-    reset_stage,
-    write_results,
-)
+from storage.db import transaction
+from storage.lock import writer_lock
+from storage.outputs import answer, reopen
+from storage.records import BatchResult, DocInput, StageError
+from storage.runs import new_run_id
+from storage.stages import MAX_ATTEMPTS, backlog, load_inputs, pending, reset_stage, write_results
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +44,21 @@ class StageReport:
     version: str
     done: int = 0
     rejected: int = 0
+    retrying: int = 0  # documents that raised and will be retried next run
     seconds: float = 0.0
     reopened: int = 0
     counters: dict[str, int] = field(default_factory=dict)
+    note: str = ""
 
     def count(self, results: list) -> None:
         """Add up what the results say they did (cache hits, reused copies, ...)."""
         for result in results:
-            for key, n in getattr(result, "counts", {}).items():
+            for key, n in result.counts.items():
                 self.counters[key] = self.counters.get(key, 0) + n
 
     @property
     def docs_per_s(self) -> float:
-        return (self.done + self.rejected) / self.seconds if self.seconds else 0.0
+        return (self.done + self.rejected + self.retrying) / self.seconds if self.seconds else 0.0
 
 
 @dataclass
@@ -55,6 +72,7 @@ class ProcessReport:
                 "done": s.done,
                 "rejected": s.rejected,
                 "seconds": round(s.seconds, 2),
+                **({"retrying": s.retrying} if s.retrying else {}),
                 **({"reopened": s.reopened} if s.reopened else {}),
                 **s.counters,
             }
@@ -62,88 +80,145 @@ class ProcessReport:
         }
 
 
-def _safe_process(stage, batch, found=None) -> list:
-    """Run a batch; if the stage raises, isolate the failing documents one by one."""
+def _answer(db_path, lookups: list) -> dict:
+    if not lookups:
+        return {}
+    with connect(db_path, read_only=True) as con:
+        return answer(con, lookups)
+
+
+def _attempt(db_path, stage: Stage, batch: list[DocInput]) -> tuple[list, list]:
+    """prepare, lookups, process for one batch: (items, batch-level outputs)."""
+    prepared = stage.prepare(batch)
+    found = _answer(db_path, stage.lookups(batch, prepared))
+    out = stage.process(batch, found, prepared)
+    items, extras = (out.items, out.outputs) if isinstance(out, BatchResult) else (out, [])
+    if len(items) != len(batch):
+        raise StageFailed(
+            stage.name,
+            RuntimeError(f"returned {len(items)} results for {len(batch)} inputs (a stage bug)"),
+        )
+    return list(items), list(extras)
+
+
+def _process(db_path, stage: Stage, batch: list[DocInput]) -> tuple[list, list]:
+    """Run one batch; isolate the documents that make a per-document stage raise."""
     try:
-        results = stage.process(batch) if found is None else stage.process(batch, found)
-        if len(results) != len(batch):
-            raise RuntimeError(
-                f"stage {stage.name} returned {len(results)} results for {len(batch)} inputs"
-            )
-        return results
-    except Exception:  # noqa: BLE001 - a stage bug must not stop the batch; recorded below
+        return _attempt(db_path, stage, batch)
+    except StageFailed:
+        raise
+    except Exception as err:
+        if is_environment_error(err):
+            raise StageFailed(stage.name, err) from err
+        if stage.whole_batch:
+            raise StageFailed(stage.name, err, documents=len(batch)) from err
         if len(batch) == 1:
-            doc = batch[0]
-            err = sys.exc_info()[1]
-            log.warning("stage %s failed on %s: %s", stage.name, doc.url, err)
-            return [Rejection.of(stage.name, doc, "stage_error", f"{type(err).__name__}: {err}")]
-        return [r for doc in batch for r in _safe_process(stage, [doc], found)]
+            log.warning("stage %s failed on %s: %s: %s", stage.name, batch[0].url,
+                        type(err).__name__, err)  # fmt: skip
+            return [StageError.of(batch[0], err)], []
+    items: list = []
+    extras: list = []
+    for doc in batch:
+        one, more = _process(db_path, stage, [doc])
+        items += one
+        extras += more
+    return items, extras
+
+
+def _reopen(db_path, pipeline: list[Stage]) -> dict[str, int]:
+    """Let every configured stage reopen what waited for it (an installed model), with the
+    documents its downstream stages rejected for want of it, whatever stages run now."""
+    reopened: dict[str, int] = {}
+    for stage in pipeline:
+        requests = stage.reopen()
+        if not requests:
+            continue
+        dependents = downstream(stage.name, pipeline)
+        with connect(db_path) as con, transaction(con):
+            n = sum(reopen(con, r, stage.name, dependents) for r in requests)
+        if n:
+            reopened[stage.name] = n
+    return reopened
 
 
 def run_stages(
     db_path: str | Path | None,
-    stages: list,
+    stages: list[Stage],
     *,
+    pipeline: list[Stage] | None = None,
     limit: int | None = None,
     batch_size: int = 64,
-    force: bool = False,
+    force: bool | list[str] = (),
     run_id: str | None = None,
     progress: bool = False,
+    report: ProcessReport | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
 ) -> ProcessReport:
-    """Process each stage's backlog in order. The database is open only while a batch is read
-    or written, never while a model works, so other processes can get at it in between.
+    """Process each stage's backlog in order, holding the database's writer lock.
 
-    A stage may ask storage for what it needs before a batch (``lookups(batch)``: cached
-    translations, reusable work); the answers are passed to ``process(batch, found)``. A
-    stage with ``reopen_langs()`` gets documents it could not handle before (no model) back."""
-    refusals = [f"{s.name}: {s.force_refusal}" for s in stages if getattr(s, "force_refusal", "")]
-    if force and refusals:
+    ``pipeline`` is every configured stage (default: ``stages``): what a reopened stage's
+    downstream is. ``force`` names the stages to redo for every document (``True``: all of
+    ``stages``; a stage with a ``force_refusal`` refuses). ``report`` is filled in as the
+    run goes, so a caller still has what was done when a stage stops with ``StageFailed``."""
+    report = report if report is not None else ProcessReport()
+    run_id = run_id or new_run_id("process")
+    pipeline = pipeline or stages
+    redo = {s.name for s in stages} if force is True else set(force or ())
+    refusals = [
+        f"{s.name}: {s.force_refusal}" for s in stages if s.name in redo and s.force_refusal
+    ]
+    if refusals:
         raise ValueError(
             f"--force does not apply to {'; '.join(refusals)} (pick the stages to redo with --stage)"
         )
-    report = ProcessReport()
-    for stage in stages:
-        stage_report = StageReport(stage.name, stage.version)
-        report.stages.append(stage_report)
-        if force:
-            with connect(db_path) as con:
-                reset_stage(con, stage.name)
-        reopen_langs = getattr(stage, "reopen_langs", None)
-        if reopen_langs is not None:
-            dependents = [s.name for s in stages if stage.name in s.requires]
-            langs = reopen_langs()
-            with connect(db_path) as con:
-                stage_report.reopened = reopen_no_model(con, stage.name, langs, dependents)
-        with connect(db_path) as con:
-            todo = backlog(con, stage.name, stage.version, stage.requires)
-        if limit is not None:
-            todo = min(todo, limit)
-        bar = None
-        if progress and todo:
-            from tqdm import tqdm
+    with writer_lock(db_path):
+        reopened = _reopen(db_path, pipeline)
+        for stage in stages:
+            stage_report = StageReport(
+                stage.name, stage.version, reopened=reopened.get(stage.name, 0)
+            )
+            report.stages.append(stage_report)
+            _run_stage(db_path, stage, stage_report, stage.name in redo, limit, batch_size,
+                       run_id, progress, max_attempts)  # fmt: skip
+    return report
 
-            bar = tqdm(total=todo, desc=stage.name, unit="doc", file=sys.stderr, leave=False)
-        started = time.perf_counter()
-        remaining = todo
+
+def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, progress,
+               max_attempts) -> None:  # fmt: skip
+    if redo:
+        with connect(db_path) as con:
+            reset_stage(con, stage.name)
+    with connect(db_path, read_only=True) as con:
+        todo = backlog(con, stage.name, stage.version, stage.requires, run_id)
+    if limit is not None:
+        todo = min(todo, limit)
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+
+        bar = tqdm(total=todo, desc=stage.name, unit="doc", file=sys.stderr, leave=False)
+    started = time.perf_counter()
+    remaining = todo
+    try:
         while remaining > 0:
-            with connect(db_path) as con:
-                keys = pending(
-                    con, stage.name, stage.version, stage.requires, min(batch_size, remaining)
-                )
+            with connect(db_path, read_only=True) as con:
+                keys = pending(con, stage.name, stage.version, stage.requires,
+                               min(batch_size, remaining), run_id)  # fmt: skip
                 batch = load_inputs(con, keys, with_html=stage.needs_html)
-                found = answer(con, stage.lookups(batch)) if hasattr(stage, "lookups") else None
             if not batch:
                 break
-            results = _safe_process(stage, batch, found)
-            stage_report.count(results)
+            items, extras = _process(db_path, stage, batch)
             with connect(db_path) as con:
-                counts = write_results(con, stage.name, stage.version, results, run_id=run_id)
+                counts = write_results(con, stage.name, stage.version, items, extras,
+                                       run_id=run_id, max_attempts=max_attempts)  # fmt: skip
+            stage_report.count([r for r in items if not isinstance(r, StageError)])
             stage_report.done += counts["done"]
             stage_report.rejected += counts["rejected"]
+            stage_report.retrying += counts["retrying"]
             remaining -= len(batch)
             if bar:
                 bar.update(len(batch))
+    finally:
         stage_report.seconds = time.perf_counter() - started
         if bar:
             bar.close()
-    return report

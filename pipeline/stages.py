@@ -1,30 +1,14 @@
-"""The stage contract and the explicit registry the runner builds its stages from."""
+"""The explicit registry the runner builds its stages from (the contract: pipeline/contract.py)."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
+from pipeline.contract import Stage
 from pipeline.dedup import DedupStage
 from pipeline.embed import EmbedStage
 from pipeline.extract import ExtractStage
 from pipeline.langid import LangIdStage
 from pipeline.narratives import ClusterStage
 from pipeline.translate import TranslateStage
-from storage.records import DocInput
-
-
-class Stage(Protocol):
-    """A pipeline stage: a stable name, a version recorded with its outputs, the stages it
-    needs done first, whether it reads the raw HTML, and a pure batch-in/batch-out
-    ``process``. Normal failures are returned as ``Rejection`` values, one result per input."""
-
-    name: str
-    version: str
-    requires: tuple[str, ...]
-    needs_html: bool
-
-    def process(self, batch: list[DocInput]) -> list: ...
-
 
 # name -> factory taking that stage's settings table. Order is execution order.
 REGISTRY = {
@@ -47,3 +31,17 @@ def build_stages(names: list[str] | None, settings: dict[str, dict]) -> list[Sta
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; known stages: {', '.join(REGISTRY)}")
     return [REGISTRY[name](settings.get(name, {})) for name in REGISTRY if name in wanted]
+
+
+def downstream(stage: str, stages: list[Stage]) -> list[str]:
+    """The stages that need ``stage`` done first, directly or through others."""
+    found: list[str] = []
+    frontier = {stage}
+    while frontier:
+        nxt = {s.name for s in stages if set(s.requires) & frontier and s.name not in found}
+        found += sorted(nxt - set(found))
+        frontier = nxt
+    return found
+
+
+__all__ = ["REGISTRY", "Stage", "build_stages", "downstream"]

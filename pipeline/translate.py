@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from pipeline.config import stage_options
+from pipeline.contract import Stage
 from pipeline.textnorm import paragraphs, sentence_hash, text_hash
-from storage.records import (
-    DocInput,
+from storage.outputs.translate import (
+    NoModelReopen,
     SentenceCacheLookup,
     Translation,
     TranslationReuseLookup,
 )
+from storage.records import DocInput
 
 UNDETERMINED = "und"
 
@@ -34,7 +36,7 @@ class _Plan:
 
 
 @dataclass
-class TranslateStage:
+class TranslateStage(Stage):
     """Argos Translate into ``target`` (English by default), batched across the documents of
     a batch: each distinct sentence not in the cache is translated once. The original text is
     never modified; paragraph breaks are kept.
@@ -52,7 +54,6 @@ class TranslateStage:
     requires: tuple[str, ...] = ("extract", "langid")
     needs_html: bool = False
     version: str = field(init=False)
-    _plans: dict = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.version = f"1:{self.target}"
@@ -69,10 +70,10 @@ class TranslateStage:
 
         return routes(self.target, max_batch_tokens=self.max_batch_tokens, max_chars=self.max_chars)
 
-    def reopen_langs(self) -> list[str]:
-        """Languages this stage can translate now (documents left at ``no_model`` in one of
-        them are worth another try)."""
-        return sorted(self.routes)
+    def reopen(self) -> list:
+        """Documents left at ``no_model`` in a language this stage can translate now are
+        worth another try."""
+        return [NoModelReopen(tuple(sorted(self.routes)))]
 
     def _outcome(self, doc: DocInput) -> str | None:
         lang = doc.lang
@@ -85,28 +86,35 @@ class TranslateStage:
         return None
 
     def _plan(self, doc: DocInput) -> _Plan:
-        key = (doc.doc_id, doc.version)
-        if key not in self._plans:
-            route = self.routes[doc.lang]
-            text = doc.text or doc.raw_text or ""
-            title = doc.title or doc.hint_title
-            self._plans[key] = _Plan(
-                doc.lang,
-                route.sentences(title) if title else [],
-                [route.sentences(p) for p in paragraphs(text)],
-                text_hash(text),
-            )
-        return self._plans[key]
+        route = self.routes[doc.lang]
+        text = doc.text or doc.raw_text or ""
+        title = doc.title or doc.hint_title
+        return _Plan(
+            doc.lang,
+            route.sentences(title) if title else [],
+            [route.sentences(p) for p in paragraphs(text)],
+            text_hash(text),
+        )
 
-    def lookups(self, batch: list[DocInput]) -> list:
+    def prepare(self, batch: list[DocInput]) -> dict:
+        """Each document to translate cut into sentences (with the package's own sentence
+        model): (doc_id, version) -> plan."""
+        return {
+            (doc.doc_id, doc.version): self._plan(doc)
+            for doc in batch
+            if self._outcome(doc) is None
+        }
+
+    def lookups(self, batch: list[DocInput], prepared: dict | None = None) -> list:
         """What to fetch before translating: finished translations of identical bodies, and
         cached translations of every sentence in the batch."""
+        plans = prepared if prepared is not None else self.prepare(batch)
         reuse_keys = set()
         hashes: dict[str, set[str]] = {}
         for doc in batch:
-            if self._outcome(doc) is not None:
+            plan = plans.get((doc.doc_id, doc.version))
+            if plan is None:
                 continue
-            plan = self._plan(doc)
             reuse_keys.add((plan.body_hash, plan.lang))
             hashes.setdefault(plan.lang, set()).update(sentence_hash(s) for s in plan.units)
         lookups: list = [TranslationReuseLookup(self.target, tuple(sorted(reuse_keys)))]
@@ -118,8 +126,11 @@ class TranslateStage:
             )
         return lookups
 
-    def process(self, batch: list[DocInput], found: dict | None = None) -> list[Translation]:
+    def process(
+        self, batch: list[DocInput], found: dict | None = None, prepared: dict | None = None
+    ) -> list[Translation]:
         found = found or {}
+        prepared = prepared if prepared is not None else self.prepare(batch)
         reuse: dict = {}
         cache: dict[str, dict[str, str]] = {}
         for lookup, answer in found.items():
@@ -139,7 +150,7 @@ class TranslateStage:
                 results.append(Translation(doc.doc_id, doc.version, doc.lang, self.target, outcome))
                 plans.append(None)
                 continue
-            plan = self._plan(doc)
+            plan = prepared[(doc.doc_id, doc.version)]
             plans.append(plan)
             results.append(None)
             copy_key = (plan.body_hash, plan.lang)
@@ -172,7 +183,8 @@ class TranslateStage:
             model_id = self.routes[plan.lang].model_id
             body_units = sum(len(p) for p in plan.body)
             if copy_key in reuse:
-                reused_from, model_id, _title, text, _n = reuse[copy_key]
+                reused_from, model_id = reuse[copy_key].doc_id, reuse[copy_key].model_id
+                text = reuse[copy_key].text
                 hits += body_units
             elif copy_key in done_bodies:
                 reused_from, text = done_bodies[copy_key]
@@ -197,8 +209,6 @@ class TranslateStage:
                 reused_from=reused_from,
                 new_cache=new_cache,
             )
-        for doc in batch:
-            self._plans.pop((doc.doc_id, doc.version), None)
         return results
 
 

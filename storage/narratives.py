@@ -9,7 +9,9 @@ import duckdb
 from storage.bulk import insert_rows
 from storage.db import transaction
 from storage.documents import seen_at_sql
-from storage.stages import NARRATIVE_MEMBER_COLUMNS, STAGE_STATE_COLUMNS, write_parts
+from storage.outputs.narratives import MEMBER_COLUMNS as NARRATIVE_MEMBER_COLUMNS
+from storage.outputs.narratives import write_parts
+from storage.stages import STAGE_STATE_COLUMNS
 
 
 def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str) -> list[tuple]:
@@ -62,7 +64,7 @@ def replace_all(
     stage: str,
     stage_version: str,
     members: list[tuple[str, int, int | str, float | None, str]],  # doc, version, key, sim, via
-    states: dict,  # key -> (size, vector_sum, last_seen, [(lang, size, vector_sum)])
+    states: dict,  # key -> NarrativeState
     keep: dict,  # key -> old narrative id it keeps
     aliases: list[tuple[int, int | str, str]],  # old id, key it now resolves to, reason
     run_id: str | None = None,
@@ -92,12 +94,12 @@ def replace_all(
                 ("vector_sum", "FLOAT[]"),
             ],
             [
-                (ids[k], created.get(ids[k], now), now, model_id, size, last_seen, total)
-                for k, (size, total, last_seen, _) in states.items()
+                (ids[k], created.get(ids[k], now), now, model_id, s.size, s.last_seen, s.vector_sum)
+                for k, s in states.items()
             ],
             replace=False,
         )
-        write_parts(con, {ids[k]: state[3] for k, state in states.items()})
+        write_parts(con, {ids[k]: s.parts for k, s in states.items()})
         insert_rows(
             con,
             "narrative_members",

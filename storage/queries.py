@@ -5,23 +5,6 @@ from __future__ import annotations
 import duckdb
 
 
-def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
-    """Run an analyst's query. ``inflate(html_zlib)`` reads a stored page's HTML back (it is
-    kept zlib-compressed; see docs/schema.md)."""
-    from duckdb import sqltypes
-
-    from storage.documents import decompress_html
-
-    con = con.cursor()  # a connection of its own: no result of an earlier query left open
-    con.create_function(
-        "inflate", decompress_html, [sqltypes.BLOB], sqltypes.VARCHAR,
-        null_handling="special", side_effects=False,
-    )  # fmt: skip
-    cursor = con.execute(sql)
-    columns = [d[0] for d in cursor.description] if cursor.description else []
-    return columns, cursor.fetchall()
-
-
 def documents_by_source(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(
         con.execute(
@@ -114,6 +97,17 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
             {"stage": st, "reason": r, "count": n}
             for st, r, n in con.execute(
                 "SELECT stage, reason, count(*) FROM rejections GROUP BY 1, 2 ORDER BY 3 DESC"
+            ).fetchall()
+        ],
+        "stage_errors": [
+            {"stage": st, "url": url, "attempts": n, "error": err, "given_up": bool(gave_up)}
+            for st, url, n, err, gave_up in con.execute(
+                "SELECT x.stage, x.url, x.attempts, x.error, s.status = 'rejected' "
+                "FROM stage_errors x "
+                "JOIN documents d ON d.doc_id = x.doc_id AND d.current_version = x.version "
+                "LEFT JOIN stage_state s ON s.doc_id = x.doc_id AND s.version = x.version "
+                "AND s.stage = x.stage WHERE s.status IS DISTINCT FROM 'done' "
+                "ORDER BY 5 DESC, x.last_failed_at DESC LIMIT 50"
             ).fetchall()
         ],
         "last_runs": [

@@ -1,4 +1,6 @@
-"""Typed records that cross the storage boundary: what crawlers and stages hand in and get out."""
+"""Typed records that cross the storage boundary: pages that crawlers hand in, what stages
+see of a document and the outcomes every stage shares. Each stage's own result records,
+lookups and answers live with its writer in storage/outputs/."""
 
 from __future__ import annotations
 
@@ -70,6 +72,10 @@ class Rejection:
     doc_id: str | None = None
     version: int | None = None
 
+    @property
+    def counts(self) -> dict[str, int]:
+        return {f"rejected_{self.reason}": 1}
+
     @classmethod
     def of(cls, stage: str, doc: DocInput, reason: str, detail: str = "") -> Rejection:
         """The rejection of one stage input, carrying the document's identity."""
@@ -107,184 +113,31 @@ class DocInput:
 
 
 @dataclass(slots=True)
-class Extraction:
+class StageError:
+    """A stage raised on this document (a document error, not the environment's): recorded
+    with an attempt count and retried on later runs, up to a limit (pipeline/runner.py)."""
+
     doc_id: str
     version: int
-    text: str
-    title: str | None = None
-    author: str | None = None
-    published_at: datetime | None = None
-    sitename: str | None = None
+    url: str | None
+    source: str | None
+    error: str
+
+    @classmethod
+    def of(cls, doc: DocInput, err: BaseException) -> StageError:
+        text = str(err).strip().splitlines()[0] if str(err).strip() else "(no message)"
+        return cls(doc.doc_id, doc.version, doc.url, doc.source, f"{type(err).__name__}: {text}")
 
 
 @dataclass(slots=True)
-class LanguageResult:
-    doc_id: str
-    version: int
-    lang: str
-    confidence: float
-    method: str
+class BatchResult:
+    """What a stage returns when its batch has outputs beyond one result per document:
+    ``items`` (one per input, in order) and ``outputs``, batch-level records (narrative
+    states, merges) written in the same transaction by their stage output module
+    (storage/outputs/). A stage with nothing batch-level may return the list of items."""
 
-
-@dataclass(slots=True)
-class Translation:
-    """One document version's translation. ``status`` is 'translated', 'not_needed' (already
-    in the target language), 'no_model' (no installed model for ``source_lang``) or
-    'undetermined' (no language to translate from). ``new_cache`` holds sentence translations
-    computed for this document, as (sentence_hash, translation) pairs, for the cache."""
-
-    doc_id: str
-    version: int
-    source_lang: str | None
-    target_lang: str
-    status: str
-    model_id: str | None = None
-    title: str | None = None
-    text: str | None = None
-    sentences: int = 0
-    cache_hits: int = 0
-    text_hash: str | None = None
-    reused_from: str | None = None
-    new_cache: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        out = {self.status: 1, "sentences": self.sentences, "cache_hits": self.cache_hits}
-        if self.reused_from:
-            out["reused"] = 1
-        return out
-
-
-@dataclass(slots=True)
-class Embedding:
-    """One document version's vector: unit length, pooled over ``chunks`` chunks of ``input``
-    ('original' or 'translation') by the model ``model_id`` running on ``runtime``."""
-
-    doc_id: str
-    version: int
-    model_id: str
-    runtime: str
-    input: str
-    chunks: int
-    truncated: bool
-    text_hash: str
-    vector: list[float]
-    reused_from: str | None = None
-    lead_vector: list[float] | None = None  # title + lead only: the story, for narratives
-
-    @property
-    def counts(self) -> dict[str, int]:
-        out = {"chunks": self.chunks}
-        if self.reused_from:
-            out["reused"] = 1
-        if self.truncated:
-            out["truncated"] = 1
-        return out
-
-
-# Lookups: what a stage asks storage for before it processes a batch (the runner answers them
-# while the database is open, so stages stay pure batch-in/batch-out functions).
-
-
-@dataclass(frozen=True, slots=True)
-class SentenceCacheLookup:
-    """Cached translations of sentences, by sentence hash."""
-
-    source_lang: str
-    target_lang: str
-    model_id: str
-    hashes: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TranslationReuseLookup:
-    """Finished translations of documents with the same normalised text and language."""
-
-    target_lang: str
-    keys: tuple[tuple[str, str], ...]  # (text_hash, source_lang)
-
-
-@dataclass(frozen=True, slots=True)
-class VectorReuseLookup:
-    """Stored vectors of documents with the same normalised input text, same model and input."""
-
-    model_id: str
-    input: str
-    hashes: tuple[str, ...]
-
-
-@dataclass(slots=True)
-class CopyResult:
-    """A document's MinHash signature (``num_perm`` little-endian uint32 values, see
-    pipeline/dedup.py), its LSH band buckets, and the copies found: (other doc_id, kind,
-    similarity) with kind 'exact', 'near' (similarity = estimated Jaccard) or 'translated'
-    (similarity = cosine)."""
-
-    doc_id: str
-    version: int
-    text_hash: str
-    num_perm: int
-    seed: int
-    signature: bytes
-    buckets: list[int]
-    matches: list[tuple[str, str, float]] = field(default_factory=list)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for kind in {k for _, k, _ in self.matches}:
-            out[f"{kind}_copies"] = 1
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class CopyCandidatesLookup:
-    """Stored documents that may be copies of a batch: same normalised-text hash, a shared LSH
-    bucket, or (for translated copies) a vector of ``model_id``/``input`` dated within
-    [since, until]; plus the batch documents' own vectors."""
-
-    text_hashes: tuple[str, ...]
-    buckets: tuple[tuple[int, int], ...]  # (band, bucket)
-    doc_ids: tuple[str, ...]
-    model_id: str | None = None
-    input: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-@dataclass(slots=True)
-class NarrativeAssignment:
-    """A document's narrative. ``narrative`` is an existing narrative id, or ``"new:<doc_id>"``
-    for a narrative this batch started (storage gives it the next id). ``via`` is 'copy'
-    (joined its copy group's narrative), 'nearest' (centroid similarity >= threshold) or
-    'new'. ``state`` is the narrative after the batch: (size, vector_sum, last_seen, parts),
-    parts being (language, size, vector_sum) per language, and
-    ``merges`` the (merged, survivor, reason) merges the batch made (on its first result)."""
-
-    doc_id: str
-    version: int
-    narrative: int | str
-    similarity: float | None
-    via: str
-    model_id: str
-    terms: list[tuple[str, int]] = field(default_factory=list)
-    state: tuple | None = None
-    merges: list[tuple[int | str, int | str, str]] = field(default_factory=list)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {f"narrative_{self.via}": 1, "narrative_merges": len(self.merges)}
-
-
-@dataclass(frozen=True, slots=True)
-class NarrativeLookup:
-    """For a batch: each document's lead vector and seen date, the narrative of each document's
-    copy group (where one member has one), and the narratives active since ``since``."""
-
-    model_id: str
-    input: str
-    doc_ids: tuple[str, ...]
-    since: datetime | None
+    items: list
+    outputs: list = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -1,14 +1,21 @@
-"""Run records: every crawl, import and process run, with its summary."""
+"""Run records: every crawl, import and process run, with its outcome and summary."""
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 
-from storage.db import transaction
+from storage.db import connect, transaction
+
+log = logging.getLogger(__name__)
 
 
 def new_run_id(kind: str) -> str:
@@ -33,3 +40,44 @@ def finish_run(
             "UPDATE runs SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
             [datetime.now(UTC), status, json.dumps(summary or {}, default=str), run_id],
         )
+
+
+@dataclass
+class Run:
+    """A run in progress: what its caller reports back before it is recorded as finished.
+    ``status`` stays 'ok' unless the caller says otherwise or the block raises ('failed')."""
+
+    run_id: str
+    kind: str
+    status: str = "ok"
+    summary: dict = field(default_factory=dict)
+
+    def fail(self, error: BaseException | str) -> None:
+        self.status = "failed"
+        self.summary["error"] = (
+            error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        )
+
+
+@contextmanager
+def recorded_run(
+    db_path: str | os.PathLike | None, kind: str, run_id: str | None = None
+) -> Iterator[Run]:
+    """Record a run in ``runs`` around a ``with`` block: started, then finished with its
+    outcome and summary, whatever happens inside. The one run-bookkeeping helper for crawls,
+    imports, processing and rebuilds."""
+    with connect(db_path) as con:
+        run = Run(start_run(con, kind, run_id), kind)
+    try:
+        yield run
+    except BaseException as err:
+        run.fail(err)
+        raise
+    finally:
+        try:
+            with connect(db_path) as con:
+                finish_run(con, run.run_id, run.status, run.summary)
+        except Exception as err:  # noqa: BLE001 - do not hide the error that ended the run
+            if run.status == "ok":
+                raise
+            log.error("could not record the end of run %s: %s", run.run_id, err)

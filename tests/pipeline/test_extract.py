@@ -1,5 +1,6 @@
 from pipeline.extract import ExtractStage, extract_html
-from storage.records import DocInput, Extraction, Rejection
+from storage.outputs.extract import Extraction
+from storage.records import DocInput, Rejection
 from tests.conftest import seed_parts
 
 CHROME = [

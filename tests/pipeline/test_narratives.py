@@ -59,7 +59,7 @@ def test_a_narrative_is_scored_by_its_nearest_language_part():
     assert float(ru2 @ centroid) < 0.9 < float(ru2 @ ru)
     got, sim, via = state.assign("ru2", ru2, t, None, "ru")
     assert (got, via) == (key, "nearest") and sim >= 0.9
-    parts = state.active[key].state()[3]
+    parts = state.active[key].state("m").parts
     assert [(lang, size) for lang, size, _ in parts] == [("en", 1), ("ru", 2)]
     # an English piece as far from the English part joins nothing
     assert state.assign("en2", unit(1, -0.7, 0.7), t, None, "en")[2] == "new"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from pipeline.cli.app import common_options
+
 
 @click.group()
 def sources():
@@ -15,6 +17,7 @@ def sources():
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@common_options
 @click.pass_obj
 def list_(obj, path, fmt):
     """Every source with its entry points and the health of its latest crawl.
@@ -67,6 +70,7 @@ def list_(obj, path, fmt):
 @click.option("--allow-private", is_flag=True, help="Allow private/loopback addresses.")
 @click.option("--write", "write_to", type=click.Path(dir_okay=False),
               help="Append the entry to this sources file.")  # fmt: skip
+@common_options
 @click.pass_obj
 def add(obj, url, name, allow_private, write_to):
     """Probe a site (its feeds, sitemaps, WordPress API, language) and propose an entry.

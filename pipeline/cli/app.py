@@ -1,0 +1,134 @@
+"""The command group, its shared options and how errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextlib import AbstractContextManager
+
+import click
+
+from pipeline.config import ConfigError, load_config
+from pipeline.errors import ModelError, StageFailed
+from storage.db import StorageError, resolve_db_path
+
+#: Exit codes (README: "Exit codes"). Usage errors are click's 2.
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(RuntimeError):
+    """A command did not do what it was asked (one line, exit 1)."""
+
+
+EXPECTED_ERRORS = (
+    StorageError, ConfigError, ModelError, StageFailed, CommandError, ValueError, OSError,
+)  # fmt: skip
+
+# Libraries that log at ERROR for what is, to us, an ordinary rejection with a reason.
+_NOISY = ("trafilatura", "htmldate", "courlan", "justext", "charset_normalizer", "readability")
+
+
+class Context:
+    """What every command gets: the database path, the configuration (loaded on first use)."""
+
+    def __init__(self, db: str | None, config: str | None, verbose: bool):
+        self.db_path = resolve_db_path(db)
+        self.config_path = config
+        self.verbose = verbose
+        self._config: dict | None = None
+
+    @property
+    def config(self) -> dict:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def stages(self, names=None):
+        from pipeline.stages import build_stages
+
+        return build_stages(names or self.config["pipeline"]["stages"], self.config)
+
+    def writing(self) -> AbstractContextManager:
+        """The database's writer lock, for commands that write (a second writer exits 75)."""
+        from storage.lock import writer_lock
+
+        return writer_lock(self.db_path)
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.CRITICAL)
+
+
+class Group(click.Group):
+    """Turns expected errors into one clear line and an exit code (traceback with -v)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EXPECTED_ERRORS as err:
+            obj = ctx.obj
+            if obj is not None and getattr(obj, "verbose", False):
+                raise
+            click.echo(f"error: {err}", err=True)
+            sys.exit(getattr(err, "exit_code", EXIT_FAILURE))
+
+
+def _set_db(ctx, _param, value):
+    if value is not None:
+        ctx.find_object(Context).db_path = resolve_db_path(value)
+
+
+def _set_config(ctx, _param, value):
+    if value is not None:
+        obj = ctx.find_object(Context)
+        obj.config_path, obj._config = value, None
+
+
+def _set_verbose(ctx, _param, value):
+    if value:
+        ctx.find_object(Context).verbose = True
+        _configure_logging(True)
+
+
+def common_options(f):
+    """``--db``, ``--config`` and ``-v`` on a subcommand too: ``narrascope status --db X``
+    works as well as ``narrascope --db X status``."""
+    f = click.option("-v", "--verbose", is_flag=True, expose_value=False, is_eager=True,
+                     callback=_set_verbose, help="Log more and show tracebacks on errors.")(f)  # fmt: skip
+    f = click.option("--config", expose_value=False, is_eager=True, callback=_set_config,
+                     help="Config TOML (as before the command).")(f)  # fmt: skip
+    f = click.option("--db", expose_value=False, is_eager=True, callback=_set_db,
+                     help="Database file (as before the command).")(f)  # fmt: skip
+    return f
+
+
+@click.group(cls=Group)
+@click.option(
+    "--db",
+    envvar="NARRASCOPE_DB",
+    help="Database file [env NARRASCOPE_DB; default ./narrascope.duckdb].",
+)
+@click.option(
+    "--config",
+    "config",
+    envvar="NARRASCOPE_CONFIG",
+    help="Config TOML [env NARRASCOPE_CONFIG; default ./narrascope.toml if present].",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log more and show tracebacks on errors.")
+@click.version_option(package_name="narrascope")
+@click.pass_context
+def cli(ctx, db, config, verbose):
+    """narrascope: crawl, extract, identify and connect narratives across sites and languages.
+
+    \b
+    Typical cron line (a second writer on the same database exits 75 at once):
+      narrascope --db /data/ops.duckdb run --sources /data/sources.toml
+    """
+    _configure_logging(verbose)
+    ctx.obj = Context(db, config, verbose)

@@ -1,0 +1,100 @@
+"""How command results read on a terminal: crawl and process summaries, the status report."""
+
+from __future__ import annotations
+
+from pipeline.output import terminal_safe as safe
+
+
+def format_crawl(summary: dict) -> str:
+    get = lambda key: summary.get(key, 0)  # noqa: E731
+    line = (
+        f"crawl {summary['status']}: {get('responses')} responses, {get('new')} new, "
+        f"{get('changed')} changed, {get('unchanged')} unchanged "
+        f"({get('not_modified')} not modified), {get('skipped')} skipped as unchanged by "
+        f"their listing, {get('rejected')} rejected"
+    )
+    lines = [line]
+    if summary.get("error"):
+        lines.append(f"error: {summary['error']}")
+    if not get("new") and not get("changed") and summary["status"] == "ok":
+        lines.append("nothing new: every page listed was unchanged since the last crawl")
+    if summary.get("rejected_by_reason"):
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["rejected_by_reason"].items()))
+        lines.append(f"rejected: {reasons}")
+    return "\n".join(lines)
+
+
+def format_stage_report(s) -> str:
+    """One line per stage, then whatever the stage's results counted, in the order they were
+    first counted (the CLI knows no stage's counter names: each record's ``counts`` names
+    them, e.g. ``no_model`` -> "3 no model")."""
+    line = (
+        f"{s.stage} v{s.version}: {s.done} done, {s.rejected} rejected ({s.docs_per_s:.0f} docs/s)"
+    )
+    details = []
+    if s.reopened:
+        details.append(f"{s.reopened} reopened (a model is now installed)")
+    if s.retrying:
+        details.append(f"{s.retrying} failed and will be retried next run")
+    if s.counters:
+        details.append(", ".join(f"{n} {key.replace('_', ' ')}" for key, n in s.counters.items()))
+    if s.note:
+        details.append(s.note)
+    return line + "".join(f"\n    {d}" for d in details)
+
+
+def format_status(report: dict) -> str:
+    lines = [f"documents: {report['documents']} ({report['versions']} versions)"]
+    lines.append(
+        "sources: " + (", ".join(f"{safe(k)} {v}" for k, v in report["sources"].items()) or "none")
+    )
+    if report.get("writer"):
+        w = report["writer"]
+        lines.append(
+            f"writing now: pid {w.get('pid')} ({safe(w.get('command'))}, "
+            f"since {w.get('started_at')})"
+        )
+    lines.append("stages:")
+    for name, backlog in report["backlog"].items():
+        s = report["by_stage"].get(name, {"done": 0, "rejected": 0})
+        lines.append(
+            f"  {name:<10} done {s['done']:>6}  rejected {s['rejected']:>5}  backlog {backlog:>6}"
+        )
+    lines.append(
+        "languages: "
+        + (", ".join(f"{safe(k)} {v}" for k, v in report["languages"].items()) or "none")
+    )
+    if report["translations"]:
+        lines.append(
+            "translations: " + ", ".join(f"{k} {v}" for k, v in report["translations"].items())
+        )
+    if report["translation_needs"]:
+        waiting = ", ".join(f"{safe(k)} {v}" for k, v in report["translation_needs"].items())
+        lines.append(f"  waiting for a translation model: {waiting}")
+        lines.append(f"  install with: {report['translation_install_command']}")
+    for e in report["embeddings"]:
+        lines.append(
+            f"embeddings: {e['documents']} with {e['model_id']} ({e['input']} text, "
+            f"{e['dim']} dims, {e['runtime']})"
+        )
+    lines.append(
+        f"copies: {report['copies']['documents']} documents in {report['copies']['groups']} "
+        f"copy groups; narratives: {report['narratives']}"
+    )
+    for source, problem in report.get("source_problems", {}).items():
+        lines.append(f"source needs attention: {safe(source)}: {problem}")
+    lines.append("rejections:" + ("" if report["rejections"] else " none"))
+    for r in report["rejections"]:
+        lines.append(f"  {r['stage']:<8} {r['reason']:<18} {r['count']}")
+    errors = report.get("stage_errors", [])
+    if errors:
+        lines.append("documents that made a stage fail:")
+        for e in errors:
+            state = "given up" if e["given_up"] else f"retried next run ({e['attempts']} tries)"
+            lines.append(
+                f"  {e['stage']:<8} {state:<28} {safe(e['url'])}  {safe(e['error'])[:120]}"
+            )
+    lines.append("last runs:")
+    for r in report["last_runs"]:
+        lines.append(f"  {r['started_at'][:19]}  {r['kind']:<8} {r['status']:<10} {r['run_id']}")
+    return "\n".join(lines)

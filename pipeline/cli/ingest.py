@@ -1,0 +1,95 @@
+"""`narrascope crawl` and `narrascope import`: documents into the database."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.cli.app import CommandError, Context, common_options
+from pipeline.cli.formatting import format_crawl
+
+
+def do_crawl(obj: Context, sources_path, report_health: bool = True) -> dict:
+    from crawlers.runner import run_crawl
+    from crawlers.sources import load_sources
+
+    sources = load_sources(sources_path or obj.config["sources"])
+    summary = run_crawl(obj.db_path, sources, obj.config["crawl"])
+    click.echo(format_crawl(summary))
+    if report_health:
+        echo_source_problems(obj)
+    if summary["status"] == "failed":
+        raise CommandError(f"crawl failed: {summary.get('error', 'see the log')}")
+    return summary
+
+
+def source_problems(obj: Context) -> dict[str, str]:
+    """Sources whose latest crawl has a problem (the rules live in v_source_health)."""
+    from storage import connect
+    from storage.health import latest_health
+
+    with connect(obj.db_path, read_only=True) as con:
+        return {name: h["problem"] for name, h in latest_health(con).items() if h["problem"]}
+
+
+def echo_source_problems(obj: Context) -> None:
+    from pipeline.output import terminal_safe as safe
+
+    for name, problem in source_problems(obj).items():
+        click.echo(f"source needs attention: {safe(name)}: {problem}")
+
+
+@click.command()
+@click.option(
+    "--sources",
+    type=click.Path(dir_okay=False),
+    help="Sources TOML [default from config: sources.toml].",
+)
+@common_options
+@click.pass_obj
+def crawl(obj: Context, sources):
+    """Crawl the configured sources: feeds, sitemaps, WordPress APIs, Telegram channels and
+    link-following, incrementally (conditional GETs from the crawl state in the database).
+
+    \b
+    Example:  narrascope crawl --sources sources.toml
+    """
+    with obj.writing():
+        do_crawl(obj, sources)
+
+
+@click.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@common_options
+@click.pass_obj
+def import_(obj: Context, files):
+    """Load documents without crawling: JSON Lines, or WARC / WARC.gz archives.
+
+    JSON Lines: {"url": ..., "html" or "text": ..., optional "title", "published_at",
+    "source", "lang"} per line; malformed lines are reported with their numbers and skipped.
+    WARC (.warc, .warc.gz, from narrascope, browsertrix, wget --warc-file, ...): every HTML
+    response is imported and keeps a pointer to its record; other records are skipped.
+    Exits 1 when nothing could be imported from a file.
+
+    \b
+    Example:  narrascope import corpus.jsonl crawl-2026-11.warc.gz
+    """
+    from crawlers.jsonl_import import import_files
+    from pipeline.output import terminal_safe as safe
+
+    with obj.writing():
+        report = import_files(obj.db_path, list(files), max_bytes=obj.config["crawl"]["max_bytes"])
+    for file, line, why in report.malformed:
+        where = f"{safe(file)}:{line}" if line else safe(file)
+        click.echo(f"{where}: skipped: {safe(why)}", err=True)
+    for file, line, note in report.warnings:
+        where = f"{safe(file)}:{line}" if line else safe(file)
+        click.echo(f"{where}: warning: {safe(note)}", err=True)
+    c = report.counts
+    click.echo(
+        f"imported {report.imported} of {report.records} records: "
+        f"{c.new} new, {c.changed} changed, {c.unchanged} unchanged, {c.rejected} rejected, "
+        f"{len(report.malformed)} malformed (run {report.run_id})"
+    )
+    empty = report.empty_files()
+    if empty:
+        raise CommandError("nothing could be imported from " + ", ".join(safe(f) for f in empty))

@@ -1,0 +1,148 @@
+"""`narrascope process`, `run` (crawl then process: the cron entry point) and `cluster`."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.cli.app import CommandError, Context, common_options
+from pipeline.cli.formatting import format_stage_report
+from pipeline.cli.ingest import do_crawl, echo_source_problems
+
+
+def _known_stages(_ctx, _param, value):
+    from pipeline.stages import REGISTRY
+
+    unknown = [v for v in value if v not in REGISTRY]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown stage(s) {', '.join(unknown)}; known stages: {', '.join(REGISTRY)}"
+        )
+    return value
+
+
+def do_process(obj: Context, names=None, limit=None, force=False, progress=True):
+    """Run the stages (all configured ones by default) and print one report per stage; a
+    stage that stopped prints what was done before it and raises (exit 1)."""
+    from pipeline.errors import StageFailed
+    from pipeline.runner import ProcessReport, run_stages
+    from storage.runs import recorded_run
+
+    configured = obj.stages()
+    built = obj.stages(names) if names else configured
+    redo: list[str] = []
+    if force:
+        refused = [s for s in built if s.force_refusal]
+        if names and refused:
+            raise click.UsageError(
+                "--force does not apply to "
+                + "; ".join(f"{s.name}: {s.force_refusal}" for s in refused)
+            )
+        redo = [s.name for s in built if not s.force_refusal]
+    report = ProcessReport()
+    with recorded_run(obj.db_path, "process") as run:
+        try:
+            run_stages(
+                obj.db_path,
+                built,
+                pipeline=configured,
+                limit=limit,
+                force=redo,
+                run_id=run.run_id,
+                batch_size=obj.config["pipeline"]["batch_size"],
+                progress=progress,
+                report=report,
+            )
+        except StageFailed as err:
+            run.fail(err)
+            raise
+        finally:
+            run.summary.update(report.as_dict())
+            for s in report.stages:
+                click.echo(format_stage_report(s))
+    if force:
+        for s in built:
+            if s.force_refusal:
+                click.echo(f"{s.name}: not redone by --force ({s.force_refusal})")
+    return report
+
+
+@click.command()
+@click.option(
+    "--stage",
+    "stages",
+    multiple=True,
+    callback=_known_stages,
+    help="Only these stages (repeatable).",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="At most N documents per stage.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Redo the stages for every document (the cluster stage excepted: use "
+    "`narrascope cluster --rebuild`).",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@common_options
+@click.pass_obj
+def process(obj: Context, stages, limit, force, no_progress):
+    """Run pipeline stages over documents that still need them (idempotent).
+
+    \b
+    Example:  narrascope process --stage extract --limit 100
+    """
+    with obj.writing():
+        do_process(obj, list(stages) or None, limit, force, progress=not no_progress)
+
+
+@click.command()
+@click.option("--sources", type=click.Path(dir_okay=False), help="Sources TOML.")
+@common_options
+@click.pass_obj
+def run(obj: Context, sources):
+    """Crawl, then process: the cron entry point. Holds the database's writer lock from
+    start to end; a second writer exits 75 at once.
+
+    \b
+    Example:  narrascope --db /data/ops.duckdb run --sources /data/sources.toml
+    """
+    with obj.writing():
+        summary = do_crawl(obj, sources, report_health=False)
+        do_process(obj, progress=False)  # what was fetched is processed even after a failure
+        echo_source_problems(obj)  # after processing: extraction failures count too
+    if summary["status"] == "failed":
+        raise CommandError(f"crawl failed: {summary.get('error', 'see the log')}")
+
+
+@click.command()
+@click.option("--rebuild", is_flag=True, help="Re-cluster every document in one pass.")
+@click.option("--threshold", type=float, help="Override [cluster] threshold for this run.")
+@common_options
+@click.pass_obj
+def cluster(obj: Context, rebuild, threshold):
+    """Group documents into narratives. Without --rebuild: the incremental cluster stage (as
+    `process --stage cluster`). With --rebuild: everything again from scratch (after changing
+    the model or the threshold), old narrative ids carried over where membership largely
+    survives; the report says how many ids were kept, merged, split and new.
+
+    \b
+    Example:  narrascope cluster --rebuild --threshold 0.92
+    """
+    settings = dict(obj.config["cluster"])
+    if threshold is not None:
+        settings["threshold"] = threshold
+    obj.config["cluster"] = settings
+    with obj.writing():
+        if not rebuild:
+            do_process(obj, ["cluster"], None, False, progress=False)
+            return
+        from pipeline.rebuild import rebuild as do_rebuild
+        from storage.runs import recorded_run
+
+        with recorded_run(obj.db_path, "cluster-rebuild") as run:
+            report = do_rebuild(obj.db_path, settings, run_id=run.run_id)
+            run.summary.update(report)
+    click.echo(
+        f"rebuilt {report['narratives']} narratives from {report['documents']} documents: "
+        f"{report['kept']} ids kept, {report['merged']} merged into others (still resolvable), "
+        f"{report['split']} split, {report['new']} new"
+    )

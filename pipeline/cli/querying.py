@@ -1,0 +1,125 @@
+"""`narrascope sql`, `status` and `search`: read-only, never wait for or take the writer lock."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from pipeline.cli.app import Context, common_options
+from pipeline.cli.formatting import format_status
+from pipeline.cli.ingest import source_problems
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.argument("query")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@common_options
+@click.pass_obj
+def sql(obj: Context, query, fmt):
+    """Run one read-only SQL statement; QUERY "-" reads it from stdin.
+
+    \b
+    The query reads the database's own tables and views and nothing else:
+    - no local files (read_csv, read_text, glob, ATTACH ...), not even under
+      the current directory; no network; no extensions (INSTALL, LOAD);
+    - no writes: the file is opened read-only and COPY ... TO, EXPORT are refused;
+    - settings are locked: no SET can lift these restrictions;
+    - one statement at a time: "SELECT 1; SELECT 2" is refused, not cut short.
+    inflate(html_zlib) gives a stored page's HTML. A query may start with a
+    "--" comment. Table output clips long text (never URLs); csv and json
+    give every value whole (see README "Output formats").
+
+    \b
+    Examples:  narrascope sql "SELECT lang, count(*) FROM v_documents GROUP BY lang"
+               narrascope sql - --format csv < report.sql
+    """
+    from pipeline.output import render
+    from storage import connect
+    from storage.analyst_sql import run_sql
+
+    if query == "-":
+        query = click.get_text_stream("stdin").read()
+    elif query.startswith("-") and not any(c.isspace() for c in query):
+        # unknown options reach here as the query (so that "-- comment" can start one)
+        raise click.UsageError(f"no such option: {query}")
+    with connect(obj.db_path, read_only=True) as con:
+        columns, rows = run_sql(con, query)
+    click.echo(render(columns, rows, fmt))
+
+
+@click.command()
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@common_options
+@click.pass_obj
+def status(obj: Context, fmt):
+    """Documents by stage and language, backlog per stage, rejections by reason, documents
+    that made a stage fail, the writer at work (if any), last runs.
+
+    \b
+    Example:  narrascope status --format json
+    """
+    from storage import connect
+    from storage.lock import holder
+    from storage.queries import status as status_query
+
+    with connect(obj.db_path, read_only=True) as con:
+        report = status_query(con, obj.stages())
+    report["writer"] = holder(obj.db_path)
+    target = obj.config["translate"].get("target", "en")
+    needs = report["translation_needs"]
+    report["source_problems"] = source_problems(obj)
+    report["translation_install_command"] = (
+        f"narrascope models install {' '.join(needs)}"
+        + (f" --target {target}" if target != "en" else "")
+        if needs
+        else None
+    )
+    if fmt == "json":
+        click.echo(json.dumps(report, default=str, indent=1))
+        return
+    click.echo(format_status(report))
+
+
+@click.command()
+@click.argument("words", nargs=-1, required=True)
+@click.option("--semantic", is_flag=True, help="Search by meaning (embedding), not keywords.")
+@click.option("--lang", help="Only documents in this language (ISO 639-1).")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@common_options
+@click.pass_obj
+def search(obj: Context, words, semantic, lang, limit, fmt):
+    """Find documents by keywords (every word must occur, in the original or the translated
+    title or text) or, with --semantic, by meaning: the query is embedded by the same model
+    as the documents, so an English query finds Russian documents.
+
+    \b
+    Examples:  narrascope search "biolab pentagon" --lang ru
+               narrascope search --semantic "sanctions cause hunger in Africa" --format json
+    """
+    from pipeline import search as searching
+    from pipeline.output import render
+
+    query = " ".join(words)
+    if semantic:
+        rows = searching.semantic(obj.db_path, query, obj.config["embed"], lang=lang, limit=limit)
+        columns = searching.SEMANTIC_COLUMNS
+    else:
+        rows = searching.keyword(obj.db_path, query, lang=lang, limit=limit)
+        columns = searching.KEYWORD_COLUMNS
+    click.echo(render(columns, rows, fmt))

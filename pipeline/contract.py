@@ -1,0 +1,62 @@
+"""The stage contract: what every pipeline stage declares and which hooks the runner calls.
+
+A stage is a dataclass subclassing ``Stage``. The runner (pipeline/runner.py) calls, for each
+batch of documents that still need the stage:
+
+1. ``prepare(batch)`` with the database closed: CPU work the lookups depend on (sentence
+   splitting, MinHash signatures). Its return value is passed on as ``prepared``.
+2. ``lookups(batch, prepared)``: typed lookup records (storage/outputs/) that the runner
+   answers in one short read; the answers come back as ``found`` (lookup -> answer).
+3. ``process(batch, found, prepared)``, with the database closed: one result per input,
+   in order (a normal failure is a ``Rejection`` value), or a ``BatchResult`` when the batch
+   also has batch-level outputs. Stages never open the database.
+
+and, before any batch, ``reopen()``: requests that make documents pending again now that
+something they waited for is there (a translation model was installed). The runner reopens
+the stage's documents and those of every stage downstream of it, whatever the command names.
+
+Failures: an environment error (pipeline/errors.py) stops the stage with nothing recorded.
+Any other exception is the document's: the runner retries the batch one document at a time
+and records the one that raises as a stage error, retried next run up to a limit. A stage
+whose results depend on the rest of its batch or on the state it builds up (``whole_batch``:
+dedup, cluster) is never split: a failure rolls the batch back and stops the stage.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from storage.records import BatchResult, DocInput
+
+
+class Stage:
+    """Base class of pipeline stages. Subclasses set ``name``, ``version`` (recorded with
+    their outputs; a new version makes documents pending again), ``requires`` (stages that
+    must be done first) and ``needs_html`` (whether ``DocInput.html`` is loaded)."""
+
+    name: str
+    version: str
+    requires: tuple[str, ...] = ()
+    needs_html: bool = False
+    #: results depend on the rest of the batch or on state built up batch by batch: never
+    #: split the batch on a failure (roll back and stop instead)
+    whole_batch: ClassVar[bool] = False
+    #: why ``process --force`` must not redo this stage, and what to do instead ("" = it may)
+    force_refusal: ClassVar[str] = ""
+
+    def prepare(self, batch: list[DocInput]) -> Any:
+        """CPU work before the lookups, with the database closed."""
+        return None
+
+    def lookups(self, batch: list[DocInput], prepared: Any = None) -> list:
+        """What to ask storage before ``process`` (typed lookup records)."""
+        return []
+
+    def reopen(self) -> list:
+        """Requests to make documents pending again (see storage.outputs.reopen)."""
+        return []
+
+    def process(
+        self, batch: list[DocInput], found: dict | None = None, prepared: Any = None
+    ) -> list | BatchResult:
+        raise NotImplementedError

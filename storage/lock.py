@@ -1,0 +1,158 @@
+"""One writer per database: an advisory lock file beside it, held for a whole command.
+
+DuckDB lets one process at a time open a file for writing, but each of our writers opens it
+only per batch, so two writers would interleave their batches and each would act on what the
+other has not finished (two ``process`` runs clustering the same documents twice). A writing
+command therefore holds ``<database>.lock`` (``fcntl.flock``) from start to end. The kernel
+drops the lock when its holder dies, ``kill -9`` included, so a stale lock never blocks: the
+next writer takes it over and logs whose it was. The file holds the holder's pid, command and
+start time, for the message a second writer gets. Readers never take it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from storage.db import StorageError, resolve_db_path
+
+log = logging.getLogger(__name__)
+
+#: The exit status of a command that found another writer at work (sysexits.h EX_TEMPFAIL):
+#: "try again later", which is what a cron job should do.
+EX_TEMPFAIL = 75
+
+
+class LockHeld(StorageError):
+    """Another process is writing to this database."""
+
+    exit_code = EX_TEMPFAIL
+
+
+def lock_path(db_path: str | os.PathLike | None) -> Path:
+    db = resolve_db_path(db_path)
+    return db.with_name(db.name + ".lock")
+
+
+def default_command() -> str:
+    return " ".join([Path(sys.argv[0]).name or "python", *sys.argv[1:]])[:500]
+
+
+# realpath of the lock file -> (open file, depth): the lock is re-entrant within a process, so
+# `run` holds it for crawl and process, and the library functions it calls take it again.
+_held: dict[str, list] = {}
+_guard = threading.Lock()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _read_holder(handle) -> dict:
+    handle.seek(0)
+    try:
+        return json.loads(handle.read() or "{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+
+
+def describe(holder: dict) -> str:
+    return (
+        f"pid {holder.get('pid', '?')} ({holder.get('command', 'unknown command')}, "
+        f"started {holder.get('started_at', '?')})"
+    )
+
+
+@contextmanager
+def writer_lock(db_path: str | os.PathLike | None, command: str | None = None) -> Iterator[None]:
+    """Hold the database's writer lock for the ``with`` block, or raise ``LockHeld`` at once
+    naming the process that holds it."""
+    path = lock_path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = os.path.realpath(path)
+    with _guard:
+        if key in _held:
+            _held[key][1] += 1
+            reentered = True
+        else:
+            reentered = False
+    if reentered:
+        try:
+            yield
+        finally:
+            with _guard:
+                _held[key][1] -= 1
+        return
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the block ends
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(handle)
+            raise LockHeld(
+                f"{resolve_db_path(db_path)} is being written by {describe(holder)}; "
+                "one writer at a time: try again when it has finished"
+            ) from None
+        previous = _read_holder(handle)
+        if previous.get("pid") and previous.get("pid") != os.getpid():
+            state = "no longer running" if not _alive(int(previous["pid"])) else "not holding it"
+            log.warning(
+                "took over the writer lock of %s from %s, which is %s",
+                resolve_db_path(db_path),
+                describe(previous),
+                state,
+            )
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "command": command or default_command(),
+                    "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            )
+        )
+        handle.flush()
+        with _guard:
+            _held[key] = [handle, 1]
+        try:
+            yield
+        finally:
+            with _guard:
+                _held.pop(key, None)
+            handle.seek(0)
+            handle.truncate()  # a cleanly released lock names nobody
+            handle.flush()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
+def holder(db_path: str | os.PathLike | None) -> dict | None:
+    """Who holds the writer lock now (pid, command, start time), or None. Reads the file
+    without locking it, so asking never gets in a writer's way."""
+    path = lock_path(db_path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            info = _read_holder(handle)
+    except OSError:
+        return None
+    pid = info.get("pid")
+    return info if pid and _alive(int(pid)) else None

@@ -1,0 +1,41 @@
+"""What a stage output module declares: its records, its writer, and the lookups it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """What every writer gets besides its rows: the stage version the rows are recorded
+    with, the run, and one timestamp for the whole batch."""
+
+    stage: str
+    stage_version: str
+    run_id: str | None
+    now: datetime
+
+
+@dataclass(frozen=True, eq=False)
+class Output:
+    """Where one stage's results go, declared once in the stage's storage module.
+
+    - ``records``: per-document result types (one per input document, in a stage's results);
+    - ``batch_records``: batch-level outputs (``BatchResult.outputs``), e.g. narrative
+      merges, written in the same transaction;
+    - ``write(con, ctx, items, extras)``: writes a whole batch with set-based statements;
+    - ``answers``: lookup type -> ``answer(con, lookup)``, the typed answer a stage gets
+      before ``process``;
+    - ``reopen``: reopen-request type -> ``reopen(con, request, stage, dependents)``, which
+      makes documents pending again (e.g. after a model was installed) and returns how many.
+    """
+
+    stage: str
+    records: tuple[type, ...]
+    write: Callable
+    batch_records: tuple[type, ...] = ()
+    answers: Mapping[type, Callable] = field(default_factory=lambda: MappingProxyType({}))
+    reopen: Mapping[type, Callable] = field(default_factory=lambda: MappingProxyType({}))

@@ -1,0 +1,192 @@
+"""The dedup stage's output: MinHash signatures and LSH buckets, copy links and copy groups;
+and the stored documents a batch may copy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+import numpy as np
+
+from storage.bulk import insert_rows
+from storage.documents import seen_at_sql
+from storage.outputs.base import Output, WriteContext
+
+
+@dataclass(slots=True)
+class CopyResult:
+    """A document's MinHash signature (``num_perm`` little-endian uint32 values, see
+    pipeline/dedup.py), its LSH band buckets, and the copies found: (other doc_id, kind,
+    similarity) with kind 'exact', 'near' (similarity = estimated Jaccard) or 'translated'
+    (similarity = cosine)."""
+
+    doc_id: str
+    version: int
+    text_hash: str
+    num_perm: int
+    seed: int
+    signature: bytes
+    buckets: list[int]
+    matches: list[tuple[str, str, float]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        # per document and kind: a copy of a translation matches its original both ways
+        return {
+            f"{kind}_copies_of_earlier_documents": 1 for kind in {k for _, k, _ in self.matches}
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CopyCandidatesLookup:
+    """Stored documents that may be copies of a batch: same normalised-text hash, a shared LSH
+    bucket, or (for translated copies) a vector of ``model_id``/``input`` dated within
+    [since, until]; plus the batch documents' own vectors. Answer: CopyCandidates."""
+
+    text_hashes: tuple[str, ...]
+    buckets: tuple[tuple[int, int], ...]  # (band, bucket)
+    doc_ids: tuple[str, ...]
+    model_id: str | None = None
+    input: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(slots=True)
+class VectorWindow:
+    """Vectors of the documents dated near a batch: ids, languages, text lengths, matrix."""
+
+    ids: list[str] = field(default_factory=list)
+    langs: list[str] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    matrix: np.ndarray | None = None
+
+
+@dataclass(slots=True)
+class CopyCandidates:
+    exact: dict[str, list[str]] = field(default_factory=dict)  # text hash -> doc ids
+    near: dict[str, bytes] = field(default_factory=dict)  # doc id -> signature
+    buckets: dict[tuple[int, int], list[str]] = field(default_factory=dict)  # -> doc ids
+    vectors: dict[str, list[float]] = field(default_factory=dict)  # the batch's own vectors
+    window: VectorWindow = field(default_factory=VectorWindow)
+
+
+def write(con, ctx: WriteContext, items: list[CopyResult], _extras: list) -> None:
+    ids = [r.doc_id for r in items]
+    con.execute("DELETE FROM lsh_bands WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    insert_rows(
+        con,
+        "minhash",
+        [("doc_id", "VARCHAR"), ("version", "INTEGER"), ("stage_version", "VARCHAR"),
+         ("text_hash", "VARCHAR"), ("num_perm", "SMALLINT"), ("seed", "INTEGER"),
+         ("signature", "BLOB")],
+        [(r.doc_id, r.version, ctx.stage_version, r.text_hash, r.num_perm, r.seed, r.signature)
+         for r in items],
+    )  # fmt: skip
+    insert_rows(
+        con,
+        "lsh_bands",
+        [("band", "SMALLINT"), ("bucket", "UBIGINT"), ("doc_id", "VARCHAR")],
+        [(band, bucket, r.doc_id) for r in items for band, bucket in enumerate(r.buckets)],
+        replace=False,
+    )
+    insert_rows(
+        con,
+        "copy_links",
+        [("doc_id", "VARCHAR"), ("other_doc_id", "VARCHAR"), ("kind", "VARCHAR"),
+         ("similarity", "DOUBLE"), ("found_at", "TIMESTAMPTZ")],
+        [(r.doc_id, other, kind, sim, ctx.now) for r in items for other, kind, sim in r.matches],
+    )  # fmt: skip
+    for r in items:  # group membership: only documents that have copies, a minority
+        if r.matches:
+            join_copy_group(con, [r.doc_id, *(m[0] for m in r.matches)], ctx.now)
+
+
+def join_copy_group(con, ids: list[str], now) -> None:
+    """Put ``ids`` in one copy group: the oldest group among theirs survives (its id is the
+    group's first document), the others are folded into it."""
+    groups = con.execute(
+        "SELECT group_id, min(joined_at) FROM copy_members "
+        "WHERE doc_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1 ORDER BY 2, 1",
+        [ids],
+    ).fetchall()
+    if groups:
+        keep = groups[0][0]
+        others = [g for g, _ in groups[1:]]
+        if others:
+            con.execute(
+                "UPDATE copy_members SET group_id = ? "
+                "WHERE group_id IN (SELECT unnest(?::VARCHAR[]))",
+                [keep, others],
+            )
+    else:
+        keep = f"cg-{ids[1]}"
+    con.execute(
+        "INSERT INTO copy_members SELECT unnest(?::VARCHAR[]), ?, ? ON CONFLICT DO NOTHING",
+        [ids, keep, now],
+    )
+
+
+def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> CopyCandidates:
+    out = CopyCandidates()
+    for h, doc_id in con.execute(
+        "SELECT text_hash, doc_id FROM minhash WHERE text_hash IN (SELECT unnest(?::VARCHAR[]))",
+        [list(q.text_hashes)],
+    ).fetchall():
+        out.exact.setdefault(h, []).append(doc_id)
+    if q.buckets:
+        rows = con.execute(
+            """
+            SELECT b.band, b.bucket, b.doc_id
+            FROM lsh_bands b
+            JOIN (SELECT unnest(?::SMALLINT[]) AS band, unnest(?::UBIGINT[]) AS bucket) k
+              ON k.band = b.band AND k.bucket = b.bucket
+            """,
+            [[b for b, _ in q.buckets], [k for _, k in q.buckets]],
+        ).fetchall()
+        for band, bucket, doc_id in rows:
+            out.buckets.setdefault((band, bucket), []).append(doc_id)
+        out.near = dict(
+            con.execute(
+                "SELECT doc_id, signature FROM minhash "
+                "WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+                [sorted({r[2] for r in rows})],
+            ).fetchall()
+        )
+    if q.model_id is None:
+        return out
+    out.vectors = dict(
+        con.execute(
+            "SELECT doc_id, vector FROM embeddings e JOIN documents d USING (doc_id) "
+            "WHERE e.version = d.current_version AND e.model_id = ? AND e.input = ? "
+            "AND doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [q.model_id, q.input, list(q.doc_ids)],
+        ).fetchall()
+    )
+    rows = con.execute(
+        f"""
+        SELECT e.doc_id, l.lang, length(x.text), e.vector
+        FROM embeddings e
+        JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
+        JOIN document_versions v ON v.doc_id = e.doc_id AND v.version = e.version
+        JOIN languages l ON l.doc_id = e.doc_id AND l.version = e.version
+        JOIN extractions x ON x.doc_id = e.doc_id AND x.version = e.version
+        WHERE e.model_id = ? AND e.input = ?
+          AND {seen_at_sql()} BETWEEN ? AND ?
+        """,
+        [q.model_id, q.input, q.since, q.until],
+    ).fetchall()
+    if rows:
+        out.window = VectorWindow(
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            np.array([r[3] for r in rows], dtype=np.float32),
+        )
+    return out
+
+
+OUTPUT = Output(
+    "dedup", records=(CopyResult,), write=write, answers={CopyCandidatesLookup: copy_candidates}
+)

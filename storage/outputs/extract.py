@@ -1,0 +1,60 @@
+"""The extract stage's output: main text and metadata per document version (``extractions``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.bulk import insert_rows
+from storage.outputs.base import Output, WriteContext
+
+
+@dataclass(slots=True)
+class Extraction:
+    doc_id: str
+    version: int
+    text: str
+    title: str | None = None
+    author: str | None = None
+    published_at: datetime | None = None
+    sitename: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {}
+
+
+COLUMNS = [
+    ("doc_id", "VARCHAR"),
+    ("version", "INTEGER"),
+    ("stage_version", "VARCHAR"),
+    ("title", "VARCHAR"),
+    ("author", "VARCHAR"),
+    ("published_at", "TIMESTAMPTZ"),
+    ("sitename", "VARCHAR"),
+    ("text", "VARCHAR"),
+]
+
+
+def write(con, ctx: WriteContext, items: list[Extraction], _extras: list) -> None:
+    insert_rows(
+        con,
+        "extractions",
+        COLUMNS,
+        [
+            (
+                r.doc_id,
+                r.version,
+                ctx.stage_version,
+                r.title,
+                r.author,
+                r.published_at,
+                r.sitename,
+                r.text,
+            )
+            for r in items
+        ],  # fmt: skip
+    )
+
+
+OUTPUT = Output("extract", records=(Extraction,), write=write)

@@ -1,0 +1,43 @@
+"""The langid stage's output: one language per document version (``languages``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.bulk import insert_rows
+from storage.outputs.base import Output, WriteContext
+
+
+@dataclass(slots=True)
+class LanguageResult:
+    doc_id: str
+    version: int
+    lang: str
+    confidence: float
+    method: str
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {}
+
+
+COLUMNS = [
+    ("doc_id", "VARCHAR"),
+    ("version", "INTEGER"),
+    ("stage_version", "VARCHAR"),
+    ("lang", "VARCHAR"),
+    ("confidence", "DOUBLE"),
+    ("method", "VARCHAR"),
+]
+
+
+def write(con, ctx: WriteContext, items: list[LanguageResult], _extras: list) -> None:
+    insert_rows(
+        con,
+        "languages",
+        COLUMNS,
+        [(r.doc_id, r.version, ctx.stage_version, r.lang, r.confidence, r.method) for r in items],
+    )
+
+
+OUTPUT = Output("langid", records=(LanguageResult,), write=write)

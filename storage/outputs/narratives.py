@@ -1,0 +1,232 @@
+"""The cluster stage's output: narrative membership, each narrative's state and language parts,
+merges (aliases); and the narratives a batch may join."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+
+from storage.bulk import insert_rows
+from storage.outputs.base import Output, WriteContext
+
+
+@dataclass(slots=True)
+class NarrativeAssignment:
+    """A document's narrative. ``narrative`` is an existing narrative id, or ``"new:<doc_id>"``
+    for a narrative this batch started (storage gives it the next id). ``via`` is 'copy'
+    (joined its copy group's narrative), 'nearest' (centroid similarity >= threshold) or
+    'new'."""
+
+    doc_id: str
+    version: int
+    narrative: int | str
+    similarity: float | None
+    via: str
+    model_id: str
+    terms: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {f"narrative_{self.via}": 1}
+
+
+@dataclass(slots=True)
+class NarrativeState:
+    """A narrative after the batch (batch-level output): size, vector sum, last document's
+    date, and its language parts as (language, size, vector_sum)."""
+
+    narrative: int | str
+    model_id: str
+    size: int
+    vector_sum: list[float]
+    last_seen: datetime | None
+    parts: list[tuple[str, int, list[float]]]
+
+
+@dataclass(frozen=True, slots=True)
+class NarrativeMerge:
+    """Narrative ``merged`` was folded into ``survivor`` in this batch (batch-level output)."""
+
+    merged: int | str
+    survivor: int | str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NarrativeLookup:
+    """For a batch: each document's lead vector, the narrative of each document's copy group
+    (where one member has one), and the narratives active since ``since``.
+    Answer: NarrativeContext."""
+
+    model_id: str
+    input: str
+    doc_ids: tuple[str, ...]
+    since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNarrative:
+    narrative_id: int
+    size: int
+    vector_sum: list[float]
+    last_seen: datetime | None
+    parts: list[tuple[str, int, list[float]]]
+
+
+@dataclass(slots=True)
+class NarrativeContext:
+    vectors: dict[str, list[float]] = field(default_factory=dict)  # doc id -> lead vector
+    groups: dict[str, str] = field(default_factory=dict)  # doc id -> copy group
+    group_narratives: dict[str, int] = field(default_factory=dict)  # copy group -> narrative
+    active: list[StoredNarrative] = field(default_factory=list)
+
+
+MEMBER_COLUMNS = [
+    ("doc_id", "VARCHAR"),
+    ("narrative_id", "BIGINT"),
+    ("similarity", "DOUBLE"),
+    ("via", "VARCHAR"),
+    ("assigned_at", "TIMESTAMPTZ"),
+]
+
+
+def write(con, ctx: WriteContext, items: list[NarrativeAssignment], extras: list) -> None:
+    """New narratives get the next ids; merges move members and leave an alias behind."""
+    states = [x for x in extras if isinstance(x, NarrativeState)]
+    merges = [x for x in extras if isinstance(x, NarrativeMerge)]
+    keys = {r.narrative for r in items} | {s.narrative for s in states}
+    new_keys = sorted(k for k in keys if isinstance(k, str))
+    ids: dict = {}
+    if new_keys:
+        fresh = con.execute(
+            "SELECT nextval('narrative_seq') FROM range(?)", [len(new_keys)]
+        ).fetchall()
+        ids = {k: int(row[0]) for k, row in zip(new_keys, fresh, strict=True)}
+    real = lambda k: ids.get(k, k)  # noqa: E731
+    for m in merges:
+        if isinstance(m.merged, str):  # a narrative born and merged within this batch
+            continue
+        apply_merge(con, m.merged, real(m.survivor), m.reason, ctx.now)
+    if states:
+        con.execute(
+            """
+            INSERT INTO narratives
+            SELECT unnest(?::BIGINT[]), ?, ?, unnest(?::VARCHAR[]), unnest(?::INTEGER[]),
+                   unnest(?::TIMESTAMPTZ[]), unnest(?::FLOAT[][])
+            ON CONFLICT (narrative_id) DO UPDATE SET updated_at = excluded.updated_at,
+                size = excluded.size, last_seen = excluded.last_seen,
+                vector_sum = excluded.vector_sum
+            """,
+            [
+                [real(s.narrative) for s in states],
+                ctx.now,
+                ctx.now,
+                [s.model_id for s in states],
+                [s.size for s in states],
+                [s.last_seen for s in states],
+                [s.vector_sum for s in states],
+            ],
+        )
+        write_parts(con, {real(s.narrative): s.parts for s in states})
+    insert_rows(
+        con,
+        "narrative_members",
+        MEMBER_COLUMNS,
+        [(r.doc_id, real(r.narrative), r.similarity, r.via, ctx.now) for r in items],
+    )
+    con.execute(
+        "DELETE FROM doc_terms WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+        [[r.doc_id for r in items]],
+    )
+    insert_rows(
+        con,
+        "doc_terms",
+        [("doc_id", "VARCHAR"), ("term", "VARCHAR"), ("n", "INTEGER")],
+        [(r.doc_id, term, n) for r in items for term, n in r.terms],
+    )
+
+
+def write_parts(con, parts: dict) -> None:
+    """Replace the language parts of these narratives: narrative id -> [(lang, size, sum)]."""
+    con.execute(
+        "DELETE FROM narrative_parts WHERE narrative_id IN (SELECT unnest(?::BIGINT[]))",
+        [list(parts)],
+    )
+    insert_rows(
+        con,
+        "narrative_parts",
+        [("narrative_id", "BIGINT"), ("lang", "VARCHAR"), ("size", "INTEGER"),
+         ("vector_sum", "FLOAT[]")],
+        [(nid, lang, size, total) for nid, rows in parts.items() for lang, size, total in rows],
+        replace=False,
+    )  # fmt: skip
+
+
+def apply_merge(con, merged: int, survivor: int, reason: str, now) -> None:
+    """Fold narrative ``merged`` into ``survivor``; ``merged`` stays resolvable as an alias."""
+    con.execute(
+        "UPDATE narrative_members SET narrative_id = ? WHERE narrative_id = ?", [survivor, merged]
+    )
+    con.execute(
+        "UPDATE narrative_aliases SET narrative_id = ? WHERE narrative_id = ?", [survivor, merged]
+    )
+    con.execute("DELETE FROM narratives WHERE narrative_id = ?", [merged])
+    con.execute("DELETE FROM narrative_parts WHERE narrative_id = ?", [merged])
+    con.execute(
+        "INSERT OR REPLACE INTO narrative_aliases VALUES (?, ?, ?, ?)",
+        [merged, survivor, now, reason],
+    )
+
+
+def narrative_context(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> NarrativeContext:
+    ids = list(q.doc_ids)
+    out = NarrativeContext()
+    out.vectors = dict(
+        con.execute(
+            "SELECT e.doc_id, coalesce(e.lead_vector, e.vector) FROM embeddings e "
+            "JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version "
+            "WHERE e.model_id = ? AND e.input = ? AND e.doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [q.model_id, q.input, ids],
+        ).fetchall()
+    )
+    out.groups = dict(
+        con.execute(
+            "SELECT doc_id, group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [ids],
+        ).fetchall()
+    )
+    out.group_narratives = dict(
+        con.execute(
+            "SELECT c.group_id, min(m.narrative_id) FROM copy_members c "
+            "JOIN narrative_members m ON m.doc_id = c.doc_id "
+            "WHERE c.group_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1",
+            [sorted(set(out.groups.values()))],
+        ).fetchall()
+    )
+    # narratives active in the window, and those of the batch's copy groups however old
+    active = con.execute(
+        "SELECT narrative_id, size, vector_sum, last_seen FROM narratives "
+        "WHERE model_id = ? AND (?::TIMESTAMPTZ IS NULL OR last_seen >= ? "
+        "OR narrative_id IN (SELECT unnest(?::BIGINT[]))) ORDER BY narrative_id",
+        [q.model_id, q.since, q.since, list(out.group_narratives.values())],
+    ).fetchall()
+    parts: dict = {}
+    for narrative_id, lang, size, total in con.execute(
+        "SELECT narrative_id, lang, size, vector_sum FROM narrative_parts "
+        "WHERE narrative_id IN (SELECT unnest(?::BIGINT[])) ORDER BY narrative_id, lang",
+        [[row[0] for row in active]],
+    ).fetchall():
+        parts.setdefault(narrative_id, []).append((lang, size, total))
+    out.active = [StoredNarrative(*row, parts.get(row[0], [])) for row in active]
+    return out
+
+
+OUTPUT = Output(
+    "cluster",
+    records=(NarrativeAssignment,),
+    batch_records=(NarrativeState, NarrativeMerge),
+    write=write,
+    answers={NarrativeLookup: narrative_context},
+)

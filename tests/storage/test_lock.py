@@ -1,0 +1,139 @@
+"""One writer at a time: a second writer exits 75 at once, readers keep working, a dead
+holder's lock is taken over."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from storage import connect
+from storage.lock import LockHeld, holder, writer_lock
+from tests.conftest import ROOT, run_cli
+from tests.pipeline.test_failures import narratives, store_demo_articles
+
+WORDS_CONFIG = """
+[pipeline]
+stages = ["extract", "langid", "dedup", "cluster"]
+[dedup]
+translated = false
+[cluster]
+vectors = "words"
+"""
+
+
+def hold_lock(db, seconds: float = 60) -> subprocess.Popen:
+    """Another process that holds the database's writer lock (as a long crawl would)."""
+    code = (
+        "import sys, time\n"
+        "from storage.lock import writer_lock\n"
+        f"with writer_lock({str(db)!r}, 'narrascope run --sources big.toml'):\n"
+        "    print('held', flush=True)\n"
+        f"    time.sleep({seconds})\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_the_lock_is_reentrant_in_a_process_and_exclusive_between_processes(tmp_path):
+    db = tmp_path / "d.duckdb"
+    with writer_lock(db, "first"), writer_lock(db, "nested"):  # re-entrant: no deadlock
+        assert holder(db)["command"] == "first" and holder(db)["pid"] == os.getpid()
+    assert holder(db) is None
+    other = hold_lock(db)
+    try:
+        with pytest.raises(LockHeld, match=rf"pid {other.pid} \(narrascope run --sources big"):
+            with writer_lock(db):
+                pass
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_second_writer_exits_75_at_once_and_readers_keep_working(tmp_path):
+    db = tmp_path / "d.duckdb"
+    store_demo_articles(db, limit=3)
+    (tmp_path / "s.jsonl").write_text('{"url": "https://x.example/1", "text": "Hello there."}\n')
+    other = hold_lock(db)
+    try:
+        for args in (
+            ["process", "--no-progress"],
+            ["import", str(tmp_path / "s.jsonl")],
+            ["cluster"],
+            ["init"],
+            ["run", "--sources", str(tmp_path / "none.toml")],
+        ):
+            started = time.monotonic()
+            proc = run_cli(*args, db=db, check=False)
+            took = time.monotonic() - started
+            assert proc.returncode == 75, (args, proc.stderr)
+            [line] = proc.stderr.strip().splitlines()
+            assert f"pid {other.pid}" in line and "narrascope run --sources big.toml" in line
+            assert "started 20" in line  # the holder's start time
+            assert took < 5, (args, took)  # no waiting (most of it is starting Python)
+        # readers never take the lock
+        assert "writing now: pid" in run_cli("status", db=db).stdout
+        assert run_cli("sql", "SELECT count(*) AS n FROM documents", "--format", "csv",
+                       db=db).stdout.split() == ["n", "3"]  # fmt: skip
+        assert run_cli("search", "ceasefire", db=db).returncode == 0
+    finally:
+        other.kill()
+        other.wait()
+    with connect(db, read_only=True) as con:  # nothing was written by the refused commands
+        assert con.execute("SELECT count(*) FROM documents").fetchone()[0] == 3
+        assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+
+
+def test_a_killed_holders_lock_is_taken_over_and_that_is_logged(tmp_path):
+    db = tmp_path / "d.duckdb"
+    store_demo_articles(db, limit=2)
+    other = hold_lock(db)
+    os.kill(other.pid, signal.SIGKILL)
+    other.wait()
+    proc = run_cli("process", "--stage", "extract", "--no-progress", db=db)
+    assert "extract v1: 2 done" in proc.stdout
+    assert f"took over the writer lock of {db} from pid {other.pid}" in proc.stderr
+    assert "no longer running" in proc.stderr
+
+
+def test_two_process_runs_started_together_end_as_one_run(tmp_path):
+    config = tmp_path / "words.toml"
+    config.write_text(WORDS_CONFIG)
+    reference = tmp_path / "reference.duckdb"
+    store_demo_articles(reference)
+    run_cli("--config", str(config), "process", "--no-progress", db=reference)
+
+    db = tmp_path / "d.duckdb"
+    store_demo_articles(db)
+    cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config),
+           "process", "--no-progress"]  # fmt: skip
+    env = {**os.environ, "NARRASCOPE_CONFIG": ""}
+    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while holder(db) is None and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.returncode == 75, second.stderr
+    assert f"pid {first.pid}" in second.stderr and took < 5
+    assert narratives(db) == narratives(reference)
+    with connect(db, read_only=True) as con:
+        # each document handled once per stage, one narrative row per narrative
+        assert (
+            con.execute(
+                "SELECT count(*) FROM (SELECT doc_id, stage FROM stage_state GROUP BY ALL "
+                "HAVING count(*) > 1)"
+            ).fetchone()[0]
+            == 0
+        )
+        assert con.execute("SELECT count(*) FROM narratives").fetchone()[0] == len(narratives(db))
