@@ -189,9 +189,11 @@ def main(shared: Path) -> None:
         for stage_mode, work in [("translate-stage", "sentences"), ("embed-stage", "chunks")]:
             for name, db in [("unique", unique), ("30% copies", copied)]:
                 r = measure(stage_mode, db, tmp)
-                done = r.get(work, 0) - (r.get("cache_hits", 0) if work == "sentences" else 0)
+                done = r.get(work, 0) - (
+                    r.get("sentences_from_cache", 0) if work == "sentences" else 0
+                )
                 if work == "chunks":
-                    done = r.get("chunks", 0) - r.get("reused", 0)
+                    done = r.get("chunks", 0) - r.get("reused_from_a_copy", 0)
                 print(
                     f"| {stage_mode.removesuffix('-stage')} | {name} | {r['seconds']:.1f} | "
                     f"{done} {'sentences translated' if work == 'sentences' else 'texts embedded'}"

@@ -210,7 +210,7 @@ def test_every_planted_copy_is_found_with_its_origin_and_kind(demo_run):
     }
     stray = [s for s, row in got.items() if row["group"] is not None and s not in in_family]
     assert stray == []
-    assert "documents matching earlier ones:" in proc.stdout
+    assert "exact copies of earlier documents" in proc.stdout
     with connect(db, read_only=True) as con:
         delays = con.execute(
             "SELECT min(delay), max(delay) FROM v_copies WHERE copy_kind <> 'origin'"

@@ -146,7 +146,7 @@ def test_exact_copies_reuse_vectors(tmp_path):
     CountingE5.seen = 0
     report = run_stages(db, [stage], batch_size=4)  # copies land in later batches than originals
     assert report.stages[0].done == 10
-    assert report.stages[0].counters["reused"] == 3
+    assert report.stages[0].counters["reused_from_a_copy"] == 3
     assert CountingE5.seen == 7  # 30% copies: 30% less model work (short texts are their lead)
     got = {url: row for (url, _), row in vectors(db).items()}
     assert got["https://a.example/7"][5] is not None  # reused_from

@@ -126,7 +126,7 @@ def test_ids_are_stable_across_runs_and_rebuilds(demo_db, tmp_path):
         ).fetchall()
     assert parts == [("*", 6), ("en", 1)]  # the old sum stays one part; the copy adds one
     forced = run_cli("process", "--stage", "cluster", "--force", db=db, check=False)
-    assert forced.returncode == 1 and "cluster --rebuild" in forced.stderr
+    assert forced.returncode == 2 and "cluster --rebuild" in forced.stderr
     # rebuilding with the same settings keeps every id
     report = run_cli("cluster", "--rebuild", db=db).stdout
     assert "0 new" in report and "0 merged" in report

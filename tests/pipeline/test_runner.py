@@ -50,10 +50,10 @@ def test_a_failing_document_is_recorded_and_the_batch_goes_on(tmp_path):
     db = tmp_path / "n.duckdb"
     import_docs(tmp_path, db)
     report = run_stages(db, [ExplodingExtract()], batch_size=10)
-    assert (report.stages[0].done, report.stages[0].rejected) == (4, 1)
+    assert (report.stages[0].done, report.stages[0].retrying) == (4, 1)
     with connect(db, read_only=True) as con:
-        assert con.execute("SELECT stage, reason, url FROM rejections").fetchall() == [
-            ("extract", "stage_error", "https://r.example/2")
+        assert con.execute("SELECT stage, attempts, url FROM stage_errors").fetchall() == [
+            ("extract", 1, "https://r.example/2")
         ]
         assert con.execute("SELECT count(*) FROM extractions").fetchone()[0] == 4
 
@@ -74,6 +74,12 @@ def test_limit_and_force(tmp_path):
         in run_cli("process", "--stage", "extract", "--force", "--no-progress", db=db).stdout
     )
     bad = run_cli("process", "--stage", "nope", db=db, check=False)
-    assert bad.returncode == 1 and "unknown stage" in bad.stderr
+    assert bad.returncode == 2 and "unknown stage(s) nope; known stages: extract" in bad.stderr
+    # --force with the default stages redoes every stage that can be redone
+    forced = run_cli("process", "--force", "--no-progress", db=db)
+    assert "extract v1: 5 done" in forced.stdout and "langid v1: 5 done" in forced.stdout
+    assert "cluster: not redone by --force (run `narrascope cluster --rebuild`" in forced.stdout
+    refused = run_cli("process", "--stage", "cluster", "--force", db=db, check=False)
+    assert refused.returncode == 2 and "cluster --rebuild" in refused.stderr
     usage = run_cli("process", "--limit", "0", db=db, check=False)
     assert usage.returncode == 2

@@ -1,6 +1,7 @@
 """Translation: the real argostranslate install and CTranslate2 code paths on tiny packages."""
 
 import json
+import re
 import socket
 import time
 
@@ -136,7 +137,7 @@ def test_translate_stage_on_a_real_database(tmp_path, argos_dir, tiny_packages):
     assert got["https://en.example/1"][0] == "not_needed"
     assert got["https://de.example/1"][:2] == ("no_model", "de")
     assert got["https://x.example/1"][0] == "undetermined"
-    assert counters["translated"] == 2 and counters["reused"] == 1
+    assert counters["translated"] == 2 and counters["reused_from_a_copy"] == 1
     with connect(db, read_only=True) as con:  # the original text is untouched
         kept = con.execute(
             "SELECT text FROM v_documents WHERE url = ?", [ru_doc(long_ru)["url"]]
@@ -157,7 +158,7 @@ def test_translate_stage_on_a_real_database(tmp_path, argos_dir, tiny_packages):
     report = run_stages(db, stages)
     c = report.stages[2].counters
     shared = sum(len(stages[2].routes["ru"].sentences(p)) for p in paragraphs(long_ru)[:2])
-    assert c["cache_hits"] >= shared and c["sentences"] > c["cache_hits"]
+    assert c["sentences_from_cache"] >= shared and c["sentences"] > c["sentences_from_cache"]
 
 
 def test_long_sentences_are_split_not_truncated(argos_dir, tiny_packages):
@@ -218,6 +219,34 @@ def test_no_model_is_reported_and_retried_after_install(tmp_path, argos_dir, tin
     assert "2 reopened" in second and "2 translated" in second
     status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
     assert status["translation_needs"] == {"de": 1}
+
+
+def test_an_install_reopens_the_stages_that_waited_whatever_the_command_names(
+    tmp_path, argos_dir, tiny_packages
+):
+    """Embedding the translation: the Russian pieces are rejected by embed while they wait for
+    a model. `process --stage translate` after the install reopens those rejections too, and
+    the next full run embeds them."""
+    db = tmp_path / "t.duckdb"
+    config = tmp_path / "c.toml"
+    config.write_text('[pipeline]\nstages = ["extract", "langid", "translate", "embed"]\n'
+                      '[embed]\ninput = "translation"\n')  # fmt: skip
+    import_jsonl(tmp_path, db, [ru_doc(RU[0]), ru_doc(RU[1])])
+    first = run_cli("--config", str(config), "process", "--no-progress", db=db).stdout
+    assert "2 no model" in first and "2 rejected no translation" in first
+    run_cli("models", "install-file", str(tiny_packages["ru-en"]))
+    second = run_cli("--config", str(config), "process", "--no-progress", "--stage",
+                     "translate", db=db).stdout  # fmt: skip
+    assert "2 reopened" in second and "2 translated" in second
+    third = run_cli("--config", str(config), "process", "--no-progress", db=db).stdout
+    assert re.search(r"^embed v\S+: 2 done, 0 rejected", third, re.M), third
+    with connect(db, read_only=True) as con:
+        assert (
+            con.execute(
+                "SELECT count(*) FROM stage_state WHERE stage = 'embed' AND status = 'done'"
+            ).fetchone()[0]
+            == 2
+        )
 
 
 def test_install_errors_are_model_errors(argos_dir, tmp_path):
