@@ -1,4 +1,10 @@
-"""Importing without crawling: JSON Lines corpora (url plus html or text) and WARC archives."""
+"""Importing without crawling: JSON Lines corpora (url plus html or text) and WARC archives.
+
+Nothing is dropped without a word: a line or file that cannot be imported is reported in
+``malformed`` with why, and a line imported with part of it ignored or unusable (an
+unreadable ``published_at``, ``text`` beside ``html``), or a WARC file cut short, in
+``warnings``. Messages are short and never carry the input's raw bytes.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +13,73 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from storage import connect
 from storage.documents import store_pages
 from storage.records import PageRecord, Rejection, StoreCounts
-from storage.runs import finish_run, start_run
 from storage.urls import canonical_url
+
+_STRING_KEYS = ("title", "published_at", "source", "lang")
 
 
 @dataclass
 class ImportReport:
-    lines: int = 0  # JSON lines and WARC HTML responses read
+    records: int = 0  # JSON lines and WARC HTML responses read
+    imported: int = 0  # of those, stored or rejected with a reason (not malformed)
     malformed: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, why
+    warnings: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, note
     skipped: int = 0  # WARC responses that are not HTML pages (images, scripts, errors)
     counts: StoreCounts = field(default_factory=StoreCounts)
     run_id: str = ""
+    by_file: dict[str, int] = field(default_factory=dict)  # file -> records imported
+
+    def empty_files(self) -> list[str]:
+        """Files from which nothing could be imported (empty, unreadable or all malformed)."""
+        return [file for file, n in self.by_file.items() if n == 0]
+
+    def summary(self) -> dict:
+        return {
+            "records": self.records,
+            "imported": self.imported,
+            "malformed": len(self.malformed),
+            "warnings": len(self.warnings),
+            "skipped": self.skipped,
+            "empty_files": self.empty_files(),
+            **self.counts.as_dict(),
+        }
 
 
-def parse_line(raw: str, max_bytes: int) -> PageRecord | Rejection:
-    """One JSON line to a page, or raise ValueError saying what is wrong with it."""
+def _short(text, width: int = 80) -> str:
+    text = str(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _kind(value) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)  # fmt: skip
+
+
+class _Dates:
+    """Whether a ``published_at`` is a date the database reads (v_documents casts it with
+    ``TRY_CAST(... AS TIMESTAMPTZ)``), asked of DuckDB itself so the two never disagree."""
+
+    def __init__(self):
+        self.con = duckdb.connect()
+
+    def readable(self, value: str) -> bool:
+        row = self.con.execute("SELECT TRY_CAST(? AS TIMESTAMPTZ) IS NOT NULL", [value])
+        return bool(row.fetchone()[0])
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def parse_line(
+    raw: str, max_bytes: int, dates: _Dates | None = None
+) -> tuple[PageRecord | Rejection, list[str]]:
+    """One JSON line to a page (or a rejection, for one over ``max_bytes``) and the warnings
+    about what of it was ignored; raise ValueError saying what is wrong with a malformed one."""
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as err:
@@ -32,114 +87,152 @@ def parse_line(raw: str, max_bytes: int) -> PageRecord | Rejection:
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
     url = obj.get("url")
-    if not isinstance(url, str) or not url.strip():
+    if url is None:
         raise ValueError("missing 'url'")
-    canonical_url(url)  # raises ValueError saying what is wrong with the URL
+    if not isinstance(url, str):
+        raise ValueError(f"'url' must be a string, not {_kind(url)}")
+    if not url.strip():
+        raise ValueError("'url' is empty")
+    try:
+        canonical_url(url)
+    except ValueError as err:
+        raise ValueError(_short(err, 160)) from err
     html, text = obj.get("html"), obj.get("text")
-    if not isinstance(html, str) and not isinstance(text, str):
+    for key, value in (("html", html), ("text", text)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"'{key}' must be a string, not {_kind(value)}")
+    if html is None and text is None:
         raise ValueError("needs 'html' or 'text' (a string)")
-    for key in ("title", "published_at", "source", "lang"):
+    for key in _STRING_KEYS:
         if obj.get(key) is not None and not isinstance(obj[key], str):
-            raise ValueError(f"'{key}' must be a string")
-    body = html if isinstance(html, str) else text
+            raise ValueError(f"'{key}' must be a string, not {_kind(obj[key])}")
+    notes = []
+    if html is not None and text is not None:
+        notes.append("'text' ignored: 'html' is given, and the text is extracted from it")
+    published = obj.get("published_at")
+    if published is not None and dates is not None and not dates.readable(published):
+        notes.append(
+            f"'published_at' {_short(json.dumps(published, ensure_ascii=False), 40)} is not "
+            "a date (ISO 8601 expected): kept as given, but not used as the publication date"
+        )
+    body = html if html is not None else text
     size = len(body.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
-        return Rejection(
-            "import",
-            "too_large",
-            f"{size} bytes > limit {max_bytes}",
-            url=url,
-            source=obj.get("source"),
-        )
-    return PageRecord(
+        reason = f"{size} bytes > limit {max_bytes}"
+        return Rejection("import", "too_large", reason, url=url, source=obj.get("source")), notes
+    page = PageRecord(
         url=url.strip(),
         source=obj.get("source"),
         origin="import",
         fetched_at=datetime.now(UTC),
-        html=html if isinstance(html, str) else None,
-        text=text if not isinstance(html, str) else None,
+        html=html,
+        text=text if html is None else None,
         hint_title=obj.get("title"),
-        hint_published_at=obj.get("published_at"),
+        hint_published_at=published,
         hint_lang=obj.get("lang"),
     )
+    return page, notes
 
 
 def is_warc(path: str | Path) -> bool:
     return str(path).lower().endswith((".warc", ".warc.gz"))
 
 
+class _Importer:
+    """Collects pages and rejections into batches and keeps the report."""
+
+    def __init__(self, db_path, report: ImportReport, batch_size: int, max_bytes: int):
+        self.db_path, self.report = db_path, report
+        self.batch_size, self.max_bytes = batch_size, max_bytes
+        self.pages: list[PageRecord] = []
+        self.rejections: list[Rejection] = []
+
+    def add(self, file: str, item: PageRecord | Rejection) -> None:
+        self.report.imported += 1
+        self.report.by_file[file] += 1
+        (self.pages if isinstance(item, PageRecord) else self.rejections).append(item)
+        if len(self.pages) + len(self.rejections) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pages or self.rejections:
+            with connect(self.db_path) as con:
+                counts = store_pages(con, self.pages, self.rejections, run_id=self.report.run_id)
+            self.report.counts.add(counts)
+        self.pages, self.rejections = [], []
+
+    def jsonl(self, file: str, dates: _Dates) -> None:
+        report = self.report
+        with open(file, "rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                if number == 1:
+                    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
+                if not raw.strip():
+                    continue
+                report.records += 1
+                try:
+                    item, notes = parse_line(raw.decode("utf-8"), self.max_bytes, dates)
+                except UnicodeDecodeError as err:
+                    report.malformed.append((file, number, f"not UTF-8 ({err.reason})"))
+                    continue
+                except ValueError as err:
+                    report.malformed.append((file, number, str(err)))
+                    continue
+                report.warnings.extend((file, number, note) for note in notes)
+                self.add(file, item)
+
+    def warc(self, file: str) -> None:
+        from crawlers.warc import WarcProblem, read_warc
+
+        report = self.report
+        for item in read_warc(file):
+            if isinstance(item, WarcProblem):
+                if item.offset == 0 and item.records == 0:  # nothing of the file is readable
+                    report.malformed.append((file, 0, item.note))
+                else:
+                    report.warnings.append((file, 0, item.note))
+                continue
+            if isinstance(item, tuple):
+                report.skipped += 1
+                continue
+            report.records += 1
+            size = len(item.html.encode("utf-8", "surrogatepass"))
+            if size > self.max_bytes:
+                reason = f"{size} bytes > limit {self.max_bytes}"
+                self.add(file, Rejection("import", "too_large", reason, url=item.url))
+            else:
+                self.add(file, item)
+
+
 def import_files(
     db_path, files: list[str | Path], *, batch_size: int = 500, max_bytes: int = 10 * 1024 * 1024
 ) -> ImportReport:
     """Import JSON Lines files line by line (malformed lines are reported with their numbers
-    and skipped) and WARC files record by record (HTML responses only)."""
-    from crawlers.warc import read_warc
+    and skipped) and WARC files record by record (HTML responses only), holding the
+    database's writer lock and recording the run."""
+    from storage.lock import writer_lock
+    from storage.runs import recorded_run
 
     report = ImportReport()
-    with connect(db_path) as con:
-        report.run_id = start_run(con, "import")
-    pages: list = []
-    rejections: list = []
-
-    def flush():
-        nonlocal pages, rejections
-        if pages or rejections:
-            with connect(db_path) as con:
-                report.counts.add(store_pages(con, pages, rejections, run_id=report.run_id))
-        pages, rejections = [], []
-
-    status = "failed"
-    try:
-        for file in files:
-            if is_warc(file):
+    with writer_lock(db_path), recorded_run(db_path, "import") as run:
+        report.run_id = run.run_id
+        importer = _Importer(db_path, report, batch_size, max_bytes)
+        dates = _Dates()
+        try:
+            for path in files:
+                file = str(path)
+                report.by_file.setdefault(file, 0)
                 try:
-                    items = list(read_warc(file))
-                except Exception as err:  # noqa: BLE001 - warcio raises several kinds
-                    report.malformed.append((str(file), 0, f"not a readable WARC file: {err}"))
-                    continue
-                for item in items:
-                    if isinstance(item, tuple):
-                        report.skipped += 1
-                        continue
-                    report.lines += 1
-                    size = len(item.html.encode("utf-8", "surrogatepass"))
-                    if size > max_bytes:
-                        rejections.append(Rejection("import", "too_large",
-                                                    f"{size} bytes > limit {max_bytes}", url=item.url))  # fmt: skip
+                    if Path(file).stat().st_size == 0:
+                        report.malformed.append((file, 0, "empty file"))
+                    elif is_warc(file):
+                        importer.warc(file)
                     else:
-                        pages.append(item)
-                    if len(pages) + len(rejections) >= batch_size:
-                        flush()
-                continue
-            with open(file, "rb") as handle:
-                for number, raw in enumerate(handle, 1):
-                    if not raw.strip():
-                        continue
-                    report.lines += 1
-                    try:
-                        item = parse_line(raw.decode("utf-8"), max_bytes)
-                    except UnicodeDecodeError as err:
-                        report.malformed.append((str(file), number, f"not UTF-8 ({err.reason})"))
-                        continue
-                    except ValueError as err:
-                        report.malformed.append((str(file), number, str(err)))
-                        continue
-                    (pages if isinstance(item, PageRecord) else rejections).append(item)
-                    if len(pages) + len(rejections) >= batch_size:
-                        flush()
-        flush()
-        status = "ok"
-    finally:
-        with connect(db_path) as con:
-            finish_run(
-                con,
-                report.run_id,
-                status,
-                {
-                    "lines": report.lines,
-                    "malformed": len(report.malformed),
-                    "skipped": report.skipped,
-                    **report.counts.as_dict(),
-                },
-            )
+                        importer.jsonl(file, dates)
+                except OSError as err:
+                    report.malformed.append((file, 0, f"cannot read: {err.strerror or err}"))
+            importer.flush()
+        finally:
+            dates.close()
+            run.summary.update(report.summary())
     return report

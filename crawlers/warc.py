@@ -4,6 +4,8 @@ run and by size; stored pages point at their record. Also reads WARC files for i
 from __future__ import annotations
 
 import io
+import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -112,27 +114,102 @@ class WarcMiddleware:
             self.archive.close()
 
 
+@dataclass(slots=True)
+class WarcProblem:
+    """Something wrong with a WARC file at byte ``offset``; ``note`` is short and never holds
+    the file's raw bytes. ``records`` is how many WARC records were read before it."""
+
+    offset: int
+    note: str
+    records: int
+
+
+class _IncompleteRecords:
+    """Stands in for warcio's INC_RECORD template, which it formats with the offending bytes
+    and writes to stderr: we keep the offsets instead and write nothing."""
+
+    def __init__(self):
+        self.offsets: list[int] = []
+
+    def format(self, offset, _remainder) -> str:
+        self.offsets.append(int(offset))
+        return ""
+
+
+def _short(text: str | None, width: int = 100) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _problem(offset: int, note: str, records: int) -> WarcProblem:
+    if offset == 0 and records == 0:
+        note = "not a readable WARC file (no complete WARC record at its start)"
+    return WarcProblem(offset, note, records)
+
+
 def read_warc(path: str | Path, source: str | None = None):
     """Yield a PageRecord for each HTML response in a WARC / WARC.gz file (from this tool,
-    browsertrix, wget --warc-file, ...), and a (url, reason) for each response skipped."""
+    browsertrix, wget --warc-file, ...), a (url, reason) for each response skipped, and a
+    WarcProblem where the file is not what it should be: not a WARC file at all, a record cut
+    short (a truncated file: the record is skipped), or unreadable bytes (reading stops there;
+    what came before was yielded)."""
     from w3lib.encoding import html_to_unicode
     from warcio.archiveiterator import ArchiveIterator
+    from warcio.limitreader import LimitReader
 
     with open(path, "rb") as handle:
         records = ArchiveIterator(handle)
-        for record in records:
+        incomplete = records.INC_RECORD = _IncompleteRecords()
+        stream = iter(records)
+        count = 0  # WARC records read whole
+        while True:
+            offset = records.offset
+            try:
+                record = next(stream)
+            except StopIteration:
+                size = os.fstat(handle.fileno()).st_size
+                if size > offset:  # warcio stops quietly inside a record cut short
+                    yield _problem(offset, f"truncated: the record at byte {offset} is cut "
+                                   f"short ({size - offset} bytes could not be read); it was "
+                                   "skipped", count)  # fmt: skip
+                break
+            except Exception:  # noqa: BLE001 - warcio and zlib raise several kinds on garbage
+                yield _problem(
+                    offset, f"unreadable from byte {offset} on (not a WARC record)", count
+                )
+                return
             if record.rec_type is None:
-                raise ValueError(f"{path}: record at offset {records.offset} is not WARC")
-            if record.rec_type != "response" or record.http_headers is None:
-                continue
+                yield _problem(
+                    offset, f"unreadable from byte {offset} on (not a WARC record)", count
+                )
+                return
             url = record.rec_headers.get_header("WARC-Target-URI")
-            content_type = record.http_headers.get_header("Content-Type") or ""
-            status = int(record.http_headers.get_statuscode() or 0)
-            body = record.content_stream().read()
+            is_response = record.rec_type == "response" and record.http_headers is not None
+            body = record.content_stream().read() if is_response else b""
             records.read_to_end()
+            if not isinstance(record.raw_stream, LimitReader):  # no Content-Length: cut short
+                yield _problem(offset, f"truncated: the record at byte {offset} is cut short "
+                               "(its header has no Content-Length); it was skipped", count)  # fmt: skip
+                continue
+            if record.raw_stream.limit > 0:
+                yield _problem(offset, f"truncated: the {record.rec_type} record at byte {offset}"
+                               f"{f' ({_short(url)})' if url else ''} is cut short, "
+                               f"{record.raw_stream.limit} bytes missing; it was skipped", count)  # fmt: skip
+                continue
+            count += 1
+            if not is_response:
+                continue
+            if not url:
+                yield "", "no WARC-Target-URI"
+                continue
+            content_type = record.http_headers.get_header("Content-Type") or ""
+            try:
+                status = int(record.http_headers.get_statuscode() or 0)
+            except ValueError:
+                status = 0
             where = (str(path), records.get_record_offset(), records.get_record_length())
             if not content_type.lower().startswith(("text/html", "application/xhtml+xml")):
-                yield url, f"not HTML ({content_type or 'no content type'})"
+                yield url, f"not HTML ({_short(content_type, 60) or 'no content type'})"
                 continue
             if status != 200:
                 yield url, f"HTTP {status}"
@@ -149,3 +226,11 @@ def read_warc(path: str | Path, source: str | None = None):
                 etag=record.http_headers.get_header("ETag"),
                 last_modified=record.http_headers.get_header("Last-Modified"), warc=where,
             )  # fmt: skip
+        if incomplete.offsets:
+            first = incomplete.offsets[0]
+            yield WarcProblem(
+                first,
+                f"{len(incomplete.offsets)} record(s) not followed by the blank lines a WARC "
+                f"record ends with (first at byte {first}): a Content-Length may be wrong",
+                count,
+            )

@@ -28,6 +28,21 @@ def _snippet(text: str | None, terms: list[str], width: int = 160) -> str | None
     return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
 
 
+def _embedded_languages(con, model_id: str, input_kind: str) -> list[tuple[str, int]]:
+    """(language, documents) among the current versions embedded by this model and input."""
+    return con.execute(
+        """
+        SELECT coalesce(l.lang, '(not identified yet)'), count(*)
+        FROM embeddings e
+        JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
+        LEFT JOIN languages l ON l.doc_id = e.doc_id AND l.version = e.version
+        WHERE e.model_id = ? AND e.input = ?
+        GROUP BY 1 ORDER BY 2 DESC, 1
+        """,
+        [model_id, input_kind],
+    ).fetchall()
+
+
 def keyword(db_path: Path, query: str, *, lang: str | None, limit: int) -> list[tuple]:
     terms = [t.lower() for t in query.split()]
     with connect(db_path, read_only=True) as con:
@@ -50,11 +65,19 @@ def semantic(
         ids, matrix = load_vectors(con, stage.model_id, stage.input, lang=lang)
         if not ids:
             have = embedded_models(con)
+            langs = _embedded_languages(con, stage.model_id, stage.input) if lang else []
     if not ids:
+        vectors = f"{stage.model_id} ({stage.input} text)"
+        if lang and langs:
+            # this model's vectors exist, just none in that language
+            listed = ", ".join(f"{code} ({n})" for code, n in langs)
+            raise StorageError(
+                f"no documents in {lang!r} are embedded with {vectors}; languages with "
+                f"vectors: {listed}"
+            )
         other = ", ".join(f"{m} ({i}): {n}" for m, i, n in have) or "none"
         raise StorageError(
-            f"no documents embedded with {stage.model_id} ({stage.input} text)"
-            f"{f' in {lang}' if lang else ''}; stored vectors: {other}. "
+            f"no documents embedded with {vectors}; stored vectors: {other}. "
             "Run `narrascope process --stage embed` first."
         )
     # the database is closed while the model works

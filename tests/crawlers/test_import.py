@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from storage import connect
 from tests.conftest import run_cli
 
@@ -39,7 +41,7 @@ def test_import_reports_malformed_lines_and_keeps_the_rest(tmp_path):
     assert f"{src}:5: skipped: needs 'html' or 'text'" in proc.stderr
     assert f"{src}:6: skipped:" in proc.stderr
     assert f"{src}:7: skipped: not a JSON object" in proc.stderr
-    assert "imported 2 of 7 lines: 2 new" in proc.stdout
+    assert "imported 2 of 7 records: 2 new" in proc.stdout
     with connect(db, read_only=True) as con:
         rows = con.execute("SELECT url, source, title FROM v_documents ORDER BY url").fetchall()
     assert rows == [
@@ -97,3 +99,156 @@ def test_oversized_document_is_rejected_with_a_reason(tmp_path):
         assert con.execute("SELECT stage, reason, url FROM rejections").fetchall() == [
             ("import", "too_large", "https://c.example/big")
         ]
+
+
+def good_line(n: int) -> str:
+    return json.dumps({"url": f"https://ok.example/{n}", "text": f"Текст номер {n}."})
+
+
+def stored_urls(db) -> list[str]:
+    with connect(db, read_only=True) as con:
+        return [r[0] for r in con.execute("SELECT url FROM v_documents ORDER BY url").fetchall()]
+
+
+def assert_printable(text: str) -> None:
+    """No raw binary or terminal control characters reached the output."""
+    assert all(c.isprintable() or c == "\n" for c in text), repr(text)
+
+
+def test_a_random_bytes_warc_is_named_and_exits_1_and_the_other_files_still_import(tmp_path):
+    db = tmp_path / "n.duckdb"
+    noise = tmp_path / "noise.warc.gz"
+    noise.write_bytes(
+        bytes(range(256)) * 8 + b"\x1b[2J\x1b]0;pwned\x07" + bytes(range(255, -1, -1))
+    )
+    good = write_jsonl(tmp_path / "good.jsonl", [good_line(1), good_line(2)])
+    proc = run_cli("import", str(noise), str(good), db=db, check=False)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"{noise}: skipped: not a readable WARC file" in proc.stderr
+    assert proc.stderr.strip().endswith(f"error: nothing could be imported from {noise}")
+    assert "imported 2 of 2 records: 2 new" in proc.stdout and "-1" not in proc.stdout
+    assert_printable(proc.stdout + proc.stderr)
+    assert stored_urls(db) == ["https://ok.example/1", "https://ok.example/2"]
+
+
+def test_a_file_with_nothing_importable_exits_1_naming_it(tmp_path):
+    db = tmp_path / "n.duckdb"
+    bad = write_jsonl(tmp_path / "bad.jsonl", ["{not json", json.dumps({"text": "no url"})])
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    good = write_jsonl(tmp_path / "good.jsonl", [good_line(1)])
+    proc = run_cli("import", str(bad), str(good), str(empty), db=db, check=False)
+    assert proc.returncode == 1
+    assert f"{empty}: skipped: empty file" in proc.stderr
+    assert f"error: nothing could be imported from {bad}, {empty}" in proc.stderr
+    assert "imported 1 of 3 records" in proc.stdout
+    assert stored_urls(db) == ["https://ok.example/1"]  # the good file was imported all the same
+    # a file that imports is exit 0
+    assert run_cli("import", str(good), db=db).returncode == 0
+
+
+def write_warc(path, pages: list[tuple[str, str]]) -> list[int]:
+    """A gzipped WARC of HTML responses; returns each record's offset."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    offsets = []
+    with open(path, "wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for url, html in pages:
+            offsets.append(handle.tell())
+            headers = StatusAndHeaders(
+                "200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1"
+            )
+            writer.write_record(
+                writer.create_warc_record(
+                    url, "response", payload=io.BytesIO(html.encode()), http_headers=headers
+                )
+            )
+    return offsets
+
+
+def test_a_truncated_warc_imports_what_it_can_with_a_warning(tmp_path):
+    db = tmp_path / "n.duckdb"
+    pages = [(f"https://w.example/{n}", f"<html><body><p>Page {n} {'word ' * 300}</p></body></html>")
+             for n in range(3)]  # fmt: skip
+    whole = tmp_path / "whole.warc.gz"
+    offsets = write_warc(whole, pages)
+    cut = tmp_path / "cut.warc.gz"
+    data = whole.read_bytes()
+    cut.write_bytes(data[: offsets[2] + (len(data) - offsets[2]) // 2])  # the third record halved
+    proc = run_cli("import", str(cut), db=db)
+    assert proc.returncode == 0
+    assert f"{cut}: warning: truncated: the record at byte {offsets[2]} is cut short" in proc.stderr
+    assert "imported 2 of 2 records: 2 new" in proc.stdout
+    assert stored_urls(db) == ["https://w.example/0", "https://w.example/1"]
+    # the whole file imports the rest, without a warning
+    proc = run_cli("import", str(whole), db=db)
+    assert "warning" not in proc.stderr
+    assert "1 new, 0 changed, 2 unchanged" in proc.stdout
+
+
+def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
+    db = tmp_path / "n.duckdb"
+    src = write_jsonl(
+        tmp_path / "fields.jsonl",
+        [
+            json.dumps({"url": 12345, "text": "x"}),
+            json.dumps(
+                {"url": "https://f.example/date", "text": "Dated.", "published_at": "not-a-date"}
+            ),
+            json.dumps({"url": "https://f.example/both", "html": "<p>Page</p>", "text": "Other"}),
+            json.dumps(
+                {"url": "https://f.example/ok", "text": "Fine.", "published_at": "2026-10-01"}
+            ),
+            json.dumps({"url": "https://f.example/n", "text": 5}),
+        ],
+    )
+    proc = run_cli("import", str(src), db=db)
+    assert f"{src}:1: skipped: 'url' must be a string, not a number" in proc.stderr
+    assert "missing 'url'" not in proc.stderr
+    assert (
+        f"{src}:2: warning: 'published_at' \"not-a-date\" is not a date (ISO 8601 expected): "
+        "kept as given, but not used as the publication date" in proc.stderr
+    )
+    assert f"{src}:3: warning: 'text' ignored: 'html' is given" in proc.stderr
+    assert f"{src}:4:" not in proc.stderr
+    assert f"{src}:5: skipped: 'text' must be a string, not a number" in proc.stderr
+    assert "imported 3 of 5 records: 3 new" in proc.stdout
+    with connect(db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT d.url, v.hint_published_at, d.published_at::DATE::VARCHAR, v.html IS NOT NULL "
+            "OR v.html_zlib IS NOT NULL, v.text FROM v_documents d "
+            "JOIN document_versions v USING (doc_id, version) ORDER BY d.url"
+        ).fetchall()
+    assert rows == [
+        ("https://f.example/both", None, None, True, None),  # the html is kept, the text not
+        ("https://f.example/date", "not-a-date", None, False, "Dated."),  # kept as given
+        ("https://f.example/ok", "2026-10-01", "2026-10-01", False, "Fine."),
+    ]
+
+
+def test_import_holds_the_writer_lock_and_records_its_run(tmp_path):
+    import fcntl
+
+    from crawlers.jsonl_import import import_files
+    from storage.lock import LockHeld, lock_path
+
+    db = tmp_path / "n.duckdb"
+    src = write_jsonl(tmp_path / "a.jsonl", [good_line(1), "{broken"])
+    with open(lock_path(db), "a+") as other:  # another writer holds the database
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(LockHeld):
+            import_files(db, [src])
+        fcntl.flock(other.fileno(), fcntl.LOCK_UN)
+    assert not db.exists() or stored_urls(db) == []
+    report = import_files(db, [src])
+    assert (report.records, report.imported, len(report.malformed)) == (2, 1, 1)
+    with connect(db, read_only=True) as con:
+        runs = con.execute("SELECT kind, status, summary FROM runs").fetchall()
+    assert [(k, s) for k, s, _ in runs] == [("import", "ok")]
+    summary = json.loads(runs[0][2])
+    assert (summary["records"], summary["imported"], summary["malformed"]) == (2, 1, 1)

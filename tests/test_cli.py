@@ -1,0 +1,216 @@
+"""The command line fails safely: one clear `error:` line and exit 1 (2 for usage), never a
+traceback, never a silently wrong answer, and nothing lost. Each test runs the real CLI in a
+subprocess on a real DuckDB file."""
+
+import json
+import re
+
+import pytest
+
+from storage import connect
+from tests.conftest import import_jsonl, run_cli
+
+LONG_URL = "https://news.example/2026/10/" + "a-very-long-slug-about-the-story-" * 4 + "end/"
+DOCS = [
+    {"url": LONG_URL, "text": "Западные санкции вызвали голод в Африке. " * 8, "lang": "ru",
+     "published_at": "2026-10-01T08:00:00Z"},
+    {"url": "https://news.example/en/1", "text": "Western sanctions left Africa hungry. " * 8,
+     "lang": "en", "published_at": "2026-10-02T10:30:00+00:00"},
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    """Two imported documents; tests must leave them as they are."""
+    tmp = tmp_path_factory.mktemp("cli")
+    path = tmp / "n.duckdb"
+    import_jsonl(tmp, path, DOCS)
+    return path
+
+
+def documents(db) -> list[tuple]:
+    with connect(db, read_only=True) as con:
+        return con.execute("SELECT url, text FROM v_documents ORDER BY url").fetchall()
+
+
+def assert_one_error_line(proc, code: int, *fragments: str) -> str:
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    if code == 1:
+        assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr
+    return proc.stderr
+
+
+# 1-4: narrascope sql
+
+
+def test_sql_empty_query_is_one_error_line(db):
+    before = documents(db)
+    for query in ("", "   ", "-- just a comment"):
+        proc = run_cli("sql", query, db=db, check=False)
+        assert_one_error_line(proc, 1, "error: empty query")
+        assert proc.stdout == ""
+    assert documents(db) == before
+
+
+def test_sql_refuses_more_than_one_statement_instead_of_showing_the_last(db):
+    before = documents(db)
+    proc = run_cli("sql", "SELECT 1 AS first; SELECT 2 AS second", db=db, check=False)
+    assert_one_error_line(proc, 1, "one statement at a time: this query has 2")
+    assert "second" not in proc.stdout
+    # a trailing semicolon or a ';' inside a string is still one statement
+    proc = run_cli("sql", "SELECT 'a;b' AS s;", "--format", "csv", db=db)
+    assert proc.stdout == "s\na;b\n"
+    assert "one statement at a time" in run_cli("sql", "--help").stdout
+    assert documents(db) == before
+
+
+def test_sql_query_may_start_with_a_comment_or_come_from_stdin(db):
+    proc = run_cli("sql", "-- languages\nSELECT count(*) AS n FROM v_documents", "--format",
+                   "csv", db=db)  # fmt: skip
+    assert proc.stdout == "n\n2\n"
+    proc = run_cli("sql", "--format", "json", "-- x = 1\nSELECT 7 AS seven", db=db)
+    assert json.loads(proc.stdout) == [{"seven": 7}]
+    import subprocess
+    import sys
+
+    piped = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "sql", "-", "--format", "csv"],
+        input="-- from a file\nSELECT count(*) AS n FROM v_documents;\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == "n\n2\n"
+    # a mistyped option is still a usage error, not a query
+    proc = run_cli("sql", "--formt", "csv", db=db, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_sql_cannot_write_files_read_files_or_reach_the_network(db, tmp_path):
+    before = documents(db)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the-secret-content\n")
+    out = tmp_path / "out.csv"
+    other = tmp_path / "other.duckdb"
+    attempts = {
+        f"COPY (SELECT * FROM v_documents) TO '{out}'": "Cannot access file",
+        f"SELECT content FROM read_text('{secret}')": "Cannot access file",
+        f"SELECT * FROM read_csv('{secret}')": "Cannot access file",
+        "SELECT * FROM read_text('secret.txt')": "Cannot access file",  # relative to cwd
+        f"SELECT * FROM glob('{tmp_path}/*')": "Cannot access file",
+        f"ATTACH '{other}' AS other": "Cannot access file",
+        f"EXPORT DATABASE '{tmp_path / 'export'}'": "Cannot access",
+        "INSTALL httpfs": "Cannot access",
+        "LOAD httpfs": "disabled",
+        "SELECT * FROM read_csv('https://example.org/data.csv')": "Cannot access file",
+        "SET enable_external_access = true": "the configuration has been locked",
+        "RESET lock_configuration": "the configuration has been locked",
+        "DELETE FROM documents": "read-only",
+    }
+    for query, why in attempts.items():
+        proc = run_cli("sql", query, db=db, check=False, cwd=tmp_path)
+        assert_one_error_line(proc, 1, why)
+        assert "the-secret-content" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret.txt"]  # nothing written
+    assert documents(db) == before
+    help_text = run_cli("sql", "--help").stdout
+    assert "no local files" in help_text and "no network" in help_text
+    # what it may do: read the database, and inflate() a stored page
+    proc = run_cli("sql", "SELECT count(*) FROM document_versions WHERE inflate(html_zlib) "
+                   "IS NULL", "--format", "csv", db=db)  # fmt: skip
+    assert proc.stdout.splitlines()[1] == "2"  # imported as text: no HTML stored
+
+
+def test_sql_inflate_gives_back_the_stored_html(tmp_path):
+    db = tmp_path / "h.duckdb"
+    html = "<html><body><p>Ровно эта страница.</p></body></html>"
+    import_jsonl(tmp_path, db, [{"url": "https://h.example/1", "html": html}])
+    proc = run_cli("sql", "SELECT inflate(html_zlib) AS html FROM document_versions",
+                   "--format", "json", db=db)  # fmt: skip
+    assert json.loads(proc.stdout) == [{"html": html}]
+
+
+# 6: search --semantic --lang names the real cause
+
+
+def test_semantic_search_in_a_language_without_vectors_says_so(tmp_path):
+    db = tmp_path / "v.duckdb"
+    import_jsonl(tmp_path, db, DOCS)
+    proc = run_cli("search", "--semantic", "hunger", "--lang", "xx", db=db, check=False)
+    assert_one_error_line(proc, 1, "Run `narrascope process --stage embed` first")  # none yet
+    run_cli("process", "--stage", "extract", "--stage", "langid", "--stage", "embed",
+            "--no-progress", db=db)  # fmt: skip
+    proc = run_cli("search", "--semantic", "hunger", "--lang", "xx", db=db, check=False)
+    err = assert_one_error_line(proc, 1, "no documents in 'xx' are embedded with")
+    assert "languages with vectors: en (1), ru (1)" in err
+    assert "process --stage embed" not in err
+    hits = json.loads(
+        run_cli("search", "--semantic", "hunger", "--lang", "ru", "--format", "json", db=db).stdout
+    )
+    assert [h["url"] for h in hits] == [LONG_URL]
+    assert LONG_URL in run_cli("search", "санкции", db=db).stdout  # table: the whole URL
+
+
+# 7: output formats
+
+
+def test_table_never_clips_urls_and_json_csv_write_iso_values(db):
+    table = run_cli(
+        "sql", "SELECT url, text FROM document_versions WHERE url LIKE '%slug%'", db=db
+    ).stdout
+    assert LONG_URL in table  # whole, copyable
+    row = table.splitlines()[2]
+    assert "…" in row and len(row) < len(LONG_URL) + 70  # long text is clipped
+    query = (
+        "SELECT url, published_at, published_at::DATE AS day, "
+        "INTERVAL '1 day 22 hours 50 minutes' AS age, '\\x00\\xff'::BLOB AS raw, "
+        "[1, 2] AS list FROM v_documents WHERE url LIKE '%/en/1'"
+    )
+    rows = json.loads(run_cli("sql", query, "--format", "json", db=db).stdout)
+    assert rows == [
+        {
+            "url": "https://news.example/en/1",
+            "published_at": "2026-10-02T10:30:00+00:00",
+            "day": "2026-10-02",
+            "age": "P1DT22H50M",
+            "raw": "00ff",
+            "list": [1, 2],
+        }
+    ]
+    csv_out = run_cli("sql", query, "--format", "csv", db=db).stdout
+    assert csv_out.splitlines() == [
+        "url,published_at,day,age,raw,list",
+        'https://news.example/en/1,2026-10-02T10:30:00+00:00,2026-10-02,P1DT22H50M,00ff,"[1, 2]"',
+    ]
+    table = run_cli("sql", query, db=db).stdout
+    assert re.search(r"2026-10-02T10:30:00\+00:00 +2026-10-02 +P1DT22H50M +00ff +\[1, 2\]", table)
+    # a repeated column name keeps both values in JSON
+    both = json.loads(run_cli("sql", "SELECT 1 AS a, 2 AS a", "--format", "json", db=db).stdout)
+    assert both == [{"a": 1, "a_2": 2}]
+
+
+# 8: no library log noise for an ordinary rejection
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pipeline/extract.py sets the trafilatura and htmldate loggers to ERROR when it is "
+    "imported, after pipeline/cli/app.py set them to CRITICAL: those two lines must go",
+)
+def test_an_unparseable_page_is_a_rejection_without_library_log_lines(tmp_path):
+    db = tmp_path / "e.duckdb"
+    import_jsonl(tmp_path, db, [
+        {"url": "https://e.example/empty", "html": "<html></html>"},
+        {"url": "https://e.example/xml", "html": '<?xml version="1.0"?><a/>'},
+    ])  # fmt: skip
+    proc = run_cli("process", "--stage", "extract", "--no-progress", db=db)
+    assert "2 rejected" in proc.stdout
+    assert "trafilatura" not in proc.stderr and "ERROR" not in proc.stderr, proc.stderr
+    with connect(db, read_only=True) as con:
+        reasons = con.execute("SELECT reason, count(*) FROM rejections GROUP BY 1").fetchall()
+    assert reasons == [("no_main_text", 2)]
