@@ -137,3 +137,63 @@ def test_two_process_runs_started_together_end_as_one_run(tmp_path):
             == 0
         )
         assert con.execute("SELECT count(*) FROM narratives").fetchone()[0] == len(narratives(db))
+
+
+def demo_feed_site(local_site):
+    """The demo articles as blog pages behind one RSS feed."""
+    from crawlers.demo.render import blog_page, rss
+    from crawlers.demo.server import load_articles
+
+    articles = sorted(load_articles(), key=lambda a: a["date"])
+    routes: dict = {"/robots.txt": ("text/plain", b"User-agent: *\nAllow: /\n", {})}
+    for a in articles:
+        html = blog_page(title=a["title"], paragraphs=a["body"].strip().split("\n\n"),
+                         date=a["date"], author="x")  # fmt: skip
+        routes[f"/{a['slug']}/"] = ("text/html; charset=utf-8", html.encode(), {})
+    site = local_site(routes)
+    items = [{"title": a["title"], "url": f"{site.base}/{a['slug']}/", "date": a["date"],
+              "summary": ""} for a in articles]  # fmt: skip
+    routes["/feed/"] = (
+        "application/rss+xml",
+        rss(title="d", link=site.base, items=items).encode(),
+        {},
+    )
+    return site
+
+
+def test_two_cron_runs_started_together_end_as_one_run(tmp_path, local_site):
+    site = demo_feed_site(local_site)
+    config = tmp_path / "words.toml"
+    config.write_text(WORDS_CONFIG + "[crawl]\ndownload_delay = 0\nautothrottle = false\n")
+    sources = tmp_path / "s.toml"
+    sources.write_text(f'[[source]]\nname = "d"\nhome = "{site.base}/"\n'
+                       f'feeds = ["{site.base}/feed/"]\nallow_private = true\n')  # fmt: skip
+    reference = tmp_path / "reference.duckdb"
+    run_cli("--config", str(config), "run", "--sources", str(sources), db=reference)
+
+    db = tmp_path / "d.duckdb"
+    cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config),
+           "run", "--sources", str(sources)]  # fmt: skip
+    env = {**os.environ, "NARRASCOPE_CONFIG": ""}
+    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while holder(db) is None and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    assert second.returncode == 75 and f"pid {first.pid}" in second.stderr, second.stderr
+    assert narratives(db) == narratives(reference)
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT kind, status FROM runs ORDER BY started_at").fetchall() == [
+            ("crawl", "ok"),
+            ("process", "ok"),
+        ]  # the refused run left no trace
+        assert (
+            con.execute(
+                "SELECT count(*) FROM (SELECT doc_id, stage FROM stage_state GROUP BY ALL "
+                "HAVING count(*) > 1)"
+            ).fetchone()[0]
+            == 0
+        )
