@@ -232,6 +232,8 @@ def import_files(
                 except OSError as err:
                     report.malformed.append((file, 0, f"cannot read: {err.strerror or err}"))
             importer.flush()
+            if report.empty_files():
+                run.fail("nothing could be imported from " + ", ".join(report.empty_files()))
         finally:
             dates.close()
             run.summary.update(report.summary())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import logging
 import unicodedata
 from dataclasses import dataclass
 
@@ -13,9 +12,6 @@ from pipeline.contract import Stage
 from storage.dates import parse_date
 from storage.outputs.extract import Extraction
 from storage.records import DocInput, Rejection
-
-logging.getLogger("trafilatura").setLevel(logging.ERROR)
-logging.getLogger("htmldate").setLevel(logging.ERROR)
 
 FOCUS = ("balanced", "precision", "recall")
 

@@ -197,11 +197,6 @@ def test_table_never_clips_urls_and_json_csv_write_iso_values(db):
 # 8: no library log noise for an ordinary rejection
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline/extract.py sets the trafilatura and htmldate loggers to ERROR when it is "
-    "imported, after pipeline/cli/app.py set them to CRITICAL: those two lines must go",
-)
 def test_an_unparseable_page_is_a_rejection_without_library_log_lines(tmp_path):
     db = tmp_path / "e.duckdb"
     import_jsonl(tmp_path, db, [

@@ -144,6 +144,8 @@ def test_a_file_with_nothing_importable_exits_1_naming_it(tmp_path):
     assert f"error: nothing could be imported from {bad}, {empty}" in proc.stderr
     assert "imported 1 of 3 records" in proc.stdout
     assert stored_urls(db) == ["https://ok.example/1"]  # the good file was imported all the same
+    with connect(db, read_only=True) as con:  # and the run says it failed, as the exit code
+        assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
     # a file that imports is exit 0
     assert run_cli("import", str(good), db=db).returncode == 0
 
