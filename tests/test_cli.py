@@ -209,3 +209,23 @@ def test_an_unparseable_page_is_a_rejection_without_library_log_lines(tmp_path):
     with connect(db, read_only=True) as con:
         reasons = con.execute("SELECT reason, count(*) FROM rejections GROUP BY 1").fetchall()
     assert reasons == [("no_main_text", 2)]
+
+
+def test_db_and_config_work_after_the_command_and_the_suggested_command_works(tmp_path):
+    db = tmp_path / "new" / "ops.duckdb"
+    missing = run_cli("status", "--db", str(db), check=False)
+    assert missing.returncode == 1
+    [line] = missing.stderr.strip().splitlines()
+    suggestion = line.split("run `", 1)[1].split("`", 1)[0]
+    assert suggestion == f"narrascope init --db {db}"
+    assert not db.exists()  # a reader never creates the database
+    created = run_cli(*suggestion.split()[1:])
+    assert "schema version" in created.stdout and db.exists()
+    config = tmp_path / "c.toml"
+    config.write_text('[translate]\ntarget = "de"\n')
+    status = run_cli("status", "--format", "json", "--db", str(db), "--config", str(config))
+    assert json.loads(status.stdout)["documents"] == 0
+    # the subcommand's --db wins over the group's
+    other = tmp_path / "other.duckdb"
+    run_cli("--db", str(other), "init", "--db", str(db))
+    assert not other.exists()
