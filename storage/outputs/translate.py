@@ -179,11 +179,16 @@ def reopen_no_model(con, request: NoModelReopen, stage: str, dependents: list[st
     if not request.langs:
         return 0
     where = (
-        "FROM translations t WHERE t.status = 'no_model' "
-        "AND t.source_lang IN (SELECT unnest(?::VARCHAR[]))"
+        "FROM translations t JOIN documents d "
+        "ON d.doc_id = t.doc_id AND d.current_version = t.version "
+        "WHERE t.status = 'no_model' AND t.source_lang IN (SELECT unnest(?::VARCHAR[]))"
     )
     langs = list(request.langs)
-    reopened = con.execute(f"SELECT count(*) {where}", [langs]).fetchone()[0]
+    reopened = con.execute(
+        f"SELECT count(*) {where} AND EXISTS (SELECT 1 FROM stage_state s WHERE s.stage = ? "
+        "AND s.doc_id = t.doc_id AND s.version = t.version)",
+        [langs, stage],
+    ).fetchone()[0]
     if not reopened:
         return 0
     match = f"AND EXISTS (SELECT 1 {where} AND t.doc_id = s.doc_id AND t.version = s.version)"

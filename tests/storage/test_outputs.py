@@ -701,12 +701,6 @@ def test_no_model_reopen_reopens_translate_and_unfinished_downstream_rows(con):
     assert states(con, "translate") == {c: "done", d: "done"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reopen_no_model (storage/outputs/translate.py) counts no_model rows of every "
-    "version, not only current ones: an old version's row is never rewritten, so every run "
-    "reports it as reopened although nothing becomes pending",
-)
 def test_no_model_reopen_counts_only_documents_made_pending_again(con):
     (a,) = store(con, "первая версия")
     write_results(con, "translate", "1", [Translation(a, 1, "ru", "en", "no_model")])
