@@ -8,7 +8,8 @@ from pathlib import Path
 
 from crawlers.sources import Source
 from storage import connect
-from storage.runs import finish_run, start_run
+from storage.lock import writer_lock
+from storage.runs import Run, recorded_run
 from storage.sources import SourceRow, record_sources
 
 # The [crawl] table of narrascope.toml and its defaults.
@@ -22,8 +23,8 @@ CRAWL_DEFAULTS = {
     "max_bytes": 10 * 1024 * 1024,
     "timeout": 30,
     "retries": 2,
-    "write_batch": 200,  # pages per write transaction (each opens and closes the database)
-    "write_seconds": 5.0,  # ... or this often, whichever comes first
+    "write_batch": 200,  # items per write transaction (each opens and closes the database)
+    "write_seconds": 5.0,  # ... or once the oldest item has waited this long
     "log_level": "WARNING",
     "seen_expiry_days": 30,  # crawl state older than this is ignored: a full re-fetch
     "warc_dir": "warc",  # relative paths are next to the database; "" turns archiving off
@@ -131,19 +132,28 @@ def source_row(source: Source) -> SourceRow:
 def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = None) -> dict:
     """Crawl every source's entry points and the pages they list; return the run summary.
 
-    Scrapy's reactor runs once per process: call this at most once per process.
+    Holds the database's writer lock for the whole crawl and records the run in ``runs``:
+    'failed' (with ``error``, one line) where a batch could not be written. Scrapy's reactor
+    runs once per process: call this at most once per process.
     """
+    crawl = {**CRAWL_DEFAULTS, **(crawl or {})}
+    # tldextract must never fetch the public suffix list over the network
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    with writer_lock(db_path), recorded_run(db_path, "crawl") as run:
+        with connect(db_path) as con:
+            record_sources(con, [source_row(s) for s in sources])
+        _crawl(db_path, sources, crawl, run)
+    return {**run.summary, "run_id": run.run_id, "status": run.status}
+
+
+def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run) -> None:
+    """The scrapy part of a crawl: its outcome and summary into ``run``, health rows recorded."""
     from scrapy.crawler import CrawlerProcess
 
     from crawlers.spiders.sources import SourceSpider
     from storage.health import health_row, record_health
 
-    crawl = {**CRAWL_DEFAULTS, **(crawl or {})}
-    # tldextract must never fetch the public suffix list over the network
-    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
-    with connect(db_path) as con:
-        run_id = start_run(con, "crawl")
-        record_sources(con, [source_row(s) for s in sources])
+    run_id = run.run_id
     settings = scrapy_settings(str(db_path), run_id, crawl, sources)
     quiet_scrapy(settings["LOG_LEVEL"])
     process = CrawlerProcess(settings)
@@ -174,8 +184,14 @@ def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = N
             "skipped": sum(h.get("skipped", 0) for h in spider.health.values()) if spider else 0,
             **(counts.as_dict() if counts else {}),
         }
+        if spider is not None and spider.without_state:
+            summary["without_state"] = spider.without_state  # looked up while locked
         if stats.get("finish_reason") not in (None, "finished"):
             status = f"stopped: {stats.get('finish_reason')}"
+        run.status, run.summary = status, summary
+        if writer is not None and writer.error:  # a batch could not be written
+            summary["not_written"] = writer.not_written
+            run.fail(writer.error)  # status 'failed', summary["error"]: one line
         health = []
         if spider is not None:
             health = [
@@ -190,7 +206,3 @@ def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = N
             ]
         with connect(db_path) as con:
             record_health(con, health)
-            finish_run(con, run_id, status, summary)
-    summary["run_id"] = run_id
-    summary["status"] = status
-    return summary

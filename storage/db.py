@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import duckdb
@@ -78,16 +79,39 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations=MIGRATIONS) -> list[int]:
     return applied
 
 
+class DatabaseBusy(StorageError):
+    """Another process held the file's lock for longer than the open would wait."""
+
+
+_local = threading.local()
+
+
+@contextmanager
+def lock_wait(seconds: float) -> Iterator[None]:
+    """Opens on this thread wait at most ``seconds`` for another process's lock on a file
+    (0: one attempt) instead of ``LOCK_WAIT_SECONDS``; they raise ``DatabaseBusy`` when it
+    stays locked. For callers that would rather retry later, or do without, than wait."""
+    previous = getattr(_local, "wait", None)
+    _local.wait = seconds
+    try:
+        yield
+    finally:
+        _local.wait = previous
+
+
 def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    wait = getattr(_local, "wait", None)
+    deadline = time.monotonic() + (LOCK_WAIT_SECONDS if wait is None else wait)
     pause = 0.02
     while True:
         try:
             con = duckdb.connect(str(db_path), read_only=read_only)
             break
         except duckdb.IOException as err:
-            if "lock" not in str(err).lower() or time.monotonic() + pause > deadline:
+            if "lock" not in str(err).lower():
                 raise StorageError(f"cannot open {db_path}: {err}") from err
+            if time.monotonic() + pause > deadline:
+                raise DatabaseBusy(f"cannot open {db_path}: {err}") from err
             time.sleep(pause)  # another process holds it for a batch: take turns
             pause = min(pause * 2, 0.1)
         except duckdb.Error as err:
@@ -134,21 +158,49 @@ def connect(
 _held: dict[str, HeldReader] = {}
 
 
+class ReaderBusy(StorageError):
+    """A read through a HeldReader gave up waiting for a write of this process to the file."""
+
+
+class _Turns:
+    """Who may use one file in this process: lookups through its HeldReader and writes through
+    ``HeldReader.writing`` take turns (``lock``); while a write lends its connection, lookups
+    read through ``lent``, a connection of their own on the writer's database."""
+
+    def __init__(self):
+        self.lock = threading.RLock()  # re-entrant: a read-only open may migrate (a write)
+        self.lent: duckdb.DuckDBPyConnection | None = None
+
+
+_turns: dict[str, _Turns] = {}
+_turns_guard = threading.Lock()
+
+
+def _turns_for(key: str) -> _Turns:
+    with _turns_guard:
+        return _turns.setdefault(key, _Turns())
+
+
 class HeldReader:
     """A read-only connection that one process keeps between uses, for a caller that reads
     many times a second (the spider looks up crawl state for every page whose links it
     follows). Opening DuckDB costs about 12 ms; reusing a held connection, nothing.
 
-    The owner calls ``release()`` when it goes idle and when it is done. Writing through
-    ``connect()`` in the same process releases it first, since DuckDB refuses a read-only and
-    a read-write handle on one file in one process; the next ``connection()`` opens it again.
-    While it is held, other processes can read the file but not write it (they wait, see
-    ``LOCK_WAIT_SECONDS``).
+    The owner calls ``release()`` when it goes idle and when it is done. Writing in the same
+    process takes it over, since DuckDB refuses a read-only and a read-write handle on one file
+    in one process: ``connect()`` lets go of it first (waiting for a read in progress), and a
+    write inside ``HeldReader.writing()`` also keeps reads off the file until it has its
+    connection, then lends them a connection on it, so reads go on while it writes. The next
+    read after the write opens the file again. While it is held, other processes can read the
+    file but not write it (they wait, see ``LOCK_WAIT_SECONDS``).
+
+    Thread-safe: reads (``use``) on one thread, writes on another.
     """
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = resolve_db_path(path)
         self._key = os.path.realpath(self.path)
+        self._turns = _turns_for(self._key)
         self._stack: ExitStack | None = None
         self._con: duckdb.DuckDBPyConnection | None = None
 
@@ -156,19 +208,95 @@ class HeldReader:
     def held(self) -> bool:
         return self._con is not None
 
+    @contextmanager
+    def use(
+        self, timeout: float | None = None, open_wait: float | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for the reads of one ``with`` block. Waits up to ``timeout`` seconds
+        (None: as long as it takes) for a write of this process that is opening or closing
+        the file, then raises ``ReaderBusy``; opening waits up to ``open_wait`` seconds for
+        another process's lock (None: ``LOCK_WAIT_SECONDS``), then raises ``DatabaseBusy``."""
+        if not self._turns.lock.acquire(timeout=-1 if timeout is None else timeout):
+            raise ReaderBusy(f"{self.path} is being written by this process")
+        try:
+            if self._turns.lent is not None:
+                yield self._turns.lent
+            else:
+                yield self._open(open_wait)
+        finally:
+            self._turns.lock.release()
+
     def connection(self) -> duckdb.DuckDBPyConnection:
+        """The held connection, opened if needed, for a caller that reads on one thread and
+        writes nowhere else meanwhile (otherwise use ``use()``)."""
+        with self._turns.lock:
+            return self._open(None)
+
+    def _open(self, wait: float | None) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             stack = ExitStack()
-            self._con = stack.enter_context(connect(self.path, read_only=True))
-            self._stack = stack
+            with lock_wait(wait) if wait is not None else nullcontext():
+                con = stack.enter_context(connect(self.path, read_only=True))
+            self._con, self._stack = con, stack
             _held[self._key] = self
         return self._con
 
-    def release(self) -> None:
+    def release(self, wait: bool = True) -> None:
+        """Close the held connection. ``wait=False`` returns at once when a write of this
+        process has the file (it has let go of the connection already)."""
+        if not self._turns.lock.acquire(blocking=wait):
+            return
+        try:
+            self._close()
+        finally:
+            self._turns.lock.release()
+
+    def _close(self) -> None:
         if self._stack is not None:
             stack, self._stack, self._con = self._stack, None, None
             _held.pop(self._key, None)
             stack.close()
+
+    @staticmethod
+    @contextmanager
+    def writing(
+        path: str | os.PathLike | None,
+    ) -> Iterator[Callable[[duckdb.DuckDBPyConnection], AbstractContextManager]]:
+        """This process's turn to write ``path``, for a writer on another thread than the
+        reader's: waits for a read in progress, closes the held reader and keeps reads off
+        the file (they wait, see ``use``) until the block ends or until it calls
+        ``lend(con)`` with its open write connection, whose ``with`` block the reads go on
+        through a connection of their own on the same database (seeing committed data)::
+
+            with HeldReader.writing(path) as lend, connect(path) as con, lend(con):
+                ...  # write
+        """
+        key = os.path.realpath(resolve_db_path(path))
+        turns = _turns_for(key)
+        turns.lock.acquire()
+        try:
+            if (held := _held.get(key)) is not None:
+                held._close()
+            yield lambda con: _lend(turns, con)
+        finally:
+            turns.lock.release()
+
+
+@contextmanager
+def _lend(turns: _Turns, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Inside ``HeldReader.writing``: reads go on through a cursor of ``con`` for the block."""
+    cursor = con.cursor()
+    try:
+        cursor.execute("SET TimeZone = 'UTC'")
+        turns.lent = cursor
+        turns.lock.release()
+        try:
+            yield
+        finally:
+            turns.lock.acquire()
+            turns.lent = None
+    finally:
+        cursor.close()
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from time import monotonic
 
+import duckdb
 import scrapy
 from scrapy.utils.asyncio import call_later
 
@@ -20,13 +21,19 @@ from crawlers.entries.wordpress import parse_posts, posts_url
 from crawlers.sources import Source
 from storage.crawlstate import canonical_or_none, lookup
 from storage.dates import parse_date
-from storage.db import HeldReader
+from storage.db import HeldReader, StorageError
 from storage.records import EntryState, NotModified, PageRecord, Rejection
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 #: seconds without a crawl-state lookup after which the spider lets go of the database
 IDLE_RELEASE = 0.1
+#: a lookup waits this long for a batch of ours that is opening or closing the file ...
+STATE_WAIT = 2.0
+#: ... and this long for another process's lock on it; past either, no stored state, and
+STATE_OPEN_WAIT = 0.2
+#: lookups in the next seconds do without, then try once each without waiting until one works
+STATE_RETRY = 0.5
 
 
 def _history_key(channel: str) -> str:
@@ -62,6 +69,9 @@ class SourceSpider(scrapy.Spider):
         self._reader = HeldReader(db_path)
         self._last_read = 0.0
         self._release_pending = False
+        self._state_retry_at = 0.0  # after a failed lookup: lookups do without until then
+        self._state_warned = False
+        self.without_state = 0  # URLs looked up while the database was unavailable
         self.expiry = timedelta(days=expiry_days)
         self.wp_per_page = wp_per_page
         self.telegram_pages = telegram_pages
@@ -89,13 +99,40 @@ class SourceSpider(scrapy.Spider):
         entries.
 
         Read through a held read-only connection: a link-following crawl asks for every page,
-        and opening DuckDB each time cost more than the rest of the crawl. The writer's batches
-        take it over (see HeldReader); the spider lets go after IDLE_RELEASE seconds without a
-        lookup and when it closes."""
+        and opening DuckDB each time cost more than the rest of the crawl. The writer thread's
+        batches take it over and lend it theirs (see HeldReader); the spider lets go after
+        IDLE_RELEASE seconds without a lookup and when it closes.
+
+        A lookup runs on the reactor thread, so it never waits long: where the file is locked
+        by another process (or, rarely, by a batch of ours that takes longer than
+        STATE_WAIT), it answers "no stored state" (the pages are fetched unconditionally), and
+        lookups in the next STATE_RETRY seconds do not try."""
         keys = [k for k in keys if k]
         if not keys:
             return {}
-        seen = lookup(self._reader.connection(), keys)
+        now = monotonic()
+        if now < self._state_retry_at:
+            self.without_state += len(keys)
+            return {}
+        calm = self._state_retry_at == 0.0  # the last lookup worked: wait a little
+        try:
+            with self._reader.use(
+                timeout=STATE_WAIT if calm else 0, open_wait=STATE_OPEN_WAIT if calm else 0
+            ) as con:
+                seen = lookup(con, keys)
+        except (StorageError, duckdb.Error) as err:
+            self._reader.release(wait=False)  # never left holding the file after a failure
+            self._state_retry_at = monotonic() + STATE_RETRY
+            self.without_state += len(keys)
+            if not self._state_warned:
+                self._state_warned = True
+                self.logger.warning(
+                    "crawl state unavailable (%s): pages are fetched without it "
+                    "(unconditionally) until the database is free",
+                    " ".join(str(err).split())[:300],
+                )
+            return {}
+        self._state_retry_at = 0.0
         self._last_read = monotonic()
         if not self._release_pending:
             self._release_pending = True
@@ -106,7 +143,7 @@ class SourceSpider(scrapy.Spider):
     def _release_when_idle(self) -> None:
         idle = monotonic() - self._last_read
         if idle >= IDLE_RELEASE:
-            self._reader.release()
+            self._reader.release(wait=False)  # a batch being written has let go of it already
             self._release_pending = False
         else:
             call_later(IDLE_RELEASE - idle, self._release_when_idle)

@@ -2,13 +2,14 @@
 
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 
 import storage.db
 from storage import connect
-from storage.db import HeldReader, StorageError
+from storage.db import DatabaseBusy, HeldReader, ReaderBusy, StorageError
 
 HOLD = """
 import sys, time, duckdb
@@ -68,6 +69,91 @@ def test_a_held_reader_gives_way_to_writes_in_its_own_process(tmp_path):
     assert reader.connection().execute("SELECT count(*) FROM t").fetchone() == (1,)
     reader.release()
     assert not reader.held
+
+
+def test_a_write_on_another_thread_waits_for_a_read_in_progress(tmp_path):
+    """The crawl writes on a thread of its own while the spider reads on the reactor's: the
+    write lets go of the held connection only once the read is done (not under it)."""
+    db = tmp_path / "n.duckdb"
+    with connect(db) as con:
+        con.execute("CREATE TABLE t (x INTEGER)")
+    reader = HeldReader(db)
+    written = threading.Event()
+
+    def write():
+        with connect(db) as con:
+            con.execute("INSERT INTO t VALUES (1)")
+        written.set()
+
+    thread = threading.Thread(target=write)
+    with reader.use() as con:
+        thread.start()
+        assert not written.wait(0.3)  # the write waits for the read ...
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (0,)  # ... still open
+    thread.join(30)
+    assert written.is_set() and not reader.held
+    with reader.use() as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    reader.release()
+
+
+def test_reads_go_on_through_the_connection_of_a_write_in_this_process(tmp_path):
+    db = tmp_path / "n.duckdb"
+    with connect(db) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    reader = HeldReader(db)
+    with reader.use() as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    turn, may_open, inserted, may_commit = (threading.Event() for _ in range(4))
+
+    def write():
+        with HeldReader.writing(db) as lend:
+            turn.set()
+            may_open.wait(10)
+            with connect(db) as con, lend(con):
+                con.execute("BEGIN")
+                con.execute("INSERT INTO t VALUES (2)")
+                inserted.set()
+                may_commit.wait(10)
+                con.execute("COMMIT")
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    turn.wait(10)  # the writer has the file to itself while it opens it: reads wait or give up
+    assert not reader.held
+    with pytest.raises(ReaderBusy):
+        with reader.use(timeout=0.1):
+            pass
+    may_open.set()
+    inserted.wait(10)
+    with reader.use(timeout=0) as con:  # the write is open: reads go on, seeing what is committed
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (1,)
+    may_commit.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    with reader.use() as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (2,)
+    reader.release()
+
+
+def test_a_read_that_must_not_wait_gives_up_at_once_on_another_process_lock(tmp_path):
+    db = tmp_path / "n.duckdb"
+    with connect(db):
+        pass
+    reader = HeldReader(db)
+    proc = hold(db, 10)
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseBusy, match="cannot open .*lock"):
+            with reader.use(timeout=0, open_wait=0):
+                pass
+        assert time.monotonic() - started < 1.0 and not reader.held
+    finally:
+        proc.kill()
+        proc.wait()
+    with reader.use(timeout=0, open_wait=0) as con:  # free again: it reads
+        assert con.execute("SELECT count(*) FROM schema_version").fetchone()[0] > 0
+    reader.release()
 
 
 def test_other_processes_read_while_a_reader_is_held(tmp_path):
