@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.app import Context
+from pipeline.cli.app import CommandError, Context
 from pipeline.cli.processing import do_process
 from storage.db import StorageError
 
@@ -46,6 +46,8 @@ def demo(obj: Context, serve, demo_db):
             )
             demo_sources = sites.sources()
             summary = run_crawl(obj.db_path, demo_sources, obj.config["crawl"])
+            if summary["status"] == "failed":
+                raise CommandError(f"crawl failed: {summary.get('error', 'see the log')}")
             kinds = ", ".join(f"{s.name} ({'/'.join(s.kinds)})" for s in demo_sources)
             click.echo(
                 f"crawled {len(demo_sources)} demo sources: {summary.get('new', 0)} documents, "

@@ -14,8 +14,11 @@ def format_crawl(summary: dict) -> str:
         f"their listing, {get('rejected')} rejected"
     )
     lines = [line]
-    if summary.get("error"):
-        lines.append(f"error: {summary['error']}")
+    if summary.get("without_state"):
+        lines.append(
+            f"{summary['without_state']} pages fetched without their stored state "
+            "(the database was held by another process): unconditional requests"
+        )
     if not get("new") and not get("changed") and summary["status"] == "ok":
         lines.append("nothing new: every page listed was unchanged since the last crawl")
     if summary.get("rejected_by_reason"):
