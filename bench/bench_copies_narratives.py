@@ -23,6 +23,7 @@ from storage import connect
 from storage.bulk import insert_rows
 from storage.db import transaction
 from storage.documents import DOCUMENT_COLUMNS
+from storage.outputs.langid import COLUMNS as LANGUAGE_COLUMNS
 
 DIM = 384
 TOPICS = 2000
@@ -135,14 +136,7 @@ def store(db: Path, docs: list[dict]) -> None:
         insert_rows(
             con,
             "languages",
-            [
-                ("doc_id", "VARCHAR"),
-                ("version", "INTEGER"),
-                ("stage_version", "VARCHAR"),
-                ("lang", "VARCHAR"),
-                ("confidence", "DOUBLE"),
-                ("method", "VARCHAR"),
-            ],
+            LANGUAGE_COLUMNS,
             [(d["doc_id"], 1, "1", d["lang"], 1.0, "provided") for d in docs],
         )
         insert_rows(

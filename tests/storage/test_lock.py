@@ -41,6 +41,29 @@ def hold_lock(db, seconds: float = 60) -> subprocess.Popen:
     return proc
 
 
+class Finished(subprocess.CompletedProcess):
+    pid: int
+
+
+def race(db, config, *args: str) -> tuple[Finished, subprocess.CompletedProcess, float]:
+    """Start a writer, and the same command again as soon as the first holds the lock: (the
+    first, finished; the second; how long the second took)."""
+    cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config), *args]
+    env = {**os.environ, "NARRASCOPE_CONFIG": ""}
+    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while holder(db) is None and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started = time.monotonic()
+    second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    out, err = first.communicate(timeout=300)
+    done = Finished(cmd, first.returncode, out, err)
+    done.pid = first.pid
+    return done, second, took
+
+
 def test_the_lock_is_reentrant_in_a_process_and_exclusive_between_processes(tmp_path):
     db = tmp_path / "d.duckdb"
     with writer_lock(db, "first"), writer_lock(db, "nested"):  # re-entrant: no deadlock
@@ -111,19 +134,8 @@ def test_two_process_runs_started_together_end_as_one_run(tmp_path):
 
     db = tmp_path / "d.duckdb"
     store_demo_articles(db)
-    cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config),
-           "process", "--no-progress"]  # fmt: skip
-    env = {**os.environ, "NARRASCOPE_CONFIG": ""}
-    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while holder(db) is None and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    started = time.monotonic()
-    second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    took = time.monotonic() - started
-    out, err = first.communicate(timeout=300)
-    assert first.returncode == 0, err
+    first, second, took = race(db, config, "process", "--no-progress")
+    assert first.returncode == 0, first.stderr
     assert second.returncode == 75, second.stderr
     assert f"pid {first.pid}" in second.stderr and took < 5
     assert narratives(db) == narratives(reference)
@@ -172,17 +184,8 @@ def test_two_cron_runs_started_together_end_as_one_run(tmp_path, local_site):
     run_cli("--config", str(config), "run", "--sources", str(sources), db=reference)
 
     db = tmp_path / "d.duckdb"
-    cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config),
-           "run", "--sources", str(sources)]  # fmt: skip
-    env = {**os.environ, "NARRASCOPE_CONFIG": ""}
-    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 60
-    while holder(db) is None and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    _, err = first.communicate(timeout=300)
-    assert first.returncode == 0, err
+    first, second, _ = race(db, config, "run", "--sources", str(sources))
+    assert first.returncode == 0, first.stderr
     assert second.returncode == 75 and f"pid {first.pid}" in second.stderr, second.stderr
     assert narratives(db) == narratives(reference)
     with connect(db, read_only=True) as con:
