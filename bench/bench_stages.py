@@ -197,7 +197,7 @@ def main(shared: Path) -> None:
                 print(
                     f"| {stage_mode.removesuffix('-stage')} | {name} | {r['seconds']:.1f} | "
                     f"{done} {'sentences translated' if work == 'sentences' else 'texts embedded'}"
-                    f" | {r.get('reused', 0)} |"
+                    f" | {r.get('reused_from_a_copy', 0)} |"
                 )
 
 

@@ -263,7 +263,12 @@ class _Splitter:
         if onnx:
             from minisbd import SBDetect
 
-            detector = SBDetect(str(onnx[0]), use_gpu=False)
+            try:
+                detector = SBDetect(str(onnx[0]), use_gpu=False)
+            except Exception as err:  # noqa: BLE001 - a broken package is the setup's fault
+                raise ModelError(
+                    f"cannot load the sentence splitter {onnx[0]}: {type(err).__name__}: {err}"
+                ) from err
             self._detect = detector.sentences
             self.kind = "minisbd"
         elif (Path(pkg.package_path) / "stanza").is_dir():
@@ -306,13 +311,20 @@ class ArgosRoute:
             import ctranslate2
 
             s = self._settings
-            self._translators[i] = ctranslate2.Translator(
-                str(Path(self.packages[i].package_path) / "model"),
-                device=s.device,
-                inter_threads=s.inter_threads,
-                intra_threads=s.intra_threads,
-                compute_type=s.compute_type,
-            )
+            path = Path(self.packages[i].package_path) / "model"
+            try:
+                self._translators[i] = ctranslate2.Translator(
+                    str(path),
+                    device=s.device,
+                    inter_threads=s.inter_threads,
+                    intra_threads=s.intra_threads,
+                    compute_type=s.compute_type,
+                )
+            except Exception as err:  # noqa: BLE001 - a model that cannot load is the setup's fault
+                raise ModelError(
+                    f"cannot load the translation model {self.model_id} at {path}: "
+                    f"{type(err).__name__}: {err}; reinstall it with narrascope models install"
+                ) from err
         return self._translators[i]
 
     def translate(self, sentences: list[str]) -> list[str]:

@@ -103,12 +103,17 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
         except ImportError as err:  # pragma: no cover - a declared dependency
             raise ModelError("sentence-transformers is not installed") from err
+        local = Path(str(name_or_path)).expanduser()
+        if _looks_like_a_path(str(name_or_path)) and not local.exists():
+            raise ModelError(f"no embedding model at {local}: the path does not exist")
         try:
             self._model = SentenceTransformer(str(name_or_path), device="cpu")
-        except (OSError, ValueError) as err:
+        except Exception as err:  # noqa: BLE001 - any failure to load is the model's, not a document's
+            hint = "" if local.exists() else " Offline, give a local path to the model folder."
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ModelError(
-                f"cannot load sentence-transformers model {name_or_path!r}: {err}. "
-                "Offline, give a local path to the model folder."
+                f"cannot load sentence-transformers model {str(name_or_path)!r}: "
+                f"{type(err).__name__}: {first}.{hint}"
             ) from err
         self.batch_size = batch_size
         dimension = (
@@ -134,6 +139,11 @@ class SentenceTransformerEmbedder:
             list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
         )
         return _unit(vectors)
+
+
+def _looks_like_a_path(name: str) -> bool:
+    """A local folder rather than a hub name ("org/name" has one slash and no dot start)."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def _minilm_path() -> str:
@@ -191,7 +201,20 @@ def model_id_for(name: str, doc_prefix: str = "query") -> str:
 
 
 def load_embedder(name: str, *, doc_prefix: str = "query", threads: int | None = None):
-    """An embedder for a built-in name, a sentence-transformers hub name, or a local path."""
+    """An embedder for a built-in name, a sentence-transformers hub name, or a local path.
+    Whatever stops a model from loading is a ``ModelError``: the environment's fault, never
+    a document's (pipeline/errors.py)."""
+    try:
+        return _load(name, doc_prefix, threads)
+    except (ModelError, ValueError):
+        raise
+    except Exception as err:  # noqa: BLE001 - see the docstring
+        raise ModelError(
+            f"cannot load embedding model {name!r}: {type(err).__name__}: {err}"
+        ) from err
+
+
+def _load(name: str, doc_prefix: str, threads: int | None):
     if name == "e5-small":
         return E5Embedder(doc_prefix=doc_prefix, threads=threads)
     if name == "use-multilingual":

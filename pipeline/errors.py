@@ -19,13 +19,17 @@ class StageFailed(RuntimeError):
     """A stage stopped: its environment failed, or a whole-batch stage raised. The batch was
     rolled back; the message names the stage and the cause."""
 
-    def __init__(self, stage: str, cause: BaseException, *, documents: int = 0):
+    def __init__(
+        self, stage: str, cause: BaseException, *, documents: int = 0, culprit=None
+    ) -> None:
         self.stage = stage
         self.cause = cause
+        self.culprit = culprit  # the document the batch fails from (a StageError), if found
         where = f" on a batch of {documents} documents" if documents else ""
+        blame = f"; the batch fails from {culprit.url}" if culprit is not None else ""
         super().__init__(
             f"stage {stage} stopped{where}: {type(cause).__name__}: {_first_line(cause)}"
-            " (nothing of that batch was written; the next run retries it)"
+            f" (nothing of that batch was written; the next run retries it{blame})"
         )
 
 

@@ -111,7 +111,11 @@ def _process(db_path, stage: Stage, batch: list[DocInput]) -> tuple[list, list]:
         if is_environment_error(err):
             raise StageFailed(stage.name, err) from err
         if stage.whole_batch:
-            raise StageFailed(stage.name, err, documents=len(batch)) from err
+            culprit = _culprit(db_path, stage, batch)
+            raise StageFailed(
+                stage.name, err, documents=len(batch),
+                culprit=StageError.of(culprit, err) if culprit is not None else None,
+            ) from err  # fmt: skip
         if len(batch) == 1:
             log.warning("stage %s failed on %s: %s: %s", stage.name, batch[0].url,
                         type(err).__name__, err)  # fmt: skip
@@ -122,7 +126,28 @@ def _process(db_path, stage: Stage, batch: list[DocInput]) -> tuple[list, list]:
         one, more = _process(db_path, stage, [doc])
         items += one
         extras += more
+    errors = {i.error for i in items if isinstance(i, StageError)}
+    if len(errors) == 1 and len(items) >= 3 and all(isinstance(i, StageError) for i in items):
+        # every document failed the same way: that is the stage's setup, not the documents
+        raise StageFailed(stage.name, RuntimeError(errors.pop()), documents=len(batch))
     return items, extras
+
+
+def _culprit(db_path, stage: Stage, batch: list[DocInput]) -> DocInput | None:
+    """The document a whole-batch stage's failing batch fails from: the last one of the
+    shortest failing prefix (a binary search; nothing is written). None if the prefixes do
+    not fail alike (the failure is not the documents')."""
+    lo, hi = 1, len(batch)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            _attempt(db_path, stage, batch[:mid])
+            lo = mid + 1
+        except Exception as err:  # noqa: BLE001 - only looking for where it starts failing
+            if is_environment_error(err):
+                return None
+            hi = mid
+    return batch[lo - 1]
 
 
 def _reopen(db_path, pipeline: list[Stage]) -> dict[str, int]:
@@ -207,11 +232,18 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
                 batch = load_inputs(con, keys, with_html=stage.needs_html)
             if not batch:
                 break
-            items, extras = _process(db_path, stage, batch)
+            try:
+                items, extras = _process(db_path, stage, batch)
+            except StageFailed as failed:
+                if failed.culprit is not None:  # counted: after max_attempts it is set aside
+                    with connect(db_path) as con:
+                        write_results(con, stage.name, stage.version, [failed.culprit],
+                                      run_id=run_id, max_attempts=max_attempts)  # fmt: skip
+                raise
             with connect(db_path) as con:
                 counts = write_results(con, stage.name, stage.version, items, extras,
                                        run_id=run_id, max_attempts=max_attempts)  # fmt: skip
-            stage_report.count([r for r in items if not isinstance(r, StageError)])
+            stage_report.count([r for r in items if not isinstance(r, StageError)] + extras)
             stage_report.done += counts["done"]
             stage_report.rejected += counts["rejected"]
             stage_report.retrying += counts["retrying"]

@@ -39,7 +39,8 @@ class LockHeld(StorageError):
 
 
 def lock_path(db_path: str | os.PathLike | None) -> Path:
-    db = resolve_db_path(db_path)
+    """``<database>.lock`` beside the real file: a symlink to the database shares its lock."""
+    db = Path(os.path.realpath(resolve_db_path(db_path)))
     return db.with_name(db.name + ".lock")
 
 
@@ -47,10 +48,29 @@ def default_command() -> str:
     return " ".join([Path(sys.argv[0]).name or "python", *sys.argv[1:]])[:500]
 
 
-# realpath of the lock file -> (open file, depth): the lock is re-entrant within a process, so
-# `run` holds it for crawl and process, and the library functions it calls take it again.
-_held: dict[str, list] = {}
+class _Held:
+    """A lock this process holds: its open file and how many ``with`` blocks, in any of
+    its threads, are inside it. The flock is let go when the last one leaves."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.depth = 1
+
+
+# realpath of the lock file -> _Held: re-entrant within a process, so `run` holds it for
+# crawl and process, and the library functions it calls (and their threads) take it again.
+_held: dict[str, _Held] = {}
 _guard = threading.Lock()
+
+
+def _forget_in_child() -> None:
+    """A forked child does not hold its parent's lock: it would have to take it itself."""
+    global _guard
+    _held.clear()
+    _guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _alive(pid: int) -> bool:
@@ -78,71 +98,77 @@ def describe(holder: dict) -> str:
     )
 
 
+def _acquire(path: Path, db_path, command: str | None):
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until released
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _read_holder(handle)
+        handle.close()
+        raise LockHeld(
+            f"{resolve_db_path(db_path)} is being written by {describe(holder)}; "
+            "one writer at a time: try again when it has finished"
+        ) from None
+    except BaseException:
+        handle.close()
+        raise
+    previous = _read_holder(handle)
+    if previous.get("pid") and previous.get("pid") != os.getpid():
+        state = "no longer running" if not _alive(int(previous["pid"])) else "not holding it"
+        log.warning(
+            "took over the writer lock of %s from %s, which is %s",
+            resolve_db_path(db_path),
+            describe(previous),
+            state,
+        )
+    handle.seek(0)
+    handle.truncate()
+    handle.write(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "command": command or default_command(),
+                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
+    )
+    handle.flush()
+    return handle
+
+
+def _release(handle) -> None:
+    try:
+        handle.seek(0)
+        handle.truncate()  # a cleanly released lock names nobody
+        handle.flush()
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    finally:
+        handle.close()
+
+
 @contextmanager
 def writer_lock(db_path: str | os.PathLike | None, command: str | None = None) -> Iterator[None]:
     """Hold the database's writer lock for the ``with`` block, or raise ``LockHeld`` at once
-    naming the process that holds it."""
+    naming the process that holds it. Re-entrant within the process (any thread)."""
     path = lock_path(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = os.path.realpath(path)
+    key = str(path)
     with _guard:
-        if key in _held:
-            _held[key][1] += 1
-            reentered = True
+        held = _held.get(key)
+        if held is not None:
+            held.depth += 1
         else:
-            reentered = False
-    if reentered:
-        try:
-            yield
-        finally:
-            with _guard:
-                _held[key][1] -= 1
-        return
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held until the block ends
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _held[key] = _Held(_acquire(path, db_path, command))
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(handle)
-            raise LockHeld(
-                f"{resolve_db_path(db_path)} is being written by {describe(holder)}; "
-                "one writer at a time: try again when it has finished"
-            ) from None
-        previous = _read_holder(handle)
-        if previous.get("pid") and previous.get("pid") != os.getpid():
-            state = "no longer running" if not _alive(int(previous["pid"])) else "not holding it"
-            log.warning(
-                "took over the writer lock of %s from %s, which is %s",
-                resolve_db_path(db_path),
-                describe(previous),
-                state,
-            )
-        handle.seek(0)
-        handle.truncate()
-        handle.write(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "host": socket.gethostname(),
-                    "command": command or default_command(),
-                    "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
-            )
-        )
-        handle.flush()
-        with _guard:
-            _held[key] = [handle, 1]
-        try:
-            yield
-        finally:
-            with _guard:
-                _held.pop(key, None)
-            handle.seek(0)
-            handle.truncate()  # a cleanly released lock names nobody
-            handle.flush()
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        yield
     finally:
-        handle.close()
+        with _guard:
+            held = _held[key]
+            held.depth -= 1
+            if held.depth == 0:
+                del _held[key]
+                _release(held.handle)
 
 
 def holder(db_path: str | os.PathLike | None) -> dict | None:

@@ -106,7 +106,8 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
                 "FROM stage_errors x "
                 "JOIN documents d ON d.doc_id = x.doc_id AND d.current_version = x.version "
                 "LEFT JOIN stage_state s ON s.doc_id = x.doc_id AND s.version = x.version "
-                "AND s.stage = x.stage WHERE s.status IS DISTINCT FROM 'done' "
+                "AND s.stage = x.stage AND s.stage_version = x.stage_version "
+                "WHERE s.status IS DISTINCT FROM 'done' "
                 "ORDER BY 5 DESC, x.last_failed_at DESC LIMIT 50"
             ).fetchall()
         ],

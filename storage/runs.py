@@ -23,8 +23,19 @@ def new_run_id(kind: str) -> str:
 
 
 def start_run(con: duckdb.DuckDBPyConnection, kind: str, run_id: str | None = None) -> str:
+    """Record a run as started. The caller holds the writer lock, so any other run still
+    marked 'running' was left by a process that died (kill -9, power loss): it is closed as
+    'abandoned' in the same transaction."""
     run_id = run_id or new_run_id(kind)
     with transaction(con):
+        abandoned = con.execute(
+            "UPDATE runs SET status = 'abandoned', finished_at = ?, "
+            "summary = json_object('error', 'its process ended before it finished') "
+            "WHERE status = 'running' RETURNING run_id",
+            [datetime.now(UTC)],
+        ).fetchall()
+        for (old,) in abandoned:
+            log.warning("run %s was left unfinished by a process that died: marked abandoned", old)
         con.execute(
             "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', NULL)",
             [run_id, kind, datetime.now(UTC)],
@@ -65,19 +76,22 @@ def recorded_run(
 ) -> Iterator[Run]:
     """Record a run in ``runs`` around a ``with`` block: started, then finished with its
     outcome and summary, whatever happens inside. The one run-bookkeeping helper for crawls,
-    imports, processing and rebuilds."""
-    with connect(db_path) as con:
-        run = Run(start_run(con, kind, run_id), kind)
-    try:
-        yield run
-    except BaseException as err:
-        run.fail(err)
-        raise
-    finally:
+    imports, processing and rebuilds; it holds the database's writer lock (re-entrant)."""
+    from storage.lock import writer_lock
+
+    with writer_lock(db_path):
+        with connect(db_path) as con:
+            run = Run(start_run(con, kind, run_id), kind)
         try:
-            with connect(db_path) as con:
-                finish_run(con, run.run_id, run.status, run.summary)
-        except Exception as err:  # noqa: BLE001 - do not hide the error that ended the run
-            if run.status == "ok":
-                raise
-            log.error("could not record the end of run %s: %s", run.run_id, err)
+            yield run
+        except BaseException as err:
+            run.fail(err)
+            raise
+        finally:
+            try:
+                with connect(db_path) as con:
+                    finish_run(con, run.run_id, run.status, run.summary)
+            except Exception as err:  # noqa: BLE001 - do not hide the error that ended the run
+                if run.status == "ok":
+                    raise
+                log.error("could not record the end of run %s: %s", run.run_id, err)

@@ -25,7 +25,10 @@ EXPECTED_ERRORS = (
 )  # fmt: skip
 
 # Libraries that log at ERROR for what is, to us, an ordinary rejection with a reason.
-_NOISY = ("trafilatura", "htmldate", "courlan", "justext", "charset_normalizer", "readability")
+_NOISY = (
+    "trafilatura", "htmldate", "courlan", "justext", "charset_normalizer", "readability",
+    "sentence_transformers", "transformers", "huggingface_hub",
+)  # fmt: skip
 
 
 class Context:
@@ -33,6 +36,7 @@ class Context:
 
     def __init__(self, db: str | None, config: str | None, verbose: bool):
         self.db_path = resolve_db_path(db)
+        self.db_given = db is not None  # --db or NARRASCOPE_DB, not the default
         self.config_path = config
         self.verbose = verbose
         self._config: dict | None = None
@@ -47,6 +51,16 @@ class Context:
         from pipeline.stages import build_stages
 
         return build_stages(names or self.config["pipeline"]["stages"], self.config)
+
+    def existing_db(self):
+        """The database path, refusing one that does not exist (a mistyped --db must not
+        "succeed" on a new, empty file)."""
+        if not self.db_path.exists():
+            raise StorageError(
+                f"no database at {self.db_path}: run `narrascope init --db {self.db_path}` "
+                "first, or crawl or import into it"
+            )
+        return self.db_path
 
     def writing(self) -> AbstractContextManager:
         """The database's writer lock, for commands that write (a second writer exits 75)."""
@@ -81,7 +95,8 @@ class Group(click.Group):
 
 def _set_db(ctx, _param, value):
     if value is not None:
-        ctx.find_object(Context).db_path = resolve_db_path(value)
+        obj = ctx.find_object(Context)
+        obj.db_path, obj.db_given = resolve_db_path(value), True
 
 
 def _set_config(ctx, _param, value):

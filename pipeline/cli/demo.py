@@ -14,7 +14,10 @@ from storage.db import StorageError
 @click.command()
 @click.option("--serve", is_flag=True, help="Only serve the demo sites until interrupted.")
 @click.option(
-    "--db", "demo_db", default="demo.duckdb", show_default=True, help="Database the demo writes."
+    "--db",
+    "demo_db",
+    help="Database the demo writes [default: the --db before the command, NARRASCOPE_DB, "
+    "or ./demo.duckdb].",
 )
 @click.pass_obj
 def demo(obj: Context, serve, demo_db):
@@ -35,7 +38,7 @@ def demo(obj: Context, serve, demo_db):
             click.echo(f"sources file for these sites: {sites_path}  (Ctrl-C to stop)")
             sites.wait()
         return
-    obj.db_path = Path(demo_db)
+    obj.db_path = Path(demo_db) if demo_db else obj.db_path if obj.db_given else Path("demo.duckdb")
     with obj.writing():
         _fresh_demo_db(obj.db_path)
         with DemoSites() as sites:

@@ -90,6 +90,7 @@ def process(obj: Context, stages, limit, force, no_progress):
     \b
     Example:  narrascope process --stage extract --limit 100
     """
+    obj.existing_db()
     with obj.writing():
         do_process(obj, list(stages) or None, limit, force, progress=not no_progress)
 
@@ -106,7 +107,7 @@ def run(obj: Context, sources):
     Example:  narrascope --db /data/ops.duckdb run --sources /data/sources.toml
     """
     with obj.writing():
-        summary = do_crawl(obj, sources, report_health=False)
+        summary = do_crawl(obj, sources, report_health=False, check=False)
         do_process(obj, progress=False)  # what was fetched is processed even after a failure
         echo_source_problems(obj)  # after processing: extraction failures count too
     if summary["status"] == "failed":
@@ -131,6 +132,7 @@ def cluster(obj: Context, rebuild, threshold):
     if threshold is not None:
         settings["threshold"] = threshold
     obj.config["cluster"] = settings
+    obj.existing_db()
     with obj.writing():
         if not rebuild:
             do_process(obj, ["cluster"], None, False, progress=False)

@@ -51,7 +51,7 @@ def sql(obj: Context, query, fmt):
         raise click.UsageError(f"no such option: {query}")
     with connect(obj.db_path, read_only=True) as con:
         columns, rows = run_sql(con, query)
-    click.echo(render(columns, rows, fmt))
+    click.echo(render(columns, rows, fmt), color=fmt != "table")  # csv, json: bytes as they are
 
 
 @click.command()
@@ -122,4 +122,4 @@ def search(obj: Context, words, semantic, lang, limit, fmt):
     else:
         rows = searching.keyword(obj.db_path, query, lang=lang, limit=limit)
         columns = searching.KEYWORD_COLUMNS
-    click.echo(render(columns, rows, fmt))
+    click.echo(render(columns, rows, fmt), color=fmt != "table")  # csv, json: bytes as they are

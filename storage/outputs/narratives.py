@@ -44,6 +44,10 @@ class NarrativeState:
     last_seen: datetime | None
     parts: list[tuple[str, int, list[float]]]
 
+    @property
+    def counts(self) -> dict[str, int]:
+        return {}
+
 
 @dataclass(frozen=True, slots=True)
 class NarrativeMerge:
@@ -52,6 +56,10 @@ class NarrativeMerge:
     merged: int | str
     survivor: int | str
     reason: str
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"narrative_merges": 1}
 
 
 @dataclass(frozen=True, slots=True)

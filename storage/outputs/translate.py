@@ -186,13 +186,17 @@ def reopen_no_model(con, request: NoModelReopen, stage: str, dependents: list[st
     langs = list(request.langs)
     reopened = con.execute(
         f"SELECT count(*) {where} AND EXISTS (SELECT 1 FROM stage_state s WHERE s.stage = ? "
-        "AND s.doc_id = t.doc_id AND s.version = t.version)",
+        "AND s.status = 'done' AND s.doc_id = t.doc_id AND s.version = t.version)",
         [langs, stage],
     ).fetchone()[0]
     if not reopened:
         return 0
     match = f"AND EXISTS (SELECT 1 {where} AND t.doc_id = s.doc_id AND t.version = s.version)"
-    con.execute(f"DELETE FROM stage_state s WHERE s.stage = ? {match}", [stage, langs])
+    # 'done' only: a document the stage gave up on (it kept raising) stays rejected
+    con.execute(
+        f"DELETE FROM stage_state s WHERE s.stage = ? AND s.status = 'done' {match}",
+        [stage, langs],
+    )
     if dependents:
         con.execute(
             "DELETE FROM stage_state s WHERE s.stage IN (SELECT unnest(?::VARCHAR[])) "

@@ -276,3 +276,26 @@ def test_a_failed_write_fails_the_run_and_the_next_crawl_fetches_what_was_lost(
     assert [s for (s,) in rows(tmp_path, "SELECT status FROM runs ORDER BY started_at")] == [
         "failed", "failed", "ok"
     ]  # fmt: skip
+
+
+def test_a_cron_run_whose_crawl_failed_processes_what_was_stored_and_exits_1(tmp_path, local_site):
+    pages = {f"/s/{i}": ("text/html", article(f"Страница {i}"), {}) for i in range(12)}
+    site = feed_site(local_site, pages)
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    config = tmp_path / "narrascope.toml"
+    config.write_text(
+        FAST + 'write_batch = 4\nwrite_seconds = 60\n[pipeline]\nstages = ["extract", "langid"]\n'
+    )
+    db = tmp_path / "n.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-c", FAIL_ONE_BATCH, "--db", str(db), "--config", str(config),
+         "run", "--sources", sources],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "NARRASCOPE_CONFIG": "", "FAIL_BATCH": "2"},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: crawl failed: could not write")
+    assert "extract v1: 4 done" in proc.stdout  # the first batch was processed all the same
+    assert rows(tmp_path, "SELECT kind, status FROM runs ORDER BY started_at") == [
+        ("crawl", "failed"), ("process", "ok")
+    ]  # fmt: skip

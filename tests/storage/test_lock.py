@@ -79,6 +79,41 @@ def test_the_lock_is_reentrant_in_a_process_and_exclusive_between_processes(tmp_
         other.wait()
 
 
+def can_take(db) -> bool:
+    """Whether another process could take the lock now."""
+    code = (
+        "import sys\nfrom storage.lock import LockHeld, writer_lock\n"
+        f"try:\n    with writer_lock({str(db)!r}):\n        pass\nexcept LockHeld:\n"
+        "    sys.exit(75)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_the_lock_is_held_until_the_last_thread_leaves_and_a_symlink_shares_it(tmp_path):
+    import threading
+
+    db = tmp_path / "d.duckdb"
+    entered, leave = threading.Event(), threading.Event()
+
+    def inner():
+        with writer_lock(db):
+            entered.set()
+            leave.wait(30)
+
+    with writer_lock(db):
+        worker = threading.Thread(target=inner)
+        worker.start()
+        assert entered.wait(10)
+    assert not can_take(db)  # the outer block left, the thread is still inside
+    leave.set()
+    worker.join()
+    assert can_take(db)
+    link = tmp_path / "link.duckdb"
+    link.symlink_to(db)
+    with writer_lock(db):
+        assert not can_take(link)
+
+
 def test_a_second_writer_exits_75_at_once_and_readers_keep_working(tmp_path):
     db = tmp_path / "d.duckdb"
     store_demo_articles(db, limit=3)
@@ -113,16 +148,27 @@ def test_a_second_writer_exits_75_at_once_and_readers_keep_working(tmp_path):
         assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
 
 
-def test_a_killed_holders_lock_is_taken_over_and_that_is_logged(tmp_path):
+def test_a_killed_holders_lock_is_taken_over_and_its_run_closed(tmp_path):
     db = tmp_path / "d.duckdb"
     store_demo_articles(db, limit=2)
-    other = hold_lock(db)
+    code = (
+        "import time\nfrom storage.runs import recorded_run\n"
+        f"with recorded_run({str(db)!r}, 'crawl'):\n"
+        "    print('held', flush=True)\n    time.sleep(60)\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    assert other.stdout.readline().strip() == "held"
     os.kill(other.pid, signal.SIGKILL)
     other.wait()
     proc = run_cli("process", "--stage", "extract", "--no-progress", db=db)
     assert "extract v1: 2 done" in proc.stdout
     assert f"took over the writer lock of {db} from pid {other.pid}" in proc.stderr
     assert "no longer running" in proc.stderr
+    assert "was left unfinished by a process that died: marked abandoned" in proc.stderr
+    with connect(db, read_only=True) as con:
+        runs = con.execute("SELECT kind, status FROM runs ORDER BY started_at").fetchall()
+    assert runs == [("crawl", "abandoned"), ("process", "ok")]
 
 
 def test_two_process_runs_started_together_end_as_one_run(tmp_path):

@@ -713,3 +713,17 @@ def test_no_model_reopen_counts_only_documents_made_pending_again(con):
     assert reopen(con, NoModelReopen(("ru",)), "translate", ["embed"]) == len(
         todo(con, "translate")
     )
+
+
+def test_a_document_given_up_on_is_not_reopened(con):
+    """A no_model translation whose document later kept making the stage raise (rejected
+    after the attempts ran out) stays rejected: reopening it would retry it forever."""
+    (a,) = store(con, "текст")
+    write_results(con, "translate", "1", [Translation(a, 1, "ru", "en", "no_model")])
+    con.execute("DELETE FROM stage_state")  # reopened once, then it kept failing:
+    for _ in range(3):
+        write_results(con, "translate", "1", [StageError(a, 1, "u", "s", "RuntimeError: x")])
+    assert states(con, "translate") == {a: "rejected"}
+    assert reopen(con, NoModelReopen(("ru",)), "translate", ["embed"]) == 0
+    assert states(con, "translate") == {a: "rejected"}
+    assert count(con, "rejections") == 1
