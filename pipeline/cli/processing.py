@@ -90,6 +90,7 @@ def process(obj: Context, stages, limit, force, no_progress):
     \b
     Example:  narrascope process --stage extract --limit 100
     """
+    obj.stages(list(stages) or None)  # a config mistake is named before anything else
     obj.existing_db()
     with obj.writing():
         do_process(obj, list(stages) or None, limit, force, progress=not no_progress)
