@@ -117,8 +117,6 @@ def _process(db_path, stage: Stage, batch: list[DocInput]) -> tuple[list, list]:
                 culprit=StageError.of(culprit, err) if culprit is not None else None,
             ) from err  # fmt: skip
         if len(batch) == 1:
-            log.warning("stage %s failed on %s: %s: %s", stage.name, batch[0].url,
-                        type(err).__name__, err)  # fmt: skip
             return [StageError.of(batch[0], err)], []
     items: list = []
     extras: list = []
@@ -135,8 +133,8 @@ def _process(db_path, stage: Stage, batch: list[DocInput]) -> tuple[list, list]:
 
 def _culprit(db_path, stage: Stage, batch: list[DocInput]) -> DocInput | None:
     """The document a whole-batch stage's failing batch fails from: the last one of the
-    shortest failing prefix (a binary search; nothing is written). None if the prefixes do
-    not fail alike (the failure is not the documents')."""
+    shortest failing prefix (a binary search; nothing is written). None when a prefix fails
+    for an environment reason instead."""
     lo, hi = 1, len(batch)
     while lo < hi:
         mid = (lo + hi) // 2
@@ -243,6 +241,8 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
             with connect(db_path) as con:
                 counts = write_results(con, stage.name, stage.version, items, extras,
                                        run_id=run_id, max_attempts=max_attempts)  # fmt: skip
+            for failure in (r for r in items if isinstance(r, StageError)):
+                log.warning("stage %s failed on %s: %s", stage.name, failure.url, failure.error)
             stage_report.count([r for r in items if not isinstance(r, StageError)] + extras)
             stage_report.done += counts["done"]
             stage_report.rejected += counts["rejected"]

@@ -116,7 +116,9 @@ def test_long_documents_are_pooled_not_truncated(tmp_path, e5):
     from storage.records import DocInput
 
     [result] = capped.process([DocInput("d", 1, "u", None, text=f"{topic_a}\n{topic_b}")])
-    assert result.truncated and result.chunks == 1 and result.counts["truncated_over_max_chunks"] == 1
+    assert (
+        result.truncated and result.chunks == 1 and result.counts["truncated_over_max_chunks"] == 1
+    )
 
 
 class CountingE5(E5Embedder):
