@@ -40,7 +40,9 @@ def format_stage_report(s) -> str:
     if s.retrying:
         details.append(f"{s.retrying} failed and will be retried next run")
     if s.counters:
-        details.append(", ".join(f"{n} {key.replace('_', ' ')}" for key, n in s.counters.items()))
+        counted = [f"{n} {key.replace('_', ' ')}" for key, n in s.counters.items() if n]
+        if counted:
+            details.append(", ".join(counted))
     if s.note:
         details.append(s.note)
     return line + "".join(f"\n    {d}" for d in details)
