@@ -12,8 +12,9 @@ from pipeline.config import ConfigError, load_config
 from pipeline.errors import ModelError, StageFailed
 from storage.db import StorageError, resolve_db_path
 
-#: Exit codes (README: "Exit codes"). Usage errors are click's 2.
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+#: The exit code of a failure (README: "Exit codes"); usage errors are click's 2, another
+#: writer at work is 75 (storage.lock.EX_TEMPFAIL, carried by the error as ``exit_code``).
+EXIT_FAILURE = 1
 
 
 class CommandError(RuntimeError):
