@@ -1,0 +1,10 @@
+"""Schema changes after version 9, one module each (storage/migrations.py holds 1-9).
+
+Each module defines ``MIGRATION = (version, description, [statements])``; the list below is
+applied in order after storage.migrations.MIGRATIONS."""
+
+from storage.schema import m10_language_means
+
+LATER = [
+    m10_language_means.MIGRATION,
+]
