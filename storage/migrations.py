@@ -581,4 +581,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     ),
 ]
 
+from storage.schema import LATER  # noqa: E402  (versions 10 and on, one module each)
+
+MIGRATIONS += LATER
 LATEST_VERSION = MIGRATIONS[-1][0]
