@@ -1,48 +1,69 @@
-"""Narrative labels: the content words of a document, for c-TF-IDF keywords."""
+"""Narrative labels: the content words of a document, for c-TF-IDF keywords.
+
+Function words come from the `stop-words` package: maintained lists for 33 languages, among
+them every language narrascope's sources publish in but Belarusian, Serbian, Macedonian and
+Kazakh. The lists are not pooled, because one language's function word is another's content
+word: German "war" (was), Turkish "son" (last), Spanish "los". A text's words are grouped by
+alphabet, and each group loses the function words of the one language whose list covers most
+of it (Russian, Ukrainian or Bulgarian among Cyrillic words; English, German, French, Polish,
+... among Latin ones): a Russian article quoting an English sentence loses the function words
+of both, and an English one keeps "war".
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from functools import lru_cache
 
+from stop_words import LANGUAGE_MAPPING, get_stop_words
+
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
-# Function words of the languages the monitored sites use most; keywords are content words.
-STOPWORDS = frozenset(
-    """the and for that with this from are was were has have had not but his her its their
-    they them you your our who what which when where why how all any can could would should
-    will just also than then there these those into over after before about more most other
-    such only very said says been being one two new out off said like may might must does did
-    while because between through during against under again further once here each both few
-    own same too now even still yet per via
-    что это как так его она они оно все для при уже или если было были быть был будет чтобы
-    когда где там тут тоже также только еще ещё нет даже этот эта эти того тем чем себя свой
-    своей своих который которая которые которых после перед между через над под без про
-    the der die das und ist nicht ein eine einen dem den des mit von für auf aus bei nach wie
-    auch sich sie wir ihr sind wird werden wurde noch nur oder aber als wenn dass zum zur
-    що це як так його вона вони все для при вже або якщо було були бути був буде щоб коли
-    де там також тільки ще немає навіть цей ця ці того тим ніж себе свій який яка які після
-    перед між через над під без про кто кого кому чего была было были будут может можно
-    весь всех всем всего этого этой этих того тех более менее очень sondern jede jeder
-    every add ones right well much many make made""".split()
-)
+
+# A tie between two languages goes to the earlier one here: the translation target first.
+PREFERRED = ("en", "ru", "uk", "de", "fr", "es", "pl", "tr", "ar", "bg")
 
 
 def terms(text: str, top: int = 30) -> list[tuple[str, int]]:
     """The ``top`` most frequent content words of a text, for c-TF-IDF keywords."""
-    counts = Counter(
-        w
-        for w in _WORD.findall(text.lower())
-        if w not in STOPWORDS and w not in _english_stopwords()
-    )
+    counts = Counter(_WORD.findall(text.lower()))
+    for word in function_words(counts):
+        del counts[word]
     return counts.most_common(top)
 
 
+def function_words(counts: Counter) -> list[str]:
+    """The words of ``counts`` (lower-case words) that are function words of their alphabet's
+    language: per alphabet, the language whose list holds most of the distinct words (not
+    occurrences: "war, war and more war" is English)."""
+    index = _index()
+    listed = [(word, index[word]) for word in counts if word in index]
+    hits: Counter = Counter()
+    for _, (alphabet, langs) in listed:
+        for lang in langs:
+            hits[alphabet, lang] += 1
+    best: dict[str, int] = {}
+    # most words first; a tie goes to the language earlier in PREFERRED
+    for (alphabet, lang), _ in sorted(hits.items(), key=lambda kv: (-kv[1], kv[0][1])):
+        best.setdefault(alphabet, lang)
+    return [word for word, (alphabet, langs) in listed if best[alphabet] in langs]
+
+
 @lru_cache(maxsize=1)
-def _english_stopwords() -> frozenset[str]:
-    """scikit-learn's English list (installed with sentence-transformers), else ours alone."""
-    try:
-        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-    except ImportError:  # pragma: no cover
-        return frozenset()
-    return frozenset(ENGLISH_STOP_WORDS)
+def _index() -> dict[str, tuple[str, tuple[int, ...]]]:
+    """word -> (its alphabet, the languages it is a function word of), languages numbered
+    PREFERRED first, then the package's others in code order. Built once per process."""
+    codes = [c for c in PREFERRED if c in LANGUAGE_MAPPING]
+    codes += sorted(c for c in LANGUAGE_MAPPING if c not in PREFERRED)
+    langs: dict[str, list[int]] = {}
+    for i, code in enumerate(codes):
+        # through the tokenizer terms() uses: "didn't" -> "didn", '"אבל",' -> "אבל"
+        for word in {w for entry in get_stop_words(code) for w in _WORD.findall(entry.lower())}:
+            langs.setdefault(word, []).append(i)
+    return {word: (_alphabet(word), tuple(ids)) for word, ids in langs.items()}
+
+
+def _alphabet(word: str) -> str:
+    """The alphabet of a word's first letter: 'latin', 'cyrillic', 'arabic', 'greek', ..."""
+    return unicodedata.name(word[0], "").split(" ", 1)[0].lower()

@@ -3,8 +3,9 @@
 Each module defines ``MIGRATION = (version, description, [statements])``; the list below is
 applied in order after storage.migrations.MIGRATIONS."""
 
-from storage.schema import m10_language_means
+from storage.schema import m10_language_means, m11_narrative_labels
 
 LATER = [
     m10_language_means.MIGRATION,
+    m11_narrative_labels.MIGRATION,
 ]

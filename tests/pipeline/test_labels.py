@@ -1,0 +1,242 @@
+"""Narrative labels: content words in every language, English labels with the original kept."""
+
+import re
+
+import pytest
+
+from crawlers.demo.server import load_articles, paragraphs
+from pipeline import argos
+from pipeline.labels import terms
+from pipeline.runner import run_stages
+from pipeline.stages import build_stages
+from storage import connect
+from tests.conftest import import_jsonl
+
+ARTICLES = {a["slug"]: a for a in load_articles()}
+CYRILLIC = re.compile("[а-яёіїєґ]", re.IGNORECASE)
+# Without an embedding model: copies by MinHash, narratives by character n-grams (fast).
+WORDS_ONLY = {"dedup": {"translated": False}, "cluster": {"vectors": "words"}}
+WORDS_STAGES = ["extract", "langid", "translate", "dedup", "cluster"]
+
+# (language, text, function words it must lose, content words it must keep)
+SENTENCES = [
+    (
+        "ru",
+        "Министр заявил, что переговоры о перемирии будут продолжены, если Запад "
+        "снимет санкции, которые были введены после выборов.",
+        {"что", "будут", "если", "которые", "были", "после"},
+        {"министр", "переговоры", "перемирии", "санкции", "выборов"},
+    ),
+    (
+        "uk",
+        "Міністр заявив, що переговори про перемир'я будуть продовжені, якщо Захід "
+        "зніме санкції, які були запроваджені після виборів.",
+        {"будуть", "якщо", "які", "були", "після"},
+        {"міністр", "переговори", "санкції", "виборів"},
+    ),
+    (
+        "de",
+        "Der Minister sagte, dass die Verhandlungen über einen Waffenstillstand "
+        "fortgesetzt werden, wenn der Westen die Sanktionen aufhebt, die nach der Wahl "
+        "verhängt worden waren.",
+        {"der", "die", "dass", "über", "einen", "werden", "wenn", "nach"},
+        {"minister", "verhandlungen", "waffenstillstand", "sanktionen", "wahl"},
+    ),
+    (
+        "fr",
+        "Le ministre a déclaré que les négociations sur le cessez-le-feu seraient "
+        "poursuivies si l'Occident levait les sanctions qui avaient été imposées après "
+        "les élections.",
+        {"les", "que", "sur", "qui", "avaient", "été", "après"},
+        {"ministre", "négociations", "sanctions", "élections"},
+    ),
+    (
+        "pl",
+        "Minister powiedział, że negocjacje w sprawie rozejmu będą kontynuowane, jeśli "
+        "Zachód zniesie sankcje, które zostały nałożone po wyborach.",
+        {"będą", "jeśli", "które"},
+        {"minister", "negocjacje", "rozejmu", "sankcje", "wyborach"},
+    ),
+    (
+        "es",
+        "El ministro declaró que las negociaciones sobre el alto el fuego continuarían "
+        "si Occidente levanta las sanciones que fueron impuestas después de las elecciones.",
+        {"las", "que", "sobre", "fueron", "después"},
+        {"ministro", "negociaciones", "sanciones", "elecciones"},
+    ),
+    (
+        "en",
+        "The minister said that the ceasefire talks would go on if the West lifted the "
+        "sanctions which had been imposed after the elections: the war is not over.",
+        {"the", "said", "that", "would", "which", "had", "been", "after", "not"},
+        {"minister", "ceasefire", "talks", "sanctions", "elections", "war"},
+    ),
+]
+
+
+@pytest.mark.parametrize("lang,text,function,content", SENTENCES, ids=[s[0] for s in SENTENCES])
+def test_terms_drop_function_words(lang, text, function, content):
+    got = {word for word, _ in terms(text)}
+    assert not got & function, f"{lang}: function words kept: {got & function}"
+    assert content <= got, f"{lang}: content words lost: {content - got}"
+
+
+def test_terms_judge_each_alphabet_by_its_own_language():
+    # German "war" is a function word (was); in English it is the point of the sentence
+    assert {w for w, _ in terms("Der Krieg war lang, und die Sanktionen wurden verlängert.")} == {
+        "krieg", "lang", "sanktionen", "wurden", "verlängert",
+    }  # fmt: skip
+    assert dict(terms("War, war and more war: the war in Ukraine.")) == {"war": 4, "ukraine": 1}
+    # a Russian article quoting an English sentence loses the function words of both
+    quoted = "Министр сказал, что переговоры сорваны. He said that the talks were over."
+    assert {w for w, _ in terms(quoted)} == {"министр", "переговоры", "сорваны", "talks"}
+
+
+def doc(slug: str, url: str | None = None, **fields) -> dict:
+    a = ARTICLES[slug]
+    out = {
+        "url": url or f"https://{a['lang']}.example/{slug}",
+        "title": a["title"],
+        "text": "\n".join(paragraphs(a)),
+        "published_at": a["date"],
+    }
+    return {**out, **fields}
+
+
+def narrative_of(con, url: str) -> dict:
+    cur = con.execute(
+        "SELECT n.* FROM v_narratives n JOIN v_documents d USING (narrative_id) WHERE d.url = ?",
+        [url],
+    )
+    return dict(zip([c[0] for c in cur.description], cur.fetchone(), strict=True))
+
+
+def test_russian_narrative_is_labelled_from_its_translations(tmp_path, argos_dir, tiny_packages):
+    """A Russian document clustered before a ru->en model was installed keeps Russian
+    terms (the cluster stage does not redo it); its copy, translated before it was
+    clustered, has English ones. The label comes from the translations, the original label
+    from the Russian words."""
+    db = tmp_path / "n.duckdb"
+    first = doc("sankcii-i-golod-v-afrike")
+    import_jsonl(tmp_path, db, [first])
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+    argos.install_file(tiny_packages["ru-en"])
+    copy = doc("sankcii-i-golod-v-afrike", "https://mirror.example/sankcii")
+    copy["text"] = "\n".join(paragraphs(ARTICLES["sankcii-i-golod-v-afrike"])[:-1])
+    import_jsonl(tmp_path, db, [copy], name="copy.jsonl")
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+
+    with connect(db, read_only=True) as con:
+        n = narrative_of(con, first["url"])
+        rows = con.execute(
+            "SELECT d.url, d.translation_status, d.title_translated, t.term "
+            "FROM v_documents d JOIN doc_terms t USING (doc_id)"
+        ).fetchall()
+        rep_title = con.execute(
+            "SELECT title_translated FROM v_documents WHERE doc_id = ?",
+            [n["representative_doc_id"]],
+        ).fetchone()[0]
+    assert {(url, status) for url, status, _, _ in rows} == {
+        (first["url"], "translated"),
+        (copy["url"], "translated"),
+    }
+    assert n["documents"] == 2 and n["langs"] == ["ru"]
+    russian_terms = {t for url, _, _, t in rows if url == first["url"]}
+    english_terms = {t for url, _, _, t in rows if url == copy["url"]}
+    assert russian_terms == {w for w, _ in terms(first["text"])}  # clustered untranslated
+    assert n["keywords"] and set(n["keywords"]) <= english_terms - russian_terms
+    assert n["keywords_original"] and set(n["keywords_original"]) <= russian_terms
+    assert all(CYRILLIC.search(w) for w in n["keywords_original"])
+    assert n["representative_title"] == rep_title  # the translated title
+    assert n["representative_title"] != first["title"]
+    assert n["representative_title_original"] == first["title"]
+
+
+def test_mixed_narrative_keywords_are_english(tmp_path):
+    """A Russian channel reposts an English piece under a Russian title and introduction (no
+    translation model): keywords and title come from the English piece, the original label
+    from the Russian repost."""
+    db = tmp_path / "m.duckdb"
+    english = doc("what-the-us-biolabs-in-ukraine-are-hiding")
+    russian = doc("biolaboratorii-ssha-na-ukraine")
+    intro = (
+        "Биолаборатории Пентагона снова в центре внимания: биолаборатории на Украине, "
+        "биолаборатории у границы. Вот что пишут на Западе."
+    )
+    repost = {
+        "url": "https://ru.example/repost",
+        "title": russian["title"],
+        "text": intro + "\n" + english["text"],
+        "published_at": "2026-10-20T10:00:00+00:00",
+        "lang": "ru",
+    }
+    filler = doc("harbour-swim-raises-funds")
+    import_jsonl(tmp_path, db, [english, repost, filler])
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+    with connect(db, read_only=True) as con:
+        n = narrative_of(con, english["url"])
+        alone = narrative_of(con, filler["url"])
+        english_terms = {
+            t
+            for (t,) in con.execute(
+                "SELECT term FROM doc_terms JOIN v_documents USING (doc_id) WHERE url = ?",
+                [english["url"]],
+            ).fetchall()
+        }
+    repost_terms = {w for w, _ in terms(repost["text"])}
+    assert n["langs"] == ["en", "ru"]
+    assert any(CYRILLIC.search(w) for w in repost_terms)
+    assert n["keywords"] and not any(CYRILLIC.search(w) for w in n["keywords"])
+    assert set(n["keywords"]) <= english_terms
+    assert n["representative_title"] == english["title"]
+    assert "биолаборатории" in n["keywords_original"]
+    assert set(n["keywords_original"]) <= repost_terms
+    assert n["representative_title_original"] == russian["title"]
+    # a narrative wholly in English: the original label is the label
+    assert alone["keywords_original"] == alone["keywords"]
+    assert alone["representative_title"] == filler["title"]
+    assert alone["representative_title_original"] == filler["title"]
+
+
+def test_untitled_documents_get_a_readable_line(tmp_path):
+    """Channel posts have no title: the label is the first sentence of the representative's
+    text, in English when a member has English text."""
+    db = tmp_path / "u.duckdb"
+    body = paragraphs(ARTICLES["sankcii-i-golod-v-afrike"])
+    opening = "Санкции Запада, а не война, оставили Африку без хлеба. " + body[0]
+    english = paragraphs(ARTICLES["theatre-restoration-complete"])
+    intro = "Британская пресса пишет о театре. Реставрация закончена."
+    long_line = "Ещё " + " ".join(["очень"] * 40) + " длинная первая фраза без точки"
+    posts = [
+        {"url": "https://t.example/1", "text": "\n\n  " + opening + "\n" + "\n".join(body[1:])},
+        {"url": "https://t.example/2", "text": opening + "\n" + "\n".join(body[1:-1])},
+        {
+            "url": "https://t.example/3",
+            "text": long_line + "\n" + "\n".join(paragraphs(ARTICLES["pogoda-pervyy-sneg"])),
+        },
+        # Russian channels repost an English post with an introduction; the second repost
+        # is nearer the narrative's centre than the English post, but not in English
+        {"url": "https://t.example/4", "text": intro + "\n" + "\n".join(english), "lang": "ru"},
+        {"url": "https://t.example/5", "text": "\n".join(english)},
+        {"url": "https://t.example/6", "text": intro + "\n" + "\n".join(english), "lang": "ru"},
+    ]
+    import_jsonl(tmp_path, db, posts)
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+    with connect(db, read_only=True) as con:
+        titles = con.execute("SELECT title FROM v_documents").fetchall()
+        labels = dict(
+            con.execute(
+                "SELECT d.url, (n.representative_title, n.representative_title_original) "
+                "FROM v_documents d JOIN v_narratives n USING (narrative_id)"
+            ).fetchall()
+        )
+    assert titles == [(None,)] * 6
+    first = "Санкции Запада, а не война, оставили Африку без хлеба."
+    assert labels["https://t.example/1"] == labels["https://t.example/2"] == (first, first)
+    clipped, original = labels["https://t.example/3"]
+    assert clipped == original and len(clipped) <= 120 and clipped.endswith("очень…")
+    assert long_line.startswith(clipped[:-1])
+    english_first = re.match(r".+?[.!?](?=\s|$)", english[0]).group(0)
+    assert labels["https://t.example/4"] == labels["https://t.example/5"]
+    assert labels["https://t.example/6"] == labels["https://t.example/5"]
+    assert labels["https://t.example/5"] == (english_first, "Британская пресса пишет о театре.")
