@@ -1,10 +1,318 @@
 """Pages that are not news: block and challenge pages, consent walls, paywall stubs, error and
-login pages. Called by the extract stage on each extracted page."""
+login pages. Called by the extract stage on each extracted page.
+
+The rules are data (``pipeline/data/notnews.toml``, documented there). A page is rejected
+only when it is a stub: a rule matched and little text is left once the matched lines are
+taken out. On any other page the matched lines are furniture (a cookie notice, a "Subscribe
+now" box, a copyright line): they are taken out and the article is kept, so a notice that a
+site repeats on every page cannot join its articles into one copy group or narrative.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
 
-def screen(result: dict, url: str | None = None) -> dict | tuple[str, str]:
+from pipeline.textnorm import normalize
+
+REASON = "not_news"
+# A page's kind, when several match with the same weight, is the first of these.
+KINDS = ("challenge", "block", "error", "login", "paywall", "consent", "boilerplate")
+# Kinds that make a page a stub when little else is left; boilerplate is only taken out.
+STUB_KINDS = frozenset(KINDS) - {"boilerplate"}
+RULE_KEYS = ("id", "kind", "languages", "phrases", "patterns", "titles", "urls")
+LIMIT_KEYS = (
+    "furniture_line_chars",
+    "short_line_chars",
+    "line_coverage",
+    "prose_line_chars",
+    "article_chars",
+    "article_chars_stub_title",
+    "paragraph_share",
+)
+_FOLD = str.maketrans({"ё": "е", "’": "'", "‘": "'", "ʼ": "'", "`": "'", "«": '"', "»": '"',
+                       "„": '"', "“": '"', "”": '"', "–": "-", "—": "-"})  # fmt: skip
+_TITLE_PARTS = re.compile(r"\s+(?:\||-|::|·|»)\s+")
+# A sentence ends at . ! ? … (and closing quotes or brackets); the next one starts with a
+# capital, a digit or an opening quote, after a space or none ("połączeń.Zauważmy": pages
+# flattened by a scraper lose the space).
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*\s*")
+
+
+def fold(text: str) -> str:
+    """What rules match against: NFKC (so "…" is "..."), case-folded, ё as е, straight quotes
+    and apostrophes, plain hyphens, single spaces."""
+    return normalize(text).translate(_FOLD)
+
+
+class RulesError(ValueError):
+    """The rules file is malformed; the message names the rule and the key."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    kind: str
+    languages: tuple[str, ...]
+    line: re.Pattern | None  # phrases and patterns, searched in each folded line
+    title: re.Pattern | None  # matched against the whole folded title and each part of it
+    url: re.Pattern | None  # searched in the final URL
+
+
+@dataclass(frozen=True)
+class Limits:
+    furniture_line_chars: int = 400
+    short_line_chars: int = 80
+    line_coverage: float = 0.2
+    prose_line_chars: int = 30
+    article_chars: int = 250
+    article_chars_stub_title: int = 1000
+    paragraph_share: float = 0.34
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rules found on one page. ``kind`` is None for a page that is news; ``text`` is
+    then the text to keep (without the ``removed`` furniture lines)."""
+
+    kind: str | None
+    rule: str | None
+    text: str
+    removed: tuple[str, ...] = ()
+    other_chars: int = 0
+    evidence: str = ""
+
+    @property
+    def detail(self) -> str:
+        """The rejection detail: the kind first (v_source_health reads it), then the rule, how
+        much other text the page had, and the first line that matched."""
+        return (
+            f"{self.kind}: rule {self.rule}, {self.other_chars} chars of other text; "
+            f"matched {self.evidence!r}"
+        )
+
+
+def _compile(rule_id: str, key: str, patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            raise RulesError(f"rule {rule_id!r}: {key} pattern {pattern!r}: {err}") from err
+    return patterns
+
+
+def _joined(patterns: list[str], full: bool = False) -> re.Pattern | None:
+    if not patterns:
+        return None
+    body = "|".join(f"(?:{p})" for p in patterns)
+    return re.compile(f"(?:{body})$" if full else body, re.IGNORECASE)
+
+
+def _rule(raw: dict, seen: set[str]) -> Rule:
+    rule_id = raw.get("id")
+    if not isinstance(rule_id, str) or not rule_id:
+        raise RulesError(f"a rule without an id: {sorted(raw)}")
+    unknown = sorted(set(raw) - set(RULE_KEYS))
+    if unknown:
+        raise RulesError(f"rule {rule_id!r}: unknown key(s) {unknown}; known: {RULE_KEYS}")
+    if rule_id in seen:
+        raise RulesError(f"rule {rule_id!r} is defined twice")
+    if raw.get("kind") not in KINDS:
+        raise RulesError(f"rule {rule_id!r}: kind {raw.get('kind')!r} is not one of {KINDS}")
+    lists = {}
+    for key in ("languages", "phrases", "patterns", "titles", "urls"):
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise RulesError(f"rule {rule_id!r}: {key} must be a list of non-empty strings")
+        lists[key] = value
+    if not any(lists[k] for k in ("phrases", "patterns", "titles", "urls")):
+        raise RulesError(f"rule {rule_id!r} has no phrases, patterns, titles or urls")
+    # a phrase matches as whole words, in the folded text (so folded here too)
+    phrases = [rf"(?<!\w){re.escape(fold(p))}(?!\w)" for p in lists["phrases"]]
+    patterns = _compile(rule_id, "patterns", lists["patterns"])
+    return Rule(
+        id=rule_id,
+        kind=raw["kind"],
+        languages=tuple(lists["languages"]),
+        line=_joined(phrases + patterns),
+        title=_joined(_compile(rule_id, "titles", lists["titles"]), full=True),
+        url=_joined(_compile(rule_id, "urls", lists["urls"])),
+    )
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A rules file, compiled: ``judge`` a page with it."""
+
+    rules: tuple[Rule, ...]
+    limits: Limits = field(default_factory=Limits)
+    # the first 12 hex digits of SHA-256 of the rules file: what a stage version can record,
+    # since changing the rules changes what the extract stage keeps
+    digest: str = ""
+
+    @classmethod
+    def from_toml(cls, text: str) -> Rules:
+        data = tomllib.loads(text)
+        unknown = sorted(set(data) - {"limits", "rule"})
+        if unknown:
+            raise RulesError(f"unknown table(s) {unknown}; a rules file has [limits], [[rule]]")
+        limits = data.get("limits", {})
+        bad = sorted(set(limits) - set(LIMIT_KEYS))
+        if bad:
+            raise RulesError(f"unknown limit(s) {bad}; known: {LIMIT_KEYS}")
+        seen: set[str] = set()
+        rules = []
+        for raw in data.get("rule", []):
+            rules.append(_rule(raw, seen))
+            seen.add(rules[-1].id)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        return cls(tuple(rules), Limits(**limits), digest)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Rules:
+        """The rules in ``path``; by default the bundled ``pipeline/data/notnews.toml``."""
+        if path is None:
+            text = resources.files("pipeline").joinpath("data/notnews.toml").read_text("utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        return cls.from_toml(text)
+
+    def title_rule(self, title: str | None) -> Rule | None:
+        """The first rule whose title pattern matches the whole title or one part of it."""
+        if not title:
+            return None
+        folded = fold(title)
+        parts = [folded, *(p.strip(" .!") for p in _TITLE_PARTS.split(folded))]
+        for rule in self.rules:
+            if rule.title is not None and any(rule.title.match(p) for p in parts):
+                return rule
+        return None
+
+    def notice(self, line: str) -> Rule | None:
+        """The rule that makes a line a notice (furniture to take out), or None for prose.
+
+        A matched line is a notice when it is short (a button, a heading), when the matched
+        wording covers line_coverage of it, or when two or more of its sentences matched and
+        make up paragraph_share of it. One matched sentence in a paragraph of prose (an
+        article quoting "This article is for subscribers only") leaves it prose."""
+        folded = fold(line)
+        rule, covered = self._covered(folded)
+        if rule is None:
+            return None
+        limits = self.limits
+        if len(folded) <= limits.short_line_chars or covered >= limits.line_coverage * len(folded):
+            return rule
+        matched = [s for s in sentences(line) if self._covered(fold(s))[0] is not None]
+        if len(matched) >= 2 and sum(map(len, matched)) >= limits.paragraph_share * len(line):
+            return rule
+        return None
+
+    def _covered(self, folded: str) -> tuple[Rule | None, int]:
+        """The rule whose wording covers most of a folded line, and how many of its characters
+        all rules' wording covers."""
+        spans, best, most = [], None, 0
+        for rule in self.rules:
+            if rule.line is None:
+                continue
+            found = [m.span() for m in rule.line.finditer(folded) if m.end() > m.start()]
+            length = sum(end - start for start, end in found)
+            if length > most:
+                best, most = rule, length
+            spans += found
+        covered, reach = 0, 0
+        for start, end in sorted(spans):
+            covered += max(0, end - max(start, reach))
+            reach = max(reach, end)
+        return best, covered
+
+    def judge(self, text: str, title: str | None = None, url: str | None = None) -> Verdict:
+        """Whether a page is a stub, and if not, its text without furniture lines."""
+        limits = self.limits
+        weights: dict[str, int] = {}  # rule id -> characters of the notices it found
+        evidence: dict[str, str] = {}
+        kept, removed = [], []
+        other = 0  # characters of prose: lines of prose_line_chars or more that are no notice
+        for line in text.split("\n"):
+            stripped = line.strip()
+            rule = self.notice(stripped) if stripped else None
+            if rule is None:
+                kept.append(line)
+                other += len(stripped) if len(stripped) >= limits.prose_line_chars else 0
+                continue
+            weights[rule.id] = weights.get(rule.id, 0) + len(stripped)
+            evidence.setdefault(rule.id, stripped)
+            if len(stripped) <= limits.furniture_line_chars:
+                removed.append(stripped)
+            else:  # a long notice is weighed, but never cut out of a page that is kept
+                kept.append(line)
+        stub_address = False  # the title or the URL is a stub's
+        for extra, source in ((self.title_rule(title), title), (self._url_rule(url), url)):
+            if extra is not None and extra.kind in STUB_KINDS:
+                weights[extra.id] = weights.get(extra.id, 0) + len(source or "")
+                evidence.setdefault(extra.id, source or "")
+                stub_address = True
+        by_id = {r.id: r for r in self.rules}
+        stub = {k: w for k, w in weights.items() if by_id[k].kind in STUB_KINDS}
+        limit = limits.article_chars_stub_title if stub_address else limits.article_chars
+        nothing_else = removed and not any(line.strip() for line in kept)  # furniture only
+        if (stub and other < limit) or nothing_else:
+            rule = _heaviest([(by_id[k], w) for k, w in (stub or weights).items()])
+            return Verdict(rule.kind, rule.id, text, tuple(removed), other,
+                           _short(evidence[rule.id]))  # fmt: skip
+        if not removed:
+            return Verdict(None, None, text)
+        return Verdict(None, None, "\n".join(kept).strip(), tuple(removed), other)
+
+    def _url_rule(self, url: str | None) -> Rule | None:
+        if not url:
+            return None
+        return next((r for r in self.rules if r.url is not None and r.url.search(url)), None)
+
+
+def _heaviest(matched: list[tuple[Rule, int]]) -> Rule:
+    """The page's kind is the one whose rules matched the most characters (ties: the kind
+    listed first in KINDS); its rule, the one of that kind that matched the most."""
+    kinds: dict[str, int] = {}
+    for rule, weight in matched:
+        kinds[rule.kind] = kinds.get(rule.kind, 0) + weight
+    kind = min(kinds, key=lambda k: (-kinds[k], KINDS.index(k)))
+    return max((m for m in matched if m[0].kind == kind), key=lambda m: m[1])[0]
+
+
+def sentences(paragraph: str) -> list[str]:
+    """A paragraph cut after . ! ? … where a capital, digit or quote follows."""
+    out, start = [], 0
+    for end in _SENTENCE_END.finditer(paragraph):
+        following = paragraph[end.end() : end.end() + 1]
+        if following and (following.isupper() or following.isdigit() or following in "\"'«„“("):
+            out.append(paragraph[start : end.end()].strip())
+            start = end.end()
+    out.append(paragraph[start:].strip())
+    return [s for s in out if s]
+
+
+def _short(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@cache
+def default_rules() -> Rules:
+    return Rules.load()
+
+
+def screen(
+    result: dict, url: str | None = None, rules: Rules | None = None
+) -> dict | tuple[str, str]:
     """The extraction ``result`` (text, title, ...) to keep, possibly with furniture removed,
-    or (reason, detail) when the page is not news."""
+    or (reason, detail) when the page is not news. ``rules`` default to the bundled file."""
+    verdict = (rules or default_rules()).judge(result["text"], result.get("title"), url)
+    if verdict.kind is not None:
+        return REASON, verdict.detail
+    if verdict.removed:
+        return {**result, "text": verdict.text}
     return result

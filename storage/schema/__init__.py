@@ -3,9 +3,10 @@
 Each module defines ``MIGRATION = (version, description, [statements])``; the list below is
 applied in order after storage.migrations.MIGRATIONS."""
 
-from storage.schema import m10_language_means, m11_narrative_labels
+from storage.schema import m10_language_means, m11_narrative_labels, m12_notnews_health
 
 LATER = [
     m10_language_means.MIGRATION,
     m11_narrative_labels.MIGRATION,
+    m12_notnews_health.MIGRATION,
 ]

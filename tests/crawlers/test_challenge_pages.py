@@ -1,0 +1,63 @@
+"""A site that starts answering with challenge or block pages: its source's health says so."""
+
+from pathlib import Path
+
+from crawlers.demo.render import mirror_page, rss
+from crawlers.demo.server import load_articles, paragraphs
+from storage import connect
+from storage.health import latest_health
+from tests.conftest import run_cli
+from tests.crawlers.test_crawl import FAST, write_sources
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notnews"
+
+
+def test_a_site_answering_with_challenge_pages_needs_attention(tmp_path, local_site):
+    articles = [a for a in load_articles() if a["site"] == "mirror"][:3]
+    pages = {
+        f"/news/{a['slug']}.html": mirror_page(
+            title=a["title"], paragraphs=paragraphs(a), date=a["date"], lang=a["lang"]
+        ).encode("cp1251", errors="xmlcharrefreplace")
+        for a in articles
+    }
+    routes = {path: ("text/html; charset=windows-1251", body, {}) for path, body in pages.items()}
+    site = local_site(routes)
+    items = [{"title": a["title"], "url": f"{site.base}{path}", "date": a["date"], "summary": "s"}
+             for a, path in zip(articles, pages, strict=True)]  # fmt: skip
+    routes["/feed/"] = ("application/rss+xml", rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    routes["/robots.txt"] = ("text/plain", b"User-agent: *\nAllow: /\n", {})
+    config = tmp_path / "narrascope.toml"
+    config.write_text(FAST + '[pipeline]\nstages = ["extract"]\n')
+    db, sources = tmp_path / "n.duckdb", write_sources(tmp_path, site.base)
+    run = ("--config", str(config), "run", "--sources", str(sources))
+
+    first = run_cli(*run, db=db).stdout
+    assert "source needs attention" not in first
+    # the site now puts a bot check in front of every article, with status 200
+    for path in pages:
+        routes[path] = (
+            "text/html; charset=UTF-8",
+            (FIXTURES / "challenge-en-cloudflare.html").read_bytes(),
+            {},
+        )
+    second = run_cli(*run, db=db).stdout
+    assert "source needs attention: local: pages are challenge or block pages (3 of 3)" in second
+    with connect(db, read_only=True) as con:
+        health = latest_health(con)["local"]
+        reasons = con.execute(
+            "SELECT reason, detail FROM v_rejections WHERE stage = 'extract'"
+        ).fetchall()
+    assert (health["stored"], health["not_news"], health["not_news_kind"]) == (3, 3, "challenge")
+    assert health["extraction_failures"] == 0  # the pages extracted: they are just not news
+    assert {(r, d.split(",")[0]) for r, d in reasons} == {
+        ("not_news", "challenge: rule cloudflare")
+    }
+    listed = run_cli("--config", str(config), "sources", "list", "--sources", str(sources), db=db)
+    assert "NEEDS ATTENTION: pages are challenge or block pages (3 of 3)" in listed.stdout
+    # then it blocks them with HTTP 403: nothing is stored, and the refused requests count
+    blocked = (FIXTURES / "block-en-cloudflare.html").read_bytes()
+    for path in pages:
+        routes[path] = ("text/html; charset=UTF-8", blocked, {"Status": "403"})
+    third = run_cli(*run, db=db).stdout
+    assert "rejected: fetch_error 3" in third
+    assert "source needs attention: local: most fetches failed" in third

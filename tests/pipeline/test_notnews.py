@@ -1,0 +1,273 @@
+"""Pages that are not news: the rules file, the stored stub and article pages, screen()."""
+
+import json
+import re
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from pipeline import notnews
+from pipeline.dedup import DedupStage, jaccard, signature
+from pipeline.extract import ExtractStage, extract_html
+from pipeline.notnews import KINDS, STUB_KINDS, Rules, RulesError, screen
+from storage.records import DocInput, Rejection
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notnews"
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
+LANGS = ("ru", "uk", "en", "de", "pl", "fr")
+ARTICLE = (
+    "The regional council approved the new tram line on Tuesday after two years of debate. "
+    "Construction will start in spring and the first trams should run through the old town "
+    "by the end of next year, the mayor said. Opponents had argued that the money would be "
+    "better spent on buses, which can be rerouted when the city grows in other directions."
+)
+# two short unrelated articles (over article_chars: articles, not stubs)
+TRAM = ARTICLE[: ARTICLE.index(" Opponents")] + " Tickets will cost the same as on buses."
+BAKERY = (
+    "A new bakery opened next to the central station on Friday morning, and by noon the queue "
+    "reached the tram stop. The owners, two sisters who trained in Lyon, plan to bake rye bread "
+    "from a local mill and to open a second shop in the harbour district in autumn."
+)
+
+
+def page(name: str) -> dict:
+    return extract_html((FIXTURES / name).read_text(encoding="utf-8"), f"https://x.example/{name}")
+
+
+def test_every_stub_kind_has_wording_in_six_languages():
+    data = tomllib.loads(
+        resources.files("pipeline").joinpath("data/notnews.toml").read_text("utf-8")
+    )
+    covered = {(r["kind"], lang) for r in data["rule"] for lang in r["languages"]}
+    # block pages are worded apart from challenges in some languages, with them in others
+    missing = [
+        (kind, lang)
+        for kind in ("consent", "paywall", "error", "login")
+        for lang in LANGS
+        if (kind, lang) not in covered
+    ] + [
+        ("challenge/block", lang)
+        for lang in LANGS
+        if ("challenge", lang) not in covered and ("block", lang) not in covered
+    ]
+    assert missing == []
+    assert {r["kind"] for r in data["rule"]} == set(KINDS)
+
+
+def test_the_fixture_set_has_each_stub_kind_in_ru_en_de_pl():
+    found = {
+        tuple(n.removesuffix(".html").split("-")[:2]) for n, e in EXPECTED.items() if e["kind"]
+    }
+    for kind in STUB_KINDS:
+        assert {"ru", "en", "de", "pl"} <= {lang for k, lang in found if k == kind}, kind
+    assert sum(e["kind"] is None for e in EXPECTED.values()) >= 4  # articles that stay
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_pages_get_their_expected_verdict(name):
+    expected = EXPECTED[name]
+    result = page(name)
+    assert result is not None, f"{name}: trafilatura found no text"
+    got = screen(result, f"https://x.example/{name}")
+    if expected["kind"] is not None:
+        assert isinstance(got, tuple), f"{name} was kept: {result['text'][:200]!r}"
+        reason, detail = got
+        assert reason == "not_news"
+        assert detail.split(":")[0] == expected["kind"], detail
+        return
+    assert isinstance(got, dict), f"{name} was rejected: {got}"
+    for snippet in expected["kept"]:
+        assert snippet in got["text"]
+    html = (FIXTURES / name).read_text(encoding="utf-8")
+    for snippet in expected["removed"]:  # by screen(), or already by the extraction's filters
+        assert snippet in html and snippet not in got["text"]
+    if not expected["removed"]:
+        assert got is result  # nothing to take out: the extraction goes on untouched
+
+
+def test_the_extract_stage_rejects_a_stub_with_its_kind_and_rule():
+    html = (FIXTURES / "challenge-ru-ddosguard.html").read_text(encoding="utf-8")
+    [rejection] = ExtractStage().process([DocInput("d", 1, "https://x.example/", "s", html=html)])
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason == "not_news"
+    assert rejection.detail.startswith("challenge: rule ddos-guard-ru, ")
+
+
+def test_the_polish_block_page_of_the_issue_in_its_shapes():
+    lines = (
+        "Przykro nam, ale z adresu IP, z którego się łączy, odnotowaliśmy ogromną liczbę połączeń.",
+        "Podejrzewamy, że ktoś nadużył adresu IP, z którego korzystasz.",
+        'Jeśli chcesz połączyć się z nami, zaznacz "NIE JESTEM ROBOTEM".',
+        "Twój adres IP: 192.0.2.7",
+    )
+    for text in ("\n\n".join(lines), "".join(lines) + " " + " ".join(lines)):  # flattened too
+        reason, detail = screen({"text": text, "title": None})
+        assert (reason, detail.split(",")[0]) == ("not_news", "block: rule blocked-pl")
+
+
+def test_a_long_article_keeps_its_text_and_loses_the_notice():
+    notice = "We use cookies to improve your experience. By continuing to browse, you agree."
+    result = {"text": f"{notice}\n{ARTICLE}\nAccept all", "title": "Tram line approved"}
+    kept = screen(result)
+    assert kept["text"] == ARTICLE and kept["title"] == "Tram line approved"
+
+
+def test_an_article_quoting_a_notice_in_its_own_sentences_is_untouched():
+    quote = (
+        'Since Monday readers of the paper see the line "This article is for subscribers '
+        'only" under the second paragraph of most stories. ' + ARTICLE
+    )
+    result = {"text": quote, "title": "A paywall for the Courier"}
+    assert screen(result) is result
+    short = {"text": "Access denied, said the guard, and the reporters were turned away.\n"}
+    assert screen(short) is short  # anchored wording: only a line that says nothing else
+
+
+def test_a_stub_title_or_url_needs_less_text_to_be_a_stub():
+    text = "Please wait while we prepare the page for you. " * 8  # no wording of any rule
+    assert screen({"text": text, "title": "Breaking news"}) == {
+        "text": text,
+        "title": "Breaking news",
+    }
+    assert screen({"text": text, "title": "Just a moment..."})[1].startswith("challenge:")
+    login = screen({"text": text, "title": "Account"}, "https://x.example/login?next=/a/1")
+    assert login[1].startswith("login:")
+    assert isinstance(screen({"text": ARTICLE * 3, "title": "Just a moment..."}), dict)
+
+
+def test_boilerplate_alone_is_taken_out_but_never_makes_a_stub():
+    result = {"text": "Все права защищены.\n" + ARTICLE[:200], "title": None}
+    assert screen(result)["text"] == ARTICLE[:200]
+    reason, detail = screen({"text": "All rights reserved.\nShare", "title": None})
+    assert reason == "not_news" and detail.startswith("boilerplate:")
+
+
+def test_a_notice_repeated_on_every_page_no_longer_makes_two_pieces_near_copies():
+    notice = (
+        "We use cookies to improve your experience on our site. By continuing to browse, you "
+        "agree to our use of cookies.\nWe and our partners store and/or access information on "
+        "a device, such as cookies, and process personal data, such as unique identifiers and "
+        "standard information sent by a device, for personalised advertising and content, "
+        "advertising and content measurement, audience research and services development.\n"
+        "You may click to consent to our and our 842 partners' processing as described above. "
+        "You can change your preferences at any time by returning to this site.\n"
+        "TAKE A FREE TRIAL\nGet unlimited access to the Harbour Gazette. Cancel anytime.\n"
+        "Sign up for our newsletter to get the morning briefing in your inbox every day."
+    )
+    a, b = f"{notice}\nAlready a subscriber? Sign in\n{TRAM}", f"{notice}\n{BAKERY}"
+    dedup = DedupStage(translated=False)
+    sig = lambda t: signature(t, dedup.num_perm, dedup.seed, dedup.shingle)  # noqa: E731
+    before = jaccard(sig(a), sig(b))
+    kept_a, kept_b = screen({"text": a}), screen({"text": b})
+    assert (kept_a["text"], kept_b["text"]) == (TRAM, BAKERY)
+    assert before >= dedup.threshold > jaccard(sig(kept_a["text"]), sig(kept_b["text"]))
+
+
+@pytest.mark.parametrize(
+    "rules, message",
+    [
+        ('[[rule]]\nid = "x"\nkind = "spam"\nphrases = ["a"]\n', "kind 'spam'"),
+        ('[[rule]]\nid = "x"\nkind = "error"\nphrase = ["a"]\n', "unknown key(s) ['phrase']"),
+        ('[[rule]]\nid = "x"\nkind = "error"\npatterns = ["(a"]\n', "rule 'x': patterns"),
+        ('[[rule]]\nid = "x"\nkind = "error"\n', "rule 'x' has no phrases"),
+        ("[limits]\narticle_char = 3\n", "unknown limit(s) ['article_char']"),
+        ('[[rule]]\nid = "x"\nkind = "error"\nphrases = ["a"]\n' * 2, "defined twice"),
+    ],
+)
+def test_a_malformed_rules_file_names_the_rule_and_key(rules, message):
+    with pytest.raises(RulesError, match=re.escape(message)):
+        Rules.from_toml(rules)
+
+
+def test_the_bundled_rules_load_and_every_stub_kind_is_used():
+    rules = notnews.default_rules()
+    assert {r.kind for r in rules.rules} >= STUB_KINDS
+    assert len({r.id for r in rules.rules}) == len(rules.rules)
+
+
+# -- through the pipeline ----------------------------------------------------------------------
+
+NOTICES = (
+    "<p>We use cookies to improve your experience on our site. By continuing to browse, you "
+    "agree to our use of cookies.</p><p>We and our partners store and/or access information on "
+    "a device, such as cookies, and process personal data, such as unique identifiers and "
+    "standard information sent by a device, for personalised advertising and content, "
+    "advertising and content measurement, audience research and services development.</p>"
+    "<p>You may click to consent to our and our 842 partners' processing as described above. "
+    "You can change your preferences at any time by returning to this site.</p>"
+    "<p>TAKE A FREE TRIAL</p><p>Get unlimited access to the Harbour Gazette. Cancel anytime.</p>"
+    "<p>Sign up for our newsletter to get the morning briefing in your inbox every day.</p>"
+    "<p>Already a subscriber? Sign in to read the Harbour Gazette on all your devices.</p>"
+    "<p>This site is protected by reCAPTCHA and the Google Privacy Policy and Terms of Service "
+    "apply.</p>"
+)
+
+
+def noticed_page(title: str, body: str) -> str:
+    """An article whose site puts its notices at the top of every article body."""
+    return (
+        f"<html><head><title>{title} | Harbour Gazette</title></head><body><article>"
+        f"<h1>{title}</h1>{NOTICES}<p>{body}</p></article></body></html>"
+    )
+
+
+def test_stubs_never_reach_copies_or_narratives_while_articles_still_cluster(tmp_path):
+    from datetime import UTC, datetime
+
+    from crawlers.demo.render import mirror_page
+    from crawlers.demo.server import load_articles, paragraphs
+    from pipeline.runner import run_stages
+    from pipeline.stages import build_stages
+    from storage import connect
+    from storage.documents import store_pages
+    from storage.records import PageRecord
+
+    articles = {a["slug"]: a for a in load_articles()}
+    real = {
+        f"https://news.example/{slug}": mirror_page(
+            title=a["title"], paragraphs=paragraphs(a), date=a["date"], lang=a["lang"]
+        )
+        for slug, a in articles.items()
+        if slug.startswith(("the-ceasefire", "ceasefire-nobody", "peremirie", "sankcii-i-golod"))
+    }
+    real["https://gazette.example/tram"] = noticed_page("Tram line approved", TRAM)
+    real["https://gazette.example/bakery"] = noticed_page("A bakery by the station", BAKERY)
+    stubs = {f"https://stubs.example/{n}" for n, e in EXPECTED.items() if e["kind"]}
+    # a site that answers every request with the same block page (the issue's Polish one)
+    stubs |= {f"https://stubs.example/{i}/block-pl-ip.html" for i in range(3)}
+    kept = {f"https://stubs.example/{n}" for n, e in EXPECTED.items() if not e["kind"]}
+    html = {
+        **real,
+        **{u: (FIXTURES / u.rsplit("/", 1)[1]).read_text("utf-8") for u in stubs | kept},
+    }
+    now = datetime(2026, 10, 1, tzinfo=UTC)
+    db = tmp_path / "n.duckdb"
+    with connect(db) as con:
+        store_pages(con, [PageRecord(url=u, source=u.split("/")[2], origin="import",
+                                     fetched_at=now, html=h) for u, h in html.items()])  # fmt: skip
+    stages = build_stages(["extract", "langid", "embed", "dedup", "cluster"], {})
+    run_stages(db, stages, run_id="r1")
+    with connect(db, read_only=True) as con:
+        rejected = dict(
+            con.execute("SELECT url, reason FROM rejections WHERE stage = 'extract'").fetchall()
+        )
+        docs = {
+            url: (group, narrative)
+            for url, group, narrative in con.execute(
+                "SELECT url, copy_group_id, narrative_id FROM v_documents"
+            ).fetchall()
+        }
+        grouped = {url for (url,) in con.execute(
+            "SELECT d.canonical_url FROM documents d WHERE d.doc_id IN (SELECT doc_id FROM "
+            "copy_members UNION ALL SELECT doc_id FROM narrative_members)").fetchall()}  # fmt: skip
+    assert rejected == {u: "not_news" for u in stubs}
+    assert not grouped & stubs
+    assert grouped >= set(real) | kept  # every article is in a narrative
+    # a republished copy still joins its original, in one copy group and one narrative
+    copy = [v for u, v in docs.items() if "ceasefire" in u]
+    assert len(copy) == 2 and copy[0] == copy[1] and None not in copy[0]
+    # the notices a site puts on every article no longer join two unrelated pieces
+    tram, bakery = docs["https://gazette.example/tram"], docs["https://gazette.example/bakery"]
+    assert tram[1] != bakery[1] and (tram[0] is None or tram[0] != bakery[0])
