@@ -1,7 +1,7 @@
 import pytest
 
 from pipeline.extract import extract_html
-from pipeline.langid import DETECTORS, LangIdStage
+from pipeline.langid import DETECTORS, EnsembleDetector, LangIdStage
 from storage.records import DocInput
 
 SAMPLES = {
@@ -48,3 +48,29 @@ def test_too_short_is_und_and_provided_language_wins():
 def test_unknown_method_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown langid method 'cld9'"):
         LangIdStage.from_settings({"method": "cld9"})
+
+
+@pytest.fixture(scope="module")
+def ensemble():
+    # three short-text languages: loading lingua's models for all 71 takes half a minute
+    return EnsembleDetector(short_languages=["de", "en", "fr"])
+
+
+def test_long_and_confident_texts_keep_py3langid(ensemble):
+    ensemble.__dict__.pop("_short", None)
+    long_text = " ".join([SAMPLES["en"]] * 3)
+    assert ensemble.detect(long_text)[0] == "en"
+    assert ensemble.detect(SAMPLES["de"])[0] == "de"  # short, but py3langid is sure
+    assert "_short" not in vars(ensemble)
+
+
+def test_short_text_py3langid_is_unsure_of_goes_to_lingua(ensemble):
+    assert ensemble._py.detect("water parks")[0] != "en"
+    assert ensemble.detect("water parks")[0] == "en"
+
+
+def test_kazakh_needs_its_own_letters_only_in_longer_texts(ensemble):
+    # no Kazakh letter in a word pair is no evidence; in a sentence of 30+ letters it is
+    assert ensemble.detect("тілі бар")[0] == "kk"
+    uk = "Гадаю, що це тобі відомо, бо ми про це говорили вчора."
+    assert ensemble.detect(uk) == ("uk", 1.0)
