@@ -27,7 +27,9 @@ class ExtractStage(Stage):
     """
 
     name: str = "extract"
-    version: str = "1"
+    # 2: page furniture removed (pipeline/furniture.py); pages that are not news rejected
+    # and notices cut (pipeline/notnews.py), imported text included
+    version: str = "2"
     requires: tuple[str, ...] = ()
     needs_html: bool = True
     favor: str = "balanced"

@@ -153,7 +153,7 @@ def test_a_model_that_cannot_load_stops_the_stage_and_blames_no_document(tmp_pat
         f"error: stage embed stopped: ModelError: no embedding model at {model}: the path does "
         "not exist (nothing of that batch was written; the next run retries it)"
     ]
-    assert "extract v1: 4 done" in missing.stdout  # what ran before the failure is kept
+    assert "extract v2: 4 done" in missing.stdout  # what ran before the failure is kept
     nothing_blamed()
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT status FROM runs WHERE kind = 'process'").fetchall() == [

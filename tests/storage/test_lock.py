@@ -170,7 +170,7 @@ def test_a_killed_holders_lock_is_taken_over_and_its_run_closed(tmp_path):
     os.kill(other.pid, signal.SIGKILL)
     other.wait()
     proc = run_cli("process", "--stage", "extract", "--no-progress", db=db)
-    assert "extract v1: 2 done" in proc.stdout
+    assert "extract v2: 2 done" in proc.stdout
     assert f"took over the writer lock of {db} from pid {other.pid}" in proc.stderr
     assert "no longer running" in proc.stderr
     assert "was left unfinished by a process that died: marked abandoned" in proc.stderr
