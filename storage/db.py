@@ -69,7 +69,8 @@ def migrate(con: duckdb.DuckDBPyConnection, migrations=MIGRATIONS) -> list[int]:
                     "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
                 )
             for statement in statements:
-                con.execute(statement)
+                # SQL, or a function of the connection for what SQL alone cannot do
+                statement(con) if callable(statement) else con.execute(statement)
             con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
             con.execute("COMMIT")
         except duckdb.Error as err:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from storage import means
 from storage.bulk import insert_rows
 from storage.outputs.base import Output, WriteContext
 
@@ -101,6 +102,9 @@ def write(con, ctx: WriteContext, items: list[Embedding], _extras: list) -> None
             for r in items
         ],  # fmt: skip
     )
+    # the language means follow the vectors, in the same transaction
+    for model_id, input_kind in sorted({(r.model_id, r.input) for r in items}):
+        means.refresh(con, model_id, input_kind, ctx.now)
 
 
 def vector_reuse(con: duckdb.DuckDBPyConnection, q: VectorReuseLookup) -> dict[str, ReusableVector]:

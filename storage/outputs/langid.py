@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from storage import means
 from storage.bulk import insert_rows
 from storage.outputs.base import Output, WriteContext
 
@@ -38,6 +39,8 @@ def write(con, ctx: WriteContext, items: list[LanguageResult], _extras: list) ->
         COLUMNS,
         [(r.doc_id, r.version, ctx.stage_version, r.lang, r.confidence, r.method) for r in items],
     )
+    # documents embedded before their language was known move to their language's mean
+    means.refresh_all(con, ctx.now)
 
 
 OUTPUT = Output("langid", records=(LanguageResult,), write=write)
