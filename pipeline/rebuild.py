@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.narratives import ClusterStage
+from pipeline.similarity import story_vectors
 from storage import connect
+from storage.means import load as load_means
 from storage.narratives import memberships, rebuild_inputs, rebuild_texts, replace_all
 
 KEEP_OVERLAP = 0.5  # Jaccard overlap of members for a new cluster to keep an old id
@@ -53,6 +55,7 @@ def rebuild(db_path: Path, settings: dict, run_id: str | None = None) -> dict:
             texts = rebuild_texts(con)
         else:
             rows = rebuild_inputs(con, stage.model_id, stage.embed_input)
+            means = load_means(con, stage.model_id, stage.embed_input)
         old_members = memberships(con)
     if stage.vectors == "words":
         from storage.records import DocInput
@@ -62,6 +65,12 @@ def rebuild(db_path: Path, settings: dict, run_id: str | None = None) -> dict:
         rows = [
             (d, v, matrix[i], seen, g, lang) for i, (d, v, _, _, seen, g, lang) in enumerate(texts)
         ]
+    elif rows:
+        # the same vectors as the stage: the lead, its language's mean removed
+        matrix = story_vectors(
+            np.array([r[2] for r in rows], dtype=np.float32), [r[5] for r in rows], means
+        )
+        rows = [(*r[:2], matrix[i], *r[3:6]) for i, r in enumerate(rows)]
     state = stage.clusterer()
     members = []
     for doc_id, version, vector, seen_at, group, lang in rows:
@@ -98,3 +107,16 @@ def rebuild(db_path: Path, settings: dict, run_id: str | None = None) -> dict:
         "split": counts["split"],
         "new": counts["new"],
     }
+
+
+def outdated(db_path: Path, stage: ClusterStage) -> int:
+    """How many documents were clustered by an earlier version of the cluster stage (its rule
+    or its vectors changed): they are re-clustered with `rebuild`, not one by one on top of
+    narratives that already count them."""
+    with connect(db_path, read_only=True) as con:
+        return int(
+            con.execute(
+                "SELECT count(*) FROM stage_state WHERE stage = ? AND stage_version <> ?",
+                [stage.name, stage.version],
+            ).fetchone()[0]
+        )

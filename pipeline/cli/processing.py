@@ -41,17 +41,18 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True)
     report = ProcessReport()
     with recorded_run(obj.db_path, "process") as run:
         try:
-            run_stages(
-                obj.db_path,
-                built,
-                pipeline=configured,
-                limit=limit,
-                force=redo,
-                run_id=run.run_id,
-                batch_size=obj.config["pipeline"]["batch_size"],
-                progress=progress,
-                report=report,
-            )
+            for part in _upgrade_cluster(obj, built):
+                run_stages(
+                    obj.db_path,
+                    part,
+                    pipeline=configured,
+                    limit=limit,
+                    force=redo,
+                    run_id=run.run_id,
+                    batch_size=obj.config["pipeline"]["batch_size"],
+                    progress=progress,
+                    report=report,
+                )
         except StageFailed as err:
             run.fail(err)
             raise
@@ -64,6 +65,32 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True)
             if s.force_refusal:
                 click.echo(f"{s.name}: not redone by --force ({s.force_refusal})")
     return report
+
+
+def _upgrade_cluster(obj: Context, built: list):
+    """The stages in one part; or, when the cluster stage's version changed since documents
+    were clustered, the stages before it, then everything re-clustered in one pass (old ids
+    carried over, as `cluster --rebuild`), then the cluster stage for what is left."""
+    cluster = next((s for s in built if s.name == "cluster"), None)
+    if cluster is None or not (stale := _outdated(obj, cluster)):
+        yield built
+        return
+    yield [s for s in built if s is not cluster]
+    from pipeline.rebuild import rebuild
+
+    report = rebuild(obj.db_path, obj.config["cluster"])
+    click.echo(
+        f"cluster: {stale} documents were clustered by an earlier version; re-clustered "
+        f"{report['documents']} into {report['narratives']} narratives ({report['kept']} ids "
+        f"kept, {report['merged']} merged into others, {report['new']} new)"
+    )
+    yield [cluster]
+
+
+def _outdated(obj: Context, cluster) -> int:
+    from pipeline.rebuild import outdated
+
+    return outdated(obj.db_path, cluster)
 
 
 @click.command()

@@ -8,7 +8,9 @@ from datetime import datetime
 
 import duckdb
 
+from storage import means as language_means
 from storage.bulk import insert_rows
+from storage.means import LanguageMeans
 from storage.outputs.base import Output, WriteContext
 
 
@@ -64,8 +66,9 @@ class NarrativeMerge:
 
 @dataclass(frozen=True, slots=True)
 class NarrativeLookup:
-    """For a batch: each document's lead vector, the narrative of each document's copy group
-    (where one member has one), and the narratives active since ``since``.
+    """For a batch: each document's lead vector and the language means, the narrative of each
+    document's copy group (where one member has one), and the narratives active since
+    ``since``.
     Answer: NarrativeContext."""
 
     model_id: str
@@ -86,6 +89,7 @@ class StoredNarrative:
 @dataclass(slots=True)
 class NarrativeContext:
     vectors: dict[str, list[float]] = field(default_factory=dict)  # doc id -> lead vector
+    means: LanguageMeans | None = None  # the language means of the vectors' model
     groups: dict[str, str] = field(default_factory=dict)  # doc id -> copy group
     group_narratives: dict[str, int] = field(default_factory=dict)  # copy group -> narrative
     active: list[StoredNarrative] = field(default_factory=list)
@@ -199,6 +203,7 @@ def narrative_context(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> Nar
             [q.model_id, q.input, ids],
         ).fetchall()
     )
+    out.means = language_means.load(con, q.model_id, q.input)
     out.groups = dict(
         con.execute(
             "SELECT doc_id, group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",

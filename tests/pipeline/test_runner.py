@@ -27,9 +27,9 @@ def test_process_is_idempotent(tmp_path):
     db = tmp_path / "n.duckdb"
     import_docs(tmp_path, db)
     first = run_cli("process", "--no-progress", db=db).stdout
-    assert "extract v1: 5 done" in first and "langid v1: 5 done" in first
+    assert "extract v2: 5 done" in first and "langid v2: 5 done" in first
     again = run_cli("process", "--no-progress", db=db).stdout
-    assert "extract v1: 0 done, 0 rejected" in again and "langid v1: 0 done, 0 rejected" in again
+    assert "extract v2: 0 done, 0 rejected" in again and "langid v2: 0 done, 0 rejected" in again
     status = run_cli("status", "--format", "json", db=db).stdout
     report = json.loads(status)
     assert set(report["backlog"].values()) == {0}
@@ -62,22 +62,22 @@ def test_limit_and_force(tmp_path):
     db = tmp_path / "n.duckdb"
     import_docs(tmp_path, db)
     assert (
-        "extract v1: 2 done"
+        "extract v2: 2 done"
         in run_cli("process", "--stage", "extract", "--limit", "2", "--no-progress", db=db).stdout
     )
     assert (
-        "extract v1: 3 done"
+        "extract v2: 3 done"
         in run_cli("process", "--stage", "extract", "--no-progress", db=db).stdout
     )
     assert (
-        "extract v1: 5 done"
+        "extract v2: 5 done"
         in run_cli("process", "--stage", "extract", "--force", "--no-progress", db=db).stdout
     )
     bad = run_cli("process", "--stage", "nope", db=db, check=False)
     assert bad.returncode == 2 and "unknown stage(s) nope; known stages: extract" in bad.stderr
     # --force with the default stages redoes every stage that can be redone
     forced = run_cli("process", "--force", "--no-progress", db=db)
-    assert "extract v1: 5 done" in forced.stdout and "langid v1: 5 done" in forced.stdout
+    assert "extract v2: 5 done" in forced.stdout and "langid v2: 5 done" in forced.stdout
     assert "cluster: not redone by --force (run `narrascope cluster --rebuild`" in forced.stdout
     refused = run_cli("process", "--stage", "cluster", "--force", db=db, check=False)
     assert refused.returncode == 2 and "cluster --rebuild" in refused.stderr

@@ -1,0 +1,90 @@
+"""Document similarity without language bias: what search, `similar` and narratives compare,
+and what the SQL macros ``doc_similarity`` and ``story_similarity`` give.
+
+Multilingual embedding models place texts of one language closer together than a text and its
+translation. Each vector has its language's mean vector subtracted (storage/means.py keeps
+the means, per model, in epochs) and is normalised again: "centred" (Libovický et al., 2020).
+- document similarity (search, `similar`, ``doc_similarity``): the cosine of the centred lead
+  (title and first sentences) and whole-text vectors, weighted by ``LEAD_WEIGHT``;
+- story similarity (narratives, ``story_similarity``): the cosine of the centred leads.
+Translated copies (pipeline/dedup.py) keep the raw whole-text cosine. See the README,
+"Similarity and language bias", for the measurements behind these choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from storage.means import LanguageMeans
+
+# Weight of the lead cosine in a document similarity; the rest is the whole-text cosine.
+LEAD_WEIGHT = 0.5
+# Centring removes most of the language gap, not all of it. Narratives add CROSS_LANGUAGE to
+# the similarity with a narrative's part in another language, search adds QUERY_CROSS_LANGUAGE
+# to documents in another language than the query's; `similar` ranks by doc_similarity alone
+# (an allowance there costs more same-language partners than it wins across languages).
+CROSS_LANGUAGE = 0.2
+QUERY_CROSS_LANGUAGE = 0.05
+
+
+def unit(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim == 1:
+        return matrix / (np.linalg.norm(matrix) or 1.0)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
+
+
+def centre(
+    vectors: np.ndarray, langs: Sequence[str | None], means: LanguageMeans | None, kind: str
+) -> np.ndarray:
+    """Unit vectors with their language's mean removed (rows of ``vectors``, one language
+    each). Without means (an empty store) the vectors are only normalised."""
+    out = unit(vectors).copy()
+    if out.ndim == 1:
+        out = out[None, :]
+    if means:
+        for i, lang in enumerate(langs):
+            mean = means.mean(kind, lang)
+            if mean is not None and len(mean) == out.shape[1]:
+                out[i] -= mean
+    return unit(out)
+
+
+def document_vectors(
+    leads: np.ndarray,
+    texts: np.ndarray,
+    langs: Sequence[str | None],
+    means: LanguageMeans | None,
+    weight: float = LEAD_WEIGHT,
+) -> np.ndarray:
+    """The vectors whose dot products are document similarities, one row per document: the
+    centred lead and whole-text vectors, weighted, summed and normalised."""
+    lead = centre(leads, langs, means, "lead")
+    text = centre(texts, langs, means, "text")
+    return unit(weight * lead + (1.0 - weight) * text)
+
+
+def query_vector(vector: np.ndarray, lang: str | None, means: LanguageMeans | None) -> np.ndarray:
+    """A search query's vector, comparable with document_vectors: a short query is both
+    its own lead and its own text."""
+    return document_vectors(vector[None, :], vector[None, :], [lang], means)[0]
+
+
+def story_vectors(
+    leads: np.ndarray, langs: Sequence[str | None], means: LanguageMeans | None
+) -> np.ndarray:
+    """The vectors narratives compare: the centred lead (title and first sentences) alone,
+    the story a piece tells (whole texts of two stories on one topic sit too close)."""
+    return centre(leads, langs, means, "lead")
+
+
+def cross_language(scores: np.ndarray, langs: Sequence[str | None], lang: str | None) -> np.ndarray:
+    """``scores`` with CROSS_LANGUAGE added where a candidate's language is known and differs
+    from ``lang`` (the query's or the document's)."""
+    if not lang:
+        return scores
+    other = np.fromiter((bool(x) and x != lang for x in langs), bool, count=len(langs))
+    return scores + CROSS_LANGUAGE * other
