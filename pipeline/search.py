@@ -8,12 +8,16 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.embed import EmbedStage
+from pipeline.similarity import cross_language, document_vectors, query_vector
 from storage import connect
 from storage.db import StorageError
+from storage.means import load as load_means
 from storage.search import RESULT_COLUMNS, documents, embedded_models, keyword_search, load_vectors
 
 KEYWORD_COLUMNS = ["rank", "score", *RESULT_COLUMNS, "snippet"]
-SEMANTIC_COLUMNS = ["rank", "score", *RESULT_COLUMNS]
+# score: what the ranking uses (the similarity, plus the cross-language allowance for a
+# document in another language); similarity: doc_similarity, as the SQL macro gives it
+SEMANTIC_COLUMNS = ["rank", "score", "similarity", *RESULT_COLUMNS]
 
 
 def _snippet(text: str | None, terms: list[str], width: int = 160) -> str | None:
@@ -57,20 +61,29 @@ def keyword(db_path: Path, query: str, *, lang: str | None, limit: int) -> list[
 
 
 def semantic(
-    db_path: Path, query: str, embed_settings: dict, *, lang: str | None, limit: int
+    db_path: Path,
+    query: str,
+    embed_settings: dict,
+    *,
+    lang: str | None,
+    limit: int,
+    query_lang: str | None = None,
 ) -> list[tuple]:
-    """Nearest documents by cosine similarity among the vectors of the configured model."""
+    """Nearest documents by the document similarity of pipeline/similarity.py (language means
+    removed, so an English query ranks a Russian piece on the same story above unrelated
+    English ones). The query's language is identified like a document's unless given."""
     stage = EmbedStage.from_settings(embed_settings)
     with connect(db_path, read_only=True) as con:
-        ids, matrix = load_vectors(con, stage.model_id, stage.input, lang=lang)
+        ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input, lang=lang)
         if not ids:
             have = embedded_models(con)
-            langs = _embedded_languages(con, stage.model_id, stage.input) if lang else []
+            langs_here = _embedded_languages(con, stage.model_id, stage.input) if lang else []
+        means = load_means(con, stage.model_id, stage.input)
     if not ids:
         vectors = f"{stage.model_id} ({stage.input} text)"
-        if lang and langs:
+        if lang and langs_here:
             # this model's vectors exist, just none in that language
-            listed = ", ".join(f"{code} ({n})" for code, n in langs)
+            listed = ", ".join(f"{code} ({n})" for code, n in langs_here)
             raise StorageError(
                 f"no documents in {lang!r} are embedded with {vectors}; languages with "
                 f"vectors: {listed}"
@@ -80,16 +93,104 @@ def semantic(
             f"no documents embedded with {vectors}; stored vectors: {other}. "
             "Run `narrascope process --stage embed` first."
         )
-    # the database is closed while the model works
-    q = stage.embedder.encode([query], query=True)[0]
-    scores = matrix @ q
+    if query_lang is None:
+        query_lang = query_language(query)
+    # the database is closed while the models work
+    q = query_vector(stage.embedder.encode([query], query=True)[0], query_lang, means)
+    sims = document_vectors(leads, texts, langs, means) @ q
+    return ranked(db_path, ids, cross_language(sims, langs, query_lang), sims, limit)
+
+
+def query_language(query: str) -> str | None:
+    """The language of a search query (None: unknown, and the query is centred by the mean
+    over all languages). py3langid alone: the langid stage's lingua models for short texts
+    take half a minute to load, too long for one query; `--query-lang` overrides."""
+    from pipeline.langid import Py3LangidDetector
+
+    lang, confidence = Py3LangidDetector().detect(query)
+    return lang if confidence >= 0.5 else None
+
+
+def ranked(
+    db_path: Path, ids: list[str], ranking: np.ndarray, shown: np.ndarray, limit: int
+) -> list[tuple]:
+    """The ``limit`` documents ranked first, with their search result columns and their
+    ``shown`` score (the similarity, without the cross-language allowance)."""
+    return rows_for(db_path, ids, {0: (top(ids, ranking, limit), ranking, shown)})[0]
+
+
+def top(ids: list[str], scores: np.ndarray, limit: int) -> np.ndarray:
+    """Indices of the ``limit`` best scores, best first (ties by doc id)."""
     k = min(limit, len(ids))
-    top = np.argpartition(-scores, k - 1)[:k]
-    top = top[np.lexsort((np.array(ids)[top], -scores[top]))]
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    best = np.argpartition(-scores, k - 1)[:k]
+    return best[np.lexsort((np.array(ids)[best], -scores[best]))]
+
+
+def rows_for(db_path: Path, ids: list[str], picks: dict) -> dict:
+    """key -> result rows, for picks {key: (indices, ranking, similarities)}: one database
+    read for all."""
+    wanted = sorted({ids[i] for indices, _, _ in picks.values() for i in indices})
     with connect(db_path, read_only=True) as con:
-        meta = documents(con, [ids[i] for i in top])
-    return [
-        (rank, round(float(scores[i]), 4), *meta[ids[i]])
-        for rank, i in enumerate(top, 1)
-        if ids[i] in meta
-    ]
+        meta = documents(con, wanted)
+    return {
+        key: [
+            (rank, round(float(ranking[i]), 4), round(float(sims[i]), 4), *meta[ids[i]])
+            for rank, i in enumerate(indices, 1)
+            if ids[i] in meta
+        ]
+        for key, (indices, ranking, sims) in picks.items()
+    }
+
+
+def similar(
+    db_path: Path, doc: str, embed_settings: dict, *, lang: str | None, limit: int
+) -> list[tuple]:
+    """ "More like this": the documents nearest to ``doc`` (a doc id or a URL), in every
+    language unless ``lang`` is given, by the same similarity as search, copies and
+    narratives (the SQL macro ``doc_similarity`` gives the same numbers)."""
+    with connect(db_path, read_only=True) as con:
+        doc_id = resolve_document(con, doc)
+    return similar_many(db_path, [doc_id], embed_settings, lang=lang, limit=limit)[doc_id]
+
+
+def similar_many(
+    db_path: Path, doc_ids: list[str], embed_settings: dict, *, lang: str | None, limit: int
+) -> dict[str, list[tuple]]:
+    """`similar` for several documents at once: doc id -> its ranked neighbours."""
+    stage = EmbedStage.from_settings(embed_settings)
+    with connect(db_path, read_only=True) as con:
+        ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input)
+        means = load_means(con, stage.model_id, stage.input)
+    row = {doc_id: i for i, doc_id in enumerate(ids)}
+    missing = [d for d in doc_ids if d not in row]
+    if missing:
+        raise StorageError(
+            f"document {missing[0]} has no {stage.model_id} ({stage.input} text) vector yet; "
+            "run `narrascope process` first"
+        )
+    matrix = document_vectors(leads, texts, langs, means)
+    wanted = np.array([lang is None or lg == lang for lg in langs])
+    picks = {}
+    for doc_id in doc_ids:
+        keep = wanted.copy()
+        keep[row[doc_id]] = False
+        sims = matrix @ matrix[row[doc_id]]
+        ranking = np.where(keep, sims, -np.inf)
+        picks[doc_id] = (top(ids, ranking, min(limit, int(keep.sum()))), ranking, sims)
+    return rows_for(db_path, ids, picks)
+
+
+def resolve_document(con, doc: str) -> str:
+    """A doc id, or the id of the document at a URL (canonicalised as the crawler does)."""
+    from storage.urls import canonical_url
+
+    row = con.execute("SELECT doc_id FROM documents WHERE doc_id = ?", [doc]).fetchone()
+    if row is None and "://" in doc:
+        row = con.execute(
+            "SELECT doc_id FROM documents WHERE canonical_url = ?", [canonical_url(doc)]
+        ).fetchone()
+    if row is None:
+        raise StorageError(f"no document {doc!r} (give a doc_id or a URL from v_documents)")
+    return row[0]

@@ -46,12 +46,13 @@ def keyword_search(
 
 def load_vectors(
     con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str, *, lang: str | None = None
-) -> tuple[list[str], np.ndarray]:
-    """Doc ids and vectors (one row each) of current document versions embedded by exactly
-    this model and input: vectors of two models are never compared."""
+) -> tuple[list[str], np.ndarray, np.ndarray, list[str | None]]:
+    """Doc ids, lead vectors, whole-text vectors and languages (one row each) of current
+    document versions embedded by exactly this model and input: vectors of two models are
+    never compared."""
     rows = con.execute(
         """
-        SELECT e.doc_id, e.vector
+        SELECT e.doc_id, coalesce(e.lead_vector, e.vector) AS lead, e.vector, l.lang
         FROM embeddings e
         JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
         LEFT JOIN languages l ON l.doc_id = e.doc_id AND l.version = e.version
@@ -59,11 +60,13 @@ def load_vectors(
         ORDER BY e.doc_id
         """,
         [model_id, input_kind, lang, lang],
-    ).fetchnumpy()
-    ids = list(rows["doc_id"])
-    if not ids:
-        return [], np.zeros((0, 0), np.float32)
-    return ids, np.stack([np.asarray(v, dtype=np.float32) for v in rows["vector"]])
+    ).fetchall()
+    if not rows:
+        return [], np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), []
+    ids = [r[0] for r in rows]
+    leads = np.array([r[1] for r in rows], dtype=np.float32)
+    texts = np.array([r[2] for r in rows], dtype=np.float32)
+    return ids, leads, texts, [r[3] for r in rows]
 
 
 def documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[str, tuple]:

@@ -19,7 +19,7 @@ from pipeline.cli.demo import demo
 from pipeline.cli.ingest import crawl, import_
 from pipeline.cli.models import models
 from pipeline.cli.processing import cluster, process, run
-from pipeline.cli.querying import search, sql, status
+from pipeline.cli.querying import search, similar, sql, status
 from pipeline.cli.sources import sources
 
 
@@ -40,7 +40,20 @@ def init(obj: Context):
     click.echo(f"{obj.db_path}: schema version {version}")
 
 
-for command in (import_, crawl, process, run, sql, status, search, cluster, sources, models, demo):
+for command in (
+    import_,
+    crawl,
+    process,
+    run,
+    sql,
+    status,
+    search,
+    similar,
+    cluster,
+    sources,
+    models,
+    demo,
+):
     cli.add_command(command)
 
 

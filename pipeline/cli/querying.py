@@ -1,4 +1,4 @@
-"""`narrascope sql`, `status` and `search`: read-only, never wait for or take the writer lock."""
+"""`narrascope sql`, `status`, `search` and `similar`: read-only, never wait for or take the writer lock."""
 
 from __future__ import annotations
 
@@ -93,6 +93,10 @@ def status(obj: Context, fmt):
 @click.argument("words", nargs=-1, required=True)
 @click.option("--semantic", is_flag=True, help="Search by meaning (embedding), not keywords.")
 @click.option("--lang", help="Only documents in this language (ISO 639-1).")
+@click.option(
+    "--query-lang",
+    help="The query's language for --semantic (default: identified like a document's).",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option(
     "--format",
@@ -103,7 +107,7 @@ def status(obj: Context, fmt):
 )
 @common_options
 @click.pass_obj
-def search(obj: Context, words, semantic, lang, limit, fmt):
+def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
     """Find documents by keywords (every word must occur, in the original or the translated
     title or text) or, with --semantic, by meaning: the query is embedded by the same model
     as the documents, so an English query finds Russian documents.
@@ -117,9 +121,40 @@ def search(obj: Context, words, semantic, lang, limit, fmt):
 
     query = " ".join(words)
     if semantic:
-        rows = searching.semantic(obj.db_path, query, obj.config["embed"], lang=lang, limit=limit)
+        rows = searching.semantic(
+            obj.db_path, query, obj.config["embed"], lang=lang, limit=limit,
+            query_lang=query_lang,
+        )  # fmt: skip
         columns = searching.SEMANTIC_COLUMNS
     else:
         rows = searching.keyword(obj.db_path, query, lang=lang, limit=limit)
         columns = searching.KEYWORD_COLUMNS
     click.echo(render(columns, rows, fmt), color=fmt != "table")  # csv, json: bytes as they are
+
+
+@click.command()
+@click.argument("doc")
+@click.option("--lang", help="Only documents in this language (ISO 639-1).")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@common_options
+@click.pass_obj
+def similar(obj: Context, doc, lang, limit, fmt):
+    """More like this: the documents nearest to DOC (a doc_id or a URL), across languages,
+    by the similarity that copies and narratives use (SQL: doc_similarity(a, b)).
+
+    \b
+    Examples:  narrascope similar 3f1c2a9e0b7d4c55 --limit 5
+               narrascope similar https://example.org/story.html --lang uk --format json
+    """
+    from pipeline import search as searching
+    from pipeline.output import render
+
+    rows = searching.similar(obj.db_path, doc, obj.config["embed"], lang=lang, limit=limit)
+    click.echo(render(searching.SEMANTIC_COLUMNS, rows, fmt), color=fmt != "table")
