@@ -18,7 +18,7 @@ BENCHES = [
     ("Extraction", ["bench.bench_extraction", str(SHARED)]),
     ("Embedding models", ["bench.bench_embed_models", str(SHARED)]),
     ("Translate and embed stages", ["bench.bench_stages", str(SHARED)]),
-    ("Narrative threshold calibration", ["bench.bench_narrative_calibration", str(SHARED)]),
+    ("Similarity and language bias", ["bench.bench_similarity", str(SHARED)]),
     ("Copies and narratives at scale", ["bench.bench_copies_narratives"]),
     ("Crawling", ["bench.bench_crawl", "1000", "5000"]),
     ("Demo", ["bench.bench_demo"]),

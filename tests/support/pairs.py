@@ -96,3 +96,31 @@ def pairwise_scores(same, pairs: list[tuple[str, str, bool]]) -> dict[str, float
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {"pairs": len(pairs), "precision": precision, "recall": recall, "f1": f1}
+
+
+SEMSIM = ("semsim", "pairs.csv")
+
+
+def semsim_documents(shared: Path) -> tuple[list[dict], list[tuple[str, str, float, bool]]]:
+    """SemEval-2022 Task 8 articles as documents to import (url, title, text), and the pairs
+    as (first url, second url, Overall rating 1 = same story .. 4 = unrelated, cross-lingual).
+    A text is 'title  body' (two spaces) where the source file has a title."""
+    docs, pairs = {}, []
+    with open(shared / "data" / SEMSIM[0] / SEMSIM[1], encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            ids = r["pair_id"].split("_")
+            for article, side in zip(ids, ("1", "2"), strict=True):
+                title, sep, body = r["text" + side].partition("  ")
+                if not sep or len(title) > 250:
+                    title, body = "", r["text" + side]
+                url = f"https://semsim.example/{article}"
+                docs[url] = {"url": url, "title": title.strip(), "text": body.strip()}
+            pairs.append(
+                (
+                    f"https://semsim.example/{ids[0]}",
+                    f"https://semsim.example/{ids[1]}",
+                    float(r["Overall"]),
+                    r["lang1"] != r["lang2"],
+                )
+            )
+    return list(docs.values()), pairs

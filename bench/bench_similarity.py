@@ -1,0 +1,253 @@
+"""Similarity and language bias: how document vectors compare across languages, and the
+narrative threshold with its curve, on labelled data nobody here wrote.
+
+Three stores are built by the real pipeline (import + extract, langid, embed, dedup): the
+SemEval-2022 Task 8 article pairs (../shared/data/semsim, 7 languages, 112 German-English
+pairs), the tgcontest same-story pairs (../shared/data/clustering, ru and en) and the demo.
+Then, on their stored vectors:
+
+1. Pearson of each similarity with the annotators' rating (negated), all pairs and
+   cross-lingual ones, and the top-1 retrieval of the partner article (pairs rated <= 1.5)
+   among all ~1,500 articles of all languages: raw vs centred per language, lead vs whole
+   text vs both (the product's rule is "document": both, centred).
+2. Narrative F1 against the threshold (the stage's rule replayed, as `cluster --rebuild`
+   does) on both labelled sets, and whether the demo's planted narratives hold.
+3. Translated copies on the demo against the threshold.
+
+Run: python -m bench.bench_similarity ../shared [--keep DIR]  (DIR keeps the built stores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from crawlers.demo.server import load_articles
+from pipeline.narratives import Clusterer, ClusterStage
+from pipeline.runner import run_stages
+from pipeline.similarity import (
+    CROSS_LANGUAGE,
+    centre,
+    cross_language,
+    document_vectors,
+    story_vectors,
+    unit,
+)
+from pipeline.stages import build_stages
+from storage import connect
+from storage.means import load as load_means
+from storage.urls import canonical_url
+from tests.support.pairs import pairwise_scores, semsim_documents, story_documents
+
+THRESHOLDS = [round(t, 2) for t in np.arange(0.44, 0.66, 0.02)]
+
+
+def cli(*args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pipeline.cli", *args], check=True, capture_output=True)
+
+
+def build(workdir: Path, shared: Path) -> dict:
+    stores = {}
+    for name, docs in (
+        ("semsim", semsim_documents(shared)[0]),
+        ("stories", story_documents(shared)[0]),
+    ):
+        db = workdir / f"{name}.duckdb"
+        if not db.exists():
+            src = workdir / f"{name}.jsonl"
+            src.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs) + "\n")
+            cli("--db", str(db), "import", str(src))
+        run_stages(db, build_stages(["extract", "langid", "embed", "dedup"], {}))
+        stores[name] = db
+    demo = workdir / "demo.duckdb"
+    if not demo.exists():
+        cli("demo", "--db", str(demo))
+    stores["demo"] = demo
+    return stores
+
+
+def vectors(db: Path) -> dict:
+    """Stored vectors of every current document, oldest first, with what the stage sees."""
+    stage = ClusterStage()
+    with connect(db, read_only=True) as con:
+        rows = con.execute(
+            """
+            SELECT d.doc_id, d.canonical_url, l.lang, coalesce(e.lead_vector, e.vector),
+                   e.vector, c.group_id, length(x.text)
+            FROM documents d
+            JOIN embeddings e ON e.doc_id = d.doc_id AND e.version = d.current_version
+            JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
+            LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
+            LEFT JOIN copy_members c ON c.doc_id = d.doc_id
+            WHERE e.model_id = ? ORDER BY d.first_seen_at, d.doc_id
+            """,
+            [stage.model_id],
+        ).fetchall()
+        means = load_means(con, stage.model_id, stage.embed_input)
+    lead = np.array([r[3] for r in rows], dtype=np.float32)
+    text = np.array([r[4] for r in rows], dtype=np.float32)
+    langs = [r[2] for r in rows]
+    return {
+        "ids": [r[0] for r in rows],
+        "urls": [r[1] for r in rows],
+        "langs": langs,
+        "groups": [r[5] for r in rows],
+        "lengths": np.array([r[6] for r in rows], dtype=np.float64),
+        "variants": {
+            "lead, raw (before)": unit(lead),
+            "whole text, raw": unit(text),
+            "lead, centred": centre(lead, langs, means, "lead"),
+            "whole text, centred": centre(text, langs, means, "text"),
+            "document (lead + text, centred)": document_vectors(lead, text, langs, means),
+        },
+        "story": story_vectors(lead, langs, means),
+    }
+
+
+def semsim_table(store: dict, pairs: list) -> list[str]:
+    row = {u: i for i, u in enumerate(store["urls"])}
+    # pairs whose two articles have vectors (a page rejected as not news has none)
+    idx = [
+        (row[canonical_url(a)], row[canonical_url(b)], o, x)
+        for a, b, o, x in pairs
+        if canonical_url(a) in row and canonical_url(b) in row
+    ]
+    a, b = np.array([p[0] for p in idx]), np.array([p[1] for p in idx])
+    y = -np.array([p[2] for p in idx])
+    x = np.array([p[3] for p in idx])
+    lines = [
+        "| vectors | Pearson | Pearson, de-en | top-1 partner | top-1, de-en |",
+        "|---|---|---|---|---|",
+    ]
+    for name, m in store["variants"].items():
+        s = (m[a] * m[b]).sum(1)
+        sims = m @ m.T
+        np.fill_diagonal(sims, -np.inf)
+        hits, cross = [], []
+        for p, q, o, xl in idx:
+            if o <= 1.5:
+                for u, v in ((p, q), (q, p)):
+                    ranking = sims[u]
+                    if name.startswith("document"):  # as search and `similar` rank
+                        ranking = cross_language(ranking, store["langs"], store["langs"][u])
+                    hits.append(int(np.argmax(ranking)) == v)
+                    if xl:
+                        cross.append(hits[-1])
+        lines.append(
+            f"| {name} | {np.corrcoef(s, y)[0, 1]:.3f} | {np.corrcoef(s[x], y[x])[0, 1]:.3f} "
+            f"| {np.mean(hits):.3f} ({len(hits)}) | {np.mean(cross):.3f} ({len(cross)}) |"
+        )
+    return lines
+
+
+def assign(store: dict, matrix: np.ndarray, threshold: float, allowance: float) -> dict:
+    stage = ClusterStage()
+    state = Clusterer(threshold, stage.merge_threshold, stage.window_days, allowance)
+    keys = [
+        state.assign(d, matrix[i], None, store["groups"][i], store["langs"][i])[0]
+        for i, d in enumerate(store["ids"])
+    ]
+    return {u: state.resolve(k) for u, k in zip(store["urls"], keys, strict=True)}
+
+
+def demo_verdict(got: dict) -> str:
+    """'holds' when every planted narrative is one narrative, none merge and no filler joins."""
+    planted = {a["slug"]: a["narrative"] for a in load_articles()}
+    ids: dict[str, set] = {}
+    for url, key in got.items():
+        slug = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".html")
+        ids.setdefault(planted[slug], set()).add(key)
+    filler = ids.pop("filler", set())
+    splits = sum(len(v) > 1 for v in ids.values())
+    keys = [k for v in ids.values() for k in v]
+    merges, joins = len(keys) - len(set(keys)), len(filler & set(keys))
+    problems = [f"{n} {w}" for n, w in ((splits, "split"), (merges, "merged"), (joins, "filler"))]
+    return ", ".join(p for p in problems if not p.startswith("0 ")) or "holds"
+
+
+def threshold_table(
+    stores: dict, semsim_pairs: list, story_pairs: list, allowance: float
+) -> list[str]:
+    judged = [(a, b, o <= 1.5) for a, b, o, _ in semsim_pairs if o <= 1.5 or o >= 3]
+    lines = [
+        "| threshold | same-story F1 (P/R), tgcontest | narrative F1 (P/R), semsim | demo |",
+        "|---|---|---|---|",
+    ]
+    for t in THRESHOLDS:
+        cells = []
+        for store, pairs in ((stores["stories"], story_pairs), (stores["semsim"], judged)):
+            got = assign(store, store["story"], t, allowance)
+            pairs = [p for p in pairs if canonical_url(p[0]) in got and canonical_url(p[1]) in got]
+            s = pairwise_scores(
+                lambda a, b, got=got: got[canonical_url(a)] == got[canonical_url(b)], pairs
+            )
+            cells.append(f"{s['f1']:.3f} ({s['precision']:.2f}/{s['recall']:.2f})")
+        demo = stores["demo"]
+        cells.append(demo_verdict(assign(demo, demo["story"], t, allowance)))
+        lines.append(f"| {t:.2f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def translated_table(demo: dict) -> list[str]:
+    """Mutual nearest neighbours in another language, of comparable length (the dedup rule),
+    against the threshold: planted translations found and false copies."""
+    articles = {a["slug"]: a for a in load_articles()}
+    slugs = [u.rstrip("/").rsplit("/", 1)[-1].removesuffix(".html") for u in demo["urls"]]
+    family = [articles[s].get("translation_of") or articles[s].get("copy_of") or s for s in slugs]
+    langs, lengths = demo["langs"], demo["lengths"]
+    lines = ["| threshold | " + " | ".join(demo["variants"]) + " |", "|---" * 6 + "|"]
+    n = len(slugs)
+    for t in (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9):
+        cells = []
+        for m in demo["variants"].values():
+            sims = m @ m.T
+            tp = fp = 0
+            for i in range(n):
+                peers = [j for j in range(n) if langs[j] == langs[i]]
+                for lang in set(langs) - {langs[i]}:
+                    idx = [j for j in range(n) if langs[j] == lang]
+                    best = idx[int(np.argmax(sims[i, idx]))]
+                    if sims[i, best] < t or not 0.5 <= lengths[best] / lengths[i] <= 2:
+                        continue
+                    if peers[int(np.argmax(sims[best, peers]))] != i:
+                        continue
+                    tp += family[i] == family[best]
+                    fp += family[i] != family[best]
+            cells.append(f"{tp} / {fp}")
+        lines.append(f"| {t:.2f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main(shared: Path, keep: Path | None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        dbs = build(workdir, shared)
+        stores = {name: vectors(db) for name, db in dbs.items()}
+    _, semsim_pairs = semsim_documents(shared)
+    _, story_pairs = story_documents(shared)
+    print(f"SemEval-2022 Task 8: {len(semsim_pairs)} pairs, {len(stores['semsim']['ids'])} "
+          "articles; pairs rated <= 1.5 are the same story\n")  # fmt: skip
+    print("\n".join(semsim_table(stores["semsim"], semsim_pairs)))
+    for allowance in (0.0, CROSS_LANGUAGE):
+        print(f"\nNarrative threshold (centred leads, cross-language allowance {allowance}): "
+              f"{len(story_pairs)} tgcontest pairs; semsim pairs rated <= 1.5 vs >= 3; the "
+              "demo's planted narratives\n")  # fmt: skip
+        print("\n".join(threshold_table(stores, semsim_pairs, story_pairs, allowance)))
+    print("\nTranslated copies on the demo (planted translations found / false copies)\n")
+    print("\n".join(translated_table(stores["demo"])))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("shared", nargs="?", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared")  # fmt: skip
+    parser.add_argument("--keep", type=Path, help="build the stores here and reuse them")
+    args = parser.parse_args()
+    main(args.shared, args.keep)
