@@ -43,7 +43,18 @@ def main(shared: Path) -> None:
         "trafilatura.extract(include_comments=False)": lambda h, u: trafilatura.extract(
             h, url=u, include_comments=False
         ),
-        "narrascope extract stage": lambda h, u: (extract_html(h, u) or {}).get("text"),
+        "trafilatura.extract(include_comments=False, favor_precision=True)": (
+            lambda h, u: trafilatura.extract(h, url=u, include_comments=False, favor_precision=True)
+        ),
+        "stage without the furniture filter": lambda h, u: (
+            extract_html(h, u, furniture=False) or {}
+        ).get("text"),
+        'stage, favor = "precision"': lambda h, u: (
+            extract_html(h, u, favor="precision") or {}
+        ).get("text"),
+        "narrascope extract stage (balanced + furniture filter)": lambda h, u: (
+            extract_html(h, u) or {}
+        ).get("text"),
     }
     print("| extractor | precision | recall | F1 | pages leaking comments | pages/s |")
     print("|---|---|---|---|---|---|")
