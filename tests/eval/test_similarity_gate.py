@@ -20,6 +20,9 @@ from storage.urls import canonical_url
 from tests.conftest import import_jsonl
 from tests.support.pairs import pairwise_scores, semsim_documents, story_documents
 
+# embedding 1,500 articles takes about 5 minutes on 2 idle cores, more on a busy machine
+pytestmark = pytest.mark.timeout(2400)
+
 STAGES = ["extract", "langid", "embed", "dedup", "cluster"]
 # Floors below what bench/bench_similarity.py measured on this data (README, "Similarity and
 # language bias"). Where the issue's target is higher and not reached, it is named.
