@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.rebuild import rebuild
 from pipeline.runner import run_stages
-from pipeline.search import similar_many
+from pipeline.search import SEMANTIC_COLUMNS, similar_many
 from pipeline.stages import build_stages
 from storage import connect
 from storage.urls import canonical_url
@@ -96,7 +96,8 @@ def test_partner_article_is_the_top_hit_in_any_language(semsim):
         (b, a, x) for a, b, o, x in pairs if o <= 1.5
     ]
     top = similar_many(db, sorted({q for q, _, _ in queries}), {}, lang=None, limit=1)
-    hits = [top[q][0][2] == partner for q, partner, _ in queries]
+    doc_id = SEMANTIC_COLUMNS.index("doc_id")
+    hits = [top[q][0][doc_id] == partner for q, partner, _ in queries]
     cross = [h for h, (_, _, x) in zip(hits, queries, strict=True) if x]
     scores = {
         "queries": len(hits),
