@@ -34,13 +34,13 @@ from pipeline.runner import run_stages
 from pipeline.similarity import (
     CROSS_LANGUAGE,
     centre,
-    cross_language,
     document_vectors,
     story_vectors,
     unit,
 )
 from pipeline.stages import build_stages
 from storage import connect
+from storage.documents import seen_at_sql
 from storage.means import load as load_means
 from storage.urls import canonical_url
 from tests.support.pairs import pairwise_scores, semsim_documents, story_documents
@@ -73,19 +73,21 @@ def build(workdir: Path, shared: Path) -> dict:
 
 
 def vectors(db: Path) -> dict:
-    """Stored vectors of every current document, oldest first, with what the stage sees."""
+    """Stored vectors of every current document, oldest first (the stage's order), with what
+    the stage sees."""
     stage = ClusterStage()
     with connect(db, read_only=True) as con:
         rows = con.execute(
-            """
+            f"""
             SELECT d.doc_id, d.canonical_url, l.lang, coalesce(e.lead_vector, e.vector),
-                   e.vector, c.group_id, length(x.text)
+                   e.vector, c.group_id, length(x.text), {seen_at_sql()} AS seen_at
             FROM documents d
             JOIN embeddings e ON e.doc_id = d.doc_id AND e.version = d.current_version
+            JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
             JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
             LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
             LEFT JOIN copy_members c ON c.doc_id = d.doc_id
-            WHERE e.model_id = ? ORDER BY d.first_seen_at, d.doc_id
+            WHERE e.model_id = ? ORDER BY seen_at, d.doc_id
             """,
             [stage.model_id],
         ).fetchall()
@@ -133,10 +135,7 @@ def semsim_table(store: dict, pairs: list) -> list[str]:
         for p, q, o, xl in idx:
             if o <= 1.5:
                 for u, v in ((p, q), (q, p)):
-                    ranking = sims[u]
-                    if name.startswith("document"):  # as search and `similar` rank
-                        ranking = cross_language(ranking, store["langs"], store["langs"][u])
-                    hits.append(int(np.argmax(ranking)) == v)
+                    hits.append(int(np.argmax(sims[u])) == v)  # as `similar` ranks
                     if xl:
                         cross.append(hits[-1])
         lines.append(
@@ -159,6 +158,8 @@ def assign(store: dict, matrix: np.ndarray, threshold: float, allowance: float) 
 def demo_verdict(got: dict) -> str:
     """'holds' when every planted narrative is one narrative, none merge and no filler joins."""
     planted = {a["slug"]: a["narrative"] for a in load_articles()}
+    # the demo channel's posts: greetings and digests, and a teaser of the ceasefire article
+    planted |= {"101": "filler", "102": "filler", "103": "ceasefire-obstacle", "104": "filler"}
     ids: dict[str, set] = {}
     for url, key in got.items():
         slug = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".html")
@@ -199,7 +200,10 @@ def translated_table(demo: dict) -> list[str]:
     against the threshold: planted translations found and false copies."""
     articles = {a["slug"]: a for a in load_articles()}
     slugs = [u.rstrip("/").rsplit("/", 1)[-1].removesuffix(".html") for u in demo["urls"]]
-    family = [articles[s].get("translation_of") or articles[s].get("copy_of") or s for s in slugs]
+    family = [
+        articles[s].get("translation_of") or articles[s].get("copy_of") or s if s in articles else s
+        for s in slugs
+    ]
     langs, lengths = demo["langs"], demo["lengths"]
     lines = ["| threshold | " + " | ".join(demo["variants"]) + " |", "|---" * 6 + "|"]
     n = len(slugs)
