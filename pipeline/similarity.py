@@ -22,11 +22,10 @@ from storage.means import LanguageMeans
 # Weight of the lead cosine in a document similarity; the rest is the whole-text cosine.
 LEAD_WEIGHT = 0.5
 # Centring removes most of the language gap, not all of it. Narratives add CROSS_LANGUAGE to
-# the similarity with a narrative's part in another language, search adds QUERY_CROSS_LANGUAGE
-# to documents in another language than the query's; `similar` ranks by doc_similarity alone
-# (an allowance there costs more same-language partners than it wins across languages).
+# the similarity with a narrative's part in another language, and search to documents in
+# another language than the query's; `similar` ranks by doc_similarity alone (on the SemEval
+# pairs any allowance there cost more same-language partners than it won across languages).
 CROSS_LANGUAGE = 0.2
-QUERY_CROSS_LANGUAGE = 0.05
 
 
 def unit(matrix: np.ndarray) -> np.ndarray:
@@ -83,7 +82,7 @@ def story_vectors(
 
 def cross_language(scores: np.ndarray, langs: Sequence[str | None], lang: str | None) -> np.ndarray:
     """``scores`` with CROSS_LANGUAGE added where a candidate's language is known and differs
-    from ``lang`` (the query's or the document's)."""
+    from ``lang`` (the query's)."""
     if not lang:
         return scores
     other = np.fromiter((bool(x) and x != lang for x in langs), bool, count=len(langs))
