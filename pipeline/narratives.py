@@ -240,8 +240,8 @@ class ClusterStage(Stage):
     from the English translation where there is one, else from the original text."""
 
     name: str = "cluster"
-    # 2: documents are compared by their centred lead and whole-text vectors
-    # (pipeline/similarity.py); a database clustered by version 1 is re-clustered once
+    # 2: documents are compared by their centred leads (pipeline/similarity.py); a database
+    # clustered by version 1 is re-clustered once
     version: str = "2"
     # Calibrated (vectors = "embed", centred leads, cross-language allowance 0.2) with
     # bench/bench_similarity.py: from 0.44 to 0.50 every planted demo narrative is one
@@ -308,9 +308,9 @@ class ClusterStage(Stage):
         return f"{title}\n{text}" if title else text
 
     def clusterer(self) -> Clusterer:
-        return Clusterer(
-            self.threshold, self.merge_threshold, self.window_days, self.cross_language
-        )
+        # the allowance is calibrated for centred embeddings, not for character n-grams
+        allowance = self.cross_language if self.vectors == "embed" else 0.0
+        return Clusterer(self.threshold, self.merge_threshold, self.window_days, allowance)
 
     @staticmethod
     def story_vectors(batch: list[DocInput], answer: NarrativeContext) -> dict:

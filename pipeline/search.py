@@ -71,7 +71,7 @@ def semantic(
 ) -> list[tuple]:
     """Nearest documents by the document similarity of pipeline/similarity.py (language means
     removed, so an English query ranks a Russian piece on the same story above unrelated
-    English ones). The query's language is identified like a document's unless given."""
+    English ones). The query's language is identified by py3langid unless given."""
     stage = EmbedStage.from_settings(embed_settings)
     with connect(db_path, read_only=True) as con:
         ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input, lang=lang)
@@ -148,8 +148,8 @@ def similar(
     db_path: Path, doc: str, embed_settings: dict, *, lang: str | None, limit: int
 ) -> list[tuple]:
     """ "More like this": the documents nearest to ``doc`` (a doc id or a URL), in every
-    language unless ``lang`` is given, by the same similarity as search, copies and
-    narratives (the SQL macro ``doc_similarity`` gives the same numbers)."""
+    language unless ``lang`` is given, by the document similarity search uses (the SQL macro
+    ``doc_similarity`` gives the same numbers)."""
     with connect(db_path, read_only=True) as con:
         doc_id = resolve_document(con, doc)
     return similar_many(db_path, [doc_id], embed_settings, lang=lang, limit=limit)[doc_id]
