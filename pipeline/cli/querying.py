@@ -11,6 +11,25 @@ from pipeline.cli.formatting import format_status
 from pipeline.cli.ingest import source_problems
 
 
+def result_options(command):
+    """--lang, --limit and --format, shared by the commands that list documents."""
+    for option in reversed(
+        (
+            click.option("--lang", help="Only documents in this language (ISO 639-1)."),
+            click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True),
+            click.option(
+                "--format",
+                "fmt",
+                type=click.Choice(["table", "json", "csv"]),
+                default="table",
+                show_default=True,
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("query")
 @click.option(
@@ -92,19 +111,11 @@ def status(obj: Context, fmt):
 @click.command()
 @click.argument("words", nargs=-1, required=True)
 @click.option("--semantic", is_flag=True, help="Search by meaning (embedding), not keywords.")
-@click.option("--lang", help="Only documents in this language (ISO 639-1).")
 @click.option(
     "--query-lang",
-    help="The query's language for --semantic (default: identified like a document's).",
+    help="The query's language for --semantic (default: identified by py3langid).",
 )
-@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
+@result_options
 @common_options
 @click.pass_obj
 def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
@@ -134,20 +145,12 @@ def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
 
 @click.command()
 @click.argument("doc")
-@click.option("--lang", help="Only documents in this language (ISO 639-1).")
-@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
+@result_options
 @common_options
 @click.pass_obj
 def similar(obj: Context, doc, lang, limit, fmt):
     """More like this: the documents nearest to DOC (a doc_id or a URL), across languages,
-    by the similarity that copies and narratives use (SQL: doc_similarity(a, b)).
+    by the document similarity search uses (SQL: doc_similarity(a, b)).
 
     \b
     Examples:  narrascope similar 3f1c2a9e0b7d4c55 --limit 5

@@ -81,27 +81,23 @@ MIGRATION = (
                 )
             )
         )""",
+        # The model that embedded a document's current version last.
+        """CREATE OR REPLACE MACRO latest_model(doc) AS (
+            SELECT arg_max(e.model_id, e.embedded_at) FROM embeddings e
+            JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
+            WHERE e.doc_id = doc
+        )""",
         # The similarity search and `similar` use: the cosine of two documents' doc_embedding
         # by the model that embedded `a` last (or `model`). NULL when either document has no
         # vector of that model.
         """CREATE OR REPLACE MACRO doc_similarity(a, b, model := NULL) AS (
             SELECT list_cosine_similarity(doc_embedding(a, m.id), doc_embedding(b, m.id))
-            FROM (
-                SELECT coalesce(model, (
-                    SELECT arg_max(e.model_id, e.embedded_at) FROM embeddings e
-                    JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
-                    WHERE e.doc_id = a)) AS id
-            ) m
+            FROM (SELECT coalesce(model, latest_model(a)) AS id) m
         )""",
         # The similarity narratives use: the cosine of the two documents' centred leads.
         """CREATE OR REPLACE MACRO story_similarity(a, b, model := NULL) AS (
             SELECT list_cosine_similarity(doc_vector(a, 'lead', m.id), doc_vector(b, 'lead', m.id))
-            FROM (
-                SELECT coalesce(model, (
-                    SELECT arg_max(e.model_id, e.embedded_at) FROM embeddings e
-                    JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
-                    WHERE e.doc_id = a)) AS id
-            ) m
+            FROM (SELECT coalesce(model, latest_model(a)) AS id) m
         )""",
     ],
 )
