@@ -24,6 +24,7 @@ DEFAULTS: dict = {
     "embed": {},
     "dedup": {},
     "cluster": {},
+    "alerts": {},  # defaults: pipeline.alerts.AlertSettings
 }
 
 

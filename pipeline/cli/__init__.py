@@ -8,12 +8,14 @@ modules that do the work (crawlers/, pipeline/, storage/).
     sources     sources list | add
     models      models list | install | install-file | remove
     demo        demo
+    alerting    alerts
 """
 
 from __future__ import annotations
 
 import click
 
+from pipeline.cli.alerting import alerts
 from pipeline.cli.app import Context, cli, common_options
 from pipeline.cli.demo import demo
 from pipeline.cli.ingest import crawl, import_
@@ -53,6 +55,7 @@ for command in (
     sources,
     models,
     demo,
+    alerts,
 ):
     cli.add_command(command)
 

@@ -128,18 +128,33 @@ def process(obj: Context, stages, limit, force, no_progress):
 @common_options
 @click.pass_obj
 def run(obj: Context, sources):
-    """Crawl, then process: the cron entry point. Holds the database's writer lock from
-    start to end; a second writer exits 75 at once.
+    """Crawl, then process, then raise the configured alerts ([alerts] on_run): the cron
+    entry point. Holds the database's writer lock from start to end; a second writer exits
+    75 at once.
 
     \b
     Example:  narrascope --db /data/ops.duckdb run --sources /data/sources.toml
     """
+    from pipeline.alerts import AlertSettings
+
+    AlertSettings.from_config(obj.config)  # a mistake in [alerts] is named before the crawl
     with obj.writing():
         summary = do_crawl(obj, sources, report_health=False, check=False)
         do_process(obj, progress=False)  # what was fetched is processed even after a failure
         echo_source_problems(obj)  # after processing: extraction failures count too
+        _alerts_at_end(obj)
     if summary["status"] == "failed":
         raise CommandError(f"crawl failed: {summary.get('error', 'see the log')}")
+
+
+def _alerts_at_end(obj: Context) -> None:
+    """The configured alerts, raised after processing; a failed webhook only warns (the
+    alerts stay undelivered and go out with the next run)."""
+    from pipeline.alerts import AlertSettings
+    from pipeline.cli.alerting import do_alerts
+
+    if AlertSettings.from_config(obj.config).on_run:
+        do_alerts(obj, in_run=True)
 
 
 @click.command()

@@ -1,0 +1,213 @@
+"""Alerts: narratives surging against their own baseline, new narratives that spread, and
+sources whose machine-written share jumped; each raised once (state in the database)."""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+
+import duckdb
+
+from pipeline.config import ConfigError, stage_options
+from pipeline.output import plain
+from storage import alerts as store
+
+KINDS = ("burst", "new_narrative", "machine_written")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_window(text: str) -> timedelta:
+    """``90m``, ``24h``, ``7d``, ``2w`` -> a timedelta; ValueError with the accepted forms."""
+    match = _DURATION.match(str(text))
+    delta = match and timedelta(**{_UNITS[match[2]]: float(match[1])})
+    if not delta or delta < timedelta(minutes=1):
+        raise ValueError(
+            f"window {text!r} is not a duration of at least a minute: write e.g. 90m, 24h, 7d, 2w"
+        )
+    return delta
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """The [alerts] table of narrascope.toml; README "Alerts" explains each value."""
+
+    on_run: bool = True  # `run` raises alerts at its end
+    window: str = "24h"  # the current window (--since): bursts compare it with earlier ones
+    kinds: tuple[str, ...] = KINDS
+    burst_baseline_windows: int = 14  # earlier windows of the same length: the baseline
+    burst_z: float = 3.0  # documents above the baseline mean, in baseline spreads
+    burst_min_documents: int = 5  # in the window: below this nothing is a burst
+    repeat_days: float = 7.0  # a burst or share jump of the same subject is not raised again
+    new_days: float = 7.0  # a narrative is new this long after its first document
+    new_min_sites: int = 3
+    new_min_languages: int = 3
+    share_days: float = 7.0  # machine-written share: this recent stretch ...
+    share_baseline_days: float = 28.0  # ... against this stretch before it
+    share_min_documents: int = 5  # in each stretch, documents with a decision
+    share_min_jump: float = 0.3  # recent share minus baseline share
+    webhook: str = ""  # JSON POST here; empty: alerts go to stdout
+    webhook_timeout: float = 10.0  # seconds per attempt (connect to last byte)
+    webhook_retries: int = 2  # attempts after the first
+    webhook_backoff: float = 1.0  # seconds before the first retry, doubled each time
+
+    @classmethod
+    def from_config(cls, config: dict) -> AlertSettings:
+        names = tuple(f.name for f in fields(cls))
+        table = stage_options("alerts", config.get("alerts", {}), names)
+        settings = cls(**{**table, "kinds": tuple(table.get("kinds", KINDS))})
+        unknown = sorted(set(settings.kinds) - set(KINDS))
+        if unknown:
+            raise ConfigError(f"[alerts] kinds has unknown {unknown}; known: {', '.join(KINDS)}")
+        try:
+            parse_window(settings.window)
+        except ValueError as err:
+            raise ConfigError(f"[alerts] {err}") from err
+        return settings
+
+
+def burst(counts: list[int], first_window: int, settings: AlertSettings) -> dict | None:
+    """EMM-style burst test of one narrative's window counts (``counts[0]`` the current
+    window, ``counts[k]`` the one k windows back): the current count against the mean and
+    spread of the earlier windows it existed in. The spread is at least the square root of
+    the mean (the Poisson spread of a count) and at least 1, so a narrative with a flat
+    history does not alert on one extra document. None when it is no burst."""
+    history = counts[1 : min(first_window, len(counts) - 1) + 1]
+    current = counts[0]
+    if not history or current < settings.burst_min_documents:
+        return None  # new in this window (see new_narrative), or too few documents
+    mean = statistics.fmean(history)
+    spread = max(statistics.pstdev(history), math.sqrt(mean), 1.0)
+    z = (current - mean) / spread
+    if z < settings.burst_z:
+        return None
+    return {"documents": current, "baseline_mean": round(mean, 2),
+            "baseline_spread": round(spread, 2), "baseline_windows": len(history),
+            "z": round(z, 2)}  # fmt: skip
+
+
+def detect(
+    con: duckdb.DuckDBPyConnection, settings: AlertSettings, now: datetime, window: timedelta
+) -> list[dict]:
+    """The alerts the data supports now that were not raised before (state in ``alerts``),
+    each {alert_id, kind, subject, raised_at, window_start, window_end, message, details}."""
+    since = now - window
+    found: list[dict] = []
+    if "burst" in settings.kinds:
+        found += _bursts(con, settings, now, window)
+    if "new_narrative" in settings.kinds:
+        found += _new_narratives(con, settings, now, since)
+    if "machine_written" in settings.kinds:
+        found += _share_jumps(con, settings, now, since)
+    labels = store.narrative_labels(
+        con, [int(a["subject"]) for a in found if a["kind"] != "machine_written"]
+    )
+    out = []
+    repeat = now - timedelta(days=settings.repeat_days)
+    for kind in KINDS:
+        of_kind = [a for a in found if a["kind"] == kind]
+        after = None if kind == "new_narrative" else repeat
+        seen = store.already_raised(con, kind, [a["subject"] for a in of_kind], after)
+        for alert in of_kind:
+            if alert["subject"] in seen:
+                continue
+            label = labels.get(int(alert["subject"])) if kind != "machine_written" else None
+            if label:
+                alert["details"]["title"] = label["title"]
+                alert["details"]["keywords"] = label["keywords"]
+            alert["details"] = plain(alert["details"])
+            alert.update(
+                alert_id=f"{kind}:{alert['subject']}:{now:%Y%m%dT%H%M%S}",
+                raised_at=now,
+                window_start=since,
+                window_end=now,
+                message=message(kind, alert["subject"], alert["details"], window),
+            )
+            out.append(alert)
+    return out
+
+
+def _bursts(con, settings: AlertSettings, now: datetime, window: timedelta) -> list[dict]:
+    counts = store.window_counts(con, now, window, settings.burst_baseline_windows)
+    out = []
+    for narrative_id, c in sorted(counts.items()):
+        found = burst(c["counts"], c["first_window"], settings)
+        if found:
+            found["sites"] = c["sites"]
+            out.append({"kind": "burst", "subject": str(narrative_id), "details": found})
+    return out
+
+
+def _new_narratives(con, settings: AlertSettings, now: datetime, since: datetime) -> list[dict]:
+    rows = store.new_narratives(
+        con, now, since, now - timedelta(days=settings.new_days),
+        settings.new_min_sites, settings.new_min_languages,
+    )  # fmt: skip
+    out = []
+    for row in rows:
+        reached = [
+            name
+            for name, at in (
+                ("sites", row["sites_reached_at"]),
+                ("languages", row["languages_reached_at"]),
+            )  # fmt: skip
+            if at is not None and at > since
+        ]
+        details = {k: row[k] for k in ("first_seen", "documents", "sites", "languages", "langs")}
+        details["reached"] = reached
+        out.append({"kind": "new_narrative", "subject": str(row["narrative_id"]),
+                    "details": details})  # fmt: skip
+    return out
+
+
+def _share_jumps(con, settings: AlertSettings, now: datetime, since: datetime) -> list[dict]:
+    recent_start = now - timedelta(days=settings.share_days)
+    baseline_start = recent_start - timedelta(days=settings.share_baseline_days)
+    out = []
+    for row in store.share_windows(con, now, since, recent_start, baseline_start):
+        if min(row["recent"], row["baseline"]) < settings.share_min_documents:
+            continue
+        share = row["recent_machine"] / row["recent"]
+        before = row["baseline_machine"] / row["baseline"]
+        if share - before < settings.share_min_jump or not row["in_window_machine"]:
+            continue
+        details = {"share": round(share, 3), "documents": row["recent"],
+                   "machine_written": row["recent_machine"], "baseline_share": round(before, 3),
+                   "baseline_documents": row["baseline"], "share_days": settings.share_days,
+                   "baseline_days": settings.share_baseline_days}  # fmt: skip
+        out.append({"kind": "machine_written", "subject": row["source"], "details": details})
+    return out
+
+
+def _span(delta: timedelta) -> str:
+    hours = delta.total_seconds() / 3600
+    if hours % 24 == 0:
+        return f"{hours / 24:g}d"
+    return f"{hours:g}h" if hours >= 1 else f"{delta.total_seconds() / 60:g}m"
+
+
+def message(kind: str, subject: str, d: dict, window: timedelta) -> str:
+    """One line a person reads in a cron mail or a chat channel."""
+    about = f": {d['title']}" if d.get("title") else ""
+    if kind == "burst":
+        return (
+            f"narrative {subject} is surging: {d['documents']} documents from {d['sites']} "
+            f"sites in the last {_span(window)}, against {d['baseline_mean']:g} "
+            f"(spread {d['baseline_spread']:g}) in each of the {d['baseline_windows']} windows "
+            f"before (z {d['z']:g}){about}"
+        )
+    if kind == "new_narrative":
+        return (
+            f"new narrative {subject} reached {d['sites']} sites and {d['languages']} "
+            f"languages ({', '.join(d['langs'])}) with {d['documents']} documents since "
+            f"{str(d['first_seen'])[:16].replace('T', ' ')} UTC{about}"
+        )
+    return (
+        f"source {subject}: {d['share']:.0%} of its {d['documents']} documents in the last "
+        f"{d['share_days']:g} days are machine-written, against {d['baseline_share']:.0%} of "
+        f"{d['baseline_documents']} in the {d['baseline_days']:g} days before"
+    )

@@ -1,0 +1,93 @@
+"""`narrascope alerts`: raise and deliver alerts; `run` calls ``do_alerts`` at its end."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from pipeline.cli.app import CommandError, Context, common_options
+from pipeline.output import plain, render
+
+
+def format_alerts(alerts: list[dict], fmt: str) -> str:
+    if fmt == "json":
+        keys = ("alert_id", "kind", "subject", "raised_at", "message", "details")
+        items = [{k: plain(a[k]) for k in keys} for a in alerts]
+        return json.dumps(items, ensure_ascii=False, indent=1)
+    rows = [(a["kind"], a["subject"], plain(a["raised_at"])[:16], a["message"]) for a in alerts]
+    return render(["kind", "subject", "raised_at", "message"], rows, "table", max_width=400)
+
+
+def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
+              webhook: str | None = None, in_run: bool = False):  # fmt: skip
+    """Raise and deliver alerts under the writer lock, recorded as an 'alerts' run. In a
+    `run` (``in_run``) a failed webhook is one line on stderr; from `alerts` it exits 1.
+    Either way the alerts stay undelivered in the database and go out with the next call."""
+    from pipeline.alerts import AlertSettings, parse_window
+    from pipeline.notify import check_webhook, raise_alerts
+    from storage.runs import recorded_run
+
+    settings = AlertSettings.from_config(obj.config)
+    window = parse_window(since or settings.window)
+    url = check_webhook(webhook or settings.webhook) if (webhook or settings.webhook) else ""
+
+    def echo(alerts: list[dict]) -> None:
+        click.echo(format_alerts(alerts, fmt))
+
+    with obj.writing(), recorded_run(obj.db_path, "alerts") as run:
+        outcome = raise_alerts(
+            obj.db_path, settings, window=window, echo=echo, webhook=url, run_id=run.run_id
+        )
+        run.summary.update(raised=outcome.raised, delivered=outcome.delivered,
+                           pending=outcome.pending, to=outcome.to, error=outcome.error)  # fmt: skip
+    if url and outcome.delivered:
+        line = f"alerts: {outcome.delivered} sent to the webhook at {outcome.to}"
+        click.echo(line, err=fmt == "json")
+    if outcome.error:
+        line = (
+            f"alerts: the webhook at {outcome.to} failed ({outcome.error}); "
+            f"{outcome.pending} alerts kept for the next run"
+        )
+        if not in_run:
+            raise CommandError(line)
+        click.echo(line, err=True)
+    elif not outcome.delivered and fmt == "json" and not in_run:
+        click.echo("[]")
+    elif not outcome.delivered and not in_run and sys.stderr.isatty():
+        click.echo("no new alerts", err=True)
+    return outcome
+
+
+@click.command()
+@click.option(
+    "--since",
+    help="The window looked at, e.g. 24h, 7d: bursts compare it with earlier windows of the "
+    "same length; new narratives must have spread in it [default: [alerts] window, 24h].",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.option("--webhook", help="POST the alerts as JSON here [default: [alerts] webhook].")
+@common_options
+@click.pass_obj
+def alerts(obj: Context, since, fmt, webhook):
+    """Report narratives surging against their own baseline, new narratives that reached
+    many sites or languages, and sources whose machine-written share jumped. Each alert is
+    reported once (kept in the database); without a webhook they go to stdout, so cron mails
+    them. Prints nothing when there is nothing new.
+
+    \b
+    Example:  narrascope alerts --since 24h --webhook https://chat.example.org/hooks/T0KEN
+    """
+    from pipeline.alerts import parse_window
+    from pipeline.notify import check_webhook
+
+    try:
+        since and parse_window(since)
+        webhook and check_webhook(webhook)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+    obj.existing_db()
+    do_alerts(obj, since, fmt, webhook)
