@@ -1,0 +1,152 @@
+"""Alert detection on a real database: bursts against a narrative's own baseline, new
+narratives that spread, machine-written share jumps; each raised once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from pipeline.alerts import AlertSettings, burst, parse_window
+from pipeline.config import ConfigError
+from pipeline.notify import raise_alerts
+from storage import connect
+from tests.support.alert_data import Corpus, surge
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    db = tmp_path / "n.duckdb"
+    with connect(db):
+        pass
+    corpus = Corpus(db, NOW)
+    yield corpus
+    corpus.close()
+
+
+def raise_now(corpus, now=NOW, window=DAY, **settings):
+    corpus.close()
+    printed: list[list[dict]] = []
+    outcome = raise_alerts(corpus.db, AlertSettings(**settings), window=window,
+                           echo=printed.append, now=now)  # fmt: skip
+    alerts = [a for batch in printed for a in batch]
+    return alerts, outcome
+
+
+def test_a_burst_is_reported_once_and_not_again_on_the_next_run(corpus):
+    surge(corpus, narrative=1, documents=12, sites=4)
+    alerts, outcome = raise_now(corpus)
+    assert [(a["kind"], a["subject"]) for a in alerts] == [("burst", "1")]
+    d = alerts[0]["details"]
+    assert (d["documents"], d["sites"], d["baseline_windows"]) == (12, 4, 14)
+    assert d["baseline_mean"] == 1.0 and d["z"] == 11.0  # (12 - 1) / spread 1
+    assert alerts[0]["message"].startswith("narrative 1 is surging: 12 documents from 4 sites")
+    assert "story 1" in alerts[0]["message"]  # the narrative's title, from v_narratives
+    assert (outcome.raised, outcome.delivered, outcome.pending) == (1, 1, 0)
+
+    again, outcome = raise_now(corpus, now=NOW + timedelta(hours=1))
+    assert again == [] and outcome.raised == 0
+    # a day later it is still far above its baseline: within repeat_days it stays quiet
+    corpus.daily(1, 12, range(0, 1), source="site5")
+    later, _ = raise_now(corpus, now=NOW + DAY)
+    assert later == []
+    with connect(corpus.db, read_only=True) as con:
+        rows = con.execute("SELECT kind, subject, delivered_to, attempts FROM alerts").fetchall()
+    assert rows == [("burst", "1", "stdout", 1)]
+
+
+def test_a_steady_or_noisy_narrative_does_not_burst(corpus):
+    corpus.daily(2, 6, range(0, 15))  # six a day, today too
+    for day, n in enumerate([8, 4, 7, 3, 8, 5, 4, 8, 3, 6, 7, 4, 5, 8, 3]):  # noisy, then 8
+        for i in range(n):
+            corpus.add(f"s{i % 3}", "en", NOW - timedelta(days=day, hours=1 + i), 3)
+    for i in range(6):  # a narrative born today: no baseline to burst against, one site
+        corpus.add("solo", "en", NOW - timedelta(hours=1 + i), 4)
+    alerts, _ = raise_now(corpus)
+    assert alerts == []
+
+
+def test_the_burst_test_itself():
+    settings = AlertSettings()
+    assert burst([12] + [1] * 14, 20, settings)["z"] == 11.0
+    assert burst([4] + [0] * 14, 20, settings) is None  # under burst_min_documents
+    assert burst([9] + [6] * 14, 20, settings) is None  # spread floor sqrt(6): z 1.22
+    assert burst([6], 0, settings) is None  # no earlier window
+    # only the windows the narrative lived in count: two days of history at 1 a day
+    found = burst([8, 1, 1] + [0] * 12, 2, settings)
+    assert found["baseline_windows"] == 2 and found["z"] == 7.0
+
+
+def test_a_new_narrative_reaching_three_sites_or_languages_is_reported(corpus):
+    # five: first seen two days ago on one site, two more sites in the last day
+    corpus.add("a", "en", NOW - 2 * DAY, 5)
+    corpus.add("b", "en", NOW - timedelta(hours=5), 5)
+    corpus.add("c", "en", NOW - timedelta(hours=3), 5)
+    # six: one site, three languages, the third today
+    for lang, age in (("ru", 30), ("uk", 20), ("de", 2)):
+        corpus.add("mirror", lang, NOW - timedelta(hours=age), 6)
+    # seven: reached three sites three days ago: not in the last 24 hours
+    for source in ("a", "b", "c"):
+        corpus.add(source, "en", NOW - 3 * DAY - timedelta(hours=len(source)), 7)
+    # eight: three sites today, but its first document is 20 days old: not new
+    corpus.add("a", "en", NOW - 20 * DAY, 8)
+    for source in ("b", "c"):
+        corpus.add(source, "en", NOW - timedelta(hours=4), 8)
+
+    alerts, _ = raise_now(corpus)
+    found = {a["subject"]: a["details"] for a in alerts}
+    assert set(found) == {"5", "6"} and {a["kind"] for a in alerts} == {"new_narrative"}
+    assert (found["5"]["sites"], found["5"]["reached"]) == (3, ["sites"])
+    assert (found["6"]["langs"], found["6"]["reached"]) == (["de", "ru", "uk"], ["languages"])
+    assert alerts[0]["message"].startswith("new narrative 5 reached 3 sites and 1 languages")
+
+    # a wider window looks further back: seven now; five and six are never reported again
+    wider, _ = raise_now(corpus, now=NOW + timedelta(minutes=5), window=4 * DAY)
+    assert [(a["kind"], a["subject"]) for a in wider] == [("new_narrative", "7")]
+    assert raise_now(corpus, now=NOW + DAY, window=8 * DAY)[0] == []
+
+
+def test_a_source_whose_machine_written_share_jumped_is_reported(corpus):
+    for i in range(10):  # four weeks of human writing, then mostly machine-written
+        corpus.add("farm", "en", NOW - timedelta(days=8 + 2 * i), machine_written=False)
+        corpus.add("steady", "en", NOW - timedelta(days=8 + 2 * i), machine_written=i % 5 == 0)
+    for i in range(8):
+        corpus.add("farm", "en", NOW - timedelta(days=i * 0.8, hours=1), machine_written=i != 7)
+        corpus.add("steady", "en", NOW - timedelta(days=i * 0.8, hours=1), machine_written=i < 2)
+    for i in range(3):  # too few documents to judge a share
+        corpus.add("tiny", "en", NOW - timedelta(hours=1 + i), machine_written=True)
+    alerts, _ = raise_now(corpus)
+    assert [(a["kind"], a["subject"]) for a in alerts] == [("machine_written", "farm")]
+    d = alerts[0]["details"]
+    assert (d["share"], d["documents"], d["baseline_share"], d["baseline_documents"]) == (
+        0.875, 8, 0.0, 10
+    )  # fmt: skip
+    assert alerts[0]["message"] == (
+        "source farm: 88% of its 8 documents in the last 7 days are machine-written, "
+        "against 0% of 10 in the 28 days before"
+    )
+    assert raise_now(corpus, now=NOW + timedelta(hours=6))[0] == []
+
+
+def test_kinds_switched_off_in_the_config_are_not_raised(corpus):
+    surge(corpus)
+    assert raise_now(corpus, kinds=("new_narrative",))[0] == []
+    assert [a["kind"] for a in raise_now(corpus)[0]] == ["burst"]
+
+
+def test_settings_and_windows_refuse_mistakes():
+    assert parse_window("24h") == DAY and parse_window("2w") == 14 * DAY
+    assert parse_window("90m") == timedelta(minutes=90)
+    for bad in ("24", "1y", "0h", "-3d", "h"):
+        with pytest.raises(ValueError, match="e.g. 90m, 24h, 7d"):
+            parse_window(bad)
+    with pytest.raises(ConfigError, match=r"\[alerts\] has unknown key\(s\) \['treshold'\]"):
+        AlertSettings.from_config({"alerts": {"treshold": 3}})
+    with pytest.raises(ConfigError, match="kinds has unknown"):
+        AlertSettings.from_config({"alerts": {"kinds": ["bursts"]}})
+    with pytest.raises(ConfigError, match=r"\[alerts\] window"):
+        AlertSettings.from_config({"alerts": {"window": "daily"}})
+    assert AlertSettings.from_config({"alerts": {"burst_z": 4}}).burst_z == 4
