@@ -73,7 +73,10 @@ def _attempt(url: str, body: bytes, timeout: float) -> str | None:
             outcome["error"] = f"HTTP {err.code}"
         except (urllib.error.URLError, OSError, ValueError) as err:
             reason = getattr(err, "reason", err)
-            outcome["error"] = f"{type(err).__name__}: {reason}"
+            if isinstance(reason, TimeoutError):  # the socket's own timeout, as the join's
+                outcome["error"] = f"no answer within {timeout:g}s"
+            else:
+                outcome["error"] = f"{type(err).__name__}: {reason}"
 
     worker = threading.Thread(target=post, name="narrascope-webhook", daemon=True)
     worker.start()

@@ -41,7 +41,9 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
             obj.db_path, settings, window=window, echo=echo, webhook=url, run_id=run.run_id
         )
         run.summary.update(raised=outcome.raised, delivered=outcome.delivered,
-                           pending=outcome.pending, to=outcome.to, error=outcome.error)  # fmt: skip
+                           pending=outcome.pending, to=outcome.to)  # fmt: skip
+        if outcome.error:
+            run.fail(f"webhook: {outcome.error}")
     if url and outcome.delivered:
         line = f"alerts: {outcome.delivered} sent to the webhook at {outcome.to}"
         click.echo(line, err=fmt == "json")

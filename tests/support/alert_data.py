@@ -86,10 +86,10 @@ def surge(corpus: Corpus, narrative=1, documents=12, sites=4):
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1:0: answers 500 to the first ``fail`` POSTs, waits
-    ``hang`` seconds before answering, keeps every body it was sent."""
+    """A webhook receiver on 127.0.0.1:0: answers ``status`` to the first ``fail`` POSTs,
+    waits ``hang`` seconds before answering, keeps every body it accepted."""
 
-    def __init__(self, fail: int = 0, hang: float = 0.0):
+    def __init__(self, fail: int = 0, hang: float = 0.0, status: int = 500):
         self.bodies: list[bytes] = []
         self.posts = 0
         outer = self
@@ -99,7 +99,7 @@ class Receiver:
                 outer.posts += 1
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if outer.posts <= fail:
-                    self.send_response(500)
+                    self.send_response(status)
                     self.end_headers()
                     return
                 time.sleep(hang)
@@ -112,6 +112,7 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.block_on_close = False  # close() does not wait for a hanging answer
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/s3cret-token"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

@@ -1,0 +1,125 @@
+"""`narrascope alerts` and the alerts `run` raises at its end, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from crawlers.demo.render import rss
+from storage import connect
+from tests.conftest import run_cli
+from tests.crawlers.test_crawl import FAST, write_sources
+from tests.support.alert_data import Corpus, Receiver, surge
+
+
+def seeded(tmp_path):
+    db = tmp_path / "n.duckdb"
+    with connect(db):
+        pass
+    corpus = Corpus(db, datetime.now(UTC))
+    surge(corpus, narrative=1)
+    corpus.close()
+    return db
+
+
+def test_alerts_reports_new_alerts_once_as_json_or_table(tmp_path):
+    db = seeded(tmp_path)
+    first = json.loads(run_cli("alerts", "--format", "json", db=db).stdout)
+    assert [(a["kind"], a["subject"]) for a in first] == [("burst", "1")]
+    assert first[0]["message"].startswith("narrative 1 is surging: 12 documents from 4 sites")
+    assert json.loads(run_cli("alerts", "--format", "json", db=db).stdout) == []
+    assert run_cli("alerts", db=db).stdout == ""  # nothing new: silent, cron sends no mail
+    # a longer window is another question (7 days against the 14 before): the narrative
+    # was reported within [alerts] repeat_days, so it stays quiet
+    assert run_cli("alerts", "--since", "7d", db=db).stdout == ""
+    with connect(db, read_only=True) as con:
+        runs = con.execute("SELECT count(*) FROM runs WHERE kind = 'alerts'").fetchone()[0]
+    assert runs == 4
+
+
+def test_alerts_refuses_bad_options_in_one_line(tmp_path):
+    db = seeded(tmp_path)
+    bad = run_cli("alerts", "--since", "yesterday", db=db, check=False)
+    assert bad.returncode == 2 and "e.g. 90m, 24h, 7d" in bad.stderr
+    bad = run_cli("alerts", "--webhook", "file:///etc/passwd", db=db, check=False)
+    assert bad.returncode == 2 and "is not an http(s) URL" in bad.stderr
+    missing = run_cli("alerts", db=tmp_path / "typo.duckdb", check=False)
+    assert missing.returncode == 1 and "no database at" in missing.stderr
+    # nothing was raised by the refused calls: the alert is still new
+    assert "narrative 1 is surging" in run_cli("alerts", db=db).stdout
+
+
+def test_alerts_exits_1_when_the_webhook_fails_and_keeps_the_alerts(tmp_path):
+    db = seeded(tmp_path)
+    dead = Receiver()
+    dead.close()
+    config = tmp_path / "narrascope.toml"
+    config.write_text("[alerts]\nwebhook_timeout = 1\nwebhook_retries = 0\n")
+    proc = run_cli("--config", str(config), "alerts", "--webhook", dead.url, db=db, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith("error: alerts: the webhook at http://127.0.0.1:")
+    assert "1 alerts kept for the next run" in proc.stderr and "s3cret" not in proc.stderr
+    receiver = Receiver()
+    try:
+        out = run_cli("--config", str(config), "alerts", "--webhook", receiver.url, db=db)
+        assert out.stdout.startswith("alerts: 1 sent to the webhook at http://127.0.0.1:")
+        assert json.loads(receiver.bodies[0])["alerts"][0]["subject"] == "1"
+    finally:
+        receiver.close()
+
+
+def test_run_raises_the_configured_alerts_at_its_end(tmp_path, local_site):
+    routes = {"/robots.txt": ("text/plain", b"User-agent: *\nAllow: /\n", {})}
+    site = local_site(routes)
+    routes["/feed/"] = ("application/rss+xml", rss(title="t", link=site.base, items=[]).encode(), {})  # fmt: skip
+    sources = write_sources(tmp_path, site.base)
+    db = seeded(tmp_path)
+    dead = Receiver()
+    dead.close()
+    config = tmp_path / "narrascope.toml"
+    settings = FAST + '[pipeline]\nstages = ["extract"]\n[alerts]\nwebhook_retries = 0\n'
+    run = ("--config", str(config), "run", "--sources", str(sources))
+
+    config.write_text(settings + f'webhook = "{dead.url}"\n')
+    failed = run_cli(*run, db=db)  # a dead webhook does not fail the run
+    assert "alerts: the webhook at http://127.0.0.1:" in failed.stderr
+    assert "1 alerts kept for the next run" in failed.stderr
+    assert "surging" not in failed.stdout
+
+    config.write_text(settings)  # no webhook: the kept alert goes to stdout, once
+    printed = run_cli(*run, db=db).stdout
+    assert printed.index("extract v") < printed.index("narrative 1 is surging: 12 documents")
+    assert "surging" not in run_cli(*run, db=db).stdout
+
+    config.write_text(settings + "on_run = false\n")
+    with connect(db) as con:
+        con.execute("DELETE FROM alerts")
+    assert "surging" not in run_cli(*run, db=db).stdout
+    with connect(db, read_only=True) as con:
+        kinds = con.execute("SELECT kind, status FROM runs ORDER BY started_at").fetchall()
+    assert [k for k in kinds if k[0] == "alerts"] == [("alerts", "failed"), ("alerts", "ok"),
+                                                      ("alerts", "ok")]  # fmt: skip
+    assert ("crawl", "ok") in kinds
+
+
+def test_a_hanging_webhook_does_not_stall_run(tmp_path, local_site):
+    routes = {"/robots.txt": ("text/plain", b"User-agent: *\nAllow: /\n", {})}
+    site = local_site(routes)
+    routes["/feed/"] = ("application/rss+xml", rss(title="t", link=site.base, items=[]).encode(), {})  # fmt: skip
+    db = seeded(tmp_path)
+    hanging = Receiver(hang=120)
+    config = tmp_path / "narrascope.toml"
+    config.write_text(
+        FAST + '[pipeline]\nstages = ["extract"]\n[alerts]\nwebhook_timeout = 1\n'
+        f'webhook_retries = 1\nwebhook_backoff = 0.1\nwebhook = "{hanging.url}"\n'
+    )
+    try:
+        started = datetime.now(UTC)
+        proc = run_cli("--config", str(config), "run", "--sources",
+                       str(write_sources(tmp_path, site.base)), db=db, timeout=100)  # fmt: skip
+        took = datetime.now(UTC) - started
+    finally:
+        hanging.close()
+    assert proc.returncode == 0
+    assert "(no answer within 1s after 2 attempts)" in proc.stderr
+    assert took < timedelta(seconds=60)
