@@ -63,8 +63,12 @@ class AlertSettings:
         unknown = sorted(set(settings.kinds) - set(KINDS))
         if unknown:
             raise ConfigError(f"[alerts] kinds has unknown {unknown}; known: {', '.join(KINDS)}")
+        from pipeline.notify import check_webhook
+
         try:
             parse_window(settings.window)
+            if settings.webhook:
+                check_webhook(settings.webhook)
         except ValueError as err:
             raise ConfigError(f"[alerts] {err}") from err
         return settings

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from storage.db import transaction
+from storage.db import StorageError, transaction
 
 # When a document appeared: its publication date where it has one, never later than when we
 # first saw it (a hostile or misread date in the future cannot push it into a later window),
@@ -29,7 +29,8 @@ def window_counts(
     in window 0, "first_window": the window of its first document (may be > ``windows``)}.
 
     Window 0 is (now - window, now]; window k is the one ``k`` windows before it."""
-    rows = con.execute(
+    rows = _query(
+        con,
         f"""WITH m AS ({_MEMBERS}),
         b AS (
             SELECT narrative_id, source, (epoch_ms(?::TIMESTAMPTZ) - epoch_ms(seen_at)) // ?
@@ -63,7 +64,8 @@ def new_narratives(
     """Narratives first seen after ``new_since`` that reached ``min_sites`` sites or
     ``min_languages`` languages in (since, now]: the document that brought the last site or
     language needed was seen in that window."""
-    cursor = con.execute(
+    cursor = _query(
+        con,
         f"""WITH m AS ({_MEMBERS} WHERE {_SEEN} <= ?::TIMESTAMPTZ),
         per_site AS (SELECT narrative_id, source, min(seen_at) AS first_at FROM m GROUP BY 1, 2),
         per_lang AS (
@@ -105,7 +107,8 @@ def share_windows(
     """Per source: documents with a machine-written decision and how many were machine
     written, in (recent_start, now] and in (baseline_start, recent_start], and how many
     machine-written ones were seen in (since, now]."""
-    cursor = con.execute(
+    cursor = _query(
+        con,
         f"""WITH d AS (
             SELECT d.source, d.machine_written, {_SEEN} AS seen_at FROM v_documents d
             WHERE d.machine_written IS NOT NULL AND d.source IS NOT NULL
@@ -131,7 +134,8 @@ def narrative_labels(con: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int
     """narrative_id -> its title, keywords and languages as v_narratives gives them."""
     if not ids:
         return {}
-    cursor = con.execute(
+    cursor = _query(
+        con,
         "SELECT narrative_id, representative_title AS title, keywords, langs, sites, documents "
         "FROM v_narratives WHERE list_contains(?, narrative_id)",
         [ids],
@@ -145,7 +149,8 @@ def already_raised(
     """Which of ``subjects`` have an alert of ``kind`` raised after ``after`` (None: ever)."""
     if not subjects:
         return set()
-    rows = con.execute(
+    rows = _query(
+        con,
         "SELECT DISTINCT subject FROM alerts WHERE kind = ? AND list_contains(?, subject) "
         "AND (?::TIMESTAMPTZ IS NULL OR raised_at > ?::TIMESTAMPTZ)",
         [kind, subjects, after, after],
@@ -177,9 +182,10 @@ def record_alerts(con: duckdb.DuckDBPyConnection, alerts: list[dict]) -> None:
 
 def undelivered(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Alerts not delivered yet, oldest first, with their details as a dict."""
-    cursor = con.execute(
+    cursor = _query(
+        con,
         f"SELECT {', '.join(ALERT_COLUMNS)}, attempts, last_error FROM alerts "
-        "WHERE delivered_at IS NULL ORDER BY raised_at, alert_id"
+        "WHERE delivered_at IS NULL ORDER BY raised_at, alert_id",
     )
     rows = _dicts(cursor)
     for row in rows:
@@ -205,6 +211,13 @@ def mark_failed(con: duckdb.DuckDBPyConnection, ids: list[str], error: str, atte
             "WHERE list_contains(?, alert_id)",
             [attempts, error, ids],
         )
+
+
+def _query(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    try:
+        return con.execute(sql, params or [])
+    except duckdb.Error as err:
+        raise StorageError(f"alert query failed: {err}") from err
 
 
 def _dicts(cursor) -> list[dict]:

@@ -149,4 +149,6 @@ def test_settings_and_windows_refuse_mistakes():
         AlertSettings.from_config({"alerts": {"kinds": ["bursts"]}})
     with pytest.raises(ConfigError, match=r"\[alerts\] window"):
         AlertSettings.from_config({"alerts": {"window": "daily"}})
+    with pytest.raises(ConfigError, match=r"\[alerts\] webhook 'ftp://host' is not an http"):
+        AlertSettings.from_config({"alerts": {"webhook": "ftp://host/s3cret"}})
     assert AlertSettings.from_config({"alerts": {"burst_z": 4}}).burst_z == 4
