@@ -19,15 +19,20 @@ KINDS = ("burst", "new_narrative", "machine_written")
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_LONGEST = timedelta(days=3653)  # windows before it (the baseline) must still be dates
 
 
 def parse_window(text: str) -> timedelta:
     """``90m``, ``24h``, ``7d``, ``2w`` -> a timedelta; ValueError with the accepted forms."""
     match = _DURATION.match(str(text))
-    delta = match and timedelta(**{_UNITS[match[2]]: float(match[1])})
-    if not delta or delta < timedelta(minutes=1):
+    try:
+        delta = match and timedelta(**{_UNITS[match[2]]: float(match[1])})
+    except OverflowError:
+        delta = None
+    if not delta or not timedelta(minutes=1) <= delta <= _LONGEST:
         raise ValueError(
-            f"window {text!r} is not a duration of at least a minute: write e.g. 90m, 24h, 7d, 2w"
+            f"window {text!r} is not a duration from a minute to ten years: write e.g. 90m, "
+            "24h, 7d, 2w"
         )
     return delta
 
@@ -59,10 +64,15 @@ class AlertSettings:
     def from_config(cls, config: dict) -> AlertSettings:
         names = tuple(f.name for f in fields(cls))
         table = stage_options("alerts", config.get("alerts", {}), names)
-        settings = cls(**{**table, "kinds": tuple(table.get("kinds", KINDS))})
+        kinds = table.get("kinds", KINDS)
+        if isinstance(kinds, str) or not all(isinstance(k, str) for k in kinds):
+            raise ConfigError(f"[alerts] kinds must be a list of names from {', '.join(KINDS)}")
+        settings = cls(**{**table, "kinds": tuple(kinds)})
         unknown = sorted(set(settings.kinds) - set(KINDS))
         if unknown:
             raise ConfigError(f"[alerts] kinds has unknown {unknown}; known: {', '.join(KINDS)}")
+        if settings.webhook_retries < 0 or settings.webhook_timeout <= 0:
+            raise ConfigError("[alerts] webhook_retries must be >= 0 and webhook_timeout > 0")
         from pipeline.notify import check_webhook
 
         try:

@@ -140,13 +140,17 @@ def test_kinds_switched_off_in_the_config_are_not_raised(corpus):
 def test_settings_and_windows_refuse_mistakes():
     assert parse_window("24h") == DAY and parse_window("2w") == 14 * DAY
     assert parse_window("90m") == timedelta(minutes=90)
-    for bad in ("24", "1y", "0h", "-3d", "h"):
+    for bad in ("24", "1y", "0h", "-3d", "h", "11y", "9999999999w", "40000d"):
         with pytest.raises(ValueError, match="e.g. 90m, 24h, 7d"):
             parse_window(bad)
     with pytest.raises(ConfigError, match=r"\[alerts\] has unknown key\(s\) \['treshold'\]"):
         AlertSettings.from_config({"alerts": {"treshold": 3}})
     with pytest.raises(ConfigError, match="kinds has unknown"):
         AlertSettings.from_config({"alerts": {"kinds": ["bursts"]}})
+    with pytest.raises(ConfigError, match="kinds must be a list"):
+        AlertSettings.from_config({"alerts": {"kinds": "burst"}})
+    with pytest.raises(ConfigError, match="webhook_retries must be >= 0"):
+        AlertSettings.from_config({"alerts": {"webhook_retries": -1}})
     with pytest.raises(ConfigError, match=r"\[alerts\] window"):
         AlertSettings.from_config({"alerts": {"window": "daily"}})
     with pytest.raises(ConfigError, match=r"\[alerts\] webhook 'ftp://host' is not an http"):
