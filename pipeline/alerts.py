@@ -199,9 +199,13 @@ def _share_jumps(con, settings: AlertSettings, now: datetime, since: datetime) -
 
 def _span(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
-    if hours % 24 == 0:
-        return f"{hours / 24:g}d"
-    return f"{hours:g}h" if hours >= 1 else f"{delta.total_seconds() / 60:g}m"
+    if hours > 48 and hours % 24 == 0:
+        return f"{hours / 24:g} days"
+    return f"{hours:g}h" if hours >= 1 else f"{delta.total_seconds() / 60:g} minutes"
+
+
+def _n(count, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def message(kind: str, subject: str, d: dict, window: timedelta) -> str:
@@ -209,19 +213,21 @@ def message(kind: str, subject: str, d: dict, window: timedelta) -> str:
     about = f": {d['title']}" if d.get("title") else ""
     if kind == "burst":
         return (
-            f"narrative {subject} is surging: {d['documents']} documents from {d['sites']} "
-            f"sites in the last {_span(window)}, against {d['baseline_mean']:g} "
-            f"(spread {d['baseline_spread']:g}) in each of the {d['baseline_windows']} windows "
-            f"before (z {d['z']:g}){about}"
+            f"narrative {subject} is surging: {_n(d['documents'], 'document')} from "
+            f"{_n(d['sites'], 'site')} in the last {_span(window)}, against "
+            f"{d['baseline_mean']:g} (spread {d['baseline_spread']:g}) a window over the "
+            f"{_n(d['baseline_windows'], 'window')} before (z {d['z']:g}){about}"
         )
     if kind == "new_narrative":
         return (
-            f"new narrative {subject} reached {d['sites']} sites and {d['languages']} "
-            f"languages ({', '.join(d['langs'])}) with {d['documents']} documents since "
+            f"new narrative {subject} reached {_n(d['sites'], 'site')} and "
+            f"{_n(d['languages'], 'language')} ({', '.join(d['langs'])}) with "
+            f"{_n(d['documents'], 'document')} since "
             f"{str(d['first_seen'])[:16].replace('T', ' ')} UTC{about}"
         )
     return (
-        f"source {subject}: {d['share']:.0%} of its {d['documents']} documents in the last "
-        f"{d['share_days']:g} days are machine-written, against {d['baseline_share']:.0%} of "
-        f"{d['baseline_documents']} in the {d['baseline_days']:g} days before"
+        f"source {subject}: {d['share']:.0%} of its {_n(d['documents'], 'document')} in the "
+        f"last {d['share_days']:g} days are machine-written, against "
+        f"{d['baseline_share']:.0%} of {d['baseline_documents']} in the "
+        f"{d['baseline_days']:g} days before"
     )

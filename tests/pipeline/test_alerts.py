@@ -43,7 +43,10 @@ def test_a_burst_is_reported_once_and_not_again_on_the_next_run(corpus):
     d = alerts[0]["details"]
     assert (d["documents"], d["sites"], d["baseline_windows"]) == (12, 4, 14)
     assert d["baseline_mean"] == 1.0 and d["z"] == 11.0  # (12 - 1) / spread 1
-    assert alerts[0]["message"].startswith("narrative 1 is surging: 12 documents from 4 sites")
+    assert alerts[0]["message"].startswith(
+        "narrative 1 is surging: 12 documents from 4 sites in the last 24h, against 1 "
+        "(spread 1) a window over the 14 windows before (z 11)"
+    )
     assert "story 1" in alerts[0]["message"]  # the narrative's title, from v_narratives
     assert (outcome.raised, outcome.delivered, outcome.pending) == (1, 1, 0)
 
@@ -101,7 +104,7 @@ def test_a_new_narrative_reaching_three_sites_or_languages_is_reported(corpus):
     assert set(found) == {"5", "6"} and {a["kind"] for a in alerts} == {"new_narrative"}
     assert (found["5"]["sites"], found["5"]["reached"]) == (3, ["sites"])
     assert (found["6"]["langs"], found["6"]["reached"]) == (["de", "ru", "uk"], ["languages"])
-    assert alerts[0]["message"].startswith("new narrative 5 reached 3 sites and 1 languages")
+    assert alerts[0]["message"].startswith("new narrative 5 reached 3 sites and 1 language (en)")
 
     # a wider window looks further back: seven now; five and six are never reported again
     wider, _ = raise_now(corpus, now=NOW + timedelta(minutes=5), window=4 * DAY)
