@@ -47,6 +47,7 @@ class AlertSettings:
     burst_baseline_windows: int = 14  # earlier windows of the same length: the baseline
     burst_z: float = 3.0  # documents above the baseline mean, in baseline spreads
     burst_min_documents: int = 5  # in the window: below this nothing is a burst
+    burst_p: float = 0.001  # ... and at most this likely at the baseline mean (Poisson)
     repeat_days: float = 7.0  # a burst or share jump of the same subject is not raised again
     new_days: float = 7.0  # a narrative is new this long after its first document
     new_min_sites: int = 3
@@ -84,12 +85,30 @@ class AlertSettings:
         return settings
 
 
+def poisson_tail(count: int, mean: float) -> float:
+    """P(X >= count) for X ~ Poisson(mean), summed in log space (no underflow at large
+    means); 1.0 when ``count`` is not above the mean, where a burst is out of question."""
+    if mean <= 0:
+        return 0.0 if count > 0 else 1.0
+    if count <= mean:
+        return 1.0
+    log_terms = []
+    for k in range(count, count + 10_000):
+        log_terms.append(k * math.log(mean) - mean - math.lgamma(k + 1))
+        if log_terms[-1] < log_terms[0] - 40:  # the rest adds less than e^-40 of the first
+            break
+    top = max(log_terms)
+    return min(1.0, math.exp(top) * sum(math.exp(t - top) for t in log_terms))
+
+
 def burst(counts: list[int], first_window: int, settings: AlertSettings) -> dict | None:
     """EMM-style burst test of one narrative's window counts (``counts[0]`` the current
     window, ``counts[k]`` the one k windows back): the current count against the mean and
     spread of the earlier windows it existed in. The spread is at least the square root of
     the mean (the Poisson spread of a count) and at least 1, so a narrative with a flat
-    history does not alert on one extra document. None when it is no burst."""
+    history does not alert on one extra document; and the count must be improbable
+    (``burst_p``) for a Poisson count at the baseline mean: at small counts a z-score alone
+    flags chance. None when it is no burst."""
     history = counts[1 : min(first_window, len(counts) - 1) + 1]
     current = counts[0]
     if not history or current < settings.burst_min_documents:
@@ -97,11 +116,11 @@ def burst(counts: list[int], first_window: int, settings: AlertSettings) -> dict
     mean = statistics.fmean(history)
     spread = max(statistics.pstdev(history), math.sqrt(mean), 1.0)
     z = (current - mean) / spread
-    if z < settings.burst_z:
+    if z < settings.burst_z or (p := poisson_tail(current, mean)) > settings.burst_p:
         return None
     return {"documents": current, "baseline_mean": round(mean, 2),
             "baseline_spread": round(spread, 2), "baseline_windows": len(history),
-            "z": round(z, 2)}  # fmt: skip
+            "z": round(z, 2), "p": float(f"{p:.2g}")}  # fmt: skip
 
 
 def detect(

@@ -78,7 +78,7 @@ def alerts(obj: Context, since, fmt, webhook):
     """Report narratives surging against their own baseline, new narratives that reached
     many sites or languages, and sources whose machine-written share jumped. Each alert is
     reported once (kept in the database); without a webhook they go to stdout, so cron mails
-    them. Prints nothing when there is nothing new.
+    them. The table prints nothing when there is nothing new (json: []).
 
     \b
     Example:  narrascope alerts --since 24h --webhook https://chat.example.org/hooks/T0KEN

@@ -3,11 +3,12 @@ narratives that spread, machine-written share jumps; each raised once."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipeline.alerts import AlertSettings, burst, parse_window
+from pipeline.alerts import AlertSettings, burst, parse_window, poisson_tail
 from pipeline.config import ConfigError
 from pipeline.notify import raise_alerts
 from storage import connect
@@ -81,6 +82,18 @@ def test_the_burst_test_itself():
     # only the windows the narrative lived in count: two days of history at 1 a day
     found = burst([8, 1, 1] + [0] * 12, 2, settings)
     assert found["baseline_windows"] == 2 and found["z"] == 7.0
+    # six against 1.5 a window is z 3.67, but a Poisson count at 1.5 reaches 6 once in 224
+    # windows: chance, not a burst; eight is once in 5,900
+    assert burst([6] + [1, 2] * 7, 20, settings) is None
+    assert burst([8] + [1, 2] * 7, 20, settings)["p"] == 0.00017
+    assert burst([6] + [1, 2] * 7, 20, AlertSettings(burst_p=0.01))["z"] == 3.67
+
+
+def test_poisson_tail_matches_the_direct_sum_and_survives_large_means():
+    direct = 1 - sum(math.exp(-1.67) * 1.67**k / math.factorial(k) for k in range(6))
+    assert poisson_tail(6, 1.67) == pytest.approx(direct, rel=1e-9)
+    assert poisson_tail(1100, 1000.0) == pytest.approx(0.00096, rel=0.01)  # e^-1000 underflows
+    assert poisson_tail(3, 5.0) == 1.0 and poisson_tail(1, 0.0) == 0.0
 
 
 def test_a_new_narrative_reaching_three_sites_or_languages_is_reported(corpus):
