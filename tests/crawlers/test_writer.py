@@ -297,5 +297,5 @@ def test_a_cron_run_whose_crawl_failed_processes_what_was_stored_and_exits_1(tmp
     assert proc.stderr.strip().splitlines()[-1].startswith("error: crawl failed: could not write")
     assert "extract v2: 4 done" in proc.stdout  # the first batch was processed all the same
     assert rows(tmp_path, "SELECT kind, status FROM runs ORDER BY started_at") == [
-        ("crawl", "failed"), ("process", "ok")
+        ("crawl", "failed"), ("process", "ok"), ("alerts", "ok")
     ]  # fmt: skip

@@ -239,5 +239,6 @@ def test_two_cron_runs_started_together_end_as_one_run(tmp_path, local_site):
         assert con.execute("SELECT kind, status FROM runs ORDER BY started_at").fetchall() == [
             ("crawl", "ok"),
             ("process", "ok"),
+            ("alerts", "ok"),
         ]  # the refused run left no trace
         assert handled_twice(con) == 0
