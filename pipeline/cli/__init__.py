@@ -8,6 +8,7 @@ modules that do the work (crawlers/, pipeline/, storage/).
     sources     sources list | add
     models      models list | install | install-file | remove
     demo        demo
+    export      export narratives | documents | copies (read-only)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import click
 
 from pipeline.cli.app import Context, cli, common_options
 from pipeline.cli.demo import demo
+from pipeline.cli.export import export
 from pipeline.cli.ingest import crawl, import_
 from pipeline.cli.models import models
 from pipeline.cli.processing import cluster, process, run
@@ -53,6 +55,7 @@ for command in (
     sources,
     models,
     demo,
+    export,
 ):
     cli.add_command(command)
 
