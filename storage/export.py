@@ -13,8 +13,9 @@ from pathlib import Path
 
 import duckdb
 
-from storage.db import connect
+from storage.db import StorageError, connect
 from storage.documents import seen_at_sql
+from storage.export_files import FILES, quote, write_file
 from storage.export_manifest import (
     ExportError,
     check_out_dir,
@@ -24,15 +25,10 @@ from storage.export_manifest import (
     write_manifest,
 )
 
-KINDS = ("narratives", "documents", "copies")
+KINDS = tuple(FILES)
 FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}  # format -> file extension
-#: DuckDB's memory for one export; beyond it sorts and joins spill to disk (see bench/bench_export.py)
-MEMORY_LIMIT = "512MB"
-ISO_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-# Columns left out by --no-text: every column that holds words of a page (titles, bodies,
-# translations, and a narrative's label, which is a member's title or first sentence).
-TEXT_COLUMNS = {"title", "text", "title_translated", "text_translated", "label", "label_original"}
+#: DuckDB's memory for one export; beyond it, it spills to disk (bench/bench_export.py)
+MEMORY_LIMIT = "192MB"
 
 __all__ = ["FORMATS", "KINDS", "ExportError", "Filters", "export", "parse_bound"]
 
@@ -166,102 +162,19 @@ def _select_documents(
     )
 
 
-# The URL of the document a row was copied from (its copy group's origin).
-_ORIGIN = """LEFT JOIN documents od ON od.doc_id = d.copy_of
-    LEFT JOIN document_versions ov ON ov.doc_id = od.doc_id AND ov.version = od.current_version"""
-
-QUERIES = {
-    "documents": f"""
-        SELECT d.doc_id, d.url, d.canonical_url, d.source, d.sitename, d.lang,
-               d.lang_confidence, d.published_at, d.first_seen_at, d.last_seen_at,
-               d.fetched_at, x.seen_at, d.version, d.author, d.translation_status,
-               d.translation_lang, d.translation_model, d.copy_group_id, d.copy_kind,
-               d.copy_of, ov.url AS copy_of_url, d.narrative_id,
-               d.title, d.text, d.title_translated, d.text_translated
-        FROM export_docs x JOIN v_documents d USING (doc_id)
-        {_ORIGIN}
-        ORDER BY x.seen_at, d.doc_id""",
-    "copies": """
-        SELECT r.group_id, r.doc_id, v.url, d.source, l.lang, r.seen_at, r.copy_kind,
-               CASE WHEN r.copy_kind <> 'origin' THEN r.copy_of END AS copy_of,
-               CASE WHEN r.copy_kind <> 'origin' THEN ov.url END AS copy_of_url,
-               CASE WHEN r.copy_kind <> 'origin' THEN od.source END AS copy_of_source,
-               r.similarity, r.via, epoch(r.delay) AS delay_seconds, r.group_size,
-               coalesce(e.title, v.hint_title) AS title
-        FROM export_docs x
-        JOIN v_copy_relations r USING (doc_id)
-        JOIN documents d ON d.doc_id = r.doc_id
-        JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
-        LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = d.current_version
-        LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
-        LEFT JOIN documents od ON od.doc_id = r.copy_of
-        LEFT JOIN document_versions ov ON ov.doc_id = od.doc_id AND ov.version = od.current_version
-        ORDER BY r.group_id, r.seen_at, r.doc_id""",
-    "members": f"""
-        SELECT m.narrative_id, m.doc_id, d.url, d.source, d.lang, d.published_at,
-               d.first_seen_at, x.seen_at, m.via, m.similarity, m.assigned_at,
-               d.copy_group_id, d.copy_kind, d.copy_of, ov.url AS copy_of_url,
-               d.title, d.title_translated
-        FROM export_docs x
-        JOIN narrative_members m USING (doc_id)
-        JOIN v_documents d ON d.doc_id = m.doc_id
-        {_ORIGIN}
-        ORDER BY m.narrative_id, x.seen_at, m.doc_id""",
-    "narratives": """
-        SELECT n.narrative_id, n.representative_title AS label,
-               n.representative_title_original AS label_original, n.keywords,
-               n.keywords_original, n.representative_doc_id, rv.url AS representative_url,
-               n.documents, n.independent_documents, n.sites, n.independent_sites,
-               n.languages, n.langs, n.first_seen, n.last_seen, n.created_at, n.updated_at,
-               n.model_id, e.members AS exported_members
-        FROM v_narratives n
-        JOIN (SELECT narrative_id, count(*) AS members FROM export_docs GROUP BY 1) e
-             USING (narrative_id)
-        LEFT JOIN documents rd ON rd.doc_id = n.representative_doc_id
-        LEFT JOIN document_versions rv ON rv.doc_id = rd.doc_id AND rv.version = rd.current_version
-        ORDER BY n.narrative_id""",
-}
-FILES = {
-    "narratives": ("narratives", "members"),
-    "documents": ("documents",),
-    "copies": ("copies",),
-}
-
-
-def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _shaped(
-    con: duckdb.DuckDBPyConnection, query: str, fmt: str, no_text: bool
-) -> tuple[str, list[str]]:
-    """The query with the columns each format can carry: no text columns with --no-text;
-    in CSV and JSON lines, times as ISO 8601 UTC ("2026-10-01T09:30:00.000000Z"), and in CSV
-    lists as JSON arrays (["en","ru"]), which every CSV reader takes as one string."""
-    columns = con.execute(f"DESCRIBE ({query})").fetchall()
-    out, names = [], []
-    for name, type_, *_ in columns:
-        if no_text and name in TEXT_COLUMNS:
-            continue
-        col = f'"{name}"'
-        if fmt != "parquet" and type_.startswith("TIMESTAMP"):
-            col = f"strftime({col}, '{ISO_UTC}') AS {col}"
-        elif fmt == "csv" and type_.endswith("[]"):
-            col = f"to_json({col})::VARCHAR AS {col}"
-        out.append(col)
-        names.append(name)
-    return f"SELECT {', '.join(out)} FROM ({query})", names
-
-
-def _copy(con: duckdb.DuckDBPyConnection, query: str, path: Path, fmt: str) -> int:
-    options = {
-        "parquet": "FORMAT parquet, COMPRESSION zstd",
-        # RFC 4180: CRLF line ends, fields with a comma, quote or line break in double
-        # quotes, quotes doubled; UTF-8 (DuckDB's only encoding for writing)
-        "csv": "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\r\n'",
-        "jsonl": "FORMAT json",  # one object per line
-    }[fmt]
-    return int(con.execute(f"COPY ({query}) TO {_quote(path)} ({options})").fetchone()[0])
+def _write(*, con_path, partial, kind, fmt, filters, bounds, no_text, memory_limit):
+    """The export's files into ``partial``; (files, resolved narrative ids, provenance)."""
+    with connect(con_path, read_only=True) as con:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"SET temp_directory = {quote(partial / '.spill')}")
+        resolved = resolve_narratives(con, filters.narratives)
+        _select_documents(con, kind, filters, bounds, resolved)
+        files = {}
+        for name in FILES[kind]:
+            path = partial / f"{name}.{FORMATS[fmt]}"
+            files[path.name] = write_file(con, name, path, fmt, no_text)
+        origin = {"database": describe_database(con, con_path), **provenance(con)}
+    return files, resolved, origin
 
 
 def export(
@@ -304,17 +217,13 @@ def export(
     partial = out_dir.parent / f".{out_dir.name}.partial-{secrets.token_hex(4)}"
     partial.mkdir()
     try:
-        with connect(db_path, read_only=True) as con:
-            con.execute(f"SET memory_limit = '{memory_limit}'")
-            con.execute(f"SET temp_directory = {_quote(partial / '.spill')}")
-            resolved = resolve_narratives(con, filters.narratives)
-            _select_documents(con, kind, filters, bounds, resolved)
-            files = {}
-            for name in FILES[kind]:
-                path = partial / f"{name}.{FORMATS[fmt]}"
-                query, columns = _shaped(con, QUERIES[name], fmt, no_text)
-                files[path.name] = (_copy(con, query, path, fmt), columns)
-            origin = {"database": describe_database(con, db_path), **provenance(con)}
+        try:
+            files, resolved, origin = _write(con_path=db_path, partial=partial, kind=kind,
+                                             fmt=fmt, filters=filters, bounds=bounds,
+                                             no_text=no_text, memory_limit=memory_limit)  # fmt: skip
+        except duckdb.Error as err:
+            first = str(err).strip().splitlines()[0]
+            raise StorageError(f"export failed, nothing written: {first}") from err
         shutil.rmtree(partial / ".spill", ignore_errors=True)
         manifest = write_manifest(
             partial,
