@@ -121,7 +121,9 @@ def measure(sizes: list[int]) -> None:
     for n in sizes:
         with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
             db = Path(tmp) / "store.duckdb"
-            build(db, n)
+            # in a process of its own: a child inherits its parent's peak RSS
+            subprocess.run([sys.executable, "-m", "bench.bench_export", "--build", str(n), str(db)],
+                           check=True)  # fmt: skip
             for kind, fmt in RUNS:
                 out = Path(tmp) / f"{kind}-{fmt}"
                 proc = subprocess.run(
@@ -138,5 +140,7 @@ def measure(sizes: list[int]) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(*sys.argv[2:6])
+    elif sys.argv[1:2] == ["--build"]:
+        build(Path(sys.argv[3]), int(sys.argv[2]))
     else:
         measure([int(a) for a in sys.argv[1:]] or [1000, 10000, 100000])

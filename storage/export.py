@@ -15,7 +15,7 @@ import duckdb
 
 from storage.db import StorageError, connect
 from storage.documents import seen_at_sql
-from storage.export_files import FILES, quote, write_file
+from storage.export_files import FILES, MEMORY_LIMIT, quote, write_file
 from storage.export_manifest import (
     ExportError,
     check_out_dir,
@@ -27,9 +27,6 @@ from storage.export_manifest import (
 
 KINDS = tuple(FILES)
 FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}  # format -> file extension
-#: DuckDB's memory for one export; beyond it, it spills to disk (bench/bench_export.py)
-MEMORY_LIMIT = "192MB"
-
 __all__ = ["FORMATS", "KINDS", "ExportError", "Filters", "export", "parse_bound"]
 
 
@@ -165,14 +162,13 @@ def _select_documents(
 def _write(*, con_path, partial, kind, fmt, filters, bounds, no_text, memory_limit):
     """The export's files into ``partial``; (files, resolved narrative ids, provenance)."""
     with connect(con_path, read_only=True) as con:
-        con.execute(f"SET memory_limit = '{memory_limit}'")
         con.execute(f"SET temp_directory = {quote(partial / '.spill')}")
         resolved = resolve_narratives(con, filters.narratives)
         _select_documents(con, kind, filters, bounds, resolved)
         files = {}
         for name in FILES[kind]:
             path = partial / f"{name}.{FORMATS[fmt]}"
-            files[path.name] = write_file(con, name, path, fmt, no_text)
+            files[path.name] = write_file(con, name, path, fmt, no_text, memory_limit)
         origin = {"database": describe_database(con, con_path), **provenance(con)}
     return files, resolved, origin
 

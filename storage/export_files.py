@@ -9,6 +9,11 @@ from pathlib import Path
 import duckdb
 
 ISO_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"
+#: DuckDB's memory while it writes a file; beyond it, it spills to disk (bench/bench_export.py)
+MEMORY_LIMIT = "192MB"
+#: ... and for narratives.<ext>: v_narratives labels every narrative from all their documents'
+#: terms and texts at once, which takes memory that grows with the store
+NARRATIVES_MEMORY_LIMIT = "2GB"
 #: Text per chunk: rows are written in chunks of about this many bytes of title and body.
 CHUNK_BYTES = 32 << 20
 CHUNK_ROWS = (200, 20_000)  # fewest, most rows a chunk
@@ -155,9 +160,16 @@ def _chunk_rows(con: duckdb.DuckDBPyConnection, name: str, no_text: bool) -> int
 
 
 def write_file(
-    con: duckdb.DuckDBPyConnection, name: str, path: Path, fmt: str, no_text: bool
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    path: Path,
+    fmt: str,
+    no_text: bool,
+    memory_limit: str = MEMORY_LIMIT,
 ) -> tuple[int, list[str]]:
     """Write one export file in chunks (parts beside it, then joined); (rows, columns)."""
+    limit = NARRATIVES_MEMORY_LIMIT if name == "narratives" else memory_limit
+    con.execute(f"SET memory_limit = '{limit}'")
     con.execute(f"CREATE OR REPLACE TEMP TABLE export_keys AS {KEYS[name]}")
     total = con.execute("SELECT count(*) FROM export_keys").fetchone()[0]
     query, columns = _shaped(con, QUERIES[name], fmt, no_text)
