@@ -375,3 +375,17 @@ def test_chunks_join_into_the_same_file(demo_db, tmp_path, monkeypatch, fmt):
     assert sorted(p.name for p in (tmp_path / "chunked").iterdir()) == sorted(
         [f"members.{fmt}", f"narratives.{fmt}", "manifest.json"]
     )
+
+
+def test_the_manifest_follows_a_rebuild_with_another_threshold(demo_db, tmp_path):
+    """After `cluster --rebuild --threshold X` the narratives were made with X, and the
+    manifest says so (the rebuild run records the cluster stage's settings)."""
+    db = tmp_path / "rebuilt.duckdb"
+    shutil.copy(demo_db, db)
+    run_cli("cluster", "--rebuild", "--threshold", "0.45", db=db)
+    manifest = export(db, "narratives", tmp_path / "out")
+    [cluster] = [s for s in manifest["stages"] if s["stage"] == "cluster"]
+    assert [s["threshold"] for s in cluster["settings"]] == [0.45]
+    assert manifest["thresholds"]["cluster"] == [
+        {"threshold": 0.45, "merge_threshold": 0.97, "cross_language": 0.2}
+    ]
