@@ -21,6 +21,7 @@ BENCHES = [
     ("Similarity and language bias", ["bench.bench_similarity", str(SHARED)]),
     ("Copies and narratives at scale", ["bench.bench_copies_narratives"]),
     ("Crawling", ["bench.bench_crawl", "1000", "5000"]),
+    ("Exports at scale", ["bench.bench_export", "1000", "10000", "100000"]),
     ("Demo", ["bench.bench_demo"]),
 ]
 

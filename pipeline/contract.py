@@ -24,6 +24,7 @@ dedup, cluster) is never split: a failure rolls the batch back and stops the sta
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 from storage.records import BatchResult, DocInput
@@ -60,3 +61,19 @@ class Stage:
         self, batch: list[DocInput], found: dict | None = None, prepared: Any = None
     ) -> list | BatchResult:
         raise NotImplementedError
+
+
+def stage_settings(stage: Stage) -> dict:
+    """The settings a stage was built with that shape its output (thresholds, windows, model
+    names): its plain-valued dataclass fields. Runs record them with each stage's report, so an
+    export can say what produced its rows (storage/export_manifest.py)."""
+    if not dataclasses.is_dataclass(stage):
+        return {}
+    plain = (str, int, float, bool, type(None))
+    return {
+        f.name: getattr(stage, f.name)
+        for f in dataclasses.fields(stage)
+        if f.init
+        and f.name not in ("name", "version", "needs_html")
+        and isinstance(getattr(stage, f.name), plain)
+    }

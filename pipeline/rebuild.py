@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.contract import stage_settings
 from pipeline.narratives import ClusterStage
 from pipeline.similarity import story_vectors
 from storage import connect
@@ -106,6 +107,8 @@ def rebuild(db_path: Path, settings: dict, run_id: str | None = None) -> dict:
         "merged": counts["merged"],
         "split": counts["split"],
         "new": counts["new"],
+        # as a process run records it: what produced these narratives (for exports)
+        stage.name: {"version": stage.version, "settings": stage_settings(stage)},
     }
 
 

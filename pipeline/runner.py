@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.contract import Stage
+from pipeline.contract import Stage, stage_settings
 from pipeline.errors import StageFailed, is_environment_error
 from pipeline.stages import downstream
 from storage import connect
@@ -49,6 +49,7 @@ class StageReport:
     reopened: int = 0
     counters: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    settings: dict = field(default_factory=dict)  # contract.stage_settings, for provenance
 
     def count(self, results: list) -> None:
         """Add up what the results say they did (cache hits, reused copies, ...)."""
@@ -75,6 +76,7 @@ class ProcessReport:
                 **({"retrying": s.retrying} if s.retrying else {}),
                 **({"reopened": s.reopened} if s.reopened else {}),
                 **s.counters,
+                **({"settings": s.settings} if s.settings else {}),
             }
             for s in self.stages
         }
@@ -198,7 +200,10 @@ def run_stages(
         reopened = _reopen(db_path, pipeline)
         for stage in stages:
             stage_report = StageReport(
-                stage.name, stage.version, reopened=reopened.get(stage.name, 0)
+                stage.name,
+                stage.version,
+                reopened=reopened.get(stage.name, 0),
+                settings=stage_settings(stage),
             )
             report.stages.append(stage_report)
             _run_stage(db_path, stage, stage_report, stage.name in redo, limit, batch_size,

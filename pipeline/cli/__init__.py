@@ -9,6 +9,7 @@ modules that do the work (crawlers/, pipeline/, storage/).
     models      models list | install | install-file | remove
     demo        demo
     alerting    alerts
+    export      export narratives | documents | copies (read-only)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import click
 from pipeline.cli.alerting import alerts
 from pipeline.cli.app import Context, cli, common_options
 from pipeline.cli.demo import demo
+from pipeline.cli.export import export
 from pipeline.cli.ingest import crawl, import_
 from pipeline.cli.models import models
 from pipeline.cli.processing import cluster, process, run
@@ -56,6 +58,7 @@ for command in (
     models,
     demo,
     alerts,
+    export,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,241 @@
+"""Exports for researchers: narratives with their members, documents and copies, written by
+DuckDB's COPY (streamed from the database to the file, never held in Python) as Parquet, CSV
+or JSON lines, with a manifest (storage/export_manifest.py) that says what produced them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+
+from storage.db import StorageError, connect
+from storage.documents import seen_at_sql
+from storage.export_files import FILES, MEMORY_LIMIT, quote, write_file
+from storage.export_manifest import (
+    ExportError,
+    check_out_dir,
+    describe_database,
+    provenance,
+    swap_in,
+    write_manifest,
+)
+
+KINDS = tuple(FILES)
+FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}  # format -> file extension
+__all__ = ["FORMATS", "KINDS", "ExportError", "Filters", "export", "parse_bound"]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which documents an export takes; every filter narrows it. ``since``/``until`` as given
+    (parse_bound reads them); ``narratives``: ids as given, merged ids resolve."""
+
+    since: str | None = None
+    until: str | None = None
+    narratives: tuple[int, ...] = ()
+    min_sites: int | None = None
+    langs: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    source_tags: tuple[str, ...] = ()  # "key=value"
+
+    def as_dict(self) -> dict:
+        given = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
+
+
+_RELATIVE = re.compile(r"^(\d+)\s*([hdw])$")
+
+
+def parse_bound(value: str, *, end: bool, now: datetime | None = None) -> datetime:
+    """``--since``/``--until``: "24h", "7d", "2w" (before now), an ISO date (UTC midnight;
+    as ``--until`` the whole day counts) or an ISO timestamp (UTC unless it has an offset)."""
+    text = value.strip()
+    if match := _RELATIVE.match(text):
+        hours = int(match[1]) * {"h": 1, "d": 24, "w": 168}[match[2]]
+        return (now or datetime.now(UTC)) - timedelta(hours=hours)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1) if end else day
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ExportError(
+            f"cannot read {value!r} as a time: give 24h, 7d, 2w, a date (2026-10-01) or a "
+            "timestamp (2026-10-01T12:00:00Z)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _tags(filters: Filters) -> list[tuple[str, str]]:
+    pairs = []
+    for tag in filters.source_tags:
+        key, sep, value = tag.partition("=")
+        if not sep or not key.strip():
+            raise ExportError(f"--source-tag takes key=value (e.g. country=ru), not {tag!r}")
+        pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def resolve_narratives(con: duckdb.DuckDBPyConnection, ids: tuple[int, ...]) -> dict[int, int]:
+    """Requested id -> current narrative id (a merged narrative's id resolves to the one it
+    was merged into); an unknown id is an ExportError."""
+    if not ids:
+        return {}
+    found = dict(
+        con.execute(
+            "SELECT id, narrative_id FROM v_narrative_ids WHERE id IN (SELECT unnest(?::BIGINT[]))",
+            [list(ids)],
+        ).fetchall()
+    )
+    unknown = [i for i in ids if i not in found]
+    if unknown:
+        raise ExportError(
+            f"no narrative {', '.join(map(str, unknown))} in this database "
+            '(narrascope sql "SELECT narrative_id FROM v_narratives" lists them)'
+        )
+    return {i: found[i] for i in ids}
+
+
+def _select_documents(
+    con: duckdb.DuckDBPyConnection, kind: str, filters: Filters, bounds: dict, resolved: dict
+) -> None:
+    """The export's documents into the temporary table export_docs (doc_id, seen_at,
+    narrative_id, group_id): every query that writes a file, and the manifest, read it."""
+    where, params = [], []
+    if bounds.get("since"):
+        where.append("seen_at >= ?")
+        params.append(bounds["since"])
+    if bounds.get("until"):
+        where.append("seen_at < ?")
+        params.append(bounds["until"])
+    if filters.langs:
+        where.append("lang IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(filters.langs))
+    if filters.sources:
+        where.append("source IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(filters.sources))
+    for key, value in _tags(filters):
+        where.append("EXISTS (SELECT 1 FROM sources s WHERE s.name = source AND s.tags[?] = ?)")
+        params += [key, value]
+    if resolved:
+        where.append("narrative_id IN (SELECT unnest(?::BIGINT[]))")
+        params.append(sorted(set(resolved.values())))
+    if kind == "narratives":
+        where.append("narrative_id IS NOT NULL")
+    if kind == "copies":
+        where.append("group_id IS NOT NULL")
+    if filters.min_sites is not None:
+        # copies: the copy group's reach; otherwise the narrative's (all its documents count)
+        if kind == "copies":
+            reach, table = "group_id", "copy_members"
+        else:
+            reach, table = "narrative_id", "narrative_members"
+        where.append(
+            f"{reach} IN (SELECT t.{reach} FROM {table} t JOIN documents dd USING (doc_id) "
+            f"GROUP BY 1 HAVING count(DISTINCT dd.source) >= ?)"
+        )
+        params.append(filters.min_sites)
+    con.execute(
+        f"""
+        CREATE TEMP TABLE export_docs AS
+        SELECT doc_id, seen_at, narrative_id, group_id FROM (
+            SELECT d.doc_id, d.source, l.lang, {seen_at_sql()} AS seen_at,
+                   nm.narrative_id, cm.group_id
+            FROM documents d
+            JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
+            LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
+            LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
+            LEFT JOIN narrative_members nm ON nm.doc_id = d.doc_id
+            LEFT JOIN copy_members cm ON cm.doc_id = d.doc_id
+        )
+        {"WHERE " + " AND ".join(where) if where else ""}
+        """,
+        params,
+    )
+
+
+def _write(*, con_path, partial, kind, fmt, filters, bounds, no_text, memory_limit):
+    """The export's files into ``partial``; (files, resolved narrative ids, provenance)."""
+    with connect(con_path, read_only=True) as con:
+        con.execute(f"SET temp_directory = {quote(partial / '.spill')}")
+        resolved = resolve_narratives(con, filters.narratives)
+        _select_documents(con, kind, filters, bounds, resolved)
+        files = {}
+        for name in FILES[kind]:
+            path = partial / f"{name}.{FORMATS[fmt]}"
+            files[path.name] = write_file(con, name, path, fmt, no_text, memory_limit)
+        origin = {"database": describe_database(con, con_path), **provenance(con)}
+    return files, resolved, origin
+
+
+def export(
+    db_path: Path,
+    kind: str,
+    out_dir: Path,
+    *,
+    fmt: str = "parquet",
+    filters: Filters | None = None,
+    no_text: bool = False,
+    memory_limit: str = MEMORY_LIMIT,
+    command: str | None = None,
+) -> dict:
+    """Write one export into ``out_dir`` (created, or replaced when it holds the same export)
+    and return its manifest. Nothing is left half-written: the files are written into a
+    folder beside ``out_dir`` that takes its place once complete."""
+    filters = filters or Filters()
+    if kind not in KINDS:
+        raise ExportError(f"unknown export {kind!r}: choose one of {', '.join(KINDS)}")
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if filters.min_sites is not None and filters.min_sites < 1:
+        raise ExportError("--min-sites takes a number of sites, 1 or more")
+    _tags(filters)
+    now = datetime.now(UTC)
+    bounds = {
+        "since": parse_bound(filters.since, end=False, now=now) if filters.since else None,
+        "until": parse_bound(filters.until, end=True, now=now) if filters.until else None,
+    }
+    out_dir = Path(out_dir).absolute()
+    identity = {
+        "kind": kind,
+        "format": fmt,
+        "filters": filters.as_dict(),
+        "no_text": no_text,
+        "database": str(Path(db_path).absolute()),
+    }
+    check_out_dir(out_dir, identity)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = out_dir.parent / f".{out_dir.name}.partial-{secrets.token_hex(4)}"
+    partial.mkdir()
+    try:
+        try:
+            files, resolved, origin = _write(con_path=db_path, partial=partial, kind=kind,
+                                             fmt=fmt, filters=filters, bounds=bounds,
+                                             no_text=no_text, memory_limit=memory_limit)  # fmt: skip
+        except duckdb.Error as err:
+            first = str(err).strip().splitlines()[0]
+            raise StorageError(f"export failed, nothing written: {first}") from err
+        shutil.rmtree(partial / ".spill", ignore_errors=True)
+        manifest = write_manifest(
+            partial,
+            identity=identity,
+            files=files,
+            resolved={
+                "since": bounds["since"],
+                "until": bounds["until"],
+                "narratives": {str(k): v for k, v in resolved.items()},
+            },
+            origin=origin,
+            command=command,
+            created_at=now,
+        )
+        swap_in(partial, out_dir)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return manifest

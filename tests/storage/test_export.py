@@ -1,0 +1,391 @@
+"""`narrascope export` on the processed demo store: every kind and format read back by pyarrow
+and DuckDB, filters, --no-text, the manifest, and bad input (exit 2, one line)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pyarrow.csv as pa_csv
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+import pytest
+
+from storage import connect
+from storage.export import ExportError, Filters, export
+from tests.conftest import ROOT, run_cli
+
+KINDS = {
+    "narratives": ("narratives", "members"),
+    "documents": ("documents",),
+    "copies": ("copies",),
+}
+READERS = {"parquet": "read_parquet", "csv": "read_csv", "jsonl": "read_json"}
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("export-demo")
+    db = tmp / "demo.duckdb"
+    # run from tmp (the demo writes its WARC archive there) with this checkout's code
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), before) if p)
+    try:
+        run_cli("demo", "--db", str(db), cwd=tmp)
+    finally:
+        os.environ.pop("PYTHONPATH") if before is None else os.environ.update(PYTHONPATH=before)
+    return db
+
+
+def query(db: Path, sql: str, params=()) -> list[tuple]:
+    with connect(db, read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def cli_export(db: Path, *args: str, check: bool = True):
+    return run_cli("export", *args, db=db, check=check)
+
+
+def manifest_of(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+
+
+def read_arrow(path: Path):
+    if path.suffix == ".parquet":
+        return pq.read_table(path)
+    if path.suffix == ".csv":
+        return pa_csv.read_csv(path)
+    return pa_json.read_json(path)
+
+
+def read_duckdb(path: Path) -> tuple[list[str], list[tuple]]:
+    con = duckdb.connect()
+    cur = con.execute(f"SELECT * FROM {READERS[path.suffix[1:]]}(?)", [str(path)])
+    return [d[0] for d in cur.description], cur.fetchall()
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_kind_and_format_reads_back_whole(demo_db, tmp_path, kind, fmt):
+    out = tmp_path / "out"
+    proc = cli_export(demo_db, kind, "--out", str(out), "--format", fmt)
+    assert f"to {out}" in proc.stdout
+    manifest = manifest_of(out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{name}.{fmt}" for name in KINDS[kind]] + ["manifest.json"]
+    )
+    for entry in manifest["files"]:
+        path = out / entry["name"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        table = read_arrow(path)
+        columns, rows = read_duckdb(path)
+        assert table.num_rows == len(rows) == entry["rows"] > 0
+        assert table.column_names == columns == entry["columns"]
+    expected = {
+        "documents": {"documents": query(demo_db, "SELECT count(*) FROM documents")[0][0]},
+        "copies": {"copies": query(demo_db, "SELECT count(*) FROM copy_members")[0][0]},
+        "narratives": {
+            "narratives": query(demo_db, "SELECT count(*) FROM narratives")[0][0],
+            "members": query(demo_db, "SELECT count(*) FROM narrative_members")[0][0],
+        },
+    }[kind]
+    assert manifest["rows"] == expected
+
+
+def test_narratives_and_members_join_with_origins(demo_db, tmp_path):
+    out = tmp_path / "n"
+    cli_export(demo_db, "narratives", "--out", str(out))
+    narratives = pq.read_table(out / "narratives.parquet").to_pylist()
+    members = pq.read_table(out / "members.parquet").to_pylist()
+    assert {m["narrative_id"] for m in members} == {n["narrative_id"] for n in narratives}
+    by_id = {n["narrative_id"]: n for n in narratives}
+    ceasefire = next(
+        n for n in narratives if n["label"] == "The Ceasefire Nobody in Brussels Wants"
+    )
+    mine = [m for m in members if m["narrative_id"] == ceasefire["narrative_id"]]
+    assert len(mine) == ceasefire["documents"] == ceasefire["exported_members"] == 7
+    assert {m["lang"] for m in mine} == {"de", "en", "ru", "uk"} == set(ceasefire["langs"])
+    assert "ceasefire" in ceasefire["keywords"]
+    assert all(m["url"].startswith("http") and m["source"] for m in mine)
+    # copies name their origin as the copies view does
+    origins = dict(
+        query(demo_db, "SELECT doc_id, copy_of FROM v_documents WHERE copy_of IS NOT NULL")
+    )
+    urls = dict(query(demo_db, "SELECT doc_id, url FROM v_documents"))
+    copied = [m for m in members if m["copy_of"]]
+    assert len(copied) == len(origins) > 0
+    for m in copied:
+        assert m["copy_of"] == origins[m["doc_id"]] and m["copy_of_url"] == urls[m["copy_of"]]
+        assert m["copy_kind"] in {"exact", "near", "translated"}
+    assert all(by_id[m["narrative_id"]]["model_id"] for m in members)
+
+
+def test_csv_is_rfc4180_utf8_with_cyrillic_intact(demo_db, tmp_path):
+    out = tmp_path / "csv"
+    cli_export(demo_db, "documents", "--out", str(out), "--format", "csv")
+    raw = (out / "documents.csv").read_bytes()
+    text = raw.decode("utf-8")  # strict: fails on anything but UTF-8
+    assert text.split("\n", 1)[0].endswith("\r")  # CRLF line ends
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    [(doc_id, title, body)] = query(
+        demo_db,
+        "SELECT doc_id, title, text FROM v_documents WHERE title = 'Перемирие, которого не хочет Брюссель'",
+    )
+    row = next(r for r in rows if r["doc_id"] == doc_id)
+    assert row["title"] == title and row["text"] == body  # commas, quotes, line breaks intact
+    assert "\n" in body and f'"{title}"' in text  # a title with a comma is quoted
+    # lists are JSON arrays, times ISO 8601 UTC
+    narratives = tmp_path / "ncsv"
+    cli_export(demo_db, "narratives", "--out", str(narratives), "--format", "csv")
+    first = next(
+        csv.DictReader(io.StringIO((narratives / "narratives.csv").read_text("utf-8"), newline=""))
+    )
+    assert isinstance(json.loads(first["langs"]), list)
+    assert first["first_seen"].endswith("Z") and "T" in first["first_seen"]
+    # JSON lines: one object per line, Cyrillic as it is
+    jl = tmp_path / "jl"
+    cli_export(demo_db, "documents", "--out", str(jl), "--format", "jsonl")
+    lines = (jl / "documents.jsonl").read_text("utf-8").splitlines()
+    assert len(lines) == len(rows)
+    objects = [json.loads(x) for x in lines]
+    assert next(o for o in objects if o["doc_id"] == doc_id)["text"] == body
+    assert "Перемирие" in (jl / "documents.jsonl").read_text("utf-8")
+
+
+def test_no_text_leaves_metadata_and_urls_only(demo_db, tmp_path):
+    [(body,)] = query(
+        demo_db,
+        "SELECT text FROM v_documents WHERE title = 'Перемирие, которого не хочет Брюссель'",
+    )
+    sentence = body.strip().splitlines()[0][:40]
+    for kind in KINDS:
+        for fmt in ("csv", "parquet"):
+            out = tmp_path / f"{kind}-{fmt}"
+            cli_export(demo_db, kind, "--out", str(out), "--format", fmt, "--no-text")
+            for entry in manifest_of(out)["files"]:
+                columns = read_arrow(out / entry["name"]).column_names
+                assert not {"title", "text", "title_translated", "text_translated", "label",
+                            "label_original"} & set(columns)  # fmt: skip
+                assert "url" in columns or "representative_url" in columns
+                if fmt == "csv":
+                    assert sentence not in (out / entry["name"]).read_text("utf-8")
+                    assert "Перемирие, которого" not in (out / entry["name"]).read_text("utf-8")
+
+
+def test_filters(demo_db, tmp_path):
+    def rows(kind, *args, name=None):
+        out = tmp_path / f"f{len(list(tmp_path.iterdir()))}"
+        cli_export(demo_db, kind, "--out", str(out), *args)
+        return pq.read_table(out / f"{name or kind}.parquet").to_pylist(), manifest_of(out)
+
+    docs, _ = rows("documents", "--lang", "ru")
+    assert docs and {d["lang"] for d in docs} == {"ru"}
+    assert len(docs) == query(demo_db, "SELECT count(*) FROM v_documents WHERE lang = 'ru'")[0][0]
+    docs, _ = rows("documents", "--source", "demo-wp", "--source", "demo-channel")
+    assert {d["source"] for d in docs} == {"demo-wp", "demo-channel"} and len(docs) == 16
+    docs, _ = rows("documents", "--source-tag", "network=demo")
+    assert len(docs) == 45
+    docs, manifest = rows("documents", "--source-tag", "network=elsewhere")
+    assert docs == [] and manifest["rows"] == {"documents": 0}
+    docs, manifest = rows("documents", "--since", "2026-10-05", "--until", "2026-10-10")
+    assert docs and all(
+        "2026-10-05" <= d["seen_at"].date().isoformat() <= "2026-10-10" for d in docs
+    )
+    assert manifest["filters_resolved"]["until"] == "2026-10-11T00:00:00Z"  # the whole day
+    # --min-sites: narratives on at least 3 sites, with all their members
+    wide = {n for (n,) in query(demo_db, "SELECT narrative_id FROM v_narratives WHERE sites >= 3")}
+    narratives, _ = rows("narratives", "--min-sites", "3")
+    assert {n["narrative_id"] for n in narratives} == wide and wide
+    members, _ = rows("narratives", "--min-sites", "3", name="members")
+    assert len(members) == sum(n["documents"] for n in narratives)
+    copies, _ = rows("copies", "--min-sites", "2")
+    groups = {c["group_id"] for c in copies}
+    assert groups and all(
+        len({c["source"] for c in copies if c["group_id"] == g}) >= 2 for g in groups
+    )
+    # --narrative with --lang: that narrative's members in that language
+    ceasefire = query(
+        demo_db,
+        "SELECT narrative_id FROM v_narratives WHERE representative_title LIKE 'The Ceasefire%'",
+    )[0][0]
+    members, manifest = rows(
+        "narratives", "--narrative", str(ceasefire), "--lang", "de", name="members"
+    )
+    assert {(m["narrative_id"], m["lang"]) for m in members} == {(ceasefire, "de")}
+    assert manifest["export"]["filters"]["narratives"] == [ceasefire]
+
+
+def test_a_merged_narrative_id_resolves(demo_db, tmp_path):
+    db = tmp_path / "merged.duckdb"
+    shutil.copy(demo_db, db)
+    target = query(db, "SELECT max(narrative_id) FROM narratives")[0][0]
+    with connect(db) as con:
+        con.execute("INSERT INTO narrative_aliases VALUES (9999, ?, now(), 'test')", [target])
+    manifest = export(db, "narratives", tmp_path / "out", filters=Filters(narratives=(9999,)))
+    assert manifest["filters_resolved"]["narratives"] == {"9999": target}
+    members = pq.read_table(tmp_path / "out" / "members.parquet").to_pylist()
+    assert members and {m["narrative_id"] for m in members} == {target}
+
+
+def test_manifest_says_what_produced_the_rows(demo_db, tmp_path):
+    out = tmp_path / "m"
+    cli_export(demo_db, "documents", "--out", str(out), "--lang", "en", "--format", "jsonl")
+    manifest = manifest_of(out)
+    assert manifest["narrascope_version"] == "0.1.0"
+    with connect(demo_db, read_only=True) as con:
+        from storage.db import schema_version
+
+        assert manifest["schema_version"] == schema_version(con)
+    stored = set(
+        query(
+            demo_db,
+            "SELECT s.stage, s.stage_version FROM stage_state s JOIN documents d "
+            "ON d.doc_id = s.doc_id AND d.current_version = s.version "
+            "JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version "
+            "WHERE l.lang = 'en'",
+        )
+    )
+    stages = {s["stage"]: s for s in manifest["stages"]}
+    assert {(s["stage"], s["version"]) for s in manifest["stages"]} == stored
+    assert stages["cluster"]["settings"][0]["threshold"] == 0.48  # as the process run recorded
+    assert manifest["thresholds"]["cluster"][0]["threshold"] == 0.48
+    assert manifest["thresholds"]["dedup"][0]["threshold"] == 0.5
+    [model] = manifest["embedding_models"]
+    assert model["model_id"] == "multilingual-e5-small-q4:query" and model["dim"] == 384
+    assert manifest["export"]["filters"]["langs"] == ["en"]
+    assert manifest["export"]["kind"] == "documents" and manifest["export"]["format"] == "jsonl"
+    assert manifest["command"].endswith("--format jsonl --lang en")
+    assert manifest["created_at"].endswith("Z")
+    assert manifest["database"]["documents"] == 45
+    listing = "".join(
+        f"{hashlib.sha256((out / f['name']).read_bytes()).hexdigest()}  {f['name']}\n"
+        for f in sorted(manifest["files"], key=lambda f: f["name"])
+    )
+    assert manifest["fingerprint"] == hashlib.sha256(listing.encode()).hexdigest()
+    assert manifest["fingerprint"] in manifest["cite"]
+
+
+def one_line_exit_2(proc):
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error: ")
+    return proc.stderr
+
+
+def test_bad_input_exits_2_with_one_line(demo_db, tmp_path):
+    out = tmp_path / "out"
+    err = one_line_exit_2(
+        cli_export(demo_db, "narratives", "--out", str(out), "--narrative", "987654", check=False)
+    )
+    assert "no narrative 987654" in err and not out.exists()
+    err = one_line_exit_2(
+        cli_export(demo_db, "documents", "--out", str(out), "--format", "xlsx", check=False)
+    )
+    assert "unknown format 'xlsx'" in err
+    err = one_line_exit_2(cli_export(demo_db, "tweets", "--out", str(out), check=False))
+    assert "unknown export 'tweets'" in err
+    # a folder with another export, or with files of its own, is left alone
+    cli_export(demo_db, "copies", "--out", str(out))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    err = one_line_exit_2(
+        cli_export(demo_db, "copies", "--out", str(out), "--lang", "ru", check=False)
+    )
+    assert "holds a different export" in err and "export copies" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    mine = tmp_path / "notes"
+    mine.mkdir()
+    (mine / "thesis.md").write_text("mine")
+    err = one_line_exit_2(cli_export(demo_db, "copies", "--out", str(mine), check=False))
+    assert "holds no narrascope export" in err and (mine / "thesis.md").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes", "out"]  # nothing half-written
+
+
+def test_the_same_export_again_replaces_it(demo_db, tmp_path):
+    out = tmp_path / "again"
+    cli_export(demo_db, "documents", "--out", str(out), "--format", "csv", "--lang", "uk")
+    first = manifest_of(out)
+    cli_export(demo_db, "documents", "--out", str(out), "--format", "csv", "--lang", "uk")
+    second = manifest_of(out)
+    assert second["rows"] == first["rows"] and second["created_at"] > first["created_at"]
+    assert second["files"][0]["sha256"] == first["files"][0]["sha256"]  # same store, same bytes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again"]
+
+
+def test_an_export_that_fails_leaves_the_previous_one(demo_db, tmp_path, monkeypatch):
+    from storage import export as exporting
+
+    out = tmp_path / "n"
+    export(demo_db, "narratives", out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = exporting.write_file
+    calls = []
+
+    def write_then_fail(con, name, *args):
+        calls.append(name)
+        if len(calls) == 2:  # narratives written, members fail: a full disk, say
+            raise OSError("No space left on device")
+        return real(con, name, *args)
+
+    monkeypatch.setattr(exporting, "write_file", write_then_fail)
+    with pytest.raises(OSError):
+        export(demo_db, "narratives", out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n"]
+    with pytest.raises(ExportError, match="--min-sites"):
+        export(demo_db, "narratives", tmp_path / "x", filters=Filters(min_sites=0))
+
+
+def test_documents_say_what_v_documents_says(demo_db, tmp_path):
+    """The export writes its document columns out (chunk by chunk) instead of reading the
+    view: every column the two share must agree, row for row."""
+    out = tmp_path / "d"
+    export(demo_db, "documents", out)
+    exported = {r["doc_id"]: r for r in pq.read_table(out / "documents.parquet").to_pylist()}
+    with connect(demo_db, read_only=True) as con:
+        cur = con.execute("SELECT * FROM v_documents")
+        names = [d[0] for d in cur.description]
+        view = {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+    shared = set(names) & set(next(iter(exported.values())))
+    assert len(shared) >= 20 and exported.keys() == view.keys()
+    for doc_id, row in exported.items():
+        assert {c: row[c] for c in shared} == {c: view[doc_id][c] for c in shared}, doc_id
+    seen = [r["seen_at"] for r in exported.values()]
+    assert seen == sorted(seen)  # oldest first
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_chunks_join_into_the_same_file(demo_db, tmp_path, monkeypatch, fmt):
+    """A large export is written in chunks (a few rows each here) and joined: one header,
+    every row once, in order, as in one piece."""
+    from storage import export_files
+
+    whole = export(demo_db, "narratives", tmp_path / "whole", fmt=fmt)
+    monkeypatch.setattr(export_files, "CHUNK_ROWS", (4, 4))
+    chunked = export(demo_db, "narratives", tmp_path / "chunked", fmt=fmt)
+    assert chunked["rows"] == whole["rows"]
+    for name in (f"members.{fmt}", f"narratives.{fmt}"):
+        a = read_arrow(tmp_path / "whole" / name).to_pylist()
+        b = read_arrow(tmp_path / "chunked" / name).to_pylist()
+        assert a == b and len(b) > 8
+    assert sorted(p.name for p in (tmp_path / "chunked").iterdir()) == sorted(
+        [f"members.{fmt}", f"narratives.{fmt}", "manifest.json"]
+    )
+
+
+def test_the_manifest_follows_a_rebuild_with_another_threshold(demo_db, tmp_path):
+    """After `cluster --rebuild --threshold X` the narratives were made with X, and the
+    manifest says so (the rebuild run records the cluster stage's settings)."""
+    db = tmp_path / "rebuilt.duckdb"
+    shutil.copy(demo_db, db)
+    run_cli("cluster", "--rebuild", "--threshold", "0.45", db=db)
+    manifest = export(db, "narratives", tmp_path / "out")
+    [cluster] = [s for s in manifest["stages"] if s["stage"] == "cluster"]
+    assert [s["threshold"] for s in cluster["settings"]] == [0.45]
+    assert manifest["thresholds"]["cluster"] == [
+        {"threshold": 0.45, "merge_threshold": 0.97, "cross_language": 0.2}
+    ]
