@@ -82,7 +82,14 @@ def run_cli(
         text=True,
         timeout=timeout,
         cwd=cwd or ROOT,
-        env={**os.environ, "NARRASCOPE_CONFIG": ""},
+        # this checkout's code, whatever the working directory (an installed copy may differ)
+        env={
+            **os.environ,
+            "NARRASCOPE_CONFIG": "",
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+            ),
+        },
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"narrascope {' '.join(args)} exited {proc.returncode}\n{proc.stderr}")

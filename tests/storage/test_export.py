@@ -7,7 +7,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 from storage import connect
 from storage.export import ExportError, Filters, export
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 
 KINDS = {
     "narratives": ("narratives", "members"),
@@ -29,18 +28,10 @@ KINDS = {
 READERS = {"parquet": "read_parquet", "csv": "read_csv", "jsonl": "read_json"}
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("export-demo")
-    db = tmp / "demo.duckdb"
-    # run from tmp (the demo writes its WARC archive there) with this checkout's code
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), before) if p)
-    try:
-        run_cli("demo", "--db", str(db), cwd=tmp)
-    finally:
-        os.environ.pop("PYTHONPATH") if before is None else os.environ.update(PYTHONPATH=before)
-    return db
+@pytest.fixture
+def demo_db(demo_run) -> Path:
+    """The session's demo store (tests/conftest.py); a test that changes it works on a copy."""
+    return demo_run[0]
 
 
 def query(db: Path, sql: str, params=()) -> list[tuple]:
