@@ -3,10 +3,16 @@
 Each module defines ``MIGRATION = (version, description, [statements])``; the list below is
 applied in order after storage.migrations.MIGRATIONS."""
 
-from storage.schema import m10_language_means, m11_narrative_labels, m12_notnews_health
+from storage.schema import (
+    m10_language_means,
+    m11_narrative_labels,
+    m12_notnews_health,
+    m15_analyst_views,
+)
 
 LATER = [
     m10_language_means.MIGRATION,
     m11_narrative_labels.MIGRATION,
     m12_notnews_health.MIGRATION,
+    m15_analyst_views.MIGRATION,
 ]
