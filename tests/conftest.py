@@ -144,6 +144,15 @@ def argos_dir(tmp_path, monkeypatch) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """`narrascope demo` run once for the session: (database, completed process). Tests read
+    the database; a test that changes it works on a copy."""
+    tmp_path = tmp_path_factory.mktemp("demo")
+    db = tmp_path / "demo.duckdb"
+    return db, run_cli("demo", "--db", str(db), cwd=tmp_path)
+
+
 def import_jsonl(tmp_path: Path, db: Path, docs: list[dict], name: str = "docs.jsonl") -> None:
     import json
 
