@@ -7,6 +7,7 @@ from storage.schema import (
     m10_language_means,
     m11_narrative_labels,
     m12_notnews_health,
+    m13_signals,
     m15_analyst_views,
 )
 
@@ -14,5 +15,6 @@ LATER = [
     m10_language_means.MIGRATION,
     m11_narrative_labels.MIGRATION,
     m12_notnews_health.MIGRATION,
+    m13_signals.MIGRATION,
     m15_analyst_views.MIGRATION,
 ]
