@@ -45,8 +45,42 @@ SELECT run_id, kind, status, started_at, finished_at,
        summary
 FROM runs"""
 
+# One row per source: those of the sources file (the latest crawl's copy of it) and those only
+# imported documents name. Document counts are over current versions; the machine-written share
+# is over the documents the signals stage has scored; health is the latest crawl's.
+V_SOURCES = """CREATE OR REPLACE VIEW v_sources AS
+WITH docs AS (
+    SELECT source,
+           count(*) AS documents,
+           list(DISTINCT lang ORDER BY lang) FILTER (WHERE lang IS NOT NULL) AS languages_seen,
+           min(coalesce(published_at, first_seen_at)) AS first_published,
+           max(coalesce(published_at, first_seen_at)) AS last_published,
+           max(last_seen_at) AS last_seen_at,
+           count(DISTINCT narrative_id) AS narratives,
+           count(*) FILTER (WHERE copy_kind IN ('exact', 'near', 'translated')) AS copies,
+           count(*) FILTER (WHERE copy_kind = 'origin') AS copied_originals,
+           count(*) FILTER (WHERE machine_written IS NOT NULL) AS scored,
+           count(*) FILTER (WHERE machine_written) AS machine_written
+    FROM v_documents
+    GROUP BY source
+)
+SELECT coalesce(s.name, d.source) AS source,
+       s.home, s.tags, s.entry_points, s.languages, s.last_listed_at,
+       coalesce(d.documents, 0) AS documents,
+       d.languages_seen, d.first_published, d.last_published, d.last_seen_at,
+       coalesce(d.narratives, 0) AS narratives,
+       coalesce(d.copies, 0) AS copies,
+       coalesce(d.copied_originals, 0) AS copied_originals,
+       coalesce(d.machine_written, 0) AS machine_written,
+       round(d.machine_written / nullif(d.scored, 0), 4) AS machine_written_share,
+       h.recorded_at AS last_crawl_at, h.run_id AS last_crawl_run_id,
+       h.fetched AS last_crawl_fetched, h.problem
+FROM sources s
+FULL OUTER JOIN docs d ON d.source = s.name
+LEFT JOIN v_source_health h ON h.source = coalesce(s.name, d.source)"""
+
 MIGRATION = (
     15,
     "analyst views: v_runs (runs with per-stage counts as columns) and v_sources",
-    [V_RUNS],
+    [V_RUNS, V_SOURCES],
 )

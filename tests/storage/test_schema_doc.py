@@ -47,9 +47,17 @@ def test_every_view_column_is_documented_with_its_type(tmp_path):
             v: [(c, t) for c, t, *_ in con.execute(f"DESCRIBE {v}").fetchall()] for v in names
         }
     documented = documented_views()
-    assert sorted(documented) == sorted(actual), "views in docs/schema.md vs the database"
+    assert set(documented) == set(actual), (
+        f"views not documented: {sorted(set(actual) - set(documented))}; "
+        f"documented but not in the database: {sorted(set(documented) - set(actual))}"
+    )
     for view, columns in actual.items():
-        assert documented[view] == columns, f"docs/schema.md, {view}: (column, type) in order"
+        missing = [c for c in columns if c not in documented[view]]
+        extra = [c for c in documented[view] if c not in columns]
+        assert documented[view] == columns, (
+            f"docs/schema.md, {view}: not documented {missing}, not in the view {extra} "
+            "(or the order differs)"
+        )
 
 
 def test_every_table_is_documented(tmp_path):
@@ -60,4 +68,8 @@ def test_every_table_is_documented(tmp_path):
                 "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
             ).fetchall()
         }
-    assert tables == documented_tables()
+    documented = documented_tables()
+    assert tables == documented, (
+        f"tables not documented: {sorted(tables - documented)}; "
+        f"documented but not in the database: {sorted(documented - tables)}"
+    )
