@@ -40,6 +40,26 @@ def needs_shared(path: Path) -> Path:
     return path
 
 
+# `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). Tests that share
+# an expensive fixture stay on one worker, so it is built once: everything that reads the demo
+# store together, and each module with module-scoped fixtures (the SemEval store, ...) as a unit.
+SESSION_GROUPS = {"demo_run": "demo", "evaluation_pages": "evaluation-pages"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        group = next((g for f, g in SESSION_GROUPS.items() if f in info.names_closure), None)
+        if group is None and any(
+            defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs
+        ):
+            group = item.module.__name__
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     return needs_shared(SHARED)
@@ -149,6 +169,15 @@ def argos_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr(settings, "package_dirs", [folder])
     monkeypatch.setenv("ARGOS_PACKAGES_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """`narrascope demo` run once for the session: (database, completed process). Tests read
+    the database; a test that changes it works on a copy."""
+    tmp_path = tmp_path_factory.mktemp("demo")
+    db = tmp_path / "demo.duckdb"
+    return db, run_cli("demo", "--db", str(db), cwd=tmp_path)
 
 
 def import_jsonl(tmp_path: Path, db: Path, docs: list[dict], name: str = "docs.jsonl") -> None:

@@ -18,13 +18,6 @@ def narrative_of(url: str) -> str:
     return NARRATIVE[slug]
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("demo")
-    db = tmp_path / "demo.duckdb"
-    return db, run_cli("demo", "--db", str(db), cwd=tmp_path)
-
-
 def test_demo_end_to_end(demo_run):
     db, proc = demo_run
     # 41 articles on three sites and four posts of a channel, one source per kind of entry

@@ -9,6 +9,7 @@ from storage.schema import (
     m12_notnews_health,
     m13_signals,
     m14_alerts,
+    m15_analyst_views,
 )
 
 LATER = [
@@ -17,4 +18,5 @@ LATER = [
     m12_notnews_health.MIGRATION,
     m13_signals.MIGRATION,
     m14_alerts.MIGRATION,
+    m15_analyst_views.MIGRATION,
 ]

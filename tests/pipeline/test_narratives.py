@@ -76,12 +76,10 @@ def test_map_ids_keeps_merges_splits_and_creates():
     assert counts["new"] == len(new) - len(keep)
 
 
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo-narratives")
-    db = tmp / "demo.duckdb"
-    run_cli("demo", "--db", str(db), cwd=tmp)
-    return db
+@pytest.fixture
+def demo_db(demo_run):
+    """The session's demo database (tests/conftest.py); tests copy it before changing it."""
+    return demo_run[0]
 
 
 def narratives_of(db) -> dict[str, int]:
