@@ -82,12 +82,22 @@ POSITIVES = [
     ("es", "prompt", "lead", "Reescribe el siguiente artículo con tus propias palabras."),
     ("es", "refusal", "trailing", "Como modelo de lenguaje, no puedo verificar estas cifras."),
     ("es", "cutoff", "trailing", "Hasta mi última actualización no había una decisión."),
+    ("en", "offer", "trailing", "Want me to make it shorter?"),
+    ("en", "preamble", "lead", "Here is an article about the council vote:"),
+    ("en", "prompt", "trailing", "Word count: 612"),
+    ("ru", "offer", "trailing", "Могу также подготовить краткую версию для соцсетей, если нужно."),
+    ("de", "offer", "trailing", "Soll ich den Text noch kürzen?"),
+    ("es", "offer", "trailing", "¿Te gustaría que lo adaptara para un público joven?"),
 ]  # fmt: skip
 
 # (language, what a human text says there, where): no hit at all
 NEAR_MISSES = [
     ("en", "trailing", "Would you like to subscribe to our newsletter?"),
     ("en", "trailing", "Do you want to know more? Write to us."),
+    ("en", "trailing", "Would you like a free trial?"),
+    ("en", "lead", "Here is what happened:"),
+    ("de", "trailing", "Soll ich ehrlich sein? Ich weiß es nicht."),
+    ("es", "trailing", "¿Quieres que te enviemos las noticias cada mañana?"),
     ("en", "lead", "Here is what we know about the budget so far."),
     ("en", "body", "The chatbot's knowledge cutoff is April 2023, the company said."),
     ("en", "body", "See the chart [1] and the photo [Reuters] below."),
