@@ -33,9 +33,9 @@ FAMILIES = ("offer", "refusal", "cutoff", "preamble", "placeholder", "prompt", "
 _FIELDS = {"id", "family", "languages", "weight", "where", "pattern"}
 # quotation marks: symmetric ones count by parity, paired ones by opening minus closing
 _PAIRS = (("«", "»"), ("„", "“"), ("‹", "›"))
-# a match starts at a word, "[", "¿" or "¡", never inside a word: the engine then tries the
+# a match starts at a word, "[", "(", "¿" or "¡", never inside a word: the engine then tries the
 # rules at word starts only (2.5 times faster on the 314 evaluation pages)
-_START = r"(?<!\w)(?=[\w\[¿¡])"
+_START = r"(?<!\w)(?=[\w\[(¿¡])"
 _QUOTE_BEFORE = re.compile(r"[\"'«„“‹‚‘]\s*$")
 
 

@@ -84,7 +84,7 @@ POSITIVES = [
     ("es", "cutoff", "trailing", "Hasta mi última actualización no había una decisión."),
     ("en", "offer", "trailing", "Want me to make it shorter?"),
     ("en", "preamble", "lead", "Here is an article about the council vote:"),
-    ("en", "prompt", "trailing", "Word count: 612"),
+    ("en", "prompt", "trailing", "(Word count: 612)"),
     ("ru", "offer", "trailing", "Могу также подготовить краткую версию для соцсетей, если нужно."),
     ("de", "offer", "trailing", "Soll ich den Text noch kürzen?"),
     ("es", "offer", "trailing", "¿Te gustaría que lo adaptara para un público joven?"),
@@ -271,3 +271,12 @@ def test_stage_writes_replace_a_documents_hits(tmp_path):
     # a rules change that drops the rule leaves no stale hit behind
     write_results(con, "signals", "other", [SignalResult("a", 1)])
     assert con.execute("SELECT count(*) FROM signal_hits").fetchone()[0] == 0
+
+
+def test_hostile_text_is_scanned_in_bounded_time():
+    import time
+
+    started = time.perf_counter()
+    for chunk in ("[your " * 50, "Would you like me " * 40, "as an AI " * 60, '«“„"' * 100):
+        STAGE.find((chunk + "\n") * 2000)
+    assert time.perf_counter() - started < 30  # linear: about a second per megabyte here
