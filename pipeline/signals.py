@@ -24,9 +24,9 @@ POSITION_FACTOR = {"title": 1.0, "lead": 1.0, "body": 0.5, "trailing": 1.0}
 QUOTED_FACTOR = 0.25
 #: score at which a document is decided machine-written (README: the calibration curve)
 THRESHOLD = 1.0
-LEAD_CHARS = 400  # the lead is the first paragraph, at most this many characters
-TRAILING_CHARS = 600  # the trailing part is the last paragraph, at most this many characters
-SIGNOFF_CHARS = 100  # a last paragraph shorter than this brings the one before it along
+LEAD_CHARS = 400  # the lead ends at most this far into its paragraph
+TRAILING_CHARS = 1000  # the trailing part is at most this many characters
+SHORT_CHARS = 100  # short lines at the start or end that count with the paragraph beyond
 MATCHED_CHARS = 200  # matched text stored per hit, at most
 
 FAMILIES = ("offer", "refusal", "cutoff", "preamble", "placeholder", "prompt", "interface")
@@ -109,14 +109,20 @@ def _paragraph_bounds(text: str) -> list[tuple[int, int]]:
 
 def regions(text: str) -> tuple[int, int]:
     """(lead_end, trailing_start): offsets before which a match is in the lead and from
-    which it is in the trailing part (they overlap in a short text)."""
+    which it is in the trailing part (they overlap in a short text). Short lines at either
+    end (a dateline, a repeated headline, a sign-off, a tag line: under SHORT_CHARS
+    together) do not count as the first or last paragraph: the paragraph beyond them does."""
     paras = _paragraph_bounds(text)
     if not paras:
         return 0, 0
-    lead_end = min(paras[0][1], paras[0][0] + LEAD_CHARS)
-    last = len(paras) - 1
-    if last > 0 and paras[last][1] - paras[last][0] < SIGNOFF_CHARS:
-        last -= 1
+    sizes = [end - start for start, end in paras]
+    first, short = 0, 0
+    while first < len(paras) - 1 and short + sizes[first] < SHORT_CHARS:
+        short, first = short + sizes[first], first + 1
+    last, short = len(paras) - 1, 0
+    while last > 0 and short + sizes[last] < SHORT_CHARS:
+        short, last = short + sizes[last], last - 1
+    lead_end = min(paras[first][1], paras[first][0] + LEAD_CHARS)
     return lead_end, max(paras[last][0], paras[-1][1] - TRAILING_CHARS)
 
 
@@ -186,7 +192,7 @@ class SignalsStage(Stage):
                 (sorted((r.id, r.family, r.languages, r.weight, sorted(r.where), r.pattern)
                         for r in self.loaded),
                  self.threshold, sorted(POSITION_FACTOR.items()), QUOTED_FACTOR,
-                 LEAD_CHARS, TRAILING_CHARS, SIGNOFF_CHARS)
+                 LEAD_CHARS, TRAILING_CHARS, SHORT_CHARS)
             ).encode()
         ).hexdigest()[:10]  # fmt: skip
         return f"{self.base_version}.{digest}"

@@ -116,7 +116,9 @@ NEAR_MISSES = [
 
 
 def document(lang: str, position: str, line: str) -> str:
-    first, middle, last = BODY[lang].split("\n")
+    """A three-paragraph article in ``lang`` with ``line`` as its lead, in its body or as
+    its last paragraph (each paragraph over 100 characters: none is a short line)."""
+    first, middle, last = (f"{p} {p}" for p in BODY[lang].split("\n"))
     if position == "lead":
         return "\n".join([line, first, middle, last])
     if position == "body":
@@ -183,11 +185,15 @@ def test_an_offer_in_the_middle_is_not_a_hit_and_quotes_count_less():
     assert quoted[0].quoted and STAGE.score(quoted) == 0.5 < THRESHOLD
 
 
-def test_positions_of_a_short_text_and_a_signoff():
-    text = "First paragraph.\n\nSecond.\n\nThird paragraph is the last long one of all.\nBye."
+def test_positions_skip_short_lines_at_either_end():
+    first, middle, last = (f"{word} paragraph, " * 12 for word in ("First", "Middle", "Last"))
+    text = "\n".join(["MOSCOW, 3 October", first, middle, last, "Tags: peace", "Share"])
     lead_end, trailing_start = regions(text)
-    assert text[:lead_end] == "First paragraph."
-    assert text[trailing_start:].startswith("Third paragraph")  # the sign-off brings it along
+    assert text[:lead_end] == f"MOSCOW, 3 October\n{first}"  # a dateline: the lead goes on
+    assert text[trailing_start:] == f"{last}\nTags: peace\nShare"  # tag and share lines
+    offer = "Would you like me to expand this article?"
+    tagged = document("en", "trailing", offer) + "\nTags: council, budget\nShare this article"
+    assert [(h.rule_id, h.position) for h in STAGE.find(tagged)] == [("offer-en", "trailing")]
     one_line = (
         "Certainly! Here is the article. " + "Words " * 300 + "Would you like me to add more?"
     )

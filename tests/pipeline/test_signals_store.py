@@ -16,7 +16,8 @@ DOCS = [
      "text": "The harbour swim raised money for the lifeboat station.\n\n" * 3
      + "Would you like to subscribe to our newsletter?"},
     {"url": "https://farm.example/3", "lang": "ru", "published_at": "2026-10-13T08:00:00Z",
-     "text": "Конечно! Вот статья о новом мосте:\n\nМост открыли в понедельник утром.\n\n" * 2},
+     "text": "Конечно! Вот статья о новом мосте:\n\n"
+     + "Мост через реку открыли в понедельник утром, движение пустили по четырём полосам. " * 3},
 ]  # fmt: skip
 
 
