@@ -34,7 +34,8 @@ _FIELDS = {"id", "family", "languages", "weight", "where", "pattern"}
 # quotation marks: symmetric ones count by parity, paired ones by opening minus closing
 _PAIRS = (("«", "»"), ("„", "“"), ("‹", "›"))
 # a match starts at a word, "[", "(", "¿" or "¡", never inside a word: the engine then tries the
-# rules at word starts only (2.5 times faster on the 314 evaluation pages)
+# rules at word starts only (2.7 times faster for the rules that count anywhere, on the 314
+# evaluation pages)
 _START = r"(?<!\w)(?=[\w\[(¿¡])"
 _QUOTE_BEFORE = re.compile(r"[\"'«„“‹‚‘]\s*$")
 
@@ -70,17 +71,20 @@ def parse_rules(text: str, origin: str) -> list[Rule]:
             raise ConfigError(f"{name}: family must be one of {FAMILIES}")
         if not isinstance(raw["weight"], int | float) or raw["weight"] < 0:
             raise ConfigError(f"{name}: weight must be a number >= 0")
-        try:
-            compiled = re.compile(raw["pattern"], re.IGNORECASE | re.MULTILINE)
+        if not isinstance(raw["pattern"], str) or not isinstance(raw["languages"], list):
+            raise ConfigError(f"{name}: pattern must be a string, languages a list")
+        try:  # as it stands in the alternation of all rules (no global flags inside it)
+            compiled = re.compile(f"{_START}(?:{raw['pattern']})", re.IGNORECASE | re.MULTILINE)
         except re.error as err:
             raise ConfigError(f"{name}: bad pattern: {err}") from err
         if compiled.groupindex:
             raise ConfigError(f"{name}: the pattern must not use named groups")
-        if compiled.search(""):
+        if re.search(raw["pattern"], "", re.IGNORECASE | re.MULTILINE):
             raise ConfigError(f"{name}: the pattern matches empty text")
-        langs = raw["languages"]
+        if any(r.id == str(raw["id"]) for r in rules):
+            raise ConfigError(f"{name}: the id is used twice in the file")
         rules.append(
-            Rule(str(raw["id"]), raw["family"], tuple(langs), float(raw["weight"]),
+            Rule(str(raw["id"]), raw["family"], tuple(raw["languages"]), float(raw["weight"]),
                  frozenset(where), raw["pattern"])
         )  # fmt: skip
     return rules
@@ -90,7 +94,7 @@ def load_rules(extra: list[str | Path] = ()) -> list[Rule]:
     """The bundled rules, then each extra file's: a rule with a known id replaces it."""
     bundled = resources.files("pipeline").joinpath("data/signals.toml").read_text("utf-8")
     by_id = {r.id: r for r in parse_rules(bundled, "signals.toml")}
-    for path in extra:
+    for path in [extra] if isinstance(extra, str | Path) else extra:
         path = Path(path)
         if not path.exists():
             raise ConfigError(f"[signals] rules: no rules file at {path}")

@@ -232,6 +232,8 @@ def test_rules_file_extends_replaces_and_refuses_mistakes(tmp_path):
          'where = ["body"]\npattern = "(unclosed"\n', "bad pattern"),
         ('[[rule]]\nid = "x"\nfamily = "offer"\nlanguages = ["en"]\nweight = 1\n'
          'where = ["body"]\npattern = "a?"\n', "empty"),
+        ('[[rule]]\nid = "x"\nfamily = "offer"\nlanguages = ["en"]\nweight = 1\n'
+         'where = ["body"]\npattern = "a(?i)b"\n', "bad pattern"),
     ]:  # fmt: skip
         bad.write_text(body, encoding="utf-8")
         with pytest.raises(ConfigError, match=message):
