@@ -17,6 +17,7 @@ BENCHES = [
     ("Language identification", ["bench.bench_langid", str(SHARED)]),
     ("Extraction", ["bench.bench_extraction", str(SHARED)]),
     ("Embedding models", ["bench.bench_embed_models", str(SHARED)]),
+    ("Machine-written-text signals", ["bench.bench_signals", str(SHARED)]),
     ("Translate and embed stages", ["bench.bench_stages", str(SHARED)]),
     ("Similarity and language bias", ["bench.bench_similarity", str(SHARED)]),
     ("Copies and narratives at scale", ["bench.bench_copies_narratives"]),

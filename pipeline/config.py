@@ -15,11 +15,12 @@ DEFAULTS: dict = {
     "sources": "sources.toml",
     "crawl": dict(CRAWL_DEFAULTS),
     "pipeline": {
-        "stages": ["extract", "langid", "translate", "embed", "dedup", "cluster"],
+        "stages": ["extract", "langid", "signals", "translate", "embed", "dedup", "cluster"],
         "batch_size": 64,
     },
     "extract": {},
     "langid": {},
+    "signals": {},
     "translate": {},
     "embed": {},
     "dedup": {},

@@ -8,12 +8,14 @@ from pipeline.embed import EmbedStage
 from pipeline.extract import ExtractStage
 from pipeline.langid import LangIdStage
 from pipeline.narratives import ClusterStage
+from pipeline.signals import SignalsStage
 from pipeline.translate import TranslateStage
 
 # name -> factory taking that stage's settings table. Order is execution order.
 REGISTRY = {
     "extract": ExtractStage.from_settings,
     "langid": LangIdStage.from_settings,
+    "signals": SignalsStage.from_settings,
     "translate": TranslateStage.from_settings,
     "embed": EmbedStage.from_settings,
     "dedup": DedupStage.from_settings,

@@ -43,7 +43,7 @@ def needs_shared(path: Path) -> Path:
 # `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). Tests that share
 # an expensive fixture stay on one worker, so it is built once: everything that reads the demo
 # store together, and each module with module-scoped fixtures (the SemEval store, ...) as a unit.
-SESSION_GROUPS = {"demo_run": "demo", "evaluation_pages": "evaluation-pages"}
+SESSION_GROUPS = {"demo_run": "demo", "extracted_eval_pages": "evaluation-pages"}
 
 
 def pytest_collection_modifyitems(config, items):

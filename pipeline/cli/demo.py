@@ -78,6 +78,7 @@ def demo(obj: Context, serve, demo_db):
         f'  narrascope --db {obj.db_path} search --semantic "sanctions cause hunger"\n'
         f'  narrascope --db {obj.db_path} sql "SELECT * FROM v_copies ORDER BY group_id, seen_at"\n'
         f'  narrascope --db {obj.db_path} sql "SELECT source, lang, title FROM v_documents ORDER BY source"\n'
+        f'  narrascope --db {obj.db_path} sql "SELECT source, title, signals FROM v_documents WHERE machine_written"\n'
         f"  narrascope demo --serve   # then crawl the sites yourself"
     )
 

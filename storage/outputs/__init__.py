@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import duckdb
 
-from storage.outputs import dedup, embed, extract, langid, narratives, translate
+from storage.outputs import dedup, embed, extract, langid, narratives, signals, translate
 from storage.outputs.base import Output, WriteContext
 
 OUTPUTS: tuple[Output, ...] = (
     extract.OUTPUT,
     langid.OUTPUT,
+    signals.OUTPUT,
     translate.OUTPUT,
     embed.OUTPUT,
     dedup.OUTPUT,

@@ -8,13 +8,9 @@ with their kind; every other text must pass.
 """
 
 import csv
-import json
 
-from w3lib.encoding import html_to_unicode
-
-from pipeline.extract import ExtractStage
 from pipeline.notnews import screen
-from storage.records import DocInput, Rejection
+from storage.records import Rejection
 from tests.conftest import SHARED, needs_shared
 
 # (pair_id, side) -> kind: the SemEval texts that are a stub, not the article of the pair.
@@ -56,16 +52,8 @@ def kind_of(verdict) -> str | None:
     return verdict[1].split(":")[0] if isinstance(verdict, tuple) else None
 
 
-def test_no_evaluation_page_is_rejected_as_not_news():
-    data = needs_shared(SHARED / "data" / "extraction")
-    gold = json.loads((data / "gold.json").read_text(encoding="utf-8"))
-    stage = ExtractStage()
-    docs = [
-        DocInput(str(i), 1, url, "eval",
-                 html=html_to_unicode(None, (data / "pages" / g["file"]).read_bytes())[1])
-        for i, (url, g) in enumerate(gold.items())
-    ]  # fmt: skip
-    results = stage.process(docs)
+def test_no_evaluation_page_is_rejected_as_not_news(extracted_eval_pages):
+    docs, results = extracted_eval_pages.docs, extracted_eval_pages.results
     not_news = [
         (doc.url, r.detail)
         for doc, r in zip(docs, results, strict=True)
