@@ -34,8 +34,15 @@ _DOCS = """export_keys k
         LEFT JOIN translations t ON t.doc_id = d.doc_id AND t.version = d.current_version
         LEFT JOIN v_copy_relations cr ON cr.doc_id = d.doc_id
         LEFT JOIN narrative_members nm ON nm.doc_id = d.doc_id
+        LEFT JOIN signal_scores ss ON ss.doc_id = d.doc_id AND ss.version = d.current_version
         LEFT JOIN documents od ON od.doc_id = cr.copy_of AND cr.copy_kind <> 'origin'
         LEFT JOIN document_versions ov ON ov.doc_id = od.doc_id AND ov.version = od.current_version"""
+# machine-written-text signals, as v_documents has them (NULL before the signals stage ran)
+_SIGNALS = """CASE WHEN ss.doc_id IS NOT NULL THEN coalesce(
+                   (SELECT list(DISTINCT h.rule_id ORDER BY h.rule_id) FROM signal_hits h
+                    WHERE h.doc_id = d.doc_id AND h.version = d.current_version),
+                   []::VARCHAR[]) END AS signals,
+               ss.score AS signal_score, ss.machine_written"""
 _PUBLISHED = "coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), e.published_at)"
 _COPY = """cr.group_id AS copy_group_id, cr.copy_kind,
                CASE WHEN cr.copy_kind <> 'origin' THEN cr.copy_of END AS copy_of,
@@ -64,7 +71,7 @@ QUERIES = {
                d.first_seen_at, d.last_seen_at, v.fetched_at, x.seen_at,
                d.current_version AS version, e.author, t.status AS translation_status,
                t.target_lang AS translation_lang, t.model_id AS translation_model,
-               {_COPY}, nm.narrative_id, {_TITLES}, e.text,
+               {_COPY}, nm.narrative_id, {_SIGNALS}, {_TITLES}, e.text,
                CASE WHEN t.status = 'not_needed' THEN e.text ELSE t.text END AS text_translated
         FROM {_DOCS}
         {_CHUNK}""",
@@ -87,7 +94,7 @@ QUERIES = {
     "members": f"""
         SELECT nm.narrative_id, d.doc_id, v.url, d.source, l.lang, {_PUBLISHED} AS published_at,
                d.first_seen_at, x.seen_at, nm.via, nm.similarity, nm.assigned_at,
-               {_COPY}, {_TITLES}
+               {_COPY}, {_SIGNALS}, {_TITLES}
         FROM {_DOCS}
         {_CHUNK}""",
     "narratives": f"""
