@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/narrascope demo
 
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="" $(BIN)/python -m pytest -n 2 --dist loadgroup
+	HF_HUB_OFFLINE=1 TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="" $(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

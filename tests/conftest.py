@@ -40,26 +40,6 @@ def needs_shared(path: Path) -> Path:
     return path
 
 
-# `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). Tests that share
-# an expensive fixture stay on one worker, so it is built once: everything that reads the demo
-# store together, and each module with module-scoped fixtures (the SemEval store, ...) as a unit.
-SESSION_GROUPS = {"demo_run": "demo", "extracted_eval_pages": "evaluation-pages"}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        group = next((g for f, g in SESSION_GROUPS.items() if f in info.names_closure), None)
-        if group is None and any(
-            defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs
-        ):
-            group = item.module.__name__
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
 def shared() -> Path:
     return needs_shared(SHARED)
