@@ -85,13 +85,13 @@ def test_wordpress_api_pages_and_modified_after(tmp_path):
         sources = sources_file(tmp_path, home=home, wordpress=True, allowed_domains=["127.0.0.1"],
                                sitemaps=[home + "sitemap.xml"])  # fmt: skip
         out = crawl(tmp_path, sources, "wp_per_page = 5\n")
-        assert "12 new" in out
+        assert "13 new" in out
         api = [p for p, _ in handler.log if p.startswith("/wp-json/")]
-        assert len(api) == 3 and all("_embed=" in p for p in api)  # 12 posts, 5 a page
+        assert len(api) == 3 and all("_embed=" in p for p in api)  # 13 posts, 5 a page
         pages = [p for p, _ in handler.log if not p.startswith(("/wp-json/", "/robots"))]
         assert pages == ["/sitemap.xml"]  # the API ran first; no theme page was fetched
         meta = rows(tmp_path, "SELECT author, categories, meta->>'wp_id' FROM page_meta")
-        assert len(meta) == 12 and all(a and c == ["Analytics"] and w for a, c, w in meta)
+        assert len(meta) == 13 and all(a and c == ["Analytics"] and w for a, c, w in meta)
         handler.log.clear()
         out = crawl(tmp_path, sources, "wp_per_page = 5\n")
         assert "0 new, 0 changed" in out and "nothing new" in out
@@ -99,7 +99,7 @@ def test_wordpress_api_pages_and_modified_after(tmp_path):
         assert "modified_after=" in api  # only posts modified since the last complete read
     run_cli("process", "--no-progress", "--stage", "extract", db=tmp_path / "n.duckdb")
     texts = [t for (t,) in rows(tmp_path, "SELECT text FROM v_documents")]
-    assert len(texts) == 12 and not any("Добавить комментарий" in t for t in texts)
+    assert len(texts) == 13 and not any("Добавить комментарий" in t for t in texts)
 
 
 def test_telegram_channel_pages_back_and_stops_at_known_posts(tmp_path, local_site):
