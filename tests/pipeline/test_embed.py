@@ -33,7 +33,7 @@ def vectors(db, model_id=None) -> dict[str, tuple]:
 
 
 def test_e5_puts_translations_of_a_demo_article_closest(e5):
-    """Each planted translation (ru, uk, de, en) has its own story nearest among all 41 demo
+    """Each planted translation (ru, uk, de, en) has its own story nearest among all the demo
     articles: the original or another translation of it for 10 of the 11 (the 11th, a Russian
     translation, is nearest to another Russian piece of the same narrative)."""
     from storage.records import DocInput
