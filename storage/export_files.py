@@ -17,9 +17,6 @@ NARRATIVES_MEMORY_LIMIT = "2GB"
 #: Text per chunk: rows are written in chunks of about this many bytes of title and body.
 CHUNK_BYTES = 32 << 20
 CHUNK_ROWS = (200, 20_000)  # fewest, most rows a chunk
-#: Narratives a chunk of narratives.<ext>. Each chunk asks v_narratives for an id range given as
-#: constants, which DuckDB pushes down into the view: only those narratives are labelled.
-NARRATIVE_CHUNK = 1_000
 
 # Columns left out by --no-text: every column that holds words of a page (titles, bodies,
 # translations, and a narrative's label, which is a member's title or first sentence).
@@ -108,8 +105,7 @@ QUERIES = {
                n.languages, n.langs, n.first_seen, n.last_seen, n.created_at, n.updated_at,
                n.model_id, e.members AS exported_members
         FROM export_keys k
-        JOIN (SELECT * FROM v_narratives WHERE narrative_id BETWEEN {{id_lo}} AND {{id_hi}}) n
-             ON n.narrative_id = k.key
+        JOIN v_narratives n ON n.narrative_id = k.key
         JOIN (SELECT narrative_id, count(*) AS members FROM export_docs GROUP BY 1) e
              ON e.narrative_id = k.key
         LEFT JOIN documents rd ON rd.doc_id = n.representative_doc_id
@@ -141,7 +137,7 @@ def _shaped(
     """The query with the columns each format can carry: no text columns with --no-text;
     in CSV and JSON lines, times as ISO 8601 UTC ("2026-10-01T09:30:00.000000Z"), and in CSV
     lists as JSON arrays (["en","ru"]), which every CSV reader takes as one string."""
-    columns = con.execute(f"DESCRIBE ({query.format(lo=0, hi=0, id_lo=0, id_hi=-1)})").fetchall()
+    columns = con.execute(f"DESCRIBE ({query.format(lo=0, hi=0)})").fetchall()
     out, names = [], []
     for name, type_, *_ in columns:
         if no_text and name in TEXT_COLUMNS:
@@ -158,9 +154,7 @@ def _shaped(
 
 def _chunk_rows(con: duckdb.DuckDBPyConnection, name: str, no_text: bool) -> int:
     """Rows a chunk: about CHUNK_BYTES of the exported documents' text."""
-    if name == "narratives":
-        return NARRATIVE_CHUNK
-    if no_text:
+    if no_text or name == "narratives":
         return CHUNK_ROWS[1]
     average = con.execute(
         "SELECT avg(coalesce(length(e.text), 0) + coalesce(length(t.text), 0)) * 2 + 1000 "
@@ -191,14 +185,7 @@ def write_file(
     for i, lo in enumerate(range(0, max(total, 1), step)):
         part = path.with_name(f".{path.name}.part{i:06d}")
         options = _OPTIONS[fmt] + (f", HEADER {str(i == 0).lower()}" if fmt == "csv" else "")
-        ids = (0, -1)
-        if name == "narratives":  # ids in a chunk are a range: keys are ordered by id
-            ids = con.execute(
-                "SELECT coalesce(min(key), 0), coalesce(max(key), -1) FROM export_keys "
-                "WHERE ord > ? AND ord <= ?",
-                [lo, lo + step],
-            ).fetchone()
-        chunk = query.format(lo=lo, hi=lo + step, id_lo=int(ids[0]), id_hi=int(ids[1]))
+        chunk = query.format(lo=lo, hi=lo + step)
         rows += int(con.execute(f"COPY ({chunk}) TO {quote(part)} ({options})").fetchone()[0])
         parts.append(part)
     if fmt == "parquet" and len(parts) > 1:
