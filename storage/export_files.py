@@ -11,9 +11,10 @@ import duckdb
 ISO_UTC = "%Y-%m-%dT%H:%M:%S.%fZ"
 #: DuckDB's memory while it writes a file; beyond it, it spills to disk (bench/bench_export.py)
 MEMORY_LIMIT = "192MB"
-#: ... and for narratives.<ext>: v_narratives labels every narrative from all their documents'
-#: terms and texts at once, which takes memory that grows with the store
-NARRATIVES_MEMORY_LIMIT = "2GB"
+#: ... and for narratives.<ext>, in steps: v_narratives labels every narrative from all their
+#: documents' terms at once. 256 MB holds it up to 100,000 documents (bench/bench_export.py);
+#: a larger store runs out of it, and the file is written again under the next limit.
+NARRATIVES_MEMORY_LIMITS = ("256MB", "2GB")
 #: Text per chunk: rows are written in chunks of about this many bytes of title and body.
 CHUNK_BYTES = 32 << 20
 CHUNK_ROWS = (200, 20_000)  # fewest, most rows a chunk
@@ -174,36 +175,50 @@ def write_file(
     no_text: bool,
     memory_limit: str = MEMORY_LIMIT,
 ) -> tuple[int, list[str]]:
-    """Write one export file in chunks (parts beside it, then joined); (rows, columns)."""
-    limit = NARRATIVES_MEMORY_LIMIT if name == "narratives" else memory_limit
-    con.execute(f"SET memory_limit = '{limit}'")
+    """Write one export file in chunks (parts beside it, then joined); (rows, columns).
+    The narratives file is tried under each of NARRATIVES_MEMORY_LIMITS in turn."""
+    limits = NARRATIVES_MEMORY_LIMITS if name == "narratives" else (memory_limit,)
+    for i, limit in enumerate(limits):
+        con.execute(f"SET memory_limit = '{limit}'")
+        try:
+            return _write_parts(con, name, path, fmt, no_text)
+        except duckdb.OutOfMemoryException:
+            if i == len(limits) - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _write_parts(
+    con: duckdb.DuckDBPyConnection, name: str, path: Path, fmt: str, no_text: bool
+) -> tuple[int, list[str]]:
     con.execute(f"CREATE OR REPLACE TEMP TABLE export_keys AS {KEYS[name]}")
     total = con.execute("SELECT count(*) FROM export_keys").fetchone()[0]
     query, columns = _shaped(con, QUERIES[name], fmt, no_text)
     step = _chunk_rows(con, name, no_text)
     parts, rows = [], 0
-    for i, lo in enumerate(range(0, max(total, 1), step)):
-        part = path.with_name(f".{path.name}.part{i:06d}")
-        options = _OPTIONS[fmt] + (f", HEADER {str(i == 0).lower()}" if fmt == "csv" else "")
-        chunk = query.format(lo=lo, hi=lo + step)
-        rows += int(con.execute(f"COPY ({chunk}) TO {quote(part)} ({options})").fetchone()[0])
-        parts.append(part)
-    if fmt == "parquet" and len(parts) > 1:
-        # one reader thread keeps the parts' order and holds one row group at a time
-        threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
-        listed = ", ".join(quote(p) for p in parts)
-        con.execute("SET threads = 1")
-        try:
-            con.execute(
-                f"COPY (SELECT * FROM read_parquet([{listed}])) TO {quote(path)} ({_OPTIONS[fmt]})"
-            )
-        finally:
-            con.execute(f"SET threads = {int(threads)}")
-    else:
-        with path.open("wb") as out:
-            for part in parts:
-                with part.open("rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 20)
-    for part in parts:
-        part.unlink()
+    try:
+        for i, lo in enumerate(range(0, max(total, 1), step)):
+            part = path.with_name(f".{path.name}.part{i:06d}")
+            options = _OPTIONS[fmt] + (f", HEADER {str(i == 0).lower()}" if fmt == "csv" else "")
+            chunk = query.format(lo=lo, hi=lo + step)
+            parts.append(part)
+            rows += int(con.execute(f"COPY ({chunk}) TO {quote(part)} ({options})").fetchone()[0])
+        if fmt == "parquet" and len(parts) > 1:
+            # one reader thread keeps the parts' order and holds one row group at a time
+            threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+            listed = ", ".join(quote(p) for p in parts)
+            con.execute("SET threads = 1")
+            try:
+                con.execute(f"COPY (SELECT * FROM read_parquet([{listed}])) TO {quote(path)} "
+                            f"({_OPTIONS[fmt]})")  # fmt: skip
+            finally:
+                con.execute(f"SET threads = {int(threads)}")
+        else:
+            with path.open("wb") as out:
+                for part in parts:
+                    with part.open("rb") as f:
+                        shutil.copyfileobj(f, out, 1 << 20)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
     return rows, columns

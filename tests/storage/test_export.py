@@ -386,3 +386,24 @@ def test_the_manifest_follows_a_rebuild_with_another_threshold(demo_db, tmp_path
     assert manifest["thresholds"]["cluster"] == [
         {"threshold": 0.45, "merge_threshold": 0.97, "cross_language": 0.2}
     ]
+
+
+def test_narratives_out_of_memory_step_up_or_fail_cleanly(demo_db, tmp_path, monkeypatch):
+    """The narratives file runs under a small memory limit first (flat up to 100,000
+    documents, bench/bench_export.py); a store too large for it is written again under the
+    next limit, and out of memory under the last one the export fails and writes nothing."""
+    from storage import export_files
+
+    whole = export(demo_db, "narratives", tmp_path / "whole")
+    monkeypatch.setattr(export_files, "NARRATIVES_MEMORY_LIMITS", ("1MB", "2GB"))
+    stepped = export(demo_db, "narratives", tmp_path / "stepped")
+    assert stepped["rows"] == whole["rows"]
+    for name in ("narratives.parquet", "members.parquet"):
+        assert read_arrow(tmp_path / "stepped" / name) == read_arrow(tmp_path / "whole" / name)
+    assert sorted(p.name for p in (tmp_path / "stepped").iterdir()) == [
+        "manifest.json", "members.parquet", "narratives.parquet"]  # fmt: skip
+
+    monkeypatch.setattr(export_files, "NARRATIVES_MEMORY_LIMITS", ("1MB",))
+    with pytest.raises(Exception, match="[Oo]ut of [Mm]emory"):
+        export(demo_db, "narratives", tmp_path / "failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stepped", "whole"]
