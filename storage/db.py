@@ -123,14 +123,15 @@ def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
 
 @contextmanager
 def connect(
-    path: str | os.PathLike | None = None, *, read_only: bool = False
+    path: str | os.PathLike | None = None, *, read_only: bool = False, upgrade: bool = True
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database for the duration of a ``with`` block, migrated and set to UTC.
 
     Hold it no longer than needed: while a process has the file open for writing, no other
     process can open it at all (DuckDB's single-writer rule); an open waits up to
     ``LOCK_WAIT_SECONDS`` for such a lock to go away. A read-only open of an older
-    file migrates it first, briefly read-write.
+    file migrates it first, briefly read-write; with ``upgrade=False`` (a reader that must never
+    write, like the dashboard) it raises StorageError instead.
     """
     db_path = resolve_db_path(path)
     if not read_only and (held := _held.get(os.path.realpath(db_path))) is not None:
@@ -146,6 +147,11 @@ def connect(
         else:
             version = schema_version(con)
             _refuse_newer(version, LATEST_VERSION)
+            if version < LATEST_VERSION and not upgrade:
+                raise StorageError(
+                    f"{db_path} has schema version {version}, this narrascope reads "
+                    f"{LATEST_VERSION}: run `narrascope init --db {db_path}` to upgrade it"
+                )
             if version < LATEST_VERSION:
                 con.close()
                 with connect(db_path):

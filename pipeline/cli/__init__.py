@@ -10,6 +10,7 @@ modules that do the work (crawlers/, pipeline/, storage/).
     demo        demo
     alerting    alerts
     export      export narratives | documents | copies (read-only)
+    dashboard   dashboard (read-only web app, dashboards/)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import click
 
 from pipeline.cli.alerting import alerts
+from pipeline.cli.dashboard import dashboard
 from pipeline.cli.app import Context, cli, common_options
 from pipeline.cli.demo import demo
 from pipeline.cli.export import export
@@ -58,6 +60,7 @@ for command in (
     models,
     demo,
     alerts,
+    dashboard,
     export,
 ):
     cli.add_command(command)

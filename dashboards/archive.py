@@ -1,0 +1,60 @@
+"""A stored page's archived response, read from its WARC record (page_meta.warc_file,
+warc_offset, warc_length) for the document page's "archived page" view. It is shown as
+escaped text, never as live HTML: the page was written by someone we do not trust."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+#: shown at most: the rest is cut with a note (the WARC file keeps every byte)
+MAX_BYTES = 1 << 20
+
+
+@dataclass
+class Archived:
+    url: str
+    status: str
+    headers: list[tuple[str, str]]
+    text: str
+    truncated: bool
+    length: int
+
+
+def _locate(warc_file: str, db_path: Path) -> Path:
+    path = Path(warc_file)
+    if not path.is_absolute() and not path.exists():
+        path = db_path.parent / path  # relative to the database, as crawlers/runner.py writes
+    return path
+
+
+def read_record(warc_file: str, offset: int, length: int, db_path: Path) -> Archived:
+    """The response record at ``offset``; OSError or ValueError when it cannot be read."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    with _locate(warc_file, db_path).open("rb") as handle:
+        handle.seek(offset)
+        raw = handle.read(length)
+    for record in ArchiveIterator(io.BytesIO(raw)):
+        if record.rec_type != "response":
+            continue
+        http = record.http_headers
+        body = record.content_stream().read(MAX_BYTES + 1)
+        charset = "utf-8"
+        content_type = (http.get_header("Content-Type") or "") if http else ""
+        if "charset=" in content_type.lower():
+            charset = content_type.lower().split("charset=", 1)[1].split(";")[0].strip() or charset
+        try:
+            text = body[:MAX_BYTES].decode(charset, errors="replace")
+        except LookupError:
+            text = body[:MAX_BYTES].decode("utf-8", errors="replace")
+        return Archived(
+            url=record.rec_headers.get_header("WARC-Target-URI") or "",
+            status=http.get_statuscode() if http else "",
+            headers=list(http.headers) if http else [],
+            text=text,
+            truncated=len(body) > MAX_BYTES,
+            length=len(body),
+        )
+    raise ValueError("no response record at that offset")

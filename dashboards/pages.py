@@ -1,0 +1,239 @@
+"""The dashboard's pages: each reads the views through dashboards/queries.py and renders a
+template with its rows and the SQL that produced them. Handlers are plain functions, which
+Starlette runs in its thread pool (DuckDB calls block)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.routing import Route
+
+from dashboards import queries as q
+from dashboards.archive import read_record
+from dashboards.db import Result, Store
+
+PAGE_SIZE = 50
+OVERVIEW_DAYS = 60
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def render(request: Request, template: str, **context) -> HTMLResponse:
+    env = request.app.state.env
+    nav = template.split(".")[0]
+    return HTMLResponse(env.get_template(template).render(request=request, nav=nav, **context))
+
+
+def _int(request: Request, name: str, default: int | None = None, low: int = 1) -> int | None:
+    value = request.query_params.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return max(int(value), low)
+    except ValueError:
+        raise HTTPException(400, f"{name} must be a whole number") from None
+
+
+def _date(request: Request, name: str) -> str | None:
+    value = request.query_params.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(400, f"{name} must be a date (YYYY-MM-DD)") from None
+    return value
+
+
+def chart(title: str, result: Result, stacked: bool = True) -> str:
+    """Rows of (day, lang, documents) as the JSON dashboards/static/charts.js draws: every
+    day from the first to the last, one series per language."""
+    rows = [r for r in result.rows if r[0] is not None]
+    if not rows:
+        return json.dumps({"title": title, "x": [], "series": [], "stacked": stacked})
+    days = sorted({r[0] for r in rows})
+    first, last = days[0], days[-1]
+    span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    index = {d: i for i, d in enumerate(span)}
+    langs = sorted({r[1] for r in rows})
+    values = {lang: [0] * len(span) for lang in langs}
+    for day, lang, n in rows:
+        values[lang][index[day]] += int(n)
+    x = [int(d.replace(tzinfo=d.tzinfo or UTC).timestamp()) for d in span]
+    series = [{"label": lang, "values": values[lang]} for lang in langs]
+    return json.dumps({"title": title, "x": x, "series": series, "stacked": stacked})
+
+
+def overview(request: Request):
+    store = _store(request)
+    per_day = store.query(q.DOCS_PER_DAY, {"days": OVERVIEW_DAYS})
+    return render(
+        request,
+        "overview.html",
+        per_day=per_day,
+        per_day_chart=chart("Documents per day by language", per_day),
+        growth=store.query(q.GROWTH, page=1, page_size=10),
+        attention=store.query(q.ATTENTION, page=1, page_size=20),
+        runs=store.query(q.LAST_RUNS, page=1, page_size=10),
+        days=OVERVIEW_DAYS,
+    )
+
+
+def narratives(request: Request):
+    p = request.query_params
+    filters = q.NarrativeFilters(
+        since=_date(request, "since"),
+        until=_date(request, "until"),
+        lang=p.get("lang") or None,
+        tag=p.get("tag") or None,
+        min_sites=_int(request, "min_sites"),
+        min_languages=_int(request, "min_languages"),
+        sort=p.get("sort") if p.get("sort") in q.SORTS else "last_seen",
+    )
+    page = _int(request, "page", 1)
+    sql, params = filters.sql()
+    store = _store(request)
+    result = store.query(sql, params, page=page, page_size=PAGE_SIZE)
+    languages = [r[0] for r in store.query(q.LANGUAGES).rows]
+    return render(request, "narratives.html", result=result, filters=filters, page=page,
+                  sorts=list(q.SORTS), languages=languages)  # fmt: skip
+
+
+def lineage(rows: list[dict]) -> list[dict]:
+    """Copy groups as trees: each member under the member it was copied from (its `via`
+    when it has no direct link to the origin, else the origin)."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["group_id"], []).append({**r, "children": []})
+    trees = []
+    for members in groups.values():
+        by_id = {m["doc_id"]: m for m in members}
+        roots = []
+        for m in members:
+            parent = by_id.get(m["via"] or m["copy_of"]) if m["copy_kind"] != "origin" else None
+            if parent is None or parent is m:
+                roots.append(m)
+            else:
+                parent["children"].append(m)
+        trees.extend(roots)
+    return trees
+
+
+def narrative(request: Request):
+    store = _store(request)
+    asked = request.path_params["narrative_id"]
+    found = store.query(q.RESOLVE, {"id": asked}).rows
+    if not found:
+        raise HTTPException(404, f"No narrative {asked}.")
+    current = found[0][0]
+    if current != asked:  # merged into another: its id lives on there
+        return RedirectResponse(f"/narratives/{current}", 301)
+    params = {"id": current}
+    head = store.query(q.NARRATIVE, params)
+    if not head.rows:
+        raise HTTPException(404, f"No narrative {asked}.")
+    timeline = store.query(q.TIMELINE, params)
+    links = store.query(q.LINEAGE, params)
+    page = _int(request, "page", 1)
+    return render(
+        request,
+        "narrative.html",
+        n=head.dicts[0],
+        head=head,
+        timeline=timeline,
+        timeline_chart=chart("Documents per day by language", timeline),
+        sites=store.query(q.SITES, params),
+        links=links,
+        trees=lineage(links.dicts),
+        members=store.query(q.MEMBERS, params, page=page, page_size=PAGE_SIZE),
+        page=page,
+    )
+
+
+def document(request: Request):
+    store = _store(request)
+    params = {"id": request.path_params["doc_id"]}
+    doc = store.query(q.DOCUMENT, params)
+    if not doc.rows:
+        raise HTTPException(404, "No such document.")
+    waiting = [r[0] for r in store.query(q.WAITING_MODELS, params).rows]
+    archive = store.query(q.ARCHIVE, params)
+    return render(
+        request,
+        "document.html",
+        d=doc.dicts[0],
+        doc=doc,
+        copies=store.query(q.COPIES, params),
+        install=f"narrascope models install {waiting[0]}" if waiting else None,
+        archived=bool(archive.rows and archive.rows[0][0]),
+    )
+
+
+def archived(request: Request):
+    store = _store(request)
+    params = {"id": request.path_params["doc_id"]}
+    found = store.query(q.ARCHIVE, params)
+    if not found.rows or not found.rows[0][0]:
+        raise HTTPException(404, "No archived copy of this page.")
+    warc_file, offset, length, url, fetched_at = found.rows[0]
+    try:
+        record = read_record(warc_file, offset, length, store.path)
+    except (OSError, ValueError) as err:
+        raise HTTPException(404, f"The archived copy cannot be read: {err}") from None
+    return render(request, "archive.html", doc_id=params["id"], record=record,
+                  archive_sql=found.sql, fetched_at=fetched_at,
+                  warc=(warc_file, offset, length))  # fmt: skip
+
+
+def search(request: Request):
+    from pipeline import search as searching
+    from storage.db import StorageError
+
+    p = request.query_params
+    text = p.get("q", "").strip()
+    mode = "semantic" if p.get("mode") == "semantic" else "keyword"
+    lang = p.get("lang") or None
+    limit = min(_int(request, "limit", 20), 200)
+    rows, columns, error = [], [], None
+    store = _store(request)
+    if text:
+        try:
+            if mode == "semantic":
+                rows = searching.semantic(store.path, text, request.app.state.embed,
+                                          lang=lang, limit=limit)  # fmt: skip
+                columns = searching.SEMANTIC_COLUMNS
+            else:
+                rows = searching.keyword(store.path, text, lang=lang, limit=limit)
+                columns = searching.KEYWORD_COLUMNS
+        except StorageError as err:
+            error = str(err)
+    results = [dict(zip(columns, r, strict=True)) for r in rows]
+    command = "narrascope search" + (" --semantic" if mode == "semantic" else "")
+    command += (f" --lang {lang}" if lang else "") + f" --limit {limit} " + json.dumps(text)
+    languages = [r[0] for r in store.query(q.LANGUAGES).rows]
+    return render(request, "search.html", text=text, mode=mode, lang=lang, limit=limit,
+                  results=results, error=error, command=command, languages=languages)  # fmt: skip
+
+
+def sources(request: Request):
+    page = _int(request, "page", 1)
+    result = _store(request).query(q.SOURCES, page=page, page_size=PAGE_SIZE)
+    return render(request, "sources.html", result=result, page=page)
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/", overview),
+        Route("/narratives", narratives),
+        Route("/narratives/{narrative_id:int}", narrative),
+        Route("/documents/{doc_id}", document),
+        Route("/documents/{doc_id}/archive", archived),
+        Route("/search", search),
+        Route("/sources", sources),
+    ]

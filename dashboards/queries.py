@@ -1,0 +1,172 @@
+"""The SQL behind each page, over the analysts' views (docs/schema.md). Parameters are
+DuckDB's `$name`; the page shows each query with its values written in (dashboards/db.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SEEN = "coalesce(published_at, first_seen_at)"
+
+# -- overview ------------------------------------------------------------------------------
+
+DOCS_PER_DAY = f"""
+SELECT date_trunc('day', {SEEN}) AS day, coalesce(lang, 'und') AS lang, count(*) AS documents
+FROM v_documents
+WHERE {SEEN} > (SELECT max({SEEN}) FROM v_documents) - to_days($days)
+GROUP BY ALL
+ORDER BY day, lang"""
+
+# docs/queries.md, question 1: members of the last 7 days (up to the latest document) and before
+GROWTH = f"""
+WITH latest AS (SELECT max({SEEN}) AS t FROM v_documents),
+growth AS (
+    SELECT d.narrative_id,
+           count(*) FILTER ({SEEN} > l.t - INTERVAL 7 DAY) AS this_week,
+           count(*) FILTER ({SEEN} <= l.t - INTERVAL 7 DAY) AS before
+    FROM v_documents d, latest l
+    WHERE d.narrative_id IS NOT NULL
+    GROUP BY 1
+)
+SELECT n.narrative_id, n.representative_title, g.this_week, g.before, n.independent_sites,
+       n.langs
+FROM growth g JOIN v_narratives n USING (narrative_id)
+WHERE g.this_week > 0
+ORDER BY g.this_week DESC, g.this_week::DOUBLE / (g.before + 1) DESC, n.narrative_id"""
+
+ATTENTION = """
+SELECT source, problem, last_crawl_at, last_crawl_fetched, documents
+FROM v_sources
+WHERE problem IS NOT NULL
+ORDER BY last_crawl_at DESC NULLS LAST, source"""
+
+LAST_RUNS = """
+SELECT run_id, kind, status, started_at, seconds, error, new, changed, rejected,
+       copies_found, narratives_new
+FROM v_runs
+ORDER BY started_at DESC"""
+
+# -- narratives ----------------------------------------------------------------------------
+
+SORTS = {
+    "documents": "documents",
+    "sites": "independent_sites",
+    "languages": "languages",
+    "last_seen": "last_seen",
+    "first_seen": "first_seen",
+    "rate": "documents_per_day",
+}
+
+
+@dataclass
+class NarrativeFilters:
+    since: str | None = None
+    until: str | None = None
+    lang: str | None = None
+    tag: str | None = None  # key=value
+    min_sites: int | None = None
+    min_languages: int | None = None
+    sort: str = "last_seen"
+
+    def sql(self) -> tuple[str, dict]:
+        where, params = [], {}
+        if self.since:
+            where.append("last_seen >= $since::TIMESTAMPTZ")
+            params["since"] = self.since
+        if self.until:
+            where.append("first_seen < $until::TIMESTAMPTZ + INTERVAL 1 DAY")
+            params["until"] = self.until
+        if self.lang:
+            where.append("list_contains(langs, $lang)")
+            params["lang"] = self.lang
+        if self.tag and "=" in self.tag:
+            key, value = self.tag.split("=", 1)
+            where.append(
+                "narrative_id IN (SELECT d.narrative_id FROM v_documents d "
+                "JOIN v_sources s USING (source) WHERE s.tags[$tag_key] = $tag_value)"
+            )
+            params.update(tag_key=key.strip(), tag_value=value.strip())
+        if self.min_sites:
+            where.append("independent_sites >= $min_sites")
+            params["min_sites"] = self.min_sites
+        if self.min_languages:
+            where.append("languages >= $min_languages")
+            params["min_languages"] = self.min_languages
+        order = SORTS.get(self.sort, "last_seen")
+        sql = f"""
+SELECT narrative_id, representative_title, keywords, documents, independent_sites, languages,
+       langs, first_seen, last_seen, documents_per_day
+FROM v_narratives
+{"WHERE " + " AND ".join(where) if where else ""}
+ORDER BY {order} DESC NULLS LAST, narrative_id"""
+        return sql.replace("\n\n", "\n"), params
+
+
+RESOLVE = "SELECT narrative_id FROM v_narrative_ids WHERE id = $id"
+
+NARRATIVE = """
+SELECT n.*, d.title AS representative_title_doc, d.source AS representative_source
+FROM v_narratives n
+LEFT JOIN v_documents d ON d.doc_id = n.representative_doc_id
+WHERE n.narrative_id = $id"""
+
+TIMELINE = f"""
+SELECT date_trunc('day', {SEEN}) AS day, coalesce(lang, 'und') AS lang, count(*) AS documents
+FROM v_documents
+WHERE narrative_id = $id
+GROUP BY ALL
+ORDER BY day, lang"""
+
+SITES = f"""
+SELECT source, min({SEEN}) AS first_published, count(*) AS documents,
+       list(DISTINCT coalesce(lang, 'und') ORDER BY coalesce(lang, 'und')) AS langs,
+       count(*) FILTER (copy_kind IS NOT NULL AND copy_kind <> 'origin') AS copies
+FROM v_documents
+WHERE narrative_id = $id
+GROUP BY source
+ORDER BY first_published, source"""
+
+LINEAGE = """
+SELECT c.group_id, c.doc_id, c.copy_of, c.copy_kind, c.similarity, c.via, c.delay, c.source,
+       c.lang, c.title, c.seen_at
+FROM v_copies c
+WHERE c.group_id IN (SELECT copy_group_id FROM v_documents WHERE narrative_id = $id)
+ORDER BY c.group_id, c.seen_at, c.doc_id"""
+
+MEMBERS = f"""
+SELECT doc_id, title, title_translated, source, lang, {SEEN} AS seen_at, copy_kind,
+       machine_written, left(regexp_replace(coalesce(text_translated, text), '\\s+', ' ', 'g'),
+                             240) AS snippet
+FROM v_documents
+WHERE narrative_id = $id
+ORDER BY seen_at, doc_id"""
+
+# -- documents -----------------------------------------------------------------------------
+
+DOCUMENT = "SELECT * FROM v_documents WHERE doc_id = $id"
+
+COPIES = """
+SELECT doc_id, copy_of, copy_kind, similarity, via, delay, source, lang, url, title, seen_at
+FROM v_copies
+WHERE group_id = (SELECT copy_group_id FROM v_documents WHERE doc_id = $id)
+ORDER BY seen_at, doc_id"""
+
+ARCHIVE = """
+SELECT p.warc_file, p.warc_offset, p.warc_length, v.url, v.fetched_at
+FROM documents d
+JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
+JOIN page_meta p ON p.doc_id = d.doc_id AND p.version = d.current_version
+WHERE d.doc_id = $id"""
+
+WAITING_MODELS = """
+SELECT l.lang FROM languages l JOIN translations t USING (doc_id, version)
+WHERE l.doc_id = $id AND t.status = 'no_model'"""
+
+# -- sources -------------------------------------------------------------------------------
+
+SOURCES = """
+SELECT source, home, tags, entry_points, languages_seen, documents, narratives, copies,
+       copied_originals, machine_written_share, last_crawl_at, last_crawl_fetched, problem
+FROM v_sources
+ORDER BY problem IS NULL, source"""
+
+LANGUAGES = "SELECT DISTINCT lang FROM v_documents WHERE lang IS NOT NULL ORDER BY lang"

@@ -1,0 +1,57 @@
+"""`narrascope dashboard`: serve the read-only web dashboard (dashboards/) over the database."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import click
+
+from pipeline.cli.app import Context, common_options
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8050, show_default=True)
+@click.option(
+    "--token",
+    envvar="NARRASCOPE_DASHBOARD_TOKEN",
+    help="Every request must carry it (required on any address but loopback; also "
+    "NARRASCOPE_DASHBOARD_TOKEN).",
+)
+@common_options
+@click.pass_obj
+def dashboard(obj: Context, host, port, token):
+    """Serve the dashboard (narratives, copy lineage, documents side by side, search,
+    sources) over the database, read-only: it never writes and holds no connection between
+    requests, so cron runs go on beside it.
+
+    \b
+    Examples:  narrascope dashboard --db ops.duckdb
+               narrascope dashboard --host 0.0.0.0 --port 8080 --token "$(openssl rand -hex 16)"
+    """
+    import uvicorn
+
+    from dashboards.app import create_app
+    from dashboards.db import Store
+
+    if not is_loopback(host) and not token:
+        raise click.UsageError(
+            f"--host {host} serves beyond this machine: give --token (every request must "
+            "carry it), or keep the default 127.0.0.1"
+        )
+    obj.existing_db()
+    Store(obj.db_path).check()
+    app = create_app(obj.db_path, token=token, embed=obj.config["embed"])
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    click.echo(f"narrascope dashboard on {obj.db_path}: open {url}  (Ctrl-C stops it)")
+    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)

@@ -1,0 +1,255 @@
+"""Every dashboard page through Starlette's test client on the demo store (plus one hostile
+document): what each shows, its filters and paging, the SQL it shows (run here, it gives the
+rows the page shows), redirects for merged narratives, and the notices."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from markupsafe import escape
+
+from tests.dashboards.conftest import HOSTILE_TITLE
+
+PAGES = ["/", "/narratives", "/sources", "/search?q=sanctions", "/search"]
+
+
+def rows(db: Path, sql: str, params=()) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(sql, params).fetchall()
+
+
+def shown_sql(page: str) -> list[str]:
+    return [html.unescape(s) for s in re.findall(r'<pre class="sql">(.*?)</pre>', page, re.S)]
+
+
+def sanctions_story(db: Path) -> int:
+    """The demo's planted story told in Russian, English and German, with copies."""
+    [(nid,)] = rows(db, "SELECT narrative_id FROM v_narratives WHERE representative_title "
+                        "LIKE 'Sanctions, Not War%'")  # fmt: skip
+    return nid
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_loads_with_the_security_headers(client, path):
+    r = client.get(path)
+    assert r.status_code == 200, r.text
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert "Traceback" not in r.text
+    # it loads only the app's own assets (links to crawled pages are anchors, not loads)
+    assert not re.search(r'(src="|<link[^>]*href=")(https?:)?//', r.text)
+
+
+def test_the_sql_a_page_shows_gives_its_rows(client, hostile_db):
+    """Copied into `narrascope sql`, each list's SQL returns what the page lists."""
+    db = hostile_db[0]
+    page = client.get("/narratives?min_sites=2&sort=sites").text
+    [sql] = shown_sql(page)
+    listed = [int(i) for i in re.findall(r'<a href="/narratives/(\d+)">#', page)]
+    assert listed and [r[0] for r in rows(db, sql)] == listed
+    for path in ["/", "/sources", f"/narratives/{sanctions_story(db)}"]:
+        for sql in shown_sql(client.get(path).text):
+            rows(db, sql)  # each runs as shown
+
+
+def test_overview_shows_languages_per_day_growth_attention_and_runs(client, hostile_db):
+    page = client.get("/").text
+    [data] = re.findall(r'class="chart" data-chart="([^"]*)"', page)
+    chart = __import__("json").loads(html.unescape(data))
+    assert {s["label"] for s in chart["series"]} >= {"en", "ru", "uk", "de"}
+    assert all(len(s["values"]) == len(chart["x"]) for s in chart["series"])
+    total = sum(sum(s["values"]) for s in chart["series"])
+    [(recent,)] = rows(hostile_db[0], "SELECT count(*) FROM v_documents WHERE coalesce("
+                       "published_at, first_seen_at) > (SELECT max(coalesce(published_at, "
+                       "first_seen_at)) FROM v_documents) - INTERVAL 60 DAY")  # fmt: skip
+    assert total == recent
+    assert "Narratives that grew most" in page and "/narratives/" in page
+    assert page.count('class="status-ok"') >= 3  # crawl, process, import... of the demo
+
+
+def test_narratives_filter_sort_and_page(client, hostile_db, monkeypatch):
+    from dashboards import pages
+
+    db = hostile_db[0]
+    ru = client.get("/narratives?lang=ru").text
+    ids = {int(i) for i in re.findall(r'href="/narratives/(\d+)">#', ru)}
+    assert ids == {n for (n,) in rows(db, "SELECT narrative_id FROM v_narratives "
+                                          "WHERE list_contains(langs, 'ru')")}  # fmt: skip
+    wide = client.get("/narratives?min_sites=2&min_languages=2&sort=documents").text
+    listed = [int(i) for i in re.findall(r'href="/narratives/(\d+)">#', wide)]
+    expected = rows(db, "SELECT narrative_id FROM v_narratives WHERE independent_sites >= 2 "
+                        "AND languages >= 2 ORDER BY documents DESC, narrative_id")  # fmt: skip
+    assert listed == [n for (n,) in expected] and listed
+    tagged = client.get("/narratives?tag=network%3Dnone-such").text
+    assert "No narrative matches" in tagged
+    assert client.get("/narratives?since=2020-01-01&until=2030-12-31").status_code == 200
+    assert client.get("/narratives?since=yesterday").status_code == 400
+    assert client.get("/narratives?min_sites=many").status_code == 400
+
+    monkeypatch.setattr(pages, "PAGE_SIZE", 5)
+    first = client.get("/narratives?sort=first_seen").text
+    second = client.get("/narratives?sort=first_seen&page=2").text
+    one = re.findall(r'href="/narratives/(\d+)">#', first)
+    two = re.findall(r'href="/narratives/(\d+)">#', second)
+    assert len(one) == 5 and two and not set(one) & set(two)
+    assert 'rel="next"' in first and 'rel="prev"' in second
+
+
+def test_a_narrative_page_tells_its_story(client, hostile_db):
+    db = hostile_db[0]
+    nid = sanctions_story(db)
+    page = client.get(f"/narratives/{nid}").text
+    assert "Sanctions, Not War" in page and "keywords" in page
+    charts = re.findall(r'class="chart" data-chart="([^"]*)"', page)
+    series = __import__("json").loads(html.unescape(charts[0]))["series"]
+    langs = rows(db, f"SELECT unnest(langs) FROM v_narratives WHERE narrative_id = {nid}")
+    assert {s["label"] for s in series} == {lang for (lang,) in langs} and len(langs) >= 3
+    # the sites, first publisher first
+    sites = rows(db, "SELECT source, min(coalesce(published_at, first_seen_at)) AS f FROM "
+                     f"v_documents WHERE narrative_id = {nid} GROUP BY 1 ORDER BY f, source")
+    section = page.split("Sites that carried it")[1].split("Copy lineage")[0]
+    assert [s for s in re.findall(r"<tr><td>([^<]+)</td>", section)] == [s for s, _ in sites]
+    # the lineage: the origin at the root, its copies under it with kind and delay
+    tree = page.split('<div class="tree">')[1].split("</div>")[0]
+    assert "kind-origin" in tree and "kind-translated" in tree and "after " in tree
+    assert tree.index("kind-origin") < tree.index("kind-translated")
+    members = {d for (d,) in rows(db, f"SELECT doc_id FROM v_documents WHERE narrative_id = {nid}")}
+    section = page.split("Member documents")[1]
+    assert set(re.findall(r'href="/documents/([0-9a-f]+)"', section)) == members
+
+
+def test_a_merged_narrative_redirects_to_the_survivor(client, hostile_db, tmp_path):
+    from dashboards.app import create_app
+    from starlette.testclient import TestClient
+
+    db = tmp_path / "merged.duckdb"
+    shutil.copy(hostile_db[0], db)
+    nid = sanctions_story(db)
+    with duckdb.connect(str(db)) as con:
+        con.execute("INSERT INTO narrative_aliases VALUES (99999, ?, now(), 'merged')", [nid])
+    with TestClient(create_app(db)) as c:
+        r = c.get("/narratives/99999", follow_redirects=False)
+        assert r.status_code == 301 and r.headers["location"] == f"/narratives/{nid}"
+        assert c.get("/narratives/99999").status_code == 200
+        missing = c.get("/narratives/123456")
+        assert missing.status_code == 404 and "No narrative 123456" in missing.text
+
+
+def test_a_document_side_by_side_with_copies_and_archive(client, hostile_db):
+    db = hostile_db[0]
+    [(ru, url)] = rows(db, "SELECT doc_id, url FROM v_documents WHERE lang = 'ru' AND "
+                           "copy_kind = 'origin' ORDER BY doc_id LIMIT 1")  # fmt: skip
+    page = client.get(f"/documents/{ru}").text
+    assert 'class="side-by-side"' in page
+    # the demo has no ru->en model: the notice says how to install one
+    assert "no_model" in page and "narrascope models install ru" in page
+    assert f'<a href="{html.escape(url)}"' in page  # the original URL, http: a link
+    copies = page.split("<h2>Copies</h2>")[1]
+    assert copies.count("<tr") >= 3 and "translated" in copies
+    [(en,)] = rows(db, "SELECT doc_id FROM v_documents WHERE translation_status = 'not_needed' "
+                       "ORDER BY doc_id LIMIT 1")  # fmt: skip
+    assert "no translation needed" in client.get(f"/documents/{en}").text
+    # the page as fetched (a WordPress post's is the API's JSON; a blog's is its HTML)
+    [(blog,)] = rows(db, "SELECT doc_id FROM v_documents WHERE source = 'demo-blog' "
+                         "ORDER BY doc_id LIMIT 1")  # fmt: skip
+    archived = client.get(f"/documents/{blog}/archive")
+    assert archived.status_code == 200
+    assert "&lt;html" in archived.text.lower() and "<html" not in archived.text[200:].lower()
+    assert client.get("/documents/nope").status_code == 404
+    assert client.get("/documents/nope/archive").status_code == 404
+
+
+def test_search_by_keywords_and_by_meaning_across_languages(client, hostile_db):
+    db = hostile_db[0]
+    page = client.get("/search?q=sanctions+cause+hunger&mode=semantic&limit=5").text
+    top = re.findall(r'href="/documents/([0-9a-f]+)"', page)
+    story = {d for (d,) in rows(db, "SELECT doc_id FROM v_documents WHERE narrative_id = "
+                                    f"{sanctions_story(db)} AND lang IN ('ru', 'de')")}  # fmt: skip
+    assert story & set(top[:3]), "an English query finds the Russian or German pieces"
+    assert "narrascope search --semantic" in page
+    ru_only = client.get("/search?q=sanctions+cause+hunger&mode=semantic&lang=ru").text
+    found = re.findall(r'href="/documents/([0-9a-f]+)"', ru_only)
+    assert found and {d for (d,) in rows(db, "SELECT doc_id FROM v_documents WHERE lang = 'ru'")
+                      } >= set(found)  # fmt: skip
+    keyword = client.get("/search?q=fertiliser").text
+    assert "Sanctions" in keyword and "<mark" not in keyword
+    assert "Nothing found" in client.get("/search?q=zzzzqqqq").text
+
+
+def test_hostile_strings_are_text_on_every_page(client, hostile_db):
+    db, doc = hostile_db
+    [(nid,)] = rows(db, "SELECT narrative_id FROM v_documents WHERE doc_id = ?", [doc])
+    for path in ["/", "/narratives", f"/narratives/{nid}", f"/documents/{doc}",
+                 f"/documents/{doc}/archive", "/sources", "/search?q=sanctions+starve"]:  # fmt: skip
+        page = client.get(path).text
+        for raw in ("<script>alert", "<svg onload", "<img src=x", 'href="javascript:',
+                    'src="http://evil'):  # fmt: skip
+            assert raw not in page, (path, raw)
+    doc_page = client.get(f"/documents/{doc}").text
+    assert str(escape(HOSTILE_TITLE)) in doc_page
+    assert "&lt;img src=x onerror=alert(&#39;body&#39;)&gt;" in doc_page
+
+
+def test_a_token_guards_every_request(hostile_db):
+    from dashboards.app import create_app
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app(hostile_db[0], token="s3cret")) as c:
+        for path in ["/", "/narratives", "/static/app.css"]:
+            assert c.get(path).status_code == 401
+        assert c.get("/?token=wrong").status_code == 401
+        assert c.get("/", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        r = c.get("/narratives?token=s3cret&lang=ru", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/narratives?lang=ru"
+        assert "httponly" in r.headers["set-cookie"].lower()
+        assert c.get("/narratives?lang=ru").status_code == 200  # the cookie carries it
+
+
+def test_beyond_loopback_it_refuses_to_start_without_a_token(hostile_db):
+    from tests.conftest import run_cli
+
+    proc = run_cli("dashboard", "--host", "0.0.0.0", db=hostile_db[0], check=False)
+    assert proc.returncode == 2 and "--token" in proc.stderr
+    proc = run_cli("dashboard", db=hostile_db[0].parent / "missing.duckdb", check=False)
+    assert proc.returncode != 0 and "no database" in proc.stderr
+
+
+def test_it_never_writes_and_waits_for_no_writer(client, hostile_db, tmp_path):
+    """Read-only: the file is byte for byte the same after every page. While another process
+    holds the file for writing, pages say so (503 with Retry-After), never a traceback."""
+    db = hostile_db[0]
+    before = db.read_bytes()
+    for path in PAGES:
+        client.get(path)
+    assert db.read_bytes() == before
+
+    from dashboards.app import create_app
+    from starlette.testclient import TestClient
+
+    busy = tmp_path / "busy.duckdb"
+    shutil.copy(db, busy)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); time.sleep(30)", str(busy)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with TestClient(create_app(busy)) as c:
+            started = time.monotonic()
+            r = c.get("/narratives")
+            assert r.status_code == 503 and r.headers["retry-after"] == "2"
+            assert "being updated by a run" in r.text and "Traceback" not in r.text
+            assert time.monotonic() - started < 10
+    finally:
+        holder.kill()
+        holder.wait()
