@@ -32,8 +32,9 @@ _BODY = (
 )
 
 
-def build(db: Path, n: int) -> None:
-    """A store of ``n`` documents written with set-based SQL into the real schema."""
+def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE) -> None:
+    """A store of ``n`` documents written with set-based SQL into the real schema,
+    ``per_narrative`` documents a narrative."""
     words = _BODY.replace("'", "''")
     with connect(db) as con, transaction(con):
         con.execute(f"CREATE TEMP TABLE nums AS SELECT range AS i FROM range({n})")
@@ -87,12 +88,12 @@ def build(db: Path, n: int) -> None:
                    'near', 0.9, now() FROM nums WHERE i % 5 = 1"""
         )
         con.execute(
-            f"""INSERT INTO narratives SELECT i, now(), now(), 'bench-model', {PER_NARRATIVE},
+            f"""INSERT INTO narratives SELECT i, now(), now(), 'bench-model', {per_narrative},
                    now(), [1.0, 0.0, 0.0]
-                FROM range({max(1, n // PER_NARRATIVE)}) t(i)"""
+                FROM range({max(1, n // per_narrative)}) t(i)"""
         )
         con.execute(
-            f"""INSERT INTO narrative_members SELECT printf('%016x', i), i // {PER_NARRATIVE},
+            f"""INSERT INTO narrative_members SELECT printf('%016x', i), i // {per_narrative},
                    0.8, 'nearest', now() FROM nums"""
         )
         con.execute(

@@ -23,6 +23,7 @@ BENCHES = [
     ("Copies and narratives at scale", ["bench.bench_copies_narratives"]),
     ("Crawling", ["bench.bench_crawl", "1000", "5000"]),
     ("Exports at scale", ["bench.bench_export", "1000", "10000", "100000"]),
+    ("Dashboard at scale", ["bench.bench_dashboard", "100000"]),
     ("Demo", ["bench.bench_demo"]),
 ]
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import click
 
 from pipeline.cli.alerting import alerts
-from pipeline.cli.dashboard import dashboard
 from pipeline.cli.app import Context, cli, common_options
+from pipeline.cli.dashboard import dashboard
 from pipeline.cli.demo import demo
 from pipeline.cli.export import export
 from pipeline.cli.ingest import crawl, import_

@@ -79,7 +79,9 @@ def demo(obj: Context, serve, demo_db):
         f'  narrascope --db {obj.db_path} sql "SELECT * FROM v_copies ORDER BY group_id, seen_at"\n'
         f'  narrascope --db {obj.db_path} sql "SELECT source, lang, title FROM v_documents ORDER BY source"\n'
         f'  narrascope --db {obj.db_path} sql "SELECT source, title, signals FROM v_documents WHERE machine_written"\n'
-        f"  narrascope demo --serve   # then crawl the sites yourself"
+        f"  narrascope demo --serve   # then crawl the sites yourself\n"
+        f"\nThe dashboard (narratives, copy lineage, documents side by side, search):\n"
+        f"  narrascope --db {obj.db_path} dashboard   # then open http://127.0.0.1:8050/"
     )
 
 

@@ -114,8 +114,11 @@ def test_a_narrative_page_tells_its_story(client, hostile_db):
     langs = rows(db, f"SELECT unnest(langs) FROM v_narratives WHERE narrative_id = {nid}")
     assert {s["label"] for s in series} == {lang for (lang,) in langs} and len(langs) >= 3
     # the sites, first publisher first
-    sites = rows(db, "SELECT source, min(coalesce(published_at, first_seen_at)) AS f FROM "
-                     f"v_documents WHERE narrative_id = {nid} GROUP BY 1 ORDER BY f, source")
+    sites = rows(
+        db,
+        "SELECT source, min(coalesce(published_at, first_seen_at)) AS f FROM "
+        f"v_documents WHERE narrative_id = {nid} GROUP BY 1 ORDER BY f, source",
+    )
     section = page.split("Sites that carried it")[1].split("Copy lineage")[0]
     assert [s for s in re.findall(r"<tr><td>([^<]+)</td>", section)] == [s for s, _ in sites]
     # the lineage: the origin at the root, its copies under it with kind and delay
@@ -128,8 +131,9 @@ def test_a_narrative_page_tells_its_story(client, hostile_db):
 
 
 def test_a_merged_narrative_redirects_to_the_survivor(client, hostile_db, tmp_path):
-    from dashboards.app import create_app
     from starlette.testclient import TestClient
+
+    from dashboards.app import create_app
 
     db = tmp_path / "merged.duckdb"
     shutil.copy(hostile_db[0], db)
@@ -200,8 +204,9 @@ def test_hostile_strings_are_text_on_every_page(client, hostile_db):
 
 
 def test_a_token_guards_every_request(hostile_db):
-    from dashboards.app import create_app
     from starlette.testclient import TestClient
+
+    from dashboards.app import create_app
 
     with TestClient(create_app(hostile_db[0], token="s3cret")) as c:
         for path in ["/", "/narratives", "/static/app.css"]:
@@ -232,8 +237,9 @@ def test_it_never_writes_and_waits_for_no_writer(client, hostile_db, tmp_path):
         client.get(path)
     assert db.read_bytes() == before
 
-    from dashboards.app import create_app
     from starlette.testclient import TestClient
+
+    from dashboards.app import create_app
 
     busy = tmp_path / "busy.duckdb"
     shutil.copy(db, busy)
