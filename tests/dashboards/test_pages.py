@@ -259,3 +259,46 @@ def test_it_never_writes_and_waits_for_no_writer(client, hostile_db, tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_command_serves_the_app_and_prints_its_url(hostile_db):
+    """`narrascope dashboard` on a free loopback port: it prints the URL (with the token when
+    given), and that URL answers; without the token, 401."""
+    import os
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "--db", str(hostile_db[0]), "dashboard",
+         "--port", str(port), "--token", "t0ken"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NARRASCOPE_CONFIG": "", "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        url = f"http://127.0.0.1:{port}/?token=t0ken"
+        assert url in line, line + proc.stderr.read() if proc.poll() is not None else line
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        for _ in range(100):  # the server starts listening just after it prints
+            try:
+                with browser.open(url, timeout=5) as r:  # 303 to / with the token's cookie
+                    assert r.status == 200 and "Overview" in r.read().decode()
+                break
+            except urllib.error.URLError as err:
+                if isinstance(err, urllib.error.HTTPError):
+                    raise
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the dashboard did not answer")
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/narratives", timeout=5)
+        assert denied.value.code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
