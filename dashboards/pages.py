@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from dashboards import queries as q
 from dashboards.archive import read_record
-from dashboards.db import Result, Store
+from dashboards.db import BUSY_WAIT_SECONDS, Busy, Result, Store
 
 PAGE_SIZE = 50
 OVERVIEW_DAYS = 60
@@ -193,7 +193,7 @@ def archived(request: Request):
 
 def search(request: Request):
     from pipeline import search as searching
-    from storage.db import StorageError
+    from storage.db import DatabaseBusy, StorageError, lock_wait
 
     p = request.query_params
     text = p.get("q", "").strip()
@@ -202,21 +202,26 @@ def search(request: Request):
     limit = min(_int(request, "limit", 20), 200)
     rows, columns, error = [], [], None
     store = _store(request)
+    # first, through the store: a file a run holds is the notice, an older schema is refused
+    # (pipeline.search's own opens would migrate it, and wait 30 s for a writer)
+    languages = [r[0] for r in store.query(q.LANGUAGES).rows]
     if text:
         try:
-            if mode == "semantic":
-                rows = searching.semantic(store.path, text, request.app.state.embed,
-                                          lang=lang, limit=limit)  # fmt: skip
-                columns = searching.SEMANTIC_COLUMNS
-            else:
-                rows = searching.keyword(store.path, text, lang=lang, limit=limit)
-                columns = searching.KEYWORD_COLUMNS
+            with lock_wait(BUSY_WAIT_SECONDS):
+                if mode == "semantic":
+                    rows = searching.semantic(store.path, text, request.app.state.embed,
+                                              lang=lang, limit=limit)  # fmt: skip
+                    columns = searching.SEMANTIC_COLUMNS
+                else:
+                    rows = searching.keyword(store.path, text, lang=lang, limit=limit)
+                    columns = searching.KEYWORD_COLUMNS
+        except DatabaseBusy as err:
+            raise Busy(str(err)) from err
         except StorageError as err:
             error = str(err)
     results = [dict(zip(columns, r, strict=True)) for r in rows]
     command = "narrascope search" + (" --semantic" if mode == "semantic" else "")
     command += (f" --lang {lang}" if lang else "") + f" --limit {limit} " + json.dumps(text)
-    languages = [r[0] for r in store.query(q.LANGUAGES).rows]
     return render(request, "search.html", text=text, mode=mode, lang=lang, limit=limit,
                   results=results, error=error, command=command, languages=languages)  # fmt: skip
 
