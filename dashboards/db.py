@@ -7,6 +7,9 @@ the parameters written in as SQL literals. The query itself runs with bound para
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -60,11 +63,70 @@ def shown(sql: str, params: dict) -> str:
     return "\n".join([lines[0].strip()] + [x[indent:] for x in lines[1:]])
 
 
+#: What v_narratives depends on, cheaply: when none of it changed, its rows have not either.
+#: (A run writes runs first and last; clustering, translation and new versions in between.)
+FINGERPRINT = """
+SELECT (SELECT (count(*), max(assigned_at)) FROM narrative_members),
+       (SELECT (count(*), max(updated_at)) FROM narratives),
+       (SELECT count(*) FROM narrative_aliases),
+       (SELECT (count(*), max(translated_at)) FROM translations),
+       (SELECT (count(*), max(fetched_at)) FROM document_versions),
+       (SELECT (count(*), max(started_at), max(finished_at)) FROM runs)"""
+
+
 class Store:
-    """The database the dashboard reads (opened per call, read-only, never migrated)."""
+    """The database the dashboard reads (opened per call, read-only, never migrated).
+
+    v_narratives labels every narrative from all their documents' terms at once (seconds at
+    100,000 documents), so its rows are kept between requests as an Arrow table, read again
+    when FINGERPRINT changes; a query that names v_narratives reads that table instead (the
+    same rows, bench/bench_dashboard.py)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._narratives: tuple[tuple, object] | None = None  # (fingerprint, Arrow table)
+        self._lock = threading.Lock()
+
+    def _snapshot(self, con) -> None:
+        """Register the current v_narratives rows on ``con`` under the view's name."""
+        [fingerprint] = con.execute(FINGERPRINT).fetchall()
+        with self._lock:
+            if self._narratives is None or self._narratives[0] != fingerprint:
+                table = con.sql("SELECT * FROM v_narratives").to_arrow_table()
+                self._narratives = (fingerprint, table)
+            table = self._narratives[1]
+        con.register("v_narratives", table)  # shadows the view on this connection
+
+    def warm(self) -> None:
+        """Read v_narratives now (the dashboard command does before it serves)."""
+        self.query("SELECT count(*) FROM v_narratives")
+
+    @contextmanager
+    def reading(self) -> Iterator[Reader]:
+        """One read-only connection for a request's queries (opening costs ~60 ms at
+        100,000 documents), closed when the request is done."""
+        try:
+            with lock_wait(BUSY_WAIT_SECONDS), connect(self.path, read_only=True,
+                                                      upgrade=False) as con:  # fmt: skip
+                yield Reader(self, con)
+        except DatabaseBusy as err:
+            raise Busy(str(err)) from err
+
+    def query(self, sql: str, params: dict | None = None, **paging) -> Result:
+        with self.reading() as reader:
+            return reader.query(sql, params, **paging)
+
+    def check(self) -> None:
+        """Open once: a missing file, a newer or older schema raise StorageError."""
+        self.query("SELECT 1")
+
+
+class Reader:
+    """A request's queries on its connection (Store.reading)."""
+
+    def __init__(self, store: Store, con):
+        self.store, self.con, self.path = store, con, store.path
+        self._registered = False
 
     def query(self, sql: str, params: dict | None = None, *, page: int | None = None,
               page_size: int = 50) -> Result:  # fmt: skip
@@ -76,23 +138,14 @@ class Store:
             params["offset"] = (max(page, 1) - 1) * page_size
             sql = sql.rstrip() + "\nLIMIT $limit OFFSET $offset"
             run = sql.replace("LIMIT $limit", "LIMIT $limit + 1")
-        columns, rows = self._run(run, params)
+        used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", run)}
+        if "v_narratives" in run and not self._registered:
+            self.store._snapshot(self.con)
+            self._registered = True
+        cur = self.con.execute(run, used)
+        columns, rows = [d[0] for d in cur.description], cur.fetchall()
         more = page is not None and len(rows) > page_size
         return Result(shown(sql, params), columns, rows[:page_size] if more else rows, more)
 
-    def _run(self, sql: str, params: dict) -> tuple[list[str], list[tuple]]:
-        used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", sql)}
-        try:
-            with lock_wait(BUSY_WAIT_SECONDS), connect(self.path, read_only=True,
-                                                      upgrade=False) as con:  # fmt: skip
-                cur = con.execute(sql, used)
-                return [d[0] for d in cur.description], cur.fetchall()
-        except DatabaseBusy as err:
-            raise Busy(str(err)) from err
 
-    def check(self) -> None:
-        """Open once: a missing file, a newer or older schema raise StorageError."""
-        self._run("SELECT 1", {})
-
-
-__all__ = ["Busy", "Result", "Store", "StorageError", "literal", "shown"]
+__all__ = ["Busy", "Reader", "Result", "Store", "StorageError", "literal", "shown"]

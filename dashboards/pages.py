@@ -71,18 +71,18 @@ def chart(title: str, result: Result, stacked: bool = True) -> str:
 
 
 def overview(request: Request):
-    store = _store(request)
-    per_day = store.query(q.DOCS_PER_DAY, {"days": OVERVIEW_DAYS})
-    return render(
-        request,
-        "overview.html",
-        per_day=per_day,
-        per_day_chart=chart("Documents per day by language", per_day),
-        growth=store.query(q.GROWTH, page=1, page_size=10),
-        attention=store.query(q.ATTENTION, page=1, page_size=20),
-        runs=store.query(q.LAST_RUNS, page=1, page_size=10),
-        days=OVERVIEW_DAYS,
-    )
+    with _store(request).reading() as store:
+        per_day = store.query(q.DOCS_PER_DAY, {"days": OVERVIEW_DAYS})
+        return render(
+            request,
+            "overview.html",
+            per_day=per_day,
+            per_day_chart=chart("Documents per day by language", per_day),
+            growth=store.query(q.GROWTH, page=1, page_size=10),
+            attention=store.query(q.ATTENTION, page=1, page_size=20),
+            runs=store.query(q.LAST_RUNS, page=1, page_size=10),
+            days=OVERVIEW_DAYS,
+        )
 
 
 def narratives(request: Request):
@@ -98,11 +98,11 @@ def narratives(request: Request):
     )
     page = _int(request, "page", 1)
     sql, params = filters.sql()
-    store = _store(request)
-    result = store.query(sql, params, page=page, page_size=PAGE_SIZE)
-    languages = [r[0] for r in store.query(q.LANGUAGES).rows]
-    return render(request, "narratives.html", result=result, filters=filters, page=page,
-                  sorts=list(q.SORTS), languages=languages)  # fmt: skip
+    with _store(request).reading() as store:
+        result = store.query(sql, params, page=page, page_size=PAGE_SIZE)
+        languages = [r[0] for r in store.query(q.LANGUAGES).rows]
+        return render(request, "narratives.html", result=result, filters=filters, page=page,
+                      sorts=list(q.SORTS), languages=languages)  # fmt: skip
 
 
 def lineage(rows: list[dict]) -> list[dict]:
@@ -126,53 +126,53 @@ def lineage(rows: list[dict]) -> list[dict]:
 
 
 def narrative(request: Request):
-    store = _store(request)
-    asked = request.path_params["narrative_id"]
-    found = store.query(q.RESOLVE, {"id": asked}).rows
-    if not found:
-        raise HTTPException(404, f"No narrative {asked}.")
-    current = found[0][0]
-    if current != asked:  # merged into another: its id lives on there
-        return RedirectResponse(f"/narratives/{current}", 301)
-    params = {"id": current}
-    head = store.query(q.NARRATIVE, params)
-    if not head.rows:
-        raise HTTPException(404, f"No narrative {asked}.")
-    timeline = store.query(q.TIMELINE, params)
-    links = store.query(q.LINEAGE, params)
-    page = _int(request, "page", 1)
-    return render(
-        request,
-        "narrative.html",
-        n=head.dicts[0],
-        head=head,
-        timeline=timeline,
-        timeline_chart=chart("Documents per day by language", timeline),
-        sites=store.query(q.SITES, params),
-        links=links,
-        trees=lineage(links.dicts),
-        members=store.query(q.MEMBERS, params, page=page, page_size=PAGE_SIZE),
-        page=page,
-    )
+    with _store(request).reading() as store:
+        asked = request.path_params["narrative_id"]
+        found = store.query(q.RESOLVE, {"id": asked}).rows
+        if not found:
+            raise HTTPException(404, f"No narrative {asked}.")
+        current = found[0][0]
+        if current != asked:  # merged into another: its id lives on there
+            return RedirectResponse(f"/narratives/{current}", 301)
+        params = {"id": current}
+        head = store.query(q.NARRATIVE, params)
+        if not head.rows:
+            raise HTTPException(404, f"No narrative {asked}.")
+        timeline = store.query(q.TIMELINE, params)
+        links = store.query(q.LINEAGE, params)
+        page = _int(request, "page", 1)
+        return render(
+            request,
+            "narrative.html",
+            n=head.dicts[0],
+            head=head,
+            timeline=timeline,
+            timeline_chart=chart("Documents per day by language", timeline),
+            sites=store.query(q.SITES, params),
+            links=links,
+            trees=lineage(links.dicts),
+            members=store.query(q.MEMBERS, params, page=page, page_size=PAGE_SIZE),
+            page=page,
+        )
 
 
 def document(request: Request):
-    store = _store(request)
-    params = {"id": request.path_params["doc_id"]}
-    doc = store.query(q.DOCUMENT, params)
-    if not doc.rows:
-        raise HTTPException(404, "No such document.")
-    waiting = [r[0] for r in store.query(q.WAITING_MODELS, params).rows]
-    archive = store.query(q.ARCHIVE, params)
-    return render(
-        request,
-        "document.html",
-        d=doc.dicts[0],
-        doc=doc,
-        copies=store.query(q.COPIES, params),
-        install=f"narrascope models install {waiting[0]}" if waiting else None,
-        archived=bool(archive.rows and archive.rows[0][0]),
-    )
+    with _store(request).reading() as store:
+        params = {"id": request.path_params["doc_id"]}
+        doc = store.query(q.DOCUMENT, params)
+        if not doc.rows:
+            raise HTTPException(404, "No such document.")
+        waiting = [r[0] for r in store.query(q.WAITING_MODELS, params).rows]
+        archive = store.query(q.ARCHIVE, params)
+        return render(
+            request,
+            "document.html",
+            d=doc.dicts[0],
+            doc=doc,
+            copies=store.query(q.COPIES, params),
+            install=f"narrascope models install {waiting[0]}" if waiting else None,
+            archived=bool(archive.rows and archive.rows[0][0]),
+        )
 
 
 def archived(request: Request):

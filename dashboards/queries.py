@@ -10,9 +10,10 @@ SEEN = "coalesce(published_at, first_seen_at)"
 # -- overview ------------------------------------------------------------------------------
 
 DOCS_PER_DAY = f"""
-SELECT date_trunc('day', {SEEN}) AS day, coalesce(lang, 'und') AS lang, count(*) AS documents
-FROM v_documents
-WHERE {SEEN} > (SELECT max({SEEN}) FROM v_documents) - to_days($days)
+SELECT date_trunc('day', seen) AS day, lang, count(*) AS documents
+FROM (SELECT {SEEN} AS seen, coalesce(lang, 'und') AS lang, max({SEEN}) OVER () AS latest
+      FROM v_documents)
+WHERE seen > latest - to_days($days)
 GROUP BY ALL
 ORDER BY day, lang"""
 
@@ -129,7 +130,9 @@ LINEAGE = """
 SELECT c.group_id, c.doc_id, c.copy_of, c.copy_kind, c.similarity, c.via, c.delay, c.source,
        c.lang, c.title, c.seen_at
 FROM v_copies c
-WHERE c.group_id IN (SELECT copy_group_id FROM v_documents WHERE narrative_id = $id)
+WHERE c.group_id IN (SELECT group_id FROM copy_members
+                     WHERE doc_id IN (SELECT doc_id FROM narrative_members
+                                      WHERE narrative_id = $id))
 ORDER BY c.group_id, c.seen_at, c.doc_id"""
 
 MEMBERS = f"""

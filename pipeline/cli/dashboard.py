@@ -41,7 +41,6 @@ def dashboard(obj: Context, host, port, token):
     import uvicorn
 
     from dashboards.app import create_app
-    from dashboards.db import Store
 
     if not is_loopback(host) and not token:
         raise click.UsageError(
@@ -49,8 +48,8 @@ def dashboard(obj: Context, host, port, token):
             "carry it), or keep the default 127.0.0.1"
         )
     obj.existing_db()
-    Store(obj.db_path).check()
     app = create_app(obj.db_path, token=token, embed=obj.config["embed"])
+    app.state.store.warm()  # reads v_narratives once, before the first page asks
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"narrascope dashboard on {obj.db_path}: open {url}  (Ctrl-C stops it)")
