@@ -302,3 +302,22 @@ def test_the_command_serves_the_app_and_prints_its_url(hostile_db):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_kept_narratives_follow_the_store(hostile_db, tmp_path):
+    """The dashboard keeps v_narratives' rows between requests; a change to the store (here a
+    narrative taken out) shows on the next request."""
+    from starlette.testclient import TestClient
+
+    from dashboards.app import create_app
+
+    db = tmp_path / "changing.duckdb"
+    shutil.copy(hostile_db[0], db)
+    nid = sanctions_story(db)
+    with TestClient(create_app(db)) as c:
+        assert f'href="/narratives/{nid}"' in c.get("/narratives").text
+        with duckdb.connect(str(db)) as con:
+            con.execute("DELETE FROM narrative_members WHERE narrative_id = ?", [nid])
+            con.execute("DELETE FROM narratives WHERE narrative_id = ?", [nid])
+        assert f'href="/narratives/{nid}"' not in c.get("/narratives").text
+        assert c.get(f"/narratives/{nid}").status_code == 404
