@@ -87,9 +87,23 @@ def templates() -> Environment:
     return env
 
 
+#: Host headers a dashboard without a token answers: a web page the analyst visits cannot
+#: rebind its own name to 127.0.0.1 and read the dashboard (DNS rebinding)
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def host_name(header: str) -> str:
+    """The host of a Host header, without the port ("[::1]:8050" -> "::1")."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
 class Guard(BaseHTTPMiddleware):
-    """Security headers on every response; with a token, 401 for a request without it (a
-    ``?token=`` visit sets an HttpOnly cookie and redirects to the clean URL)."""
+    """Security headers on every response; without a token, requests must name a loopback
+    host (421 otherwise); with one, 401 for a request without it (a ``?token=`` visit sets an
+    HttpOnly cookie and redirects to the clean URL)."""
 
     def __init__(self, app, token: str | None, on_error):
         super().__init__(app)
@@ -115,13 +129,18 @@ class Guard(BaseHTTPMiddleware):
 
     async def _dispatch(self, request: Request, call_next) -> Response:
         if self.token is None:
+            if host_name(request.headers.get("host", "")) not in LOOPBACK_HOSTS:
+                return PlainTextResponse(
+                    "421: this dashboard answers 127.0.0.1 and localhost only\n", status_code=421
+                )
             response = await call_next(request)
         elif (t := request.query_params.get("token")) is not None:
             if not hmac.compare_digest(t.encode(), self.token.encode()):
                 response = PlainTextResponse("401: wrong token\n", status_code=401)
             else:
                 clean = request.url.remove_query_params("token")
-                target = clean.path + (f"?{clean.query}" if clean.query else "")
+                # this app's path only: "//evil.example/x" must not become another site
+                target = "/" + clean.path.lstrip("/\\") + (f"?{clean.query}" if clean.query else "")
                 response = RedirectResponse(target, 303)
                 response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
         elif self._authorised(request):

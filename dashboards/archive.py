@@ -25,12 +25,13 @@ class Archived:
 def _locate(warc_file: str, db_path: Path) -> Path:
     path = Path(warc_file)
     if not path.is_absolute() and not path.exists():
-        path = db_path.parent / path  # relative to the database, as crawlers/runner.py writes
+        path = db_path.parent / path  # our crawls store absolute paths; try beside the database
     return path
 
 
 def read_record(warc_file: str, offset: int, length: int, db_path: Path) -> Archived:
     """The response record at ``offset``; OSError or ValueError when it cannot be read."""
+    from w3lib.encoding import html_to_unicode
     from warcio.archiveiterator import ArchiveIterator
 
     with _locate(warc_file, db_path).open("rb") as handle:
@@ -41,14 +42,9 @@ def read_record(warc_file: str, offset: int, length: int, db_path: Path) -> Arch
             continue
         http = record.http_headers
         body = record.content_stream().read(MAX_BYTES + 1)
-        charset = "utf-8"
         content_type = (http.get_header("Content-Type") or "") if http else ""
-        if "charset=" in content_type.lower():
-            charset = content_type.lower().split("charset=", 1)[1].split(";")[0].strip() or charset
-        try:
-            text = body[:MAX_BYTES].decode(charset, errors="replace")
-        except LookupError:
-            text = body[:MAX_BYTES].decode("utf-8", errors="replace")
+        # the charset as the crawler decoded it: header, BOM, <meta>, then a guess (w3lib)
+        _, text = html_to_unicode(content_type, body[:MAX_BYTES])
         return Archived(
             url=record.rec_headers.get_header("WARC-Target-URI") or "",
             status=http.get_statuscode() if http else "",

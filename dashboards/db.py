@@ -21,7 +21,7 @@ from storage.db import DatabaseBusy, StorageError, lock_wait
 BUSY_WAIT_SECONDS = 1.5
 
 
-class Busy(Exception):
+class Busy(DatabaseBusy):
     """A run holds the database for writing right now: show "updating, retry in a moment"."""
 
 
@@ -63,33 +63,33 @@ def shown(sql: str, params: dict) -> str:
     return "\n".join([lines[0].strip()] + [x[indent:] for x in lines[1:]])
 
 
-#: What v_narratives depends on, cheaply: when none of it changed, its rows have not either.
-#: (A run writes runs first and last; clustering, translation and new versions in between.)
-FINGERPRINT = """
-SELECT (SELECT (count(*), max(assigned_at)) FROM narrative_members),
-       (SELECT (count(*), max(updated_at)) FROM narratives),
-       (SELECT count(*) FROM narrative_aliases),
-       (SELECT (count(*), max(translated_at)) FROM translations),
-       (SELECT (count(*), max(fetched_at)) FROM document_versions),
-       (SELECT (count(*), max(started_at), max(finished_at)) FROM runs)"""
-
-
 class Store:
     """The database the dashboard reads (opened per call, read-only, never migrated).
 
     v_narratives labels every narrative from all their documents' terms at once (seconds at
     100,000 documents), so its rows are kept between requests as an Arrow table, read again
-    when FINGERPRINT changes; a query that names v_narratives reads that table instead (the
-    same rows, bench/bench_dashboard.py)."""
+    when the database file or its write-ahead log changed (size or modification time: every
+    write changes one of them); a query that names v_narratives reads that table instead
+    (the same rows, bench/bench_dashboard.py)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._narratives: tuple[tuple, object] | None = None  # (fingerprint, Arrow table)
         self._lock = threading.Lock()
 
+    def fingerprint(self) -> tuple:
+        def stat(path: Path) -> tuple:
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                return ()
+            return st.st_size, st.st_mtime_ns
+
+        return stat(self.path), stat(self.path.with_name(self.path.name + ".wal"))
+
     def _snapshot(self, con) -> None:
         """Register the current v_narratives rows on ``con`` under the view's name."""
-        [fingerprint] = con.execute(FINGERPRINT).fetchall()
+        fingerprint = self.fingerprint()
         with self._lock:
             if self._narratives is None or self._narratives[0] != fingerprint:
                 table = con.sql("SELECT * FROM v_narratives").to_arrow_table()
@@ -115,10 +115,6 @@ class Store:
     def query(self, sql: str, params: dict | None = None, **paging) -> Result:
         with self.reading() as reader:
             return reader.query(sql, params, **paging)
-
-    def check(self) -> None:
-        """Open once: a missing file, a newer or older schema raise StorageError."""
-        self.query("SELECT 1")
 
 
 class Reader:

@@ -5,7 +5,8 @@ Starlette runs in its thread pool (DuckDB calls block)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+import shlex
+from datetime import UTC, date, timedelta
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from dashboards.db import BUSY_WAIT_SECONDS, Busy, Result, Store
 
 PAGE_SIZE = 50
 OVERVIEW_DAYS = 60
+CHART_DAYS = 730  # at most two years of days a chart
 
 
 def _store(request: Request) -> Store:
@@ -30,25 +32,37 @@ def render(request: Request, template: str, **context) -> HTMLResponse:
     return HTMLResponse(env.get_template(template).render(request=request, nav=nav, **context))
 
 
-def _int(request: Request, name: str, default: int | None = None, low: int = 1) -> int | None:
+def _int(request: Request, name: str, default: int | None = None, low: int = 1,
+         high: int = 1_000_000) -> int | None:  # fmt: skip
     value = request.query_params.get(name, "").strip()
     if not value:
         return default
     try:
-        return max(int(value), low)
+        return min(max(int(value), low), high)
     except ValueError:
         raise HTTPException(400, f"{name} must be a whole number") from None
 
 
 def _date(request: Request, name: str) -> str | None:
+    """A YYYY-MM-DD date (what the form's date inputs send), else 400."""
     value = request.query_params.get(name, "").strip()
     if not value:
         return None
     try:
-        datetime.fromisoformat(value)
+        return date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_date(name)
     except ValueError:
-        raise HTTPException(400, f"{name} must be a date (YYYY-MM-DD)") from None
-    return value
+        return _bad_date(name)
+
+
+def _tag(request: Request) -> str | None:
+    value = request.query_params.get("tag", "").strip()
+    if value and ("=" not in value or not value.split("=", 1)[0].strip()):
+        raise HTTPException(400, "tag must be key=value, e.g. country=ru")
+    return value or None
+
+
+def _bad_date(name: str):
+    raise HTTPException(400, f"{name} must be a date (YYYY-MM-DD)")
 
 
 def chart(title: str, result: Result, stacked: bool = True) -> str:
@@ -59,6 +73,9 @@ def chart(title: str, result: Result, stacked: bool = True) -> str:
         return json.dumps({"title": title, "x": [], "series": [], "stacked": stacked})
     days = sorted({r[0] for r in rows})
     first, last = days[0], days[-1]
+    # a crawled date of 0001-01-01 must not make a chart of 700,000 days
+    first = max(first, last - timedelta(days=CHART_DAYS))
+    rows = [r for r in rows if r[0] >= first]
     span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
     index = {d: i for i, d in enumerate(span)}
     langs = sorted({r[1] for r in rows})
@@ -91,7 +108,7 @@ def narratives(request: Request):
         since=_date(request, "since"),
         until=_date(request, "until"),
         lang=p.get("lang") or None,
-        tag=p.get("tag") or None,
+        tag=_tag(request),
         min_sites=_int(request, "min_sites"),
         min_languages=_int(request, "min_languages"),
         sort=p.get("sort") if p.get("sort") in q.SORTS else "last_seen",
@@ -106,22 +123,30 @@ def narratives(request: Request):
 
 
 def lineage(rows: list[dict]) -> list[dict]:
-    """Copy groups as trees: each member under the member it was copied from (its `via`
-    when it has no direct link to the origin, else the origin)."""
+    """Copy groups as trees: each copy under the earlier member its strongest link goes to
+    (`via`, when it has no direct link to the origin), else under the origin; a member
+    nothing leads to from the origin hangs under the origin too. No cycles: a parent is
+    always seen earlier (seen_at, then doc_id)."""
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(r["group_id"], []).append({**r, "children": []})
     trees = []
     for members in groups.values():
         by_id = {m["doc_id"]: m for m in members}
-        roots = []
+        order = {m["doc_id"]: (m["seen_at"] is None, m["seen_at"], m["doc_id"]) for m in members}
+        origin = next((m for m in members if m["copy_kind"] == "origin"), None)
         for m in members:
-            parent = by_id.get(m["via"] or m["copy_of"]) if m["copy_kind"] != "origin" else None
+            if m is origin:
+                continue
+            parent = by_id.get(m["via"])
+            if parent is None or order[parent["doc_id"]] >= order[m["doc_id"]]:
+                parent = by_id.get(m["copy_of"]) or origin
             if parent is None or parent is m:
-                roots.append(m)
+                trees.append(m)
             else:
                 parent["children"].append(m)
-        trees.extend(roots)
+        if origin is not None:
+            trees.append(origin)
     return trees
 
 
@@ -162,7 +187,7 @@ def document(request: Request):
         doc = store.query(q.DOCUMENT, params)
         if not doc.rows:
             raise HTTPException(404, "No such document.")
-        waiting = [r[0] for r in store.query(q.WAITING_MODELS, params).rows]
+        waiting = store.query(q.WAITING_MODELS, params).rows
         archive = store.query(q.ARCHIVE, params)
         return render(
             request,
@@ -170,9 +195,15 @@ def document(request: Request):
             d=doc.dicts[0],
             doc=doc,
             copies=store.query(q.COPIES, params),
-            install=f"narrascope models install {waiting[0]}" if waiting else None,
+            install=install_command(*waiting[0]) if waiting else None,
             archived=bool(archive.rows and archive.rows[0][0]),
         )
+
+
+def install_command(source_lang: str, target_lang: str) -> str:
+    """What `narrascope status` says to run for documents waiting for a model."""
+    target = f" --target {target_lang}" if target_lang != "en" else ""
+    return f"narrascope models install {source_lang}{target}"
 
 
 def archived(request: Request):
@@ -193,6 +224,7 @@ def archived(request: Request):
 
 def search(request: Request):
     from pipeline import search as searching
+    from pipeline.errors import ModelError
     from storage.db import DatabaseBusy, StorageError, lock_wait
 
     p = request.query_params
@@ -217,11 +249,16 @@ def search(request: Request):
                     columns = searching.KEYWORD_COLUMNS
         except DatabaseBusy as err:
             raise Busy(str(err)) from err
-        except StorageError as err:
+        except (StorageError, ModelError) as err:
             error = str(err)
     results = [dict(zip(columns, r, strict=True)) for r in rows]
-    command = "narrascope search" + (" --semantic" if mode == "semantic" else "")
-    command += (f" --lang {lang}" if lang else "") + f" --limit {limit} " + json.dumps(text)
+    # quoted for a POSIX shell: the query and language come from a URL anyone can send
+    command = shlex.join(
+        ["narrascope", "--db", str(store.path), "search"]
+        + (["--semantic"] if mode == "semantic" else [])
+        + (["--lang", lang] if lang else [])
+        + ["--limit", str(limit), "--", text]
+    )
     return render(request, "search.html", text=text, mode=mode, lang=lang, limit=limit,
                   results=results, error=error, command=command, languages=languages)  # fmt: skip
 

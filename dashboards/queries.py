@@ -44,7 +44,7 @@ LAST_RUNS = """
 SELECT run_id, kind, status, started_at, seconds, error, new, changed, rejected,
        copies_found, narratives_new
 FROM v_runs
-ORDER BY started_at DESC"""
+ORDER BY started_at DESC, run_id DESC"""
 
 # -- narratives ----------------------------------------------------------------------------
 
@@ -79,11 +79,12 @@ class NarrativeFilters:
         if self.lang:
             where.append("list_contains(langs, $lang)")
             params["lang"] = self.lang
-        if self.tag and "=" in self.tag:
-            key, value = self.tag.split("=", 1)
+        if self.tag:
+            key, value = self.tag.split("=", 1)  # checked by the page (key=value)
             where.append(
-                "narrative_id IN (SELECT d.narrative_id FROM v_documents d "
-                "JOIN v_sources s USING (source) WHERE s.tags[$tag_key] = $tag_value)"
+                "narrative_id IN (SELECT m.narrative_id FROM narrative_members m "
+                "JOIN documents d USING (doc_id) JOIN sources s ON s.name = d.source "
+                "WHERE s.tags[$tag_key] = $tag_value)"
             )
             params.update(tag_key=key.strip(), tag_value=value.strip())
         if self.min_sites:
@@ -161,8 +162,9 @@ JOIN page_meta p ON p.doc_id = d.doc_id AND p.version = d.current_version
 WHERE d.doc_id = $id"""
 
 WAITING_MODELS = """
-SELECT l.lang FROM languages l JOIN translations t USING (doc_id, version)
-WHERE l.doc_id = $id AND t.status = 'no_model'"""
+SELECT t.source_lang, t.target_lang
+FROM documents d JOIN translations t ON t.doc_id = d.doc_id AND t.version = d.current_version
+WHERE d.doc_id = $id AND t.status = 'no_model' AND t.source_lang IS NOT NULL"""
 
 # -- sources -------------------------------------------------------------------------------
 

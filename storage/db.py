@@ -36,13 +36,14 @@ def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     """The schema version recorded in the file; 0 for an empty one."""
-    exists = con.execute(
+    # fetchall: a result left unfinished blocks the connection's next register() (DuckDB 2)
+    [(exists,)] = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()[0]
+    ).fetchall()
     if not exists:
         return 0
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
+    [(version,)] = con.execute("SELECT max(version) FROM schema_version").fetchall()
+    return int(version or 0)
 
 
 def _refuse_newer(version: int, known: int) -> None:

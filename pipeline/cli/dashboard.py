@@ -36,11 +36,12 @@ def dashboard(obj: Context, host, port, token):
 
     \b
     Examples:  narrascope dashboard --db ops.duckdb
-               narrascope dashboard --host 0.0.0.0 --port 8080 --token "$(openssl rand -hex 16)"
+               NARRASCOPE_DASHBOARD_TOKEN=$(openssl rand -hex 16) narrascope dashboard --host 0.0.0.0
     """
     import uvicorn
 
     from dashboards.app import create_app
+    from dashboards.db import Busy
 
     if not is_loopback(host) and not token:
         raise click.UsageError(
@@ -49,7 +50,10 @@ def dashboard(obj: Context, host, port, token):
         )
     obj.existing_db()
     app = create_app(obj.db_path, token=token, embed=obj.config["embed"])
-    app.state.store.warm()  # reads v_narratives once, before the first page asks
+    try:
+        app.state.store.warm()  # reads v_narratives once, before the first page asks
+    except Busy:
+        pass  # a run is writing: the first page that needs it reads it
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"narrascope dashboard on {obj.db_path}: open {url}  (Ctrl-C stops it)")

@@ -14,6 +14,8 @@ from tests.conftest import run_cli
 # Every string a crawled page controls, written to hurt: a script title, an <img onerror> in
 # the body, a markdown image and links (javascript:, an outside host), a hostile source
 # name and a URL with markup in its query. A javascript: document URL is refused at import.
+#: the base URL test clients use: without a token the app answers loopback hosts only
+LOCAL = "http://127.0.0.1"
 HOSTILE_TITLE = "<script>alert('title')</script> Sanctions starve Africa"
 HOSTILE_SOURCE = "evil<script>alert('source')</script>"
 HOSTILE_URL = "https://evil.example/post/1?<script>alert('q')</script>"
@@ -66,5 +68,5 @@ def app(hostile_db):
 def client(app):
     from starlette.testclient import TestClient
 
-    with TestClient(app) as c:
+    with TestClient(app, base_url=LOCAL) as c:
         yield c

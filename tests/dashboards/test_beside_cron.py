@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from tests.conftest import ROOT, run_cli
+from tests.dashboards.conftest import LOCAL
 
 PATHS = ["/", "/narratives", "/sources", "/search?q=sanctions"]
 TIMEOUT = 240
@@ -55,7 +56,7 @@ def cron(tmp_path_factory):
                                          if p)}  # fmt: skip
     seen: Counter[str] = Counter()
     slowest = 0.0
-    with DemoSites() as sites, TestClient(create_app(db)) as client:
+    with DemoSites() as sites, TestClient(create_app(db), base_url=LOCAL) as client:
         sources.write_text(sites.sources_toml())
         cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config),
                "run", "--sources", str(sources)]  # fmt: skip
@@ -110,7 +111,7 @@ def test_a_search_answers_a_held_file_at_once_and_never_upgrades_an_older_one(cr
                               stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "held"
-        with TestClient(create_app(held)) as client:
+        with TestClient(create_app(held), base_url=LOCAL) as client:
             for path in ["/search?q=sanctions", "/search?q=sanctions&mode=semantic"]:
                 started = time.monotonic()
                 assert check(client.get(path)) == "notice", path
@@ -125,7 +126,7 @@ def test_a_search_answers_a_held_file_at_once_and_never_upgrades_an_older_one(cr
         con.execute("DELETE FROM schema_version WHERE version = "
                     "(SELECT max(version) FROM schema_version)")  # fmt: skip
     before = digest(old)
-    with TestClient(create_app(old)) as client:
+    with TestClient(create_app(old), base_url=LOCAL) as client:
         r = client.get("/search?q=sanctions")
     assert r.status_code == 503 and "narrascope init" in r.text, r.text
     assert digest(old) == before  # read-only: the dashboard never migrates a file

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 from markupsafe import escape
 
-from tests.dashboards.conftest import HOSTILE_TITLE
+from tests.dashboards.conftest import HOSTILE_TITLE, LOCAL
 
 PAGES = ["/", "/narratives", "/sources", "/search?q=sanctions", "/search"]
 
@@ -140,7 +140,7 @@ def test_a_merged_narrative_redirects_to_the_survivor(client, hostile_db, tmp_pa
     nid = sanctions_story(db)
     with duckdb.connect(str(db)) as con:
         con.execute("INSERT INTO narrative_aliases VALUES (99999, ?, now(), 'merged')", [nid])
-    with TestClient(create_app(db)) as c:
+    with TestClient(create_app(db), base_url=LOCAL) as c:
         r = c.get("/narratives/99999", follow_redirects=False)
         assert r.status_code == 301 and r.headers["location"] == f"/narratives/{nid}"
         assert c.get("/narratives/99999").status_code == 200
@@ -179,7 +179,7 @@ def test_search_by_keywords_and_by_meaning_across_languages(client, hostile_db):
     story = {d for (d,) in rows(db, "SELECT doc_id FROM v_documents WHERE narrative_id = "
                                     f"{sanctions_story(db)} AND lang IN ('ru', 'de')")}  # fmt: skip
     assert story & set(top[:3]), "an English query finds the Russian or German pieces"
-    assert "narrascope search --semantic" in page
+    assert " search --semantic --limit 5 -- " in page
     ru_only = client.get("/search?q=sanctions+cause+hunger&mode=semantic&lang=ru").text
     found = re.findall(r'href="/documents/([0-9a-f]+)"', ru_only)
     assert found and {d for (d,) in rows(db, "SELECT doc_id FROM v_documents WHERE lang = 'ru'")
@@ -208,7 +208,7 @@ def test_a_token_guards_every_request(hostile_db):
 
     from dashboards.app import create_app
 
-    with TestClient(create_app(hostile_db[0], token="s3cret")) as c:
+    with TestClient(create_app(hostile_db[0], token="s3cret"), base_url=LOCAL) as c:
         for path in ["/", "/narratives", "/static/app.css"]:
             assert c.get(path).status_code == 401
         assert c.get("/?token=wrong").status_code == 401
@@ -250,7 +250,7 @@ def test_it_never_writes_and_waits_for_no_writer(client, hostile_db, tmp_path):
     )  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "held"
-        with TestClient(create_app(busy)) as c:
+        with TestClient(create_app(busy), base_url=LOCAL) as c:
             started = time.monotonic()
             r = c.get("/narratives")
             assert r.status_code == 503 and r.headers["retry-after"] == "2"
@@ -314,10 +314,107 @@ def test_kept_narratives_follow_the_store(hostile_db, tmp_path):
     db = tmp_path / "changing.duckdb"
     shutil.copy(hostile_db[0], db)
     nid = sanctions_story(db)
-    with TestClient(create_app(db)) as c:
+    with TestClient(create_app(db), base_url=LOCAL) as c:
         assert f'href="/narratives/{nid}"' in c.get("/narratives").text
         with duckdb.connect(str(db)) as con:
             con.execute("DELETE FROM narrative_members WHERE narrative_id = ?", [nid])
             con.execute("DELETE FROM narratives WHERE narrative_id = ?", [nid])
         assert f'href="/narratives/{nid}"' not in c.get("/narratives").text
         assert c.get(f"/narratives/{nid}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "url, link",
+    [
+        ("https://example.org/a?b=<c>", "https://example.org/a?b=<c>"),
+        ("HTTP://Example.org/", "HTTP://Example.org/"),
+        ("javascript:alert(1)", None),
+        ("JavaScript:alert(1)", None),
+        (" javascript:alert(1)", None),
+        ("data:text/html,<script>alert(1)</script>", None),
+        ("//evil.example/x", None),
+        ("/relative/path", None),
+        ("https:///no-host", None),
+        (None, None),
+    ],
+)
+def test_only_http_urls_become_links(url, link):
+    from dashboards.app import web_url
+
+    assert web_url(url) == link
+
+
+def test_guard_answers_loopback_names_and_keeps_redirects_home(hostile_db):
+    """Without a token only loopback Host headers are answered (a page that rebinds its own
+    name to 127.0.0.1 gets nothing); the token's redirect stays on this app; every answer,
+    errors and static files included, carries the security headers."""
+    from starlette.testclient import TestClient
+
+    from dashboards.app import create_app
+
+    with TestClient(create_app(hostile_db[0]), base_url="http://attacker.example") as c:
+        r = c.get("/")
+        assert r.status_code == 421 and "content-security-policy" in r.headers
+    for base in ("http://localhost:8050", "http://[::1]:8050", LOCAL):
+        with TestClient(create_app(hostile_db[0]), base_url=base) as c:
+            assert c.get("/sources").status_code == 200
+    with TestClient(create_app(hostile_db[0], token="s3cret"), base_url=LOCAL) as c:
+        for path in ["/", "/static/app.css"]:
+            assert c.get(path).status_code == 401
+        r = c.get("/%2Fevil.example/x?token=s3cret", follow_redirects=False)  # path //evil...
+        assert r.status_code == 303 and r.headers["location"] == "/evil.example/x"
+        assert "samesite=strict" in r.headers["set-cookie"].lower()
+    with TestClient(create_app(hostile_db[0]), base_url=LOCAL) as c:
+        for path, status in [("/no-such-page", 404), ("/static/app.css", 200),
+                             ("/narratives?tag=country", 400),
+                             ("/narratives?since=20240101", 400)]:  # fmt: skip
+            r = c.get(path)
+            assert r.status_code == status, path
+            assert r.headers["content-security-policy"].startswith("default-src 'none'")
+            assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_the_search_command_shown_is_quoted_for_the_shell(client):
+    page = client.get("/search", params={"q": "$(touch /tmp/pwned) `id`", "lang": "x;rm -rf ~"})
+    [command] = re.findall(r'<pre class="sql">(.*?)</pre>', page.text, re.S)
+    import shlex
+
+    words = shlex.split(html.unescape(command))
+    assert words[-1] == "$(touch /tmp/pwned) `id`" and words[words.index("--lang") + 1] == (
+        "x;rm -rf ~")  # fmt: skip
+
+
+def test_lineage_trees_have_no_cycles_and_lose_no_copy():
+    from datetime import datetime, timedelta
+
+    from dashboards.pages import lineage
+
+    t0 = datetime(2026, 10, 1)
+
+    def m(doc, kind, via=None, hours=0):
+        return {"group_id": "g", "doc_id": doc, "copy_of": "o", "copy_kind": kind, "via": via,
+                "seen_at": t0 + timedelta(hours=hours)}  # fmt: skip
+
+    rows = [m("o", "origin"), m("a", "near", via="b", hours=1), m("b", "near", via="a", hours=2),
+            m("c", "translated", via="elsewhere", hours=3), m("d", "near", via="b", hours=4)]  # fmt: skip
+    [root] = lineage(rows)
+
+    def walk(node, depth=0):
+        yield node["doc_id"], depth
+        for child in node["children"]:
+            yield from walk(child, depth + 1)
+
+    seen = dict(walk(root))
+    assert seen == {"o": 0, "a": 1, "b": 2, "c": 1, "d": 3}  # b under a (earlier), d under b
+
+
+def test_hostile_strings_show_escaped_where_they_appear(client, hostile_db):
+    from tests.dashboards.conftest import HOSTILE_SOURCE, HOSTILE_URL
+
+    db, doc = hostile_db
+    assert str(escape(HOSTILE_SOURCE)) in client.get("/sources").text
+    page = client.get(f"/documents/{doc}").text
+    assert str(escape(HOSTILE_SOURCE)) in page and str(escape(HOSTILE_URL)) in page
+    assert f'href="{escape(HOSTILE_URL)}"' in page  # an https URL: a link, its markup escaped
+    listing = client.get("/narratives").text
+    assert str(escape(HOSTILE_TITLE)) in listing
