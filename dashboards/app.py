@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -197,6 +198,7 @@ def create_app(
         embed = load_config(None)["embed"]
     app.state.store = store
     app.state.embed = embed
+    app.state.embed_lock = threading.Lock()
     app.state.env = env
     return app
 

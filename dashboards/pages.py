@@ -49,9 +49,11 @@ def _date(request: Request, name: str) -> str | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value).isoformat() if len(value) == 10 else _bad_date(name)
+        if len(value) == 10:  # fromisoformat also takes 20240101 and 2024-W01-1
+            return date.fromisoformat(value).isoformat()
     except ValueError:
-        return _bad_date(name)
+        pass
+    raise HTTPException(400, f"{name} must be a date (YYYY-MM-DD)")
 
 
 def _tag(request: Request) -> str | None:
@@ -61,16 +63,12 @@ def _tag(request: Request) -> str | None:
     return value or None
 
 
-def _bad_date(name: str):
-    raise HTTPException(400, f"{name} must be a date (YYYY-MM-DD)")
-
-
-def chart(title: str, result: Result, stacked: bool = True) -> str:
+def chart(title: str, result: Result) -> str:
     """Rows of (day, lang, documents) as the JSON dashboards/static/charts.js draws: every
-    day from the first to the last, one series per language."""
+    day from the first to the last, one series per language, stacked."""
     rows = [r for r in result.rows if r[0] is not None]
     if not rows:
-        return json.dumps({"title": title, "x": [], "series": [], "stacked": stacked})
+        return json.dumps({"title": title, "x": [], "series": [], "stacked": True})
     days = sorted({r[0] for r in rows})
     first, last = days[0], days[-1]
     # a crawled date of 0001-01-01 must not make a chart of 700,000 days
@@ -84,7 +82,7 @@ def chart(title: str, result: Result, stacked: bool = True) -> str:
         values[lang][index[day]] += int(n)
     x = [int(d.replace(tzinfo=d.tzinfo or UTC).timestamp()) for d in span]
     series = [{"label": lang, "values": values[lang]} for lang in langs]
-    return json.dumps({"title": title, "x": x, "series": series, "stacked": stacked})
+    return json.dumps({"title": title, "x": x, "series": series, "stacked": True})
 
 
 def overview(request: Request):
@@ -200,6 +198,17 @@ def document(request: Request):
         )
 
 
+def _embedder(request: Request):
+    """The app's one embed stage: its model loads on the first semantic search, then stays."""
+    from pipeline.embed import EmbedStage
+
+    state = request.app.state
+    with state.embed_lock:
+        if getattr(state, "embed_stage", None) is None:
+            state.embed_stage = EmbedStage.from_settings(state.embed)
+        return state.embed_stage
+
+
 def install_command(source_lang: str, target_lang: str) -> str:
     """What `narrascope status` says to run for documents waiting for a model."""
     target = f" --target {target_lang}" if target_lang != "en" else ""
@@ -242,7 +251,8 @@ def search(request: Request):
             with lock_wait(BUSY_WAIT_SECONDS):
                 if mode == "semantic":
                     rows = searching.semantic(store.path, text, request.app.state.embed,
-                                              lang=lang, limit=limit)  # fmt: skip
+                                              lang=lang, limit=limit,
+                                              stage=_embedder(request))  # fmt: skip
                     columns = searching.SEMANTIC_COLUMNS
                 else:
                     rows = searching.keyword(store.path, text, lang=lang, limit=limit)

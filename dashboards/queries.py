@@ -4,6 +4,7 @@ DuckDB's `$name`; the page shows each query with its values written in (dashboar
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 SEEN = "coalesce(published_at, first_seen_at)"
 
@@ -68,17 +69,18 @@ class NarrativeFilters:
     min_languages: int | None = None
     sort: str = "last_seen"
 
+    #: each filter: its condition over v_narratives (the tag's is built in sql())
+    CONDITIONS: ClassVar[dict[str, str]] = {
+        "since": "last_seen >= $since::TIMESTAMPTZ",
+        "until": "first_seen < $until::TIMESTAMPTZ + INTERVAL 1 DAY",
+        "lang": "list_contains(langs, $lang)",
+        "min_sites": "independent_sites >= $min_sites",
+        "min_languages": "languages >= $min_languages",
+    }
+
     def sql(self) -> tuple[str, dict]:
-        where, params = [], {}
-        if self.since:
-            where.append("last_seen >= $since::TIMESTAMPTZ")
-            params["since"] = self.since
-        if self.until:
-            where.append("first_seen < $until::TIMESTAMPTZ + INTERVAL 1 DAY")
-            params["until"] = self.until
-        if self.lang:
-            where.append("list_contains(langs, $lang)")
-            params["lang"] = self.lang
+        params = {k: getattr(self, k) for k in self.CONDITIONS if getattr(self, k)}
+        where = [self.CONDITIONS[k] for k in params]
         if self.tag:
             key, value = self.tag.split("=", 1)  # checked by the page (key=value)
             where.append(
@@ -87,12 +89,6 @@ class NarrativeFilters:
                 "WHERE s.tags[$tag_key] = $tag_value)"
             )
             params.update(tag_key=key.strip(), tag_value=value.strip())
-        if self.min_sites:
-            where.append("independent_sites >= $min_sites")
-            params["min_sites"] = self.min_sites
-        if self.min_languages:
-            where.append("languages >= $min_languages")
-            params["min_languages"] = self.min_languages
         order = SORTS.get(self.sort, "last_seen")
         sql = f"""
 SELECT narrative_id, representative_title, keywords, documents, independent_sites, languages,

@@ -68,11 +68,12 @@ def semantic(
     lang: str | None,
     limit: int,
     query_lang: str | None = None,
+    stage: EmbedStage | None = None,
 ) -> list[tuple]:
     """Nearest documents by the document similarity of pipeline/similarity.py (language means
     removed, so an English query ranks a Russian piece on the same story above unrelated
     English ones). The query's language is identified by py3langid unless given."""
-    stage = EmbedStage.from_settings(embed_settings)
+    stage = stage or EmbedStage.from_settings(embed_settings)  # a caller may keep its model
     with connect(db_path, read_only=True) as con:
         ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input, lang=lang)
         if not ids:
