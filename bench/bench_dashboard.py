@@ -63,7 +63,9 @@ def measure(n: int) -> None:
             f"narrative ({LARGEST:,} documents)": "/narratives/0",
             "narrative (20 documents)": "/narratives/200",
             "document": f"/documents/{doc}",
-            "search, keywords": "/search?q=guarantee+ceasefire",
+            # every body draws 200 words from the same 45: both occur in 98% of documents
+            "search, keywords in 98% of documents": "/search?q=guarantee+ceasefire",
+            "search, keyword in one title": "/search?q=92249",
             "sources": "/sources",
         }
         print("| page | requests | median s | worst s | status |")

@@ -17,6 +17,16 @@ from pathlib import Path
 from storage import connect
 from storage.db import DatabaseBusy, StorageError, lock_wait
 
+#: views kept between requests as Arrow tables (Store), in the order they are read
+SNAPSHOTS = ("v_copy_relations", "v_sources", "v_narratives")
+
+#: the languages of current documents, for the pages' language filters
+LANGUAGES = """
+SELECT DISTINCT l.lang
+FROM languages l JOIN documents d ON d.doc_id = l.doc_id AND d.current_version = l.version
+WHERE l.lang IS NOT NULL
+ORDER BY l.lang"""
+
 #: how long a request waits for a writer's batch to finish before it shows the notice
 BUSY_WAIT_SECONDS = 1.5
 
@@ -66,15 +76,18 @@ def shown(sql: str, params: dict) -> str:
 class Store:
     """The database the dashboard reads (opened per call, read-only, never migrated).
 
-    v_narratives labels every narrative from all their documents' terms at once (seconds at
-    100,000 documents), so its rows are kept between requests as an Arrow table, read again
-    when the database file or its write-ahead log changed (size or modification time: every
-    write changes one of them); a query that names v_narratives reads that table instead
-    (the same rows, bench/bench_dashboard.py)."""
+    Three views compute over the whole store whatever a query asks of them: v_copy_relations
+    (every copy group's origin and links), v_narratives (every narrative's labels from all
+    its documents' terms) and v_sources. Their rows are kept between requests as Arrow
+    tables (SNAPSHOTS), read again when the database file or its write-ahead log changed
+    (size or modification time: every write changes one of them), and each connection sees
+    them under the views' names, the views built on them too (v_documents and v_copies read
+    the kept copy relations). The same rows, in a fraction of the time:
+    bench/bench_dashboard.py."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._narratives: tuple[tuple, object] | None = None  # (fingerprint, Arrow table)
+        self._kept: tuple[tuple, dict] | None = None  # (fingerprint, {view: Arrow table})
         self._lock = threading.Lock()
 
     def fingerprint(self) -> tuple:
@@ -87,19 +100,29 @@ class Store:
 
         return stat(self.path), stat(self.path.with_name(self.path.name + ".wal"))
 
-    def _snapshot(self, con) -> None:
-        """Register the current v_narratives rows on ``con`` under the view's name."""
+    def _snapshot(self, con) -> list[str]:
+        """Register the kept rows of SNAPSHOTS on ``con`` under the views' names, reading
+        them first where the database changed since; the languages of current documents
+        (the pages' language filters) are kept alike."""
         fingerprint = self.fingerprint()
         with self._lock:
-            if self._narratives is None or self._narratives[0] != fingerprint:
-                table = con.sql("SELECT * FROM v_narratives").to_arrow_table()
-                self._narratives = (fingerprint, table)
-            table = self._narratives[1]
-        con.register("v_narratives", table)  # shadows the view on this connection
+            if self._kept is None or self._kept[0] != fingerprint:
+                tables = {}
+                for view in SNAPSHOTS:  # in order: the later ones read the earlier ones
+                    tables[view] = con.sql(f"SELECT * FROM {view}").to_arrow_table()
+                    con.register(view, tables[view])
+                languages = [r[0] for r in con.execute(LANGUAGES).fetchall()]
+                self._kept = (fingerprint, tables, languages)
+                return languages
+            _, tables, languages = self._kept
+        for view, table in tables.items():
+            con.register(view, table)  # shadows the view on this connection
+        return languages
 
     def warm(self) -> None:
         """Read v_narratives now (the dashboard command does before it serves)."""
-        self.query("SELECT count(*) FROM v_narratives")
+        with self.reading():
+            pass
 
     @contextmanager
     def reading(self) -> Iterator[Reader]:
@@ -108,7 +131,7 @@ class Store:
         try:
             with lock_wait(BUSY_WAIT_SECONDS), connect(self.path, read_only=True,
                                                       upgrade=False) as con:  # fmt: skip
-                yield Reader(self, con)
+                yield Reader(self, con, self._snapshot(con))
         except DatabaseBusy as err:
             raise Busy(str(err)) from err
 
@@ -120,9 +143,9 @@ class Store:
 class Reader:
     """A request's queries on its connection (Store.reading)."""
 
-    def __init__(self, store: Store, con):
+    def __init__(self, store: Store, con, languages: list[str]):
         self.store, self.con, self.path = store, con, store.path
-        self._registered = False
+        self.languages = languages  # of current documents, for the language filters
 
     def query(self, sql: str, params: dict | None = None, *, page: int | None = None,
               page_size: int = 50) -> Result:  # fmt: skip
@@ -135,9 +158,6 @@ class Reader:
             sql = sql.rstrip() + "\nLIMIT $limit OFFSET $offset"
             run = sql.replace("LIMIT $limit", "LIMIT $limit + 1")
         used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", run)}
-        if "v_narratives" in run and not self._registered:
-            self.store._snapshot(self.con)
-            self._registered = True
         cur = self.con.execute(run, used)
         columns, rows = [d[0] for d in cur.description], cur.fetchall()
         more = page is not None and len(rows) > page_size

@@ -115,9 +115,8 @@ def narratives(request: Request):
     sql, params = filters.sql()
     with _store(request).reading() as store:
         result = store.query(sql, params, page=page, page_size=PAGE_SIZE)
-        languages = [r[0] for r in store.query(q.LANGUAGES).rows]
         return render(request, "narratives.html", result=result, filters=filters, page=page,
-                      sorts=list(q.SORTS), languages=languages)  # fmt: skip
+                      sorts=list(q.SORTS), languages=store.languages)  # fmt: skip
 
 
 def lineage(rows: list[dict]) -> list[dict]:
@@ -245,18 +244,18 @@ def search(request: Request):
     store = _store(request)
     # first, through the store: a file a run holds is the notice, an older schema is refused
     # (pipeline.search's own opens would migrate it, and wait 30 s for a writer)
-    languages = [r[0] for r in store.query(q.LANGUAGES).rows]
-    if text:
+    with store.reading() as reader:
+        languages = reader.languages
+        if text and mode == "keyword":
+            rows = searching.keyword_rows(reader.con, text, lang=lang, limit=limit)
+            columns = searching.KEYWORD_COLUMNS
+    if text and mode == "semantic":
         try:
             with lock_wait(BUSY_WAIT_SECONDS):
-                if mode == "semantic":
-                    rows = searching.semantic(store.path, text, request.app.state.embed,
-                                              lang=lang, limit=limit,
-                                              stage=_embedder(request))  # fmt: skip
-                    columns = searching.SEMANTIC_COLUMNS
-                else:
-                    rows = searching.keyword(store.path, text, lang=lang, limit=limit)
-                    columns = searching.KEYWORD_COLUMNS
+                rows = searching.semantic(store.path, text, request.app.state.embed,
+                                          lang=lang, limit=limit,
+                                          stage=_embedder(request))  # fmt: skip
+                columns = searching.SEMANTIC_COLUMNS
         except DatabaseBusy as err:
             raise Busy(str(err)) from err
         except (StorageError, ModelError) as err:

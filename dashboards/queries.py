@@ -169,5 +169,3 @@ SELECT source, home, tags, entry_points, languages_seen, documents, narratives, 
        copied_originals, machine_written_share, last_crawl_at, last_crawl_fetched, problem
 FROM v_sources
 ORDER BY problem IS NULL, source"""
-
-LANGUAGES = "SELECT DISTINCT lang FROM v_documents WHERE lang IS NOT NULL ORDER BY lang"

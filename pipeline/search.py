@@ -48,9 +48,14 @@ def _embedded_languages(con, model_id: str, input_kind: str) -> list[tuple[str, 
 
 
 def keyword(db_path: Path, query: str, *, lang: str | None, limit: int) -> list[tuple]:
-    terms = [t.lower() for t in query.split()]
     with connect(db_path, read_only=True) as con:
-        rows = keyword_search(con, terms, lang=lang, limit=limit)
+        return keyword_rows(con, query, lang=lang, limit=limit)
+
+
+def keyword_rows(con, query: str, *, lang: str | None, limit: int) -> list[tuple]:
+    """keyword() on an open connection (the dashboard's, which keeps its own)."""
+    terms = [t.lower() for t in query.split()]
+    rows = keyword_search(con, terms, lang=lang, limit=limit)
     n = len(RESULT_COLUMNS)
     out = []
     for rank, row in enumerate(rows, 1):
