@@ -149,19 +149,28 @@ class Reader:
 
     def query(self, sql: str, params: dict | None = None, *, page: int | None = None,
               page_size: int = 50) -> Result:  # fmt: skip
-        """Run one SELECT; with ``page`` (1-based), one page of it and whether more follow."""
+        """Run one SELECT; with ``page`` (1-based), one page of it and whether more follow.
+
+        A query that pages itself (its own ``LIMIT $limit OFFSET $offset``, as the copy
+        lineage does by copy group) gets a page of its first column's values: rows of up to
+        ``page_size`` distinct values."""
         params = dict(params or {})
-        run = sql
+        inner = page is not None and "$limit" in sql
         if page is not None:
             params["limit"] = page_size
             params["offset"] = (max(page, 1) - 1) * page_size
-            sql = sql.rstrip() + "\nLIMIT $limit OFFSET $offset"
-            run = sql.replace("LIMIT $limit", "LIMIT $limit + 1")
+            if not inner:
+                sql = sql.rstrip() + "\nLIMIT $limit OFFSET $offset"
+        run = sql.replace("LIMIT $limit", "LIMIT $limit + 1") if page is not None else sql
         used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", run)}
         cur = self.con.execute(run, used)
         columns, rows = [d[0] for d in cur.description], cur.fetchall()
-        more = page is not None and len(rows) > page_size
-        return Result(shown(sql, params), columns, rows[:page_size] if more else rows, more)
+        keys = list(dict.fromkeys(r[0] for r in rows)) if inner else range(len(rows))
+        more = page is not None and len(keys) > page_size
+        if more:
+            kept = set(keys[:page_size])
+            rows = [r for r in rows if r[0] in kept] if inner else rows[:page_size]
+        return Result(shown(sql, params), columns, rows, more)
 
 
 __all__ = ["Busy", "Reader", "Result", "Store", "StorageError", "literal", "shown"]

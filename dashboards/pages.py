@@ -18,7 +18,10 @@ from dashboards.archive import read_record
 from dashboards.db import BUSY_WAIT_SECONDS, Busy, Result, Store
 
 PAGE_SIZE = 50
+LINEAGE_GROUPS = 20  # copy groups a page of a narrative's lineage
+SEARCH_DEPTH = 1000  # search results can be paged up to this rank
 OVERVIEW_DAYS = 60
+OVERVIEW_ROWS = 10  # a page of each overview list
 CHART_DAYS = 730  # at most two years of days a chart
 
 
@@ -86,6 +89,8 @@ def chart(title: str, result: Result) -> str:
 
 
 def overview(request: Request):
+    pages = {name: _int(request, name, 1) for name in ("growth_page", "attention_page",
+                                                       "runs_page")}  # fmt: skip
     with _store(request).reading() as store:
         per_day = store.query(q.DOCS_PER_DAY, {"days": OVERVIEW_DAYS})
         return render(
@@ -93,9 +98,12 @@ def overview(request: Request):
             "overview.html",
             per_day=per_day,
             per_day_chart=chart("Documents per day by language", per_day),
-            growth=store.query(q.GROWTH, page=1, page_size=10),
-            attention=store.query(q.ATTENTION, page=1, page_size=20),
-            runs=store.query(q.LAST_RUNS, page=1, page_size=10),
+            growth=store.query(q.GROWTH, page=pages["growth_page"], page_size=OVERVIEW_ROWS),
+            attention=store.query(
+                q.ATTENTION, page=pages["attention_page"], page_size=OVERVIEW_ROWS
+            ),  # fmt: skip
+            runs=store.query(q.LAST_RUNS, page=pages["runs_page"], page_size=OVERVIEW_ROWS),
+            pages=pages,
             days=OVERVIEW_DAYS,
         )
 
@@ -161,8 +169,10 @@ def narrative(request: Request):
         if not head.rows:
             raise HTTPException(404, f"No narrative {asked}.")
         timeline = store.query(q.TIMELINE, params)
-        links = store.query(q.LINEAGE, params)
-        page = _int(request, "page", 1)
+        pages = {name: _int(request, name, 1) for name in ("page", "sites_page",
+                                                           "lineage_page")}  # fmt: skip
+        links = store.query(q.LINEAGE, params, page=pages["lineage_page"],
+                            page_size=LINEAGE_GROUPS)  # fmt: skip
         return render(
             request,
             "narrative.html",
@@ -170,11 +180,11 @@ def narrative(request: Request):
             head=head,
             timeline=timeline,
             timeline_chart=chart("Documents per day by language", timeline),
-            sites=store.query(q.SITES, params),
+            sites=store.query(q.SITES, params, page=pages["sites_page"], page_size=PAGE_SIZE),
             links=links,
             trees=lineage(links.dicts),
-            members=store.query(q.MEMBERS, params, page=page, page_size=PAGE_SIZE),
-            page=page,
+            members=store.query(q.MEMBERS, params, page=pages["page"], page_size=PAGE_SIZE),
+            pages=pages,
         )
 
 
@@ -186,12 +196,14 @@ def document(request: Request):
             raise HTTPException(404, "No such document.")
         waiting = store.query(q.WAITING_MODELS, params).rows
         archive = store.query(q.ARCHIVE, params)
+        copies_page = _int(request, "copies_page", 1)
         return render(
             request,
             "document.html",
             d=doc.dicts[0],
             doc=doc,
-            copies=store.query(q.COPIES, params),
+            copies=store.query(q.COPIES, params, page=copies_page, page_size=PAGE_SIZE),
+            copies_page=copies_page,
             install=install_command(*waiting[0]) if waiting else None,
             archived=bool(archive.rows and archive.rows[0][0]),
         )
@@ -240,6 +252,8 @@ def search(request: Request):
     mode = "semantic" if p.get("mode") == "semantic" else "keyword"
     lang = p.get("lang") or None
     limit = min(_int(request, "limit", 20), 200)
+    page = _int(request, "page", 1, high=max(1, SEARCH_DEPTH // limit))
+    upto = page * limit  # the ranking up to this page, and one more to know if more follow
     rows, columns, error = [], [], None
     store = _store(request)
     # first, through the store: a file a run holds is the notice, an older schema is refused
@@ -247,29 +261,31 @@ def search(request: Request):
     with store.reading() as reader:
         languages = reader.languages
         if text and mode == "keyword":
-            rows = searching.keyword_rows(reader.con, text, lang=lang, limit=limit)
+            rows = searching.keyword_rows(reader.con, text, lang=lang, limit=upto + 1)
             columns = searching.KEYWORD_COLUMNS
     if text and mode == "semantic":
         try:
             with lock_wait(BUSY_WAIT_SECONDS):
                 rows = searching.semantic(store.path, text, request.app.state.embed,
-                                          lang=lang, limit=limit,
+                                          lang=lang, limit=upto + 1,
                                           stage=_embedder(request))  # fmt: skip
                 columns = searching.SEMANTIC_COLUMNS
         except DatabaseBusy as err:
             raise Busy(str(err)) from err
         except (StorageError, ModelError) as err:
             error = str(err)
-    results = [dict(zip(columns, r, strict=True)) for r in rows]
+    more = len(rows) > upto
+    results = [dict(zip(columns, r, strict=True)) for r in rows[upto - limit : upto]]
     # quoted for a POSIX shell: the query and language come from a URL anyone can send
     command = shlex.join(
         ["narrascope", "--db", str(store.path), "search"]
         + (["--semantic"] if mode == "semantic" else [])
         + (["--lang", lang] if lang else [])
-        + ["--limit", str(limit), "--", text]
+        + ["--limit", str(upto), "--", text]
     )
     return render(request, "search.html", text=text, mode=mode, lang=lang, limit=limit,
-                  results=results, error=error, command=command, languages=languages)  # fmt: skip
+                  results=results, error=error, command=command, languages=languages,
+                  page=page, paged=Result("", [], [], more))  # fmt: skip
 
 
 def sources(request: Request):

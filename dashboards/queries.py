@@ -123,14 +123,22 @@ WHERE narrative_id = $id
 GROUP BY source
 ORDER BY first_published, source"""
 
+# a page of copy groups (paged by the dashboard, group by group: a tree is never split)
 LINEAGE = """
+WITH groups AS (
+    SELECT group_id, min(seen_at) AS group_first_seen
+    FROM v_copies
+    WHERE group_id IN (SELECT group_id FROM copy_members
+                       WHERE doc_id IN (SELECT doc_id FROM narrative_members
+                                        WHERE narrative_id = $id))
+    GROUP BY group_id
+    ORDER BY group_first_seen, group_id
+    LIMIT $limit OFFSET $offset
+)
 SELECT c.group_id, c.doc_id, c.copy_of, c.copy_kind, c.similarity, c.via, c.delay, c.source,
        c.lang, c.title, c.seen_at
-FROM v_copies c
-WHERE c.group_id IN (SELECT group_id FROM copy_members
-                     WHERE doc_id IN (SELECT doc_id FROM narrative_members
-                                      WHERE narrative_id = $id))
-ORDER BY c.group_id, c.seen_at, c.doc_id"""
+FROM v_copies c JOIN groups g USING (group_id)
+ORDER BY g.group_first_seen, c.group_id, c.seen_at, c.doc_id"""
 
 MEMBERS = f"""
 SELECT doc_id, title, title_translated, source, lang, {SEEN} AS seen_at, copy_kind,

@@ -418,3 +418,84 @@ def test_hostile_strings_show_escaped_where_they_appear(client, hostile_db):
     assert f'href="{escape(HOSTILE_URL)}"' in page  # an https URL: a link, its markup escaped
     listing = client.get("/narratives").text
     assert str(escape(HOSTILE_TITLE)) in listing
+
+
+def walk(client, path: str, section: str, item: str) -> tuple[list[str], int]:
+    """Follow one list's "next" links from ``path``: every ``item`` (a regex group) the
+    section with id ``section`` showed on each page, and the number of pages."""
+    seen, pages, url = [], 0, path
+    while url:
+        page = client.get(url).text
+        part = page.split(f'id="{section}"')[1].split("</section>")[0]
+        seen += re.findall(item, part)
+        pages += 1
+        nxt = re.findall(r'<a rel="next" href="([^"]+)"', part)
+        url = html.unescape(nxt[0]).replace(LOCAL, "") if nxt else None
+        assert pages < 100
+    return seen, pages
+
+
+def test_every_list_pages_through_all_its_rows(client, hostile_db, monkeypatch):
+    """Lists with one row a page: walking "next" shows each row once, all of them."""
+    from dashboards import pages
+
+    db = hostile_db[0]
+    monkeypatch.setattr(pages, "PAGE_SIZE", 1)
+    monkeypatch.setattr(pages, "LINEAGE_GROUPS", 1)
+    monkeypatch.setattr(pages, "OVERVIEW_ROWS", 1)
+    nid = sanctions_story(db)
+    base = f"/narratives/{nid}"
+    members = rows(db, f"SELECT doc_id FROM v_documents WHERE narrative_id = {nid}")
+    seen, n = walk(client, base, "members", r'href="/documents/([0-9a-f]+)"')
+    assert sorted(seen) == sorted(d for (d,) in members) and n == len(members) > 1
+    sites = rows(db, f"SELECT DISTINCT source FROM v_documents WHERE narrative_id = {nid}")
+    seen, n = walk(client, base, "sites", r"<tr><td>([^<]+)</td>")
+    assert sorted(seen) == sorted(s for (s,) in sites) and n == len(sites) > 1
+    groups = rows(db, "SELECT DISTINCT c.group_id, c.doc_id FROM v_copies c WHERE c.group_id IN "
+                      "(SELECT copy_group_id FROM v_documents WHERE narrative_id = "
+                      f"{nid})")  # fmt: skip
+    seen, n = walk(client, base, "lineage", r'href="/documents/([0-9a-f]+)"')
+    assert sorted(seen) == sorted(d for _, d in groups) and n == len({g for g, _ in groups})
+    doc = next(d for g, d in groups if sum(1 for x, _ in groups if x == g) > 1)
+    copies = rows(db, "SELECT doc_id FROM v_copies WHERE group_id = (SELECT copy_group_id "
+                      f"FROM v_documents WHERE doc_id = '{doc}')")  # fmt: skip
+    seen, n = walk(client, f"/documents/{doc}", "copies", r'href="/documents/([0-9a-f]+)"')
+    assert sorted(seen) == sorted(d for (d,) in copies) and n == len(copies)
+    runs = rows(db, "SELECT run_id FROM v_runs")
+    seen, n = walk(client, "/", "runs", r"<td><code>([^<]+)</code>")
+    assert sorted(seen) == sorted(r for (r,) in runs) and n == len(runs) > 1
+
+
+def test_search_results_page_in_rank_order(client):
+    whole = client.get("/search?q=the&limit=6").text
+    ranks = re.findall(r'<tr><td class="n">(\d+)</td><td><a href="/documents/([0-9a-f]+)"', whole)
+    assert [int(r) for r, _ in ranks] == list(range(1, 7))
+    paged = []
+    for page in (1, 2, 3):
+        text = client.get(f"/search?q=the&limit=2&page={page}").text
+        paged += re.findall(r'<tr><td class="n">(\d+)</td><td><a href="/documents/([0-9a-f]+)"',
+                            text)  # fmt: skip
+        assert ('rel="next"' in text) and (('rel="prev"' in text) == (page > 1))
+    assert paged == ranks
+    assert "--limit 6 -- the" in text  # the command gives the ranking up to this page
+
+
+def test_a_list_paged_by_group_never_splits_one():
+    """The lineage pages copy groups, not rows (Reader.query with the query's own LIMIT)."""
+    from types import SimpleNamespace
+
+    import duckdb
+
+    from dashboards.db import Reader
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('a', 1), ('a', 2), ('a', 3), "
+                "('b', 4), ('c', 5), ('c', 6)) v(g, x)")  # fmt: skip
+    sql = """
+WITH groups AS (SELECT DISTINCT g FROM t ORDER BY g LIMIT $limit OFFSET $offset)
+SELECT g, x FROM t JOIN groups USING (g) ORDER BY g, x"""
+    reader = Reader(SimpleNamespace(path=None), con, [])
+    pages = [reader.query(sql, page=p, page_size=2) for p in (1, 2)]
+    assert [r for p in pages for r in p.rows] == con.execute("FROM t ORDER BY g, x").fetchall()
+    assert [p.rows[-1][0] for p in pages] == ["b", "c"] and [p.more for p in pages] == [True, False]
+    assert "LIMIT 2 OFFSET 2" in pages[1].sql  # the SQL shown is the page's
