@@ -73,7 +73,7 @@ def measure(n: int) -> None:
         app = create_app(db, embed={})
         t = time.perf_counter()
         app.state.store.warm()  # as `narrascope dashboard` does before it serves
-        print(f"v_narratives read before serving: {time.perf_counter() - t:.1f} s\n")
+        print(f"kept views read before serving: {time.perf_counter() - t:.1f} s\n")
         with TestClient(app, base_url=LOCAL) as client:
             for name, path in pages.items():
                 times, statuses = [], set()
