@@ -32,10 +32,16 @@ _BODY = (
 )
 
 
-def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE) -> None:
+def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE, hashed: bool = False) -> None:
     """A store of ``n`` documents written with set-based SQL into the real schema,
-    ``per_narrative`` documents a narrative."""
+    ``per_narrative`` documents a narrative. Document ids count up (``%016x``), or with
+    ``hashed`` look like the pipeline's, 16 hex digits of a hash, so the order of the
+    ids is not the order the rows were written in and no lookup by id is helped by it."""
     words = _BODY.replace("'", "''")
+
+    def id_(x: str) -> str:
+        return f"left(md5('doc' || ({x})), 16)" if hashed else f"printf('%016x', {x})"
+
     with connect(db) as con, transaction(con):
         con.execute(f"CREATE TEMP TABLE nums AS SELECT range AS i FROM range({n})")
         con.execute(
@@ -45,7 +51,7 @@ def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE) -> None:
                 FROM range({SOURCES}) t(i)"""
         )
         con.execute(
-            f"""INSERT INTO documents SELECT printf('%016x', i),
+            f"""INSERT INTO documents SELECT {id_('i')},
                    'https://site' || (i % {SOURCES}) || '.example/' || i, 'site' || (i % {SOURCES}),
                    TIMESTAMPTZ '2025-01-01' + i * INTERVAL 5 MINUTE,
                    TIMESTAMPTZ '2025-01-01' + i * INTERVAL 5 MINUTE, 1
@@ -54,14 +60,14 @@ def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE) -> None:
         con.execute(
             f"""INSERT INTO document_versions (doc_id, version, url, source, origin, run_id,
                    fetched_at, http_status, content_type, encoding, content_hash)
-                SELECT printf('%016x', i), 1,
+                SELECT {id_('i')}, 1,
                    'https://site' || (i % {SOURCES}) || '.example/' || i, 'site' || (i % {SOURCES}),
                    'crawl', 'bench', TIMESTAMPTZ '2025-01-01' + i * INTERVAL 5 MINUTE, 200,
                    'text/html', 'utf-8', md5(i::VARCHAR)
                 FROM nums"""
         )
         con.execute(
-            f"""INSERT INTO extractions SELECT printf('%016x', i), 1, '2',
+            f"""INSERT INTO extractions SELECT {id_('i')}, 1, '2',
                    'Заголовок номер ' || i || ', "в кавычках"', NULL,
                    TIMESTAMPTZ '2025-01-01' + i * INTERVAL 5 MINUTE, NULL,
                    array_to_string(list_transform(range(200),
@@ -69,22 +75,22 @@ def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE) -> None:
                 FROM nums, (SELECT string_split('{words}', ' ') AS w)"""
         )
         con.execute(
-            """INSERT INTO languages SELECT printf('%016x', i), 1, '2',
+            f"""INSERT INTO languages SELECT {id_('i')}, 1, '2',
                    ['ru', 'en', 'uk', 'de'][1 + i % 4], 0.99, 'ensemble' FROM nums"""
         )
         con.execute(
-            """INSERT INTO stage_state SELECT printf('%016x', i), 1, s, '2', 'done', 'bench',
+            f"""INSERT INTO stage_state SELECT {id_('i')}, 1, s, '2', 'done', 'bench',
                    TIMESTAMPTZ '2025-01-01'
                 FROM nums, (VALUES ('extract'), ('langid'), ('cluster')) t(s)"""
         )
         # a fifth of the documents copy the one before them (a group of two)
         con.execute(
-            """INSERT INTO copy_members SELECT printf('%016x', j), 'g' || (i // 5), now()
+            f"""INSERT INTO copy_members SELECT {id_('j')}, 'g' || (i // 5), now()
                 FROM nums, (SELECT unnest([0, 1]) AS k) t, LATERAL (SELECT i - k AS j)
                 WHERE i % 5 = 1"""
         )
         con.execute(
-            """INSERT INTO copy_links SELECT printf('%016x', i), printf('%016x', i - 1),
+            f"""INSERT INTO copy_links SELECT {id_('i')}, {id_('i - 1')},
                    'near', 0.9, now() FROM nums WHERE i % 5 = 1"""
         )
         con.execute(
@@ -93,11 +99,11 @@ def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE) -> None:
                 FROM range({max(1, n // per_narrative)}) t(i)"""
         )
         con.execute(
-            f"""INSERT INTO narrative_members SELECT printf('%016x', i), i // {per_narrative},
+            f"""INSERT INTO narrative_members SELECT {id_('i')}, i // {per_narrative},
                    0.8, 'nearest', now() FROM nums"""
         )
         con.execute(
-            """INSERT INTO doc_terms SELECT printf('%016x', i), w, 1 FROM nums,
+            f"""INSERT INTO doc_terms SELECT {id_('i')}, w, 1 FROM nums,
                    (SELECT unnest(['перемирие', 'ceasefire', 'guarantee']) AS w)"""
         )
         con.execute("INSERT INTO runs VALUES ('bench', 'process', now(), now(), 'ok', '{}')")

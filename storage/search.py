@@ -28,7 +28,9 @@ def keyword_search(
     Texts are read from the tables, not v_documents (whose copy relations span the store),
     and in as many slices as DuckDB has threads: a table of fewer rows than a row group
     (122,880) is otherwise scanned by one thread. RE2's case-insensitive match, not
-    lower(), which costs more than the match itself (bench/bench_dashboard.py)."""
+    lower(), which costs more than the match itself (bench/bench_dashboard.py). Counting
+    is the test for presence too: on a text without the term it costs what a match costs,
+    on one with it a match first would be extra work."""
     terms = [t.lower() for t in terms if t.strip()][:MAX_TERMS]
     if not terms:
         return []
@@ -45,36 +47,31 @@ def keyword_search(
             for i in range(len(terms))
         )
 
-    def present(cols: list[str]) -> str:
-        """Whether any term occurs in ``cols`` (RE2 finds that faster than it counts)."""
-        return " OR ".join(f"regexp_matches({c}, $p{i})" for c in cols for i in range(len(terms)))
-
     hint = ["c.hint_title"]
     extracted = ["coalesce(e.title, c.hint_title)", "e.text"]
     translated = ["t.title", "t.text"]
     branches = [  # a document without an extraction has the listing's title at most
-        f"SELECT c.doc_id, {counted(hint)} FROM current c ANTI JOIN extractions e "
-        f"ON e.doc_id = c.doc_id AND e.version = c.version WHERE {present(hint)}"
+        f"SELECT c.doc_id, {counted(hint)}, NULL::BIGINT AS erow, NULL::BIGINT AS trow "
+        "FROM current c ANTI JOIN extractions e ON e.doc_id = c.doc_id AND e.version = c.version"
     ]
     for k in range(parts):
         branches += [
-            f"SELECT c.doc_id, {counted(extracted)} FROM extractions e JOIN current c "
-            "ON c.doc_id = e.doc_id AND c.version = e.version "
-            f"WHERE e.rowid % {parts} = {k} AND ({present(extracted)})",
-            f"SELECT c.doc_id, {counted(translated)} FROM translations t JOIN current c "
-            "ON c.doc_id = t.doc_id AND c.version = t.version "
-            f"WHERE t.status <> 'not_needed' AND t.rowid % {parts} = {k} "
-            f"AND ({present(translated)})",
+            f"SELECT c.doc_id, {counted(extracted)}, e.rowid, NULL FROM extractions e "
+            f"JOIN current c ON c.doc_id = e.doc_id AND c.version = e.version "
+            f"WHERE e.rowid % {parts} = {k}",
+            f"SELECT c.doc_id, {counted(translated)}, NULL, t.rowid FROM translations t "
+            "JOIN current c ON c.doc_id = t.doc_id AND c.version = t.version "
+            f"WHERE t.status <> 'not_needed' AND t.rowid % {parts} = {k}",
         ]
     sums = ", ".join(f"sum(n{i}) AS n{i}" for i in range(len(terms)))
     every = " AND ".join(f"n{i} > 0" for i in range(len(terms)))
     score = " + ".join(f"n{i}" for i in range(len(terms)))
     union = "\n        UNION ALL ".join(branches)
+    # v_documents' columns from the tables (the view would join every text to find 20)
     sql = f"""
         WITH current AS MATERIALIZED (
-            SELECT d.doc_id, d.current_version AS version, v.hint_title,
-                   CASE WHEN t.status = 'not_needed' THEN 2 ELSE 1 END AS weight,
-                   -- v_documents.published_at, for the order of equal scores
+            SELECT d.doc_id, d.current_version AS version, d.source, v.url, l.lang,
+                   v.hint_title, CASE WHEN t.status = 'not_needed' THEN 2 ELSE 1 END AS weight,
                    coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), x.published_at)
                        AS published_at
             FROM documents d
@@ -83,19 +80,37 @@ def keyword_search(
             LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
             LEFT JOIN translations t ON t.doc_id = d.doc_id AND t.version = d.current_version
             WHERE $lang::VARCHAR IS NULL OR l.lang = $lang
-        ),
-        hits AS (
-            SELECT doc_id, {score} AS score
-            FROM (SELECT doc_id, {sums} FROM ({union}) GROUP BY doc_id HAVING {every})
-            JOIN current USING (doc_id)
-            ORDER BY score DESC, published_at DESC NULLS LAST, doc_id
-            LIMIT $limit
         )
-        SELECT {", ".join("d." + c for c in RESULT_COLUMNS)}, h.score, d.text, d.text_translated
-        FROM hits h JOIN v_documents d USING (doc_id)
-        ORDER BY h.score DESC, d.published_at DESC NULLS LAST, d.doc_id
+        SELECT c.doc_id, c.lang, c.source, c.published_at, c.hint_title, c.url, {score} AS score,
+               c.weight, s.erow, s.trow
+        FROM (SELECT doc_id, {sums}, max(erow) AS erow, max(trow) AS trow
+              FROM ({union}) GROUP BY doc_id HAVING {every}) s
+        JOIN current c USING (doc_id)
+        ORDER BY score DESC, c.published_at DESC NULLS LAST, c.doc_id
+        LIMIT $limit
     """
-    return con.execute(sql, params).fetchall()
+    hits = con.execute(sql, params).fetchall()
+    # titles and texts of the hits only, fetched by row id (a lookup, not a scan)
+    texts = {
+        table: {
+            r[0]: r[1:]
+            for r in con.execute(
+                f"SELECT rowid, title, text FROM {table} "
+                "WHERE rowid IN (SELECT unnest($rows::BIGINT[]))",
+                {"rows": [h[col] for h in hits if h[col] is not None]},
+            ).fetchall()
+        }  # fmt: skip
+        for table, col in (("extractions", 8), ("translations", 9))
+    }
+    out = []
+    for doc_id, lang_, source, published, hint_title, url, score_, weight, erow, trow in hits:
+        e_title, e_text = texts["extractions"].get(erow, (None, None))
+        t_title, t_text = texts["translations"].get(trow, (None, None))
+        title = e_title if e_title is not None else hint_title
+        own = weight == 2  # an English piece is its own translation (v_documents)
+        out.append((doc_id, lang_, source, published, title, title if own else t_title, url,
+                    score_, e_text, e_text if own else t_text))  # fmt: skip
+    return out
 
 
 def load_vectors(

@@ -150,6 +150,15 @@ def test_translate_stage_on_a_real_database(tmp_path, argos_dir, tiny_packages):
     word = next(w for w in text.split() if w.lower() not in kept.lower() and len(w) > 4)
     found = json.loads(run_cli("search", word, "--format", "json", db=db).stdout)
     assert ru_doc(long_ru)["url"] in {h["url"] for h in found}
+    # ... as the plain reading of it over v_documents does (an original word with a
+    # translated one, titles and texts of both sides, the English piece counted twice)
+    from storage.search import keyword_search
+    from tests.storage.test_search import reference
+
+    with connect(db, read_only=True) as con:
+        for terms in ([word], [word, kept.split()[0]], ["the"], ["e", "a"]):
+            got = keyword_search(con, terms, lang=None, limit=20)
+            assert got and got == reference(con, terms, None, 20), terms
 
     # A later document sharing sentences with stored ones: those come from the cache.
     second = ru_doc(RU[1])

@@ -1,6 +1,7 @@
 """Keyword search (storage/search.py) against the plainest reading of what it promises: every
 term, case-insensitive, in the title or text, original or translated, scored by occurrences
-and ordered by score, then date, then id; computed here in Python over v_documents."""
+and ordered by score, then date, then id, with v_documents' columns; computed here in Python
+over v_documents."""
 
 from __future__ import annotations
 
@@ -24,10 +25,10 @@ def reference(con, terms: list[str], lang: str | None, limit: int) -> list[tuple
         fields = [(f or "").lower() for f in row[n:]]
         counts = [sum(f.count(t.lower()) for f in fields) for t in terms]
         if all(counts):
-            found.append((meta, sum(counts)))
+            found.append((meta, sum(counts), row[n + 1], row[n + 3]))
     far_past = -1e18
     found.sort(key=lambda x: (-x[1], -(x[0][3].timestamp() if x[0][3] else far_past), x[0][0]))
-    return [(*meta, score) for meta, score in found[:limit]]
+    return [(*meta, score, text, translated) for meta, score, text, translated in found[:limit]]
 
 
 QUERIES = [  # (terms, language, whether the demo store has matches)
@@ -54,7 +55,7 @@ def test_keyword_search_matches_reference(demo_run, terms, lang, matches):
         got = keyword_search(con, terms, lang=lang, limit=20)
         want = reference(con, terms, lang, 20)
     assert bool(want) == matches
-    assert [r[: len(RESULT_COLUMNS) + 1] for r in got] == want
+    assert got == want  # the result columns, score, text and translated text
 
 
 def test_pattern_is_literal():
