@@ -51,7 +51,7 @@ def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE, hashed: bool = F
                 FROM range({SOURCES}) t(i)"""
         )
         con.execute(
-            f"""INSERT INTO documents SELECT {id_('i')},
+            f"""INSERT INTO documents SELECT {id_("i")},
                    'https://site' || (i % {SOURCES}) || '.example/' || i, 'site' || (i % {SOURCES}),
                    TIMESTAMPTZ '2025-01-01' + i * INTERVAL 5 MINUTE,
                    TIMESTAMPTZ '2025-01-01' + i * INTERVAL 5 MINUTE, 1
@@ -60,14 +60,14 @@ def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE, hashed: bool = F
         con.execute(
             f"""INSERT INTO document_versions (doc_id, version, url, source, origin, run_id,
                    fetched_at, http_status, content_type, encoding, content_hash)
-                SELECT {id_('i')}, 1,
+                SELECT {id_("i")}, 1,
                    'https://site' || (i % {SOURCES}) || '.example/' || i, 'site' || (i % {SOURCES}),
                    'crawl', 'bench', TIMESTAMPTZ '2025-01-01' + i * INTERVAL 5 MINUTE, 200,
                    'text/html', 'utf-8', md5(i::VARCHAR)
                 FROM nums"""
         )
         con.execute(
-            f"""INSERT INTO extractions SELECT {id_('i')}, 1, '2',
+            f"""INSERT INTO extractions SELECT {id_("i")}, 1, '2',
                    'Заголовок номер ' || i || ', "в кавычках"', NULL,
                    TIMESTAMPTZ '2025-01-01' + i * INTERVAL 5 MINUTE, NULL,
                    array_to_string(list_transform(range(200),
@@ -75,22 +75,22 @@ def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE, hashed: bool = F
                 FROM nums, (SELECT string_split('{words}', ' ') AS w)"""
         )
         con.execute(
-            f"""INSERT INTO languages SELECT {id_('i')}, 1, '2',
+            f"""INSERT INTO languages SELECT {id_("i")}, 1, '2',
                    ['ru', 'en', 'uk', 'de'][1 + i % 4], 0.99, 'ensemble' FROM nums"""
         )
         con.execute(
-            f"""INSERT INTO stage_state SELECT {id_('i')}, 1, s, '2', 'done', 'bench',
+            f"""INSERT INTO stage_state SELECT {id_("i")}, 1, s, '2', 'done', 'bench',
                    TIMESTAMPTZ '2025-01-01'
                 FROM nums, (VALUES ('extract'), ('langid'), ('cluster')) t(s)"""
         )
         # a fifth of the documents copy the one before them (a group of two)
         con.execute(
-            f"""INSERT INTO copy_members SELECT {id_('j')}, 'g' || (i // 5), now()
+            f"""INSERT INTO copy_members SELECT {id_("j")}, 'g' || (i // 5), now()
                 FROM nums, (SELECT unnest([0, 1]) AS k) t, LATERAL (SELECT i - k AS j)
                 WHERE i % 5 = 1"""
         )
         con.execute(
-            f"""INSERT INTO copy_links SELECT {id_('i')}, {id_('i - 1')},
+            f"""INSERT INTO copy_links SELECT {id_("i")}, {id_("i - 1")},
                    'near', 0.9, now() FROM nums WHERE i % 5 = 1"""
         )
         con.execute(
@@ -99,11 +99,11 @@ def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE, hashed: bool = F
                 FROM range({max(1, n // per_narrative)}) t(i)"""
         )
         con.execute(
-            f"""INSERT INTO narrative_members SELECT {id_('i')}, i // {per_narrative},
+            f"""INSERT INTO narrative_members SELECT {id_("i")}, i // {per_narrative},
                    0.8, 'nearest', now() FROM nums"""
         )
         con.execute(
-            f"""INSERT INTO doc_terms SELECT {id_('i')}, w, 1 FROM nums,
+            f"""INSERT INTO doc_terms SELECT {id_("i")}, w, 1 FROM nums,
                    (SELECT unnest(['перемирие', 'ceasefire', 'guarantee']) AS w)"""
         )
         con.execute("INSERT INTO runs VALUES ('bench', 'process', now(), now(), 'ok', '{}')")
