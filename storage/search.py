@@ -38,31 +38,45 @@ def keyword_search(
     params: dict = {f"p{i}": pattern(t) for i, t in enumerate(terms)}
     params.update(lang=lang, limit=limit)
 
-    def counted(cols: list[str]) -> str:
-        """Per term: its occurrences in ``cols``, times the document's weight."""
-        return ", ".join(
-            "("
-            + " + ".join(f"coalesce(len(regexp_extract_all({c}, $p{i})), 0)" for c in cols)
-            + f") * c.weight AS n{i}"
-            for i in range(len(terms))
+    n = range(len(terms))
+
+    def count(col: str, i: int) -> str:
+        return f"coalesce(len(regexp_extract_all({col}, $p{i})), 0)"
+
+    def counts(cols: list[str]) -> str:
+        """Per term, its occurrences in ``cols`` (m0, m1, ...)."""
+        return ", ".join(" + ".join(count(c, i) for c in cols) + f" AS m{i}" for i in n)
+
+    def scan(table: str, cols: str, where: str = "") -> str:
+        """Occurrences in one table's titles and texts, in one slice per thread; counted
+        before the join with the current versions, which would otherwise carry every text."""
+        return " UNION ALL ".join(
+            f"SELECT doc_id, version, rowid AS row_, {cols}, {counts(['title', 'text'])} "
+            f"FROM {table} WHERE {where}rowid % {parts} = {k}"
+            for k in range(parts)
         )
 
-    hint = ["c.hint_title"]
-    extracted = ["coalesce(e.title, c.hint_title)", "e.text"]
-    translated = ["t.title", "t.text"]
-    branches = [  # a document without an extraction has the listing's title at most
-        f"SELECT c.doc_id, {counted(hint)}, NULL::BIGINT AS erow, NULL::BIGINT AS trow "
-        "FROM current c ANTI JOIN extractions e ON e.doc_id = c.doc_id AND e.version = c.version"
+    hint = lambda i: count("c.hint_title", i)  # noqa: E731 - the listing's title
+    translated = "status <> 'not_needed' AND "  # an English piece is its own translation
+    branches = [
+        # a document without an extraction has the listing's title at most
+        "SELECT c.doc_id, "
+        + ", ".join(f"{hint(i)} * c.weight AS n{i}" for i in n)
+        + ", NULL::BIGINT AS erow, NULL::BIGINT AS trow FROM current c ANTI JOIN extractions e "
+        "ON e.doc_id = c.doc_id AND e.version = c.version",
+        # the extracted title (else the listing's) and text
+        "SELECT c.doc_id, "
+        + ", ".join(
+            f"(x.m{i} + CASE WHEN x.untitled THEN {hint(i)} ELSE 0 END) * c.weight" for i in n
+        )  # fmt: skip
+        + f", x.row_, NULL FROM ({scan('extractions', 'title IS NULL AS untitled')}) x "
+        "JOIN current c ON c.doc_id = x.doc_id AND c.version = x.version",
+        # the translated title and text
+        "SELECT c.doc_id, "
+        + ", ".join(f"x.m{i} * c.weight" for i in n)
+        + f", NULL, x.row_ FROM ({scan('translations', 'status', translated)}) x "
+        "JOIN current c ON c.doc_id = x.doc_id AND c.version = x.version",
     ]
-    for k in range(parts):
-        branches += [
-            f"SELECT c.doc_id, {counted(extracted)}, e.rowid, NULL FROM extractions e "
-            f"JOIN current c ON c.doc_id = e.doc_id AND c.version = e.version "
-            f"WHERE e.rowid % {parts} = {k}",
-            f"SELECT c.doc_id, {counted(translated)}, NULL, t.rowid FROM translations t "
-            "JOIN current c ON c.doc_id = t.doc_id AND c.version = t.version "
-            f"WHERE t.status <> 'not_needed' AND t.rowid % {parts} = {k}",
-        ]
     sums = ", ".join(f"sum(n{i}) AS n{i}" for i in range(len(terms)))
     every = " AND ".join(f"n{i} > 0" for i in range(len(terms)))
     score = " + ".join(f"n{i}" for i in range(len(terms)))
