@@ -40,6 +40,27 @@ HOSTILE = [
 ]
 
 
+#: the hostile page once more, as an archived response (a WARC import keeps the record, so
+#: the document has an archived page to show)
+HOSTILE_ARCHIVED_URL = "https://evil.example/post/2"
+
+
+def write_warc(path: Path, url: str, html: str) -> None:
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    with open(path, "wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                protocol="HTTP/1.1")  # fmt: skip
+        payload = io.BytesIO(html.encode("utf-8"))
+        writer.write_record(
+            writer.create_warc_record(url, "response", payload=payload, http_headers=http)
+        )
+
+
 @pytest.fixture(scope="session")
 def hostile_db(demo_run, tmp_path_factory) -> tuple[Path, str]:
     """A copy of the demo store with the hostile document imported and processed:
@@ -50,11 +71,22 @@ def hostile_db(demo_run, tmp_path_factory) -> tuple[Path, str]:
     src = folder / "hostile.jsonl"
     src.write_text("\n".join(json.dumps(d) for d in HOSTILE) + "\n")
     run_cli("import", str(src), db=db)
+    write_warc(folder / "hostile.warc.gz", HOSTILE_ARCHIVED_URL, HOSTILE_HTML)
+    run_cli("import", str(folder / "hostile.warc.gz"), db=db)
     run_cli("process", db=db)
     out = run_cli("sql", "--format", "json", f"SELECT doc_id FROM v_documents WHERE url = "
                   f"'{HOSTILE_URL.replace(chr(39), chr(39) * 2)}'", db=db).stdout  # fmt: skip
     [row] = json.loads(out)
     return db, row["doc_id"]
+
+
+@pytest.fixture(scope="session")
+def hostile_archived(hostile_db) -> str:
+    """The id of the hostile page imported from its WARC record."""
+    out = run_cli("sql", "--format", "json", "SELECT doc_id FROM v_documents WHERE url = "
+                  f"'{HOSTILE_ARCHIVED_URL}'", db=hostile_db[0]).stdout  # fmt: skip
+    [row] = json.loads(out)
+    return row["doc_id"]
 
 
 @pytest.fixture(scope="session")

@@ -125,19 +125,16 @@ def tab(browser, server, tmp_path):
     t.context.close()
 
 
-def test_pages_with_the_hostile_document_run_none_of_it(tab, hostile_db, client):
+def test_pages_with_the_hostile_document_run_none_of_it(tab, hostile_db, hostile_archived):
     db, doc = hostile_db
     nid = one(db, "SELECT narrative_id FROM v_documents WHERE doc_id = ?", [doc])
-    archive = f"/documents/{doc}/archive"
-    if client.get(archive).status_code == 404:  # imported: no WARC record; a crawled page's
-        blog = one(db, "SELECT doc_id FROM v_documents WHERE source = 'demo-blog' ORDER BY doc_id")
-        archive = f"/documents/{blog}/archive"
     paths = {
         "overview": "/",
         "narratives": "/narratives",
         "narrative": f"/narratives/{nid}",
         "document": f"/documents/{doc}",
-        "archive": archive,
+        "archived document": f"/documents/{hostile_archived}",
+        "archive": f"/documents/{hostile_archived}/archive",
         "sources": "/sources",
         "search": "/search?q=sanctions+starve",
         "semantic": "/search?q=sanctions+cause+hunger&mode=semantic",
@@ -151,6 +148,9 @@ def test_pages_with_the_hostile_document_run_none_of_it(tab, hostile_db, client)
             assert page.locator("h1").inner_text() == HOSTILE_TITLE
             assert HOSTILE_TITLE in page.title()
             assert "<img src=x onerror=alert('body')>" in page.locator(".original").inner_text()
+        if name == "archive":  # the response as archived, markup and all, as text
+            assert "<script>alert('title')</script>" not in page.content()
+            assert "javascript:alert('link')" in page.locator("pre.archived").inner_text()
         if name in ("search", "semantic"):
             assert page.locator("table.results tbody tr").count() >= 1, name
         shots.append(tab.clean(name))

@@ -189,11 +189,12 @@ def test_search_by_keywords_and_by_meaning_across_languages(client, hostile_db):
     assert "Nothing found" in client.get("/search?q=zzzzqqqq").text
 
 
-def test_hostile_strings_are_text_on_every_page(client, hostile_db):
+def test_hostile_strings_are_text_on_every_page(client, hostile_db, hostile_archived):
     db, doc = hostile_db
     [(nid,)] = rows(db, "SELECT narrative_id FROM v_documents WHERE doc_id = ?", [doc])
     for path in ["/", "/narratives", f"/narratives/{nid}", f"/documents/{doc}",
-                 f"/documents/{doc}/archive", "/sources", "/search?q=sanctions+starve"]:  # fmt: skip
+                 f"/documents/{hostile_archived}", f"/documents/{hostile_archived}/archive",
+                 "/sources", "/search?q=sanctions+starve"]:  # fmt: skip
         page = client.get(path).text
         for raw in ("<script>alert", "<svg onload", "<img src=x", 'href="javascript:',
                     'src="http://evil'):  # fmt: skip
@@ -201,6 +202,9 @@ def test_hostile_strings_are_text_on_every_page(client, hostile_db):
     doc_page = client.get(f"/documents/{doc}").text
     assert str(escape(HOSTILE_TITLE)) in doc_page
     assert "&lt;img src=x onerror=alert(&#39;body&#39;)&gt;" in doc_page
+    # the archived response, markup and all, is text
+    archived = client.get(f"/documents/{hostile_archived}/archive").text
+    assert "&lt;a href=&#34;javascript:alert(&#39;link&#39;)&#34;&gt;" in archived
 
 
 def test_a_token_guards_every_request(hostile_db):
