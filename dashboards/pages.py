@@ -5,6 +5,7 @@ Starlette runs in its thread pool (DuckDB calls block)."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from datetime import UTC, date, timedelta
 
@@ -251,6 +252,9 @@ def search(request: Request):
     text = p.get("q", "").strip()
     mode = "semantic" if p.get("mode") == "semantic" else "keyword"
     lang = p.get("lang") or None
+    query_lang = p.get("query_lang") or None  # semantic: the query's language, else detected
+    if query_lang and not re.fullmatch(r"[a-z]{2,3}", query_lang):
+        raise HTTPException(400, "query_lang must be a language code, e.g. en")
     limit = min(_int(request, "limit", 20), 200)
     page = _int(request, "page", 1, high=max(1, SEARCH_DEPTH // limit))
     upto = page * limit  # the ranking up to this page, and one more to know if more follow
@@ -267,7 +271,7 @@ def search(request: Request):
         try:
             with lock_wait(BUSY_WAIT_SECONDS):
                 rows = searching.semantic(store.path, text, request.app.state.embed,
-                                          lang=lang, limit=upto + 1,
+                                          lang=lang, limit=upto + 1, query_lang=query_lang,
                                           stage=_embedder(request))  # fmt: skip
                 columns = searching.SEMANTIC_COLUMNS
         except DatabaseBusy as err:
@@ -280,10 +284,12 @@ def search(request: Request):
     command = shlex.join(
         ["narrascope", "--db", str(store.path), "search"]
         + (["--semantic"] if mode == "semantic" else [])
+        + (["--query-lang", query_lang] if mode == "semantic" and query_lang else [])
         + (["--lang", lang] if lang else [])
         + ["--limit", str(upto), "--", text]
     )
     return render(request, "search.html", text=text, mode=mode, lang=lang, limit=limit,
+                  query_lang=query_lang,
                   results=results, error=error, command=command, languages=languages,
                   page=page, paged=Result("", [], [], more))  # fmt: skip
 

@@ -5,6 +5,7 @@ rows the page shows), redirects for merged narratives, and the notices."""
 from __future__ import annotations
 
 import html
+import json
 import re
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import duckdb
 import pytest
 from markupsafe import escape
 
+from tests.conftest import run_cli
 from tests.dashboards.conftest import HOSTILE_TITLE, LOCAL
 
 PAGES = ["/", "/narratives", "/sources", "/search?q=sanctions", "/search"]
@@ -184,6 +186,13 @@ def test_search_by_keywords_and_by_meaning_across_languages(client, hostile_db):
     found = re.findall(r'href="/documents/([0-9a-f]+)"', ru_only)
     assert found and {d for (d,) in rows(db, "SELECT doc_id FROM v_documents WHERE lang = 'ru'")
                       } >= set(found)  # fmt: skip
+    # the query's language, as the CLI's --query-lang: the same ranking as the command shown
+    told = client.get("/search?q=sanctions+cause+hunger&mode=semantic&limit=5&query_lang=de")
+    assert " search --semantic --query-lang de --limit 5 -- " in told.text
+    cli = json.loads(run_cli("search", "--semantic", "--query-lang", "de", "--limit", "5",
+                             "--format", "json", "sanctions cause hunger", db=db).stdout)  # fmt: skip
+    assert re.findall(r'href="/documents/([0-9a-f]+)"', told.text)[:5] == [h["doc_id"] for h in cli]
+    assert client.get("/search?q=x&mode=semantic&query_lang=en;rm").status_code == 400
     keyword = client.get("/search?q=fertiliser").text
     assert "Sanctions" in keyword and "<mark" not in keyword
     assert "Nothing found" in client.get("/search?q=zzzzqqqq").text
@@ -224,7 +233,6 @@ def test_a_token_guards_every_request(hostile_db):
 
 
 def test_beyond_loopback_it_refuses_to_start_without_a_token(hostile_db):
-    from tests.conftest import run_cli
 
     proc = run_cli("dashboard", "--host", "0.0.0.0", db=hostile_db[0], check=False)
     assert proc.returncode == 2 and "--token" in proc.stderr
