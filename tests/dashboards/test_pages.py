@@ -233,7 +233,6 @@ def test_a_token_guards_every_request(hostile_db):
 
 
 def test_beyond_loopback_it_refuses_to_start_without_a_token(hostile_db):
-
     proc = run_cli("dashboard", "--host", "0.0.0.0", db=hostile_db[0], check=False)
     assert proc.returncode == 2 and "--token" in proc.stderr
     proc = run_cli("dashboard", db=hostile_db[0].parent / "missing.duckdb", check=False)
