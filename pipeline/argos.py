@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import stat
 import tempfile
 import urllib.error
 import urllib.request
@@ -108,30 +110,59 @@ def packages_dir() -> Path:
     return Path(settings.package_data_dir)
 
 
+#: a language code as Argos packages name them (en, ru, zh, zt, pt, ...)
+_CODE = re.compile(r"[a-z]{2,3}")
+
+
+def _check_entry(path: Path, info: zipfile.ZipInfo) -> None:
+    """Refuse an entry that would land outside the package's folder or is a link: argostranslate
+    unpacks the archive into the packages folder, and a downloaded file is not trusted."""
+    name = info.filename
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name) or ".." in parts:
+        raise ModelError(f"{path}: the entry {name!r} would be unpacked outside the package "
+                         "folder; refused")  # fmt: skip
+    if stat.S_ISLNK(info.external_attr >> 16):
+        raise ModelError(f"{path}: the entry {name!r} is a link; refused")
+
+
 def _check_archive(path: Path) -> dict:
-    """The package's metadata, after checking the file is an Argos package we can use."""
+    """The package's metadata, after checking the file is an Argos package we can use and
+    that unpacking it writes only inside its own folder."""
     if not path.is_file():
         raise ModelError(f"no file at {path}")
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path} is not an Argos package (.argosmodel files are zip archives)")
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-        tops = {n.split("/", 1)[0] for n in names}
-        if len(tops) != 1:
-            raise ModelError(f"{path}: an Argos package holds exactly one top-level folder")
-        top = tops.pop()
-        if f"{top}/metadata.json" not in names:
-            raise ModelError(f"{path}: no {top}/metadata.json in the archive")
-        if not any(n.startswith(f"{top}/model/") for n in names):
-            raise ModelError(f"{path}: no CTranslate2 model/ folder in the archive")
-        try:
-            metadata = json.loads(zf.read(f"{top}/metadata.json"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ModelError(f"{path}: metadata.json is not valid JSON: {err}") from err
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                _check_entry(path, info)
+            names = [i.filename for i in infos]
+            tops = {n.split("/", 1)[0] for n in names}
+            if len(tops) != 1 or tops & {"", "."}:
+                raise ModelError(f"{path}: an Argos package holds exactly one top-level folder")
+            top = tops.pop()
+            if f"{top}/metadata.json" not in names:
+                raise ModelError(f"{path}: no {top}/metadata.json in the archive")
+            if not any(n.startswith(f"{top}/model/") for n in names):
+                raise ModelError(f"{path}: no CTranslate2 model/ folder in the archive")
+            try:
+                metadata = json.loads(zf.read(f"{top}/metadata.json"))
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise ModelError(f"{path}: metadata.json is not valid JSON: {err}") from err
+    except (zipfile.BadZipFile, OSError) as err:  # a damaged archive, unreadable entries
+        raise ModelError(f"{path}: the archive cannot be read: {err}") from err
+    if not isinstance(metadata, dict):
+        raise ModelError(f"{path}: metadata.json is not an object")
     if metadata.get("type", "translate") != "translate":
         raise ModelError(f"{path}: a {metadata.get('type')!r} package, not a translation model")
-    if not metadata.get("from_code") or not metadata.get("to_code"):
+    codes = [metadata.get("from_code"), metadata.get("to_code")]
+    if not all(codes):
         raise ModelError(f"{path}: metadata.json names no from_code/to_code")
+    if not all(isinstance(c, str) and _CODE.fullmatch(c) for c in codes):
+        raise ModelError(f"{path}: metadata.json's from_code/to_code are not language codes "
+                         f"({codes[0]!r}, {codes[1]!r})")  # fmt: skip
     return metadata
 
 

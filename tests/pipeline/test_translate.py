@@ -3,7 +3,10 @@
 import json
 import re
 import socket
+import stat
 import time
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -261,3 +264,52 @@ def test_an_install_reopens_the_stages_that_waited_whatever_the_command_names(
 def test_install_errors_are_model_errors(argos_dir, tmp_path):
     with pytest.raises(ModelError, match="no file"):
         argos.install_file(tmp_path / "missing.argosmodel")
+
+
+def repacked(tmp_path: Path, package: Path, name: str, extra=(), metadata=None) -> Path:
+    """The tiny package rewritten: ``extra`` (ZipInfo or name, bytes) entries added, and
+    metadata.json replaced by ``metadata`` (bytes) when given."""
+    out = tmp_path / f"{name}.argosmodel"
+    with zipfile.ZipFile(package) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if metadata is not None and info.filename.endswith("/metadata.json"):
+                data = metadata
+            dst.writestr(info, data)
+        for entry, data in extra:
+            dst.writestr(entry, data)
+    return out
+
+
+def test_install_file_refuses_archives_that_escape_or_lie(tmp_path, argos_dir, tiny_packages):
+    """A model archive is downloaded, not trusted: entries that would land outside the
+    package folder (zip slip), links, and malformed metadata are refused before anything is
+    unpacked, with the reason."""
+    good = tiny_packages["ru-en"]
+    top = zipfile.ZipFile(good).namelist()[0].split("/")[0]
+    link = zipfile.ZipInfo(f"{top}/model/shortcut")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    cases = {
+        "dotdot": ([(f"{top}/../../evil.sh", b"rm -rf ~")], None, "outside the package"),
+        "absolute": ([("/tmp/evil.sh", b"x")], None, "outside the package"),
+        "backslash": ([(f"{top}\\..\\evil.sh", b"x")], None, "outside the package"),
+        "drive": ([("C:/evil.sh", b"x")], None, "outside the package"),
+        "link": ([(link, b"/etc/passwd")], None, "is a link"),
+        "list": ((), b"[]", "not an object"),
+        "codes": (
+            (),
+            json.dumps({"from_code": "../ru", "to_code": "en"}).encode(),
+            "not language codes",
+        ),  # fmt: skip
+        "no codes": ((), b"{}", "no from_code/to_code"),
+        "not json": ((), b"{from", "not valid JSON"),
+    }
+    for name, (extra, metadata, reason) in cases.items():
+        bad = repacked(tmp_path, good, name.replace(" ", "-"), extra, metadata)
+        proc = run_cli("models", "install-file", str(bad), check=False)
+        assert proc.returncode == 1 and reason in proc.stderr, (name, proc.stderr)
+        assert "Traceback" not in proc.stderr
+        assert list(argos_dir.iterdir()) == [], name  # nothing unpacked
+    assert not (tmp_path / "evil.sh").exists() and not Path("/tmp/evil.sh").exists()
+    # the untouched package still installs
+    assert "installed argos:ru-en" in run_cli("models", "install-file", str(good)).stdout
