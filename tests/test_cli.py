@@ -229,3 +229,35 @@ def test_db_and_config_work_after_the_command_and_the_suggested_command_works(tm
     other = tmp_path / "other.duckdb"
     run_cli("--db", str(other), "init", "--db", str(db))
     assert not other.exists()
+
+
+def test_log_file_for_log_shippers(tmp_path):
+    """--log-file appends what each phase did (and an error with its exit code); with
+    --log-format json each line is one JSON object with the command's fields."""
+    import json
+
+    from tests.conftest import import_jsonl
+
+    db = tmp_path / "logs.duckdb"
+    text = "Western sanctions on fertiliser and grain have left African countries hungry. " * 8
+    import_jsonl(tmp_path, db, [{"url": "https://a.example/1", "title": "Grain", "text": text}])
+    logs = tmp_path / "logs" / "narrascope.jsonl"
+    ok = run_cli("--log-file", str(logs), "--log-format", "json", "process", "--no-progress",
+                 "--stage", "extract", "--stage", "langid", db=db)  # fmt: skip
+    assert "extract" in ok.stdout and not ok.stderr.strip()  # stderr stays quiet
+    records = [json.loads(line) for line in logs.read_text().splitlines()]
+    [done] = [r for r in records if r.get("event") == "process"]
+    assert done["level"] == "info" and done["time"].endswith("+00:00") and done["run_id"]
+    stages = done["summary"]
+    assert set(stages) == {"extract", "langid"} and stages["extract"]["done"] == 1
+
+    failed = run_cli("--log-file", str(logs), "--log-format", "json", "process",
+                     db=tmp_path / "missing.duckdb", check=False)  # fmt: skip
+    assert failed.returncode == 1 and failed.stderr.count("error:") == 1
+    last = json.loads(logs.read_text().splitlines()[-1])
+    assert (last["level"], last["event"], last["exit_code"]) == ("error", "error", 1)
+    assert "no database" in last["message"]
+
+    plain = tmp_path / "plain.log"
+    run_cli("--log-file", str(plain), "process", "--stage", "extract", db=db)
+    assert " INFO narrascope: process run " in plain.read_text()

@@ -40,6 +40,8 @@ class Context:
         self.db_given = db is not None  # --db or NARRASCOPE_DB, not the default
         self.config_path = config
         self.verbose = verbose
+        self.log_file: str | None = None  # --log-file / --log-format, kept for -v after them
+        self.log_format = "text"
         self._config: dict | None = None
 
     @property
@@ -70,14 +72,10 @@ class Context:
         return writer_lock(self.db_path)
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    for name in _NOISY:
-        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.CRITICAL)
+def _configure_logging(verbose: bool, log_file: str | None = None, fmt: str = "text") -> None:
+    from pipeline import logs
+
+    logs.configure(verbose, log_file, fmt, noisy=_NOISY)
 
 
 class Group(click.Group):
@@ -90,8 +88,12 @@ class Group(click.Group):
             obj = ctx.obj
             if obj is not None and getattr(obj, "verbose", False):
                 raise
+            code = getattr(err, "exit_code", EXIT_FAILURE)
             click.echo(f"error: {err}", err=True)
-            sys.exit(getattr(err, "exit_code", EXIT_FAILURE))
+            logging.getLogger("narrascope").error(  # for --log-file: stderr has it already
+                str(err), extra={"event": "error", "exit_code": code, "file_only": True}
+            )
+            sys.exit(code)
 
 
 def _set_db(ctx, _param, value):
@@ -108,8 +110,9 @@ def _set_config(ctx, _param, value):
 
 def _set_verbose(ctx, _param, value):
     if value:
-        ctx.find_object(Context).verbose = True
-        _configure_logging(True)
+        obj = ctx.find_object(Context)
+        obj.verbose = True
+        _configure_logging(True, obj.log_file, obj.log_format)
 
 
 def common_options(f):
@@ -137,14 +140,30 @@ def common_options(f):
     help="Config TOML [env NARRASCOPE_CONFIG; default ./narrascope.toml if present].",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more and show tracebacks on errors.")
+@click.option(
+    "--log-file",
+    envvar="NARRASCOPE_LOG_FILE",
+    type=click.Path(dir_okay=False),
+    help="Also append every INFO record to this file (what each phase did, errors with "
+    "their exit code) [env NARRASCOPE_LOG_FILE].",
+)
+@click.option(
+    "--log-format",
+    envvar="NARRASCOPE_LOG_FORMAT",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object a line, for log shippers [env NARRASCOPE_LOG_FORMAT].",
+)
 @click.version_option(package_name="narrascope")
 @click.pass_context
-def cli(ctx, db, config, verbose):
+def cli(ctx, db, config, verbose, log_file, log_format):
     """narrascope: crawl, extract, identify and connect narratives across sites and languages.
 
     \b
     Typical cron line (a second writer on the same database exits 75 at once):
       narrascope --db /data/ops.duckdb run --sources /data/sources.toml
     """
-    _configure_logging(verbose)
+    _configure_logging(verbose, log_file, log_format)
     ctx.obj = Context(db, config, verbose)
+    ctx.obj.log_file, ctx.obj.log_format = log_file, log_format

@@ -6,6 +6,7 @@ import click
 
 from pipeline.cli.app import CommandError, Context, common_options
 from pipeline.cli.formatting import format_crawl
+from pipeline.logs import log
 
 
 def do_crawl(obj: Context, sources_path, report_health: bool = True, check: bool = True) -> dict:
@@ -16,6 +17,7 @@ def do_crawl(obj: Context, sources_path, report_health: bool = True, check: bool
     sources = load_sources(sources_path or obj.config["sources"])
     summary = run_crawl(obj.db_path, sources, obj.config["crawl"])
     click.echo(format_crawl(summary))
+    log.info("crawl %s", summary["status"], extra={"event": "crawl", "summary": summary})
     if report_health:
         echo_source_problems(obj)
     if check and summary["status"] == "failed":
@@ -37,6 +39,8 @@ def echo_source_problems(obj: Context) -> None:
 
     for name, problem in source_problems(obj).items():
         click.echo(f"source needs attention: {safe(name)}: {problem}")
+        log.info("source needs attention: %s: %s", name, problem,
+                 extra={"event": "source_problem", "source": name, "problem": problem})  # fmt: skip
 
 
 @click.command()

@@ -7,6 +7,7 @@ import click
 from pipeline.cli.app import CommandError, Context, common_options
 from pipeline.cli.formatting import format_stage_report
 from pipeline.cli.ingest import do_crawl, echo_source_problems
+from pipeline.logs import log
 
 
 def _known_stages(_ctx, _param, value):
@@ -60,6 +61,9 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True)
             run.summary.update(report.as_dict())
             for s in report.stages:
                 click.echo(format_stage_report(s))
+            log.info("process run %s", run.run_id,
+                     extra={"event": "process", "run_id": run.run_id,
+                            "summary": report.as_dict()})  # fmt: skip
     if force:
         for s in built:
             if s.force_refusal:

@@ -1,0 +1,68 @@
+"""Logging for people and for log shippers: WARNING and above on stderr as text (INFO with
+-v), and with ``--log-file`` every INFO record appended to a file as well, as text or as one
+JSON object a line (``--log-format json``). Commands add what happened as fields of a record
+(``extra={"event": "crawl", "summary": {...}}``); the JSON line carries them as they are."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+#: the attributes every LogRecord has; anything else on a record is a field a command added
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+log = logging.getLogger("narrascope")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message, the fields a
+    command added, and the traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        out.update({k: v for k, v in vars(record).items()
+                    if k not in _STANDARD and not k.startswith("_")})  # fmt: skip
+        if record.exc_info:
+            out["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, ensure_ascii=False)
+
+
+class _NotFileOnly(logging.Filter):
+    """Keeps off stderr what a command has already said there in its own words."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, "file_only", False)
+
+
+def configure(verbose: bool, log_file: str | None = None, fmt: str = "text",
+              noisy: tuple[str, ...] = ()) -> None:  # fmt: skip
+    """Set up the root logger's handlers (replacing earlier ones)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    formatter = JsonFormatter() if fmt == "json" else logging.Formatter(
+        "%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.INFO if verbose else logging.WARNING)
+    stderr.setFormatter(formatter)
+    stderr.addFilter(_NotFileOnly())
+    root.addHandler(stderr)
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")  # appends
+        handler.setLevel(logging.INFO)
+        handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT))
+        root.addHandler(handler)
+    root.setLevel(logging.INFO if (verbose or log_file) else logging.WARNING)
+    for name in noisy:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.CRITICAL)
