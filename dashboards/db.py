@@ -17,8 +17,13 @@ from pathlib import Path
 from storage import connect
 from storage.db import DatabaseBusy, StorageError, lock_wait
 
-#: views kept between requests as Arrow tables (Store), in the order they are read
-SNAPSHOTS = ("v_copy_relations", "v_sources", "v_narratives")
+#: views kept between requests as Arrow tables (Store), each with the views that read it,
+#: in the order they are read (the later ones read the earlier ones)
+SNAPSHOTS = {
+    "v_copy_relations": ("v_documents", "v_copies", "v_sources", "v_narratives"),
+    "v_sources": (),
+    "v_narratives": (),
+}
 
 #: the languages of current documents, for the pages' language filters
 LANGUAGES = """
@@ -79,15 +84,16 @@ class Store:
     Three views compute over the whole store whatever a query asks of them: v_copy_relations
     (every copy group's origin and links), v_narratives (every narrative's labels from all
     its documents' terms) and v_sources. Their rows are kept between requests as Arrow
-    tables (SNAPSHOTS), read again when the database file or its write-ahead log changed
-    (size or modification time: every write changes one of them), and each connection sees
-    them under the views' names, the views built on them too (v_documents and v_copies read
-    the kept copy relations). The same rows, in a fraction of the time:
+    tables (SNAPSHOTS), each read when a query first needs it (by name, or through a view
+    built on it: v_documents and v_copies read the kept copy relations) and again once the
+    database file or its write-ahead log changed (size or modification time: every write
+    changes one of them). The same rows, in a fraction of the time:
     bench/bench_dashboard.py."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._kept: tuple[tuple, dict] | None = None  # (fingerprint, {view: Arrow table})
+        #: view -> (fingerprint, Arrow table); "languages" -> (fingerprint, list)
+        self._kept: dict[str, tuple[tuple, object]] = {}
         self._lock = threading.Lock()
 
     def fingerprint(self) -> tuple:
@@ -100,29 +106,35 @@ class Store:
 
         return stat(self.path), stat(self.path.with_name(self.path.name + ".wal"))
 
-    def _snapshot(self, con) -> list[str]:
-        """Register the kept rows of SNAPSHOTS on ``con`` under the views' names, reading
-        them first where the database changed since; the languages of current documents
-        (the pages' language filters) are kept alike."""
+    def kept(self, con, name: str, read) -> object:
+        """What ``read(con)`` gives, kept until the database changes."""
         fingerprint = self.fingerprint()
         with self._lock:
-            if self._kept is None or self._kept[0] != fingerprint:
-                tables = {}
-                for view in SNAPSHOTS:  # in order: the later ones read the earlier ones
-                    tables[view] = con.sql(f"SELECT * FROM {view}").to_arrow_table()
-                    con.register(view, tables[view])
-                languages = [r[0] for r in con.execute(LANGUAGES).fetchall()]
-                self._kept = (fingerprint, tables, languages)
-                return languages
-            _, tables, languages = self._kept
-        for view, table in tables.items():
-            con.register(view, table)  # shadows the view on this connection
-        return languages
+            found = self._kept.get(name)
+            if found is None or found[0] != fingerprint:
+                found = self._kept[name] = (fingerprint, read(con))
+            return found[1]
+
+    def register(self, con, sql: str) -> None:
+        """Register on ``con``, under the views' names, the kept rows of every view in
+        SNAPSHOTS that ``sql`` reads, directly or through the views built on them."""
+        for view, readers in SNAPSHOTS.items():
+            if any(re.search(rf"\b{name}\b", sql) for name in (view, *readers)):
+                table = self.kept(con, view, lambda c, v=view: c.sql(f"SELECT * FROM {v}")
+                                  .to_arrow_table())  # fmt: skip
+                con.register(view, table)  # shadows the view on this connection
+
+    def languages(self, con) -> list[str]:
+        """The languages of current documents (the pages' language filters)."""
+        return self.kept(
+            con, "languages", lambda c: [r[0] for r in c.execute(LANGUAGES).fetchall()]
+        )
 
     def warm(self) -> None:
-        """Read v_narratives now (the dashboard command does before it serves)."""
-        with self.reading():
-            pass
+        """Read every kept view now (the dashboard command does before it serves)."""
+        with self.reading() as reader:
+            self.register(reader.con, " ".join(SNAPSHOTS))
+            self.languages(reader.con)
 
     @contextmanager
     def reading(self) -> Iterator[Reader]:
@@ -131,7 +143,7 @@ class Store:
         try:
             with lock_wait(BUSY_WAIT_SECONDS), connect(self.path, read_only=True,
                                                       upgrade=False) as con:  # fmt: skip
-                yield Reader(self, con, self._snapshot(con))
+                yield Reader(self, con)
         except DatabaseBusy as err:
             raise Busy(str(err)) from err
 
@@ -143,9 +155,13 @@ class Store:
 class Reader:
     """A request's queries on its connection (Store.reading)."""
 
-    def __init__(self, store: Store, con, languages: list[str]):
+    def __init__(self, store: Store, con):
         self.store, self.con, self.path = store, con, store.path
-        self.languages = languages  # of current documents, for the language filters
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages of current documents, for the language filters."""
+        return self.store.languages(self.con)
 
     def query(self, sql: str, params: dict | None = None, *, page: int | None = None,
               page_size: int = 50) -> Result:  # fmt: skip
@@ -155,13 +171,15 @@ class Reader:
         lineage does by copy group) gets a page of its first column's values: rows of up to
         ``page_size`` distinct values."""
         params = dict(params or {})
-        inner = page is not None and "$limit" in sql
+        own_limit = re.compile(r"\bLIMIT \$limit\b", re.IGNORECASE)
+        inner = page is not None and own_limit.search(sql) is not None
         if page is not None:
             params["limit"] = page_size
             params["offset"] = (max(page, 1) - 1) * page_size
             if not inner:
                 sql = sql.rstrip() + "\nLIMIT $limit OFFSET $offset"
-        run = sql.replace("LIMIT $limit", "LIMIT $limit + 1") if page is not None else sql
+        run = own_limit.sub("LIMIT $limit + 1", sql) if page is not None else sql
+        self.store.register(self.con, run)
         used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", run)}
         cur = self.con.execute(run, used)
         columns, rows = [d[0] for d in cur.description], cur.fetchall()

@@ -253,10 +253,11 @@ def search(request: Request):
     mode = "semantic" if p.get("mode") == "semantic" else "keyword"
     lang = p.get("lang") or None
     query_lang = p.get("query_lang") or None  # semantic: the query's language, else detected
-    if query_lang and not re.fullmatch(r"[a-z]{2,3}", query_lang):
+    if query_lang and not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{1,8})*", query_lang):
         raise HTTPException(400, "query_lang must be a language code, e.g. en")
     limit = min(_int(request, "limit", 20), 200)
-    page = _int(request, "page", 1, high=max(1, SEARCH_DEPTH // limit))
+    deepest = max(1, SEARCH_DEPTH // limit)
+    page = _int(request, "page", 1, high=deepest)
     upto = page * limit  # the ranking up to this page, and one more to know if more follow
     rows, columns, error = [], [], None
     store = _store(request)
@@ -278,7 +279,7 @@ def search(request: Request):
             raise Busy(str(err)) from err
         except (StorageError, ModelError) as err:
             error = str(err)
-    more = len(rows) > upto
+    more = len(rows) > upto and page < deepest
     results = [dict(zip(columns, r, strict=True)) for r in rows[upto - limit : upto]]
     # quoted for a POSIX shell: the query and language come from a URL anyone can send
     command = shlex.join(

@@ -54,8 +54,8 @@ def keyword(db_path: Path, query: str, *, lang: str | None, limit: int) -> list[
 
 def keyword_rows(con, query: str, *, lang: str | None, limit: int) -> list[tuple]:
     """keyword() on an open connection (the dashboard's, which keeps its own)."""
-    terms = [t.lower() for t in query.split()]
-    rows = keyword_search(con, terms, lang=lang, limit=limit)
+    rows = keyword_search(con, query.split(), lang=lang, limit=limit)
+    terms = [t.lower() for t in query.split()]  # for the snippet
     n = len(RESULT_COLUMNS)
     out = []
     for rank, row in enumerate(rows, 1):

@@ -31,7 +31,8 @@ def keyword_search(
     lower(), which costs more than the match itself (bench/bench_dashboard.py). Counting
     is the test for presence too: on a text without the term it costs what a match costs,
     on one with it a match first would be extra work."""
-    terms = [t.lower() for t in terms if t.strip()][:MAX_TERMS]
+    # as typed: RE2's (?i) folds case itself (lower() would turn "İ" into "i" + a dot)
+    terms = [t for t in terms if t.strip()][:MAX_TERMS]
     if not terms:
         return []
     parts = max(1, min(8, int(con.execute("SELECT current_setting('threads')").fetchone()[0])))

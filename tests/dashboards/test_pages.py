@@ -191,7 +191,9 @@ def test_search_by_keywords_and_by_meaning_across_languages(client, hostile_db):
     assert " search --semantic --query-lang de --limit 5 -- " in told.text
     cli = json.loads(run_cli("search", "--semantic", "--query-lang", "de", "--limit", "5",
                              "--format", "json", "sanctions cause hunger", db=db).stdout)  # fmt: skip
-    assert re.findall(r'href="/documents/([0-9a-f]+)"', told.text)[:5] == [h["doc_id"] for h in cli]
+    assert cli and re.findall(r'href="/documents/([0-9a-f]+)"', told.text)[:5] == [
+        h["doc_id"] for h in cli
+    ]
     assert client.get("/search?q=x&mode=semantic&query_lang=en;rm").status_code == 400
     keyword = client.get("/search?q=fertiliser").text
     assert "Sanctions" in keyword and "<mark" not in keyword
@@ -491,6 +493,16 @@ def test_search_results_page_in_rank_order(client):
     assert "--limit 6 -- the" in text  # the command gives the ranking up to this page
 
 
+def test_search_pages_end_at_the_search_depth(client, monkeypatch):
+    from dashboards import pages
+
+    monkeypatch.setattr(pages, "SEARCH_DEPTH", 4)
+    last = client.get("/search?q=the&limit=1&page=4").text
+    assert 'rel="prev"' in last and 'rel="next"' not in last
+    assert "page 4" in client.get("/search?q=the&limit=1&page=9").text  # capped
+    assert client.get("/search?q=x&mode=semantic&query_lang=pt-br").status_code == 200
+
+
 def test_a_list_paged_by_group_never_splits_one():
     """The lineage pages copy groups, not rows (Reader.query with the query's own LIMIT)."""
     from types import SimpleNamespace
@@ -503,10 +515,10 @@ def test_a_list_paged_by_group_never_splits_one():
     con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('a', 1), ('a', 2), ('a', 3), "
                 "('b', 4), ('c', 5), ('c', 6)) v(g, x)")  # fmt: skip
     sql = """
-WITH groups AS (SELECT DISTINCT g FROM t ORDER BY g LIMIT $limit OFFSET $offset)
+WITH groups AS (SELECT DISTINCT g FROM t ORDER BY g limit $limit OFFSET $offset)
 SELECT g, x FROM t JOIN groups USING (g) ORDER BY g, x"""
-    reader = Reader(SimpleNamespace(path=None), con, [])
+    reader = Reader(SimpleNamespace(path=None, register=lambda con, sql: None), con)
     pages = [reader.query(sql, page=p, page_size=2) for p in (1, 2)]
     assert [r for p in pages for r in p.rows] == con.execute("FROM t ORDER BY g, x").fetchall()
     assert [p.rows[-1][0] for p in pages] == ["b", "c"] and [p.more for p in pages] == [True, False]
-    assert "LIMIT 2 OFFSET 2" in pages[1].sql  # the SQL shown is the page's
+    assert "limit 2 OFFSET 2" in pages[1].sql  # the SQL shown is the page's

@@ -62,3 +62,64 @@ def test_pattern_is_literal():
     assert pattern("u.s.") == "(?i)u\\x{2e}s\\x{2e}"
     assert pattern("санкции") == "(?i)санкции"
     assert pattern("a|b(") == "(?i)a\\x{7c}b\\x{28}"
+
+
+@pytest.fixture(scope="module")
+def edge_store(demo_run, tmp_path_factory):
+    """The demo store with the cases the demo lacks, written into its tables: a current
+    version without an extraction (an older one has the word), extractions without a title
+    (the listing's title counts instead), a real translation, a failed one, an English piece
+    without a title, a document without a language, an extraction written again (a new row
+    id), and a Turkish capital İ."""
+    import shutil
+
+    import duckdb
+
+    db = tmp_path_factory.mktemp("search-edges") / "edges.duckdb"
+    shutil.copy(demo_run[0], db)
+    con = duckdb.connect(str(db))
+    a, b, c, d, e, f, g, h = [r[0] for r in con.execute(
+        "SELECT doc_id FROM documents ORDER BY doc_id LIMIT 8").fetchall()]  # fmt: skip
+    for sql, params in [
+        ("INSERT INTO document_versions SELECT * REPLACE (2 AS version, 'Zebra crossing ZEBRA' "
+         "AS hint_title, 'h2' AS content_hash) FROM document_versions WHERE doc_id = ?", [a]),
+        ("UPDATE extractions SET text = text || ' zebra zebra zebra' WHERE doc_id = ?", [a]),
+        ("UPDATE documents SET current_version = 2 WHERE doc_id = ?", [a]),
+        ("INSERT INTO languages SELECT * REPLACE (2 AS version) FROM languages "
+         "WHERE doc_id = ?", [a]),
+        ("UPDATE extractions SET title = NULL, text = text || ' zebra' WHERE doc_id = ?", [b]),
+        ("UPDATE document_versions SET hint_title = 'The Zebra' WHERE doc_id = ?", [b]),
+        ("UPDATE translations SET status = 'translated', title = 'Zebra story', "
+         "text = 'a zebra and another zebra' WHERE doc_id = ?", [c]),
+        ("UPDATE languages SET lang = 'ru' WHERE doc_id = ?", [c]),
+        ("UPDATE translations SET status = 'failed', title = NULL, text = NULL "
+         "WHERE doc_id = ?", [d]),
+        ("UPDATE extractions SET text = 'ZEBRA. ' || text WHERE doc_id = ?", [d]),
+        ("UPDATE translations SET status = 'not_needed', title = NULL, text = NULL "
+         "WHERE doc_id = ?", [e]),
+        ("UPDATE extractions SET title = NULL, text = text || ' zebra' WHERE doc_id = ?", [e]),
+        ("UPDATE document_versions SET hint_title = 'zebra zebra' WHERE doc_id = ?", [e]),
+        ("DELETE FROM languages WHERE doc_id = ?", [f]),
+        ("UPDATE extractions SET text = text || ' Zebra' WHERE doc_id = ?", [f]),
+        ("CREATE TEMP TABLE again AS SELECT * FROM extractions WHERE doc_id = ?", [g]),
+        ("DELETE FROM extractions WHERE doc_id = ?", [g]),
+        ("UPDATE again SET text = text || ' zebra'", []),
+        ("INSERT INTO extractions SELECT * FROM again", []),
+        ("UPDATE extractions SET text = text || ' İstanbul zebra' WHERE doc_id = ?", [h]),
+    ]:  # fmt: skip
+        con.execute(sql, params)
+    con.close()
+    return db, [a, b, c, d, e, f, g, h]
+
+
+@pytest.mark.parametrize("lang", [None, "ru", "en"])
+@pytest.mark.parametrize("terms", [["zebra"], ["ZEBRA", "the"], ["İstanbul"], ["zebra", "e"]],
+                         ids=repr)  # fmt: skip
+def test_keyword_search_on_the_edges(edge_store, terms, lang):
+    db, planted = edge_store
+    with connect(db, read_only=True) as con:
+        got = keyword_search(con, terms, lang=lang, limit=50)
+        want = reference(con, terms, lang, 50)
+    assert got == want
+    if terms == ["zebra"] and lang is None:  # every planted case is found
+        assert {r[0] for r in got} == set(planted)
