@@ -55,7 +55,10 @@ def download_slots(sources: list[Source], crawl: dict) -> dict:
     return slots
 
 
-def scrapy_settings(db_path: str, run_id: str, crawl: dict, sources: list[Source] = ()) -> dict:
+def scrapy_settings(
+    db_path: str, run_id: str, crawl: dict, sources: list[Source] = (), stop: tuple = ()
+) -> dict:
+    """``stop``: (wall-clock time, seconds per page) for a time-boxed crawl (crawlers/deadline.py)."""
     crawl = {**CRAWL_DEFAULTS, **crawl}
     user_agent = crawl["user_agent"]
     if crawl["contact_url"] and crawl["contact_url"] not in user_agent:
@@ -92,6 +95,9 @@ def scrapy_settings(db_path: str, run_id: str, crawl: dict, sources: list[Source
         "NARRASCOPE_WARC_DIR": str(warc_dir(db_path, crawl) or ""),
         "NARRASCOPE_WARC_MAX_BYTES": crawl["warc_max_bytes"],
         "ITEM_PIPELINES": {"crawlers.pipelines.DuckDBWriter": 300},
+        "EXTENSIONS": {"crawlers.deadline.CrawlDeadline": 0},  # only with ``stop``
+        "NARRASCOPE_CRAWL_STOP_AT": stop[0] if stop else 0,
+        "NARRASCOPE_SECONDS_PER_PAGE": stop[1] if stop else 0,
         "NARRASCOPE_DB": str(db_path),
         "NARRASCOPE_RUN_ID": run_id,
         "NARRASCOPE_WRITE_BATCH": crawl["write_batch"],
@@ -129,8 +135,12 @@ def source_row(source: Source) -> SourceRow:
     )  # fmt: skip
 
 
-def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = None) -> dict:
+def run_crawl(
+    db_path: str | Path, sources: list[Source], crawl: dict | None = None, stop: tuple = ()
+) -> dict:
     """Crawl every source's entry points and the pages they list; return the run summary.
+    ``stop`` = (wall-clock time, seconds per page fetched): stop in time to process what was
+    fetched (``run --max-duration``); the run is then 'stopped early'.
 
     Holds the database's writer lock for the whole crawl and records the run in ``runs``:
     'failed' (with ``error``, one line) where a batch could not be written. Scrapy's reactor
@@ -142,11 +152,11 @@ def run_crawl(db_path: str | Path, sources: list[Source], crawl: dict | None = N
     with writer_lock(db_path), recorded_run(db_path, "crawl") as run:
         with connect(db_path) as con:
             record_sources(con, [source_row(s) for s in sources])
-        _crawl(db_path, sources, crawl, run)
+        _crawl(db_path, sources, crawl, run, stop)
     return {**run.summary, "run_id": run.run_id, "status": run.status}
 
 
-def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run) -> None:
+def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run, stop=()) -> None:
     """The scrapy part of a crawl: its outcome and summary into ``run``, health rows recorded."""
     from scrapy.crawler import CrawlerProcess
 
@@ -154,7 +164,7 @@ def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run) ->
     from storage.health import health_row, record_health
 
     run_id = run.run_id
-    settings = scrapy_settings(str(db_path), run_id, crawl, sources)
+    settings = scrapy_settings(str(db_path), run_id, crawl, sources, stop)
     quiet_scrapy(settings["LOG_LEVEL"])
     process = CrawlerProcess(settings)
     logging.getLogger("scrapy").setLevel(settings["LOG_LEVEL"])  # scrapy set it to DEBUG
@@ -186,7 +196,12 @@ def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run) ->
         }
         if spider is not None and spider.without_state:
             summary["without_state"] = spider.without_state  # looked up while locked
-        if stats.get("finish_reason") not in (None, "finished"):
+        if stats.get("finish_reason") == "max_duration":
+            status = "stopped early"
+            left = stats.get("scheduler/enqueued", 0) - stats.get("scheduler/dequeued", 0)
+            left += stats.get("narrascope/dropped_for_time", 0)
+            summary["stopped_early"] = {"reason": "max_duration", "requests_left": left}
+        elif stats.get("finish_reason") not in (None, "finished"):
             status = f"stopped: {stats.get('finish_reason')}"
         run.status, run.summary = status, summary
         if writer is not None and writer.error:  # a batch could not be written

@@ -65,9 +65,15 @@ class StageReport:
 @dataclass
 class ProcessReport:
     stages: list[StageReport] = field(default_factory=list)
+    #: documents each stage would still process, when the run stopped at its deadline
+    left: dict[str, int] | None = None
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.left is not None
 
     def as_dict(self) -> dict:
-        return {
+        stages = {
             s.stage: {
                 "version": s.version,
                 "done": s.done,
@@ -80,6 +86,9 @@ class ProcessReport:
             }
             for s in self.stages
         }
+        if self.stopped_early:
+            stages["stopped_early"] = {"reason": "max_duration", "left": self.left}
+        return stages
 
 
 def _answer(db_path, lookups: list) -> dict:
@@ -150,6 +159,19 @@ def _culprit(db_path, stage: Stage, batch: list[DocInput]) -> DocInput | None:
     return batch[lo - 1]
 
 
+def _write(db_path, stage: Stage, items: list, extras: list, run_id, max_attempts) -> dict:
+    """Write a batch's results (one transaction). A write that fails (disk full, I/O error)
+    has been rolled back: the stage stops as for any other environment error."""
+    try:
+        with connect(db_path) as con:
+            return write_results(con, stage.name, stage.version, items, extras,
+                                 run_id=run_id, max_attempts=max_attempts)  # fmt: skip
+    except Exception as err:
+        if is_environment_error(err):
+            raise StageFailed(stage.name, err) from err
+        raise
+
+
 def _reopen(db_path, pipeline: list[Stage]) -> dict[str, int]:
     """Let every configured stage reopen what waited for it (an installed model), with the
     documents its downstream stages rejected for want of it, whatever stages run now."""
@@ -178,13 +200,18 @@ def run_stages(
     progress: bool = False,
     report: ProcessReport | None = None,
     max_attempts: int = MAX_ATTEMPTS,
+    deadline: float | None = None,
 ) -> ProcessReport:
     """Process each stage's backlog in order, holding the database's writer lock.
 
     ``pipeline`` is every configured stage (default: ``stages``): what a reopened stage's
     downstream is. ``force`` names the stages to redo for every document (``True``: all of
     ``stages``; a stage with a ``force_refusal`` refuses). ``report`` is filled in as the
-    run goes, so a caller still has what was done when a stage stops with ``StageFailed``."""
+    run goes, so a caller still has what was done when a stage stops with ``StageFailed``.
+
+    ``deadline`` (wall-clock, ``time.time()``): no batch is started that is expected to end
+    after it (at the rate of the stage's earlier batches in this run); the stages stop there
+    and ``report.left`` says how many documents each would still process."""
     report = report if report is not None else ProcessReport()
     run_id = run_id or new_run_id("process")
     pipeline = pipeline or stages
@@ -206,13 +233,20 @@ def run_stages(
                 settings=stage_settings(stage),
             )
             report.stages.append(stage_report)
-            _run_stage(db_path, stage, stage_report, stage.name in redo, limit, batch_size,
-                       run_id, progress, max_attempts)  # fmt: skip
+            finished = _run_stage(db_path, stage, stage_report, stage.name in redo, limit,
+                                  batch_size, run_id, progress, max_attempts, deadline)  # fmt: skip
+            if not finished:
+                with connect(db_path, read_only=True) as con:
+                    report.left = {s.name: backlog(con, s.name, s.version, s.requires, run_id)
+                                   for s in stages}  # fmt: skip
+                log.warning("processing stopped at the deadline: %s", report.left)
+                break
     return report
 
 
 def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, progress,
-               max_attempts) -> None:  # fmt: skip
+               max_attempts, deadline=None) -> bool:  # fmt: skip
+    """Process the stage's backlog; False when it stopped at the deadline."""
     if redo:
         with connect(db_path) as con:
             reset_stage(con, stage.name)
@@ -229,6 +263,11 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
     remaining = todo
     try:
         while remaining > 0:
+            if deadline is not None:
+                spent, handled = time.perf_counter() - started, todo - remaining
+                expected = spent / handled * min(batch_size, remaining) if handled else 0.0
+                if time.time() + expected > deadline:
+                    return False
             with connect(db_path, read_only=True) as con:
                 keys = pending(con, stage.name, stage.version, stage.requires,
                                min(batch_size, remaining), run_id)  # fmt: skip
@@ -243,9 +282,7 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
                         write_results(con, stage.name, stage.version, [failed.culprit],
                                       run_id=run_id, max_attempts=max_attempts)  # fmt: skip
                 raise
-            with connect(db_path) as con:
-                counts = write_results(con, stage.name, stage.version, items, extras,
-                                       run_id=run_id, max_attempts=max_attempts)  # fmt: skip
+            counts = _write(db_path, stage, items, extras, run_id, max_attempts)
             for failure in (r for r in items if isinstance(r, StageError)):
                 log.warning("stage %s failed on %s: %s", stage.name, failure.url, failure.error)
             stage_report.count([r for r in items if not isinstance(r, StageError)] + extras)
@@ -255,6 +292,7 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
             remaining -= len(batch)
             if bar:
                 bar.update(len(batch))
+        return True
     finally:
         stage_report.seconds = time.perf_counter() - started
         if bar:

@@ -95,3 +95,14 @@ def recorded_run(
                 if run.status == "ok":
                     raise
                 log.error("could not record the end of run %s: %s", run.run_id, err)
+
+
+def recent_summaries(con: duckdb.DuckDBPyConnection, kind: str, n: int = 5) -> list[dict]:
+    """The summaries of the latest ``n`` finished runs of a kind, newest first (what a
+    time-boxed run estimates its processing time from: pipeline/deadline.py)."""
+    rows = con.execute(
+        "SELECT summary FROM runs WHERE kind = ? AND status IN ('ok', 'stopped early') "
+        "AND summary IS NOT NULL ORDER BY started_at DESC LIMIT ?",
+        [kind, n],
+    ).fetchall()
+    return [json.loads(s) for (s,) in rows]

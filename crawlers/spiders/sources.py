@@ -498,8 +498,11 @@ class SourceSpider(scrapy.Spider):
     def failed(self, failure):
         from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
 
+        from crawlers.deadline import StoppedForTime
         from crawlers.safety import PrivateAddressRefused, RedirectLoop
 
+        if failure.check(StoppedForTime):  # not fetched, not failed: the next run fetches it
+            return
         request = failure.request
         source = next((s for s in self.sources if s.name == request.meta.get("source")), None)
         message = str(failure.value)

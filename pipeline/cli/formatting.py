@@ -24,7 +24,22 @@ def format_crawl(summary: dict) -> str:
     if summary.get("rejected_by_reason"):
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["rejected_by_reason"].items()))
         lines.append(f"rejected: {reasons}")
+    if summary.get("stopped_early"):
+        left = summary["stopped_early"].get("requests_left", 0)
+        lines.append(
+            "crawl stopped early to leave time for processing within --max-duration: "
+            f"{left} queued requests left for the next run"
+        )
     return "\n".join(lines)
+
+
+def format_left(left: dict[str, int]) -> str:
+    """What a process run stopped at its deadline left for the next run."""
+    waiting = ", ".join(f"{stage} {n}" for stage, n in left.items())
+    return (
+        "processing stopped early to end within --max-duration; documents waiting for each "
+        f"stage, processed by the next run: {waiting}"
+    )
 
 
 def format_stage_report(s) -> str:

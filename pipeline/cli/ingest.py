@@ -9,13 +9,17 @@ from pipeline.cli.formatting import format_crawl
 from pipeline.logs import log
 
 
-def do_crawl(obj: Context, sources_path, report_health: bool = True, check: bool = True) -> dict:
-    """Crawl and print the summary; a failed crawl raises (exit 1) when ``check``."""
+def do_crawl(
+    obj: Context, sources_path, report_health: bool = True, check: bool = True, deadline=None
+) -> dict:
+    """Crawl and print the summary; a failed crawl raises (exit 1) when ``check``. With a
+    ``deadline`` (pipeline/deadline.py) the crawl stops in time to process what it fetched."""
     from crawlers.runner import run_crawl
     from crawlers.sources import load_sources
 
     sources = load_sources(sources_path or obj.config["sources"])
-    summary = run_crawl(obj.db_path, sources, obj.config["crawl"])
+    stop = _crawl_stop(obj, deadline) if deadline is not None else ()
+    summary = run_crawl(obj.db_path, sources, obj.config["crawl"], stop=stop)
     click.echo(format_crawl(summary))
     log.info("crawl %s", summary["status"], extra={"event": "crawl", "summary": summary})
     if report_health:
@@ -23,6 +27,25 @@ def do_crawl(obj: Context, sources_path, report_health: bool = True, check: bool
     if check and summary["status"] == "failed":
         raise CommandError(f"crawl failed: {summary.get('error', 'see the log')}")
     return summary
+
+
+def _crawl_stop(obj: Context, deadline) -> tuple[float, float]:
+    """(when the crawl must stop if it fetched nothing more, seconds each page fetched moves
+    that earlier): from the processing rate of recent runs and the documents already waiting."""
+    from crawlers.runner import CRAWL_DEFAULTS
+    from pipeline.deadline import seconds_per_document
+    from storage import connect
+    from storage.runs import recent_summaries
+    from storage.stages import backlog
+
+    per_doc, waiting = seconds_per_document([]), 0
+    if obj.db_path.exists():
+        with connect(obj.db_path, read_only=True) as con:
+            per_doc = seconds_per_document(recent_summaries(con, "process"))
+            waiting = max((backlog(con, s.name, s.version, s.requires) for s in obj.stages()),
+                          default=0)  # fmt: skip
+    timeout = float({**CRAWL_DEFAULTS, **obj.config["crawl"]}["timeout"])
+    return deadline.crawl_stop_at(per_doc, waiting, timeout), per_doc
 
 
 def source_problems(obj: Context) -> dict[str, str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 
 from pipeline.cli.app import CommandError, Context, common_options
-from pipeline.cli.formatting import format_stage_report
+from pipeline.cli.formatting import format_left, format_stage_report
 from pipeline.cli.ingest import do_crawl, echo_source_problems
+from pipeline.deadline import Duration, format_seconds
 from pipeline.logs import log
 
 
@@ -21,9 +22,10 @@ def _known_stages(_ctx, _param, value):
     return value
 
 
-def do_process(obj: Context, names=None, limit=None, force=False, progress=True):
+def do_process(obj: Context, names=None, limit=None, force=False, progress=True, deadline=None):
     """Run the stages (all configured ones by default) and print one report per stage; a
-    stage that stopped prints what was done before it and raises (exit 1)."""
+    stage that stopped prints what was done before it and raises (exit 1). With a
+    ``deadline`` (pipeline/deadline.py) no batch starts that would end after it."""
     from pipeline.errors import StageFailed
     from pipeline.runner import ProcessReport, run_stages
     from storage.runs import recorded_run
@@ -53,7 +55,11 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True)
                     batch_size=obj.config["pipeline"]["batch_size"],
                     progress=progress,
                     report=report,
+                    deadline=deadline.at if deadline is not None else None,
                 )
+                if report.stopped_early:
+                    run.status = "stopped early"
+                    break
         except StageFailed as err:
             run.fail(err)
             raise
@@ -61,6 +67,8 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True)
             run.summary.update(report.as_dict())
             for s in report.stages:
                 click.echo(format_stage_report(s))
+            if report.left is not None:
+                click.echo(format_left(report.left))
             log.info("process run %s", run.run_id,
                      extra={"event": "process", "run_id": run.run_id,
                             "summary": report.as_dict()})  # fmt: skip
@@ -129,24 +137,36 @@ def process(obj: Context, stages, limit, force, no_progress):
 
 @click.command()
 @click.option("--sources", type=click.Path(dir_okay=False), help="Sources TOML.")
+@click.option(
+    "--max-duration",
+    type=Duration(),
+    help="Time limit (50m, 1h30m, 900s): crawling stops in time to process what it fetched "
+    "within it; what is left waits for the next run (exit 0, the summary says so).",
+)
 @common_options
 @click.pass_obj
-def run(obj: Context, sources):
+def run(obj: Context, sources, max_duration):
     """Crawl, then process, then raise the configured alerts ([alerts] on_run): the cron
     entry point. Holds the database's writer lock from start to end; a second writer exits
     75 at once.
 
     \b
-    Example:  narrascope --db /data/ops.duckdb run --sources /data/sources.toml
+    Example:  narrascope --db /data/ops.duckdb run --sources /data/sources.toml --max-duration 50m
     """
     from pipeline.alerts import AlertSettings
+    from pipeline.deadline import Deadline
 
     AlertSettings.from_config(obj.config)  # a mistake in [alerts] is named before the crawl
+    deadline = Deadline(max_duration) if max_duration else None
     with obj.writing():
-        summary = do_crawl(obj, sources, report_health=False, check=False)
-        do_process(obj, progress=False)  # what was fetched is processed even after a failure
+        summary = do_crawl(obj, sources, report_health=False, check=False, deadline=deadline)
+        # what was fetched is processed even after a failure
+        report = do_process(obj, progress=False, deadline=deadline)
         echo_source_problems(obj)  # after processing: extraction failures count too
         _alerts_at_end(obj)
+    if deadline is not None and (summary.get("stopped_early") or report.stopped_early):
+        click.echo(f"run stopped early at its time limit ({format_seconds(deadline.limit)}) "
+                   f"after {format_seconds(deadline.elapsed())}: the next run goes on from here")  # fmt: skip
     if summary["status"] == "failed":
         raise CommandError(f"crawl failed: {summary.get('error', 'see the log')}")
 

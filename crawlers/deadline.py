@@ -1,0 +1,101 @@
+"""A scrapy extension that stops a time-boxed crawl in time to process what it fetched
+(`narrascope run --max-duration`; the arithmetic is in pipeline/deadline.py).
+
+Settings: NARRASCOPE_CRAWL_STOP_AT, the wall-clock time (``time.time()``) at which the crawl
+must stop if it fetched nothing more; NARRASCOPE_SECONDS_PER_PAGE, how much earlier each page
+fetched moves it. Once past, the spider is closed with the reason ``max_duration``: responses
+being received finish and are stored; requests still waiting, in the scheduler or in the
+downloader's per-site queues (scrapy would send those before closing), are dropped and left
+for the next run: their pages have no crawl state yet, so the next run requests them again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from scrapy import signals
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.defer import deferred_from_coro
+
+from storage.records import PageRecord
+
+log = logging.getLogger(__name__)
+
+REASON = "max_duration"
+CHECK_EVERY = 0.5  # seconds
+
+
+class StoppedForTime(IgnoreRequest):
+    """A request dropped because the crawl stopped at its time limit: not a failure (the
+    spider records nothing for it; the next run requests it again)."""
+
+
+class CrawlDeadline:
+    def __init__(self, crawler, stop_at: float, per_page: float):
+        self.crawler = crawler
+        self.stop_at = stop_at
+        self.per_page = per_page
+        self.responses = 0  # received: each may be a document, once the spider has read it
+        self.page_items = 0  # documents the spider made of them (an API page holds many)
+        self.stopped = False
+        self.task = None
+        crawler.signals.connect(self.opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.closed, signal=signals.spider_closed)
+        crawler.signals.connect(self.scraped, signal=signals.item_scraped)
+        crawler.signals.connect(self.received, signal=signals.response_received)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        stop_at = crawler.settings.getfloat("NARRASCOPE_CRAWL_STOP_AT")
+        if not stop_at:
+            raise NotConfigured
+        return cls(crawler, stop_at, crawler.settings.getfloat("NARRASCOPE_SECONDS_PER_PAGE"))
+
+    @property
+    def pages(self) -> int:
+        """Documents to process, counted as early as possible: responses waiting for the
+        spider count before their items do."""
+        return max(self.responses, self.page_items)
+
+    def must_stop(self, now: float | None = None) -> bool:
+        return (now or time.time()) >= self.stop_at - self.per_page * self.pages
+
+    def opened(self, spider) -> None:
+        self.task = create_looping_call(self.check)
+        self.task.start(CHECK_EVERY, now=True)
+
+    def received(self, response, request, spider) -> None:
+        self.responses += 1
+
+    def scraped(self, item, spider) -> None:
+        if isinstance(item, PageRecord):
+            self.page_items += 1
+
+    def check(self) -> None:
+        if self.stopped or not self.must_stop():
+            return
+        self.stopped = True
+        log.warning(
+            "crawl stopped to leave time for processing %d pages within --max-duration",
+            self.pages,
+        )
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason=REASON))
+        self.crawler.stats.set_value("narrascope/dropped_for_time", self.drop_queued())
+
+    def drop_queued(self) -> int:
+        """Fail the requests waiting in the downloader's per-site queues with StoppedForTime.
+        Scrapy hands the downloader up to CONCURRENT_REQUESTS at once and, closing, waits for
+        all of them; at one site with a crawl delay that is minutes."""
+        dropped = 0
+        for slot in self.crawler.engine.downloader.slots.values():
+            while slot.queue:
+                request, waiting = slot.queue.popleft()
+                waiting.errback(StoppedForTime(f"the crawl stopped at its time limit: {request}"))
+                dropped += 1
+        return dropped
+
+    def closed(self, spider, reason) -> None:
+        if self.task is not None and self.task.running:
+            self.task.stop()

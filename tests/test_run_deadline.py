@@ -1,0 +1,105 @@
+"""`narrascope run --max-duration`: a cron run that stops in time and leaves the rest to the
+next run, losing nothing."""
+
+import json
+import time
+
+import pytest
+
+from pipeline.deadline import Deadline, parse_duration, seconds_per_document
+from storage import connect
+from tests.conftest import import_jsonl, run_cli
+from tests.crawlers.test_evidence import feed_site
+from tests.crawlers.test_spiders import article, sources_file
+
+# cheap stages: the test is about time, not models
+CONFIG = """[crawl]
+download_delay = 0
+autothrottle = false
+concurrent_per_domain = 2
+timeout = 5
+[pipeline]
+stages = ["extract", "langid"]
+"""
+
+
+def test_durations_are_read_as_cron_users_write_them():
+    assert parse_duration("50m") == 3000
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("90s") == parse_duration("90") == 90
+    assert parse_duration("1.5h") == 5400
+    for wrong in ("", "5x", "m", "-3", "0", "1h-5m"):
+        with pytest.raises(ValueError):
+            parse_duration(wrong)
+    proc = run_cli("run", "--max-duration", "5 parsecs", check=False)
+    assert proc.returncode == 2 and "is not a duration" in proc.stderr
+
+
+def test_the_crawl_stops_early_enough_to_process_what_it_fetched():
+    deadline = Deadline(100, started=1000.0)
+    # 10 s of the limit are always kept; each document waiting or fetched takes its share
+    assert deadline.crawl_stop_at(0.5, waiting=0, timeout=5) == 1090
+    assert deadline.crawl_stop_at(0.5, waiting=20, timeout=30) == 1060
+    # from past runs: stages that handled few documents (a model's loading time) do not count
+    recent = [{"extract": {"done": 100, "rejected": 0, "seconds": 10},
+               "embed": {"done": 90, "rejected": 10, "seconds": 50},
+               "cluster": {"done": 3, "rejected": 0, "seconds": 9}},
+              {"extract": {"done": 40, "seconds": 2}, "stopped_early": {"left": {}}}]  # fmt: skip
+    assert seconds_per_document(recent) == pytest.approx(0.6)
+    assert seconds_per_document([]) == seconds_per_document([{"embed": {"done": 1}}]) == 1.0
+
+
+def test_a_time_boxed_run_stops_in_time_and_the_next_run_finishes(tmp_path, local_site):
+    # 40 pages that take 1.5 s each, two at a time: 30 s of crawling; the run may take 15 s
+    pages = {f"/p/{i}": ("text/html; charset=utf-8", article(f"Статья {i}"), {"Delay": "1.5"})
+             for i in range(40)}  # fmt: skip
+    site = feed_site(local_site, pages)
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    config = tmp_path / "narrascope.toml"
+    config.write_text(CONFIG)
+    db = tmp_path / "n.duckdb"
+    started = time.monotonic()
+    out = run_cli("--config", str(config), "run", "--sources", sources, "--max-duration", "15s",
+                  db=db).stdout  # fmt: skip
+    took = time.monotonic() - started
+    assert "crawl stopped early to leave time for processing" in out
+    assert "run stopped early at its time limit (15s)" in out
+    # the limit, plus starting Python and a busy machine's slack: not the 40 s of the crawl
+    assert took < 15 + 8
+    with connect(db, read_only=True) as con:
+        crawl, process = con.execute(
+            "SELECT status, summary FROM runs WHERE kind IN ('crawl', 'process') ORDER BY started_at"
+        ).fetchall()
+        fetched = con.execute("SELECT count(*) FROM document_versions").fetchone()[0]
+    assert crawl[0] == "stopped early" and process[0] == "ok"
+    left = json.loads(crawl[1])["stopped_early"]["requests_left"]
+    assert 0 < fetched < 40 and left == 40 - fetched
+    done = {s: json.loads(process[1])[s]["done"] for s in ("extract", "langid")}
+    assert done == {"extract": fetched, "langid": fetched}  # all processed within the limit
+
+    for path in pages:  # the site is quick again for the next run
+        site.routes[path] = (*pages[path][:2], {})
+    out = run_cli("--config", str(config), "run", "--sources", sources, db=db).stdout
+    assert "stopped early" not in out
+    with connect(db, read_only=True) as con:
+        urls = [u for (u,) in con.execute("SELECT url FROM document_versions").fetchall()]
+        languages = con.execute("SELECT count(*) FROM languages").fetchone()[0]
+    assert sorted(urls) == sorted(site.base + p for p in pages)  # each page once
+    assert languages == 40
+
+
+def test_processing_stops_at_the_deadline_and_says_what_is_left(tmp_path):
+    from pipeline.config import load_config
+    from pipeline.runner import run_stages
+    from pipeline.stages import build_stages
+
+    db = tmp_path / "n.duckdb"
+    docs = [{"url": f"https://example.org/{i}", "text": f"Текст номер {i}. " * 40}
+            for i in range(6)]  # fmt: skip
+    import_jsonl(tmp_path, db, docs)
+    stages = build_stages(["extract", "langid"], load_config(None))
+    report = run_stages(db, stages, batch_size=2, deadline=time.time() - 1)
+    assert report.stopped_early and report.left == {"extract": 6, "langid": 0}
+    assert report.as_dict()["stopped_early"]["left"] == report.left
+    report = run_stages(db, stages, batch_size=2, deadline=time.time() + 600)
+    assert not report.stopped_early and [s.done for s in report.stages] == [6, 6]
