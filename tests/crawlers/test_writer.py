@@ -9,10 +9,12 @@ import sys
 import time
 from datetime import UTC, datetime
 
+import duckdb
 import pytest
 
 import crawlers.pipelines
 import storage.db
+import storage.documents
 from crawlers.pipelines import DuckDBWriter
 from storage import connect
 from storage.records import EntryState, PageRecord
@@ -116,6 +118,30 @@ def test_a_failed_write_stops_the_writing_and_never_stores_a_watermark_without_i
         (URL.format(1),), (URL.format(2),)
     ]  # fmt: skip
     assert writer.counts.new == 2 and writer.not_written == 5 and len(calls) == 2
+
+
+def test_a_write_that_fails_midway_leaves_nothing_of_its_batch(db, monkeypatch):
+    """The disk fills up after a batch's documents, versions and crawl state are written but
+    before its commit: the whole batch is rolled back, so the next crawl fetches it again."""
+    real, calls = storage.documents.record_state, []
+
+    def disk_full_in_the_second_batch(*args, **kwargs):
+        real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 2:
+            raise duckdb.IOException("Could not write file: No space left on device")
+
+    monkeypatch.setattr(storage.documents, "record_state", disk_full_in_the_second_batch)
+    writer = DuckDBWriter(str(db), "run-1", batch_size=2, max_seconds=60, max_waiting=1)
+    for item in [page(1), page(2), page(3), page(4)]:
+        writer.process_item(item)
+    writer.close()
+    assert "No space left on device" in writer.error and len(calls) == 2
+    first = [(URL.format(1),), (URL.format(2),)]
+    assert sorted(stored(db)) == first
+    assert sorted(stored(db, "SELECT url FROM crawl_state")) == first
+    assert stored(db, "SELECT count(*) FROM documents") == [(2,)]
+    assert writer.counts.new == 2 and writer.not_written == 2
 
 
 def test_a_batch_waits_for_another_process_and_the_crawl_waits_only_when_far_behind(db):
