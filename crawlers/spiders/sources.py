@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from time import monotonic
 
 import duckdb
@@ -34,6 +35,13 @@ STATE_WAIT = 2.0
 STATE_OPEN_WAIT = 0.2
 #: lookups in the next seconds do without, then try once each without waiting until one works
 STATE_RETRY = 0.5
+#: links read from one page when following links. Each costs ~0.3 ms of the thread that every
+#: download shares: a page of 100,000 links stalled the whole crawl for 30 s (and timed out
+#: other sources' downloads). A page with more is cut there, and the cut recorded.
+MAX_PAGE_LINKS = 2000
+#: listed links are looked up and spent in slices: a listing of 100,000 links costs what the
+#: page budget allows, not a canonical URL and a crawl-state lookup for every one
+FOLLOW_SLICE = 500
 
 
 def _history_key(channel: str) -> str:
@@ -61,6 +69,7 @@ class SourceSpider(scrapy.Spider):
         telegram_pages: int = 20,
         min_article_chars: int = 500,
         max_replacement_share: float = 0.01,
+        max_page_links: int = MAX_PAGE_LINKS,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -77,6 +86,7 @@ class SourceSpider(scrapy.Spider):
         self.telegram_pages = telegram_pages
         self.min_article_chars = min_article_chars
         self.max_replacement_share = max_replacement_share
+        self.max_page_links = max_page_links
         self.budget = {s.name: s.max_pages for s in sources}
         # per source: small counters and body lengths (for the median), never per-URL state
         self.health: dict[str, Counter] = {s.name: Counter() for s in sources}
@@ -373,19 +383,29 @@ class SourceSpider(scrapy.Spider):
             self.health[source.name]["fetched"] += 1
         if depth >= source.max_depth:
             return
-        links = [Link(link.url) for link in self._extractor(source).extract_links(response)]
+        anchors = (a for a in response.selector.root.iter("a", "area") if a.get("href") is not None)
+        cut = next(islice(anchors, self.max_page_links, None), None) is not None
+        if cut:
+            yield self._reject(source, response.url, "too_many_links",
+                               f"more than {self.max_page_links} links on the page; the first "
+                               f"{self.max_page_links} were read")  # fmt: skip
+        extractor = self._extractor(source, cut)
+        links = [Link(link.url) for link in extractor.extract_links(response)]
         yield from self._follow(source, links, response, self.parse_linked, depth=depth + 1)
 
-    def _extractor(self, source: Source):
-        """The source's link extractor, built (and its patterns compiled) once per run."""
-        if source.name not in self._extractors:
+    def _extractor(self, source: Source, cut: bool = False):
+        """The source's link extractor, built (and its patterns compiled) once per run; ``cut``:
+        one that reads only the first ``max_page_links`` links of a page."""
+        if (source.name, cut) not in self._extractors:
             from scrapy.linkextractors import LinkExtractor
 
+            first = f"(//a[@href]|//area[@href])[position() <= {self.max_page_links}]"
             # domains are checked by _follow (by host name: LinkExtractor's check counts ports)
-            self._extractors[source.name] = LinkExtractor(
-                allow=source.include, deny=[*source.exclude, *TRAPS]
-            )
-        return self._extractors[source.name]
+            self._extractors[source.name, cut] = LinkExtractor(
+                allow=source.include, deny=[*source.exclude, *TRAPS],
+                restrict_xpaths=[first] if cut else (),
+            )  # fmt: skip
+        return self._extractors[source.name, cut]
 
     # -- article pages -------------------------------------------------------------------
 
@@ -397,8 +417,21 @@ class SourceSpider(scrapy.Spider):
 
     def _follow(self, source: Source, links: list[Link], response, callback=None, **extra):
         """Requests for listed pages: skipped when the listing says they have not changed since
-        the last fetch, conditional (ETag / Last-Modified) when they were fetched before."""
+        the last fetch, conditional (ETag / Last-Modified) when they were fetched before. Read
+        in slices, up to where the page budget runs out."""
         callback = callback or self.parse_page
+        listed: set[str | None] = set()
+        for start in range(0, len(links), FOLLOW_SLICE):
+            spent = yield from self._follow_slice(
+                source, links[start : start + FOLLOW_SLICE], response, callback, listed, extra
+            )
+            if spent:
+                return
+
+    def _follow_slice(self, source: Source, links: list[Link], response, callback,
+                      listed: set, extra: dict):  # fmt: skip
+        """``_follow`` for one slice of the listing; returns True once the budget is spent.
+        ``listed``: canonical URLs of the listing's earlier slices."""
         links = [
             Link(response.urljoin(link.url), link.title, link.published, link.lastmod)
             for link in links
@@ -406,8 +439,9 @@ class SourceSpider(scrapy.Spider):
         allowed = {}
         for link in links:
             key = canonical_or_none(link.url)
-            if key in self._requested or key in allowed:
+            if key in self._requested or key in listed:
                 continue
+            listed.add(key)
             if key is None:
                 self.logger.info("%s: skipping %s (not an http(s) URL)", source.name, link.url)
             elif source.allows(link.url):
@@ -427,7 +461,7 @@ class SourceSpider(scrapy.Spider):
                 self.health[source.name]["skipped"] += 1
                 continue
             if not self._spend(source):
-                break
+                return True
             self._requested.add(key)
             headers = {}
             if seen and seen.etag:
@@ -510,6 +544,9 @@ class SourceSpider(scrapy.Spider):
             reason = "private_address"
         elif failure.check(DownloadCancelledError) or "DOWNLOAD_MAXSIZE" in message:
             reason = "too_large"  # streamed past the limit, or a compressed body inflating past it
+            # scrapy's message is empty when a body of no stated length streams past the limit
+            limit = self.settings.getint("DOWNLOAD_MAXSIZE")
+            message = message or f"the body grew past max_bytes ({limit} bytes) while streaming"
         elif failure.check(RedirectLoop) or "max redirections" in message.lower():
             reason = "redirect_loop"
         elif failure.check(IgnoreRequest) and "robots.txt" in message.lower():
