@@ -32,6 +32,7 @@ CRAWL_DEFAULTS = {
     "wp_per_page": 100,
     "telegram_pages": 20,  # pages of channel history read back per run
     "min_article_chars": 500,  # link-following: paragraph text that makes a page an article
+    "max_page_links": 2000,  # link-following: links read from one page (too_many_links past it)
 }
 
 
@@ -177,6 +178,7 @@ def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run, st
         wp_per_page=crawl["wp_per_page"],
         telegram_pages=crawl["telegram_pages"],
         min_article_chars=crawl["min_article_chars"],
+        max_page_links=crawl["max_page_links"],
     )
     status = "failed"
     try:
