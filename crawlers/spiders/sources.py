@@ -254,6 +254,10 @@ class SourceSpider(scrapy.Spider):
         if warning:
             self.logger.warning("%s: feed %s: %s", source.name, response.url, warning)
             self.health[source.name]["broken_feeds"] += 1
+            if not links:  # the source's listing is lost: its health says why (a feed that
+                # parsed, served as text/html or cut short, is only logged)
+                detail = warning.removesuffix("; using what parsed") + "; nothing listed"
+                yield self._reject(source, response.url, "broken_feed", detail)
         yield from self._follow(source, links, response)
 
     def parse_sitemap(self, response, source: Source):

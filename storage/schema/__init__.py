@@ -10,6 +10,7 @@ from storage.schema import (
     m13_signals,
     m14_alerts,
     m15_analyst_views,
+    m16_broken_feed_health,
 )
 
 LATER = [
@@ -19,4 +20,5 @@ LATER = [
     m13_signals.MIGRATION,
     m14_alerts.MIGRATION,
     m15_analyst_views.MIGRATION,
+    m16_broken_feed_health.MIGRATION,
 ]

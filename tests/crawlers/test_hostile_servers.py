@@ -4,10 +4,16 @@ source redirecting to 169.254.169.254 and to a name that resolves to a 10.x addr
 (and a sitemap) of 100,000 links. Each is cut off within the limits and recorded with its
 reason, the crawl stays bounded in time and memory, and the normal source gets every page.
 
-Two crawls (each a guarded subprocess, tests/support/hostile.py): the servers that stream or
-stall, and the pages of links (whose reading competes for the crawl's one thread)."""
+Sources that fail outright stop no other source either, and their health says why: every
+request answered with HTTP 500 (retried as configured, with backoff, then given up), every
+connection reset, bytes that are not HTTP, a feed of binary garbage, pages answering 500.
+
+Three crawls (each a guarded subprocess, tests/support/hostile.py): the servers that stream or
+stall, the pages of links (whose reading competes for the crawl's one thread), and the servers
+that fail."""
 
 import json
+import random
 
 import pytest
 
@@ -22,7 +28,10 @@ MAX_BYTES = 3_000_000  # [crawl] max_bytes (the crawl of the pages of links keep
 CONFIG = "[crawl]\ndownload_delay = 0\nautothrottle = false\nretries = 0\n"
 PUBLIC = "93.184.215.14"  # a globally routable literal, reached only through the test proxy
 INTRANET = "intranet.example"  # the stub resolver answers a 10.x address for it
-STUB_HOSTS = {INTRANET: "10.20.30.40"}
+# the failing servers' names: each its own download slot (scrapy keys slots by host name, ports
+# aside), so one server's backoff slows no other source down
+FAILING = ("errors", "reset", "garbage", "binary-feed", "pages-500")
+STUB_HOSTS = {INTRANET: "10.20.30.40", **{f"{name}.test": "127.0.0.1" for name in FAILING}}
 MAX_PAGES = 20  # the page budget of the sources with 100,000 links
 MAX_PAGE_LINKS = 2000  # crawlers/spiders/sources.py
 PEAK_RSS_MB = 500  # measured: ~160 MB (the stalling servers), ~310 MB (the pages of links)
@@ -55,8 +64,9 @@ class ManyLinks(dict):
         return super().get(path, default)
 
 
-def crawl(tmp, sources: list[str], config: str, env: dict | None = None) -> dict:
-    """Crawl the sources in a guarded subprocess; the run and what the database recorded."""
+def crawl(tmp, sources: list[str], config: str, env: dict | None = None, fmt="text") -> dict:
+    """Crawl the sources in a guarded subprocess; the run, what the database recorded and
+    `sources list --format FMT`."""
     (tmp / "sources.toml").write_text("\n".join(sources))
     (tmp / "narrascope.toml").write_text(config)
     db = str(tmp / "n.duckdb")
@@ -71,7 +81,8 @@ def crawl(tmp, sources: list[str], config: str, env: dict | None = None) -> dict
                   for s, f, n, e, p in health.fetchall()}  # fmt: skip
         stored = dict(con.execute("SELECT source, count(*) FROM documents GROUP BY 1").fetchall())
     listed = run_guarded_cli("--db", db, "sources", "list", "--sources",
-                             str(tmp / "sources.toml"), stub_hosts=STUB_HOSTS, workdir=tmp)  # fmt: skip
+                             str(tmp / "sources.toml"), "--format", fmt, stub_hosts=STUB_HOSTS,
+                             workdir=tmp)  # fmt: skip
     return {"run": run, "rejections": rejections, "health": health, "stored": stored,
             "listed": listed.stdout}  # fmt: skip
 
@@ -251,3 +262,127 @@ def test_pages_of_links_cost_bounded_time_and_memory_and_stop_no_other_source(ma
     assert many_links["health"]["normal"]["errors"] == {}
     assert many_links["run"].seconds < 25, many_links["run"].seconds  # ~9 s here
     assert many_links["run"].peak_rss_mb < PEAK_RSS_MB
+
+
+RETRIES = 1  # [crawl] retries of the crawl of failing servers: each URL is asked twice
+HTTP_500 = ("text/html", b"<h1>Internal Server Error</h1>", {"Status": "500"})
+
+
+class Failing(dict):
+    """Routes of a site that answers HTTP 500 to every path it does not list (robots.txt too)."""
+
+    def get(self, path, default=None):
+        return super().get(path) or HTTP_500
+
+
+@pytest.fixture(scope="module")
+def failing(tmp_path_factory):
+    """One crawl: a site answering 500 to everything, one resetting every connection, one
+    sending bytes that are not HTTP, one whose feed is binary garbage (with HTTP 200), one whose
+    feed lists two pages that answer 500, and a normal source; one retry each."""
+    errors, pages = LocalSite(Failing()), LocalSite({})
+    binary = LocalSite({"/feed/": ("application/rss+xml", random.Random(14).randbytes(4096), {})})
+    servers = {"reset": HostileServer("reset"), "garbage": HostileServer("garbage")}
+    sites = {"errors": errors, "binary-feed": binary, "pages-500": pages, **servers}
+    bases = {name: site.base.replace("127.0.0.1", f"{name}.test") for name, site in sites.items()}
+    pages.routes.update({"/a/0": HTTP_500, "/a/1": HTTP_500,
+                         "/feed/": feed(bases["pages-500"], ["/a/0", "/a/1"])})  # fmt: skip
+    stamps = {}
+    for name, site in sites.items():
+        if isinstance(site, LocalSite):
+            stamps[name] = site.server.RequestHandlerClass.stamps = []
+    normal, normal_source = normal_site()
+    sources = [source(name, base + "/", feeds=[base + "/feed/"]) for name, base in bases.items()]
+    config = CONFIG.replace("retries = 0", f"retries = {RETRIES}")
+    config += f"timeout = {TIMEOUT}\nmax_bytes = {MAX_BYTES}\n"
+    try:
+        result = crawl(tmp_path_factory.mktemp("failing"), [*sources, normal_source], config,
+                       fmt="json")  # fmt: skip
+    finally:
+        for site in (*sites.values(), normal):
+            site.close()
+    listed = {row["name"]: row["health"] for row in json.loads(result["listed"])}
+    return {**result, "listed": listed, "bases": bases, "stamps": stamps, "servers": servers}
+
+
+def nothing_fetched(result: dict, name: str, detail: str) -> None:
+    """The source's feed failed (its one rejection, starting with ``detail``); its health, in
+    the database, in `sources list --format json` and in the crawl's output, says so."""
+    [(reason, url, rejection)] = rejected(result, name)
+    assert (reason, url) == ("fetch_error", result["bases"][name] + "/feed/")
+    assert rejection.startswith(detail), rejection
+    health = result["health"][name]
+    assert (health["fetched"], health["errors"]) == (0, {"fetch_error": 1})
+    assert health["problem"] == "nothing could be fetched"
+    listed = result["listed"][name]
+    assert (json.loads(listed["errors"]), listed["problem"]) == ({"fetch_error": 1},
+                                                                 "nothing could be fetched")  # fmt: skip
+    assert f"source needs attention: {name}: nothing could be fetched" in result["run"].stdout
+
+
+def test_a_server_answering_500_to_everything_is_retried_with_backoff_then_given_up(failing):
+    """robots.txt and the feed are each asked 1 + RETRIES times, no more, and each failure
+    doubles the site's delay (from 1 s; the delay is jittered by 0.5-1.5)."""
+    tries = failing["stamps"]["errors"]
+    assert [(path, status) for path, status, _ in tries] == [("/robots.txt", 500)] * (
+        1 + RETRIES) + [("/feed/", 500)] * (1 + RETRIES)  # fmt: skip
+    gaps = [b - a for (_, _, a), (_, _, b) in zip(tries, tries[1:], strict=False)]
+    # robots.txt's retry waits a 1 s delay (the last try backs off no more: it is not retried),
+    # the feed's first try that same delay, its retry the doubled one: 2 s
+    assert gaps[0] >= 0.5 and gaps[1] >= 0.45 and gaps[2] >= 1.0, gaps  # ~ms without backoff
+    nothing_fetched(failing, "errors", "HttpError: Ignoring non-200 response")
+
+
+@pytest.mark.parametrize("mode", ["reset", "garbage"])
+def test_reset_connections_and_answers_that_are_not_http_are_failed_fetches(failing, mode):
+    """A connection reset (RST) as soon as the request came, or 4 KiB of random bytes instead
+    of a status line: each request retried once, then the feed recorded as a fetch error."""
+    hits = failing["servers"][mode].hits
+    assert sorted(h.path for h in hits) == ["/feed/"] * (1 + RETRIES) + ["/robots.txt"] * (
+        1 + RETRIES)  # fmt: skip
+    nothing_fetched(failing, mode, "DownloadFailedError: [<twisted.python.failure.Failure ")
+    detail = rejected(failing, mode)[0][2]
+    if mode == "reset":
+        assert "ConnectionLost: Connection to the other side was lost in a non-clean" in detail
+    else:  # the start of the garbage, as Python writes bytes (and at most 2,000 characters)
+        assert "ParseError: ('non-integer status code', b\"\\x00\\xff" in detail
+
+
+def test_a_feed_of_binary_garbage_is_recorded_as_broken(failing):
+    """HTTP 200 with 4 KiB of random bytes: the feed was fetched, lists nothing, and is recorded
+    as broken with feedparser's reason, in its health's errors and as its problem."""
+    assert rejected(failing, "binary-feed") == [
+        ("broken_feed", failing["bases"]["binary-feed"] + "/feed/",
+         "malformed feed (<unknown>:2:1: not well-formed (invalid token)); nothing listed"),
+    ]  # fmt: skip
+    health = failing["health"]["binary-feed"]
+    assert (health["fetched"], health["new"], health["errors"]) == (1, 0, {"broken_feed": 1})
+    assert json.loads(failing["listed"]["binary-feed"]["errors"]) == {"broken_feed": 1}
+    problem = "a feed could not be read: nothing listed"
+    assert health["problem"] == failing["listed"]["binary-feed"]["problem"] == problem
+    assert f"source needs attention: binary-feed: {problem}" in failing["run"].stdout
+
+
+def test_pages_answering_500_are_retried_then_recorded_as_failed_fetches(failing):
+    """The feed is fine, its two pages answer 500: each page asked 1 + RETRIES times, each
+    recorded as a fetch error, and most fetches failed (2 of 3)."""
+    base = failing["bases"]["pages-500"]
+    asked = sorted(path for path, _, _ in failing["stamps"]["pages-500"])
+    assert asked == ["/a/0"] * (1 + RETRIES) + ["/a/1"] * (1 + RETRIES) + ["/feed/", "/robots.txt"]
+    assert rejected(failing, "pages-500") == [
+        ("fetch_error", f"{base}/a/{i}", "HttpError: Ignoring non-200 response") for i in (0, 1)
+    ]
+    health = failing["health"]["pages-500"]
+    assert (health["fetched"], health["new"], health["errors"]) == (1, 0, {"fetch_error": 2})
+    assert health["problem"] == failing["listed"]["pages-500"]["problem"] == "most fetches failed"
+
+
+def test_failing_servers_stop_no_other_source_and_fail_no_crawl(failing):
+    """The crawl exits 0 (crawl() checks it: a failing source is not a failed crawl), the normal
+    source gets every page, and the retries' backoff keeps the crawl short."""
+    assert failing["stored"] == {"normal": 5}
+    normal = failing["health"]["normal"]
+    assert (normal["new"], normal["errors"], normal["problem"]) == (5, {}, None)
+    assert failing["run"].stdout.startswith("crawl ok: ")
+    assert failing["run"].seconds < 20, failing["run"].seconds
+    assert failing["run"].connects == []

@@ -1,14 +1,16 @@
-"""Hostile HTTP servers on 127.0.0.1 (endless, slow and silent answers) and the CLI run in a
-guarded subprocess: a stub resolver, every connection outside loopback blocked and logged, its
-time and peak memory measured."""
+"""Hostile HTTP servers on 127.0.0.1 (endless, slow, silent, resetting and garbage answers) and
+the CLI run in a guarded subprocess: a stub resolver, every connection outside loopback blocked
+and logged, its time and peak memory measured."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import select
 import socket
 import socketserver
+import struct
 import subprocess
 import sys
 import threading
@@ -40,13 +42,15 @@ class HostileServer:
 
     - ``endless``: a chunked ``200 text/html`` response whose chunks never end;
     - ``slowloris``: a plausible response (status line, headers, body) sent one byte a second;
-    - ``silent``: reads the request and never sends a byte (not even a status line).
+    - ``silent``: reads the request and never sends a byte (not even a status line);
+    - ``reset``: reads the request and resets the connection (``SO_LINGER`` 0: an RST, no FIN);
+    - ``garbage``: reads the request, sends 4 KiB of random bytes that are not HTTP, and closes.
 
     Each gives up by itself after ``give_up`` seconds or (endless) ``cap`` bytes, so a crawler
     that does not cut it off fails its test instead of hanging it."""
 
     def __init__(self, mode: str, give_up: float = 60.0, cap: int = 2 * 1024**3):
-        assert mode in ("endless", "slowloris", "silent")
+        assert mode in ("endless", "slowloris", "silent", "reset", "garbage")
         self.mode, self.give_up, self.cap = mode, give_up, cap
         self.hits: list[Hit] = []
         self._stop = threading.Event()
@@ -112,6 +116,15 @@ class HostileServer:
             if self._closed(sock, 0.1):
                 hit.hung_up = True
                 return
+
+    def _reset(self, sock: socket.socket, hit: Hit) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # socketserver's own shutdown and close of it then fail quietly
+
+    def _garbage(self, sock: socket.socket, hit: Hit) -> None:
+        noise = random.Random(hit.path).randbytes(4096)  # the same bytes for the same path
+        sock.sendall(b"\x00\xff" + noise)  # never a status line: not even "HTTP/" at its start
+        hit.sent = 2 + len(noise)
 
 
 # Runs in the crawl's subprocess before the CLI: names resolve through a stub table only (an
