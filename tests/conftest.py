@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,7 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 # argostranslate reads its directories at import: point them at an empty place before any test
 # imports it, so tests never see (or change) the user's own translation models.
 _ARGOS_HOME = Path(tempfile.mkdtemp(prefix="narrascope-test-argos-"))
+atexit.register(shutil.rmtree, _ARGOS_HOME, ignore_errors=True)  # one per test session
 for _var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
     os.environ[_var] = str(_ARGOS_HOME / _var.lower())
 os.environ["ARGOS_PACKAGES_DIR"] = str(_ARGOS_HOME / "no-packages")
