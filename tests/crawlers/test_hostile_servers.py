@@ -256,6 +256,35 @@ def test_a_sitemap_of_100000_links_costs_what_the_page_budget_spends(many_links)
     assert reading_seconds(many_links, "/sitemap.xml", "/s/") < 10  # 3-5 s here
 
 
+FEED_ITEMS = 15_000  # feedparser reads ~2,000 a second here
+TRICKLE = 30  # pages of a source beside it, 0.3 s each, two at a time: ~5 s of downloads
+
+
+def test_a_big_feed_is_parsed_while_other_downloads_go_on(tmp_path):
+    """feedparser is pure Python: parsed on the crawl's one thread, a feed of 15,000 entries
+    held every other download (and timed them out) for seconds. Parsed in a thread, the pages
+    of the source beside it keep coming."""
+    site = LocalSite({f"/t/{i}": ("text/html", article(f"Статья {i}"), {"Delay": "0.3"})
+                      for i in range(TRICKLE)})  # fmt: skip
+    site.routes["/big.xml"] = feed(site.base, [f"/f/{i}" for i in range(FEED_ITEMS)])
+    site.routes["/trickle.xml"] = feed(site.base, [f"/t/{i}" for i in range(TRICKLE)])
+    site.routes.update({f"/f/{i}": ("text/html", article(f"Лента {i}"), {}) for i in range(3)})
+    stamps = site.server.RequestHandlerClass.stamps = []
+    sources = [source("big-feed", site.base + "/", feeds=[site.base + "/big.xml"], max_pages=3),
+               source("trickle", site.base + "/", feeds=[site.base + "/trickle.xml"])]  # fmt: skip
+    try:
+        result = crawl(tmp_path, sources, CONFIG + "concurrent_per_domain = 2\n")
+    finally:
+        site.close()
+    assert result["stored"] == {"big-feed": 3, "trickle": TRICKLE}
+    sent = next(at for path, _, at in stamps if path == "/big.xml")
+    parsed = min(at for path, _, at in stamps if path.startswith("/f/"))
+    trickle = sorted(at for path, _, at in stamps if path.startswith("/t/"))
+    gaps = [b - a for a, b in zip(trickle, trickle[1:], strict=False)]
+    # the feed took seconds to read, and the other source's requests never paused that long
+    assert parsed - sent > 3 and max(gaps) < 2, (parsed - sent, max(gaps))
+
+
 def test_pages_of_links_cost_bounded_time_and_memory_and_stop_no_other_source(many_links):
     assert many_links["stored"] == {"many-links": MAX_PAGES, "big-sitemap": MAX_PAGES,
                                     "normal": 5}  # fmt: skip
