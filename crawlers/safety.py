@@ -106,10 +106,18 @@ class BackoffRetryMiddleware(RetryMiddleware):
     download slot (from 1 s, at most ``max_delay``), counted from the failure rather than from
     when the failing request was sent. A 429/503 ``Retry-After`` (seconds or a date) of up to
     ``max_delay`` seconds is a hard floor for that retry: the slot delay is jittered
-    (``RANDOMIZE_DOWNLOAD_DELAY``) and could otherwise come in under it. AutoThrottle, where
-    on, brings the delay back down."""
+    (``RANDOMIZE_DOWNLOAD_DELAY``) and could otherwise come in under it.
+
+    Every answer that is not retried halves a raised delay again, down to the slot's own:
+    scrapy keys slots by host name, so without that one dead URL would slow every source on
+    that host (channels on t.me, sections of one site) for the rest of the run. (AutoThrottle,
+    where on, also adjusts the delay.)"""
 
     max_delay = 60.0
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self._own_delay: dict[str, float] = {}  # slot key -> its delay before any backoff
 
     async def process_request(self, request, spider=None):
         not_before = request.meta.get(_NOT_BEFORE)
@@ -123,7 +131,24 @@ class BackoffRetryMiddleware(RetryMiddleware):
             wait = self._back_off(request, response.headers.get("Retry-After"))
             if isinstance(retried, Request):
                 retried.meta[_NOT_BEFORE] = monotonic() + wait
+        elif response.status not in self.retry_http_codes:  # an answer, not a failure
+            self._recover(request)
         return retried
+
+    def _slot(self, request):
+        downloader = self.crawler.engine.downloader
+        key = downloader.get_slot_key(request)
+        return key, downloader.slots.get(key)
+
+    def _recover(self, request) -> None:
+        """Halve a delay raised by backoff, down to the slot's own."""
+        key, slot = self._slot(request)
+        own = self._own_delay.get(key)
+        if slot is None or own is None:
+            return
+        slot.delay = max(own, slot.delay / 2)
+        if slot.delay <= own:
+            del self._own_delay[key]
 
     def process_exception(self, request, exception, spider=None):
         retried = super().process_exception(request, exception)
@@ -134,10 +159,10 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def _back_off(self, request, retry_after: bytes | None = None) -> float:
         """Slow the request's slot down; return the seconds Retry-After asked for (0 if none)."""
         asked = min(self.max_delay, retry_after_seconds(retry_after))
-        downloader = self.crawler.engine.downloader
-        slot = downloader.slots.get(downloader.get_slot_key(request))
+        key, slot = self._slot(request)
         if slot is None:
             return asked
+        self._own_delay.setdefault(key, slot.delay)
         slot.delay = min(self.max_delay, max(1.0, 2 * slot.delay, asked))
         slot.lastseen = monotonic()
         return asked

@@ -116,6 +116,40 @@ def test_retries_back_off_and_honour_retry_after(tmp_path, local_site):
     assert tries[1][1] - tries[0][1] >= 1.0  # waited as Retry-After asked
 
 
+def test_one_dead_url_does_not_slow_the_rest_of_its_host(tmp_path, local_site):
+    """Backoff raises the delay of the host's download slot; the answers that follow bring it
+    back down, so the pages of another source on that host are not fetched at the dead
+    feed's pace for the rest of the run (12 pages 2 s apart before)."""
+    pages = {f"/ok/{i}": ("text/html", article(f"Статья {i}"), {}) for i in range(12)}
+    items = [{"title": p, "url": "", "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
+             for p in pages]  # fmt: skip
+    site = local_site({**pages, "/dead/": ("text/html", b"", {"Status": "500"})})
+    for item in items:
+        item["url"] = site.base + item["title"]
+    site.routes["/feed/"] = ("application/rss+xml",  # slow: the dead feed fails meanwhile
+                             render.rss(title="t", link=site.base, items=items).encode(),
+                             {"Delay": "3"})  # fmt: skip
+    stamps = site.server.RequestHandlerClass.stamps = []
+    path = tmp_path / "sources.toml"
+    path.write_text(f"""
+[[source]]
+name = "dead"
+home = "{site.base}/"
+feeds = ["{site.base}/dead/"]
+allow_private = true
+[[source]]
+name = "alive"
+home = "{site.base}/"
+feeds = ["{site.base}/feed/"]
+allow_private = true
+""")
+    assert "12 new" in crawl(tmp_path, str(path), "retries = 2\nconcurrent_per_domain = 1\n")
+    dead = [at for p, _, at in stamps if p == "/dead/"]
+    ok = sorted(at for p, _, at in stamps if p.startswith("/ok/"))
+    assert len(dead) == 3 and len(ok) == 12
+    assert ok[-1] - ok[0] < 8, [round(b - a, 1) for a, b in zip(ok, ok[1:], strict=False)]
+
+
 def test_retry_after_is_read_as_seconds_or_as_a_date():
     now = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
     assert retry_after_seconds(b"5", now) == 5.0
