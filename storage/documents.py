@@ -35,10 +35,33 @@ def seen_at_sql(extractions: str = "x") -> str:
     )
 
 
-def content_hash(page: PageRecord) -> str:
+def raw_hash(page: PageRecord) -> str:
     """Hash of the stored body; whitespace at the ends does not make a new version."""
     body = (page.html if page.html is not None else page.text or "").strip()
     return hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def content_hash(page: PageRecord) -> str:
+    """What decides whether a page changed: for HTML, the hash of what it says
+    (storage/fingerprint.py: the text, without scripts, forms, navigation, sidebars and
+    comment threads), prefixed ``c1:``; for text (imports), the hash of the text. A page
+    whose sidebar listed a new post, or whose comments grew, is the same version."""
+    if page.html is not None:
+        from storage.fingerprint import content_digest
+
+        digest = content_digest(page.html)
+        if digest is not None:
+            return digest
+    return raw_hash(page)
+
+
+def unchanged(stored: str, page: PageRecord, digest: str) -> bool:
+    """Whether a page matches its stored current version. A version stored before content
+    hashes (a bare SHA-256 of the HTML) matches the page's raw body, so an upgrade does not
+    make every page a new version once."""
+    if stored == digest:
+        return True
+    return ":" not in stored and page.html is not None and stored == raw_hash(page)
 
 
 def store_pages(
@@ -87,7 +110,7 @@ def store_pages(
             if page.origin == "crawl":
                 crawled.append((page, digest))
             seen = current.get(doc_id)
-            if seen and seen[1] == digest:
+            if seen and unchanged(seen[1], page, digest):
                 version = moved.get(doc_id, (seen[0], page.fetched_at))[0]
                 moved[doc_id] = (version, _later(moved.get(doc_id), page.fetched_at))
                 counts.unchanged += 1

@@ -52,3 +52,52 @@ def test_analysts_read_stored_html_back_with_inflate_in_sql(tmp_path):
         {"url": "https://a.example/1", "html": html},
         {"url": "https://a.example/2", "html": None},
     ]
+
+
+POST = """<html><head><title>Перемирие</title><script>var v = "{v}";</script></head><body>
+<header class="site-header"><nav><a href="/">Главная</a></nav></header>
+<article><header class="entry-header"><h1>{title}</h1></header>
+<p>Переговоры о перемирии зашли в тупик.</p><p>{body}</p></article>
+<aside id="secondary" class="widget-area"><h2>Свежие записи</h2><ul>{recent}</ul></aside>
+<div id="comments" class="comments-area">{comments}</div>
+<form id="commentform"><input type="hidden" name="nonce" value="{v}"></form>
+<footer class="site-footer">© 2026 · {v}</footer></body></html>"""
+
+
+def post(title="Тупик", body="Стороны не уступают.", recent=1, comments=0, v="a1") -> str:
+    return POST.format(
+        title=title, body=body, v=v,
+        recent="".join(f"<li><a href='/p/{i}'>Запись {i}</a></li>" for i in range(recent)),
+        comments="".join(f"<p>Комментарий {i}</p>" for i in range(comments)),
+    )  # fmt: skip
+
+
+def test_a_page_is_a_new_version_when_its_content_changes_not_its_surroundings(tmp_path):
+    url = "https://wp.example/2026/10/peremirie/"
+    with connect(tmp_path / "d.duckdb") as con:
+        assert store_pages(con, [page(url, post())]).new == 1
+        # a new post in the sidebar, two comments, another nonce and cache-buster: the same
+        surroundings = post(recent=2, comments=2, v="b2")
+        counts = store_pages(con, [page(url, surroundings)])
+        assert (counts.unchanged, counts.changed) == (1, 0)
+        # the article's text or its title changed: a new version each
+        assert store_pages(con, [page(url, post(body="Стороны уступили."))]).changed == 1
+        assert store_pages(con, [page(url, post(title="Прорыв", body="Стороны уступили."))]
+                           ).changed == 1  # fmt: skip
+        versions = con.execute("SELECT count(*) FROM document_versions").fetchone()[0]
+    assert versions == 3
+
+
+def test_versions_stored_before_content_hashes_do_not_all_change_at_the_upgrade(tmp_path):
+    """A version whose hash is the raw body's (stored before content hashes) matches the
+    same body; a change of its surroundings makes one more version, as it did then, and from
+    there the content decides."""
+    from storage.documents import raw_hash
+
+    url = "https://wp.example/old/"
+    with connect(tmp_path / "d.duckdb") as con:
+        store_pages(con, [page(url, post())])
+        con.execute("UPDATE document_versions SET content_hash = ?", [raw_hash(page(url, post()))])
+        assert store_pages(con, [page(url, post())]).unchanged == 1
+        assert store_pages(con, [page(url, post(recent=3))]).changed == 1
+        assert store_pages(con, [page(url, post(recent=4))]).unchanged == 1
