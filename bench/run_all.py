@@ -25,6 +25,7 @@ BENCHES = [
     ("Exports at scale", ["bench.bench_export", "1000", "10000", "100000"]),
     ("Dashboard at scale", ["bench.bench_dashboard", "100000"]),
     ("Demo", ["bench.bench_demo"]),
+    ("Soak: twenty consecutive runs against changing sites", ["bench.bench_soak", "20"]),
 ]
 
 if __name__ == "__main__":
