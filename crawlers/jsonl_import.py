@@ -9,6 +9,7 @@ unreadable ``published_at``, ``text`` beside ``html``), or a WARC file cut short
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,11 @@ from storage.records import PageRecord, Rejection, StoreCounts
 from storage.urls import canonical_url
 
 _STRING_KEYS = ("title", "published_at", "source", "lang")
+# a longer url or hint is no URL, title or date but a mistake: a title is screened,
+# translated and shown like the text, and only the body is held to max_bytes
+MAX_FIELD_CHARS = 10_000
+# JSON's \ud800 escapes: Python keeps an unpaired one, which DuckDB refuses to store
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -51,8 +57,11 @@ class ImportReport:
 
 
 def _short(text, width: int = 80) -> str:
+    """``text`` cut to ``width``, in printable characters: a newline or a right-to-left override
+    quoted from a line would garble the report."""
     text = str(text)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:width])
+    return shown if len(text) <= width and len(shown) <= width else shown[: width - 1] + "…"
 
 
 def _kind(value) -> str:
@@ -84,6 +93,10 @@ def parse_line(
         obj = json.loads(raw)
     except json.JSONDecodeError as err:
         raise ValueError(f"not JSON ({err.msg} at column {err.colno})") from err
+    except RecursionError as err:
+        raise ValueError("not JSON that can be read (nested too deeply)") from err
+    except ValueError as err:  # an integer of more than 4,300 digits
+        raise ValueError(f"not JSON that can be read ({_short(err, 60)})") from err
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
     url = obj.get("url")
@@ -93,6 +106,10 @@ def parse_line(
         raise ValueError(f"'url' must be a string, not {_kind(url)}")
     if not url.strip():
         raise ValueError("'url' is empty")
+    if len(url) > MAX_FIELD_CHARS:
+        raise ValueError(f"'url' is {len(url)} characters long (at most {MAX_FIELD_CHARS})")
+    if _SURROGATE.search(url):
+        raise ValueError("'url' holds an unpaired UTF-16 surrogate (a \\ud800-\\udfff escape)")
     try:
         canonical_url(url)
     except ValueError as err:
@@ -106,7 +123,16 @@ def parse_line(
     for key in _STRING_KEYS:
         if obj.get(key) is not None and not isinstance(obj[key], str):
             raise ValueError(f"'{key}' must be a string, not {_kind(obj[key])}")
+        if len(obj.get(key) or "") > MAX_FIELD_CHARS:
+            raise ValueError(
+                f"'{key}' is {len(obj[key])} characters long (at most {MAX_FIELD_CHARS})"
+            )
     notes = []
+    for key in ("html", "text", *_STRING_KEYS):
+        if isinstance(obj.get(key), str) and _SURROGATE.search(obj[key]):
+            obj[key] = _SURROGATE.sub("\ufffd", obj[key])
+            notes.append(f"'{key}': unpaired UTF-16 surrogates replaced with U+FFFD")
+    html, text = obj.get("html"), obj.get("text")
     if html is not None and text is not None:
         notes.append("'text' ignored: 'html' is given, and the text is extracted from it")
     published = obj.get("published_at")
@@ -132,6 +158,21 @@ def parse_line(
         hint_lang=obj.get("lang"),
     )
     return page, notes
+
+
+def _lines(handle, limit: int):
+    """The lines of a binary file, or for one longer than ``limit`` bytes its length: it is
+    read past in pieces, never held whole (a file of one endless line costs bounded memory)."""
+    while line := handle.readline(limit + 1):
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        length = len(line)
+        while piece := handle.readline(1 << 20):
+            length += len(piece)
+            if piece.endswith(b"\n"):
+                break
+        yield length
 
 
 def is_warc(path: str | Path) -> bool:
@@ -163,8 +204,17 @@ class _Importer:
 
     def jsonl(self, file: str, dates: _Dates) -> None:
         report = self.report
+        # a body of max_bytes JSON-escaped (\u0001: 6 bytes for 1), a megabyte for the rest
+        limit = 6 * self.max_bytes + (1 << 20)
         with open(file, "rb") as handle:
-            for number, raw in enumerate(handle, 1):
+            for number, raw in enumerate(_lines(handle, limit), 1):
+                if isinstance(raw, int):
+                    report.records += 1
+                    report.malformed.append(
+                        (file, number, f"a line of {raw} bytes: longer than any record within "
+                         f"max_bytes can be ({limit} bytes)")
+                    )  # fmt: skip
+                    continue
                 if number == 1:
                     raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
                 if not raw.strip():

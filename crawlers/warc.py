@@ -137,14 +137,43 @@ class _IncompleteRecords:
 
 
 def _short(text: str | None, width: int = 100) -> str:
+    """``text`` cut to ``width``, in printable characters: a WARC header is the archive
+    writer's to fill, and a newline or right-to-left override in it would garble the report."""
     text = "" if text is None else str(text)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    shown = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text[:width])
+    return shown if len(text) <= width and len(shown) <= width else shown[: width - 1] + "…"
 
 
 def _problem(offset: int, note: str, records: int) -> WarcProblem:
     if offset == 0 and records == 0:
         note = "not a readable WARC file (no complete WARC record at its start)"
     return WarcProblem(offset, note, records)
+
+
+def response_body(record, limit: int | None = None) -> bytes:
+    """A response record's body, its Content-Encoding undone, at most ``limit`` bytes of it
+    (more means the body is longer than that). warcio does gzip and deflate; its brotli hook
+    fails on the brotli package (it sets an attribute that brotli's decompressor lacks), and
+    the crawl archives brotli bodies as they came off the wire. Brotli output is capped as it
+    is decompressed: a hostile archive's small body must not unpack to gigabytes."""
+    encoding = (record.http_headers.get_header("Content-Encoding") or "").strip().lower()
+    if encoding != "br":
+        stream = record.content_stream()
+        return stream.read() if limit is None else stream.read(limit + 1)
+    from warcio.bufferedreaders import ChunkedDataReader
+
+    stream = record.raw_stream
+    if (record.http_headers.get_header("Transfer-Encoding") or "").lower() == "chunked":
+        stream = ChunkedDataReader(stream)
+    raw = stream.read()
+    try:
+        import brotli
+
+        cap = (limit + 1) if limit is not None else 0
+        out = brotli.Decompressor().process(raw, output_buffer_limit=cap) if cap else None
+        return out if out is not None else brotli.decompress(raw)
+    except Exception:  # noqa: BLE001 - not brotli after all: the bytes as they are, as warcio
+        return raw  # does with a body that is not what its Content-Encoding says
 
 
 def read_warc(path: str | Path, source: str | None = None):
@@ -185,8 +214,22 @@ def read_warc(path: str | Path, source: str | None = None):
                 return
             url = record.rec_headers.get_header("WARC-Target-URI")
             is_response = record.rec_type == "response" and record.http_headers is not None
-            body = record.content_stream().read() if is_response else b""
-            records.read_to_end()
+            body, undecodable = b"", None
+            try:
+                body = response_body(record) if is_response else b""
+            except Exception as err:  # noqa: BLE001 - zlib and warcio: a body that breaks
+                undecodable = err  # off, or lies about its Content-Encoding
+            try:
+                records.read_to_end()
+            except Exception:  # noqa: BLE001 - as above, the archive's own compression
+                yield _problem(offset, f"unreadable from byte {offset} on (a broken record)", count)
+                return
+            if undecodable is not None:
+                yield WarcProblem(offset, f"the response at byte {offset}"
+                                  f"{f' ({_short(url)})' if url else ''} has a body that cannot "
+                                  f"be decoded ({type(undecodable).__name__}); it was skipped",
+                                  count)  # fmt: skip
+                continue
             if not isinstance(record.raw_stream, LimitReader):  # no Content-Length: cut short
                 yield _problem(offset, f"truncated: the record at byte {offset} is cut short "
                                "(its header has no Content-Length); it was skipped", count)  # fmt: skip

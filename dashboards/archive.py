@@ -34,6 +34,8 @@ def read_record(warc_file: str, offset: int, length: int, db_path: Path) -> Arch
     from w3lib.encoding import html_to_unicode
     from warcio.archiveiterator import ArchiveIterator
 
+    from crawlers.warc import response_body
+
     with _locate(warc_file, db_path).open("rb") as handle:
         handle.seek(offset)
         raw = handle.read(length)
@@ -41,7 +43,7 @@ def read_record(warc_file: str, offset: int, length: int, db_path: Path) -> Arch
         if record.rec_type != "response":
             continue
         http = record.http_headers
-        body = record.content_stream().read(MAX_BYTES + 1)
+        body = response_body(record, MAX_BYTES) if http else b""
         content_type = (http.get_header("Content-Type") or "") if http else ""
         # the charset as the crawler decoded it: header, BOM, <meta>, then a guess (w3lib)
         _, text = html_to_unicode(content_type, body[:MAX_BYTES])

@@ -14,6 +14,8 @@ from storage.records import DocInput, Rejection
 UNDETERMINED = "und"
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
+# what a provided language must look like to be taken: "ru", "pt-br", "sr_latn" (lower-cased)
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{1,8}){0,3}")
 
 # Lower-case Cyrillic letters of each language's alphabet. A letter outside a language's
 # alphabet is strong evidence against it; the statistical models confuse these languages
@@ -205,7 +207,8 @@ class LangIdStage(Stage):
 
     Texts with fewer than ``min_letters`` letters are ``und``. Detection reads the first
     ``max_chars`` characters with URLs removed. A language given at import wins, with
-    method ``provided``.
+    method ``provided``, when it looks like a language code ("ru", "pt-BR"); anything else
+    given there (a name, an empty string, a sentence) is ignored and the text decides.
     """
 
     name: str = "langid"
@@ -241,8 +244,9 @@ class LangIdStage(Stage):
     def process(self, batch: list[DocInput], found=None, prepared=None) -> list:
         results: list[LanguageResult | Rejection] = []
         for doc in batch:
-            if doc.hint_lang:
-                lang, conf, method = doc.hint_lang.strip().lower(), 1.0, "provided"
+            hint = (doc.hint_lang or "").strip().lower()
+            if _LANGUAGE_TAG.fullmatch(hint):
+                lang, conf, method = hint, 1.0, "provided"
             else:
                 lang, conf = self.detect(doc.text or "")
                 method = self.method

@@ -17,7 +17,11 @@ def parse_feed(body: bytes, content_type: str = "") -> tuple[list[Link], str | N
     """The feed's entries, and a warning when it is malformed (what parsed is still returned)."""
     import feedparser
 
-    parsed = feedparser.parse(body, response_headers={"content-type": content_type})
+    try:
+        parsed = feedparser.parse(body, response_headers={"content-type": content_type})
+    except Exception as err:  # noqa: BLE001 - feedparser means never to raise, but its loose
+        # parser does on a character reference to a surrogate (&#xD800;: UnicodeEncodeError)
+        return [], f"unreadable feed ({type(err).__name__})"
     warning = None
     if parsed.bozo:
         warning = f"malformed feed ({parsed.get('bozo_exception')}); using what parsed"

@@ -34,10 +34,11 @@ def article_signal(page, min_chars: int = 500) -> str | None:
     for block in page.css('script[type="application/ld+json"]::text').getall():
         try:
             data = json.loads(block)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past Python's stack
             continue
         items = data if isinstance(data, list) else data.get("@graph", [data]) if isinstance(
             data, dict) else []  # fmt: skip
+        items = items if isinstance(items, list) else [items]  # "@graph": {...}
         for item in items:
             kinds = item.get("@type") if isinstance(item, dict) else None
             kinds = kinds if isinstance(kinds, list) else [kinds]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_VIEWS = re.compile(r"^([\d.,]+)\s*([KM]?)$", re.IGNORECASE)
+_VIEWS = re.compile(r"^(\d[\d.,]{0,15})\s*([KM]?)$", re.IGNORECASE | re.ASCII)
 
 
 def channel_url(entry: str) -> str:
@@ -32,8 +32,16 @@ def _views(text: str | None) -> int | None:
     m = _VIEWS.match((text or "").strip())
     if not m:
         return None
-    number = float(m.group(1).replace(",", ""))
+    try:
+        number = float(m.group(1).replace(",", ""))
+    except ValueError:  # "1.2.3"
+        return None
     return int(number * {"": 1, "K": 1_000, "M": 1_000_000}[m.group(2).upper()])
+
+
+def _post_id(text: str | None) -> int | None:
+    """A post id in ASCII digits (``str.isdigit`` also takes "²", which ``int`` refuses)."""
+    return int(text) if text and len(text) <= 18 and text.isascii() and text.isdigit() else None
 
 
 def parse_channel(html: str) -> tuple[list[ChannelPost], int | None]:
@@ -44,9 +52,12 @@ def parse_channel(html: str) -> tuple[list[ChannelPost], int | None]:
     page = Selector(text=html)
     posts = []
     for message in page.css(".tgme_widget_message[data-post]"):
-        data_post = message.attrib["data-post"]
+        # one attribute, not .attrib: that reads them all, and lxml refuses to hand over a
+        # name with a control character in it (ValueError)
+        data_post = message.xpath("@data-post").get("")
         channel, _, number = data_post.rpartition("/")
-        if not channel or not number.isdigit():
+        post_id = _post_id(number)
+        if not channel or post_id is None:
             continue
         body = message.css(".tgme_widget_message_text")
         # line breaks are <br>: keep them as newlines
@@ -56,7 +67,7 @@ def parse_channel(html: str) -> tuple[list[ChannelPost], int | None]:
         posts.append(
             ChannelPost(
                 url=f"https://t.me/{data_post}",
-                post_id=int(number),
+                post_id=post_id,
                 channel=channel,
                 text=text,
                 published=message.css(".tgme_widget_message_date time::attr(datetime)").get(),
@@ -69,4 +80,4 @@ def parse_channel(html: str) -> tuple[list[ChannelPost], int | None]:
     if before is None and posts:
         prev = page.css('link[rel="prev"]::attr(href)').get()
         before = prev.rsplit("before=", 1)[-1] if prev and "before=" in prev else None
-    return posts, int(before) if before and before.isdigit() else None
+    return posts, _post_id(before)

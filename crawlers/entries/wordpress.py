@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 _TAGS = re.compile(r"<[^>]+>")
+# JSON's \ud800 escapes: Python keeps an unpaired one, which DuckDB refuses to store
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def posts_url(home: str, page: int, per_page: int, modified_after: str | None = None) -> str:
@@ -39,23 +41,42 @@ def _gmt(value: str | None) -> str | None:
     return f"{value}+00:00" if value and "+" not in value and not value.endswith("Z") else value
 
 
+def _dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _str(value) -> str | None:
+    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else None
+
+
 def parse_posts(body: bytes) -> list[Post]:
-    """Posts of one API page. Raises ValueError when the body is not a list of posts."""
-    data = json.loads(body)
+    """Posts of one API page. Raises ValueError when the body is not a list of posts; a field
+    of the wrong type (a title that is no object, a date that is a number) counts as absent."""
+    try:
+        data = json.loads(body)
+    except RecursionError as err:
+        raise ValueError("JSON nested too deeply to read") from err
     if not isinstance(data, list):
         raise ValueError(f"expected a list of posts, got {type(data).__name__}")
     posts = []
     for item in data:
-        if not isinstance(item, dict) or not item.get("link"):
+        if not isinstance(item, dict) or not _str(item.get("link")):
             continue
-        embedded = item.get("_embedded") or {}
-        authors = [a.get("name") for a in embedded.get("author") or [] if isinstance(a, dict)]
-        terms = [t for group in embedded.get("wp:term") or [] for t in group or []]
-        categories = [t.get("name") for t in terms if t.get("taxonomy") == "category"]
-        tags = [t.get("name") for t in terms if t.get("taxonomy") == "post_tag"]
-        title = _plain((item.get("title") or {}).get("rendered", ""))
-        content = (item.get("content") or {}).get("rendered", "")
-        published = _gmt(item.get("date_gmt"))
+        embedded = _dict(item.get("_embedded"))
+        authors = [
+            _str(a.get("name")) for a in _list(embedded.get("author")) if isinstance(a, dict)
+        ]
+        terms = [t for group in _list(embedded.get("wp:term")) for t in _list(group)
+                 if isinstance(t, dict)]  # fmt: skip
+        categories = [_str(t.get("name")) for t in terms if t.get("taxonomy") == "category"]
+        tags = [_str(t.get("name")) for t in terms if t.get("taxonomy") == "post_tag"]
+        title = _plain(_str(_dict(item.get("title")).get("rendered")) or "")
+        content = _str(_dict(item.get("content")).get("rendered")) or ""
+        published = _gmt(_str(item.get("date_gmt")))
         page = (
             '<!DOCTYPE html><html><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title>"
@@ -66,15 +87,15 @@ def parse_posts(body: bytes) -> list[Post]:
         )
         posts.append(
             Post(
-                url=item["link"],
+                url=_str(item["link"]),
                 title=title,
                 html=page,
                 published=published,
                 author=next((a for a in authors if a), None),
                 categories=[c for c in categories if c],
                 meta={
-                    "wp_id": item.get("id"),
-                    "modified_gmt": _gmt(item.get("modified_gmt")),
+                    "wp_id": item["id"] if type(item.get("id")) is int else None,
+                    "modified_gmt": _gmt(_str(item.get("modified_gmt"))),
                     "tags": [t for t in tags if t],
                     "via": "wp-json",
                 },  # fmt: skip
