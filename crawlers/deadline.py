@@ -4,8 +4,9 @@
 Settings: NARRASCOPE_CRAWL_STOP_AT, the wall-clock time (``time.time()``) at which the crawl
 must stop if it fetched nothing more; NARRASCOPE_SECONDS_PER_PAGE, how much earlier each page
 fetched moves it. Once past, the spider is closed with the reason ``max_duration``: responses
-being received finish and are stored; requests still waiting, in the scheduler or in the
-downloader's per-site queues (scrapy would send those before closing), are dropped and left
+being received finish and are stored; requests still waiting, in the scheduler, in the
+downloader's per-site queues (scrapy would send those before closing) or in a middleware (a
+retry waiting out its backoff, a page waiting for its site's robots.txt), are dropped and left
 for the next run: their pages have no crawl state yet, so the next run requests them again.
 """
 
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 REASON = "max_duration"
 CHECK_EVERY = 0.5  # seconds
+# responses that become documents to process; listings count by the pages they deliver
+PAGE_CALLBACKS = ("parse_page", "parse_linked")
 
 
 class StoppedForTime(IgnoreRequest):
@@ -67,22 +70,27 @@ class CrawlDeadline:
         self.task.start(CHECK_EVERY, now=True)
 
     def received(self, response, request, spider) -> None:
-        self.responses += 1
+        """A page that may be new or changed (not a 304, robots.txt or a listing)."""
+        if response.status == 200 and getattr(request.callback, "__name__", "") in PAGE_CALLBACKS:
+            self.responses += 1
 
     def scraped(self, item, spider) -> None:
         if isinstance(item, PageRecord):
             self.page_items += 1
 
     def check(self) -> None:
-        if self.stopped or not self.must_stop():
+        if self.stopped:  # requests that were inside a middleware reach the queues later
+            self.crawler.stats.inc_value("narrascope/dropped_for_time", self.drop_queued())
             return
-        self.stopped = True
+        if not self.must_stop():
+            return
+        self.stopped = self.crawler.narrascope_stopped_for_time = True
         log.warning(
             "crawl stopped to leave time for processing %d pages within --max-duration",
             self.pages,
         )
         deferred_from_coro(self.crawler.engine.close_spider_async(reason=REASON))
-        self.crawler.stats.set_value("narrascope/dropped_for_time", self.drop_queued())
+        self.crawler.stats.inc_value("narrascope/dropped_for_time", self.drop_queued())
 
     def drop_queued(self) -> int:
         """Fail the requests waiting in the downloader's per-site queues with StoppedForTime.
@@ -99,3 +107,23 @@ class CrawlDeadline:
     def closed(self, spider, reason) -> None:
         if self.task is not None and self.task.running:
             self.task.stop()
+
+
+class DropAfterStop:
+    """A downloader middleware that drops every request reaching it once the crawl stopped
+    for time: those that were waiting out a retry's backoff or their site's robots.txt when
+    the queues were emptied. It sits after the backoff and the robots check."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        if not crawler.settings.getfloat("NARRASCOPE_CRAWL_STOP_AT"):
+            raise NotConfigured
+        return cls(crawler)
+
+    def process_request(self, request, spider=None):
+        if getattr(self.crawler, "narrascope_stopped_for_time", False):
+            self.crawler.stats.inc_value("narrascope/dropped_for_time")
+            raise StoppedForTime(f"the crawl stopped at its time limit: {request}")

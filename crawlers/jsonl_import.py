@@ -235,7 +235,7 @@ class _Importer:
         from crawlers.warc import WarcProblem, read_warc
 
         report = self.report
-        for item in read_warc(file):
+        for item in read_warc(file, max_bytes=self.max_bytes):  # bodies unpacked no further
             if isinstance(item, WarcProblem):
                 if item.offset == 0 and item.records == 0:  # nothing of the file is readable
                     report.malformed.append((file, 0, item.note))

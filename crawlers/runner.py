@@ -90,6 +90,7 @@ def scrapy_settings(
             "crawlers.safety.LoopSafeRedirectMiddleware": 600,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "crawlers.safety.BackoffRetryMiddleware": 550,
+            "crawlers.deadline.DropAfterStop": 870,  # after backoff and robots.txt waits
             # next to the downloader: archives bytes as received, redirects included
             "crawlers.warc.WarcMiddleware": 880,
         },

@@ -108,7 +108,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
     ``max_delay`` seconds is a hard floor for that retry: the slot delay is jittered
     (``RANDOMIZE_DOWNLOAD_DELAY``) and could otherwise come in under it.
 
-    Every answer that is not retried halves a raised delay again, down to the slot's own:
+    Every answer that is not retried halves a raised delay again, down to the slot's own
+    (not while a Retry-After the site sent still runs):
     scrapy keys slots by host name, so without that one dead URL would slow every source on
     that host (channels on t.me, sections of one site) for the rest of the run. (AutoThrottle,
     where on, also adjusts the delay.)"""
@@ -118,6 +119,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def __init__(self, settings):
         super().__init__(settings)
         self._own_delay: dict[str, float] = {}  # slot key -> its delay before any backoff
+        self._held: dict[str, float] = {}  # slot key -> until when its Retry-After holds
 
     async def process_request(self, request, spider=None):
         not_before = request.meta.get(_NOT_BEFORE)
@@ -144,8 +146,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         """Halve a delay raised by backoff, down to the slot's own."""
         key, slot = self._slot(request)
         own = self._own_delay.get(key)
-        if slot is None or own is None:
-            return
+        if slot is None or own is None or monotonic() < self._held.get(key, 0.0):
+            return  # a site that asked for a pause (Retry-After) gets it in full
         slot.delay = max(own, slot.delay / 2)
         if slot.delay <= own:
             del self._own_delay[key]
@@ -163,6 +165,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if slot is None:
             return asked
         self._own_delay.setdefault(key, slot.delay)
+        if asked:
+            self._held[key] = max(self._held.get(key, 0.0), monotonic() + asked)
         slot.delay = min(self.max_delay, max(1.0, 2 * slot.delay, asked))
         slot.lastseen = monotonic()
         return asked

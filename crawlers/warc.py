@@ -150,6 +150,9 @@ def _problem(offset: int, note: str, records: int) -> WarcProblem:
     return WarcProblem(offset, note, records)
 
 
+UNPACK_LIMIT = 64 * 1024**2  # a compressed body is never unpacked past this without a limit
+
+
 def response_body(record, limit: int | None = None) -> bytes:
     """A response record's body, its Content-Encoding undone, at most ``limit`` bytes of it
     (more means the body is longer than that). warcio does gzip and deflate; its brotli hook
@@ -169,19 +172,19 @@ def response_body(record, limit: int | None = None) -> bytes:
     try:
         import brotli
 
-        cap = (limit + 1) if limit is not None else 0
-        out = brotli.Decompressor().process(raw, output_buffer_limit=cap) if cap else None
-        return out if out is not None else brotli.decompress(raw)
+        cap = (limit if limit is not None else UNPACK_LIMIT) + 1
+        return brotli.Decompressor().process(raw, output_buffer_limit=cap)
     except Exception:  # noqa: BLE001 - not brotli after all: the bytes as they are, as warcio
         return raw  # does with a body that is not what its Content-Encoding says
 
 
-def read_warc(path: str | Path, source: str | None = None):
+def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None = None):
     """Yield a PageRecord for each HTML response in a WARC / WARC.gz file (from this tool,
     browsertrix, wget --warc-file, ...), a (url, reason) for each response skipped, and a
     WarcProblem where the file is not what it should be: not a WARC file at all, a record cut
     short (a truncated file: the record is skipped), or unreadable bytes (reading stops there;
-    what came before was yielded)."""
+    what came before was yielded). A body is unpacked no further than ``max_bytes`` and a byte
+    (one that is longer is then rejected as too large by the caller)."""
     from w3lib.encoding import html_to_unicode
     from warcio.archiveiterator import ArchiveIterator
     from warcio.limitreader import LimitReader
@@ -216,7 +219,7 @@ def read_warc(path: str | Path, source: str | None = None):
             is_response = record.rec_type == "response" and record.http_headers is not None
             body, undecodable = b"", None
             try:
-                body = response_body(record) if is_response else b""
+                body = response_body(record, max_bytes) if is_response else b""
             except Exception as err:  # noqa: BLE001 - zlib and warcio: a body that breaks
                 undecodable = err  # off, or lies about its Content-Encoding
             try:

@@ -284,6 +284,9 @@ def test_a_brotli_response_from_our_own_archive_imports(tmp_path, db):
     bomb = brotli.compress(b"a" * (4 * MAX_BYTES))
     archived = read_record(*archive_record(tmp_path, url, bomb, headers), db)
     assert archived.truncated and MAX_BYTES < archived.length <= 2 * MAX_BYTES
+    # importing it unpacks no more than max_bytes and a byte: too large
+    report = import_files(db, [archive_record(tmp_path, url, bomb, headers)[0]], max_bytes=1000)
+    assert report.counts.new == 0 and report.counts.by_reason == {"too_large": 1}
 
 
 def archive_record(tmp_path, url: str, body: bytes, headers) -> tuple[str, int, int]:
