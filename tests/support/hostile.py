@@ -186,10 +186,23 @@ class GuardedRun:
     connects: list = field(default_factory=list)  # (event, host, port) the guard refused
 
 
+def _high_water_kib(pid: int) -> int:
+    """The peak resident memory of ``pid`` so far (``VmHWM``, reset at exec), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def run_guarded_cli(*args: str, stub_hosts: dict[str, str], workdir: Path,
                     env: dict[str, str] | None = None, timeout: float = 120) -> GuardedRun:  # fmt: skip
     """``narrascope ARGS`` in a subprocess with the stub resolver and the connection guard;
-    its wall time and peak resident memory (from wait4, this child only)."""
+    its wall time and peak resident memory (the child's own high-water mark, VmHWM, polled:
+    wait4's ru_maxrss starts from the forking parent's RSS, which is pytest with models loaded)."""
     runs = len(list(workdir.glob("connects-*.jsonl")))
     log = workdir / f"connects-{runs}.jsonl"
     log.write_text("")
@@ -206,15 +219,17 @@ def run_guarded_cli(*args: str, stub_hosts: dict[str, str], workdir: Path,
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = subprocess.Popen([sys.executable, "-c", _GUARD, *args], stdout=stdout,
                                 stderr=stderr, env=env, cwd=ROOT)  # fmt: skip
+        peak_kib = 0
         while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            peak_kib = max(peak_kib, _high_water_kib(proc.pid))
+            pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
             if time.monotonic() - started > timeout:
                 proc.kill()
-                _, status, usage = os.wait4(proc.pid, 0)
+                _, status, _ = os.wait4(proc.pid, 0)
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
     seconds = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     return GuardedRun(
@@ -222,6 +237,6 @@ def run_guarded_cli(*args: str, stub_hosts: dict[str, str], workdir: Path,
         stdout=out.read_text(),
         stderr=err.read_text(),
         seconds=seconds,
-        peak_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+        peak_rss_mb=peak_kib / 1024,
         connects=[tuple(json.loads(line)) for line in log.read_text().splitlines()],
     )
