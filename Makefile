@@ -24,8 +24,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="" $(BIN)/python -m pytest
 
-bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+# Peers (BERTopic, news-please, ...) only for benchmarks: pinned in requirements-bench.lock.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) requirements-bench.lock
+	$(BIN)/pip install -q --no-deps -r requirements-bench.lock
+	touch $(BENCH_STAMP)
+
+# QUICK=1: a first look in under 10 minutes (smaller sizes, the slowest benchmarks left out).
+bench: $(BENCH_STAMP)
+	QUICK=$(QUICK) SHARED=$(SHARED) $(BIN)/python bench/run_all.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,8 +43,10 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # Regenerate exact pins after changing dependencies in pyproject.toml.
+# The benchmark peers in requirements-bench.lock stay out of it.
 lock: $(STAMP)
-	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch|narrascope)==' > requirements.lock
+	$(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch|narrascope)==' \
+		| grep -v -x -F -f requirements-bench.lock > requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

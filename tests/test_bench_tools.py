@@ -1,0 +1,82 @@
+"""The benchmarks' own tools: the synthetic corpus (what it promises to plant), the peak-memory
+measurement of a child process and `make bench`'s reading of its tables into results.json."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import Counter
+
+from bench import corpus
+from bench.bench_end_to_end import measured
+from bench.run_all import tables
+
+
+def _words(d: dict) -> int:
+    return sum(len(p.split()) for p in d["paragraphs"] if p != corpus.CHATBOT_TAIL)
+
+
+def _body(d: dict) -> list[str]:
+    return [p for p in d["paragraphs"] if p != corpus.CHATBOT_TAIL]
+
+
+def test_the_corpus_plants_what_it_promises_and_is_seeded(shared, tmp_path):
+    docs = corpus.generate(600, shared)
+    assert [d["url"] for d in docs] == [d["url"] for d in corpus.generate(600, shared)]
+    assert len({d["url"] for d in docs}) == 600
+
+    kinds = Counter(d["kind"] for d in docs)
+    assert kinds == {"original": 420, "verbatim": 60, "edited": 60, "translated": 60}
+    assert set(Counter(d["lang"] for d in docs)) == {"ru", "uk", "en", "de", "fr"}
+    originals = [d for d in docs if d["kind"] == "original"]
+    assert all(300 <= _words(d) <= 1600 for d in originals), sorted(map(_words, originals))[:3]
+    carrying = [d for d in originals if d["narrative"]]
+    assert 0.3 < len(carrying) / len(originals) < 0.5
+    assert not any(d["narrative"] for d in originals if d["lang"] == "fr")
+    assert 0.02 < sum(corpus.CHATBOT_TAIL in d["paragraphs"] for d in docs) / len(docs) < 0.09
+
+    by_i = {d["i"]: d for d in docs}
+    for d in docs:
+        src = by_i.get(d["copy_of"])
+        if d["kind"] == "verbatim":
+            assert _body(d) == _body(src)
+        elif d["kind"] == "edited":
+            assert d["paragraphs"] != src["paragraphs"] and d["lang"] == src["lang"]
+        elif d["kind"] == "translated":
+            assert d["lang"] != src["lang"] and d["narrative"] == src["narrative"]
+            assert d["paragraphs"][: len(d["core"])] == d["core"]
+        if src:
+            assert src["kind"] == "original" and d["published"] > src["published"]
+
+    jsonl = corpus.write(docs[:40], tmp_path)
+    lines = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert [r["url"] for r in lines] == [d["url"] for d in docs[:40]]
+    sitemap = (tmp_path / "site" / "sitemap.xml").read_text()
+    assert len(re.findall("<loc>", sitemap)) == 40
+    mirror = next(d for d in docs[:40] if d["site"] == "mirror")
+    page = (tmp_path / "site" / mirror["url"].split("://", 1)[1]).read_bytes()
+    assert mirror["title"][:20] in page.decode("cp1251").replace("&#", "")  # as its meta says
+
+
+def test_peak_memory_is_the_childs_own(tmp_path):
+    """Not the parent's: a child forked from a big parent would report the parent's RSS."""
+    ballast = bytearray(300 * 2**20)
+    ballast[::4096] = b"x" * len(ballast[::4096])  # touch every page: 300 MiB resident
+    small = measured([sys.executable, "-c", "pass"], timeout=60)
+    big = measured([sys.executable, "-c", "b = b'x' * (200 * 2**20); import time; time.sleep(0.3)"],
+                   timeout=60)  # fmt: skip
+    assert small["rc"] == 0 and small["peak_mib"] < 100, small
+    assert 200 < big["peak_mib"] < 300, big
+    del ballast
+
+
+def test_make_bench_reads_every_table_of_a_benchmark():
+    output = (
+        "| method | F1 | docs/s |\n|---|---|---|\n| ours | 0.95 | 9 |\n| peer | 0.93 | 19 |\n"
+        "\nA note.\n\n| size | seconds |\n|---|---|\n| 1,000 | 12 |\n"
+    )
+    found = tables(output)
+    assert [t["columns"] for t in found] == [["method", "F1", "docs/s"], ["size", "seconds"]]
+    assert found[0]["rows"][1] == {"method": "peer", "F1": "0.93", "docs/s": "19"}
+    assert found[1]["rows"] == [{"size": "1,000", "seconds": "12"}]
