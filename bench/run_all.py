@@ -28,7 +28,7 @@ QUICK = os.environ.get("QUICK", "") not in ("", "0")
 # (title, module and arguments, arguments with QUICK=1 or None to leave it out)
 BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("End to end: process at 1,000, 10,000 and 100,000 documents",
-     ["bench.bench_end_to_end", SHARED], ["bench.bench_end_to_end", SHARED, "--sizes", "300"]),
+     ["bench.bench_end_to_end", SHARED], ["bench.bench_end_to_end", SHARED, "--sizes", "40"]),
     ("Extraction: narrascope and its peers",
      ["bench.bench_extraction", SHARED], ["bench.bench_extraction", SHARED, "--quick"]),
     ("Language identification: narrascope and its peers",
@@ -42,9 +42,8 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("Machine-written-text signals", ["bench.bench_signals", SHARED], None),
     ("Translate and embed stages", ["bench.bench_stages", SHARED], None),
     ("Similarity and language bias", ["bench.bench_similarity", SHARED], None),
-    ("Copies and narratives at scale", ["bench.bench_copies_narratives"],
-     ["bench.bench_copies_narratives", "10000"]),
-    ("Crawling", ["bench.bench_crawl", "1000", "5000"], ["bench.bench_crawl", "500"]),
+    ("Copies and narratives at scale", ["bench.bench_copies_narratives"], None),
+    ("Crawling", ["bench.bench_crawl", "1000", "5000"], None),
     ("Exports at scale", ["bench.bench_export", "1000", "10000", "100000"], None),
     ("Dashboard at scale", ["bench.bench_dashboard", "100000"], None),
     ("Demo", ["bench.bench_demo"], ["bench.bench_demo"]),
