@@ -227,14 +227,21 @@ def main() -> None:
         install_tiny_packages(tmp)
         for n in map(int, args.sizes.split(",")):
             results.append(one_size(n, args.shared.resolve(), tmp, args.budget, args.embed_model))
+            if args.json:  # after each size: a long run that is stopped keeps what it measured
+                args.json.write_text(json.dumps(results, indent=1, default=str))
             (tmp / str(n)).exists() and subprocess.run(["rm", "-rf", str(tmp / str(n))])
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=str))
     report(results)
 
 
+def report_file(path: Path) -> None:
+    """The tables again from a ``--json`` file (of a run that was stopped, say)."""
+    report(json.loads(path.read_text()))
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--bare"]:
+    if sys.argv[1:2] == ["--report"]:
+        report_file(Path(sys.argv[2]))
+    elif sys.argv[1:2] == ["--bare"]:
         bare(Path(sys.argv[2]), Path(sys.argv[3]), (sys.argv[4:] or ["e5-small"])[0])
     else:
         main()
