@@ -53,8 +53,8 @@ class NewsPleaseExtractor:
     def __call__(self, html: str, url: str) -> str:
         try:
             # gold.json keys some pages "hard::site-page.html": news-please needs a host or ""
-            url = url if urlparse(url).hostname else ""
-            return self.news_please.from_html(html, url=url, fetch_images=False).maintext or ""
+            host_url = url if urlparse(url).hostname else ""
+            return self.news_please.from_html(html, url=host_url, fetch_images=False).maintext or ""
         except Exception as e:  # noqa: BLE001 - a peer's failure on a page is a result
             self.failed[url] = type(e).__name__
             return ""

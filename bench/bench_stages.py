@@ -193,7 +193,7 @@ def main(shared: Path) -> None:
                     r.get("sentences_from_cache", 0) if work == "sentences" else 0
                 )
                 if work == "chunks":
-                    done = r.get("chunks", 0) - r.get("reused_from_a_copy", 0)
+                    done = r.get("docs", 0) - r.get("reused_from_a_copy", 0)
                 print(
                     f"| {stage_mode.removesuffix('-stage')} | {name} | {r['seconds']:.1f} | "
                     f"{done} {'sentences translated' if work == 'sentences' else 'texts embedded'}"

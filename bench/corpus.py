@@ -2,13 +2,16 @@
 ``narrascope import``) and as a fixture site (HTML pages and a sitemap, for a crawl).
 
 - Languages ru, uk, en, de, fr. Text is made of real sentences (../shared/data/langid
-  ``sentences/``, 1,000 a language), each with one word swapped for another word of the same
-  language, so that sentences almost never repeat and the translation cache gets no free hits.
-- Lengths drawn uniformly from 300 to 1,500 words, in paragraphs of three to six sentences.
+  ``sentences/``, 1,000 lines a language), each with one word swapped for another word of the
+  same language, so that filler sentences rarely repeat (about 3% do at 1,000 documents: a line
+  can hold several sentences); the planted narrative parts repeat by design.
+- Lengths drawn uniformly from 300 to 1,500 words, in paragraphs of three to six sentences (a
+  document ends with its last whole paragraph, so up to about 1,600; a translated copy's filler
+  is written anew and its length varies more).
 - Planted narratives: 40% of the originals open with the body of one of the demo's narrative
   articles (crawlers/demo/articles.toml, hand-written in ru, uk, en and de) in their language.
   French documents carry none (the demo has no French text).
-- 30% copies of earlier documents, published up to three days later on another site: a third
+- 30% copies of originals, published up to three days later on another site: a third
   verbatim, a third edited (a sentence dropped, about 5% of the words replaced, a source line
   appended), a third translated (the narrative part in another of the demo's languages, around
   filler of that language: the offline machine has no real translation model, so only the
@@ -117,6 +120,9 @@ def generate(n: int, shared: Path, seed: int = 0) -> list[dict]:
                 "published": START + timedelta(hours=rng.uniform(0, 24 * 60)),
             }
         )
+    for d in docs:  # before the copies are made: a copy carries its original's tail
+        if rng.random() < CHATBOT_SHARE:
+            d["paragraphs"] = [*d["paragraphs"], CHATBOT_TAIL]
     originals = list(docs)
     with_narrative = [d for d in originals if d["narrative"]]
     for j in range(n_copies):
@@ -138,9 +144,10 @@ def generate(n: int, shared: Path, seed: int = 0) -> list[dict]:
         docs.append(copy)
     for d in docs:
         d["site"] = rng.choice(SITES)
-        d["url"] = f"https://{d['site']}-{d['i'] % 50}.example/{d['lang']}/{d['i']}.html"
-        if rng.random() < CHATBOT_SHARE:
-            d["paragraphs"] = [*d["paragraphs"], CHATBOT_TAIL]
+        d["host"] = f"{d['site']}-{d['i'] % 50}.example"
+        if d["copy_of"] is not None and d["host"] == docs[d["copy_of"]]["host"]:
+            d["host"] = f"{d['site']}-{(d['i'] + 1) % 50}.example"  # a copy is on another site
+        d["url"] = f"https://{d['host']}/{d['lang']}/{d['i']}.html"
     return docs
 
 

@@ -27,8 +27,8 @@ QUICK = os.environ.get("QUICK", "") not in ("", "0")
 
 # (title, module and arguments, arguments with QUICK=1 or None to leave it out)
 BENCHES: list[tuple[str, list[str], list[str] | None]] = [
-    ("End to end: process at 1,000, 10,000 and 100,000 documents",
-     ["bench.bench_end_to_end", SHARED], ["bench.bench_end_to_end", SHARED, "--sizes", "40"]),
+    ("End to end: import and process beside the bare library calls",
+     ["bench.bench_end_to_end", SHARED], ["bench.bench_end_to_end", SHARED, "--sizes", "20"]),
     ("Extraction: narrascope and its peers",
      ["bench.bench_extraction", SHARED], ["bench.bench_extraction", SHARED, "--quick"]),
     ("Language identification: narrascope and its peers",
