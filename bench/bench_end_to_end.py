@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from bench import corpus
+from tests.support.rss import high_water_kib
 
 LANGS = [lang for lang in corpus.LANGS if lang != "en"]
 
@@ -37,11 +38,7 @@ def measured(cmd: list[str], timeout: float, **kwargs) -> dict:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, **kwargs)
     peak = 0
     while proc.poll() is None:
-        try:
-            status = Path(f"/proc/{proc.pid}/status").read_text()
-            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]))
-        except (OSError, IndexError, ValueError):
-            pass
+        peak = max(peak, high_water_kib(proc.pid))
         if time.monotonic() - started > timeout:
             proc.kill()
             proc.wait()

@@ -61,31 +61,30 @@ def main(shared: Path, quick: bool = False) -> None:
         "| method | " + " | ".join(f"{kind}: mean, worst, docs/s" for kind in data) + " |\n"
         "|---|" + "---|" * len(data)
     )
+    scores: dict[str, dict[str, dict[str, float]]] = {}  # method -> kind -> language -> accuracy
     for name, detect in methods().items():
         for warm_up in ("load the models before timing", "water parks", "водяные парки"):
             detect(warm_up)  # lingua loads a script's models on its first short text
         cells = []
-        for samples in data.values():
+        for kind, samples in data.items():
             per_lang, rate = measure(detect, samples)
+            scores.setdefault(name, {})[kind] = per_lang
             mean = sum(per_lang.values()) / len(per_lang)
             worst = min(per_lang, key=per_lang.get)
             cells.append(f"{100 * mean:.1f}%, {worst} {100 * per_lang[worst]:.1f}%, {rate:,.0f}")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
-    per_language(data)
+    per_language(scores)
     if quick:
         print("\nQUICK=1: the first 200 lines of each file (20 whole texts a language).")
 
 
-def per_language(data: dict) -> None:
-    """Accuracy per language of each peer library as the stage runs it, for the short kinds."""
-    named = {m: LangIdStage(method=m) for m in DETECTORS}
+def per_language(scores: dict) -> None:
+    """Accuracy per language of each method (as measured above), for the short kinds."""
     print("\nAccuracy per language (sentences / word pairs / single words):\n")
-    print("| language | " + " | ".join(named) + " |")
-    print("|---|" + "---|" * len(named))
-    scores = {m: {k: measure(lambda s, st=st: st.detect(s)[0], data[k])[0] for k in KINDS}
-              for m, st in named.items()}  # fmt: skip
+    print("| language | " + " | ".join(scores) + " |")
+    print("|---|" + "---|" * len(scores))
     for lang in LANGS:
-        cells = [" / ".join(f"{100 * scores[m][k][lang]:.0f}%" for k in KINDS) for m in named]
+        cells = [" / ".join(f"{100 * scores[m][k][lang]:.0f}%" for k in KINDS) for m in scores]
         print(f"| {lang} | " + " | ".join(cells) + " |")
 
 

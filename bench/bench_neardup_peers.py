@@ -39,6 +39,7 @@ from pathlib import Path
 import duckdb
 
 from tests.support.pairs import semsim_documents, story_documents
+from tests.support.rss import high_water_kib
 
 KINDS = ("verbatim", "spacing/punctuation", "sentence added", "sentence removed",
          "boilerplate appended", "10% words replaced", "paragraphs reordered")  # fmt: skip
@@ -121,8 +122,7 @@ def corpus(shared: Path, n: int, seed: int = 7) -> tuple[list[dict], int, list]:
 
 
 def peak_rss_mb() -> float:
-    status = Path("/proc/self/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+    return high_water_kib() / 1024
 
 
 def run_narrascope(docs: list[dict], db: Path, translated: bool) -> list[list[str]]:

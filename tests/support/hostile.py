@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.rss import high_water_kib
+
 ROOT = Path(__file__).resolve().parents[2]
 CHUNK = b"<p>" + b"x" * 65_000 + b"</p>\n"
 
@@ -186,18 +188,6 @@ class GuardedRun:
     connects: list = field(default_factory=list)  # (event, host, port) the guard refused
 
 
-def _high_water_kib(pid: int) -> int:
-    """The peak resident memory of ``pid`` so far (``VmHWM``, reset at exec), 0 once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def run_guarded_cli(*args: str, stub_hosts: dict[str, str], workdir: Path,
                     env: dict[str, str] | None = None, timeout: float = 120) -> GuardedRun:  # fmt: skip
     """``narrascope ARGS`` in a subprocess with the stub resolver and the connection guard;
@@ -221,7 +211,7 @@ def run_guarded_cli(*args: str, stub_hosts: dict[str, str], workdir: Path,
                                 stderr=stderr, env=env, cwd=ROOT)  # fmt: skip
         peak_kib = 0
         while True:
-            peak_kib = max(peak_kib, _high_water_kib(proc.pid))
+            peak_kib = max(peak_kib, high_water_kib(proc.pid))
             pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
