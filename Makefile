@@ -30,7 +30,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 	$(BIN)/pip install -q --no-deps -r requirements-bench.lock
 	touch $(BENCH_STAMP)
 
-# QUICK=1: a first look in under 10 minutes (smaller sizes, the slowest benchmarks left out).
+# QUICK=1: a first look (aimed at under 10 minutes): smaller sizes, the slowest left out.
 bench: $(BENCH_STAMP)
 	QUICK=$(QUICK) SHARED=$(SHARED) $(BIN)/python bench/run_all.py
 

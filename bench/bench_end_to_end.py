@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,19 +35,19 @@ LANGS = [lang for lang in corpus.LANGS if lang != "en"]
 def measured(cmd: list[str], timeout: float, **kwargs) -> dict:
     """Run ``cmd``: its exit status, wall seconds and peak RSS in MiB (its own VmHWM)."""
     started = time.monotonic()
-    err = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, **kwargs)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, high_water_kib(proc.pid))
-        if time.monotonic() - started > timeout:
-            proc.kill()
-            proc.wait()
-            return {"rc": "timeout", "seconds": timeout, "peak_mib": peak / 1024}
-        time.sleep(0.05)
-    if proc.returncode:
-        err.seek(0)
-        sys.stderr.write(err.read().decode(errors="replace")[-2000:])
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, **kwargs)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, high_water_kib(proc.pid))
+            if time.monotonic() - started > timeout:
+                proc.kill()
+                proc.wait()
+                return {"rc": "timeout", "seconds": timeout, "peak_mib": peak / 1024}
+            time.sleep(0.05)
+        if proc.returncode:
+            err.seek(0)
+            sys.stderr.write(err.read().decode(errors="replace")[-2000:])
     return {"rc": proc.returncode, "seconds": time.monotonic() - started, "peak_mib": peak / 1024}
 
 
@@ -65,6 +66,8 @@ def bare(jsonl: Path, out: Path, model: str) -> None:
     import trafilatura
     from argostranslate import translate
     from datasketch import MinHash
+
+    from pipeline.dedup import shingles
 
     pages = [json.loads(line) for line in jsonl.open(encoding="utf-8")]
     seconds: dict[str, float] = {}
@@ -85,26 +88,27 @@ def bare(jsonl: Path, out: Path, model: str) -> None:
             except RuntimeError:
                 failed += 1
     seconds["translate (Argos, tiny packages)"] = time.perf_counter() - started
-    from pipeline.embed import chunk_text
-    from pipeline.embedders import load_embedder
+    from pipeline.embed import EmbedStage, chunk_text
 
+    stage = EmbedStage(model=model)  # only for what it embeds: title + text, and the lead
     started = time.perf_counter()
-    embedder = load_embedder(model)  # a thin wrapper: the library's encode, then unit length
+    embedder = stage.embedder  # a thin wrapper: the library's encode, then unit length
     loading = time.perf_counter() - started  # counted: the stage loads it too
-    windows = []  # the stage's chunks (cut before the clock starts) and leads
+    windows = []  # the stage's chunks and leads, cut before the clock starts
     for page, text in zip(pages, texts, strict=True):
-        pieces = chunk_text(text, embedder.count_tokens, embedder.max_tokens)
-        windows += [c for c, _ in pieces][:32]
-        windows.append(f"{page.get('title', '')}\n{text[:300]}")
+        joined, lead = stage._joined(page["title"], text), stage._lead(page["title"], text)
+        pieces = chunk_text(joined, embedder.count_tokens, embedder.max_tokens)
+        windows += [c for c, _ in pieces][: stage.max_chunks]
+        if lead != joined:  # as the stage: a short text is its own lead
+            windows.append(lead)
     started = time.perf_counter()
     for i in range(0, len(windows), 64):
         embedder.encode(windows[i : i + 64])
     seconds[f"embed ({model})"] = time.perf_counter() - started + loading
 
-    def minhash(text: str) -> MinHash:
-        words = text.lower().split()
+    def minhash(text: str) -> MinHash:  # on the shingles the stage hashes
         m = MinHash(num_perm=128)
-        m.update_batch([" ".join(words[i : i + 3]).encode() for i in range(len(words) - 2)])
+        m.update_batch(list(shingles(text, 3)))
         return m
 
     timed("MinHash (datasketch)", minhash, texts)
@@ -233,7 +237,7 @@ def main() -> None:
             results.append(one_size(n, args.shared.resolve(), tmp, args.budget, args.embed_model))
             if args.json:  # after each size: a long run that is stopped keeps what it measured
                 args.json.write_text(json.dumps(results, indent=1, default=str))
-            (tmp / str(n)).exists() and subprocess.run(["rm", "-rf", str(tmp / str(n))])
+            shutil.rmtree(tmp / str(n), ignore_errors=True)  # 100,000 pages take room
     report(results)
 
 

@@ -54,9 +54,9 @@ def methods() -> dict:
 def main(shared: Path, quick: bool = False) -> None:
     limit = 200 if quick else None  # QUICK=1: the first 200 lines of each file
     data = {kind: {lang: lines(shared, kind, lang, limit) for lang in LANGS} for kind in KINDS}
-    data["whole texts"] = {
-        lang: whole_texts(shared, lang)[: limit and limit // 10] for lang in LANGS
-    }
+    data["whole texts"] = {lang: whole_texts(shared, lang) for lang in LANGS}
+    if quick:
+        data["whole texts"] = {lang: texts[:20] for lang, texts in data["whole texts"].items()}
     print(
         "| method | " + " | ".join(f"{kind}: mean, worst, docs/s" for kind in data) + " |\n"
         "|---|" + "---|" * len(data)

@@ -7,7 +7,7 @@ following links. Before each run after the first (seeded: every soak has the sam
 pages are published, two edited (a sentence appended; lastmod moves) and one deleted (gone from
 the listing, 404); the republisher refuses connections for two runs and the blog answers 503
 for two more. Each run is the real CLI in a subprocess (a tiny ru->en Argos model installed,
-e5-small embeddings); its peak RSS comes from wait4. At the end the final sites are crawled
+e5-small embeddings); its peak RSS is its own high-water mark (VmHWM). At the end the final sites are crawled
 once into a fresh database and the two canonical states (tests/support/canonical.py) are
 compared over the URLs still published: deleted pages stay in the soaked one as history.
 
@@ -32,6 +32,7 @@ from pathlib import Path
 
 from crawlers.demo import render
 from crawlers.demo.server import RoutesHandler, load_articles, paragraphs
+from tests.support.rss import high_water_kib
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 14
@@ -210,7 +211,7 @@ class Soak:
 
 
 def run_cli(workdir: Path, db: Path, env: dict) -> dict:
-    """One `narrascope run`: wall seconds, peak RSS (wait4) and exit status."""
+    """One `narrascope run`: wall seconds, peak RSS (its own VmHWM, polled) and exit status."""
     config, sources = str(workdir / "narrascope.toml"), str(workdir / "sources.toml")
     cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", config, "run"]
     with open(db.with_suffix(".log"), "a") as log:
@@ -218,10 +219,12 @@ def run_cli(workdir: Path, db: Path, env: dict) -> dict:
         proc = subprocess.Popen(
             [*cmd, "--sources", sources], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir
         )
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak = 0
+        while proc.poll() is None:  # not wait4: its ru_maxrss starts from this parent's RSS
+            peak = max(peak, high_water_kib(proc.pid))
+            time.sleep(0.05)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "rss_mb": usage.ru_maxrss / 1024, "rc": proc.returncode}
+    return {"seconds": seconds, "rss_mb": peak / 1024, "rc": proc.returncode}
 
 
 STAGES = "extract langid signals translate embed dedup cluster".split()

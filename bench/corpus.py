@@ -98,12 +98,15 @@ def generate(n: int, shared: Path, seed: int = 0) -> list[dict]:
     pools = {lang: _Language(shared, lang) for lang in LANGS}
     narratives = _narratives()
     n_copies = round(n * COPIES)
+    carried_share = sum(
+        share for lang, share in LANGS.items() if any(lang in v for v in narratives.values())
+    )
     docs: list[dict] = []
     for i in range(n - n_copies):
         lang = rng.choices(list(LANGS), weights=list(LANGS.values()))[0]
         narrative = None
         carriers = [k for k, v in narratives.items() if lang in v]
-        if carriers and rng.random() < NARRATIVE_SHARE / (1 - LANGS["fr"]):
+        if carriers and rng.random() < NARRATIVE_SHARE / carried_share:
             narrative = rng.choice(carriers)
         core = narratives[narrative][lang] if narrative else []
         target = rng.randint(300, 1500) - sum(len(p.split()) for p in core)
