@@ -210,6 +210,9 @@ def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run, st
         if writer is not None and writer.error:  # a batch could not be written
             summary["not_written"] = writer.not_written
             run.fail(writer.error)  # status 'failed', summary["error"]: one line
+        warc = getattr(crawler, "narrascope_warc", None)
+        if warc is not None and warc.error and run.status != "failed":
+            run.fail(warc.error)
         health = []
         if spider is not None:
             health = [

@@ -76,8 +76,12 @@ class WarcMiddleware:
     came off the wire (before decompression) and every response, redirects included. The
     record's place travels in ``request.meta['warc']``."""
 
-    def __init__(self, archive: WarcArchive | None):
+    def __init__(self, archive: WarcArchive | None, crawler=None):
         self.archive = archive
+        self.crawler = crawler
+        # set when the archive cannot be written (disk full, I/O error): the crawl stops and
+        # fails with it, since a page stored without its evidence breaks the archive's promise
+        self.error: str | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -92,7 +96,8 @@ class WarcMiddleware:
                 settings.get("NARRASCOPE_RUN_ID") or "run",
                 settings.getint("NARRASCOPE_WARC_MAX_BYTES", 1024**3),
             )
-        middleware = cls(archive)
+        middleware = cls(archive, crawler)
+        crawler.narrascope_warc = middleware  # the crawl runner reads its error
         crawler.signals.connect(middleware.closed, signal=signals.spider_closed)
         return middleware
 
@@ -104,10 +109,28 @@ class WarcMiddleware:
                 if k.lower() not in _DROP_HEADERS
                 for v in values
             ]
-            request.meta["warc"] = self.archive.write(
-                response.url, response.status, headers, response.body
-            )
+            try:
+                request.meta["warc"] = self.archive.write(
+                    response.url, response.status, headers, response.body
+                )
+            except OSError as err:
+                self._failed(err)
+                raise  # this page is not stored: it has no evidence (fetched again next crawl)
         return response
+
+    def _failed(self, err: OSError) -> None:
+        if self.error is not None:
+            return
+        self.error = (
+            f"could not write the evidence archive in {self.archive.directory}: {err}; "
+            "the crawl stopped (what it could not archive is fetched again by the next crawl)"
+        )
+        engine = getattr(self.crawler, "engine", None)
+        if engine is not None and engine.spider is not None:
+            from scrapy.utils.defer import deferred_from_coro
+
+            done = deferred_from_coro(engine.close_spider_async(reason="warc_failed"))
+            done.addErrback(lambda failure: None)  # already closing
 
     def closed(self, spider=None):
         if self.archive is not None:

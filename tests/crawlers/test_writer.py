@@ -325,3 +325,50 @@ def test_a_cron_run_whose_crawl_failed_processes_what_was_stored_and_exits_1(tmp
     assert rows(tmp_path, "SELECT kind, status FROM runs ORDER BY started_at") == [
         ("crawl", "failed"), ("process", "ok"), ("alerts", "ok")
     ]  # fmt: skip
+
+
+FAIL_WARC = """
+import runpy, sys
+import crawlers.warc as warc
+real, calls = warc.WarcArchive.write, []
+def write(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) >= 3:  # the disk fills up under the evidence archive
+        raise OSError(28, "No space left on device")
+    return real(self, *args, **kwargs)
+warc.WarcArchive.write = write
+sys.argv = ["narrascope", *sys.argv[1:]]
+runpy.run_module("pipeline.cli", run_name="__main__")
+"""
+
+
+def test_an_archive_that_cannot_be_written_fails_the_crawl(tmp_path, local_site):
+    """A full disk under the WARC archive stops the crawl with one error and exit 1 (it used
+    to end 'ok' with every later page a fetch_error); the next crawl archives and stores all."""
+    pages = {f"/s/{i}": ("text/html", article(f"Страница {i}"), {}) for i in range(8)}
+    site = feed_site(local_site, pages)
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    config = tmp_path / "narrascope.toml"
+    config.write_text(FAST)
+    db = tmp_path / "n.duckdb"
+    proc = subprocess.run(
+        [sys.executable, "-c", FAIL_WARC, "--db", str(db), "--config", str(config),
+         "crawl", "--sources", sources],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "NARRASCOPE_CONFIG": ""},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    [line] = proc.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith("error: crawl failed: could not write the evidence archive")
+    assert "No space left on device" in line
+    [(status,)] = rows(tmp_path, "SELECT status FROM runs WHERE kind = 'crawl'")
+    assert status == "failed"
+    # nothing stored without its record
+    assert rows(tmp_path, "SELECT count(*) FROM page_meta WHERE warc_file IS NULL") == [(0,)]
+
+    out = run_cli("--config", str(config), "crawl", "--sources", sources, db=db).stdout
+    assert "crawl ok" in out
+    stored = rows(tmp_path, "SELECT v.url, m.warc_file FROM document_versions v "
+                  "JOIN page_meta m USING (doc_id, version)")  # fmt: skip
+    assert {u for u, _ in stored} == {site.base + p for p in pages}
+    assert all(f for _, f in stored)
