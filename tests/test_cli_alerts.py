@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from crawlers.demo.render import rss
 from storage import connect
+from storage.lock import LockHeld, writer_lock
 from tests.conftest import run_cli
 from tests.crawlers.test_crawl import FAST, write_sources
 from tests.support.alert_data import Corpus, Receiver, surge
@@ -113,13 +118,24 @@ def test_a_hanging_webhook_does_not_stall_run(tmp_path, local_site):
         FAST + '[pipeline]\nstages = ["extract"]\n[alerts]\nwebhook_timeout = 1\n'
         f'webhook_retries = 1\nwebhook_backoff = 0.1\nwebhook = "{hanging.url}"\n'
     )
+    done: list = []
+    sources = str(write_sources(tmp_path, site.base))
+    cron = threading.Thread(target=lambda: done.append(
+        run_cli("--config", str(config), "run", "--sources", sources, db=db, timeout=100)
+    ))  # fmt: skip
     try:
         started = datetime.now(UTC)
-        proc = run_cli("--config", str(config), "run", "--sources",
-                       str(write_sources(tmp_path, site.base)), db=db, timeout=100)  # fmt: skip
+        cron.start()
+        while not hanging.posts and cron.is_alive():
+            time.sleep(0.05)
+        # raising alerts is part of the run: it still holds the writer lock
+        with pytest.raises(LockHeld, match="run"), writer_lock(db):
+            pass
+        cron.join(100)
         took = datetime.now(UTC) - started
     finally:
         hanging.close()
+    [proc] = done
     assert proc.returncode == 0
     assert "(no answer within 1s after 2 attempts)" in proc.stderr
     assert took < timedelta(seconds=60)
