@@ -120,8 +120,10 @@ def test_a_hanging_webhook_does_not_stall_run(tmp_path, local_site):
     )
     done: list = []
     sources = str(write_sources(tmp_path, site.base))
+    logs = tmp_path / "run.jsonl"
     cron = threading.Thread(target=lambda: done.append(
-        run_cli("--config", str(config), "run", "--sources", sources, db=db, timeout=100)
+        run_cli("--config", str(config), "--log-file", str(logs), "--log-format", "json",
+                "run", "--sources", sources, db=db, timeout=100)
     ))  # fmt: skip
     try:
         started = datetime.now(UTC)
@@ -137,5 +139,8 @@ def test_a_hanging_webhook_does_not_stall_run(tmp_path, local_site):
         hanging.close()
     [proc] = done
     assert proc.returncode == 0
+    # a log shipper gets each phase of the cron run as one JSON object
+    events = [json.loads(line).get("event") for line in logs.read_text().splitlines()]
+    assert "crawl" in events and "process" in events, events
     assert "(no answer within 1s after 2 attempts)" in proc.stderr
     assert took < timedelta(seconds=60)
