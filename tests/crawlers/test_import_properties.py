@@ -336,3 +336,28 @@ def test_warc_import_never_raises_and_accounts_for_every_response(
             # without a URI at all: the read stops there, with a warning)
             responses = 1 + sum(r["type"] == "response" for r in records)
             assert report.records + report.skipped == responses and not report.warnings
+
+
+def test_warc_records_of_20_mb_lines_and_deep_markup(tmp_path, db):
+    """A WARC response that is one 20 MB line, and one of markup nested 100,000 deep, beside a
+    good page: each is stored or rejected with a reason, in bounded time, and the good page
+    is stored."""
+    html = {"type": "response", "status": 200, "content_type": "text/html"}
+    good_url = f"https://good.example/{next(_numbers)}"
+    records = [
+        {**html, "url": good_url, "body": b"<html><body><p>Good page.</p></body></html>"},
+        {**html, "url": f"https://w.example/line-{next(_numbers)}",
+         "body": b"<html><body><p>" + b"word " * 4_000_000},
+        {**html, "url": f"https://w.example/deep-{next(_numbers)}",
+         "body": b"<html><body>" + b"<div>" * 100_000 + b"text"},
+    ]  # fmt: skip
+    path = tmp_path / f"{next(_numbers)}.warc.gz"
+    path.write_bytes(warc_file(records, gz=True))
+    with within(60):
+        report = import_files(db, [path])
+    check_messages(report, str(path))
+    assert not report.malformed and stored(db, [good_url]) == {good_url}
+    # the 20 MB page is over the import's max_bytes; the deep one is stored as it came, for
+    # extraction to refuse (tests/pipeline/test_properties.py)
+    assert report.records == report.imported == 3, report
+    assert (report.counts.new, report.counts.by_reason) == (2, {"too_large": 1}), report

@@ -338,8 +338,8 @@ def test_a_long_line_full_of_hits_costs_linear_time(signals, seed_signals):
 
 @pytest.mark.parametrize(
     "text",
-    ['"' * 2_000_000, "\u200b" * 100_000, "", "\n" * 100_000],
-    ids=["2 MB of quotes", "100,000 zero-width spaces", "empty", "100,000 newlines"],
+    ['"' * 2_000_000, "word " * 4_000_000, "\u200b" * 100_000, "", "\n" * 100_000],
+    ids=["2 MB of quotes", "20 MB line", "100,000 zero-width spaces", "empty", "100,000 newlines"],
 )
 def test_signals_extremes(signals, seed_signals, text):
     with within(30):
