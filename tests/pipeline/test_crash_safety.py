@@ -156,12 +156,20 @@ def copy_of(source: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.timeout(400)
+@pytest.mark.parametrize("command", ["process", "run"])
 def test_a_run_killed_while_embedding_is_finished_by_the_next_run(
-    tmp_path, config, translated, reference
+    tmp_path, config, translated, reference, command
 ):
+    """``run`` (the cron entry point) too: its crawl has nothing new (no sources), its
+    processing is killed mid-embedding, and the next ``run`` finishes the work."""
     db = copy_of(translated, tmp_path)
+    args = ["process", "--no-progress"]
+    if command == "run":
+        sources = tmp_path / "sources.toml"
+        sources.write_text("")
+        args = ["run", "--sources", str(sources)]
     cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config),
-           "process", "--no-progress"]  # fmt: skip
+           *args]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "NARRASCOPE_CONFIG": ""})  # fmt: skip
     deadline = time.monotonic() + 300
@@ -180,7 +188,7 @@ def test_a_run_killed_while_embedding_is_finished_by_the_next_run(
     assert handled(db, "cluster") == 0
     assert_consistent(db)
 
-    out = process(db, config).stdout
+    out = run_cli("--config", str(config), *args, db=db).stdout
     assert done_by_rerun(out, "embed") == DOCS - embedded  # committed batches not redone
     final = canonical_state(db)
     assert_nothing_committed_lost(killed, final)
