@@ -20,6 +20,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -334,6 +335,16 @@ def main(runs: int, out: str | None, keep: str | None) -> None:
         fresh = work / "fresh" / "fresh.duckdb"
         fresh_run = {**run_cli(work, fresh, env), **measure(fresh)}
         result = compare(db, fresh, soak.live_urls(), soak.deleted)
+        # incremental narratives differ from a one-shot grouping by design; `cluster
+        # --rebuild` on a copy of the soaked database is the one-shot grouping over its
+        # documents (the deleted pages, kept as history, included)
+        rebuilt = work / "soaked" / "rebuilt.duckdb"
+        shutil.copyfile(db, rebuilt)
+        cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(rebuilt), "cluster", "--rebuild"]
+        subprocess.run(cmd, env=env, cwd=work, check=True, capture_output=True)
+        result["narratives_after_cluster_rebuild"] = compare(
+            rebuilt, fresh, soak.live_urls(), soak.deleted
+        )["narratives"]
     report(rows, fresh_run, result, time.perf_counter() - started)
     if out:
         Path(out).write_text(
