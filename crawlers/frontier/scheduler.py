@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import threading
+import time
 
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
@@ -208,6 +209,15 @@ class FrontierScheduler(Scheduler):
             slot.nextcall.schedule()
 
     def _idle(self, spider) -> None:
+        from redis import RedisError
+
+        try:
+            self._idle_check()
+        except RedisError as err:
+            self._unreachable(err)
+            raise DontCloseSpider from err
+
+    def _idle_check(self) -> None:
         if self._orphaned(keys=[key("run")], args=[key("worker", "")]):
             log.warning("the crawler queueing the entry points died: this one queues them")
             seeding = deferred_from_coro(self._seed())
@@ -256,7 +266,14 @@ class FrontierScheduler(Scheduler):
         return True
 
     def next_request(self):
-        popped = self._pop(keys=[self.queue.key, self._inflight, key("seq")])
+        from redis import RedisError
+
+        try:
+            popped = self._pop(keys=[self.queue.key, self._inflight, key("seq")])
+        except RedisError as err:
+            self._unreachable(err)
+            return None
+        self._lost_since = None
         if not popped:
             return None
         held, data = (v.decode() if isinstance(v, bytes) else v for v in popped)
@@ -267,7 +284,29 @@ class FrontierScheduler(Scheduler):
         return request
 
     def has_pending_requests(self):
-        return len(self) > 0
+        from redis import RedisError
+
+        try:
+            return len(self) > 0
+        except RedisError as err:
+            self._unreachable(err)
+            return False
+
+    _lost_since: float | None = None
+
+    def _unreachable(self, err) -> None:
+        """Redis went away: keep trying for the heartbeat timeout, then stop this crawler
+        (what it held in flight is put back by the others, or by the next run)."""
+        now = time.monotonic()
+        if self._lost_since is None:
+            self._lost_since = now
+            log.warning("frontier unreachable (%s): retrying for %.0f s", err, self.timeout)
+        elif now - self._lost_since > self.timeout:
+            engine = self.crawler.engine
+            if engine is not None and engine.spider is not None and self._poller.running:
+                self._poller.stop()
+                log.error("frontier unreachable for %.0f s: stopping this crawler", self.timeout)
+                deferred_from_coro(engine.close_spider_async(reason="frontier_unreachable"))
 
     def close(self, reason):
         """Leave the frontier; whatever is still in flight here goes back on the queue."""
@@ -279,7 +318,12 @@ class FrontierScheduler(Scheduler):
             # every crawler that is still alive to leave
             stats = self.stats.get_stats() if self.stats else {}
             stats.setdefault("finish_reason", reason)
-            self.server.rpush(key("items"), json.dumps(self.spider.report(stats)))
-            self._recover(keys=self._keys[:2],
-                          args=[key("worker", ""), key("inflight", ""), self.worker])  # fmt: skip
-            self.server.delete(key("worker", self.worker))
+            from redis import RedisError
+
+            try:
+                self.server.rpush(key("items"), json.dumps(self.spider.report(stats)))
+                self._recover(keys=self._keys[:2],
+                              args=[key("worker", ""), key("inflight", ""), self.worker])  # fmt: skip
+                self.server.delete(key("worker", self.worker))
+            except RedisError as err:
+                log.error("could not leave the frontier cleanly: %s", err)

@@ -10,6 +10,14 @@ from pipeline.cli.formatting import format_crawl
 from pipeline.logs import log
 
 
+def _redis_errors() -> tuple:
+    try:
+        from redis import RedisError
+    except ImportError:  # connect() says how to install it
+        return ()
+    return (RedisError,)
+
+
 def frontier_crawl(obj: Context, sources_path, url: str, wait: float) -> dict:
     """One crawler of the shared crawl: no database here, items go to the frontier."""
     from crawlers.frontier import FrontierError
@@ -21,6 +29,8 @@ def frontier_crawl(obj: Context, sources_path, url: str, wait: float) -> dict:
         summary = run_frontier_crawl(url, sources, obj.config["crawl"], wait=wait)
     except FrontierError as err:
         raise CommandError(str(err)) from err
+    except _redis_errors() as err:
+        raise CommandError(f"lost the frontier at {url}: {err}") from err
     click.echo(
         f"crawler {summary['worker']} {summary['status']}: {summary['responses']} responses, "
         f"{summary['items']} items pushed (run {summary['run_id']})"
@@ -58,6 +68,9 @@ def ingest(obj: Context, url, sources):
             summary = run_ingest(obj.db_path, url, loaded, obj.config["crawl"])
         except FrontierError as err:
             raise CommandError(str(err)) from err
+        except _redis_errors() as err:
+            raise CommandError(f"lost the frontier at {url}: {err}; what was popped "
+                               "before that is written") from err  # fmt: skip
     click.echo(format_crawl(summary))
     log.info("crawl %s", summary["status"], extra={"event": "crawl", "summary": summary})
     echo_source_problems(obj)
