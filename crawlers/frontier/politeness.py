@@ -43,12 +43,15 @@ class SharedPoliteness:
     def delay_for(self, host: str) -> float:
         return self.delays.get(host, self.default_delay)
 
-    async def process_request(self, request, spider=None):
-        host = (urlsplit(request.url).hostname or "").lower()
+    def reserve(self, host: str) -> float:
+        """Take the host's next slot; seconds to wait for it (0 for hosts without a delay)."""
         delay = self.delay_for(host)
         if delay <= 0:
-            return None
-        wait_ms = self._reserve(keys=[key("polite", host)], args=[int(delay * 1000)])
-        if wait_ms > 0:
-            await sleep(wait_ms / 1000)
+            return 0.0
+        return self._reserve(keys=[key("polite", host)], args=[int(delay * 1000)]) / 1000
+
+    async def process_request(self, request, spider=None):
+        wait = self.reserve((urlsplit(request.url).hostname or "").lower())
+        if wait > 0:
+            await sleep(wait)
         return None

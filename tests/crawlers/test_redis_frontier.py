@@ -217,3 +217,20 @@ def test_a_crawler_killed_mid_run_loses_nothing(sites, single, redis_url, tmp_pa
     assert shared["documents"] == first_db["documents"]
     assert shared["versions"] == first_db["versions"]
     assert shared["state"] == first_db["state"]
+
+
+def test_crawlers_share_a_hosts_download_delay(redis_url):
+    """Two crawlers (two clients) asking for the same host get slots a delay apart; another
+    host, or one without a delay, does not wait."""
+    import redis
+
+    from crawlers.frontier.politeness import SharedPoliteness
+
+    one, two = (
+        SharedPoliteness(redis.Redis.from_url(redis_url), 0.0, {"slow.example": 0.5})
+        for _ in range(2)
+    )
+    waits = [one.reserve("slow.example"), two.reserve("slow.example"), one.reserve("slow.example")]
+    assert waits[0] < 0.05
+    assert 0.4 < waits[1] <= 0.5 and 0.9 < waits[2] <= 1.0
+    assert two.reserve("fast.example") == 0.0
