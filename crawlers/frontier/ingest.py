@@ -100,6 +100,7 @@ def run_ingest(db_path: str | Path, url: str, sources: list[Source], crawl: dict
             "crawlers": len(reports),
             "requests": sum(r.get("requests", 0) for r in reports),
             "responses": sum(r.get("responses", 0) for r in reports),
+            "skipped": sum(h.get("skipped", 0) for h, _chars in health.values()),
             "state_published": published,
             **counts.as_dict(),
         }

@@ -24,6 +24,7 @@ from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 
 from crawlers.frontier import key
+from crawlers.safety import _NOT_BEFORE
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,10 @@ class JsonPriorityQueue(PriorityQueue):
 
     def _encode_request(self, request):
         obj = request.to_dict(spider=self.spider)
+        meta = obj.get("meta") or {}
+        if _NOT_BEFORE in meta:  # a retry's backoff: this host's monotonic clock -> wall clock
+            obj["meta"] = {**meta, _NOT_BEFORE: time.time() + meta[_NOT_BEFORE] - time.monotonic(),
+                           "narrascope_wall_clock": True}  # fmt: skip
         obj["headers"] = {k.decode("latin-1"): [v.decode("latin-1") for v in values]
                           for k, values in obj["headers"].items()}  # fmt: skip
         source = obj.get("cb_kwargs", {}).get("source")
@@ -115,6 +120,9 @@ class JsonPriorityQueue(PriorityQueue):
         name = obj.get("cb_kwargs", {}).get("source")
         if name is not None:
             obj["cb_kwargs"]["source"] = next(s for s in self.spider.sources if s.name == name)
+        meta = obj.get("meta") or {}
+        if meta.pop("narrascope_wall_clock", False):
+            meta[_NOT_BEFORE] = time.monotonic() + meta[_NOT_BEFORE] - time.time()
         return request_from_dict(obj, spider=self.spider)
 
 
