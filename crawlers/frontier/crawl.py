@@ -98,10 +98,14 @@ def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = Non
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     finish = stats.get("finish_reason")
+    if finish is None:  # the crawl never opened (scrapy logged why)
+        status = "failed"
+    else:
+        status = "ok" if finish == "finished" else f"stopped: {finish}"
     return {
         "run_id": run["run_id"],
         "worker": worker,
-        "status": "ok" if finish in (None, "finished") else f"stopped: {finish}",
+        "status": status,
         "requests": stats.get("downloader/request_count", 0),
         "responses": stats.get("downloader/response_count", 0),
         "items": stats.get("item_scraped_count", 0),

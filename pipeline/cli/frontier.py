@@ -37,6 +37,8 @@ def frontier_crawl(obj: Context, sources_path, url: str, wait: float) -> dict:
     )
     log.info("frontier crawl %s", summary["status"],
              extra={"event": "frontier_crawl", "summary": summary})  # fmt: skip
+    if summary["status"] in ("failed", "stopped: frontier_unreachable"):
+        raise CommandError(f"crawler {summary['status']}: see the log above")
     return summary
 
 
