@@ -33,6 +33,9 @@ CRAWL_DEFAULTS = {
     "telegram_pages": 20,  # pages of channel history read back per run
     "min_article_chars": 500,  # link-following: paragraph text that makes a page an article
     "max_page_links": 2000,  # link-following: links read from one page (too_many_links past it)
+    # crawl --frontier: seconds without a heartbeat after which a crawler counts as dead and
+    # the others take over its requests
+    "frontier_timeout": 15.0,
 }
 
 

@@ -132,3 +132,12 @@ def provenance_rows(stored: list[tuple[str, int, PageRecord]]) -> list[tuple]:
         meta = json.dumps(page.meta, ensure_ascii=False, default=str) if page.meta else None
         out.append((doc_id, version, page.author, page.categories, meta, *warc))
     return out
+
+
+def all_state(con: duckdb.DuckDBPyConnection, chunk: int = 10_000):
+    """Every URL's crawl state, in chunks of (canonical URL, Seen) (for a crawl frontier)."""
+    rows = con.execute(
+        "SELECT url, kind, etag, last_modified, lastmod, last_fetched_at FROM crawl_state"
+    )
+    while batch := rows.fetchmany(chunk):
+        yield [(r[0], Seen(*r[1:])) for r in batch]

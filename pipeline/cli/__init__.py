@@ -3,6 +3,7 @@ modules that do the work (crawlers/, pipeline/, storage/).
 
     app         the group, shared options (--db, --config, -v on every command), exit codes
     ingest      crawl, import
+    frontier    ingest --frontier (and crawl --frontier): a crawl shared through Redis
     processing  process, run (the cron entry point), cluster
     querying    sql, status, search (read-only)
     sources     sources list | add
@@ -22,6 +23,7 @@ from pipeline.cli.app import Context, cli, common_options
 from pipeline.cli.dashboard import dashboard
 from pipeline.cli.demo import demo
 from pipeline.cli.export import export
+from pipeline.cli.frontier import ingest
 from pipeline.cli.ingest import crawl, import_
 from pipeline.cli.models import models
 from pipeline.cli.processing import cluster, process, run
@@ -49,6 +51,7 @@ def init(obj: Context):
 for command in (
     import_,
     crawl,
+    ingest,
     process,
     run,
     sql,

@@ -72,15 +72,34 @@ def echo_source_problems(obj: Context) -> None:
     type=click.Path(dir_okay=False),
     help="Sources TOML [default from config: sources.toml].",
 )
+@click.option(
+    "--frontier",
+    metavar="redis://HOST:PORT/N",
+    help="Crawl as one of several crawlers sharing this Redis; needs no database "
+    "(`narrascope ingest --frontier` writes). Optional: pip install 'narrascope[redis]'.",
+)
+@click.option(
+    "--wait",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="With --frontier: seconds to wait for `ingest --frontier` to open the run.",
+)
 @common_options
 @click.pass_obj
-def crawl(obj: Context, sources):
+def crawl(obj: Context, sources, frontier, wait):
     """Crawl the configured sources: feeds, sitemaps, WordPress APIs, Telegram channels and
     link-following, incrementally (conditional GETs from the crawl state in the database).
 
     \b
     Example:  narrascope crawl --sources sources.toml
+              narrascope crawl --frontier redis://10.0.0.5:6379/0   # on each crawl host
     """
+    if frontier:
+        from pipeline.cli.frontier import frontier_crawl
+
+        frontier_crawl(obj, sources, frontier, wait)
+        return
     with obj.writing():
         do_crawl(obj, sources)
 

@@ -1,0 +1,58 @@
+"""A crawl shared by several crawler processes through Redis (``crawl --frontier``): the
+request queue, duplicate filter and politeness are scrapy-redis's, items go back through Redis
+to one ``ingest --frontier`` process next to the database.
+
+Nothing here is imported unless ``--frontier`` is given: redis and scrapy-redis are optional
+(``pip install narrascope[redis]``).
+
+The keys of one frontier (all under ``narrascope:``, the spider's name, so that scrapy-redis's
+own keys ``narrascope:requests`` and ``narrascope:dupefilter`` sit beside ours):
+
+    run             hash: run_id, state ("open" once the crawl state is published), seeded,
+                    done (set by the crawler that finds the crawl finished)
+    state           hash: canonical URL -> crawl state (JSON), published from DuckDB by ingest
+    items           list: crawled items (JSON, crawlers/frontier/items.py), popped by ingest
+    workers         set of crawler ids; worker:<id> is a heartbeat key with a time to live
+    inflight:<id>   hash: requests a crawler popped and has not finished (requeued if it dies)
+    budget          hash: source -> pages left (max_pages across all crawlers)
+    requested       set: canonical URLs requested in this run (the spider's _requested)
+    wp:*            a WordPress listing's progress, shared by the crawlers that read its pages
+    polite:<host>   when the next request to that host may start (shared download delay)
+"""
+
+from __future__ import annotations
+
+PREFIX = "narrascope"
+
+
+def key(*parts: str) -> str:
+    return ":".join((PREFIX, *parts))
+
+
+class FrontierError(RuntimeError):
+    """The frontier could not be used (Redis unreachable, no ingest running, ...)."""
+
+
+def connect(url: str):
+    """A Redis client for ``redis://HOST:PORT/N``; fails with an install hint without redis."""
+    try:
+        import redis
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise FrontierError(
+            "--frontier needs the optional Redis dependencies: pip install 'narrascope[redis]'"
+        ) from err
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise FrontierError(f"--frontier takes a Redis URL (redis://HOST:PORT/N), not {url!r}")
+    client = redis.Redis.from_url(url, socket_connect_timeout=10, socket_timeout=30)
+    try:
+        client.ping()
+    except redis.RedisError as err:
+        raise FrontierError(f"cannot reach the frontier at {url}: {err}") from err
+    return client
+
+
+def reset(client) -> None:
+    """Forget everything of an earlier run on this frontier (ingest does it before a run)."""
+    keys = list(client.scan_iter(match=key("*"), count=1000))
+    for start in range(0, len(keys), 1000):
+        client.delete(*keys[start : start + 1000])

@@ -1,0 +1,112 @@
+"""``narrascope crawl --frontier URL``: one crawler process of a shared crawl. It needs no
+database: it waits for the run that ``ingest --frontier`` opened, takes requests from and
+gives requests to the shared queue, and pushes what it crawls back to Redis."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+
+from crawlers.frontier import FrontierError, connect, key
+from crawlers.runner import CRAWL_DEFAULTS, quiet_scrapy, scrapy_settings
+from crawlers.sources import Source
+
+#: a crawler that finds no open run waits this long for ``ingest --frontier`` to open one
+WAIT_SECONDS = 60.0
+
+
+def wait_for_run(server, wait: float = WAIT_SECONDS) -> dict:
+    """The run ingest opened (its run_id), once the crawl state is published."""
+    deadline = time.monotonic() + wait
+    while True:
+        run = {k.decode(): v.decode() for k, v in server.hgetall(key("run")).items()}
+        if run.get("state") == "open" and run.get("done") != "1":
+            return run
+        if time.monotonic() >= deadline:
+            if run.get("done") == "1":  # the last run ended and no new one was opened
+                raise FrontierError("the run on this frontier is over, and no new one was "
+                                    f"opened within {wait:.0f} s: start `narrascope ingest "
+                                    "--frontier URL` next to the database")  # fmt: skip
+            raise FrontierError(
+                f"no run opened on this frontier within {wait:.0f} s: start "
+                "`narrascope ingest --frontier URL` next to the database first"
+            )
+        time.sleep(0.2)
+
+
+def frontier_settings(url: str, run_id: str, worker: str, crawl: dict,
+                      sources: list[Source]) -> dict:  # fmt: skip
+    """Our scrapy settings, with scrapy-redis's scheduler and dupefilter, items to Redis."""
+    crawl = {**CRAWL_DEFAULTS, **crawl}
+    settings = scrapy_settings("", run_id, crawl, sources)
+    directory = crawl["warc_dir"]
+    return {
+        **settings,
+        "SCHEDULER": "crawlers.frontier.scheduler.FrontierScheduler",
+        "SCHEDULER_QUEUE_CLASS": "crawlers.frontier.scheduler.JsonPriorityQueue",
+        "SCHEDULER_PERSIST": True,  # scrapy-redis would clear the queue when one crawler ends
+        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "REDIS_URL": url,
+        "ITEM_PIPELINES": {"crawlers.frontier.items.RedisItemPipeline": 300},
+        "DOWNLOADER_MIDDLEWARES": {
+            **settings["DOWNLOADER_MIDDLEWARES"],
+            "crawlers.frontier.politeness.SharedPoliteness": 860,
+        },
+        "EXTENSIONS": {},  # no time box on a shared crawl
+        # WARC files stay on the crawler's host, named by run and crawler
+        "NARRASCOPE_WARC_DIR": str(Path(directory).resolve()) if directory else "",
+        "NARRASCOPE_RUN_ID": f"{run_id}-{worker}",
+        "NARRASCOPE_DB": "",
+        "NARRASCOPE_FRONTIER_WORKER": worker,
+        "NARRASCOPE_FRONTIER_TIMEOUT": float(crawl["frontier_timeout"]),
+    }
+
+
+def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = None,
+                       wait: float = WAIT_SECONDS) -> dict:  # fmt: skip
+    """Crawl as one of the frontier's crawlers until the shared crawl is finished; return
+    this crawler's summary. Scrapy's reactor runs once per process."""
+    from scrapy.crawler import CrawlerProcess
+
+    from crawlers.frontier.spider import FrontierSpider
+
+    crawl = {**CRAWL_DEFAULTS, **(crawl or {})}
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    server = connect(url)
+    run = wait_for_run(server, wait)
+    worker = f"{socket.gethostname()}-{os.getpid()}"
+    settings = frontier_settings(url, run["run_id"], worker, crawl, sources)
+    quiet_scrapy(settings["LOG_LEVEL"])
+    process = CrawlerProcess(settings)
+    logging.getLogger("scrapy").setLevel(settings["LOG_LEVEL"])
+    crawler = process.create_crawler(FrontierSpider)
+    process.crawl(
+        crawler,
+        sources=sources,
+        db_path="",
+        server=server,
+        worker=worker,
+        expiry_days=crawl["seen_expiry_days"],
+        wp_per_page=crawl["wp_per_page"],
+        telegram_pages=crawl["telegram_pages"],
+        min_article_chars=crawl["min_article_chars"],
+        max_page_links=crawl["max_page_links"],
+    )
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    finish = stats.get("finish_reason")
+    if finish is None:  # the crawl never opened (scrapy logged why)
+        status = "failed"
+    else:
+        status = "ok" if finish == "finished" else f"stopped: {finish}"
+    return {
+        "run_id": run["run_id"],
+        "worker": worker,
+        "status": status,
+        "requests": stats.get("downloader/request_count", 0),
+        "responses": stats.get("downloader/response_count", 0),
+        "items": stats.get("item_scraped_count", 0),
+    }

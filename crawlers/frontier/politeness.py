@@ -1,0 +1,57 @@
+"""One download delay per host across every crawler of a frontier: each request reserves the
+next start time for its host in Redis (from Redis's clock, so hosts' clocks do not matter) and
+waits for it. Scrapy's own delay still spaces each crawler's requests; this keeps N crawlers
+from multiplying a site's rate by N."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from scrapy.utils.asyncio import sleep
+
+from crawlers.frontier import key
+
+# now = Redis's clock (ms); the host's next start becomes max(now, its next start) + delay
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local start = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+redis.call('SET', KEYS[1], start + tonumber(ARGV[1]), 'PX', tonumber(ARGV[1]) + 60000)
+return start - now
+"""
+
+
+class SharedPoliteness:
+    """Downloader middleware: waits for the host's shared slot (the source's crawl_delay,
+    else DOWNLOAD_DELAY); hosts without a delay pass straight through."""
+
+    def __init__(self, server, default_delay: float, delays: dict[str, float]):
+        self.server = server
+        self.default_delay = default_delay
+        self.delays = delays  # host -> seconds (scrapy's DOWNLOAD_SLOTS)
+        self._reserve = server.register_script(_RESERVE)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        from scrapy_redis.connection import from_settings
+
+        settings = crawler.settings
+        slots = settings.getdict("DOWNLOAD_SLOTS")
+        delays = {host: float(slot.get("delay", 0)) for host, slot in slots.items()}
+        return cls(from_settings(settings), settings.getfloat("DOWNLOAD_DELAY"), delays)
+
+    def delay_for(self, host: str) -> float:
+        return self.delays.get(host, self.default_delay)
+
+    def reserve(self, host: str) -> float:
+        """Take the host's next slot; seconds to wait for it (0 for hosts without a delay)."""
+        delay = self.delay_for(host)
+        if delay <= 0:
+            return 0.0
+        return self._reserve(keys=[key("polite", host)], args=[int(delay * 1000)]) / 1000
+
+    async def process_request(self, request, spider=None):
+        wait = self.reserve((urlsplit(request.url).hostname or "").lower())
+        if wait > 0:
+            await sleep(wait)
+        return None

@@ -1,0 +1,153 @@
+"""The source spider on a frontier: what it keeps per run (page budgets, the URLs already
+requested, a WordPress listing's progress, who queues the entry points) lives in Redis, so
+that any crawler can handle any request; crawl state is read from what ingest published."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from crawlers.frontier import key
+from crawlers.spiders.sources import SourceSpider
+from storage.crawlstate import Seen
+
+
+class SharedSet:
+    """The part of a set the spider uses (``in``, ``add``), kept in a Redis set."""
+
+    def __init__(self, server, name: str):
+        self.server, self.name = server, name
+
+    def __contains__(self, member) -> bool:
+        return member is not None and bool(self.server.sismember(self.name, member))
+
+    def add(self, member) -> None:
+        if member is not None:
+            self.server.sadd(self.name, member)
+
+
+class SharedSets:
+    """Source name -> SharedSet (the spider's ``_api_urls``)."""
+
+    def __init__(self, server, prefix: str):
+        self.server, self.prefix = server, prefix
+
+    def setdefault(self, name: str, _default=None) -> SharedSet:
+        return SharedSet(self.server, key(self.prefix, name))
+
+    get = setdefault
+
+
+class SharedCounts:
+    """Source name -> integer, in a Redis hash (the spider's ``budget``, ``_wp_pending``)."""
+
+    def __init__(self, server, name: str):
+        self.server, self.name = server, name
+
+    def get(self, source: str, default: int | None = None) -> int | None:
+        value = self.server.hget(self.name, source)
+        return default if value is None else int(value)
+
+    def __getitem__(self, source: str) -> int:
+        return self.get(source, 0)
+
+    def __setitem__(self, source: str, value: int) -> None:
+        self.server.hset(self.name, source, int(value))
+
+    def setdefault(self, source: str, value: int) -> None:
+        self.server.hsetnx(self.name, source, int(value))
+
+    def take(self, source: str) -> int:
+        """One off, atomically; returns what is left (negative once none was left)."""
+        return int(self.server.hincrby(self.name, source, -1))
+
+
+def seen_to_json(seen: Seen) -> str:
+    return json.dumps({"kind": seen.kind, "etag": seen.etag, "last_modified": seen.last_modified,
+                       "lastmod": seen.lastmod,
+                       "last_fetched_at": seen.last_fetched_at.isoformat()})  # fmt: skip
+
+
+def seen_from_json(data: str | bytes) -> Seen:
+    obj = json.loads(data)
+    fetched = datetime.fromisoformat(obj["last_fetched_at"])
+    if fetched.tzinfo is None:
+        fetched = fetched.replace(tzinfo=UTC)
+    return Seen(obj["kind"], obj["etag"], obj["last_modified"], obj["lastmod"], fetched)
+
+
+class FrontierSpider(SourceSpider):
+    """SourceSpider whose run-wide bookkeeping is shared through the frontier ``server``."""
+
+    def __init__(self, *args, server, worker: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.server = server
+        self.worker = worker
+        self.budget = SharedCounts(server, key("budget"))
+        self._requested = SharedSet(server, key("requested"))
+        self._wp_pending = SharedCounts(server, key("wp", "pending"))
+        self._wp_failed = SharedSet(server, key("wp", "failed"))
+        self._api_urls = SharedSets(server, "wp:api")
+
+    async def start(self):
+        """Only the first crawler of a run queues the entry points; the others take requests
+        from the shared queue."""
+        for source in self.sources:
+            self.budget.setdefault(source.name, source.max_pages)
+        if not self.server.hsetnx(key("run"), "seeded", self.worker):
+            return
+        scheduler = self.frontier_scheduler
+        scheduler.begin_seed()
+        async for request in super().start():
+            yield request
+        scheduler.commit_seed()
+
+    def _state(self, keys) -> dict:
+        """Crawl state from the snapshot ingest published (no database on a crawler host)."""
+        keys = sorted({k for k in keys if k})
+        if not keys:
+            return {}
+        horizon = datetime.now(UTC) - self.expiry
+        found = {}
+        for start in range(0, len(keys), 1000):
+            chunk = keys[start : start + 1000]
+            for k, data in zip(chunk, self.server.hmget(key("state"), chunk), strict=True):
+                if data is not None:
+                    seen = seen_from_json(data)
+                    if seen.last_fetched_at >= horizon:
+                        found[k] = seen
+        return found
+
+    def _spend(self, source) -> bool:
+        return self.budget.take(source.name) >= 0
+
+    def _wp_done(self, source, failed: bool = False) -> bool:
+        if failed:
+            self._wp_failed.add(source.name)
+        return self._wp_pending.take(source.name) <= 0
+
+    def _release_listings(self, source):
+        """The source's feeds and sitemaps, once its API listing is over, by whichever
+        crawler sees that first."""
+        if self._wp_pending.get(source.name, 1) <= 0 and self.server.hsetnx(
+            key("wp", "released"), source.name, self.worker
+        ):
+            yield from [self._request(url, self.parse_feed, source, dont_filter=True)
+                        for url in source.feeds]  # fmt: skip
+            yield from [self._request(url, self.parse_sitemap, source, dont_filter=True)
+                        for url in source.sitemaps]  # fmt: skip
+
+    def closed(self, reason) -> None:
+        pass  # no database was opened
+
+    def report(self, stats: dict) -> dict:
+        """This crawler's part of the run's health (ingest sums the crawlers' reports)."""
+        return {
+            "type": "Health",
+            "worker": self.worker,
+            "health": {name: dict(counter) for name, counter in self.health.items()},
+            "body_chars": self.body_chars,
+            "requests": stats.get("downloader/request_count", 0),
+            "responses": stats.get("downloader/response_count", 0),
+            "finish_reason": stats.get("finish_reason"),
+        }
