@@ -49,6 +49,9 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("Dashboard at scale", ["bench.bench_dashboard", "100000"], None),
     ("Demo", ["bench.bench_demo"], ["bench.bench_demo"]),
     ("Soak: twenty consecutive runs against changing sites", ["bench.bench_soak", "20"], None),
+    ("Scale-out: one writer against one worker", ["bench.bench_writer", SHARED, "100"], None),
+    ("Scale-out: two crawler processes on a Redis frontier", ["bench.bench_crawl_frontier"],
+     None),
 ]  # fmt: skip
 
 PACKAGES = ["duckdb", "scrapy", "trafilatura", "sentence-transformers", "torch", "argostranslate",
