@@ -22,9 +22,9 @@ Failures keep the local runner's meaning. The worker isolates the documents that
 raise exactly as the runner does (``runner._process``), recording them as stage errors; an
 environment error, or a batch whose every document fails the same way, comes back as
 ``StageFailed`` and stops the stage with nothing of that batch written. A worker that dies
-(killed, out of memory) is restarted and its batch retried up to ``max_restarts`` times; past
-that the Ray error stops the stage as an environment error: batches written before it stay,
-nothing of the others is written, and the next run processes them.
+(killed, out of memory) is restarted and its batch retried, ``RayEngine.max_restarts`` times;
+past that the Ray error stops the stage as an environment error: batches written before it
+stay, nothing of the others is written, and the next run processes them.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 #: stages whose workers hold a model: an actor pool, each actor loads it once
 ACTOR_STAGES = frozenset({"langid", "signals", "translate", "embed"})
-#: how often a dead worker is restarted and its batch retried before the stage stops
+#: the default of RayEngine.max_restarts
 MAX_RESTARTS = 3
 
 INSTALL_HINT = (
@@ -126,6 +126,8 @@ class RayEngine:
     num_cpus: int | None = None
     window: int = 64
     object_store_memory: int = 256 * 1024**2
+    #: how often a dead worker is restarted and its batch retried before the stage stops
+    max_restarts: int = MAX_RESTARTS
 
     def __post_init__(self) -> None:
         self._ray = None
@@ -229,7 +231,8 @@ class RayEngine:
             except StageFailed:
                 raise
             except Exception as err:  # a worker that died past its retries, a lost node
-                raise StageFailed(stage.name, RuntimeError(_ray_error(err))) from err
+                error = RuntimeError(_ray_error(err, self.max_restarts))
+                raise StageFailed(stage.name, error) from err
             outcome = pickle.loads(payload)
             if outcome[0] == "failed":
                 raise outcome[1]
@@ -248,11 +251,11 @@ class RayEngine:
             fn, fn_args = _StageWorker, {"fn_constructor_args": (stage_bytes,)}
             compute = ray.data.ActorPoolStrategy(size=size)
             # a dead actor is restarted and its batch retried, a bounded number of times
-            retries = {"max_restarts": MAX_RESTARTS, "max_task_retries": MAX_RESTARTS}
+            retries = {"max_restarts": self.max_restarts, "max_task_retries": self.max_restarts}
         else:
             fn, fn_args = _StageWorker(stage_bytes).__call__, {}
             compute = ray.data.TaskPoolStrategy(size=size)
-            retries = {"max_retries": MAX_RESTARTS}
+            retries = {"max_retries": self.max_restarts}
         with warnings.catch_warnings():
             # Ray 2.60 deprecates retry settings as remote args (2.64 removes them; pinned
             # below that in pyproject.toml) and names no replacement yet
@@ -263,10 +266,10 @@ class RayEngine:
             yield row["payload"]
 
 
-def _ray_error(err: BaseException) -> str:
+def _ray_error(err: BaseException, retries: int) -> str:
     first = (str(err).strip().splitlines() or [type(err).__name__])[0]
     return (
-        f"the Ray cluster lost a worker or node past {MAX_RESTARTS} retries ({first}); "
+        f"the Ray cluster lost a worker or node past {retries} retries ({first}); "
         "the batches written before it are kept, run process again for the rest"
     )
 

@@ -141,9 +141,8 @@ def test_ray_gives_the_local_engines_results(local_db, store, engine, tmp_path):
         assert local[key] == ray[key], key
 
 
-def test_a_killed_worker_loses_nothing(local_db, store, engine, tmp_path):
-    from pipeline.engines.ray_engine import MAX_RESTARTS
-
+def test_a_killed_worker_loses_nothing(local_db, store, engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "max_restarts", 1)  # each restart starts a process: keep it short
     db = copy_of(store, tmp_path, "fault")
     run_stages(db, [ExtractStage()], batch_size=BATCH, run_stage=engine.run_stage)
     with connect(db, read_only=True) as con:
@@ -156,9 +155,9 @@ def test_a_killed_worker_loses_nothing(local_db, store, engine, tmp_path):
     marks = tmp_path / "always"
     marks.mkdir()
     dies = KillingLangId(victim=victim, marks=str(marks), kills=100)
-    with pytest.raises(StageFailed, match=f"past {MAX_RESTARTS} retries"):
+    with pytest.raises(StageFailed, match="lost a worker or node past 1 retries"):
         run_stages(db, [dies], batch_size=BATCH, run_stage=engine.run_stage)
-    assert len(list(marks.iterdir())) == MAX_RESTARTS + 1
+    assert len(list(marks.iterdir())) == 2  # the first try and one retry
     written = set(state(db)["languages"])
     assert victim not in written
     assert all(b <= written or not b & written for b in batches)  # whole batches or nothing
