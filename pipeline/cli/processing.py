@@ -23,16 +23,23 @@ def _known_stages(_ctx, _param, value):
     return value
 
 
-def _engine_runner(obj: Context):
-    """The ``run_stage`` of the configured engine ([process] engine, --engine): None for the
-    local runner. Ray is imported only here, only for ``ray``."""
-    settings = obj.config.get("process", {})
-    engine = settings.get("engine", "local")
-    if engine not in ENGINES:
-        raise click.UsageError(
-            f"[process] engine must be one of {', '.join(ENGINES)}, not {engine!r}"
+def _engine_settings(obj: Context) -> dict:
+    """[process]: which engine, and the Ray cluster's address; a mistake is a config error."""
+    from pipeline.config import ConfigError, stage_options
+
+    settings = stage_options("process", obj.config.get("process", {}), ("engine", "ray_address"))
+    if settings.get("engine", "local") not in ENGINES:
+        raise ConfigError(
+            f"[process] engine must be one of {', '.join(ENGINES)}, not {settings['engine']!r}"
         )
-    if engine == "local":
+    return settings
+
+
+def _engine_runner(obj: Context):
+    """The ``run_stage`` of the configured engine: None for the local runner. Ray is imported
+    only here, only for ``ray``."""
+    settings = _engine_settings(obj)
+    if settings.get("engine", "local") == "local":
         return None
     from pipeline.engines.ray_engine import RayEngine
 
@@ -171,6 +178,7 @@ def process(obj: Context, stages, limit, force, no_progress, engine, ray_address
         settings["engine"] = engine
     if ray_address:
         settings["ray_address"] = ray_address
+    _engine_settings(obj)
     obj.stages(list(stages) or None)  # a config mistake is named before anything else
     obj.existing_db()
     with obj.writing():

@@ -10,7 +10,11 @@ model once per window; extraction runs as plain tasks. Results come back in batc
 written in that order, so DuckDB keeps one writer and the file is open only briefly.
 
 ``prepare`` runs on the driver, before the lookups: the lookups depend on it (translate's
-sentence plans) and must be answered from the one database before ``process`` starts.
+sentence plans) and must be answered from the one database before ``process`` starts. The
+lookups of a window are answered before any of its batches is written, so a text that repeats
+in a later batch of the same window is embedded (translated) again rather than reused: the same
+vector (text), without ``reused_from``. Every node needs narrascope and the stages' models
+(``narrascope models install`` for translation) installed, as this machine does.
 
 Whole-batch stages (``stage.whole_batch``: dedup, cluster) stay on the driver, in the local
 runner. Their results depend on state built up batch by batch -- dedup's LSH index of every
@@ -183,8 +187,10 @@ class RayEngine:
         started = time.perf_counter()
         handled = 0
         try:
-            for first in range(0, len(batches), self.window):
-                window = batches[first : first + self.window]
+            # with a deadline, windows of one batch per worker: a window is not stopped halfway
+            step = self.window if deadline is None else self.pool()[0]
+            for first in range(0, len(batches), step):
+                window = batches[first : first + step]
                 if deadline is not None and handled:
                     spent = time.perf_counter() - started
                     expected = spent / handled * sum(len(b) for b in window)

@@ -256,3 +256,18 @@ def test_the_local_engine_never_imports_ray(store, tmp_path):
     assert proc.stdout.strip().splitlines()[-1] == "False False"
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM extractions").fetchone()[0] == 46
+
+
+def test_engine_settings_are_checked_before_anything_runs(store, tmp_path):
+    db = copy_of(store, tmp_path, "config")
+    config = tmp_path / "narrascope.toml"
+    config.write_text('[process]\nengine = "spark"\n')
+    proc = run_cli("--config", str(config), "process", db=db, check=False)
+    assert proc.returncode == 1 and "[process] engine must be one of local, ray" in proc.stderr
+    config.write_text('[process]\nengin = "ray"\n')
+    proc = run_cli("--config", str(config), "process", db=db, check=False)
+    assert proc.returncode == 1 and "[process] has unknown key(s) ['engin']" in proc.stderr
+    proc = run_cli("process", "--ray-address", "127.0.0.1:6379", db=db, check=False)
+    assert proc.returncode == 2 and "--ray-address goes with --engine ray" in proc.stderr
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
