@@ -128,6 +128,7 @@ def same_vectors(a: dict, b: dict) -> None:
             np.testing.assert_allclose(np.array(x), np.array(y), atol=1e-5, err_msg=url)
 
 
+@pytest.mark.slow  # a Ray instance, the real models
 def test_ray_gives_the_local_engines_results(local_db, store, engine, tmp_path):
     db = copy_of(store, tmp_path, "ray")
     report = run_stages(db, build_stages(None, DEFAULTS), batch_size=BATCH,
@@ -141,6 +142,7 @@ def test_ray_gives_the_local_engines_results(local_db, store, engine, tmp_path):
         assert local[key] == ray[key], key
 
 
+@pytest.mark.slow  # a Ray instance, the real models
 def test_a_killed_worker_loses_nothing(local_db, store, engine, tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "max_restarts", 1)  # each restart starts a process: keep it short
     db = copy_of(store, tmp_path, "fault")
@@ -203,6 +205,7 @@ def _stop(node: subprocess.Popen) -> None:
             continue
 
 
+@pytest.mark.slow  # a Ray instance, the real models
 def test_process_on_a_two_node_cluster(local_db, store, env, tmp_path, request):
     port = _free_port()
     address = f"127.0.0.1:{port}"
