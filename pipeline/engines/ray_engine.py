@@ -90,21 +90,27 @@ class _StageWorker:
                 None, stage, batch, lambda part: run_process(stage, part, found, prepared)
             )
         except StageFailed as failed:
-            return pickle.dumps(("failed", _portable(failed)))
+            return pickle.dumps(("failed", *_portable(failed)))
         return pickle.dumps(("done", items, extras))
 
 
-def _portable(failed: StageFailed) -> StageFailed:
-    """A StageFailed that survives pickling: its message, and its cause as text when the
-    cause itself does not pickle (a C extension's exception)."""
+def _portable(failed: StageFailed) -> tuple:
+    """What the driver needs to raise the worker's StageFailed again (the exception itself
+    does not unpickle: its constructor takes more than its message). The cause goes as text
+    when it does not pickle (a C extension's exception)."""
     try:
         pickle.loads(pickle.dumps(failed.cause))
         cause = failed.cause
     except Exception:  # noqa: BLE001 - any unpicklable cause is sent as its text
         cause = RuntimeError(f"{type(failed.cause).__name__}: {failed.cause}")
+    return str(failed), failed.stage, cause
+
+
+def _stage_failed(message: str, stage: str, cause: BaseException) -> StageFailed:
+    """The worker's StageFailed, raised here: same message, stage and cause."""
     out = StageFailed.__new__(StageFailed)
-    RuntimeError.__init__(out, str(failed))
-    out.stage, out.cause, out.culprit = failed.stage, cause, None
+    RuntimeError.__init__(out, message)
+    out.stage, out.cause, out.culprit = stage, cause, None
     return out
 
 
@@ -227,7 +233,13 @@ class RayEngine:
                 continue
             rows.append({"index": index, "payload": pickle.dumps((batch, found, prepared))})
         remote = [r for r in rows if r["payload"]]
-        results = iter(self._map(ray, stage, remote)) if remote else iter(())
+        results = self._map(ray, stage, remote)
+        try:
+            yield from self._in_order(db_path, stage, rows, results)
+        finally:
+            results.close()  # a stage that stopped: end the Ray Data run while Ray is up
+
+    def _in_order(self, db_path, stage: Stage, rows: list[dict], results):
         for row in rows:
             if not row["payload"]:
                 yield _process(db_path, stage, row["local"])
@@ -241,7 +253,8 @@ class RayEngine:
                 raise StageFailed(stage.name, error) from err
             outcome = pickle.loads(payload)
             if outcome[0] == "failed":
-                raise outcome[1]
+                failed = _stage_failed(*outcome[1:])
+                raise failed from failed.cause
             yield outcome[1], outcome[2]
 
     def _map(self, ray, stage: Stage, rows: list[dict]):

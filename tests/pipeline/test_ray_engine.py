@@ -25,7 +25,7 @@ from storage import connect
 from storage.stages import pending
 from tests.conftest import ROOT, run_cli
 from tests.pipeline.test_failures import narratives, store_demo_articles
-from tests.support.ray_faults import KillingLangId
+from tests.support.ray_faults import FullDiskExtract, KillingLangId
 
 BATCH = 8  # 46 demo articles: 6 batches, so windows, order and retries are exercised
 
@@ -173,6 +173,23 @@ def test_a_killed_worker_loses_nothing(local_db, store, engine, tmp_path, monkey
     assert report.stages[0].done == 46 - len(written)
     assert state(db)["languages"] == state(local_db)["languages"]
     assert run_stages(db, [once], run_stage=engine.run_stage).stages[0].done == 0
+
+
+@pytest.mark.slow  # a Ray instance
+def test_an_environment_error_on_a_worker_stops_the_stage_as_it_does_locally(
+    store, engine, tmp_path
+):
+    errors = []
+    for run_stage in (None, engine.run_stage):
+        db = copy_of(store, tmp_path, f"full-{len(errors)}")
+        with pytest.raises(StageFailed) as failed:
+            run_stages(db, [FullDiskExtract()], batch_size=BATCH, run_stage=run_stage)
+        errors.append((str(failed.value), type(failed.value.cause)))
+        with connect(db, read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+            assert con.execute("SELECT count(*) FROM stage_errors").fetchone()[0] == 0
+    assert errors[0] == errors[1]
+    assert "OSError" in errors[0][0] and "nothing of that batch was written" in errors[0][0]
 
 
 def _free_port() -> int:

@@ -10,7 +10,15 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.extract import ExtractStage
 from pipeline.langid import LangIdStage
+
+
+class FullDiskExtract(ExtractStage):
+    """Extraction on a machine whose disk is full: an environment error on every document."""
+
+    def process(self, batch, found=None, prepared=None) -> list:
+        raise OSError(28, "No space left on device")
 
 
 @dataclass
