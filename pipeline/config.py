@@ -18,6 +18,9 @@ DEFAULTS: dict = {
         "stages": ["extract", "langid", "signals", "translate", "embed", "dedup", "cluster"],
         "batch_size": 64,
     },
+    # where the stages run: "local" (this process) or "ray" (pipeline/engines/ray_engine.py);
+    # ray_address: "" starts a local Ray instance, "auto" or HOST:PORT joins a cluster
+    "process": {"engine": "local", "ray_address": ""},
     "extract": {},
     "langid": {},
     "signals": {},

@@ -102,6 +102,11 @@ def _attempt(db_path, stage: Stage, batch: list[DocInput]) -> tuple[list, list]:
     """prepare, lookups, process for one batch: (items, batch-level outputs)."""
     prepared = stage.prepare(batch)
     found = _answer(db_path, stage.lookups(batch, prepared))
+    return run_process(stage, batch, found, prepared)
+
+
+def run_process(stage: Stage, batch: list[DocInput], found: dict, prepared) -> tuple[list, list]:
+    """``process`` for one batch whose lookups are answered: (items, batch-level outputs)."""
     out = stage.process(batch, found, prepared)
     items, extras = (out.items, out.outputs) if isinstance(out, BatchResult) else (out, [])
     if len(items) != len(batch):
@@ -112,10 +117,12 @@ def _attempt(db_path, stage: Stage, batch: list[DocInput]) -> tuple[list, list]:
     return list(items), list(extras)
 
 
-def _process(db_path, stage: Stage, batch: list[DocInput]) -> tuple[list, list]:
-    """Run one batch; isolate the documents that make a per-document stage raise."""
+def _process(db_path, stage: Stage, batch: list[DocInput], attempt=None) -> tuple[list, list]:
+    """Run one batch; isolate the documents that make a per-document stage raise.
+    ``attempt(batch)`` runs a batch (default: ``_attempt`` against ``db_path``)."""
+    attempt = attempt or (lambda part: _attempt(db_path, stage, part))
     try:
-        return _attempt(db_path, stage, batch)
+        return attempt(batch)
     except StageFailed:
         raise
     except Exception as err:
@@ -132,7 +139,7 @@ def _process(db_path, stage: Stage, batch: list[DocInput]) -> tuple[list, list]:
     items: list = []
     extras: list = []
     for doc in batch:
-        one, more = _process(db_path, stage, [doc])
+        one, more = _process(db_path, stage, [doc], attempt)
         items += one
         extras += more
     errors = {i.error for i in items if isinstance(i, StageError)}
@@ -172,6 +179,18 @@ def _write(db_path, stage: Stage, items: list, extras: list, run_id, max_attempt
         raise
 
 
+def record(db_path, stage: Stage, stage_report: StageReport, items: list, extras: list, run_id,
+           max_attempts) -> None:  # fmt: skip
+    """Write one processed batch (one transaction) and add it to the stage's report."""
+    counts = _write(db_path, stage, items, extras, run_id, max_attempts)
+    for failure in (r for r in items if isinstance(r, StageError)):
+        log.warning("stage %s failed on %s: %s", stage.name, failure.url, failure.error)
+    stage_report.count([r for r in items if not isinstance(r, StageError)] + extras)
+    stage_report.done += counts["done"]
+    stage_report.rejected += counts["rejected"]
+    stage_report.retrying += counts["retrying"]
+
+
 def _reopen(db_path, pipeline: list[Stage]) -> dict[str, int]:
     """Let every configured stage reopen what waited for it (an installed model), with the
     documents its downstream stages rejected for want of it, whatever stages run now."""
@@ -201,6 +220,7 @@ def run_stages(
     report: ProcessReport | None = None,
     max_attempts: int = MAX_ATTEMPTS,
     deadline: float | None = None,
+    run_stage=None,
 ) -> ProcessReport:
     """Process each stage's backlog in order, holding the database's writer lock.
 
@@ -211,7 +231,10 @@ def run_stages(
 
     ``deadline`` (wall-clock, ``time.time()``): no batch is started that is expected to end
     after it (at the rate of the stage's earlier batches in this run); the stages stop there
-    and ``report.left`` says how many documents each would still process."""
+    and ``report.left`` says how many documents each would still process.
+
+    ``run_stage`` processes one stage's backlog (default: ``_run_stage``, in this process;
+    pipeline/engines/ray_engine.py passes its own, same signature)."""
     report = report if report is not None else ProcessReport()
     run_id = run_id or new_run_id("process")
     pipeline = pipeline or stages
@@ -223,6 +246,7 @@ def run_stages(
         raise ValueError(
             f"--force does not apply to {'; '.join(refusals)} (pick the stages to redo with --stage)"
         )
+    run_stage = run_stage or _run_stage
     with writer_lock(db_path):
         reopened = _reopen(db_path, pipeline)
         for stage in stages:
@@ -233,8 +257,8 @@ def run_stages(
                 settings=stage_settings(stage),
             )
             report.stages.append(stage_report)
-            finished = _run_stage(db_path, stage, stage_report, stage.name in redo, limit,
-                                  batch_size, run_id, progress, max_attempts, deadline)  # fmt: skip
+            finished = run_stage(db_path, stage, stage_report, stage.name in redo, limit,
+                                 batch_size, run_id, progress, max_attempts, deadline)  # fmt: skip
             if not finished:
                 with connect(db_path, read_only=True) as con:
                     report.left = {s.name: backlog(con, s.name, s.version, s.requires, run_id)
@@ -282,13 +306,7 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
                         write_results(con, stage.name, stage.version, [failed.culprit],
                                       run_id=run_id, max_attempts=max_attempts)  # fmt: skip
                 raise
-            counts = _write(db_path, stage, items, extras, run_id, max_attempts)
-            for failure in (r for r in items if isinstance(r, StageError)):
-                log.warning("stage %s failed on %s: %s", stage.name, failure.url, failure.error)
-            stage_report.count([r for r in items if not isinstance(r, StageError)] + extras)
-            stage_report.done += counts["done"]
-            stage_report.rejected += counts["rejected"]
-            stage_report.retrying += counts["retrying"]
+            record(db_path, stage, stage_report, items, extras, run_id, max_attempts)
             remaining -= len(batch)
             if bar:
                 bar.update(len(batch))

@@ -8,6 +8,7 @@ from pipeline.cli.app import CommandError, Context, common_options
 from pipeline.cli.formatting import format_left, format_stage_report
 from pipeline.cli.ingest import do_crawl, echo_source_problems
 from pipeline.deadline import Duration, format_seconds
+from pipeline.engines import ENGINES
 from pipeline.logs import log
 
 
@@ -22,6 +23,32 @@ def _known_stages(_ctx, _param, value):
     return value
 
 
+def _engine_settings(obj: Context) -> dict:
+    """[process]: which engine, and the Ray cluster's address; a mistake is a config error."""
+    from pipeline.config import ConfigError, stage_options
+
+    settings = stage_options("process", obj.config.get("process", {}), ("engine", "ray_address"))
+    if settings.get("engine", "local") not in ENGINES:
+        raise ConfigError(
+            f"[process] engine must be one of {', '.join(ENGINES)}, not {settings['engine']!r}"
+        )
+    return settings
+
+
+def _engine_runner(obj: Context):
+    """The ``run_stage`` of the configured engine: None for the local runner. Ray is imported
+    only here, only for ``ray``."""
+    settings = _engine_settings(obj)
+    if settings.get("engine", "local") == "local":
+        return None
+    from pipeline.engines.ray_engine import RayEngine
+
+    try:
+        return RayEngine(address=settings.get("ray_address") or None).start().run_stage
+    except ImportError as err:
+        raise CommandError(str(err)) from err
+
+
 def do_process(obj: Context, names=None, limit=None, force=False, progress=True, deadline=None):
     """Run the stages (all configured ones by default) and print one report per stage; a
     stage that stopped prints what was done before it and raises (exit 1). With a
@@ -30,6 +57,7 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
     from pipeline.runner import ProcessReport, run_stages
     from storage.runs import recorded_run
 
+    run_stage = _engine_runner(obj)
     configured = obj.stages()
     built = obj.stages(names) if names else configured
     redo: list[str] = []
@@ -56,6 +84,7 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
                     progress=progress,
                     report=report,
                     deadline=deadline.at if deadline is not None else None,
+                    run_stage=run_stage,
                 )
                 if report.stopped_early:
                     run.status = "stopped early"
@@ -121,14 +150,35 @@ def _outdated(obj: Context, cluster) -> int:
     "`narrascope cluster --rebuild`).",
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    help="Where the stages run: local (this process) or ray (a Ray cluster; needs "
+    "narrascope[ray]) [default: [process] engine, else local].",
+)
+@click.option(
+    "--ray-address",
+    metavar="auto|HOST:PORT",
+    help="The Ray cluster to join with --engine ray [default: [process] ray_address, else a "
+    "local Ray instance on this machine's CPUs].",
+)
 @common_options
 @click.pass_obj
-def process(obj: Context, stages, limit, force, no_progress):
+def process(obj: Context, stages, limit, force, no_progress, engine, ray_address):
     """Run pipeline stages over documents that still need them (idempotent).
 
     \b
     Example:  narrascope process --stage extract --limit 100
+              narrascope process --engine ray --ray-address 10.0.0.5:6379
     """
+    settings = obj.config.setdefault("process", {})
+    if ray_address and (engine or settings.get("engine")) != "ray":
+        raise click.UsageError("--ray-address goes with --engine ray")
+    if engine:
+        settings["engine"] = engine
+    if ray_address:
+        settings["ray_address"] = ray_address
+    _engine_settings(obj)
     obj.stages(list(stages) or None)  # a config mistake is named before anything else
     obj.existing_db()
     with obj.writing():

@@ -1,0 +1,296 @@
+"""The stages on a Ray cluster: ``process`` as Ray Data ``map_batches`` steps, one writer here.
+
+For each stage the driver (this process) does everything that touches the database, as the
+local runner (pipeline/runner.py) does: it reads the pending keys and the inputs, answers the
+stage's ``lookups`` in one short read-only connection, and writes each batch's results in one
+transaction with the same set-based writes (``runner.record``). Only ``process`` runs on the
+cluster: a window of batches becomes a dataset of one row per batch, mapped by ``_StageWorker``.
+Model stages (langid, signals, translate, embed) run in an actor pool, so each worker loads its
+model once per window; extraction runs as plain tasks. Results come back in batch order and are
+written in that order, so DuckDB keeps one writer and the file is open only briefly.
+
+``prepare`` runs on the driver, before the lookups: the lookups depend on it (translate's
+sentence plans) and must be answered from the one database before ``process`` starts. The
+lookups of a window are answered before any of its batches is written, so a text that repeats
+in a later batch of the same window is embedded (translated) again rather than reused: the same
+vector (text), without ``reused_from``. Every node needs narrascope and the stages' models
+(``narrascope models install`` for translation) installed, as this machine does.
+
+Whole-batch stages (``stage.whole_batch``: dedup, cluster) stay on the driver, in the local
+runner. Their results depend on state built up batch by batch -- dedup's LSH index of every
+earlier document, the incremental clustering's centroids -- so batch N cannot start before
+batch N-1 is written: there is nothing to run side by side, and shipping the index to a worker
+for each batch would only add copying to a sequential computation.
+
+Failures keep the local runner's meaning. The worker isolates the documents that make a stage
+raise exactly as the runner does (``runner._process``), recording them as stage errors; an
+environment error, or a batch whose every document fails the same way, comes back as
+``StageFailed`` and stops the stage with nothing of that batch written. A worker that dies
+(killed, out of memory) is restarted and its batch retried, ``RayEngine.max_restarts`` times;
+past that the Ray error stops the stage as an environment error: batches written before it
+stay, nothing of the others is written, and the next run processes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+import sys
+import time
+import warnings
+from dataclasses import dataclass, is_dataclass, replace
+
+import numpy as np
+
+from pipeline.contract import Stage
+from pipeline.errors import StageFailed
+from pipeline.runner import _answer, _process, _run_stage, record, run_process
+from storage import connect
+from storage.stages import load_inputs, pending, reset_stage
+
+log = logging.getLogger(__name__)
+
+#: stages whose workers hold a model: an actor pool, each actor loads it once
+ACTOR_STAGES = frozenset({"langid", "signals", "translate", "embed"})
+#: the default of RayEngine.max_restarts
+MAX_RESTARTS = 3
+
+INSTALL_HINT = (
+    "the Ray engine needs Ray: pip install 'narrascope[ray]' (or pip install 'ray[data]'), "
+    "on this machine and on every node of the cluster"
+)
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401 - Ray Data comes with the [data] extra only
+    except ImportError as err:
+        raise ImportError(INSTALL_HINT) from err
+    return ray
+
+
+class _StageWorker:
+    """One Ray Data worker: unpickles the stage once (an actor keeps it, and its model,
+    for every batch it is given) and runs ``process`` on whole rows of pickled batches."""
+
+    def __init__(self, stage_bytes: bytes) -> None:
+        self.stage: Stage = pickle.loads(stage_bytes)
+
+    def __call__(self, rows: dict) -> dict:
+        payloads = [self.run(bytes(p)) for p in rows["payload"]]
+        return {"index": rows["index"], "payload": np.array(payloads, dtype=object)}
+
+    def run(self, payload: bytes) -> bytes:
+        batch, found, prepared = pickle.loads(payload)
+        stage = self.stage
+        try:
+            items, extras = _process(
+                None, stage, batch, lambda part: run_process(stage, part, found, prepared)
+            )
+        except StageFailed as failed:
+            return pickle.dumps(("failed", *_portable(failed)))
+        return pickle.dumps(("done", items, extras))
+
+
+def _portable(failed: StageFailed) -> tuple:
+    """What the driver needs to raise the worker's StageFailed again (the exception itself
+    does not unpickle: its constructor takes more than its message). The cause goes as text
+    when it does not pickle (a C extension's exception)."""
+    try:
+        pickle.loads(pickle.dumps(failed.cause))
+        cause = failed.cause
+    except Exception:  # noqa: BLE001 - any unpicklable cause is sent as its text
+        cause = RuntimeError(f"{type(failed.cause).__name__}: {failed.cause}")
+    return str(failed), failed.stage, cause
+
+
+def _stage_failed(message: str, stage: str, cause: BaseException) -> StageFailed:
+    """The worker's StageFailed, raised here: same message, stage and cause."""
+    out = StageFailed.__new__(StageFailed)
+    RuntimeError.__init__(out, message)
+    out.stage, out.cause, out.culprit = stage, cause, None
+    return out
+
+
+def _worker_stage(stage: Stage, cpus_per_worker: float) -> Stage:
+    """The stage as a worker runs it: a fresh copy (no model or route the driver loaded goes
+    over the wire), and a model that would start a thread per core of the node gets as many
+    threads as its worker has CPUs, so workers do not oversubscribe the node."""
+    if not is_dataclass(stage):
+        return stage
+    if getattr(stage, "threads", None) == 0:
+        return replace(stage, threads=max(1, math.ceil(cpus_per_worker)))
+    return replace(stage)
+
+
+@dataclass
+class RayEngine:
+    """Runs stages on the Ray cluster at ``address`` (``None``: a local instance with
+    ``num_cpus`` CPUs; ``"auto"``: the cluster this machine belongs to; ``HOST:PORT``: that
+    cluster's head node). ``window`` batches are read and sent at a time: each window is one
+    Ray Data run, so memory stays bounded and the actors load their models once per window."""
+
+    address: str | None = None
+    num_cpus: int | None = None
+    window: int = 64
+    object_store_memory: int = 256 * 1024**2
+    #: how often a dead worker is restarted and its batch retried before the stage stops
+    max_restarts: int = MAX_RESTARTS
+
+    def __post_init__(self) -> None:
+        self._ray = None
+
+    def start(self) -> RayEngine:
+        """Connect to (or start) Ray; quick, quiet, no dashboard."""
+        ray = _import_ray()
+        if not ray.is_initialized():
+            kwargs: dict = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "configure_logging": False,
+            }
+            if self.address:
+                kwargs["address"] = self.address
+            else:
+                kwargs["num_cpus"] = self.num_cpus
+                kwargs["object_store_memory"] = self.object_store_memory
+            ray.init(**kwargs)
+            ctx = ray.data.DataContext.get_current()
+            ctx.execution_options.preserve_order = True
+            ctx.enable_progress_bars = False
+            ctx.print_on_execution_start = False
+        self._ray = ray
+        return self
+
+    def pool(self) -> tuple[int, float]:
+        """(workers, CPUs each) from the cluster's CPUs: one worker per CPU, each asking for
+        a little less than a whole CPU, so that Ray Data's own tasks still find room (a pool
+        that takes every CPU waits forever for a task slot on a 2-CPU machine)."""
+        cpus = float(self._ray.cluster_resources().get("CPU", 1.0))
+        workers = max(1, int(cpus))
+        return workers, round(min(1.0, cpus / workers) * 0.9, 2)
+
+    def run_stage(self, db_path, stage, stage_report, redo, limit, batch_size, run_id, progress,
+                  max_attempts, deadline=None) -> bool:  # fmt: skip
+        """``runner._run_stage``'s contract, with ``process`` on the cluster."""
+        if stage.whole_batch:
+            return _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id,
+                              progress, max_attempts, deadline)  # fmt: skip
+        ray = self._ray or self.start()._ray
+        if redo:
+            with connect(db_path) as con:
+                reset_stage(con, stage.name)
+        with connect(db_path, read_only=True) as con:
+            keys = pending(con, stage.name, stage.version, stage.requires, limit, run_id)
+        batches = [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
+        bar = None
+        if progress and keys:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(keys), desc=stage.name, unit="doc", file=sys.stderr, leave=False)
+        started = time.perf_counter()
+        handled = 0
+        try:
+            # with a deadline, windows of one batch per worker: a window is not stopped halfway
+            step = self.window if deadline is None else self.pool()[0]
+            for first in range(0, len(batches), step):
+                window = batches[first : first + step]
+                if deadline is not None and handled:
+                    spent = time.perf_counter() - started
+                    expected = spent / handled * sum(len(b) for b in window)
+                    if time.time() + expected > deadline:
+                        return False
+                for items, extras in self._window(ray, db_path, stage, window):
+                    record(db_path, stage, stage_report, items, extras, run_id, max_attempts)
+                    handled += len(items)
+                    if bar:
+                        bar.update(len(items))
+            return True
+        finally:
+            stage_report.seconds = time.perf_counter() - started
+            if bar:
+                bar.close()
+
+    def _window(self, ray, db_path, stage: Stage, keys: list[list]):
+        """Process a window of batches on the cluster; yield (items, extras) per batch, in
+        order. Raises StageFailed at the first batch that stops the stage."""
+        rows = []
+        for index, batch_keys in enumerate(keys):
+            with connect(db_path, read_only=True) as con:
+                batch = load_inputs(con, batch_keys, with_html=stage.needs_html)
+            if not batch:
+                continue
+            try:
+                prepared = stage.prepare(batch)
+                found = _answer(db_path, stage.lookups(batch, prepared))
+            except Exception as err:
+                # the runner retries such a batch document by document; on the driver the
+                # simplest faithful answer is the runner itself, for this batch
+                log.info("stage %s: prepare/lookups raised (%s); batch run here", stage.name, err)
+                rows.append({"index": index, "payload": b"", "local": batch})
+                continue
+            rows.append({"index": index, "payload": pickle.dumps((batch, found, prepared))})
+        remote = [r for r in rows if r["payload"]]
+        results = self._map(ray, stage, remote)
+        try:
+            yield from self._in_order(db_path, stage, rows, results)
+        finally:
+            results.close()  # a stage that stopped: end the Ray Data run while Ray is up
+
+    def _in_order(self, db_path, stage: Stage, rows: list[dict], results):
+        for row in rows:
+            if not row["payload"]:
+                yield _process(db_path, stage, row["local"])
+                continue
+            try:
+                payload = next(results)
+            except StageFailed:
+                raise
+            except Exception as err:  # a worker that died past its retries, a lost node
+                error = RuntimeError(_ray_error(err, self.max_restarts))
+                raise StageFailed(stage.name, error) from err
+            outcome = pickle.loads(payload)
+            if outcome[0] == "failed":
+                failed = _stage_failed(*outcome[1:])
+                raise failed from failed.cause
+            yield outcome[1], outcome[2]
+
+    def _map(self, ray, stage: Stage, rows: list[dict]):
+        """The batches through ``_StageWorker`` on the cluster: their pickled outcomes, in order."""
+        workers, cpus = self.pool()
+        ds = ray.data.from_items(
+            [{"index": r["index"], "payload": r["payload"]} for r in rows],
+            override_num_blocks=len(rows),
+        )
+        stage_bytes = pickle.dumps(_worker_stage(stage, cpus))
+        size = min(workers, len(rows))
+        if stage.name in ACTOR_STAGES:
+            fn, fn_args = _StageWorker, {"fn_constructor_args": (stage_bytes,)}
+            compute = ray.data.ActorPoolStrategy(size=size)
+            # a dead actor is restarted and its batch retried, a bounded number of times
+            retries = {"max_restarts": self.max_restarts, "max_task_retries": self.max_restarts}
+        else:
+            fn, fn_args = _StageWorker(stage_bytes).__call__, {}
+            compute = ray.data.TaskPoolStrategy(size=size)
+            retries = {"max_retries": self.max_restarts}
+        with warnings.catch_warnings():
+            # Ray 2.60 deprecates retry settings as remote args (2.64 removes them; pinned
+            # below that in pyproject.toml) and names no replacement yet
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ds = ds.map_batches(fn, batch_size=1, batch_format="numpy", compute=compute,
+                                num_cpus=cpus, **fn_args, **retries)  # fmt: skip
+        for row in ds.iter_rows():
+            yield row["payload"]
+
+
+def _ray_error(err: BaseException, retries: int) -> str:
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return (
+        f"the Ray cluster lost a worker or node past {retries} retries ({first}); "
+        "the batches written before it are kept, run process again for the rest"
+    )
+
+
+__all__ = ["ACTOR_STAGES", "RayEngine"]

@@ -1,0 +1,293 @@
+"""The Ray engine (pipeline/engines/ray_engine.py): the local engine's results on a local Ray
+instance and on a two-node cluster, a killed worker that loses nothing, and no Ray at all
+without it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pytest
+
+from pipeline.config import DEFAULTS
+from pipeline.errors import StageFailed
+from pipeline.extract import ExtractStage
+from pipeline.runner import run_stages
+from pipeline.stages import build_stages
+from storage import connect
+from storage.stages import pending
+from tests.conftest import ROOT, run_cli
+from tests.pipeline.test_failures import narratives, store_demo_articles
+from tests.support.ray_faults import FullDiskExtract, KillingLangId
+
+BATCH = 8  # 46 demo articles: 6 batches, so windows, order and retries are exercised
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, tiny_packages):
+    """A ru->en test translation model, and this checkout on every Ray worker's path: set in
+    the environment before Ray starts, which its workers inherit."""
+    from argostranslate import settings
+
+    from pipeline import argos
+
+    folder = tmp_path_factory.mktemp("ray-argos")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(settings, "package_data_dir", folder)
+        mp.setattr(settings, "package_dirs", [folder])
+        mp.setenv("ARGOS_PACKAGES_DIR", str(folder))
+        mp.setenv(
+            "PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        )
+        mp.setenv("RAY_AUTH_MODE", "disabled")
+        argos.install_file(tiny_packages["ru-en"])
+        yield
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """The demo articles stored, nothing processed: each test works on a copy."""
+    db = tmp_path_factory.mktemp("ray-store") / "store.duckdb"
+    store_demo_articles(db)
+    return db
+
+
+def copy_of(store, tmp_path, name: str):
+    db = tmp_path / f"{name}.duckdb"
+    shutil.copy(store, db)
+    return db
+
+
+@pytest.fixture(scope="module")
+def local_db(env, store, tmp_path_factory):
+    db = copy_of(store, tmp_path_factory.mktemp("ray-local"), "local")
+    run_stages(db, build_stages(None, DEFAULTS), batch_size=BATCH)
+    return db
+
+
+@pytest.fixture(scope="module")
+def engine(env):
+    """A local Ray instance on 2 CPUs for this module."""
+    import ray
+
+    from pipeline.engines.ray_engine import RayEngine
+
+    ray_engine = RayEngine(num_cpus=2)
+    ray_engine.start()
+    yield ray_engine
+    ray.shutdown()
+
+
+def state(db) -> dict:
+    """What the stages wrote, by URL: what two engines must agree on."""
+
+    def by_url(sql: str) -> dict:
+        rows = con.execute(
+            f"SELECT v.url, x.* EXCLUDE (doc_id, version) FROM ({sql}) x "
+            "JOIN document_versions v USING (doc_id, version)"
+        ).fetchall()
+        return {r[0]: r[1:] for r in rows}
+
+    with connect(db, read_only=True) as con:
+        out = {
+            "extractions": by_url("SELECT doc_id, version, title, text FROM extractions"),
+            "languages": by_url("SELECT doc_id, version, lang, confidence, method FROM languages"),
+            "translations": by_url(
+                "SELECT doc_id, version, status, model_id, title, text FROM translations"
+            ),
+            "signals": by_url(
+                "SELECT doc_id, version, hits, round(score, 6), machine_written FROM signal_scores"
+            ),
+            "vectors": by_url("SELECT doc_id, version, vector, lead_vector FROM embeddings"),
+            "states": by_url(
+                "SELECT doc_id, version, stage || ':' || status AS s FROM stage_state"
+            ),
+        }
+        groups: dict = {}
+        for gid, url in con.execute(
+            "SELECT m.group_id, v.url FROM copy_members m JOIN documents d USING (doc_id) "
+            "JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version"
+        ).fetchall():
+            groups.setdefault(gid, set()).add(url)
+        out["copies"] = {frozenset(g) for g in groups.values()}
+    out["narratives"] = narratives(db)
+    return out
+
+
+def same_vectors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for url in a:
+        for x, y in zip(a[url], b[url], strict=True):
+            np.testing.assert_allclose(np.array(x), np.array(y), atol=1e-5, err_msg=url)
+
+
+@pytest.mark.slow  # a Ray instance, the real models
+def test_ray_gives_the_local_engines_results(local_db, store, engine, tmp_path):
+    db = copy_of(store, tmp_path, "ray")
+    report = run_stages(db, build_stages(None, DEFAULTS), batch_size=BATCH,
+                        run_stage=engine.run_stage)  # fmt: skip
+    assert all(s.done + s.rejected == 46 for s in report.stages), report.as_dict()
+    local, ray = state(local_db), state(db)
+    assert len(local["languages"]) == 46 and len(local["copies"]) >= 2
+    assert {t[0] for t in local["translations"].values()} >= {"translated", "not_needed"}
+    same_vectors(local.pop("vectors"), ray.pop("vectors"))
+    for key in local:
+        assert local[key] == ray[key], key
+
+
+@pytest.mark.slow  # a Ray instance, the real models
+def test_a_killed_worker_loses_nothing(local_db, store, engine, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "max_restarts", 1)  # each restart starts a process: keep it short
+    db = copy_of(store, tmp_path, "fault")
+    run_stages(db, [ExtractStage()], batch_size=BATCH, run_stage=engine.run_stage)
+    with connect(db, read_only=True) as con:
+        keys = pending(con, "langid", "2", ("extract",))
+        urls = dict(con.execute("SELECT doc_id, url FROM document_versions").fetchall())
+    batches = [{urls[k[0]] for k in keys[i : i + BATCH]} for i in range(0, len(keys), BATCH)]
+    victim = sorted(batches[2])[0]
+
+    # a worker that dies every time it gets the batch: the stage stops once Ray gives up
+    marks = tmp_path / "always"
+    marks.mkdir()
+    dies = KillingLangId(victim=victim, marks=str(marks), kills=100)
+    with pytest.raises(StageFailed, match="lost a worker or node past 1 retries"):
+        run_stages(db, [dies], batch_size=BATCH, run_stage=engine.run_stage)
+    assert len(list(marks.iterdir())) == 2  # the first try and one retry
+    written = set(state(db)["languages"])
+    assert victim not in written
+    assert all(b <= written or not b & written for b in batches)  # whole batches or nothing
+
+    # a worker that dies once: Ray restarts it and retries the batch; the run completes
+    marks = tmp_path / "once"
+    marks.mkdir()
+    once = KillingLangId(victim=victim, marks=str(marks), kills=1)
+    report = run_stages(db, [once], batch_size=BATCH, run_stage=engine.run_stage)
+    assert len(list(marks.iterdir())) == 1
+    assert report.stages[0].done == 46 - len(written)
+    assert state(db)["languages"] == state(local_db)["languages"]
+    assert run_stages(db, [once], run_stage=engine.run_stage).stages[0].done == 0
+
+
+@pytest.mark.slow  # a Ray instance
+def test_an_environment_error_on_a_worker_stops_the_stage_as_it_does_locally(
+    store, engine, tmp_path
+):
+    errors = []
+    for run_stage in (None, engine.run_stage):
+        db = copy_of(store, tmp_path, f"full-{len(errors)}")
+        with pytest.raises(StageFailed) as failed:
+            run_stages(db, [FullDiskExtract()], batch_size=BATCH, run_stage=run_stage)
+        errors.append((str(failed.value), type(failed.value.cause)))
+        with connect(db, read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+            assert con.execute("SELECT count(*) FROM stage_errors").fetchone()[0] == 0
+    assert errors[0] == errors[1]
+    assert "OSError" in errors[0][0] and "nothing of that batch was written" in errors[0][0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_node(*args: str) -> subprocess.Popen:
+    """``ray start --block`` in its own process group, so that the test stops this node (and
+    only it: ``ray stop`` would stop every Ray on the machine)."""
+    ray = os.path.join(os.path.dirname(sys.executable), "ray")
+    return subprocess.Popen(
+        [ray, "start", "--block", "--num-cpus=1", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _stop(node: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(node.pid, sig)
+            node.wait(timeout=5)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.mark.slow  # a Ray instance, the real models
+def test_process_on_a_two_node_cluster(local_db, store, env, tmp_path, request):
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    # short: Ray's unix socket paths must fit in 107 characters
+    temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    head = _ray_node("--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+                     "--include-dashboard=false", "--object-store-memory=200000000",
+                     f"--temp-dir={temp}")  # fmt: skip
+    request.addfinalizer(lambda: _stop(head))
+    nodes = (
+        "import ray, time\n"
+        f"ray.init(address='{address}', log_to_driver=False)\n"
+        "for _ in range(60):\n"
+        "    if sum(n['Alive'] for n in ray.nodes()) >= 2: break\n"
+        "    time.sleep(1)\n"
+        "print(sum(n['Alive'] for n in ray.nodes()))\n"
+    )
+    for _ in range(60):  # the head takes a few seconds to listen
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.5)
+    worker = _ray_node(f"--address={address}", "--node-ip-address=127.0.0.1")
+    request.addfinalizer(lambda: _stop(worker))
+    alive = subprocess.run([sys.executable, "-c", nodes], capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+    assert alive.stdout.strip().splitlines()[-1] == "2", alive.stderr[-2000:]
+
+    db = copy_of(store, tmp_path, "cluster")
+    args = ["process", "--engine", "ray", "--ray-address", address, "--no-progress"]
+    out = run_cli(*args, *(f"--stage={s}" for s in ("extract", "langid", "translate")), db=db)
+    assert "translate" in out.stdout
+    local, cluster = state(local_db), state(db)
+    for key in ("extractions", "languages", "translations"):
+        assert cluster[key] == local[key], key
+
+
+def test_the_local_engine_never_imports_ray(store, tmp_path):
+    db = copy_of(store, tmp_path, "plain")
+    code = (
+        "import sys\n"
+        "from pipeline.cli import cli\n"
+        f"cli.main(['--db', {str(db)!r}, 'process', '--stage', 'extract', '--no-progress'],\n"
+        "         standalone_mode=False)\n"
+        "print('ray' in sys.modules, any(m.startswith('ray.') for m in sys.modules))\n"
+    )
+    env = {**os.environ, "NARRASCOPE_CONFIG": "", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120, check=True)  # fmt: skip
+    assert proc.stdout.strip().splitlines()[-1] == "False False"
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM extractions").fetchone()[0] == 46
+
+
+def test_engine_settings_are_checked_before_anything_runs(store, tmp_path):
+    db = copy_of(store, tmp_path, "config")
+    config = tmp_path / "narrascope.toml"
+    config.write_text('[process]\nengine = "spark"\n')
+    proc = run_cli("--config", str(config), "process", db=db, check=False)
+    assert proc.returncode == 1 and "[process] engine must be one of local, ray" in proc.stderr
+    config.write_text('[process]\nengin = "ray"\n')
+    proc = run_cli("--config", str(config), "process", db=db, check=False)
+    assert proc.returncode == 1 and "[process] has unknown key(s) ['engin']" in proc.stderr
+    proc = run_cli("process", "--ray-address", "127.0.0.1:6379", db=db, check=False)
+    assert proc.returncode == 2 and "--ray-address goes with --engine ray" in proc.stderr
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
