@@ -52,6 +52,8 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("Scale-out: one writer against one worker", ["bench.bench_writer", SHARED, "100"], None),
     ("Scale-out: two crawler processes on a Redis frontier", ["bench.bench_crawl_frontier"],
      None),
+    ("Scale-out: the embed stage on Ray against the local engine",
+     ["bench.bench_ray", "48", "2", "12"], None),
 ]  # fmt: skip
 
 PACKAGES = ["duckdb", "scrapy", "trafilatura", "sentence-transformers", "torch", "argostranslate",
