@@ -133,6 +133,7 @@ def main() -> None:
         trials = [[measure(name, pages, n, u) for name, n, u in runs] for _ in range(REPEATS)]
     finally:
         redis_proc.terminate()
+        redis_proc.wait(10)
     rows = []
     for kind in range(len(runs)):
         ordered = sorted((t[kind] for t in trials), key=lambda r: r["pages_s"])

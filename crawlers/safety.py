@@ -17,7 +17,8 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.asyncio import sleep
 
 #: request meta key: monotonic time before which a retried request must not be sent
-_NOT_BEFORE = "narrascope_not_before"
+NOT_BEFORE = "narrascope_not_before"
+_NOT_BEFORE = NOT_BEFORE  # the name it had first
 
 
 class PrivateAddressRefused(IgnoreRequest):
@@ -122,7 +123,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         self._held: dict[str, float] = {}  # slot key -> until when its Retry-After holds
 
     async def process_request(self, request, spider=None):
-        not_before = request.meta.get(_NOT_BEFORE)
+        not_before = request.meta.get(NOT_BEFORE)
         if not_before is not None and (wait := not_before - monotonic()) > 0:
             await sleep(wait)
         return None
@@ -132,7 +133,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if retried is not response:
             wait = self._back_off(request, response.headers.get("Retry-After"))
             if isinstance(retried, Request):
-                retried.meta[_NOT_BEFORE] = monotonic() + wait
+                retried.meta[NOT_BEFORE] = monotonic() + wait
         elif response.status not in self.retry_http_codes:  # an answer, not a failure
             self._recover(request)
         return retried

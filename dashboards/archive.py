@@ -22,8 +22,15 @@ class Archived:
     length: int
 
 
+#: what an archive pointer may name: a pointer is data (a crawler on another host, or anyone
+#: who could write to a shared frontier, may have set it), so nothing but WARC files is read
+WARC_SUFFIXES = (".warc", ".warc.gz")
+
+
 def _locate(warc_file: str, db_path: Path) -> Path:
     path = Path(warc_file)
+    if not path.name.lower().endswith(WARC_SUFFIXES):
+        raise ValueError(f"{path.name!r} is not a WARC file")
     if not path.is_absolute() and not path.exists():
         path = db_path.parent / path  # our crawls store absolute paths; try beside the database
     return path
@@ -36,7 +43,10 @@ def read_record(warc_file: str, offset: int, length: int, db_path: Path) -> Arch
 
     from crawlers.warc import response_body
 
-    with _locate(warc_file, db_path).open("rb") as handle:
+    path = _locate(warc_file, db_path)
+    if not path.is_file():
+        raise OSError(f"{path} is not a file here (a crawl host's WARC files stay on that host)")
+    with path.open("rb") as handle:
         handle.seek(offset)
         raw = handle.read(length)
     for record in ArchiveIterator(io.BytesIO(raw)):

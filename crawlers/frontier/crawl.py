@@ -8,9 +8,10 @@ import logging
 import os
 import socket
 import time
+import uuid
 from pathlib import Path
 
-from crawlers.frontier import FrontierError, connect, key
+from crawlers.frontier import FrontierError, connect, key, sources_digest
 from crawlers.runner import CRAWL_DEFAULTS, quiet_scrapy, scrapy_settings
 from crawlers.sources import Source
 
@@ -18,12 +19,32 @@ from crawlers.sources import Source
 WAIT_SECONDS = 60.0
 
 
-def wait_for_run(server, wait: float = WAIT_SECONDS) -> dict:
-    """The run ingest opened (its run_id), once the crawl state is published."""
+#: why a crawler stopped before the crawl was finished, as its exit message says it
+STOPPED = {
+    "frontier_unreachable": "lost the frontier (Redis unreachable, or it refused a push); "
+    "what it held is crawled again by the others or the next run",
+    "evicted": "the other crawlers declared it dead (its heartbeat lapsed: a host too busy "
+    "for [crawl] frontier_timeout?) and took over its requests",
+    "run_changed": "a new run was opened on the frontier (another `ingest --frontier`)",
+    "ingest_gone": "`ingest --frontier` is gone (its heartbeat lapsed): nothing would be written",
+    "warc_failed": "its WARC files could not be written",
+    "shutdown": "it was interrupted",
+}
+
+
+def wait_for_run(server, wait: float = WAIT_SECONDS, digest: str | None = None) -> dict:
+    """The run ingest opened (its run_id), once the crawl state is published; FrontierError
+    when it was opened with other sources than ``digest`` (this host's)."""
     deadline = time.monotonic() + wait
     while True:
         run = {k.decode(): v.decode() for k, v in server.hgetall(key("run")).items()}
         if run.get("state") == "open" and run.get("done") != "1":
+            if digest is not None and run.get("sources") != digest:
+                raise FrontierError(
+                    f"this host's sources differ from those ingest opened run {run['run_id']} "
+                    f"with (digest {digest}, ingest's {run.get('sources')}): use the same "
+                    "sources file on every crawl host and for ingest"
+                )
             return run
         if time.monotonic() >= deadline:
             if run.get("done") == "1":  # the last run ended and no new one was opened
@@ -46,7 +67,7 @@ def frontier_settings(url: str, run_id: str, worker: str, crawl: dict,
     return {
         **settings,
         "SCHEDULER": "crawlers.frontier.scheduler.FrontierScheduler",
-        "SCHEDULER_QUEUE_CLASS": "crawlers.frontier.scheduler.JsonPriorityQueue",
+        "SCHEDULER_QUEUE_CLASS": "crawlers.frontier.queue.JsonPriorityQueue",
         "SCHEDULER_PERSIST": True,  # scrapy-redis would clear the queue when one crawler ends
         "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
         "REDIS_URL": url,
@@ -61,6 +82,7 @@ def frontier_settings(url: str, run_id: str, worker: str, crawl: dict,
         "NARRASCOPE_RUN_ID": f"{run_id}-{worker}",
         "NARRASCOPE_DB": "",
         "NARRASCOPE_FRONTIER_WORKER": worker,
+        "NARRASCOPE_FRONTIER_RUN": run_id,
         "NARRASCOPE_FRONTIER_TIMEOUT": float(crawl["frontier_timeout"]),
     }
 
@@ -76,8 +98,8 @@ def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = Non
     crawl = {**CRAWL_DEFAULTS, **(crawl or {})}
     os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
     server = connect(url)
-    run = wait_for_run(server, wait)
-    worker = f"{socket.gethostname()}-{os.getpid()}"
+    run = wait_for_run(server, wait, sources_digest(sources))
+    worker = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     settings = frontier_settings(url, run["run_id"], worker, crawl, sources)
     quiet_scrapy(settings["LOG_LEVEL"])
     process = CrawlerProcess(settings)
@@ -99,10 +121,14 @@ def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = Non
     stats = crawler.stats.get_stats() if crawler.stats else {}
     finish = stats.get("finish_reason")
     if finish is None:  # the crawl never opened (scrapy logged why)
-        status = "failed"
+        status, why = "failed", "the crawl could not start (see the log above)"
+    elif finish == "finished":
+        status, why = "ok", ""
     else:
-        status = "ok" if finish == "finished" else f"stopped: {finish}"
+        status, why = f"stopped: {finish}", STOPPED.get(finish, "see the log above")
     return {
+        "why": why,
+        "refused": stats.get("frontier/refused", 0),
         "run_id": run["run_id"],
         "worker": worker,
         "status": status,

@@ -6,13 +6,17 @@ have finished, and records the run and the sources' health as a local crawl does
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crawlers.frontier import connect, key, reset
-from crawlers.frontier.items import ITEMS_KEY, loads
+from crawlers.frontier import INGEST_KEY, FrontierError, connect, key, reset, sources_digest
+from crawlers.frontier import scripts as lua
+from crawlers.frontier.items import ITEMS_KEY, BadItem, loads
 from crawlers.frontier.spider import seen_to_json
 from crawlers.pipelines import DuckDBWriter
 from crawlers.runner import CRAWL_DEFAULTS, source_row
@@ -20,6 +24,7 @@ from crawlers.sources import Source
 from storage import connect as connect_db
 from storage.crawlstate import all_state
 from storage.lock import writer_lock
+from storage.records import Rejection
 from storage.runs import recorded_run
 from storage.sources import record_sources
 
@@ -27,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: items popped from Redis per round trip
 POP_COUNT = 500
+#: ingest gives up when no crawler has been alive this long and the crawl is not finished
+WAIT_SECONDS = 300.0
 
 
 def publish_state(con, server) -> int:
@@ -42,11 +49,11 @@ def publish_state(con, server) -> int:
     return count
 
 
-def open_run(server, run_id: str, con) -> int:
+def open_run(server, run_id: str, con, digest: str = "") -> int:
     """A fresh frontier for ``run_id``: earlier runs' queue, filter and items are dropped."""
     reset(server)
     published = publish_state(con, server)
-    server.hset(key("run"), mapping={"run_id": run_id, "state": "open",
+    server.hset(key("run"), mapping={"run_id": run_id, "state": "open", "sources": digest,
                                      "opened_at": datetime.now(UTC).isoformat()})  # fmt: skip
     return published
 
@@ -62,57 +69,149 @@ def _crawl_over(server) -> bool:
     return server.hget(key("run"), "done") == b"1" and not _live_workers(server)
 
 
+class IngestLock:
+    """One ingest per frontier: a key set if absent, with a time to live, refreshed while
+    ingest runs; crawlers stop when it lapses (ingest is gone)."""
+
+    def __init__(self, server, ttl: float):
+        self.server, self.ttl = server, ttl
+        self.token = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._refreshed = 0.0
+
+    def acquire(self) -> None:
+        if not self.server.set(INGEST_KEY, self.token, nx=True, px=int(self.ttl * 1000)):
+            holder = (self.server.get(INGEST_KEY) or b"?").decode()
+            raise FrontierError(
+                f"another `ingest --frontier` ({holder}) runs on this frontier; one at a "
+                f"time (if it died, its lock lapses within {self.ttl:.0f} s)"
+            )
+        self._refreshed = time.monotonic()
+
+    def refresh(self) -> None:
+        if time.monotonic() - self._refreshed < 1.0:
+            return
+        if self.server.get(INGEST_KEY) != self.token.encode():
+            raise FrontierError("lost the frontier's ingest lock (this ingest stalled for "
+                                f"more than {self.ttl:.0f} s?): the run is not complete")  # fmt: skip
+        self.server.pexpire(INGEST_KEY, int(self.ttl * 1000))
+        self._refreshed = time.monotonic()
+
+    def release(self) -> None:
+        self.server.register_script(lua.UNLOCK)(keys=[INGEST_KEY], args=[self.token])
+
+
+def _no_other_crawlers(server, timeout: float) -> None:
+    """Refuse to open a run while crawlers of another run still work; wait a little for
+    those of a finished run to leave."""
+    deadline = time.monotonic() + 2 * timeout + 1
+    while live := _live_workers(server):
+        run = {k.decode(): v.decode() for k, v in server.hgetall(key("run")).items()}
+        if run.get("done") != "1" or time.monotonic() > deadline:
+            raise FrontierError(
+                f"crawlers of run {run.get('run_id', '?')} still work on this frontier "
+                f"({', '.join(sorted(live)[:5])}): let them finish or stop them first"
+            )
+        time.sleep(0.2)
+
+
 def run_ingest(db_path: str | Path, url: str, sources: list[Source], crawl: dict | None = None,
-               poll: float = 1.0) -> dict:  # fmt: skip
-    """Open a run on the frontier and write what the crawlers push until they are done."""
+               poll: float = 1.0, wait: float = WAIT_SECONDS) -> dict:  # fmt: skip
+    """Open a run on the frontier and write what the crawlers push until they are done;
+    fail when no crawler has been alive for ``wait`` seconds before the crawl finished."""
+    crawl = {**CRAWL_DEFAULTS, **(crawl or {})}
+    server = connect(url, retries=False)
+    timeout = float(crawl["frontier_timeout"])
+    lock = IngestLock(server, max(120.0, 4 * timeout))
+    lock.acquire()
+    run_id = None
+    try:
+        _no_other_crawlers(server, timeout)
+        with writer_lock(db_path), recorded_run(db_path, "crawl") as run:
+            run_id = run.run_id
+            _ingest(server, lock, run, db_path, sources, crawl, poll, wait)
+        return {**run.summary, "run_id": run.run_id, "status": run.status}
+    finally:
+        try:
+            if run_id is not None and server.hget(key("run"), "run_id") == run_id.encode():
+                server.hset(key("run"), "state", "closed")
+            lock.release()
+        except Exception as err:  # noqa: BLE001 - do not hide what ended the run
+            log.error("could not close the run on the frontier: %s", err)
+
+
+def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float) -> None:
     from storage.health import health_row, record_health
 
-    crawl = {**CRAWL_DEFAULTS, **(crawl or {})}
-    server = connect(url)
-    with writer_lock(db_path), recorded_run(db_path, "crawl") as run:
-        with connect_db(db_path) as con:
-            record_sources(con, [source_row(s) for s in sources])
-            published = open_run(server, run.run_id, con)
-        log.info("frontier run %s open: %d URLs of crawl state published", run.run_id, published)
-        writer = DuckDBWriter(str(db_path), run.run_id, crawl["write_batch"],
-                              crawl["write_seconds"])  # fmt: skip
-        reports: list[dict] = []
-        try:
-            while writer.error is None:
-                popped = server.lpop(ITEMS_KEY, POP_COUNT)
-                if not popped:
-                    if _crawl_over(server) and not server.llen(ITEMS_KEY):
+    with connect_db(db_path) as con:
+        record_sources(con, [source_row(s) for s in sources])
+        published = open_run(server, run.run_id, con, sources_digest(sources))
+    log.info("frontier run %s open: %d URLs of crawl state published", run.run_id, published)
+    writer = DuckDBWriter(str(db_path), run.run_id, crawl["write_batch"],
+                          crawl["write_seconds"])  # fmt: skip
+    reports: list[dict] = []
+    bad, alive_at, looked_at, gone = 0, time.monotonic(), 0.0, None
+    try:
+        while writer.error is None:
+            lock.refresh()
+            popped = server.lpop(ITEMS_KEY, POP_COUNT)
+            if not popped:
+                if _crawl_over(server) and not server.llen(ITEMS_KEY):
+                    break
+                now = time.monotonic()
+                if now - looked_at >= poll:
+                    looked_at = now
+                    if _live_workers(server):
+                        alive_at = now
+                    elif now - alive_at > wait:
+                        gone = (f"no crawler alive for {wait:.0f} s and the crawl is not "
+                                "finished: start `narrascope crawl --frontier URL` on the "
+                                "crawl hosts (the next run crawls what is left)")  # fmt: skip
                         break
-                    time.sleep(poll / 10)
+                time.sleep(poll / 10)
+                continue
+            for data in popped:
+                try:
+                    item = loads(data, run.run_id)
+                except BadItem as err:
+                    bad += 1
+                    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+                    log.warning("refused an item from the frontier (%s): %.200s", err, text)
+                    writer.process_item(Rejection("crawl", "bad_frontier_item", str(err)))
                     continue
-                for data in popped:
-                    item = loads(data)
-                    if isinstance(item, dict):
-                        reports.append(item)
-                    else:
-                        writer.process_item(item)
-        finally:
-            writer.close()
-        health = health_by_source(reports, sources)
-        counts = writer.counts
-        run.summary = {
-            "sources": len(sources),
-            "crawlers": len(reports),
-            "requests": sum(r.get("requests", 0) for r in reports),
-            "responses": sum(r.get("responses", 0) for r in reports),
-            "skipped": sum(h.get("skipped", 0) for h, _chars in health.values()),
-            "state_published": published,
-            **counts.as_dict(),
-        }
-        if writer.error:
-            run.summary["not_written"] = writer.not_written
-            run.fail(writer.error)
-        rows = [health_row(run.run_id, s.name, health[s.name][0],
-                           counts.by_source.get(s.name, {}), health[s.name][1])
-                for s in sources]  # fmt: skip
-        with connect_db(db_path) as con:
-            record_health(con, rows)
-    return {**run.summary, "run_id": run.run_id, "status": run.status}
+                if isinstance(item, dict):
+                    reports.append(item)
+                else:
+                    writer.process_item(item)
+    finally:
+        writer.close()
+    health = health_by_source(reports, sources)
+    counts = writer.counts
+    run.summary = {
+        "sources": len(sources),
+        "crawlers": len(reports),
+        "requests": sum(r.get("requests", 0) for r in reports),
+        "responses": sum(r.get("responses", 0) for r in reports),
+        "skipped": sum(h.get("skipped", 0) for h, _chars in health.values()),
+        "refused": sum(r.get("refused", 0) for r in reports),
+        "bad_items": bad,
+        "state_published": published,
+        **counts.as_dict(),
+    }
+    stopped = [r for r in reports if r.get("finish_reason") != "finished"]
+    if writer.error:
+        run.summary["not_written"] = writer.not_written
+        run.fail(writer.error)
+    elif gone or stopped:
+        why = [gone] if gone else []
+        if stopped:
+            why.append("crawlers stopped before the crawl was finished: " + ", ".join(
+                f"{r.get('worker')} ({r.get('finish_reason')})" for r in stopped))  # fmt: skip
+        run.fail("; ".join(why))
+    rows = [health_row(run.run_id, s.name, health[s.name][0],
+                       counts.by_source.get(s.name, {}), health[s.name][1])
+            for s in sources]  # fmt: skip
+    with connect_db(db_path) as con:
+        record_health(con, rows)
 
 
 def health_by_source(reports: list[dict], sources: list[Source]) -> dict:

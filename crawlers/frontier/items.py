@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from datetime import datetime
 
 from crawlers.frontier import key
@@ -18,6 +19,24 @@ from storage.records import EntryState, NotModified, PageRecord, Rejection
 
 TYPES = {cls.__name__: cls for cls in (PageRecord, Rejection, NotModified, EntryState)}
 ITEMS_KEY = key("items")
+#: a crawler's WARC files: narrascope-<run>-<crawler>-NNNNN.warc.gz (crawlers/warc.py)
+_WARC_NAME = re.compile(r"narrascope-[A-Za-z0-9._-]+-\d{5}\.warc\.gz")
+
+
+class BadItem(ValueError):
+    """An entry on the items list that is not a narrascope item."""
+
+
+def _warc(pointer, run_id: str | None) -> tuple[str, int, int]:
+    """A WARC pointer from a crawler, checked: a file named as our crawlers name theirs (of
+    this run, when ``run_id`` is given), a non-negative offset and length."""
+    if not (isinstance(pointer, list) and len(pointer) == 3 and isinstance(pointer[0], str)
+            and all(type(v) is int and v >= 0 for v in pointer[1:])):  # fmt: skip
+        raise BadItem("WARC pointer is not [file, offset, length]")
+    name = pointer[0].replace("\\", "/").rsplit("/", 1)[-1]
+    if not _WARC_NAME.fullmatch(name) or (run_id and not name.startswith(f"narrascope-{run_id}-")):
+        raise BadItem(f"WARC file {name[:120]!r} is not one of this run's")
+    return (pointer[0], pointer[1], pointer[2])
 
 
 def dumps(item) -> str:
@@ -29,20 +48,30 @@ def dumps(item) -> str:
     return json.dumps({"type": type(item).__name__, "fields": fields}, default=str)
 
 
-def loads(data: str | bytes):
-    """The item (or a Health report, as a dict) from its JSON."""
-    obj = json.loads(data)
+def loads(data: str | bytes, run_id: str | None = None):
+    """The item (or a Health report, as a dict) from its JSON; BadItem when it is not one."""
+    try:
+        obj = json.loads(data)
+    except ValueError as err:
+        raise BadItem(f"not JSON: {err}") from None
+    if not isinstance(obj, dict):
+        raise BadItem("not a JSON object")
     if obj.get("type") == "Health":
         return obj
     cls = TYPES.get(obj.get("type"))
     if cls is None:
-        raise ValueError(f"not a narrascope item on the frontier: type {obj.get('type')!r}")
-    fields = obj["fields"]
-    if fields.get("fetched_at") is not None:
-        fields["fetched_at"] = datetime.fromisoformat(fields["fetched_at"])
-    if fields.get("warc") is not None:
-        fields["warc"] = tuple(fields["warc"])
-    return cls(**fields)
+        raise BadItem(f"not a narrascope item: type {str(obj.get('type'))[:80]!r}")
+    fields = obj.get("fields")
+    if not isinstance(fields, dict):
+        raise BadItem("no fields")
+    try:
+        if fields.get("fetched_at") is not None:
+            fields["fetched_at"] = datetime.fromisoformat(fields["fetched_at"])
+        if fields.get("warc") is not None:
+            fields["warc"] = _warc(fields["warc"], run_id)
+        return cls(**fields)
+    except (TypeError, ValueError) as err:
+        raise BadItem(f"bad {cls.__name__}: {err}") from None
 
 
 class RedisItemPipeline:
@@ -63,6 +92,17 @@ class RedisItemPipeline:
         return cls(from_settings(crawler.settings))
 
     def process_item(self, item, spider=None):
+        """Push the item; if Redis refuses, the request that yielded it stays in flight (it
+        is crawled again) and this crawler stops."""
+        from redis import RedisError
+        from scrapy.exceptions import DropItem
+
         if type(item).__name__ in TYPES:
-            self.server.rpush(self.key, dumps(item))
+            try:
+                self.server.rpush(self.key, dumps(item))
+            except RedisError as err:
+                scheduler = getattr(spider, "frontier_scheduler", None)
+                if scheduler is not None:
+                    scheduler.push_failed(err)
+                raise DropItem(f"not pushed to the frontier (crawled again): {err}") from err
         return item

@@ -4,13 +4,17 @@ been handled completely, items pushed and follow-up requests queued; a crawler t
 (its heartbeat lapses) has its in-flight requests put back by the others. A crawler stops once
 the entry points are queued, the queue is empty and no crawler has anything in flight.
 
-Requests travel as JSON (scrapy-redis's queue with its ``_encode_request`` changed), not as
-pickles: whoever can write to Redis must not be able to run code on the crawlers.
+Requests travel as JSON (crawlers/frontier/queue.py), not as pickles, and what comes off the
+queue is checked: whoever can write to Redis must not be able to run code on the crawlers or
+change what they may fetch. An entry that fails the checks is dropped and counted.
+
+A crawler stops on its own (and exits non-zero) when the others declared it dead
+('evicted'), when a new run replaced its run ('run_changed'), when ingest is gone
+('ingest_gone'), or when Redis stays unreachable or refuses a push ('frontier_unreachable').
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import threading
@@ -19,111 +23,17 @@ import time
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.defer import deferred_from_coro
-from scrapy.utils.request import request_from_dict
-from scrapy_redis.queue import PriorityQueue
 from scrapy_redis.scheduler import Scheduler
 
-from crawlers.frontier import key
-from crawlers.safety import _NOT_BEFORE
+from crawlers.frontier import INGEST_KEY, key
+from crawlers.frontier import scripts as lua
 
 log = logging.getLogger(__name__)
 
 #: how often an idle crawler looks at the shared queue (scrapy's own heartbeat is 5 s)
 POLL_SECONDS = 0.1
-
-# Pop the best request and note it in this crawler's in-flight hash, in one step: between the
-# two, another crawler could otherwise find the queue empty and nothing in flight.
-_POP = """
-local r = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #r == 0 then return false end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, 0)
-local id = r[2] .. ' ' .. redis.call('INCR', KEYS[3])
-redis.call('HSET', KEYS[2], id, r[1])
-return {id, r[1]}
-"""
-
-# Put the in-flight requests of crawlers whose heartbeat lapsed back on the queue (ARGV[3]:
-# this crawler, when it closes: its own as well).
-_RECOVER = """
-local moved = 0
-for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  if w == ARGV[3] or redis.call('EXISTS', ARGV[1] .. w) == 0 then
-    local held = redis.call('HGETALL', ARGV[2] .. w)
-    for i = 1, #held, 2 do
-      local score = string.match(held[i], '^(%S+)')
-      redis.call('ZADD', KEYS[1], tonumber(score), held[i + 1])
-      moved = moved + 1
-    end
-    redis.call('DEL', ARGV[2] .. w)
-    redis.call('SREM', KEYS[2], w)
-  end
-end
-return moved
-"""
-
-# The crawler that claimed the seeding died before it queued the entry points: unclaim.
-_ORPHANED = """
-local seeder = redis.call('HGET', KEYS[1], 'seeded')
-if not seeder or seeder == 'done' or redis.call('EXISTS', ARGV[1] .. seeder) == 1 then
-  return 0
-end
-redis.call('HDEL', KEYS[1], 'seeded')
-return 1
-"""
-
-# Finished: the entry points are queued, nothing is queued and nothing is in flight anywhere.
-_DONE = """
-if redis.call('HGET', KEYS[3], 'done') == '1' then return 1 end
-if redis.call('HGET', KEYS[3], 'seeded') ~= 'done' then return 0 end
-if redis.call('ZCARD', KEYS[1]) > 0 then return 0 end
-for _, w in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  if redis.call('HLEN', ARGV[1] .. w) > 0 then return 0 end
-end
-redis.call('HSET', KEYS[3], 'done', '1')
-return 1
-"""
-
-
-def _plain(value):
-    if isinstance(value, bytes):
-        return {"__bytes__": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(f"cannot put {type(value).__name__} on the frontier")
-
-
-def _restore(obj: dict):
-    if set(obj) == {"__bytes__"}:
-        return base64.b64decode(obj["__bytes__"])
-    return obj
-
-
-class JsonPriorityQueue(PriorityQueue):
-    """scrapy-redis's priority queue (a sorted set) with requests as JSON; a ``source`` in
-    ``cb_kwargs`` travels as its name and comes back as the spider's Source."""
-
-    def _encode_request(self, request):
-        obj = request.to_dict(spider=self.spider)
-        meta = obj.get("meta") or {}
-        if _NOT_BEFORE in meta:  # a retry's backoff: this host's monotonic clock -> wall clock
-            obj["meta"] = {**meta, _NOT_BEFORE: time.time() + meta[_NOT_BEFORE] - time.monotonic(),
-                           "narrascope_wall_clock": True}  # fmt: skip
-        obj["headers"] = {k.decode("latin-1"): [v.decode("latin-1") for v in values]
-                          for k, values in obj["headers"].items()}  # fmt: skip
-        source = obj.get("cb_kwargs", {}).get("source")
-        if source is not None:
-            obj["cb_kwargs"] = {**obj["cb_kwargs"], "source": source.name}
-        return json.dumps(obj, default=_plain)
-
-    def _decode_request(self, encoded_request):
-        obj = json.loads(encoded_request, object_hook=_restore)
-        name = obj.get("cb_kwargs", {}).get("source")
-        if name is not None:
-            obj["cb_kwargs"]["source"] = next(s for s in self.spider.sources if s.name == name)
-        meta = obj.get("meta") or {}
-        if meta.pop("narrascope_wall_clock", False):
-            meta[_NOT_BEFORE] = time.monotonic() + meta[_NOT_BEFORE] - time.time()
-        return request_from_dict(obj, spider=self.spider)
+#: entries refused in one go before the engine gets its turn again
+_REFUSE_RUN = 100
 
 
 class FrontierScheduler(Scheduler):
@@ -131,8 +41,10 @@ class FrontierScheduler(Scheduler):
     reliable pop, heartbeats and a shared end of the crawl."""
 
     worker: str = ""
+    run_id: str = ""
     timeout: float = 15.0
     crawler = None
+    _lost_since: float | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -141,6 +53,7 @@ class FrontierScheduler(Scheduler):
         scheduler.stats = crawler.stats
         scheduler.crawler = crawler
         scheduler.worker = settings.get("NARRASCOPE_FRONTIER_WORKER")
+        scheduler.run_id = settings.get("NARRASCOPE_FRONTIER_RUN", "")
         scheduler.timeout = settings.getfloat("NARRASCOPE_FRONTIER_TIMEOUT", 15.0)
         return scheduler
 
@@ -155,16 +68,24 @@ class FrontierScheduler(Scheduler):
         )  # fmt: skip
         if not self.df:
             self.df = load_object(self.dupefilter_cls).from_spider(spider)
-        self._pop = self.server.register_script(_POP)
-        self._recover = self.server.register_script(_RECOVER)
-        self._done = self.server.register_script(_DONE)
-        self._orphaned = self.server.register_script(_ORPHANED)
+        self._pop = self.server.register_script(lua.POP)
+        self._recover = self.server.register_script(lua.RECOVER)
+        self._requeue = self.server.register_script(lua.REQUEUE)
+        self._done = self.server.register_script(lua.DONE)
+        self._orphaned = self.server.register_script(lua.ORPHANED)
+        self._enqueue = self.server.register_script(lua.ENQUEUE)
         self._seeding: list | None = None
+        self._unfinished: list[str] = []  # finished here, HDEL not yet through
+        self._holding = False  # a push failed: nothing counts as finished any more
+        self._verdict: str | None = None  # set by the heartbeat: why this crawler must stop
+        self._stopping: str | None = None
+        self.refused = 0
         spider.frontier_scheduler = self
         self._inflight = key("inflight", self.worker)
         self._keys = [self.queue.key, key("workers"), key("run")]
         self._register()
         self.crawler.signals.connect(self._idle, signal=signals.spider_idle)
+        self.crawler.signals.connect(self._callback_failed, signal=signals.spider_error)
         self._wrap_engine()
         from scrapy.utils.asyncio import create_looping_call
 
@@ -188,9 +109,21 @@ class FrontierScheduler(Scheduler):
         interval = max(0.2, self.timeout / 5)
         while not self._stop.wait(interval):
             try:
-                self.server.set(key("worker", self.worker), "1", px=int(self.timeout * 1000))
+                with self.server.pipeline(transaction=False) as pipe:
+                    pipe.set(key("worker", self.worker), "1", px=int(self.timeout * 1000))
+                    pipe.sismember(key("workers"), self.worker)
+                    pipe.hget(key("run"), "run_id")
+                    pipe.exists(INGEST_KEY)
+                    _, member, run_id, ingest = pipe.execute()
             except Exception as err:  # noqa: BLE001 - keep beating; Redis may come back
                 log.warning("frontier heartbeat failed: %s", err)
+                continue
+            if (run_id or b"").decode() != self.run_id:
+                self._verdict = "run_changed"
+            elif not member:
+                self._verdict = "evicted"
+            elif not ingest:
+                self._verdict = "ingest_gone"
 
     # -- the engine's side -------------------------------------------------------------------
 
@@ -212,9 +145,23 @@ class FrontierScheduler(Scheduler):
 
     def _poke(self) -> None:
         """Let the engine ask for requests again: another crawler may have queued some."""
+        if self._verdict is not None:
+            self.stop(self._verdict)
+            return
+        if self._unfinished:
+            self._retry_unfinished()
         slot = getattr(self.crawler.engine, "_slot", None)
         if slot is not None and slot.closing is None:
             slot.nextcall.schedule()
+
+    def _retry_unfinished(self) -> None:
+        from redis import RedisError
+
+        try:
+            self.server.hdel(self._inflight, *self._unfinished)
+            self._unfinished.clear()
+        except RedisError as err:
+            self._unreachable(err)
 
     def _idle(self, spider) -> None:
         from redis import RedisError
@@ -226,6 +173,14 @@ class FrontierScheduler(Scheduler):
             raise DontCloseSpider from err
 
     def _idle_check(self) -> None:
+        if self._stopping:
+            return
+        if self._unfinished:
+            self.server.hdel(self._inflight, *self._unfinished)
+            self._unfinished.clear()
+        # idle: nothing is held here, so anything still listed as ours goes back
+        if moved := self._requeue(keys=[self.queue.key, self._inflight]):
+            log.warning("put back %d requests this crawler no longer held", moved)
         if self._orphaned(keys=[key("run")], args=[key("worker", "")]):
             log.warning("the crawler queueing the entry points died: this one queues them")
             seeding = deferred_from_coro(self._seed())
@@ -254,21 +209,61 @@ class FrontierScheduler(Scheduler):
             pipe.execute()
 
     def finished(self, request) -> None:
+        """The request is handled: off this crawler's in-flight hash (later, if Redis does
+        not answer now; never, once a push failed: then it is crawled again)."""
+        from redis import RedisError
+
         held = request.meta.pop("frontier_id", None)
-        if held is not None:
+        if held is None or self._holding:
+            return
+        try:
             self.server.hdel(self._inflight, held)
+        except RedisError as err:
+            self._unfinished.append(held)
+            self._unreachable(err)
+
+    def _callback_failed(self, failure, response, spider) -> None:
+        """A callback that lost Redis midway (the budget, the requested set) has pushed only
+        part of what it found: its request is crawled again, as after a failed push."""
+        from redis import RedisError
+
+        if failure.check(RedisError):
+            self.push_failed(failure.value)
+
+    def push_failed(self, err) -> None:
+        """An item or a follow-up request could not be pushed: what is in flight here stays
+        there (the others, or the next run, crawl it again) and this crawler stops."""
+        if not self._holding:
+            self._holding = True
+            log.error("could not push to the frontier (%s): stopping this crawler", err)
+        self.stop("frontier_unreachable")
 
     # -- scrapy's scheduler interface --------------------------------------------------------
 
     def enqueue_request(self, request):
-        if not request.dont_filter and self.df.request_seen(request):
-            self.df.log(request, self.spider)
+        from redis import RedisError
+
+        if self._holding:
             return False
         request.meta.pop("frontier_id", None)  # a redirect carries its parent's
-        if self._seeding is not None:
-            self._seeding.append(request)
-            return True
-        self.queue.push(request)
+        try:
+            if self._seeding is not None:
+                if not request.dont_filter and self.df.request_seen(request):
+                    self.df.log(request, self.spider)
+                    return False
+                self._seeding.append(request)
+                return True
+            filtered = not request.dont_filter
+            fingerprint = self.df.request_fingerprint(request) if filtered else ""
+            if not self._enqueue(keys=[self.df.key, self.queue.key],
+                                 args=[fingerprint, -request.priority,
+                                       self.queue._encode_request(request),
+                                       "1" if filtered else "0"]):  # fmt: skip
+                self.df.log(request, self.spider)
+                return False
+        except RedisError as err:
+            self.push_failed(err)
+            return False
         if self.stats:
             self.stats.inc_value("scheduler/enqueued/redis")
         return True
@@ -276,20 +271,47 @@ class FrontierScheduler(Scheduler):
     def next_request(self):
         from redis import RedisError
 
-        try:
-            popped = self._pop(keys=[self.queue.key, self._inflight, key("seq")])
-        except RedisError as err:
-            self._unreachable(err)
+        if self._stopping:
             return None
-        self._lost_since = None
-        if not popped:
-            return None
-        held, data = (v.decode() if isinstance(v, bytes) else v for v in popped)
-        request = self.queue._decode_request(data)
-        request.meta["frontier_id"] = held
+        for _ in range(_REFUSE_RUN):
+            try:
+                popped = self._pop(keys=[self.queue.key, self._inflight, key("seq"),
+                                         key("workers"), key("run")],
+                                   args=[self.worker, self.run_id])  # fmt: skip
+            except RedisError as err:
+                self._unreachable(err)
+                return None
+            self._lost_since = None
+            if popped in (-1, -2):
+                self.stop("evicted" if popped == -1 else "run_changed")
+                return None
+            if not popped:
+                return None
+            held, data = (v.decode() if isinstance(v, bytes) else v for v in popped)
+            try:
+                request = self.queue._decode_request(data)
+            except (ValueError, TypeError, KeyError, AttributeError) as err:
+                self._refuse(held, data, err)
+                continue
+            request.meta["frontier_id"] = held
+            if self.stats:
+                self.stats.inc_value("scheduler/dequeued/redis")
+            return request
+        return None
+
+    def _refuse(self, held: str, data: str, err: Exception) -> None:
+        """Drop a queue entry the crawler cannot run: logged, counted, not in flight."""
+        from redis import RedisError
+
+        self.refused += 1
         if self.stats:
-            self.stats.inc_value("scheduler/dequeued/redis")
-        return request
+            self.stats.inc_value("frontier/refused")
+        log.warning("refused a queue entry (%s): %.200s", err, data)
+        try:
+            self.server.hdel(self._inflight, held)
+        except RedisError as redis_err:
+            self._unfinished.append(held)
+            self._unreachable(redis_err)
 
     def has_pending_requests(self):
         from redis import RedisError
@@ -300,8 +322,6 @@ class FrontierScheduler(Scheduler):
             self._unreachable(err)
             return False
 
-    _lost_since: float | None = None
-
     def _unreachable(self, err) -> None:
         """Redis went away: keep trying for the heartbeat timeout, then stop this crawler
         (what it held in flight is put back by the others, or by the next run)."""
@@ -310,28 +330,40 @@ class FrontierScheduler(Scheduler):
             self._lost_since = now
             log.warning("frontier unreachable (%s): retrying for %.0f s", err, self.timeout)
         elif now - self._lost_since > self.timeout:
-            engine = self.crawler.engine
-            if engine is not None and engine.spider is not None and self._poller.running:
-                self._poller.stop()
-                log.error("frontier unreachable for %.0f s: stopping this crawler", self.timeout)
-                deferred_from_coro(engine.close_spider_async(reason="frontier_unreachable"))
+            self.stop("frontier_unreachable")
+
+    def stop(self, reason: str) -> None:
+        """Close this crawler (once) with ``reason`` as its finish reason."""
+        engine = self.crawler.engine
+        if self._stopping or engine is None or engine.spider is None:
+            return
+        self._stopping = reason
+        if self._poller.running:
+            self._poller.stop()
+        log.error("stopping this crawler: %s", reason)
+        deferred_from_coro(engine.close_spider_async(reason=reason))
 
     def close(self, reason):
         """Leave the frontier; whatever is still in flight here goes back on the queue."""
         if getattr(self, "_poller", None) is not None and self._poller.running:
             self._poller.stop()
-        if getattr(self, "_stop", None) is not None:
-            self._stop.set()
-            # the crawler's health goes after its items, before it leaves: ingest waits for
-            # every crawler that is still alive to leave
-            stats = self.stats.get_stats() if self.stats else {}
-            stats.setdefault("finish_reason", reason)
-            from redis import RedisError
+        if getattr(self, "_stop", None) is None:
+            return
+        self._stop.set()
+        if reason == "run_changed":  # the frontier is another run's now: leave it alone
+            return
+        # the crawler's health goes after its items, before it leaves: ingest waits for
+        # every crawler that is still alive to leave
+        stats = self.stats.get_stats() if self.stats else {}
+        stats.setdefault("finish_reason", reason)
+        from redis import RedisError
 
-            try:
-                self.server.rpush(key("items"), json.dumps(self.spider.report(stats)))
-                self._recover(keys=self._keys[:2],
-                              args=[key("worker", ""), key("inflight", ""), self.worker])  # fmt: skip
-                self.server.delete(key("worker", self.worker))
-            except RedisError as err:
-                log.error("could not leave the frontier cleanly: %s", err)
+        try:
+            if self._unfinished:
+                self.server.hdel(self._inflight, *self._unfinished)
+            self.server.rpush(key("items"), json.dumps(self.spider.report(stats)))
+            self._recover(keys=self._keys[:2],
+                          args=[key("worker", ""), key("inflight", ""), self.worker])  # fmt: skip
+            self.server.delete(key("worker", self.worker))
+        except RedisError as err:
+            log.error("could not leave the frontier cleanly: %s", err)

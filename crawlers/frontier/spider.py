@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 from crawlers.frontier import key
+from crawlers.frontier import scripts as lua
 from crawlers.spiders.sources import SourceSpider
 from storage.crawlstate import Seen
 
@@ -26,6 +27,26 @@ class SharedSet:
             self.server.sadd(self.name, member)
 
 
+class RequestedSet:
+    """The spider's ``_requested`` (canonical URLs requested in this run), in a Redis hash
+    that remembers which handling marked each URL: a response handled again after its
+    crawler died (or failed to push) requests its links again; the duplicate filter then
+    drops those that were queued the first time, and no link is lost between the two."""
+
+    def __init__(self, server, name: str, handling):
+        self.server, self.name, self.handling = server, name, handling
+        self._check = server.register_script(lua.REQUESTED)
+
+    def __contains__(self, member) -> bool:
+        return member is not None and bool(
+            self._check(keys=[self.name], args=[member, self.handling()])
+        )
+
+    def add(self, member) -> None:
+        if member is not None:
+            self.server.hsetnx(self.name, member, self.handling())
+
+
 class SharedSets:
     """Source name -> SharedSet (the spider's ``_api_urls``)."""
 
@@ -39,10 +60,12 @@ class SharedSets:
 
 
 class SharedCounts:
-    """Source name -> integer, in a Redis hash (the spider's ``budget``, ``_wp_pending``)."""
+    """Source name -> integer, in a Redis hash (the spider's ``budget``, ``_wp_pending``);
+    ``once``: only the first value set counts (a WordPress listing's page count, set again
+    when its first page is handled again after its crawler died)."""
 
-    def __init__(self, server, name: str):
-        self.server, self.name = server, name
+    def __init__(self, server, name: str, once: bool = False):
+        self.server, self.name, self.once = server, name, once
 
     def get(self, source: str, default: int | None = None) -> int | None:
         value = self.server.hget(self.name, source)
@@ -52,7 +75,10 @@ class SharedCounts:
         return self.get(source, 0)
 
     def __setitem__(self, source: str, value: int) -> None:
-        self.server.hset(self.name, source, int(value))
+        if self.once:
+            self.server.hsetnx(self.name, source, int(value))
+        else:
+            self.server.hset(self.name, source, int(value))
 
     def setdefault(self, source: str, value: int) -> None:
         self.server.hsetnx(self.name, source, int(value))
@@ -84,10 +110,55 @@ class FrontierSpider(SourceSpider):
         self.server = server
         self.worker = worker
         self.budget = SharedCounts(server, key("budget"))
-        self._requested = SharedSet(server, key("requested"))
-        self._wp_pending = SharedCounts(server, key("wp", "pending"))
+        self._requested = RequestedSet(server, key("requested"), self._handling_id)
+        self._wp_pending = SharedCounts(server, key("wp", "pending"), once=True)
         self._wp_failed = SharedSet(server, key("wp", "failed"))
         self._api_urls = SharedSets(server, "wp:api")
+        self._spend_once = server.register_script(lua.SPEND)
+        self._wp_once = server.register_script(lua.WP_DONE)
+        # what the callback running now is handling: (what it is, spends so far), set by
+        # _handling before each step of the callback (they run on the reactor thread)
+        self._handling_now: tuple[str, list[int]] | None = None
+
+    def _handling_id(self) -> str:
+        return self._handling_now[0] if self._handling_now else ""
+
+    def meta_for(self, source) -> dict:
+        """The meta the spider gives a request of ``source`` (queued requests get theirs
+        rebuilt from it, crawlers/frontier/queue.py)."""
+        return self._meta(source)
+
+    def _handling(self, what: str, steps):
+        """Run the generator ``steps`` with ``what`` as the handling in progress, so that a
+        request handled again (its crawler died before it was finished) spends its budget and
+        counts its WordPress page once."""
+        spends = [0]
+        while True:
+            self._handling_now = (what, spends)
+            try:
+                item = next(steps)
+            except StopIteration:
+                return
+            finally:
+                self._handling_now = None
+            yield item
+
+    def parse_wordpress(self, response, source, page, key, started, after):
+        steps = super().parse_wordpress(response, source, page, key, started, after)
+        yield from self._handling(f"wp {page} {response.url}", steps)
+
+    def parse_channel(self, response, source, key, known, pages, top, resume=None,
+                      backfill=False):  # fmt: skip
+        steps = super().parse_channel(response, source, key, known, pages, top, resume, backfill)
+        yield from self._handling(f"channel {response.url}", steps)
+
+    def _follow(self, source, links, response, callback=None, **extra):
+        steps = super()._follow(source, links, response, callback, **extra)
+        yield from self._handling(f"follow {response.url}", steps)
+
+    def failed(self, failure):
+        page = failure.request.cb_kwargs.get("page")
+        yield from self._handling(f"wp {page} {failure.request.url}", super().failed(failure))
 
     async def start(self):
         """Only the first crawler of a run queues the entry points; the others take requests
@@ -119,12 +190,22 @@ class FrontierSpider(SourceSpider):
         return found
 
     def _spend(self, source) -> bool:
-        return self.budget.take(source.name) >= 0
+        if self._handling_now is None:
+            return self.budget.take(source.name) >= 0
+        what, spends = self._handling_now
+        spends[0] += 1
+        once = f"{source.name} {what} {spends[0]}"
+        return bool(self._spend_once(keys=[key("budget"), key("spent")], args=[source.name, once]))
 
     def _wp_done(self, source, failed: bool = False) -> bool:
         if failed:
             self._wp_failed.add(source.name)
-        return self._wp_pending.take(source.name) <= 0
+        if self._handling_now is None:
+            return self._wp_pending.take(source.name) <= 0
+        page = self._handling_now[0].split(" ", 2)[1]
+        left = self._wp_once(keys=[key("wp", "pending"), key("wp", "done", source.name)],
+                             args=[source.name, page])  # fmt: skip
+        return int(left) <= 0
 
     def _release_listings(self, source):
         """The source's feeds and sitemaps, once its API listing is over, by whichever
@@ -149,5 +230,6 @@ class FrontierSpider(SourceSpider):
             "body_chars": self.body_chars,
             "requests": stats.get("downloader/request_count", 0),
             "responses": stats.get("downloader/response_count", 0),
+            "refused": stats.get("frontier/refused", 0),
             "finish_reason": stats.get("finish_reason"),
         }

@@ -31,14 +31,15 @@ def frontier_crawl(obj: Context, sources_path, url: str, wait: float) -> dict:
         raise CommandError(str(err)) from err
     except _redis_errors() as err:
         raise CommandError(f"lost the frontier at {url}: {err}") from err
+    refused = f", {summary['refused']} queue entries refused" if summary["refused"] else ""
     click.echo(
         f"crawler {summary['worker']} {summary['status']}: {summary['responses']} responses, "
-        f"{summary['items']} items pushed (run {summary['run_id']})"
+        f"{summary['items']} items pushed{refused} (run {summary['run_id']})"
     )
     log.info("frontier crawl %s", summary["status"],
              extra={"event": "frontier_crawl", "summary": summary})  # fmt: skip
-    if summary["status"] in ("failed", "stopped: frontier_unreachable"):
-        raise CommandError(f"crawler {summary['status']}: see the log above")
+    if summary["status"] != "ok":
+        raise CommandError(f"crawler {summary['worker']} {summary['status']}: {summary['why']}")
     return summary
 
 
@@ -47,14 +48,19 @@ def frontier_crawl(obj: Context, sources_path, url: str, wait: float) -> dict:
               help="The Redis of the shared crawl.")  # fmt: skip
 @click.option("--sources", type=click.Path(dir_okay=False),
               help="Sources TOML [default from config: sources.toml].")  # fmt: skip
+@click.option("--wait", type=float, default=300.0, show_default=True,
+              help="Fail when no crawler has been alive this many seconds and the crawl "
+                   "is not finished.")  # fmt: skip
 @common_options
 @click.pass_obj
-def ingest(obj: Context, url, sources):
+def ingest(obj: Context, url, sources, wait):
     """Open a shared crawl on a Redis frontier and write what its crawlers fetch.
 
     Run one, next to the database, before the crawlers (`narrascope crawl --frontier URL`
     on any number of hosts). It publishes the crawl state (validators, watermarks, cursors)
     to Redis, writes the crawled items in batches, and ends once the crawlers have finished.
+    It fails (exit 1) when a crawler stopped before the crawl was finished, or when no
+    crawler has been alive for --wait seconds.
 
     \b
     Example:  narrascope ingest --frontier redis://10.0.0.5:6379/0 --sources sources.toml
@@ -67,7 +73,7 @@ def ingest(obj: Context, url, sources):
     loaded = load_sources(sources or obj.config["sources"])
     with obj.writing():
         try:
-            summary = run_ingest(obj.db_path, url, loaded, obj.config["crawl"])
+            summary = run_ingest(obj.db_path, url, loaded, obj.config["crawl"], wait=wait)
         except FrontierError as err:
             raise CommandError(str(err)) from err
         except _redis_errors() as err:
