@@ -98,6 +98,11 @@ class RedisItemPipeline:
         from scrapy.exceptions import DropItem
 
         if type(item).__name__ in TYPES:
+            scheduler = getattr(spider, "frontier_scheduler", None)
+            if scheduler is not None and scheduler._holding:
+                # an earlier push of this crawler failed: a later item (a listing's
+                # watermark) must not reach the database without the pages before it
+                raise DropItem("not pushed: an earlier push failed (crawled again)")
             try:
                 self.server.rpush(self.key, dumps(item))
             except RedisError as err:

@@ -287,10 +287,13 @@ class FrontierScheduler(Scheduler):
                 return None
             if not popped:
                 return None
-            held, data = (v.decode() if isinstance(v, bytes) else v for v in popped)
+            held, data = (v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+                          for v in popped)  # fmt: skip
             try:
                 request = self.queue._decode_request(data)
-            except (ValueError, TypeError, KeyError, AttributeError) as err:
+            except Exception as err:  # noqa: BLE001 - any entry that does not decode is refused
+                # (not only ValueError: JSON nested 100,000 deep raises RecursionError); an
+                # entry left in flight would be put back and popped again for ever
                 self._refuse(held, data, err)
                 continue
             request.meta["frontier_id"] = held

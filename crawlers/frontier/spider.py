@@ -202,6 +202,9 @@ class FrontierSpider(SourceSpider):
             self._wp_failed.add(source.name)
         if self._handling_now is None:
             return self._wp_pending.take(source.name) <= 0
+        scheduler = getattr(self, "frontier_scheduler", None)
+        if scheduler is not None and scheduler._holding:
+            return False  # this page's records were not pushed: it is handled again elsewhere
         page = self._handling_now[0].split(" ", 2)[1]
         left = self._wp_once(keys=[key("wp", "pending"), key("wp", "done", source.name)],
                              args=[source.name, page])  # fmt: skip

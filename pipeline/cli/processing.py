@@ -45,7 +45,7 @@ def _engine_runner(obj: Context):
 
     try:
         return RayEngine(address=settings.get("ray_address") or None).start().run_stage
-    except ImportError as err:
+    except (ImportError, ConnectionError) as err:  # no Ray here, no cluster there
         raise CommandError(str(err)) from err
 
 

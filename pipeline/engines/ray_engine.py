@@ -44,7 +44,7 @@ from dataclasses import dataclass, is_dataclass, replace
 import numpy as np
 
 from pipeline.contract import Stage
-from pipeline.errors import StageFailed
+from pipeline.errors import StageFailed, is_environment_error
 from pipeline.runner import _answer, _process, _run_stage, record, run_process
 from storage import connect
 from storage.stages import load_inputs, pending, reset_stage
@@ -152,8 +152,12 @@ class RayEngine:
                 "configure_logging": False,
             }
             if self.address:
+                _reachable(self.address)
                 kwargs["address"] = self.address
             else:
+                # "local": a new instance here, never a cluster that RAY_ADDRESS or an earlier
+                # `ray start` on this machine points at
+                kwargs["address"] = "local"
                 kwargs["num_cpus"] = self.num_cpus
                 kwargs["object_store_memory"] = self.object_store_memory
             ray.init(**kwargs)
@@ -197,9 +201,9 @@ class RayEngine:
             step = self.window if deadline is None else self.pool()[0]
             for first in range(0, len(batches), step):
                 window = batches[first : first + step]
-                if deadline is not None and handled:
+                if deadline is not None:
                     spent = time.perf_counter() - started
-                    expected = spent / handled * sum(len(b) for b in window)
+                    expected = spent / handled * sum(len(b) for b in window) if handled else 0.0
                     if time.time() + expected > deadline:
                         return False
                 for items, extras in self._window(ray, db_path, stage, window):
@@ -226,6 +230,8 @@ class RayEngine:
                 prepared = stage.prepare(batch)
                 found = _answer(db_path, stage.lookups(batch, prepared))
             except Exception as err:
+                if is_environment_error(err):
+                    raise StageFailed(stage.name, err) from err
                 # the runner retries such a batch document by document; on the driver the
                 # simplest faithful answer is the runner itself, for this batch
                 log.info("stage %s: prepare/lookups raised (%s); batch run here", stage.name, err)
@@ -246,8 +252,6 @@ class RayEngine:
                 continue
             try:
                 payload = next(results)
-            except StageFailed:
-                raise
             except Exception as err:  # a worker that died past its retries, a lost node
                 error = RuntimeError(_ray_error(err, self.max_restarts))
                 raise StageFailed(stage.name, error) from err
@@ -264,6 +268,7 @@ class RayEngine:
             [{"index": r["index"], "payload": r["payload"]} for r in rows],
             override_num_blocks=len(rows),
         )
+        ds.context.execution_options.preserve_order = True  # Ray started elsewhere too
         stage_bytes = pickle.dumps(_worker_stage(stage, cpus))
         size = min(workers, len(rows))
         if stage.name in ACTOR_STAGES:
@@ -281,16 +286,47 @@ class RayEngine:
             warnings.simplefilter("ignore", DeprecationWarning)
             ds = ds.map_batches(fn, batch_size=1, batch_format="numpy", compute=compute,
                                 num_cpus=cpus, **fn_args, **retries)  # fmt: skip
-        for row in ds.iter_rows():
+        for row, expected in zip(ds.iter_rows(), rows, strict=False):
+            if int(row["index"]) != expected["index"]:
+                raise RuntimeError(
+                    f"batch {row['index']} came back in place of {expected['index']}"
+                )
             yield row["payload"]
 
 
 def _ray_error(err: BaseException, retries: int) -> str:
-    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    """One line for an error out of the Ray run: a worker or node lost past its retries, or
+    the error a worker raised (narrascope missing on a node, an object store that is full)."""
+    from ray import exceptions as rex
+
+    lost = (rex.ActorDiedError, rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError)
+    cause = getattr(err, "cause", None) if isinstance(err, rex.RayTaskError) else None
+    shown = cause if cause is not None and not isinstance(cause, lost) else err
+    first = (str(shown).strip().splitlines() or [""])[0]
+    first = f"{type(shown).__name__}: {first}" if first else type(shown).__name__
+    if isinstance(shown, lost) or isinstance(err, lost):
+        return (
+            f"the Ray cluster lost a worker or node past {retries} retries ({first}); "
+            "the batches written before it are kept, run process again for the rest"
+        )
     return (
-        f"the Ray cluster lost a worker or node past {retries} retries ({first}); "
-        "the batches written before it are kept, run process again for the rest"
+        f"a Ray worker failed ({first}); the batches written before it are kept, run process "
+        "again for the rest"
     )
+
+
+def _reachable(address: str) -> None:
+    """A HOST:PORT that nothing answers at fails at once, in one line (``ray.init`` would
+    retry for minutes). ``auto`` and ``ray://`` addresses are left to Ray."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise ConnectionError(f"no Ray cluster answers at {address}: {err}") from err
 
 
 __all__ = ["ACTOR_STAGES", "RayEngine"]

@@ -73,7 +73,7 @@ def sites(tmp_path_factory):
         (tmp / "narrascope.toml").write_text(FAST.format(timeout=10))
         # a short heartbeat timeout only where a crawler is killed: elsewhere a busy CI
         # machine could make a live crawler look dead
-        (tmp / "kill.toml").write_text(FAST.format(timeout=2))
+        (tmp / "kill.toml").write_text(FAST.format(timeout=4))
         yield demo, tmp, log
 
 

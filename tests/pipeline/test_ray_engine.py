@@ -192,6 +192,45 @@ def test_an_environment_error_on_a_worker_stops_the_stage_as_it_does_locally(
     assert "OSError" in errors[0][0] and "nothing of that batch was written" in errors[0][0]
 
 
+@pytest.mark.slow  # a Ray instance
+def test_a_deadline_already_past_starts_nothing(store, engine, tmp_path):
+    """As in the local runner: no batch starts that would end past the deadline (the first
+    one included), and the report says what is left (`run --max-duration`)."""
+    db = copy_of(store, tmp_path, "deadline")
+    report = run_stages(db, [ExtractStage()], batch_size=BATCH, deadline=time.time() - 1,
+                        run_stage=engine.run_stage)  # fmt: skip
+    assert report.stopped_early and report.left == {"extract": 46}
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+
+
+def test_no_ray_or_no_cluster_is_one_error_line(store, tmp_path):
+    """Without Ray installed, and with nothing answering at --ray-address: exit 1 and one
+    line saying so, at once (ray.init alone retries for minutes), nothing written."""
+    db = copy_of(store, tmp_path, "unreachable")
+    args = ["process", "--engine", "ray", "--ray-address", f"127.0.0.1:{_free_port()}"]
+    started = time.monotonic()
+    proc = run_cli(*args, db=db, check=False)
+    assert time.monotonic() - started < 60
+    assert proc.returncode == 1, proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("error: no Ray cluster answers at 127.0.0.1:")
+    missing = (
+        "import runpy, sys\n"
+        "sys.modules['ray'] = None  # as if Ray were not installed\n"
+        f"sys.argv = ['narrascope', '--db', {str(db)!r}, 'process', '--engine', 'ray']\n"
+        "runpy.run_module('pipeline.cli', run_name='__main__')\n"
+    )
+    env = {**os.environ, "NARRASCOPE_CONFIG": "", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", missing], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert "pip install 'narrascope[ray]'" in line
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -215,11 +254,15 @@ def _stop(node: subprocess.Popen) -> None:
         try:
             os.killpg(node.pid, sig)
             node.wait(timeout=5)
-            return
+            break
         except ProcessLookupError:
             return
         except subprocess.TimeoutExpired:
             continue
+    try:  # what the node started in its group (raylets, workers) goes too
+        os.killpg(node.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.mark.slow  # a Ray instance, the real models
