@@ -35,11 +35,12 @@ def _engine_settings(obj: Context) -> dict:
     return settings
 
 
-def _engine_runner(obj: Context):
+def _engine_runner(obj: Context, stages: list):
     """The ``run_stage`` of the configured engine: None for the local runner. Ray is imported
-    only here, only for ``ray``."""
+    only here, only for ``ray``, and only started when a stage that runs on it is asked for
+    (whole-batch stages, dedup and cluster, run here in any case)."""
     settings = _engine_settings(obj)
-    if settings.get("engine", "local") == "local":
+    if settings.get("engine", "local") == "local" or all(s.whole_batch for s in stages):
         return None
     from pipeline.engines.ray_engine import RayEngine
 
@@ -57,9 +58,9 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
     from pipeline.runner import ProcessReport, run_stages
     from storage.runs import recorded_run
 
-    run_stage = _engine_runner(obj)
     configured = obj.stages()
     built = obj.stages(names) if names else configured
+    run_stage = _engine_runner(obj, built)
     redo: list[str] = []
     if force:
         refused = [s for s in built if s.force_refusal]

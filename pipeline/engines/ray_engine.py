@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 ACTOR_STAGES = frozenset({"langid", "signals", "translate", "embed"})
 #: the default of RayEngine.max_restarts
 MAX_RESTARTS = 3
+#: batches a window of a stage that reads the pages' HTML holds (see RayEngine.run_stage)
+HTML_WINDOW = 4
 
 INSTALL_HINT = (
     "the Ray engine needs Ray: pip install 'narrascope[ray]' (or pip install 'ray[data]'), "
@@ -197,8 +199,13 @@ class RayEngine:
         started = time.perf_counter()
         handled = 0
         try:
-            # with a deadline, windows of one batch per worker: a window is not stopped halfway
-            step = self.window if deadline is None else self.pool()[0]
+            # with a deadline, windows of one batch per worker: a window is not stopped halfway;
+            # pages' HTML (extract) is held pickled on the driver for a whole window: a few
+            # batches at a time, not 64 (64 x 64 pages of HTML would be a gigabyte)
+            workers = self.pool()[0]
+            step = self.window if deadline is None else workers
+            if stage.needs_html:
+                step = min(step, max(workers, HTML_WINDOW))
             for first in range(0, len(batches), step):
                 window = batches[first : first + step]
                 if deadline is not None:
