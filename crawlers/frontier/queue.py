@@ -117,6 +117,11 @@ def decode(data: str | bytes, spider) -> Request:
     source = next((s for s in spider.sources if s.name == name), None)
     if source is None:
         raise BadEntry(f"source {str(name)[:80]!r} is not in this host's sources")
+    meta = obj.get("meta") or {}
+    redirected = meta.get("redirect_urls") if isinstance(meta, dict) else None  # from where
+    first = redirected[0] if isinstance(redirected, list) and redirected else url
+    if not isinstance(first, str) or not crawls(source, first):
+        raise BadEntry(f"{first!s:.80} is not a URL source {source.name[:80]!r} crawls")
     kwargs = {**kwargs, "source": source}
     parse = getattr(spider, callback)
     try:
@@ -125,10 +130,26 @@ def decode(data: str | bytes, spider) -> Request:
         raise BadEntry(f"arguments do not fit {callback}: {err}") from None
     return Request(
         url, callback=parse, method=method, headers=_headers(obj.get("headers")),
-        cb_kwargs=kwargs, meta=_meta(obj.get("meta") or {}, spider, source),
+        cb_kwargs=kwargs, meta=_meta(meta, spider, source),
         errback=getattr(spider, errback) if errback else None,
         priority=_priority(obj.get("priority")), dont_filter=obj.get("dont_filter") is True,
     )  # fmt: skip
+
+
+def crawls(source, url: str) -> bool:
+    """Whether ``source`` requests ``url``: in its allowed domains (what it follows), or one
+    of its configured entry points (feeds, sitemaps, start URLs, Telegram channel pages, the
+    WordPress API), which may be elsewhere."""
+    from crawlers.entries.telegram import channel_url
+
+    if source.allows(url):
+        return True
+    base = url.split("?")[0]
+    return (
+        url in {*source.feeds, *source.sitemaps, *source.start_urls, source.home}
+        or base in {channel_url(c) for c in source.telegram}
+        or base.startswith(source.home.rstrip("/") + "/wp-json/")
+    )
 
 
 def _priority(value) -> int:

@@ -112,3 +112,18 @@ UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+# Claim field ARGV[1] of KEYS[1] for ARGV[2] unless another claimed it (the same claimant,
+# handling the same thing again, gets it again).
+CLAIM = """
+local by = redis.call('HGET', KEYS[1], ARGV[1])
+if by and by ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+# Let go of field ARGV[1] of KEYS[1] only if it is still ARGV[2]'s.
+UNCLAIM = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""

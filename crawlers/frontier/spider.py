@@ -116,6 +116,8 @@ class FrontierSpider(SourceSpider):
         self._api_urls = SharedSets(server, "wp:api")
         self._spend_once = server.register_script(lua.SPEND)
         self._wp_once = server.register_script(lua.WP_DONE)
+        self._claim = server.register_script(lua.CLAIM)
+        self._unclaim = server.register_script(lua.UNCLAIM)
         # what the callback running now is handling: (what it is, spends so far), set by
         # _handling before each step of the callback (they run on the reactor thread)
         self._handling_now: tuple[str, list[int]] | None = None
@@ -165,13 +167,28 @@ class FrontierSpider(SourceSpider):
         from the shared queue."""
         for source in self.sources:
             self.budget.setdefault(source.name, source.max_pages)
-        if not self.server.hsetnx(key("run"), "seeded", self.worker):
-            return
         scheduler = self.frontier_scheduler
-        scheduler.begin_seed()
-        async for request in super().start():
-            yield request
-        scheduler.commit_seed()
+        try:
+            if not self.server.hsetnx(key("run"), "seeded", self.worker):
+                return
+            scheduler.begin_seed()
+            async for request in super().start():
+                yield request
+            scheduler.commit_seed()
+        except Exception as err:  # noqa: BLE001 - any failure: let another crawler seed
+            self._seed_failed(err)
+
+    def _seed_failed(self, err) -> None:
+        """Queueing the entry points failed: give the seeding back (if it is still ours) so
+        that another crawler takes it, and stop (the others would wait for ever)."""
+        scheduler = self.frontier_scheduler
+        scheduler._seeding = None
+        self.logger.error("could not queue the entry points: %s", err)
+        try:
+            self._unclaim(keys=[key("run")], args=["seeded", self.worker])
+        except Exception as again:  # noqa: BLE001 - unclaimed once our heartbeat lapses
+            self.logger.error("could not give the seeding back: %s", again)
+        scheduler.stop("frontier_unreachable")
 
     def _state(self, keys) -> dict:
         """Crawl state from the snapshot ingest published (no database on a crawler host)."""
@@ -213,8 +230,14 @@ class FrontierSpider(SourceSpider):
     def _release_listings(self, source):
         """The source's feeds and sitemaps, once its API listing is over, by whichever
         crawler sees that first."""
-        if self._wp_pending.get(source.name, 1) <= 0 and self.server.hsetnx(
-            key("wp", "released"), source.name, self.worker
+        scheduler = getattr(self, "frontier_scheduler", None)
+        if scheduler is not None and scheduler._holding:
+            return  # nothing is pushed any more: the handling is redone elsewhere
+        # marked with the handling, not the crawler: that handling redone (its crawler died
+        # before the requests were queued) releases them again
+        by = self._handling_id() or self.worker
+        if self._wp_pending.get(source.name, 1) <= 0 and self._claim(
+            keys=[key("wp", "released")], args=[source.name, by]
         ):
             yield from [self._request(url, self.parse_feed, source, dont_filter=True)
                         for url in source.feeds]  # fmt: skip

@@ -77,6 +77,33 @@ def sites(tmp_path_factory):
         yield demo, tmp, log
 
 
+_STARTED: list[subprocess.Popen] = []  # every process a test started, ended at its teardown
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers(request):
+    """A test that fails while its crawlers or ingest still run must not leave them to the
+    next test (a leftover ingest holds the ingest lock): they are killed, and Redis is
+    emptied before and after each test that uses it."""
+    client = None
+    if "redis_url" in request.fixturenames:
+        import redis
+
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+        client.flushdb()
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        try:
+            proc.communicate(timeout=30)
+        except (subprocess.TimeoutExpired, ValueError, OSError):
+            pass
+    if client is not None:
+        client.flushdb()
+
+
 def _env(*paths) -> dict:
     return {**os.environ, "NARRASCOPE_CONFIG": "",
             "PYTHONPATH": os.pathsep.join(map(str, (ROOT, *paths)))}  # fmt: skip
@@ -85,8 +112,10 @@ def _env(*paths) -> dict:
 def _cli(tmp, *args, config="narrascope.toml", sources=None, path=()) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "pipeline.cli", "--config", str(tmp / config), *args,
            "--sources", str(sources or tmp / "sources.toml")]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=tmp, env=_env(*path), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=tmp, env=_env(*path), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
+    _STARTED.append(proc)
+    return proc
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 120, code: int = 0) -> tuple[str, str]:
@@ -271,6 +300,22 @@ def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_p
     out, err = _finish(_cli(tmp, "crawl", "--frontier", redis_url, sources=other), code=1)
     assert "sources differ" in err
 
+    # a crawler that fails to queue the entry points gives the seeding back and stops: the
+    # crawler below queues them instead of everyone waiting for it
+    fault = tmp_path / "fault"
+    fault.mkdir()
+    (fault / "sitecustomize.py").write_text(
+        "import redis\n"
+        "from crawlers.frontier.scheduler import FrontierScheduler\n"
+        "def commit_seed(self):\n"
+        "    raise redis.ConnectionError('injected')\n"
+        "FrontierScheduler.commit_seed = commit_seed\n"
+    )  # fmt: skip
+    out, err = _finish(_cli(tmp, "crawl", "--frontier", redis_url, path=[fault]), code=1)
+    assert re.search(r"^crawler \S+ stopped: frontier_unreachable:", out, re.M), out + err
+    assert "could not queue the entry points: injected" in err
+    assert client.hget("narrascope:run", "seeded") is None
+
     home = demo.urls["demo-blog"]
     private = home.replace("127.0.0.1", "localhost") + "poisoned-private"
     good = {"url": home, "method": "GET", "headers": {}, "callback": "parse_page",
@@ -281,8 +326,12 @@ def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_p
         json.dumps({**good, "callback": "closed"}),
         json.dumps({**good, "cb_kwargs": {"source": "not-configured-here"}}),
         "{not json",
+        b"\xff\xfe",  # not UTF-8
+        "[" * 100000,  # nested past the JSON decoder's recursion limit
+        json.dumps({**good, "url": "http://elsewhere.example/"}),  # not the source's
     ]
-    lifted = {"allow_private": True, "download_maxsize": 0, "proxy": "http://127.0.0.1:9"}
+    lifted = {"allow_private": True, "download_maxsize": 0, "proxy": "http://127.0.0.1:9",
+              "redirect_urls": [home]}  # redirected from the source's own page  # fmt: skip
     client.zadd("narrascope:requests", {e: -1000 for e in refused})
     client.zadd("narrascope:requests", {json.dumps({**good, "url": private, "meta": lifted}): -999})
     forged = {"type": "NotModified", "fields": {"url": home, "source": "demo-blog",
@@ -292,8 +341,8 @@ def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_p
                              "body_chars": {}, "finish_reason": "shutdown"}))  # fmt: skip
 
     out, err = _finish(_cli(tmp, "crawl", "--frontier", redis_url, path=[tmp_path]))
-    assert re.search(r"^crawler \S+ ok: .*\b4 queue entries refused\b", out, re.M), out
-    assert err.count("refused a queue entry") == 4
+    assert re.search(r"^crawler \S+ ok: .*\b7 queue entries refused\b", out, re.M), out
+    assert err.count("refused a queue entry") == 7
     assert not marker.exists()
     assert not [path for path, _status in log if "poisoned" in path]
     out, err = _finish(ingest, code=1)
