@@ -51,12 +51,17 @@ def measure(db: Path) -> list[dict]:
     spent: dict = defaultdict(float)
     real_process, real_write = runner._process, runner._write
 
-    def process(db_path, stage, batch):
+    def process(*args, **kwargs):
+        # _process calls itself, through this name, to isolate the documents of a batch that
+        # raised: only the outermost call is timed, or that batch would count twice
+        spent["depth"] += 1
         started = time.perf_counter()
         try:
-            return real_process(db_path, stage, batch)
+            return real_process(*args, **kwargs)
         finally:
-            spent["compute"] += time.perf_counter() - started
+            spent["depth"] -= 1
+            if not spent["depth"]:
+                spent["compute"] += time.perf_counter() - started
 
     def write(db_path, stage, items, extras, *args):
         started = time.perf_counter()
@@ -96,7 +101,9 @@ def report(n: int, rows: list[dict]) -> None:
     for r in rows:
         compute = r["docs"] / r["compute_s"] if r["compute_s"] else float("inf")
         writer = r["docs"] / r["write_s"] if r["write_s"] else float("inf")
-        feeds = "- (runs on the driver)" if r["whole_batch"] else f"{writer / compute:.2g}"
+        ratio = writer / compute
+        feeds = f"{ratio:.2g}" if ratio < 10 else f"{ratio:.0f}"
+        feeds = "- (runs on the driver)" if r["whole_batch"] else feeds
         print(f"| {r['stage']} | {r['docs']} | {compute:.1f} | {writer:.1f} "
               f"| {r['rows'] / r['write_s']:.0f} | {r['mb'] / r['write_s']:.2f} | {r['rows']} "
               f"| {r['mb']:.2f} | {feeds} |")  # fmt: skip
