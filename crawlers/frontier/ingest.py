@@ -149,7 +149,8 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
     writer = DuckDBWriter(str(db_path), run.run_id, crawl["write_batch"],
                           crawl["write_seconds"])  # fmt: skip
     reports: list[dict] = []
-    bad, alive_at, looked_at, gone = 0, time.monotonic(), 0.0, None
+    bad: Counter = Counter()  # refused entries by reason (crawlers/frontier/items.py)
+    alive_at, looked_at, gone = time.monotonic(), 0.0, None
     try:
         while writer.error is None:
             lock.refresh()
@@ -173,7 +174,7 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
                 try:
                     item = loads(data, run.run_id)
                 except BadItem as err:
-                    bad += 1
+                    bad[err.reason] += 1
                     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
                     log.warning("refused an item from the frontier (%s): %.200s", err, text)
                     writer.process_item(Rejection("crawl", "bad_frontier_item", str(err)))
@@ -193,7 +194,8 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
         "responses": sum(r.get("responses", 0) for r in reports),
         "skipped": sum(h.get("skipped", 0) for h, _chars in health.values()),
         "refused": sum(r.get("refused", 0) for r in reports),
-        "bad_items": bad,
+        "bad_items": sum(bad.values()),
+        "bad_items_by_reason": dict(bad),
         "state_published": published,
         **counts.as_dict(),
     }
@@ -201,17 +203,32 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
     if writer.error:
         run.summary["not_written"] = writer.not_written
         run.fail(writer.error)
-    elif gone or stopped:
+    elif gone or stopped or bad:
         why = [gone] if gone else []
         if stopped:
             why.append("crawlers stopped before the crawl was finished: " + ", ".join(
                 f"{r.get('worker')} ({r.get('finish_reason')})" for r in stopped))  # fmt: skip
+        if bad:
+            why.append(refused_line(bad))
         run.fail("; ".join(why))
     rows = [health_row(run.run_id, s.name, health[s.name][0],
                        counts.by_source.get(s.name, {}), health[s.name][1])
             for s in sources]  # fmt: skip
     with connect_db(db_path) as con:
         record_health(con, rows)
+
+
+#: how the ingest's error line names each kind of refused entry
+REFUSED = {"not_json": "not JSON", "malformed": "not a narrascope item",
+           "other_run": "of another run", "bad_warc": "with a WARC pointer not of this run"}  # fmt: skip
+
+
+def refused_line(bad: Counter) -> str:
+    """One line: how many entries of the items list were refused, and why."""
+    kinds = ", ".join(f"{n} {REFUSED.get(reason, reason)}" for reason, n in bad.most_common())
+    total = sum(bad.values())
+    return (f"refused {total} frontier item{'s' * (total != 1)} ({kinds}; recorded as "
+            "rejections 'bad_frontier_item'); everything else was written")  # fmt: skip
 
 
 def health_by_source(reports: list[dict], sources: list[Source]) -> dict:

@@ -5,6 +5,8 @@ JSON, not pickle: anyone who can write to the frontier could otherwise run code 
 database host. The layout is ``{"type": <class name>, "fields": {...}}``; datetimes are ISO
 8601 strings, a WARC pointer a three-element list. A crawler's closing report (its per-source
 health counters) travels on the same list as ``{"type": "Health", ...}``, after its items.
+Each entry names the run it was crawled for (``"run"``: the run_id ingest published); ingest
+refuses entries of another run (a crawler of an earlier run that is still pushing).
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ _WARC_NAME = re.compile(r"narrascope-[A-Za-z0-9._-]+-\d{5}\.warc\.gz")
 
 
 class BadItem(ValueError):
-    """An entry on the items list that is not a narrascope item."""
+    """An entry on the items list that is not a narrascope item (or not of this run);
+    ``reason``: the kind of refusal, as ingest counts them."""
+
+    def __init__(self, message: str, reason: str = "malformed"):
+        super().__init__(message)
+        self.reason = reason
 
 
 def _warc(pointer, run_id: str | None) -> tuple[str, int, int]:
@@ -35,29 +42,51 @@ def _warc(pointer, run_id: str | None) -> tuple[str, int, int]:
         raise BadItem("WARC pointer is not [file, offset, length]")
     name = pointer[0].replace("\\", "/").rsplit("/", 1)[-1]
     if not _WARC_NAME.fullmatch(name) or (run_id and not name.startswith(f"narrascope-{run_id}-")):
-        raise BadItem(f"WARC file {name[:120]!r} is not one of this run's")
+        raise BadItem(f"WARC file {name[:120]!r} is not one of this run's", "bad_warc")
     return (pointer[0], pointer[1], pointer[2])
 
 
-def dumps(item) -> str:
+def _ints(values) -> bool:
+    return all(type(v) is int for v in values)
+
+
+def _health(obj: dict) -> dict:
+    """A crawler's closing report, checked: ingest sums its numbers."""
+    health, chars = obj.get("health", {}), obj.get("body_chars", {})
+    if not (isinstance(obj.get("worker", ""), str)
+            and isinstance(obj.get("finish_reason"), str | None)
+            and _ints(obj.get(n, 0) for n in ("requests", "responses", "refused"))
+            and isinstance(health, dict)
+            and all(isinstance(c, dict) and _ints(c.values()) for c in health.values())
+            and isinstance(chars, dict)
+            and all(isinstance(c, list) and _ints(c) for c in chars.values())):  # fmt: skip
+        raise BadItem("not a crawler's report")
+    return obj
+
+
+def dumps(item, run_id: str = "") -> str:
     fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
     for name, value in fields.items():
         if isinstance(value, datetime):
             fields[name] = value.isoformat()
     # meta is stored as JSON with default=str by the writer: the same text either way
-    return json.dumps({"type": type(item).__name__, "fields": fields}, default=str)
+    return json.dumps({"type": type(item).__name__, "run": run_id, "fields": fields}, default=str)
 
 
 def loads(data: str | bytes, run_id: str | None = None):
-    """The item (or a Health report, as a dict) from its JSON; BadItem when it is not one."""
+    """The item (or a Health report, as a dict) from its JSON; BadItem when it is not one,
+    or (``run_id`` given) when it was crawled for another run."""
     try:
         obj = json.loads(data)
-    except ValueError as err:
-        raise BadItem(f"not JSON: {err}") from None
+    except (ValueError, RecursionError) as err:
+        raise BadItem(f"not JSON: {err}", "not_json") from None
     if not isinstance(obj, dict):
         raise BadItem("not a JSON object")
+    if run_id is not None and obj.get("run") != run_id:
+        raise BadItem(f"of another run ({str(obj.get('run'))[:80]!r}), not {run_id}",
+                      "other_run")  # fmt: skip
     if obj.get("type") == "Health":
-        return obj
+        return _health(obj)
     cls = TYPES.get(obj.get("type"))
     if cls is None:
         raise BadItem(f"not a narrascope item: type {str(obj.get('type'))[:80]!r}")
@@ -70,6 +99,8 @@ def loads(data: str | bytes, run_id: str | None = None):
         if fields.get("warc") is not None:
             fields["warc"] = _warc(fields["warc"], run_id)
         return cls(**fields)
+    except BadItem:
+        raise
     except (TypeError, ValueError) as err:
         raise BadItem(f"bad {cls.__name__}: {err}") from None
 
@@ -81,15 +112,17 @@ class RedisItemPipeline:
     (scrapy-redis 0.9.1's own pushes from a thread pool and returns a Deferred, which
     Scrapy 2.19 deprecates, and takes the spider argument Scrapy is removing.)"""
 
-    def __init__(self, server, items_key: str = ITEMS_KEY):
+    def __init__(self, server, items_key: str = ITEMS_KEY, run_id: str = ""):
         self.server = server
         self.key = items_key
+        self.run_id = run_id
 
     @classmethod
     def from_crawler(cls, crawler):
         from scrapy_redis.connection import from_settings
 
-        return cls(from_settings(crawler.settings))
+        settings = crawler.settings
+        return cls(from_settings(settings), run_id=settings.get("NARRASCOPE_FRONTIER_RUN", ""))
 
     def process_item(self, item, spider=None):
         """Push the item; if Redis refuses, the request that yielded it stays in flight (it
@@ -104,7 +137,7 @@ class RedisItemPipeline:
                 # watermark) must not reach the database without the pages before it
                 raise DropItem("not pushed: an earlier push failed (crawled again)")
             try:
-                self.server.rpush(self.key, dumps(item))
+                self.server.rpush(self.key, dumps(item, self.run_id))
             except RedisError as err:
                 scheduler = getattr(spider, "frontier_scheduler", None)
                 if scheduler is not None:

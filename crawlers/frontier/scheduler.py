@@ -364,7 +364,8 @@ class FrontierScheduler(Scheduler):
         try:
             if self._unfinished:
                 self.server.hdel(self._inflight, *self._unfinished)
-            self.server.rpush(key("items"), json.dumps(self.spider.report(stats)))
+            self.server.rpush(key("items"), json.dumps({**self.spider.report(stats),
+                                                        "run": self.run_id}))  # fmt: skip
             self._recover(keys=self._keys[:2],
                           args=[key("worker", ""), key("inflight", ""), self.worker])  # fmt: skip
             self.server.delete(key("worker", self.worker))

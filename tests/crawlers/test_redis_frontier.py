@@ -277,8 +277,8 @@ def _open_run(client, ingest) -> None:
 def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_path):
     """Queue entries naming a class to import, a method that is not a parser, an unknown
     source, or carrying meta that would lift the crawler's limits, and items that are not
-    ours: refused and counted, nothing imported, no private address fetched, and the crawl
-    still finishes. A crawler whose sources differ from ingest's refuses to start; ingest
+    ours or of another run: refused and counted, nothing imported, no private address
+    fetched, and the crawl still finishes. A crawler whose sources differ from ingest's refuses to start; ingest
     fails, naming the crawler, when one stopped before the crawl was finished."""
     import json
 
@@ -334,11 +334,19 @@ def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_p
               "redirect_urls": [home]}  # redirected from the source's own page  # fmt: skip
     client.zadd("narrascope:requests", {e: -1000 for e in refused})
     client.zadd("narrascope:requests", {json.dumps({**good, "url": private, "meta": lifted}): -999})
-    forged = {"type": "NotModified", "fields": {"url": home, "source": "demo-blog",
+    run_id = client.hget("narrascope:run", "run_id").decode()
+    forged = {"type": "NotModified", "run": run_id, "fields": {"url": home, "source": "demo-blog",
               "fetched_at": "2026-01-01T00:00:00+00:00", "warc": ["/etc/passwd", 0, 10]}}  # fmt: skip
-    client.rpush("narrascope:items", json.dumps(forged), "[1, 2]",
-                 json.dumps({"type": "Health", "worker": "gone-crawler", "health": {},
-                             "body_chars": {}, "finish_reason": "shutdown"}))  # fmt: skip
+    # a crawler of an earlier run still pushing: a Telegram cursor and a page, refused
+    at, earlier = "2026-01-01T00:00:00+00:00", "20260101T000000Z-crawl-000000"
+    zombie = [json.dumps({"type": t, "run": earlier, "fields": f}) for t, f in (
+        ("EntryState", {"url": "https://t.me/s/zombie", "source": "demo-blog",
+                        "kind": "telegram", "fetched_at": at, "lastmod": "99"}),
+        ("PageRecord", {"url": home + "zombie", "source": "demo-blog", "origin": "crawl",
+                        "fetched_at": at, "html": "<p>z</p>"}))]  # fmt: skip
+    client.rpush("narrascope:items", json.dumps(forged), "[1, 2]", *zombie,
+                 json.dumps({"type": "Health", "run": run_id, "worker": "gone-crawler",
+                             "health": {}, "body_chars": {}, "finish_reason": "shutdown"}))  # fmt: skip
 
     out, err = _finish(_cli(tmp, "crawl", "--frontier", redis_url, path=[tmp_path]))
     assert re.search(r"^crawler \S+ ok: .*\b7 queue entries refused\b", out, re.M), out
@@ -348,11 +356,14 @@ def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_p
     out, err = _finish(ingest, code=1)
     assert re.search(r"^crawl failed:", out, re.M)
     assert "gone-crawler (shutdown)" in err
+    assert "refused 4 frontier items (2 of another run, 1 with a WARC pointer not of this " \
+        "run, 1 not a narrascope item;" in err  # fmt: skip
     shared = snapshot(db)
-    assert shared["documents"] == first_db["documents"]  # the crawl went on
+    assert shared["documents"] == first_db["documents"]  # the crawl went on, nothing of zombie
+    assert not [s for s in shared["state"] if "zombie" in s[0]]
     assert ("private_address", private) in shared["rejections"]
     assert [r for r in shared["rejections"] if r[0] == "bad_frontier_item"] == [
-        ("bad_frontier_item", None), ("bad_frontier_item", None)]  # fmt: skip
+        ("bad_frontier_item", None)] * 4  # fmt: skip
 
 
 def test_crawlers_and_ingest_that_lose_each_other_stop_and_say_so(sites, redis_url, tmp_path):
