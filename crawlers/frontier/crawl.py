@@ -126,6 +126,9 @@ def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = Non
         status, why = "ok", ""
     else:
         status, why = f"stopped: {finish}", STOPPED.get(finish, "see the log above")
+    if stats.get("frontier/close_failed"):  # its part of the run is incomplete on ingest's side
+        status = "failed" if status == "ok" else status
+        why = "; ".join(filter(None, (why, stats["frontier/close_failed"])))
     return {
         "why": why,
         "refused": stats.get("frontier/refused", 0),

@@ -10,7 +10,8 @@ change what they may fetch. An entry that fails the checks is dropped and counte
 
 A crawler stops on its own (and exits non-zero) when the others declared it dead
 ('evicted'), when a new run replaced its run ('run_changed'), when ingest is gone
-('ingest_gone'), or when Redis stays unreachable or refuses a push ('frontier_unreachable').
+('ingest_gone'), or when Redis stays unreachable or refuses a push ('frontier_unreachable');
+it also exits non-zero when its closing report could not be pushed.
 """
 
 from __future__ import annotations
@@ -361,13 +362,17 @@ class FrontierScheduler(Scheduler):
         stats.setdefault("finish_reason", reason)
         from redis import RedisError
 
+        report = {**self.spider.report(stats), "run": self.run_id}
+        step = "push its closing report (its health counts are missing from the run)"
         try:
             if self._unfinished:
                 self.server.hdel(self._inflight, *self._unfinished)
-            self.server.rpush(key("items"), json.dumps({**self.spider.report(stats),
-                                                        "run": self.run_id}))  # fmt: skip
+            self.server.rpush(key("items"), json.dumps(report))
+            step = "leave the frontier (what it held goes back once its heartbeat lapses)"
             self._recover(keys=self._keys[:2],
                           args=[key("worker", ""), key("inflight", ""), self.worker])  # fmt: skip
             self.server.delete(key("worker", self.worker))
         except RedisError as err:
-            log.error("could not leave the frontier cleanly: %s", err)
+            log.error("could not %s: %s", step, err)
+            if self.stats:  # the crawler exits non-zero (crawlers/frontier/crawl.py)
+                self.stats.set_value("frontier/close_failed", f"could not {step}: {err}")

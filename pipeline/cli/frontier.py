@@ -59,8 +59,10 @@ def ingest(obj: Context, url, sources, wait):
     Run one, next to the database, before the crawlers (`narrascope crawl --frontier URL`
     on any number of hosts). It publishes the crawl state (validators, watermarks, cursors)
     to Redis, writes the crawled items in batches, and ends once the crawlers have finished.
-    It fails (exit 1) when a crawler stopped before the crawl was finished, or when no
-    crawler has been alive for --wait seconds.
+    It fails (exit 1) when a crawler stopped before the crawl was finished, when no
+    crawler has been alive for --wait seconds, or when it refused items from the frontier
+    (not ours, or of another run: each recorded as a 'bad_frontier_item' rejection; the
+    rest is written).
 
     \b
     Example:  narrascope ingest --frontier redis://10.0.0.5:6379/0 --sources sources.toml

@@ -520,3 +520,55 @@ def test_crawlers_share_a_hosts_download_delay(redis_url):
     # the slot's time comes)
     assert starts[1] - starts[0] >= 0.45 and starts[2] - starts[1] >= 0.45
     assert two.reserve("fast.example") == 0.0
+
+
+def test_refused_items_and_a_lost_closing_report_fail_the_run(sites, single, redis_url, tmp_path):
+    """A crawler whose closing report cannot be pushed exits 1 and says so; an ingest that
+    refused an entry writes everything else and exits 1 naming how many it refused, and why
+    (its run is recorded as failed with that line)."""
+    import redis
+
+    demo, tmp, _log = sites
+    (_, _, first_db), _ = single
+    client = redis.Redis.from_url(redis_url)
+    fault = tmp_path / "fault"
+    fault.mkdir()
+    (fault / "sitecustomize.py").write_text(
+        "import redis\n"
+        "from crawlers.frontier.scheduler import FrontierScheduler\n"
+        "close = FrontierScheduler.close\n"
+        "def failing(self, reason):\n"
+        "    push = self.server.rpush\n"
+        "    def rpush(name, *values):\n"
+        "        if any('\"Health\"' in str(v) for v in values):\n"
+        "            raise redis.ConnectionError('injected')\n"
+        "        return push(name, *values)\n"
+        "    self.server.rpush = rpush\n"
+        "    return close(self, reason)\n"
+        "FrontierScheduler.close = failing\n"
+    )  # fmt: skip
+    db = tmp_path / "refused.duckdb"
+    ingest = _cli(tmp, "--db", str(db), "ingest", "--frontier", redis_url, config="kill.toml")
+    _open_run(client, ingest)
+    client.rpush("narrascope:items", "{not json")
+    out, err = _finish(_cli(tmp, "crawl", "--frontier", redis_url, config="kill.toml",
+                            path=[fault]), code=1)  # fmt: skip
+    assert re.search(r"^crawler \S+ failed: \d+ responses", out, re.M), out + err
+    assert re.search(
+        r"^error: crawler \S+ failed: could not push its closing report "
+        r"\(its health counts are missing from the run\): injected$",
+        err,
+        re.M,
+    ), err
+    out, err = _finish(ingest, code=1)
+    assert re.search(r"^crawl failed:", out, re.M), out
+    line = ("refused 1 frontier item (1 not JSON; recorded as rejections "
+            "'bad_frontier_item'); everything else was written")  # fmt: skip
+    assert f"ingest failed: {line}" in err, err
+    assert snapshot(db)["documents"] == first_db["documents"]
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        status, summary = con.execute("SELECT status, summary FROM runs").fetchone()
+    finally:
+        con.close()
+    assert status == "failed" and line in summary and '"bad_items": 1' in summary
