@@ -12,7 +12,8 @@ own keys ``narrascope:requests`` and ``narrascope:dupefilter`` sit beside ours):
                     when it lapses (kept by ``reset``)
     run             hash: run_id, state ("open" once the crawl state is published, "closed"
                     once ingest ended), sources (digest of ingest's sources), seeded,
-                    done (set by the crawler that finds the crawl finished)
+                    done (set by the crawler that finds the crawl finished), stop_at (when
+                    the crawlers stop fetching, ``ingest --max-duration``; 0.0: never)
     state           hash: canonical URL -> crawl state (JSON), published from DuckDB by ingest
     items           list: crawled items (JSON, crawlers/frontier/items.py), popped by ingest
     workers         set of crawler ids; worker:<id> is a heartbeat key with a time to live

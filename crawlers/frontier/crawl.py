@@ -32,6 +32,15 @@ STOPPED = {
 }
 
 
+def stop_at(run: dict, max_duration: float | None) -> float:
+    """When this crawler stops fetching (wall clock, 0: never): the earlier of the run's time
+    limit (``ingest --max-duration``) and its own."""
+    limits = [float(run.get("stop_at") or 0)]
+    if max_duration:
+        limits.append(time.time() + max_duration)
+    return min((t for t in limits if t > 0), default=0.0)
+
+
 def wait_for_run(server, wait: float = WAIT_SECONDS, digest: str | None = None) -> dict:
     """The run ingest opened (its run_id), once the crawl state is published; FrontierError
     when it was opened with other sources than ``digest`` (this host's)."""
@@ -59,10 +68,11 @@ def wait_for_run(server, wait: float = WAIT_SECONDS, digest: str | None = None) 
 
 
 def frontier_settings(url: str, run_id: str, worker: str, crawl: dict,
-                      sources: list[Source]) -> dict:  # fmt: skip
-    """Our scrapy settings, with scrapy-redis's scheduler and dupefilter, items to Redis."""
+                      sources: list[Source], stop: float = 0.0) -> dict:  # fmt: skip
+    """Our scrapy settings, with scrapy-redis's scheduler and dupefilter, items to Redis;
+    ``stop``: when to stop fetching (crawlers/deadline.py), 0: never."""
     crawl = {**CRAWL_DEFAULTS, **crawl}
-    settings = scrapy_settings("", run_id, crawl, sources)
+    settings = scrapy_settings("", run_id, crawl, sources, (stop, 0.0) if stop else ())
     directory = crawl["warc_dir"]
     return {
         **settings,
@@ -76,7 +86,7 @@ def frontier_settings(url: str, run_id: str, worker: str, crawl: dict,
             **settings["DOWNLOADER_MIDDLEWARES"],
             "crawlers.frontier.politeness.SharedPoliteness": 860,
         },
-        "EXTENSIONS": {},  # no time box on a shared crawl
+        "EXTENSIONS": settings["EXTENSIONS"] if stop else {},  # the time limit, if any
         # WARC files stay on the crawler's host, named by run and crawler
         "NARRASCOPE_WARC_DIR": str(Path(directory).resolve()) if directory else "",
         "NARRASCOPE_RUN_ID": f"{run_id}-{worker}",
@@ -88,9 +98,11 @@ def frontier_settings(url: str, run_id: str, worker: str, crawl: dict,
 
 
 def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = None,
-                       wait: float = WAIT_SECONDS) -> dict:  # fmt: skip
-    """Crawl as one of the frontier's crawlers until the shared crawl is finished; return
-    this crawler's summary. Scrapy's reactor runs once per process."""
+                       wait: float = WAIT_SECONDS, max_duration: float | None = None) -> dict:  # fmt: skip
+    """Crawl as one of the frontier's crawlers until the shared crawl is finished, or until
+    its time limit (``max_duration`` seconds, or the run's): then it stops fetching and
+    what it held goes back on the queue ('stopped early'). Return this crawler's summary.
+    Scrapy's reactor runs once per process."""
     from scrapy.crawler import CrawlerProcess
 
     from crawlers.frontier.spider import FrontierSpider
@@ -100,7 +112,8 @@ def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = Non
     server = connect(url)
     run = wait_for_run(server, wait, sources_digest(sources))
     worker = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    settings = frontier_settings(url, run["run_id"], worker, crawl, sources)
+    settings = frontier_settings(url, run["run_id"], worker, crawl, sources,
+                                 stop_at(run, max_duration))  # fmt: skip
     quiet_scrapy(settings["LOG_LEVEL"])
     process = CrawlerProcess(settings)
     logging.getLogger("scrapy").setLevel(settings["LOG_LEVEL"])
@@ -124,6 +137,8 @@ def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = Non
         status, why = "failed", "the crawl could not start (see the log above)"
     elif finish == "finished":
         status, why = "ok", ""
+    elif finish == "max_duration":  # not a failure: the queue is left for the others
+        status, why = "stopped early", ""
     else:
         status, why = f"stopped: {finish}", STOPPED.get(finish, "see the log above")
     if stats.get("frontier/close_failed"):  # its part of the run is incomplete on ingest's side

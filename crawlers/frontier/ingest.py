@@ -49,12 +49,14 @@ def publish_state(con, server) -> int:
     return count
 
 
-def open_run(server, run_id: str, con, digest: str = "") -> int:
-    """A fresh frontier for ``run_id``: earlier runs' queue, filter and items are dropped."""
+def open_run(server, run_id: str, con, digest: str = "", stop_at: float = 0.0) -> int:
+    """A fresh frontier for ``run_id``: earlier runs' queue, filter and items are dropped.
+    ``stop_at``: when the crawlers stop fetching (wall clock; 0: when the crawl is done)."""
     reset(server)
     published = publish_state(con, server)
     server.hset(key("run"), mapping={"run_id": run_id, "state": "open", "sources": digest,
-                                     "opened_at": datetime.now(UTC).isoformat()})  # fmt: skip
+                                     "opened_at": datetime.now(UTC).isoformat(),
+                                     "stop_at": repr(stop_at)})  # fmt: skip
     return published
 
 
@@ -115,9 +117,12 @@ def _no_other_crawlers(server, timeout: float) -> None:
 
 
 def run_ingest(db_path: str | Path, url: str, sources: list[Source], crawl: dict | None = None,
-               poll: float = 1.0, wait: float = WAIT_SECONDS) -> dict:  # fmt: skip
+               poll: float = 1.0, wait: float = WAIT_SECONDS,
+               max_duration: float | None = None) -> dict:  # fmt: skip
     """Open a run on the frontier and write what the crawlers push until they are done;
-    fail when no crawler has been alive for ``wait`` seconds before the crawl finished."""
+    fail when no crawler has been alive for ``wait`` seconds before the crawl finished.
+    With ``max_duration`` (seconds) the crawlers stop fetching then, and ingest ends once
+    they have left and what they pushed is written: the run is 'stopped early'."""
     crawl = {**CRAWL_DEFAULTS, **(crawl or {})}
     server = connect(url, retries=False)
     timeout = float(crawl["frontier_timeout"])
@@ -128,7 +133,8 @@ def run_ingest(db_path: str | Path, url: str, sources: list[Source], crawl: dict
         _no_other_crawlers(server, timeout)
         with writer_lock(db_path), recorded_run(db_path, "crawl") as run:
             run_id = run.run_id
-            _ingest(server, lock, run, db_path, sources, crawl, poll, wait)
+            stop = time.time() + max_duration if max_duration else 0.0
+            _ingest(server, lock, run, db_path, sources, crawl, poll, wait, stop)
         return {**run.summary, "run_id": run.run_id, "status": run.status}
     finally:
         try:
@@ -139,24 +145,37 @@ def run_ingest(db_path: str | Path, url: str, sources: list[Source], crawl: dict
             log.error("could not close the run on the frontier: %s", err)
 
 
-def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float) -> None:
+def _timed_out(server, stop: float, grace: float) -> bool:
+    """Past the run's time limit, and every crawler has left (or had ``grace`` seconds to
+    finish what it was fetching then)."""
+    now = time.time()
+    return bool(stop) and now >= stop and (now >= stop + grace or not _live_workers(server))
+
+
+def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float,
+            stop: float = 0.0) -> None:  # fmt: skip
     from storage.health import health_row, record_health
 
     with connect_db(db_path) as con:
         record_sources(con, [source_row(s) for s in sources])
-        published = open_run(server, run.run_id, con, sources_digest(sources))
+        published = open_run(server, run.run_id, con, sources_digest(sources), stop)
+    # a crawler stopped at the limit finishes its downloads, then leaves
+    grace = float(crawl["timeout"]) + 2 * float(crawl["frontier_timeout"])
     log.info("frontier run %s open: %d URLs of crawl state published", run.run_id, published)
     writer = DuckDBWriter(str(db_path), run.run_id, crawl["write_batch"],
                           crawl["write_seconds"])  # fmt: skip
     reports: list[dict] = []
     bad: Counter = Counter()  # refused entries by reason (crawlers/frontier/items.py)
-    alive_at, looked_at, gone = time.monotonic(), 0.0, None
+    alive_at, looked_at, gone, timed_out = time.monotonic(), 0.0, None, False
     try:
         while writer.error is None:
             lock.refresh()
             popped = server.lpop(ITEMS_KEY, POP_COUNT)
             if not popped:
                 if _crawl_over(server) and not server.llen(ITEMS_KEY):
+                    break
+                if _timed_out(server, stop, grace) and not server.llen(ITEMS_KEY):
+                    timed_out = not _crawl_over(server)
                     break
                 now = time.monotonic()
                 if now - looked_at >= poll:
@@ -199,7 +218,10 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
         "state_published": published,
         **counts.as_dict(),
     }
-    stopped = [r for r in reports if r.get("finish_reason") != "finished"]
+    stopped = [r for r in reports if r.get("finish_reason") not in ("finished", "max_duration")]
+    if timed_out:
+        run.status = "stopped early"
+        run.summary["stopped_early"] = {"reason": "max_duration", "requests_left": _left(server)}
     if writer.error:
         run.summary["not_written"] = writer.not_written
         run.fail(writer.error)
@@ -216,6 +238,12 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
             for s in sources]  # fmt: skip
     with connect_db(db_path) as con:
         record_health(con, rows)
+
+
+def _left(server) -> int:
+    """Requests queued or in flight: what the next run crawls again."""
+    inflight = server.scan_iter(match=key("inflight", "*"), count=1000)
+    return int(server.zcard(key("requests"))) + sum(int(server.hlen(k)) for k in inflight)
 
 
 #: how the ingest's error line names each kind of refused entry

@@ -215,7 +215,9 @@ class FrontierScheduler(Scheduler):
         from redis import RedisError
 
         held = request.meta.pop("frontier_id", None)
-        if held is None or self._holding:
+        # stopped at its time limit: what it still held goes back on the queue at close
+        timed_out = getattr(self.crawler, "narrascope_stopped_for_time", False)
+        if held is None or self._holding or timed_out:
             return
         try:
             self.server.hdel(self._inflight, held)

@@ -26,10 +26,9 @@ def format_crawl(summary: dict) -> str:
         lines.append(f"rejected: {reasons}")
     if summary.get("stopped_early"):
         left = summary["stopped_early"].get("requests_left", 0)
-        lines.append(
-            "crawl stopped early to leave time for processing within --max-duration: "
-            f"{left} queued requests left for the next run"
-        )
+        why = ("the crawlers stopped at --max-duration" if "crawlers" in summary  # frontier
+               else "crawl stopped early to leave time for processing within --max-duration")  # fmt: skip
+        lines.append(f"{why}: {left} queued requests left for the next run")
     return "\n".join(lines)
 
 

@@ -7,6 +7,7 @@ import click
 
 from pipeline.cli.app import CommandError, Context, common_options
 from pipeline.cli.formatting import format_crawl
+from pipeline.deadline import Duration
 from pipeline.logs import log
 
 
@@ -18,7 +19,8 @@ def _redis_errors() -> tuple:
     return (RedisError,)
 
 
-def frontier_crawl(obj: Context, sources_path, url: str, wait: float) -> dict:
+def frontier_crawl(obj: Context, sources_path, url: str, wait: float,
+                   max_duration: float | None = None) -> dict:  # fmt: skip
     """One crawler of the shared crawl: no database here, items go to the frontier."""
     from crawlers.frontier import FrontierError
     from crawlers.frontier.crawl import run_frontier_crawl
@@ -26,7 +28,8 @@ def frontier_crawl(obj: Context, sources_path, url: str, wait: float) -> dict:
 
     sources = load_sources(sources_path or obj.config["sources"])
     try:
-        summary = run_frontier_crawl(url, sources, obj.config["crawl"], wait=wait)
+        summary = run_frontier_crawl(url, sources, obj.config["crawl"], wait=wait,
+                                     max_duration=max_duration)  # fmt: skip
     except FrontierError as err:
         raise CommandError(str(err)) from err
     except _redis_errors() as err:
@@ -38,7 +41,9 @@ def frontier_crawl(obj: Context, sources_path, url: str, wait: float) -> dict:
     )
     log.info("frontier crawl %s", summary["status"],
              extra={"event": "frontier_crawl", "summary": summary})  # fmt: skip
-    if summary["status"] != "ok":
+    if summary["status"] == "stopped early":
+        click.echo("stopped at its time limit: what it held went back on the queue")
+    elif summary["status"] != "ok":
         raise CommandError(f"crawler {summary['worker']} {summary['status']}: {summary['why']}")
     return summary
 
@@ -51,9 +56,13 @@ def frontier_crawl(obj: Context, sources_path, url: str, wait: float) -> dict:
 @click.option("--wait", type=float, default=300.0, show_default=True,
               help="Fail when no crawler has been alive this many seconds and the crawl "
                    "is not finished.")  # fmt: skip
+@click.option("--max-duration", type=Duration(),
+              help="Time limit (50m, 90s): the crawlers stop fetching then; ingest writes what "
+                   "they pushed and ends, 'stopped early' (exit 0; the next run crawls what "
+                   "was left).")  # fmt: skip
 @common_options
 @click.pass_obj
-def ingest(obj: Context, url, sources, wait):
+def ingest(obj: Context, url, sources, wait, max_duration):
     """Open a shared crawl on a Redis frontier and write what its crawlers fetch.
 
     Run one, next to the database, before the crawlers (`narrascope crawl --frontier URL`
@@ -75,7 +84,8 @@ def ingest(obj: Context, url, sources, wait):
     loaded = load_sources(sources or obj.config["sources"])
     with obj.writing():
         try:
-            summary = run_ingest(obj.db_path, url, loaded, obj.config["crawl"], wait=wait)
+            summary = run_ingest(obj.db_path, url, loaded, obj.config["crawl"], wait=wait,
+                                 max_duration=max_duration)  # fmt: skip
         except FrontierError as err:
             raise CommandError(str(err)) from err
         except _redis_errors() as err:

@@ -6,6 +6,7 @@ import click
 
 from pipeline.cli.app import CommandError, Context, common_options
 from pipeline.cli.formatting import format_crawl
+from pipeline.deadline import Duration
 from pipeline.logs import log
 
 
@@ -85,9 +86,16 @@ def echo_source_problems(obj: Context) -> None:
     show_default=True,
     help="With --frontier: seconds to wait for `ingest --frontier` to open the run.",
 )
+@click.option(
+    "--max-duration",
+    type=Duration(),
+    help="With --frontier: stop fetching after this long (50m, 90s; or at the run's own limit, "
+    "`ingest --frontier --max-duration`, if earlier); what this crawler held goes back on the "
+    "queue (exit 0, 'stopped early').",
+)
 @common_options
 @click.pass_obj
-def crawl(obj: Context, sources, frontier, wait):
+def crawl(obj: Context, sources, frontier, wait, max_duration):
     """Crawl the configured sources: feeds, sitemaps, WordPress APIs, Telegram channels and
     link-following, incrementally (conditional GETs from the crawl state in the database).
 
@@ -98,8 +106,11 @@ def crawl(obj: Context, sources, frontier, wait):
     if frontier:
         from pipeline.cli.frontier import frontier_crawl
 
-        frontier_crawl(obj, sources, frontier, wait)
+        frontier_crawl(obj, sources, frontier, wait, max_duration)
         return
+    if max_duration:
+        raise click.UsageError("--max-duration needs --frontier here (a time-boxed local "
+                               "crawl: `narrascope run --max-duration`)")  # fmt: skip
     with obj.writing():
         do_crawl(obj, sources)
 

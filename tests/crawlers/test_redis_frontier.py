@@ -572,3 +572,34 @@ def test_refused_items_and_a_lost_closing_report_fail_the_run(sites, single, red
     finally:
         con.close()
     assert status == "failed" and line in summary and '"bad_items": 1' in summary
+
+
+def test_a_shared_crawl_stops_at_its_time_limit(sites, single, redis_url, tmp_path):
+    """ingest --max-duration: the crawlers stop fetching at the limit (exit 0, 'stopped
+    early'), ingest writes what they pushed and ends, its run 'stopped early'."""
+    demo, tmp, _log = sites
+    (_, _, first_db), _ = single
+    db = tmp_path / "timed.duckdb"
+    routes = [r for s in demo.servers.values() for r in s.RequestHandlerClass.routes.values()]
+    for _ctype, _body, headers in routes:
+        headers["Delay"] = "2"  # the crawl takes longer than its limit
+    try:
+        crawler = _cli(tmp, "crawl", "--frontier", redis_url)  # waits for the run
+        ingest = _cli(tmp, "--db", str(db), "ingest", "--frontier", redis_url,
+                      "--max-duration", "5s")  # fmt: skip
+        out, err = _finish(crawler)
+        assert re.search(r"^crawler \S+ stopped early: \d+ responses", out, re.M), out + err
+        out, err = _finish(ingest)
+    finally:
+        for _ctype, _body, headers in routes:
+            headers.pop("Delay", None)
+    assert re.search(r"^crawl stopped early:", out, re.M), out + err
+    left = re.search(r"^the crawlers stopped at --max-duration: (\d+) queued requests", out, re.M)
+    assert left and int(left[1]) > 0, out
+    documents = snapshot(db)["documents"]
+    assert documents and set(documents) < set(first_db["documents"])
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT status FROM runs").fetchall() == [("stopped early",)]
+    finally:
+        con.close()
