@@ -165,6 +165,7 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
     writer = DuckDBWriter(str(db_path), run.run_id, crawl["write_batch"],
                           crawl["write_seconds"])  # fmt: skip
     reports: list[dict] = []
+    names = {s.name for s in sources}
     bad: Counter = Counter()  # refused entries by reason (crawlers/frontier/items.py)
     alive_at, looked_at, gone, timed_out = time.monotonic(), 0.0, None, False
     try:
@@ -191,7 +192,7 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
                 continue
             for data in popped:
                 try:
-                    item = loads(data, run.run_id)
+                    item = loads(data, run.run_id, names)
                 except BadItem as err:
                     bad[err.reason] += 1
                     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
@@ -248,7 +249,8 @@ def _left(server) -> int:
 
 #: how the ingest's error line names each kind of refused entry
 REFUSED = {"not_json": "not JSON", "malformed": "not a narrascope item",
-           "other_run": "of another run", "bad_warc": "with a WARC pointer not of this run"}  # fmt: skip
+           "other_run": "of another run", "bad_warc": "with a WARC pointer not of this run",
+           "other_source": "of a source not in ingest's sources"}  # fmt: skip
 
 
 def refused_line(bad: Counter) -> str:

@@ -73,9 +73,10 @@ def dumps(item, run_id: str = "") -> str:
     return json.dumps({"type": type(item).__name__, "run": run_id, "fields": fields}, default=str)
 
 
-def loads(data: str | bytes, run_id: str | None = None):
+def loads(data: str | bytes, run_id: str | None = None, sources=None):
     """The item (or a Health report, as a dict) from its JSON; BadItem when it is not one,
-    or (``run_id`` given) when it was crawled for another run."""
+    when (``run_id`` given) it was crawled for another run, or when (``sources``: names
+    given) it names a source not among them."""
     try:
         obj = json.loads(data)
     except (ValueError, RecursionError) as err:
@@ -93,6 +94,11 @@ def loads(data: str | bytes, run_id: str | None = None):
     fields = obj.get("fields")
     if not isinstance(fields, dict):
         raise BadItem("no fields")
+    source, url, optional = fields.get("source"), fields.get("url"), cls is Rejection
+    if not (isinstance(url, str) or optional and url is None) or not isinstance(source, str | None):
+        raise BadItem(f"bad {cls.__name__}: url or source not a string")
+    if sources is not None and source not in sources and (source or not optional):
+        raise BadItem(f"of source {str(source)[:80]!r}, not one of ingest's", "other_source")
     try:
         if fields.get("fetched_at") is not None:
             fields["fetched_at"] = datetime.fromisoformat(fields["fetched_at"])

@@ -344,7 +344,9 @@ def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_p
                         "kind": "telegram", "fetched_at": at, "lastmod": "99"}),
         ("PageRecord", {"url": home + "zombie", "source": "demo-blog", "origin": "crawl",
                         "fetched_at": at, "html": "<p>z</p>"}))]  # fmt: skip
-    client.rpush("narrascope:items", json.dumps(forged), "[1, 2]", *zombie,
+    stray = {"type": "NotModified", "run": run_id, "fields": {"url": home,
+             "source": "not-configured-here", "fetched_at": at}}  # fmt: skip
+    client.rpush("narrascope:items", json.dumps(forged), "[1, 2]", *zombie, json.dumps(stray),
                  json.dumps({"type": "Health", "run": run_id, "worker": "gone-crawler",
                              "health": {}, "body_chars": {}, "finish_reason": "shutdown"}))  # fmt: skip
 
@@ -356,14 +358,14 @@ def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_p
     out, err = _finish(ingest, code=1)
     assert re.search(r"^crawl failed:", out, re.M)
     assert "gone-crawler (shutdown)" in err
-    assert "refused 4 frontier items (2 of another run, 1 with a WARC pointer not of this " \
-        "run, 1 not a narrascope item;" in err  # fmt: skip
+    assert "refused 5 frontier items (2 of another run, 1 with a WARC pointer not of this " \
+        "run, 1 not a narrascope item, 1 of a source not in ingest's sources;" in err  # fmt: skip
     shared = snapshot(db)
     assert shared["documents"] == first_db["documents"]  # the crawl went on, nothing of zombie
     assert not [s for s in shared["state"] if "zombie" in s[0]]
     assert ("private_address", private) in shared["rejections"]
     assert [r for r in shared["rejections"] if r[0] == "bad_frontier_item"] == [
-        ("bad_frontier_item", None)] * 4  # fmt: skip
+        ("bad_frontier_item", None)] * 5  # fmt: skip
 
 
 def test_crawlers_and_ingest_that_lose_each_other_stop_and_say_so(sites, redis_url, tmp_path):
