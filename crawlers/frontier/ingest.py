@@ -226,13 +226,16 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
     if writer.error:
         run.summary["not_written"] = writer.not_written
         run.fail(writer.error)
-    elif gone or stopped or bad:
+    elif gone or stopped or bad or run.summary["refused"]:
         why = [gone] if gone else []
         if stopped:
             why.append("crawlers stopped before the crawl was finished: " + ", ".join(
                 f"{r.get('worker')} ({r.get('finish_reason')})" for r in stopped))  # fmt: skip
         if bad:
             why.append(refused_line(bad))
+        if run.summary["refused"]:
+            why.append(f"the crawlers refused {run.summary['refused']} queue entries (not "
+                       "requests this crawl could have queued; their logs say why)")  # fmt: skip
         run.fail("; ".join(why))
     rows = [health_row(run.run_id, s.name, health[s.name][0],
                        counts.by_source.get(s.name, {}), health[s.name][1])

@@ -360,6 +360,7 @@ def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_p
     assert "gone-crawler (shutdown)" in err
     assert "refused 5 frontier items (2 of another run, 1 with a WARC pointer not of this " \
         "run, 1 not a narrascope item, 1 of a source not in ingest's sources;" in err  # fmt: skip
+    assert "the crawlers refused 7 queue entries" in err
     shared = snapshot(db)
     assert shared["documents"] == first_db["documents"]  # the crawl went on, nothing of zombie
     assert not [s for s in shared["state"] if "zombie" in s[0]]
