@@ -5,18 +5,20 @@ no page fetched twice.
 
 Each crawler may have C requests in flight ([crawl] concurrent_requests = C, set in the
 config file the runs read; concurrent_per_domain = C too). concurrent_per_domain alone does
-not limit anything here: Scrapy 2.19 under its asyncio reactor starts every request queued
-for a site at once (its slot's free-transfer count goes up only when the started download
-task first runs), so a crawler that was meant to have 4 in flight had up to Scrapy's
-CONCURRENT_REQUESTS = 16, reached ~30 pages/s where 4 x 5/s = 20/s was the bound, and was
-held back by this machine's CPUs, not by the site. The server counts what it answers at
-once ("peak in flight"): C per crawler shows the limit is the one set.
+not hold: under its asyncio reactor Scrapy 2.19 starts a download as a task and counts it as
+transferring only once the task runs, so whenever a site's slot has room it starts every
+request queued for the site at once. A crawler meant to have 4 in flight had bursts of up
+to CONCURRENT_REQUESTS = 16 (the server saw 9 to 11 at once, Scrapy's slot 15), and its rate
+depended on how many requests happened to be queued: ~30 pages/s in one run where 4 / 0.2 s
+= 20/s was the bound, 11 to 15 in others; the two-crawler ratios measured so far (2.05x,
+1.59x) compared two such draws. The server counts what it answers at once ("peak in flight"): C per crawler shows
+that the limit is the one set.
 
 C is small (1, 2, 4 by default) so that a crawler is bound by the site's latency (C / 0.2 s
-pages/s at most), not by CPU: every process (crawlers, ingest, server, Redis) shares the
-machine's cores, and a CPU-bound comparison measures contention, not the frontier. The CPU
-seconds of the crawler processes (their own rusage, start-up included) and the busiest
-crawler's CPU share of its wall time show how far from CPU-bound each run was.
+pages/s at most) and far from CPU-bound: every process (crawlers, ingest, server, Redis)
+shares the machine's 2 cores with whatever else runs, and a CPU-bound comparison measures
+contention, not the frontier. The CPU seconds of the crawler processes (their own rusage,
+start-up included) and the busiest crawler's CPU share of its wall time show how far.
 
 Pages per second are counted at the server, from the first article answered to the last
 (+200 ms for the first request; process start-up aside: the wall time with start-up is
