@@ -43,9 +43,11 @@ def test_concurrent_requests_caps_what_a_site_sees_at_once(tmp_path):
     assert peak == 2
 
 
-@pytest.mark.xfail(strict=True, reason="Scrapy 2.19's asyncio downloader starts every request "
-                   "queued for a site at once: concurrent_per_domain is not held (when this "
-                   "passes, Scrapy holds it again: drop the caveat in crawlers/runner.py)")  # fmt: skip
+@pytest.mark.xfail(
+    strict=True,
+    reason="Scrapy 2.19's asyncio downloader starts every request queued for a site at once: "
+    "concurrent_per_domain is not held (once this passes, drop the caveat in crawlers/runner.py)",
+)
 def test_concurrent_per_domain_alone_caps_a_site(tmp_path):
     peak, _ = crawl_peak(tmp_path, "concurrent_per_domain = 2\n")
     assert peak <= 2
