@@ -20,16 +20,11 @@ import pytest
 
 from crawlers.demo.server import DemoSites
 from tests.conftest import ROOT
+from tests.support.redis import start_redis, stop_redis
 
 pytestmark = pytest.mark.slow
 
 FAST = "[crawl]\ndownload_delay = 0\nautothrottle = false\nfrontier_timeout = {timeout}\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,23 +37,9 @@ def redis_url():
     for module in ("redis", "scrapy_redis"):
         pytest.importorskip(module, reason=f"{module} is not installed (pip install "
                             "'narrascope[redis]'): the shared-crawl tests need it")  # fmt: skip
-    import redis
-
-    port = _free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(10)
+    proc, url = start_redis(server)
+    yield url
+    stop_redis(proc)
 
 
 @pytest.fixture(scope="module")
