@@ -3,16 +3,16 @@ one, and against the plain single-process crawl, on a local site that answers ev
 after 200 ms (a distant server). Issue 16's target: two crawlers >= 1.8x the pages/s of one,
 no page fetched twice.
 
-Each crawler may have C requests in flight ([crawl] concurrent_requests = C, set in the
-config file the runs read; concurrent_per_domain = C too). concurrent_per_domain alone does
-not hold: under its asyncio reactor Scrapy 2.19 starts a download as a task and counts it as
-transferring only once the task runs, so whenever a site's slot has room it starts every
-request queued for the site at once. A crawler meant to have 4 in flight had bursts of up
-to CONCURRENT_REQUESTS = 16 (the server saw 9 to 11 at once, Scrapy's slot 15), and its rate
-depended on how many requests happened to be queued: ~30 pages/s in one run where 4 / 0.2 s
-= 20/s was the bound, 11 to 15 in others; the two-crawler ratios measured so far (2.05x,
-1.59x) compared two such draws. The server counts what it answers at once ("peak in flight"): C per crawler shows
-that the limit is the one set.
+Each crawler may have C requests in flight at the site ([crawl] concurrent_per_domain = C,
+set in the config file the runs read). Before crawlers/downloader.py, Scrapy 2.19 did not
+hold that setting with no download delay: it starts a download as a task and counted it as
+transferring only once the task ran, so whenever a site's slot had room it started every
+request queued for the site at once. A crawler meant to have 4 in flight had bursts of up to
+CONCURRENT_REQUESTS = 16 (the server saw 9 to 11 at once), and its rate depended on how many
+requests happened to be queued: ~30 pages/s in one run where 4 / 0.2 s = 20/s was the
+bound, 11 to 15 in others; the two-crawler ratios measured then (2.05x, 1.59x) compared two
+such draws. The server counts what it answers at once ("peak in flight"): C per crawler
+shows that the limit is the one set.
 
 C is small (1, 2, 4 by default) so that a crawler is bound by the site's latency (C / 0.2 s
 pages/s at most) and far from CPU-bound: every process (crawlers, ingest, server, Redis)
@@ -50,7 +50,7 @@ REPEATS = int(os.environ.get("REPEATS", 3))
 CONCURRENCY = [int(c) for c in os.environ.get("CONCURRENCY", "1,2,4").split(",")]
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ("[crawl]\ndownload_delay = 0\nautothrottle = false\nlog_level = 'ERROR'\n"
-          "concurrent_requests = {c}\nconcurrent_per_domain = {c}\n")  # fmt: skip
+          "concurrent_per_domain = {c}\n")  # fmt: skip
 
 
 def serve(pages: int):
@@ -166,7 +166,7 @@ def main() -> None:
                     trials.setdefault((c, k), []).append(measure(unit * c, c, n, u))
     finally:
         stop_redis(redis_proc)
-    print(f"\nper crawler C requests in flight ([crawl] concurrent_requests = C), "
+    print(f"\nper crawler C requests in flight ([crawl] concurrent_per_domain = C), "
           f"{LATENCY * 1000:.0f} ms per article, {unit} x C articles, no download delay; "
           f"{os.cpu_count()} CPUs; median of {REPEATS} interleaved runs each, duplicate fetches "
           "summed and peak in flight the highest over all runs\n")  # fmt: skip

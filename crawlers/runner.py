@@ -21,9 +21,7 @@ CRAWL_DEFAULTS = {
     "download_delay": 0.5,
     "concurrent_per_domain": 4,
     # requests in flight at once in one crawl process, all sites together (scrapy's
-    # CONCURRENT_REQUESTS; its default). Scrapy 2.19 under its asyncio reactor does not hold
-    # concurrent_per_domain once requests queue up for a site (it starts them all: see
-    # bench/bench_crawl_frontier.py); this limit it holds, so it caps a single site's crawl
+    # CONCURRENT_REQUESTS; its default); concurrent_per_domain caps each site within it
     "concurrent_requests": 16,
     "max_bytes": 10 * 1024 * 1024,
     "timeout": 30,
@@ -79,6 +77,8 @@ def scrapy_settings(
         "AUTOTHROTTLE_ENABLED": crawl["autothrottle"],
         "AUTOTHROTTLE_START_DELAY": crawl["download_delay"],
         "DOWNLOAD_DELAY": crawl["download_delay"],
+        # Scrapy's own starts every request queued for a site at once with no delay
+        "DOWNLOADER": "crawlers.downloader.SlotBoundDownloader",
         "CONCURRENT_REQUESTS": crawl["concurrent_requests"],
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl["concurrent_per_domain"],
         "DOWNLOAD_MAXSIZE": crawl["max_bytes"],

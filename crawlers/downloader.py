@@ -1,0 +1,43 @@
+"""Scrapy's downloader with its per-site concurrency held.
+
+Scrapy 2.19 starts a download as a scheduled coroutine and counts the request as
+"transferring" only once that coroutine first runs. Its queue loop (``while slot.queue and
+slot.free_transfer_slots() > 0``) runs before any of them has, so with no download delay it
+starts every request queued for a site at once: a site configured for 2 saw 6 or 7 in
+flight (tests/crawlers/test_concurrency.py). With a delay the loop starts one request per
+turn and the count catches up, which is why the default configuration never showed it.
+
+Here a request counts as transferring from the moment it leaves the slot's queue. Scrapy's
+own ``_download`` adds it again (a set: no change) and removes it when the download ends,
+whatever the outcome, so nothing is counted twice or left behind.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from scrapy.core.downloader import Downloader
+
+
+class _StartingQueue(deque):
+    """A slot's queue that marks each request it hands out as transferring."""
+
+    def __init__(self, items, transferring: set):
+        super().__init__(items)
+        self.transferring = transferring
+
+    def popleft(self):
+        request, deferred = super().popleft()
+        self.transferring.add(request)
+        return request, deferred
+
+
+class SlotBoundDownloader(Downloader):
+    """Scrapy's Downloader whose slots hold their concurrency with no download delay too
+    (settings: ``DOWNLOADER = "crawlers.downloader.SlotBoundDownloader"``)."""
+
+    def _get_slot(self, request, spider=None):
+        key, slot = super()._get_slot(request)
+        if not isinstance(slot.queue, _StartingQueue):
+            slot.queue = _StartingQueue(slot.queue, slot.transferring)
+        return key, slot
