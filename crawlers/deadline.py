@@ -28,6 +28,9 @@ REASON = "max_duration"
 CHECK_EVERY = 0.5  # seconds
 # responses that become documents to process; listings count by the pages they deliver
 PAGE_CALLBACKS = ("parse_page", "parse_linked")
+#: request.meta flag of a request dropped at the time limit (not fetched: a shared crawl's
+#: scheduler leaves it in flight, to go back on the queue; crawlers/frontier/scheduler.py)
+DROPPED = "narrascope_dropped_for_time"
 
 
 class StoppedForTime(IgnoreRequest):
@@ -39,6 +42,9 @@ class CrawlDeadline:
     def __init__(self, crawler, stop_at: float, per_page: float):
         self.crawler = crawler
         self.stop_at = stop_at
+        # measured on the monotonic clock from here on: a wall clock set back or forward
+        # while the crawl runs does not move its stop
+        self.stop_mono = time.monotonic() + stop_at - time.time()
         self.per_page = per_page
         self.responses = 0  # received: each may be a document, once the spider has read it
         self.page_items = 0  # documents the spider made of them (an API page holds many)
@@ -63,7 +69,8 @@ class CrawlDeadline:
         return max(self.responses, self.page_items)
 
     def must_stop(self, now: float | None = None) -> bool:
-        return (now or time.time()) >= self.stop_at - self.per_page * self.pages
+        """``now``: on the monotonic clock."""
+        return (now or time.monotonic()) >= self.stop_mono - self.per_page * self.pages
 
     def opened(self, spider) -> None:
         self.task = create_looping_call(self.check)
@@ -100,6 +107,7 @@ class CrawlDeadline:
         for slot in self.crawler.engine.downloader.slots.values():
             while slot.queue:
                 request, waiting = slot.queue.popleft()
+                request.meta[DROPPED] = True
                 waiting.errback(StoppedForTime(f"the crawl stopped at its time limit: {request}"))
                 dropped += 1
         return dropped
@@ -124,6 +132,12 @@ class DropAfterStop:
         return cls(crawler)
 
     def process_request(self, request, spider=None):
-        if getattr(self.crawler, "narrascope_stopped_for_time", False):
-            self.crawler.stats.inc_value("narrascope/dropped_for_time")
-            raise StoppedForTime(f"the crawl stopped at its time limit: {request}")
+        drop_if_stopped(self.crawler, request)
+
+
+def drop_if_stopped(crawler, request) -> None:
+    """Raise StoppedForTime, marking the request dropped, once the crawl stopped for time."""
+    if getattr(crawler, "narrascope_stopped_for_time", False):
+        crawler.stats.inc_value("narrascope/dropped_for_time")
+        request.meta[DROPPED] = True
+        raise StoppedForTime(f"the crawl stopped at its time limit: {request}")

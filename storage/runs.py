@@ -92,7 +92,7 @@ def recorded_run(
                 with connect(db_path) as con:
                     finish_run(con, run.run_id, run.status, run.summary)
             except Exception as err:  # noqa: BLE001 - do not hide the error that ended the run
-                if run.status == "ok":
+                if run.status in ("ok", "stopped early"):  # else: the block's failure
                     raise
                 log.error("could not record the end of run %s: %s", run.run_id, err)
 

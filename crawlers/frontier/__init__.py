@@ -13,7 +13,8 @@ own keys ``narrascope:requests`` and ``narrascope:dupefilter`` sit beside ours):
     run             hash: run_id, state ("open" once the crawl state is published, "closed"
                     once ingest ended), sources (digest of ingest's sources), seeded,
                     done (set by the crawler that finds the crawl finished), stop_at (when
-                    the crawlers stop fetching, ``ingest --max-duration``; 0.0: never)
+                    the crawlers stop fetching, ``ingest --max-duration``, in seconds on
+                    Redis's clock, TIME; 0.0: never)
     state           hash: canonical URL -> crawl state (JSON), published from DuckDB by ingest
     items           list: crawled items (JSON, crawlers/frontier/items.py), popped by ingest
     workers         set of crawler ids; worker:<id> is a heartbeat key with a time to live
@@ -53,6 +54,27 @@ def sources_digest(sources) -> str:
 
 class FrontierError(RuntimeError):
     """The frontier could not be used (Redis unreachable, no ingest running, ...)."""
+
+
+def redis_time(client) -> float:
+    """Redis's clock (seconds): the one clock every host of a frontier shares."""
+    seconds, micros = client.time()
+    return seconds + micros / 1e6
+
+
+def run_stop_at(run: dict) -> float:
+    """The run's published time limit (Redis's clock, 0.0: none), checked: Redis is not
+    trusted, and a value that is not a finite number must not pass for 'never'."""
+    import math
+
+    raw = run.get("stop_at") or "0"
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise FrontierError(f"{key('run')} stop_at is not a number of seconds: {raw[:40]!r}")
+    return max(value, 0.0)
 
 
 def connect(url: str, retries: bool = True):

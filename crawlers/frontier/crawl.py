@@ -11,7 +11,15 @@ import time
 import uuid
 from pathlib import Path
 
-from crawlers.frontier import FrontierError, connect, key, sources_digest
+from crawlers.frontier import (
+    INGEST_KEY,
+    FrontierError,
+    connect,
+    key,
+    redis_time,
+    run_stop_at,
+    sources_digest,
+)
 from crawlers.runner import CRAWL_DEFAULTS, quiet_scrapy, scrapy_settings
 from crawlers.sources import Source
 
@@ -32,13 +40,16 @@ STOPPED = {
 }
 
 
-def stop_at(run: dict, max_duration: float | None) -> float:
-    """When this crawler stops fetching (wall clock, 0: never): the earlier of the run's time
-    limit (``ingest --max-duration``) and its own."""
-    limits = [float(run.get("stop_at") or 0)]
+def stop_at(run: dict, max_duration: float | None, server=None) -> float:
+    """When this crawler stops fetching (this host's clock, ``time.time()``; 0: never): the
+    earlier of the run's time limit (``ingest --max-duration``, published on Redis's clock:
+    what is left of it is measured there, so hosts' clocks do not matter) and its own."""
+    limits = []
+    if published := run_stop_at(run):
+        limits.append(time.time() + published - redis_time(server))
     if max_duration:
         limits.append(time.time() + max_duration)
-    return min((t for t in limits if t > 0), default=0.0)
+    return min(limits, default=0.0)
 
 
 def wait_for_run(server, wait: float = WAIT_SECONDS, digest: str | None = None) -> dict:
@@ -47,7 +58,8 @@ def wait_for_run(server, wait: float = WAIT_SECONDS, digest: str | None = None) 
     deadline = time.monotonic() + wait
     while True:
         run = {k.decode(): v.decode() for k, v in server.hgetall(key("run")).items()}
-        if run.get("state") == "open" and run.get("done") != "1":
+        # an "open" run without the ingest lock was left by an ingest that died: wait
+        if run.get("state") == "open" and run.get("done") != "1" and server.exists(INGEST_KEY):
             if digest is not None and run.get("sources") != digest:
                 raise FrontierError(
                     f"this host's sources differ from those ingest opened run {run['run_id']} "
@@ -58,6 +70,11 @@ def wait_for_run(server, wait: float = WAIT_SECONDS, digest: str | None = None) 
         if time.monotonic() >= deadline:
             if run.get("done") == "1":  # the last run ended and no new one was opened
                 raise FrontierError("the run on this frontier is over, and no new one was "
+                                    f"opened within {wait:.0f} s: start `narrascope ingest "
+                                    "--frontier URL` next to the database")  # fmt: skip
+            if run.get("state") == "open" and run.get("done") != "1":
+                raise FrontierError(f"run {run.get('run_id', '?')} on this frontier was left "
+                                    "open by an ingest that is gone, and no new one was "
                                     f"opened within {wait:.0f} s: start `narrascope ingest "
                                     "--frontier URL` next to the database")  # fmt: skip
             raise FrontierError(
@@ -84,6 +101,8 @@ def frontier_settings(url: str, run_id: str, worker: str, crawl: dict,
         "ITEM_PIPELINES": {"crawlers.frontier.items.RedisItemPipeline": 300},
         "DOWNLOADER_MIDDLEWARES": {
             **settings["DOWNLOADER_MIDDLEWARES"],
+            # a request dropped at the time limit does not first wait out its host's slot
+            "crawlers.deadline.DropAfterStop": 855,
             "crawlers.frontier.politeness.SharedPoliteness": 860,
         },
         "EXTENSIONS": settings["EXTENSIONS"] if stop else {},  # the time limit, if any
@@ -95,6 +114,25 @@ def frontier_settings(url: str, run_id: str, worker: str, crawl: dict,
         "NARRASCOPE_FRONTIER_RUN": run_id,
         "NARRASCOPE_FRONTIER_TIMEOUT": float(crawl["frontier_timeout"]),
     }
+
+
+def crawl_status(stats: dict) -> tuple[str, str]:
+    """(status, why) of a crawler from its scrapy stats: 'ok', 'stopped early' (its time
+    limit; not a failure), 'stopped: REASON' or 'failed' (its part of the run is incomplete
+    on ingest's side: its closing report, or its leaving, failed)."""
+    finish = stats.get("finish_reason")
+    if finish is None:  # the crawl never opened (scrapy logged why)
+        status, why = "failed", "the crawl could not start (see the log above)"
+    elif finish == "finished":
+        status, why = "ok", ""
+    elif finish == "max_duration":  # not a failure: the queue is left for the others
+        status, why = "stopped early", ""
+    else:
+        status, why = f"stopped: {finish}", STOPPED.get(finish, "see the log above")
+    if stats.get("frontier/close_failed"):
+        status = "failed" if status in ("ok", "stopped early") else status
+        why = "; ".join(filter(None, (why, stats["frontier/close_failed"])))
+    return status, why
 
 
 def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = None,
@@ -113,7 +151,7 @@ def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = Non
     run = wait_for_run(server, wait, sources_digest(sources))
     worker = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     settings = frontier_settings(url, run["run_id"], worker, crawl, sources,
-                                 stop_at(run, max_duration))  # fmt: skip
+                                 stop_at(run, max_duration, server))  # fmt: skip
     quiet_scrapy(settings["LOG_LEVEL"])
     process = CrawlerProcess(settings)
     logging.getLogger("scrapy").setLevel(settings["LOG_LEVEL"])
@@ -132,18 +170,7 @@ def run_frontier_crawl(url: str, sources: list[Source], crawl: dict | None = Non
     )
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
-    finish = stats.get("finish_reason")
-    if finish is None:  # the crawl never opened (scrapy logged why)
-        status, why = "failed", "the crawl could not start (see the log above)"
-    elif finish == "finished":
-        status, why = "ok", ""
-    elif finish == "max_duration":  # not a failure: the queue is left for the others
-        status, why = "stopped early", ""
-    else:
-        status, why = f"stopped: {finish}", STOPPED.get(finish, "see the log above")
-    if stats.get("frontier/close_failed"):  # its part of the run is incomplete on ingest's side
-        status = "failed" if status == "ok" else status
-        why = "; ".join(filter(None, (why, stats["frontier/close_failed"])))
+    status, why = crawl_status(stats)
     return {
         "why": why,
         "refused": stats.get("frontier/refused", 0),

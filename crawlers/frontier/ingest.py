@@ -14,7 +14,15 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crawlers.frontier import INGEST_KEY, FrontierError, connect, key, reset, sources_digest
+from crawlers.frontier import (
+    INGEST_KEY,
+    FrontierError,
+    connect,
+    key,
+    redis_time,
+    reset,
+    sources_digest,
+)
 from crawlers.frontier import scripts as lua
 from crawlers.frontier.items import ITEMS_KEY, BadItem, loads
 from crawlers.frontier.spider import seen_to_json
@@ -49,11 +57,14 @@ def publish_state(con, server) -> int:
     return count
 
 
-def open_run(server, run_id: str, con, digest: str = "", stop_at: float = 0.0) -> int:
+def open_run(server, run_id: str, con, digest: str = "", max_duration: float = 0.0) -> int:
     """A fresh frontier for ``run_id``: earlier runs' queue, filter and items are dropped.
-    ``stop_at``: when the crawlers stop fetching (wall clock; 0: when the crawl is done)."""
+    ``max_duration``: the crawlers stop fetching that many seconds from now, published as
+    a time on Redis's clock (every crawler measures what is left of it there; 0: when the
+    crawl is done)."""
     reset(server)
     published = publish_state(con, server)
+    stop_at = redis_time(server) + max_duration if max_duration else 0.0
     server.hset(key("run"), mapping={"run_id": run_id, "state": "open", "sources": digest,
                                      "opened_at": datetime.now(UTC).isoformat(),
                                      "stop_at": repr(stop_at)})  # fmt: skip
@@ -133,8 +144,7 @@ def run_ingest(db_path: str | Path, url: str, sources: list[Source], crawl: dict
         _no_other_crawlers(server, timeout)
         with writer_lock(db_path), recorded_run(db_path, "crawl") as run:
             run_id = run.run_id
-            stop = time.time() + max_duration if max_duration else 0.0
-            _ingest(server, lock, run, db_path, sources, crawl, poll, wait, stop)
+            _ingest(server, lock, run, db_path, sources, crawl, poll, wait, max_duration or 0.0)
         return {**run.summary, "run_id": run.run_id, "status": run.status}
     finally:
         try:
@@ -145,20 +155,15 @@ def run_ingest(db_path: str | Path, url: str, sources: list[Source], crawl: dict
             log.error("could not close the run on the frontier: %s", err)
 
 
-def _timed_out(server, stop: float, grace: float) -> bool:
-    """Past the run's time limit, and every crawler has left (or had ``grace`` seconds to
-    finish what it was fetching then)."""
-    now = time.time()
-    return bool(stop) and now >= stop and (now >= stop + grace or not _live_workers(server))
-
-
 def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float,
-            stop: float = 0.0) -> None:  # fmt: skip
+            max_duration: float = 0.0) -> None:  # fmt: skip
     from storage.health import health_row, record_health
 
     with connect_db(db_path) as con:
         record_sources(con, [source_row(s) for s in sources])
-        published = open_run(server, run.run_id, con, sources_digest(sources), stop)
+        published = open_run(server, run.run_id, con, sources_digest(sources), max_duration)
+    # this process's own clock for its own limit: monotonic
+    limit = time.monotonic() + max_duration if max_duration else 0.0
     # a crawler stopped at the limit finishes its downloads, then leaves
     grace = float(crawl["timeout"]) + 2 * float(crawl["frontier_timeout"])
     log.info("frontier run %s open: %d URLs of crawl state published", run.run_id, published)
@@ -167,7 +172,8 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
     reports: list[dict] = []
     names = {s.name for s in sources}
     bad: Counter = Counter()  # refused entries by reason (crawlers/frontier/items.py)
-    alive_at, looked_at, gone, timed_out = time.monotonic(), 0.0, None, False
+    seen: set[str] = set()  # every crawler that joined this run
+    alive_at, looked_at, gone, timed_out, stuck = time.monotonic(), 0.0, None, False, []
     try:
         while writer.error is None:
             lock.refresh()
@@ -175,18 +181,25 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
             if not popped:
                 if _crawl_over(server) and not server.llen(ITEMS_KEY):
                     break
-                if _timed_out(server, stop, grace) and not server.llen(ITEMS_KEY):
-                    timed_out = not _crawl_over(server)
-                    break
                 now = time.monotonic()
-                if now - looked_at >= poll:
+                past = bool(limit) and now >= limit
+                if now - looked_at >= poll or past:
                     looked_at = now
-                    if _live_workers(server):
+                    seen.update(w.decode() for w in server.smembers(key("workers")))
+                    live = _live_workers(server)
+                    if live:
                         alive_at = now
-                    elif now - alive_at > wait:
-                        gone = (f"no crawler alive for {wait:.0f} s and the crawl is not "
-                                "finished: start `narrascope crawl --frontier URL` on the "
-                                "crawl hosts (the next run crawls what is left)")  # fmt: skip
+                    if past and not live and not server.llen(ITEMS_KEY):
+                        # every crawler left and what they pushed is written
+                        timed_out = not _crawl_over(server)
+                        if not seen:
+                            gone = _no_crawler(now - alive_at)
+                        break
+                    if past and now >= limit + grace + wait:  # crawlers that do not stop
+                        stuck = sorted(live)
+                        break
+                    if not past and not live and now - alive_at > wait:
+                        gone = _no_crawler(wait)
                         break
                 time.sleep(poll / 10)
                 continue
@@ -219,20 +232,35 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
         "state_published": published,
         **counts.as_dict(),
     }
+    lost = sorted(seen - {str(r.get("worker")) for r in reports} - set(stuck))
+    if lost:  # killed, or its closing report was lost: its health counts are missing
+        run.summary["lost_crawlers"] = lost
+        log.warning("crawlers left without a closing report: %s", ", ".join(lost))
     stopped = [r for r in reports if r.get("finish_reason") not in ("finished", "max_duration")]
-    if timed_out:
+    if timed_out or stuck:
         run.status = "stopped early"
         run.summary["stopped_early"] = {"reason": "max_duration", "requests_left": _left(server)}
+    # items of another run (a crawler of an earlier run still pushing) are only counted:
+    # this run crawls those pages itself
+    failing = Counter({k: n for k, n in bad.items() if k != "other_run"})
+    if bad["other_run"]:
+        log.warning("ignored %d items of another run (a crawler of an earlier run still "
+                    "pushing?)", bad["other_run"])  # fmt: skip
     if writer.error:
         run.summary["not_written"] = writer.not_written
         run.fail(writer.error)
-    elif gone or stopped or bad or run.summary["refused"]:
+    elif gone or stuck or stopped or failing or run.summary["refused"] or (lost and timed_out):
         why = [gone] if gone else []
+        if stuck:
+            why.append(f"crawlers still running {grace + wait:.0f} s after the time limit: "
+                       f"{', '.join(stuck)} (what they push now is not written; stop them)")  # fmt: skip
         if stopped:
             why.append("crawlers stopped before the crawl was finished: " + ", ".join(
                 f"{r.get('worker')} ({r.get('finish_reason')})" for r in stopped))  # fmt: skip
-        if bad:
-            why.append(refused_line(bad))
+        if lost and timed_out:
+            why.append("crawlers left without a closing report (killed?): " + ", ".join(lost))
+        if failing:
+            why.append(refused_line(failing))
         if run.summary["refused"]:
             why.append(f"the crawlers refused {run.summary['refused']} queue entries (not "
                        "requests this crawl could have queued; their logs say why)")  # fmt: skip
@@ -242,6 +270,12 @@ def _ingest(server, lock, run, db_path, sources, crawl, poll: float, wait: float
             for s in sources]  # fmt: skip
     with connect_db(db_path) as con:
         record_health(con, rows)
+
+
+def _no_crawler(seconds: float) -> str:
+    return (f"no crawler alive for {seconds:.0f} s and the crawl is not finished: start "
+            "`narrascope crawl --frontier URL` on the crawl hosts (the next run crawls what "
+            "is left)")  # fmt: skip
 
 
 def _left(server) -> int:

@@ -25,8 +25,8 @@ class SharedPoliteness:
     """Downloader middleware: waits for the host's shared slot (the source's crawl_delay,
     else DOWNLOAD_DELAY); hosts without a delay pass straight through."""
 
-    def __init__(self, server, default_delay: float, delays: dict[str, float]):
-        self.server = server
+    def __init__(self, server, default_delay: float, delays: dict[str, float], crawler=None):
+        self.server, self.crawler = server, crawler
         self.default_delay = default_delay
         self.delays = delays  # host -> seconds (scrapy's DOWNLOAD_SLOTS)
         self._reserve = server.register_script(_RESERVE)
@@ -38,7 +38,7 @@ class SharedPoliteness:
         settings = crawler.settings
         slots = settings.getdict("DOWNLOAD_SLOTS")
         delays = {host: float(slot.get("delay", 0)) for host, slot in slots.items()}
-        return cls(from_settings(settings), settings.getfloat("DOWNLOAD_DELAY"), delays)
+        return cls(from_settings(settings), settings.getfloat("DOWNLOAD_DELAY"), delays, crawler)
 
     def delay_for(self, host: str) -> float:
         return self.delays.get(host, self.default_delay)
@@ -54,4 +54,8 @@ class SharedPoliteness:
         wait = self.reserve((urlsplit(request.url).hostname or "").lower())
         if wait > 0:
             await sleep(wait)
+            if self.crawler is not None:  # the crawl stopped at its time limit meanwhile
+                from crawlers.deadline import drop_if_stopped
+
+                drop_if_stopped(self.crawler, request)
         return None

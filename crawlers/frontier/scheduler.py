@@ -214,10 +214,11 @@ class FrontierScheduler(Scheduler):
         not answer now; never, once a push failed: then it is crawled again)."""
         from redis import RedisError
 
+        from crawlers.deadline import DROPPED
+
         held = request.meta.pop("frontier_id", None)
-        # stopped at its time limit: what it still held goes back on the queue at close
-        timed_out = getattr(self.crawler, "narrascope_stopped_for_time", False)
-        if held is None or self._holding or timed_out:
+        # dropped unfetched at the time limit: it goes back on the queue at close
+        if held is None or self._holding or request.meta.get(DROPPED):
             return
         try:
             self.server.hdel(self._inflight, held)

@@ -24,6 +24,12 @@ def format_crawl(summary: dict) -> str:
     if summary.get("rejected_by_reason"):
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["rejected_by_reason"].items()))
         lines.append(f"rejected: {reasons}")
+    if summary.get("bad_items_by_reason", {}).get("other_run"):
+        lines.append(f"{summary['bad_items_by_reason']['other_run']} items of another run "
+                     "ignored (rejections 'bad_frontier_item'; this run crawled those pages)")  # fmt: skip
+    if summary.get("lost_crawlers"):
+        lines.append("crawlers lost without a closing report (their health counts are "
+                     "missing): " + ", ".join(map(safe, summary["lost_crawlers"])))  # fmt: skip
     if summary.get("stopped_early"):
         left = summary["stopped_early"].get("requests_left", 0)
         why = ("the crawlers stopped at --max-duration" if "crawlers" in summary  # frontier

@@ -58,8 +58,11 @@ def frontier_crawl(obj: Context, sources_path, url: str, wait: float,
                    "is not finished.")  # fmt: skip
 @click.option("--max-duration", type=Duration(),
               help="Time limit (50m, 90s): the crawlers stop fetching then; ingest writes what "
-                   "they pushed and ends, 'stopped early' (exit 0; the next run crawls what "
-                   "was left).")  # fmt: skip
+                   "they pushed and ends once they have left, 'stopped early' (exit 0; the "
+                   "next run crawls what was left). Ingest ends after the limit plus the "
+                   "crawlers' closing (up to [crawl] timeout + 2 x frontier_timeout) and its "
+                   "final writes; it fails when no crawler joined, when one left without "
+                   "its closing report, or when one still runs --wait seconds after that.")  # fmt: skip
 @common_options
 @click.pass_obj
 def ingest(obj: Context, url, sources, wait, max_duration):
@@ -70,8 +73,11 @@ def ingest(obj: Context, url, sources, wait, max_duration):
     to Redis, writes the crawled items in batches, and ends once the crawlers have finished.
     It fails (exit 1) when a crawler stopped before the crawl was finished, when no
     crawler has been alive for --wait seconds, or when it refused items from the frontier
-    (not ours, or of another run: each recorded as a 'bad_frontier_item' rejection; the
-    rest is written).
+    that are not ours (each recorded as a 'bad_frontier_item' rejection; the rest is
+    written). Items of another run (a crawler of an earlier run still pushing) are
+    recorded and counted the same way but do not fail the run: this run crawls those
+    pages itself. A crawler that left without its closing report (killed) is named in
+    the summary; the run fails for it only when stopped at --max-duration.
 
     \b
     Example:  narrascope ingest --frontier redis://10.0.0.5:6379/0 --sources sources.toml

@@ -238,11 +238,13 @@ def test_a_crawler_killed_mid_run_loses_nothing(sites, single, redis_url, tmp_pa
         victim.wait(10)
         assert victim.returncode == -signal.SIGKILL, "the crawl ended before the kill"
         _finish(survivor)
-        _finish(ingest)
+        out, _ = _finish(ingest)  # the crawl finished: nothing lost, the victim named
     finally:
         for _ctype, _body, headers in routes:
             headers.pop("Delay", None)
     assert client.hlen(held) == 0  # its requests went back on the queue and were crawled
+    assert re.search(r"^crawl ok:", out, re.M), out
+    assert re.search(rf"^crawlers lost without a closing report .*-{victim.pid}-", out, re.M)
     shared = snapshot(db)
     assert shared["documents"] == first_db["documents"]
     assert shared["versions"] == first_db["versions"]
@@ -258,8 +260,8 @@ def _open_run(client, ingest) -> None:
 def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_path):
     """Queue entries naming a class to import, a method that is not a parser, an unknown
     source, or carrying meta that would lift the crawler's limits, and items that are not
-    ours or of another run: refused and counted, nothing imported, no private address
-    fetched, and the crawl still finishes. A crawler whose sources differ from ingest's refuses to start; ingest
+    ours or of another run: refused and counted (those of another run do not fail the run),
+    nothing imported, no private address fetched, and the crawl still finishes. A crawler whose sources differ from ingest's refuses to start; ingest
     fails, naming the crawler, when one stopped before the crawl was finished."""
     import json
 
@@ -339,8 +341,10 @@ def test_what_is_written_to_redis_is_not_trusted(sites, single, redis_url, tmp_p
     out, err = _finish(ingest, code=1)
     assert re.search(r"^crawl failed:", out, re.M)
     assert "gone-crawler (shutdown)" in err
-    assert "refused 5 frontier items (2 of another run, 1 with a WARC pointer not of this " \
-        "run, 1 not a narrascope item, 1 of a source not in ingest's sources;" in err  # fmt: skip
+    assert "refused 3 frontier items (1 with a WARC pointer not of this run, 1 not a " \
+        "narrascope item, 1 of a source not in ingest's sources;" in err  # fmt: skip
+    assert "ignored 2 items of another run" in err  # counted, recorded, not failing the run
+    assert re.search(r"^2 items of another run ignored", out, re.M), out
     assert "the crawlers refused 7 queue entries" in err
     shared = snapshot(db)
     assert shared["documents"] == first_db["documents"]  # the crawl went on, nothing of zombie
@@ -560,7 +564,12 @@ def test_refused_items_and_a_lost_closing_report_fail_the_run(sites, single, red
 
 def test_a_shared_crawl_stops_at_its_time_limit(sites, single, redis_url, tmp_path):
     """ingest --max-duration: the crawlers stop fetching at the limit (exit 0, 'stopped
-    early'), ingest writes what they pushed and ends, its run 'stopped early'."""
+    early'), ingest writes what they pushed and ends, its run 'stopped early'; an item of
+    another run does not fail it."""
+    import json
+
+    import redis
+
     demo, tmp, _log = sites
     (_, _, first_db), _ = single
     db = tmp_path / "timed.duckdb"
@@ -571,6 +580,11 @@ def test_a_shared_crawl_stops_at_its_time_limit(sites, single, redis_url, tmp_pa
         crawler = _cli(tmp, "crawl", "--frontier", redis_url)  # waits for the run
         ingest = _cli(tmp, "--db", str(db), "ingest", "--frontier", redis_url,
                       "--max-duration", "5s")  # fmt: skip
+        _open_run(redis.Redis.from_url(redis_url), ingest)
+        zombie = {"type": "NotModified", "run": "20260101T000000Z-crawl-000000",
+                  "fields": {"url": "http://x.example/", "source": "demo-blog",
+                             "fetched_at": "2026-01-01T00:00:00+00:00"}}  # fmt: skip
+        redis.Redis.from_url(redis_url).rpush("narrascope:items", json.dumps(zombie))
         out, err = _finish(crawler)
         assert re.search(r"^crawler \S+ stopped early: \d+ responses", out, re.M), out + err
         out, err = _finish(ingest)
@@ -580,6 +594,7 @@ def test_a_shared_crawl_stops_at_its_time_limit(sites, single, redis_url, tmp_pa
     assert re.search(r"^crawl stopped early:", out, re.M), out + err
     left = re.search(r"^the crawlers stopped at --max-duration: (\d+) queued requests", out, re.M)
     assert left and int(left[1]) > 0, out
+    assert re.search(r"^1 items of another run ignored", out, re.M), out
     documents = snapshot(db)["documents"]
     assert documents and set(documents) < set(first_db["documents"])
     con = duckdb.connect(str(db), read_only=True)
@@ -587,3 +602,93 @@ def test_a_shared_crawl_stops_at_its_time_limit(sites, single, redis_url, tmp_pa
         assert con.execute("SELECT status FROM runs").fetchall() == [("stopped early",)]
     finally:
         con.close()
+
+
+def test_ingest_with_a_time_limit_waits_for_its_crawlers_and_fails_without_them(
+    sites, redis_url, tmp_path
+):
+    """ingest --max-duration: with no crawler at all it fails at the limit; past the limit
+    and the crawlers' grace it keeps writing what a crawler still pushes until it leaves,
+    and fails naming a crawler that does not leave within --wait more seconds."""
+    import json
+
+    import redis
+
+    demo, tmp, _log = sites
+    client = redis.Redis.from_url(redis_url)
+    (tmp / "short.toml").write_text(FAST.format(timeout=1) + "timeout = 1\n")
+    args = ("ingest", "--frontier", redis_url, "--max-duration", "1s", "--wait", "3")
+    lonely = _cli(tmp, "--db", str(tmp_path / "none.duckdb"), *args, config="short.toml")
+    _, err = _finish(lonely, code=1)
+    assert "no crawler alive for" in err, err
+    # two crawlers as ingest sees them: one leaves late (past limit + grace, 3 s), one never
+    ingest = _cli(tmp, "--db", str(tmp_path / "late.duckdb"), *args, config="short.toml")
+    _open_run(client, ingest)
+    run_id = client.hget("narrascope:run", "run_id").decode()
+    for worker in ("late-crawler", "stuck-crawler"):
+        client.sadd("narrascope:workers", worker)
+        client.set(f"narrascope:worker:{worker}", "1", ex=60)
+    time.sleep(5)
+    client.rpush("narrascope:items", json.dumps({
+        "type": "Health", "run": run_id, "worker": "late-crawler", "health": {},
+        "body_chars": {}, "finish_reason": "max_duration"}))  # fmt: skip
+    client.delete("narrascope:worker:late-crawler")
+    out, err = _finish(ingest, code=1)
+    assert "crawlers still running 6 s after the time limit: stuck-crawler" in err, err
+    assert "late-crawler" not in err
+    con = duckdb.connect(str(tmp_path / "late.duckdb"), read_only=True)
+    try:
+        status, summary = con.execute("SELECT status, summary FROM runs").fetchone()
+    finally:
+        con.close()
+    assert status == "failed" and '"crawlers": 1' in summary  # the late report was written
+
+
+def test_stop_times_requests_and_statuses_at_the_time_limit(redis_url, monkeypatch):
+    """The run's time limit is measured on Redis's clock (a host's clock off by an hour
+    does not move it) and checked; a request finished after the stop leaves the in-flight
+    hash unless it was dropped unfetched; a request is dropped before it waits for its
+    host's slot; a crawler whose closing failed at its limit fails; a run left 'open' by
+    a dead ingest is not joined."""
+    import redis
+    from scrapy.http import Request
+
+    from crawlers.frontier import FrontierError, redis_time
+    from crawlers.frontier import crawl as frontier_crawl_module
+    from crawlers.frontier.crawl import crawl_status, frontier_settings, stop_at, wait_for_run
+    from crawlers.frontier.scheduler import FrontierScheduler
+
+    client = redis.Redis.from_url(redis_url)
+    published = {"stop_at": repr(redis_time(client) + 100)}
+    real = time.time
+    monkeypatch.setattr(frontier_crawl_module.time, "time", lambda: real() + 3600)
+    assert 98 < stop_at(published, None, client) - time.time() <= 100
+    assert 9 < stop_at(published, 10, client) - time.time() <= 10
+    monkeypatch.setattr(frontier_crawl_module.time, "time", real)
+    for value in ("soon", "nan", "inf"):
+        with pytest.raises(FrontierError, match=r"^narrascope:run stop_at is not a number"):
+            stop_at({"stop_at": value}, None, client)
+
+    class Crawler:
+        narrascope_stopped_for_time = True
+
+    scheduler = FrontierScheduler.__new__(FrontierScheduler)
+    scheduler.server, scheduler.crawler, scheduler._holding = client, Crawler(), False
+    scheduler._inflight, scheduler._unfinished = "narrascope:inflight:w", []
+    client.hset(scheduler._inflight, mapping={"1": "a", "2": "b"})
+    scheduler.finished(Request("http://a.example/", meta={"frontier_id": "1"}))
+    dropped = {"frontier_id": "2", "narrascope_dropped_for_time": True}
+    scheduler.finished(Request("http://b.example/", meta=dropped))
+    assert client.hkeys(scheduler._inflight) == [b"2"]
+
+    middlewares = frontier_settings(redis_url, "r", "w", {}, [], 1.0)["DOWNLOADER_MIDDLEWARES"]
+    assert middlewares["crawlers.deadline.DropAfterStop"] < middlewares[
+        "crawlers.frontier.politeness.SharedPoliteness"]  # fmt: skip
+    failed = {"finish_reason": "max_duration", "frontier/close_failed": "could not leave"}
+    assert crawl_status(failed) == ("failed", "could not leave")
+
+    client.hset("narrascope:run", mapping={"run_id": "r", "state": "open", "sources": "d"})
+    with pytest.raises(FrontierError, match="left open by an ingest that is gone"):
+        wait_for_run(client, 0.5, "d")
+    client.set("narrascope:ingest", "x")
+    assert wait_for_run(client, 0.5, "d")["run_id"] == "r"
