@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import pickle
 import sys
 import time
@@ -47,7 +48,13 @@ from dataclasses import dataclass, is_dataclass, replace
 import numpy as np
 
 from pipeline.contract import Stage
-from pipeline.engines.ray_support import portable, ray_error, reachable, stage_failed
+from pipeline.engines.ray_support import (
+    ClusterWatch,
+    portable,
+    ray_error,
+    reachable,
+    stage_failed,
+)
 from pipeline.errors import StageFailed, is_environment_error
 from pipeline.runner import _answer, _process, _run_stage, record, run_process
 from storage import connect
@@ -132,6 +139,7 @@ class RayEngine:
 
     def __post_init__(self) -> None:
         self._ray = None
+        self._watch: ClusterWatch | None = None
 
     def start(self) -> RayEngine:
         """Connect to (or start) Ray; quick, quiet, no dashboard."""
@@ -151,11 +159,33 @@ class RayEngine:
                 kwargs["address"] = "local"
                 kwargs["num_cpus"] = self.num_cpus
                 kwargs["object_store_memory"] = self.object_store_memory
-            ray.init(**kwargs)
+            # Ray's own log lines on this driver (C++ errors it also raises, Ray Data's notes
+            # for each window) would bury narrascope's one error line: set RAY_BACKEND_LOG_LEVEL
+            # (C++, when joining a cluster) or the "ray.data" logger's level to see them
+            quiet = {} if "RAY_BACKEND_LOG_LEVEL" in os.environ or not self.address else {
+                "RAY_BACKEND_LOG_LEVEL": "fatal"}  # fmt: skip
+            os.environ.update(quiet)
+            saved = os.dup(2) if quiet else -1  # and its line saying so goes nowhere
+            try:
+                if quiet:
+                    sys.stderr.flush()
+                    null = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(null, 2)
+                    os.close(null)
+                ray.init(**kwargs)
+            finally:
+                if quiet:
+                    os.dup2(saved, 2)
+                    os.close(saved)
+                    os.environ.pop("RAY_BACKEND_LOG_LEVEL", None)
+            logging.getLogger("ray.data").setLevel(logging.ERROR)
             ctx = ray.data.DataContext.get_current()
             ctx.execution_options.preserve_order = True
             ctx.enable_progress_bars = False
             ctx.print_on_execution_start = False
+            if self.address:  # a cluster that dies must end the run in one line, not Ray's
+                self._watch = ClusterWatch(ray.get_runtime_context().gcs_address)
+                self._watch.start()
         self._ray = ray
         return self
 
@@ -188,19 +218,24 @@ class RayEngine:
         started = time.perf_counter()
         handled = 0
         try:
-            # with a deadline, windows of one batch per worker: a window is not stopped halfway;
             # pages' HTML (extract) is held pickled on the driver for a whole window: a few
-            # batches at a time, not 64 (64 x 64 pages of HTML would be a gigabyte)
+            # batches at a time, not 64 (64 x 64 pages of HTML would be a gigabyte). With a
+            # deadline, a window is not stopped halfway: the first has one batch per worker,
+            # the next as many as the time left holds at the rate so far (its model loads
+            # included), so that the actors do not reload their models for every batch
             workers = self.pool()[0]
-            step = self.window if deadline is None else workers
-            if stage.needs_html:
-                step = min(step, max(workers, HTML_WINDOW))
+            cap = min(self.window, max(workers, HTML_WINDOW)) if stage.needs_html else self.window
             first = 0
             while first < len(batches):
-                window = batches[first : first + step]
+                step = cap
                 if deadline is not None:
                     spent = time.perf_counter() - started
-                    expected = spent / handled * sum(len(b) for b in window) if handled else 0.0
+                    per_doc = spent / handled if handled else 0.0
+                    fits = (deadline - time.time()) / (per_doc * batch_size) if handled else 0
+                    step = min(cap, max(workers, int(fits)))
+                window = batches[first : first + step]
+                if deadline is not None:
+                    expected = per_doc * sum(len(b) for b in window)
                     if time.time() + expected > deadline:
                         return False
                 rows, used = self._load(db_path, stage, window)
@@ -211,6 +246,10 @@ class RayEngine:
                     if bar:
                         bar.update(len(items))
             return True
+        except KeyboardInterrupt:
+            if self._watch is None or not self._watch.lost:
+                raise
+            raise StageFailed(stage.name, ConnectionError(self._watch.lost)) from None
         finally:
             stage_report.seconds = time.perf_counter() - started
             if bar:
@@ -255,7 +294,8 @@ class RayEngine:
         try:
             yield from self._in_order(db_path, stage, rows, results)
         finally:
-            results.close()  # a stage that stopped: end the Ray Data run while Ray is up
+            if self._watch is None or not self._watch.lost:
+                results.close()  # a stage that stopped: end the Ray Data run while Ray is up
 
     def _in_order(self, db_path, stage: Stage, rows: list[dict], results):
         written = False  # a batch of this window is written: later ones' lookups may differ

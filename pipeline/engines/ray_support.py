@@ -3,7 +3,13 @@ and the address check."""
 
 from __future__ import annotations
 
+import _thread
+import os
 import pickle
+import socket
+import sys
+import threading
+import time
 
 from pipeline.errors import StageFailed
 
@@ -61,3 +67,37 @@ def reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=5).close()
     except OSError as err:
         raise ConnectionError(f"no Ray cluster answers at {address}: {err}") from err
+
+
+class ClusterWatch(threading.Thread):
+    """Ray ends a driver whose cluster head (its GCS) has not answered for 60 s, wherever it
+    is, with a log line of its own. This watch gets there first: once the head has not
+    answered for ``grace`` seconds it interrupts the main thread, which the engine turns into
+    ``StageFailed`` (one error line; each batch is one transaction, so none is half written);
+    should the exit then hang on the lost cluster, it ends the process ``grace`` s later."""
+
+    def __init__(self, address: str, grace: float = 15.0, every: float = 1.0) -> None:
+        super().__init__(daemon=True, name="ray-cluster-watch")
+        self.address, self.grace, self.every = address, grace, every
+        self.lost = ""
+
+    def run(self) -> None:
+        host, _, port = self.address.rpartition(":")
+        since = None
+        while not self.lost:
+            time.sleep(self.every)
+            try:
+                socket.create_connection((host, int(port)), timeout=5).close()
+                since = None
+            except OSError as err:
+                since = since or time.monotonic()
+                if time.monotonic() - since >= self.grace:
+                    self.lost = (
+                        f"lost the Ray cluster: its head at {self.address} has not answered "
+                        f"for {self.grace:.0f} s ({err})"
+                    )
+        _thread.interrupt_main()
+        time.sleep(self.grace)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
