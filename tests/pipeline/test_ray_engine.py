@@ -149,6 +149,25 @@ def test_ray_gives_the_local_engines_results(local_db, store, engine, tmp_path):
 
 
 @pytest.mark.slow  # a Ray instance, the real models
+def test_copies_in_later_batches_of_a_window_are_reused(local_db, engine, tmp_path):
+    """Batches of 2: copies fall in different batches of one window, whose lookups were all
+    answered before any was written; they are still written as copies of the first."""
+    db = tmp_path / "copies.duckdb"
+    shutil.copy(local_db, db)
+    with connect(db) as con:
+        for table in ("translations", "translation_cache", "embeddings"):
+            con.execute(f"DELETE FROM {table}")
+        con.execute("DELETE FROM stage_state WHERE stage IN ('translate', 'embed')")
+    stages = [s for s in build_stages(None, DEFAULTS) if s.name in ("translate", "embed")]
+    report = run_stages(db, stages, batch_size=2, run_stage=engine.run_stage)
+    assert [s.counters.get("reused_from_a_copy", 0) > 0 for s in report.stages] == [True] * 2
+    local, ray = state(local_db), state(db)
+    same_vectors(local["vectors"], ray["vectors"])
+    for key in ("translations", "translated_from", "reused"):
+        assert local[key] == ray[key], key
+
+
+@pytest.mark.slow  # a Ray instance, the real models
 def test_a_killed_worker_loses_nothing(local_db, store, engine, tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "max_restarts", 1)  # each restart starts a process: keep it short
     db = copy_of(store, tmp_path, "fault")
