@@ -227,6 +227,10 @@ def test_a_deadline_already_past_starts_nothing(store, engine, tmp_path):
     assert report.stopped_early and report.left == {"extract": 46}
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+    # time enough: after a first window of a batch per worker, the rest in larger windows
+    report = run_stages(db, [ExtractStage()], batch_size=BATCH, deadline=time.time() + 600,
+                        run_stage=engine.run_stage)  # fmt: skip
+    assert not report.stopped_early and report.stages[0].done == 46
 
 
 def test_a_window_of_pages_closes_at_its_byte_cap(store):
