@@ -217,6 +217,8 @@ class RayEngine:
             bar = tqdm(total=len(keys), desc=stage.name, unit="doc", file=sys.stderr, leave=False)
         started = time.perf_counter()
         handled = 0
+        if self._watch is not None:
+            self._watch.active.set()
         try:
             # pages' HTML (extract) is held pickled on the driver for a whole window: a few
             # batches at a time, not 64 (64 x 64 pages of HTML would be a gigabyte). With a
@@ -251,6 +253,8 @@ class RayEngine:
                 raise
             raise StageFailed(stage.name, ConnectionError(self._watch.lost)) from None
         finally:
+            if self._watch is not None:
+                self._watch.active.clear()
             stage_report.seconds = time.perf_counter() - started
             if bar:
                 bar.close()

@@ -72,14 +72,16 @@ def reachable(address: str) -> None:
 class ClusterWatch(threading.Thread):
     """Ray ends a driver whose cluster head (its GCS) has not answered for 60 s, wherever it
     is, with a log line of its own. This watch gets there first: once the head has not
-    answered for ``grace`` seconds it interrupts the main thread, which the engine turns into
-    ``StageFailed`` (one error line; each batch is one transaction, so none is half written);
-    should the exit then hang on the lost cluster, it ends the process ``grace`` s later."""
+    answered for ``grace`` seconds while a stage runs there (``active``), it interrupts the
+    main thread, which the engine turns into ``StageFailed`` (one error line; each batch is
+    one transaction, so none is half written); should the exit then hang on the lost
+    cluster, it ends the process ``grace`` seconds later, exit status 1."""
 
     def __init__(self, address: str, grace: float = 15.0, every: float = 1.0) -> None:
         super().__init__(daemon=True, name="ray-cluster-watch")
         self.address, self.grace, self.every = address, grace, every
         self.lost = ""
+        self.active = threading.Event()  # a stage runs on the cluster: only then act
 
     def run(self) -> None:
         host, _, port = self.address.rpartition(":")
@@ -91,7 +93,7 @@ class ClusterWatch(threading.Thread):
                 since = None
             except OSError as err:
                 since = since or time.monotonic()
-                if time.monotonic() - since >= self.grace:
+                if time.monotonic() - since >= self.grace and self.active.is_set():
                     self.lost = (
                         f"lost the Ray cluster: its head at {self.address} has not answered "
                         f"for {self.grace:.0f} s ({err})"
