@@ -57,6 +57,13 @@ class Stage:
         """Requests to make documents pending again (see storage.outputs.reopen)."""
         return []
 
+    def reuse(self, batch: list[DocInput], items: list, found: dict, prepared: Any = None) -> list:
+        """``items``, computed by ``process`` with lookups answered before some earlier batches
+        were written (the Ray engine answers a window's lookups at once), as ``process`` would
+        give them with ``found``, answered now: a result whose input an earlier batch computed
+        becomes that batch's copy (``reused_from``), as in the local runner. Default: as is."""
+        return items
+
     def process(
         self, batch: list[DocInput], found: dict | None = None, prepared: Any = None
     ) -> list | BatchResult:

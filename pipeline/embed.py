@@ -203,6 +203,20 @@ class EmbedStage(Stage):
             )
         return results
 
+    def reuse(self, batch: list[DocInput], items: list, found: dict, prepared=None) -> list:
+        """A vector computed here whose text an earlier batch stored: that batch's vector,
+        ``reused_from`` its document, as ``process`` gives it when the lookup finds it."""
+        stored: dict = {}
+        for answer in found.values():
+            stored.update(answer)
+        out = list(items)
+        for i, (doc, item) in enumerate(zip(batch, items, strict=True)):
+            s = stored.get(item.text_hash) if isinstance(item, Embedding) else None
+            if s is not None:
+                out[i] = self._result(doc, item.text_hash, s.chunks, s.truncated, s.vector,
+                                      s.doc_id, s.runtime, s.lead_vector)  # fmt: skip
+        return out
+
     def _lead(self, title: str, text: str) -> str:
         """Title and first sentences: what a story is about, before the article elaborates.
         A text under twice the lead length is its own lead (one vector, one model call)."""

@@ -3,7 +3,7 @@ by sentence, through a sentence cache, reusing the translation of identical text
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from pipeline.config import stage_options
@@ -210,6 +210,31 @@ class TranslateStage(Stage):
                 new_cache=new_cache,
             )
         return results
+
+    def reuse(self, batch: list[DocInput], items: list, found: dict, prepared=None) -> list:
+        """A body translated here that an earlier batch stored translated: that batch's text,
+        model and ``reused_from``, as ``process`` gives it when the lookup finds it (the title
+        stays this document's own; its sentence-cache hits cannot be told apart afterwards:
+        at most the title's sentences are counted as hits, plus the body's)."""
+        reuse: dict = {}
+        for lookup, answer in found.items():
+            if isinstance(lookup, TranslationReuseLookup):
+                reuse.update(answer)
+        out = list(items)
+        for i, item in enumerate(items):
+            if not isinstance(item, Translation) or item.status != "translated":
+                continue
+            stored = reuse.get((item.text_hash, item.source_lang))
+            if stored is None or stored.doc_id == item.reused_from:
+                continue
+            plan = prepared[(item.doc_id, item.version)]
+            titles = {sentence_hash(s) for s in plan.title}
+            out[i] = replace(
+                item, model_id=stored.model_id, text=stored.text, reused_from=stored.doc_id,
+                cache_hits=min(item.cache_hits, len(plan.title)) + sum(map(len, plan.body)),
+                new_cache=[(h, t) for h, t in item.new_cache if h in titles],
+            )  # fmt: skip
+        return out
 
 
 class _Assembler:

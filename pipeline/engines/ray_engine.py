@@ -12,9 +12,12 @@ written in that order, so DuckDB keeps one writer and the file is open only brie
 ``prepare`` runs on the driver, before the lookups: the lookups depend on it (translate's
 sentence plans) and must be answered from the one database before ``process`` starts. The
 lookups of a window are answered before any of its batches is written, so a text that repeats
-in a later batch of the same window is embedded (translated) again rather than reused: the same
-vector (text), without ``reused_from``. Every node needs narrascope and the stages' models
-(``narrascope models install`` for translation) installed, as this machine does.
+in a later batch of the same window is embedded (translated) again; before that batch is
+written its lookups are answered again and ``stage.reuse`` makes such results the earlier
+batch's copies (``reused_from``), as the local runner writes them. What still differs: the
+work is done twice, and translate's sentence-cache hits count only the cache as it was when
+the window started. Every node needs narrascope and the stages' models (``narrascope models
+install`` for translation) installed, as this machine does.
 
 Whole-batch stages (``stage.whole_batch``: dedup, cluster) stay on the driver, in the local
 runner. Their results depend on state built up batch by batch -- dedup's LSH index of every
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import pickle
 import sys
 import time
@@ -44,6 +48,13 @@ from dataclasses import dataclass, is_dataclass, replace
 import numpy as np
 
 from pipeline.contract import Stage
+from pipeline.engines.ray_support import (
+    ClusterWatch,
+    portable,
+    ray_error,
+    reachable,
+    stage_failed,
+)
 from pipeline.errors import StageFailed, is_environment_error
 from pipeline.runner import _answer, _process, _run_stage, record, run_process
 from storage import connect
@@ -57,6 +68,8 @@ ACTOR_STAGES = frozenset({"langid", "signals", "translate", "embed"})
 MAX_RESTARTS = 3
 #: batches a window of a stage that reads the pages' HTML holds (see RayEngine.run_stage)
 HTML_WINDOW = 4
+#: and the pickled bytes past which such a window closes early (RayEngine.html_window_bytes)
+HTML_WINDOW_BYTES = 128 * 1024**2
 
 INSTALL_HINT = (
     "the Ray engine needs Ray: pip install 'narrascope[ray]' (or pip install 'ray[data]'), "
@@ -92,28 +105,8 @@ class _StageWorker:
                 None, stage, batch, lambda part: run_process(stage, part, found, prepared)
             )
         except StageFailed as failed:
-            return pickle.dumps(("failed", *_portable(failed)))
+            return pickle.dumps(("failed", *portable(failed)))
         return pickle.dumps(("done", items, extras))
-
-
-def _portable(failed: StageFailed) -> tuple:
-    """What the driver needs to raise the worker's StageFailed again (the exception itself
-    does not unpickle: its constructor takes more than its message). The cause goes as text
-    when it does not pickle (a C extension's exception)."""
-    try:
-        pickle.loads(pickle.dumps(failed.cause))
-        cause = failed.cause
-    except Exception:  # noqa: BLE001 - any unpicklable cause is sent as its text
-        cause = RuntimeError(f"{type(failed.cause).__name__}: {failed.cause}")
-    return str(failed), failed.stage, cause
-
-
-def _stage_failed(message: str, stage: str, cause: BaseException) -> StageFailed:
-    """The worker's StageFailed, raised here: same message, stage and cause."""
-    out = StageFailed.__new__(StageFailed)
-    RuntimeError.__init__(out, message)
-    out.stage, out.cause, out.culprit = stage, cause, None
-    return out
 
 
 def _worker_stage(stage: Stage, cpus_per_worker: float) -> Stage:
@@ -140,9 +133,13 @@ class RayEngine:
     object_store_memory: int = 256 * 1024**2
     #: how often a dead worker is restarted and its batch retried before the stage stops
     max_restarts: int = MAX_RESTARTS
+    #: a window of pages' HTML closes once its batches, pickled, pass this many bytes (the
+    #: batch that passes it included: one batch at least, however big)
+    html_window_bytes: int = HTML_WINDOW_BYTES
 
     def __post_init__(self) -> None:
         self._ray = None
+        self._watch: ClusterWatch | None = None
 
     def start(self) -> RayEngine:
         """Connect to (or start) Ray; quick, quiet, no dashboard."""
@@ -154,7 +151,7 @@ class RayEngine:
                 "configure_logging": False,
             }
             if self.address:
-                _reachable(self.address)
+                reachable(self.address)
                 kwargs["address"] = self.address
             else:
                 # "local": a new instance here, never a cluster that RAY_ADDRESS or an earlier
@@ -162,11 +159,33 @@ class RayEngine:
                 kwargs["address"] = "local"
                 kwargs["num_cpus"] = self.num_cpus
                 kwargs["object_store_memory"] = self.object_store_memory
-            ray.init(**kwargs)
+            # Ray's own log lines on this driver (C++ errors it also raises, Ray Data's notes
+            # for each window) would bury narrascope's one error line: set RAY_BACKEND_LOG_LEVEL
+            # (C++, when joining a cluster) or the "ray.data" logger's level to see them
+            quiet = {} if "RAY_BACKEND_LOG_LEVEL" in os.environ or not self.address else {
+                "RAY_BACKEND_LOG_LEVEL": "fatal"}  # fmt: skip
+            os.environ.update(quiet)
+            saved = os.dup(2) if quiet else -1  # and its line saying so goes nowhere
+            try:
+                if quiet:
+                    sys.stderr.flush()
+                    null = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(null, 2)
+                    os.close(null)
+                ray.init(**kwargs)
+            finally:
+                if quiet:
+                    os.dup2(saved, 2)
+                    os.close(saved)
+                    os.environ.pop("RAY_BACKEND_LOG_LEVEL", None)
+            logging.getLogger("ray.data").setLevel(logging.ERROR)
             ctx = ray.data.DataContext.get_current()
             ctx.execution_options.preserve_order = True
             ctx.enable_progress_bars = False
             ctx.print_on_execution_start = False
+            if self.address:  # a cluster that dies must end the run in one line, not Ray's
+                self._watch = ClusterWatch(ray.get_runtime_context().gcs_address)
+                self._watch.start()
         self._ray = ray
         return self
 
@@ -198,37 +217,58 @@ class RayEngine:
             bar = tqdm(total=len(keys), desc=stage.name, unit="doc", file=sys.stderr, leave=False)
         started = time.perf_counter()
         handled = 0
+        if self._watch is not None:
+            self._watch.active.set()
         try:
-            # with a deadline, windows of one batch per worker: a window is not stopped halfway;
             # pages' HTML (extract) is held pickled on the driver for a whole window: a few
-            # batches at a time, not 64 (64 x 64 pages of HTML would be a gigabyte)
+            # batches at a time, not 64 (64 x 64 pages of HTML would be a gigabyte). With a
+            # deadline, a window is not stopped halfway: the first has one batch per worker,
+            # the next as many as the time left holds at the rate so far (its model loads
+            # included), so that the actors do not reload their models for every batch
             workers = self.pool()[0]
-            step = self.window if deadline is None else workers
-            if stage.needs_html:
-                step = min(step, max(workers, HTML_WINDOW))
-            for first in range(0, len(batches), step):
-                window = batches[first : first + step]
+            cap = min(self.window, max(workers, HTML_WINDOW)) if stage.needs_html else self.window
+            first = 0
+            while first < len(batches):
+                step = cap
                 if deadline is not None:
                     spent = time.perf_counter() - started
-                    expected = spent / handled * sum(len(b) for b in window) if handled else 0.0
+                    per_doc = spent / handled if handled else 0.0
+                    fits = (deadline - time.time()) / (per_doc * batch_size) if handled else 0
+                    step = min(cap, max(workers, int(fits)))
+                window = batches[first : first + step]
+                if deadline is not None:
+                    expected = per_doc * sum(len(b) for b in window)
                     if time.time() + expected > deadline:
                         return False
-                for items, extras in self._window(ray, db_path, stage, window):
+                rows, used = self._load(db_path, stage, window)
+                first += used
+                for items, extras in self._window(ray, db_path, stage, rows):
                     record(db_path, stage, stage_report, items, extras, run_id, max_attempts)
                     handled += len(items)
                     if bar:
                         bar.update(len(items))
             return True
+        except KeyboardInterrupt:
+            if self._watch is None or not self._watch.lost:
+                raise
+            raise StageFailed(stage.name, ConnectionError(self._watch.lost)) from None
         finally:
+            if self._watch is not None:
+                self._watch.active.clear()
             stage_report.seconds = time.perf_counter() - started
             if bar:
                 bar.close()
 
-    def _window(self, ray, db_path, stage: Stage, keys: list[list]):
-        """Process a window of batches on the cluster; yield (items, extras) per batch, in
-        order. Raises StageFailed at the first batch that stops the stage."""
-        rows = []
+    def _load(self, db_path, stage: Stage, keys: list[list]) -> tuple[list[dict], int]:
+        """Read a window's batches, prepare them and answer their lookups: the rows to send,
+        and how many of ``keys`` they cover (all, but for a stage that reads the pages' HTML,
+        which stops at the batch that takes the window past ``html_window_bytes``)."""
+        rows: list[dict] = []
+        size = 0
+        keep = type(stage).reuse is not Stage.reuse  # reuse() needs the batch at write time
         for index, batch_keys in enumerate(keys):
+            if stage.needs_html and size > self.html_window_bytes:
+                return rows, index
             with connect(db_path, read_only=True) as con:
                 batch = load_inputs(con, batch_keys, with_html=stage.needs_html)
             if not batch:
@@ -244,29 +284,51 @@ class RayEngine:
                 log.info("stage %s: prepare/lookups raised (%s); batch run here", stage.name, err)
                 rows.append({"index": index, "payload": b"", "local": batch})
                 continue
-            rows.append({"index": index, "payload": pickle.dumps((batch, found, prepared))})
+            payload = pickle.dumps((batch, found, prepared))
+            size += len(payload)
+            rows.append({"index": index, "payload": payload,
+                         **({"batch": batch, "prepared": prepared} if keep else {})})  # fmt: skip
+        return rows, len(keys)
+
+    def _window(self, ray, db_path, stage: Stage, rows: list[dict]):
+        """Process a window's rows on the cluster; yield (items, extras) per batch, in order.
+        Raises StageFailed at the first batch that stops the stage."""
         remote = [r for r in rows if r["payload"]]
         results = self._map(ray, stage, remote)
         try:
             yield from self._in_order(db_path, stage, rows, results)
         finally:
-            results.close()  # a stage that stopped: end the Ray Data run while Ray is up
+            if self._watch is None or not self._watch.lost:
+                results.close()  # a stage that stopped: end the Ray Data run while Ray is up
 
     def _in_order(self, db_path, stage: Stage, rows: list[dict], results):
+        written = False  # a batch of this window is written: later ones' lookups may differ
         for row in rows:
             if not row["payload"]:
                 yield _process(db_path, stage, row["local"])
+                written = True
                 continue
             try:
                 payload = next(results)
             except Exception as err:  # a worker that died past its retries, a lost node
-                error = RuntimeError(_ray_error(err, self.max_restarts))
+                error = RuntimeError(ray_error(err, self.max_restarts))
                 raise StageFailed(stage.name, error) from err
             outcome = pickle.loads(payload)
             if outcome[0] == "failed":
-                failed = _stage_failed(*outcome[1:])
+                failed = stage_failed(*outcome[1:])
                 raise failed from failed.cause
-            yield outcome[1], outcome[2]
+            items = outcome[1]
+            if written and "batch" in row:
+                # what the earlier batches of this window wrote, as the local runner's
+                # lookups for this batch would have seen it: their copies are reused
+                batch, prepared = row["batch"], row["prepared"]
+                try:
+                    found = _answer(db_path, stage.lookups(batch, prepared))
+                except Exception as err:
+                    raise StageFailed(stage.name, err) from err
+                items = stage.reuse(batch, items, found, prepared)
+            yield items, outcome[2]
+            written = True
 
     def _map(self, ray, stage: Stage, rows: list[dict]):
         """The batches through ``_StageWorker`` on the cluster: their pickled outcomes, in order."""
@@ -299,41 +361,6 @@ class RayEngine:
                     f"batch {row['index']} came back in place of {expected['index']}"
                 )
             yield row["payload"]
-
-
-def _ray_error(err: BaseException, retries: int) -> str:
-    """One line for an error out of the Ray run: a worker or node lost past its retries, or
-    the error a worker raised (narrascope missing on a node, an object store that is full)."""
-    from ray import exceptions as rex
-
-    lost = (rex.ActorDiedError, rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError)
-    cause = getattr(err, "cause", None) if isinstance(err, rex.RayTaskError) else None
-    shown = cause if cause is not None and not isinstance(cause, lost) else err
-    first = (str(shown).strip().splitlines() or [""])[0]
-    first = f"{type(shown).__name__}: {first}" if first else type(shown).__name__
-    if isinstance(shown, lost) or isinstance(err, lost):
-        return (
-            f"the Ray cluster lost a worker or node past {retries} retries ({first}); "
-            "the batches written before it are kept, run process again for the rest"
-        )
-    return (
-        f"a Ray worker failed ({first}); the batches written before it are kept, run process "
-        "again for the rest"
-    )
-
-
-def _reachable(address: str) -> None:
-    """A HOST:PORT that nothing answers at fails at once, in one line (``ray.init`` would
-    retry for minutes). ``auto`` and ``ray://`` addresses are left to Ray."""
-    import socket
-
-    host, sep, port = address.rpartition(":")
-    if address == "auto" or "://" in address or not sep or not port.isdigit():
-        return
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as err:
-        raise ConnectionError(f"no Ray cluster answers at {address}: {err}") from err
 
 
 __all__ = ["ACTOR_STAGES", "RayEngine"]

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import DEFAULTS
+from pipeline.embed import EmbedStage
 from pipeline.errors import StageFailed
 from pipeline.extract import ExtractStage
 from pipeline.runner import run_stages
@@ -106,6 +107,9 @@ def state(db) -> dict:
                 "SELECT doc_id, version, hits, round(score, 6), machine_written FROM signal_scores"
             ),
             "vectors": by_url("SELECT doc_id, version, vector, lead_vector FROM embeddings"),
+            # which earlier document's result a copy reuses (the same on both engines)
+            "reused": by_url("SELECT doc_id, version, reused_from FROM embeddings"),
+            "translated_from": by_url("SELECT doc_id, version, reused_from FROM translations"),
             "states": by_url(
                 "SELECT doc_id, version, stage || ':' || status AS s FROM stage_state"
             ),
@@ -137,8 +141,29 @@ def test_ray_gives_the_local_engines_results(local_db, store, engine, tmp_path):
     local, ray = state(local_db), state(db)
     assert len(local["languages"]) == 46 and len(local["copies"]) >= 2
     assert {t[0] for t in local["translations"].values()} >= {"translated", "not_needed"}
+    # copies in later batches of the window than their first document's: reused on both
+    assert any(r[0] for r in local["reused"].values())
     same_vectors(local.pop("vectors"), ray.pop("vectors"))
     for key in local:
+        assert local[key] == ray[key], key
+
+
+@pytest.mark.slow  # a Ray instance, the real models
+def test_copies_in_later_batches_of_a_window_are_reused(local_db, engine, tmp_path):
+    """Batches of 2: copies fall in different batches of one window, whose lookups were all
+    answered before any was written; they are still written as copies of the first."""
+    db = tmp_path / "copies.duckdb"
+    shutil.copy(local_db, db)
+    with connect(db) as con:
+        for table in ("translations", "translation_cache", "embeddings"):
+            con.execute(f"DELETE FROM {table}")
+        con.execute("DELETE FROM stage_state WHERE stage IN ('translate', 'embed')")
+    stages = [s for s in build_stages(None, DEFAULTS) if s.name in ("translate", "embed")]
+    report = run_stages(db, stages, batch_size=2, run_stage=engine.run_stage)
+    assert [s.counters.get("reused_from_a_copy", 0) > 0 for s in report.stages] == [True] * 2
+    local, ray = state(local_db), state(db)
+    same_vectors(local["vectors"], ray["vectors"])
+    for key in ("translations", "translated_from", "reused"):
         assert local[key] == ray[key], key
 
 
@@ -202,6 +227,28 @@ def test_a_deadline_already_past_starts_nothing(store, engine, tmp_path):
     assert report.stopped_early and report.left == {"extract": 46}
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+    # time enough: after a first window of a batch per worker, the rest in larger windows
+    report = run_stages(db, [ExtractStage()], batch_size=BATCH, deadline=time.time() + 600,
+                        run_stage=engine.run_stage)  # fmt: skip
+    assert not report.stopped_early and report.stages[0].done == 46
+
+
+def test_a_window_of_pages_closes_at_its_byte_cap(store):
+    """The driver holds a window of pickled HTML: past ``html_window_bytes`` it closes (the
+    batch that passes the cap included, so one batch at least). No Ray needed."""
+    from pipeline.engines.ray_engine import RayEngine
+
+    stage = ExtractStage()
+    with connect(store, read_only=True) as con:
+        keys = pending(con, stage.name, stage.version, stage.requires)
+    batches = [keys[i : i + BATCH] for i in range(0, len(keys), BATCH)]
+    rows, used = RayEngine()._load(store, stage, batches)
+    assert used == len(rows) == len(batches) == 6
+    rows, used = RayEngine(html_window_bytes=1)._load(store, stage, batches)
+    assert used == len(rows) == 1
+    first = len(rows[0]["payload"])
+    rows, used = RayEngine(html_window_bytes=first)._load(store, stage, batches)
+    assert used == len(rows) == 2 and [r["index"] for r in rows] == [0, 1]
 
 
 def test_no_ray_or_no_cluster_is_one_error_line(store, tmp_path):
@@ -237,12 +284,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ray_node(*args: str) -> subprocess.Popen:
+def _ray_node(*args: str, cpus: int = 1) -> subprocess.Popen:
     """``ray start --block`` in its own process group, so that the test stops this node (and
     only it: ``ray stop`` would stop every Ray on the machine)."""
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
     return subprocess.Popen(
-        [ray, "start", "--block", "--num-cpus=1", *args],
+        [ray, "start", "--block", f"--num-cpus={cpus}", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -265,8 +312,32 @@ def _stop(node: subprocess.Popen) -> None:
         pass
 
 
+def _stage_workers(node: subprocess.Popen) -> list[int]:
+    """The pids of the node's Ray Data actors (``ray::_MapWorker``: a model stage runs),
+    found among the descendants of its ``ray start`` (Ray starts workers in other groups)."""
+    parent, title = {}, {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parent[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title[int(pid)] = f.read()
+        except (OSError, IndexError, ValueError):
+            continue
+    found = []
+    for pid in (p for p, t in title.items() if b"MapWorker" in t):
+        up = pid
+        while up > 1 and up != node.pid:
+            up = parent.get(up, 0)
+        if up == node.pid:
+            found.append(pid)
+    return found
+
+
 @pytest.mark.slow  # a Ray instance, the real models
 def test_process_on_a_two_node_cluster(local_db, store, env, tmp_path, request):
+    """The head has no CPU, so every task and actor runs on the second node; then the whole
+    cluster is lost while a stage runs: one error line, whole batches only, a rerun finishes."""
     port = _free_port()
     address = f"127.0.0.1:{port}"
     # short: Ray's unix socket paths must fit in 107 characters
@@ -274,7 +345,7 @@ def test_process_on_a_two_node_cluster(local_db, store, env, tmp_path, request):
     request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
     head = _ray_node("--head", f"--port={port}", "--node-ip-address=127.0.0.1",
                      "--include-dashboard=false", "--object-store-memory=200000000",
-                     f"--temp-dir={temp}")  # fmt: skip
+                     f"--temp-dir={temp}", cpus=0)  # fmt: skip
     request.addfinalizer(lambda: _stop(head))
     nodes = (
         "import ray, time\n"
@@ -282,7 +353,7 @@ def test_process_on_a_two_node_cluster(local_db, store, env, tmp_path, request):
         "for _ in range(60):\n"
         "    if sum(n['Alive'] for n in ray.nodes()) >= 2: break\n"
         "    time.sleep(1)\n"
-        "print(sum(n['Alive'] for n in ray.nodes()))\n"
+        "print(sorted(n['Resources'].get('CPU', 0) for n in ray.nodes() if n['Alive']))\n"
     )
     for _ in range(60):  # the head takes a few seconds to listen
         with socket.socket() as s:
@@ -293,15 +364,48 @@ def test_process_on_a_two_node_cluster(local_db, store, env, tmp_path, request):
     request.addfinalizer(lambda: _stop(worker))
     alive = subprocess.run([sys.executable, "-c", nodes], capture_output=True, text=True,
                            timeout=120)  # fmt: skip
-    assert alive.stdout.strip().splitlines()[-1] == "2", alive.stderr[-2000:]
+    # two nodes, and CPUs on the second only: the work cannot have run anywhere else
+    assert alive.stdout.strip().splitlines()[-1] == "[0, 1.0]", alive.stderr[-2000:]
 
     db = copy_of(store, tmp_path, "cluster")
-    args = ["process", "--engine", "ray", "--ray-address", address, "--no-progress"]
+    config = tmp_path / "narrascope.toml"
+    config.write_text(f"[pipeline]\nbatch_size = {BATCH}\n")  # windows of several batches
+    args = ["--config", str(config), "process", "--engine", "ray", "--ray-address", address,
+            "--no-progress"]  # fmt: skip
     out = run_cli(*args, *(f"--stage={s}" for s in ("extract", "langid", "translate")), db=db)
     assert "translate" in out.stdout
     local, cluster = state(local_db), state(db)
-    for key in ("extractions", "languages", "translations"):
+    for key in ("extractions", "languages", "translations", "translated_from"):
         assert cluster[key] == local[key], key
+
+    # the whole cluster lost while embed runs on it
+    with connect(db, read_only=True) as con:
+        keys = pending(con, "embed", EmbedStage().version, ("extract",))
+        urls = dict(con.execute("SELECT doc_id, url FROM document_versions").fetchall())
+    batches = [{urls[k[0]] for k in keys[i : i + BATCH]} for i in range(0, len(keys), BATCH)]
+    cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), *args, "--stage=embed"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NARRASCOPE_CONFIG": ""}, cwd=ROOT)  # fmt: skip
+    request.addfinalizer(proc.kill)
+    for _ in range(240):
+        if _stage_workers(worker) or proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.communicate()
+    _stop(worker)
+    _stop(head)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 1, err[-3000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err[-3000:]
+    assert lines[0].startswith("error: stage embed stopped: ConnectionError: lost the Ray cluster")
+    written = set(state(db)["vectors"])
+    assert all(b <= written or not b & written for b in batches)  # whole batches or nothing
+
+    run_cli("--config", str(config), "process", "--stage=embed", "--no-progress", db=db)
+    local, cluster = state(local_db), state(db)
+    same_vectors(local["vectors"], cluster["vectors"])
+    assert local["reused"] == cluster["reused"]
 
 
 def test_the_local_engine_never_imports_ray(store, tmp_path):
