@@ -43,6 +43,7 @@ import pickle
 import sys
 import time
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, is_dataclass, replace
 
 import numpy as np
@@ -50,6 +51,7 @@ import numpy as np
 from pipeline.contract import Stage
 from pipeline.engines.ray_support import (
     ClusterWatch,
+    LostCluster,
     portable,
     ray_error,
     reachable,
@@ -183,11 +185,20 @@ class RayEngine:
             ctx.execution_options.preserve_order = True
             ctx.enable_progress_bars = False
             ctx.print_on_execution_start = False
-            if self.address:  # a cluster that dies must end the run in one line, not Ray's
+            # a cluster that dies must end the run in one line, not Ray's (a ray:// client
+            # may not reach the head's own address: Ray Client has its own timeouts)
+            if self.address and "://" not in self.address:
                 self._watch = ClusterWatch(ray.get_runtime_context().gcs_address)
                 self._watch.start()
         self._ray = ray
         return self
+
+    def _check(self) -> None:
+        if self._watch is not None:
+            self._watch.check()
+
+    def _waiting(self):
+        return self._watch.waiting() if self._watch is not None else nullcontext()
 
     def pool(self) -> tuple[int, float]:
         """(workers, CPUs each) from the cluster's CPUs: one worker per CPU, each asking for
@@ -240,9 +251,11 @@ class RayEngine:
                     expected = per_doc * sum(len(b) for b in window)
                     if time.time() + expected > deadline:
                         return False
+                self._check()
                 rows, used = self._load(db_path, stage, window)
                 first += used
                 for items, extras in self._window(ray, db_path, stage, rows):
+                    self._check()  # a lost cluster stops the stage here, never mid-write
                     record(db_path, stage, stage_report, items, extras, run_id, max_attempts)
                     handled += len(items)
                     if bar:
@@ -251,7 +264,10 @@ class RayEngine:
         except KeyboardInterrupt:
             if self._watch is None or not self._watch.lost:
                 raise
+            self._watch.reported = True
             raise StageFailed(stage.name, ConnectionError(self._watch.lost)) from None
+        except LostCluster as err:
+            raise StageFailed(stage.name, ConnectionError(str(err))) from None
         finally:
             if self._watch is not None:
                 self._watch.active.clear()
@@ -309,7 +325,10 @@ class RayEngine:
                 written = True
                 continue
             try:
-                payload = next(results)
+                with self._waiting():
+                    payload = next(results)
+            except LostCluster:
+                raise
             except Exception as err:  # a worker that died past its retries, a lost node
                 error = RuntimeError(ray_error(err, self.max_restarts))
                 raise StageFailed(stage.name, error) from err

@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 from pipeline.errors import StageFailed
 
@@ -69,19 +70,47 @@ def reachable(address: str) -> None:
         raise ConnectionError(f"no Ray cluster answers at {address}: {err}") from err
 
 
+class LostCluster(ConnectionError):
+    """The Ray cluster's head stopped answering while a stage ran there."""
+
+
 class ClusterWatch(threading.Thread):
     """Ray ends a driver whose cluster head (its GCS) has not answered for 60 s, wherever it
     is, with a log line of its own. This watch gets there first: once the head has not
-    answered for ``grace`` seconds while a stage runs there (``active``), it interrupts the
-    main thread, which the engine turns into ``StageFailed`` (one error line; each batch is
-    one transaction, so none is half written); should the exit then hang on the lost
-    cluster, it ends the process ``grace`` seconds later, exit status 1."""
+    answered for ``grace`` seconds while a stage runs there (``active``), it sets ``lost``.
+    The engine checks ``lost`` between its steps (``check``); the watch interrupts the main
+    thread only while it is blocked on Ray (``waiting``), never while it reads or writes the
+    database (DuckDB turns an interrupt into "Query interrupted", which would pass for a
+    document's error). Should the process still be alive ``grace`` seconds later (a wait
+    that the interrupt did not end, an exit hanging on the lost cluster), the watch writes
+    the error line itself and ends it, exit status 1."""
 
     def __init__(self, address: str, grace: float = 15.0, every: float = 1.0) -> None:
         super().__init__(daemon=True, name="ray-cluster-watch")
         self.address, self.grace, self.every = address, grace, every
         self.lost = ""
+        self.reported = False  # the engine raised the lost cluster as its one error line
         self.active = threading.Event()  # a stage runs on the cluster: only then act
+        self._lock = threading.Lock()
+        self._waiting = False
+
+    def check(self) -> None:
+        """Raise the lost cluster (LostCluster), at a point where that is safe."""
+        if self.lost:
+            self.reported = True
+            raise LostCluster(self.lost)
+
+    @contextmanager
+    def waiting(self):
+        """The main thread blocks on Ray inside this block, and may be interrupted there."""
+        with self._lock:
+            self.check()
+            self._waiting = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._waiting = False
 
     def run(self) -> None:
         host, _, port = self.address.rpartition(":")
@@ -94,12 +123,20 @@ class ClusterWatch(threading.Thread):
             except OSError as err:
                 since = since or time.monotonic()
                 if time.monotonic() - since >= self.grace and self.active.is_set():
-                    self.lost = (
-                        f"lost the Ray cluster: its head at {self.address} has not answered "
-                        f"for {self.grace:.0f} s ({err})"
-                    )
-        _thread.interrupt_main()
+                    with self._lock:
+                        self.lost = (
+                            f"lost the Ray cluster: its head at {self.address} has not "
+                            f"answered for {self.grace:.0f} s ({err})"
+                        )
+                        if self._waiting:
+                            _thread.interrupt_main()
         time.sleep(self.grace)
+        if not self.reported:
+            try:
+                os.write(2, f"error: {self.lost}; the batches written before it are kept, "
+                            "run process again for the rest\n".encode())  # fmt: skip
+            except OSError:
+                pass
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
