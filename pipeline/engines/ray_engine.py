@@ -245,7 +245,8 @@ class RayEngine:
                     spent = time.perf_counter() - started
                     per_doc = spent / handled if handled else 0.0
                     fits = (deadline - time.time()) / (per_doc * batch_size) if handled else 0
-                    step = min(cap, max(workers, int(fits)))
+                    # whole rounds: batches run `workers` at a time
+                    step = min(cap, max(workers, int(fits) // workers * workers))
                 window = batches[first : first + step]
                 if deadline is not None:
                     expected = per_doc * sum(len(b) for b in window)
