@@ -74,7 +74,7 @@ def ingest(obj: Context, url, sources, wait, max_duration):
     It fails (exit 1) when a crawler stopped before the crawl was finished, when no
     crawler has been alive for --wait seconds, or when it refused items from the frontier
     that are not ours (each recorded as a 'bad_frontier_item' rejection; the rest is
-    written). Items of another run (a crawler of an earlier run still pushing) are
+    written) or its crawlers refused queue entries. Items of another run (a crawler of an earlier run still pushing) are
     recorded and counted the same way but do not fail the run: this run crawls those
     pages itself. A crawler that left without its closing report (killed) is named in
     the summary; the run fails for it only when stopped at --max-duration.
