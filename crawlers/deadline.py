@@ -107,6 +107,7 @@ class CrawlDeadline:
         for slot in self.crawler.engine.downloader.slots.values():
             while slot.queue:
                 request, waiting = slot.queue.popleft()
+                slot.transferring.discard(request)  # never started (crawlers/downloader.py)
                 request.meta[DROPPED] = True
                 waiting.errback(StoppedForTime(f"the crawl stopped at its time limit: {request}"))
                 dropped += 1
