@@ -166,8 +166,11 @@ class RayEngine:
             # (C++, when joining a cluster) or the "ray.data" logger's level to see them
             quiet = {} if "RAY_BACKEND_LOG_LEVEL" in os.environ or not self.address else {
                 "RAY_BACKEND_LOG_LEVEL": "fatal"}  # fmt: skip
+            try:  # and its line saying so goes nowhere (fd 2 closed: nothing to silence)
+                saved = os.dup(2) if quiet else -1
+            except OSError:
+                quiet, saved = {}, -1
             os.environ.update(quiet)
-            saved = os.dup(2) if quiet else -1  # and its line saying so goes nowhere
             try:
                 if quiet:
                     sys.stderr.flush()
@@ -344,9 +347,9 @@ class RayEngine:
                 batch, prepared = row["batch"], row["prepared"]
                 try:
                     found = _answer(db_path, stage.lookups(batch, prepared))
+                    items = stage.reuse(batch, items, found, prepared)
                 except Exception as err:
                     raise StageFailed(stage.name, err) from err
-                items = stage.reuse(batch, items, found, prepared)
             yield items, outcome[2]
             written = True
 
