@@ -129,9 +129,7 @@ class EmbedStage(Stage):
         return [VectorReuseLookup(self.model_id, self.input, tuple(sorted(hashes)))]
 
     def process(self, batch: list[DocInput], found: dict | None = None, prepared=None) -> list:
-        stored: dict = {}
-        for answer in (found or {}).values():
-            stored.update(answer)
+        stored = self._stored(found)
         results: list = [None] * len(batch)
         chunks: list[str] = []
         owners: list[tuple[int, int]] = []  # (result index, tokens) per chunk
@@ -148,11 +146,7 @@ class EmbedStage(Stage):
             joined = self._joined(*picked)
             digest = text_hash(joined)
             if digest in stored:
-                s = stored[digest]
-                results[i] = self._result(
-                    doc, digest, s.chunks, s.truncated, s.vector, s.doc_id, s.runtime,
-                    s.lead_vector,
-                )  # fmt: skip
+                results[i] = self._copy_of(doc, digest, stored[digest])
                 continue
             if digest in first:
                 copies.append((i, digest))
@@ -206,16 +200,25 @@ class EmbedStage(Stage):
     def reuse(self, batch: list[DocInput], items: list, found: dict, prepared=None) -> list:
         """A vector computed here whose text an earlier batch stored: that batch's vector,
         ``reused_from`` its document, as ``process`` gives it when the lookup finds it."""
-        stored: dict = {}
-        for answer in found.values():
-            stored.update(answer)
+        stored = self._stored(found)
         out = list(items)
         for i, (doc, item) in enumerate(zip(batch, items, strict=True)):
-            s = stored.get(item.text_hash) if isinstance(item, Embedding) else None
-            if s is not None:
-                out[i] = self._result(doc, item.text_hash, s.chunks, s.truncated, s.vector,
-                                      s.doc_id, s.runtime, s.lead_vector)  # fmt: skip
+            if isinstance(item, Embedding) and item.text_hash in stored:
+                out[i] = self._copy_of(doc, item.text_hash, stored[item.text_hash])
         return out
+
+    @staticmethod
+    def _stored(found: dict | None) -> dict:
+        """The lookups' answers as one map: text hash -> the stored vector of that text."""
+        stored: dict = {}
+        for answer in (found or {}).values():
+            stored.update(answer)
+        return stored
+
+    def _copy_of(self, doc: DocInput, digest: str, s) -> Embedding:
+        """``doc``'s result as a copy of the stored vector ``s`` (``reused_from`` its doc)."""
+        return self._result(doc, digest, s.chunks, s.truncated, s.vector, s.doc_id,
+                            s.runtime, s.lead_vector)  # fmt: skip
 
     def _lead(self, title: str, text: str) -> str:
         """Title and first sentences: what a story is about, before the article elaborates.

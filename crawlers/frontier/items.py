@@ -145,7 +145,6 @@ class RedisItemPipeline:
             try:
                 self.server.rpush(self.key, dumps(item, self.run_id))
             except RedisError as err:
-                scheduler = getattr(spider, "frontier_scheduler", None)
                 if scheduler is not None:
                     scheduler.push_failed(err)
                 raise DropItem(f"not pushed to the frontier (crawled again): {err}") from err

@@ -212,14 +212,19 @@ class FrontierScheduler(Scheduler):
     def finished(self, request) -> None:
         """The request is handled: off this crawler's in-flight hash (later, if Redis does
         not answer now; never, once a push failed: then it is crawled again)."""
-        from redis import RedisError
-
         from crawlers.deadline import DROPPED
 
         held = request.meta.pop("frontier_id", None)
         # dropped unfetched at the time limit: it goes back on the queue at close
         if held is None or self._holding or request.meta.get(DROPPED):
             return
+        self._forget(held)
+
+    def _forget(self, held: str) -> None:
+        """Take ``held`` out of this crawler's in-flight requests; while Redis does not
+        answer, remember it (deleted once Redis answers again) and say Redis is lost."""
+        from redis import RedisError
+
         try:
             self.server.hdel(self._inflight, held)
         except RedisError as err:
@@ -308,17 +313,11 @@ class FrontierScheduler(Scheduler):
 
     def _refuse(self, held: str, data: str, err: Exception) -> None:
         """Drop a queue entry the crawler cannot run: logged, counted, not in flight."""
-        from redis import RedisError
-
         self.refused += 1
         if self.stats:
             self.stats.inc_value("frontier/refused")
         log.warning("refused a queue entry (%s): %.200s", err, data)
-        try:
-            self.server.hdel(self._inflight, held)
-        except RedisError as redis_err:
-            self._unfinished.append(held)
-            self._unreachable(redis_err)
+        self._forget(held)
 
     def has_pending_requests(self):
         from redis import RedisError

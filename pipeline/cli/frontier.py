@@ -72,12 +72,13 @@ def ingest(obj: Context, url, sources, wait, max_duration):
     on any number of hosts). It publishes the crawl state (validators, watermarks, cursors)
     to Redis, writes the crawled items in batches, and ends once the crawlers have finished.
     It fails (exit 1) when a crawler stopped before the crawl was finished, when no
-    crawler has been alive for --wait seconds, or when it refused items from the frontier
+    crawler has been alive for --wait seconds, when it refused items from the frontier
     that are not ours (each recorded as a 'bad_frontier_item' rejection; the rest is
-    written) or its crawlers refused queue entries. Items of another run (a crawler of an earlier run still pushing) are
-    recorded and counted the same way but do not fail the run: this run crawls those
-    pages itself. A crawler that left without its closing report (killed) is named in
-    the summary; the run fails for it only when stopped at --max-duration.
+    written), or when its crawlers refused queue entries. Items of another run (a crawler
+    of an earlier run still pushing) are recorded and counted the same way but do not
+    fail the run: this run crawls those pages itself. A crawler that left without its
+    closing report (killed) is named in the summary; the run fails for it only when
+    stopped at --max-duration.
 
     \b
     Example:  narrascope ingest --frontier redis://10.0.0.5:6379/0 --sources sources.toml

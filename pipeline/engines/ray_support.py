@@ -1,5 +1,5 @@
 """Helpers of the Ray engine (pipeline/engines/ray_engine.py): errors in and out of workers,
-and the address check."""
+the address check, and the watch on the cluster's head (ClusterWatch)."""
 
 from __future__ import annotations
 
