@@ -13,6 +13,8 @@ Then, on their stored vectors:
 2. Narrative F1 against the threshold (the stage's rule replayed, as `cluster --rebuild`
    does) on both labelled sets, and whether the demo's planted narratives hold.
 3. Translated copies on the demo against the threshold.
+4. `similar`'s top hit (pipeline/search.py, the product's own function) against the weight of
+   the names and numbers two documents share (``anchor_overlap``), on both labelled sets.
 
 Run: python -m bench.bench_similarity ../shared [--keep DIR]  (DIR keeps the built stores)
 """
@@ -31,8 +33,10 @@ import numpy as np
 from crawlers.demo.server import load_articles
 from pipeline.narratives import Clusterer, ClusterStage
 from pipeline.runner import run_stages
+from pipeline.search import SEMANTIC_COLUMNS, similar_many
 from pipeline.similarity import (
     CROSS_LANGUAGE,
+    SIMILAR_ANCHOR_WEIGHT,
     centre,
     document_vectors,
     story_vectors,
@@ -135,7 +139,7 @@ def semsim_table(store: dict, pairs: list) -> list[str]:
         for p, q, o, xl in idx:
             if o <= 1.5:
                 for u, v in ((p, q), (q, p)):
-                    hits.append(int(np.argmax(sims[u])) == v)  # as `similar` ranks
+                    hits.append(int(np.argmax(sims[u])) == v)  # by the vectors alone
                     if xl:
                         cross.append(hits[-1])
         lines.append(
@@ -228,14 +232,45 @@ def translated_table(demo: dict) -> list[str]:
     return lines
 
 
+def similar_table(dbs: dict, stores: dict, semsim_pairs: list, story_pairs: list) -> list[str]:
+    """Top-1 partner through `similar` (exact copies of the query left out) for each anchor
+    weight: SemEval pairs rated <= 1.5 (all, German-English) and tgcontest same-story pairs."""
+    sets = {}
+    for name, pairs in (("semsim", [(a, b, x) for a, b, o, x in semsim_pairs if o <= 1.5]),
+                        ("stories", [(a, b, False) for a, b, same in story_pairs if same])):  # fmt: skip
+        row = dict(zip(stores[name]["urls"], stores[name]["ids"], strict=True))
+        kept = [(row[canonical_url(a)], row[canonical_url(b)], x) for a, b, x in pairs
+                if canonical_url(a) in row and canonical_url(b) in row]  # fmt: skip
+        sets[name] = kept + [(b, a, x) for a, b, x in kept]
+    doc_id = SEMANTIC_COLUMNS.index("doc_id")
+    lines = [
+        "| anchor weight | top-1 partner, SemEval | top-1, de-en | top-1, tgcontest |",
+        "|---|---|---|---|",
+    ]
+    for weight in (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0):
+        cells = []
+        for name, queries in sets.items():
+            top = similar_many(dbs[name], sorted({q for q, _, _ in queries}), {}, lang=None,
+                               limit=1, anchor_weight=weight)  # fmt: skip
+            hits = [bool(top[q]) and top[q][0][doc_id] == p for q, p, _ in queries]
+            cells.append(f"{np.mean(hits):.3f} ({sum(hits)}/{len(hits)})")
+            if name == "semsim":
+                cross = [h for h, (_, _, x) in zip(hits, queries, strict=True) if x]
+                cells.append(f"{np.mean(cross):.3f} ({sum(cross)}/{len(cross)})")
+        mark = " (chosen)" if weight == SIMILAR_ANCHOR_WEIGHT else ""
+        lines.append(f"| {weight:.1f}{mark} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(shared: Path, keep: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         dbs = build(workdir, shared)
         stores = {name: vectors(db) for name, db in dbs.items()}
-    _, semsim_pairs = semsim_documents(shared)
-    _, story_pairs = story_documents(shared)
+        _, semsim_pairs = semsim_documents(shared)
+        _, story_pairs = story_documents(shared)
+        similar_lines = similar_table(dbs, stores, semsim_pairs, story_pairs)
     print(f"SemEval-2022 Task 8: {len(semsim_pairs)} pairs, {len(stores['semsim']['ids'])} "
           "articles; pairs rated <= 1.5 are the same story\n")  # fmt: skip
     print("\n".join(semsim_table(stores["semsim"], semsim_pairs)))
@@ -246,6 +281,9 @@ def main(shared: Path, keep: Path | None) -> None:
         print("\n".join(threshold_table(stores, semsim_pairs, story_pairs, allowance)))
     print("\nTranslated copies on the demo (planted translations found / false copies)\n")
     print("\n".join(translated_table(stores["demo"])))
+    print("\n`similar`'s top hit is the partner article (exact copies of the query left out), "
+          "against the anchor weight\n")  # fmt: skip
+    print("\n".join(similar_lines))
 
 
 if __name__ == "__main__":

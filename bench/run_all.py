@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, written to bench/results.md (the Markdown tables the README
 quotes) and bench/results.json (the same tables as rows, with the machine, the versions and the
-date). `make bench QUICK=1` is a first look (aimed at under 10 minutes; not yet timed on an
-idle machine): smaller sizes, and the benchmarks that cannot be made quick (the soak, the scale
+date). `make bench QUICK=1` is a first look (4 min 45 s on this 2-core machine, idle; README,
+"Benchmarks"): smaller sizes, and the benchmarks that cannot be made quick (the soak, the scale
 runs) left out, each named.
 
 Each benchmark runs in its own process: a child forked from a process that already holds

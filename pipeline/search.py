@@ -8,15 +8,31 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.embed import EmbedStage
-from pipeline.similarity import cross_language, document_vectors, query_vector
+from pipeline.similarity import (
+    SIMILAR_ANCHOR_WEIGHT,
+    SIMILAR_CANDIDATES,
+    anchor_overlap,
+    cross_language,
+    document_vectors,
+    query_vector,
+)
 from storage import connect
 from storage.db import StorageError
 from storage.means import load as load_means
-from storage.search import RESULT_COLUMNS, documents, embedded_models, keyword_search, load_vectors
+from storage.search import (
+    RESULT_COLUMNS,
+    anchors,
+    documents,
+    embedded_models,
+    keyword_search,
+    load_vectors,
+    same_text_copies,
+)
 
 KEYWORD_COLUMNS = ["rank", "score", *RESULT_COLUMNS, "snippet"]
-# score: what the ranking uses (the similarity, plus the cross-language allowance for a
-# document in another language); similarity: doc_similarity, as the SQL macro gives it
+# score: what the ranking uses (search: the similarity, plus the cross-language allowance for
+# a document in another language; `similar`: the similarity plus the anchor overlap's share);
+# similarity: doc_similarity, as the SQL macro gives it
 SEMANTIC_COLUMNS = ["rank", "score", "similarity", *RESULT_COLUMNS]
 
 
@@ -151,24 +167,44 @@ def rows_for(db_path: Path, ids: list[str], picks: dict) -> dict:
 
 
 def similar(
-    db_path: Path, doc: str, embed_settings: dict, *, lang: str | None, limit: int
+    db_path: Path,
+    doc: str,
+    embed_settings: dict,
+    *,
+    lang: str | None,
+    limit: int,
+    with_copies: bool = False,
 ) -> list[tuple]:
     """ "More like this": the documents nearest to ``doc`` (a doc id or a URL), in every
-    language unless ``lang`` is given, by the document similarity search uses (the SQL macro
-    ``doc_similarity`` gives the same numbers)."""
+    language unless ``lang`` is given. Of the SIMILAR_CANDIDATES nearest by the document
+    similarity search uses (SQL: ``doc_similarity``), those that name the same people, places
+    and figures come first: ``score`` adds SIMILAR_ANCHOR_WEIGHT times their ``anchor_overlap``.
+    Exact copies of ``doc`` (its very text at another address, which `copies` lists) are
+    left out unless ``with_copies``."""
     with connect(db_path, read_only=True) as con:
         doc_id = resolve_document(con, doc)
-    return similar_many(db_path, [doc_id], embed_settings, lang=lang, limit=limit)[doc_id]
+    return similar_many(
+        db_path, [doc_id], embed_settings, lang=lang, limit=limit, with_copies=with_copies
+    )[doc_id]
 
 
 def similar_many(
-    db_path: Path, doc_ids: list[str], embed_settings: dict, *, lang: str | None, limit: int
+    db_path: Path,
+    doc_ids: list[str],
+    embed_settings: dict,
+    *,
+    lang: str | None,
+    limit: int,
+    with_copies: bool = False,
+    anchor_weight: float = SIMILAR_ANCHOR_WEIGHT,
 ) -> dict[str, list[tuple]]:
-    """`similar` for several documents at once: doc id -> its ranked neighbours."""
+    """`similar` for several documents at once: doc id -> its ranked neighbours
+    (``anchor_weight``: for bench/bench_similarity.py's curve)."""
     stage = EmbedStage.from_settings(embed_settings)
     with connect(db_path, read_only=True) as con:
         ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input)
         means = load_means(con, stage.model_id, stage.input)
+        copies = {} if with_copies else same_text_copies(con)
     row = {doc_id: i for i, doc_id in enumerate(ids)}
     missing = [d for d in doc_ids if d not in row]
     if missing:
@@ -178,13 +214,24 @@ def similar_many(
         )
     matrix = document_vectors(leads, texts, langs, means)
     wanted = np.array([lang is None or lg == lang for lg in langs])
-    picks = {}
+    group = np.array([copies.get(d, d) for d in ids])
+    nearest = {}
     for doc_id in doc_ids:
-        keep = wanted.copy()
-        keep[row[doc_id]] = False
+        keep = wanted & (group != group[row[doc_id]])  # itself, and its exact copies
         sims = matrix @ matrix[row[doc_id]]
         ranking = np.where(keep, sims, -np.inf)
-        picks[doc_id] = (top(ids, ranking, min(limit, int(keep.sum()))), ranking, sims)
+        k = min(max(limit, SIMILAR_CANDIDATES), int(keep.sum()))
+        nearest[doc_id] = (top(ids, ranking, k), sims)
+    with connect(db_path, read_only=True) as con:
+        wanted_anchors = {ids[i] for picked, _ in nearest.values() for i in picked}
+        found = anchors(con, sorted(wanted_anchors | set(doc_ids)))
+    picks = {}
+    for doc_id, (candidates, sims) in nearest.items():
+        own = found.get(doc_id, [])
+        score = np.full(len(ids), -np.inf)
+        for i in candidates:
+            score[i] = sims[i] + anchor_weight * anchor_overlap(own, found.get(ids[i], []))
+        picks[doc_id] = (top(ids, score, min(limit, len(candidates))), score, sims)
     return rows_for(db_path, ids, picks)
 
 

@@ -168,3 +168,27 @@ def embedded_models(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]
     return con.execute(
         "SELECT model_id, input, count(*) FROM embeddings GROUP BY 1, 2 ORDER BY 3 DESC"
     ).fetchall()
+
+
+def anchors(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[str, list[str]]:
+    """doc_id -> its anchors (storage/schema/m17_anchors.py), for the documents extracted."""
+    return dict(
+        con.execute(
+            "SELECT x.doc_id, text_anchors(coalesce(x.title, '') || chr(10) || x.text) "
+            "FROM extractions x "
+            "JOIN documents d ON d.doc_id = x.doc_id AND d.current_version = x.version "
+            "WHERE x.doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [doc_ids],
+        ).fetchall()
+    )
+
+
+def same_text_copies(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """doc_id -> its copy group, for the documents that are an exact copy or the origin of
+    one: documents of one group here carry the same text."""
+    return dict(
+        con.execute(
+            "SELECT doc_id, group_id FROM v_copies WHERE copy_kind = 'exact' "
+            "UNION SELECT copy_of, group_id FROM v_copies WHERE copy_kind = 'exact'"
+        ).fetchall()
+    )

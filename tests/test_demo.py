@@ -211,9 +211,22 @@ def test_similar_finds_translations_in_every_language(demo_run):
     assert expected <= set(top)
     last = max(top.index(d) for d in expected)
     assert all(narrative_of(h["url"]) == "sanctions-hunger" for h in hits[: last + 1])
-    # `similar` and the SQL macro give the same numbers
+    # `similar` and the SQL macros give the same numbers: the similarity, and the score that
+    # adds the names and numbers the two share
+    with connect(db, read_only=True) as con:
+        overlap = {
+            h["doc_id"]: con.execute(
+                "SELECT anchor_overlap(?, ?)", [doc_id, h["doc_id"]]
+            ).fetchone()[0]
+            for h in hits
+        }
     for h in hits:
         assert h["similarity"] == pytest.approx(sql_scores[h["doc_id"]], abs=1e-3)
+        assert h["score"] == pytest.approx(h["similarity"] + 0.4 * overlap[h["doc_id"]], abs=1e-3)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    # the English version names what the Russian original names, in Latin letters
+    english = next(h for h in hits if h["doc_id"] in expected and h["lang"] == "en")
+    assert overlap[english["doc_id"]] > 0
     by_url = json.loads(run_cli("similar", url, "--limit", "3", "--format", "json", db=db).stdout)
     assert [h["doc_id"] for h in by_url] == top[:3]
     only_de = json.loads(
@@ -222,6 +235,23 @@ def test_similar_finds_translations_in_every_language(demo_run):
     assert only_de and {h["lang"] for h in only_de} == {"de"}
     missing = run_cli("similar", "no-such-doc", db=db, check=False)
     assert missing.returncode == 1 and "no document 'no-such-doc'" in missing.stderr
+
+
+def test_similar_leaves_out_exact_copies_unless_asked(demo_run):
+    """A republished copy with the very same text is the query again, not more like it:
+    `copies` lists it; `similar --with-copies` shows it."""
+    db, _ = demo_run
+    with connect(db, read_only=True) as con:
+        origin, copy = con.execute(
+            "SELECT copy_of, doc_id FROM v_copies WHERE copy_kind = 'exact' ORDER BY doc_id LIMIT 1"
+        ).fetchone()
+    for query, other in ((origin, copy), (copy, origin)):
+        plain = json.loads(run_cli("similar", query, "--format", "json", db=db).stdout)
+        assert plain and other not in {h["doc_id"] for h in plain}
+        full = json.loads(
+            run_cli("similar", query, "--with-copies", "--format", "json", db=db).stdout
+        )
+        assert full[0]["doc_id"] == other and full[0]["similarity"] == pytest.approx(1, abs=1e-3)
 
 
 def test_semantic_search_never_mixes_models(demo_run, tmp_path):

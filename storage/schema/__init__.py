@@ -11,6 +11,7 @@ from storage.schema import (
     m14_alerts,
     m15_analyst_views,
     m16_broken_feed_health,
+    m17_anchors,
 )
 
 LATER = [
@@ -21,4 +22,5 @@ LATER = [
     m14_alerts.MIGRATION,
     m15_analyst_views.MIGRATION,
     m16_broken_feed_health.MIGRATION,
+    m17_anchors.MIGRATION,
 ]

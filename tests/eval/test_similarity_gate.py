@@ -29,7 +29,7 @@ STAGES = ["extract", "langid", "embed", "dedup", "cluster"]
 PEARSON_FLOOR = 0.76  # measured 0.774; the issue's target 0.76
 PEARSON_CROSS_FLOOR = 0.75  # measured 0.764; target 0.75
 SEMSIM_NARRATIVE_F1_FLOOR = 0.72  # measured 0.736; target 0.75, not reached
-RETRIEVAL_FLOOR = 0.82  # measured 0.837; target 0.85, not reached
+RETRIEVAL_FLOOR = 0.85  # measured 0.858 (0.837 before `similar` weighed anchors); target 0.85
 RETRIEVAL_CROSS_FLOOR = 0.85  # measured 0.938
 SAME_STORY_F1_FLOOR = 0.86  # measured 0.870; target 0.90, not reached
 SAME_STORY_MARGIN_FLOOR = 0.85  # measured 0.860 and 0.879 at +-0.02; target 0.88
@@ -96,7 +96,8 @@ def test_same_story_articles_share_a_narrative(semsim):
 
 def test_partner_article_is_the_top_hit_in_any_language(semsim):
     """For each same-story pair, each article's nearest document among all articles of all
-    languages is its partner (`narrascope similar`, limit 1)."""
+    languages is its partner (`narrascope similar`, limit 1: anchors weighed, exact copies
+    of the query left out)."""
     db, pairs = semsim
     queries = [(a, b, x) for a, b, o, x in pairs if o <= 1.5] + [
         (b, a, x) for a, b, o, x in pairs if o <= 1.5
