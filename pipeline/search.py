@@ -34,6 +34,8 @@ KEYWORD_COLUMNS = ["rank", "score", *RESULT_COLUMNS, "snippet"]
 # a document in another language; `similar`: the similarity plus the anchor overlap's share);
 # similarity: doc_similarity, as the SQL macro gives it
 SEMANTIC_COLUMNS = ["rank", "score", "similarity", *RESULT_COLUMNS]
+# `similar`: exact_copies, the other documents with a hit's very text, folded into its row
+SIMILAR_COLUMNS = [*SEMANTIC_COLUMNS, "exact_copies"]
 
 
 def _snippet(text: str | None, terms: list[str], width: int = 160) -> str | None:
@@ -146,8 +148,10 @@ def top(ids: list[str], scores: np.ndarray, limit: int) -> np.ndarray:
     k = min(limit, len(ids))
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    best = np.argpartition(-scores, k - 1)[:k]
-    return best[np.lexsort((np.array(ids)[best], -scores[best]))]
+    # every index tied with the k-th best stays in until the ids break the tie
+    kth = np.partition(-scores, k - 1)[k - 1]
+    best = np.flatnonzero(-scores <= kth)
+    return best[np.lexsort((np.array(ids)[best], -scores[best]))][:k]
 
 
 def rows_for(db_path: Path, ids: list[str], picks: dict) -> dict:
@@ -179,8 +183,9 @@ def similar(
     language unless ``lang`` is given. Of the SIMILAR_CANDIDATES nearest by the document
     similarity search uses (SQL: ``doc_similarity``), those that name the same people, places
     and figures come first: ``score`` adds SIMILAR_ANCHOR_WEIGHT times their ``anchor_overlap``.
-    Exact copies of ``doc`` (its very text at another address, which `copies` lists) are
-    left out unless ``with_copies``."""
+    Unless ``with_copies``, exact copies of ``doc`` (its very text at another address, which
+    `copies` lists) are left out, and a hit's exact copies are folded into its row (the
+    best-ranked of them), counted in ``exact_copies``. Rows: SIMILAR_COLUMNS."""
     with connect(db_path, read_only=True) as con:
         doc_id = resolve_document(con, doc)
     return similar_many(
@@ -204,7 +209,7 @@ def similar_many(
     with connect(db_path, read_only=True) as con:
         ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input)
         means = load_means(con, stage.model_id, stage.input)
-        copies = {} if with_copies else same_text_copies(con)
+        copies = {} if with_copies else same_text_copies(con, doc_ids)
     row = {doc_id: i for i, doc_id in enumerate(ids)}
     missing = [d for d in doc_ids if d not in row]
     if missing:
@@ -214,25 +219,53 @@ def similar_many(
         )
     matrix = document_vectors(leads, texts, langs, means)
     wanted = np.array([lang is None or lg == lang for lg in langs])
-    group = np.array([copies.get(d, d) for d in ids])
+    group = np.array([copies[d][0] if d in copies else d for d in ids])
     nearest = {}
     for doc_id in doc_ids:
         keep = wanted & (group != group[row[doc_id]])  # itself, and its exact copies
         sims = matrix @ matrix[row[doc_id]]
         ranking = np.where(keep, sims, -np.inf)
         k = min(max(limit, SIMILAR_CANDIDATES), int(keep.sum()))
-        nearest[doc_id] = (top(ids, ranking, k), sims)
+        nearest[doc_id] = (top(ids, ranking, k), ranking, sims)
     with connect(db_path, read_only=True) as con:
-        wanted_anchors = {ids[i] for picked, _ in nearest.values() for i in picked}
+        wanted_anchors = {ids[i] for p, _, _ in nearest.values() for i in p[:SIMILAR_CANDIDATES]}
         found = anchors(con, sorted(wanted_anchors | set(doc_ids)))
+        listed = sorted({ids[i] for p, _, _ in nearest.values() for i in p})
+        exact = same_text_copies(con, listed)
     picks = {}
-    for doc_id, (candidates, sims) in nearest.items():
+    for doc_id, (picked, ranking, sims) in nearest.items():
+        # The SIMILAR_CANDIDATES nearest, ranked again with the anchors (each score is at least
+        # its similarity, so they stay above the rest, which a longer list adds by similarity).
+        # Every document embedded has an extraction: no anchors is an empty list, never NULL.
+        candidates = picked[:SIMILAR_CANDIDATES]
         own = found.get(doc_id, [])
-        score = np.full(len(ids), -np.inf)
+        score = ranking.copy()
+        reranked = np.full(len(ids), -np.inf)
         for i in candidates:
-            score[i] = sims[i] + anchor_weight * anchor_overlap(own, found.get(ids[i], []))
-        picks[doc_id] = (top(ids, score, min(limit, len(candidates))), score, sims)
-    return rows_for(db_path, ids, picks)
+            score[i] = reranked[i] = sims[i] + anchor_weight * anchor_overlap(
+                own, found.get(ids[i], [])
+            )
+        order = np.concatenate([top(ids, reranked, len(candidates)), picked[len(candidates) :]])
+        if not with_copies:
+            order = _fold_exact_copies(ids, order, exact)
+        picks[doc_id] = (order[:limit], score, sims)
+    rows = rows_for(db_path, ids, picks)
+    doc_col = SEMANTIC_COLUMNS.index("doc_id")
+    return {
+        key: [(*r, exact[r[doc_col]][2] - 1 if r[doc_col] in exact else 0) for r in found_rows]
+        for key, found_rows in rows.items()
+    }
+
+
+def _fold_exact_copies(ids: list[str], order: np.ndarray, exact: dict) -> np.ndarray:
+    """``order`` with one row per text: of a hit's exact copies only the best-ranked stays."""
+    seen, kept = set(), []
+    for i in order.tolist():
+        group = exact[ids[i]][0] if ids[i] in exact else ids[i]
+        if group not in seen:
+            kept.append(i)
+            seen.add(group)
+    return np.array(kept, dtype=np.int64)
 
 
 def resolve_document(con, doc: str) -> str:

@@ -23,15 +23,15 @@ from storage.means import LanguageMeans
 
 # Weight of the lead cosine in a document similarity; the rest is the whole-text cosine.
 LEAD_WEIGHT = 0.5
-# Centring removes most of the language gap, not all of it. Narratives add CROSS_LANGUAGE to
-# the similarity with a narrative's part in another language, and search to documents in
-# another language than the query's; `similar` ranks by doc_similarity alone (on the SemEval
-# pairs any allowance there cost more same-language partners than it won across languages).
+# Centring removes most of the language gap, not all of it. Search adds CROSS_LANGUAGE to
+# documents in another language than the query's (narratives add their own allowance, 0.17:
+# pipeline/narratives.py); `similar` adds none (on the SemEval pairs any allowance there cost
+# more same-language partners than it won across languages).
 CROSS_LANGUAGE = 0.2
 # `similar` ranks by doc_similarity + SIMILAR_ANCHOR_WEIGHT * anchor_overlap, over the
 # SIMILAR_CANDIDATES documents nearest by doc_similarity. On the SemEval pairs the partner
-# article came first for 0.852 of queries at 0.3, 0.858 at 0.4 and 0.5, 0.855 at 0.6, against
-# 0.840 without; from 0.6 German-English partners start to lose (29 of 32 against 30). On the
+# article came first for 0.849 of queries at 0.3, 0.855 at 0.4 and 0.5, 0.852 at 0.6, against
+# 0.837 without; from 0.6 German-English partners start to lose (29 of 32 against 30). On the
 # tgcontest pairs one query of 80 loses its partner at any weight (README, "Similarity and
 # language bias").
 SIMILAR_ANCHOR_WEIGHT = 0.4

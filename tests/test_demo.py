@@ -243,7 +243,9 @@ def test_similar_leaves_out_exact_copies_unless_asked(demo_run):
     db, _ = demo_run
     with connect(db, read_only=True) as con:
         origin, copy = con.execute(
-            "SELECT copy_of, doc_id FROM v_copies WHERE copy_kind = 'exact' ORDER BY doc_id LIMIT 1"
+            "SELECT copy_of, doc_id FROM v_copies c WHERE copy_kind = 'exact' AND EXISTS ("
+            "SELECT 1 FROM v_copies n WHERE n.group_id = c.group_id AND n.copy_kind = 'near') "
+            "ORDER BY doc_id LIMIT 1"
         ).fetchone()
     for query, other in ((origin, copy), (copy, origin)):
         plain = json.loads(run_cli("similar", query, "--format", "json", db=db).stdout)
@@ -252,6 +254,20 @@ def test_similar_leaves_out_exact_copies_unless_asked(demo_run):
             run_cli("similar", query, "--with-copies", "--format", "json", db=db).stdout
         )
         assert full[0]["doc_id"] == other and full[0]["similarity"] == pytest.approx(1, abs=1e-3)
+        assert full[0]["exact_copies"] == 1
+    # a hit that has an exact copy is one row, its copy counted: here the query is an edited
+    # copy in the same group, and the origin and its exact copy carry one text
+    with connect(db, read_only=True) as con:
+        (near,) = con.execute(
+            "SELECT doc_id FROM v_copies WHERE copy_kind = 'near' AND group_id = "
+            "(SELECT group_id FROM v_copies WHERE doc_id = ?)",
+            [copy],
+        ).fetchone()
+    hits = json.loads(run_cli("similar", near, "--format", "json", db=db).stdout)
+    folded = [h for h in hits if h["doc_id"] in (origin, copy)]
+    assert len(folded) == 1 and folded[0]["exact_copies"] == 1 and hits[0] == folded[0]
+    full = json.loads(run_cli("similar", near, "--with-copies", "--format", "json", db=db).stdout)
+    assert {h["doc_id"] for h in full[:2]} == {origin, copy}
 
 
 def test_semantic_search_never_mixes_models(demo_run, tmp_path):

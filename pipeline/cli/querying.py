@@ -155,7 +155,8 @@ def similar(obj: Context, doc, with_copies, lang, limit, fmt):
 
     `similarity` is the document similarity search uses (SQL: doc_similarity(a, b)); of the
     50 nearest, those naming the same people, places and figures rank first: `score` adds
-    0.4 x anchor_overlap(a, b), the share of names and numbers the two have in common.
+    0.4 x anchor_overlap(a, b), the share of names and numbers the two have in common (a
+    --limit over 50 adds the next ones by similarity).
 
     \b
     Examples:  narrascope similar 3f1c2a9e0b7d4c55 --limit 5
@@ -167,4 +168,4 @@ def similar(obj: Context, doc, with_copies, lang, limit, fmt):
     rows = searching.similar(
         obj.db_path, doc, obj.config["embed"], lang=lang, limit=limit, with_copies=with_copies
     )
-    click.echo(render(searching.SEMANTIC_COLUMNS, rows, fmt), color=fmt != "table")
+    click.echo(render(searching.SIMILAR_COLUMNS, rows, fmt), color=fmt != "table")

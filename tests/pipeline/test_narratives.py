@@ -112,7 +112,7 @@ def test_ids_are_stable_across_runs_and_rebuilds(demo_db, tmp_path):
         ],
     )
     out = run_cli("process", "--no-progress", db=db).stdout
-    assert "cluster v2: 2 done" in out
+    assert "cluster v3: 2 done" in out
     after = narratives_of(db)
     assert all(after[d] == n for d, n in before.items())  # never renumbered
     copy_id = next(d for d in after if d not in before and after[d] == after[source_doc])
@@ -168,7 +168,7 @@ def test_narratives_without_an_embedding_model(tmp_path):
         '[cluster]\nvectors = "words"\n'
     )
     out = run_cli("--config", str(config), "process", "--no-progress", db=db).stdout
-    assert "cluster v2: 3 done" in out
+    assert "cluster v3: 3 done" in out
     with connect(db, read_only=True) as con:
         got = dict(con.execute("SELECT url, narrative_id FROM v_documents").fetchall())
         assert con.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 0

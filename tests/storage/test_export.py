@@ -250,8 +250,8 @@ def test_manifest_says_what_produced_the_rows(demo_db, tmp_path):
     )
     stages = {s["stage"]: s for s in manifest["stages"]}
     assert {(s["stage"], s["version"]) for s in manifest["stages"]} == stored
-    assert stages["cluster"]["settings"][0]["threshold"] == 0.48  # as the process run recorded
-    assert manifest["thresholds"]["cluster"][0]["threshold"] == 0.48
+    assert stages["cluster"]["settings"][0]["threshold"] == 0.46  # as the process run recorded
+    assert manifest["thresholds"]["cluster"][0]["threshold"] == 0.46
     assert manifest["thresholds"]["dedup"][0]["threshold"] == 0.5
     [model] = manifest["embedding_models"]
     assert model["model_id"] == "multilingual-e5-small-q4:query" and model["dim"] == 384
@@ -384,7 +384,7 @@ def test_the_manifest_follows_a_rebuild_with_another_threshold(demo_db, tmp_path
     [cluster] = [s for s in manifest["stages"] if s["stage"] == "cluster"]
     assert [s["threshold"] for s in cluster["settings"]] == [0.45]
     assert manifest["thresholds"]["cluster"] == [
-        {"threshold": 0.45, "merge_threshold": 0.97, "cross_language": 0.2}
+        {"threshold": 0.45, "merge_threshold": 0.97, "cross_language": 0.17}
     ]
 
 
