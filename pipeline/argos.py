@@ -359,15 +359,24 @@ class ArgosRoute:
         return self._translators[i]
 
     def translate(self, sentences: list[str]) -> list[str]:
-        """Translate sentences in one batched model call per package in the route."""
+        """Translate sentences in one batched model call per package in the route. A sentence
+        over MAX_INPUT_TOKENS tokens (the character cap of ``sentences`` is not a token cap:
+        a package whose vocabulary cuts a language into short pieces can make 400 characters
+        several hundred tokens, past the model's position limit) is translated in pieces cut
+        at word starts, and the pieces' translations joined."""
         texts = list(sentences)
         for i, pkg in enumerate(self.packages):
             if not texts:
                 break
-            tokenized = [pkg.tokenizer.encode(t) for t in texts]
-            prefix = [[pkg.target_prefix]] * len(tokenized) if pkg.target_prefix else None
+            pieces: list[list[str]] = []
+            owner: list[int] = []  # the text each piece belongs to
+            for n, text in enumerate(texts):
+                for piece in _cut_tokens(pkg.tokenizer.encode(text), MAX_INPUT_TOKENS):
+                    pieces.append(piece)
+                    owner.append(n)
+            prefix = [[pkg.target_prefix]] * len(pieces) if pkg.target_prefix else None
             results = self._translator(i).translate_batch(
-                tokenized,
+                pieces,
                 target_prefix=prefix,
                 replace_unknowns=True,
                 max_batch_size=self.max_batch_tokens,
@@ -375,13 +384,35 @@ class ArgosRoute:
                 beam_size=self._settings.beam_size,
                 length_penalty=0.2,
             )
-            texts = []
-            for result in results:
+            joined: list[list[str]] = [[] for _ in texts]
+            for n, result in zip(owner, results, strict=True):
                 value = pkg.tokenizer.decode(result.hypotheses[0])
                 if pkg.target_prefix and value.startswith(pkg.target_prefix):
                     value = value[len(pkg.target_prefix) :]
-                texts.append(value.strip())
+                joined[n].append(value.strip())
+            texts = [" ".join(part for part in parts if part) for parts in joined]
         return texts
+
+
+# Model inputs are cut to at most this many tokens: under the 256 positions of the smallest
+# packages (Argos's own models allow 256 or more), with room for the end-of-sentence token.
+MAX_INPUT_TOKENS = 200
+WORD_START = "\u2581"  # SentencePiece's mark of a token that starts a word
+
+
+def _cut_tokens(tokens: list[str], limit: int) -> list[list[str]]:
+    """``tokens`` in pieces of at most ``limit``, each cut before a word start where one lies
+    in the second half of the piece, else at the limit."""
+    out = []
+    while len(tokens) > limit:
+        cut = next(
+            (j for j in range(limit, limit // 2, -1) if tokens[j].startswith(WORD_START)), limit
+        )
+        out.append(tokens[:cut])
+        tokens = tokens[cut:]
+    if tokens or not out:
+        out.append(tokens)
+    return out
 
 
 def routes(target: str, **options) -> dict[str, ArgosRoute]:
