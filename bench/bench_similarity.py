@@ -241,7 +241,7 @@ def order_table(stores: dict, semsim_pairs: list, story_pairs: list, orders: int
                 (0.48, 0.17), (0.46, 0.15)]  # fmt: skip
     lines = [
         f"| threshold, allowance | tgcontest F1: mean (sd, min-max) over {orders} orders | "
-        "SemEval F1: mean (sd, min-max) | demo |",
+        "SemEval F1: mean (sd, min-max) | demo (import order) |",
         "|---|---|---|---|",
     ]
     for t, allowance in settings:

@@ -390,7 +390,8 @@ class ArgosRoute:
                 if pkg.target_prefix and value.startswith(pkg.target_prefix):
                     value = value[len(pkg.target_prefix) :]
                 joined[n].append(value.strip())
-            texts = [" ".join(part for part in parts if part) for parts in joined]
+            space = "" if pkg.to_code in _WRITTEN_WITHOUT_SPACES else " "
+            texts = [space.join(part for part in parts if part) for parts in joined]
         return texts
 
 
@@ -398,15 +399,20 @@ class ArgosRoute:
 # packages (Argos's own models allow 256 or more), with room for the end-of-sentence token.
 MAX_INPUT_TOKENS = 200
 WORD_START = "\u2581"  # SentencePiece's mark of a token that starts a word
+# Languages whose pieces of one sentence join without a space.
+_WRITTEN_WITHOUT_SPACES = {"zh", "ja", "th", "lo", "km", "my"}
 
 
 def _cut_tokens(tokens: list[str], limit: int) -> list[list[str]]:
-    """``tokens`` in pieces of at most ``limit``, each cut before a word start where one lies
-    in the second half of the piece, else at the limit."""
+    """``tokens`` in as few pieces of at most ``limit`` as fit, of about equal length (so no
+    word is left to be translated alone), each cut before a word start where one lies in the
+    second half of the piece, else at that length."""
+    assert limit > 0
     out = []
     while len(tokens) > limit:
+        size = -(-len(tokens) // -(-len(tokens) // limit))  # the pieces left, of equal length
         cut = next(
-            (j for j in range(limit, limit // 2, -1) if tokens[j].startswith(WORD_START)), limit
+            (j for j in range(size, size // 2, -1) if tokens[j].startswith(WORD_START)), size
         )
         out.append(tokens[:cut])
         tokens = tokens[cut:]

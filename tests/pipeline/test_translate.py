@@ -200,6 +200,7 @@ def test_a_sentence_over_the_models_positions_is_translated_in_pieces(argos_dir,
     pieces = argos._cut_tokens(tokens, argos.MAX_INPUT_TOKENS)
     assert [t for piece in pieces for t in piece] == tokens  # nothing dropped
     assert all(len(piece) <= argos.MAX_INPUT_TOKENS for piece in pieces)
+    assert min(len(piece) for piece in pieces) > len(tokens) // 4  # no word left alone
     assert all(piece[0].startswith(argos.WORD_START) for piece in pieces)
     [out] = route.translate([text])
     assert out
