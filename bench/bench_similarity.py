@@ -176,6 +176,20 @@ def demo_verdict(got: dict) -> str:
     return ", ".join(p for p in problems if not p.startswith("0 ")) or "holds"
 
 
+def narrative_scores(
+    store: dict, pairs: list, threshold: float, allowance: float, order=None
+) -> dict:
+    """Pairwise scores of the narratives the stage's rule forms over ``store`` (in ``order``
+    when given, else import order), on the pairs whose both documents are in the store."""
+    if order is not None:
+        store = {k: [store[k][i] for i in order] for k in ("ids", "urls", "langs", "groups")} | {
+            "story": store["story"][order]
+        }
+    got = assign(store, store["story"], threshold, allowance)
+    kept = [p for p in pairs if canonical_url(p[0]) in got and canonical_url(p[1]) in got]
+    return pairwise_scores(lambda a, b: got[canonical_url(a)] == got[canonical_url(b)], kept)
+
+
 def threshold_table(
     stores: dict, semsim_pairs: list, story_pairs: list, allowance: float
 ) -> list[str]:
@@ -187,11 +201,7 @@ def threshold_table(
     for t in THRESHOLDS:
         cells = []
         for store, pairs in ((stores["stories"], story_pairs), (stores["semsim"], judged)):
-            got = assign(store, store["story"], t, allowance)
-            pairs = [p for p in pairs if canonical_url(p[0]) in got and canonical_url(p[1]) in got]
-            s = pairwise_scores(
-                lambda a, b, got=got: got[canonical_url(a)] == got[canonical_url(b)], pairs
-            )
+            s = narrative_scores(store, pairs, t, allowance)
             cells.append(f"{s['f1']:.3f} ({s['precision']:.2f}/{s['recall']:.2f})")
         demo = stores["demo"]
         cells.append(demo_verdict(assign(demo, demo["story"], t, allowance)))
@@ -248,19 +258,12 @@ def order_table(stores: dict, semsim_pairs: list, story_pairs: list, orders: int
         rng = np.random.default_rng(0)
         cells = []
         for store, pairs in ((stores["stories"], story_pairs), (stores["semsim"], judged)):
-            f1s = []
-            for _ in range(orders):
-                order = rng.permutation(len(store["ids"]))
-                shuffled = {
-                    k: [store[k][i] for i in order] for k in ("ids", "urls", "langs", "groups")
-                }
-                got = assign(shuffled, store["story"][order], t, allowance)
-                kept = [
-                    p for p in pairs if canonical_url(p[0]) in got and canonical_url(p[1]) in got
+            f1s = [
+                narrative_scores(store, pairs, t, allowance, rng.permutation(len(store["ids"])))[
+                    "f1"
                 ]
-                f1s.append(pairwise_scores(
-                    lambda a, b, got=got: got[canonical_url(a)] == got[canonical_url(b)], kept
-                )["f1"])  # fmt: skip
+                for _ in range(orders)
+            ]
             cells.append(f"{np.mean(f1s):.3f} ({np.std(f1s):.3f}, {min(f1s):.3f}-{max(f1s):.3f})")
         demo = stores["demo"]
         cells.append(demo_verdict(assign(demo, demo["story"], t, allowance)))
