@@ -209,7 +209,7 @@ def similar_many(
     with connect(db_path, read_only=True) as con:
         ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input)
         means = load_means(con, stage.model_id, stage.input)
-        copies = {} if with_copies else same_text_copies(con, doc_ids)
+        exact = same_text_copies(con)  # the store's exact copies: left out, folded, counted
     row = {doc_id: i for i, doc_id in enumerate(ids)}
     missing = [d for d in doc_ids if d not in row]
     if missing:
@@ -219,7 +219,7 @@ def similar_many(
         )
     matrix = document_vectors(leads, texts, langs, means)
     wanted = np.array([lang is None or lg == lang for lg in langs])
-    group = np.array([copies[d][0] if d in copies else d for d in ids])
+    group = np.array([d if with_copies or d not in exact else exact[d][0] for d in ids])
     nearest = {}
     for doc_id in doc_ids:
         keep = wanted & (group != group[row[doc_id]])  # itself, and its exact copies
@@ -230,8 +230,6 @@ def similar_many(
     with connect(db_path, read_only=True) as con:
         wanted_anchors = {ids[i] for p, _, _ in nearest.values() for i in p[:SIMILAR_CANDIDATES]}
         found = anchors(con, sorted(wanted_anchors | set(doc_ids)))
-        listed = sorted({ids[i] for p, _, _ in nearest.values() for i in p})
-        exact = same_text_copies(con, listed)
     picks = {}
     for doc_id, (picked, ranking, sims) in nearest.items():
         # The SIMILAR_CANDIDATES nearest, ranked again with the anchors (each score is at least
@@ -240,12 +238,12 @@ def similar_many(
         candidates = picked[:SIMILAR_CANDIDATES]
         own = found.get(doc_id, [])
         score = ranking.copy()
-        reranked = np.full(len(ids), -np.inf)
         for i in candidates:
-            score[i] = reranked[i] = sims[i] + anchor_weight * anchor_overlap(
-                own, found.get(ids[i], [])
-            )
-        order = np.concatenate([top(ids, reranked, len(candidates)), picked[len(candidates) :]])
+            score[i] = sims[i] + anchor_weight * anchor_overlap(own, found.get(ids[i], []))
+        pool = np.zeros(len(ids), dtype=bool)
+        pool[candidates] = True
+        reranked = top(ids, np.where(pool, score, -np.inf), len(candidates))
+        order = np.concatenate([reranked, picked[len(candidates) :]])
         if not with_copies:
             order = _fold_exact_copies(ids, order, exact)
         picks[doc_id] = (order[:limit], score, sims)

@@ -184,24 +184,24 @@ def anchors(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[str, lis
 
 
 def same_text_copies(
-    con: duckdb.DuckDBPyConnection, doc_ids: list[str]
+    con: duckdb.DuckDBPyConnection, doc_ids: list[str] | None = None
 ) -> dict[str, tuple[str, str, int]]:
     """doc_id -> (copy group, its origin, members) for the documents that are an exact copy
-    or the origin of one, in the copy groups of ``doc_ids``: the documents of one group here
-    carry the same text."""
+    or the origin of one, in the copy groups of ``doc_ids`` (all groups when None): the
+    documents of one group here carry the same text."""
     rows = con.execute(
         """
         WITH exact AS (
             SELECT doc_id, copy_of, group_id FROM v_copies
-            WHERE copy_kind = 'exact' AND group_id IN (
+            WHERE copy_kind = 'exact' AND (?::VARCHAR[] IS NULL OR group_id IN (
                 SELECT group_id FROM copy_members
-                WHERE doc_id IN (SELECT unnest(?::VARCHAR[])))
+                WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))))
         ), members AS (
             SELECT doc_id, group_id, copy_of FROM exact
             UNION SELECT copy_of, group_id, copy_of FROM exact
         )
         SELECT doc_id, group_id, copy_of, count(*) OVER (PARTITION BY group_id) FROM members
         """,
-        [doc_ids],
+        [doc_ids, doc_ids],
     ).fetchall()
     return {doc_id: (group, origin, n) for doc_id, group, origin, n in rows}
