@@ -16,6 +16,9 @@ Then, on their stored vectors:
 3. Translated copies on the demo against the threshold.
 4. `similar`'s top hit (pipeline/search.py, the product's own function) against the weight of
    the names and numbers two documents share (``anchor_overlap``), on both labelled sets.
+5. Near copies: how far apart two texts' vectors are against their MinHash Jaccard (the dedup
+   stage's estimate), to show what reusing a near copy's vector instead of embedding it would
+   cost (bench_end_to_end's "copies cut model work" target).
 
 Run: python -m bench.bench_similarity ../shared [--keep DIR]  (DIR keeps the built stores)
 """
@@ -32,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from crawlers.demo.server import load_articles
+from pipeline.dedup import DedupStage, signature
 from pipeline.narratives import Clusterer, ClusterStage
 from pipeline.runner import run_stages
 from pipeline.search import SEMANTIC_COLUMNS, similar_many
@@ -84,7 +88,7 @@ def vectors(db: Path) -> dict:
         rows = con.execute(
             f"""
             SELECT d.doc_id, d.canonical_url, l.lang, coalesce(e.lead_vector, e.vector),
-                   e.vector, c.group_id, length(x.text), {seen_at_sql()} AS seen_at
+                   e.vector, c.group_id, x.text, {seen_at_sql()} AS seen_at
             FROM documents d
             JOIN embeddings e ON e.doc_id = d.doc_id AND e.version = d.current_version
             JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
@@ -104,7 +108,8 @@ def vectors(db: Path) -> dict:
         "urls": [r[1] for r in rows],
         "langs": langs,
         "groups": [r[5] for r in rows],
-        "lengths": np.array([r[6] for r in rows], dtype=np.float64),
+        "lengths": np.array([len(r[6]) for r in rows], dtype=np.float64),
+        "texts": [r[6] for r in rows],
         "variants": {
             "lead, raw (before)": unit(lead),
             "whole text, raw": unit(text),
@@ -302,6 +307,51 @@ def similar_table(dbs: dict, stores: dict, semsim_pairs: list, story_pairs: list
     return lines
 
 
+def near_copy_table(stores: dict, same_story: dict) -> list[str]:
+    """Whole-text cosine (raw and centred) of near copies, by their Jaccard (DedupStage's
+    signatures of the extracted text), on the three stores; and, for comparison, same-language
+    same-story pairs that are not copies (``same_story``: store name -> url pairs)."""
+    dedup = DedupStage()
+    bands = [(0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0)]
+    found = {b: [] for b in bands}
+    stories = []
+    for name, store in stores.items():
+        sigs = np.array([signature(t or "", dedup.num_perm, dedup.seed, dedup.shingle)
+                         for t in store["texts"]])  # fmt: skip
+        raw = store["variants"]["whole text, raw"]
+        centred = store["variants"]["whole text, centred"]
+        for i in range(len(sigs)):
+            estimates = (sigs[i + 1 :] == sigs[i]).mean(axis=1)
+            for j in np.flatnonzero(estimates >= bands[0][0]) + i + 1:
+                if store["texts"][i] == store["texts"][j]:
+                    continue  # an exact copy: its vectors are reused already
+                band = next(b for b in bands if b[0] <= estimates[j - i - 1] < b[1] or b[1] == 1)
+                found[band].append((raw[i] @ raw[j], centred[i] @ centred[j]))
+        row = {u: i for i, u in enumerate(store["urls"])}
+        for a, b in same_story.get(name, []):
+            i, j = row.get(canonical_url(a)), row.get(canonical_url(b))
+            if i is None or j is None or store["langs"][i] != store["langs"][j]:
+                continue
+            if (sigs[i] == sigs[j]).mean() < bands[0][0]:
+                stories.append((raw[i] @ raw[j], centred[i] @ centred[j]))
+
+    def cells(pairs: list) -> str:
+        if not pairs:
+            return "0 | | "
+        a = np.array(pairs)
+        return (f"{len(a)} | {np.median(a[:, 0]):.3f} ({a[:, 0].min():.3f}) | "
+                f"{np.median(a[:, 1]):.3f} ({a[:, 1].min():.3f})")  # fmt: skip
+
+    lines = [
+        "| pairs | count | whole-text cosine, raw: median (min) | centred: median (min) |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| near copies, Jaccard {lo:.1f}-{hi:.1f} | {cells(found[(lo, hi)])} |"
+              for lo, hi in bands]  # fmt: skip
+    lines.append(f"| same story, same language, not copies | {cells(stories)} |")
+    return lines
+
+
 def main(shared: Path, keep: Path | None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = keep or Path(tmp)
@@ -326,6 +376,11 @@ def main(shared: Path, keep: Path | None) -> None:
     print("\n`similar`'s top hit is the partner article (exact copies of the query left out), "
           "against the anchor weight\n")  # fmt: skip
     print("\n".join(similar_lines))
+    print("\nNear copies: whole-text vectors against the MinHash Jaccard of the texts (what reusing "
+          "a near copy's vector would cost), on the three stores\n")  # fmt: skip
+    same_story = {"semsim": [(a, b) for a, b, o, _ in semsim_pairs if o <= 1.5],
+                  "stories": [(a, b) for a, b, same in story_pairs if same]}  # fmt: skip
+    print("\n".join(near_copy_table(stores, same_story)))
 
 
 if __name__ == "__main__":

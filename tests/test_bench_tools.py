@@ -10,8 +10,9 @@ import sys
 from collections import Counter
 
 from bench import corpus
-from bench.bench_end_to_end import measured
+from bench.bench_end_to_end import edited_jaccard, measured
 from bench.run_all import tables
+from pipeline.dedup import DedupStage
 
 
 def _words(d: dict) -> int:
@@ -50,6 +51,9 @@ def test_the_corpus_plants_what_it_promises_and_is_seeded(shared, tmp_path):
         if src:
             assert src["kind"] == "original" and d["published"] > src["published"]
             assert d["host"] != src["host"]
+    # an edited copy is a near copy to the dedup stage, and not the same text
+    jaccards = edited_jaccard(docs)
+    assert len(jaccards) == 60 and DedupStage().threshold <= jaccards[0] <= jaccards[-1] < 0.95
 
     jsonl = corpus.write(docs[:40], tmp_path)
     lines = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
