@@ -88,7 +88,7 @@ def vectors(db: Path) -> dict:
         rows = con.execute(
             f"""
             SELECT d.doc_id, d.canonical_url, l.lang, coalesce(e.lead_vector, e.vector),
-                   e.vector, c.group_id, x.text, {seen_at_sql()} AS seen_at
+                   e.vector, c.group_id, x.text, {seen_at_sql()} AS seen_at, e.text_hash
             FROM documents d
             JOIN embeddings e ON e.doc_id = d.doc_id AND e.version = d.current_version
             JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
@@ -110,6 +110,7 @@ def vectors(db: Path) -> dict:
         "groups": [r[5] for r in rows],
         "lengths": np.array([len(r[6]) for r in rows], dtype=np.float64),
         "texts": [r[6] for r in rows],
+        "hashes": [r[8] for r in rows],  # what the embed stage reuses vectors by
         "variants": {
             "lead, raw (before)": unit(lead),
             "whole text, raw": unit(text),
@@ -320,11 +321,14 @@ def near_copy_table(stores: dict, same_story: dict) -> list[str]:
                          for t in store["texts"]])  # fmt: skip
         raw = store["variants"]["whole text, raw"]
         centred = store["variants"]["whole text, centred"]
+        hashes, seen = store["hashes"], set()
         for i in range(len(sigs)):
             estimates = (sigs[i + 1 :] == sigs[i]).mean(axis=1)
             for j in np.flatnonzero(estimates >= bands[0][0]) + i + 1:
-                if store["texts"][i] == store["texts"][j]:
-                    continue  # an exact copy: its vectors are reused already
+                pair = tuple(sorted((hashes[i], hashes[j])))
+                if hashes[i] == hashes[j] or pair in seen:
+                    continue  # one text: its vectors are reused already; or a pair counted
+                seen.add(pair)
                 band = next(b for b in bands if b[0] <= estimates[j - i - 1] < b[1] or b[1] == 1)
                 found[band].append((raw[i] @ raw[j], centred[i] @ centred[j]))
         row = {u: i for i, u in enumerate(store["urls"])}

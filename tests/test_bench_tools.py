@@ -51,9 +51,10 @@ def test_the_corpus_plants_what_it_promises_and_is_seeded(shared, tmp_path):
         if src:
             assert src["kind"] == "original" and d["published"] > src["published"]
             assert d["host"] != src["host"]
-    # an edited copy is a near copy to the dedup stage, and not the same text
+    # on the generated text, an edited copy is a near copy by the dedup stage's rule, and not
+    # the same text
     jaccards = edited_jaccard(docs)
-    assert len(jaccards) == 60 and DedupStage().threshold <= jaccards[0] <= jaccards[-1] < 0.95
+    assert len(jaccards) == 60 and jaccards[0] >= DedupStage().threshold and jaccards[-1] < 0.95
 
     jsonl = corpus.write(docs[:40], tmp_path)
     lines = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
