@@ -119,16 +119,14 @@ def bare(jsonl: Path, out: Path, model: str) -> None:
 
 def edited_jaccard(docs: list[dict]) -> list[float]:
     """MinHash Jaccard (the dedup stage's) of each edited copy's text with its original's."""
-    from pipeline.dedup import DedupStage, signature
+    from pipeline.dedup import DedupStage, jaccard, signature
 
     stage = DedupStage()
 
     def sig(d: dict) -> np.ndarray:
         return signature("\n\n".join(d["paragraphs"]), stage.num_perm, stage.seed, stage.shingle)
 
-    return sorted(
-        float(np.mean(sig(d) == sig(docs[d["copy_of"]]))) for d in docs if d["kind"] == "edited"
-    )
+    return sorted(jaccard(sig(d), sig(docs[d["copy_of"]])) for d in docs if d["kind"] == "edited")
 
 
 def one_size(n: int, shared: Path, tmp: Path, budget: float, model: str) -> dict:
@@ -207,7 +205,7 @@ def report(results: list[dict]) -> None:
         print(f"\n{r['n']:,} documents: {rate * 86400:,.0f} a day on this machine; {slowest} "
               f"takes {share:.0%} of the processing time."
               + (f" The bare Argos call raised on {failed} documents (a sentence over the tiny"
-                 " packages' 256 positions) and stopped there, so its rate is flattered."
+                 " packages' 256 positions) and gave up on each, so its rate is flattered."
                  if failed else ""))  # fmt: skip
     stages = [s for s in done[0]["stages"] if isinstance(done[0]["stages"][s], dict)]
     stages = [s for s in stages if "seconds" in done[0]["stages"][s]]

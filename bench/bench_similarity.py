@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from crawlers.demo.server import load_articles
-from pipeline.dedup import DedupStage, signature
+from pipeline.dedup import DedupStage, jaccard, signature
 from pipeline.narratives import Clusterer, ClusterStage
 from pipeline.runner import run_stages
 from pipeline.search import SEMANTIC_COLUMNS, similar_many
@@ -336,7 +336,7 @@ def near_copy_table(stores: dict, same_story: dict) -> list[str]:
             i, j = row.get(canonical_url(a)), row.get(canonical_url(b))
             if i is None or j is None or store["langs"][i] != store["langs"][j]:
                 continue
-            if (sigs[i] == sigs[j]).mean() < bands[0][0]:
+            if jaccard(sigs[i], sigs[j]) < bands[0][0]:
                 stories.append((raw[i] @ raw[j], centred[i] @ centred[j]))
 
     def cells(pairs: list) -> str:
