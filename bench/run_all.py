@@ -2,7 +2,8 @@
 quotes) and bench/results.json (the same tables as rows, with the machine, the versions and the
 date). `make bench QUICK=1` is a first look (4 min 45 s on this 2-core machine, idle; README,
 "Benchmarks"): smaller sizes, and the benchmarks that cannot be made quick (the soak, the scale
-runs) left out, each named.
+runs) left out, each named. `make bench ONLY=extraction,langid` runs only the benchmarks named
+(bench/bench_<name>.py) and says in bench/results.md which were left out.
 
 Each benchmark runs in its own process: a child forked from a process that already holds
 models inherits their pages, which would inflate the measured peak RSS. A benchmark that fails
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = str(Path(os.environ.get("SHARED") or ROOT.parent / "shared").resolve())
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
+ONLY = os.environ.get("ONLY", "")
 
 # (title, module and arguments, arguments with QUICK=1 or None to leave it out)
 BENCHES: list[tuple[str, list[str], list[str] | None]] = [
@@ -78,6 +80,28 @@ def tables(markdown: str) -> list[dict]:
     return found
 
 
+def selected(
+    benches: list, only: str, quick: bool = QUICK
+) -> list[tuple[str, list[str] | None, str | None]]:
+    """(title, arguments or None, why left out) for each benchmark: the QUICK=1 arguments
+    under QUICK, and only those named in ``only`` (comma-separated, "extraction" for
+    bench.bench_extraction) when it is given. A name that matches nothing is an error."""
+    names = {n.strip().removeprefix("bench_") for n in only.split(",") if n.strip()}
+    modules = {full[0].removeprefix("bench.bench_") for _, full, _ in benches}
+    if names - modules:
+        raise SystemExit(f"ONLY names no benchmark: {', '.join(sorted(names - modules))} "
+                         f"(known: {', '.join(sorted(modules))})")  # fmt: skip
+    out = []
+    for title, full, short in benches:
+        if names and full[0].removeprefix("bench.bench_") not in names:
+            out.append((title, None, f"left out by ONLY={only}"))
+        elif quick and short is None:
+            out.append((title, None, "left out of QUICK=1"))
+        else:
+            out.append((title, short if quick else full, None))
+    return out
+
+
 def machine() -> dict:
     memory = Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0]
     cpu = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line]
@@ -105,12 +129,11 @@ def versions() -> dict:
 def main() -> int:
     started = datetime.now(UTC)
     results, sections = [], []
-    for title, full, quick in BENCHES:
-        args = quick if QUICK else full
+    for title, args, why in selected(BENCHES, ONLY):
         if args is None:
-            print(f"## {title}: left out of QUICK=1", flush=True)
-            results.append({"title": title, "skipped": "left out of QUICK=1"})
-            sections.append(f"## {title}\n\nLeft out of `make bench QUICK=1`.\n")
+            print(f"## {title}: {why}", flush=True)
+            results.append({"title": title, "skipped": why})
+            sections.append(f"## {title}\n\n{why[0].upper() + why[1:]}.\n")
             continue
         print(f"## {title}\n$ python -m {' '.join(args)}", flush=True)
         t0 = time.perf_counter()
@@ -134,14 +157,15 @@ def main() -> int:
             f"## {title}\n\n`python -m {' '.join(args)}` ({seconds:.0f} s)\n\n{proc.stdout}"
             + (failed if proc.returncode else "")
         )
-    info = {"date": started.isoformat(timespec="seconds"), "quick": QUICK, "machine": machine(),
+    info = {"date": started.isoformat(timespec="seconds"), "quick": QUICK, "only": ONLY or None,
+            "machine": machine(),
             "versions": versions(), "seconds": round((datetime.now(UTC) - started).total_seconds())}  # fmt: skip
     (ROOT / "bench" / "results.json").write_text(
         json.dumps({**info, "benchmarks": results}, indent=1, ensure_ascii=False)
     )
     m, v = info["machine"], info["versions"]
     header = (
-        f"# narrascope benchmarks{' (QUICK=1)' if QUICK else ''}\n\n"
+        f"# narrascope benchmarks{' (QUICK=1)' if QUICK else ''}{f' (ONLY={ONLY})' if ONLY else ''}\n\n"
         f"{info['date']}, {info['seconds'] / 60:.0f} min; {m['cores']} cores, "
         f"{m['memory_gib']} GiB, {m['cpu']}; {m['system']}.\n\n"
         + ", ".join(f"{k} {val}" for k, val in v.items()) + ".\n\n"

@@ -9,9 +9,11 @@ import re
 import sys
 from collections import Counter
 
+import pytest
+
 from bench import corpus
 from bench.bench_end_to_end import edited_jaccard, measured
-from bench.run_all import tables
+from bench.run_all import BENCHES, selected, tables
 from pipeline.dedup import DedupStage
 
 
@@ -87,3 +89,19 @@ def test_make_bench_reads_every_table_of_a_benchmark():
     assert [t["columns"] for t in found] == [["method", "F1", "docs/s"], ["size", "seconds"]]
     assert found[0]["rows"][1] == {"method": "peer", "F1": "0.93", "docs/s": "19"}
     assert found[1]["rows"] == [{"size": "1,000", "seconds": "12"}]
+
+
+def test_make_bench_only_runs_the_benchmarks_named():
+    """`make bench ONLY=extraction,bench_langid`: those two run, every other one is named as
+    left out, and a name that matches no benchmark stops the run before anything starts."""
+    chosen = selected(BENCHES, "extraction,bench_langid", quick=False)
+    ran = [args[0] for _, args, _ in chosen if args]
+    assert ran == ["bench.bench_extraction", "bench.bench_langid"]
+    assert all(why == "left out by ONLY=extraction,bench_langid" for _, a, why in chosen if not a)
+    assert len(chosen) == len(BENCHES)
+    quick = selected(BENCHES, "extraction,soak", quick=True)
+    assert [(a, w) for t, a, w in quick if "Soak" in t] == [(None, "left out of QUICK=1")]
+    assert [a[-1] for _, a, _ in quick if a] == ["--quick"]  # extraction, its quick form
+    with pytest.raises(SystemExit, match="extractoin"):
+        selected(BENCHES, "extractoin")
+
