@@ -19,6 +19,8 @@ Then, on their stored vectors:
 5. Near copies: how far apart two texts' vectors are against their MinHash Jaccard (the dedup
    stage's estimate), to show what reusing a near copy's vector instead of embedding it would
    cost (bench_end_to_end's "copies cut model work" target).
+6. The pairwise ceiling (bench/pair_ceiling.py): the best same-story F1 one threshold gives on
+   each labelled set, for the lead, the document similarity, the anchors and blends of them.
 
 Run: python -m bench.bench_similarity ../shared [--keep DIR]  (DIR keeps the built stores)
 """
@@ -34,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.pair_ceiling import ceiling_table
 from crawlers.demo.server import load_articles
 from pipeline.dedup import DedupStage, jaccard, signature
 from pipeline.narratives import Clusterer, ClusterStage
@@ -365,6 +368,7 @@ def main(shared: Path, keep: Path | None) -> None:
         _, semsim_pairs = semsim_documents(shared)
         _, story_pairs = story_documents(shared)
         similar_lines = similar_table(dbs, stores, semsim_pairs, story_pairs)
+        ceiling_lines = ceiling_table(dbs, stores, semsim_pairs, story_pairs)
     print(f"SemEval-2022 Task 8: {len(semsim_pairs)} pairs, {len(stores['semsim']['ids'])} "
           "articles; pairs rated <= 1.5 are the same story\n")  # fmt: skip
     print("\n".join(semsim_table(stores["semsim"], semsim_pairs)))
@@ -385,6 +389,9 @@ def main(shared: Path, keep: Path | None) -> None:
     same_story = {"semsim": [(a, b) for a, b, o, _ in semsim_pairs if o <= 1.5],
                   "stories": [(a, b) for a, b, same in story_pairs if same]}  # fmt: skip
     print("\n".join(near_copy_table(stores, same_story)))
+    print("\nThe pairwise ceiling: the best one threshold does for each score, on each set and on"
+          " both\n")  # fmt: skip
+    print("\n".join(ceiling_lines))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import re
 import sys
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from bench import corpus
@@ -105,3 +106,12 @@ def test_make_bench_only_runs_the_benchmarks_named():
     with pytest.raises(SystemExit, match="extractoin"):
         selected(BENCHES, "extractoin")
 
+
+def test_the_pairwise_ceiling_scores_f1_per_threshold():
+    """bench/pair_ceiling: a pair is one story when its score reaches the threshold."""
+    from bench.pair_ceiling import f1_curve
+
+    score = np.array([0.9, 0.8, 0.3])
+    same = np.array([True, False, True])
+    # at 0.5: one right, one wrongly joined, one missed; at 0.2 all joined; at 1.0 none
+    assert f1_curve(score, same, np.array([0.5, 0.2, 1.0])).tolist() == [0.5, 0.8, 0.0]
