@@ -3,7 +3,8 @@ quotes) and bench/results.json (the same tables as rows, with the machine, the v
 date). `make bench QUICK=1` is a first look (4 min 45 s on this 2-core machine, idle; README,
 "Benchmarks"): smaller sizes, and the benchmarks that cannot be made quick (the soak, the scale
 runs) left out, each named. `make bench ONLY=extraction,langid` runs only the benchmarks named
-(bench/bench_<name>.py) and says in bench/results.md which were left out.
+(bench/bench_<name>.py) and writes bench/results-only.md and results-only.json instead, naming
+the others as left out, so that a partial run never overwrites a full one.
 
 Each benchmark runs in its own process: a child forked from a process that already holds
 models inherits their pages, which would inflate the measured peak RSS. A benchmark that fails
@@ -86,8 +87,11 @@ def selected(
     """(title, arguments or None, why left out) for each benchmark: the QUICK=1 arguments
     under QUICK, and only those named in ``only`` (comma-separated, "extraction" for
     bench.bench_extraction) when it is given. A name that matches nothing is an error."""
-    names = {n.strip().removeprefix("bench_") for n in only.split(",") if n.strip()}
+    names = {n.strip().removeprefix("bench.").removeprefix("bench_") for n in only.split(",")}
+    names.discard("")
     modules = {full[0].removeprefix("bench.bench_") for _, full, _ in benches}
+    if only.strip() and not names:
+        raise SystemExit(f"ONLY={only!r} names no benchmark")
     if names - modules:
         raise SystemExit(f"ONLY names no benchmark: {', '.join(sorted(names - modules))} "
                          f"(known: {', '.join(sorted(modules))})")  # fmt: skip
@@ -157,23 +161,26 @@ def main() -> int:
             f"## {title}\n\n`python -m {' '.join(args)}` ({seconds:.0f} s)\n\n{proc.stdout}"
             + (failed if proc.returncode else "")
         )
+    seconds = round((datetime.now(UTC) - started).total_seconds())
     info = {"date": started.isoformat(timespec="seconds"), "quick": QUICK, "only": ONLY or None,
-            "machine": machine(),
-            "versions": versions(), "seconds": round((datetime.now(UTC) - started).total_seconds())}  # fmt: skip
-    (ROOT / "bench" / "results.json").write_text(
+            "machine": machine(), "versions": versions(), "seconds": seconds}  # fmt: skip
+    name = "results-only" if ONLY else "results"  # a partial run never overwrites a full one
+    (ROOT / "bench" / f"{name}.json").write_text(
         json.dumps({**info, "benchmarks": results}, indent=1, ensure_ascii=False)
     )
     m, v = info["machine"], info["versions"]
     header = (
-        f"# narrascope benchmarks{' (QUICK=1)' if QUICK else ''}{f' (ONLY={ONLY})' if ONLY else ''}\n\n"
+        f"# narrascope benchmarks{' (QUICK=1)' if QUICK else ''}"
+        f"{f' (ONLY={ONLY})' if ONLY else ''}\n\n"
         f"{info['date']}, {info['seconds'] / 60:.0f} min; {m['cores']} cores, "
         f"{m['memory_gib']} GiB, {m['cpu']}; {m['system']}.\n\n"
         + ", ".join(f"{k} {val}" for k, val in v.items()) + ".\n\n"
-        "Reproduce: `make bench` (or `make bench QUICK=1`), or one benchmark with the command"
+        f"Reproduce: `make bench{f' ONLY={ONLY}' if ONLY else ''}` (or `make bench QUICK=1`), or"
+        " one benchmark with the command"
         " under its title.\n"
     )  # fmt: skip
-    (ROOT / "bench" / "results.md").write_text("\n".join([header, *sections]))
-    print(f"wrote bench/results.md and bench/results.json in {info['seconds'] / 60:.0f} min")
+    (ROOT / "bench" / f"{name}.md").write_text("\n".join([header, *sections]))
+    print(f"wrote bench/{name}.md and bench/{name}.json in {info['seconds'] / 60:.0f} min")
     return 1 if any(r.get("returncode") for r in results) else 0
 
 

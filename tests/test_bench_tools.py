@@ -14,6 +14,7 @@ import pytest
 
 from bench import corpus
 from bench.bench_end_to_end import edited_jaccard, measured
+from bench.pair_ceiling import f1_curve
 from bench.run_all import BENCHES, selected, tables
 from pipeline.dedup import DedupStage
 
@@ -93,24 +94,24 @@ def test_make_bench_reads_every_table_of_a_benchmark():
 
 
 def test_make_bench_only_runs_the_benchmarks_named():
-    """`make bench ONLY=extraction,bench_langid`: those two run, every other one is named as
+    """`make bench ONLY="extraction, bench_langid"`: those two run, every other one is named as
     left out, and a name that matches no benchmark stops the run before anything starts."""
-    chosen = selected(BENCHES, "extraction,bench_langid", quick=False)
+    chosen = selected(BENCHES, "extraction, bench_langid", quick=False)
     ran = [args[0] for _, args, _ in chosen if args]
     assert ran == ["bench.bench_extraction", "bench.bench_langid"]
-    assert all(why == "left out by ONLY=extraction,bench_langid" for _, a, why in chosen if not a)
+    assert all(why == "left out by ONLY=extraction, bench_langid" for _, a, why in chosen if not a)
     assert len(chosen) == len(BENCHES)
     quick = selected(BENCHES, "extraction,soak", quick=True)
     assert [(a, w) for t, a, w in quick if "Soak" in t] == [(None, "left out of QUICK=1")]
     assert [a[-1] for _, a, _ in quick if a] == ["--quick"]  # extraction, its quick form
     with pytest.raises(SystemExit, match="extractoin"):
         selected(BENCHES, "extractoin")
+    with pytest.raises(SystemExit, match="names no benchmark"):
+        selected(BENCHES, ",")
 
 
 def test_the_pairwise_ceiling_scores_f1_per_threshold():
     """bench/pair_ceiling: a pair is one story when its score reaches the threshold."""
-    from bench.pair_ceiling import f1_curve
-
     score = np.array([0.9, 0.8, 0.3])
     same = np.array([True, False, True])
     # at 0.5: one right, one wrongly joined, one missed; at 0.2 all joined; at 1.0 none
