@@ -17,6 +17,7 @@ from bench.bench_end_to_end import edited_jaccard, measured
 from bench.pair_ceiling import f1_curve
 from bench.run_all import BENCHES, selected, tables
 from pipeline.dedup import DedupStage
+from tests.support.pairs import pairwise_scores
 
 
 def _words(d: dict) -> int:
@@ -111,8 +112,15 @@ def test_make_bench_only_runs_the_benchmarks_named():
 
 
 def test_the_pairwise_ceiling_scores_f1_per_threshold():
-    """bench/pair_ceiling: a pair is one story when its score reaches the threshold."""
+    """bench/pair_ceiling: a pair is one story when its score reaches the threshold, scored as
+    the gates score pairs (tests.support.pairs.pairwise_scores) at every threshold."""
     score = np.array([0.9, 0.8, 0.3])
     same = np.array([True, False, True])
     # at 0.5: one right, one wrongly joined, one missed; at 0.2 all joined; at 1.0 none
     assert f1_curve(score, same, np.array([0.5, 0.2, 1.0])).tolist() == [0.5, 0.8, 0.0]
+    rng = np.random.default_rng(0)
+    score, same = rng.random(200), rng.random(200) < 0.4
+    pairs = [(i, i, bool(ok)) for i, ok in enumerate(same)]
+    thresholds = np.round(np.arange(0.0, 1.01, 0.05), 2)
+    expected = [pairwise_scores(lambda a, _, t=t: score[a] >= t, pairs)["f1"] for t in thresholds]
+    assert np.allclose(f1_curve(score, same, thresholds), expected)
