@@ -33,7 +33,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 # QUICK=1: a first look (aimed at under 10 minutes): smaller sizes, the slowest left out.
 # ONLY=extraction,langid: those benchmarks alone (bench/bench_<name>.py), in results-only.md.
 bench: $(BENCH_STAMP)
-	QUICK=$(QUICK) "ONLY=$(ONLY)" SHARED=$(SHARED) $(BIN)/python bench/run_all.py
+	QUICK="$(QUICK)" ONLY="$(ONLY)" SHARED="$(SHARED)" $(BIN)/python bench/run_all.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

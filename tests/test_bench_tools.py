@@ -6,8 +6,10 @@ from __future__ import annotations
 import html
 import json
 import re
+import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -109,6 +111,19 @@ def test_make_bench_only_runs_the_benchmarks_named():
         selected(BENCHES, "extractoin")
     with pytest.raises(SystemExit, match="names no benchmark"):
         selected(BENCHES, ",")
+
+
+def test_make_bench_passes_its_settings_to_the_runner():
+    """The Makefile's own recipe runs (the peers' install left out) and ONLY, with spaces in
+    it, reaches bench/run_all.py, which refuses the unknown name before anything runs."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        ["make", "-s", "-C", str(root), "bench", "BENCH_STAMP=", f"BIN={Path(sys.executable).parent}",
+         "ONLY=extraction, no_such", "QUICK=1", "SHARED=/nowhere"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "ONLY names no benchmark: no_such" in done.stderr, done.stderr
 
 
 def test_the_pairwise_ceiling_scores_f1_per_threshold():
