@@ -2,9 +2,11 @@
 
 For each batch: read the inputs (a short read), ``prepare`` with the database closed, answer
 the stage's lookups (a short read), ``process`` with the database closed, write the results
-(one transaction). The file is never open while a model or any other CPU work runs, so
-readers (``narrascope sql``, the dashboard) get their turn between batches; other writers are
-kept out for the whole run by the writer lock (storage/lock.py).
+(one transaction). The write's connection then reads the next batch, and its lookups when the
+stage has no ``prepare``, so a batch costs one open of the file, not three. The file is never
+open while a model or any other CPU work runs, so readers (``narrascope sql``, the dashboard)
+get their turn between batches; other writers are kept out for the whole run by the writer
+lock (storage/lock.py).
 
 Failures (the contract: pipeline/contract.py):
 - an environment error (pipeline/errors.py) stops the stage, and the run, at once: nothing of
@@ -22,6 +24,7 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from pipeline.contract import Stage, stage_settings
@@ -117,12 +120,15 @@ def run_process(stage: Stage, batch: list[DocInput], found: dict, prepared) -> t
     return list(items), list(extras)
 
 
-def _process(db_path, stage: Stage, batch: list[DocInput], attempt=None) -> tuple[list, list]:
+def _process(db_path, stage: Stage, batch: list[DocInput], attempt=None,
+             found: dict | None = None) -> tuple[list, list]:  # fmt: skip
     """Run one batch; isolate the documents that make a per-document stage raise.
-    ``attempt(batch)`` runs a batch (default: ``_attempt`` against ``db_path``)."""
-    attempt = attempt or (lambda part: _attempt(db_path, stage, part))
+    ``attempt(batch)`` runs a batch (default: ``_attempt`` against ``db_path``). ``found``:
+    the batch's lookups, already answered (by ``_next_batch``), for its first attempt."""
+    retry = attempt or (lambda part: _attempt(db_path, stage, part))
+    first = retry if found is None else (lambda part: run_process(stage, part, found, None))
     try:
-        return attempt(batch)
+        return first(batch)
     except StageFailed:
         raise
     except Exception as err:
@@ -139,7 +145,7 @@ def _process(db_path, stage: Stage, batch: list[DocInput], attempt=None) -> tupl
     items: list = []
     extras: list = []
     for doc in batch:
-        one, more = _process(db_path, stage, [doc], attempt)
+        one, more = _process(db_path, stage, [doc], retry)
         items += one
         extras += more
     errors = {i.error for i in items if isinstance(i, StageError)}
@@ -166,29 +172,47 @@ def _culprit(db_path, stage: Stage, batch: list[DocInput]) -> DocInput | None:
     return batch[lo - 1]
 
 
-def _write(db_path, stage: Stage, items: list, extras: list, run_id, max_attempts) -> dict:
+def _write(db_path, stage: Stage, items: list, extras: list, run_id, max_attempts,
+           then=None) -> tuple[dict, object]:  # fmt: skip
     """Write a batch's results (one transaction). A write that fails (disk full, I/O error)
-    has been rolled back: the stage stops as for any other environment error."""
+    has been rolled back: the stage stops as for any other environment error. ``then(con)``
+    reads on in the same connection once the write is committed (the next batch's inputs:
+    one open of the file a batch instead of two); returns (counts, what ``then`` returned)."""
     try:
         with connect(db_path) as con:
-            return write_results(con, stage.name, stage.version, items, extras,
-                                 run_id=run_id, max_attempts=max_attempts)  # fmt: skip
+            counts = write_results(con, stage.name, stage.version, items, extras,
+                                   run_id=run_id, max_attempts=max_attempts)  # fmt: skip
+            return counts, _read_ahead(con, then)
     except Exception as err:
         if is_environment_error(err):
             raise StageFailed(stage.name, err) from err
         raise
 
 
+def _read_ahead(con, then):
+    """``then(con)`` after a committed write; None when it fails, so that the caller reads on
+    its own (where a failing read is handled as any other) and the write still counts."""
+    if then is None:
+        return None
+    try:
+        return then(con)
+    except Exception as err:  # noqa: BLE001 - the caller's own read reports it
+        log.debug("reading ahead after a write failed (%s); reading again", err)
+        return None
+
+
 def record(db_path, stage: Stage, stage_report: StageReport, items: list, extras: list, run_id,
-           max_attempts) -> None:  # fmt: skip
-    """Write one processed batch (one transaction) and add it to the stage's report."""
-    counts = _write(db_path, stage, items, extras, run_id, max_attempts)
+           max_attempts, then=None):  # fmt: skip
+    """Write one processed batch (one transaction) and add it to the stage's report; returns
+    what ``then(con)`` read after the write in the same connection (see ``_write``)."""
+    counts, after = _write(db_path, stage, items, extras, run_id, max_attempts, then)
     for failure in (r for r in items if isinstance(r, StageError)):
         log.warning("stage %s failed on %s: %s", stage.name, failure.url, failure.error)
     stage_report.count([r for r in items if not isinstance(r, StageError)] + extras)
     stage_report.done += counts["done"]
     stage_report.rejected += counts["rejected"]
     stage_report.retrying += counts["retrying"]
+    return after
 
 
 def _reopen(db_path, pipeline: list[Stage]) -> dict[str, int]:
@@ -268,6 +292,21 @@ def run_stages(
     return report
 
 
+def _next_batch(con, *, stage: Stage, run_id, size: int) -> tuple[list[DocInput], dict | None]:
+    """The stage's next ``size`` pending documents, and their lookups answered in the same
+    read when the stage has no ``prepare`` to run first (None otherwise)."""
+    keys = pending(con, stage.name, stage.version, stage.requires, size, run_id)
+    batch = load_inputs(con, keys, with_html=stage.needs_html)
+    if not batch or type(stage).prepare is not Stage.prepare:
+        return batch, None
+    try:
+        lookups = stage.lookups(batch, None)
+        return batch, answer(con, lookups) if lookups else {}
+    except Exception as err:  # noqa: BLE001 - the batch's attempt asks again and handles it
+        log.debug("answering %s's lookups with its batch failed (%s)", stage.name, err)
+        return batch, None
+
+
 def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, progress,
                max_attempts, deadline=None) -> bool:  # fmt: skip
     """Process the stage's backlog; False when it stopped at the deadline."""
@@ -285,6 +324,8 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
         bar = tqdm(total=todo, desc=stage.name, unit="doc", file=sys.stderr, leave=False)
     started = time.perf_counter()
     remaining = todo
+    next_batch = partial(_next_batch, stage=stage, run_id=run_id)
+    batch = found = None  # the next batch and its lookups, when the last write read them ahead
     try:
         while remaining > 0:
             if deadline is not None:
@@ -292,24 +333,27 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
                 expected = spent / handled * min(batch_size, remaining) if handled else 0.0
                 if time.time() + expected > deadline:
                     return False
-            with connect(db_path, read_only=True) as con:
-                keys = pending(con, stage.name, stage.version, stage.requires,
-                               min(batch_size, remaining), run_id)  # fmt: skip
-                batch = load_inputs(con, keys, with_html=stage.needs_html)
+            if batch is None:
+                with connect(db_path, read_only=True) as con:
+                    batch, found = next_batch(con, size=min(batch_size, remaining))
             if not batch:
                 break
             try:
-                items, extras = _process(db_path, stage, batch)
+                items, extras = _process(db_path, stage, batch, found=found)
             except StageFailed as failed:
                 if failed.culprit is not None:  # counted: after max_attempts it is set aside
                     with connect(db_path) as con:
                         write_results(con, stage.name, stage.version, [failed.culprit],
                                       run_id=run_id, max_attempts=max_attempts)  # fmt: skip
                 raise
-            record(db_path, stage, stage_report, items, extras, run_id, max_attempts)
-            remaining -= len(batch)
+            left = remaining - len(batch)
+            ahead = partial(next_batch, size=min(batch_size, left)) if left > 0 else None
+            done = len(batch)
+            batch, found = record(db_path, stage, stage_report, items, extras, run_id,
+                                  max_attempts, then=ahead) or (None, None)  # fmt: skip
+            remaining = left
             if bar:
-                bar.update(len(batch))
+                bar.update(done)
         return True
     finally:
         stage_report.seconds = time.perf_counter() - started

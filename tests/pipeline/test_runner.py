@@ -83,3 +83,25 @@ def test_limit_and_force(tmp_path):
     assert refused.returncode == 2 and "cluster --rebuild" in refused.stderr
     usage = run_cli("process", "--limit", "0", db=db, check=False)
     assert usage.returncode == 2
+
+
+def test_a_stage_opens_the_file_once_a_batch(tmp_path, monkeypatch):
+    """Readers (`narrascope sql`, the dashboard) wait for each open of the writer: a batch
+    writes its results and reads the next batch, with its lookups, in one open."""
+    from pipeline.embed import EmbedStage
+    from storage import db as storage_db
+
+    db = tmp_path / "n.duckdb"
+    import_docs(tmp_path, db, n=12)
+    run_cli("process", "--stage", "extract", "--stage", "langid", "--no-progress", db=db)
+    opens = []
+    real_open = storage_db._open
+    monkeypatch.setattr(
+        storage_db, "_open", lambda path, ro: opens.append(ro) or real_open(path, ro)
+    )
+    report = run_stages(db, [EmbedStage()], batch_size=4)
+    assert report.stages[0].done == 12
+    assert opens.count(False) == 3  # one write a batch, the next batch read in it
+    assert opens.count(True) == 2  # the backlog and the first batch
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 12
