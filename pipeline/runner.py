@@ -173,16 +173,19 @@ def _culprit(db_path, stage: Stage, batch: list[DocInput]) -> DocInput | None:
 
 
 def _write(db_path, stage: Stage, items: list, extras: list, run_id, max_attempts,
-           then=None) -> tuple[dict, object]:  # fmt: skip
+           then=None, written=None):  # fmt: skip
     """Write a batch's results (one transaction). A write that fails (disk full, I/O error)
-    has been rolled back: the stage stops as for any other environment error. ``then(con)``
-    reads on in the same connection once the write is committed (the next batch's inputs:
-    one open of the file a batch instead of two); returns (counts, what ``then`` returned)."""
+    has been rolled back: the stage stops as for any other environment error.
+    ``written(counts)`` is told what the committed write did, before ``then(con)`` reads on
+    in the same connection (the next batch's inputs: one open of the file a batch instead of
+    three); returns what ``then`` returned."""
     try:
         with connect(db_path) as con:
             counts = write_results(con, stage.name, stage.version, items, extras,
                                    run_id=run_id, max_attempts=max_attempts)  # fmt: skip
-            return counts, _read_ahead(con, then)
+            if written is not None:
+                written(counts)
+            return _read_ahead(con, then)
     except Exception as err:
         if is_environment_error(err):
             raise StageFailed(stage.name, err) from err
@@ -205,14 +208,16 @@ def record(db_path, stage: Stage, stage_report: StageReport, items: list, extras
            max_attempts, then=None):  # fmt: skip
     """Write one processed batch (one transaction) and add it to the stage's report; returns
     what ``then(con)`` read after the write in the same connection (see ``_write``)."""
-    counts, after = _write(db_path, stage, items, extras, run_id, max_attempts, then)
-    for failure in (r for r in items if isinstance(r, StageError)):
-        log.warning("stage %s failed on %s: %s", stage.name, failure.url, failure.error)
-    stage_report.count([r for r in items if not isinstance(r, StageError)] + extras)
-    stage_report.done += counts["done"]
-    stage_report.rejected += counts["rejected"]
-    stage_report.retrying += counts["retrying"]
-    return after
+
+    def written(counts: dict) -> None:  # counted as soon as committed, before reading on
+        for failure in (r for r in items if isinstance(r, StageError)):
+            log.warning("stage %s failed on %s: %s", stage.name, failure.url, failure.error)
+        stage_report.count([r for r in items if not isinstance(r, StageError)] + extras)
+        stage_report.done += counts["done"]
+        stage_report.rejected += counts["rejected"]
+        stage_report.retrying += counts["retrying"]
+
+    return _write(db_path, stage, items, extras, run_id, max_attempts, then, written)
 
 
 def _reopen(db_path, pipeline: list[Stage]) -> dict[str, int]:

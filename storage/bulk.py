@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from contextlib import suppress
 
 import duckdb
-import pyarrow as pa
 
 _VECTOR = "FLOAT[]"
 _names = itertools.count()
@@ -37,16 +37,23 @@ def insert_rows(
             con.register(view, batch)
             try:
                 con.execute(f"{verb} INTO {table} ({names}) SELECT {select} FROM {view}")
-            finally:
-                con.unregister(view)
+            except duckdb.Error:
+                # inside an aborted transaction the unregister fails too: keep the real error
+                with suppress(duckdb.Error):
+                    con.unregister(view)
+                raise
+            con.unregister(view)
             return
     select = ", ".join(f"unnest(?::{sql_type}[])" for _, sql_type in columns)
     con.execute(f"{verb} INTO {table} ({names}) SELECT {select}", values)
 
 
-def _arrow(columns: list[tuple[str, str]], values: list[list]) -> pa.Table | None:
+def _arrow(columns: list[tuple[str, str]], values: list[list]):
     """The columns as an Arrow table (vectors as float32 lists, the rest as Arrow infers them,
-    cast by the INSERT); None where Arrow cannot take a column as it is."""
+    cast by the INSERT); None where Arrow cannot take a column as it is. pyarrow is imported
+    here, by the writes that carry vectors, not by every command that imports storage."""
+    import pyarrow as pa
+
     arrays = []
     try:
         for (_, sql_type), column in zip(columns, values, strict=True):
@@ -54,6 +61,6 @@ def _arrow(columns: list[tuple[str, str]], values: list[list]) -> pa.Table | Non
                 arrays.append(pa.array(column, type=pa.list_(pa.float32())))
             else:
                 arrays.append(pa.array(column))
-    except (pa.ArrowException, TypeError, ValueError):
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return None
     return pa.table(arrays, names=[f"c{i}" for i in range(len(arrays))])

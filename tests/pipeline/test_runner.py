@@ -87,7 +87,9 @@ def test_limit_and_force(tmp_path):
 
 def test_a_stage_opens_the_file_once_a_batch(tmp_path, monkeypatch):
     """Readers (`narrascope sql`, the dashboard) wait for each open of the writer: a batch
-    writes its results and reads the next batch, with its lookups, in one open."""
+    writes its results and reads the next batch, with its lookups, in one open; a stage with
+    a `prepare` (dedup's signatures, computed with the file closed) asks its lookups apart."""
+    from pipeline.dedup import DedupStage
     from pipeline.embed import EmbedStage
     from storage import db as storage_db
 
@@ -103,5 +105,30 @@ def test_a_stage_opens_the_file_once_a_batch(tmp_path, monkeypatch):
     assert report.stages[0].done == 12
     assert opens.count(False) == 3  # one write a batch, the next batch read in it
     assert opens.count(True) == 2  # the backlog and the first batch
+    opens.clear()
+    report = run_stages(db, [DedupStage(translated=False)], batch_size=4)
+    assert report.stages[0].done == 12
+    assert (opens.count(False), opens.count(True)) == (3, 2 + 3)  # + the lookups a batch
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 12
+
+
+def test_a_read_ahead_that_fails_is_read_again(tmp_path, monkeypatch):
+    """Reading the next batch in the write's connection is an optimisation: when it fails,
+    the batch is read again on its own and the run goes on."""
+    from pipeline import runner
+
+    db = tmp_path / "n.duckdb"
+    import_docs(tmp_path, db, n=6)
+    calls = []
+    real_load = runner.load_inputs
+
+    def load_inputs(con, keys, **kw):
+        calls.append(len(keys))
+        if len(calls) == 2:  # the first read ahead
+            raise OSError("read failed")
+        return real_load(con, keys, **kw)
+
+    monkeypatch.setattr(runner, "load_inputs", load_inputs)
+    report = run_stages(db, [ExtractStage()], batch_size=3)
+    assert (report.stages[0].done, calls) == (6, [3, 3, 3])

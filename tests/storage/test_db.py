@@ -188,25 +188,34 @@ def test_sources_are_kept_and_updated_by_name(tmp_path):
     assert got == [("a", "BY", None, True), ("b", None, None, False)]
 
 
-def test_bulk_rows_with_vectors_read_back_as_written(tmp_path):
+def test_bulk_rows_with_vectors_read_back_as_written(tmp_path, monkeypatch):
     """Rows with FLOAT[] columns travel as an Arrow table: lists, numpy arrays, NULLs and
-    aware timestamps come back as written; rows Arrow cannot take go the plain way."""
+    aware timestamps come back as written; rows Arrow cannot take go the plain way; a failing
+    insert inside a transaction reports its own error."""
     import datetime as dt
 
     import numpy as np
 
-    from storage.bulk import insert_rows
+    from storage import bulk
+    from storage.db import transaction
 
+    built = []
+    real_arrow = bulk._arrow
+    monkeypatch.setattr(bulk, "_arrow", lambda *a: built.append(real_arrow(*a)) or built[-1])
     cols = [("id", "VARCHAR"), ("n", "INTEGER"), ("seen", "TIMESTAMPTZ"), ("v", "FLOAT[]")]
     at = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=3)))
     with connect(tmp_path / "b.duckdb") as con:
         con.execute(
             "CREATE TABLE t (id VARCHAR PRIMARY KEY, n INTEGER, seen TIMESTAMPTZ, v FLOAT[])"
         )
-        insert_rows(con, "t", cols, [("a", 1, at, [0.5, -1.0]),
-                                     ("b", None, None, np.array([0.25], np.float32))])  # fmt: skip
-        insert_rows(con, "t", cols, [("a", 2, at, [2.0])])  # replaces
-        insert_rows(con, "t", cols, [("c", "3", at, [1.0]), ("d", 4, at, [1.0])])  # mixed: plain
+        bulk.insert_rows(con, "t", cols, [("a", 1, at, [0.5, -1.0]),
+                                          ("b", None, None, np.array([0.25], np.float32))])  # fmt: skip
+        bulk.insert_rows(con, "t", cols, [("a", 2, at, [2.0])])  # replaces
+        bulk.insert_rows(con, "t", cols, [("c", "3", at, [1.0]), ("d", 4, at, [1.0])])  # mixed
+        assert [b is not None for b in built] == [True, True, False]  # the last: the plain way
+        with pytest.raises(StorageError, match="Constraint Error"), transaction(con):
+            bulk.insert_rows(con, "t", cols, [("e", 5, at, [1.0]), ("e", 6, at, [1.0])],
+                             replace=False)  # fmt: skip
         got = con.execute("SELECT id, n, epoch(seen), v FROM t ORDER BY id").fetchall()
     assert got == [("a", 2, at.timestamp(), [2.0]), ("b", None, None, [0.25]),
                    ("c", 3, at.timestamp(), [1.0]), ("d", 4, at.timestamp(), [1.0])]  # fmt: skip
