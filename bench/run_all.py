@@ -124,7 +124,8 @@ def versions() -> dict:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+    # "-dirty" when the tree measured differs from the commit named
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, text=True,
                             capture_output=True).stdout.strip()  # fmt: skip
     found["narrascope commit"] = commit or "unknown"
     return found
