@@ -103,6 +103,21 @@ def child(mode: str, db: Path, out: Path) -> None:
         for lang, sentences in by_lang.items():
             found[lang].translate(sentences)
         result = {"seconds": time.perf_counter() - started, "docs": len(_texts(db))}
+    elif mode == "translate-split-ctranslate2":
+        # the stage's model work without the stage: the package's sentence splitter on each
+        # paragraph, then one CTranslate2 call per language
+        from pipeline.argos import routes
+
+        docs = [(lang, text) for lang, text in _texts(db) if lang != "en"]
+        found = routes("en")
+        started = time.perf_counter()
+        by_lang = {}
+        for lang, text in docs:
+            for paragraph in text.split("\n"):
+                by_lang.setdefault(lang, []).extend(found[lang].sentences(paragraph))
+        for lang, sentences in by_lang.items():
+            found[lang].translate(sentences)
+        result = {"seconds": time.perf_counter() - started, "docs": len(_texts(db))}
     elif mode == "embed-bare":
         from pipeline.embedders import load_embedder
 
@@ -163,7 +178,7 @@ def main(shared: Path) -> None:
             (
                 "translate (tiny Argos packages)",
                 "translate-stage",
-                ["translate-bare", "translate-ctranslate2"],
+                ["translate-bare", "translate-ctranslate2", "translate-split-ctranslate2"],
             ),
             ("embed (e5-small)", "embed-stage", ["embed-bare"]),
         ]:
