@@ -91,32 +91,25 @@ def child(mode: str, db: Path, out: Path) -> None:
         for lang, text in docs:
             translate.get_translation_from_codes(lang, "en").translate(text)
         result = {"seconds": time.perf_counter() - started, "docs": len(_texts(db))}
-    elif mode == "translate-ctranslate2":
+    elif mode in ("translate-ctranslate2", "translate-split-ctranslate2"):
+        # CTranslate2 per language on each paragraph's lines as sentences, or (split) on what
+        # the stage itself translates: the package's splitter on each paragraph, each distinct
+        # sentence once (the stage's sentence cache translates a repeat once too)
         from pipeline.argos import routes
+        from pipeline.textnorm import paragraphs
 
         docs = [(lang, text) for lang, text in _texts(db) if lang != "en"]
         found = routes("en")
+        split = mode == "translate-split-ctranslate2"
+        started = time.perf_counter()
         by_lang: dict[str, list[str]] = {}
         for lang, text in docs:
-            by_lang.setdefault(lang, []).extend(text.split("\n"))
-        started = time.perf_counter()
+            for paragraph in paragraphs(text) if split else text.split("\n"):
+                by_lang.setdefault(lang, []).extend(
+                    found[lang].sentences(paragraph) if split else [paragraph]
+                )
         for lang, sentences in by_lang.items():
-            found[lang].translate(sentences)
-        result = {"seconds": time.perf_counter() - started, "docs": len(_texts(db))}
-    elif mode == "translate-split-ctranslate2":
-        # the stage's model work without the stage: the package's sentence splitter on each
-        # paragraph, then one CTranslate2 call per language
-        from pipeline.argos import routes
-
-        docs = [(lang, text) for lang, text in _texts(db) if lang != "en"]
-        found = routes("en")
-        started = time.perf_counter()
-        by_lang = {}
-        for lang, text in docs:
-            for paragraph in text.split("\n"):
-                by_lang.setdefault(lang, []).extend(found[lang].sentences(paragraph))
-        for lang, sentences in by_lang.items():
-            found[lang].translate(sentences)
+            found[lang].translate(list(dict.fromkeys(sentences)) if split else sentences)
         result = {"seconds": time.perf_counter() - started, "docs": len(_texts(db))}
     elif mode == "embed-bare":
         from pipeline.embedders import load_embedder
@@ -134,14 +127,18 @@ def child(mode: str, db: Path, out: Path) -> None:
 _MEASURED: dict = {}
 
 
-def measure(mode: str, db: Path, tmp: Path, runs: int = 1) -> dict:
-    """``runs`` runs of ``mode``, each on a fresh copy of ``db`` in its own process (measured
-    once per mode and database): the run with the median time, with every run's docs/s
-    under ``rates``."""
+#: short runs (about 10 s) whose rate moves 10-20% from one run to the next: the median of these
+REPEAT = {"translate-stage": 3, "translate-ctranslate2": 3, "translate-split-ctranslate2": 3}
+
+
+def measure(mode: str, db: Path, tmp: Path) -> dict:
+    """``mode`` on a fresh copy of ``db``, each run in its own process, measured once per mode
+    and database: ``REPEAT[mode]`` runs (default one) and the one with the median time, with
+    every run's docs/s under ``rates``."""
     if (mode, db) in _MEASURED:
         return _MEASURED[(mode, db)]
     results = []
-    for _ in range(runs):
+    for _ in range(REPEAT.get(mode, 1)):
         run_db = tmp / f"run-{mode}.duckdb"
         shutil.copy(db, run_db)
         out = tmp / f"{mode}.json"
@@ -155,10 +152,6 @@ def measure(mode: str, db: Path, tmp: Path, runs: int = 1) -> dict:
     median["rates"] = [r["docs"] / r["seconds"] for r in results]
     _MEASURED[(mode, db)] = median
     return median
-
-
-#: short runs (about 10 s) whose rate moves 10-20% from one run to the next: median of three
-REPEAT = {"translate-stage": 3, "translate-ctranslate2": 3, "translate-split-ctranslate2": 3}
 
 
 def main(shared: Path) -> None:
@@ -194,10 +187,10 @@ def main(shared: Path) -> None:
             ),
             ("embed (e5-small)", "embed-stage", ["embed-bare"]),
         ]:
-            stage = measure(stage_mode, unique, tmp, REPEAT.get(stage_mode, 1))
+            stage = measure(stage_mode, unique, tmp)
             rate = stage["docs"] / stage["seconds"]
             for bare_mode in bare_modes:
-                bare = measure(bare_mode, unique, tmp, REPEAT.get(bare_mode, 1))
+                bare = measure(bare_mode, unique, tmp)
                 bare_rate = bare["docs"] / bare["seconds"]
                 rows.append(
                     f"| {label} | {bare_mode} | {rate:.0f} | {bare_rate:.0f} | "
@@ -213,7 +206,8 @@ def main(shared: Path) -> None:
             f"{mode} {'/'.join(f'{r:.0f}' for r in measure(mode, unique, tmp)['rates'])}"
             for mode in REPEAT
         )
-        print(f"\nMedian of three runs, docs/s of each run, fastest first: {repeated}.")
+        print(f"\nMedians of {'/'.join(map(str, REPEAT.values()))} runs, docs/s of each run, "
+              f"fastest first: {repeated}.")  # fmt: skip
 
         print(f"\nSame 2,000 documents with {N_COPIES} exact copies (30%):\n")
         print("| stage | corpus | seconds | model work | copies that reused earlier work |")

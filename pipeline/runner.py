@@ -126,6 +126,7 @@ def _process(db_path, stage: Stage, batch: list[DocInput], attempt=None,
     ``attempt(batch)`` runs a batch (default: ``_attempt`` against ``db_path``). ``found``:
     the batch's lookups, already answered (by ``_next_batch``), for its first attempt."""
     retry = attempt or (lambda part: _attempt(db_path, stage, part))
+    # prepared=None: _next_batch answers lookups only for a stage with no prepare
     first = retry if found is None else (lambda part: run_process(stage, part, found, None))
     try:
         return first(batch)
@@ -305,8 +306,7 @@ def _next_batch(con, *, stage: Stage, run_id, size: int) -> tuple[list[DocInput]
     if not batch or type(stage).prepare is not Stage.prepare:
         return batch, None
     try:
-        lookups = stage.lookups(batch, None)
-        return batch, answer(con, lookups) if lookups else {}
+        return batch, answer(con, stage.lookups(batch, None))
     except Exception as err:  # noqa: BLE001 - the batch's attempt asks again and handles it
         log.debug("answering %s's lookups with its batch failed (%s)", stage.name, err)
         return batch, None

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 from contextlib import suppress
 
 import duckdb
 
 _VECTOR = "FLOAT[]"
-_names = itertools.count()
+_VIEW = "_insert_rows_batch"  # registered for one INSERT, then unregistered
 
 
 def insert_rows(
@@ -22,8 +21,8 @@ def insert_rows(
     """Insert ``rows`` (tuples in ``columns`` order; column = (name, SQL type)) with a single
     statement. Each column travels as one list parameter and is unnested server-side; rows
     that carry vectors (``FLOAT[]``) travel as one Arrow table instead, which DuckDB reads
-    without converting every float through Python (about 2.5 times faster for a batch of
-    embeddings). ``table`` and column names are code constants, never user input."""
+    without converting every float through Python (about 2.6 times faster, 32 batches of 64
+    rows of two 384-float vectors). ``table`` and column names are code constants, never user input."""
     if not rows:
         return
     values = [list(col) for col in zip(*rows, strict=True)]
@@ -32,17 +31,14 @@ def insert_rows(
     if any(sql_type == _VECTOR for _, sql_type in columns):
         batch = _arrow(columns, values)
         if batch is not None:
-            view = f"_insert_rows_{next(_names)}"
             select = ", ".join(f"CAST(c{i} AS {t})" for i, (_, t) in enumerate(columns))
-            con.register(view, batch)
+            con.register(_VIEW, batch)
             try:
-                con.execute(f"{verb} INTO {table} ({names}) SELECT {select} FROM {view}")
-            except duckdb.Error:
-                # inside an aborted transaction the unregister fails too: keep the real error
+                con.execute(f"{verb} INTO {table} ({names}) SELECT {select} FROM {_VIEW}")
+            finally:
+                # after a failed INSERT in a transaction this fails too: keep the real error
                 with suppress(duckdb.Error):
-                    con.unregister(view)
-                raise
-            con.unregister(view)
+                    con.unregister(_VIEW)
             return
     select = ", ".join(f"unnest(?::{sql_type}[])" for _, sql_type in columns)
     con.execute(f"{verb} INTO {table} ({names}) SELECT {select}", values)
