@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bench import corpus
-from bench.bench_end_to_end import edited_jaccard, measured
+from bench.bench_end_to_end import edited_jaccard, measured, report
 from bench.pair_ceiling import f1_curve
 from bench.run_all import BENCHES, selected, tables
 from pipeline.dedup import DedupStage
@@ -84,6 +84,37 @@ def test_peak_memory_is_the_childs_own(tmp_path):
     assert small["rc"] == 0 and small["peak_mib"] < 100, small
     assert 200 < big["peak_mib"] < 300, big
     del ballast
+
+
+def test_a_size_that_stops_at_its_budget_is_reported_with_what_it_got_through(capsys):
+    """A size over budget: its row says it stopped, and each stage's rate is on the documents it
+    handled, not on the size (a stage it never reached says so)."""
+
+    def stage(done, seconds, rejected=0):
+        return {"version": "1", "done": done, "rejected": rejected, "seconds": seconds}
+
+    timing = {"rc": 0, "seconds": 100.0, "peak_mib": 800.0}
+    whole = {"n": 100, "model": "e5-small", "import": timing, "process": timing, "db_mib": 3.0,
+             "stages": {"extract": stage(95, 5, rejected=5), "embed": stage(95, 90),
+                        "cluster": stage(95, 1)},
+             "bare": {"seconds": {"extract": 1.0, "embed (e5-small)": 80.0}}}  # fmt: skip
+    stopped = {"n": 1000, "model": "e5-small", "import": timing, "db_mib": 30.0,
+               "process": {"rc": 0, "seconds": 3600.0, "peak_mib": 900.0},
+               "stages": {"extract": stage(950, 50, rejected=50), "embed": stage(300, 3000),
+                          "stopped_early": {"reason": "max_duration",
+                                            "left": {"extract": 0, "embed": 650, "cluster": 0}}}}  # fmt: skip
+    report([whole, stopped])
+    out = capsys.readouterr().out
+    assert (
+        "| 1,000 | 100 | stopped at its limit after 3600 s, 0 documents through every stage |"
+        in out
+    )
+    assert "documents waiting for embed 650." in out
+    rows = {line.split(" | ")[0]: line for line in out.splitlines() if line.startswith("| ")}
+    assert rows["| extract"].endswith("| 20.0 (1,000 docs) |")  # 1,000 handled in 50 s
+    assert rows["| embed"].endswith("| 0.1 (300 docs) |")
+    assert rows["| cluster"].endswith("| not reached |")
+    assert "| 100 | 100 | 100 | 0.50 |" in out  # the whole size as before
 
 
 def test_make_bench_reads_every_table_of_a_benchmark():

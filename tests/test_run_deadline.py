@@ -103,3 +103,29 @@ def test_processing_stops_at_the_deadline_and_says_what_is_left(tmp_path):
     assert report.as_dict()["stopped_early"]["left"] == report.left
     report = run_stages(db, stages, batch_size=2, deadline=time.time() + 600)
     assert not report.stopped_early and [s.done for s in report.stages] == [6, 6]
+
+
+def test_process_with_a_time_limit_stops_in_time_and_the_next_process_finishes(tmp_path):
+    config = tmp_path / "narrascope.toml"
+    config.write_text(CONFIG)
+    db = tmp_path / "n.duckdb"
+    docs = [{"url": f"https://example.org/{i}", "text": f"Текст номер {i}. " * 40}
+            for i in range(6)]  # fmt: skip
+    import_jsonl(tmp_path, db, docs)
+    # the limit is over before the first batch could start
+    out = run_cli("--config", str(config), "process", "--no-progress", "--max-duration", "0.01",
+                  db=db).stdout  # fmt: skip
+    assert "processing stopped early to end within --max-duration" in out
+    assert "extract 6, langid 0" in out
+    with connect(db, read_only=True) as con:
+        status, summary = con.execute(
+            "SELECT status, summary FROM runs WHERE kind = 'process'").fetchone()  # fmt: skip
+        assert con.execute("SELECT count(*) FROM languages").fetchone()[0] == 0
+    assert status == "stopped early"
+    assert json.loads(summary)["stopped_early"]["left"] == {"extract": 6, "langid": 0}
+
+    out = run_cli("--config", str(config), "process", "--no-progress", "--max-duration", "10m",
+                  db=db).stdout  # fmt: skip
+    assert "stopped early" not in out
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM languages").fetchone()[0] == 6

@@ -152,6 +152,12 @@ def _outdated(obj: Context, cluster) -> int:
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option(
+    "--max-duration",
+    type=Duration(),
+    help="Time limit (50m, 1h30m, 900s): no batch starts that would end after it; what is "
+    "left waits for the next run (exit 0, the report says so).",
+)
+@click.option(
     "--engine",
     type=click.Choice(ENGINES),
     help="Where the stages run: local (this process) or ray (a Ray cluster; needs "
@@ -165,11 +171,12 @@ def _outdated(obj: Context, cluster) -> int:
 )
 @common_options
 @click.pass_obj
-def process(obj: Context, stages, limit, force, no_progress, engine, ray_address):
+def process(obj: Context, stages, limit, force, no_progress, max_duration, engine, ray_address):
     """Run pipeline stages over documents that still need them (idempotent).
 
     \b
     Example:  narrascope process --stage extract --limit 100
+              narrascope process --max-duration 50m
               narrascope process --engine ray --ray-address 10.0.0.5:6379
     """
     settings = obj.config.setdefault("process", {})
@@ -182,8 +189,12 @@ def process(obj: Context, stages, limit, force, no_progress, engine, ray_address
     _engine_settings(obj)
     obj.stages(list(stages) or None)  # a config mistake is named before anything else
     obj.existing_db()
+    from pipeline.deadline import Deadline
+
+    deadline = Deadline(max_duration) if max_duration else None
     with obj.writing():
-        do_process(obj, list(stages) or None, limit, force, progress=not no_progress)
+        do_process(obj, list(stages) or None, limit, force, progress=not no_progress,
+                   deadline=deadline)  # fmt: skip
 
 
 @click.command()
