@@ -62,6 +62,20 @@ class Rule:
     line: re.Pattern | None  # phrases and patterns, searched in each folded line
     title: re.Pattern | None  # matched against the whole folded title and each part of it
     url: re.Pattern | None  # searched in the final URL
+    # What ``line`` needs to match at all, checked first (most lines of an article match no
+    # rule, and ``line`` tries every phrase at every position): one of its phrases as plain
+    # text, one of its patterns anchored with ^ matching at the start, or another pattern.
+    phrases: tuple[str, ...] = ()
+    anchored: re.Pattern | None = None
+    unanchored: re.Pattern | None = None
+
+    def may_match(self, folded: str) -> bool:
+        """False only when ``line`` cannot match the folded line: a cheap test first."""
+        return (
+            any(p in folded for p in self.phrases)
+            or (self.anchored is not None and self.anchored.match(folded) is not None)
+            or (self.unanchored is not None and self.unanchored.search(folded) is not None)
+        )
 
 
 @dataclass(frozen=True)
@@ -133,8 +147,10 @@ def _rule(raw: dict, seen: set[str]) -> Rule:
     if not any(lists[k] for k in ("phrases", "patterns", "titles", "urls")):
         raise RulesError(f"rule {rule_id!r} has no phrases, patterns, titles or urls")
     # a phrase matches as whole words, in the folded text (so folded here too)
-    phrases = [rf"(?<!\w){re.escape(fold(p))}(?!\w)" for p in lists["phrases"]]
+    literals = tuple(dict.fromkeys(fold(p) for p in lists["phrases"]))
+    phrases = [rf"(?<!\w){re.escape(p)}(?!\w)" for p in literals]
     patterns = _compile(rule_id, "patterns", lists["patterns"])
+    anchored = [p for p in patterns if _anchored(p)]
     return Rule(
         id=rule_id,
         kind=raw["kind"],
@@ -142,7 +158,19 @@ def _rule(raw: dict, seen: set[str]) -> Rule:
         line=_joined(phrases + patterns),
         title=_joined(_compile(rule_id, "titles", lists["titles"]), full=True),
         url=_joined(_compile(rule_id, "urls", lists["urls"])),
+        phrases=literals,
+        anchored=_joined(anchored),
+        unanchored=_joined([p for p in patterns if p not in anchored]),
     )
+
+
+def _anchored(pattern: str) -> bool:
+    """Whether every match of ``pattern`` starts at the start of the line (it begins with ^
+    outside any group or alternative), as Python's own parser reads it."""
+    from re import _constants, _parser
+
+    parsed = _parser.parse(pattern)
+    return len(parsed) > 0 and parsed[0] == (_constants.AT, _constants.AT_BEGINNING)
 
 
 @dataclass(frozen=True)
@@ -217,7 +245,7 @@ class Rules:
         all rules' wording covers."""
         spans, best, most = [], None, 0
         for rule in self.rules:
-            if rule.line is None:
+            if rule.line is None or not rule.may_match(folded):
                 continue
             found = [m.span() for m in rule.line.finditer(folded) if m.end() > m.start()]
             length = sum(end - start for start, end in found)
