@@ -183,7 +183,8 @@ def handled(stage: dict) -> int:
 
 
 def through(r: dict) -> int:
-    """Documents of a run stopped at its limit that every stage got through (or rejected)."""
+    """Documents of a run stopped at its limit that its last stage handled (0 when a stage was
+    never reached); documents rejected on the way never reach it."""
     stages = [v for v in r["stages"].values() if isinstance(v, dict) and "seconds" in v]
     waiting = r["stages"]["stopped_early"]["left"]
     reached = [handled(v) for v in stages]
@@ -200,7 +201,7 @@ def report(results: list[dict]) -> None:
         p = r["process"]
         if p["rc"] == 0 and "stopped_early" in r["stages"]:
             print(f"| {r['n']:,} | {r['import']['seconds']:.0f} | stopped at its limit after "
-                  f"{p['seconds']:.0f} s, {through(r):,} documents through every stage | | | | | "
+                  f"{p['seconds']:.0f} s, {through(r):,} documents through its last stage | | | | | "
                   f"{p['peak_mib']:.0f} | |")  # fmt: skip
             continue
         if p["rc"] != 0:
@@ -258,7 +259,8 @@ def report(results: list[dict]) -> None:
             s = r["stages"].get(stage)
             if r not in done:
                 got = handled(s) if s else 0
-                cells.append(f"{got / s['seconds']:.1f} ({got:,} docs)" if got else "not reached")
+                cells.append(f"{got / s['seconds']:.1f} ({got:,} docs)" if got and s["seconds"]
+                             else f"- ({got:,} docs)" if got else "not reached")  # fmt: skip
                 continue
             cell = f"{r['n'] / s['seconds']:.1f}" if s["seconds"] else "-"
             match = [

@@ -37,6 +37,8 @@ LIMIT_KEYS = (
 )
 _FOLD = str.maketrans({"ё": "е", "’": "'", "‘": "'", "ʼ": "'", "`": "'", "«": '"', "»": '"',
                        "„": '"', "“": '"', "”": '"', "–": "-", "—": "-"})  # fmt: skip
+_DOTLESS = str.maketrans("ı", "i")
+_BACKREFERENCE = re.compile(r"\\[1-9]|\(\?P=")
 _TITLE_PARTS = re.compile(r"\s+(?:\||-|::|·|»)\s+")
 # A sentence ends at . ! ? … (and closing quotes or brackets); the next one starts with a
 # capital, a digit or an opening quote, after a space or none ("połączeń.Zauważmy": pages
@@ -71,8 +73,9 @@ class Rule:
 
     def may_match(self, folded: str) -> bool:
         """False only when ``line`` cannot match the folded line: a cheap test first."""
+        plain = folded.translate(_DOTLESS) if "ı" in folded else folded
         return (
-            any(p in folded for p in self.phrases)
+            any(p in plain for p in self.phrases)
             or (self.anchored is not None and self.anchored.match(folded) is not None)
             or (self.unanchored is not None and self.unanchored.search(folded) is not None)
         )
@@ -150,17 +153,21 @@ def _rule(raw: dict, seen: set[str]) -> Rule:
     literals = tuple(dict.fromkeys(fold(p) for p in lists["phrases"]))
     phrases = [rf"(?<!\w){re.escape(p)}(?!\w)" for p in literals]
     patterns = _compile(rule_id, "patterns", lists["patterns"])
-    anchored = [p for p in patterns if _anchored(p)]
+    line = _joined(phrases + patterns)
+    # a backreference's number would change apart from the other patterns: no quick test then
+    referring = any(_BACKREFERENCE.search(p) for p in patterns)
+    anchored = [] if referring else [p for p in patterns if _anchored(p)]
     return Rule(
         id=rule_id,
         kind=raw["kind"],
         languages=tuple(lists["languages"]),
-        line=_joined(phrases + patterns),
+        line=line,
         title=_joined(_compile(rule_id, "titles", lists["titles"]), full=True),
         url=_joined(_compile(rule_id, "urls", lists["urls"])),
-        phrases=literals,
+        # IGNORECASE matches "ı" as "i", which folding keeps apart
+        phrases=tuple(p.translate(_DOTLESS) for p in literals),
         anchored=_joined(anchored),
-        unanchored=_joined([p for p in patterns if p not in anchored]),
+        unanchored=line if referring else _joined([p for p in patterns if p not in anchored]),
     )
 
 

@@ -106,7 +106,7 @@ def test_a_size_that_stops_at_its_budget_is_reported_with_what_it_got_through(ca
     report([whole, stopped])
     out = capsys.readouterr().out
     assert (
-        "| 1,000 | 100 | stopped at its limit after 3600 s, 0 documents through every stage |"
+        "| 1,000 | 100 | stopped at its limit after 3600 s, 0 documents through its last stage |"
         in out
     )
     assert "documents waiting for embed 650." in out

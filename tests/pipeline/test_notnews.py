@@ -184,16 +184,18 @@ def test_a_malformed_rules_file_names_the_rule_and_key(rules, message):
 def test_the_quick_test_before_each_rule_never_hides_a_match():
     """Rule.may_match skips a rule's full search on lines it cannot match (an article's prose,
     mostly); it must be False only where the search finds nothing: a phrase inside a longer
-    line, patterns anchored or not, and a pattern whose ^ holds for one alternative only."""
+    line or in capitals (IGNORECASE takes "ı" for "i"), patterns anchored or not, a pattern
+    whose ^ holds for one alternative only, a backreference numbered across patterns."""
     rules = Rules.from_toml(
-        "[[rule]]\nid = 'x'\nkind = 'paywall'\nlanguages = ['en']\n"
-        "phrases = ['Subscribe to read']\n"
+        "[[rule]]\nid = 'x'\nkind = 'paywall'\nlanguages = ['en', 'tr']\n"
+        "phrases = ['Subscribe to read', 'tüm hakları saklıdır']\n"
         "patterns = ['^only (members|subscribers)$', '^never|still \\d+ left', 'a(?=b)']\n"
+        "[[rule]]\nid = 'y'\nkind = 'error'\nlanguages = ['en']\n"
+        "patterns = ['(z)', '^(o)(k)\\2']\n"
     )
-    (rule,) = rules.rules
     lines = ["Please subscribe to read the rest.", "only subscribers", "only members here",
              "you have still 3 left", "never", "sometimes never", "ab", "a b", "prose, no match",
-             *(line for name in EXPECTED for line in
+             "TÜM HAKLARI SAKLIDIR", "oko", *(line for name in EXPECTED for line in
                (FIXTURES / name).read_text(encoding="utf-8").splitlines())]  # fmt: skip
     for rule in (*rules.rules, *notnews.default_rules().rules):
         if rule.line is None:
@@ -202,10 +204,10 @@ def test_the_quick_test_before_each_rule_never_hides_a_match():
             folded = notnews.fold(line)
             if rule.line.search(folded):
                 assert rule.may_match(folded), (rule.id, line)
-    (rule,) = rules.rules
-    hits = [line for line in lines[:9] if rule.may_match(notnews.fold(line))]
+    assert rules.rules[1].line.search("oko")  # the \2 of the joined patterns is (o)
+    hits = [line for line in lines[:10] if rules.rules[0].may_match(notnews.fold(line))]
     # and it does skip: "only members here" fails the $, ^ binds "never" to the start
-    assert hits == [lines[0], lines[1], lines[3], lines[4], "ab"]
+    assert hits == [lines[0], lines[1], lines[3], lines[4], "ab", "TÜM HAKLARI SAKLIDIR"]
 
 
 def test_the_bundled_rules_load_and_every_stub_kind_is_used():
