@@ -71,9 +71,10 @@ class Rule:
     anchored: re.Pattern | None = None
     unanchored: re.Pattern | None = None
 
-    def may_match(self, folded: str) -> bool:
-        """False only when ``line`` cannot match the folded line: a cheap test first."""
-        plain = folded.translate(_DOTLESS) if "ı" in folded else folded
+    def may_match(self, folded: str, plain: str | None = None) -> bool:
+        """False only when ``line`` cannot match the folded line: a cheap test first.
+        ``plain`` is ``dotless(folded)``, when the caller has it for every rule."""
+        plain = dotless(folded) if plain is None else plain
         return (
             any(p in plain for p in self.phrases)
             or (self.anchored is not None and self.anchored.match(folded) is not None)
@@ -171,6 +172,11 @@ def _rule(raw: dict, seen: set[str]) -> Rule:
     )
 
 
+def dotless(folded: str) -> str:
+    """What a rule's phrases are looked for in: IGNORECASE matches "ı" as "i"."""
+    return folded.translate(_DOTLESS) if "ı" in folded else folded
+
+
 def _anchored(pattern: str) -> bool:
     """Whether every match of ``pattern`` starts at the start of the line (it begins with ^
     outside any group or alternative), as Python's own parser reads it."""
@@ -251,8 +257,9 @@ class Rules:
         """The rule whose wording covers most of a folded line, and how many of its characters
         all rules' wording covers."""
         spans, best, most = [], None, 0
+        plain = dotless(folded)
         for rule in self.rules:
-            if rule.line is None or not rule.may_match(folded):
+            if rule.line is None or not rule.may_match(folded, plain):
                 continue
             found = [m.span() for m in rule.line.finditer(folded) if m.end() > m.start()]
             length = sum(end - start for start, end in found)

@@ -7,7 +7,7 @@ import click
 from pipeline.cli.app import CommandError, Context, common_options
 from pipeline.cli.formatting import format_left, format_stage_report
 from pipeline.cli.ingest import do_crawl, echo_source_problems
-from pipeline.deadline import Duration, format_seconds
+from pipeline.deadline import Deadline, Duration, format_seconds
 from pipeline.engines import ENGINES
 from pipeline.logs import log
 
@@ -189,8 +189,6 @@ def process(obj: Context, stages, limit, force, no_progress, max_duration, engin
     _engine_settings(obj)
     obj.stages(list(stages) or None)  # a config mistake is named before anything else
     obj.existing_db()
-    from pipeline.deadline import Deadline
-
     deadline = Deadline(max_duration) if max_duration else None
     with obj.writing():
         do_process(obj, list(stages) or None, limit, force, progress=not no_progress,
@@ -216,7 +214,6 @@ def run(obj: Context, sources, max_duration):
     Example:  narrascope --db /data/ops.duckdb run --sources /data/sources.toml --max-duration 50m
     """
     from pipeline.alerts import AlertSettings
-    from pipeline.deadline import Deadline
 
     AlertSettings.from_config(obj.config)  # a mistake in [alerts] is named before the crawl
     deadline = Deadline(max_duration) if max_duration else None
