@@ -33,6 +33,8 @@ ONLY = os.environ.get("ONLY", "")
 BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("End to end: import and process beside the bare library calls",
      ["bench.bench_end_to_end", SHARED], ["bench.bench_end_to_end", SHARED, "--sizes", "20"]),
+    ("Reading a stage's batch as the store grows",
+     ["bench.bench_batch_reads", SHARED], ["bench.bench_batch_reads", SHARED, "1000", "10000"]),
     ("Extraction: narrascope and its peers",
      ["bench.bench_extraction", SHARED], ["bench.bench_extraction", SHARED, "--quick"]),
     ("Language identification: narrascope and its peers",

@@ -86,18 +86,18 @@ def load_inputs(
     con: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]], *, with_html: bool = True
 ) -> list[DocInput]:
     """The stage inputs for the given (doc_id, version) keys, in the same order. Stages that
-    read only extracted text pass ``with_html=False``: raw pages are then not loaded into Python."""
+    read only extracted text pass ``with_html=False``: raw pages are then not loaded into Python.
+
+    The short columns are read by key, the long ones (pages, texts) afterwards by row id
+    (`_long_columns`), so that reading a batch does not grow with the store."""
     if not keys:
         return []
     rows = con.execute(
         f"""
-        SELECT v.doc_id, v.version, v.url, v.source,
-               CASE WHEN ? THEN v.html END, v.text,
-               e.text, e.title,
+        SELECT v.doc_id, v.version, v.url, v.source, e.title,
                v.hint_title, v.hint_published_at, v.hint_lang,
-               l.lang, t.status, t.title, t.text,
-               {seen_at_sql("e")},
-               CASE WHEN ? THEN v.html_zlib END
+               l.lang, t.status, t.title, {seen_at_sql("e")},
+               v.rowid, e.rowid, t.rowid
         FROM document_versions v
         JOIN documents d ON d.doc_id = v.doc_id
         JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k
@@ -106,13 +106,76 @@ def load_inputs(
         LEFT JOIN languages l ON l.doc_id = v.doc_id AND l.version = v.version
         LEFT JOIN translations t ON t.doc_id = v.doc_id AND t.version = v.version
         """,
-        [with_html, with_html, [k[0] for k in keys], [k[1] for k in keys]],
+        [[k[0] for k in keys], [k[1] for k in keys]],
     ).fetchall()
-    # HTML is stored compressed since schema 7; older versions keep it in `html`
-    by_key = {
-        (r[0], r[1]): DocInput(*r[:4], r[4] or decompress_html(r[-1]), *r[5:-1]) for r in rows
-    }
+    texts = _long_columns(con, "extractions", ("text",), [(r[13], *r[:2]) for r in rows])
+    english = _long_columns(con, "translations", ("text",), [(r[14], *r[:2]) for r in rows])
+    # the imported text is what extraction reads and what later stages fall back on where
+    # extraction left none; the page only where the stage asks for it
+    pages = _long_columns(
+        con,
+        "document_versions",
+        ("text", "html", "html_zlib") if with_html else ("text",),
+        [(r[12], *r[:2]) for r in rows if with_html or not texts.get(r[:2], ("",))[0]],
+    )
+    by_key = {}
+    for r in rows:
+        raw_text, html, html_zlib = (*pages.get(r[:2], ()), None, None, None)[:3]
+        by_key[r[:2]] = DocInput(
+            *r[:4],
+            # HTML is stored compressed since schema 7; older versions keep it in `html`
+            html=html or decompress_html(html_zlib),
+            raw_text=raw_text,
+            text=texts.get(r[:2], (None,))[0],
+            title=r[4],
+            hint_title=r[5],
+            hint_published_at=r[6],
+            hint_lang=r[7],
+            lang=r[8],
+            translation_status=r[9],
+            translated_title=r[10],
+            translated_text=english.get(r[:2], (None,))[0],
+            seen_at=r[11],
+        )
     return [by_key[k] for k in keys if k in by_key]
+
+
+def _long_columns(
+    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], rows: list[tuple]
+) -> dict[tuple[str, int], tuple]:
+    """``columns`` of the rows of ``table`` given as (row id, doc_id, version), by key.
+
+    DuckDB stores long texts ZSTD-compressed (zstd_min_string_length), a vector of rows at a
+    time, and a scan that matches keys while it reads them decompresses the whole column:
+    a batch took 0.25 s at 10,000 documents and 2.2 s at 100,000 that way. Joined on row id, the scan
+    decompresses only the vectors that hold the rows, and they are few because stages take
+    documents in the order they were stored (bench/bench_batch_reads.py)."""
+    rows = sorted(r for r in rows if r[0] is not None)
+    if not rows:
+        return {}
+    selected = ", ".join(f"x.{c}" for c in columns)
+    got = con.execute(
+        f"""
+        SELECT x.doc_id, x.version, {selected} FROM {table} x
+        JOIN (SELECT unnest(?::BIGINT[]) AS r, unnest(?::VARCHAR[]) AS doc_id,
+                     unnest(?::INTEGER[]) AS version) k
+          ON x.rowid = k.r AND x.doc_id = k.doc_id AND x.version = k.version
+        """,
+        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
+    ).fetchall()
+    found = {(g[0], g[1]): g[2:] for g in got}
+    moved = [r[1:] for r in rows if r[1:] not in found]
+    if moved:  # a checkpoint between the two reads renumbered the rows: read those by key
+        got = con.execute(
+            f"""
+            SELECT x.doc_id, x.version, {selected} FROM {table} x
+            JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k
+              ON x.doc_id = k.doc_id AND x.version = k.version
+            """,
+            [[m[0] for m in moved], [m[1] for m in moved]],
+        ).fetchall()
+        found.update({(g[0], g[1]): g[2:] for g in got})
+    return found
 
 
 def write_results(

@@ -1,0 +1,162 @@
+"""Reading a stage's batch as the store grows: stores of 1,000, 10,000 and 100,000 documents of
+the end-to-end corpus (bench/corpus.py: real sentences, 300-1,500 words), written into the real
+schema as an import and the extract and langid stages leave them (ids hashed as the pipeline's,
+rows in the order the documents arrived). Then batches of 64 are read as the runner reads them
+(`pending`, then `load_inputs`), twenty spread over the backlog, next to the single join by key
+that load_inputs used before (kept here as the reference) and to batches of 64 documents drawn
+at random (an order the stages never read in).
+
+DuckDB stores long texts ZSTD-compressed, and a join that reads them while it matches keys
+decompresses the whole column; load_inputs reads the texts by row id afterwards instead.
+
+Run: python -m bench.bench_batch_reads SHARED [sizes...]
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.corpus import generate
+from storage import connect
+from storage.db import transaction
+from storage.documents import seen_at_sql
+from storage.stages import load_inputs, pending
+
+BATCH = 64
+BATCHES = 20
+CHUNK = 5_000  # documents written per statement
+
+
+def build(db: Path, docs: list[dict]) -> None:
+    """The documents as `import`, `process --stage extract` and `--stage langid` leave them."""
+    with connect(db) as con:
+        for start in range(0, len(docs), CHUNK):
+            part = docs[start : start + CHUNK]
+            texts = ["\n\n".join(d["paragraphs"]) for d in part]
+            cols = [
+                [d["url"] for d in part],
+                [d["title"] for d in part],
+                [d["lang"] for d in part],
+                [d["published"].isoformat() for d in part],
+                texts,
+                list(range(start, start + len(part))),
+            ]
+            with transaction(con):
+                con.execute(
+                    """CREATE OR REPLACE TEMP TABLE part AS SELECT left(md5(url), 16) AS doc_id,
+                           * FROM (SELECT unnest(?::VARCHAR[]) AS url, unnest(?::VARCHAR[]) AS title,
+                           unnest(?::VARCHAR[]) AS lang, unnest(?::VARCHAR[]) AS published,
+                           unnest(?::VARCHAR[]) AS text, unnest(?::BIGINT[]) AS i)""",
+                    cols,
+                )
+                at = "TIMESTAMPTZ '2026-11-01' + i * INTERVAL 1 SECOND"
+                con.execute(
+                    f"INSERT INTO documents SELECT doc_id, url, 'bench', {at}, {at}, 1 "
+                    "FROM part ORDER BY i"
+                )
+                con.execute(
+                    f"""INSERT INTO document_versions (doc_id, version, url, source, origin,
+                           run_id, fetched_at, content_hash, text, hint_title, hint_published_at,
+                           hint_lang)
+                        SELECT doc_id, 1, url, 'bench', 'import', 'bench', {at}, md5(text), text,
+                               title, published, lang FROM part ORDER BY i"""
+                )
+                con.execute(
+                    "INSERT INTO extractions SELECT doc_id, 1, '2', title, NULL, NULL, NULL, "
+                    "text FROM part ORDER BY i"
+                )
+                con.execute(
+                    "INSERT INTO languages SELECT doc_id, 1, '2', lang, 0.99, 'ensemble' "
+                    "FROM part ORDER BY i"
+                )
+                con.execute(
+                    "INSERT INTO stage_state SELECT doc_id, 1, s, '2', 'done', 'bench', now() "
+                    "FROM part, (VALUES ('extract'), ('langid')) t(s) ORDER BY i"
+                )
+        con.execute("CHECKPOINT")
+
+
+def before(con, keys: list[tuple[str, int]]) -> list:
+    """load_inputs' read until this benchmark: one join by key that reads every column."""
+    return con.execute(
+        f"""
+        SELECT v.doc_id, v.version, v.url, v.source, v.text, e.text, e.title,
+               v.hint_title, v.hint_published_at, v.hint_lang, l.lang, t.status, t.title,
+               t.text, {seen_at_sql("e")}
+        FROM document_versions v
+        JOIN documents d ON d.doc_id = v.doc_id
+        JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k
+          ON k.doc_id = v.doc_id AND k.version = v.version
+        LEFT JOIN extractions e ON e.doc_id = v.doc_id AND e.version = v.version
+        LEFT JOIN languages l ON l.doc_id = v.doc_id AND l.version = v.version
+        LEFT JOIN translations t ON t.doc_id = v.doc_id AND t.version = v.version
+        """,
+        [[k[0] for k in keys], [k[1] for k in keys]],
+    ).fetchall()
+
+
+def ms(f) -> float:
+    start = time.perf_counter()
+    f()
+    return (time.perf_counter() - start) * 1000
+
+
+def measure(db: Path) -> dict:
+    with connect(db, read_only=True) as con:
+        keys = pending(con, "signals", "bench", ("langid",))
+        step = max(1, (len(keys) - BATCH) // (BATCHES - 1))
+        batches = [keys[i : i + BATCH] for i in range(0, len(keys) - BATCH + 1, step)][:BATCHES]
+        rng = random.Random(0)
+        drawn = [rng.sample(keys, BATCH) for _ in range(BATCHES // 2)]
+        first = [load_inputs(con, batches[0], with_html=False)]  # warm the caches once
+        assert first[0][0].text, "the stage would read no text"
+        return {
+            "docs": len(keys),
+            "pending": statistics.median(
+                ms(lambda: pending(con, "signals", "bench", ("langid",), BATCH))
+                for _ in range(BATCHES // 2)
+            ),
+            "before": statistics.median(ms(lambda b=b: before(con, b)) for b in batches),
+            "after": statistics.median(
+                ms(lambda b=b: load_inputs(con, b, with_html=False)) for b in batches
+            ),
+            "after, with the page": statistics.median(
+                ms(lambda b=b: load_inputs(con, b, with_html=True)) for b in batches
+            ),
+            "random, before": statistics.median(ms(lambda b=b: before(con, b)) for b in drawn),
+            "random, after": statistics.median(
+                ms(lambda b=b: load_inputs(con, b, with_html=False)) for b in drawn
+            ),
+            "mib_per_1000": os.path.getsize(db) / 2**20 / len(keys) * 1000,
+        }
+
+
+def main(shared: Path, sizes: list[int]) -> None:
+    rows = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Path(tmp) / "reads.duckdb"
+            start = time.perf_counter()
+            build(db, generate(n, shared))
+            print(f"{n}: built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+            rows.append(measure(db))
+    print(f"Reading a batch of {BATCH} as the store grows: median ms of {BATCHES} batches spread "
+          "over the backlog in the stages' order, and of 10 batches drawn at random; "
+          "the texts are stored as DuckDB chose (ZSTD)\n")  # fmt: skip
+    print("| documents | MiB / 1,000 docs | pending | one join by key (before) | load_inputs "
+          "| load_inputs with the page | random: before | random: load_inputs |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['docs']:,} | {r['mib_per_1000']:.1f} | {r['pending']:.1f} "
+              f"| {r['before']:.1f} | {r['after']:.1f} | {r['after, with the page']:.1f} "
+              f"| {r['random, before']:.1f} | {r['random, after']:.1f} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), [int(a) for a in sys.argv[2:]] or [1_000, 10_000, 100_000])
