@@ -26,11 +26,13 @@ from bench.corpus import generate
 from storage import connect
 from storage.db import transaction
 from storage.documents import seen_at_sql
+from storage.longtext import by_row_id
 from storage.stages import load_inputs, pending
 
 BATCH = 64
 BATCHES = 20
 CHUNK = 5_000  # documents written per statement
+WINDOW = 9_000  # dedup's window: 30 days either side at 300 documents a day (half of it)
 
 
 def build(db: Path, docs: list[dict]) -> None:
@@ -101,6 +103,19 @@ def before(con, keys: list[tuple[str, int]]) -> list:
     ).fetchall()
 
 
+def window_lengths(con, doc_ids: list[str], by_row: bool) -> int:
+    """The text lengths of ``doc_ids``, as dedup reads its window's: in the join that finds
+    them (before), or by row id afterwards (storage/longtext.py)."""
+    join = (
+        "FROM extractions x JOIN documents d ON d.doc_id = x.doc_id "
+        "AND d.current_version = x.version WHERE x.doc_id IN (SELECT unnest(?::VARCHAR[]))"
+    )
+    if not by_row:
+        return len(con.execute(f"SELECT x.doc_id, length(x.text) {join}", [doc_ids]).fetchall())
+    rows = con.execute(f"SELECT x.rowid, x.doc_id, x.version {join}", [doc_ids]).fetchall()
+    return len(by_row_id(con, "extractions", ("length(x.text)",), rows))
+
+
 def ms(f) -> float:
     start = time.perf_counter()
     f()
@@ -114,6 +129,7 @@ def measure(db: Path) -> dict:
         batches = [keys[i : i + BATCH] for i in range(0, len(keys) - BATCH + 1, step)][:BATCHES]
         rng = random.Random(0)
         drawn = [rng.sample(keys, BATCH) for _ in range(BATCHES // 2)]
+        recent = [k[0] for k in keys[-WINDOW:]]
         first = [load_inputs(con, batches[0], with_html=False)]  # warm the caches once
         assert first[0][0].text, "the stage would read no text"
         return {
@@ -134,6 +150,12 @@ def measure(db: Path) -> dict:
                 ms(lambda b=b: load_inputs(con, b, with_html=False)) for b in drawn
             ),
             "mib_per_1000": os.path.getsize(db) / 2**20 / len(keys) * 1000,
+            "window": [
+                statistics.median(
+                    ms(lambda b=by_row: window_lengths(con, recent, b)) for _ in range(3)
+                )
+                for by_row in (False, True)
+            ],
         }
 
 
@@ -156,6 +178,12 @@ def main(shared: Path, sizes: list[int]) -> None:
         print(f"| {r['docs']:,} | {r['mib_per_1000']:.1f} | {r['pending']:.1f} "
               f"| {r['before']:.1f} | {r['after']:.1f} | {r['after, with the page']:.1f} "
               f"| {r['random, before']:.1f} | {r['random, after']:.1f} |")  # fmt: skip
+    print(f"\nThe text lengths of the last {WINDOW:,} documents stored (as the dedup stage reads "
+          "its window's; all of them where the store is smaller), median ms of 3\n")  # fmt: skip
+    print("| documents | in the join (before) | by row id |")
+    print("|---|---|---|")
+    for r in rows:
+        print(f"| {r['docs']:,} | {r['window'][0]:.1f} | {r['window'][1]:.1f} |")
 
 
 if __name__ == "__main__":

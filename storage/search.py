@@ -6,6 +6,8 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
+from storage.longtext import by_row_id
+
 MAX_TERMS = 12
 RESULT_COLUMNS = ["doc_id", "lang", "source", "published_at", "title", "title_translated", "url"]
 
@@ -172,15 +174,17 @@ def embedded_models(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int]
 
 def anchors(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[str, list[str]]:
     """doc_id -> its anchors (storage/schema/m17_anchors.py), for the documents extracted."""
-    return dict(
-        con.execute(
-            "SELECT x.doc_id, text_anchors(coalesce(x.title, '') || chr(10) || x.text) "
-            "FROM extractions x "
-            "JOIN documents d ON d.doc_id = x.doc_id AND d.current_version = x.version "
-            "WHERE x.doc_id IN (SELECT unnest(?::VARCHAR[]))",
-            [doc_ids],
-        ).fetchall()
+    rows = con.execute(
+        "SELECT x.rowid, x.doc_id, x.version FROM extractions x "
+        "JOIN documents d ON d.doc_id = x.doc_id AND d.current_version = x.version "
+        "WHERE x.doc_id IN (SELECT unnest(?::VARCHAR[]))",
+        [doc_ids],
+    ).fetchall()
+    # the texts by row id: read in the join above, every text would be decompressed
+    got = by_row_id(
+        con, "extractions", ("text_anchors(coalesce(x.title, '') || chr(10) || x.text)",), rows
     )
+    return {doc_id: anchors for (doc_id, _), (anchors,) in got.items()}
 
 
 def same_text_copies(

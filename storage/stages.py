@@ -11,6 +11,7 @@ import duckdb
 from storage.bulk import insert_rows
 from storage.db import transaction
 from storage.documents import decompress_html, record_rejections, seen_at_sql
+from storage.longtext import by_row_id
 from storage.outputs import WriteContext, write_outputs
 from storage.records import DocInput, Rejection, StageError
 
@@ -108,14 +109,14 @@ def load_inputs(
         """,
         [[k[0] for k in keys], [k[1] for k in keys]],
     ).fetchall()
-    texts = _long_columns(con, "extractions", ("text",), [(r[13], *r[:2]) for r in rows])
-    english = _long_columns(con, "translations", ("text",), [(r[14], *r[:2]) for r in rows])
+    texts = by_row_id(con, "extractions", ("x.text",), [(r[13], *r[:2]) for r in rows])
+    english = by_row_id(con, "translations", ("x.text",), [(r[14], *r[:2]) for r in rows])
     # the imported text is what extraction reads and what later stages fall back on where
     # extraction left none; the page only where the stage asks for it
-    pages = _long_columns(
+    pages = by_row_id(
         con,
         "document_versions",
-        ("text", "html", "html_zlib") if with_html else ("text",),
+        ("text", "html", "html_zlib") if with_html else ("x.text",),
         [(r[12], *r[:2]) for r in rows if with_html or not texts.get(r[:2], ("",))[0]],
     )
     by_key = {}
@@ -138,44 +139,6 @@ def load_inputs(
             seen_at=r[11],
         )
     return [by_key[k] for k in keys if k in by_key]
-
-
-def _long_columns(
-    con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...], rows: list[tuple]
-) -> dict[tuple[str, int], tuple]:
-    """``columns`` of the rows of ``table`` given as (row id, doc_id, version), by key.
-
-    DuckDB stores long texts ZSTD-compressed (zstd_min_string_length), a vector of rows at a
-    time, and a scan that matches keys while it reads them decompresses the whole column:
-    a batch took 0.25 s at 10,000 documents and 2.2 s at 100,000 that way. Joined on row id, the scan
-    decompresses only the vectors that hold the rows, and they are few because stages take
-    documents in the order they were stored (bench/bench_batch_reads.py)."""
-    rows = sorted(r for r in rows if r[0] is not None)
-    if not rows:
-        return {}
-    selected = ", ".join(f"x.{c}" for c in columns)
-    got = con.execute(
-        f"""
-        SELECT x.doc_id, x.version, {selected} FROM {table} x
-        JOIN (SELECT unnest(?::BIGINT[]) AS r, unnest(?::VARCHAR[]) AS doc_id,
-                     unnest(?::INTEGER[]) AS version) k
-          ON x.rowid = k.r AND x.doc_id = k.doc_id AND x.version = k.version
-        """,
-        [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
-    ).fetchall()
-    found = {(g[0], g[1]): g[2:] for g in got}
-    moved = [r[1:] for r in rows if r[1:] not in found]
-    if moved:  # a checkpoint between the two reads renumbered the rows: read those by key
-        got = con.execute(
-            f"""
-            SELECT x.doc_id, x.version, {selected} FROM {table} x
-            JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k
-              ON x.doc_id = k.doc_id AND x.version = k.version
-            """,
-            [[m[0] for m in moved], [m[1] for m in moved]],
-        ).fetchall()
-        found.update({(g[0], g[1]): g[2:] for g in got})
-    return found
 
 
 def write_results(

@@ -11,6 +11,7 @@ import numpy as np
 
 from storage.bulk import insert_rows
 from storage.documents import seen_at_sql
+from storage.longtext import by_row_id
 from storage.outputs.base import Output, WriteContext
 
 
@@ -166,7 +167,7 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
     )
     rows = con.execute(
         f"""
-        SELECT e.doc_id, l.lang, length(x.text), e.vector
+        SELECT e.doc_id, l.lang, x.rowid, e.version, e.vector
         FROM embeddings e
         JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
         JOIN document_versions v ON v.doc_id = e.doc_id AND v.version = e.version
@@ -178,11 +179,15 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
         [q.model_id, q.input, q.since, q.until],
     ).fetchall()
     if rows:
+        # the lengths by row id: a length read in the join above decompresses every text
+        lengths = by_row_id(
+            con, "extractions", ("length(x.text)",), [(r[2], r[0], r[3]) for r in rows]
+        )
         out.window = VectorWindow(
             [r[0] for r in rows],
             [r[1] for r in rows],
-            [r[2] for r in rows],
-            np.array([r[3] for r in rows], dtype=np.float32),
+            [lengths[(r[0], r[3])][0] for r in rows],
+            np.array([r[4] for r in rows], dtype=np.float32),
         )
     return out
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from storage.bulk import insert_rows
+from storage.longtext import by_row_id
 from storage.outputs.base import Output, WriteContext
 
 
@@ -158,9 +159,9 @@ def translation_reuse(
     rows = con.execute(
         """
         SELECT t.text_hash, t.source_lang,
-               arg_min(t.doc_id, t.translated_at), arg_min(t.model_id, t.translated_at),
-               arg_min(t.title, t.translated_at), arg_min(t.text, t.translated_at),
-               arg_min(t.sentences, t.translated_at)
+               arg_min(struct_pack(doc_id := t.doc_id, version := t.version, row := t.rowid,
+                                   model_id := t.model_id, title := t.title,
+                                   sentences := t.sentences), t.translated_at)
         FROM translations t
         JOIN (SELECT unnest(?::VARCHAR[]) AS text_hash, unnest(?::VARCHAR[]) AS source_lang) k
           ON k.text_hash = t.text_hash AND k.source_lang = t.source_lang
@@ -169,7 +170,24 @@ def translation_reuse(
         """,
         [[k[0] for k in q.keys], [k[1] for k in q.keys], q.target_lang],
     ).fetchall()
-    return {(r[0], r[1]): ReusableTranslation(*r[2:]) for r in rows}
+    # the texts by row id: read in the join above, every translation would be decompressed
+    first = {(r[0], r[1]): r[2] for r in rows}
+    texts = by_row_id(
+        con,
+        "translations",
+        ("x.text",),
+        [(f["row"], f["doc_id"], f["version"]) for f in first.values()],
+    )
+    return {
+        key: ReusableTranslation(
+            f["doc_id"],
+            f["model_id"],
+            f["title"],
+            texts[(f["doc_id"], f["version"])][0],
+            f["sentences"],
+        )
+        for key, f in first.items()
+    }
 
 
 def reopen_no_model(con, request: NoModelReopen, stage: str, dependents: list[str]) -> int:

@@ -1,6 +1,6 @@
 """What a stage reads of a batch: load_inputs reads the short columns by key and the long ones
 (pages, texts) by row id. These tests hold it to what a plain join by key returns, on texts
-long enough for DuckDB to store them ZSTD-compressed, in a store of several row groups."""
+long enough for DuckDB to store them ZSTD-compressed, more of them than it compresses at once."""
 
 import random
 import tomllib
@@ -12,8 +12,9 @@ import pytest
 from storage import connect
 from storage.db import transaction
 from storage.documents import decompress_html, seen_at_sql, store_pages
+from storage.longtext import by_row_id
 from storage.records import DocInput, PageRecord
-from storage.stages import _long_columns, load_inputs
+from storage.stages import load_inputs
 
 N = 3000  # more rows than DuckDB compresses at once (a vector: 2,048)
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -144,5 +145,5 @@ def test_rows_renumbered_between_the_two_reads_are_read_by_key(store):
         sample = rows[:5] + rows[-5:]
         # wrong row ids: each row's id is given to another key
         shifted = [(sample[(i + 1) % len(sample)][0], *r[1:3]) for i, r in enumerate(sample)]
-        got = _long_columns(con, "extractions", ("text",), shifted)
+        got = by_row_id(con, "extractions", ("x.text",), shifted)
     assert got == {(r[1], r[2]): (r[3],) for r in sample}
