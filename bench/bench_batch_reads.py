@@ -1,7 +1,7 @@
 """Reading a stage's batch as the store grows: stores of 1,000, 10,000 and 100,000 documents of
 the end-to-end corpus (bench/corpus.py: real sentences, 300-1,500 words), written into the real
-schema as an import and the extract and langid stages leave them (ids hashed as the pipeline's,
-rows in the order the documents arrived). Then batches of 64 are read as the runner reads them
+schema as an import and the extract and langid stages leave them (ids of 16 hex digits, like the
+pipeline's, so not in the order of the rows; rows in the order the documents arrived). Then batches of 64 are read as the runner reads them
 (`pending`, then `load_inputs`), twenty spread over the backlog, next to the single join by key
 that load_inputs used before (kept here as the reference) and to batches of 64 documents drawn
 at random (an order the stages never read in).
@@ -104,8 +104,9 @@ def before(con, keys: list[tuple[str, int]]) -> list:
 
 
 def window_lengths(con, doc_ids: list[str], by_row: bool) -> int:
-    """The text lengths of ``doc_ids``, as dedup reads its window's: in the join that finds
-    them (before), or by row id afterwards (storage/longtext.py)."""
+    """The text lengths of ``doc_ids``, much as dedup reads its window's (which it finds by
+    date, joined with the vectors and languages): in the join that finds them (before), or by
+    row id afterwards (storage/longtext.py)."""
     join = (
         "FROM extractions x JOIN documents d ON d.doc_id = x.doc_id "
         "AND d.current_version = x.version WHERE x.doc_id IN (SELECT unnest(?::VARCHAR[]))"
@@ -130,8 +131,8 @@ def measure(db: Path) -> dict:
         rng = random.Random(0)
         drawn = [rng.sample(keys, BATCH) for _ in range(BATCHES // 2)]
         recent = [k[0] for k in keys[-WINDOW:]]
-        first = [load_inputs(con, batches[0], with_html=False)]  # warm the caches once
-        assert first[0][0].text, "the stage would read no text"
+        first = load_inputs(con, batches[0], with_html=False)  # warm the caches once
+        assert first[0].text, "the stage would read no text"
         return {
             "docs": len(keys),
             "pending": statistics.median(
@@ -142,7 +143,7 @@ def measure(db: Path) -> dict:
             "after": statistics.median(
                 ms(lambda b=b: load_inputs(con, b, with_html=False)) for b in batches
             ),
-            "after, with the page": statistics.median(
+            "after, as extract": statistics.median(
                 ms(lambda b=b: load_inputs(con, b, with_html=True)) for b in batches
             ),
             "random, before": statistics.median(ms(lambda b=b: before(con, b)) for b in drawn),
@@ -172,11 +173,11 @@ def main(shared: Path, sizes: list[int]) -> None:
           "over the backlog in the stages' order, and of 10 batches drawn at random; "
           "the texts are stored as DuckDB chose (ZSTD)\n")  # fmt: skip
     print("| documents | MiB / 1,000 docs | pending | one join by key (before) | load_inputs "
-          "| load_inputs with the page | random: before | random: load_inputs |")  # fmt: skip
+          "| load_inputs with the imported text (as extract) | random: before | random: load_inputs |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['docs']:,} | {r['mib_per_1000']:.1f} | {r['pending']:.1f} "
-              f"| {r['before']:.1f} | {r['after']:.1f} | {r['after, with the page']:.1f} "
+              f"| {r['before']:.1f} | {r['after']:.1f} | {r['after, as extract']:.1f} "
               f"| {r['random, before']:.1f} | {r['random, after']:.1f} |")  # fmt: skip
     print(f"\nThe text lengths of the last {WINDOW:,} documents stored (as the dedup stage reads "
           "its window's; all of them where the store is smaller), median ms of 3\n")  # fmt: skip

@@ -33,7 +33,8 @@ from storage.records import BatchResult, DocInput
 class Stage:
     """Base class of pipeline stages. Subclasses set ``name``, ``version`` (recorded with
     their outputs; a new version makes documents pending again), ``requires`` (stages that
-    must be done first) and ``needs_html`` (whether ``DocInput.html`` is loaded)."""
+    must be done first) and ``needs_html`` (whether ``DocInput.html`` is loaded, and
+    ``DocInput.raw_text`` where the document has an extracted text)."""
 
     name: str
     version: str

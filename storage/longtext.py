@@ -1,12 +1,13 @@
 """Reading long texts for a few rows without decompressing the whole column.
 
-DuckDB stores long strings (an average over ``zstd_min_string_length``, 4,096 characters; news
-articles are) ZSTD-compressed, a vector of rows at a time, and a scan that matches keys while it
-reads them decompresses the whole column: reading a batch's texts by key took 0.25 s at 10,000
-documents and 2.2 s at 100,000 (bench/bench_batch_reads.py). So the rows are found first,
-reading only the key columns and ``rowid``, and their long columns read afterwards, joined on
-row id: the scan then decompresses only the vectors that hold those rows, few where the rows
-were stored near each other (a stage's batch, the documents of the last days)."""
+DuckDB stores long strings (an average over ``zstd_min_string_length``, 4,096 characters;
+many news articles are longer) ZSTD-compressed, a vector of rows at a time, and a scan that
+matches keys while it reads them decompresses the whole column, so reading a batch's texts by
+key grew with the store (README, "End to end"; bench/bench_batch_reads.py). So the rows are
+found first, reading only the key columns and ``rowid``, and their long columns read
+afterwards, joined on row id: the scan then decompresses only the vectors that hold those
+rows, few where the rows were stored near each other (a stage's batch, the documents of the
+last days)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ def by_row_id(
     rows: list[tuple[int | None, str, int]],
 ) -> dict[tuple[str, int], tuple]:
     """(doc_id, version) -> the ``selected`` expressions (over ``x``, the table) for the rows
-    of ``table`` given as (row id, doc_id, version); a row id of None is skipped.
+    of ``table`` given as (row id, doc_id, version); a row id of None is skipped. ``table`` and
+    ``selected`` are written into the SQL: constants of the caller, never input.
 
     The key is checked with the row id, and a row no longer at its id (a checkpoint between
     the two reads may renumber the rows) is read by key instead."""

@@ -99,7 +99,7 @@ class DocInput:
     url: str
     source: str | None
     html: str | None = None
-    raw_text: str | None = None
+    raw_text: str | None = None  # imported text; without needs_html only where text is empty
     text: str | None = None
     title: str | None = None
     hint_title: str | None = None

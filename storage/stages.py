@@ -87,10 +87,11 @@ def load_inputs(
     con: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]], *, with_html: bool = True
 ) -> list[DocInput]:
     """The stage inputs for the given (doc_id, version) keys, in the same order. Stages that
-    read only extracted text pass ``with_html=False``: raw pages are then not loaded into Python.
+    read only extracted text pass ``with_html=False``: raw pages are then not loaded into
+    Python, and the imported text (``raw_text``) only where extraction left no text.
 
     The short columns are read by key, the long ones (pages, texts) afterwards by row id
-    (`_long_columns`), so that reading a batch does not grow with the store."""
+    (storage/longtext.py), so that reading a batch does not grow with the store."""
     if not keys:
         return []
     rows = con.execute(
@@ -110,13 +111,13 @@ def load_inputs(
         [[k[0] for k in keys], [k[1] for k in keys]],
     ).fetchall()
     texts = by_row_id(con, "extractions", ("x.text",), [(r[13], *r[:2]) for r in rows])
-    english = by_row_id(con, "translations", ("x.text",), [(r[14], *r[:2]) for r in rows])
+    translated = by_row_id(con, "translations", ("x.text",), [(r[14], *r[:2]) for r in rows])
     # the imported text is what extraction reads and what later stages fall back on where
     # extraction left none; the page only where the stage asks for it
     pages = by_row_id(
         con,
         "document_versions",
-        ("text", "html", "html_zlib") if with_html else ("x.text",),
+        ("x.text", "x.html", "x.html_zlib") if with_html else ("x.text",),
         [(r[12], *r[:2]) for r in rows if with_html or not texts.get(r[:2], ("",))[0]],
     )
     by_key = {}
@@ -135,7 +136,7 @@ def load_inputs(
             lang=r[8],
             translation_status=r[9],
             translated_title=r[10],
-            translated_text=english.get(r[:2], (None,))[0],
+            translated_text=translated.get(r[:2], (None,))[0],
             seen_at=r[11],
         )
     return [by_key[k] for k in keys if k in by_key]

@@ -179,7 +179,8 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
         [q.model_id, q.input, q.since, q.until],
     ).fetchall()
     if rows:
-        # the lengths by row id: a length read in the join above decompresses every text
+        # the lengths by row id: a length read in the join above decompresses every text;
+        # every row is found (by key where its id moved): lookups run on one read connection
         lengths = by_row_id(
             con, "extractions", ("length(x.text)",), [(r[2], r[0], r[3]) for r in rows]
         )

@@ -170,7 +170,8 @@ def translation_reuse(
         """,
         [[k[0] for k in q.keys], [k[1] for k in q.keys], q.target_lang],
     ).fetchall()
-    # the texts by row id: read in the join above, every translation would be decompressed
+    # the texts by row id: read in the join above, every translation would be decompressed;
+    # the earliest translation is taken whole (its own title, NULL or not)
     first = {(r[0], r[1]): r[2] for r in rows}
     texts = by_row_id(
         con,
