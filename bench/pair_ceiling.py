@@ -1,7 +1,8 @@
 """The pairwise ceiling of what narratives can compare: for each signal the pipeline computes
 (the centred lead, the document similarity, the names and numbers two documents share), for
-blends of them and for density corrections of the narrative rule's score, the best same-story F1 a single threshold gives on each labelled set, and
-the best threshold the two sets share.
+blends of them and for density corrections of the narrative rule's score, the best
+same-story F1 a single threshold gives on each labelled set, and the best threshold the two
+sets share.
 
 A pair counts as "same story" when its score reaches the threshold, with no clustering. The
 narrative rule compares a document with narratives' centroids, not pair by pair, so this is a
