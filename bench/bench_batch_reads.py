@@ -1,15 +1,18 @@
 """Reading a stage's batch as the store grows: stores of 1,000, 10,000 and 100,000 documents of
 the end-to-end corpus (bench/corpus.py: real sentences, 300-1,500 words), written into the real
-schema as an import and the extract and langid stages leave them (ids of 16 hex digits, like the
-pipeline's, so not in the order of the rows; rows in the order the documents arrived). Then batches of 64 are read as the runner reads them
-(`pending`, then `load_inputs`), twenty spread over the backlog, next to the single join by key
-that load_inputs used before (kept here as the reference) and to batches of 64 documents drawn
-at random (an order the stages never read in).
+schema as an import and the extract and langid stages leave them (ids of 16 hex digits, like
+the pipeline's, so not in the order of the rows; rows in the order the documents arrived).
+Then batches of 64 are read as the runner reads them (`pending`, then `load_inputs`), twenty
+spread over the backlog, next to the single join by key that load_inputs used before (kept
+here as the reference) and to batches of 64 documents drawn at random (an order the stages
+never read in).
 
 DuckDB stores long texts ZSTD-compressed, and a join that reads them while it matches keys
 decompresses the whole column; load_inputs reads the texts by row id afterwards instead.
 
-Run: python -m bench.bench_batch_reads SHARED [sizes...]
+Run: python -m bench.bench_batch_reads SHARED [sizes...] [--keep DIR]
+(--keep leaves each store as DIR/reads-N.duckdb, e.g. to time `narrascope --db
+DIR/reads-100000.duckdb process --stage langid --stage signals --force` on it.)
 """
 
 from __future__ import annotations
@@ -160,11 +163,12 @@ def measure(db: Path) -> dict:
         }
 
 
-def main(shared: Path, sizes: list[int]) -> None:
+def main(shared: Path, sizes: list[int], keep: Path | None = None) -> None:
     rows = []
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            db = Path(tmp) / "reads.duckdb"
+            db = (keep or Path(tmp)) / f"reads-{n}.duckdb"
+            db.unlink(missing_ok=True)
             start = time.perf_counter()
             build(db, generate(n, shared))
             print(f"{n}: built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
@@ -188,4 +192,7 @@ def main(shared: Path, sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), [int(a) for a in sys.argv[2:]] or [1_000, 10_000, 100_000])
+    args = sys.argv[2:]
+    kept = Path(args.pop(args.index("--keep") + 1)) if "--keep" in args else None
+    args = [a for a in args if a != "--keep"]
+    main(Path(sys.argv[1]), [int(a) for a in args] or [1_000, 10_000, 100_000], kept)
