@@ -195,6 +195,9 @@ class SignalsStage(Stage):
     threshold: float = THRESHOLD
     rules: list[str] = field(default_factory=list)
 
+    # a few milliseconds a document: batches of 8 x [pipeline] batch_size (pipeline/contract.py)
+    batch_factor = 8
+
     def __post_init__(self) -> None:
         self.loaded = load_rules(self.rules)
         # the rules that count in the same positions, in one alternation: one pass over the

@@ -132,3 +132,55 @@ def test_a_read_ahead_that_fails_is_read_again(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "load_inputs", load_inputs)
     report = run_stages(db, [ExtractStage()], batch_size=3)
     assert (report.stages[0].done, calls) == (6, [3, 3, 3])
+
+
+def test_cheap_stages_take_bigger_batches_with_the_same_results(tmp_path, monkeypatch):
+    """langid and signals cost a few milliseconds a document, less than a batch's reads and
+    writes: they take batch_factor (8) times the configured batch, and what they store does not
+    depend on it."""
+    from pipeline.langid import LangIdStage
+    from pipeline.signals import SignalsStage
+    from storage import db as storage_db
+
+    texts = [
+        "Document number {i} talks about the harvest, the weather and the market prices.",
+        "Документ номер {i} рассказывает об урожае, погоде и ценах на рынке этой осенью.",
+        "Document {i} on sanctions and grain.\n\nWould you like me to tailor this piece for a "
+        "specific audience or make it more concise?",
+    ]
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(
+        json.dumps({"url": f"https://r.example/{i}", "text": texts[i % 3].format(i=i)}) + "\n"
+        for i in range(12)
+    ))  # fmt: skip
+
+    def processed(name):
+        db = tmp_path / f"{name}.duckdb"
+        run_cli("import", str(src), db=db)
+        run_stages(db, [ExtractStage()], batch_size=4)
+        opens = []
+        real_open = storage_db._open
+        monkeypatch.setattr(
+            storage_db, "_open", lambda path, ro: opens.append(ro) or real_open(path, ro)
+        )
+        report = run_stages(db, [LangIdStage(), SignalsStage()], batch_size=4)
+        monkeypatch.setattr(storage_db, "_open", real_open)
+        assert [s.done for s in report.stages] == [12, 12]
+        with connect(db, read_only=True) as con:
+            stored = [
+                con.execute(f"SELECT {c} FROM {t} ORDER BY ALL").fetchall()
+                for t, c in [
+                    ("languages", "*"),
+                    ("signal_scores", "* EXCLUDE (scored_at)"),
+                    ("signal_hits", "*"),
+                ]
+            ]
+        return opens.count(False), stored
+
+    writes, stored = processed("factor")
+    assert writes == 2  # one batch of 12 for each stage (up to 32), where 4 would take 3 each
+    monkeypatch.setattr(LangIdStage, "batch_factor", 1)
+    monkeypatch.setattr(SignalsStage, "batch_factor", 1)
+    writes, same = processed("plain")
+    assert writes == 6 and same == stored
+    assert {r[3] for r in stored[0]} == {"en", "ru"} and len(stored[2]) >= 4
