@@ -10,9 +10,12 @@ never read in).
 DuckDB stores long texts ZSTD-compressed, and a join that reads them while it matches keys
 decompresses the whole column; load_inputs reads the texts by row id afterwards instead.
 
+Last, the stages that read and write the most for their work, langid and signals, process
+each whole store again as `narrascope process --stage langid --stage signals --force` would
+(default configuration): their documents a second show what still grows with the store.
+
 Run: python -m bench.bench_batch_reads SHARED [sizes...] [--keep DIR]
-(--keep leaves each store as DIR/reads-N.duckdb, e.g. to time `narrascope --db
-DIR/reads-100000.duckdb process --stage langid --stage signals --force` on it.)
+(--keep leaves each store as DIR/reads-N.duckdb.)
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import time
 from pathlib import Path
 
 from bench.corpus import generate
+from pipeline.config import DEFAULTS
+from pipeline.runner import run_stages
+from pipeline.stages import build_stages
 from storage import connect
 from storage.db import transaction
 from storage.documents import seen_at_sql
@@ -163,6 +169,12 @@ def measure(db: Path) -> dict:
         }
 
 
+def stage_rates(db: Path) -> dict[str, float]:
+    """Documents a second of langid and signals over the whole store, as configured."""
+    report = run_stages(db, build_stages(["langid", "signals"], DEFAULTS), force=True)
+    return {s.stage: s.docs_per_s for s in report.stages}
+
+
 def main(shared: Path, sizes: list[int], keep: Path | None = None) -> None:
     rows = []
     for n in sizes:
@@ -172,7 +184,7 @@ def main(shared: Path, sizes: list[int], keep: Path | None = None) -> None:
             start = time.perf_counter()
             build(db, generate(n, shared))
             print(f"{n}: built in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-            rows.append(measure(db))
+            rows.append(measure(db) | {"rates": stage_rates(db)})
     print(f"Reading a batch of {BATCH} as the store grows: median ms of {BATCHES} batches spread "
           "over the backlog in the stages' order, and of 10 batches drawn at random; "
           "the texts are stored as DuckDB chose (ZSTD)\n")  # fmt: skip
@@ -189,6 +201,12 @@ def main(shared: Path, sizes: list[int], keep: Path | None = None) -> None:
     print("|---|---|---|")
     for r in rows:
         print(f"| {r['docs']:,} | {r['window'][0]:.1f} | {r['window'][1]:.1f} |")
+    print("\nlangid and signals over the whole store (`process --stage langid --stage signals "
+          "--force`, default configuration), documents a second\n")  # fmt: skip
+    print("| documents | langid | signals |")
+    print("|---|---|---|")
+    for r in rows:
+        print(f"| {r['docs']:,} | {r['rates']['langid']:.0f} | {r['rates']['signals']:.0f} |")
 
 
 if __name__ == "__main__":
