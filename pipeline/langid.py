@@ -219,7 +219,7 @@ class LangIdStage(Stage):
     min_letters: int = 6
     max_chars: int = 4000
 
-    # a few milliseconds a document: batches of 8 x [pipeline] batch_size (pipeline/contract.py)
+    # about 2 ms a document or less: batches of 8 x [pipeline] batch_size (pipeline/contract.py)
     batch_factor = 8
 
     def __post_init__(self) -> None:

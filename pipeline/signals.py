@@ -195,7 +195,7 @@ class SignalsStage(Stage):
     threshold: float = THRESHOLD
     rules: list[str] = field(default_factory=list)
 
-    # a few milliseconds a document: batches of 8 x [pipeline] batch_size (pipeline/contract.py)
+    # about 2 ms a document or less: batches of 8 x [pipeline] batch_size (pipeline/contract.py)
     batch_factor = 8
 
     def __post_init__(self) -> None:

@@ -135,7 +135,7 @@ def test_a_read_ahead_that_fails_is_read_again(tmp_path, monkeypatch):
 
 
 def test_cheap_stages_take_bigger_batches_with_the_same_results(tmp_path, monkeypatch):
-    """langid and signals cost a few milliseconds a document, less than a batch's reads and
+    """langid and signals cost about 2 ms a document or less, less than a batch's reads and
     writes: they take batch_factor (8) times the configured batch, and what they store does not
     depend on it."""
     from pipeline.langid import LangIdStage
