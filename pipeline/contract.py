@@ -45,10 +45,11 @@ class Stage:
     whole_batch: ClassVar[bool] = False
     #: why ``process --force`` must not redo this stage, and what to do instead ("" = it may)
     force_refusal: ClassVar[str] = ""
-    #: documents a batch, as a multiple of ``[pipeline] batch_size``: a stage whose work per
-    #: document is small beside a batch's fixed costs (finding the pending documents and
-    #: reading their rows scan the key columns, so those costs grow with the store) takes
-    #: more at once. Only for stages whose results do not depend on the batch.
+    #: documents a batch in the local engine, as a multiple of ``[pipeline] batch_size``: a
+    #: stage whose work per document is small beside a batch's fixed costs (finding the
+    #: pending documents and reading their rows scan the key columns, so those costs grow
+    #: with the store) takes more at once. Only for stages whose results do not depend on the
+    #: batch. The Ray engine finds and reads a window of batches at once and keeps the size.
     batch_factor: ClassVar[int] = 1
 
     def prepare(self, batch: list[DocInput]) -> Any:

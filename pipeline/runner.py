@@ -255,8 +255,7 @@ def run_stages(
     """Process each stage's backlog in order, holding the database's writer lock.
 
     ``pipeline`` is every configured stage (default: ``stages``): what a reopened stage's
-    downstream is. A stage's batches hold ``batch_size`` times its ``batch_factor``
-    documents. ``force`` names the stages to redo for every document (``True``: all of
+    downstream is. ``force`` names the stages to redo for every document (``True``: all of
     ``stages``; a stage with a ``force_refusal`` refuses). ``report`` is filled in as the
     run goes, so a caller still has what was done when a stage stops with ``StageFailed``.
 
@@ -289,8 +288,7 @@ def run_stages(
             )
             report.stages.append(stage_report)
             finished = run_stage(db_path, stage, stage_report, stage.name in redo, limit,
-                                 batch_size * stage.batch_factor, run_id, progress,
-                                 max_attempts, deadline)  # fmt: skip
+                                 batch_size, run_id, progress, max_attempts, deadline)  # fmt: skip
             if not finished:
                 with connect(db_path, read_only=True) as con:
                     report.left = {s.name: backlog(con, s.name, s.version, s.requires, run_id)
@@ -316,7 +314,9 @@ def _next_batch(con, *, stage: Stage, run_id, size: int) -> tuple[list[DocInput]
 
 def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, progress,
                max_attempts, deadline=None) -> bool:  # fmt: skip
-    """Process the stage's backlog; False when it stopped at the deadline."""
+    """Process the stage's backlog; False when it stopped at the deadline. A batch holds
+    ``batch_size`` times the stage's ``batch_factor`` documents."""
+    batch_size *= stage.batch_factor
     if redo:
         with connect(db_path) as con:
             reset_stage(con, stage.name)
