@@ -170,7 +170,7 @@ def measure(db: Path) -> dict:
 
 
 def stage_rates(db: Path) -> dict[str, float]:
-    """Documents a second of langid and signals over the whole store, as configured."""
+    """Documents a second of langid and signals over the whole store, default configuration."""
     stages = build_stages(["langid", "signals"], DEFAULTS)
     report = run_stages(db, stages, batch_size=DEFAULTS["pipeline"]["batch_size"], force=True)
     return {s.stage: s.docs_per_s for s in report.stages}
