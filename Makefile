@@ -21,8 +21,12 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/narrascope demo
 
+# Two pytest-xdist workers, each running whole files (tests/support/parallel.py): much of the
+# suite waits on subprocesses, servers and browsers, so two cores run it in less time.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="" $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="" $(BIN)/python -m pytest \
+		-n $(TEST_WORKERS) --dist loadfile
 
 # Peers (BERTopic, news-please, ...) only for benchmarks: pinned in requirements-bench.lock.
 BENCH_STAMP := $(VENV)/.bench-installed

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, written to bench/results.md (the Markdown tables the README
 quotes) and bench/results.json (the same tables as rows, with the machine, the versions and the
-date). `make bench QUICK=1` is a first look (4 min 45 s on this 2-core machine, idle; README,
+date). `make bench QUICK=1` is a first look (8 min on this 2-core machine, idle; README,
 "Benchmarks"): smaller sizes, and the benchmarks that cannot be made quick (the soak, the scale
 runs) left out, each named. `make bench ONLY=extraction,langid` runs only the benchmarks named
 (bench/bench_<name>.py) and writes bench/results-only.md and results-only.json instead, naming

@@ -37,6 +37,27 @@ for _var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROX
     os.environ.pop(_var, None)
 
 
+def pytest_collection_modifyitems(items):
+    from tests.support.parallel import slowest_first
+
+    slowest_first(items)
+
+
+try:
+    import xdist  # noqa: F401  (`make test` runs two workers; a bare pytest needs no xdist)
+except ImportError:
+    pass
+else:
+
+    def pytest_xdist_make_scheduler(config, log):
+        """`--dist loadfile` with the units of tests/support/parallel.py."""
+        if config.getvalue("dist") == "loadfile":
+            from tests.support.parallel import UnitScheduling
+
+            return UnitScheduling(config, log)
+        return None
+
+
 def needs_shared(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: the shared evaluation data comes with CI, not with a clone")
