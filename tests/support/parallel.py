@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from xdist.scheduler import LoadScopeScheduling
 
-# path prefix -> the unit its files run in
+# test file -> the unit it runs in (any other file is a unit of its own)
 UNITS = {
     "tests/dashboards/test_browser.py": "dashboards: the hostile demo store",
     "tests/dashboards/test_pages.py": "dashboards: the hostile demo store",
