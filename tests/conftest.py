@@ -43,19 +43,13 @@ def pytest_collection_modifyitems(items):
     slowest_first(items)
 
 
-try:
-    import xdist  # noqa: F401  (`make test` runs two workers; a bare pytest needs no xdist)
-except ImportError:
-    pass
-else:
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` (as `make test` asks) with the units of tests/support/parallel.py."""
+    if config.getvalue("dist") == "loadfile":
+        from tests.support.parallel import UnitScheduling
 
-    def pytest_xdist_make_scheduler(config, log):
-        """`--dist loadfile` with the units of tests/support/parallel.py."""
-        if config.getvalue("dist") == "loadfile":
-            from tests.support.parallel import UnitScheduling
-
-            return UnitScheduling(config, log)
-        return None
+        return UnitScheduling(config, log)
+    return None
 
 
 def needs_shared(path: Path) -> Path:

