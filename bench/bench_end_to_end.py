@@ -11,11 +11,14 @@ Every measured run is its own process; peak RSS is its own high-water mark (VmHW
 ``process`` runs with ``--max-duration`` set to ``--budget``: a size that does not fit stops
 there as a cron run would (what it committed kept) and is reported as stopped, with the
 documents each stage got through and its rate on them; the bare calls are then left out (they
-are per document, measured at the sizes that finish). A command still running past the budget
-and a margin is killed and reported as such.
+are per document, measured at the sizes that finish). Above ``--bare-sample`` documents (1,000)
+the bare calls run on a seeded sample of that many of the size's pages: each is a call per
+document, so its rate does not depend on N, and at 10,000 documents the per-document Argos
+call alone would take hours. A command still running past the budget and a margin is killed
+and reported as such.
 
 Run: python -m bench.bench_end_to_end SHARED [--sizes 1000,10000,100000] [--budget 3600]
-[--embed-model use-multilingual]
+[--bare-sample 1000] [--embed-model use-multilingual]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -69,8 +73,17 @@ def install_tiny_packages(tmp: Path) -> None:
                    check=True, capture_output=True)  # fmt: skip
 
 
-def bare(jsonl: Path, out: Path, model: str) -> None:
-    """The library calls alone on the same pages, each timed (a child process)."""
+def sample_of(items: list, k: int | None) -> list:
+    """A seeded sample of ``k`` of the items, in their order; all of them where k is None or
+    not smaller."""
+    if k is None or k >= len(items):
+        return items
+    return [items[i] for i in sorted(random.Random(0).sample(range(len(items)), k))]
+
+
+def bare(jsonl: Path, out: Path, model: str, sample: int | None = None) -> None:
+    """The library calls alone on the same pages, each timed (a child process); on a seeded
+    ``sample`` of them where there are more."""
     import py3langid
     import trafilatura
     from argostranslate import translate
@@ -79,6 +92,7 @@ def bare(jsonl: Path, out: Path, model: str) -> None:
     from pipeline.dedup import shingles
 
     pages = [json.loads(line) for line in jsonl.open(encoding="utf-8")]
+    pages = sample_of(pages, sample)
     seconds: dict[str, float] = {}
 
     def timed(name, fn, items):
@@ -136,7 +150,8 @@ def edited_jaccard(docs: list[dict]) -> list[float]:
     return sorted(jaccard(sig(d), sig(docs[d["copy_of"]])) for d in docs if d["kind"] == "edited")
 
 
-def one_size(n: int, shared: Path, tmp: Path, budget: float, model: str) -> dict:
+def one_size(n: int, shared: Path, tmp: Path, budget: float, model: str,
+             bare_sample: int = 1000) -> dict:  # fmt: skip
     work = tmp / str(n)
     started = time.perf_counter()
     docs = corpus.generate(n, shared)
@@ -168,10 +183,8 @@ def one_size(n: int, shared: Path, tmp: Path, budget: float, model: str) -> dict
     if "stopped_early" in result["stages"]:
         return result  # no bare calls for a size that did not fit: see the docstring
     out = work / "bare.json"
-    result["bare_run"] = measured(
-        [sys.executable, "-m", "bench.bench_end_to_end", "--bare", str(jsonl), str(out), model],
-        budget,
-    )
+    bare_cmd = ["bench.bench_end_to_end", "--bare", str(jsonl), str(out), model, str(bare_sample)]
+    result["bare_run"] = measured([sys.executable, "-m", *bare_cmd], budget)
     if out.exists():
         result["bare"] = json.loads(out.read_text())
     return result
@@ -213,11 +226,12 @@ def report(results: list[dict]) -> None:
         total = r["import"]["seconds"] + p["seconds"]
         rate = r["n"] / total
         bare = r.get("bare", {}).get("seconds", {})
-        bare_rate = r["n"] / sum(bare.values()) if bare else float("nan")
+        sampled = r.get("bare", {}).get("docs", r["n"])  # the bare calls' pages
+        bare_rate = sampled / sum(bare.values()) if bare else float("nan")
         # The bare Argos call is per document and slow; the stage batches and caches sentences.
         # Without translation on either side, the ratio is the rest of the pipeline's overhead.
-        aside = (sum(v for k, v in bare.items() if not k.startswith("translate"))
-                 / (total - r["stages"].get("translate", {}).get("seconds", 0.0))
+        aside = (sum(v for k, v in bare.items() if not k.startswith("translate")) / sampled
+                 / ((total - r["stages"].get("translate", {}).get("seconds", 0.0)) / r["n"])
                  if bare else float("nan"))  # fmt: skip
         print(f"| {r['n']:,} | {r['import']['seconds']:.0f} | {p['seconds']:.0f} | {rate:.2f} | "
               f"{bare_rate:.2f} | {rate / bare_rate:.0%} | {aside:.0%} | {p['peak_mib']:.0f} | "
@@ -235,6 +249,10 @@ def report(results: list[dict]) -> None:
     if not measured_:
         return
     for r in done:
+        if r.get("bare", {}).get("docs", r["n"]) < r["n"]:
+            print(f"\n{r['n']:,} documents: the bare calls ran on a seeded sample of"
+                  f" {r['bare']['docs']:,} of the pages (`--bare-sample`); their rates are per"
+                  " document of that sample.")  # fmt: skip
         rate = r["n"] / (r["import"]["seconds"] + r["process"]["seconds"])
         slowest = max((s for s in r["stages"] if "seconds" in r["stages"][s]),
                       key=lambda s: r["stages"][s]["seconds"])  # fmt: skip
@@ -269,7 +287,8 @@ def report(results: list[dict]) -> None:
                 if k.startswith(bare_of.get(stage, "?"))
             ]
             if match:
-                cell += f" (bare {r['n'] / r['bare']['seconds'][match[0]]:.1f})"
+                sampled = r["bare"].get("docs", r["n"])
+                cell += f" (bare {sampled / r['bare']['seconds'][match[0]]:.1f})"
             cells.append(cell)
         print(f"| {stage} | " + " | ".join(cells) + " |")
     print("\nModel work not repeated (30% of the documents are copies: a tenth verbatim, a tenth"
@@ -298,6 +317,8 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=3600, help="seconds a size may take")
     parser.add_argument("--json", type=Path, help="also write the raw measurements here")
     parser.add_argument("--embed-model", default="e5-small", help="e.g. use-multilingual")
+    parser.add_argument("--bare-sample", type=int, default=1000,
+                        help="above this many documents, the bare calls run on a sample")  # fmt: skip
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as name:
@@ -307,7 +328,8 @@ def main() -> None:
         os.environ["ARGOS_PACKAGES_DIR"] = str(tmp / "argos-packages")
         install_tiny_packages(tmp)
         for n in map(int, args.sizes.split(",")):
-            results.append(one_size(n, args.shared.resolve(), tmp, args.budget, args.embed_model))
+            results.append(one_size(n, args.shared.resolve(), tmp, args.budget, args.embed_model,
+                                    args.bare_sample))  # fmt: skip
             if args.json:  # after each size: a long run that is stopped keeps what it measured
                 args.json.write_text(json.dumps(results, indent=1, default=str))
             shutil.rmtree(tmp / str(n), ignore_errors=True)  # 100,000 pages take room
@@ -323,6 +345,8 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--report"]:
         report_file(Path(sys.argv[2]))
     elif sys.argv[1:2] == ["--bare"]:
-        bare(Path(sys.argv[2]), Path(sys.argv[3]), (sys.argv[4:] or ["e5-small"])[0])
+        rest = sys.argv[4:]  # model [sample]
+        bare(Path(sys.argv[2]), Path(sys.argv[3]), rest[0] if rest else "e5-small",
+             int(rest[1]) if len(rest) > 1 else None)  # fmt: skip
     else:
         main()

@@ -43,6 +43,7 @@ def pytest_collection_modifyitems(items):
     slowest_first(items)
 
 
+@pytest.hookimpl(optionalhook=True)  # `pytest -p no:xdist` runs without it
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadfile` (as `make test` asks) with the units of tests/support/parallel.py."""
     if config.getvalue("dist") == "loadfile":

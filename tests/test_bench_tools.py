@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from bench import corpus
-from bench.bench_end_to_end import edited_jaccard, measured, report
+from bench.bench_end_to_end import edited_jaccard, measured, report, sample_of
 from bench.pair_ceiling import f1_curve
 from bench.run_all import BENCHES, selected, tables
 from pipeline.dedup import DedupStage
@@ -115,6 +115,32 @@ def test_a_size_that_stops_at_its_budget_is_reported_with_what_it_got_through(ca
     assert rows["| embed"].endswith("| 0.1 (300 docs) |")
     assert rows["| cluster"].endswith("| not reached |")
     assert "| 100 | 100 | 100 | 0.50 |" in out  # the whole size as before
+
+
+def test_bare_calls_on_a_sample_are_rated_per_document_of_the_sample(capsys):
+    """Above --bare-sample documents the bare calls run on a seeded sample: their rates, and the
+    ratio to the pipeline, are per document of the sample, and the report says so."""
+    items = list(range(10_000))
+    picked = sample_of(items, 1000)
+    assert picked == sample_of(items, 1000) and picked == sorted(set(picked))
+    assert len(picked) == 1000 and picked[-1] > 9000  # drawn from the whole size
+    assert sample_of(items[:500], 1000) == items[:500]
+
+    def stage(done, seconds):
+        return {"version": "1", "done": done, "rejected": 0, "seconds": seconds}
+
+    timing = {"rc": 0, "seconds": 1000.0, "peak_mib": 800.0}
+    run = {"n": 10_000, "model": "e5-small", "import": {**timing, "seconds": 0.0},
+           "process": timing, "db_mib": 300.0,
+           "stages": {"translate": stage(10_000, 200), "embed": stage(10_000, 800)},
+           "bare": {"docs": 1000, "seconds": {"translate (Argos)": 500.0,
+                                             "embed (e5-small)": 500.0}}}  # fmt: skip
+    report([run])
+    out = capsys.readouterr().out
+    # end to end 10 docs/s; bare 1,000 docs in 1,000 s: 1 doc/s; translation aside 12.5 vs 2
+    assert "| 10,000 | 0 | 1000 | 10.00 | 1.00 | 1000% | 625% | 800 | 30.0 |" in out
+    assert "| embed | 12.5 (bare 2.0) |" in out
+    assert "seeded sample of 1,000 of the pages" in out
 
 
 def test_make_bench_reads_every_table_of_a_benchmark():
