@@ -204,6 +204,11 @@ def through(r: dict) -> int:
     return min(reached) if len(stages) >= len(waiting) else 0
 
 
+def bare_docs(r: dict) -> int:
+    """The pages the bare calls ran on: the whole size, or its sample (``--bare-sample``)."""
+    return r.get("bare", {}).get("docs", r["n"])
+
+
 def report(results: list[dict]) -> None:
     print(f"Embedding model: {results[0]['model']}.\n")
     print("| documents | import s | process s | docs/s end to end | bare calls docs/s | "
@@ -226,7 +231,7 @@ def report(results: list[dict]) -> None:
         total = r["import"]["seconds"] + p["seconds"]
         rate = r["n"] / total
         bare = r.get("bare", {}).get("seconds", {})
-        sampled = r.get("bare", {}).get("docs", r["n"])  # the bare calls' pages
+        sampled = bare_docs(r)
         bare_rate = sampled / sum(bare.values()) if bare else float("nan")
         # The bare Argos call is per document and slow; the stage batches and caches sentences.
         # Without translation on either side, the ratio is the rest of the pipeline's overhead.
@@ -249,7 +254,7 @@ def report(results: list[dict]) -> None:
     if not measured_:
         return
     for r in done:
-        if r.get("bare", {}).get("docs", r["n"]) < r["n"]:
+        if bare_docs(r) < r["n"]:
             print(f"\n{r['n']:,} documents: the bare calls ran on a seeded sample of"
                   f" {r['bare']['docs']:,} of the pages (`--bare-sample`); their rates are per"
                   " document of that sample.")  # fmt: skip
@@ -287,8 +292,7 @@ def report(results: list[dict]) -> None:
                 if k.startswith(bare_of.get(stage, "?"))
             ]
             if match:
-                sampled = r["bare"].get("docs", r["n"])
-                cell += f" (bare {sampled / r['bare']['seconds'][match[0]]:.1f})"
+                cell += f" (bare {bare_docs(r) / r['bare']['seconds'][match[0]]:.1f})"
             cells.append(cell)
         print(f"| {stage} | " + " | ".join(cells) + " |")
     print("\nModel work not repeated (30% of the documents are copies: a tenth verbatim, a tenth"
