@@ -7,6 +7,7 @@ import duckdb
 import numpy as np
 
 from storage.longtext import by_row_id
+from storage.vectors import read_columns
 
 MAX_TERMS = 12
 RESULT_COLUMNS = ["doc_id", "lang", "source", "published_at", "title", "title_translated", "url"]
@@ -136,7 +137,8 @@ def load_vectors(
     """Doc ids, lead vectors, whole-text vectors and languages (one row each) of current
     document versions embedded by exactly this model and input: vectors of two models are
     never compared."""
-    rows = con.execute(
+    got = read_columns(
+        con,
         """
         SELECT e.doc_id, coalesce(e.lead_vector, e.vector) AS lead, e.vector, l.lang
         FROM embeddings e
@@ -146,13 +148,9 @@ def load_vectors(
         ORDER BY e.doc_id
         """,
         [model_id, input_kind, lang, lang],
-    ).fetchall()
-    if not rows:
-        return [], np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), []
-    ids = [r[0] for r in rows]
-    leads = np.array([r[1] for r in rows], dtype=np.float32)
-    texts = np.array([r[2] for r in rows], dtype=np.float32)
-    return ids, leads, texts, [r[3] for r in rows]
+        vectors=("lead", "vector"),
+    )
+    return got["doc_id"], got["lead"], got["vector"], got["lang"]
 
 
 def documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[str, tuple]:

@@ -13,6 +13,7 @@ from storage.bulk import insert_rows
 from storage.documents import seen_at_sql
 from storage.longtext import by_row_id
 from storage.outputs.base import Output, WriteContext
+from storage.vectors import read_columns
 
 
 @dataclass(slots=True)
@@ -56,12 +57,14 @@ class CopyCandidatesLookup:
 
 @dataclass(slots=True)
 class VectorWindow:
-    """Vectors of the documents dated near a batch: ids, languages, text lengths, matrix."""
+    """Vectors of the documents dated near a batch: ids, languages, text lengths, matrix and
+    dates."""
 
     ids: list[str] = field(default_factory=list)
     langs: list[str] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     matrix: np.ndarray | None = None
+    seen: np.ndarray | None = None  # each document's date, seconds since the epoch
 
 
 @dataclass(slots=True)
@@ -165,9 +168,11 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
             [q.model_id, q.input, list(q.doc_ids)],
         ).fetchall()
     )
-    rows = con.execute(
+    window = read_columns(
+        con,
         f"""
-        SELECT e.doc_id, l.lang, x.rowid, e.version, e.vector
+        SELECT e.doc_id, l.lang, x.rowid AS row_id, e.version,
+               epoch({seen_at_sql()}) AS seen, e.vector
         FROM embeddings e
         JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
         JOIN document_versions v ON v.doc_id = e.doc_id AND v.version = e.version
@@ -177,18 +182,19 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
           AND {seen_at_sql()} BETWEEN ? AND ?
         """,
         [q.model_id, q.input, q.since, q.until],
-    ).fetchall()
-    if rows:
+        vectors=("vector",),
+    )
+    if window["doc_id"]:
         # the lengths by row id: a length read in the join above decompresses every text;
         # every row is found (by key where its id moved): lookups run on one read connection
-        lengths = by_row_id(
-            con, "extractions", ("length(x.text)",), [(r[2], r[0], r[3]) for r in rows]
-        )
+        keys = list(zip(window["row_id"], window["doc_id"], window["version"], strict=True))
+        lengths = by_row_id(con, "extractions", ("length(x.text)",), keys)
         out.window = VectorWindow(
-            [r[0] for r in rows],
-            [r[1] for r in rows],
-            [lengths[(r[0], r[3])][0] for r in rows],
-            np.array([r[4] for r in rows], dtype=np.float32),
+            window["doc_id"],
+            window["lang"],
+            [lengths[(k[1], k[2])][0] for k in keys],
+            window["vector"],
+            np.asarray(window["seen"], dtype=np.float64),
         )
     return out
 

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import duckdb
+import numpy as np
 
 from storage import means as language_means
 from storage.bulk import insert_rows
 from storage.means import LanguageMeans
 from storage.outputs.base import Output, WriteContext
+from storage.vectors import read_columns
 
 
 @dataclass(slots=True)
@@ -81,9 +83,9 @@ class NarrativeLookup:
 class StoredNarrative:
     narrative_id: int
     size: int
-    vector_sum: list[float]
+    vector_sum: np.ndarray
     last_seen: datetime | None
-    parts: list[tuple[str, int, list[float]]]
+    parts: list[tuple[str, int, np.ndarray]]
 
 
 @dataclass(slots=True)
@@ -219,20 +221,34 @@ def narrative_context(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> Nar
         ).fetchall()
     )
     # narratives active in the window, and those of the batch's copy groups however old
-    active = con.execute(
+    active = read_columns(
+        con,
         "SELECT narrative_id, size, vector_sum, last_seen FROM narratives "
         "WHERE model_id = ? AND (?::TIMESTAMPTZ IS NULL OR last_seen >= ? "
         "OR narrative_id IN (SELECT unnest(?::BIGINT[]))) ORDER BY narrative_id",
         [q.model_id, q.since, q.since, list(out.group_narratives.values())],
-    ).fetchall()
+        vectors=("vector_sum",),
+    )
     parts: dict = {}
-    for narrative_id, lang, size, total in con.execute(
-        "SELECT narrative_id, lang, size, vector_sum FROM narrative_parts "
-        "WHERE narrative_id IN (SELECT unnest(?::BIGINT[])) ORDER BY narrative_id, lang",
-        [[row[0] for row in active]],
-    ).fetchall():
-        parts.setdefault(narrative_id, []).append((lang, size, total))
-    out.active = [StoredNarrative(*row, parts.get(row[0], [])) for row in active]
+    if active["narrative_id"]:
+        stored = read_columns(
+            con,
+            "SELECT narrative_id, lang, size, vector_sum FROM narrative_parts "
+            "WHERE narrative_id IN (SELECT unnest(?::BIGINT[])) ORDER BY narrative_id, lang",
+            [active["narrative_id"]],
+            vectors=("vector_sum",),
+        )
+        for i, (narrative_id, lang, size) in enumerate(
+            zip(stored["narrative_id"], stored["lang"], stored["size"], strict=True)
+        ):
+            parts.setdefault(narrative_id, []).append((lang, size, stored["vector_sum"][i]))
+    out.active = [
+        StoredNarrative(narrative_id, size, active["vector_sum"][i], last_seen,
+                        parts.get(narrative_id, []))
+        for i, (narrative_id, size, last_seen) in enumerate(
+            zip(active["narrative_id"], active["size"], active["last_seen"], strict=True)
+        )
+    ]  # fmt: skip
     return out
 
 

@@ -30,7 +30,6 @@ from storage.outputs.narratives import (
     NarrativeLookup,
     NarrativeMerge,
     NarrativeState,
-    StoredNarrative,
 )
 from storage.outputs.translate import (
     NoModelReopen,
@@ -650,15 +649,18 @@ def test_narrative_lookup_vectors_groups_and_active_narratives(con):
     group = f"cg-{c}"
     assert ctx.groups == {b: group}
     assert ctx.group_narratives == {group: n[c]}
-    assert ctx.active == sorted(
+    # vectors arrive as float32 arrays (storage/vectors.py)
+    assert [
+        (s.narrative_id, s.size, s.vector_sum.tolist(), s.last_seen,
+         [(lang, size, part.tolist()) for lang, size, part in s.parts])
+        for s in ctx.active
+    ] == sorted(
         [
-            StoredNarrative(
-                n[c], 1, [1.0, 0.0], old, [("en", 1, [1.0, 0.0]), ("ru", 1, [1.0, 0.0])]
-            ),
-            StoredNarrative(n[d], 1, [1.0, 0.0], recent, [("en", 1, [1.0, 0.0])]),
+            (n[c], 1, [1.0, 0.0], old, [("en", 1, [1.0, 0.0]), ("ru", 1, [1.0, 0.0])]),
+            (n[d], 1, [1.0, 0.0], recent, [("en", 1, [1.0, 0.0])]),
         ],
-        key=lambda s: s.narrative_id,
-    )
+    )  # fmt: skip
+    assert all(s.vector_sum.dtype == np.float32 for s in ctx.active)
     # no window: every narrative of the model
     q_all = NarrativeLookup("m", "original", (), None)
     assert [s.narrative_id for s in answer(con, [q_all])[q_all].active] == sorted([n[c], n[d], nz])
