@@ -116,6 +116,12 @@ class DedupStage(Stage):
     # Each batch's documents are compared with each other too, and later documents see the
     # copy groups earlier batches formed: the batch is never split (see pipeline/contract.py).
     whole_batch = True
+    # A batch reads the vectors (and text lengths) of every document dated near it, so a
+    # batch's fixed cost grows with the documents in the window: batches of 8 x [pipeline]
+    # batch_size (pipeline/contract.py). The results do not depend on the batch: a document
+    # is compared with the documents before it, stored or earlier in its batch, and with the
+    # vectors dated within window_days of it (bench/bench_copies_narratives.py, README).
+    batch_factor = 8
 
     def _signed(self, doc: DocInput) -> tuple[str, np.ndarray, list[int]]:
         text = self._text(doc)
@@ -153,7 +159,7 @@ class DedupStage(Stage):
         batch_sigs: dict[str, np.ndarray] = {}
         results = []
         earlier: dict[str, list[str]] = {}  # text hash -> documents of this batch before
-        window = _Window(answer.window)
+        translations = self._translations(batch, answer.vectors, _Window(answer.window, self))
         for doc, (digest, sig, bucket_list) in zip(batch, signed, strict=True):
             matches: dict[str, tuple[str, float]] = {}
             for other in answer.exact.get(digest, []) + earlier.get(digest, []):
@@ -168,9 +174,8 @@ class DedupStage(Stage):
                 estimate = jaccard(sig, other_sig)
                 if estimate >= self.threshold:
                     matches[other] = ("near", round(estimate, 4))
-            if self.translated:
-                for other, cosine in self._translations(doc, answer.vectors, window):
-                    matches.setdefault(other, ("translated", round(cosine, 4)))
+            for other, cosine in translations.get(doc.doc_id, []):
+                matches.setdefault(other, ("translated", round(cosine, 4)))
             matches.pop(doc.doc_id, None)
             results.append(
                 CopyResult(
@@ -190,24 +195,39 @@ class DedupStage(Stage):
                 index.setdefault((band, b), []).append(doc.doc_id)
         return results
 
-    def _translations(self, doc: DocInput, vectors: dict, w: _Window):
-        """Documents in other languages that are mutual nearest neighbours of ``doc``."""
-        vector = vectors.get(doc.doc_id)
-        if vector is None or w.matrix is None or not doc.lang:
-            return []
-        v = np.asarray(vector, dtype=np.float32)
-        sims = w.matrix @ v
+    def _translations(self, batch: list[DocInput], vectors: dict, w: _Window) -> dict:
+        """doc id -> [(other doc id, cosine)]: the documents in other languages, dated within
+        ``window_days`` of it, that are mutual nearest neighbours of the document. The cosines
+        with the window are matrix products, 64 documents at a time."""
+        docs = [d for d in batch if d.lang and d.doc_id in vectors]
+        if not docs or w.matrix is None or not len(w.ids):
+            return {}
+        out = {}
+        for i in range(0, len(docs), 64):  # 64 x the window's cosines at a time
+            part = docs[i : i + 64]
+            sims = np.asarray([vectors[d.doc_id] for d in part], dtype=np.float32) @ w.matrix.T
+            out.update(
+                (d.doc_id, self._translations_of(d, row, w))
+                for d, row in zip(part, sims, strict=True)
+            )
+        return out
+
+    def _translations_of(self, doc: DocInput, sims: np.ndarray, w: _Window) -> list:
         length = len(self._text(doc))
-        peers = w.rows(doc.lang)
+        near = w.near(doc.seen_at.timestamp() if doc.seen_at else None)
         out = []
-        for lang in w.languages - {doc.lang}:
-            idx = w.rows(lang)
+        for lang in sorted(w.languages - {doc.lang}):
+            idx = w.rows(lang, near)
+            if not len(idx):
+                continue
             best = idx[int(np.argmax(sims[idx]))]
             if sims[best] < self.translated_threshold:
                 continue
             if not 0.5 <= w.lengths[best] / max(length, 1) <= 2.0:
                 continue
-            # mutual: doc is the candidate's nearest document in doc's language
+            # mutual: doc is the candidate's nearest document in doc's language (of those
+            # dated within window_days of the candidate)
+            peers = w.rows(doc.lang, w.near(w.seen[best] if w.seen is not None else None))
             if len(peers):
                 back = w.matrix[peers] @ w.matrix[best]
                 nearest = peers[int(np.argmax(back))]
@@ -220,17 +240,20 @@ class DedupStage(Stage):
 class _Window:
     """The vectors dated near a batch, indexed by language once per batch."""
 
-    def __init__(self, window: VectorWindow) -> None:
-        self.ids, langs, lengths, self.matrix = (
-            window.ids,
-            window.langs,
-            window.lengths,
-            window.matrix,
-        )
-        self.lengths = np.asarray(lengths, dtype=np.float64)
-        langs = np.asarray(langs, dtype=object)
+    def __init__(self, window: VectorWindow, stage: DedupStage) -> None:
+        self.ids, self.matrix, self.seen = window.ids, window.matrix, window.seen
+        self.span = stage.window_days * 86400.0
+        self.lengths = np.asarray(window.lengths, dtype=np.float64)
+        langs = np.asarray(window.langs, dtype=object)
         self.languages = set(langs.tolist())
         self._rows = {lang: np.flatnonzero(langs == lang) for lang in self.languages}
 
-    def rows(self, lang: str) -> np.ndarray:
-        return self._rows.get(lang, np.array([], dtype=np.int64))
+    def near(self, when: float | None) -> np.ndarray | None:
+        """Which rows are dated within the window of ``when`` (None: all of them)."""
+        if when is None or self.seen is None:
+            return None
+        return np.abs(self.seen - when) <= self.span
+
+    def rows(self, lang: str, near: np.ndarray | None = None) -> np.ndarray:
+        idx = self._rows.get(lang, np.array([], dtype=np.int64))
+        return idx if near is None else idx[near[idx]]

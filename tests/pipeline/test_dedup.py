@@ -4,7 +4,7 @@ layout, copies within one batch, prepare reused, and copies end to end through t
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -331,6 +331,42 @@ def test_a_translation_must_reach_the_threshold_and_be_in_another_language():
     # an English document with the same vector is no translation of an English one
     twin = translated([doc("a", EN)], [("a", "en", 100, a), ("t", "en", 100, a)])
     assert twin == {"a": []}
+
+
+def dated(window: list[tuple[str, str, list[float], datetime]], batch_ids: set[str]):
+    """CopyCandidates for a window of (id, lang, vector, date), lengths all 100."""
+    ids, langs, vectors, days = (list(x) for x in zip(*window, strict=True))
+    return CopyCandidates(
+        vectors={i: v for i, v in zip(ids, vectors, strict=True) if i in batch_ids},
+        window=VectorWindow(
+            ids, langs, [100] * len(ids), np.asarray(vectors, dtype=np.float32),
+            np.asarray([d.timestamp() for d in days]),
+        ),
+    )  # fmt: skip
+
+
+def test_a_translation_must_be_dated_within_the_window_of_the_document():
+    a, b = unit(1, 0, 0), unit(0.95, 0.3, 0)
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    stage = DedupStage(translated=True, window_days=10)
+    for days, copy in [(-10, True), (10, True), (11, False), (-11, False)]:
+        found = dated([("a", "en", a, day), ("b", "ru", b, day + timedelta(days=days))], {"a"})
+        [result] = run_batch(stage, [doc("a", EN, seen_at=day)], found)
+        assert bool(result.matches) is copy, days
+
+
+def test_a_nearer_document_outside_the_candidates_window_does_not_take_it_away():
+    a, b = unit(1, 0, 0), unit(0.95, 0.3, 0)
+    closer = unit(0.9, 0.43, 0)  # b's nearest English document, but 20 days before b
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    stage = DedupStage(translated=True, window_days=10)
+    window = [("a", "en", a, day), ("b", "ru", b, day), ("c", "en", closer, day - timedelta(20))]
+    [result] = run_batch(stage, [doc("a", EN, seen_at=day)], dated(window, {"a"}))
+    assert [(o, k) for o, k, _ in result.matches] == [("b", "translated")]
+    # within the window it does: b is c's translation, not a's
+    window[2] = ("c", "en", closer, day - timedelta(5))
+    [result] = run_batch(stage, [doc("a", EN, seen_at=day)], dated(window, {"a"}))
+    assert result.matches == []
 
 
 def test_an_exact_copy_stays_exact_when_its_vectors_also_match():
