@@ -38,8 +38,9 @@ import numpy as np
 
 from bench.pair_ceiling import ceiling_table
 from crawlers.demo.server import load_articles
+from pipeline.clusterer import Clusterer
 from pipeline.dedup import DedupStage, jaccard, signature
-from pipeline.narratives import Clusterer, ClusterStage
+from pipeline.narratives import ClusterStage
 from pipeline.runner import run_stages
 from pipeline.search import SEMANTIC_COLUMNS, similar_many
 from pipeline.similarity import (

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from pipeline.narratives import Clusterer
+from pipeline.clusterer import Clusterer, Narrative
 from pipeline.rebuild import map_ids
 from storage import connect
 from tests.conftest import import_jsonl, run_cli
@@ -63,6 +63,45 @@ def test_a_narrative_is_scored_by_its_nearest_language_part():
     assert [(lang, size) for lang, size, _ in parts] == [("en", 1), ("ru", 2)]
     # an English piece as far from the English part joins nothing
     assert state.assign("en2", unit(1, -0.7, 0.7), t, None, "en")[2] == "new"
+
+
+def test_stored_narratives_loaded_at_once_score_as_added_one_by_one():
+    """A batch loads every narrative active in its window in one go (Clusterer.load): the
+    same scores, cross-language allowance and expiry as registering them one at a time."""
+    t = datetime(2026, 10, 1, tzinfo=UTC)
+    stored = [
+        (1, {"en": unit(1, 0, 0.5), "ru": unit(1, 0.5, 0)}, t),
+        (2, {"de": unit(0, 1, 0)}, t - timedelta(days=10)),
+        (3, {"*": unit(0.8, 0, 0.6)}, t - timedelta(days=45)),  # a part of an old database
+        (4, {"uk": unit(0, 0, 1)}, None),
+    ]
+
+    def narratives():
+        return [
+            Narrative(key, len(parts), sum(parts.values()), seen,
+                      {lang: [1, v] for lang, v in parts.items()})
+            for key, parts, seen in stored
+        ]  # fmt: skip
+
+    one_by_one = Clusterer(0.5, 0.99, 30, cross_language=0.17)
+    for n in narratives():
+        one_by_one.add(n)
+    at_once = Clusterer(0.5, 0.99, 30, cross_language=0.17)
+    at_once.load(narratives())
+    for lang in ("en", "ru", "de", "fr"):
+        v = unit(1, 0.3, 0.2)
+        scores = at_once._scores(v, t - timedelta(days=30), lang)
+        assert np.allclose(scores, one_by_one._scores(v, t - timedelta(days=30), lang))
+        assert not np.isfinite(scores[at_once._row[(3, "*")]])  # expired: 45 days old
+    # a German document: 0.17 added for every part but the German one
+    v = unit(0, 1, 0)
+    scores = at_once._scores(v, t - timedelta(days=30), "de")
+    assert scores[at_once._row[(2, "de")]] == pytest.approx(1.0)
+    assert scores[at_once._row[(1, "en")]] == pytest.approx(0.17)
+    # and the same documents land in the same narratives, new ones included
+    for doc, v, lang in [("a", unit(1, 0.45, 0.05), "ru"), ("b", unit(0, 1, 0.1), "en"),
+                         ("c", unit(-1, 0, 0), "en"), ("d", unit(0, 0.1, 1), "uk")]:  # fmt: skip
+        assert at_once.assign(doc, v, t, None, lang) == one_by_one.assign(doc, v, t, None, lang)
 
 
 def test_map_ids_keeps_merges_splits_and_creates():
