@@ -120,7 +120,8 @@ class DedupStage(Stage):
     # batch's fixed cost grows with the documents in the window: batches of 8 x [pipeline]
     # batch_size (pipeline/contract.py). The results do not depend on the batch: a document
     # is compared with the documents before it, stored or earlier in its batch, and with the
-    # vectors dated within window_days of it (bench/bench_copies_narratives.py, README).
+    # vectors dated within window_days of it (tests/pipeline/test_dedup.py; README, "End to
+    # end").
     batch_factor = 8
 
     def _signed(self, doc: DocInput) -> tuple[str, np.ndarray, list[int]]:
@@ -159,7 +160,11 @@ class DedupStage(Stage):
         batch_sigs: dict[str, np.ndarray] = {}
         results = []
         earlier: dict[str, list[str]] = {}  # text hash -> documents of this batch before
-        translations = self._translations(batch, answer.vectors, _Window(answer.window, self))
+        translations = (
+            self._translations(batch, answer.vectors, _Window(answer.window, self))
+            if self.translated
+            else {}
+        )
         for doc, (digest, sig, bucket_list) in zip(batch, signed, strict=True):
             matches: dict[str, tuple[str, float]] = {}
             for other in answer.exact.get(digest, []) + earlier.get(digest, []):

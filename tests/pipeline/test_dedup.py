@@ -384,7 +384,12 @@ def test_an_exact_copy_stays_exact_when_its_vectors_also_match():
 # -- end to end --------------------------------------------------------------------------------
 
 
-def test_copies_end_to_end_through_the_runner(tmp_path):
+@pytest.mark.parametrize("factor", [1, 8])
+def test_copies_end_to_end_through_the_runner(tmp_path, monkeypatch, factor):
+    """With batches of 2 (factor 1) a copy meets its original stored or earlier in its batch;
+    with the stage's batches of 8 x 2 (the default factor) all in one batch: the same copies
+    and groups either way."""
+    monkeypatch.setattr(CountingDedup, "batch_factor", factor)
     db = tmp_path / "n.duckdb"
     texts = {
         "orig": ARTICLE,
@@ -418,8 +423,8 @@ def test_copies_end_to_end_through_the_runner(tmp_path):
     with connect(db, read_only=True) as con:
         found = con.execute("SELECT doc_id, other_doc_id, kind FROM copy_links").fetchall()
         groups = dict(con.execute("SELECT doc_id, group_id FROM copy_members").fetchall())
-    # verbatim (batch 2) copies orig (batch 1, stored); edited (batch 2) copies orig through
-    # a stored bucket and verbatim within its batch
+    # batches of 2: verbatim (batch 2) copies orig (batch 1, stored); edited (batch 2) copies
+    # orig through a stored bucket and verbatim within its batch
     assert sorted((name[d], name[o], k) for d, o, k in found) == [
         ("edited", "orig", "near"),
         ("edited", "verbatim", "near"),

@@ -106,6 +106,7 @@ def test_a_stage_opens_the_file_once_a_batch(tmp_path, monkeypatch):
     assert opens.count(False) == 3  # one write a batch, the next batch read in it
     assert opens.count(True) == 2  # the backlog and the first batch
     opens.clear()
+    monkeypatch.setattr(DedupStage, "batch_factor", 1)  # batches of 4, as embed's
     report = run_stages(db, [DedupStage(translated=False)], batch_size=4)
     assert report.stages[0].done == 12
     assert (opens.count(False), opens.count(True)) == (3, 2 + 3)  # + the lookups a batch
