@@ -51,6 +51,7 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("Translate and embed stages", ["bench.bench_stages", SHARED], None),
     ("Similarity and language bias", ["bench.bench_similarity", SHARED], None),
     ("Copies and narratives at scale", ["bench.bench_copies_narratives"], None),
+    ("Copies and narratives as the window fills", ["bench.bench_dense_window", SHARED], None),
     ("Crawling", ["bench.bench_crawl", "1000", "5000"], None),
     ("Exports at scale", ["bench.bench_export", "1000", "10000", "100000"], None),
     ("Dashboard at scale", ["bench.bench_dashboard", "100000"], None),
