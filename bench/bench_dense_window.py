@@ -41,11 +41,12 @@ def one_size(n: int, shared: Path, tmp: Path) -> dict:
     config.write_text(CONFIG)
     db = work / "bench.duckdb"
     cli = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config)]
-    before = ["import", str(jsonl)], ["process", "--no-progress", "--stage", "extract",
-                                      "--stage", "langid", "--stage", "embed"]  # fmt: skip
+    before = [["import", str(jsonl)],
+              ["process", "--no-progress", "--stage", "extract", "--stage", "langid",
+               "--stage", "embed"]]  # fmt: skip
     for args in before:
         if measured([*cli, *args], 4 * 3600)["rc"] != 0:
-            raise SystemExit(f"{' '.join(args[:1])} failed at {n} documents")
+            raise SystemExit(f"{args[0]} failed at {n} documents")
     out = {"n": n}
     for stage in ("dedup", "cluster"):
         out[stage] = measured([*cli, "process", "--no-progress", "--stage", stage], 4 * 3600)

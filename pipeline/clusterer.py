@@ -80,29 +80,23 @@ class Clusterer:
         self._sync(n)
 
     def load(self, narratives: list[Narrative]) -> None:
-        """Register stored narratives before any document is assigned: the matrix is built
-        in one go (a batch loads every narrative active in its window)."""
+        """Register stored narratives on a fresh Clusterer, before any document is assigned:
+        the matrix is filled in one go (a batch loads every narrative active in its window)."""
         if self._rows:
-            for n in narratives:
-                self.add(n)
-            return
-        rows = [(n, lang, total) for n in narratives for lang, (_, total) in n.parts.items()]
+            raise ValueError("load() fills a fresh Clusterer; add() registers one more")
         for n in narratives:
             self.active[n.key] = n
+        rows = [(n, lang, total) for n in narratives for lang, (_, total) in n.parts.items()]
         if not rows:
             return
         totals = np.asarray([total for _, _, total in rows], dtype=np.float32)
-        k, cap = len(rows), max(64, 2 * len(rows))
-        self._totals = np.zeros((cap, totals.shape[1]), dtype=np.float32)
+        k = len(rows)
+        self._reserve(k, totals.shape[1])
         self._totals[:k] = totals
-        self._norms = np.ones(cap, dtype=np.float32)
         norms = np.linalg.norm(totals, axis=1)
         self._norms[:k] = np.where(norms > 0, norms, 1.0)
-        self._last = np.zeros(cap, dtype=np.float64)
         self._last[:k] = [n.last_seen.timestamp() if n.last_seen else np.inf for n, _, _ in rows]
-        self._alive = np.zeros(cap, dtype=bool)
         self._alive[:k] = True
-        self._lang = np.zeros(cap, dtype=np.int32)
         self._lang[:k] = [self._code(lang) for _, lang, _ in rows]
         self._rows = [(n.key, lang) for n, lang, _ in rows]
         self._row = {key: i for i, key in enumerate(self._rows)}
@@ -110,24 +104,30 @@ class Clusterer:
     def _code(self, lang: str) -> int:
         return self._codes.setdefault(lang, len(self._codes))
 
+    def _reserve(self, rows: int, dim: int) -> None:
+        """Room for ``rows`` matrix rows, the capacity doubling as it grows."""
+        have = len(self._norms)
+        if rows <= have:
+            return
+        cap = max(64, 2 * have, rows)
+        totals = np.zeros((cap, dim), dtype=np.float32)
+        if used := len(self._rows):
+            totals[:used] = self._totals[:used]
+        self._totals = totals
+        self._norms = np.resize(self._norms, cap)
+        self._last = np.resize(self._last, cap)
+        self._alive = np.resize(self._alive, cap)
+        self._lang = np.resize(self._lang, cap)
+
     def _sync(self, n: Narrative) -> None:
-        """Write a narrative's parts into the matrix, growing it by doubling."""
+        """Write a narrative's parts into the matrix."""
         last = n.last_seen.timestamp() if n.last_seen else np.inf
         alive = n.key in self.active
         for lang, (_, total) in n.parts.items():
             row = self._row.get((n.key, lang))
             if row is None:
                 row = len(self._rows)
-                if row == len(self._norms):
-                    cap = max(64, 2 * row)
-                    totals = np.zeros((cap, len(total)), dtype=np.float32)
-                    if row:
-                        totals[:row] = self._totals[:row]
-                    self._totals = totals
-                    self._norms = np.resize(self._norms, cap)
-                    self._last = np.resize(self._last, cap)
-                    self._alive = np.resize(self._alive, cap)
-                    self._lang = np.resize(self._lang, cap)
+                self._reserve(row + 1, len(total))
                 self._rows.append((n.key, lang))
                 self._row[(n.key, lang)] = row
                 self._lang[row] = self._code(lang)

@@ -2,8 +2,8 @@
 
 ``fetchall`` turns every vector into a Python list of floats: for the 10,000 vectors of a
 dedup window that is about 0.7 s, on every batch, and a batch's window grows with the
-documents dated near it. Through Arrow the same rows arrive in about 0.05 s: a ``FLOAT[]``
-column is one flat float buffer, reshaped without a copy."""
+documents dated near it. Through Arrow the same rows arrive in about 0.05 s (0.4 s the first
+time in a process): a ``FLOAT[]`` column is one flat float buffer, reshaped into a matrix."""
 
 from __future__ import annotations
 
