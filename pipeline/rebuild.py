@@ -41,7 +41,8 @@ def map_ids(new: dict, old: dict[int, set]) -> tuple[dict, list, dict]:
             counts["split"] += 1
         if old_id in used or not spread:
             continue
-        target = spread.most_common(1)[0][0]
+        # most of its members; on a tie the same cluster every run (not set order)
+        target = min(spread.items(), key=lambda kv: (-kv[1], str(kv[0])))[0]
         aliases.append((old_id, target, "rebuild: members now in another narrative"))
         counts["merged"] += 1
     counts["kept"] = len(keep)
@@ -68,9 +69,7 @@ def rebuild(db_path: Path, settings: dict, run_id: str | None = None) -> dict:
         ]
     elif rows:
         # the same vectors as the stage: the lead, its language's mean removed
-        matrix = story_vectors(
-            np.array([r[2] for r in rows], dtype=np.float32), [r[5] for r in rows], means
-        )
+        matrix = story_vectors(np.stack([r[2] for r in rows]), [r[5] for r in rows], means)
         rows = [(*r[:2], matrix[i], *r[3:6]) for i, r in enumerate(rows)]
     state = stage.clusterer()
     members = []

@@ -12,14 +12,18 @@ from storage.documents import seen_at_sql
 from storage.outputs.narratives import MEMBER_COLUMNS as NARRATIVE_MEMBER_COLUMNS
 from storage.outputs.narratives import write_parts
 from storage.stages import STAGE_STATE_COLUMNS
+from storage.vectors import read_columns
 
 
 def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str) -> list[tuple]:
     """(doc_id, version, lead vector, seen_at, copy group, language) of every current
-    document with a vector of this model, oldest first."""
-    return con.execute(
+    document with a vector of this model, oldest first; the vectors are rows of one float32
+    matrix (read through Arrow: ``storage/vectors.py``)."""
+    cols = read_columns(
+        con,
         f"""
-        SELECT d.doc_id, d.current_version, coalesce(e.lead_vector, e.vector),
+        SELECT d.doc_id, d.current_version AS version,
+               coalesce(e.lead_vector, e.vector) AS vector,
                {seen_at_sql()} AS seen_at,
                c.group_id, l.lang
         FROM documents d
@@ -32,7 +36,10 @@ def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: st
         ORDER BY seen_at, d.doc_id
         """,
         [model_id, input_kind],
-    ).fetchall()
+        vectors=("vector",),
+    )
+    names = ("doc_id", "version", "vector", "seen_at", "group_id", "lang")
+    return list(zip(*(cols[n] for n in names), strict=True))
 
 
 def rebuild_texts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
