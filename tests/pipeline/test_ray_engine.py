@@ -334,6 +334,9 @@ def _stage_workers(node: subprocess.Popen) -> list[int]:
     return found
 
 
+RAY_CORE_BUG = "You have likely discovered a bug in Ray"
+
+
 @pytest.mark.slow  # a Ray instance, the real models
 def test_process_on_a_two_node_cluster(local_db, store, env, tmp_path, request):
     """The head has no CPU, so every task and actor runs on the second node; then the whole
@@ -397,8 +400,16 @@ def test_process_on_a_two_node_cluster(local_db, store, env, tmp_path, request):
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 1, err[-3000:]
     lines = err.strip().splitlines()
-    assert len(lines) == 1, err[-3000:]
-    assert lines[0].startswith("error: stage embed stopped: ConnectionError: lost the Ray cluster")
+    if lines and RAY_CORE_BUG in lines[0]:
+        # Ray 2.60's core can end the driver first, exit 1, with a failed check of its own
+        # when the head goes away while it asks the head about the node that just died
+        # (AsyncGetDrainingNodes, RPC CANCELLED): seen once in many runs; docs/scaling.md
+        assert "AsyncGetDrainingNodes" in err, err[-3000:]
+    else:
+        assert len(lines) == 1, err[-3000:]
+        assert lines[0].startswith(
+            "error: stage embed stopped: ConnectionError: lost the Ray cluster"
+        )
     written = set(state(db)["vectors"])
     assert all(b <= written or not b & written for b in batches)  # whole batches or nothing
 
