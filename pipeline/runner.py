@@ -36,7 +36,14 @@ from storage.lock import writer_lock
 from storage.outputs import answer, reopen
 from storage.records import BatchResult, DocInput, StageError
 from storage.runs import new_run_id
-from storage.stages import MAX_ATTEMPTS, backlog, load_inputs, pending, reset_stage, write_results
+from storage.stages import (
+    MAX_ATTEMPTS,
+    PendingKeys,
+    backlog,
+    load_inputs,
+    reset_stage,
+    write_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -298,11 +305,13 @@ def run_stages(
     return report
 
 
-def _next_batch(con, *, stage: Stage, run_id, size: int) -> tuple[list[DocInput], dict | None]:
+def _next_batch(con, *, stage: Stage, keys: PendingKeys, size: int
+                ) -> tuple[list[DocInput], dict | None]:  # fmt: skip
     """The stage's next ``size`` pending documents, and their lookups answered in the same
     read when the stage has no ``prepare`` to run first (None otherwise)."""
-    keys = pending(con, stage.name, stage.version, stage.requires, size, run_id)
-    batch = load_inputs(con, keys, with_html=stage.needs_html)
+    taken = keys.take(con, size)
+    batch = load_inputs(con, taken, with_html=stage.needs_html)
+    keys.served(len(taken))
     if not batch or type(stage).prepare is not Stage.prepare:
         return batch, None
     try:
@@ -331,7 +340,8 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
         bar = tqdm(total=todo, desc=stage.name, unit="doc", file=sys.stderr, leave=False)
     started = time.perf_counter()
     remaining = todo
-    next_batch = partial(_next_batch, stage=stage, run_id=run_id)
+    keys = PendingKeys(stage.name, stage.version, stage.requires, run_id)
+    next_batch = partial(_next_batch, stage=stage, keys=keys)
     batch = found = None  # the next batch and its lookups, when the last write read them ahead
     try:
         while remaining > 0:

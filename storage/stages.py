@@ -29,6 +29,9 @@ STAGE_STATE_COLUMNS = [
 #: How often a document may make a stage raise before the stage gives up on it.
 MAX_ATTEMPTS = 3
 
+#: Pending keys a stage reads at once (PendingKeys): one scan of the stage's keys per page.
+PAGE = 8192
+
 
 def _pending_where(
     stage: str, stage_version: str, requires: tuple[str, ...], run_id: str | None = None
@@ -69,6 +72,35 @@ def pending(
         sql += " LIMIT ?"
         params.append(int(limit))
     return [(row[0], row[1]) for row in con.execute(sql, params).fetchall()]
+
+
+class PendingKeys:
+    """One stage run's pending keys, read a page at a time: one scan of the stage's keys
+    serves the batches of ``page`` documents instead of one batch.
+
+    ``take`` gives the next keys in `pending`'s order; ``served`` moves past them once their
+    batch is read. Every document of a batch leaves the backlog when the batch is written
+    (done, rejected, or a failure recorded for this run), and the writer lock keeps other
+    writers out, so what a page holds after the served keys is what `pending` would return
+    then. A page is read again when it runs short, after those writes."""
+
+    def __init__(self, stage: str, stage_version: str, requires: tuple[str, ...] = (),
+                 run_id: str | None = None, page: int | None = None) -> None:  # fmt: skip
+        self.query = (stage, stage_version, requires)
+        self.run_id, self.page = run_id, page or PAGE
+        self.keys: list[tuple[str, int]] = []
+        self.at = 0
+        self.last = False  # the page held the whole backlog
+
+    def take(self, con: duckdb.DuckDBPyConnection, size: int) -> list[tuple[str, int]]:
+        if len(self.keys) - self.at < size and not self.last:
+            limit = max(self.page, size)
+            self.keys = pending(con, *self.query, limit, self.run_id)
+            self.at, self.last = 0, len(self.keys) < limit
+        return self.keys[self.at : self.at + size]
+
+    def served(self, n: int) -> None:
+        self.at += n
 
 
 def backlog(

@@ -185,3 +185,45 @@ def test_cheap_stages_take_bigger_batches_with_the_same_results(tmp_path, monkey
     writes, same = processed("plain")
     assert writes == 6 and same == stored
     assert {r[3] for r in stored[0]} == {"en", "ru"} and len(stored[2]) >= 4
+
+
+def test_a_stage_reads_its_backlog_a_page_at_a_time(tmp_path, monkeypatch):
+    """Finding the pending documents scans the stage's keys, a cost that grows with the
+    store: the runner reads a page of keys at once and serves its batches from it. The
+    batches, their order and what is stored are those of a scan a batch, a document that
+    fails is not served again in the run, and the page is read again when it runs out."""
+    from pipeline import runner
+    from storage import stages
+
+    scans, served = [], []
+    real_pending, real_load = stages.pending, runner.load_inputs
+
+    def pending(*args, **kw):
+        scans.append(args[4])
+        return real_pending(*args, **kw)
+
+    def load_inputs(con, keys, **kw):
+        served.append([k[0] for k in keys])
+        return real_load(con, keys, **kw)
+
+    monkeypatch.setattr(stages, "pending", pending)
+    monkeypatch.setattr(runner, "load_inputs", load_inputs)
+
+    def run(page):
+        db = tmp_path / f"page{page}.duckdb"
+        import_docs(tmp_path, db, n=10)
+        monkeypatch.setattr(stages, "PAGE", page)
+        scans.clear()
+        served.clear()
+        report = run_stages(db, [ExplodingExtract()], batch_size=2)
+        assert (report.stages[0].done, report.stages[0].retrying) == (9, 1)
+        with connect(db, read_only=True) as con:
+            stored = con.execute("SELECT * FROM extractions ORDER BY ALL")
+            return list(scans), list(served), stored.fetchall()
+
+    per_batch = run(1)  # a page no bigger than a batch: one scan a batch, as before pages
+    assert per_batch[0] == [2, 2, 2, 2, 2]
+    paged = run(4)
+    assert paged[0] == [4, 4, 4]  # the last scan finds 2 of 4: the backlog is all held
+    assert paged[1] == per_batch[1] and len({d for b in paged[1] for d in b}) == 10
+    assert paged[2] == per_batch[2] and len(paged[2]) == 9
