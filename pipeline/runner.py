@@ -91,7 +91,7 @@ class ProcessReport:
                 "seconds": round(s.seconds, 2),
                 **({"retrying": s.retrying} if s.retrying else {}),
                 **({"reopened": s.reopened} if s.reopened else {}),
-                **s.counters,
+                **dict(sorted(s.counters.items())),
                 **({"settings": s.settings} if s.settings else {}),
             }
             for s in self.stages

@@ -227,3 +227,26 @@ def test_a_stage_reads_its_backlog_a_page_at_a_time(tmp_path, monkeypatch):
     assert paged[0] == [4, 4, 4]  # the last scan finds 2 of 4: the backlog is all held
     assert paged[1] == per_batch[1] and len({d for b in paged[1] for d in b}) == 10
     assert paged[2] == per_batch[2] and len(paged[2]) == 9
+
+
+def test_a_stage_summary_lists_its_counts_in_the_same_order_whatever_the_documents_order():
+    """The counts a stage reports (`18 translated copies ..., 2 exact copies ...`) were listed
+    in the order the documents first met them, which follows a crawl's timing: two runs of
+    the demo printed the same counts in different orders."""
+    from pipeline.cli.formatting import format_stage_report
+    from pipeline.runner import ProcessReport, StageReport
+
+    class Counted:
+        def __init__(self, key):
+            self.counts = {key: 1}
+
+    def summary(keys):
+        s = StageReport("cluster", "3", done=len(keys), seconds=1.0)
+        s.count([Counted(k) for k in keys])
+        return format_stage_report(s), ProcessReport(stages=[s]).as_dict()
+
+    one = summary(["narrative_new", "narrative_copy", "narrative_new", "narrative_nearest"])
+    other = summary(["narrative_nearest", "narrative_new", "narrative_copy", "narrative_new"])
+    assert one[0] == other[0]
+    assert one[0].endswith("\n    1 narrative copy, 1 narrative nearest, 2 narrative new")
+    assert list(one[1]["cluster"]) == list(other[1]["cluster"])
