@@ -1,0 +1,149 @@
+"""Where the cluster stage's time per document grows: the window, or writing the narratives.
+
+The end-to-end corpus (bench/corpus.py) puts every size in the same 60 days. Here dedup
+(without translated copies) and then cluster run with ``vectors = "words"`` (no model) on
+stores written as bench/bench_batch_reads.py writes them: N documents in 60 days, and the
+same documents with their dates spread over ten times as long (as many a day as a tenth of
+them). Each batch's open of the file, its work (write and the next batch's read) and the
+close are timed: DuckDB checkpoints when the writer closes the file, and a checkpoint
+rewrites what the batch changed in place.
+
+Last, on the store the run left, how long a close takes after a transaction that updates
+one narrative's vector sum, its size only, or replaces one of its language parts.
+
+Run: python -m bench.bench_cluster_close SHARED [sizes...]   (default 1000 10000)
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from bench.bench_batch_reads import build
+from bench.corpus import generate
+from pipeline import runner
+from pipeline.config import DEFAULTS
+from pipeline.stages import build_stages
+from storage import connect
+from storage import db as storage_db
+
+SETTINGS = copy.deepcopy(DEFAULTS)
+SETTINGS["dedup"]["translated"] = False
+SETTINGS["cluster"]["vectors"] = "words"
+
+
+def stretch(db: Path, factor: int) -> None:
+    """Spread the documents' dates ``factor`` times as far from the corpus's first day."""
+    with connect(db) as con:
+        con.execute(f"""UPDATE document_versions SET hint_published_at = strftime(
+            TIMESTAMPTZ '2026-09-01' + (TRY_CAST(hint_published_at AS TIMESTAMPTZ)
+            - TIMESTAMPTZ '2026-09-01') * {int(factor)}, '%Y-%m-%dT%H:%M:%S+00:00')""")
+
+
+def cluster_timed(db: Path) -> dict:
+    """Dedup, then cluster with each of its read-write opens timed: open, work, close."""
+    runner.run_stages(db, build_stages(["dedup"], SETTINGS), batch_size=64)
+    timed: list[tuple[float, float]] = []  # (work, close) of each read-write open
+    real = storage_db.connect
+
+    @contextmanager
+    def connect_timed(path=None, *, read_only=False, upgrade=True):
+        with real(path, read_only=read_only, upgrade=upgrade) as con:
+            start = time.perf_counter()
+            yield con
+            work = time.perf_counter() - start
+            closing = time.perf_counter()
+        if not read_only:
+            timed.append((work, time.perf_counter() - closing))
+
+    runner.connect = connect_timed
+    try:
+        report = runner.run_stages(db, build_stages(["cluster"], SETTINGS), batch_size=64)
+    finally:
+        runner.connect = real
+    closes = [c * 1000 for _, c in timed]
+    with connect(db, read_only=True) as con:
+        narratives = con.execute("SELECT count(*) FROM narratives").fetchone()[0]
+    return {
+        "seconds": report.stages[0].seconds,
+        "docs_per_s": report.stages[0].docs_per_s,
+        "closes": closes,
+        "close_s": sum(closes) / 1000,
+        "narratives": narratives,
+    }
+
+
+def close_after(db: Path, sql: str, repeat: int = 3) -> float:
+    """Median ms to close the file after one transaction of ``sql``."""
+    out = []
+    for _ in range(repeat):
+        con = duckdb.connect(str(db))
+        con.execute(sql)
+        start = time.perf_counter()
+        con.close()
+        out.append((time.perf_counter() - start) * 1000)
+    return statistics.median(out)
+
+
+def main(shared: Path, sizes: list[int]) -> None:
+    rows, last = [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            base = Path(tmp) / f"base-{n}.duckdb"
+            build(base, generate(n, shared))
+            for factor in (1, 10):
+                db = Path(tmp) / f"run-{n}-{factor}.duckdb"
+                db.write_bytes(base.read_bytes())
+                if factor != 1:
+                    stretch(db, factor)
+                r = cluster_timed(db)
+                rows.append((n, 60 * factor, r))
+                print(f"{n} in {60 * factor} days: {r['seconds']:.1f} s", file=sys.stderr)
+                last = db
+        first = "(SELECT min(narrative_id) FROM narratives)"
+        writes = {
+            "update one narrative's vector_sum": (
+                f"UPDATE narratives SET vector_sum = vector_sum WHERE narrative_id = {first}"
+            ),
+            "update one narrative's size": (
+                f"UPDATE narratives SET size = size WHERE narrative_id = {first}"
+            ),
+            "replace one language part": (
+                "BEGIN; CREATE TEMP TABLE p AS SELECT * FROM narrative_parts LIMIT 1; "
+                "DELETE FROM narrative_parts WHERE narrative_id = (SELECT narrative_id FROM p) "
+                "AND lang = (SELECT lang FROM p); INSERT INTO narrative_parts SELECT * FROM p; "
+                "COMMIT"
+            ),
+            "insert one stage_state row": (
+                "INSERT INTO stage_state VALUES ('bench', 1, 'bench', '1', 'done', 'bench', "
+                "now()) ON CONFLICT DO NOTHING"
+            ),
+        }
+        after = {name: close_after(last, sql) for name, sql in writes.items()}
+    print("cluster (`vectors = \"words\"`, batches of 64) after dedup; each batch's close of "
+          "the file timed (DuckDB checkpoints on close)\n")  # fmt: skip
+    print("| documents | days | cluster s | docs/s | narratives | closes s | close ms: first 5 "
+          "| close ms: median of the second half |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for n, days, r in rows:
+        c = r["closes"]
+        print(f"| {n:,} | {days} | {r['seconds']:.1f} | {r['docs_per_s']:.0f} | "
+              f"{r['narratives']:,} | {r['close_s']:.1f} | "
+              f"{', '.join(f'{x:.0f}' for x in c[:5])} | {statistics.median(c[len(c) // 2 :]):.0f} |")  # fmt: skip
+    print(f"\nClosing the file after one transaction, on the last store ({rows[-1][0]:,} "
+          "documents), median ms of 3\n")  # fmt: skip
+    print("| transaction | close ms |")
+    print("|---|---|")
+    for name, ms in after.items():
+        print(f"| {name} | {ms:.0f} |")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), [int(a) for a in sys.argv[2:]] or [1_000, 10_000])
