@@ -66,6 +66,8 @@ class StageReport:
         for result in results:
             for key, n in result.counts.items():
                 self.counters[key] = self.counters.get(key, 0) + n
+        # by name: the order they were first met follows the documents', a crawl's timing
+        self.counters = dict(sorted(self.counters.items()))
 
     @property
     def docs_per_s(self) -> float:
@@ -91,7 +93,7 @@ class ProcessReport:
                 "seconds": round(s.seconds, 2),
                 **({"retrying": s.retrying} if s.retrying else {}),
                 **({"reopened": s.reopened} if s.reopened else {}),
-                **dict(sorted(s.counters.items())),
+                **s.counters,
                 **({"settings": s.settings} if s.settings else {}),
             }
             for s in self.stages

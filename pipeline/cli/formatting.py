@@ -60,8 +60,7 @@ def format_stage_report(s) -> str:
     if s.retrying:
         details.append(f"{s.retrying} failed and will be retried next run")
     if s.counters:
-        # by name: the order they were first met follows the documents' order, a crawl's timing
-        counted = [f"{n} {key.replace('_', ' ')}" for key, n in sorted(s.counters.items()) if n]
+        counted = [f"{n} {key.replace('_', ' ')}" for key, n in s.counters.items() if n]
         if counted:
             details.append(", ".join(counted))
     if s.note:
