@@ -85,9 +85,9 @@ class PendingKeys:
     then. A page is read again when it runs short, after those writes."""
 
     def __init__(self, stage: str, stage_version: str, requires: tuple[str, ...] = (),
-                 run_id: str | None = None, page: int | None = None) -> None:  # fmt: skip
+                 run_id: str | None = None) -> None:  # fmt: skip
         self.query = (stage, stage_version, requires)
-        self.run_id, self.page = run_id, page or PAGE
+        self.run_id, self.page = run_id, PAGE
         self.keys: list[tuple[str, int]] = []
         self.at = 0
         self.last = False  # the page held the whole backlog
