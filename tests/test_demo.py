@@ -328,7 +328,13 @@ def test_every_planted_copy_is_found_with_its_origin_and_kind(demo_run):
         delays = con.execute(
             "SELECT min(delay), max(delay) FROM v_copies WHERE copy_kind <> 'origin'"
         ).fetchone()
+        [(found,)] = con.execute(
+            "SELECT copies_found FROM v_runs WHERE copies_found IS NOT NULL"
+        ).fetchall()
+        linked = con.execute("SELECT count(DISTINCT doc_id) FROM copy_links").fetchone()[0]
     assert delays[0].total_seconds() > 0  # copies come after their origin
+    # the run's count is of documents: one that copies two earlier ones counts once
+    assert found == linked >= copies
 
 
 def test_every_planted_narrative_is_one_narrative(demo_run):

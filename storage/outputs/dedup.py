@@ -15,6 +15,8 @@ from storage.longtext import by_row_id
 from storage.outputs.base import Output, WriteContext
 from storage.vectors import read_columns
 
+COPY_KINDS = ("exact", "near", "translated")  # closest first
+
 
 @dataclass(slots=True)
 class CopyResult:
@@ -34,10 +36,13 @@ class CopyResult:
 
     @property
     def counts(self) -> dict[str, int]:
-        # per document and kind: a copy of a translation matches its original both ways
-        return {
-            f"{kind}_copies_of_earlier_documents": 1 for kind in {k for _, k, _ in self.matches}
-        }
+        # A document counts once, as its closest kind of copy: exact, else near, else
+        # translated. Links point to documents processed before, so a verbatim copy fetched
+        # after an edited one links to both; counting it under each kind made the summary
+        # depend on the crawl's order and ``v_runs.copies_found`` count it twice.
+        kinds = {k for _, k, _ in self.matches}
+        closest = next((k for k in COPY_KINDS if k in kinds), None)
+        return {f"{closest}_copies_of_earlier_documents": 1} if closest else {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,25 @@ def test_copies_within_one_batch_are_found_in_batch_order():
     }
 
 
+def test_a_document_counts_once_as_its_closest_copy_whatever_the_crawl_order():
+    """A verbatim copy found after an edited one links to both (exact and near). The summary
+    counts each document once, as its closest kind, so both orders report one exact and one
+    near copy, and `v_runs.copies_found` (their sum) counts two documents."""
+    stage = DedupStage(translated=False)
+    copy = " " + ARTICLE.lower()
+    totals = []
+    for order in (["orig", "copy", "edited"], ["orig", "edited", "copy"]):
+        texts = {"orig": ARTICLE, "copy": copy, "edited": EDITED}
+        results = run_batch(stage, [doc(name, texts[name]) for name in order])
+        total: dict[str, int] = {}
+        for r in results:
+            for key, n in r.counts.items():
+                total[key] = total.get(key, 0) + n
+        totals.append(total)
+    expected = {"exact_copies_of_earlier_documents": 1, "near_copies_of_earlier_documents": 1}
+    assert totals == [expected, expected]
+
+
 # -- signature and bucket layout -------------------------------------------------------------
 
 
