@@ -8,10 +8,15 @@ them). Each batch's open of the file, its work (write and the next batch's read)
 close are timed: DuckDB checkpoints when the writer closes the file, and a checkpoint
 rewrites what the batch changed in place.
 
-Last, on the store the run left, how long a close takes after a transaction that updates
-one narrative's vector sum, its size only, or replaces one of its language parts.
+Then, on the store the run left, how long a close takes after a transaction that updates
+one narrative's vector sum, its size only, or replaces one of its language parts. Last,
+DuckDB alone: a table of vectors (384 floats, as e5-small's, and 2,048, as the words
+vectors) appended 64 rows per transaction, 25,600 rows in all, each close timed. DuckDB
+stores an update of a list column as a delete and an append, so this is what each batch of
+narrative writes costs as the tables grow.
 
-Run: python -m bench.bench_cluster_close SHARED [sizes...]   (default 1000 10000)
+Run: python -m bench.bench_cluster_close SHARED [sizes...] [--factors 1,10]
+     (default sizes 1000 10000; each size in its 60 days and spread ten times as far)
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from bench.bench_batch_reads import build
 from bench.corpus import generate
@@ -92,13 +98,40 @@ def close_after(db: Path, sql: str, repeat: int = 3) -> float:
     return statistics.median(out)
 
 
-def main(shared: Path, sizes: list[int]) -> None:
+def appends(dim: int, rows: int = 25_600, batch: int = 64, parts: int = 8) -> list[float]:
+    """DuckDB alone: mean ms to close the file after each transaction that appends ``batch``
+    vectors of ``dim`` floats, in ``parts`` equal stretches of ``rows`` rows."""
+    rng = np.random.default_rng(0)
+    closes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = str(Path(tmp) / "vectors.duckdb")
+        duckdb.connect(db).execute("CREATE TABLE v (id BIGINT PRIMARY KEY, v FLOAT[])").close()
+        for start in range(0, rows, batch):
+            con = duckdb.connect(db)
+            con.execute(
+                "INSERT INTO v SELECT unnest(?::BIGINT[]), unnest(?::FLOAT[][])",
+                [list(range(start, start + batch)),
+                 rng.random((batch, dim), dtype=np.float32).tolist()],
+            )  # fmt: skip
+            begin = time.perf_counter()
+            con.close()
+            closes.append((time.perf_counter() - begin) * 1000)
+    k = len(closes) // parts
+    return [statistics.mean(closes[i * k : (i + 1) * k]) for i in range(parts)]
+
+
+def quarters(values: list[float]) -> list[float]:
+    k = max(1, len(values) // 4)
+    return [statistics.median(values[i * k : (i + 1) * k]) for i in range(4) if values[i * k :]]
+
+
+def main(shared: Path, sizes: list[int], factors: tuple[int, ...] = (1, 10)) -> None:
     rows, last = [], None
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             base = Path(tmp) / f"base-{n}.duckdb"
             build(base, generate(n, shared))
-            for factor in (1, 10):
+            for factor in factors:
                 db = Path(tmp) / f"run-{n}-{factor}.duckdb"
                 db.write_bytes(base.read_bytes())
                 if factor != 1:
@@ -127,23 +160,37 @@ def main(shared: Path, sizes: list[int]) -> None:
             ),
         }
         after = {name: close_after(last, sql) for name, sql in writes.items()}
+    curves = {dim: appends(dim) for dim in (384, 2048)}
     print("cluster (`vectors = \"words\"`, batches of 64) after dedup; each batch's close of "
           "the file timed (DuckDB checkpoints on close)\n")  # fmt: skip
     print("| documents | days | cluster s | docs/s | narratives | closes s | close ms: first 5 "
-          "| close ms: median of the second half |")  # fmt: skip
+          "| close ms: median of each quarter of the run |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for n, days, r in rows:
         c = r["closes"]
         print(f"| {n:,} | {days} | {r['seconds']:.1f} | {r['docs_per_s']:.0f} | "
               f"{r['narratives']:,} | {r['close_s']:.1f} | "
-              f"{', '.join(f'{x:.0f}' for x in c[:5])} | {statistics.median(c[len(c) // 2 :]):.0f} |")  # fmt: skip
+              f"{', '.join(f'{x:.0f}' for x in c[:5])} | "
+              f"{', '.join(f'{x:.0f}' for x in quarters(c))} |")  # fmt: skip
     print(f"\nClosing the file after one transaction, on the last store ({rows[-1][0]:,} "
           "documents), median ms of 3\n")  # fmt: skip
     print("| transaction | close ms |")
     print("|---|---|")
     for name, ms in after.items():
         print(f"| {name} | {ms:.0f} |")
+    print("\nDuckDB alone: closing the file after appending 64 vectors, mean ms in each "
+          "stretch of 3,200 rows of 25,600\n")  # fmt: skip
+    print("| floats a vector | " + " | ".join(f"to {3200 * (i + 1):,}" for i in range(8)) + " |")
+    print("|---|" + "---|" * 8)
+    for dim, means in curves.items():
+        print(f"| {dim:,} | " + " | ".join(f"{m:.0f}" for m in means) + " |")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), [int(a) for a in sys.argv[2:]] or [1_000, 10_000])
+    args = sys.argv[2:]
+    factors = (1, 10)
+    if "--factors" in args:
+        at = args.index("--factors")
+        factors = tuple(int(f) for f in args[at + 1].split(","))
+        del args[at : at + 2]
+    main(Path(sys.argv[1]), [int(a) for a in args] or [1_000, 10_000], factors)
