@@ -15,13 +15,19 @@ vectors) appended 64 rows per transaction, 25,600 rows in all, each close timed.
 stores an update of a list column as a delete and an append, so this is what each batch of
 narrative writes costs as the tables grow.
 
-Run: python -m bench.bench_cluster_close SHARED [sizes...] [--factors 1,10]
+With ``--profile`` each cluster run is profiled (cProfile, so slower) and a table gives the
+milliseconds a batch spends reading the active narratives, reading its documents, writing,
+and opening and closing the file.
+
+Run: python -m bench.bench_cluster_close SHARED [sizes...] [--factors 1,10] [--profile]
      (default sizes 1000 10000; each size in its 60 days and spread ten times as far)
 """
 
 from __future__ import annotations
 
 import copy
+import cProfile
+import pstats
 import statistics
 import sys
 import tempfile
@@ -53,8 +59,38 @@ def stretch(db: Path, factor: int) -> None:
             - TIMESTAMPTZ '2026-09-01') * {int(factor)}, '%Y-%m-%dT%H:%M:%S+00:00')""")
 
 
-def cluster_timed(db: Path) -> dict:
-    """Dedup, then cluster with each of its read-write opens timed: open, work, close."""
+# what ``--profile`` reports per batch: (module path, function) -> the README's name for it
+PROFILED = {
+    ("storage/outputs/narratives.py", "narrative_context"): "read the active narratives",
+    ("storage/stages.py", "load_inputs"): "read the batch's documents",
+    ("storage/outputs/narratives.py", "write"): "write",
+    ("storage/db.py", "connect"): "open and close the file",
+}
+
+
+def per_batch(profile: cProfile.Profile) -> dict[str, float]:
+    """Cumulative ms per batch of the PROFILED functions, and of the whole run."""
+    stats = pstats.Stats(profile).stats  # (file, line, function) -> (cc, calls, tt, ct, ..)
+    found = {
+        PROFILED[key]: ct
+        for (file, _, function), (_, _, _, ct, _) in stats.items()
+        for key in PROFILED
+        if file.endswith(key[0]) and function == key[1]
+    }
+    batches = next(
+        (calls for (file, _, function), (_, calls, *_) in stats.items()
+         if file.endswith("storage/outputs/narratives.py") and function == "write"),
+        1,
+    )  # fmt: skip
+    total = sum(tt for (_, _, tt, _, _) in stats.values())
+    return {"batches": batches, "all": total * 1000 / batches} | {
+        name: ct * 1000 / batches for name, ct in found.items()
+    }
+
+
+def cluster_timed(db: Path, profile: bool = False) -> dict:
+    """Dedup, then cluster with each of its read-write opens timed: open, work, close; with
+    ``profile``, cluster runs under cProfile (slower) and its costs per batch are returned."""
     runner.run_stages(db, build_stages(["dedup"], SETTINGS), batch_size=64)
     timed: list[tuple[float, float]] = []  # (work, close) of each read-write open
     real = storage_db.connect
@@ -70,9 +106,14 @@ def cluster_timed(db: Path) -> dict:
             timed.append((work, time.perf_counter() - closing))
 
     runner.connect = connect_timed
+    profiler = cProfile.Profile() if profile else None
     try:
+        if profiler:
+            profiler.enable()
         report = runner.run_stages(db, build_stages(["cluster"], SETTINGS), batch_size=64)
     finally:
+        if profiler:
+            profiler.disable()
         runner.connect = real
     closes = [c * 1000 for _, c in timed]
     with connect(db, read_only=True) as con:
@@ -83,6 +124,7 @@ def cluster_timed(db: Path) -> dict:
         "closes": closes,
         "close_s": sum(closes) / 1000,
         "narratives": narratives,
+        "profile": per_batch(profiler) if profiler else None,
     }
 
 
@@ -125,7 +167,9 @@ def quarters(values: list[float]) -> list[float]:
     return [statistics.median(values[i * k : (i + 1) * k]) for i in range(4) if values[i * k :]]
 
 
-def main(shared: Path, sizes: list[int], factors: tuple[int, ...] = (1, 10)) -> None:
+def main(
+    shared: Path, sizes: list[int], factors: tuple[int, ...] = (1, 10), profile: bool = False
+) -> None:
     rows, last = [], None
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
@@ -136,7 +180,7 @@ def main(shared: Path, sizes: list[int], factors: tuple[int, ...] = (1, 10)) -> 
                 db.write_bytes(base.read_bytes())
                 if factor != 1:
                     stretch(db, factor)
-                r = cluster_timed(db)
+                r = cluster_timed(db, profile)
                 rows.append((n, 60 * factor, r))
                 print(f"{n} in {60 * factor} days: {r['seconds']:.1f} s", file=sys.stderr)
                 last = db
@@ -178,6 +222,15 @@ def main(shared: Path, sizes: list[int], factors: tuple[int, ...] = (1, 10)) -> 
     print("|---|---|")
     for name, ms in after.items():
         print(f"| {name} | {ms:.0f} |")
+    if profile:
+        names = list(PROFILED.values())
+        print("\ncProfile of each cluster run: cumulative ms per batch (profiled, so slower)\n")
+        print("| documents | days | batches | all | " + " | ".join(names) + " |")
+        print("|---|---|---|---|" + "---|" * len(names))
+        for n, days, r in rows:
+            pb = r["profile"]
+            print(f"| {n:,} | {days} | {pb['batches']} | {pb['all']:.0f} | "
+                  + " | ".join(f"{pb.get(k, 0):.0f}" for k in names) + " |")  # fmt: skip
     print("\nDuckDB alone: closing the file after appending 64 vectors, mean ms in each "
           "stretch of 3,200 rows of 25,600\n")  # fmt: skip
     print("| floats a vector | " + " | ".join(f"to {3200 * (i + 1):,}" for i in range(8)) + " |")
@@ -189,8 +242,11 @@ def main(shared: Path, sizes: list[int], factors: tuple[int, ...] = (1, 10)) -> 
 if __name__ == "__main__":
     args = sys.argv[2:]
     factors = (1, 10)
+    profile = "--profile" in args
+    if profile:
+        args.remove("--profile")
     if "--factors" in args:
         at = args.index("--factors")
         factors = tuple(int(f) for f in args[at + 1].split(","))
         del args[at : at + 2]
-    main(Path(sys.argv[1]), [int(a) for a in args] or [1_000, 10_000], factors)
+    main(Path(sys.argv[1]), [int(a) for a in args] or [1_000, 10_000], factors, profile)
