@@ -328,12 +328,11 @@ def test_every_planted_copy_is_found_with_its_origin_and_kind(demo_run):
         delays = con.execute(
             "SELECT min(delay), max(delay) FROM v_copies WHERE copy_kind <> 'origin'"
         ).fetchone()
-        [(found,)] = con.execute(
-            "SELECT copies_found FROM v_runs WHERE copies_found IS NOT NULL"
-        ).fetchall()
+        # other tests run `process` again on this database: those runs find no copies
+        found = con.execute("SELECT sum(copies_found) FROM v_runs").fetchone()[0]
         linked = con.execute("SELECT count(DISTINCT doc_id) FROM copy_links").fetchone()[0]
     assert delays[0].total_seconds() > 0  # copies come after their origin
-    # the run's count is of documents: one that copies two earlier ones counts once
+    # the runs' count is of documents: one that copies two earlier ones counts once
     assert found == linked >= copies
 
 
