@@ -4,9 +4,8 @@ The end-to-end corpus (bench/corpus.py) puts every size in the same 60 days. Her
 (without translated copies) and then cluster run with ``vectors = "words"`` (no model) on
 stores written as bench/bench_batch_reads.py writes them: N documents in 60 days, and the
 same documents with their dates spread over ten times as long (as many a day as a tenth of
-them). Each batch's open of the file, its work (write and the next batch's read) and the
-close are timed: DuckDB checkpoints when the writer closes the file, and a checkpoint
-rewrites what the batch changed in place.
+them). Each batch's close of the file is timed: DuckDB checkpoints when the writer closes
+the file, and the checkpoint writes what the batch changed.
 
 Then, on the store the run left, how long a close takes after a transaction that updates
 one narrative's vector sum, its size only, or replaces one of its language parts. Last,

@@ -3,8 +3,9 @@ size in the same 60 days, so the 30-day window around a document holds a share o
 documents, and the work of the two windowed stages per document grows with N. (At a constant
 number of documents a day, bench/bench_copies_narratives.py, it does not.) For cluster, the
 window is not all of it: bench/bench_cluster_close.py finds its time per document growing as
-much with the dates spread out, partly from closing the file after each batch (a cost that
-reaches a ceiling) and partly from something not yet found.
+much with the dates spread out: from closing the file after each batch (a cost that reaches
+a ceiling), reading the window's narratives, and reading the batch's documents (its
+``--profile`` table).
 
 Each size is imported, extracted, language-identified and embedded, then ``process --stage
 dedup`` and ``process --stage cluster`` run as their own measured processes (wall time, peak

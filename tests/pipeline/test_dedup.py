@@ -4,6 +4,7 @@ layout, copies within one batch, prepare reused, and copies end to end through t
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -172,15 +173,11 @@ def test_a_document_counts_once_as_its_closest_copy_whatever_the_crawl_order():
     near copy, and `v_runs.copies_found` (their sum) counts two documents."""
     stage = DedupStage(translated=False)
     copy = " " + ARTICLE.lower()
+    texts = {"orig": ARTICLE, "copy": copy, "edited": EDITED}
     totals = []
     for order in (["orig", "copy", "edited"], ["orig", "edited", "copy"]):
-        texts = {"orig": ARTICLE, "copy": copy, "edited": EDITED}
         results = run_batch(stage, [doc(name, texts[name]) for name in order])
-        total: dict[str, int] = {}
-        for r in results:
-            for key, n in r.counts.items():
-                total[key] = total.get(key, 0) + n
-        totals.append(total)
+        totals.append(sum((Counter(r.counts) for r in results), Counter()))
     expected = {"exact_copies_of_earlier_documents": 1, "near_copies_of_earlier_documents": 1}
     assert totals == [expected, expected]
 
