@@ -24,6 +24,7 @@ Run: python -m bench.bench_cluster_close SHARED [sizes...] [--factors 1,10] [--p
 
 from __future__ import annotations
 
+import argparse
 import copy
 import cProfile
 import pstats
@@ -91,18 +92,16 @@ def cluster_timed(db: Path, profile: bool = False) -> dict:
     """Dedup, then cluster with each of its read-write opens timed: open, work, close; with
     ``profile``, cluster runs under cProfile (slower) and its costs per batch are returned."""
     runner.run_stages(db, build_stages(["dedup"], SETTINGS), batch_size=64)
-    timed: list[tuple[float, float]] = []  # (work, close) of each read-write open
+    closes: list[float] = []  # ms to close each read-write open
     real = storage_db.connect
 
     @contextmanager
     def connect_timed(path=None, *, read_only=False, upgrade=True):
         with real(path, read_only=read_only, upgrade=upgrade) as con:
-            start = time.perf_counter()
             yield con
-            work = time.perf_counter() - start
             closing = time.perf_counter()
         if not read_only:
-            timed.append((work, time.perf_counter() - closing))
+            closes.append((time.perf_counter() - closing) * 1000)
 
     runner.connect = connect_timed
     profiler = cProfile.Profile() if profile else None
@@ -114,7 +113,6 @@ def cluster_timed(db: Path, profile: bool = False) -> dict:
         if profiler:
             profiler.disable()
         runner.connect = real
-    closes = [c * 1000 for _, c in timed]
     with connect(db, read_only=True) as con:
         narratives = con.execute("SELECT count(*) FROM narratives").fetchone()[0]
     return {
@@ -239,13 +237,11 @@ def main(
 
 
 if __name__ == "__main__":
-    args = sys.argv[2:]
-    factors = (1, 10)
-    profile = "--profile" in args
-    if profile:
-        args.remove("--profile")
-    if "--factors" in args:
-        at = args.index("--factors")
-        factors = tuple(int(f) for f in args[at + 1].split(","))
-        del args[at : at + 2]
-    main(Path(sys.argv[1]), [int(a) for a in args] or [1_000, 10_000], factors, profile)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("shared", type=Path)
+    parser.add_argument("sizes", type=int, nargs="*", default=[1_000, 10_000])
+    parser.add_argument("--factors", default="1,10", help="date spreads, e.g. 1,10")
+    parser.add_argument("--profile", action="store_true", help="cProfile each cluster run")
+    args = parser.parse_args()
+    factors = tuple(int(f) for f in args.factors.split(","))
+    main(args.shared, args.sizes, factors, args.profile)

@@ -52,7 +52,7 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("Similarity and language bias", ["bench.bench_similarity", SHARED], None),
     ("Copies and narratives at scale", ["bench.bench_copies_narratives"], None),
     ("Copies and narratives as the window fills", ["bench.bench_dense_window", SHARED], None),
-    ("Cluster: the window or closing the file", ["bench.bench_cluster_close", SHARED], None),
+    ("Cluster: where its time per document grows", ["bench.bench_cluster_close", SHARED], None),
     ("Crawling", ["bench.bench_crawl", "1000", "5000"], None),
     ("Exports at scale", ["bench.bench_export", "1000", "10000", "100000"], None),
     ("Dashboard at scale", ["bench.bench_dashboard", "100000"], None),
