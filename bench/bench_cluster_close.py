@@ -14,11 +14,20 @@ vectors) appended 64 rows per transaction, 25,600 rows in all, each close timed.
 stores an update of a list column as a delete and an append, so this is what each batch of
 narrative writes costs as the tables grow.
 
+With ``--per-day N`` each size is spread instead to about N documents a day (10,000 in its
+60 days and 100,000 over 600 at 167 a day): a crawl's rate, so the window holds as many
+documents at every size, and the time per document should not grow with the store. The
+table gives dedup's time too, and each batch's time without its close, per quarter of the
+run, to show whether it levels off. The corpus's order is not its dates' order, so each
+batch of 64 spans all its days, as a backfill crawled at once would; ``--dated`` makes each
+document first seen when it was published, as a crawl that follows a site finds them.
+
 With ``--profile`` each cluster run is profiled (cProfile, so slower) and a table gives the
 milliseconds a batch spends reading the active narratives, reading its documents, writing,
 and opening and closing the file.
 
-Run: python -m bench.bench_cluster_close SHARED [sizes...] [--factors 1,10] [--profile]
+Run: python -m bench.bench_cluster_close SHARED [sizes...] [--factors 1,10 | --per-day N]
+     [--dated] [--profile]
      (default sizes 1000 10000; each size in its 60 days and spread ten times as far)
 """
 
@@ -68,6 +77,15 @@ PROFILED = {
 }
 
 
+def in_date_order(db: Path) -> None:
+    """First seen when published, as a crawl finds documents: the stages take their backlog
+    in the order documents were first seen, so batches then hold documents of a few days."""
+    with connect(db) as con:
+        con.execute("""UPDATE documents d SET first_seen_at = TRY_CAST(v.hint_published_at
+            AS TIMESTAMPTZ) FROM document_versions v
+            WHERE v.doc_id = d.doc_id AND v.version = d.current_version""")
+
+
 def per_batch(profile: cProfile.Profile) -> dict[str, float]:
     """Cumulative ms per batch of the PROFILED functions, and of the whole run."""
     stats = pstats.Stats(profile).stats  # (file, line, function) -> (cc, calls, tt, ct, ..)
@@ -91,17 +109,20 @@ def per_batch(profile: cProfile.Profile) -> dict[str, float]:
 def cluster_timed(db: Path, profile: bool = False) -> dict:
     """Dedup, then cluster with each of its read-write opens timed: open, work, close; with
     ``profile``, cluster runs under cProfile (slower) and its costs per batch are returned."""
-    runner.run_stages(db, build_stages(["dedup"], SETTINGS), batch_size=64)
+    dedup = runner.run_stages(db, build_stages(["dedup"], SETTINGS), batch_size=64)
     closes: list[float] = []  # ms to close each read-write open
+    work: list[float] = []  # ms from each read-write open to its close
     real = storage_db.connect
 
     @contextmanager
     def connect_timed(path=None, *, read_only=False, upgrade=True):
+        opened = time.perf_counter()
         with real(path, read_only=read_only, upgrade=upgrade) as con:
             yield con
             closing = time.perf_counter()
         if not read_only:
             closes.append((time.perf_counter() - closing) * 1000)
+            work.append((closing - opened) * 1000)
 
     runner.connect = connect_timed
     profiler = cProfile.Profile() if profile else None
@@ -116,9 +137,11 @@ def cluster_timed(db: Path, profile: bool = False) -> dict:
     with connect(db, read_only=True) as con:
         narratives = con.execute("SELECT count(*) FROM narratives").fetchone()[0]
     return {
+        "dedup_s": dedup.stages[0].seconds,
         "seconds": report.stages[0].seconds,
         "docs_per_s": report.stages[0].docs_per_s,
         "closes": closes,
+        "work": work,
         "close_s": sum(closes) / 1000,
         "narratives": narratives,
         "profile": per_batch(profiler) if profiler else None,
@@ -165,18 +188,28 @@ def quarters(values: list[float]) -> list[float]:
 
 
 def main(
-    shared: Path, sizes: list[int], factors: tuple[int, ...] = (1, 10), profile: bool = False
+    shared: Path,
+    sizes: list[int],
+    factors: tuple[int, ...] = (1, 10),
+    profile: bool = False,
+    per_day: int | None = None,
+    dated: bool = False,
 ) -> None:
+    """Each size in its 60 days spread by each of ``factors``, or, with ``per_day``, spread
+    so that it holds about that many documents a day; ``dated``: first seen when published.
+    """
     rows, last = [], None
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             base = Path(tmp) / f"base-{n}.duckdb"
             build(base, generate(n, shared))
-            for factor in factors:
+            for factor in (max(1, round(n / (60 * per_day))),) if per_day else factors:
                 db = Path(tmp) / f"run-{n}-{factor}.duckdb"
                 db.write_bytes(base.read_bytes())
                 if factor != 1:
                     stretch(db, factor)
+                if dated:
+                    in_date_order(db)
                 r = cluster_timed(db, profile)
                 rows.append((n, 60 * factor, r))
                 print(f"{n} in {60 * factor} days: {r['seconds']:.1f} s", file=sys.stderr)
@@ -204,15 +237,17 @@ def main(
     curves = {dim: appends(dim) for dim in (384, 2048)}
     print("cluster (`vectors = \"words\"`, batches of 64) after dedup; each batch's close of "
           "the file timed (DuckDB checkpoints on close)\n")  # fmt: skip
-    print("| documents | days | cluster s | docs/s | narratives | closes s | close ms: first 5 "
-          "| close ms: median of each quarter of the run |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("| documents | days | dedup s | cluster s | docs/s | narratives | closes s | close ms: "
+          "first 5 | close ms: median of each quarter of the run | batch ms without its close: "
+          "median of each quarter |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n, days, r in rows:
         c = r["closes"]
-        print(f"| {n:,} | {days} | {r['seconds']:.1f} | {r['docs_per_s']:.0f} | "
-              f"{r['narratives']:,} | {r['close_s']:.1f} | "
+        print(f"| {n:,} | {days} | {r['dedup_s']:.1f} | {r['seconds']:.1f} | "
+              f"{r['docs_per_s']:.0f} | {r['narratives']:,} | {r['close_s']:.1f} | "
               f"{', '.join(f'{x:.0f}' for x in c[:5])} | "
-              f"{', '.join(f'{x:.0f}' for x in quarters(c))} |")  # fmt: skip
+              f"{', '.join(f'{x:.0f}' for x in quarters(c))} | "
+              f"{', '.join(f'{x:.0f}' for x in quarters(r['work']))} |")  # fmt: skip
     print(f"\nClosing the file after one transaction, on the last store ({rows[-1][0]:,} "
           "documents), median ms of 3\n")  # fmt: skip
     print("| transaction | close ms |")
@@ -242,6 +277,14 @@ if __name__ == "__main__":
     parser.add_argument("sizes", type=int, nargs="*", default=[1_000, 10_000])
     parser.add_argument("--factors", default="1,10", help="date spreads, e.g. 1,10")
     parser.add_argument("--profile", action="store_true", help="cProfile each cluster run")
+    parser.add_argument(
+        "--per-day", type=int, help="spread each size to about this many documents a day "
+        "(instead of --factors)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--dated", action="store_true", help="documents first seen when published, so the "
+        "stages take them in date order as from a crawl (by default, in the corpus's order)"
+    )  # fmt: skip
     args = parser.parse_args()
     factors = tuple(int(f) for f in args.factors.split(","))
-    main(args.shared, args.sizes, factors, args.profile)
+    main(args.shared, args.sizes, factors, args.profile, args.per_day, args.dated)
