@@ -16,7 +16,7 @@ narrative writes costs as the tables grow.
 
 With ``--per-day N`` each size is spread instead to about N documents a day (10,000 in its
 60 days and 100,000 over 600 at 167 a day): a crawl's rate, so the window holds as many
-documents at every size, and the time per document should not grow with the store. The
+documents at every size, and what still grows per document grows with the store. The
 table gives dedup's time too, and each batch's time without its close, per quarter of the
 run, to show whether it levels off. The corpus's order is not its dates' order, so each
 batch of 64 spans all its days, as a backfill crawled at once would; ``--dated`` makes each
