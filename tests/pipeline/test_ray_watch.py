@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = """
 import sys, time
 from pipeline.engines.ray_support import ClusterWatch, LostCluster
-watch = ClusterWatch("127.0.0.1:{port}", grace={grace}, every=0.05)
+watch = ClusterWatch("127.0.0.1:{port}", grace=1.0, every=0.05)
 watch.active.set()
 watch.start()
 {body}
@@ -27,8 +27,8 @@ def closed_port() -> int:
         return s.getsockname()[1]  # nothing listens there once closed
 
 
-def run(body: str, grace: float = 1.0) -> subprocess.CompletedProcess:
-    code = SCRIPT.format(port=closed_port(), body=textwrap.dedent(body), grace=grace)
+def run(body: str) -> subprocess.CompletedProcess:
+    code = SCRIPT.format(port=closed_port(), body=textwrap.dedent(body))
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env={"PYTHONPATH": str(ROOT)})  # fmt: skip
 
@@ -58,9 +58,7 @@ def test_no_interrupt_outside_a_wait_on_ray():
 def test_a_wait_on_ray_is_interrupted_and_an_unreported_loss_gets_its_line():
     """Blocked inside ``waiting``: interrupted. Had the engine not reported the loss, the
     watch writes the one error line itself before it ends the process."""
-    # a grace of 3 s gives the main thread time to take the interrupt on a busy machine too
-    proc = run(
-        """
+    proc = run("""
         try:
             with watch.waiting():
                 for _ in range(100):  # "next(results)": Ray's wait polls
@@ -68,9 +66,7 @@ def test_a_wait_on_ray_is_interrupted_and_an_unreported_loss_gets_its_line():
         except KeyboardInterrupt:
             print("interrupted", flush=True)
         time.sleep(5)
-    """,
-        grace=3.0,
-    )
+    """)
     assert "interrupted" in proc.stdout, proc.stderr
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
