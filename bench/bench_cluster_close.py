@@ -203,7 +203,8 @@ def main(
         for n in sizes:
             base = Path(tmp) / f"base-{n}.duckdb"
             build(base, generate(n, shared))
-            for factor in (max(1, round(n / (60 * per_day))),) if per_day else factors:
+            spreads = (max(1, round(n / (60 * per_day))),) if per_day else factors
+            for factor in spreads:
                 db = Path(tmp) / f"run-{n}-{factor}.duckdb"
                 db.write_bytes(base.read_bytes())
                 if factor != 1:
@@ -275,12 +276,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("shared", type=Path)
     parser.add_argument("sizes", type=int, nargs="*", default=[1_000, 10_000])
-    parser.add_argument("--factors", default="1,10", help="date spreads, e.g. 1,10")
+    spread = parser.add_mutually_exclusive_group()
+    spread.add_argument("--factors", default="1,10", help="date spreads, e.g. 1,10")
+    spread.add_argument(
+        "--per-day", type=int, help="spread each size to about this many documents a day"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile each cluster run")
-    parser.add_argument(
-        "--per-day", type=int, help="spread each size to about this many documents a day "
-        "(instead of --factors)"
-    )  # fmt: skip
     parser.add_argument(
         "--dated", action="store_true", help="documents first seen when published, so the "
         "stages take them in date order as from a crawl (by default, in the corpus's order)"
