@@ -103,8 +103,8 @@ def build(db: Path, n: int, per_narrative: int = PER_NARRATIVE, hashed: bool = F
                    0.8, 'nearest', now() FROM nums"""
         )
         con.execute(
-            f"""INSERT INTO doc_terms SELECT {id_("i")}, w, 1 FROM nums,
-                   (SELECT unnest(['перемирие', 'ceasefire', 'guarantee']) AS w)"""
+            f"""INSERT INTO doc_term_lists SELECT {id_("i")}, [{{'term': w, 'n': 1}}
+                   FOR w IN ['перемирие', 'ceasefire', 'guarantee']] FROM nums"""
         )
         con.execute("INSERT INTO runs VALUES ('bench', 'process', now(), now(), 'ok', '{}')")
 

@@ -12,6 +12,7 @@ from storage.schema import (
     m15_analyst_views,
     m16_broken_feed_health,
     m17_anchors,
+    m18_doc_term_lists,
 )
 
 LATER = [
@@ -23,4 +24,5 @@ LATER = [
     m15_analyst_views.MIGRATION,
     m16_broken_feed_health.MIGRATION,
     m17_anchors.MIGRATION,
+    m18_doc_term_lists.MIGRATION,
 ]

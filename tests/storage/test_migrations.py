@@ -51,3 +51,28 @@ def test_read_only_commands_migrate_an_older_database_first(tmp_path):
     con.close()
     out = run_cli("sql", "SELECT count(*) AS n FROM v_rejections", "--format", "csv", db=db).stdout
     assert out.strip() == "n\n0"
+
+
+def test_terms_move_to_one_row_a_document_and_read_as_before(tmp_path):
+    """Schema 18: doc_terms (a row per term) becomes doc_term_lists (a row per document),
+    read through a view of the old name; a later write replaces a document's terms whole."""
+    db = tmp_path / "17.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, [m for m in MIGRATIONS if m[0] <= 17])
+    con.execute("INSERT INTO doc_terms VALUES ('d1', 'ceasefire', 3), ('d1', 'guarantee', 1), "
+                "('d2', 'перемирие', 2)")  # fmt: skip
+    con.close()
+    with connect(db) as con:
+        assert schema_version(con) == LATEST_VERSION
+        assert con.execute("SELECT doc_id, term, n FROM doc_terms ORDER BY 1, 2").fetchall() == [
+            ("d1", "ceasefire", 3), ("d1", "guarantee", 1), ("d2", "перемирие", 2)
+        ]  # fmt: skip
+        assert con.execute(
+            "SELECT terms[1].term FROM doc_term_lists WHERE doc_id = 'd1'"
+        ).fetchone() == ("ceasefire",)
+        con.execute(
+            "INSERT OR REPLACE INTO doc_term_lists VALUES ('d1', [{'term': 'truce', 'n': 1}])"
+        )
+        assert con.execute("SELECT term FROM doc_terms WHERE doc_id = 'd1'").fetchall() == [
+            ("truce",)
+        ]

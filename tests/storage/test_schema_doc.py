@@ -12,12 +12,12 @@ TYPE_ALIASES = {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}
 
 
 def documented_views() -> dict[str, list[tuple[str, str]]]:
-    """View name -> [(column, type)] from each "## `v_...`" section's column table."""
+    """View name -> [(column, type)] from each "## `name`" section's column table."""
     views: dict[str, list[tuple[str, str]]] = {}
     current = None
     for line in DOC.read_text(encoding="utf-8").splitlines():
         if line.startswith("## "):
-            heading = re.match(r"## `(v_\w+)`", line)
+            heading = re.match(r"## `(\w+)`", line)
             current = heading.group(1) if heading else None
             if current:
                 views[current] = []
