@@ -25,12 +25,14 @@ first seen in date order, their rows in that order too. (Making them first seen 
 on a store written in the corpus's order is not the same: each batch's texts then lie all over
 the table, and reading them by row id cost 127 ms a batch of 64 against 47 at 10,000.)
 
-With ``--profile`` each cluster run is profiled (cProfile, so slower) and a table gives the
+With ``--statements`` each SQL statement of each cluster run is timed (bench/statements.py)
+and a table per run gives the slowest, in ms a batch over the run, its first and its last
+quarter. With ``--profile`` each cluster run is profiled (cProfile, so slower) and a table gives the
 milliseconds a batch spends reading the active narratives, reading its documents, writing,
 and opening and closing the file.
 
 Run: python -m bench.bench_cluster_close SHARED [sizes...] [--factors 1,10 | --per-day N]
-     [--dated] [--profile]
+     [--dated] [--profile] [--statements]
      (default sizes 1000 10000; each size in its 60 days and spread ten times as far)
 """
 
@@ -44,7 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import duckdb
@@ -52,6 +54,7 @@ import numpy as np
 
 from bench.bench_batch_reads import build
 from bench.corpus import generate
+from bench.statements import StatementTimer
 from pipeline import runner
 from pipeline.config import DEFAULTS
 from pipeline.stages import build_stages
@@ -100,9 +103,10 @@ def per_batch(profile: cProfile.Profile) -> dict[str, float]:
     }
 
 
-def cluster_timed(db: Path, profile: bool = False) -> dict:
+def cluster_timed(db: Path, profile: bool = False, statements: bool = False) -> dict:
     """Dedup, then cluster with each of its read-write opens timed: open, work, close; with
-    ``profile``, cluster runs under cProfile (slower) and its costs per batch are returned."""
+    ``profile``, cluster runs under cProfile (slower) and its costs per batch are returned;
+    with ``statements``, each SQL statement's ms per batch (bench/statements.py)."""
     dedup = runner.run_stages(db, build_stages(["dedup"], SETTINGS), batch_size=64)
     closes: list[float] = []  # ms to close each read-write open
     work: list[float] = []  # ms from each read-write open to its close
@@ -120,10 +124,12 @@ def cluster_timed(db: Path, profile: bool = False) -> dict:
 
     runner.connect = connect_timed
     profiler = cProfile.Profile() if profile else None
+    timer = StatementTimer() if statements else None
     try:
         if profiler:
             profiler.enable()
-        report = runner.run_stages(db, build_stages(["cluster"], SETTINGS), batch_size=64)
+        with timer.timing() if timer else nullcontext():
+            report = runner.run_stages(db, build_stages(["cluster"], SETTINGS), batch_size=64)
     finally:
         if profiler:
             profiler.disable()
@@ -139,6 +145,7 @@ def cluster_timed(db: Path, profile: bool = False) -> dict:
         "close_s": sum(closes) / 1000,
         "narratives": narratives,
         "profile": per_batch(profiler) if profiler else None,
+        "statements": timer.table() if timer else None,
     }
 
 
@@ -188,6 +195,7 @@ def main(
     profile: bool = False,
     per_day: int | None = None,
     dated: bool = False,
+    statements: bool = False,
 ) -> None:
     """Each size in its 60 days spread by each of ``factors``, or, with ``per_day``, spread
     so that it holds about that many documents a day; ``dated``: stored in date order.
@@ -206,7 +214,7 @@ def main(
                 db.write_bytes(base.read_bytes())
                 if factor != 1:
                     stretch(db, factor)
-                r = cluster_timed(db, profile)
+                r = cluster_timed(db, profile, statements)
                 rows.append((n, 60 * factor, r))
                 print(f"{n} in {60 * factor} days: {r['seconds']:.1f} s", file=sys.stderr)
                 last = db
@@ -260,6 +268,13 @@ def main(
             pb = r["profile"]
             print(f"| {n:,} | {days} | {pb['batches']} | {pb['all']:.0f} | "
                   + " | ".join(f"{pb.get(k, 0):.0f}" for k in names) + " |")  # fmt: skip
+    for n, days, r in rows if statements else ():
+        print(f"\nSQL statements of cluster at {n:,} documents in {days} days: ms a batch, over "
+              "the run and in its first and last quarter\n")  # fmt: skip
+        print("| statement | ms a batch | first quarter | last quarter |")
+        print("|---|---|---|---|")
+        for key, ms, first, last in r["statements"]:
+            print(f"| `{key.replace('|', '/')}` | {ms:.1f} | {first:.1f} | {last:.1f} |")
     print("\nDuckDB alone: closing the file after appending 64 vectors, mean ms in each "
           "stretch of 3,200 rows of 25,600\n")  # fmt: skip
     print("| floats a vector | " + " | ".join(f"to {3200 * (i + 1):,}" for i in range(8)) + " |")
@@ -279,9 +294,12 @@ if __name__ == "__main__":
     )
     parser.add_argument("--profile", action="store_true", help="cProfile each cluster run")
     parser.add_argument(
+        "--statements", action="store_true", help="time each SQL statement of each cluster run"
+    )
+    parser.add_argument(
         "--dated", action="store_true", help="store the documents in the order they were "
         "published, as a crawl that follows its sites does (by default, the corpus's order)"
     )  # fmt: skip
     args = parser.parse_args()
     factors = tuple(int(f) for f in args.factors.split(","))
-    main(args.shared, args.sizes, factors, args.profile, args.per_day, args.dated)
+    main(args.shared, args.sizes, factors, args.profile, args.per_day, args.dated, args.statements)
