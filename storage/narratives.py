@@ -10,7 +10,7 @@ from storage.bulk import insert_rows
 from storage.db import transaction
 from storage.documents import seen_at_sql
 from storage.outputs.narratives import MEMBER_COLUMNS as NARRATIVE_MEMBER_COLUMNS
-from storage.outputs.narratives import write_parts
+from storage.outputs.narratives import NARRATIVE_COLUMNS, write_parts
 from storage.stages import STAGE_STATE_COLUMNS
 from storage.vectors import read_columns
 
@@ -91,15 +91,7 @@ def replace_all(
         insert_rows(
             con,
             "narratives",
-            [
-                ("narrative_id", "BIGINT"),
-                ("created_at", "TIMESTAMPTZ"),
-                ("updated_at", "TIMESTAMPTZ"),
-                ("model_id", "VARCHAR"),
-                ("size", "INTEGER"),
-                ("last_seen", "TIMESTAMPTZ"),
-                ("vector_sum", "FLOAT[]"),
-            ],
+            NARRATIVE_COLUMNS,
             [
                 (ids[k], created.get(ids[k], now), now, model_id, s.size, s.last_seen, s.vector_sum)
                 for k, s in states.items()
