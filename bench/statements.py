@@ -1,7 +1,8 @@
 """Time every SQL statement a stage run sends to DuckDB, per read-write open of the file.
 
 The runner opens the file read-write once a batch (its write, then the next batch's reads),
-so "per open" is "per batch". Each statement is timed with the fetch of its result, and the
+so "per open" is "per batch" (a batch's reads count in the previous batch's open, so the
+last quarter of a short run shows no reads). Each statement is timed with the fetch of its result, and the
 close of the file (DuckDB's checkpoint) as one more line. Used by bench_cluster_close.py
 (``--statements``) to find what a batch pays more as the store grows."""
 
@@ -20,8 +21,11 @@ CLOSE = "<close of the file>"
 class _Timed:
     """A connection, or a statement's result, whose calls are added to one statement's time."""
 
-    def __init__(self, target, timer: StatementTimer, key: str | None = None) -> None:
+    def __init__(
+        self, target, timer: StatementTimer, key: str | None = None, read_only: bool = False
+    ) -> None:
         self._target, self._timer, self._key = target, timer, key
+        self._read_only = read_only
 
     def _add(self, key: str, started: float) -> None:
         self._timer.ms[key][self._timer.opens] += (time.perf_counter() - started) * 1000
@@ -73,9 +77,7 @@ class StatementTimer:
         real = storage_db._open
 
         def _open(path, read_only):
-            con = _Timed(real(path, read_only), self)
-            con._read_only = read_only
-            return con
+            return _Timed(real(path, read_only), self, read_only=read_only)
 
         storage_db._open = _open
         try:

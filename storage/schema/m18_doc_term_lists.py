@@ -2,11 +2,10 @@
 `doc_terms` (doc_id, term, n).
 
 One row per term, keyed by (doc_id, term), made the cluster stage's writes grow with the
-store: about 30 rows a document, each batch replacing its documents' rows through a primary
-key of millions of entries (an insert that looks up every row in it, and a delete that scans
-the whole table), and DuckDB writing that index out again at every checkpoint. One row per
-document is what the stage writes and replaces: 64 rows a batch through a key of one entry a
-document (README, "End to end")."""
+store: about 30 rows a document, and each batch replaced its documents' rows with a delete
+that scanned every term and an insert through a key of millions of entries (per-statement
+timings, README "End to end"). One row per document is what the stage writes and replaces:
+64 rows a batch through a key of one entry a document."""
 
 MIGRATION = (
     18,

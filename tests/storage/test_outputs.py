@@ -389,6 +389,27 @@ def test_new_narratives_get_the_next_sequence_ids(con):
     assert states(con, "cluster") == {a: "done", b: "done", c: "done", d: "done"}
 
 
+def test_a_narrative_growing_keeps_its_creation_time_and_takes_the_new_state(con):
+    a, b = store(con, "a", "b")
+    write_results(con, "cluster", "1", [assign(a, "new:" + a)], [state("new:" + a, 1)])
+    [(nid, created, updated)] = rows(
+        con, "SELECT narrative_id, created_at, updated_at FROM narratives"
+    )
+    assert created == updated
+    tick()
+    later = datetime(2026, 2, 1, tzinfo=UTC)
+    write_results(
+        con, "cluster", "1", [assign(b, nid, "nearest")], [state(nid, 2, last_seen=later)]
+    )
+    [(nid2, created2, updated2, size, last_seen, vec)] = rows(
+        con,
+        "SELECT narrative_id, created_at, updated_at, size, last_seen, vector_sum FROM narratives",
+    )
+    assert (nid2, created2) == (nid, created)  # an upsert, not a replace: born once
+    assert updated2 > updated
+    assert (size, last_seen, list(vec)) == (2, later, [2.0, 0.0])
+
+
 def test_a_narrative_merge_moves_members_and_leaves_an_alias(con):
     a, b, c, d, e = store(con, "a", "b", "c", "d", "e")
     write_results(
