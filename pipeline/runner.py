@@ -312,7 +312,7 @@ def _next_batch(con, *, stage: Stage, keys: PendingKeys, size: int
     """The stage's next ``size`` pending documents, and their lookups answered in the same
     read when the stage has no ``prepare`` to run first (None otherwise)."""
     taken = keys.take(con, size)
-    batch = load_inputs(con, taken, with_html=stage.needs_html)
+    batch = load_inputs(con, taken, with_html=stage.needs_html, located=keys.located)
     keys.served(len(taken))
     if not batch or type(stage).prepare is not Stage.prepare:
         return batch, None

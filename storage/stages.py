@@ -10,7 +10,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.db import transaction
-from storage.documents import decompress_html, record_rejections, seen_at_sql
+from storage.documents import decompress_html, record_rejections
 from storage.longtext import by_row_id
 from storage.outputs import WriteContext, write_outputs
 from storage.records import DocInput, Rejection, StageError
@@ -38,9 +38,8 @@ def _pending_where(
 ) -> tuple[str, list]:
     """Current document versions the stage has not handled at this version, whose required
     stages are done; a document that made the stage raise in run ``run_id`` waits for the
-    next run."""
+    next run. A WHERE clause over `documents d`."""
     sql = [
-        "FROM documents d",
         "WHERE NOT EXISTS (SELECT 1 FROM stage_state s WHERE s.doc_id = d.doc_id",
         "  AND s.version = d.current_version AND s.stage = ? AND s.stage_version = ?)",
         "AND NOT EXISTS (SELECT 1 FROM stage_errors x WHERE x.doc_id = d.doc_id",
@@ -57,6 +56,32 @@ def _pending_where(
     return "\n".join(sql), params
 
 
+#: Where a document version's inputs are: its first fetch, then its row ids in
+#: document_versions, extractions, languages and translations (None where it has no row).
+_LOCATED = "d.first_seen_at, v.rowid, e.rowid, l.rowid, t.rowid"
+
+
+def _located_joins(version: str) -> str:
+    return "\n".join(
+        f"LEFT JOIN {table} {alias} ON {alias}.doc_id = d.doc_id AND {alias}.version = {version}"
+        for table, alias in (("document_versions", "v"), ("extractions", "e"),
+                             ("languages", "l"), ("translations", "t"))
+    )  # fmt: skip
+
+
+def _pending_rows(con, stage, stage_version, requires=(), limit=None, run_id=None, *,
+                  located: bool = False) -> list[tuple]:  # fmt: skip
+    """`pending`'s rows: (doc_id, version), and with ``located`` the `_LOCATED` columns."""
+    where, params = _pending_where(stage, stage_version, requires, run_id)
+    columns = "d.doc_id, d.current_version" + (f", {_LOCATED}" if located else "")
+    joins = _located_joins("d.current_version") if located else ""
+    sql = f"SELECT {columns} FROM documents d {joins} {where} ORDER BY d.first_seen_at, d.doc_id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return con.execute(sql, params).fetchall()
+
+
 def pending(
     con: duckdb.DuckDBPyConnection,
     stage: str,
@@ -66,12 +91,8 @@ def pending(
     run_id: str | None = None,
 ) -> list[tuple[str, int]]:
     """(doc_id, version) keys the stage still has to process, in a stable order."""
-    where, params = _pending_where(stage, stage_version, requires, run_id)
-    sql = f"SELECT d.doc_id, d.current_version {where} ORDER BY d.first_seen_at, d.doc_id"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(int(limit))
-    return [(row[0], row[1]) for row in con.execute(sql, params).fetchall()]
+    rows = _pending_rows(con, stage, stage_version, requires, limit, run_id)
+    return [(row[0], row[1]) for row in rows]
 
 
 class PendingKeys:
@@ -82,20 +103,28 @@ class PendingKeys:
     batch is read. Every document of a batch leaves the backlog when the batch is written
     (done, rejected, or a failure recorded for this run), and the writer lock keeps other
     writers out, so what a page holds after the served keys is what `pending` would return
-    then. A page is read again when it runs short, after those writes."""
+    then. A page is read again when it runs short, after those writes.
+
+    The page also says where each document's inputs are (``located``, for `load_inputs`):
+    found in the same scan, so that a batch's read need not look its keys up again. The
+    stage's own writes do not move the rows of its inputs; a row that moved anyway is read
+    by key (storage/longtext.py)."""
 
     def __init__(self, stage: str, stage_version: str, requires: tuple[str, ...] = (),
                  run_id: str | None = None) -> None:  # fmt: skip
         self.query = (stage, stage_version, requires)
         self.run_id, self.page = run_id, PAGE
         self.keys: list[tuple[str, int]] = []
+        self.located: dict[tuple[str, int], tuple] = {}
         self.at = 0
         self.last = False  # the page held the whole backlog
 
     def take(self, con: duckdb.DuckDBPyConnection, size: int) -> list[tuple[str, int]]:
         if len(self.keys) - self.at < size and not self.last:
             limit = max(self.page, size)
-            self.keys = pending(con, *self.query, limit, self.run_id)
+            rows = _pending_rows(con, *self.query, limit, self.run_id, located=True)
+            self.keys = [(r[0], r[1]) for r in rows]
+            self.located = {(r[0], r[1]): r[2:] for r in rows}
             self.at, self.last = 0, len(self.keys) < limit
         return self.keys[self.at : self.at + size]
 
@@ -112,66 +141,95 @@ def backlog(
 ) -> int:
     """How many document versions the stage would process now."""
     where, params = _pending_where(stage, stage_version, requires, run_id)
-    return int(con.execute(f"SELECT count(*) {where}", params).fetchone()[0])
+    return int(con.execute(f"SELECT count(*) FROM documents d {where}", params).fetchone()[0])
 
 
-def load_inputs(
-    con: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]], *, with_html: bool = True
-) -> list[DocInput]:
-    """The stage inputs for the given (doc_id, version) keys, in the same order. Stages that
-    read only extracted text pass ``with_html=False``: raw pages are then not loaded into
-    Python, and the imported text (``raw_text``) only where extraction left no text.
-
-    The short columns are read by key, the long ones (pages, texts) afterwards by row id
-    (storage/longtext.py), so that reading a batch does not grow with the store."""
-    if not keys:
-        return []
+def locate(
+    con: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]]
+) -> dict[tuple[str, int], tuple]:
+    """Where the given (doc_id, version) keys' inputs are (see `_LOCATED`), found by key: a
+    scan of the key columns of five tables. `PendingKeys` finds them with the keys instead."""
     rows = con.execute(
         f"""
-        SELECT v.doc_id, v.version, v.url, v.source, e.title,
-               v.hint_title, v.hint_published_at, v.hint_lang,
-               l.lang, t.status, t.title, {seen_at_sql("e")},
-               v.rowid, e.rowid, t.rowid
-        FROM document_versions v
-        JOIN documents d ON d.doc_id = v.doc_id
-        JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k
-          ON k.doc_id = v.doc_id AND k.version = v.version
-        LEFT JOIN extractions e ON e.doc_id = v.doc_id AND e.version = v.version
-        LEFT JOIN languages l ON l.doc_id = v.doc_id AND l.version = v.version
-        LEFT JOIN translations t ON t.doc_id = v.doc_id AND t.version = v.version
+        SELECT k.doc_id, k.version, {_LOCATED}
+        FROM (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k
+        JOIN documents d ON d.doc_id = k.doc_id
+        {_located_joins("k.version")}
         """,
         [[k[0] for k in keys], [k[1] for k in keys]],
     ).fetchall()
-    texts = by_row_id(con, "extractions", ("x.text",), [(r[13], *r[:2]) for r in rows])
-    translated = by_row_id(con, "translations", ("x.text",), [(r[14], *r[:2]) for r in rows])
-    # the imported text is what extraction reads and what later stages fall back on where
-    # extraction left none; the page only where the stage asks for it
-    pages = by_row_id(
-        con,
-        "document_versions",
-        ("x.text", "x.html", "x.html_zlib") if with_html else ("x.text",),
-        [(r[12], *r[:2]) for r in rows if with_html or not texts.get(r[:2], ("",))[0]],
-    )
-    by_key = {}
-    for r in rows:
-        raw_text, html, html_zlib = (*pages.get(r[:2], ()), None, None, None)[:3]
-        by_key[r[:2]] = DocInput(
-            *r[:4],
+    return {(r[0], r[1]): r[2:] for r in rows}
+
+
+#: What load_inputs reads of document_versions, extractions and translations, by row id
+_VERSION = ("x.url", "x.source", "x.hint_title", "x.hint_published_at", "x.hint_lang",
+            "TRY_CAST(x.hint_published_at AS TIMESTAMPTZ)")  # fmt: skip
+_PAGE = ("x.text", "x.html", "x.html_zlib")
+_EXTRACTED = ("x.title", "x.published_at", "x.text")
+_TRANSLATED = ("x.status", "x.title", "x.text")
+_NONE = (None, None, None)
+
+
+def load_inputs(
+    con: duckdb.DuckDBPyConnection,
+    keys: list[tuple[str, int]],
+    *,
+    with_html: bool = True,
+    located: dict[tuple[str, int], tuple] | None = None,
+) -> list[DocInput]:
+    """The stage inputs for the given (doc_id, version) keys, in the same order; unknown keys
+    are left out. Stages that read only extracted text pass ``with_html=False``: raw pages
+    are then not loaded into Python, and the imported text (``raw_text``) only where
+    extraction left no text.
+
+    Every column is read by row id (storage/longtext.py), so that reading a batch does not
+    grow with the store: a scan that matches keys reads whole columns, and decompresses the
+    long ones. The row ids come from ``located`` (`PendingKeys.located`), else from `locate`,
+    which matches the keys alone."""
+    if not keys:
+        return []
+    where = dict(located or {})
+    missing = [k for k in keys if k not in where]
+    if missing:
+        where.update(locate(con, missing))
+    found = {k: where[k] for k in keys if k in where and where[k][1] is not None}
+    if not found:
+        return []
+
+    def read(table: str, selected: tuple[str, ...], column: int, only=None) -> dict:
+        rows = [(loc[column], *k) for k, loc in found.items() if only is None or only(k)]
+        return by_row_id(con, table, selected, rows)
+
+    versions = read("document_versions", _VERSION + (_PAGE if with_html else ()), 1)
+    extracted = read("extractions", _EXTRACTED, 2)
+    languages = read("languages", ("x.lang",), 3)
+    translated = read("translations", _TRANSLATED, 4)
+    if not with_html:
+        # the imported text is what later stages fall back on where extraction left none
+        pages = read("document_versions", _PAGE[:1], 1, lambda k: not extracted.get(k, _NONE)[2])
+    docs = {}
+    for key, (first_seen_at, *_) in found.items():
+        if key not in versions:  # the version is gone since it was located
+            continue
+        url, source, hint_title, hint_published_at, hint_lang, hinted_at, *page = versions[key]
+        raw_text, html, html_zlib = (*(page if with_html else pages.get(key, ())), *_NONE)[:3]
+        title, published_at, text = extracted.get(key, _NONE)
+        status, translated_title, translated_text = translated.get(key, _NONE)
+        docs[key] = DocInput(
+            *key, url, source,
             # HTML is stored compressed since schema 7; older versions keep it in `html`
             html=html or decompress_html(html_zlib),
-            raw_text=raw_text,
-            text=texts.get(r[:2], (None,))[0],
-            title=r[4],
-            hint_title=r[5],
-            hint_published_at=r[6],
-            hint_lang=r[7],
-            lang=r[8],
-            translation_status=r[9],
-            translated_title=r[10],
-            translated_text=translated.get(r[:2], (None,))[0],
-            seen_at=r[11],
-        )
-    return [by_key[k] for k in keys if k in by_key]
+            raw_text=raw_text, text=text, title=title,
+            hint_title=hint_title, hint_published_at=hint_published_at, hint_lang=hint_lang,
+            lang=languages.get(key, (None,))[0],
+            translation_status=status,
+            translated_title=translated_title,
+            translated_text=translated_text,
+            # as seen_at_sql: the listing's or import's date, the page's own, the first fetch
+            seen_at=next((t for t in (hinted_at, published_at, first_seen_at) if t is not None),
+                         None),
+        )  # fmt: skip
+    return [docs[k] for k in keys if k in docs]
 
 
 def write_results(

@@ -196,9 +196,9 @@ def test_a_stage_reads_its_backlog_a_page_at_a_time(tmp_path, monkeypatch):
     from storage import stages
 
     scans, served = [], []
-    real_pending, real_load = stages.pending, runner.load_inputs
+    real_pending, real_load = stages._pending_rows, runner.load_inputs
 
-    def pending(*args, **kw):
+    def pending(*args, **kw):  # the scan of a page of keys: (con, stage, version, requires, limit)
         scans.append(args[4])
         return real_pending(*args, **kw)
 
@@ -206,7 +206,7 @@ def test_a_stage_reads_its_backlog_a_page_at_a_time(tmp_path, monkeypatch):
         served.append([k[0] for k in keys])
         return real_load(con, keys, **kw)
 
-    monkeypatch.setattr(stages, "pending", pending)
+    monkeypatch.setattr(stages, "_pending_rows", pending)
     monkeypatch.setattr(runner, "load_inputs", load_inputs)
 
     def run(page):

@@ -1,6 +1,7 @@
-"""What a stage reads of a batch: load_inputs reads the short columns by key and the long ones
-(pages, texts) by row id. These tests hold it to what a plain join by key returns, on texts
-long enough for DuckDB to store them ZSTD-compressed, enough of them that a batch is a small part."""
+"""What a stage reads of a batch: load_inputs reads every column by row id, the row ids found
+with the pending keys (PendingKeys) or by matching the keys alone. These tests hold it to what a
+plain join by key returns, on texts long enough for DuckDB to store them ZSTD-compressed, enough
+of them that a batch is a small part."""
 
 import random
 import tomllib
@@ -14,7 +15,7 @@ from storage.db import transaction
 from storage.documents import decompress_html, seen_at_sql, store_pages
 from storage.longtext import by_row_id
 from storage.records import DocInput, PageRecord
-from storage.stages import load_inputs
+from storage.stages import PendingKeys, load_inputs
 
 N = 3000  # a batch of 64 is a small part of the column
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -104,14 +105,23 @@ def by_key(con, keys, with_html):
     return [docs[k] for k in keys if k in docs]
 
 
+def located(con) -> dict:
+    """Where the current versions' rows are, as a stage run's page of pending keys says."""
+    page = PendingKeys("no-such-stage", "1")
+    assert len(page.take(con, 64)) == 64
+    return page.located
+
+
 @pytest.mark.parametrize("with_html", [True, False])
-def test_a_batch_reads_what_a_join_by_key_reads(store, with_html):
+@pytest.mark.parametrize("from_page", [True, False], ids=["located-with-pending", "by-key"])
+def test_a_batch_reads_what_a_join_by_key_reads(store, with_html, from_page):
     db, keys = store
     rng = random.Random(5)
     with connect(db, read_only=True) as con:
+        where = located(con) if from_page else None
         for batch in (keys[:64], keys[1500:1564], rng.sample(keys, 64), keys):
-            batch = [*batch, ("no-such-document", 1)]
-            got = load_inputs(con, batch, with_html=with_html)
+            batch = [*batch, ("no-such-document", 1)]  # and one version no longer current
+            got = load_inputs(con, batch, with_html=with_html, located=where)
             want = by_key(con, batch, with_html)
             assert len(got) == len(batch) - 1  # in the order asked, the unknown key left out
             for g, w in zip(got, want, strict=True):
@@ -149,15 +159,22 @@ class Counting:
 
 @pytest.mark.parametrize("with_html", [True, False])
 def test_a_batch_is_read_by_row_id_without_falling_back_to_keys(store, with_html):
-    """The keys, then the extracted texts, the translations and the pages by row id: four
-    statements. A row id taken from the wrong table would still read the right texts (by key,
-    a fifth statement) but as slowly as before."""
-    db, keys = store
+    """Located with the pending keys, a batch is read in four statements by row id: the
+    versions (and pages), the extractions, the languages and the translations, and a fifth for
+    the imported texts where a stage reads no pages. A row id taken from the wrong table
+    would still read the right rows (by key, one statement more) but as slowly as before."""
+    db, _ = store
     with connect(db, read_only=True) as con:
+        where = located(con)
+        batch = list(where)[:64]
         spy = Counting(con)
-        docs = load_inputs(spy, keys[:64], with_html=with_html)
+        docs = load_inputs(spy, batch, with_html=with_html, located=where)
+        assert spy.statements == (4 if with_html else 5)
+        # without the page, one statement more finds the row ids by the keys alone
+        again = Counting(con)
+        assert load_inputs(again, batch, with_html=with_html) == docs
+        assert again.statements == spy.statements + 1
     assert any(d.translated_text for d in docs) and any(d.raw_text for d in docs)
-    assert spy.statements == 4
 
 
 def test_rows_renumbered_between_the_two_reads_are_read_by_key(store):
