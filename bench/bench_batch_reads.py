@@ -2,10 +2,11 @@
 the end-to-end corpus (bench/corpus.py: real sentences, 300-1,500 words), written into the real
 schema as an import and the extract and langid stages leave them (ids of 16 hex digits, like
 the pipeline's, so not in the order of the rows; rows in the order the documents arrived).
-Then batches of 64 are read as the runner reads them (`pending`, then `load_inputs`), twenty
-spread over the backlog, next to the single join by key that load_inputs used before (kept
-here as the reference) and to batches of 64 documents drawn at random (an order the stages
-never read in).
+Then batches of 64 are read as the runner reads them (a page of pending keys with where
+their rows are, `PendingKeys`, then `load_inputs`), twenty spread over the backlog, next to
+`load_inputs` finding the rows by the keys alone (as the Ray engine reads), to the single
+join by key that load_inputs used before (kept here as the reference) and to batches of 64
+documents drawn at random (an order the stages never read in).
 
 DuckDB stores long texts ZSTD-compressed, and a join that reads them while it matches keys
 decompresses the whole column; load_inputs reads the texts by row id afterwards instead.
@@ -36,7 +37,7 @@ from storage import connect
 from storage.db import transaction
 from storage.documents import seen_at_sql
 from storage.longtext import by_row_id
-from storage.stages import load_inputs, pending
+from storage.stages import PAGE, PendingKeys, load_inputs, pending
 
 BATCH = 64
 BATCHES = 20
@@ -142,11 +143,26 @@ def measure(db: Path) -> dict:
         recent = [k[0] for k in keys[-WINDOW:]]
         first = load_inputs(con, batches[0], with_html=False)  # warm the caches once
         assert first[0].text, "the stage would read no text"
+        page = PendingKeys("signals", "bench", ("langid",))
+        page.page = len(keys)  # one page locates every batch below (not timed)
+        page.take(con, BATCH)
+        assert first == load_inputs(con, batches[0], with_html=False, located=page.located)
+        # a run's page (8,192 keys, or the whole backlog) and its share of a batch of 64
+        one_page = statistics.median(
+            ms(lambda: PendingKeys("signals", "bench", ("langid",)).take(con, BATCH))
+            for _ in range(3)
+        )
         return {
             "docs": len(keys),
             "pending": statistics.median(
                 ms(lambda: pending(con, "signals", "bench", ("langid",), BATCH))
                 for _ in range(BATCHES // 2)
+            ),
+            "page": one_page,
+            "page share": one_page * BATCH / min(len(keys), PAGE),
+            "located": statistics.median(
+                ms(lambda b=b: load_inputs(con, b, with_html=False, located=page.located))
+                for b in batches
             ),
             "before": statistics.median(ms(lambda b=b: before(con, b)) for b in batches),
             "after": statistics.median(
@@ -189,12 +205,15 @@ def main(shared: Path, sizes: list[int], keep: Path | None = None) -> None:
     print(f"Reading a batch of {BATCH} as the store grows: median ms of {BATCHES} batches spread "
           "over the backlog in the stages' order, and of 10 batches drawn at random; "
           "the texts are stored as DuckDB chose (ZSTD)\n")  # fmt: skip
-    print("| documents | MiB / 1,000 docs | pending | one join by key (before) | load_inputs "
-          "| load_inputs with the imported text (as extract) | random: before | random: load_inputs |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    print("| documents | MiB / 1,000 docs | pending | one join by key (before) | load_inputs, keys "
+          "matched | load_inputs, located with the page | a page of pending keys located (its "
+          "share of a batch) | load_inputs with the imported text (as extract) "
+          "| random: before | random: load_inputs |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['docs']:,} | {r['mib_per_1000']:.1f} | {r['pending']:.1f} "
-              f"| {r['before']:.1f} | {r['after']:.1f} | {r['after, as extract']:.1f} "
+              f"| {r['before']:.1f} | {r['after']:.1f} | {r['located']:.1f} "
+              f"| {r['page']:.0f} ({r['page share']:.1f}) | {r['after, as extract']:.1f} "
               f"| {r['random, before']:.1f} | {r['random, after']:.1f} |")  # fmt: skip
     print(f"\nThe text lengths of the last {WINDOW:,} documents stored (as the dedup stage reads "
           "its window's; all of them where the store is smaller), median ms of 3\n")  # fmt: skip
