@@ -10,7 +10,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.db import transaction
-from storage.documents import decompress_html, record_rejections
+from storage.documents import decompress_html, record_rejections, seen_at_sql
 from storage.longtext import by_row_id
 from storage.outputs import WriteContext, write_outputs
 from storage.records import DocInput, Rejection, StageError
@@ -56,9 +56,9 @@ def _pending_where(
     return "\n".join(sql), params
 
 
-#: Where a document version's inputs are: its first fetch, then its row ids in
+#: Where a document version's inputs are: its date (`seen_at_sql`), then its row ids in
 #: document_versions, extractions, languages and translations (None where it has no row).
-_LOCATED = "d.first_seen_at, v.rowid, e.rowid, l.rowid, t.rowid"
+_LOCATED = f"{seen_at_sql('e')}, v.rowid, e.rowid, l.rowid, t.rowid"
 
 
 def _located_joins(version: str) -> str:
@@ -162,10 +162,9 @@ def locate(
 
 
 #: What load_inputs reads of document_versions, extractions and translations, by row id
-_VERSION = ("x.url", "x.source", "x.hint_title", "x.hint_published_at", "x.hint_lang",
-            "TRY_CAST(x.hint_published_at AS TIMESTAMPTZ)")  # fmt: skip
+_VERSION = ("x.url", "x.source", "x.hint_title", "x.hint_published_at", "x.hint_lang")
 _PAGE = ("x.text", "x.html", "x.html_zlib")
-_EXTRACTED = ("x.title", "x.published_at", "x.text")
+_EXTRACTED = ("x.title", "x.text")
 _TRANSLATED = ("x.status", "x.title", "x.text")
 _NONE = (None, None, None)
 
@@ -206,14 +205,14 @@ def load_inputs(
     translated = read("translations", _TRANSLATED, 4)
     if not with_html:
         # the imported text is what later stages fall back on where extraction left none
-        pages = read("document_versions", _PAGE[:1], 1, lambda k: not extracted.get(k, _NONE)[2])
+        pages = read("document_versions", _PAGE[:1], 1, lambda k: not extracted.get(k, _NONE)[1])
     docs = {}
-    for key, (first_seen_at, *_) in found.items():
+    for key, (seen_at, *_) in found.items():
         if key not in versions:  # the version is gone since it was located
             continue
-        url, source, hint_title, hint_published_at, hint_lang, hinted_at, *page = versions[key]
+        url, source, hint_title, hint_published_at, hint_lang, *page = versions[key]
         raw_text, html, html_zlib = (*(page if with_html else pages.get(key, ())), *_NONE)[:3]
-        title, published_at, text = extracted.get(key, _NONE)
+        title, text = extracted.get(key, _NONE)[:2]
         status, translated_title, translated_text = translated.get(key, _NONE)
         docs[key] = DocInput(
             *key, url, source,
@@ -225,9 +224,7 @@ def load_inputs(
             translation_status=status,
             translated_title=translated_title,
             translated_text=translated_text,
-            # as seen_at_sql: the listing's or import's date, the page's own, the first fetch
-            seen_at=next((t for t in (hinted_at, published_at, first_seen_at) if t is not None),
-                         None),
+            seen_at=seen_at,
         )  # fmt: skip
     return [docs[k] for k in keys if k in docs]
 
