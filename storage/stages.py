@@ -187,11 +187,14 @@ def load_inputs(
     which matches the keys alone."""
     if not keys:
         return []
-    where = dict(located or {})
-    missing = [k for k in keys if k not in where]
-    if missing:
-        where.update(locate(con, missing))
-    found = {k: where[k] for k in keys if k in where and where[k][1] is not None}
+    located = located or {}
+    missing = [k for k in keys if k not in located]
+    by_key = locate(con, missing) if missing else {}
+    found = {}
+    for k in keys:
+        loc = located[k] if k in located else by_key.get(k)
+        if loc is not None and loc[1] is not None:  # a version row to read
+            found[k] = loc
     if not found:
         return []
 
@@ -211,7 +214,10 @@ def load_inputs(
         if key not in versions:  # the version is gone since it was located
             continue
         url, source, hint_title, hint_published_at, hint_lang, *page = versions[key]
-        raw_text, html, html_zlib = (*(page if with_html else pages.get(key, ())), *_NONE)[:3]
+        if with_html:
+            raw_text, html, html_zlib = page
+        else:
+            raw_text, html, html_zlib = pages.get(key, (None,))[0], None, None
         title, text = extracted.get(key, _NONE)[:2]
         status, translated_title, translated_text = translated.get(key, _NONE)
         docs[key] = DocInput(

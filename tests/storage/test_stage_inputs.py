@@ -188,3 +188,20 @@ def test_rows_renumbered_between_the_two_reads_are_read_by_key(store):
         shifted = [(sample[(i + 1) % len(sample)][0], *r[1:3]) for i, r in enumerate(sample)]
         got = by_row_id(con, "extractions", ("x.text",), shifted)
     assert got == {(r[1], r[2]): (r[3],) for r in sample}
+
+
+def test_a_version_gone_since_it_was_located_is_left_out(store, tmp_path):
+    """A version row removed between the page of pending keys and the batch's read (a purge
+    in another run) is left out of the batch; the rest of the batch reads as before."""
+    db, _ = store
+    copy = tmp_path / "n.duckdb"
+    copy.write_bytes(db.read_bytes())
+    with connect(copy) as con:
+        where = located(con)
+        batch = list(where)[:64]
+        before = load_inputs(con, batch, located=where)
+        gone = batch[10]
+        con.execute("DELETE FROM document_versions WHERE doc_id = ? AND version = ?", list(gone))
+        after = load_inputs(con, batch, located=where)
+    assert gone not in {(d.doc_id, d.version) for d in after}
+    assert after == [d for d in before if (d.doc_id, d.version) != gone]
