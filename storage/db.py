@@ -35,12 +35,16 @@ def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    """The schema version recorded in the file; 0 for an empty one."""
-    # fetchall: a result left unfinished blocks the connection's next register() (DuckDB 2)
-    [(exists,)] = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchall()
-    if not exists:
+    """The schema version recorded in the file; 0 for an empty one.
+
+    Every open asks, so the table is looked up by its name (``pragma_table_info``, about
+    1 ms): listing ``information_schema.tables`` took 8-12 ms an open on a
+    100,000-document store. Reading the table straight away is no way to find out whether
+    it exists: DuckDB's Python client would then look for a Python object of that name."""
+    try:
+        # fetchall: a result left unfinished blocks the connection's next register() (DuckDB 2)
+        con.execute("SELECT count(*) FROM pragma_table_info('schema_version')").fetchall()
+    except duckdb.CatalogException:  # no such table: a new file
         return 0
     [(version,)] = con.execute("SELECT max(version) FROM schema_version").fetchall()
     return int(version or 0)
