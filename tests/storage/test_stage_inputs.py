@@ -191,8 +191,9 @@ def test_rows_renumbered_between_the_two_reads_are_read_by_key(store):
 
 
 def test_a_version_gone_since_it_was_located_is_left_out(store, tmp_path):
-    """A version row removed between the page of pending keys and the batch's read (a purge
-    in another run) is left out of the batch; the rest of the batch reads as before."""
+    """A version row removed between the page of pending keys and the batch's read is left
+    out of the batch, and the rest of the batch reads as before. narrascope itself deletes
+    no versions; someone's own SQL on the file could."""
     db, _ = store
     copy = tmp_path / "n.duckdb"
     copy.write_bytes(db.read_bytes())
