@@ -120,7 +120,7 @@ def test_a_batch_reads_what_a_join_by_key_reads(store, with_html, from_page):
     with connect(db, read_only=True) as con:
         where = located(con) if from_page else None
         for batch in (keys[:64], keys[1500:1564], rng.sample(keys, 64), keys):
-            batch = [*batch, ("no-such-document", 1)]  # and one version no longer current
+            batch = [*batch, ("no-such-document", 1)]  # unknown; keys hold an old version too
             got = load_inputs(con, batch, with_html=with_html, located=where)
             want = by_key(con, batch, with_html)
             assert len(got) == len(batch) - 1  # in the order asked, the unknown key left out
