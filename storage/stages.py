@@ -218,7 +218,7 @@ def load_inputs(
             raw_text, html, html_zlib = page
         else:
             raw_text, html, html_zlib = pages.get(key, (None,))[0], None, None
-        title, text = extracted.get(key, _NONE)[:2]
+        title, text = extracted.get(key, (None, None))
         status, translated_title, translated_text = translated.get(key, _NONE)
         docs[key] = DocInput(
             *key, url, source,
