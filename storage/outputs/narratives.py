@@ -192,6 +192,29 @@ def apply_merge(con, merged: int, survivor: int, reason: str, now) -> None:
     )
 
 
+_ACTIVE = "SELECT narrative_id, size, vector_sum, last_seen FROM narratives WHERE model_id = ?"
+
+
+def _active(
+    con: duckdb.DuckDBPyConnection, model_id: str, since: datetime | None, groups: set[int]
+) -> dict:
+    """The narratives active since ``since`` (all where None), and those of the batch's copy
+    groups however old, ordered by id (`read_columns`). The date alone first: with the ids in
+    the same WHERE (an OR), DuckDB reads every narrative's vector sum before it filters, so
+    that read is left to the rare batch whose copy group's narrative left the window."""
+    where, params = ("", []) if since is None else (" AND last_seen >= ?", [since])
+    active = _read_active(con, where, [model_id, *params])
+    if since is None or groups <= set(active["narrative_id"]):
+        return active
+    where = " AND (last_seen >= ? OR narrative_id IN (SELECT unnest(?::BIGINT[])))"
+    return _read_active(con, where, [model_id, since, sorted(groups)])
+
+
+def _read_active(con: duckdb.DuckDBPyConnection, where: str, params: list) -> dict:
+    sql = f"{_ACTIVE}{where} ORDER BY narrative_id"  # ``where`` is one of _active's constants
+    return read_columns(con, sql, params, vectors=("vector_sum",))
+
+
 def narrative_context(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> NarrativeContext:
     ids = list(q.doc_ids)
     out = NarrativeContext()
@@ -218,15 +241,7 @@ def narrative_context(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> Nar
             [sorted(set(out.groups.values()))],
         ).fetchall()
     )
-    # narratives active in the window, and those of the batch's copy groups however old
-    active = read_columns(
-        con,
-        "SELECT narrative_id, size, vector_sum, last_seen FROM narratives "
-        "WHERE model_id = ? AND (?::TIMESTAMPTZ IS NULL OR last_seen >= ? "
-        "OR narrative_id IN (SELECT unnest(?::BIGINT[]))) ORDER BY narrative_id",
-        [q.model_id, q.since, q.since, list(out.group_narratives.values())],
-        vectors=("vector_sum",),
-    )
+    active = _active(con, q.model_id, q.since, set(out.group_narratives.values()))
     parts: dict = {}
     if active["narrative_id"]:
         stored = read_columns(

@@ -682,6 +682,12 @@ def test_narrative_lookup_vectors_groups_and_active_narratives(con):
         ],
     )  # fmt: skip
     assert all(s.vector_sum.dtype == np.float32 for s in ctx.active)
+    # no copy group's narrative left the window: the window alone
+    q_recent = NarrativeLookup("m", "original", (d,), datetime(2026, 1, 1, tzinfo=UTC))
+    assert [s.narrative_id for s in answer(con, [q_recent])[q_recent].active] == [n[d]]
+    # none active in the window: the copy group's narrative alone
+    q_later = NarrativeLookup("m", "original", (b,), datetime(2027, 1, 1, tzinfo=UTC))
+    assert [s.narrative_id for s in answer(con, [q_later])[q_later].active] == [n[c]]
     # no window: every narrative of the model
     q_all = NarrativeLookup("m", "original", (), None)
     assert [s.narrative_id for s in answer(con, [q_all])[q_all].active] == sorted([n[c], n[d], nz])
