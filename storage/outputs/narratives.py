@@ -202,9 +202,10 @@ def _active(
     groups however old, ordered by id (`read_columns`). The date alone first: with the ids in
     the same WHERE (an OR), DuckDB reads every narrative's vector sum before it filters, so
     that read is left to the rare batch whose copy group's narrative left the window."""
-    where, params = ("", []) if since is None else (" AND last_seen >= ?", [since])
-    active = _read_active(con, where, [model_id, *params])
-    if since is None or groups <= set(active["narrative_id"]):
+    if since is None:
+        return _read_active(con, "", [model_id])
+    active = _read_active(con, " AND last_seen >= ?", [model_id, since])
+    if groups <= set(active["narrative_id"]):
         return active
     where = " AND (last_seen >= ? OR narrative_id IN (SELECT unnest(?::BIGINT[])))"
     return _read_active(con, where, [model_id, since, sorted(groups)])
