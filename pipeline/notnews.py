@@ -34,7 +34,10 @@ LIMIT_KEYS = (
     "article_chars",
     "article_chars_stub_title",
     "paragraph_share",
+    "teaser_chars",
 )
+# Notices of these kinds are walls: what follows them on a page is the wall, not the article.
+WALL_KINDS = frozenset({"paywall", "login"})
 _FOLD = str.maketrans({"ё": "е", "’": "'", "‘": "'", "ʼ": "'", "`": "'", "«": '"', "»": '"',
                        "„": '"', "“": '"', "”": '"', "–": "-", "—": "-"})  # fmt: skip
 _DOTLESS = str.maketrans("ı", "i")
@@ -91,6 +94,7 @@ class Limits:
     article_chars: int = 250
     article_chars_stub_title: int = 1000
     paragraph_share: float = 0.34
+    teaser_chars: int = 1000
 
 
 @dataclass(frozen=True)
@@ -279,13 +283,17 @@ class Rules:
         evidence: dict[str, str] = {}
         kept, removed = [], []
         other = 0  # characters of prose: lines of prose_line_chars or more that are no notice
+        walls, past_wall = 0, 0  # wall notices, and the prose after the first of them
         for line in text.split("\n"):
             stripped = line.strip()
             rule = self.notice(stripped) if stripped else None
             if rule is None:
                 kept.append(line)
-                other += len(stripped) if len(stripped) >= limits.prose_line_chars else 0
+                prose = len(stripped) if len(stripped) >= limits.prose_line_chars else 0
+                other += prose
+                past_wall += prose if walls else 0
                 continue
+            walls += rule.kind in WALL_KINDS
             weights[rule.id] = weights.get(rule.id, 0) + len(stripped)
             evidence.setdefault(rule.id, stripped)
             if len(stripped) <= limits.furniture_line_chars:
@@ -301,8 +309,10 @@ class Rules:
         by_id = {r.id: r for r in self.rules}
         stub = {k: w for k, w in weights.items() if by_id[k].kind in STUB_KINDS}
         limit = limits.article_chars_stub_title if stub_address else limits.article_chars
+        # a headline and a teaser, then a wall of two notices or more with little after it
+        teaser = walls >= 2 and past_wall < limits.article_chars and other < limits.teaser_chars
         nothing_else = removed and not any(line.strip() for line in kept)  # furniture only
-        if (stub and other < limit) or nothing_else:
+        if (stub and (other < limit or teaser)) or nothing_else:
             rule = _heaviest([(by_id[k], w) for k, w in (stub or weights).items()])
             return Verdict(rule.kind, rule.id, text, tuple(removed), other,
                            _short(evidence[rule.id]))  # fmt: skip

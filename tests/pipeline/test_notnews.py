@@ -137,6 +137,19 @@ def test_a_stub_title_or_url_needs_less_text_to_be_a_stub():
     assert isinstance(screen({"text": ARTICLE * 3, "title": "Just a moment..."}), dict)
 
 
+def test_a_teaser_that_a_wall_ends_is_a_stub_and_a_footer_line_is_not():
+    wall = "This article is for subscribers only\nAlready a subscriber? Log in"
+    teaser = {"text": f"{ARTICLE}\n{wall}", "title": "Tram line approved"}
+    reason, detail = screen(teaser)  # 430 characters of prose: over article_chars
+    assert reason == "not_news" and detail.startswith("paywall:")
+    # one wall line at the foot of an article is furniture, as before
+    footer = screen({"text": f"{ARTICLE}\nAlready a subscriber? Log in", "title": None})
+    assert footer["text"] == ARTICLE
+    # the article goes on after the wall, or the teaser is as long as an article
+    assert screen({"text": f"{TRAM}\n{wall}\n{BAKERY}", "title": None})["text"] == f"{TRAM}\n{BAKERY}"
+    assert screen({"text": f"{ARTICLE * 3}\n{wall}", "title": None})["text"] == ARTICLE * 3
+
+
 def test_boilerplate_alone_is_taken_out_but_never_makes_a_stub():
     result = {"text": "Все права защищены.\n" + ARTICLE[:200], "title": None}
     assert screen(result)["text"] == ARTICLE[:200]
