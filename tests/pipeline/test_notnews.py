@@ -146,7 +146,9 @@ def test_a_teaser_that_a_wall_ends_is_a_stub_and_a_footer_line_is_not():
     footer = screen({"text": f"{ARTICLE}\nAlready a subscriber? Log in", "title": None})
     assert footer["text"] == ARTICLE
     # the article goes on after the wall, or the teaser is as long as an article
-    assert screen({"text": f"{TRAM}\n{wall}\n{BAKERY}", "title": None})["text"] == f"{TRAM}\n{BAKERY}"
+    assert (
+        screen({"text": f"{TRAM}\n{wall}\n{BAKERY}", "title": None})["text"] == f"{TRAM}\n{BAKERY}"
+    )
     assert screen({"text": f"{ARTICLE * 3}\n{wall}", "title": None})["text"] == ARTICLE * 3
 
 
