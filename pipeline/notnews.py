@@ -308,7 +308,11 @@ class Rules:
                 stub_address = True
         by_id = {r.id: r for r in self.rules}
         stub = {k: w for k, w in weights.items() if by_id[k].kind in STUB_KINDS}
-        limit = limits.article_chars_stub_title if stub_address else limits.article_chars
+        # a title worded as a stub's notice ("Доступ к ресурсу ограничен") is weighed as a stub
+        # title, but only on a page whose text has a stub's notice too
+        headline = self.notice(title) if stub and title and not stub_address else None
+        stub_title = stub_address or (headline is not None and headline.kind in STUB_KINDS)
+        limit = limits.article_chars_stub_title if stub_title else limits.article_chars
         # a headline and a teaser, then a wall of two notices or more with little after it
         teaser = walls >= 2 and past_wall < limits.article_chars and other < limits.teaser_chars
         nothing_else = removed and not any(line.strip() for line in kept)  # furniture only

@@ -137,6 +137,17 @@ def test_a_stub_title_or_url_needs_less_text_to_be_a_stub():
     assert isinstance(screen({"text": ARTICLE * 3, "title": "Just a moment..."}), dict)
 
 
+def test_a_title_worded_as_a_notice_counts_as_a_stub_title_only_beside_a_notice():
+    text = f"HTTP 503 · Service Temporarily Unavailable\n{ARTICLE}"  # 430 chars besides the notice
+    reason, detail = screen({"text": text, "title": "На сайте ведутся технические работы"})
+    assert reason == "not_news" and detail.startswith("error:")
+    kept = screen({"text": text, "title": "Tram line approved"})
+    assert kept["text"] == ARTICLE  # the same text under an article's title
+    # a news brief titled with the wording, but with no notice in its text, stays whole
+    brief = {"text": ARTICLE, "title": "На сайте ведутся технические работы"}
+    assert screen(brief) is brief
+
+
 def test_a_teaser_that_a_wall_ends_is_a_stub_and_a_footer_line_is_not():
     wall = "This article is for subscribers only\nAlready a subscriber? Log in"
     teaser = {"text": f"{ARTICLE}\n{wall}", "title": "Tram line approved"}
