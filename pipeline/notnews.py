@@ -18,6 +18,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from pipeline.stubshape import Shape
 from pipeline.textnorm import normalize
 
 REASON = "not_news"
@@ -25,6 +26,7 @@ REASON = "not_news"
 KINDS = ("challenge", "block", "error", "login", "paywall", "consent", "boilerplate")
 # Kinds that make a page a stub when little else is left; boilerplate is only taken out.
 STUB_KINDS = frozenset(KINDS) - {"boilerplate"}
+STUB_KINDS_LISTED = tuple(k for k in KINDS if k in STUB_KINDS)
 RULE_KEYS = ("id", "kind", "languages", "phrases", "patterns", "titles", "urls")
 LIMIT_KEYS = (
     "furniture_line_chars",
@@ -199,13 +201,16 @@ class Rules:
     # the first 12 hex digits of SHA-256 of the rules file: what a stage version can record,
     # since changing the rules changes what the extract stage keeps
     digest: str = ""
+    shape: Shape | None = None  # [shape]: stubs worded as no rule knows (pipeline/stubshape.py)
 
     @classmethod
     def from_toml(cls, text: str) -> Rules:
         data = tomllib.loads(text)
-        unknown = sorted(set(data) - {"limits", "rule"})
+        unknown = sorted(set(data) - {"limits", "rule", "shape"})
         if unknown:
-            raise RulesError(f"unknown table(s) {unknown}; a rules file has [limits], [[rule]]")
+            raise RulesError(
+                f"unknown table(s) {unknown}; a rules file has [limits], [[rule]], [shape]"
+            )
         limits = data.get("limits", {})
         bad = sorted(set(limits) - set(LIMIT_KEYS))
         if bad:
@@ -216,7 +221,12 @@ class Rules:
             rules.append(_rule(raw, seen))
             seen.add(rules[-1].id)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-        return cls(tuple(rules), Limits(**limits), digest)
+        shape = (
+            Shape.from_table(data["shape"], STUB_KINDS_LISTED, RulesError)
+            if "shape" in data
+            else None
+        )
+        return cls(tuple(rules), Limits(**limits), digest, shape)
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Rules:
@@ -320,6 +330,10 @@ class Rules:
             rule = _heaviest([(by_id[k], w) for k, w in (stub or weights).items()])
             return Verdict(rule.kind, rule.id, text, tuple(removed), other,
                            _short(evidence[rule.id]))  # fmt: skip
+        whole = f"{title or ''}\n{text}"
+        shaped = self.shape.judge(whole, fold(whole)) if self.shape else None
+        if shaped is not None:
+            return Verdict(shaped[0], "shape", text, tuple(removed), other, _short(shaped[1]))
         if not removed:
             return Verdict(None, None, text)
         return Verdict(None, None, "\n".join(kept).strip(), tuple(removed), other)
