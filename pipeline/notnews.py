@@ -37,6 +37,7 @@ LIMIT_KEYS = (
     "article_chars_stub_title",
     "paragraph_share",
     "teaser_chars",
+    "paywall_chars",
 )
 # Notices of these kinds are walls: what follows them on a page is the wall, not the article.
 WALL_KINDS = frozenset({"paywall", "login"})
@@ -97,6 +98,7 @@ class Limits:
     article_chars_stub_title: int = 1000
     paragraph_share: float = 0.34
     teaser_chars: int = 1000
+    paywall_chars: int = 600
 
 
 @dataclass(frozen=True)
@@ -294,9 +296,12 @@ class Rules:
         kept, removed = [], []
         other = 0  # characters of prose: lines of prose_line_chars or more that are no notice
         walls, past_wall = 0, 0  # wall notices, and the prose after the first of them
+        labelled = False  # a paywall label ("Premium") heads the text: a teaser may be longer
+        lines = 0  # non-empty lines so far
         for line in text.split("\n"):
             stripped = line.strip()
             rule = self.notice(stripped) if stripped else None
+            lines += bool(stripped)
             if rule is None:
                 kept.append(line)
                 prose = len(stripped) if len(stripped) >= limits.prose_line_chars else 0
@@ -304,6 +309,7 @@ class Rules:
                 past_wall += prose if walls else 0
                 continue
             walls += rule.kind in WALL_KINDS
+            labelled = labelled or (rule.kind == "paywall" and lines <= 2 and not other)
             weights[rule.id] = weights.get(rule.id, 0) + len(stripped)
             evidence.setdefault(rule.id, stripped)
             if len(stripped) <= limits.furniture_line_chars:
@@ -324,7 +330,9 @@ class Rules:
         stub_title = stub_address or (headline is not None and headline.kind in STUB_KINDS)
         limit = limits.article_chars_stub_title if stub_title else limits.article_chars
         # a headline and a teaser, then a wall of two notices or more with little after it
-        teaser = walls >= 2 and past_wall < limits.article_chars and other < limits.teaser_chars
+        teaser = (
+            walls >= 2 and past_wall < limits.article_chars and other < limits.teaser_chars
+        ) or (labelled and other < limits.paywall_chars)
         nothing_else = removed and not any(line.strip() for line in kept)  # furniture only
         if (stub and (other < limit or teaser)) or nothing_else:
             rule = _heaviest([(by_id[k], w) for k, w in (stub or weights).items()])

@@ -163,6 +163,17 @@ def test_a_teaser_that_a_wall_ends_is_a_stub_and_a_footer_line_is_not():
     assert screen({"text": f"{ARTICLE * 3}\n{wall}", "title": None})["text"] == ARTICLE * 3
 
 
+def test_a_short_teaser_under_a_paywall_label_is_a_stub():
+    # the extraction kept the "Premium" label and the teaser, not the wall itself
+    reason, detail = screen({"text": f"Premium\n{ARTICLE}", "title": "Tram line approved"})
+    assert reason == "not_news" and detail.startswith("paywall:")
+    longer = screen({"text": f"Premium\n{ARTICLE}\n{BAKERY}", "title": "Tram line approved"})
+    assert longer["text"] == f"{ARTICLE}\n{BAKERY}"  # 700 characters: an article, label cut
+    # below the text it is furniture, as a login notice above it is
+    assert screen({"text": f"{ARTICLE}\nPremium", "title": None})["text"] == ARTICLE
+    assert screen({"text": f"Log in\n{ARTICLE}", "title": None})["text"] == ARTICLE
+
+
 def test_boilerplate_alone_is_taken_out_but_never_makes_a_stub():
     result = {"text": "Все права защищены.\n" + ARTICLE[:200], "title": None}
     assert screen(result)["text"] == ARTICLE[:200]
