@@ -26,7 +26,7 @@ REASON = "not_news"
 KINDS = ("challenge", "block", "error", "login", "paywall", "consent", "boilerplate")
 # Kinds that make a page a stub when little else is left; boilerplate is only taken out.
 STUB_KINDS = frozenset(KINDS) - {"boilerplate"}
-STUB_KINDS_LISTED = tuple(k for k in KINDS if k in STUB_KINDS)
+STUB_KIND_ORDER = tuple(k for k in KINDS if k in STUB_KINDS)
 RULE_KEYS = ("id", "kind", "languages", "phrases", "patterns", "titles", "urls")
 LIMIT_KEYS = (
     "furniture_line_chars",
@@ -224,7 +224,7 @@ class Rules:
             seen.add(rules[-1].id)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
         shape = (
-            Shape.from_table(data["shape"], STUB_KINDS_LISTED, RulesError)
+            Shape.from_table(data["shape"], STUB_KIND_ORDER, RulesError)
             if "shape" in data
             else None
         )
@@ -338,8 +338,7 @@ class Rules:
             rule = _heaviest([(by_id[k], w) for k, w in (stub or weights).items()])
             return Verdict(rule.kind, rule.id, text, tuple(removed), other,
                            _short(evidence[rule.id]))  # fmt: skip
-        whole = f"{title or ''}\n{text}"
-        shaped = self.shape.judge(whole, fold(whole)) if self.shape else None
+        shaped = self.shape.judge(f"{title or ''}\n{text}", fold) if self.shape else None
         if shaped is not None:
             return Verdict(shaped[0], "shape", text, tuple(removed), other, _short(shaped[1]))
         if not removed:

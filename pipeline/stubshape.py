@@ -15,7 +15,9 @@ shorter than ``min_words``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import islice
 
 WORD = re.compile(r"\w+(?:[-']\w+)*")
 SETTINGS = ("min_words", "max_words", "density", "you", "you_words", "you_cased", "words")
@@ -75,9 +77,13 @@ class Shape:
             return self.exact[word]
         return next((kind for stem, kind in self.prefixes if word.startswith(stem)), None)
 
-    def judge(self, text: str, folded: str) -> tuple[str, str] | None:
-        """(kind, evidence) when the text (and the same text folded) has a stub's shape."""
-        words = WORD.findall(folded)
+    def judge(self, text: str, fold: Callable[[str], str]) -> tuple[str, str] | None:
+        """(kind, evidence) when the text has a stub's shape; ``fold`` folds it as the rules
+        fold what they match (pipeline.notnews.fold)."""
+        # an article is over max_words: counted without reading (or folding) all of it
+        if len(list(islice(WORD.finditer(text), self.max_words + 1))) > self.max_words:
+            return None
+        words = WORD.findall(fold(text))
         if not self.min_words <= len(words) <= self.max_words:
             return None
         you = sum(w in self.you_words for w in words)

@@ -42,14 +42,14 @@ def test_german_formal_you_counts_in_mid_sentence_only():
         "überprüft, danach werden Sie automatisch weitergeleitet. Die Überprüfung dauert "
         "nur wenige Sekunden."
     )
-    assert shape.judge(stub, stub.lower())[0] == "challenge"
+    assert shape.judge(stub, str.lower)[0] == "challenge"
     # "Sie" opening a sentence is "she" or "they" as often as "you": not counted
     told = (
         stub.replace("Bitte aktivieren Sie", "Sie aktivierte")
         .replace("werden Sie automatisch", "wurde sie automatisch")
         .replace(" Ihrem", " ihrem")
     )
-    assert shape.judge(told, told.lower()) is None
+    assert shape.judge(told, str.lower) is None
 
 
 @pytest.mark.parametrize(
