@@ -120,4 +120,5 @@ def test_no_short_news_text_has_a_stubs_shape():
         "นครศรีธรรมราช ได้ร่วมทำบุญตักบาตรปีใหม่",  # "... Forgot your password?"
         "Kārsavas novads - Raksti",  # "... Jūsu pārlūkam ir atslēgti JavaScript ..."
     )
-    assert sorted(t[:30] for t in rejected) == sorted(r[:30] for r in reviewed)
+    assert sorted(r for t in rejected for r in reviewed if t.startswith(r)) == sorted(reviewed)
+    assert len(rejected) == len(reviewed)
