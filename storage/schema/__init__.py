@@ -13,6 +13,7 @@ from storage.schema import (
     m16_broken_feed_health,
     m17_anchors,
     m18_doc_term_lists,
+    m19_notnews_embed_health,
 )
 
 LATER = [
@@ -25,4 +26,5 @@ LATER = [
     m16_broken_feed_health.MIGRATION,
     m17_anchors.MIGRATION,
     m18_doc_term_lists.MIGRATION,
+    m19_notnews_embed_health.MIGRATION,
 ]

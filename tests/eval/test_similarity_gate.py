@@ -28,11 +28,12 @@ STAGES = ["extract", "langid", "embed", "dedup", "cluster"]
 # Floors below what bench/bench_similarity.py measured on this data (README, "Similarity and
 # language bias"). Where the issue's target is higher and not reached, it is named.
 PEARSON_FLOOR = 0.76  # measured 0.774; the issue's target 0.76
-PEARSON_CROSS_FLOOR = 0.75  # measured 0.764; target 0.75
+PEARSON_CROSS_FLOOR = 0.75  # measured 0.763; target 0.75
 # The next two meet the issue's targets by a few pairs; the floors sit that much lower so a
 # machine whose float rounding moves a near-tie does not fail the suite.
-SEMSIM_NARRATIVE_F1_FLOOR = 0.745  # measured 0.759 (0.736 at 0.48, allowance 0.2); target 0.75
-RETRIEVAL_FLOOR = 0.845  # measured 0.855 (294 of 344; 0.837 by doc_similarity alone); target 0.85
+SEMSIM_NARRATIVE_F1_FLOOR = 0.745  # measured 0.760 (0.736 at 0.48, allowance 0.2); target 0.75
+RETRIEVAL_FLOOR = 0.845  # measured 0.851 (291 of 342; 0.855, 294 of 344, before the embed
+# stage rejected one stub by its vector; 0.837 by doc_similarity alone); target 0.85
 RETRIEVAL_CROSS_FLOOR = 0.85  # measured 0.938
 SAME_STORY_F1_FLOOR = 0.85  # measured 0.860; target 0.90, not reached
 SAME_STORY_MARGIN_FLOOR = 0.84  # measured 0.842 and 0.870 at +-0.02; target 0.88
@@ -150,3 +151,20 @@ def test_same_story_pairs_share_a_narrative_with_margin(stories):
     print(json.dumps({str(t): s for t, s in scores.items()}))
     assert scores[chosen]["f1"] >= SAME_STORY_F1_FLOOR, scores
     assert min(s["f1"] for s in scores.values()) >= SAME_STORY_MARGIN_FLOOR, scores
+
+
+def test_the_embed_stage_takes_only_the_reviewed_stub_for_one_by_its_vector(semsim, stories):
+    """The stub check of the embed stage (pipeline/stubvectors.py) ran on every short text of
+    both stores that the extract stage's rules kept: it rejects no real article. The one text
+    it rejects is a stub: "George, Leonard humataw sa Clippers" over a Philstar login box
+    ("Are you sure you want to log out? X Login ... E-mail or Username: Password")."""
+    found = {}
+    for db in (semsim[0], stories[0]):
+        with connect(db, read_only=True) as con:
+            found |= dict(
+                con.execute(
+                    "SELECT d.canonical_url, split_part(r.detail, ':', 1) FROM rejections r "
+                    "JOIN documents d USING (doc_id) WHERE r.stage = 'embed'"
+                ).fetchall()
+            )
+    assert found == {"https://semsim.example/1484228769": "login"}

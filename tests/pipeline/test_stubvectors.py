@@ -1,0 +1,231 @@
+"""Stub pages worded as no rule knows, recognised by the embed stage from their lead vector
+(pipeline/stubvectors.py); short news about the same things is kept."""
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from pipeline.embed import EmbedStage
+from pipeline.embedders import USEEmbedder
+from pipeline.notnews import STUB_KINDS, default_rules
+from pipeline.stubvectors import Settings, StubVectors, load_examples
+from storage.records import DocInput, Rejection
+
+# Written for this test, in wording and languages of no rule (Dutch, Portuguese, Czech), and
+# not among the examples: the rules keep each of them (asserted below).
+STUBS = {
+    "nl-ratelimit": (
+        "Te veel verzoeken",
+        "Vanaf uw IP-adres zijn in korte tijd te veel verzoeken naar deze website gestuurd. Uw "
+        "toegang is daarom tijdelijk geblokkeerd. Wacht enkele minuten en probeer het daarna "
+        "opnieuw.",
+    ),
+    "pt-cookies": (
+        "Jornal da Serra",
+        "Respeitamos a sua privacidade. Nós e os nossos parceiros armazenamos e acedemos a "
+        "informações num dispositivo, como cookies, para mostrar anúncios e conteúdos "
+        "personalizados e medir o seu desempenho. Pode aceitar, recusar ou escolher as suas "
+        "preferências a qualquer momento.",
+    ),
+    "cs-login": (
+        "Krajské noviny",
+        "Tento článek je dostupný pouze přihlášeným čtenářům. Přihlaste se svým účtem nebo si "
+        "zdarma založte nový. Registrace zabere jen minutu a získáte přístup ke všem článkům.",
+    ),
+}
+# short news about captchas, DDoS attacks, cookie fines, paywalls and blocked sites
+NEWS = {
+    "ru-captcha": (
+        "На портале налоговой появилась капча",
+        "С понедельника при входе в личный кабинет налогоплательщика часть пользователей видит "
+        "дополнительную проверку «Я не робот». В ФНС объяснили нововведение защитой от "
+        "автоматических запросов: за последний месяц число попыток подбора паролей выросло втрое.",
+    ),
+    "en-ddos": (
+        "Hackers knock city council website offline",
+        "The city council's website was unavailable for most of Tuesday after what officials "
+        "described as a distributed denial-of-service attack. Residents were asked to phone the "
+        "council for urgent matters; online payments resumed in the evening, a spokesman said.",
+    ),
+    "pl-cookies": (
+        "UODO nakłada karę za pliki cookie",
+        "Prezes Urzędu Ochrony Danych Osobowych nałożył na wydawcę portalu internetowego 150 tys. "
+        "zł kary za zbieranie danych użytkowników bez ich zgody. Według urzędu baner cookies nie "
+        "dawał możliwości odmowy.",
+    ),
+    "de-paywall": (
+        "Regionalzeitung führt Bezahlschranke ein",
+        "Die Allgemeine Zeitung stellt ab Januar einen Teil ihrer Online-Artikel hinter eine "
+        "Bezahlschranke. Das Abo soll 9,90 Euro im Monat kosten; Nachrichten zu Unglücken und "
+        "Wahlen bleiben frei zugänglich, teilte der Verlag mit.",
+    ),
+    "uk-block": (
+        "НКЕК заблокувала ще 20 сайтів",
+        "Національна комісія, що здійснює державне регулювання у сферах електронних комунікацій, "
+        "зобов'язала провайдерів обмежити доступ до ще 20 російських сайтів. Рішення ухвалено на "
+        "підставі постанови суду.",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def stage():
+    return EmbedStage()
+
+
+def doc(name: str, title: str, text: str) -> DocInput:
+    return DocInput(name, 1, f"https://news.example/{name}", "s", text=text, title=title)
+
+
+def test_the_rules_keep_these_stubs_so_the_vectors_are_what_finds_them():
+    rules = default_rules()
+    assert [n for n, (t, x) in STUBS.items() if rules.judge(x, t).kind] == []
+
+
+def test_stubs_no_rule_knows_are_rejected_by_their_lead_vector(stage):
+    out = stage.process([doc(n, t, x) for n, (t, x) in STUBS.items()])
+    for result in out:
+        assert isinstance(result, Rejection) and result.reason == "not_news", result
+        kind, rest = result.detail.split(":", 1)
+        assert kind in STUB_KINDS  # v_source_health reads the kind before the colon
+        assert rest.startswith(" rule vectors; matched '0.") and "like example" in rest
+
+
+def test_short_news_about_the_same_things_keeps_its_vectors(stage):
+    out = stage.process([doc(n, t, x) for n, (t, x) in NEWS.items()])
+    assert [r.doc_id for r in out if isinstance(r, Rejection)] == []
+    assert all(r.vector is not None and r.lead_vector is not None for r in out)
+
+
+def test_a_long_text_is_never_compared(stage):
+    title, text = STUBS["pt-cookies"]
+    long = " ".join([text] * 5)  # over max_words: an article quoting the notice, say
+    [kept] = stage.process([doc("long", title, long)])
+    assert not isinstance(kept, Rejection)
+
+
+def test_a_copy_in_the_same_batch_is_rejected_with_its_original(stage):
+    title, text = STUBS["nl-ratelimit"]
+    first, copy = stage.process([doc("a", title, text), doc("b", title, text)])
+    assert isinstance(copy, Rejection) and copy.doc_id == "b"
+    assert (copy.reason, copy.detail) == (first.reason, first.detail)
+
+
+def test_the_check_can_be_turned_off_and_is_off_for_an_uncalibrated_model(stage):
+    off = EmbedStage(stubs=False)
+    off.__dict__["embedder"] = stage.embedder  # the same loaded model
+    title, text = STUBS["cs-login"]
+    [kept] = off.process([doc("x", title, text)])
+    assert not isinstance(kept, Rejection)
+    # thresholds are cosines of e5-small's space: another model's vectors are not judged
+    assert StubVectors.for_model(None, USEEmbedder.model_id) is None
+    assert EmbedStage.from_settings({"stubs": False}).stubs is False
+
+
+def test_the_examples_vectors_are_computed_once_and_cached(stage, tmp_path, monkeypatch):
+    monkeypatch.setenv("NARRASCOPE_CACHE", str(tmp_path))
+    calls = []
+
+    class Counting:
+        def encode(self, texts, **kw):
+            calls.append(len(texts))
+            return stage.embedder.encode(texts, **kw)
+
+    first = StubVectors.for_model(Counting(), stage.model_id)
+    again = StubVectors.for_model(Counting(), stage.model_id)
+    assert calls == [len(load_examples())]
+    assert np.array_equal(first._vectors, again._vectors)
+    assert len(list(tmp_path.glob("narrascope/stub-vectors-*.npy"))) == 1
+    # other thresholds, the same vectors: the examples decide the cache, not the settings
+    StubVectors.for_model(Counting(), stage.model_id, Settings(floor=0.95))
+    assert calls == [len(load_examples())]
+
+
+def test_the_examples_name_a_stub_kind_or_news_and_hold_news_about_stubs():
+    examples = load_examples()
+    assert {e.kind for e in examples} == set(STUB_KINDS) | {"news"}
+    assert len({e.name for e in examples}) == len(examples)
+    assert sum(e.kind == "news" for e in examples) >= 40
+
+
+def test_stubs_found_by_their_vectors_join_no_copy_group_or_narrative(tmp_path):
+    from crawlers.demo.render import mirror_page
+    from crawlers.demo.server import load_articles, paragraphs
+    from pipeline.runner import run_stages
+    from pipeline.stages import build_stages
+    from storage import connect
+    from storage.documents import store_pages
+    from storage.records import PageRecord
+
+    articles = [a for a in load_articles() if a["slug"].startswith(("the-ceasefire", "peremirie"))]
+    html = {
+        f"https://news.example/{a['slug']}": mirror_page(
+            title=a["title"], paragraphs=paragraphs(a), date=a["date"], lang=a["lang"]
+        )
+        for a in articles
+    }
+    # each stub twice, on two sites, as a site serves its wall in front of every article
+    stubs = {f"https://{site}.example/{n}" for n in STUBS for site in ("one", "two")}
+    for url in stubs:
+        title, text = STUBS[url.rsplit("/", 1)[1]]
+        html[url] = mirror_page(title=title, paragraphs=[text], date="2026-10-01", lang="en")
+    now = datetime(2026, 10, 1, tzinfo=UTC)
+    db = tmp_path / "n.duckdb"
+    with connect(db) as con:
+        store_pages(con, [PageRecord(url=u, source=u.split("/")[2], origin="import",
+                                     fetched_at=now, html=h) for u, h in html.items()])  # fmt: skip
+    run_stages(
+        db, build_stages(["extract", "langid", "embed", "dedup", "cluster"], {}), run_id="r1"
+    )
+    with connect(db, read_only=True) as con:
+        rejected = dict(
+            con.execute(
+                "SELECT d.canonical_url, r.stage || ' ' || r.reason FROM rejections r "
+                "JOIN documents d USING (doc_id)"
+            ).fetchall()
+        )
+        grouped = {url for (url,) in con.execute(
+            "SELECT canonical_url FROM documents WHERE doc_id IN (SELECT doc_id FROM "
+            "copy_members UNION ALL SELECT doc_id FROM narrative_members)").fetchall()}  # fmt: skip
+    assert rejected == {u: "embed not_news" for u in stubs}
+    assert not grouped & stubs
+    assert grouped == set(html) - stubs  # the articles still cluster
+
+
+def test_a_vector_stored_before_the_check_stays_and_a_new_copy_of_its_text_is_judged(tmp_path):
+    from crawlers.demo.render import mirror_page
+    from pipeline.runner import run_stages
+    from pipeline.stages import build_stages
+    from storage import connect
+    from storage.documents import store_pages
+    from storage.records import PageRecord
+
+    title, text = STUBS["cs-login"]
+    page = mirror_page(title=title, paragraphs=[text], date="2026-10-01", lang="en")
+    db = tmp_path / "n.duckdb"
+
+    def crawl(url: str) -> None:
+        now = datetime(2026, 10, 1, tzinfo=UTC)
+        with connect(db) as con:
+            store_pages(con, [PageRecord(url=url, source="x.example", origin="import",
+                                         fetched_at=now, html=page)])  # fmt: skip
+
+    def embedded() -> tuple[int, list]:
+        with connect(db, read_only=True) as con:
+            return (
+                con.execute("SELECT count(*) FROM embeddings").fetchone()[0],
+                con.execute("SELECT stage, reason FROM rejections").fetchall(),
+            )
+
+    names = ["extract", "langid", "embed"]
+    crawl("https://x.example/a")
+    run_stages(db, build_stages(names, {"embed": {"stubs": False}}), run_id="before")
+    assert embedded() == (1, [])
+    # a forced run reuses the document's own vector: what was built on it stays consistent
+    run_stages(db, build_stages(names, {}), run_id="forced", force=["embed"])
+    assert embedded() == (1, [])
+    # the same text at a new address would reuse that vector: it is judged, and rejected
+    crawl("https://x.example/b")
+    run_stages(db, build_stages(names, {}), run_id="after")
+    assert embedded() == (1, [("embed", "not_news")])
