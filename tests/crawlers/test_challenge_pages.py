@@ -61,3 +61,41 @@ def test_a_site_answering_with_challenge_pages_needs_attention(tmp_path, local_s
     third = run_cli(*run, db=db).stdout
     assert "rejected: fetch_error 3" in third
     assert "source needs attention: local: most fetches failed" in third
+
+
+def test_a_stub_worded_as_no_rule_knows_shows_in_health_through_the_embed_stage(
+    tmp_path, local_site
+):
+    """The same, with a stub page the extract stage's rules keep (a Dutch rate-limit notice):
+    the embed stage rejects it by its lead vector, and source health counts it."""
+    from tests.pipeline.test_stubvectors import STUBS
+
+    articles = [a for a in load_articles() if a["site"] == "mirror"][:3]
+    page = {a["slug"]: mirror_page(title=a["title"], paragraphs=paragraphs(a), date=a["date"],
+                                   lang=a["lang"]).encode() for a in articles}  # fmt: skip
+    routes = {f"/news/{s}.html": ("text/html; charset=UTF-8", b, {}) for s, b in page.items()}
+    site = local_site(routes)
+    items = [{"title": a["title"], "url": f"{site.base}/news/{a['slug']}.html", "date": a["date"],
+              "summary": "s"} for a in articles]  # fmt: skip
+    routes["/feed/"] = ("application/rss+xml", rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    routes["/robots.txt"] = ("text/plain", b"User-agent: *\nAllow: /\n", {})
+    config = tmp_path / "narrascope.toml"
+    config.write_text(FAST + '[pipeline]\nstages = ["extract", "embed"]\n')
+    db, sources = tmp_path / "n.duckdb", write_sources(tmp_path, site.base)
+    run = ("--config", str(config), "run", "--sources", str(sources))
+    assert "source needs attention" not in run_cli(*run, db=db).stdout
+
+    title, text = STUBS["nl-ratelimit"]
+    stub = mirror_page(title=title, paragraphs=[text], date="2026-10-01", lang="nl").encode()
+    for path in list(routes):
+        if path.startswith("/news/"):
+            routes[path] = ("text/html; charset=UTF-8", stub, {})
+    second = run_cli(*run, db=db).stdout
+    assert "source needs attention: local: pages are challenge or block pages (3 of 3)" in second
+    with connect(db, read_only=True) as con:
+        health = latest_health(con)["local"]
+        reasons = con.execute("SELECT stage, reason, detail FROM v_rejections").fetchall()
+    assert (health["stored"], health["not_news"], health["extraction_failures"]) == (3, 3, 0)
+    assert {(s, r, d.split(";")[0]) for s, r, d in reasons} == {
+        ("embed", "not_news", f"{health['not_news_kind']}: rule vectors")
+    }
