@@ -17,6 +17,7 @@ UNITS = {
     "tests/dashboards/test_pages.py": "dashboards: the hostile demo store",
     "tests/eval/test_signals_gate.py": "eval: the extracted evaluation pages",
     "tests/eval/test_notnews_gate.py": "eval: the extracted evaluation pages",
+    "tests/eval/test_stubvectors_gate.py": "eval: the extracted evaluation pages",
     "tests/pipeline/test_ray_engine.py": "ray: one local cluster at a time",
     "tests/pipeline/test_ray_watch.py": "ray: one local cluster at a time",
 }
