@@ -12,25 +12,31 @@ from tests.crawlers.test_crawl import FAST, write_sources
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notnews"
 
 
-def test_a_site_answering_with_challenge_pages_needs_attention(tmp_path, local_site):
+def mirror_site(tmp_path, local_site, stages: list[str], encoding: str = "utf-8"):
+    """Three of the demo mirror's articles behind a feed on a local site, and the `run`
+    command that crawls and processes it with ``stages``: (routes, paths, db, run)."""
     articles = [a for a in load_articles() if a["site"] == "mirror"][:3]
     pages = {
         f"/news/{a['slug']}.html": mirror_page(
             title=a["title"], paragraphs=paragraphs(a), date=a["date"], lang=a["lang"]
-        ).encode("cp1251", errors="xmlcharrefreplace")
+        ).encode(encoding, errors="xmlcharrefreplace")
         for a in articles
     }
-    routes = {path: ("text/html; charset=windows-1251", body, {}) for path, body in pages.items()}
+    charset = {"utf-8": "UTF-8", "cp1251": "windows-1251"}[encoding]
+    routes = {path: (f"text/html; charset={charset}", body, {}) for path, body in pages.items()}
     site = local_site(routes)
     items = [{"title": a["title"], "url": f"{site.base}{path}", "date": a["date"], "summary": "s"}
              for a, path in zip(articles, pages, strict=True)]  # fmt: skip
     routes["/feed/"] = ("application/rss+xml", rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
     routes["/robots.txt"] = ("text/plain", b"User-agent: *\nAllow: /\n", {})
     config = tmp_path / "narrascope.toml"
-    config.write_text(FAST + '[pipeline]\nstages = ["extract"]\n')
+    config.write_text(FAST + f"[pipeline]\nstages = {stages!r}\n".replace("'", '"'))
     db, sources = tmp_path / "n.duckdb", write_sources(tmp_path, site.base)
-    run = ("--config", str(config), "run", "--sources", str(sources))
+    return routes, list(pages), db, ("--config", str(config), "run", "--sources", str(sources))
 
+
+def test_a_site_answering_with_challenge_pages_needs_attention(tmp_path, local_site):
+    routes, pages, db, run = mirror_site(tmp_path, local_site, ["extract"], "cp1251")
     first = run_cli(*run, db=db).stdout
     assert "source needs attention" not in first
     # the site now puts a bot check in front of every article, with status 200
@@ -52,7 +58,8 @@ def test_a_site_answering_with_challenge_pages_needs_attention(tmp_path, local_s
     assert {(r, d.split(",")[0]) for r, d in reasons} == {
         ("not_news", "challenge: rule cloudflare")
     }
-    listed = run_cli("--config", str(config), "sources", "list", "--sources", str(sources), db=db)
+    # the same --config and --sources as the run's
+    listed = run_cli(*run[:2], "sources", "list", *run[3:], db=db)
     assert "NEEDS ATTENTION: pages are challenge or block pages (3 of 3)" in listed.stdout
     # then it blocks them with HTTP 403: nothing is stored, and the refused requests count
     blocked = (FIXTURES / "block-en-cloudflare.html").read_bytes()
@@ -70,26 +77,13 @@ def test_a_stub_worded_as_no_rule_knows_shows_in_health_through_the_embed_stage(
     the embed stage rejects it by its lead vector, and source health counts it."""
     from tests.pipeline.test_stubvectors import STUBS
 
-    articles = [a for a in load_articles() if a["site"] == "mirror"][:3]
-    page = {a["slug"]: mirror_page(title=a["title"], paragraphs=paragraphs(a), date=a["date"],
-                                   lang=a["lang"]).encode() for a in articles}  # fmt: skip
-    routes = {f"/news/{s}.html": ("text/html; charset=UTF-8", b, {}) for s, b in page.items()}
-    site = local_site(routes)
-    items = [{"title": a["title"], "url": f"{site.base}/news/{a['slug']}.html", "date": a["date"],
-              "summary": "s"} for a in articles]  # fmt: skip
-    routes["/feed/"] = ("application/rss+xml", rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
-    routes["/robots.txt"] = ("text/plain", b"User-agent: *\nAllow: /\n", {})
-    config = tmp_path / "narrascope.toml"
-    config.write_text(FAST + '[pipeline]\nstages = ["extract", "embed"]\n')
-    db, sources = tmp_path / "n.duckdb", write_sources(tmp_path, site.base)
-    run = ("--config", str(config), "run", "--sources", str(sources))
+    routes, pages, db, run = mirror_site(tmp_path, local_site, ["extract", "embed"])
     assert "source needs attention" not in run_cli(*run, db=db).stdout
 
     title, text = STUBS["nl-ratelimit"]
     stub = mirror_page(title=title, paragraphs=[text], date="2026-10-01", lang="nl").encode()
-    for path in list(routes):
-        if path.startswith("/news/"):
-            routes[path] = ("text/html; charset=UTF-8", stub, {})
+    for path in pages:
+        routes[path] = ("text/html; charset=UTF-8", stub, {})
     second = run_cli(*run, db=db).stdout
     assert "source needs attention: local: pages are challenge or block pages (3 of 3)" in second
     with connect(db, read_only=True) as con:
