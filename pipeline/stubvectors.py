@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.embedders import model_id_for
+
 log = logging.getLogger(__name__)
 
 EXAMPLES = Path(__file__).parent / "data" / "stub_examples.jsonl"
@@ -43,7 +45,7 @@ class Settings:
     floor: float = 0.89  # cosine with the nearest example stub, at least
     margin: float = 0.06  # ... and this much more than with the nearest example news text
     max_words: int = 160  # longer texts are articles: never compared
-    models: tuple[str, ...] = ("multilingual-e5-small-q4:query",)  # calibrated for these
+    models: tuple[str, ...] = (model_id_for("e5-small", "query"),)  # calibrated for these
 
 
 @dataclass(frozen=True)

@@ -279,16 +279,33 @@ def noticed_page(title: str, body: str) -> str:
     )
 
 
-def test_stubs_never_reach_copies_or_narratives_while_articles_still_cluster(tmp_path):
+def store_html(db, html: dict[str, str]) -> None:
+    """Store ``html`` (url -> page) as imported pages, each under its host as source."""
     from datetime import UTC, datetime
 
+    from storage import connect
+    from storage.documents import store_pages
+    from storage.records import PageRecord
+
+    now = datetime(2026, 10, 1, tzinfo=UTC)
+    with connect(db) as con:
+        store_pages(con, [PageRecord(url=u, source=u.split("/")[2], origin="import",
+                                     fetched_at=now, html=h) for u, h in html.items()])  # fmt: skip
+
+
+def grouped_urls(con) -> set[str]:
+    """The URLs of the documents in a copy group or a narrative."""
+    return {url for (url,) in con.execute(
+        "SELECT canonical_url FROM documents WHERE doc_id IN (SELECT doc_id FROM "
+        "copy_members UNION ALL SELECT doc_id FROM narrative_members)").fetchall()}  # fmt: skip
+
+
+def test_stubs_never_reach_copies_or_narratives_while_articles_still_cluster(tmp_path):
     from crawlers.demo.render import mirror_page
     from crawlers.demo.server import load_articles, paragraphs
     from pipeline.runner import run_stages
     from pipeline.stages import build_stages
     from storage import connect
-    from storage.documents import store_pages
-    from storage.records import PageRecord
 
     articles = {a["slug"]: a for a in load_articles()}
     real = {
@@ -308,11 +325,8 @@ def test_stubs_never_reach_copies_or_narratives_while_articles_still_cluster(tmp
         **real,
         **{u: (FIXTURES / u.rsplit("/", 1)[1]).read_text("utf-8") for u in stubs | kept},
     }
-    now = datetime(2026, 10, 1, tzinfo=UTC)
     db = tmp_path / "n.duckdb"
-    with connect(db) as con:
-        store_pages(con, [PageRecord(url=u, source=u.split("/")[2], origin="import",
-                                     fetched_at=now, html=h) for u, h in html.items()])  # fmt: skip
+    store_html(db, html)
     stages = build_stages(["extract", "langid", "embed", "dedup", "cluster"], {})
     run_stages(db, stages, run_id="r1")
     with connect(db, read_only=True) as con:
@@ -325,9 +339,7 @@ def test_stubs_never_reach_copies_or_narratives_while_articles_still_cluster(tmp
                 "SELECT url, copy_group_id, narrative_id FROM v_documents"
             ).fetchall()
         }
-        grouped = {url for (url,) in con.execute(
-            "SELECT d.canonical_url FROM documents d WHERE d.doc_id IN (SELECT doc_id FROM "
-            "copy_members UNION ALL SELECT doc_id FROM narrative_members)").fetchall()}  # fmt: skip
+        grouped = grouped_urls(con)
     assert rejected == {u: "not_news" for u in stubs}
     assert not grouped & stubs
     assert grouped >= set(real) | kept  # every article is in a narrative

@@ -1,8 +1,6 @@
 """Stub pages worded as no rule knows, recognised by the embed stage from their lead vector
 (pipeline/stubvectors.py); short news about the same things is kept."""
 
-from datetime import UTC, datetime
-
 import numpy as np
 import pytest
 
@@ -11,6 +9,7 @@ from pipeline.embedders import USEEmbedder
 from pipeline.notnews import STUB_KINDS, default_rules
 from pipeline.stubvectors import Settings, StubVectors, load_examples
 from storage.records import DocInput, Rejection
+from tests.pipeline.test_notnews import grouped_urls, store_html
 
 # Written for this test, in wording and languages of no rule (Dutch, Portuguese, Czech), and
 # not among the examples: the rules keep each of them (asserted below).
@@ -155,8 +154,6 @@ def test_stubs_found_by_their_vectors_join_no_copy_group_or_narrative(tmp_path):
     from pipeline.runner import run_stages
     from pipeline.stages import build_stages
     from storage import connect
-    from storage.documents import store_pages
-    from storage.records import PageRecord
 
     articles = [a for a in load_articles() if a["slug"].startswith(("the-ceasefire", "peremirie"))]
     html = {
@@ -170,11 +167,8 @@ def test_stubs_found_by_their_vectors_join_no_copy_group_or_narrative(tmp_path):
     for url in stubs:
         title, text = STUBS[url.rsplit("/", 1)[1]]
         html[url] = mirror_page(title=title, paragraphs=[text], date="2026-10-01", lang="en")
-    now = datetime(2026, 10, 1, tzinfo=UTC)
     db = tmp_path / "n.duckdb"
-    with connect(db) as con:
-        store_pages(con, [PageRecord(url=u, source=u.split("/")[2], origin="import",
-                                     fetched_at=now, html=h) for u, h in html.items()])  # fmt: skip
+    store_html(db, html)
     run_stages(
         db, build_stages(["extract", "langid", "embed", "dedup", "cluster"], {}), run_id="r1"
     )
@@ -185,9 +179,7 @@ def test_stubs_found_by_their_vectors_join_no_copy_group_or_narrative(tmp_path):
                 "JOIN documents d USING (doc_id)"
             ).fetchall()
         )
-        grouped = {url for (url,) in con.execute(
-            "SELECT canonical_url FROM documents WHERE doc_id IN (SELECT doc_id FROM "
-            "copy_members UNION ALL SELECT doc_id FROM narrative_members)").fetchall()}  # fmt: skip
+        grouped = grouped_urls(con)
     assert rejected == {u: "embed not_news" for u in stubs}
     assert not grouped & stubs
     assert grouped == set(html) - stubs  # the articles still cluster
@@ -198,18 +190,10 @@ def test_a_vector_stored_before_the_check_stays_and_a_new_copy_of_its_text_is_ju
     from pipeline.runner import run_stages
     from pipeline.stages import build_stages
     from storage import connect
-    from storage.documents import store_pages
-    from storage.records import PageRecord
 
     title, text = STUBS["cs-login"]
     page = mirror_page(title=title, paragraphs=[text], date="2026-10-01", lang="en")
     db = tmp_path / "n.duckdb"
-
-    def crawl(url: str) -> None:
-        now = datetime(2026, 10, 1, tzinfo=UTC)
-        with connect(db) as con:
-            store_pages(con, [PageRecord(url=url, source="x.example", origin="import",
-                                         fetched_at=now, html=page)])  # fmt: skip
 
     def embedded() -> tuple[int, list]:
         with connect(db, read_only=True) as con:
@@ -219,13 +203,13 @@ def test_a_vector_stored_before_the_check_stays_and_a_new_copy_of_its_text_is_ju
             )
 
     names = ["extract", "langid", "embed"]
-    crawl("https://x.example/a")
+    store_html(db, {"https://x.example/a": page})
     run_stages(db, build_stages(names, {"embed": {"stubs": False}}), run_id="before")
     assert embedded() == (1, [])
     # a forced run reuses the document's own vector: what was built on it stays consistent
     run_stages(db, build_stages(names, {}), run_id="forced", force=["embed"])
     assert embedded() == (1, [])
     # the same text at a new address would reuse that vector: it is judged, and rejected
-    crawl("https://x.example/b")
+    store_html(db, {"https://x.example/b": page})
     run_stages(db, build_stages(names, {}), run_id="after")
     assert embedded() == (1, [("embed", "not_news")])
