@@ -173,11 +173,10 @@ class EmbedStage(Stage):
             joined = self._joined(*picked)
             digest = text_hash(joined)
             if digest in stored:
+                # a stored vector may predate the stub check: judged, the document's own
+                # too (a forced run), which a rejection withdraws from copies and narratives
                 copy = self._copy_of(doc, digest, stored[digest])
-                # another document's vector may predate the stub check: judged; the
-                # document's own (a forced run) stays, with what was built on it
-                own = stored[digest].doc_id == doc.doc_id
-                results[i] = copy if own else self._judged(doc, picked[1], copy)
+                results[i] = self._judged(doc, picked[1], copy)
                 continue
             if digest in first:
                 copies.append((i, digest))

@@ -60,6 +60,8 @@ class StageReport:
     counters: dict[str, int] = field(default_factory=dict)
     note: str = ""
     settings: dict = field(default_factory=dict)  # contract.stage_settings, for provenance
+    #: the configured stages that depend on this one: what a rejection withdraws them from
+    dependents: list[str] = field(default_factory=list)
 
     def count(self, results: list) -> None:
         """Add up what the results say they did (cache hits, reused copies, ...)."""
@@ -101,6 +103,18 @@ class ProcessReport:
         if self.stopped_early:
             stages["stopped_early"] = {"reason": "max_duration", "left": self.left}
         return stages
+
+
+@dataclass
+class _Withdrawn:
+    """Documents rejected after the stages that depend on this one had processed them (a
+    forced rerun, a new stage version): taken out of those stages' results."""
+
+    n: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"withdrawn_from_later_stages": self.n}
 
 
 def _answer(db_path, lookups: list) -> dict:
@@ -183,7 +197,7 @@ def _culprit(db_path, stage: Stage, batch: list[DocInput]) -> DocInput | None:
 
 
 def _write(db_path, stage: Stage, items: list, extras: list, run_id, max_attempts,
-           then=None, written=None):  # fmt: skip
+           then=None, written=None, dependents=()):  # fmt: skip
     """Write a batch's results (one transaction). A write that fails (disk full, I/O error)
     has been rolled back: the stage stops as for any other environment error.
     ``written(counts)`` is told what the committed write did, before ``then(con)`` reads on
@@ -192,7 +206,8 @@ def _write(db_path, stage: Stage, items: list, extras: list, run_id, max_attempt
     try:
         with connect(db_path) as con:
             counts = write_results(con, stage.name, stage.version, items, extras,
-                                   run_id=run_id, max_attempts=max_attempts)  # fmt: skip
+                                   run_id=run_id, max_attempts=max_attempts,
+                                   dependents=dependents)  # fmt: skip
             if written is not None:
                 written(counts)
             return _read_ahead(con, then)
@@ -226,8 +241,11 @@ def record(db_path, stage: Stage, stage_report: StageReport, items: list, extras
         stage_report.done += counts["done"]
         stage_report.rejected += counts["rejected"]
         stage_report.retrying += counts["retrying"]
+        if counts.get("withdrawn"):
+            stage_report.count([_Withdrawn(counts["withdrawn"])])
 
-    return _write(db_path, stage, items, extras, run_id, max_attempts, then, written)
+    return _write(db_path, stage, items, extras, run_id, max_attempts, then, written,
+                  stage_report.dependents)  # fmt: skip
 
 
 def _reopen(db_path, pipeline: list[Stage]) -> dict[str, int]:
@@ -294,6 +312,7 @@ def run_stages(
                 stage.version,
                 reopened=reopened.get(stage.name, 0),
                 settings=stage_settings(stage),
+                dependents=downstream(stage.name, pipeline),
             )
             report.stages.append(stage_report)
             finished = run_stage(db_path, stage, stage_report, stage.name in redo, limit,
@@ -363,7 +382,8 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
                 if failed.culprit is not None:  # counted: after max_attempts it is set aside
                     with connect(db_path) as con:
                         write_results(con, stage.name, stage.version, [failed.culprit],
-                                      run_id=run_id, max_attempts=max_attempts)  # fmt: skip
+                                      run_id=run_id, max_attempts=max_attempts,
+                                      dependents=stage_report.dependents)  # fmt: skip
                 raise
             left = remaining - len(batch)
             ahead = partial(next_batch, size=min(batch_size, left)) if left > 0 else None

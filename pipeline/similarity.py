@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from storage.means import LanguageMeans
+from storage.means import LanguageMeans, centre, unit
 
 # Weight of the lead cosine in a document similarity; the rest is the whole-text cosine.
 LEAD_WEIGHT = 0.5
@@ -36,30 +36,6 @@ CROSS_LANGUAGE = 0.2
 # language bias").
 SIMILAR_ANCHOR_WEIGHT = 0.4
 SIMILAR_CANDIDATES = 50
-
-
-def unit(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float32)
-    if matrix.ndim == 1:
-        return matrix / (np.linalg.norm(matrix) or 1.0)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms == 0, 1.0, norms)
-
-
-def centre(
-    vectors: np.ndarray, langs: Sequence[str | None], means: LanguageMeans | None, kind: str
-) -> np.ndarray:
-    """Unit vectors with their language's mean removed (rows of ``vectors``, one language
-    each). Without means (an empty store) the vectors are only normalised."""
-    out = unit(vectors).copy()
-    if out.ndim == 1:
-        out = out[None, :]
-    if means:
-        for i, lang in enumerate(langs):
-            mean = means.mean(kind, lang)
-            if mean is not None and len(mean) == out.shape[1]:
-                out[i] -= mean
-    return unit(out)
 
 
 def document_vectors(

@@ -11,6 +11,7 @@ towards it (``SHRINK`` pseudo-documents), and a document of no known language us
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -48,6 +49,30 @@ class LanguageMeans:
 
     def __bool__(self) -> bool:
         return bool(self.means)
+
+
+def unit(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim == 1:
+        return matrix / (np.linalg.norm(matrix) or 1.0)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1.0, norms)
+
+
+def centre(
+    vectors: np.ndarray, langs: Sequence[str | None], means: LanguageMeans | None, kind: str
+) -> np.ndarray:
+    """Unit vectors with their language's mean removed (rows of ``vectors``, one language
+    each). Without means (an empty store) the vectors are only normalised."""
+    out = unit(vectors).copy()
+    if out.ndim == 1:
+        out = out[None, :]
+    if means:
+        for i, lang in enumerate(langs):
+            mean = means.mean(kind, lang)
+            if mean is not None and len(mean) == out.shape[1]:
+                out[i] -= mean
+    return unit(out)
 
 
 def load(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str) -> LanguageMeans:

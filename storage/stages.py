@@ -4,6 +4,7 @@ rejections and stage errors in one transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import duckdb
@@ -12,7 +13,7 @@ from storage.bulk import insert_rows
 from storage.db import transaction
 from storage.documents import decompress_html, record_rejections, seen_at_sql
 from storage.longtext import by_row_id
-from storage.outputs import WriteContext, write_outputs
+from storage.outputs import WriteContext, withdraw, write_outputs
 from storage.records import DocInput, Rejection, StageError
 
 # stage_state rows: (doc_id, version, stage, stage_version, status, run_id, processed_at)
@@ -244,11 +245,16 @@ def write_results(
     *,
     run_id: str | None = None,
     max_attempts: int = MAX_ATTEMPTS,
+    dependents: Sequence[str] = (),
 ) -> dict[str, int]:
     """Write one batch of stage results atomically: each result through its stage output
     module, batch-level ``extras`` too, every handled document version's stage state, the
     rejections, and the documents that made the stage raise (``StageError``: an attempt is
-    counted; at ``max_attempts`` the document is rejected for good)."""
+    counted; at ``max_attempts`` the document is rejected for good).
+
+    A document version rejected after it was processed (a forced rerun, a new stage
+    version) is withdrawn: what this stage stored from it before, and what the stages that
+    depend on it (``dependents``, in pipeline order) built on it, go with the rejection."""
     ctx = WriteContext(stage, stage_version, run_id, datetime.now(UTC))
     rejections = [r for r in items if isinstance(r, Rejection)]
     failures = [r for r in items if isinstance(r, StageError)]
@@ -270,18 +276,47 @@ def write_results(
                 [[h[0] for h in handled], [h[1] for h in handled], stage],
             )
         given_up = _record_failures(con, ctx, failures, max_attempts)
+        keys = [(r.doc_id, r.version) for r in rejections if r.doc_id is not None] + given_up
+        withdrawn = _withdraw(con, ctx, keys, list(dependents))
     return {
         "done": len(results),
-        "rejected": len(rejections) + given_up,
-        "retrying": len(failures) - given_up,
+        "rejected": len(rejections) + len(given_up),
+        "retrying": len(failures) - len(given_up),
+        **({"withdrawn": withdrawn} if withdrawn else {}),
     }
 
 
-def _record_failures(con, ctx: WriteContext, failures: list[StageError], max_attempts: int) -> int:
-    """Count an attempt for each failed document; reject those out of attempts. Returns how
-    many were given up on."""
-    if not failures:
+def _withdraw(con, ctx: WriteContext, keys: list[tuple[str, int]], dependents: list[str]) -> int:
+    """Withdraw rejected document versions from the results stored before (see
+    ``write_results``); returns how many a dependent stage had processed."""
+    if not keys:
         return 0
+    k = "(SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k"
+    on = (
+        "x.doc_id = k.doc_id AND x.version = k.version AND x.stage IN (SELECT unnest(?::VARCHAR[]))"
+    )
+    params = [[d for d, _ in keys], [v for _, v in keys], dependents]
+    processed = (
+        con.execute(
+            f"SELECT DISTINCT x.doc_id, x.version FROM stage_state x JOIN {k} ON {on}", params
+        ).fetchall()
+        if dependents
+        else []
+    )
+    # the stage's own outputs are keyed by version or check it: no-ops on a first run
+    withdraw(con, keys, [*reversed(dependents), ctx.stage] if processed else [ctx.stage], ctx.now)
+    if processed:
+        for table in ("stage_state", "stage_errors"):
+            con.execute(f"DELETE FROM {table} x USING {k} WHERE {on}", params)
+    return len(processed)
+
+
+def _record_failures(con, ctx: WriteContext, failures: list[StageError], max_attempts: int
+                     ) -> list[tuple[str, int]]:  # fmt: skip
+    """Count an attempt for each failed document; reject those out of attempts. Returns the
+    document versions given up on."""
+    if not failures:
+        return []
     con.execute(
         """
         INSERT INTO stage_errors
@@ -306,7 +341,7 @@ def _record_failures(con, ctx: WriteContext, failures: list[StageError], max_att
          ctx.stage_version, max_attempts],
     ).fetchall()  # fmt: skip
     if not spent:
-        return 0
+        return []
     by_key = {(f.doc_id, f.version): f for f in failures}
     insert_rows(
         con,
@@ -331,11 +366,12 @@ def _record_failures(con, ctx: WriteContext, failures: list[StageError], max_att
         ],  # fmt: skip
         run_id=ctx.run_id,
     )
-    return len(spent)
+    return [(d, v) for d, v, _, _ in spent]
 
 
 def reset_stage(con: duckdb.DuckDBPyConnection, stage: str) -> None:
-    """Forget that a stage ran, so ``process --force`` redoes it. Outputs are replaced on rerun."""
+    """Forget that a stage ran, so ``process --force`` redoes it. Outputs are replaced on rerun;
+    a document the rerun rejects is withdrawn from them (``write_results``)."""
     with transaction(con):
         con.execute("DELETE FROM stage_state WHERE stage = ?", [stage])
         con.execute("DELETE FROM stage_errors WHERE stage = ?", [stage])

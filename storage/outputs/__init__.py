@@ -28,6 +28,7 @@ OUTPUTS: tuple[Output, ...] = (
 _BY_RECORD = {t: o for o in OUTPUTS for t in (*o.records, *o.batch_records)}
 _ANSWERS = {t: fn for o in OUTPUTS for t, fn in o.answers.items()}
 _REOPEN = {t: fn for o in OUTPUTS for t, fn in o.reopen.items()}
+_BY_STAGE = {o.stage: o for o in OUTPUTS}
 
 
 def output_for(record_type: type) -> Output:
@@ -70,4 +71,23 @@ def reopen(con: duckdb.DuckDBPyConnection, request, stage: str, dependents: list
     return fn(con, request, stage, dependents)
 
 
-__all__ = ["OUTPUTS", "Output", "WriteContext", "answer", "output_for", "reopen", "write_outputs"]
+def withdraw(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]], stages: list[str],
+             now) -> None:  # fmt: skip
+    """Take these document versions ((doc_id, version) pairs) out of the named stages'
+    results, in the order given (call inside the transaction that rejects them)."""
+    for name in stages:
+        output = _BY_STAGE.get(name)
+        if output is not None and output.withdraw is not None:
+            output.withdraw(con, keys, now)
+
+
+__all__ = [
+    "OUTPUTS",
+    "Output",
+    "WriteContext",
+    "answer",
+    "output_for",
+    "reopen",
+    "withdraw",
+    "write_outputs",
+]

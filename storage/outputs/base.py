@@ -30,7 +30,10 @@ class Output:
     - ``answers``: lookup type -> ``answer(con, lookup)``, the typed answer a stage gets
       before ``process``;
     - ``reopen``: reopen-request type -> ``reopen(con, request, stage, dependents)``, which
-      makes documents pending again (e.g. after a model was installed) and returns how many.
+      makes documents pending again (e.g. after a model was installed) and returns how many;
+    - ``withdraw(con, keys, now)``: takes out what the stage stored from these document
+      versions ((doc_id, version) pairs) when one is rejected after it was processed, by this
+      stage on a forced rerun or by a stage it depends on (storage/stages.py, ``withdraw``).
     """
 
     stage: str
@@ -39,3 +42,13 @@ class Output:
     batch_records: tuple[type, ...] = ()
     answers: Mapping[type, Callable] = field(default_factory=lambda: MappingProxyType({}))
     reopen: Mapping[type, Callable] = field(default_factory=lambda: MappingProxyType({}))
+    withdraw: Callable | None = None
+
+
+def delete_versions(con, table: str, keys: list[tuple[str, int]]) -> None:
+    """Delete ``table``'s rows of these document versions ((doc_id, version) pairs)."""
+    con.execute(
+        f"DELETE FROM {table} x USING (SELECT unnest(?::VARCHAR[]) AS doc_id, "
+        "unnest(?::INTEGER[]) AS version) k WHERE x.doc_id = k.doc_id AND x.version = k.version",
+        [[d for d, _ in keys], [v for _, v in keys]],
+    )

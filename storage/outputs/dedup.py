@@ -137,6 +137,77 @@ def join_copy_group(con, ids: list[str], now) -> None:
     )
 
 
+def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
+    """Take these document versions out of copies (see Output.withdraw): their signatures,
+    buckets and links, and their copy groups, which keep the documents still linked to each
+    other (a group that falls apart into pieces keeps its id for the piece with its oldest
+    member; a document left with no link leaves)."""
+    gone = [
+        r[0]
+        for r in con.execute(
+            "SELECT m.doc_id FROM minhash m JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, "
+            "unnest(?::INTEGER[]) AS version) k ON k.doc_id = m.doc_id AND k.version = m.version",
+            [[d for d, _ in keys], [v for _, v in keys]],
+        ).fetchall()
+    ]
+    if not gone:
+        return
+    groups = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [gone],
+        ).fetchall()
+    ]
+    for table, where in (
+        ("minhash", "doc_id"),
+        ("lsh_bands", "doc_id"),
+        ("copy_members", "doc_id"),
+        ("copy_links", "doc_id"),
+        ("copy_links", "other_doc_id"),
+    ):
+        con.execute(f"DELETE FROM {table} WHERE {where} IN (SELECT unnest(?::VARCHAR[]))", [gone])
+    for group in groups:
+        _regroup(con, group)
+
+
+def _regroup(con, group: str) -> None:
+    """Split ``group`` into the pieces its remaining links still join."""
+    members = con.execute(
+        "SELECT doc_id FROM copy_members WHERE group_id = ? ORDER BY joined_at, doc_id", [group]
+    ).fetchall()
+    order = [r[0] for r in members]
+    links = con.execute(
+        "SELECT doc_id, other_doc_id FROM copy_links WHERE doc_id IN (SELECT unnest(?::VARCHAR[])) "
+        "AND other_doc_id IN (SELECT unnest(?::VARCHAR[]))",
+        [order, order],
+    ).fetchall()
+    parent = {d: d for d in order}
+
+    def root(d: str) -> str:
+        while parent[d] != d:
+            parent[d] = parent[parent[d]]
+            d = parent[d]
+        return d
+
+    for a, b in links:
+        parent[root(a)] = root(b)
+    pieces: dict[str, list[str]] = {}
+    for d in order:  # oldest member first: the first piece of two or more keeps the id
+        pieces.setdefault(root(d), []).append(d)
+    kept = False
+    for piece in pieces.values():
+        if len(piece) == 1:
+            con.execute("DELETE FROM copy_members WHERE doc_id = ?", [piece[0]])
+        elif not kept:
+            kept = True
+        else:
+            con.execute(
+                "UPDATE copy_members SET group_id = ? WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+                [f"cg-{piece[0]}", piece],
+            )
+
+
 def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> CopyCandidates:
     out = CopyCandidates()
     for h, doc_id in con.execute(
@@ -205,5 +276,9 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
 
 
 OUTPUT = Output(
-    "dedup", records=(CopyResult,), write=write, answers={CopyCandidatesLookup: copy_candidates}
+    "dedup",
+    records=(CopyResult,),
+    write=write,
+    answers={CopyCandidatesLookup: copy_candidates},
+    withdraw=withdraw,
 )

@@ -9,7 +9,7 @@ import duckdb
 
 from storage import means
 from storage.bulk import insert_rows
-from storage.outputs.base import Output, WriteContext
+from storage.outputs.base import Output, WriteContext, delete_versions
 
 
 @dataclass(slots=True)
@@ -124,6 +124,15 @@ def vector_reuse(con: duckdb.DuckDBPyConnection, q: VectorReuseLookup) -> dict[s
     return {r[0]: ReusableVector(*r[1:]) for r in rows}
 
 
+def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
+    """Take out these document versions' embeddings (see Output.withdraw)."""
+    delete_versions(con, "embeddings", keys)
+
+
 OUTPUT = Output(
-    "embed", records=(Embedding,), write=write, answers={VectorReuseLookup: vector_reuse}
+    "embed",
+    records=(Embedding,),
+    write=write,
+    answers={VectorReuseLookup: vector_reuse},
+    withdraw=withdraw,
 )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage.bulk import insert_rows
-from storage.outputs.base import Output, WriteContext
+from storage.outputs.base import Output, WriteContext, delete_versions
 
 
 @dataclass(slots=True)
@@ -57,4 +57,9 @@ def write(con, ctx: WriteContext, items: list[Extraction], _extras: list) -> Non
     )
 
 
-OUTPUT = Output("extract", records=(Extraction,), write=write)
+def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
+    """Take out these document versions' extractions (see Output.withdraw)."""
+    delete_versions(con, "extractions", keys)
+
+
+OUTPUT = Output("extract", records=(Extraction,), write=write, withdraw=withdraw)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from storage import means
 from storage.bulk import insert_rows
-from storage.outputs.base import Output, WriteContext
+from storage.outputs.base import Output, WriteContext, delete_versions
 
 
 @dataclass(slots=True)
@@ -43,4 +43,9 @@ def write(con, ctx: WriteContext, items: list[LanguageResult], _extras: list) ->
     means.refresh_all(con, ctx.now)
 
 
-OUTPUT = Output("langid", records=(LanguageResult,), write=write)
+def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
+    """Take out these document versions' languages (see Output.withdraw)."""
+    delete_versions(con, "languages", keys)
+
+
+OUTPUT = Output("langid", records=(LanguageResult,), write=write, withdraw=withdraw)

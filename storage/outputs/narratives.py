@@ -15,6 +15,8 @@ from storage.means import LanguageMeans
 from storage.outputs.base import Output, WriteContext
 from storage.vectors import read_columns
 
+STAGE = "cluster"
+
 
 @dataclass(slots=True)
 class NarrativeAssignment:
@@ -192,6 +194,84 @@ def apply_merge(con, merged: int, survivor: int, reason: str, now) -> None:
     )
 
 
+def withdraw(con, keys: list[tuple[str, int]], now) -> None:
+    """Take these document versions out of their narratives (see Output.withdraw), where the
+    cluster stage placed them from that version (its state 'done': a rejection by the cluster
+    stage itself leaves an earlier version's place alone). A narrative left with documents is counted
+    again from them (size, vector sum and language parts, centred with today's means); one
+    left with none is removed, with its aliases."""
+    rows = con.execute(
+        "SELECT m.doc_id, m.narrative_id FROM narrative_members m "
+        "JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k "
+        "ON k.doc_id = m.doc_id WHERE EXISTS (SELECT 1 FROM stage_state s WHERE s.stage = ? "
+        "AND s.status = 'done' AND s.doc_id = k.doc_id AND s.version = k.version)",
+        [[d for d, _ in keys], [v for _, v in keys], STAGE],
+    ).fetchall()
+    if not rows:
+        return
+    gone = [doc_id for doc_id, _ in rows]
+    for table in ("narrative_members", "doc_term_lists"):
+        con.execute(f"DELETE FROM {table} WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [gone])
+    touched = con.execute(
+        "SELECT narrative_id, model_id FROM narratives "
+        "WHERE narrative_id IN (SELECT unnest(?::BIGINT[])) ORDER BY 1",
+        [sorted({narrative_id for _, narrative_id in rows})],
+    ).fetchall()
+    for narrative_id, model_id in touched:
+        _recount(con, narrative_id, model_id, now)
+
+
+def _recount(con, narrative_id: int, model_id: str, now) -> None:
+    """A narrative's size, vector sum and language parts, from its members' latest lead
+    vectors of ``model_id`` (the 'original' input's first). A narrative of hashed word vectors
+    (nothing stored to add up) keeps its sums and has its size counted again."""
+    size = con.execute(
+        "SELECT count(*) FROM narrative_members WHERE narrative_id = ?", [narrative_id]
+    ).fetchone()[0]
+    if not size:
+        for table in ("narratives", "narrative_parts", "narrative_aliases"):
+            con.execute(f"DELETE FROM {table} WHERE narrative_id = ?", [narrative_id])
+        return
+    rows = con.execute(
+        """
+        WITH latest AS (
+            SELECT e.doc_id,
+                   arg_max(coalesce(e.lead_vector, e.vector), [e.version, (e.input = 'original')::INT]) AS v,
+                   arg_max(e.version, [e.version, (e.input = 'original')::INT]) AS version,
+                   arg_max(e.input, [e.version, (e.input = 'original')::INT]) AS input
+            FROM embeddings e JOIN narrative_members m ON m.doc_id = e.doc_id
+            WHERE m.narrative_id = ? AND e.model_id = ? GROUP BY 1
+        )
+        SELECT x.doc_id, l.lang, x.input, x.v FROM latest x
+        LEFT JOIN languages l ON l.doc_id = x.doc_id AND l.version = x.version ORDER BY 1
+        """,
+        [narrative_id, model_id],
+    ).fetchall()  # fmt: skip
+    con.execute(
+        "UPDATE narratives SET size = ?, updated_at = ? WHERE narrative_id = ?",
+        [size, now, narrative_id],
+    )
+    if not rows:
+        return
+    means = language_means.load(con, model_id, rows[0][2])
+    langs = [lang or "" for _, lang, _, _ in rows]
+    vectors = language_means.centre(np.asarray([r[3] for r in rows]), langs, means, "lead")
+    parts: dict[str, list] = {}
+    for lang, vector in zip(langs, vectors, strict=True):
+        part = parts.setdefault(lang, [0, np.zeros_like(vector)])
+        part[0] += 1
+        part[1] = part[1] + vector
+    con.execute(
+        "UPDATE narratives SET vector_sum = ? WHERE narrative_id = ?",
+        [vectors.sum(axis=0).astype(np.float32).tolist(), narrative_id],
+    )
+    write_parts(
+        con,
+        {narrative_id: [(lang, n, total.astype(np.float32).tolist())
+                        for lang, (n, total) in sorted(parts.items())]},
+    )  # fmt: skip
+
+
 _ACTIVE = "SELECT narrative_id, size, vector_sum, last_seen FROM narratives WHERE model_id = ?"
 
 
@@ -267,9 +347,10 @@ def narrative_context(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> Nar
 
 
 OUTPUT = Output(
-    "cluster",
+    STAGE,
     records=(NarrativeAssignment,),
     batch_records=(NarrativeState, NarrativeMerge),
     write=write,
     answers={NarrativeLookup: narrative_context},
+    withdraw=withdraw,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from storage.bulk import insert_rows
-from storage.outputs.base import Output, WriteContext
+from storage.outputs.base import Output, WriteContext, delete_versions
 
 
 @dataclass(slots=True)
@@ -123,4 +123,10 @@ def write(con, ctx: WriteContext, items: list[SignalResult], _extras: list) -> N
     )
 
 
-OUTPUT = Output("signals", records=(SignalResult,), write=write)
+def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
+    """Take out these document versions' hits and scores (see Output.withdraw)."""
+    delete_versions(con, "signal_hits", keys)
+    delete_versions(con, "signal_scores", keys)
+
+
+OUTPUT = Output("signals", records=(SignalResult,), write=write, withdraw=withdraw)

@@ -9,7 +9,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.longtext import by_row_id
-from storage.outputs.base import Output, WriteContext
+from storage.outputs.base import Output, WriteContext, delete_versions
 
 
 @dataclass(slots=True)
@@ -225,10 +225,16 @@ def reopen_no_model(con, request: NoModelReopen, stage: str, dependents: list[st
     return int(reopened)
 
 
+def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
+    """Take out these document versions' translations (see Output.withdraw)."""
+    delete_versions(con, "translations", keys)
+
+
 OUTPUT = Output(
     "translate",
     records=(Translation,),
     write=write,
     answers={SentenceCacheLookup: sentence_cache, TranslationReuseLookup: translation_reuse},
     reopen={NoModelReopen: reopen_no_model},
+    withdraw=withdraw,
 )

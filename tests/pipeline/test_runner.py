@@ -250,3 +250,50 @@ def test_a_stage_summary_lists_its_counts_in_the_same_order_whatever_the_documen
     assert one[0] == other[0]
     assert one[0].endswith("\n    1 narrative copy, 1 narrative nearest, 2 narrative new")
     assert list(one[1]["cluster"]) == list(other[1]["cluster"])
+
+
+def test_documents_rejected_on_a_forced_rerun_leave_what_later_stages_built_on_them(tmp_path):
+    """Tightening a stage's limit and redoing it (`process --stage extract --force`) rejects
+    documents the later stages had processed: they leave copies, narratives, search and the
+    text views, and the run says how many; the other documents keep theirs."""
+    db = tmp_path / "n.duckdb"
+    long = (
+        "The regional parliament voted on Tuesday to extend the emergency grain subsidies "
+        "for another six months, after farmers blocked three border crossings in protest."
+    )
+    src = tmp_path / "docs.jsonl"
+    rows = [{"url": f"https://copy{i}.example/a", "text": long} for i in range(3)] + [
+        {"url": f"https://r.example/{i}", "text": f"Short note {i} on the weather."}
+        for i in range(2)
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_cli("import", str(src), db=db)
+    run_cli("process", "--no-progress", db=db)
+
+    def rows_of(sql: str) -> list:
+        out = run_cli("sql", "--format", "json", sql, db=db).stdout
+        return json.loads(out)
+
+    grouped = "SELECT doc_id FROM copy_members UNION SELECT doc_id FROM narrative_members"
+    copies = {
+        r["doc_id"] for r in rows_of("SELECT doc_id FROM v_documents WHERE url LIKE '%copy%'")
+    }
+    assert copies <= {r["doc_id"] for r in rows_of(grouped)}
+    config = tmp_path / "narrascope.toml"
+    config.write_text("[extract]\nmax_chars = 100\n")
+    out = run_cli("--config", str(config), "process", "--no-progress", "--stage", "extract",
+                  "--force", db=db).stdout  # fmt: skip
+    assert "extract v2: 2 done, 3 rejected" in out
+    assert "3 withdrawn from later stages" in out
+    assert not copies & {r["doc_id"] for r in rows_of(grouped)}
+    stored = "SELECT doc_id FROM {} UNION ALL " * 3 + "SELECT doc_id FROM {}"
+    tables = ("languages", "embeddings", "minhash", "signal_scores")
+    assert not copies & {r["doc_id"] for r in rows_of(stored.format(*tables))}
+    views = rows_of("SELECT doc_id, text, lang, narrative_id FROM v_documents")
+    assert all(
+        r["text"] is None and r["narrative_id"] is None for r in views if r["doc_id"] in copies
+    )
+    assert all(r["narrative_id"] is not None for r in views if r["doc_id"] not in copies)
+    # the next run has nothing to do for them
+    again = run_cli("process", "--no-progress", db=db).stdout
+    assert "extract v2: 0 done, 0 rejected" in again and "cluster v3: 0 done, 0 rejected" in again

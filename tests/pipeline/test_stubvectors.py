@@ -148,12 +148,17 @@ def test_the_examples_name_a_stub_kind_or_news_and_hold_news_about_stubs():
     assert sum(e.kind == "news" for e in examples) >= 40
 
 
-def test_stubs_found_by_their_vectors_join_no_copy_group_or_narrative(tmp_path):
+STORE_STAGES = ["extract", "langid", "embed", "dedup", "cluster"]
+
+
+def stubs_among_articles(tmp_path, settings: dict):
+    """A store of the ceasefire story's articles and each stub at two sites (as a site serves
+    its wall in front of every article), processed by every stage but translation: (db, the
+    pages' URLs, the stubs' URLs)."""
     from crawlers.demo.render import mirror_page
     from crawlers.demo.server import load_articles, paragraphs
     from pipeline.runner import run_stages
     from pipeline.stages import build_stages
-    from storage import connect
 
     articles = [a for a in load_articles() if a["slug"].startswith(("the-ceasefire", "peremirie"))]
     html = {
@@ -162,54 +167,103 @@ def test_stubs_found_by_their_vectors_join_no_copy_group_or_narrative(tmp_path):
         )
         for a in articles
     }
-    # each stub twice, on two sites, as a site serves its wall in front of every article
     stubs = {f"https://{site}.example/{n}" for n in STUBS for site in ("one", "two")}
     for url in stubs:
         title, text = STUBS[url.rsplit("/", 1)[1]]
         html[url] = mirror_page(title=title, paragraphs=[text], date="2026-10-01", lang="en")
     db = tmp_path / "n.duckdb"
     store_html(db, html)
-    run_stages(
-        db, build_stages(["extract", "langid", "embed", "dedup", "cluster"], {}), run_id="r1"
+    run_stages(db, build_stages(STORE_STAGES, settings), run_id="r1")
+    return db, set(html), stubs
+
+
+def rejected_urls(con) -> dict:
+    return dict(
+        con.execute(
+            "SELECT d.canonical_url, r.stage || ' ' || r.reason FROM rejections r "
+            "JOIN documents d USING (doc_id)"
+        ).fetchall()
     )
+
+
+def test_stubs_found_by_their_vectors_join_no_copy_group_or_narrative(tmp_path):
+    from storage import connect
+
+    db, urls, stubs = stubs_among_articles(tmp_path, {})
     with connect(db, read_only=True) as con:
-        rejected = dict(
-            con.execute(
-                "SELECT d.canonical_url, r.stage || ' ' || r.reason FROM rejections r "
-                "JOIN documents d USING (doc_id)"
-            ).fetchall()
-        )
+        rejected = rejected_urls(con)
         grouped = grouped_urls(con)
     assert rejected == {u: "embed not_news" for u in stubs}
     assert not grouped & stubs
-    assert grouped == set(html) - stubs  # the articles still cluster
+    assert grouped == urls - stubs  # the articles still cluster
 
 
-def test_a_vector_stored_before_the_check_stays_and_a_new_copy_of_its_text_is_judged(tmp_path):
+def test_a_forced_reembedding_withdraws_stubs_embedded_before_the_check(tmp_path):
+    """A store built without the check (an older release) has its stubs in copy groups and
+    narratives; `process --stage embed --force` rejects them and takes them out of both, and
+    of search, leaving the articles' narratives as they were."""
     from crawlers.demo.render import mirror_page
     from pipeline.runner import run_stages
     from pipeline.stages import build_stages
     from storage import connect
 
+    db, urls, stubs = stubs_among_articles(tmp_path, {"embed": {"stubs": False}})
+
+    def state(con) -> tuple[dict, set, set]:
+        members = dict(
+            con.execute(
+                "SELECT d.canonical_url, m.narrative_id FROM narrative_members m "
+                "JOIN documents d USING (doc_id)"
+            ).fetchall()
+        )
+        copies = {r[0] for r in con.execute(
+            "SELECT d.canonical_url FROM copy_members JOIN documents d USING (doc_id)"
+        ).fetchall()}  # fmt: skip
+        vectors = {r[0] for r in con.execute(
+            "SELECT d.canonical_url FROM embeddings JOIN documents d USING (doc_id)"
+        ).fetchall()}  # fmt: skip
+        return members, copies, vectors
+
+    with connect(db, read_only=True) as con:
+        members, copies, vectors = state(con)
+    assert stubs <= set(members) and stubs <= copies and stubs <= vectors  # the old state
+    articles = {u: n for u, n in members.items() if u not in stubs}
+    stub_narratives = {members[u] for u in stubs} - set(articles.values())
+    assert stub_narratives  # the stubs formed narratives of their own
+
+    report = run_stages(db, build_stages(STORE_STAGES, {}), run_id="forced", force=["embed"])
+    embed = next(s for s in report.stages if s.stage == "embed")
+    assert embed.counters.get("withdrawn_from_later_stages") == len(stubs)
+    with connect(db, read_only=True) as con:
+        assert rejected_urls(con) == {u: "embed not_news" for u in stubs}
+        members, copies, vectors = state(con)
+        left = con.execute(
+            "SELECT count(*) FROM narratives WHERE narrative_id IN (SELECT unnest(?::BIGINT[]))",
+            [sorted(stub_narratives)],
+        ).fetchone()[0]
+        sizes = dict(con.execute("SELECT narrative_id, size FROM narratives").fetchall())
+        counted = dict(
+            con.execute(
+                "SELECT narrative_id, count(*) FROM narrative_members GROUP BY 1"
+            ).fetchall()
+        )
+        later = con.execute(
+            "SELECT count(*) FROM stage_state s JOIN documents d USING (doc_id) "
+            "WHERE s.stage IN ('dedup', 'cluster') AND d.canonical_url IN "
+            "(SELECT unnest(?::VARCHAR[]))",
+            [sorted(stubs)],
+        ).fetchone()[0]
+    assert members == articles  # the articles' narratives as they were
+    assert not copies & stubs and not vectors & stubs
+    assert left == 0  # the stubs' own narratives are gone
+    assert sizes == counted
+    assert later == 0
+    # nothing is left to do, and the same text at a new address is judged
+    again = run_stages(db, build_stages(STORE_STAGES, {}), run_id="again")
+    assert all(s.done == s.rejected == 0 for s in again.stages)
     title, text = STUBS["cs-login"]
     page = mirror_page(title=title, paragraphs=[text], date="2026-10-01", lang="en")
-    db = tmp_path / "n.duckdb"
-
-    def embedded() -> tuple[int, list]:
-        with connect(db, read_only=True) as con:
-            return (
-                con.execute("SELECT count(*) FROM embeddings").fetchone()[0],
-                con.execute("SELECT stage, reason FROM rejections").fetchall(),
-            )
-
-    names = ["extract", "langid", "embed"]
-    store_html(db, {"https://x.example/a": page})
-    run_stages(db, build_stages(names, {"embed": {"stubs": False}}), run_id="before")
-    assert embedded() == (1, [])
-    # a forced run reuses the document's own vector: what was built on it stays consistent
-    run_stages(db, build_stages(names, {}), run_id="forced", force=["embed"])
-    assert embedded() == (1, [])
-    # the same text at a new address would reuse that vector: it is judged, and rejected
-    store_html(db, {"https://x.example/b": page})
-    run_stages(db, build_stages(names, {}), run_id="after")
-    assert embedded() == (1, [("embed", "not_news")])
+    store_html(db, {"https://three.example/cs-login": page})
+    run_stages(db, build_stages(STORE_STAGES, {}), run_id="after")
+    with connect(db, read_only=True) as con:
+        assert rejected_urls(con)["https://three.example/cs-login"] == "embed not_news"

@@ -1,0 +1,126 @@
+"""Withdrawing a document version rejected after it was processed (``write_results`` with
+``dependents``): what each later stage built on it goes, and what it shared with others is
+counted again without it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from storage import means
+from storage.means import centre
+from storage.outputs.dedup import CopyResult
+from storage.outputs.embed import Embedding
+from storage.outputs.langid import LanguageResult
+from storage.outputs.narratives import NarrativeAssignment, NarrativeMerge, NarrativeState
+from storage.records import Rejection
+from storage.stages import write_results
+from tests.storage.test_outputs import T0, con, rows, store  # noqa: F401 - con is a fixture
+
+SIG = np.arange(1, 129, dtype="<u4").tobytes()
+
+
+def reject(stage: str, doc_id: str, dependents: list[str], con) -> dict:  # noqa: F811
+    return write_results(
+        con, stage, "2", [Rejection(stage, "not_news", "", doc_id=doc_id, version=1)],
+        dependents=dependents,
+    )  # fmt: skip
+
+
+def test_a_copy_group_keeps_the_documents_still_linked_and_splits_where_the_links_went(con):  # noqa: F811
+    a, b, c, d, e = store(con, "a", "b", "c", "d", "e")
+    links = {a: [], b: [a], c: [b], d: [a], e: [c]}  # a-b-c-e, and d copies a
+    for doc, others in links.items():
+        matches = [(o, "near", 0.8) for o in others]
+        write_results(con, "dedup", "1", [CopyResult(doc, 1, doc, 128, 1, SIG, [1, 2], matches)])
+    assert len({g for (g,) in rows(con, "SELECT group_id FROM copy_members")}) == 1
+
+    counts = reject("embed", b, ["dedup", "cluster"], con)
+
+    assert counts == {"done": 0, "rejected": 1, "retrying": 0, "withdrawn": 1}
+    groups = dict(rows(con, "SELECT doc_id, group_id FROM copy_members"))
+    assert groups == {a: f"cg-{a}", d: f"cg-{a}", c: f"cg-{c}", e: f"cg-{c}"}
+    assert not rows(con, "SELECT * FROM copy_links WHERE ? IN (doc_id, other_doc_id)", [b])
+    assert not rows(con, "SELECT * FROM minhash WHERE doc_id = ?", [b])
+    assert not rows(con, "SELECT * FROM lsh_bands WHERE doc_id = ?", [b])
+    assert not rows(con, "SELECT * FROM stage_state WHERE doc_id = ? AND stage = 'dedup'", [b])
+    # a document left with no copy leaves its group
+    reject("embed", e, ["dedup", "cluster"], con)
+    assert c not in dict(rows(con, "SELECT doc_id, group_id FROM copy_members"))
+
+
+def test_a_narrative_is_counted_again_from_its_other_documents_and_goes_with_the_last(con):  # noqa: F811
+    a, b, c, old = store(con, "a", "b", "c", "old")
+    vectors = {a: [3.0, 0.0], b: [0.0, 2.0], c: [1.0, 1.0], old: [1.0, 0.0]}
+    langs = {a: "en", b: "en", c: "de", old: "en"}
+    write_results(con, "langid", "1", [LanguageResult(x, 1, langs[x], 1.0, "t") for x in langs])
+    write_results(
+        con, "embed", "1",
+        [Embedding(x, 1, "m", "cpu", "original", 1, False, x, v, lead_vector=v)
+         for x, v in vectors.items()],
+    )  # fmt: skip
+    write_results(
+        con, "cluster", "1",
+        [NarrativeAssignment(x, 1, "new:" + a, 0.9, "new", "m", []) for x in (a, b, c)]
+        + [NarrativeAssignment(old, 1, "new:" + old, None, "new", "m", [])],
+        [NarrativeState("new:" + a, "m", 3, [9.0, 9.0], T0, [("en", 2, [9.0, 9.0]),
+                                                              ("de", 1, [1.0, 1.0])]),
+         NarrativeState("new:" + old, "m", 1, [1.0, 0.0], T0, [("en", 1, [1.0, 0.0])])],
+    )  # fmt: skip
+    (keep,), (merged,) = rows(con, "SELECT narrative_id FROM narratives ORDER BY 1")
+    write_results(con, "cluster", "1", [], [NarrativeMerge(merged, keep, "test")])
+    write_results(
+        con, "cluster", "1",
+        [NarrativeAssignment(old, 1, keep, 0.9, "nearest", "m", [])],
+        [NarrativeState(keep, "m", 4, [9.0, 9.0], T0, [("en", 3, [9.0, 9.0]),
+                                                        ("de", 1, [1.0, 1.0])])],
+    )  # fmt: skip
+
+    reject("extract", c, ["langid", "embed", "dedup", "cluster"], con)
+
+    [(size, total)] = rows(con, "SELECT size, vector_sum FROM narratives")
+    assert size == 3
+    # the three left, centred by their language's mean as the cluster stage centres them
+    left = np.array([vectors[x] for x in (a, b, old)])
+    expected = centre(left, ["en"] * 3, means.load(con, "m", "original"), "lead").sum(axis=0)
+    assert np.allclose(total, expected, atol=1e-6)
+    [(lang, part_size, part)] = rows(con, "SELECT lang, size, vector_sum FROM narrative_parts")
+    assert (lang, part_size) == ("en", 3) and np.allclose(part, expected, atol=1e-6)
+    assert not rows(con, "SELECT * FROM embeddings WHERE doc_id = ?", [c])
+    assert not rows(con, "SELECT * FROM languages WHERE doc_id = ?", [c])
+
+    for doc in (a, b, old):
+        reject("embed", doc, ["dedup", "cluster"], con)
+    for table in ("narratives", "narrative_parts", "narrative_members", "narrative_aliases"):
+        assert not rows(con, f"SELECT * FROM {table}"), table
+
+
+def test_a_rejection_on_a_first_run_withdraws_nothing(con):  # noqa: F811
+    a, b = store(con, "a", "b")
+    write_results(con, "dedup", "1", [CopyResult(a, 1, a, 128, 1, SIG, [1], [])])
+    write_results(con, "dedup", "1", [CopyResult(b, 1, b, 128, 1, SIG, [1], [(a, "exact", 1.0)])])
+    counts = write_results(
+        con, "embed", "2", [Rejection("embed", "not_news", "", doc_id=a, version=2)],
+        dependents=["dedup", "cluster"],
+    )  # fmt: skip
+    assert counts == {"done": 0, "rejected": 1, "retrying": 0}  # version 2 was never processed
+    assert len(rows(con, "SELECT * FROM copy_members")) == 2
+
+
+def test_a_later_version_rejected_leaves_the_earlier_versions_place(con):  # noqa: F811
+    """A page that became a stub at its next fetch stays in its narrative and copy group as
+    the article it was: only what was built on the rejected version is withdrawn."""
+    a, b = store(con, "a", "b")
+    write_results(con, "dedup", "1", [CopyResult(a, 1, a, 128, 1, SIG, [1], [])])
+    write_results(con, "dedup", "1", [CopyResult(b, 1, b, 128, 1, SIG, [1], [(a, "exact", 1.0)])])
+    write_results(
+        con, "cluster", "1", [NarrativeAssignment(a, 1, "new:" + a, None, "new", "m", [])],
+        [NarrativeState("new:" + a, "m", 1, [1.0, 0.0], T0, [("en", 1, [1.0, 0.0])])],
+    )  # fmt: skip
+    for stage in ("extract", "dedup", "cluster"):
+        write_results(
+            con, stage, "1", [Rejection(stage, "not_news", "", doc_id=a, version=2)],
+            dependents=["dedup", "cluster"] if stage == "extract" else [],
+        )  # fmt: skip
+    assert rows(con, "SELECT doc_id FROM narrative_members") == [(a,)]
+    assert rows(con, "SELECT size FROM narratives") == [(1,)]
+    assert len(rows(con, "SELECT * FROM copy_members")) == 2
