@@ -5,8 +5,9 @@ counted again without it."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from storage import means
+from storage import connect, means
 from storage.means import centre
 from storage.outputs.dedup import CopyResult
 from storage.outputs.embed import Embedding
@@ -14,19 +15,25 @@ from storage.outputs.langid import LanguageResult
 from storage.outputs.narratives import NarrativeAssignment, NarrativeMerge, NarrativeState
 from storage.records import Rejection
 from storage.stages import write_results
-from tests.storage.test_outputs import T0, con, rows, store  # noqa: F401 - con is a fixture
+from tests.storage.test_outputs import T0, rows, store
 
 SIG = np.arange(1, 129, dtype="<u4").tobytes()
 
 
-def reject(stage: str, doc_id: str, dependents: list[str], con) -> dict:  # noqa: F811
+@pytest.fixture
+def con(tmp_path):
+    with connect(tmp_path / "n.duckdb") as con:
+        yield con
+
+
+def reject(stage: str, doc_id: str, dependents: list[str], con) -> dict:
     return write_results(
         con, stage, "2", [Rejection(stage, "not_news", "", doc_id=doc_id, version=1)],
         dependents=dependents,
     )  # fmt: skip
 
 
-def test_a_copy_group_keeps_the_documents_still_linked_and_splits_where_the_links_went(con):  # noqa: F811
+def test_a_copy_group_keeps_the_documents_still_linked_and_splits_where_the_links_went(con):
     a, b, c, d, e = store(con, "a", "b", "c", "d", "e")
     links = {a: [], b: [a], c: [b], d: [a], e: [c]}  # a-b-c-e, and d copies a
     for doc, others in links.items():
@@ -48,7 +55,7 @@ def test_a_copy_group_keeps_the_documents_still_linked_and_splits_where_the_link
     assert c not in dict(rows(con, "SELECT doc_id, group_id FROM copy_members"))
 
 
-def test_a_narrative_is_counted_again_from_its_other_documents_and_goes_with_the_last(con):  # noqa: F811
+def test_a_narrative_is_counted_again_from_its_other_documents_and_goes_with_the_last(con):
     a, b, c, old = store(con, "a", "b", "c", "old")
     vectors = {a: [3.0, 0.0], b: [0.0, 2.0], c: [1.0, 1.0], old: [1.0, 0.0]}
     langs = {a: "en", b: "en", c: "de", old: "en"}
@@ -94,7 +101,7 @@ def test_a_narrative_is_counted_again_from_its_other_documents_and_goes_with_the
         assert not rows(con, f"SELECT * FROM {table}"), table
 
 
-def test_a_rejection_on_a_first_run_withdraws_nothing(con):  # noqa: F811
+def test_a_rejection_on_a_first_run_withdraws_nothing(con):
     a, b = store(con, "a", "b")
     write_results(con, "dedup", "1", [CopyResult(a, 1, a, 128, 1, SIG, [1], [])])
     write_results(con, "dedup", "1", [CopyResult(b, 1, b, 128, 1, SIG, [1], [(a, "exact", 1.0)])])
@@ -106,7 +113,7 @@ def test_a_rejection_on_a_first_run_withdraws_nothing(con):  # noqa: F811
     assert len(rows(con, "SELECT * FROM copy_members")) == 2
 
 
-def test_a_later_version_rejected_leaves_the_earlier_versions_place(con):  # noqa: F811
+def test_a_later_version_rejected_leaves_the_earlier_versions_place(con):
     """A page that became a stub at its next fetch stays in its narrative and copy group as
     the article it was: only what was built on the rejected version is withdrawn."""
     a, b = store(con, "a", "b")
