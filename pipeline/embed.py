@@ -238,7 +238,9 @@ class EmbedStage(Stage):
     def _judged(self, doc: DocInput, text: str, result: Embedding) -> Embedding | Rejection:
         """``result``, or a rejection where its lead vector is a stub page's: no vector is
         stored, so the page joins no copy group, narrative or search."""
-        stub = self.stub_check and self.stub_check.judge(text, result.lead_vector)
+        # a vector stored before lead vectors were kept (schema 4) has none: its whole text's
+        lead = result.vector if result.lead_vector is None else result.lead_vector
+        stub = self.stub_check and self.stub_check.judge(text, lead)
         if not stub:
             return result
         return self._reject(doc, "not_news", f"{stub[0]}: rule vectors; matched '{stub[1]}'")

@@ -288,7 +288,7 @@ def write_results(
 
 def _withdraw(con, ctx: WriteContext, keys: list[tuple[str, int]], dependents: list[str]) -> int:
     """Withdraw rejected document versions from the results stored before (see
-    ``write_results``); returns how many a dependent stage had processed."""
+    ``write_results``); returns how many a dependent stage had done."""
     if not keys:
         return 0
     k = "(SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k"
@@ -298,7 +298,9 @@ def _withdraw(con, ctx: WriteContext, keys: list[tuple[str, int]], dependents: l
     params = [[d for d, _ in keys], [v for _, v in keys], dependents]
     processed = (
         con.execute(
-            f"SELECT DISTINCT x.doc_id, x.version FROM stage_state x JOIN {k} ON {on}", params
+            f"SELECT x.doc_id, x.version, bool_or(x.status = 'done') FROM stage_state x "
+            f"JOIN {k} ON {on} GROUP BY 1, 2",
+            params,
         ).fetchall()
         if dependents
         else []
@@ -308,7 +310,7 @@ def _withdraw(con, ctx: WriteContext, keys: list[tuple[str, int]], dependents: l
     if processed:
         for table in ("stage_state", "stage_errors"):
             con.execute(f"DELETE FROM {table} x USING {k} WHERE {on}", params)
-    return len(processed)
+    return sum(1 for *_, done in processed if done)
 
 
 def _record_failures(con, ctx: WriteContext, failures: list[StageError], max_attempts: int

@@ -140,8 +140,8 @@ def join_copy_group(con, ids: list[str], now) -> None:
 def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
     """Take these document versions out of copies (see Output.withdraw): their signatures,
     buckets and links, and their copy groups, which keep the documents still linked to each
-    other (a group that falls apart into pieces keeps its id for the piece with its oldest
-    member; a document left with no link leaves)."""
+    other (a group that falls apart into pieces keeps its id for the piece that holds the
+    document it is named after; a document left with no link leaves)."""
     gone = [
         r[0]
         for r in con.execute(
@@ -172,7 +172,10 @@ def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
 
 
 def _regroup(con, group: str) -> None:
-    """Split ``group`` into the pieces its remaining links still join."""
+    """Split ``group`` into the pieces its remaining links still join. A group is named after
+    one of its documents (``cg-<doc_id>``, see ``join_copy_group``), so a piece without that
+    document is named after its own oldest member: a later copy of the document a group was
+    named after must not find its name taken."""
     members = con.execute(
         "SELECT doc_id FROM copy_members WHERE group_id = ? ORDER BY joined_at, doc_id", [group]
     ).fetchall()
@@ -193,15 +196,13 @@ def _regroup(con, group: str) -> None:
     for a, b in links:
         parent[root(a)] = root(b)
     pieces: dict[str, list[str]] = {}
-    for d in order:  # oldest member first: the first piece of two or more keeps the id
+    for d in order:  # oldest member first
         pieces.setdefault(root(d), []).append(d)
-    kept = False
+    named_after = group.removeprefix("cg-")
     for piece in pieces.values():
         if len(piece) == 1:
             con.execute("DELETE FROM copy_members WHERE doc_id = ?", [piece[0]])
-        elif not kept:
-            kept = True
-        else:
+        elif named_after not in piece:
             con.execute(
                 "UPDATE copy_members SET group_id = ? WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
                 [f"cg-{piece[0]}", piece],

@@ -11,6 +11,7 @@ import numpy as np
 
 from storage import means as language_means
 from storage.bulk import insert_rows
+from storage.documents import seen_at_sql
 from storage.means import LanguageMeans
 from storage.outputs.base import Output, WriteContext
 from storage.vectors import read_columns
@@ -222,40 +223,51 @@ def withdraw(con, keys: list[tuple[str, int]], now) -> None:
 
 
 def _recount(con, narrative_id: int, model_id: str, now) -> None:
-    """A narrative's size, vector sum and language parts, from its members' latest lead
-    vectors of ``model_id`` (the 'original' input's first). A narrative of hashed word vectors
-    (nothing stored to add up) keeps its sums and has its size counted again."""
-    size = con.execute(
-        "SELECT count(*) FROM narrative_members WHERE narrative_id = ?", [narrative_id]
-    ).fetchone()[0]
+    """A narrative's size, last date, vector sum and language parts, from its members: their
+    latest lead vectors of ``model_id``, of the input most of them have ('original' on a tie),
+    centred as the cluster stage centres them. A member with no such vector counts in the
+    size alone; a narrative of hashed word vectors (nothing stored to add up) keeps its sums."""
+    size, last_seen = con.execute(
+        f"SELECT count(*), max({seen_at_sql('e')}) FROM narrative_members m "
+        "JOIN documents d ON d.doc_id = m.doc_id "
+        "JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
+        "LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = d.current_version "
+        "WHERE m.narrative_id = ?",
+        [narrative_id],
+    ).fetchone()
     if not size:
         for table in ("narratives", "narrative_parts", "narrative_aliases"):
             con.execute(f"DELETE FROM {table} WHERE narrative_id = ?", [narrative_id])
         return
-    rows = con.execute(
-        """
-        WITH latest AS (
-            SELECT e.doc_id,
-                   arg_max(coalesce(e.lead_vector, e.vector), [e.version, (e.input = 'original')::INT]) AS v,
-                   arg_max(e.version, [e.version, (e.input = 'original')::INT]) AS version,
-                   arg_max(e.input, [e.version, (e.input = 'original')::INT]) AS input
-            FROM embeddings e JOIN narrative_members m ON m.doc_id = e.doc_id
-            WHERE m.narrative_id = ? AND e.model_id = ? GROUP BY 1
-        )
-        SELECT x.doc_id, l.lang, x.input, x.v FROM latest x
-        LEFT JOIN languages l ON l.doc_id = x.doc_id AND l.version = x.version ORDER BY 1
-        """,
-        [narrative_id, model_id],
-    ).fetchall()  # fmt: skip
     con.execute(
-        "UPDATE narratives SET size = ?, updated_at = ? WHERE narrative_id = ?",
-        [size, now, narrative_id],
+        "UPDATE narratives SET size = ?, last_seen = ?, updated_at = ? WHERE narrative_id = ?",
+        [size, last_seen, now, narrative_id],
     )
-    if not rows:
+    members = "FROM embeddings e JOIN narrative_members m ON m.doc_id = e.doc_id " \
+              "WHERE m.narrative_id = ? AND e.model_id = ?"  # fmt: skip
+    inputs = con.execute(
+        f"SELECT e.input {members} GROUP BY 1 ORDER BY count(DISTINCT e.doc_id) DESC, "
+        "e.input = 'original' DESC LIMIT 1",
+        [narrative_id, model_id],
+    ).fetchall()
+    if not inputs:
         return
-    means = language_means.load(con, model_id, rows[0][2])
-    langs = [lang or "" for _, lang, _, _ in rows]
-    vectors = language_means.centre(np.asarray([r[3] for r in rows]), langs, means, "lead")
+    kind = inputs[0][0]
+    rows = con.execute(
+        f"""
+        WITH latest AS (
+            SELECT e.doc_id, arg_max(coalesce(e.lead_vector, e.vector), e.version) AS v,
+                   max(e.version) AS version
+            {members} AND e.input = ? GROUP BY 1
+        )
+        SELECT l.lang, x.v FROM latest x
+        LEFT JOIN languages l ON l.doc_id = x.doc_id AND l.version = x.version ORDER BY x.doc_id
+        """,
+        [narrative_id, model_id, kind],
+    ).fetchall()
+    means = language_means.load(con, model_id, kind)
+    langs = [lang or "" for lang, _ in rows]
+    vectors = language_means.centre(np.asarray([v for _, v in rows]), langs, means, "lead")
     parts: dict[str, list] = {}
     for lang, vector in zip(langs, vectors, strict=True):
         part = parts.setdefault(lang, [0, np.zeros_like(vector)])

@@ -267,3 +267,28 @@ def test_a_forced_reembedding_withdraws_stubs_embedded_before_the_check(tmp_path
     run_stages(db, build_stages(STORE_STAGES, {}), run_id="after")
     with connect(db, read_only=True) as con:
         assert rejected_urls(con)["https://three.example/cs-login"] == "embed not_news"
+
+
+def test_a_stored_vector_without_a_lead_vector_is_judged_by_its_whole_text(tmp_path):
+    """Vectors stored before lead vectors were kept (schema 4) have none: a forced
+    re-embedding judges the whole text's vector instead of failing on the document."""
+    from crawlers.demo.render import mirror_page
+    from pipeline.runner import run_stages
+    from pipeline.stages import build_stages
+    from storage import connect
+
+    title, text = STUBS["nl-ratelimit"]
+    db = tmp_path / "n.duckdb"
+    store_html(db, {"https://x.example/a": mirror_page(title=title, paragraphs=[text],
+                                                        date="2026-10-01", lang="en")})  # fmt: skip
+    names = ["extract", "langid", "embed"]
+    run_stages(db, build_stages(names, {"embed": {"stubs": False}}), run_id="old")
+    with connect(db) as con:
+        con.execute("UPDATE embeddings SET lead_vector = NULL")
+    report = run_stages(db, build_stages(names, {}), run_id="forced", force=["embed"])
+    embed = next(s for s in report.stages if s.stage == "embed")
+    assert (embed.rejected, embed.retrying) == (1, 0)
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT stage, reason FROM rejections").fetchall() == [
+            ("embed", "not_news")
+        ]

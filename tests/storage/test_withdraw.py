@@ -55,6 +55,22 @@ def test_a_copy_group_keeps_the_documents_still_linked_and_splits_where_the_link
     assert c not in dict(rows(con, "SELECT doc_id, group_id FROM copy_members"))
 
 
+def test_a_piece_without_the_document_its_group_is_named_after_gets_a_name_of_its_own(con):
+    """A later copy of that document must not find its group's name taken by strangers."""
+    a, b, c, d, f = store(con, "a", "b", "c", "d", "f")
+    links = {b: [], a: [b], c: [a], d: [c]}  # group cg-b: b-a-c-d
+    for doc, others in links.items():
+        matches = [(o, "near", 0.8) for o in others]
+        write_results(con, "dedup", "1", [CopyResult(doc, 1, doc, 128, 1, SIG, [1, 2], matches)])
+    assert {g for (g,) in rows(con, "SELECT group_id FROM copy_members")} == {f"cg-{b}"}
+
+    reject("embed", a, ["dedup", "cluster"], con)  # b is left alone, c-d go on together
+    write_results(con, "dedup", "1", [CopyResult(f, 1, f, 128, 1, SIG, [1], [(b, "exact", 1.0)])])
+
+    groups = dict(rows(con, "SELECT doc_id, group_id FROM copy_members"))
+    assert groups == {c: f"cg-{c}", d: f"cg-{c}", b: f"cg-{b}", f: f"cg-{b}"}
+
+
 def test_a_narrative_is_counted_again_from_its_other_documents_and_goes_with_the_last(con):
     a, b, c, old = store(con, "a", "b", "c", "old")
     vectors = {a: [3.0, 0.0], b: [0.0, 2.0], c: [1.0, 1.0], old: [1.0, 0.0]}
@@ -84,8 +100,11 @@ def test_a_narrative_is_counted_again_from_its_other_documents_and_goes_with_the
 
     reject("extract", c, ["langid", "embed", "dedup", "cluster"], con)
 
-    [(size, total)] = rows(con, "SELECT size, vector_sum FROM narratives")
+    [(size, total, last_seen)] = rows(con, "SELECT size, vector_sum, last_seen FROM narratives")
     assert size == 3
+    # its last date, counted again from the documents left: the newest is `old`, stored last
+    [(newest,)] = rows(con, "SELECT first_seen_at FROM documents WHERE doc_id = ?", [old])
+    assert last_seen == newest
     # the three left, centred by their language's mean as the cluster stage centres them
     left = np.array([vectors[x] for x in (a, b, old)])
     expected = centre(left, ["en"] * 3, means.load(con, "m", "original"), "lead").sum(axis=0)
