@@ -14,6 +14,7 @@ from storage.db import transaction
 from storage.documents import decompress_html, record_rejections, seen_at_sql
 from storage.longtext import by_row_id
 from storage.outputs import WriteContext, withdraw, write_outputs
+from storage.outputs.base import VERSIONS, versions
 from storage.records import DocInput, Rejection, StageError
 
 # stage_state rows: (doc_id, version, stage, stage_version, status, run_id, processed_at)
@@ -291,15 +292,14 @@ def _withdraw(con, ctx: WriteContext, keys: list[tuple[str, int]], dependents: l
     ``write_results``); returns how many a dependent stage had done."""
     if not keys:
         return 0
-    k = "(SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k"
     on = (
         "x.doc_id = k.doc_id AND x.version = k.version AND x.stage IN (SELECT unnest(?::VARCHAR[]))"
     )
-    params = [[d for d, _ in keys], [v for _, v in keys], dependents]
+    params = [*versions(keys), dependents]
     processed = (
         con.execute(
             f"SELECT x.doc_id, x.version, bool_or(x.status = 'done') FROM stage_state x "
-            f"JOIN {k} ON {on} GROUP BY 1, 2",
+            f"JOIN {VERSIONS} ON {on} GROUP BY 1, 2",
             params,
         ).fetchall()
         if dependents
@@ -309,7 +309,7 @@ def _withdraw(con, ctx: WriteContext, keys: list[tuple[str, int]], dependents: l
     withdraw(con, keys, [*reversed(dependents), ctx.stage] if processed else [ctx.stage], ctx.now)
     if processed:
         for table in ("stage_state", "stage_errors"):
-            con.execute(f"DELETE FROM {table} x USING {k} WHERE {on}", params)
+            con.execute(f"DELETE FROM {table} x USING {VERSIONS} WHERE {on}", params)
     return sum(1 for *_, done in processed if done)
 
 

@@ -45,10 +45,19 @@ class Output:
     withdraw: Callable | None = None
 
 
+#: document versions as a table ``k`` (doc_id, version) in SQL; parameters: ``versions(keys)``
+VERSIONS = "(SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k"
+
+
+def versions(keys: list[tuple[str, int]]) -> list[list]:
+    """The parameters of ``VERSIONS`` for (doc_id, version) pairs."""
+    return [[d for d, _ in keys], [v for _, v in keys]]
+
+
 def delete_versions(con, table: str, keys: list[tuple[str, int]]) -> None:
     """Delete ``table``'s rows of these document versions ((doc_id, version) pairs)."""
     con.execute(
-        f"DELETE FROM {table} x USING (SELECT unnest(?::VARCHAR[]) AS doc_id, "
-        "unnest(?::INTEGER[]) AS version) k WHERE x.doc_id = k.doc_id AND x.version = k.version",
-        [[d for d, _ in keys], [v for _, v in keys]],
+        f"DELETE FROM {table} x USING {VERSIONS} "
+        "WHERE x.doc_id = k.doc_id AND x.version = k.version",
+        versions(keys),
     )

@@ -12,7 +12,7 @@ import numpy as np
 from storage.bulk import insert_rows
 from storage.documents import seen_at_sql
 from storage.longtext import by_row_id
-from storage.outputs.base import Output, WriteContext
+from storage.outputs.base import VERSIONS, Output, WriteContext, versions
 from storage.vectors import read_columns
 
 COPY_KINDS = ("exact", "near", "translated")  # closest first
@@ -145,9 +145,9 @@ def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
     gone = [
         r[0]
         for r in con.execute(
-            "SELECT m.doc_id FROM minhash m JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, "
-            "unnest(?::INTEGER[]) AS version) k ON k.doc_id = m.doc_id AND k.version = m.version",
-            [[d for d, _ in keys], [v for _, v in keys]],
+            f"SELECT m.doc_id FROM minhash m JOIN {VERSIONS} "
+            "ON k.doc_id = m.doc_id AND k.version = m.version",
+            versions(keys),
         ).fetchall()
     ]
     if not gone:

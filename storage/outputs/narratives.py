@@ -13,7 +13,7 @@ from storage import means as language_means
 from storage.bulk import insert_rows
 from storage.documents import seen_at_sql
 from storage.means import LanguageMeans
-from storage.outputs.base import Output, WriteContext
+from storage.outputs.base import VERSIONS, Output, WriteContext, versions
 from storage.vectors import read_columns
 
 STAGE = "cluster"
@@ -198,15 +198,13 @@ def apply_merge(con, merged: int, survivor: int, reason: str, now) -> None:
 def withdraw(con, keys: list[tuple[str, int]], now) -> None:
     """Take these document versions out of their narratives (see Output.withdraw), where the
     cluster stage placed them from that version (its state 'done': a rejection by the cluster
-    stage itself leaves an earlier version's place alone). A narrative left with documents is counted
-    again from them (size, vector sum and language parts, centred with today's means); one
-    left with none is removed, with its aliases."""
+    stage itself leaves an earlier version's place alone). A narrative left with documents is
+    counted again from them (``_recount``); one left with none is removed, with its aliases."""
     rows = con.execute(
-        "SELECT m.doc_id, m.narrative_id FROM narrative_members m "
-        "JOIN (SELECT unnest(?::VARCHAR[]) AS doc_id, unnest(?::INTEGER[]) AS version) k "
+        f"SELECT m.doc_id, m.narrative_id FROM narrative_members m JOIN {VERSIONS} "
         "ON k.doc_id = m.doc_id WHERE EXISTS (SELECT 1 FROM stage_state s WHERE s.stage = ? "
         "AND s.status = 'done' AND s.doc_id = k.doc_id AND s.version = k.version)",
-        [[d for d, _ in keys], [v for _, v in keys], STAGE],
+        [*versions(keys), STAGE],
     ).fetchall()
     if not rows:
         return
