@@ -41,6 +41,7 @@ from storage.stages import (
     PendingKeys,
     backlog,
     load_inputs,
+    reprocessing,
     reset_stage,
     write_results,
 )
@@ -62,6 +63,10 @@ class StageReport:
     settings: dict = field(default_factory=dict)  # contract.stage_settings, for provenance
     #: the configured stages that depend on this one: what a rejection withdraws them from
     dependents: list[str] = field(default_factory=list)
+    #: whether the run may process again document versions the dependents built on (forced,
+    #: or a new stage version): only then does a write look for results that changed. Set
+    #: by the stage's runner when it reads the backlog; True until then
+    again: bool = True
 
     def count(self, results: list) -> None:
         """Add up what the results say they did (cache hits, reused copies, ...)."""
@@ -106,15 +111,17 @@ class ProcessReport:
 
 
 @dataclass
-class _Withdrawn:
-    """Documents rejected after the stages that depend on this one had processed them (a
-    forced rerun, a new stage version): taken out of those stages' results."""
+class _LaterStages:
+    """Document versions that the stages depending on this one had processed, taken out of
+    their results in this run (a forced rerun, a new stage version): ``withdrawn`` ones were
+    rejected now; ``sent_back`` ones changed what those stages read, and they redo them."""
 
+    kind: str
     n: int
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"withdrawn_from_later_stages": self.n}
+        return {f"{self.kind}_{'from' if self.kind == 'withdrawn' else 'to'}_later_stages": self.n}
 
 
 def _answer(db_path, lookups: list) -> dict:
@@ -197,7 +204,7 @@ def _culprit(db_path, stage: Stage, batch: list[DocInput]) -> DocInput | None:
 
 
 def _write(db_path, stage: Stage, items: list, extras: list, run_id, max_attempts,
-           then=None, written=None, dependents=()):  # fmt: skip
+           then=None, written=None, dependents=(), again=True):  # fmt: skip
     """Write a batch's results (one transaction). A write that fails (disk full, I/O error)
     has been rolled back: the stage stops as for any other environment error.
     ``written(counts)`` is told what the committed write did, before ``then(con)`` reads on
@@ -207,7 +214,7 @@ def _write(db_path, stage: Stage, items: list, extras: list, run_id, max_attempt
         with connect(db_path) as con:
             counts = write_results(con, stage.name, stage.version, items, extras,
                                    run_id=run_id, max_attempts=max_attempts,
-                                   dependents=dependents)  # fmt: skip
+                                   dependents=dependents, again=again)  # fmt: skip
             if written is not None:
                 written(counts)
             return _read_ahead(con, then)
@@ -241,11 +248,12 @@ def record(db_path, stage: Stage, stage_report: StageReport, items: list, extras
         stage_report.done += counts["done"]
         stage_report.rejected += counts["rejected"]
         stage_report.retrying += counts["retrying"]
-        if counts.get("withdrawn"):
-            stage_report.count([_Withdrawn(counts["withdrawn"])])
+        for kind in ("withdrawn", "sent_back"):
+            if counts.get(kind):
+                stage_report.count([_LaterStages(kind, counts[kind])])
 
     return _write(db_path, stage, items, extras, run_id, max_attempts, then, written,
-                  stage_report.dependents)  # fmt: skip
+                  stage_report.dependents, stage_report.again)  # fmt: skip
 
 
 def _reopen(db_path, pipeline: list[Stage]) -> dict[str, int]:
@@ -352,6 +360,7 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
             reset_stage(con, stage.name)
     with connect(db_path, read_only=True) as con:
         todo = backlog(con, stage.name, stage.version, stage.requires, run_id)
+        stage_report.again = redo or reprocessing(con, stage.name, stage.version)
     if limit is not None:
         todo = min(todo, limit)
     bar = None

@@ -13,7 +13,7 @@ from storage.bulk import insert_rows
 from storage.db import transaction
 from storage.documents import decompress_html, record_rejections, seen_at_sql
 from storage.longtext import by_row_id
-from storage.outputs import WriteContext, withdraw, write_outputs
+from storage.outputs import WriteContext, fingerprints, withdraw, write_outputs
 from storage.outputs.base import VERSIONS, versions
 from storage.records import DocInput, Rejection, StageError
 
@@ -247,6 +247,7 @@ def write_results(
     run_id: str | None = None,
     max_attempts: int = MAX_ATTEMPTS,
     dependents: Sequence[str] = (),
+    again: bool = True,
 ) -> dict[str, int]:
     """Write one batch of stage results atomically: each result through its stage output
     module, batch-level ``extras`` too, every handled document version's stage state, the
@@ -255,7 +256,11 @@ def write_results(
 
     A document version rejected after it was processed (a forced rerun, a new stage
     version) is withdrawn: what this stage stored from it before, and what the stages that
-    depend on it (``dependents``, in pipeline order) built on it, go with the rejection."""
+    depend on it (``dependents``, in pipeline order) built on it, go with the rejection.
+    One processed again with a result that changed what they read (``Output.fingerprint``)
+    is withdrawn from the dependents alone, which then redo it. ``again=False`` (the runner
+    knows no item can have been processed before: neither forced nor a new stage version,
+    see `reprocessing`) skips looking that up, a scan of the stage state a batch."""
     ctx = WriteContext(stage, stage_version, run_id, datetime.now(UTC))
     rejections = [r for r in items if isinstance(r, Rejection)]
     failures = [r for r in items if isinstance(r, StageError)]
@@ -266,7 +271,13 @@ def write_results(
         (r.doc_id, r.version, stage, stage_version, "rejected", run_id, ctx.now) for r in rejections
     ]
     with transaction(con):
+        done = [(r.doc_id, r.version) for r in results] if again else []
+        built_on = _built_on(con, done, list(dependents))
+        again = [r for r in results if (r.doc_id, r.version) in built_on]
+        before = fingerprints(con, stage, again) if again else {}
         write_outputs(con, ctx, results, list(extras))
+        after = fingerprints(con, stage, again) if before else {}
+        changed = [k for k, h in before.items() if after.get(k, h) != h]
         insert_rows(con, "stage_state", STAGE_STATE_COLUMNS, handled)
         record_rejections(con, rejections, run_id=run_id)
         if handled:
@@ -279,17 +290,35 @@ def write_results(
         given_up = _record_failures(con, ctx, failures, max_attempts)
         keys = [(r.doc_id, r.version) for r in rejections if r.doc_id is not None] + given_up
         withdrawn = _withdraw(con, ctx, keys, list(dependents))
+        sent_back = _withdraw(con, ctx, changed, list(dependents), own=False)
     return {
         "done": len(results),
         "rejected": len(rejections) + len(given_up),
         "retrying": len(failures) - len(given_up),
         **({"withdrawn": withdrawn} if withdrawn else {}),
+        **({"sent_back": sent_back} if sent_back else {}),
     }
 
 
-def _withdraw(con, ctx: WriteContext, keys: list[tuple[str, int]], dependents: list[str]) -> int:
-    """Withdraw rejected document versions from the results stored before (see
-    ``write_results``); returns how many a dependent stage had done."""
+def _built_on(con, keys: list[tuple[str, int]], dependents: list[str]) -> set[tuple[str, int]]:
+    """The document versions among ``keys`` that a dependent stage has handled (done or
+    rejected): on a first run none, as the dependents wait for this stage."""
+    if not keys or not dependents:
+        return set()
+    rows = con.execute(
+        f"SELECT DISTINCT x.doc_id, x.version FROM stage_state x JOIN {VERSIONS} "
+        "ON x.doc_id = k.doc_id AND x.version = k.version "
+        "WHERE x.stage IN (SELECT unnest(?::VARCHAR[]))",
+        [*versions(keys), dependents],
+    ).fetchall()
+    return {(r[0], r[1]) for r in rows}
+
+
+def _withdraw(con, ctx: WriteContext, keys: list[tuple[str, int]], dependents: list[str], *,
+              own: bool = True) -> int:  # fmt: skip
+    """Withdraw document versions from the results stored before (see ``write_results``):
+    the dependents' results, and with ``own`` (a rejection) this stage's; returns how many a
+    dependent stage had done."""
     if not keys:
         return 0
     on = (
@@ -306,7 +335,8 @@ def _withdraw(con, ctx: WriteContext, keys: list[tuple[str, int]], dependents: l
         else []
     )
     # the stage's own outputs are keyed by version or check it: no-ops on a first run
-    withdraw(con, keys, [*reversed(dependents), ctx.stage] if processed else [ctx.stage], ctx.now)
+    mine = [ctx.stage] if own else []
+    withdraw(con, keys, [*reversed(dependents), *mine] if processed else mine, ctx.now)
     if processed:
         for table in ("stage_state", "stage_errors"):
             con.execute(f"DELETE FROM {table} x USING {VERSIONS} WHERE {on}", params)
@@ -369,6 +399,18 @@ def _record_failures(con, ctx: WriteContext, failures: list[StageError], max_att
         run_id=ctx.run_id,
     )
     return [(d, v) for d, v, _, _ in spent]
+
+
+def reprocessing(con: duckdb.DuckDBPyConnection, stage: str, stage_version: str) -> bool:
+    """Whether the stage handled a current document version at another stage version: a
+    new version processes it again (``write_results``' ``again``)."""
+    return bool(
+        con.execute(
+            "SELECT EXISTS (SELECT 1 FROM stage_state s JOIN documents d ON d.doc_id = s.doc_id "
+            "AND d.current_version = s.version WHERE s.stage = ? AND s.stage_version <> ?)",
+            [stage, stage_version],
+        ).fetchone()[0]
+    )
 
 
 def reset_stage(con: duckdb.DuckDBPyConnection, stage: str) -> None:

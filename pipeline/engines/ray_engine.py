@@ -60,7 +60,7 @@ from pipeline.engines.ray_support import (
 from pipeline.errors import StageFailed, is_environment_error
 from pipeline.runner import _answer, _process, _run_stage, record, run_process
 from storage import connect
-from storage.stages import load_inputs, pending, reset_stage
+from storage.stages import load_inputs, pending, reprocessing, reset_stage
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +223,7 @@ class RayEngine:
                 reset_stage(con, stage.name)
         with connect(db_path, read_only=True) as con:
             keys = pending(con, stage.name, stage.version, stage.requires, limit, run_id)
+            stage_report.again = redo or reprocessing(con, stage.name, stage.version)
         batches = [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
         bar = None
         if progress and keys:

@@ -81,11 +81,21 @@ def withdraw(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]], stages
             output.withdraw(con, keys, now)
 
 
+def fingerprints(con: duckdb.DuckDBPyConnection, stage: str, items: list) -> dict:
+    """(doc_id, version) -> the stage's ``Output.fingerprint`` of its stored result for each
+    record's document version; empty for a stage that declares none."""
+    output = _BY_STAGE.get(stage)
+    if output is None or output.fingerprint is None or not items:
+        return {}
+    return output.fingerprint(con, items)
+
+
 __all__ = [
     "OUTPUTS",
     "Output",
     "WriteContext",
     "answer",
+    "fingerprints",
     "output_for",
     "reopen",
     "withdraw",

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from storage.longtext import by_row_id
+
 
 @dataclass(frozen=True, slots=True)
 class WriteContext:
@@ -33,7 +35,12 @@ class Output:
       makes documents pending again (e.g. after a model was installed) and returns how many;
     - ``withdraw(con, keys, now)``: takes out what the stage stored from these document
       versions ((doc_id, version) pairs) when one is rejected after it was processed, by this
-      stage on a forced rerun or by a stage it depends on (storage/stages.py, ``withdraw``).
+      stage on a forced rerun or by a stage it depends on (storage/stages.py, ``withdraw``);
+    - ``fingerprint(con, items)``: (doc_id, version) -> a hash of what the stages that depend
+      on this one read of the stored result for each record's document version (absent where
+      none is stored). A document version processed again (a forced rerun, a new stage
+      version) whose fingerprint changed is withdrawn from the later stages, which then redo
+      it. None: a change of this stage's result leaves the later stages' results as they are.
     """
 
     stage: str
@@ -43,6 +50,7 @@ class Output:
     answers: Mapping[type, Callable] = field(default_factory=lambda: MappingProxyType({}))
     reopen: Mapping[type, Callable] = field(default_factory=lambda: MappingProxyType({}))
     withdraw: Callable | None = None
+    fingerprint: Callable | None = None
 
 
 #: document versions as a table ``k`` (doc_id, version) in SQL; parameters: ``versions(keys)``
@@ -61,3 +69,21 @@ def delete_versions(con, table: str, keys: list[tuple[str, int]]) -> None:
         "WHERE x.doc_id = k.doc_id AND x.version = k.version",
         versions(keys),
     )
+
+
+def stored_hashes(con, table: str, columns: str, keys: list[tuple[str, int]], where: str = "",
+                  params: tuple = ()) -> dict[tuple[str, int], int]:  # fmt: skip
+    """(doc_id, version) -> DuckDB's ``hash`` of ``columns`` (SQL over ``x``, the table) in
+    ``table``'s row of each document version; ``where`` ("AND ...", with ``params``) narrows
+    the rows.
+    The rows are found by their key columns, then read by row id (storage/longtext.py), so
+    that long texts are not decompressed for the whole table."""
+    if not keys:
+        return {}
+    rows = con.execute(
+        f"SELECT x.rowid, x.doc_id, x.version FROM {table} x JOIN {VERSIONS} "
+        f"ON x.doc_id = k.doc_id AND x.version = k.version {where}",
+        [*versions(keys), *params],
+    ).fetchall()
+    found = by_row_id(con, table, (f"hash({columns})",), rows)
+    return {key: value[0] for key, value in found.items()}

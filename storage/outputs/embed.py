@@ -9,7 +9,7 @@ import duckdb
 
 from storage import means
 from storage.bulk import insert_rows
-from storage.outputs.base import Output, WriteContext, delete_versions
+from storage.outputs.base import Output, WriteContext, delete_versions, stored_hashes
 
 
 @dataclass(slots=True)
@@ -129,10 +129,22 @@ def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
     delete_versions(con, "embeddings", keys)
 
 
+def fingerprint(con, items: list[Embedding]) -> dict:
+    """What later stages read of an embedding: the vector and the lead vector of the model
+    and input the stage ran (see Output.fingerprint); another model's vectors do not count."""
+    out = {}
+    for ran in sorted({(r.model_id, r.input) for r in items}):
+        keys = [(r.doc_id, r.version) for r in items if (r.model_id, r.input) == ran]
+        out.update(stored_hashes(con, "embeddings", "x.vector, x.lead_vector", keys,
+                                 "AND x.model_id = ? AND x.input = ?", ran))  # fmt: skip
+    return out
+
+
 OUTPUT = Output(
     "embed",
     records=(Embedding,),
     write=write,
     answers={VectorReuseLookup: vector_reuse},
     withdraw=withdraw,
+    fingerprint=fingerprint,
 )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage.bulk import insert_rows
-from storage.outputs.base import Output, WriteContext, delete_versions
+from storage.outputs.base import Output, WriteContext, delete_versions, stored_hashes
 
 
 @dataclass(slots=True)
@@ -62,4 +62,13 @@ def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
     delete_versions(con, "extractions", keys)
 
 
-OUTPUT = Output("extract", records=(Extraction,), write=write, withdraw=withdraw)
+def fingerprint(con, items: list[Extraction]) -> dict:
+    """What later stages read of an extraction: its title, text and date (see
+    Output.fingerprint)."""
+    keys = [(r.doc_id, r.version) for r in items]
+    return stored_hashes(con, "extractions", "x.title, x.text, x.published_at", keys)
+
+
+OUTPUT = Output(
+    "extract", records=(Extraction,), write=write, withdraw=withdraw, fingerprint=fingerprint
+)

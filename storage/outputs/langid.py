@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from storage import means
 from storage.bulk import insert_rows
-from storage.outputs.base import Output, WriteContext, delete_versions
+from storage.outputs.base import Output, WriteContext, delete_versions, stored_hashes
 
 
 @dataclass(slots=True)
@@ -48,4 +48,11 @@ def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
     delete_versions(con, "languages", keys)
 
 
-OUTPUT = Output("langid", records=(LanguageResult,), write=write, withdraw=withdraw)
+def fingerprint(con, items: list[LanguageResult]) -> dict:
+    """What later stages read of a language result: the language (see Output.fingerprint)."""
+    return stored_hashes(con, "languages", "x.lang", [(r.doc_id, r.version) for r in items])
+
+
+OUTPUT = Output(
+    "langid", records=(LanguageResult,), write=write, withdraw=withdraw, fingerprint=fingerprint
+)

@@ -1,4 +1,5 @@
 import json
+import re
 
 from pipeline.extract import ExtractStage
 from pipeline.runner import run_stages
@@ -297,3 +298,82 @@ def test_documents_rejected_on_a_forced_rerun_leave_what_later_stages_built_on_t
     # the next run has nothing to do for them
     again = run_cli("process", "--no-progress", db=db).stdout
     assert "extract v2: 0 done, 0 rejected" in again and "cluster v3: 0 done, 0 rejected" in again
+
+
+def import_furnished_pages(tmp_path, db) -> list[dict]:
+    """Three copies of a page whose text has a newsletter and a share line, and another page
+    with none; imported into ``db``. The pages' rows, as imported."""
+    body = (
+        "<p>The regional parliament voted on Tuesday to extend the emergency grain subsidies "
+        "for another six months, after farmers blocked three border crossings in protest. "
+        "The subsidy covers diesel and fertiliser for small farms across the region.</p>"
+    )
+    page = "<html><head><title>{t}</title></head><body><article><h1>{t}</h1>{b}</article></body></html>"
+    furnished = body + "<p>Subscribe to our newsletter!</p>" + body + "<p>Share on Facebook</p>"
+    other = (
+        "<p>Storms closed the northern harbour for a week, and the fishing fleet stayed in port "
+        "while the coast guard searched for two missing trawlers off the cape.</p>"
+    )
+    rows = [{"url": f"https://copy{i}.example/a", "html": page.format(t="Grain", b=furnished)}
+            for i in range(3)] + [
+            {"url": "https://r.example/fish", "html": page.format(t="Fish", b=other * 2)}]  # fmt: skip
+    src = tmp_path / "docs.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run_cli("import", str(src), db=db)
+    return rows
+
+
+LATER = ("langid", "signals", "translate", "embed", "dedup", "cluster")
+
+
+def test_a_forced_rerun_that_changes_a_text_has_the_later_stages_redo_that_document(tmp_path):
+    """`process --stage extract --force` under other settings keeps every page, but three now
+    lose their newsletter and share lines: the later stages redo those three (vectors, copy
+    group, narrative) at the next `process`, and leave the pages whose text is as before."""
+    db = tmp_path / "n.duckdb"
+    rows = import_furnished_pages(tmp_path, db)
+    plain = tmp_path / "plain.toml"
+    plain.write_text("[extract]\nfurniture = false\n")
+    run_cli("--config", str(plain), "process", "--no-progress", db=db)
+
+    def by_url(sql: str) -> dict:
+        out = run_cli("sql", "--format", "json", sql, db=db).stdout
+        return {r["url"]: r["value"] for r in json.loads(out)}
+
+    vectors = "SELECT d.url, e.vector AS value FROM embeddings e JOIN v_documents d USING (doc_id)"
+    groups = "SELECT url, copy_group_id AS value FROM v_documents"
+    narratives = "SELECT url, narrative_id AS value FROM v_documents"
+    before = by_url(vectors), by_url(groups), by_url(narratives)
+    copies = [r["url"] for r in rows[:3]]
+    assert len({before[1][u] for u in copies}) == 1 and before[1][copies[0]] is not None
+
+    out = run_cli("process", "--no-progress", "--stage", "extract", "--force", db=db).stdout
+    assert "extract v2: 4 done, 0 rejected" in out and "3 sent back to later stages" in out
+    assert set(by_url(vectors)) == {rows[3]["url"]}  # until the later stages redo them
+    assert "Subscribe" not in by_url("SELECT url, text AS value FROM v_documents")[copies[0]]
+
+    again = run_cli("process", "--no-progress", db=db).stdout
+    assert all(re.search(rf"^{stage} v\S+: 3 done", again, re.M) for stage in LATER), again
+    vectors_now, groups_now, narratives_now = by_url(vectors), by_url(groups), by_url(narratives)
+    assert all(vectors_now[u] != before[0][u] for u in copies)  # embedded from the new text
+    assert len({groups_now[u] for u in copies}) == 1 and groups_now[copies[0]] is not None
+    assert len({narratives_now[u] for u in copies}) == 1
+    fish = rows[3]["url"]
+    assert vectors_now[fish] == before[0][fish] and narratives_now[fish] == before[2][fish]
+    assert "0 done, 0 rejected" in run_cli("process", "--no-progress", db=db).stdout.split("\n")[-2]
+
+
+def test_a_new_stage_version_that_changes_a_text_has_the_later_stages_redo_it(tmp_path):
+    """As with `--force`: a new version of the extract stage (new rules) that changes three
+    texts sends those three back to the stages after it, and those alone."""
+    from pipeline.langid import LangIdStage
+
+    db = tmp_path / "n.duckdb"
+    import_furnished_pages(tmp_path, db)
+    run_stages(db, [ExtractStage(furniture=False), LangIdStage()])
+    new_rules = ExtractStage()
+    new_rules.version = "3"
+    report = run_stages(db, [new_rules, LangIdStage()])
+    extract, langid = report.stages
+    assert extract.done == 4 and extract.counters["sent_back_to_later_stages"] == 3
+    assert langid.done == 3

@@ -4,6 +4,8 @@ counted again without it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pytest
 
@@ -11,11 +13,12 @@ from storage import connect, means
 from storage.means import centre
 from storage.outputs.dedup import CopyResult
 from storage.outputs.embed import Embedding
+from storage.outputs.extract import Extraction
 from storage.outputs.langid import LanguageResult
 from storage.outputs.narratives import NarrativeAssignment, NarrativeMerge, NarrativeState
 from storage.records import Rejection
-from storage.stages import write_results
-from tests.storage.test_outputs import T0, rows, store
+from storage.stages import reprocessing, write_results
+from tests.storage.test_outputs import T0, rows, store, todo
 
 SIG = np.arange(1, 129, dtype="<u4").tobytes()
 
@@ -150,3 +153,53 @@ def test_a_later_version_rejected_leaves_the_earlier_versions_place(con):
     assert rows(con, "SELECT doc_id FROM narrative_members") == [(a,)]
     assert rows(con, "SELECT size FROM narratives") == [(1,)]
     assert len(rows(con, "SELECT * FROM copy_members")) == 2
+
+
+LATER = ["langid", "embed", "dedup", "cluster"]
+
+
+def test_a_result_that_changed_what_later_stages_read_sends_the_document_back_to_them(con):
+    """A forced rerun or a new stage version that keeps a document with another text (or
+    language, or vector) takes it out of what the later stages built on the old one, so
+    that they redo it; an unchanged result leaves their work alone."""
+    a, b, c = store(con, "a", "b", "c")
+    june = datetime(2026, 6, 1, tzinfo=UTC)
+    texts = {a: "Grain subsidies extended.", b: "Fishing quotas cut.", c: "Border reopened."}
+    write_results(con, "extract", "1", [Extraction(x, 1, t, title="T") for x, t in texts.items()])
+    write_results(con, "langid", "1", [LanguageResult(x, 1, "en", 1.0, "t") for x in texts])
+    vector = {a: [1.0, 0.0], b: [0.0, 1.0], c: [1.0, 1.0]}
+    embedded = [Embedding(x, 1, "m", "cpu", "original", 1, False, x, v, lead_vector=v)
+                for x, v in vector.items()]  # fmt: skip
+    write_results(con, "embed", "1", embedded)
+    write_results(
+        con, "cluster", "1",
+        [NarrativeAssignment(x, 1, "new:" + a, 0.9, "new", "m", []) for x in texts],
+        [NarrativeState("new:" + a, "m", 3, [2.0, 2.0], T0, [("en", 3, [2.0, 2.0])])],
+    )  # fmt: skip
+
+    # extract v2: a as it was, b with a new text, c with a new date
+    assert reprocessing(con, "extract", "2") and not reprocessing(con, "extract", "1")
+    again = [Extraction(a, 1, texts[a], title="T"), Extraction(b, 1, "Fishing quotas cut by half.",
+             title="T"), Extraction(c, 1, texts[c], title="T", published_at=june)]  # fmt: skip
+    counts = write_results(con, "extract", "2", again, dependents=LATER)
+
+    assert counts == {"done": 3, "rejected": 0, "retrying": 0, "sent_back": 2}
+    assert rows(con, "SELECT doc_id FROM narrative_members") == [(a,)]
+    assert rows(con, "SELECT size FROM narratives") == [(1,)]
+    for table in ("languages", "embeddings"):
+        assert rows(con, f"SELECT doc_id FROM {table}") == [(a,)], table
+    assert dict(rows(con, "SELECT doc_id, text FROM extractions"))[b] == again[1].text
+    assert sorted(todo(con, "langid")) == sorted([b, c])  # the later stages redo them
+    assert not reprocessing(con, "extract", "2")  # every document is at the new version
+
+    # the embed stage again: the same vector, or another model's, changes nothing for cluster
+    same = write_results(con, "embed", "2", embedded[:1], dependents=["cluster"])
+    other = Embedding(
+        a, 1, "m2", "cpu", "original", 1, False, a, [0.5, 0.5], lead_vector=[0.5, 0.5]
+    )
+    write_results(con, "embed", "2", [other], dependents=["cluster"])
+    assert "sent_back" not in same
+    assert rows(con, "SELECT doc_id FROM narrative_members") == [(a,)]
+    moved = Embedding(a, 1, "m", "cpu", "original", 1, False, a, [0.0, 1.0], lead_vector=[0.0, 1.0])
+    assert write_results(con, "embed", "2", [moved], dependents=["cluster"])["sent_back"] == 1
+    assert not rows(con, "SELECT * FROM narratives")
