@@ -360,7 +360,7 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
             reset_stage(con, stage.name)
     with connect(db_path, read_only=True) as con:
         todo = backlog(con, stage.name, stage.version, stage.requires, run_id)
-        stage_report.again = redo or reprocessing(con, stage.name, stage.version)
+        stage_report.again = reprocessing(con, stage.name, stage.version, stage_report.dependents)
     if limit is not None:
         todo = min(todo, limit)
     bar = None

@@ -13,7 +13,7 @@ from storage.bulk import insert_rows
 from storage.db import transaction
 from storage.documents import decompress_html, record_rejections, seen_at_sql
 from storage.longtext import by_row_id
-from storage.outputs import WriteContext, fingerprints, withdraw, write_outputs
+from storage.outputs import WriteContext, fingerprinted, fingerprints, withdraw, write_outputs
 from storage.outputs.base import VERSIONS, versions
 from storage.records import DocInput, Rejection, StageError
 
@@ -271,7 +271,7 @@ def write_results(
         (r.doc_id, r.version, stage, stage_version, "rejected", run_id, ctx.now) for r in rejections
     ]
     with transaction(con):
-        done = [(r.doc_id, r.version) for r in results] if again else []
+        done = [(r.doc_id, r.version) for r in results] if again and fingerprinted(stage) else []
         built_on = _built_on(con, done, list(dependents))
         again = [r for r in results if (r.doc_id, r.version) in built_on]
         before = fingerprints(con, stage, again) if again else {}
@@ -401,14 +401,22 @@ def _record_failures(con, ctx: WriteContext, failures: list[StageError], max_att
     return [(d, v) for d, v, _, _ in spent]
 
 
-def reprocessing(con: duckdb.DuckDBPyConnection, stage: str, stage_version: str) -> bool:
-    """Whether the stage handled a current document version at another stage version: a
-    new version processes it again (``write_results``' ``again``)."""
+def reprocessing(con: duckdb.DuckDBPyConnection, stage: str, stage_version: str,
+                 dependents: Sequence[str]) -> bool:  # fmt: skip
+    """Whether a current document version the stage has still to handle at this version was
+    handled by one of its ``dependents``: a forced run, a new stage version, or one of them
+    left unfinished (``--limit``, ``--max-duration``, a failure). Only then can a result
+    change what the dependents built on (``write_results``' ``again``); always False for a
+    stage whose output declares no ``fingerprint``."""
+    if not dependents or not fingerprinted(stage):
+        return False
     return bool(
         con.execute(
             "SELECT EXISTS (SELECT 1 FROM stage_state s JOIN documents d ON d.doc_id = s.doc_id "
-            "AND d.current_version = s.version WHERE s.stage = ? AND s.stage_version <> ?)",
-            [stage, stage_version],
+            "AND d.current_version = s.version WHERE s.stage IN (SELECT unnest(?::VARCHAR[])) "
+            "AND NOT EXISTS (SELECT 1 FROM stage_state t WHERE t.doc_id = s.doc_id "
+            "AND t.version = s.version AND t.stage = ? AND t.stage_version = ?))",
+            [list(dependents), stage, stage_version],
         ).fetchone()[0]
     )
 

@@ -223,7 +223,9 @@ class RayEngine:
                 reset_stage(con, stage.name)
         with connect(db_path, read_only=True) as con:
             keys = pending(con, stage.name, stage.version, stage.requires, limit, run_id)
-            stage_report.again = redo or reprocessing(con, stage.name, stage.version)
+            stage_report.again = reprocessing(
+                con, stage.name, stage.version, stage_report.dependents
+            )
         batches = [keys[i : i + batch_size] for i in range(0, len(keys), batch_size)]
         bar = None
         if progress and keys:

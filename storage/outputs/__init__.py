@@ -81,6 +81,12 @@ def withdraw(con: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]], stages
             output.withdraw(con, keys, now)
 
 
+def fingerprinted(stage: str) -> bool:
+    """Whether the stage's output declares a ``fingerprint``."""
+    output = _BY_STAGE.get(stage)
+    return output is not None and output.fingerprint is not None
+
+
 def fingerprints(con: duckdb.DuckDBPyConnection, stage: str, items: list) -> dict:
     """(doc_id, version) -> the stage's ``Output.fingerprint`` of its stored result for each
     record's document version; empty for a stage that declares none."""
@@ -95,6 +101,7 @@ __all__ = [
     "Output",
     "WriteContext",
     "answer",
+    "fingerprinted",
     "fingerprints",
     "output_for",
     "reopen",

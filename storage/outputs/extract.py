@@ -63,10 +63,12 @@ def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
 
 
 def fingerprint(con, items: list[Extraction]) -> dict:
-    """What later stages read of an extraction: its title, text and date (see
-    Output.fingerprint)."""
+    """What later stages read of an extraction: its title and text (see Output.fingerprint).
+    Not its date: only the copies' and narratives' windows read it, and a listing's date
+    (a feed's, a sitemap's) comes before it; a date that changed alone would send documents
+    back to every later stage, the embed stage's model included, for next to nothing."""
     keys = [(r.doc_id, r.version) for r in items]
-    return stored_hashes(con, "extractions", "x.title, x.text, x.published_at", keys)
+    return stored_hashes(con, "extractions", "x.title, x.text", keys)
 
 
 OUTPUT = Output(

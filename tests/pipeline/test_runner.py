@@ -363,17 +363,23 @@ def test_a_forced_rerun_that_changes_a_text_has_the_later_stages_redo_that_docum
     assert "0 done, 0 rejected" in run_cli("process", "--no-progress", db=db).stdout.split("\n")[-2]
 
 
-def test_a_new_stage_version_that_changes_a_text_has_the_later_stages_redo_it(tmp_path):
+def test_a_new_stage_version_or_an_unfinished_forced_run_sends_changed_texts_back(tmp_path):
     """As with `--force`: a new version of the extract stage (new rules) that changes three
-    texts sends those three back to the stages after it, and those alone."""
+    texts sends those three back to the stages after it, and those alone; so does a forced
+    run that stopped early (`--limit`, `--max-duration`), when the next run finishes it."""
     from pipeline.langid import LangIdStage
 
     db = tmp_path / "n.duckdb"
     import_furnished_pages(tmp_path, db)
     run_stages(db, [ExtractStage(furniture=False), LangIdStage()])
-    new_rules = ExtractStage()
+
+    def sent_back(report) -> tuple[int, int, int]:
+        extract, langid = report.stages
+        return extract.done, extract.counters.get("sent_back_to_later_stages", 0), langid.done
+
+    stages = [ExtractStage(), LangIdStage()]
+    assert sent_back(run_stages(db, stages, force=["extract"], limit=1)) == (1, 1, 1)
+    assert sent_back(run_stages(db, stages)) == (3, 2, 2)  # the forced run's rest
+    new_rules = ExtractStage(furniture=False)
     new_rules.version = "3"
-    report = run_stages(db, [new_rules, LangIdStage()])
-    extract, langid = report.stages
-    assert extract.done == 4 and extract.counters["sent_back_to_later_stages"] == 3
-    assert langid.done == 3
+    assert sent_back(run_stages(db, [new_rules, LangIdStage()])) == (4, 3, 3)
