@@ -259,8 +259,8 @@ def write_results(
     depend on it (``dependents``, in pipeline order) built on it, go with the rejection.
     One processed again with a result that changed what they read (``Output.fingerprint``)
     is withdrawn from the dependents alone, which then redo it. ``again=False`` (the runner
-    knows no item can have been processed before: neither forced nor a new stage version,
-    see `reprocessing`) skips looking that up, a scan of the stage state a batch."""
+    found that no document the stage has still to handle was handled by a dependent:
+    `reprocessing`) skips looking that up, a scan of the stage state a batch."""
     ctx = WriteContext(stage, stage_version, run_id, datetime.now(UTC))
     rejections = [r for r in items if isinstance(r, Rejection)]
     failures = [r for r in items if isinstance(r, StageError)]
@@ -273,10 +273,10 @@ def write_results(
     with transaction(con):
         done = [(r.doc_id, r.version) for r in results] if again and fingerprinted(stage) else []
         built_on = _built_on(con, done, list(dependents))
-        again = [r for r in results if (r.doc_id, r.version) in built_on]
-        before = fingerprints(con, stage, again) if again else {}
+        redone = [r for r in results if (r.doc_id, r.version) in built_on]
+        before = fingerprints(con, stage, redone) if redone else {}
         write_outputs(con, ctx, results, list(extras))
-        after = fingerprints(con, stage, again) if before else {}
+        after = fingerprints(con, stage, redone) if before else {}
         changed = [k for k, h in before.items() if after.get(k, h) != h]
         insert_rows(con, "stage_state", STAGE_STATE_COLUMNS, handled)
         record_rejections(con, rejections, run_id=run_id)
