@@ -63,9 +63,9 @@ class StageReport:
     settings: dict = field(default_factory=dict)  # contract.stage_settings, for provenance
     #: the configured stages that depend on this one: what a rejection withdraws them from
     dependents: list[str] = field(default_factory=list)
-    #: whether the run may process again document versions the dependents built on (forced,
-    #: or a new stage version): only then does a write look for results that changed. Set
-    #: by the stage's runner when it reads the backlog; True until then
+    #: whether a document the stage has still to handle was handled by a dependent (a forced
+    #: run, a new stage version, either left unfinished: `reprocessing`): only then does a
+    #: write look for results that changed. Set by the stage's runner with the backlog
     again: bool = True
 
     def count(self, results: list) -> None:
@@ -116,12 +116,18 @@ class _LaterStages:
     their results in this run (a forced rerun, a new stage version): ``withdrawn`` ones were
     rejected now; ``sent_back`` ones changed what those stages read, and they redo them."""
 
-    kind: str
+    kind: str  # "withdrawn" or "sent_back"
     n: int
 
     @property
     def counts(self) -> dict[str, int]:
-        return {f"{self.kind}_{'from' if self.kind == 'withdrawn' else 'to'}_later_stages": self.n}
+        return {_LATER_STAGES[self.kind]: self.n}
+
+
+_LATER_STAGES = {
+    "withdrawn": "withdrawn_from_later_stages",
+    "sent_back": "sent_back_to_later_stages",
+}
 
 
 def _answer(db_path, lookups: list) -> dict:

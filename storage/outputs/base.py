@@ -75,9 +75,8 @@ def stored_hashes(con, table: str, columns: str, keys: list[tuple[str, int]], wh
                   params: tuple = ()) -> dict[tuple[str, int], int]:  # fmt: skip
     """(doc_id, version) -> DuckDB's ``hash`` of ``columns`` (SQL over ``x``, the table) in
     ``table``'s row of each document version; ``where`` ("AND ...", with ``params``) narrows
-    the rows.
-    The rows are found by their key columns, then read by row id (storage/longtext.py), so
-    that long texts are not decompressed for the whole table."""
+    the rows. The rows are found by their key columns, then read by row id
+    (storage/longtext.py), so that long texts are not decompressed for the whole table."""
     if not keys:
         return {}
     rows = con.execute(
