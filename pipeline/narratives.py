@@ -175,13 +175,10 @@ class ClusterStage(Stage):
             key, similarity, via = state.assign(
                 doc.doc_id, v, doc.seen_at, answer.groups.get(doc.doc_id), doc.lang
             )
-            english = (
-                doc.translated_text
-                if doc.translation_status == "translated" and doc.translated_text
-                else doc.text or doc.raw_text or ""
-            )
+            # the document's own words; its translation's are the translate stage's (schema 20)
+            own = doc.text or doc.raw_text or ""
             results[i] = NarrativeAssignment(
-                doc.doc_id, doc.version, key, similarity, via, self.model_id, terms(english)
+                doc.doc_id, doc.version, key, similarity, via, self.model_id, terms(own)
             )
         # final keys (merges may have redirected earlier assignments), then the batch-level
         # outputs: the state of every narrative the batch touched, and its merges

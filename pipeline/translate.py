@@ -8,6 +8,7 @@ from functools import cached_property
 
 from pipeline.config import stage_options
 from pipeline.contract import Stage
+from pipeline.labels import terms
 from pipeline.textnorm import paragraphs, sentence_hash, text_hash
 from storage.outputs.translate import (
     NoModelReopen,
@@ -208,6 +209,7 @@ class TranslateStage(Stage):
                 text_hash=plan.body_hash,
                 reused_from=reused_from,
                 new_cache=new_cache,
+                terms=terms(text),
             )
         return results
 
@@ -231,6 +233,7 @@ class TranslateStage(Stage):
             titles = {sentence_hash(s) for s in plan.title}
             out[i] = replace(
                 item, model_id=stored.model_id, text=stored.text, reused_from=stored.doc_id,
+                terms=terms(stored.text),
                 cache_hits=min(item.cache_hits, len(plan.title)) + sum(map(len, plan.body)),
                 new_cache=[(h, t) for h, t in item.new_cache if h in titles],
             )  # fmt: skip

@@ -17,7 +17,8 @@ class Translation:
     """One document version's translation. ``status`` is 'translated', 'not_needed' (already
     in the target language), 'no_model' (no installed model for ``source_lang``) or
     'undetermined' (no language to translate from). ``new_cache`` holds sentence translations
-    computed for this document, as (sentence_hash, translation) pairs, for the cache."""
+    computed for this document, as (sentence_hash, translation) pairs, for the cache;
+    ``terms`` the content words of a translated text, for narrative keywords."""
 
     doc_id: str
     version: int
@@ -32,6 +33,7 @@ class Translation:
     text_hash: str | None = None
     reused_from: str | None = None
     new_cache: list[tuple[str, str]] = field(default_factory=list)
+    terms: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -105,6 +107,13 @@ CACHE_COLUMNS = [
 ]
 
 
+TERM_COLUMNS = [
+    ("doc_id", "VARCHAR"),
+    ("version", "INTEGER"),
+    ("terms", "STRUCT(term VARCHAR, n INTEGER)[]"),
+]
+
+
 def write(con, ctx: WriteContext, items: list[Translation], _extras: list) -> None:
     insert_rows(
         con,
@@ -130,6 +139,15 @@ def write(con, ctx: WriteContext, items: list[Translation], _extras: list) -> No
             for r in items
         ],  # fmt: skip
     )
+    # a translation's words (schema 20); one translated again without a model loses them
+    delete_versions(con, "translation_term_lists", [(r.doc_id, r.version) for r in items])
+    insert_rows(
+        con,
+        "translation_term_lists",
+        TERM_COLUMNS,
+        [(r.doc_id, r.version, [{"term": w, "n": n} for w, n in r.terms])
+         for r in items if r.status == "translated"],
+    )  # fmt: skip
     cache = {
         (r.source_lang, r.target_lang, r.model_id, h): t for r in items for h, t in r.new_cache
     }
@@ -226,8 +244,9 @@ def reopen_no_model(con, request: NoModelReopen, stage: str, dependents: list[st
 
 
 def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
-    """Take out these document versions' translations (see Output.withdraw)."""
-    delete_versions(con, "translations", keys)
+    """Take out these document versions' translations and their words (see Output.withdraw)."""
+    for table in ("translations", "translation_term_lists"):
+        delete_versions(con, table, keys)
 
 
 OUTPUT = Output(

@@ -14,6 +14,7 @@ from storage.schema import (
     m17_anchors,
     m18_doc_term_lists,
     m19_notnews_embed_health,
+    m20_translation_terms,
 )
 
 LATER = [
@@ -27,4 +28,5 @@ LATER = [
     m17_anchors.MIGRATION,
     m18_doc_term_lists.MIGRATION,
     m19_notnews_embed_health.MIGRATION,
+    m20_translation_terms.MIGRATION,
 ]

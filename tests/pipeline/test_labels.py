@@ -111,41 +111,61 @@ def narrative_of(con, url: str) -> dict:
     return dict(zip([c[0] for c in cur.description], cur.fetchone(), strict=True))
 
 
+def words_of(con, table: str, url: str) -> set[str]:
+    """A document's words: its own (doc_terms) or its translation's (translation_terms)."""
+    return {
+        term
+        for (term,) in con.execute(
+            f"SELECT term FROM {table} JOIN v_documents USING (doc_id) WHERE url = ?", [url]
+        ).fetchall()
+    }
+
+
 def test_russian_narrative_is_labelled_from_its_translations(tmp_path, argos_dir, tiny_packages):
-    """A Russian document clustered before a ru->en model was installed keeps Russian
-    terms (the cluster stage does not redo it); its copy, translated before it was
-    clustered, has English ones. The label comes from the translations, the original label
-    from the Russian words."""
+    """A Russian document clustered before a ru->en model was installed has a Russian label;
+    once `models install` has it translated, the label follows the translation although the
+    cluster stage does not redo it. A copy translated before it was clustered adds its own
+    translation's words. The original label stays in the Russian words of both."""
     db = tmp_path / "n.duckdb"
     first = doc("sankcii-i-golod-v-afrike")
     import_jsonl(tmp_path, db, [first])
     run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+    with connect(db, read_only=True) as con:
+        before = narrative_of(con, first["url"])
+        assert not words_of(con, "translation_terms", first["url"])
+    own = {w for w, _ in terms(first["text"])}
+    assert before["keywords"] and set(before["keywords"]) <= own  # no translation: Russian
+    assert before["keywords_original"] == before["keywords"]
+
     argos.install_file(tiny_packages["ru-en"])
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))  # translates it; clusters nothing
+    with connect(db, read_only=True) as con:
+        later = narrative_of(con, first["url"])
+        translated = words_of(con, "translation_terms", first["url"])
+        assert words_of(con, "doc_terms", first["url"]) == own
+    assert later["narrative_id"] == before["narrative_id"]
+    assert translated and not translated & own
+    assert later["keywords"] and set(later["keywords"]) <= translated
+    assert later["keywords_original"] == before["keywords"]
+
     copy = doc("sankcii-i-golod-v-afrike", "https://mirror.example/sankcii")
     copy["text"] = "\n".join(paragraphs(ARTICLES["sankcii-i-golod-v-afrike"])[:-1])
     import_jsonl(tmp_path, db, [copy], name="copy.jsonl")
     run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
-
     with connect(db, read_only=True) as con:
         n = narrative_of(con, first["url"])
-        rows = con.execute(
-            "SELECT d.url, d.translation_status, d.title_translated, t.term "
-            "FROM v_documents d JOIN doc_terms t USING (doc_id)"
-        ).fetchall()
+        statuses = con.execute("SELECT url, translation_status FROM v_documents").fetchall()
+        copy_own = words_of(con, "doc_terms", copy["url"])
+        translated |= words_of(con, "translation_terms", copy["url"])
         rep_title = con.execute(
             "SELECT title_translated FROM v_documents WHERE doc_id = ?",
             [n["representative_doc_id"]],
         ).fetchone()[0]
-    assert {(url, status) for url, status, _, _ in rows} == {
-        (first["url"], "translated"),
-        (copy["url"], "translated"),
-    }
+    assert sorted(statuses) == sorted([(first["url"], "translated"), (copy["url"], "translated")])
     assert n["documents"] == 2 and n["langs"] == ["ru"]
-    russian_terms = {t for url, _, _, t in rows if url == first["url"]}
-    english_terms = {t for url, _, _, t in rows if url == copy["url"]}
-    assert russian_terms == {w for w, _ in terms(first["text"])}  # clustered untranslated
-    assert n["keywords"] and set(n["keywords"]) <= english_terms - russian_terms
-    assert n["keywords_original"] and set(n["keywords_original"]) <= russian_terms
+    assert copy_own == {w for w, _ in terms(copy["text"])}  # its own words, not its translation's
+    assert n["keywords"] and set(n["keywords"]) <= translated
+    assert n["keywords_original"] and set(n["keywords_original"]) <= own | copy_own
     assert all(CYRILLIC.search(w) for w in n["keywords_original"])
     assert n["representative_title"] == rep_title  # the translated title
     assert n["representative_title"] != first["title"]

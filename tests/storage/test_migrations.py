@@ -76,3 +76,59 @@ def test_terms_move_to_one_row_a_document_and_read_as_before(tmp_path):
         assert con.execute("SELECT term FROM doc_terms WHERE doc_id = 'd1'").fetchall() == [
             ("truce",)
         ]
+
+
+def test_translations_get_their_words_and_documents_their_own_back(tmp_path):
+    """Schema 20: the words of every stored translation are computed, and a document whose
+    terms were its translation's (translated before it was clustered) gets its own back, so
+    both narratives are labelled in English with the Russian label beside it."""
+    from pipeline.labels import terms
+
+    ru = "Министр заявил, что переговоры о перемирии продолжатся, несмотря на санкции."
+    en = "The minister said the truce talks would go on despite the sanctions."
+    db = tmp_path / "19.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, [m for m in MIGRATIONS if m[0] <= 19])
+    for n, (doc, translated_at) in enumerate([("d1", "01:00"), ("d2", "03:00")], start=1):
+        con.execute(
+            f"""INSERT INTO documents VALUES ('{doc}', 'https://ru.example/{doc}', 's',
+                    '2026-11-01', '2026-11-01', 1);
+                INSERT INTO document_versions (doc_id, version, url, origin, fetched_at,
+                    content_hash) VALUES ('{doc}', 1, 'https://ru.example/{doc}', 'import',
+                    '2026-11-01', 'h{doc}');
+                INSERT INTO extractions (doc_id, version, stage_version, text)
+                    VALUES ('{doc}', 1, '1', '{ru}');
+                INSERT INTO languages VALUES ('{doc}', 1, '1', 'ru', 1.0, 'test');
+                INSERT INTO translations (doc_id, version, stage_version, source_lang,
+                    target_lang, status, text, sentences, cache_hits, translated_at)
+                    VALUES ('{doc}', 1, '1', 'ru', 'en', 'translated', '{en}', 1, 0,
+                    '2026-11-01 {translated_at}+00');
+                INSERT INTO narratives VALUES ({n}, '2026-11-01', '2026-11-01', 'm', 1, NULL,
+                    [1.0]);
+                INSERT INTO narrative_members VALUES ('{doc}', {n}, 1.0, 'new',
+                    '2026-11-01 02:00+00')"""
+        )
+    # the cluster stage took d1's words from its translation, d2's from its own text
+    for doc, text in (("d1", en), ("d2", ru)):
+        con.execute(
+            "INSERT INTO doc_term_lists VALUES (?, ?)",
+            [doc, [{"term": w, "n": c} for w, c in terms(text)]],
+        )
+    con.close()
+    english, russian = {w for w, _ in terms(en)}, {w for w, _ in terms(ru)}
+    with connect(db) as con:
+        assert schema_version(con) == LATEST_VERSION
+        for doc in ("d1", "d2"):
+            own = con.execute("SELECT term FROM doc_terms WHERE doc_id = ?", [doc]).fetchall()
+            assert {t for (t,) in own} == russian
+            found = con.execute(
+                "SELECT term FROM translation_terms WHERE doc_id = ?", [doc]
+            ).fetchall()
+            assert {t for (t,) in found} == english
+        labels = con.execute(
+            "SELECT keywords, keywords_original FROM v_narratives ORDER BY narrative_id"
+        ).fetchall()
+    assert len(labels) == 2
+    for keywords, original in labels:
+        assert keywords and set(keywords) <= english
+        assert original and set(original) <= russian

@@ -232,10 +232,12 @@ def test_translate_rows_and_sentence_cache(con):
     write_results(
         con, "translate", "3",
         [Translation(a, 1, "ru", "en", "translated", "argos-ru-en", "One", "one", 2, 1, "ha",
-                     new_cache=[("h1", "one"), ("h2", "two")]),
+                     new_cache=[("h1", "one"), ("h2", "two")], terms=[("one", 1)]),
          Translation(b, 1, "en", "en", "not_needed", text_hash="hb")],
         run_id="r",
     )  # fmt: skip
+    # a translation's words, for narrative keywords (schema 20)
+    assert rows(con, "SELECT doc_id, term, n FROM translation_terms") == [(a, "one", 1)]
     assert rows(con, "SELECT doc_id, stage_version, source_lang, status, model_id, title, text, "
                 "sentences, cache_hits FROM translations ORDER BY status") == [
         (b, "3", "en", "not_needed", None, None, None, 0, 0),
@@ -243,6 +245,9 @@ def test_translate_rows_and_sentence_cache(con):
     ]  # fmt: skip
     assert count(con, "translation_cache") == 2
     assert states(con, "translate") == {a: "done", b: "done"}
+    # translated again with no model (the stage rerun after a model was removed): no words
+    write_results(con, "translate", "4", [Translation(a, 1, "ru", "en", "no_model")], run_id="r")
+    assert count(con, "translation_term_lists") == 0
 
 
 # -- atomicity and unknown records ------------------------------------------------------------
