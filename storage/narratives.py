@@ -61,7 +61,16 @@ def rebuild_texts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 
 
 def memberships(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    return dict(con.execute("SELECT doc_id, narrative_id FROM narrative_members").fetchall())
+    """doc id -> its narrative; a document withdrawn and not clustered again since (sent
+    back) -> the narrative it left, whose id a rebuild may so give back if it has gone."""
+    return dict(
+        con.execute(
+            """SELECT doc_id, narrative_id FROM narrative_withdrawn
+               WHERE doc_id NOT IN (SELECT doc_id FROM narrative_members)
+               UNION ALL
+               SELECT doc_id, narrative_id FROM narrative_members"""
+        ).fetchall()
+    )
 
 
 def replace_all(
@@ -79,7 +88,13 @@ def replace_all(
     """Swap in a rebuilt clustering in one transaction; returns key -> narrative id."""
     now = datetime.now(UTC)
     with transaction(con):
-        created = dict(con.execute("SELECT narrative_id, created_at FROM narratives").fetchall())
+        created = dict(
+            con.execute(
+                "SELECT narrative_id, created_at FROM narratives "
+                "UNION ALL SELECT narrative_id, min(created_at) FROM narrative_withdrawn "
+                "WHERE narrative_id NOT IN (SELECT narrative_id FROM narratives) GROUP BY 1"
+            ).fetchall()
+        )
         fresh = [k for k in states if k not in keep]
         ids = dict(keep)
         if fresh:
@@ -88,6 +103,11 @@ def replace_all(
         con.execute("DELETE FROM narrative_members")
         con.execute("DELETE FROM narratives")
         con.execute("DELETE FROM narrative_parts")
+        # placed, their old ids mapped; a document not rebuilt (no vector yet) keeps its note
+        con.execute(
+            "DELETE FROM narrative_withdrawn WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [[doc for doc, *_ in members]],
+        )
         insert_rows(
             con,
             "narratives",

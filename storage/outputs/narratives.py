@@ -125,12 +125,16 @@ def write(con, ctx: WriteContext, items: list[NarrativeAssignment], extras: list
     merges = [x for x in extras if isinstance(x, NarrativeMerge)]
     keys = {r.narrative for r in items} | {s.narrative for s in states}
     new_keys = sorted(k for k in keys if isinstance(k, str))
-    ids: dict = {}
-    if new_keys:
+    returning = _returning(con, [r.doc_id for r in items])
+    # a narrative started by documents withdrawn from a narrative that has gone since takes
+    # that narrative's id and date of creation back; the others get the next ids
+    ids, created = _reclaim(new_keys, items, returning)
+    fresh_keys = [k for k in new_keys if k not in ids]
+    if fresh_keys:
         fresh = con.execute(
-            "SELECT nextval('narrative_seq') FROM range(?)", [len(new_keys)]
+            "SELECT nextval('narrative_seq') FROM range(?)", [len(fresh_keys)]
         ).fetchall()
-        ids = {k: int(row[0]) for k, row in zip(new_keys, fresh, strict=True)}
+        ids.update({k: int(row[0]) for k, row in zip(fresh_keys, fresh, strict=True)})
     real = lambda k: ids.get(k, k)  # noqa: E731
     for m in merges:
         if isinstance(m.merged, str):  # a narrative born and merged within this batch
@@ -142,8 +146,8 @@ def write(con, ctx: WriteContext, items: list[NarrativeAssignment], extras: list
             con,
             "narratives",
             NARRATIVE_COLUMNS,
-            [(real(s.narrative), ctx.now, ctx.now, s.model_id, s.size, s.last_seen, s.vector_sum)
-             for s in states],
+            [(real(s.narrative), created.get(real(s.narrative), ctx.now), ctx.now, s.model_id,
+              s.size, s.last_seen, s.vector_sum) for s in states],
             on_conflict="(narrative_id) DO UPDATE SET updated_at = excluded.updated_at, "
             "size = excluded.size, last_seen = excluded.last_seen, vector_sum = excluded.vector_sum",
         )  # fmt: skip
@@ -160,6 +164,60 @@ def write(con, ctx: WriteContext, items: list[NarrativeAssignment], extras: list
         "doc_term_lists",
         [("doc_id", "VARCHAR"), ("terms", "STRUCT(term VARCHAR, n INTEGER)[]")],
         [(r.doc_id, [{"term": term, "n": n} for term, n in r.terms]) for r in items],
+    )
+    if items:
+        placed = {r.doc_id: real(r.narrative) for r in items}
+        _settle(con, returning, placed, ctx.now)
+
+
+def _returning(con, doc_ids: list[str]) -> dict[str, tuple[int, datetime]]:
+    """doc id -> (the narrative it was withdrawn from, that narrative's created_at), for these
+    documents, where that narrative has since gone: left empty, its id neither taken back nor
+    made an alias (``narrative_withdrawn``: usually empty, and a few rows when not)."""
+    if not doc_ids:
+        return {}
+    rows = con.execute(
+        "SELECT w.doc_id, w.narrative_id, w.created_at FROM narrative_withdrawn w "
+        "WHERE w.doc_id IN (SELECT unnest(?::VARCHAR[])) AND NOT EXISTS (SELECT 1 FROM "
+        "v_narrative_ids i WHERE i.id = w.narrative_id) ORDER BY w.narrative_id, w.doc_id",
+        [doc_ids],
+    ).fetchall()
+    return {doc_id: (narrative_id, created_at) for doc_id, narrative_id, created_at in rows}
+
+
+def _reclaim(new_keys: list[str], items: list, returning: dict) -> tuple[dict, dict]:
+    """new key -> the id it takes back, and that id -> its created_at: each new narrative
+    holding a returning document takes the lowest gone id among its documents' that no other
+    new narrative took first (keys in order)."""
+    ids: dict = {}
+    created: dict = {}
+    for key in new_keys:
+        own = sorted({returning[r.doc_id] for r in items
+                      if r.narrative == key and r.doc_id in returning})  # fmt: skip
+        free = [(nid, at) for nid, at in own if nid not in created]
+        if free:
+            ids[key], created[free[0][0]] = free[0]
+    return ids, created
+
+
+def _settle(con, returning: dict, placed: dict, now) -> None:
+    """These documents are placed again: a gone id that none of them took back becomes an
+    alias of the narrative its first returning document joined, so that it still resolves
+    (``v_narrative_ids``), and their ``narrative_withdrawn`` rows go."""
+    settled = {nid for (nid,) in con.execute(
+        "SELECT narrative_id FROM narratives WHERE narrative_id IN (SELECT unnest(?::BIGINT[]))",
+        [sorted({nid for nid, _ in returning.values()})],
+    ).fetchall()}  # fmt: skip
+    for doc_id, (gone, _) in sorted(returning.items(), key=lambda kv: (kv[1][0], kv[0])):
+        if gone not in settled:
+            con.execute(
+                "INSERT OR REPLACE INTO narrative_aliases VALUES (?, ?, ?, ?)",
+                [gone, placed[doc_id], now, "its documents came back into this narrative"],
+            )
+            settled.add(gone)
+    con.execute(
+        "DELETE FROM narrative_withdrawn WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(placed)],
     )
 
 
@@ -199,7 +257,10 @@ def withdraw(con, keys: list[tuple[str, int]], now) -> None:
     """Take these document versions out of their narratives (see Output.withdraw), where the
     cluster stage placed them from that version (its state 'done': a rejection by the cluster
     stage itself leaves an earlier version's place alone). A narrative left with documents is
-    counted again from them (``_recount``); one left with none is removed, with its aliases."""
+    counted again from them (``_recount``); one left with none is removed, with its aliases.
+    Each document notes the narrative it left (``narrative_withdrawn``): sent back, it takes
+    a removed narrative's id back when it starts a narrative again, or leaves that id as an
+    alias of the narrative it joins (``write``)."""
     rows = con.execute(
         f"SELECT m.doc_id, m.narrative_id FROM narrative_members m JOIN {VERSIONS} "
         "ON k.doc_id = m.doc_id WHERE EXISTS (SELECT 1 FROM stage_state s WHERE s.stage = ? "
@@ -209,6 +270,12 @@ def withdraw(con, keys: list[tuple[str, int]], now) -> None:
     if not rows:
         return
     gone = [doc_id for doc_id, _ in rows]
+    con.execute(
+        "INSERT OR REPLACE INTO narrative_withdrawn SELECT m.doc_id, m.narrative_id, "
+        "n.created_at, ? FROM narrative_members m JOIN narratives n USING (narrative_id) "
+        "WHERE m.doc_id IN (SELECT unnest(?::VARCHAR[]))",
+        [now, gone],
+    )
     for table in ("narrative_members", "doc_term_lists"):
         con.execute(f"DELETE FROM {table} WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [gone])
     touched = con.execute(

@@ -15,6 +15,7 @@ from storage.schema import (
     m18_doc_term_lists,
     m19_notnews_embed_health,
     m20_translation_terms,
+    m21_narrative_withdrawn,
 )
 
 LATER = [
@@ -29,4 +30,5 @@ LATER = [
     m18_doc_term_lists.MIGRATION,
     m19_notnews_embed_health.MIGRATION,
     m20_translation_terms.MIGRATION,
+    m21_narrative_withdrawn.MIGRATION,
 ]

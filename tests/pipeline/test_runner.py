@@ -329,7 +329,8 @@ LATER = ("langid", "signals", "translate", "embed", "dedup", "cluster")
 def test_a_forced_rerun_that_changes_a_text_has_the_later_stages_redo_that_document(tmp_path):
     """`process --stage extract --force` under other settings keeps every page, but three now
     lose their newsletter and share lines: the later stages redo those three (vectors, copy
-    group, narrative) at the next `process`, and leave the pages whose text is as before."""
+    group, narrative, which keeps its id) at the next `process`, and leave the pages whose
+    text is as before."""
     db = tmp_path / "n.duckdb"
     rows = import_furnished_pages(tmp_path, db)
     plain = tmp_path / "plain.toml"
@@ -358,6 +359,7 @@ def test_a_forced_rerun_that_changes_a_text_has_the_later_stages_redo_that_docum
     assert all(vectors_now[u] != before[0][u] for u in copies)  # embedded from the new text
     assert len({groups_now[u] for u in copies}) == 1 and groups_now[copies[0]] is not None
     assert len({narratives_now[u] for u in copies}) == 1
+    assert narratives_now[copies[0]] == before[2][copies[0]]  # their narrative's id, back
     fish = rows[3]["url"]
     assert vectors_now[fish] == before[0][fish] and narratives_now[fish] == before[2][fish]
     assert "0 done, 0 rejected" in run_cli("process", "--no-progress", db=db).stdout.split("\n")[-2]

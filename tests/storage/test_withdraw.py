@@ -203,3 +203,43 @@ def test_a_result_that_changed_what_later_stages_read_sends_the_document_back_to
     moved = Embedding(a, 1, "m", "cpu", "original", 1, False, a, [0.0, 1.0], lead_vector=[0.0, 1.0])
     assert write_results(con, "embed", "2", [moved], dependents=["cluster"])["sent_back"] == 1
     assert rows(con, "SELECT doc_id FROM narrative_members") == [(c,)]
+
+
+def test_a_narrative_left_empty_keeps_its_id_for_its_documents_when_they_come_back(con):
+    """Every document of a narrative withdrawn (sent back to be clustered again, or rejected):
+    the narrative goes, but its id waits for them. The first narrative they start again takes
+    it back with its date of creation; if they join another narrative instead, the old id
+    becomes that one's alias. New stories still get new ids."""
+    a, b, c, d = store(con, "a", "b", "c", "d")
+
+    def start(docs: list[str], key: str | int = "") -> None:
+        key = key or "new:" + docs[0]
+        write_results(
+            con, "cluster", "1",
+            [NarrativeAssignment(x, 1, key, 0.9, "new", "m", []) for x in docs],
+            [NarrativeState(key, "m", len(docs), [1.0, 0.0], T0, [("en", 1, [1.0, 0.0])])],
+        )  # fmt: skip
+
+    start([a, b])
+    start([c])
+    (first, born), (second, _) = rows(con, "SELECT narrative_id, created_at FROM narratives "
+                                      "ORDER BY 1")  # fmt: skip
+    for doc in (a, b, c):  # one at a time: `first` keeps b until b goes too
+        reject("extract", doc, LATER, con)
+    assert not rows(con, "SELECT * FROM narratives")
+    assert sorted(rows(con, "SELECT doc_id, narrative_id FROM narrative_withdrawn")) == sorted(
+        [(a, first), (b, first), (c, second)]
+    )
+
+    start([b, a])  # back, started by another of them: the same id and date of creation
+    assert rows(con, "SELECT narrative_id, created_at FROM narratives") == [(first, born)]
+    assert sorted(rows(con, "SELECT doc_id, narrative_id FROM narrative_members")) == sorted(
+        [(a, first), (b, first)]
+    )
+    start([c], key=first)  # c joins a's narrative: its old id resolves to that one
+    assert rows(con, "SELECT id, narrative_id FROM v_narrative_ids ORDER BY id") == [
+        (first, first), (second, first)
+    ]  # fmt: skip
+    assert not rows(con, "SELECT * FROM narrative_withdrawn")
+    start([d])  # a story never seen: the next id
+    assert rows(con, "SELECT max(narrative_id) FROM narratives") == [(second + 1,)]
