@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from pipeline.rebuild import map_ids
 from storage import connect, means
 from storage.means import centre
+from storage.narratives import memberships
 from storage.outputs.dedup import CopyResult
 from storage.outputs.embed import Embedding
 from storage.outputs.extract import Extraction
@@ -230,6 +232,9 @@ def test_a_narrative_left_empty_keeps_its_id_for_its_documents_when_they_come_ba
     assert sorted(rows(con, "SELECT doc_id, narrative_id FROM narrative_withdrawn")) == sorted(
         [(a, first), (b, first), (c, second)]
     )
+    # `cluster --rebuild` before they are clustered again maps the gone ids as old ones
+    assert memberships(con) == {a: first, b: first, c: second}
+    assert map_ids({"k": {a, b}}, {first: {a, b}, second: {c}})[0] == {"k": first}
 
     start([b, a])  # back, started by another of them: the same id and date of creation
     assert rows(con, "SELECT narrative_id, created_at FROM narratives") == [(first, born)]
