@@ -62,11 +62,14 @@ def rebuild_texts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 
 def memberships(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """doc id -> its narrative; a document withdrawn and not clustered again since (sent
-    back) -> the narrative it left, whose id a rebuild may so give back if it has gone."""
+    back) from a narrative that has gone (no narrative or alias has its id) -> that id, which
+    a rebuild may so give back. A live id is mapped through its members alone: notes of
+    documents rejected for good would lower its overlap, and an alias must stay one."""
     return dict(
         con.execute(
             """SELECT doc_id, narrative_id FROM narrative_withdrawn
                WHERE doc_id NOT IN (SELECT doc_id FROM narrative_members)
+                 AND narrative_id NOT IN (SELECT id FROM v_narrative_ids)
                UNION ALL
                SELECT doc_id, narrative_id FROM narrative_members"""
         ).fetchall()

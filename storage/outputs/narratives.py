@@ -207,9 +207,14 @@ def _settle(con, returning: dict, placed: dict, now) -> None:
     settled = {nid for (nid,) in con.execute(
         "SELECT narrative_id FROM narratives WHERE narrative_id IN (SELECT unnest(?::BIGINT[]))",
         [sorted({nid for nid, _ in returning.values()})],
-    ).fetchall()}  # fmt: skip
+    ).fetchall()} if returning else set()  # fmt: skip
     for doc_id, (gone, _) in sorted(returning.items(), key=lambda kv: (kv[1][0], kv[0])):
         if gone not in settled:
+            # the gone id, and the ids merged into it, now resolve to where it went
+            con.execute(
+                "UPDATE narrative_aliases SET narrative_id = ? WHERE narrative_id = ?",
+                [placed[doc_id], gone],
+            )
             con.execute(
                 "INSERT OR REPLACE INTO narrative_aliases VALUES (?, ?, ?, ?)",
                 [gone, placed[doc_id], now, "its documents came back into this narrative"],
@@ -257,8 +262,8 @@ def withdraw(con, keys: list[tuple[str, int]], now) -> None:
     """Take these document versions out of their narratives (see Output.withdraw), where the
     cluster stage placed them from that version (its state 'done': a rejection by the cluster
     stage itself leaves an earlier version's place alone). A narrative left with documents is
-    counted again from them (``_recount``); one left with none is removed, with its aliases.
-    Each document notes the narrative it left (``narrative_withdrawn``): sent back, it takes
+    counted again from them (``_recount``); one left with none is removed, its aliases left
+    pointing at its id. Each document notes the narrative it left (``narrative_withdrawn``): sent back, it takes
     a removed narrative's id back when it starts a narrative again, or leaves that id as an
     alias of the narrative it joins (``write``)."""
     rows = con.execute(
@@ -301,7 +306,9 @@ def _recount(con, narrative_id: int, model_id: str, now) -> None:
         [narrative_id],
     ).fetchone()
     if not size:
-        for table in ("narratives", "narrative_parts", "narrative_aliases"):
+        # its aliases stay, for its documents' return (narrative_withdrawn): ids merged into
+        # it resolve to it again when they take it back, or to where they go (``_settle``)
+        for table in ("narratives", "narrative_parts"):
             con.execute(f"DELETE FROM {table} WHERE narrative_id = ?", [narrative_id])
         return
     con.execute(

@@ -42,12 +42,13 @@ V_NARRATIVES = _edit(
     -- a translation that came later leaves the terms in the original language).""",
         """    -- in_target: the document is in the target language ([translate] target, 'en' before
     -- the translate stage ran). target_terms: it has words in it, its own (doc_terms) or
-    -- its translation's (translation_terms), whenever the translation came.""",
+    -- its translation's (translation_terms, a translated text), whenever that came.""",
     ),
     (
         """in_target OR coalesce(translation_status = 'translated'
                                  AND translated_at <= assigned_at, false) AS target_terms,""",
-        """in_target OR coalesce(translation_status = 'translated', false) AS target_terms,""",
+        """in_target OR coalesce(translation_status = 'translated' AND has_text_translated,
+                                 false) AS target_terms,""",
     ),
     (
         """    SELECT m.narrative_id, m.doc_id, 'label' AS pool
@@ -75,8 +76,10 @@ V_NARRATIVES = _edit(
 
 
 def _backfill(con) -> None:
-    """The words of every translation, and a document's own words where the cluster stage
-    stored its translation's (translated, at the current version, before it was assigned)."""
+    """The words of every translation, and the own words of every translated document: the
+    cluster stage stored its translation's when it was translated by then, which the stored
+    times cannot tell for sure (a translation redone later has a later ``translated_at``),
+    and recomputing own words gives them again."""
     translated = con.execute(
         "SELECT rowid, doc_id, version FROM translations WHERE status = 'translated' ORDER BY rowid"
     ).fetchall()
@@ -90,13 +93,11 @@ def _backfill(con) -> None:
     legacy = con.execute(
         """SELECT e.rowid, d.doc_id, d.current_version, v.rowid
            FROM doc_term_lists k
-           JOIN narrative_members m ON m.doc_id = k.doc_id
            JOIN documents d ON d.doc_id = k.doc_id
            JOIN translations t ON t.doc_id = d.doc_id AND t.version = d.current_version
            JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
            LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = d.current_version
-           WHERE t.status = 'translated' AND coalesce(t.text, '') <> ''
-             AND t.translated_at <= m.assigned_at
+           WHERE t.status = 'translated'
            ORDER BY e.rowid"""
     ).fetchall()
     for chunk in _chunks(legacy):

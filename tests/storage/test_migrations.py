@@ -81,7 +81,7 @@ def test_terms_move_to_one_row_a_document_and_read_as_before(tmp_path):
 def test_translations_get_their_words_and_documents_their_own_back(tmp_path):
     """Schema 20: the words of every stored translation are computed, and a document whose
     terms were its translation's (translated before it was clustered) gets its own back, so
-    both narratives are labelled in English with the Russian label beside it."""
+    every narrative is labelled in English with the Russian label beside it."""
     from pipeline.labels import terms
 
     ru = "Министр заявил, что переговоры о перемирии продолжатся, несмотря на санкции."
@@ -89,7 +89,8 @@ def test_translations_get_their_words_and_documents_their_own_back(tmp_path):
     db = tmp_path / "19.duckdb"
     con = duckdb.connect(str(db))
     migrate(con, [m for m in MIGRATIONS if m[0] <= 19])
-    for n, (doc, translated_at) in enumerate([("d1", "01:00"), ("d2", "03:00")], start=1):
+    times = [("d1", "01:00"), ("d2", "03:00"), ("d3", "03:00")]
+    for n, (doc, translated_at) in enumerate(times, start=1):
         con.execute(
             f"""INSERT INTO documents VALUES ('{doc}', 'https://ru.example/{doc}', 's',
                     '2026-11-01', '2026-11-01', 1);
@@ -108,8 +109,9 @@ def test_translations_get_their_words_and_documents_their_own_back(tmp_path):
                 INSERT INTO narrative_members VALUES ('{doc}', {n}, 1.0, 'new',
                     '2026-11-01 02:00+00')"""
         )
-    # the cluster stage took d1's words from its translation, d2's from its own text
-    for doc, text in (("d1", en), ("d2", ru)):
+    # the cluster stage took d1's words from its translation, d2's from its own text; d3's
+    # from its translation, which was made again after it was clustered (a later time)
+    for doc, text in (("d1", en), ("d2", ru), ("d3", en)):
         con.execute(
             "INSERT INTO doc_term_lists VALUES (?, ?)",
             [doc, [{"term": w, "n": c} for w, c in terms(text)]],
@@ -118,7 +120,7 @@ def test_translations_get_their_words_and_documents_their_own_back(tmp_path):
     english, russian = {w for w, _ in terms(en)}, {w for w, _ in terms(ru)}
     with connect(db) as con:
         assert schema_version(con) == LATEST_VERSION
-        for doc in ("d1", "d2"):
+        for doc in ("d1", "d2", "d3"):
             own = con.execute("SELECT term FROM doc_terms WHERE doc_id = ?", [doc]).fetchall()
             assert {t for (t,) in own} == russian
             found = con.execute(
@@ -128,7 +130,7 @@ def test_translations_get_their_words_and_documents_their_own_back(tmp_path):
         labels = con.execute(
             "SELECT keywords, keywords_original FROM v_narratives ORDER BY narrative_id"
         ).fetchall()
-    assert len(labels) == 2
+    assert len(labels) == 3
     for keywords, original in labels:
         assert keywords and set(keywords) <= english
         assert original and set(original) <= russian

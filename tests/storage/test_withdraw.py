@@ -121,8 +121,10 @@ def test_a_narrative_is_counted_again_from_its_other_documents_and_goes_with_the
 
     for doc in (a, b, old):
         reject("embed", doc, ["dedup", "cluster"], con)
-    for table in ("narratives", "narrative_parts", "narrative_members", "narrative_aliases"):
+    for table in ("narratives", "narrative_parts", "narrative_members"):
         assert not rows(con, f"SELECT * FROM {table}"), table
+    # the merged id stays an alias of the gone one, for its documents' return
+    assert rows(con, "SELECT alias_id, narrative_id FROM narrative_aliases") == [(merged, keep)]
 
 
 def test_a_rejection_on_a_first_run_withdraws_nothing(con):
@@ -207,21 +209,23 @@ def test_a_result_that_changed_what_later_stages_read_sends_the_document_back_to
     assert rows(con, "SELECT doc_id FROM narrative_members") == [(c,)]
 
 
+def place(con, docs: list[str], key: str | int = "") -> None:
+    """The cluster stage places ``docs`` in narrative ``key`` (a new one, by default)."""
+    key = key or "new:" + docs[0]
+    write_results(
+        con, "cluster", "1",
+        [NarrativeAssignment(x, 1, key, 0.9, "new", "m", []) for x in docs],
+        [NarrativeState(key, "m", len(docs), [1.0, 0.0], T0, [("en", 1, [1.0, 0.0])])],
+    )  # fmt: skip
+
+
 def test_a_narrative_left_empty_keeps_its_id_for_its_documents_when_they_come_back(con):
     """Every document of a narrative withdrawn (sent back to be clustered again, or rejected):
     the narrative goes, but its id waits for them. The first narrative they start again takes
     it back with its date of creation; if they join another narrative instead, the old id
     becomes that one's alias. New stories still get new ids."""
     a, b, c, d = store(con, "a", "b", "c", "d")
-
-    def start(docs: list[str], key: str | int = "") -> None:
-        key = key or "new:" + docs[0]
-        write_results(
-            con, "cluster", "1",
-            [NarrativeAssignment(x, 1, key, 0.9, "new", "m", []) for x in docs],
-            [NarrativeState(key, "m", len(docs), [1.0, 0.0], T0, [("en", 1, [1.0, 0.0])])],
-        )  # fmt: skip
-
+    start = lambda docs, key="": place(con, docs, key)  # noqa: E731
     start([a, b])
     start([c])
     (first, born), (second, _) = rows(con, "SELECT narrative_id, created_at FROM narratives "
@@ -248,3 +252,27 @@ def test_a_narrative_left_empty_keeps_its_id_for_its_documents_when_they_come_ba
     assert not rows(con, "SELECT * FROM narrative_withdrawn")
     start([d])  # a story never seen: the next id
     assert rows(con, "SELECT max(narrative_id) FROM narratives") == [(second + 1,)]
+    # b rejected for good: its note no longer counts for the narrative that lives on
+    reject("extract", b, LATER, con)
+    assert memberships(con) == {a: first, c: first, d: second + 1}
+
+
+def test_ids_merged_into_a_narrative_left_empty_resolve_to_it_again_when_it_is_back(con):
+    a, b = store(con, "a", "b")
+    place(con, [a])
+    place(con, [b])
+    (first,), (second,) = rows(con, "SELECT narrative_id FROM narratives ORDER BY 1")
+    write_results(con, "cluster", "1", [], [NarrativeMerge(second, first, "test")])
+    write_results(
+        con, "cluster", "1", [NarrativeAssignment(b, 1, first, 0.9, "nearest", "m", [])],
+        [NarrativeState(first, "m", 2, [1.0, 0.0], T0, [("en", 2, [1.0, 0.0])])],
+    )  # fmt: skip
+    for doc in (a, b):
+        reject("extract", doc, LATER, con)
+    assert not rows(con, "SELECT * FROM narratives")
+    # a rebuild now would map the gone id, and leave the alias alone
+    assert memberships(con) == {a: first, b: first}
+    place(con, [b, a])
+    assert rows(con, "SELECT id, narrative_id FROM v_narrative_ids ORDER BY id") == [
+        (first, first), (second, first)
+    ]  # fmt: skip
