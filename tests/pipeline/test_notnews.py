@@ -125,6 +125,92 @@ def test_an_article_quoting_a_notice_in_its_own_sentences_is_untouched():
     assert screen(short) is short  # anchored wording: only a line that says nothing else
 
 
+# News briefs whose headline or sentences use a stub's words about something else: the rules
+# must take the whole title or line as a notice, never a headline or a sentence that says more.
+BRIEFS = [
+    (
+        "Аккаунт Трампа в Twitter приостановлен",
+        "Социальная сеть Twitter приостановила аккаунт бывшего президента США Дональда Трампа. "
+        "В компании заявили, что решение принято после проверки его последних публикаций. "
+        "Представители Трампа назвали решение цензурой и пообещали обратиться в суд.",
+    ),
+    (
+        "Account von Donald Trump gesperrt - tagesschau.de",
+        "Twitter hat das Konto des früheren US-Präsidenten Donald Trump dauerhaft gesperrt. "
+        "Das Unternehmen begründete den Schritt mit der Gefahr weiterer Aufrufe zur Gewalt. "
+        "Trumps Sprecher kündigte an, rechtlich gegen die Entscheidung vorzugehen.",
+    ),
+    (
+        "Konto ministra na Twitterze zawieszone",
+        "Twitter zawiesił konto ministra po serii wpisów, które według serwisu naruszały "
+        "regulamin. Rzecznik ministerstwa poinformował, że resort odwoła się od tej decyzji "
+        "i do tego czasu komunikaty będą publikowane na stronie internetowej.",
+    ),
+    (
+        "Dordogne : un domaine de 300 hectares à vendre",
+        "Un domaine viticole de 300 hectares est mis en vente près de Bergerac. Le château, "
+        "construit au XVIIe siècle, compte douze chambres et un chai moderne. Les propriétaires "
+        "espèrent trouver un acquéreur avant les prochaines vendanges, selon l'agence.",
+    ),
+    (
+        "Quelque chose s'est mal passé à Marseille",
+        "Quelque chose s'est mal passé ce soir-là au stade Vélodrome, raconte un supporter.\n"
+        "Les secours sont intervenus après un mouvement de foule à l'entrée du virage nord. "
+        "La préfecture a ouvert une enquête pour comprendre pourquoi les portes sont restées "
+        "fermées si longtemps.",
+    ),
+    (
+        "Fatal Error | Netflix review",
+        "The new thriller follows a programmer who finds a bug that could bring down the stock "
+        "exchange. The first episodes are tense, but the series loses its way in the middle "
+        "and the final twist can be seen coming from the second episode.",
+    ),
+    (
+        "Critical error - BBC News",
+        "A critical error in the air traffic control system grounded flights across the "
+        "country on Monday. Engineers restored the system after four hours, and the regulator "
+        "said it would review why the backup did not take over.",
+    ),
+    (
+        "ANAF: probleme la depunerea declarațiilor",
+        "A apărut o eroare critică pe site-ul ANAF.\nContribuabilii nu au putut depune "
+        "declarațiile timp de câteva ore. Agenția a anunțat că termenul va fi prelungit cu "
+        "o săptămână pentru cei afectați.",
+    ),
+    (
+        "Awaria systemu bankowego",
+        "Wystąpił błąd krytyczny w systemie banku.\nKlienci jednego z największych banków "
+        "w kraju przez kilka godzin nie mogli wykonywać przelewów. Bank zapowiedział "
+        "rekompensaty dla poszkodowanych.",
+    ),
+    (
+        "Роскомнадзор ограничил доступ к сервисам",
+        "Роскомнадзор заблокировал доступ с IP-адресов Amazon к ряду российских сервисов.\n"
+        "Новый сайт пока в разработке.\nРабота крупного хостинга в Москве была приостановлена "
+        "после пожара в дата-центре, сообщили в компании, и клиенты переносят сайты.",
+    ),
+    (
+        "Pożar centrum danych",
+        "Usługi hostingowe firmy OVH zostały zawieszone po pożarze centrum danych w Strasburgu. "
+        "Tysiące stron internetowych przestały działać, a firma zapowiedziała przeniesienie "
+        "klientów do innych serwerowni.",
+    ),
+    (
+        "Staatsanwaltschaft ermittelt",
+        "Ungewöhnlich viele Anfragen\n"
+        "Die Behörde meldete Anträge auf Akteneinsicht in dem Verfahren. "
+        "Die Staatsanwaltschaft prüft nun, ob die Anfragen koordiniert wurden, und will "
+        "bis Ende des Monats entscheiden.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("title", "text"), BRIEFS, ids=[t[:24] for t, _ in BRIEFS])
+def test_a_brief_using_a_stubs_words_about_something_else_is_kept_whole(title, text):
+    result = {"text": text, "title": title}
+    assert screen(result) is result
+
+
 def test_a_stub_title_or_url_needs_less_text_to_be_a_stub():
     text = "Please wait while we prepare the page for you. " * 8  # no wording of any rule
     assert screen({"text": text, "title": "Breaking news"}) == {
