@@ -17,6 +17,7 @@ from starlette.routing import Route
 from dashboards import queries as q
 from dashboards.archive import read_record
 from dashboards.db import BUSY_WAIT_SECONDS, Busy, Result, Store
+from storage.queries import gone_message, gone_narratives
 
 PAGE_SIZE = 50
 LINEAGE_GROUPS = 20  # copy groups a page of a narrative's lineage
@@ -161,6 +162,9 @@ def narrative(request: Request):
         asked = request.path_params["narrative_id"]
         found = store.query(q.RESOLVE, {"id": asked}).rows
         if not found:
+            gone = gone_narratives(store.con, [asked])
+            if gone:  # every document withdrawn for now: say why, and that it comes back
+                raise HTTPException(404, gone_message(asked, asked, *gone[asked]))
             raise HTTPException(404, f"No narrative {asked}.")
         current = found[0][0]
         if current != asked:  # merged into another: its id lives on there

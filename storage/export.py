@@ -24,6 +24,7 @@ from storage.export_manifest import (
     swap_in,
     write_manifest,
 )
+from storage.queries import gone_message, gone_narratives
 
 KINDS = tuple(FILES)
 FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl"}  # format -> file extension
@@ -83,7 +84,8 @@ def _tags(filters: Filters) -> list[tuple[str, str]]:
 
 def resolve_narratives(con: duckdb.DuckDBPyConnection, ids: tuple[int, ...]) -> dict[int, int]:
     """Requested id -> current narrative id (a merged narrative's id resolves to the one it
-    was merged into); an unknown id is an ExportError."""
+    was merged into); an unknown id, or one whose documents were all withdrawn for now, is an
+    ExportError."""
     if not ids:
         return {}
     found = dict(
@@ -92,6 +94,10 @@ def resolve_narratives(con: duckdb.DuckDBPyConnection, ids: tuple[int, ...]) -> 
             [list(ids)],
         ).fetchall()
     )
+    gone = gone_narratives(con, sorted({found.get(i, i) for i in ids}))
+    for i in ids:  # withdrawn for now: say so, rather than export nothing
+        if found.get(i, i) in gone:
+            raise ExportError(gone_message(i, found.get(i, i), *gone[found.get(i, i)]))
     unknown = [i for i in ids if i not in found]
     if unknown:
         raise ExportError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import duckdb
 
 
@@ -119,3 +121,39 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
             ).fetchall()
         ],
     }
+
+
+def gone_narratives(
+    con: duckdb.DuckDBPyConnection, ids: list[int]
+) -> dict[int, tuple[int, object]]:
+    """Of ``ids``, the narratives that have no documents now because every one of them was
+    withdrawn (sent back to the stages before clustering, or rejected): id -> (documents,
+    when the last one left). Such an id comes back when its documents are clustered again
+    (``narrative_withdrawn``); until then links, exports and aliases that name it find
+    nothing, and say why with ``gone_message``."""
+    if not ids:
+        return {}
+    rows = con.execute(
+        """SELECT narrative_id, count(*), max(withdrawn_at) FROM narrative_withdrawn
+        WHERE narrative_id IN (SELECT unnest(?::BIGINT[]))
+          AND narrative_id NOT IN (SELECT narrative_id FROM narratives)
+        GROUP BY narrative_id""",
+        [list(ids)],
+    ).fetchall()
+    return {narrative_id: (documents, when) for narrative_id, documents, when in rows}
+
+
+def gone_message(asked: int, current: int, documents: int, when) -> str:
+    """Why narrative ``asked`` (or ``current``, which it was merged into) shows nothing."""
+    if asked == current:
+        which = f"Narrative {asked}"
+    else:
+        which = f"Narrative {asked} was merged into {current}, which"
+    if isinstance(when, datetime):
+        when = when.astimezone(UTC) if when.tzinfo else when
+        when = when.strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"{which} has no documents now: its {documents} document(s) left it on {when}, "
+        "sent back to the earlier stages to be processed again, or rejected. It comes back "
+        "under the same id when they are clustered again (narrascope process)."
+    )

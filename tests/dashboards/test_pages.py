@@ -150,6 +150,34 @@ def test_a_merged_narrative_redirects_to_the_survivor(client, hostile_db, tmp_pa
         assert missing.status_code == 404 and "No narrative 123456" in missing.text
 
 
+def test_a_narrative_whose_documents_were_all_withdrawn_says_why_it_is_empty(hostile_db, tmp_path):
+    """Sent back to be clustered again (or rejected), its documents took the narrative with
+    them for now: its page and an alias of it say so, and that it comes back, not "No"."""
+    from starlette.testclient import TestClient
+
+    from dashboards.app import create_app
+    from storage import connect
+    from storage.records import Rejection
+    from storage.stages import write_results
+
+    db = tmp_path / "withdrawn.duckdb"
+    shutil.copy(hostile_db[0], db)
+    nid = sanctions_story(db)
+    members = rows(db, "SELECT doc_id, version FROM v_documents WHERE narrative_id = ?",
+                   [nid])  # fmt: skip
+    with connect(db) as con:
+        con.execute("INSERT INTO narrative_aliases VALUES (99999, ?, now(), 'merged')", [nid])
+        for doc_id, version in members:  # what `process` does to a document sent back
+            rejection = Rejection("embed", "not_news", "", doc_id=doc_id, version=version)
+            write_results(con, "embed", "2", [rejection], dependents=["dedup", "cluster"])
+    with TestClient(create_app(db), base_url=LOCAL) as c:
+        for path in (f"/narratives/{nid}", "/narratives/99999"):
+            r = c.get(path)
+            assert r.status_code == 404
+            assert f"Narrative {nid} has no documents now: its {len(members)} document" in r.text
+            assert "comes back under the same id when they are clustered again" in r.text
+
+
 def test_a_document_side_by_side_with_copies_and_archive(client, hostile_db):
     db = hostile_db[0]
     [(ru, url)] = rows(db, "SELECT doc_id, url FROM v_documents WHERE lang = 'ru' AND "

@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.rebuild import map_ids
 from storage import connect, means
+from storage.export import ExportError, resolve_narratives
 from storage.means import centre
 from storage.narratives import memberships
 from storage.outputs.dedup import CopyResult
@@ -272,7 +273,15 @@ def test_ids_merged_into_a_narrative_left_empty_resolve_to_it_again_when_it_is_b
     assert not rows(con, "SELECT * FROM narratives")
     # a rebuild now would map the gone id, and leave the alias alone
     assert memberships(con) == {a: first, b: first}
+    # an export names why the id and its alias find nothing for now, rather than export nothing
+    with pytest.raises(ExportError, match=f"Narrative {first} has no documents now: its 2 "):
+        resolve_narratives(con, (first,))
+    with pytest.raises(ExportError, match=f"{second} was merged into {first}, which has no doc"):
+        resolve_narratives(con, (second,))
+    with pytest.raises(ExportError, match="no narrative 999 in this database"):
+        resolve_narratives(con, (999,))
     place(con, [b, a])
     assert rows(con, "SELECT id, narrative_id FROM v_narrative_ids ORDER BY id") == [
         (first, first), (second, first)
     ]  # fmt: skip
+    assert resolve_narratives(con, (second, first)) == {second: first, first: first}

@@ -1,0 +1,114 @@
+"""How a labelled set of pages fares against the not-news checks, through the real pipeline.
+
+A set is a folder of HTML pages and a ``labels.json`` ({"page.html": {"label": "stub" or
+"article", "kind": ..., "lang": ...}}), such as the blind sets that helper sessions write
+without seeing the rules or the examples (README, "Pages that are not news"). Each page is
+imported under a neutral URL (``https://site-N.example/news/N``: no address tells what it
+is) into a fresh database, and ``process`` runs the extract, langid and embed stages, each
+as the CLI runs them. A stub counts as caught by the rules when the extract stage rejected it
+as ``not_news``, by the vectors when the embed stage did; an article counts as kept when no
+stage rejected it and its extracted text is the page's whole text (nothing cut as a notice)
+— which the script checks by extracting it once more without the screen.
+
+    python -m bench.notnews_set /path/to/set [--json out.json]
+
+It measures; the floors stay in tests/eval/test_notnews_gate.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from pipeline.extract import extract_html
+from storage import connect
+
+STAGES = ("extract", "langid", "embed")
+
+
+def url_for(i: int) -> str:
+    return f"https://site-{i}.example/news/{i}"
+
+
+def run_set(folder: Path) -> list[dict]:
+    labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+    names = sorted(labels)
+    with tempfile.TemporaryDirectory() as tmp:
+        db, corpus = Path(tmp) / "set.duckdb", Path(tmp) / "set.jsonl"
+        with open(corpus, "w", encoding="utf-8") as fh:
+            for i, name in enumerate(names):
+                html = (folder / name).read_text(encoding="utf-8", errors="replace")
+                fh.write(json.dumps({"url": url_for(i), "html": html, "source": "set"}) + "\n")
+        cli = [sys.executable, "-m", "pipeline.cli", "--db", str(db)]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        subprocess.run([*cli, "import", str(corpus)], check=True, env=env)
+        stages = [arg for s in STAGES for arg in ("--stage", s)]
+        subprocess.run([*cli, "process", *stages, "--no-progress"], check=True, env=env)
+        with connect(str(db), read_only=True) as con:
+            rejected = {
+                url: (stage, reason, detail)
+                for url, stage, reason, detail in con.execute(
+                    "SELECT url, stage, reason, detail FROM v_rejections"
+                ).fetchall()
+            }
+            texts = dict(con.execute("SELECT url, text FROM v_documents").fetchall())
+    rows = []
+    for i, name in enumerate(names):
+        url, meta = url_for(i), labels[name]
+        stage, reason, detail = rejected.get(url, (None, None, None))
+        verdict = "kept"
+        if reason == "not_news":
+            verdict = "rules" if stage == "extract" else "vectors"
+        elif reason is not None:
+            verdict = f"rejected ({stage}: {reason})"
+        cut = False
+        if verdict == "kept" and url in texts:
+            html = (folder / name).read_text(encoding="utf-8", errors="replace")
+            whole = extract_html(html, url)  # what the stage extracted, before the screen
+            cut = isinstance(whole, dict) and whole["text"].strip() != (texts[url] or "").strip()
+        rows.append({"page": name, **meta, "verdict": verdict, "cut": cut, "detail": detail})
+    return rows
+
+
+def summary(rows: list[dict]) -> str:
+    stubs = [r for r in rows if r["label"] == "stub"]
+    articles = [r for r in rows if r["label"] == "article"]
+    by = Counter(r["verdict"] for r in stubs)
+    lines = [
+        f"stubs: {len(stubs)}; rejected by the rules {by['rules']}, "
+        f"by the rules and the vectors {by['rules'] + by['vectors']}",
+        f"articles: {len(articles)}; kept {sum(r['verdict'] == 'kept' for r in articles)}, "
+        f"kept whole {sum(r['verdict'] == 'kept' and not r['cut'] for r in articles)}",
+        "",
+        "| page | label | kind | lang | verdict | lines cut | detail |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        detail = (r["detail"] or "")[:90].replace("|", "/")
+        lines.append(
+            f"| {r['page']} | {r['label']} | {r.get('kind', '')} | {r.get('lang', '')} "
+            f"| {r['verdict']} | {'yes' if r['cut'] else ''} | {detail} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args(argv)
+    rows = run_set(args.folder)
+    print(summary(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
