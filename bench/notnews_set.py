@@ -10,7 +10,10 @@ as ``not_news``, by the vectors when the embed stage did; an article counts as k
 stage rejected it and its extracted text is the page's whole text (nothing cut as a notice)
 — which the script checks by extracting it once more without the screen.
 
-    python -m bench.notnews_set /path/to/set [--json out.json]
+    python -m bench.notnews_set bench/data/notnews-set8 [--json out.json]
+
+Set 8 (``bench/data/notnews-set8``) is kept in the repository to measure changes on; a
+blind measure needs a new set, written by someone who has not seen the rules.
 
 It measures; the floors stay in tests/eval/test_notnews_gate.py.
 """

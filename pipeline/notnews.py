@@ -49,7 +49,18 @@ _TITLE_PARTS = re.compile(r"\s+(?:\||-|::|·|»)\s+")
 # A sentence ends at . ! ? … (and closing quotes or brackets); the next one starts with a
 # capital, a digit or an opening quote, after a space or none ("połączeń.Zauważmy": pages
 # flattened by a scraper lose the space).
+_QUOTED = re.compile(r'"[^"]*"')  # a quotation, once folded (« », „ “, “ ” are ")
+_WORD = re.compile(r"\w{2,}")
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*\s*")
+
+
+def _quoting(folded: str, spans: list[tuple[int, int]]) -> bool:
+    """Whether a folded line quotes what the rules matched: every match lies inside quotation
+    marks ("..." once folded), and two words or more stand outside them."""
+    quotes = [m.span() for m in _QUOTED.finditer(folded)]
+    if not quotes or not all(any(a <= s and e <= b for a, b in quotes) for s, e in spans):
+        return False
+    return len(_WORD.findall(_QUOTED.sub(" ", folded))) >= 2
 
 
 def fold(text: str) -> str:
@@ -256,10 +267,12 @@ class Rules:
         A matched line is a notice when it is short (a button, a heading), when the matched
         wording covers line_coverage of it, or when two or more of its sentences matched and
         make up paragraph_share of it. One matched sentence in a paragraph of prose (an
-        article quoting "This article is for subscribers only") leaves it prose."""
+        article quoting "This article is for subscribers only") leaves it prose, and so does
+        a line that quotes the wording in quotation marks among words of its own (a headline:
+        Panne géante : des dizaines de sites affichent « 502 Bad Gateway »)."""
         folded = fold(line)
-        rule, covered = self._covered(folded)
-        if rule is None:
+        rule, covered, spans = self._covered(folded)
+        if rule is None or _quoting(folded, spans):
             return None
         limits = self.limits
         if len(folded) <= limits.short_line_chars or covered >= limits.line_coverage * len(folded):
@@ -269,9 +282,9 @@ class Rules:
             return rule
         return None
 
-    def _covered(self, folded: str) -> tuple[Rule | None, int]:
-        """The rule whose wording covers most of a folded line, and how many of its characters
-        all rules' wording covers."""
+    def _covered(self, folded: str) -> tuple[Rule | None, int, list[tuple[int, int]]]:
+        """The rule whose wording covers most of a folded line, how many of its characters
+        all rules' wording covers, and where."""
         spans, best, most = [], None, 0
         plain = dotless(folded)
         for rule in self.rules:
@@ -286,7 +299,7 @@ class Rules:
         for start, end in sorted(spans):
             covered += max(0, end - max(start, reach))
             reach = max(reach, end)
-        return best, covered
+        return best, covered, spans
 
     def judge(self, text: str, title: str | None = None, url: str | None = None) -> Verdict:
         """Whether a page is a stub, and if not, its text without furniture lines."""

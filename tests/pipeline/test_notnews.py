@@ -195,6 +195,18 @@ BRIEFS = [
         "Tysiące stron internetowych przestały działać, a firma zapowiedziała przeniesienie "
         "klientów do innych serwerowni.",
     ),
+    (  # a headline that quotes a notice, repeated as the text's first line
+        "Panne géante : des dizaines de sites affichent « 502 Bad Gateway »",
+        "Panne géante : des dizaines de sites affichent « 502 Bad Gateway »\n"
+        "Des dizaines de sites de médias régionaux sont restés inaccessibles mardi matin après "
+        "une panne chez un hébergeur lyonnais, qui évoque une mise à jour défectueuse.",
+    ),
+    (
+        "Il quotidiano di Bergamo introduce il paywall: «Abbonati per continuare a leggere»",
+        "Il quotidiano di Bergamo introduce il paywall: «Abbonati per continuare a leggere»\n"
+        "Da lunedì gli articoli del sito saranno gratuiti solo per i primi paragrafi. "
+        "L'editore spiega che la pubblicità non basta più a pagare la redazione.",
+    ),
     (
         "Staatsanwaltschaft ermittelt",
         "Ungewöhnlich viele Anfragen\n"
