@@ -50,17 +50,15 @@ _TITLE_PARTS = re.compile(r"\s+(?:\||-|::|·|»)\s+")
 # capital, a digit or an opening quote, after a space or none ("połączeń.Zauważmy": pages
 # flattened by a scraper lose the space).
 _QUOTED = re.compile(r'"[^"]*"')  # a quotation, once folded (« », „ “, “ ” are ")
-_WORD = re.compile(r"\w{2,}")
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*\s*")
 
 
 def _quoting(folded: str, spans: list[tuple[int, int]]) -> bool:
     """Whether a folded line quotes what the rules matched: every match lies inside quotation
-    marks ("..." once folded), and two words or more stand outside them."""
+    marks ("..." once folded). A page's own notice is not in quotation marks; an article
+    quotes one, in a headline or as a line of its own."""
     quotes = [m.span() for m in _QUOTED.finditer(folded)]
-    if not quotes or not all(any(a <= s and e <= b for a, b in quotes) for s, e in spans):
-        return False
-    return len(_WORD.findall(_QUOTED.sub(" ", folded))) >= 2
+    return bool(quotes) and all(any(a <= s and e <= b for a, b in quotes) for s, e in spans)
 
 
 def fold(text: str) -> str:
@@ -261,6 +259,13 @@ class Rules:
                 return rule
         return None
 
+    def whole_title(self, title: str | None) -> bool:
+        """Whether a rule's title pattern matches the whole title, not only a part of it
+        ("Access denied" is a block page's title; "Access denied | The Economist" may be a
+        headline, a stub's only beside a notice in its text)."""
+        folded = fold(title or "").strip(" .!")
+        return any(r.title is not None and r.title.match(folded) for r in self.rules)
+
     def notice(self, line: str) -> Rule | None:
         """The rule that makes a line a notice (furniture to take out), or None for prose.
 
@@ -268,8 +273,8 @@ class Rules:
         wording covers line_coverage of it, or when two or more of its sentences matched and
         make up paragraph_share of it. One matched sentence in a paragraph of prose (an
         article quoting "This article is for subscribers only") leaves it prose, and so does
-        a line that quotes the wording in quotation marks among words of its own (a headline:
-        Panne géante : des dizaines de sites affichent « 502 Bad Gateway »)."""
+        a line that quotes the wording in quotation marks (a headline: Panne géante : des
+        dizaines de sites affichent « 502 Bad Gateway »; a quotation on a line of its own)."""
         folded = fold(line)
         rule, covered, spans = self._covered(folded)
         if rule is None or _quoting(folded, spans):
@@ -330,7 +335,9 @@ class Rules:
             else:  # a long notice is weighed, but never cut out of a page that is kept
                 kept.append(line)
         stub_address = False  # the title or the URL is a stub's
-        for extra, source in ((self.title_rule(title), title), (self._url_rule(url), url)):
+        titled = self.title_rule(title)
+        parted = titled is not None and not self.whole_title(title)
+        for extra, source in ((None if parted else titled, title), (self._url_rule(url), url)):
             if extra is not None and extra.kind in STUB_KINDS:
                 weights[extra.id] = weights.get(extra.id, 0) + len(source or "")
                 evidence.setdefault(extra.id, source or "")
@@ -340,6 +347,7 @@ class Rules:
         # a title worded as a stub's notice ("Доступ к ресурсу ограничен") is weighed as a stub
         # title, but only on a page whose text has a stub's notice too
         headline = self.notice(title) if stub and title and not stub_address else None
+        headline = titled if parted and stub and headline is None else headline
         stub_title = stub_address or (headline is not None and headline.kind in STUB_KINDS)
         limit = limits.article_chars_stub_title if stub_title else limits.article_chars
         # a headline and a teaser, then a wall of two notices or more with little after it

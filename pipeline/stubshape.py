@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 WORD = re.compile(r"\w+(?:[-']\w+)*")
+QUOTED = re.compile(r'"[^"\n]{1,400}"|«[^»\n]{1,400}»|„[^“”\n]{1,400}[“”]|“[^”\n]{1,400}”')
 SETTINGS = ("min_words", "max_words", "density", "you", "you_words", "you_cased", "words")
 
 
@@ -86,9 +87,11 @@ class Shape:
         words = WORD.findall(fold(text))
         if not self.min_words <= len(words) <= self.max_words:
             return None
-        you = sum(w in self.you_words for w in words)
+        # a reader addressed inside quotation marks is someone quoted (news), not the page
+        unquoted = QUOTED.sub(" ", text)
+        you = sum(w in self.you_words for w in WORD.findall(fold(unquoted)))
         if self.cased is not None and you < self.you:
-            you += len(self.cased.findall(text))
+            you += len(self.cased.findall(unquoted))
         if you < self.you:
             return None
         counts: dict[str, int] = {}

@@ -223,6 +223,56 @@ def test_a_brief_using_a_stubs_words_about_something_else_is_kept_whole(title, t
     assert screen(result) is result
 
 
+# A second review's briefs: headlines that begin with a stub title's words or put a block
+# page's title before the site's name, and briefs quoting a message that addresses the reader
+REVIEWED = [
+    (
+        "Технические работы на сайте Госуслуг продлятся до утра",
+        "Минцифры предупредило о плановых работах на портале государственных услуг. С 23:00 пятницы до 6:00 субботы часть сервисов, включая запись к врачу и подачу заявлений, будет работать с перебоями.\nВ ведомстве объяснили, что обновление серверного оборудования необходимо для повышения стабильности портала. Пользователям рекомендовали заранее скачать нужные документы.\nВ прошлый раз подобные работы заняли около пяти часов.",
+    ),
+    (
+        "Sicherheitsüberprüfung für Flughafenpersonal verschärft",
+        "Das Bundesinnenministerium hat die Regeln für die Zuverlässigkeitsprüfung von Beschäftigten an deutschen Flughäfen verschärft. Künftig sollen auch Reinigungskräfte und Lieferanten regelmäßig überprüft werden.\nHintergrund sind mehrere Vorfälle, bei denen Unbefugte in den Sicherheitsbereich gelangt waren. Die Flughafenbetreiber kritisierten den zusätzlichen Aufwand.",
+    ),
+    (
+        "Ваш запрос отклонен: суд отказал в иске к Минфину",
+        "Арбитражный суд Москвы отказал компании в иске к Министерству финансов на сумму 2 млрд рублей. Истец требовал компенсировать убытки от изменения налоговых правил.\nПредставители компании заявили, что обжалуют решение в апелляционной инстанции.",
+    ),
+    (
+        "Доступ запрещен - Коммерсантъ",
+        "Роскомнадзор начал блокировать популярные VPN-сервисы, которыми пользуются миллионы россиян. По данным источников, под ограничения попали протоколы OpenVPN и WireGuard.\nЭксперты отмечают, что блокировки затронули и корпоративные сети, которые используют те же протоколы для удалённой работы сотрудников. В ведомстве ситуацию не комментируют.",
+    ),
+    (
+        "Access denied | The Economist",
+        "Palestinians in the West Bank face new restrictions on entering Jerusalem for Friday prayers. Israel's security cabinet decided on Sunday that only men over 55 and women over 50 would receive permits.\nHuman-rights groups said the move would raise tensions during Ramadan.",
+    ),
+    (
+        "Acceso denegado | El País",
+        "Cientos de migrantes esperan en la frontera sur de Estados Unidos tras el cierre de la aplicación de citas de asilo. La administración anunció el cambio sin previo aviso el lunes.\nOrganizaciones humanitarias denuncian que muchas familias llevaban meses esperando su cita.",
+    ),
+    (
+        "Data breach: 2 million customer passwords leaked",
+        'Hackers have stolen the login details of two million customers of the online retailer, the company said on Friday. Email addresses and passwords were posted on a hacking forum.\n"If you have an account with us, please change your password," the company said. It said payment data was not affected and that the website and server had been secured.',
+    ),
+    (
+        "Госуслуги: сайт временно недоступен",
+        "Портал Госуслуг с утра работает с перебоями. Пользователи жалуются на ошибку при входе в личный кабинет и на то, что страница не загружается.\nВ Минцифры сообщили, что сбой связан с DDoS-атакой на серверы. «Если вы не можете войти в аккаунт, повторите попытку позже», — говорится в сообщении ведомства.",
+    ),
+]
+
+
+@pytest.mark.parametrize(("title", "text"), REVIEWED, ids=[t[:24] for t, _ in REVIEWED])
+def test_a_headline_that_starts_like_a_stubs_title_or_quotes_one_keeps_its_brief(title, text):
+    result = {"text": text, "title": title}
+    assert screen(result) is result
+
+
+def test_a_stubs_title_with_the_sites_name_still_makes_a_stub_beside_a_notice():
+    text = "Access denied\nYou don't have permission to access this server.\nReference #18.4f2"
+    reason, detail = screen({"text": text, "title": "Access denied | example.com"})
+    assert reason == "not_news" and detail.startswith("block:")
+
+
 def test_a_stub_title_or_url_needs_less_text_to_be_a_stub():
     text = "Please wait while we prepare the page for you. " * 8  # no wording of any rule
     assert screen({"text": text, "title": "Breaking news"}) == {
