@@ -227,6 +227,28 @@ def test_a_brief_using_a_stubs_words_about_something_else_is_kept_whole(title, t
 # page's title before the site's name, and briefs quoting a message that addresses the reader
 REVIEWED = [
     (
+        "Salon de l'auto",
+        "Déjà abonné au Pass Navigo ? Votre forfait sera remboursé.\n"
+        "La région a annoncé mardi le remboursement d'un mois de forfait après les grèves de "
+        "septembre. Les usagers devront faire leur demande en ligne avant la fin de l'année, "
+        "a précisé Île-de-France Mobilités, qui estime le coût de la mesure à 80 millions "
+        "d'euros.",
+    ),
+    (
+        "Qrator Labs: число DDoS-атак выросло вдвое | РБК",
+        "Qrator Labs: число DDoS-атак выросло вдвое\n"
+        "Во втором квартале компании зафиксировали вдвое больше атак, чем годом ранее, "
+        "говорится в отчёте. Чаще всего атаковали банки и интернет-магазины, а самая "
+        "длинная атака продолжалась почти трое суток, отмечают аналитики.",
+    ),
+    (
+        "Rate limit exceeded: X limits how many posts users can read",
+        "Rate limit exceeded: X limits how many posts users can read\n"
+        "The platform said on Saturday that unverified accounts would be able to read 600 "
+        "posts a day, and new accounts 300, to fight data scraping. Users reported error "
+        "messages across the site within hours of the change.",
+    ),
+    (
         "Технические работы на сайте Госуслуг продлятся до утра",
         "Минцифры предупредило о плановых работах на портале государственных услуг. С 23:00 пятницы до 6:00 субботы часть сервисов, включая запись к врачу и подачу заявлений, будет работать с перебоями.\nВ ведомстве объяснили, что обновление серверного оборудования необходимо для повышения стабильности портала. Пользователям рекомендовали заранее скачать нужные документы.\nВ прошлый раз подобные работы заняли около пяти часов.",
     ),
