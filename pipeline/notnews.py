@@ -248,23 +248,24 @@ class Rules:
             text = Path(path).read_text(encoding="utf-8")
         return cls.from_toml(text)
 
-    def title_rule(self, title: str | None) -> Rule | None:
-        """The first rule whose title pattern matches the whole title or one part of it."""
+    def title_rule(self, title: str | None) -> tuple[Rule | None, bool]:
+        """The first rule whose title pattern matches the whole title or one part of it, and
+        whether a rule's pattern matches the whole title ("Access denied" is a block page's
+        title; "Access denied | The Economist" may be a headline, a stub's only beside a
+        notice in its text)."""
         if not title:
-            return None
+            return None, False
         folded = fold(title)
+        whole = folded.strip(" .!")
         parts = [folded, *(p.strip(" .!") for p in _TITLE_PARTS.split(folded))]
+        first, entire = None, False
         for rule in self.rules:
-            if rule.title is not None and any(rule.title.match(p) for p in parts):
-                return rule
-        return None
-
-    def whole_title(self, title: str | None) -> bool:
-        """Whether a rule's title pattern matches the whole title, not only a part of it
-        ("Access denied" is a block page's title; "Access denied | The Economist" may be a
-        headline, a stub's only beside a notice in its text)."""
-        folded = fold(title or "").strip(" .!")
-        return any(r.title is not None and r.title.match(folded) for r in self.rules)
+            if rule.title is None:
+                continue
+            if first is None and any(rule.title.match(p) for p in parts):
+                first = rule
+            entire = entire or rule.title.match(whole) is not None
+        return first, entire
 
     def notice(self, line: str) -> Rule | None:
         """The rule that makes a line a notice (furniture to take out), or None for prose.
@@ -335,8 +336,8 @@ class Rules:
             else:  # a long notice is weighed, but never cut out of a page that is kept
                 kept.append(line)
         stub_address = False  # the title or the URL is a stub's
-        titled = self.title_rule(title)
-        parted = titled is not None and not self.whole_title(title)
+        titled, entire = self.title_rule(title)
+        parted = titled is not None and not entire
         for extra, source in ((None if parted else titled, title), (self._url_rule(url), url)):
             if extra is not None and extra.kind in STUB_KINDS:
                 weights[extra.id] = weights.get(extra.id, 0) + len(source or "")
