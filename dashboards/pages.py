@@ -164,7 +164,7 @@ def narrative(request: Request):
         if not found:
             gone = gone_narratives(store.con, [asked])
             if gone:  # every document withdrawn for now: say why, and that it comes back
-                raise HTTPException(404, gone_message(asked, asked, *gone[asked]))
+                raise HTTPException(404, gone_message(asked, asked, gone[asked]))
             raise HTTPException(404, f"No narrative {asked}.")
         current = found[0][0]
         if current != asked:  # merged into another: its id lives on there

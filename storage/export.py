@@ -97,7 +97,7 @@ def resolve_narratives(con: duckdb.DuckDBPyConnection, ids: tuple[int, ...]) -> 
     gone = gone_narratives(con, sorted({found.get(i, i) for i in ids}))
     for i in ids:  # withdrawn for now: say so, rather than export nothing
         if found.get(i, i) in gone:
-            raise ExportError(gone_message(i, found.get(i, i), *gone[found.get(i, i)]))
+            raise ExportError(gone_message(i, found.get(i, i), gone[found.get(i, i)]))
     unknown = [i for i in ids if i not in found]
     if unknown:
         raise ExportError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import duckdb
 
@@ -123,37 +124,71 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
     }
 
 
-def gone_narratives(
-    con: duckdb.DuckDBPyConnection, ids: list[int]
-) -> dict[int, tuple[int, object]]:
+class Gone(NamedTuple):
+    """A narrative left with no documents: how many left it, how many of those were rejected
+    for good at their current version (and the commonest reason), and when the last left."""
+
+    documents: int
+    rejected: int
+    reason: str | None
+    when: object
+
+
+def gone_narratives(con: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int, Gone]:
     """Of ``ids``, the narratives that have no documents now because every one of them was
-    withdrawn (sent back to the stages before clustering, or rejected): id -> (documents,
-    when the last one left). Such an id comes back when its documents are clustered again
-    (``narrative_withdrawn``); until then links, exports and aliases that name it find
-    nothing, and say why with ``gone_message``."""
+    withdrawn (sent back to the stages before clustering, or rejected). Such an id comes back
+    when its documents are clustered again (``narrative_withdrawn``); until then links,
+    exports and aliases that name it find nothing, and say why with ``gone_message``. A
+    document whose current version a stage rejected waits for nothing: it comes back only if
+    a new version of its page, or a stage redone with ``--force``, keeps it."""
     if not ids:
         return {}
     rows = con.execute(
-        """SELECT narrative_id, count(*), max(withdrawn_at) FROM narrative_withdrawn
-        WHERE narrative_id IN (SELECT unnest(?::BIGINT[]))
-          AND narrative_id NOT IN (SELECT narrative_id FROM narratives)
-        GROUP BY narrative_id""",
+        """WITH notes AS (
+            SELECT w.narrative_id, w.doc_id, w.withdrawn_at, (
+                SELECT arg_max(r.stage || ': ' || r.reason, r.rejected_at) FROM rejections r
+                WHERE r.doc_id = w.doc_id AND r.version = d.current_version
+                  AND EXISTS (SELECT 1 FROM stage_state s WHERE s.doc_id = r.doc_id
+                              AND s.version = r.version AND s.stage = r.stage
+                              AND s.status = 'rejected')
+            ) AS rejected
+            FROM narrative_withdrawn w LEFT JOIN documents d USING (doc_id)
+            WHERE w.narrative_id IN (SELECT unnest(?::BIGINT[]))
+              AND w.narrative_id NOT IN (SELECT narrative_id FROM narratives)
+        )
+        SELECT narrative_id, count(*), count(rejected), mode(rejected), max(withdrawn_at)
+        FROM notes GROUP BY narrative_id""",
         [list(ids)],
     ).fetchall()
-    return {narrative_id: (documents, when) for narrative_id, documents, when in rows}
+    return {row[0]: Gone(*row[1:]) for row in rows}
 
 
-def gone_message(asked: int, current: int, documents: int, when) -> str:
+def gone_message(asked: int, current: int, gone: Gone) -> str:
     """Why narrative ``asked`` (or ``current``, which it was merged into) shows nothing."""
     if asked == current:
         which = f"Narrative {asked}"
     else:
         which = f"Narrative {asked} was merged into {current}, which"
+    when = gone.when
     if isinstance(when, datetime):
         when = when.astimezone(UTC) if when.tzinfo else when
         when = when.strftime("%Y-%m-%d %H:%M UTC")
+    left = f"{which} has no documents now: its {gone.documents} document(s) left it on {when}"
+    waiting = gone.documents - gone.rejected
+    if not gone.rejected:
+        return (
+            f"{left}, sent back to the earlier stages to be processed again. It comes back "
+            "under the same id when they are clustered again (narrascope process)."
+        )
+    rejected = f"{gone.rejected} rejected ({gone.reason})"
+    if waiting:
+        return (
+            f"{left}: {rejected}, {waiting} sent back to the earlier stages to be processed "
+            "again. It comes back under the same id when those are clustered again "
+            "(narrascope process)."
+        )
     return (
-        f"{which} has no documents now: its {documents} document(s) left it on {when}, "
-        "sent back to the earlier stages to be processed again, or rejected. It comes back "
-        "under the same id when they are clustered again (narrascope process)."
+        f"{left}, all {rejected}. It comes back under the same id only if one of them is kept "
+        "again: a new version of its page, or the stage redone (narrascope process --stage "
+        "STAGE --force) after its rules changed."
     )

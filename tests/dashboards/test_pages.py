@@ -167,7 +167,7 @@ def test_a_narrative_whose_documents_were_all_withdrawn_says_why_it_is_empty(hos
                    [nid])  # fmt: skip
     with connect(db) as con:
         con.execute("INSERT INTO narrative_aliases VALUES (99999, ?, now(), 'merged')", [nid])
-        for doc_id, version in members:  # what `process` does to a document sent back
+        for doc_id, version in members:  # what `process --force` does to a page it rejects
             rejection = Rejection("embed", "not_news", "", doc_id=doc_id, version=version)
             write_results(con, "embed", "2", [rejection], dependents=["dedup", "cluster"])
     with TestClient(create_app(db), base_url=LOCAL) as c:
@@ -175,7 +175,8 @@ def test_a_narrative_whose_documents_were_all_withdrawn_says_why_it_is_empty(hos
             r = c.get(path)
             assert r.status_code == 404
             assert f"Narrative {nid} has no documents now: its {len(members)} document" in r.text
-            assert "comes back under the same id when they are clustered again" in r.text
+            assert f"all {len(members)} rejected (embed: not_news)" in r.text
+            assert "comes back under the same id only if one of them is kept again" in r.text
 
 
 def test_a_document_side_by_side_with_copies_and_archive(client, hostile_db):

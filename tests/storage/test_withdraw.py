@@ -210,6 +210,43 @@ def test_a_result_that_changed_what_later_stages_read_sends_the_document_back_to
     assert rows(con, "SELECT doc_id FROM narrative_members") == [(c,)]
 
 
+def test_a_gone_narrative_says_how_many_of_its_documents_wait_and_how_many_were_rejected(con):
+    """Documents sent back come back when clustered again; one rejected for good does not,
+    unless a new version or a forced stage keeps it: the message says which is which."""
+    a, b = store(con, "a", "b")
+    write_results(con, "extract", "1", [Extraction(x, 1, "Grain deal.", title="T") for x in (a, b)])
+    write_results(con, "langid", "1", [LanguageResult(x, 1, "en", 1.0, "t") for x in (a, b)])
+    vectors = lambda v: [  # noqa: E731
+        Embedding(x, 1, "m", "cpu", "original", 1, False, x, v, lead_vector=v) for x in (a, b)
+    ]
+    write_results(con, "embed", "1", vectors([1.0, 0.0]))
+    place(con, [a, b])
+    [(nid,)] = rows(con, "SELECT narrative_id FROM narratives")
+
+    write_results(con, "embed", "2", vectors([0.0, 1.0]), dependents=["cluster"])  # sent back
+    with pytest.raises(ExportError) as gone:
+        resolve_narratives(con, (nid,))
+    assert "its 2 document(s) left it on 20" in str(gone.value)
+    assert "sent back to the earlier stages to be processed again. It comes back under the " \
+           "same id when they are clustered again" in str(gone.value)  # fmt: skip
+    assert "rejected" not in str(gone.value)
+
+    reject("embed", b, ["cluster"], con)
+    with pytest.raises(
+        ExportError,
+        match=r"its 2 document\(s\) left it on .*: 1 rejected "
+        r"\(embed: not_news\), 1 sent back .* when those are clustered again",
+    ):
+        resolve_narratives(con, (nid,))
+    reject("embed", a, ["cluster"], con)
+    with pytest.raises(
+        ExportError,
+        match=r"all 2 rejected \(embed: not_news\)\. It comes back "
+        r"under the same id only if one of them is kept again",
+    ):
+        resolve_narratives(con, (nid,))
+
+
 def place(con, docs: list[str], key: str | int = "") -> None:
     """The cluster stage places ``docs`` in narrative ``key`` (a new one, by default)."""
     key = key or "new:" + docs[0]
