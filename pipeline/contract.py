@@ -40,6 +40,9 @@ class Stage:
     version: str
     requires: tuple[str, ...] = ()
     needs_html: bool = False
+    #: whether ``DocInput`` carries the stored translation (status, title, text); only a stage
+    #: that reads it pays for reading it
+    needs_translation: ClassVar[bool] = False
     #: results depend on the rest of the batch or on state built up batch by batch: never
     #: split the batch on a failure (roll back and stop instead)
     whole_batch: ClassVar[bool] = False

@@ -94,6 +94,10 @@ class EmbedStage(Stage):
             ("extract", "langid", "translate") if self.input == "translation" else ("extract",)
         )
 
+    @property
+    def needs_translation(self) -> bool:
+        return self.input == "translation"
+
     @classmethod
     def from_settings(cls, settings: dict) -> EmbedStage:
         return cls(

@@ -345,7 +345,8 @@ def _next_batch(con, *, stage: Stage, keys: PendingKeys, size: int
     """The stage's next ``size`` pending documents, and their lookups answered in the same
     read when the stage has no ``prepare`` to run first (None otherwise)."""
     taken = keys.take(con, size)
-    batch = load_inputs(con, taken, with_html=stage.needs_html, located=keys.located)
+    batch = load_inputs(con, taken, with_html=stage.needs_html, located=keys.located,
+                        with_translation=stage.needs_translation)  # fmt: skip
     keys.served(len(taken))
     if not batch or type(stage).prepare is not Stage.prepare:
         return batch, None

@@ -177,11 +177,13 @@ def load_inputs(
     *,
     with_html: bool = True,
     located: dict[tuple[str, int], tuple] | None = None,
+    with_translation: bool = True,
 ) -> list[DocInput]:
     """The stage inputs for the given (doc_id, version) keys, in the same order; unknown keys
     are left out. Stages that read only extracted text pass ``with_html=False``: raw pages
     are then not loaded into Python, and the imported text (``raw_text``) only where
-    extraction left no text.
+    extraction left no text. Stages that do not read the translation pass
+    ``with_translation=False``: its status, title and text are then None.
 
     Every column is read by row id (storage/longtext.py), so that reading a batch does not
     grow with the store: a scan that matches keys reads whole columns, and decompresses the
@@ -207,7 +209,7 @@ def load_inputs(
     versions = read("document_versions", _VERSION + (_PAGE if with_html else ()), 1)
     extracted = read("extractions", _EXTRACTED, 2)
     languages = read("languages", ("x.lang",), 3)
-    translated = read("translations", _TRANSLATED, 4)
+    translated = read("translations", _TRANSLATED, 4) if with_translation else {}
     if not with_html:
         # the imported text is what later stages fall back on where extraction left none
         pages = read("document_versions", _PAGE[:1], 1, lambda k: not extracted.get(k, _NONE)[1])

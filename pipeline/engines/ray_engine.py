@@ -293,7 +293,8 @@ class RayEngine:
             if stage.needs_html and size > self.html_window_bytes:
                 return rows, index
             with connect(db_path, read_only=True) as con:
-                batch = load_inputs(con, batch_keys, with_html=stage.needs_html)
+                batch = load_inputs(con, batch_keys, with_html=stage.needs_html,
+                                    with_translation=stage.needs_translation)  # fmt: skip
             if not batch:
                 continue
             try:

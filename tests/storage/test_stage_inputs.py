@@ -3,6 +3,7 @@ with the pending keys (PendingKeys) or by matching the keys alone. These tests h
 plain join by key returns, on texts long enough for DuckDB to store them ZSTD-compressed, enough
 of them that a batch is a small part."""
 
+import dataclasses
 import random
 import tomllib
 from datetime import UTC, datetime, timedelta
@@ -175,6 +176,29 @@ def test_a_batch_is_read_by_row_id_without_falling_back_to_keys(store, with_html
         assert load_inputs(again, batch, with_html=with_html) == docs
         assert again.statements == spy.statements + 1
     assert any(d.translated_text for d in docs) and any(d.raw_text for d in docs)
+
+
+def test_a_stage_that_reads_no_translation_does_not_read_the_translations(store):
+    """Every stage but embed (with ``input = "translation"``) leaves the translation alone:
+    its batch is read in one statement fewer, and the same but for the translation."""
+    from pipeline.embed import EmbedStage
+    from pipeline.narratives import ClusterStage
+
+    db, _ = store
+    with connect(db, read_only=True) as con:
+        where = located(con)
+        batch = list(where)[:64]
+        spy = Counting(con)
+        docs = load_inputs(spy, batch, with_html=False, located=where, with_translation=False)
+        assert spy.statements == 4
+        full = load_inputs(con, batch, with_html=False, located=where)
+    assert any(d.translated_text for d in full)
+    assert docs == [
+        dataclasses.replace(d, translation_status=None, translated_title=None,
+                            translated_text=None) for d in full
+    ]  # fmt: skip
+    assert not ClusterStage().needs_translation and not EmbedStage().needs_translation
+    assert EmbedStage(input="translation").needs_translation
 
 
 def test_rows_renumbered_between_the_two_reads_are_read_by_key(store):
