@@ -8,6 +8,7 @@ from functools import cached_property
 
 import numpy as np
 
+from pipeline import notnews
 from pipeline.config import stage_options
 from pipeline.contract import Stage
 from pipeline.embedders import E5Embedder, load_embedder, model_id_for
@@ -168,7 +169,7 @@ class EmbedStage(Stage):
         leads: list[str] = []
         lead_of: dict[int, int] = {}  # result index -> its row in leads
         meta: dict[int, tuple[str, int, bool]] = {}
-        texts: dict[int, str] = {}
+        texts: dict[int, tuple[str, str]] = {}  # (title, text)
         for i, doc in enumerate(batch):
             picked = self._input_text(doc)
             if isinstance(picked, Rejection):
@@ -180,7 +181,7 @@ class EmbedStage(Stage):
                 # a stored vector may predate the stub check: judged, the document's own
                 # too (a forced run), which a rejection withdraws from copies and narratives
                 copy = self._copy_of(doc, digest, stored[digest])
-                results[i] = self._judged(doc, picked[1], copy)
+                results[i] = self._judged(doc, picked, copy)
                 continue
             if digest in first:
                 copies.append((i, digest))
@@ -190,7 +191,7 @@ class EmbedStage(Stage):
             truncated = len(pieces) > self.max_chunks
             pieces = pieces[: self.max_chunks]
             meta[i] = (digest, len(pieces), truncated)
-            texts[i] = picked[1]
+            texts[i] = picked
             for text, tokens in pieces:
                 chunks.append(text)
                 owners.append((i, max(tokens, 1)))
@@ -239,15 +240,29 @@ class EmbedStage(Stage):
             )
         return results
 
-    def _judged(self, doc: DocInput, text: str, result: Embedding) -> Embedding | Rejection:
-        """``result``, or a rejection where its lead vector is a stub page's: no vector is
-        stored, so the page joins no copy group, narrative or search."""
+    def _judged(self, doc: DocInput, picked: tuple[str, str], result: Embedding
+                ) -> Embedding | Rejection:  # fmt: skip
+        """``result``, or a rejection where its lead vector is a stub page's, or where the
+        text has a stub's shape (pipeline/stubshape.py) and its lead vector agrees: no vector
+        is stored, so the page joins no copy group, narrative or search. The shape alone is
+        not enough: short news posts that address their reader ("if you cannot log in...")
+        have it too, and their leads sit nearer the example news (README "Pages that are not
+        news")."""
+        check = self.stub_check
+        if not check:
+            return result
         # a vector stored before lead vectors were kept (schema 4) has none: its whole text's
         lead = result.vector if result.lead_vector is None else result.lead_vector
-        stub = self.stub_check and self.stub_check.judge(text, lead)
-        if not stub:
+        title, text = picked
+        stub = check.judge(text, lead)
+        if stub:
+            return self._reject(doc, "not_news", f"{stub[0]}: rule vectors; matched '{stub[1]}'")
+        shaped = notnews.default_rules().shaped(text, title)
+        agreed = shaped and check.confirms(lead)
+        if not agreed:
             return result
-        return self._reject(doc, "not_news", f"{stub[0]}: rule vectors; matched '{stub[1]}'")
+        return self._reject(doc, "not_news", f"{shaped[0]}: rule shape; matched '{shaped[1]}'; "
+                                             f"{agreed}")  # fmt: skip
 
     def reuse(self, batch: list[DocInput], items: list, found: dict, prepared=None) -> list:
         """A vector computed here whose text an earlier batch stored: that batch's vector,

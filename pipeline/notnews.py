@@ -360,12 +360,19 @@ class Rules:
             rule = _heaviest([(by_id[k], w) for k, w in (stub or weights).items()])
             return Verdict(rule.kind, rule.id, text, tuple(removed), other,
                            _short(evidence[rule.id]))  # fmt: skip
-        shaped = self.shape.judge(f"{title or ''}\n{text}", fold) if self.shape else None
-        if shaped is not None:
-            return Verdict(shaped[0], "shape", text, tuple(removed), other, _short(shaped[1]))
         if not removed:
             return Verdict(None, None, text)
         return Verdict(None, None, "\n".join(kept).strip(), tuple(removed), other)
+
+    def shaped(self, text: str, title: str | None = None) -> tuple[str, str] | None:
+        """(kind, evidence) when a text has a stub's shape (pipeline/stubshape.py). The shape
+        is a weak sign: short news posts that address their reader have it too, so the embed
+        stage rejects a page by its shape only when its lead vector agrees
+        (pipeline/stubvectors.py), and ``judge`` leaves it out."""
+        if self.shape is None:
+            return None
+        shaped = self.shape.judge(f"{title or ''}\n{text}", fold)
+        return None if shaped is None else (shaped[0], _short(shaped[1]))
 
     def _url_rule(self, url: str | None) -> Rule | None:
         if not url:

@@ -44,6 +44,9 @@ class Settings:
 
     floor: float = 0.89  # cosine with the nearest example stub, at least
     margin: float = 0.06  # ... and this much more than with the nearest example news text
+    #: a text with a stub's shape (pipeline/stubshape.py) is one when its lead is this much
+    #: nearer the nearest example stub than the nearest example news text, whatever the floor
+    shape_margin: float = 0.02
     max_words: int = 160  # longer texts are articles: never compared
     models: tuple[str, ...] = (model_id_for("e5-small", "query"),)  # calibrated for these
 
@@ -105,16 +108,28 @@ class StubVectors:
             log.info("stub examples' vectors not cached (%s)", err)
         return cls(examples, vectors, settings)
 
+    def nearest(self, lead_vector: np.ndarray) -> tuple[Example, float, float]:
+        """The nearest example stub, its cosine with ``lead_vector``, and the nearest example
+        news text's."""
+        cosines = self._vectors @ np.asarray(lead_vector, dtype=np.float32)
+        nearest = self._stubs[np.argmax(cosines[self._stubs])]
+        news = float(cosines[self._news].max()) if len(self._news) else -1.0
+        return self.examples[nearest], float(cosines[nearest]), news
+
     def judge(self, text: str, lead_vector: np.ndarray) -> tuple[str, str] | None:
         """(kind, evidence) when ``text``, whose lead embeds as ``lead_vector``, is a stub."""
         s = self.settings
         if len(list(islice(WORD.finditer(text), s.max_words + 1))) > s.max_words:
             return None
-        cosines = self._vectors @ np.asarray(lead_vector, dtype=np.float32)
-        nearest = self._stubs[np.argmax(cosines[self._stubs])]
-        best = float(cosines[nearest])
-        news = float(cosines[self._news].max()) if len(self._news) else -1.0
+        example, best, news = self.nearest(lead_vector)
         if best < s.floor or best - news < s.margin:
             return None
-        example = self.examples[nearest]
         return example.kind, f"{best:.2f} like example {example.name}, news at most {news:.2f}"
+
+    def confirms(self, lead_vector: np.ndarray) -> str | None:
+        """Evidence that a text with a stub's shape is a stub: its lead is ``shape_margin``
+        nearer an example stub than any example news text (None when it is not)."""
+        example, best, news = self.nearest(lead_vector)
+        if best - news < self.settings.shape_margin:
+            return None
+        return f"lead {best:.2f} like example {example.name}, news at most {news:.2f}"

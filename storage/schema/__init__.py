@@ -16,6 +16,7 @@ from storage.schema import (
     m19_notnews_embed_health,
     m20_translation_terms,
     m21_narrative_withdrawn,
+    m22_shape_at_embed,
 )
 
 LATER = [
@@ -31,4 +32,5 @@ LATER = [
     m19_notnews_embed_health.MIGRATION,
     m20_translation_terms.MIGRATION,
     m21_narrative_withdrawn.MIGRATION,
+    m22_shape_at_embed.MIGRATION,
 ]

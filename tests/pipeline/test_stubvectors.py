@@ -9,6 +9,7 @@ from pipeline.embedders import USEEmbedder
 from pipeline.notnews import STUB_KINDS, default_rules
 from pipeline.stubvectors import Settings, StubVectors, load_examples
 from storage.records import DocInput, Rejection
+from tests.conftest import ROOT
 from tests.pipeline.test_notnews import grouped_urls, store_html
 
 # Written for this test, in wording and languages of no rule (Dutch, Portuguese, Czech), and
@@ -68,6 +69,32 @@ NEWS = {
 }
 
 
+# Written for this test: stubs with a stub's shape (a short text about the site that
+# addresses the reader) whose leads are nearer the example stubs than the example news, but
+# not by the vectors' own margin: the shape and the vectors agreeing are what finds them.
+SHAPED = {
+    "uk-domain": (
+        "mistonews.com.ua",
+        "Цей домен зареєстровано, але сайт на ньому ще не налаштовано. Якщо ви власник домену, "
+        "увійдіть до панелі керування хостингом і додайте сайт у розділі «Домени». Зміни "
+        "набудуть чинності протягом години.",
+    ),
+    "ru-js": (
+        "Городские новости",
+        "Для корректной работы сайта в вашем браузере должен быть включён JavaScript. Включите "
+        "его в настройках браузера и обновите страницу, иначе часть материалов не будет "
+        "отображаться.",
+    ),
+}
+# short news posts that address their reader, as Telegram channels write them: a stub's
+# shape, many of them, but news (README "Pages that are not news")
+POSTS = [
+    line.split("\t")
+    for line in (ROOT / "bench" / "data" / "shape-probe-posts.tsv").read_text("utf-8").splitlines()
+    if line.strip()
+]
+
+
 @pytest.fixture(scope="module")
 def stage():
     return EmbedStage()
@@ -95,6 +122,79 @@ def test_short_news_about_the_same_things_keeps_its_vectors(stage):
     out = stage.process([doc(n, t, x) for n, (t, x) in NEWS.items()])
     assert [r.doc_id for r in out if isinstance(r, Rejection)] == []
     assert all(r.vector is not None and r.lead_vector is not None for r in out)
+
+
+def test_a_stubs_shape_rejects_a_text_only_where_its_lead_vector_agrees(stage):
+    """The shape alone once rejected news at extraction: posts that address their reader
+    ("если вы не можете войти…") are kept now, and stubs the shape finds still go."""
+    rules = default_rules()
+    shaped = [t for t, x in POSTS if rules.shaped(x, t)]
+    assert len(POSTS) == 15 and len(shaped) >= 8  # the shape alone takes most of them
+    assert [t for t, x in POSTS if rules.judge(x, t).kind] == []  # and no rule does
+    out = stage.process([doc(f"p{i}", t, x) for i, (t, x) in enumerate(POSTS)])
+    assert [r.detail for r in out if isinstance(r, Rejection)] == []
+
+    assert [n for n, (t, x) in SHAPED.items() if rules.judge(x, t).kind] == []
+    assert all(rules.shaped(x, t) for t, x in SHAPED.values())
+    for result in stage.process([doc(n, t, x) for n, (t, x) in SHAPED.items()]):
+        assert isinstance(result, Rejection) and result.reason == "not_news", result
+        kind, rest = result.detail.split(":", 1)
+        assert kind in STUB_KINDS
+        assert rest.startswith(" rule shape; matched '0.") and "; lead 0." in rest
+    # nearer the example news than Settings().shape_margin: the same shape is kept
+    strict = StubVectors(stage.stub_check.examples, stage.stub_check._vectors,
+                         Settings(shape_margin=0.1))  # fmt: skip
+    title, text = SHAPED["uk-domain"]
+    off = EmbedStage(stubs=False)
+    off.__dict__["embedder"] = stage.embedder  # the same loaded model
+    [vector] = off.process([doc("v", title, text)])
+    assert stage.stub_check.confirms(vector.lead_vector) and not strict.confirms(vector.lead_vector)
+
+
+def test_an_upgrade_extracts_again_what_the_shape_alone_rejected(tmp_path):
+    """Schema 22: documents the extract stage rejected by their shape alone become pending
+    again; the next run keeps the news post and rejects the stub at the embed stage, and a
+    rejection by a rule stays as it was."""
+    import duckdb
+
+    from pipeline.runner import run_stages
+    from pipeline.stages import build_stages
+    from storage import connect
+    from storage.db import migrate
+    from storage.migrations import MIGRATIONS
+
+    title, post = POSTS[1]  # YouTube: shaped, news
+    texts = {"post": (title, post), "stub": SHAPED["uk-domain"],
+             "rule": ("Access denied", "Access denied. Your IP address has been blocked.")}  # fmt: skip
+    db = tmp_path / "21.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, [m for m in MIGRATIONS if m[0] <= 21])
+    for name, (title, text) in texts.items():
+        url = f"https://t.example/{name}"
+        detail = "block: rule shape, 208 chars" if name != "rule" else "block: rule cf, 0 chars"
+        for sql, params in (
+            ("INSERT INTO documents VALUES (?, ?, 's', now(), now(), 1)", [name, url]),
+            ("INSERT INTO document_versions (doc_id, version, url, origin, fetched_at, "
+             "content_hash, text, hint_title) VALUES (?, 1, ?, 'import', now(), ?, ?, ?)",
+             [name, url, name, text, title]),
+            ("INSERT INTO stage_state VALUES (?, 1, 'extract', '2', 'rejected', 'r0', now())",
+             [name]),
+            ("INSERT INTO rejections (rejected_at, run_id, stage, reason, detail, url, source, "
+             "doc_id, version) VALUES (now(), 'r0', 'extract', 'not_news', ?, ?, 's', ?, 1)",
+             [detail, url, name]),
+        ):  # fmt: skip
+            con.execute(sql, params)
+    con.close()
+    run_stages(db, build_stages(["extract", "langid", "embed"], {}), run_id="r1")
+    with connect(db, read_only=True) as con:
+        states = dict(con.execute(
+            "SELECT doc_id || ' ' || stage, status FROM stage_state").fetchall())  # fmt: skip
+        embed = con.execute(
+            "SELECT doc_id, detail FROM rejections WHERE run_id = 'r1'").fetchall()  # fmt: skip
+    assert states["post extract"] == states["post embed"] == "done"
+    assert states["stub extract"] == "done" and states["stub embed"] == "rejected"
+    assert [(d, x.split(";")[0]) for d, x in embed] == [("stub", "error: rule shape")]
+    assert states["rule extract"] == "rejected" and "rule embed" not in states
 
 
 def test_a_long_text_is_never_compared(stage):
