@@ -2,9 +2,11 @@
 
     python -m bench.shape_probe [bench/data/shape-probe-posts.tsv]
 
-For each post (title TAB text): whether ``notnews.screen`` rejects it and by which rule, and
-how much nearer its lead vector is to the nearest example stub than to the nearest example
-news text (pipeline/stubvectors.py). README "Pages that are not news" quotes the result.
+For each post (title TAB text): the rule that rejects it at extraction (if any), the kind of
+stub whose shape it has (pipeline/stubshape.py), how much nearer its lead vector is to the
+nearest example stub than to the nearest example news text (pipeline/stubvectors.py), and
+whether the shape and the vectors together reject it at the embed stage (shape_margin).
+README "Pages that are not news" ("The shape needs the vectors") quotes the result.
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ def main(path: Path = POSTS) -> None:
         cosines = check._vectors @ np.asarray(lead, dtype=np.float32)
         stub, news = float(cosines[check._stubs].max()), float(cosines[check._news].max())
         rule = rules.judge(text, title).rule or "-"
-        print(f"{rule:<8} stub {stub:.3f} news {news:.3f} margin {stub - news:+.3f}  {title}")
+        shape = (rules.shaped(text, title) or ("-",))[0]
+        kept = "rejected" if shape != "-" and check.confirms(lead) else "kept"
+        print(f"rule {rule:<6} shape {shape:<9} stub {stub:.3f} news {news:.3f} "
+              f"margin {stub - news:+.3f} {kept:<8} {title}")  # fmt: skip
 
 
 if __name__ == "__main__":
