@@ -50,7 +50,10 @@ def webhook_host(url: str) -> str:
 def check_webhook(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"webhook {webhook_host(url)!r} is not an http(s) URL")
+        # what is wrong, without the URL itself: its path may hold the secret token
+        why = (f"scheme {parts.scheme!r}" if parts.scheme not in ("", "http", "https")
+               else "no http:// or https://" if not parts.scheme else "no host")  # fmt: skip
+        raise ValueError(f"the webhook is not an http(s) URL ({why}): give https://host/path")
     return url
 
 

@@ -3,6 +3,7 @@ the query embedded by the same model as the documents (an English query finds Ru
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -210,15 +211,22 @@ def similar_many(
         ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input)
         means = load_means(con, stage.model_id, stage.input)
         exact = same_text_copies(con)  # the store's exact copies: left out, folded, counted
-    row = {doc_id: i for i, doc_id in enumerate(ids)}
-    missing = [d for d in doc_ids if d not in row]
-    if missing:
-        raise StorageError(
-            f"document {missing[0]} has no {stage.model_id} ({stage.input} text) vector yet; "
-            "run `narrascope process` first"
-        )
+        row = {doc_id: i for i, doc_id in enumerate(ids)}
+        missing = [d for d in doc_ids if d not in row]
+        if missing:
+            raise StorageError(
+                _no_vector(con, missing[0], f"{stage.model_id} ({stage.input} text)")
+            )
     matrix = document_vectors(leads, texts, langs, means)
     wanted = np.array([lang is None or lg == lang for lg in langs])
+    if lang is not None and not wanted.any():
+        counts = Counter(lg or "(not identified yet)" for lg in langs)
+        listed = ", ".join(
+            f"{code} ({n})" for code, n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))
+        )
+        raise StorageError(
+            f"no documents in {lang!r} have vectors; languages with vectors: {listed}"
+        )
     group = np.array([d if with_copies or d not in exact else exact[d][0] for d in ids])
     nearest = {}
     for doc_id in doc_ids:
@@ -253,6 +261,27 @@ def similar_many(
         key: [(*r, exact[r[doc_col]][2] - 1 if r[doc_col] in exact else 0) for r in found_rows]
         for key, found_rows in rows.items()
     }
+
+
+def _no_vector(con, doc_id: str, vectors: str) -> str:
+    """Why a document has no vector: a stage rejected its current version (processing it
+    again changes nothing), or it waits for `process`."""
+    rejected = con.execute(
+        "SELECT r.stage, r.reason, r.detail FROM rejections r JOIN documents d "
+        "ON d.doc_id = r.doc_id AND d.current_version = r.version "
+        "JOIN stage_state s ON s.doc_id = r.doc_id AND s.version = r.version "
+        "AND s.stage = r.stage AND s.status = 'rejected' "
+        "WHERE r.doc_id = ? ORDER BY r.rejected_at DESC LIMIT 1",
+        [doc_id],
+    ).fetchone()
+    if rejected:
+        stage, reason, detail = rejected
+        why = f"{reason}: {detail}" if detail else reason
+        return (
+            f"document {doc_id} has no vector: the {stage} stage rejected it ({why}), so it "
+            "takes part in no search, copies or narratives (v_rejections lists it)"
+        )
+    return f"document {doc_id} has no {vectors} vector yet; run `narrascope process` first"
 
 
 def _fold_exact_copies(ids: list[str], order: np.ndarray, exact: dict) -> np.ndarray:

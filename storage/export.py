@@ -49,25 +49,31 @@ class Filters:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
 
 
-_RELATIVE = re.compile(r"^(\d+)\s*([hdw])$")
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 10080}
+_LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 def parse_bound(value: str, *, end: bool, now: datetime | None = None) -> datetime:
-    """``--since``/``--until``: "24h", "7d", "2w" (before now), an ISO date (UTC midnight;
-    as ``--until`` the whole day counts) or an ISO timestamp (UTC unless it has an offset)."""
+    """``--since``/``--until``: "90m", "24h", "7d", "2w" (before now, as ``alerts --since``
+    reads them), an ISO date (UTC midnight; as ``--until`` the whole day counts) or an ISO
+    timestamp (UTC unless it has an offset)."""
     text = value.strip()
-    if match := _RELATIVE.match(text):
-        hours = int(match[1]) * {"h": 1, "d": 24, "w": 168}[match[2]]
-        return (now or datetime.now(UTC)) - timedelta(hours=hours)
     try:
+        if match := _RELATIVE.match(text):
+            minutes = int(match[1]) * _MINUTES[match[2]]
+            return (now or datetime.now(UTC)) - timedelta(minutes=minutes)
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             day = datetime.fromisoformat(text).replace(tzinfo=UTC)
-            return day + timedelta(days=1) if end else day
+            return (day + timedelta(days=1) if day < _LATEST - timedelta(days=1) else _LATEST
+                    ) if end else day  # fmt: skip
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except OverflowError:
+        raise ExportError(f"{value!r} reaches back before the year 1") from None
     except ValueError:
         raise ExportError(
-            f"cannot read {value!r} as a time: give 24h, 7d, 2w, a date (2026-10-01) or a "
-            "timestamp (2026-10-01T12:00:00Z)"
+            f"cannot read {value!r} as a time: give 90m, 24h, 7d, 2w, a date (2026-10-01) or "
+            "a timestamp (2026-10-01T12:00:00Z)"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -88,6 +94,8 @@ def resolve_narratives(con: duckdb.DuckDBPyConnection, ids: tuple[int, ...]) -> 
     ExportError."""
     if not ids:
         return {}
+    if beyond := [i for i in ids if not -(2**63) <= i < 2**63]:  # no id is that large
+        raise ExportError(f"no narrative {', '.join(map(str, beyond))} in this database")
     found = dict(
         con.execute(
             "SELECT id, narrative_id FROM v_narrative_ids WHERE id IN (SELECT unnest(?::BIGINT[]))",
@@ -203,9 +211,14 @@ def export(
     _tags(filters)
     now = datetime.now(UTC)
     bounds = {
-        "since": parse_bound(filters.since, end=False, now=now) if filters.since else None,
-        "until": parse_bound(filters.until, end=True, now=now) if filters.until else None,
+        "since": None if filters.since is None else parse_bound(filters.since, end=False, now=now),
+        "until": None if filters.until is None else parse_bound(filters.until, end=True, now=now),
     }
+    if bounds["since"] and bounds["until"] and bounds["since"] >= bounds["until"]:
+        raise ExportError(
+            f"--since {filters.since} is not before --until {filters.until}: nothing lies "
+            "between them"
+        )
     out_dir = Path(out_dir).absolute()
     identity = {
         "kind": kind,

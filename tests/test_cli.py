@@ -138,9 +138,13 @@ def test_sql_inflate_gives_back_the_stored_html(tmp_path):
 # 6: search --semantic --lang names the real cause
 
 
+STUB = {"url": "https://blocked.example/x", "title": "Access denied",
+        "text": "Access denied. You don't have permission to access this server."}  # fmt: skip
+
+
 def test_semantic_search_in_a_language_without_vectors_says_so(tmp_path):
     db = tmp_path / "v.duckdb"
-    import_jsonl(tmp_path, db, DOCS)
+    import_jsonl(tmp_path, db, [*DOCS, STUB])
     proc = run_cli("search", "--semantic", "hunger", "--lang", "xx", db=db, check=False)
     assert_one_error_line(proc, 1, "Run `narrascope process --stage embed` first")  # none yet
     run_cli("process", "--stage", "extract", "--stage", "langid", "--stage", "embed",
@@ -154,6 +158,45 @@ def test_semantic_search_in_a_language_without_vectors_says_so(tmp_path):
     )
     assert [h["url"] for h in hits] == [LONG_URL]
     assert LONG_URL in run_cli("search", "санкции", db=db).stdout  # table: the whole URL
+    # a language is a code, in any case ("RU" is ru); a malformed one is a usage error
+    assert LONG_URL in run_cli("search", "санкции", "--lang", "RU", db=db).stdout
+    english = json.loads(run_cli("search", "--semantic", "hunger", "--query-lang", "EN",
+                                 "--format", "json", db=db).stdout)  # fmt: skip
+    lower = json.loads(run_cli("search", "--semantic", "hunger", "--query-lang", "en",
+                               "--format", "json", db=db).stdout)  # fmt: skip
+    assert english == lower
+    assert_one_error_line(run_cli("search", "x", "--lang", "r!", db=db, check=False), 2,
+                          "'r!' is not a language code")  # fmt: skip
+    assert_one_error_line(run_cli("search", "x", "--limit", "9" * 20, db=db, check=False), 2,
+                          "--limit")  # fmt: skip
+    # `similar` says which languages have vectors, as search does
+    proc = run_cli("similar", LONG_URL, "--lang", "fr", db=db, check=False)
+    assert_one_error_line(proc, 1, "no documents in 'fr' have vectors; languages with "
+                          "vectors: en (1), ru (1)")  # fmt: skip
+    # and why a rejected page has no vector, rather than "run process" that changes nothing
+    proc = run_cli("similar", STUB["url"], db=db, check=False)
+    err = assert_one_error_line(proc, 1, "the extract stage rejected it (not_news: block:")
+    assert "run `narrascope process`" not in err
+
+
+def test_bad_export_windows_ids_and_thresholds_are_usage_errors(db, tmp_path):
+    """Odd values a user types give one line and exit 2, not a traceback or an empty export."""
+    export = ("export", "documents", "--out")
+    for args, fragment in (
+        (("--since", "99999999d"), "reaches back before the year 1"),
+        (("--since", ""), "cannot read ''"),
+        (("--since", "2026-10-10", "--until", "2026-10-05"), "is not before --until"),
+        (("--narrative", "9" * 20), f"no narrative {'9' * 20}"),
+    ):
+        proc = run_cli(*export, str(tmp_path / "x"), *args, db=db, check=False)
+        assert_one_error_line(proc, 2, fragment)
+        assert not (tmp_path / "x").exists()
+    # no upper bound, and minutes as `alerts --since` takes them
+    run_cli(*export, str(tmp_path / "all"), "--until", "9999-12-31", db=db)
+    run_cli(*export, str(tmp_path / "recent"), "--since", "90m", db=db)
+    for value in ("46", "nan", "-1", "0"):
+        proc = run_cli("cluster", "--rebuild", "--threshold", value, db=db, check=False)
+        assert_one_error_line(proc, 2, "not a similarity above 0 and at most 1")
 
 
 # 7: output formats
@@ -261,3 +304,24 @@ def test_log_file_for_log_shippers(tmp_path):
     plain = tmp_path / "plain.log"
     run_cli("--log-file", str(plain), "process", "--stage", "extract", db=db)
     assert " INFO narrascope: process run " in plain.read_text()
+
+
+def test_an_unexpected_error_is_one_line_and_its_traceback_needs_v(db, monkeypatch):
+    """A bug or an input nothing checked still fails as the README says: one `error:` line,
+    exit 1, the traceback only with -v (injected here: keyword search raising)."""
+    from click.testing import CliRunner
+
+    from pipeline import search
+    from pipeline.cli import cli
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(search, "keyword", broken)
+    quiet = CliRunner().invoke(cli, ["--db", str(db), "search", "x"])
+    assert quiet.exit_code == 1
+    assert quiet.output.strip() == (
+        "error: unexpected ZeroDivisionError: division by zero (-v shows where)"
+    )
+    loud = CliRunner().invoke(cli, ["--db", str(db), "search", "x", "-v"])
+    assert loud.exit_code == 1 and isinstance(loud.exception, ZeroDivisionError)

@@ -79,21 +79,30 @@ def _configure_logging(verbose: bool, log_file: str | None = None, fmt: str = "t
 
 
 class Group(click.Group):
-    """Turns expected errors into one clear line and an exit code (traceback with -v)."""
+    """Turns errors into one clear line and an exit code (traceback with -v): expected ones
+    as they say, anything else (a bug, an input nothing checked) named as unexpected."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors and exits: click reports them
         except EXPECTED_ERRORS as err:
-            obj = ctx.obj
-            if obj is not None and getattr(obj, "verbose", False):
-                raise
-            code = getattr(err, "exit_code", EXIT_FAILURE)
-            click.echo(f"error: {err}", err=True)
-            logging.getLogger("narrascope").error(  # for --log-file: stderr has it already
-                str(err), extra={"event": "error", "exit_code": code, "file_only": True}
-            )
-            sys.exit(code)
+            self._fail(ctx, err, str(err))
+        except Exception as err:  # noqa: BLE001 - one line, not a traceback, without -v
+            self._fail(ctx, err, f"unexpected {type(err).__name__}: {err} (-v shows where)")
+
+    @staticmethod
+    def _fail(ctx, err: Exception, message: str):
+        obj = ctx.obj
+        if obj is not None and getattr(obj, "verbose", False):
+            raise err
+        code = getattr(err, "exit_code", EXIT_FAILURE)
+        click.echo(f"error: {message}", err=True)
+        logging.getLogger("narrascope").error(  # for --log-file: stderr has it already
+            message, extra={"event": "error", "exit_code": code, "file_only": True}
+        )
+        sys.exit(code)
 
 
 def _set_db(ctx, _param, value):

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import click
 
 from pipeline.cli.app import Context, common_options
+from pipeline.cli.querying import language_code
 
 
 @click.command()
@@ -34,6 +36,7 @@ from pipeline.cli.app import Context, common_options
     "--lang",
     "langs",
     multiple=True,
+    callback=language_code,
     help="Only documents in this language (ISO 639-1; repeatable).",
 )
 @click.option(
@@ -77,9 +80,9 @@ def export(obj: Context, kind, out_dir, fmt, since, until, narratives, min_sites
         sources=tuple(sources),
         source_tags=tuple(source_tags),
     )
-    # the command that makes this export again, options in a fixed order
-    words = ["narrascope", "--db", str(obj.db_path), "export", kind, "--out", out_dir,
-             "--format", fmt]  # fmt: skip
+    # the command that makes this export again, from any folder, options in a fixed order
+    words = ["narrascope", "--db", str(obj.db_path.absolute()), "export", kind, "--out",
+             str(Path(out_dir).absolute()), "--format", fmt]  # fmt: skip
     for option, values in (
         ("--since", [since]), ("--until", [until]), ("--narrative", narratives),
         ("--min-sites", [min_sites]), ("--lang", langs), ("--source", sources),

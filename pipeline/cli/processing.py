@@ -242,7 +242,12 @@ def _alerts_at_end(obj: Context) -> None:
 
 @click.command()
 @click.option("--rebuild", is_flag=True, help="Re-cluster every document in one pass.")
-@click.option("--threshold", type=float, help="Override [cluster] threshold for this run.")
+@click.option(
+    "--threshold",
+    type=float,
+    callback=lambda _c, _p, v: _threshold(v),
+    help="Override [cluster] threshold for this run (a similarity, 0 to 1).",
+)
 @common_options
 @click.pass_obj
 def cluster(obj: Context, rebuild, threshold):
@@ -252,7 +257,7 @@ def cluster(obj: Context, rebuild, threshold):
     survives; the report says how many ids were kept, merged, split and new.
 
     \b
-    Example:  narrascope cluster --rebuild --threshold 0.92
+    Example:  narrascope cluster --rebuild --threshold 0.5
     """
     settings = dict(obj.config["cluster"])
     if threshold is not None:
@@ -274,3 +279,11 @@ def cluster(obj: Context, rebuild, threshold):
         f"{report['kept']} ids kept, {report['merged']} merged into others (still resolvable), "
         f"{report['split']} split, {report['new']} new"
     )
+
+
+def _threshold(value: float | None) -> float | None:
+    """A similarity above 0 and at most 1: a typo (46 for 0.46, nan) would otherwise
+    re-cluster the store into one narrative a document, or one in all."""
+    if value is not None and not 0 < value <= 1:  # nan fails both comparisons
+        raise click.BadParameter(f"{value} is not a similarity above 0 and at most 1 (e.g. 0.46)")
+    return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import click
 
@@ -10,13 +11,33 @@ from pipeline.cli.app import Context, common_options
 from pipeline.cli.formatting import format_status
 from pipeline.cli.ingest import source_problems
 
+MAX_LIMIT = 1_000_000
+
+
+def language_code(_ctx, param, value):
+    """A language option as the stages store it: an ISO 639 code, lower case ("EN" is en)."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):  # a repeatable option
+        return tuple(language_code(_ctx, param, v) for v in value)
+    code = value.strip().lower()
+    if not re.fullmatch(r"[a-z]{2,3}", code):
+        raise click.BadParameter(f"{value!r} is not a language code: give one like en, ru, uk")
+    return code
+
 
 def result_options(command):
     """--lang, --limit and --format, shared by the commands that list documents."""
     for option in reversed(
         (
-            click.option("--lang", help="Only documents in this language (ISO 639-1)."),
-            click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True),
+            click.option(
+                "--lang",
+                callback=language_code,
+                help="Only documents in this language (ISO 639-1).",
+            ),  # fmt: skip
+            click.option(
+                "--limit", type=click.IntRange(min=1, max=MAX_LIMIT), default=10, show_default=True
+            ),  # fmt: skip
             click.option(
                 "--format",
                 "fmt",
@@ -113,6 +134,7 @@ def status(obj: Context, fmt):
 @click.option("--semantic", is_flag=True, help="Search by meaning (embedding), not keywords.")
 @click.option(
     "--query-lang",
+    callback=language_code,
     help="The query's language for --semantic (default: identified by py3langid).",
 )
 @result_options

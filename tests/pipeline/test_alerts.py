@@ -169,6 +169,10 @@ def test_settings_and_windows_refuse_mistakes():
         AlertSettings.from_config({"alerts": {"webhook_retries": -1}})
     with pytest.raises(ConfigError, match=r"\[alerts\] window"):
         AlertSettings.from_config({"alerts": {"window": "daily"}})
-    with pytest.raises(ConfigError, match=r"\[alerts\] webhook 'ftp://host' is not an http"):
+    with pytest.raises(ConfigError, match=r"\[alerts\] the webhook is not an http\(s\) URL "
+                       r"\(scheme 'ftp'\)") as err:  # fmt: skip
         AlertSettings.from_config({"alerts": {"webhook": "ftp://host/s3cret"}})
+    assert "s3cret" not in str(err.value)  # the path may be the token: never printed
+    with pytest.raises(ConfigError, match=r"\(no http:// or https://\)"):
+        AlertSettings.from_config({"alerts": {"webhook": "notaurl"}})
     assert AlertSettings.from_config({"alerts": {"burst_z": 4}}).burst_z == 4
