@@ -147,6 +147,7 @@ class DedupStage(Stage):
                 input=self.embed_input,
                 since=min(dates) - window if dates else None,
                 until=max(dates) + window if dates else None,
+                stage_version=self.version,
             )
         ]
 
@@ -161,7 +162,7 @@ class DedupStage(Stage):
         results = []
         earlier: dict[str, list[str]] = {}  # text hash -> documents of this batch before
         translations = (
-            self._translations(batch, answer.vectors, _Window(answer.window, self))
+            self._translations(batch, answer.vectors, _Window(answer.window, self, batch))
             if self.translated
             else {}
         )
@@ -238,6 +239,10 @@ class DedupStage(Stage):
                 nearest = peers[int(np.argmax(back))]
                 if float(back.max()) > float(sims[best]) + 1e-6 and w.ids[nearest] != doc.doc_id:
                     continue
+            # a link points to the document handled before: the pair is found once, by the
+            # later of the two (both are in the window, vectors being older than this stage)
+            if not w.before(best, doc.doc_id):
+                continue
             out.append((w.ids[best], float(sims[best])))
         return sorted(out)
 
@@ -245,13 +250,22 @@ class DedupStage(Stage):
 class _Window:
     """The vectors dated near a batch, indexed by language once per batch."""
 
-    def __init__(self, window: VectorWindow, stage: DedupStage) -> None:
+    def __init__(self, window: VectorWindow, stage: DedupStage, batch: list[DocInput]) -> None:
         self.ids, self.matrix, self.seen = window.ids, window.matrix, window.seen
+        self.done = window.done
+        self.order = {d.doc_id: i for i, d in enumerate(batch)}
         self.span = stage.window_days * 86400.0
         self.lengths = np.asarray(window.lengths, dtype=np.float64)
         langs = np.asarray(window.langs, dtype=object)
         self.languages = set(langs.tolist())
         self._rows = {lang: np.flatnonzero(langs == lang) for lang in self.languages}
+
+    def before(self, row: int, doc_id: str) -> bool:
+        """Whether the window's ``row`` was handled before ``doc_id``: by an earlier batch or
+        run, or earlier in this batch."""
+        if self.done is None or self.done[row]:
+            return True
+        return self.order.get(self.ids[row], len(self.order)) < self.order.get(doc_id, -1)
 
     def near(self, when: float | None) -> np.ndarray | None:
         """Which rows are dated within the window of ``when`` (None: all of them)."""

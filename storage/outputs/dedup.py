@@ -58,6 +58,11 @@ class CopyCandidatesLookup:
     input: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    #: the stage version: only documents the stage handled at it (earlier batches of this
+    #: run or earlier runs) are candidates, so that a link points from the document processed
+    #: later to the one before it, also when `process --force` redoes the stage (whose stored
+    #: signatures then include documents it has yet to redo). None: every stored document
+    stage_version: str | None = None
 
 
 @dataclass(slots=True)
@@ -70,6 +75,8 @@ class VectorWindow:
     lengths: list[int] = field(default_factory=list)
     matrix: np.ndarray | None = None
     seen: np.ndarray | None = None  # each document's date, seconds since the epoch
+    #: whether the stage handled each document before this batch (None: all of them)
+    done: np.ndarray | None = None
 
 
 @dataclass(slots=True)
@@ -209,11 +216,24 @@ def _regroup(con, group: str) -> None:
             )
 
 
+def _handled(alias: str) -> str:
+    """SQL: the dedup stage handled ``alias``'s document version at the stage version given
+    as the next parameter (see CopyCandidatesLookup.stage_version)."""
+    return (
+        f"EXISTS (SELECT 1 FROM stage_state s WHERE s.doc_id = {alias}.doc_id "
+        f"AND s.version = {alias}.version AND s.stage = 'dedup' AND s.stage_version = ? "
+        "AND s.status = 'done')"
+    )
+
+
 def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> CopyCandidates:
     out = CopyCandidates()
+    handled = f" AND {_handled('m')}" if q.stage_version is not None else ""
+    given = [q.stage_version] if q.stage_version is not None else []
     for h, doc_id in con.execute(
-        "SELECT text_hash, doc_id FROM minhash WHERE text_hash IN (SELECT unnest(?::VARCHAR[]))",
-        [list(q.text_hashes)],
+        "SELECT text_hash, doc_id FROM minhash m "
+        f"WHERE text_hash IN (SELECT unnest(?::VARCHAR[])){handled}",
+        [list(q.text_hashes), *given],
     ).fetchall():
         out.exact.setdefault(h, []).append(doc_id)
     if q.buckets:
@@ -226,15 +246,16 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
             """,
             [[b for b, _ in q.buckets], [k for _, k in q.buckets]],
         ).fetchall()
-        for band, bucket, doc_id in rows:
-            out.buckets.setdefault((band, bucket), []).append(doc_id)
         out.near = dict(
             con.execute(
-                "SELECT doc_id, signature FROM minhash "
-                "WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
-                [sorted({r[2] for r in rows})],
+                "SELECT doc_id, signature FROM minhash m "
+                f"WHERE doc_id IN (SELECT unnest(?::VARCHAR[])){handled}",
+                [sorted({r[2] for r in rows}), *given],
             ).fetchall()
         )
+        for band, bucket, doc_id in rows:
+            if doc_id in out.near:
+                out.buckets.setdefault((band, bucket), []).append(doc_id)
     if q.model_id is None:
         return out
     out.vectors = dict(
@@ -249,7 +270,8 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
         con,
         f"""
         SELECT e.doc_id, l.lang, x.rowid AS row_id, e.version,
-               epoch({seen_at_sql()}) AS seen, e.vector
+               epoch({seen_at_sql()}) AS seen, e.vector,
+               {_handled("e") if q.stage_version is not None else "true"} AS done
         FROM embeddings e
         JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
         JOIN document_versions v ON v.doc_id = e.doc_id AND v.version = e.version
@@ -258,7 +280,7 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
         WHERE e.model_id = ? AND e.input = ?
           AND {seen_at_sql()} BETWEEN ? AND ?
         """,
-        [q.model_id, q.input, q.since, q.until],
+        [*given, q.model_id, q.input, q.since, q.until],
         vectors=("vector",),
     )
     if window["doc_id"]:
@@ -272,6 +294,7 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
             [lengths[(k[1], k[2])][0] for k in keys],
             window["vector"],
             np.asarray(window["seen"], dtype=np.float64),
+            np.asarray(window["done"], dtype=bool),
         )
     return out
 

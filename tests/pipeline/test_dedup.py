@@ -279,14 +279,21 @@ def unit(*xs: float) -> list[float]:
     return (v / np.linalg.norm(v)).tolist()
 
 
-def translated(batch, window: list[tuple[str, str, int, list[float]]], **options):
+def translated(batch, window: list[tuple[str, str, int, list[float]]], done=None, **options):
     """Run a translated-copy stage over ``batch`` with the given vector window (id, lang,
-    length, vector); the batch documents' own vectors are taken from the window."""
+    length, vector; ``done``: whether the stage handled each before, None: all); the batch
+    documents' own vectors are taken from the window."""
     stage = DedupStage(translated=True, **options)
     ids, langs, lengths, vectors = (list(x) for x in zip(*window, strict=True))
     found = CopyCandidates(
         vectors={i: v for i, v in zip(ids, vectors, strict=True) if i in {d.doc_id for d in batch}},
-        window=VectorWindow(ids, langs, lengths, np.asarray(vectors, dtype=np.float32)),
+        window=VectorWindow(
+            ids,
+            langs,
+            lengths,
+            np.asarray(vectors, dtype=np.float32),
+            done=None if done is None else np.asarray(done),
+        ),  # fmt: skip
     )
     return links_with_sims(run_batch(stage, batch, found))
 
@@ -320,6 +327,19 @@ def test_a_translation_is_a_mutual_nearest_neighbour_of_comparable_length():
     got = translated([doc("a", EN)], window)
     assert [(o, k) for o, k, _ in got["a"]] == [("b", "translated")]
     assert got["a"][0][2] == pytest.approx(cos, abs=1e-4)
+
+
+def test_a_translated_pair_is_linked_once_from_the_document_handled_later():
+    """Both documents of a pair have vectors before either is deduplicated: the link goes
+    from the later to the one handled before, never both ways (the summary once counted each
+    pair twice, the original as a "translated copy of an earlier document")."""
+    a, b = unit(1, 0, 0), unit(0.95, 0.3, 0)
+    window = [("a", "en", 100, a), ("b", "ru", 110, b)]
+    ru = doc("b", "r" * 110, lang="ru")
+    same_batch = translated([doc("a", EN), ru], window, done=[False, False])
+    assert same_batch["a"] == [] and [o for o, _, _ in same_batch["b"]] == ["a"]
+    assert translated([doc("a", EN)], window, done=[False, False]) == {"a": []}  # b: later
+    assert [o for o, _, _ in translated([ru], window, done=[True, False])["b"]] == ["a"]
 
 
 def test_a_translation_that_is_nearer_to_another_document_is_not_a_copy():
@@ -458,3 +478,14 @@ def test_copies_end_to_end_through_the_runner(tmp_path, monkeypatch, factor):
     assert [s.done for s in again.stages] == [0, 0, 0]
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM copy_links").fetchone()[0] == 3
+    # redone (process --force): the stored signatures include documents it has yet to redo,
+    # which are no earlier documents; the same links, counted the same
+    forced = run_stages(db, [stage], batch_size=2, run_id="r3", force=["dedup"])
+    assert forced.stages[0].counters == report.stages[2].counters
+    with connect(db, read_only=True) as con:
+        found = con.execute("SELECT doc_id, other_doc_id, kind FROM copy_links").fetchall()
+    assert sorted((name[d], name[o], k) for d, o, k in found) == [
+        ("edited", "orig", "near"),
+        ("edited", "verbatim", "near"),
+        ("verbatim", "orig", "exact"),
+    ]
