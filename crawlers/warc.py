@@ -13,6 +13,10 @@ from storage.records import PageRecord
 
 # hop-by-hop framing the downloader already undid: the archived body is de-chunked
 _DROP_HEADERS = {b"transfer-encoding"}
+#: a WARC extension field on narrascope's response records: the spider callback that read the
+#: response (parse_page: a page; parse_linked: a page reached by links, stored when it looks
+#: like an article; parse_feed, parse_channel, ...: a listing read for its links or posts)
+CALLBACK_HEADER = "WARC-Narrascope-Callback"
 
 
 class WarcArchive:
@@ -43,8 +47,10 @@ class WarcArchive:
         )
 
     def write(self, url: str, status: int, headers: list[tuple[str, str]], body: bytes,
-              protocol: str = "HTTP/1.1") -> tuple[str, int, int]:  # fmt: skip
-        """Write one response; returns (file, offset, length) of its record."""
+              protocol: str = "HTTP/1.1", callback: str | None = None) -> tuple[str, int, int]:  # fmt: skip
+        """Write one response; returns (file, offset, length) of its record. ``callback``: what
+        the crawl read it as (``CALLBACK_HEADER``), so that an import takes only what became
+        pages."""
         from http import HTTPStatus
 
         from warcio.statusandheaders import StatusAndHeaders
@@ -58,8 +64,9 @@ class WarcArchive:
             phrase = ""
         http_headers = StatusAndHeaders(f"{status} {phrase}".strip(), headers, protocol=protocol)
         record = self.writer.create_warc_record(
-            url, "response", payload=io.BytesIO(body), http_headers=http_headers
-        )
+            url, "response", payload=io.BytesIO(body), http_headers=http_headers,
+            warc_headers_dict={CALLBACK_HEADER: callback} if callback else None,
+        )  # fmt: skip
         offset = self.handle.tell()
         self.writer.write_record(record)
         self.handle.flush()
@@ -111,8 +118,9 @@ class WarcMiddleware:
             ]
             try:
                 request.meta["warc"] = self.archive.write(
-                    response.url, response.status, headers, response.body
-                )
+                    response.url, response.status, headers, response.body,
+                    callback=getattr(request.callback, "__name__", None),
+                )  # fmt: skip
             except OSError as err:
                 self._failed(err)
                 raise  # this page is not stored: it has no evidence (fetched again next crawl)
@@ -201,6 +209,24 @@ def response_body(record, limit: int | None = None) -> bytes:
         return raw  # does with a body that is not what its Content-Encoding says
 
 
+def _listing(callback: str | None, html: str) -> str | None:
+    """Why a response narrascope's crawl archived is no page to import, or None: a listing
+    (a home page, a channel's page of posts) it read for links or posts, or a page it
+    followed for links that did not look like an article, as the crawl decided. A record of
+    another crawler has no callback: every HTML response is a page."""
+    from crawlers.deadline import PAGE_CALLBACKS
+    from crawlers.entries.links import article_signal
+    from crawlers.runner import CRAWL_DEFAULTS
+
+    if not callback or callback == "parse_page":
+        return None
+    if callback not in PAGE_CALLBACKS:
+        return f"a listing the crawl read for its links or posts ({callback}), not a page"
+    if callback == "parse_linked" and not article_signal(html, CRAWL_DEFAULTS["min_article_chars"]):
+        return "a page the crawl followed for its links only (it does not look like an article)"
+    return None
+
+
 def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None = None):
     """Yield a PageRecord for each HTML response in a WARC / WARC.gz file (from this tool,
     browsertrix, wget --warc-file, ...), a (url, reason) for each response skipped, and a
@@ -284,6 +310,10 @@ def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None
                 yield url, f"HTTP {status}"
                 continue
             encoding, html = html_to_unicode(content_type, body)
+            callback = record.rec_headers.get_header(CALLBACK_HEADER)
+            if skipped := _listing(callback, html):
+                yield url, skipped
+                continue
             date = record.rec_headers.get_header("WARC-Date")
             try:
                 fetched = datetime.fromisoformat(date.replace("Z", "+00:00"))

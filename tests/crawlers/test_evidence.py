@@ -61,6 +61,30 @@ def test_every_response_is_archived_and_pages_point_at_their_record(tmp_path, lo
     assert all("Официальные лица" in t for t in texts.values())
 
 
+def test_an_archive_imports_the_pages_the_crawl_stored_not_its_listings(tmp_path, local_site):
+    """narrascope's records name the callback that read them: a home page read for its links
+    and a page followed for links that is no article are skipped on import, as the crawl
+    skipped them, so rebuilding a store from its archives gives the same documents."""
+    site = local_site({})
+    links = '<a href="/story/1">one</a><a href="/story/2">two</a><a href="/about">about</a>'
+    site.routes["/"] = ("text/html", f"<html><body>{links}</body></html>".encode(), {})
+    for i in (1, 2):
+        site.routes[f"/story/{i}"] = ("text/html", article(f"История {i}"), {})
+    site.routes["/about"] = ("text/html", b"<html><body><p>About us.</p></body></html>", {})
+    sources = sources_file(tmp_path, home=site.base + "/", follow_links=True, max_depth=1)
+    assert "2 new" in crawl(tmp_path, sources)
+    stored = {u for (u,) in rows(tmp_path, "SELECT url FROM document_versions")}
+    [archive] = (tmp_path / "warc").glob("*.warc.gz")
+    fresh = tmp_path / "fresh.duckdb"
+    out = run_cli("import", str(archive), db=fresh).stdout
+    assert "2 new" in out
+    assert "a listing the crawl read for its links or posts (parse_linked" not in out
+    with connect(fresh, read_only=True) as con:
+        assert {u for (u,) in con.execute("SELECT url FROM document_versions").fetchall()} == stored
+    # the same again: nothing new (the listings are not taken for pages this time either)
+    assert "0 new" in run_cli("import", str(archive), db=fresh).stdout
+
+
 def test_import_warc_from_another_crawler(tmp_path):
     """A wget/browsertrix-style WARC: request records, chunked and gzipped responses, images."""
     path = tmp_path / "other.warc.gz"
