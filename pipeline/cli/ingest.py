@@ -143,10 +143,16 @@ def import_(obj: Context, files):
         where = f"{safe(file)}:{line}" if line else safe(file)
         click.echo(f"{where}: warning: {safe(note)}", err=True)
     c = report.counts
+    # a malformed line is one of the records read; an empty or unreadable file, or a broken
+    # stretch of a WARC file, is not: counted apart, so that the summary adds up
+    lines = sum(1 for _, line, _ in report.malformed if line)
+    files = len(report.malformed) - lines
     click.echo(
         f"imported {report.imported} of {report.records} records: "
         f"{c.new} new, {c.changed} changed, {c.unchanged} unchanged, {c.rejected} rejected, "
-        f"{len(report.malformed)} malformed (run {report.run_id})"
+        f"{lines} malformed"
+        + (f", {files} problem(s) with the files themselves" if files else "")
+        + f" (run {report.run_id})"
     )
     empty = report.empty_files()
     if empty:

@@ -146,7 +146,9 @@ def test_a_file_with_nothing_importable_exits_1_naming_it(tmp_path):
     assert proc.returncode == 1
     assert f"{empty}: skipped: empty file" in proc.stderr
     assert f"error: nothing could be imported from {bad}, {empty}" in proc.stderr
+    # the summary adds up: 2 of the 3 records malformed, the empty file counted apart
     assert "imported 1 of 3 records" in proc.stdout
+    assert "2 malformed, 1 problem(s) with the files themselves" in proc.stdout
     assert stored_urls(db) == ["https://ok.example/1"]  # the good file was imported all the same
     with connect(db, read_only=True) as con:  # and the run says it failed, as the exit code
         assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
