@@ -26,19 +26,33 @@ def list_(obj, path, fmt):
     Example:  narrascope sources list --sources sources.toml
     """
     import json
+    from pathlib import Path
 
     from crawlers.sources import load_sources
     from pipeline.output import terminal_safe as safe
     from storage import connect
     from storage.health import latest_health
 
-    listed = load_sources(path or obj.config["sources"])
-    health = {}
+    file = path or obj.config["sources"]
+    stored = path is None and not Path(file).exists() and obj.db_path.exists()
+    health, rows = {}, []
     if obj.db_path.exists():
         with connect(obj.db_path, read_only=True) as con:
             health = latest_health(con)
-    rows = []
-    for s in listed:
+            if stored:  # no sources file here: the sources as the latest crawl read them
+                rows = [
+                    {"name": name, "home": home, "kinds": list(kinds or []),
+                     "languages": list(langs or []), "tags": dict(tags or {}), "max_pages": None,
+                     "health": health.get(name)}
+                    for name, home, kinds, langs, tags in con.execute(
+                        "SELECT source, home, entry_points, languages, tags FROM v_sources "
+                        "WHERE last_listed_at IS NOT NULL ORDER BY source"
+                    ).fetchall()
+                ]  # fmt: skip
+    if stored and fmt == "text":
+        click.echo(f"(no sources file at {file}: the sources as this database's latest crawl "
+                   "read them)", err=True)  # fmt: skip
+    for s in [] if stored else load_sources(file):
         h = health.get(s.name)
         rows.append({"name": s.name, "home": s.home, "kinds": s.kinds, "languages": s.languages,
                      "tags": s.tags, "max_pages": s.max_pages, "health": h})  # fmt: skip

@@ -130,6 +130,13 @@ def test_health_flags_a_source_whose_extraction_broke(tmp_path, local_site):
     health = json.loads(run_cli("sources", "list", "--format", "json", "--sources", sources,
                                 db=db).stdout)[0]["health"]  # fmt: skip
     assert health["extraction_failures"] == 4 and health["median_body_chars"] > 0
+    # elsewhere, without the sources file: the sources as the database's latest crawl read them
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = run_cli("sources", "list", db=db, cwd=elsewhere)
+    assert "no sources file at sources.toml" in proc.stderr
+    assert proc.stdout.startswith(f"local  {site.base}/")
+    assert "NEEDS ATTENTION: body extraction failed on most new pages" in proc.stdout
 
 
 def test_a_killed_crawl_resumes_without_losing_or_refetching_pages(tmp_path, local_site):
