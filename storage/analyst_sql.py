@@ -21,6 +21,8 @@ this query alone, as ``narrascope sql`` does.
 
 from __future__ import annotations
 
+import json
+
 import duckdb
 
 from storage.db import StorageError
@@ -86,10 +88,19 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[t
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description] if cursor.description else []
         rows = cursor.fetchall() if cursor.description else []
+        # JSON columns (v_runs.summary ...) come back as text: parsed, so that --format json
+        # nests them (no `jq fromjson`) and csv and table write them as JSON as before
+        parsed = [i for i, d in enumerate(cursor.description or []) if str(d[1]) == "JSON"]
     except duckdb.PermissionException as err:
         raise AnalystSQLError(f"{_first_line(err)}; analysts' SQL reads {ALLOWED}") from err
     except duckdb.Error as err:
         raise AnalystSQLError(_first_line(err)) from err
+    if parsed:
+        rows = [
+            tuple(json.loads(v) if i in parsed and isinstance(v, str) else v
+                  for i, v in enumerate(row))
+            for row in rows
+        ]  # fmt: skip
     return columns, rows
 
 

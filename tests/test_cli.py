@@ -235,6 +235,13 @@ def test_table_never_clips_urls_and_json_csv_write_iso_values(db):
     # a repeated column name keeps both values in JSON
     both = json.loads(run_cli("sql", "SELECT 1 AS a, 2 AS a", "--format", "json", db=db).stdout)
     assert both == [{"a": 1, "a_2": 2}]
+    # a JSON column (v_runs.summary) nests in JSON, and stays JSON text in csv
+    query = """SELECT '{"new": 2, "sources": ["a"]}'::JSON AS summary"""
+    nested = json.loads(run_cli("sql", query, "--format", "json", db=db).stdout)
+    assert nested == [{"summary": {"new": 2, "sources": ["a"]}}]
+    assert run_cli("sql", query, "--format", "csv", db=db).stdout.splitlines()[1] == (
+        '"{""new"": 2, ""sources"": [""a""]}"'
+    )
 
 
 # 8: no library log noise for an ordinary rejection
