@@ -91,6 +91,7 @@ class CopyCandidates:
 def write(con, ctx: WriteContext, items: list[CopyResult], _extras: list) -> None:
     ids = [r.doc_id for r in items]
     con.execute("DELETE FROM lsh_bands WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    con.execute("DELETE FROM copy_links WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
     insert_rows(
         con,
         "minhash",
@@ -222,13 +223,14 @@ def _handled(alias: str) -> str:
     return (
         f"EXISTS (SELECT 1 FROM stage_state s WHERE s.doc_id = {alias}.doc_id "
         f"AND s.version = {alias}.version AND s.stage = 'dedup' AND s.stage_version = ? "
-        "AND s.status = 'done')"
+        "AND s.status = 'done') OR NOT EXISTS (SELECT 1 FROM documents c "
+        f"WHERE c.doc_id = {alias}.doc_id AND c.current_version = {alias}.version)"
     )
 
 
 def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> CopyCandidates:
     out = CopyCandidates()
-    handled = f" AND {_handled('m')}" if q.stage_version is not None else ""
+    handled = f" AND ({_handled('m')})" if q.stage_version is not None else ""
     given = [q.stage_version] if q.stage_version is not None else []
     for h, doc_id in con.execute(
         "SELECT text_hash, doc_id FROM minhash m "
@@ -271,7 +273,7 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
         f"""
         SELECT e.doc_id, l.lang, x.rowid AS row_id, e.version,
                epoch({seen_at_sql()}) AS seen, e.vector,
-               {_handled("e") if q.stage_version is not None else "true"} AS done
+               ({_handled("e") if q.stage_version is not None else "true"}) AS done
         FROM embeddings e
         JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
         JOIN document_versions v ON v.doc_id = e.doc_id AND v.version = e.version

@@ -479,7 +479,11 @@ def test_copies_end_to_end_through_the_runner(tmp_path, monkeypatch, factor):
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM copy_links").fetchone()[0] == 3
     # redone (process --force): the stored signatures include documents it has yet to redo,
-    # which are no earlier documents; the same links, counted the same
+    # which are no earlier documents; the same links, counted the same, and a link the code
+    # before 2026-12-04 wrote the wrong way (to a later document) goes with its document's redo
+    with connect(db) as con:
+        con.execute("INSERT INTO copy_links VALUES (?, ?, 'exact', 1.0, now())",
+                    [ids["orig"], ids["verbatim"]])  # fmt: skip
     forced = run_stages(db, [stage], batch_size=2, run_id="r3", force=["dedup"])
     assert forced.stages[0].counters == report.stages[2].counters
     with connect(db, read_only=True) as con:
@@ -489,3 +493,32 @@ def test_copies_end_to_end_through_the_runner(tmp_path, monkeypatch, factor):
         ("edited", "verbatim", "near"),
         ("verbatim", "orig", "exact"),
     ]
+
+
+def test_an_earlier_version_stays_a_candidate_after_the_stage_is_redone(tmp_path):
+    """A page whose next version was rejected keeps what was built on its earlier one, its
+    signature included: a later verbatim copy elsewhere still links to it, also after
+    `process --force --stage dedup` (which redoes current versions only)."""
+    stub = ("Just a moment... Checking your browser before accessing the site. Please enable "
+            "JavaScript and cookies to continue. Ray ID: 7a1b2c3d4e5f")  # fmt: skip
+    db = tmp_path / "n.duckdb"
+
+    def page(url: str, text: str, minute: int) -> PageRecord:
+        return PageRecord(url=url, source="s", origin="import", hint_lang="en", text=text,
+                          fetched_at=datetime(2026, 1, 1, 0, minute, tzinfo=UTC))  # fmt: skip
+
+    stages = [ExtractStage(), LangIdStage(), DedupStage(translated=False)]
+    with connect(db) as con:
+        store_pages(con, [page("https://x.example/a", ARTICLE, 0)])
+    run_stages(db, stages, batch_size=4, run_id="r1")
+    with connect(db) as con:  # the page turns into a stub at its next fetch
+        store_pages(con, [page("https://x.example/a", stub, 5)])
+    run_stages(db, stages, batch_size=4, run_id="r2")
+    run_stages(db, [stages[2]], batch_size=4, run_id="r3", force=["dedup"])
+    with connect(db) as con:  # a verbatim copy of the article, on another site
+        store_pages(con, [page("https://y.example/copy", ARTICLE, 9)])
+    run_stages(db, stages, batch_size=4, run_id="r4")
+    with connect(db, read_only=True) as con:
+        links = con.execute("SELECT doc_id, other_doc_id, kind FROM copy_links").fetchall()
+    original, copy = doc_id_for("https://x.example/a"), doc_id_for("https://y.example/copy")
+    assert links == [(copy, original, "exact")]

@@ -174,9 +174,9 @@ def test_an_upgrade_extracts_again_what_the_shape_alone_rejected(tmp_path):
         detail = "block: rule shape, 208 chars" if name != "rule" else "block: rule cf, 0 chars"
         for sql, params in (
             ("INSERT INTO documents VALUES (?, ?, 's', now(), now(), 1)", [name, url]),
-            ("INSERT INTO document_versions (doc_id, version, url, origin, fetched_at, "
-             "content_hash, text, hint_title) VALUES (?, 1, ?, 'import', now(), ?, ?, ?)",
-             [name, url, name, text, title]),
+            ("INSERT INTO document_versions (doc_id, version, url, source, origin, run_id, "
+             "fetched_at, content_hash, text, hint_title) VALUES (?, 1, ?, 's', 'crawl', 'r0', "
+             "now(), ?, ?, ?)", [name, url, name, text, title]),
             ("INSERT INTO stage_state VALUES (?, 1, 'extract', '2', 'rejected', 'r0', now())",
              [name]),
             ("INSERT INTO rejections (rejected_at, run_id, stage, reason, detail, url, source, "
@@ -184,6 +184,9 @@ def test_an_upgrade_extracts_again_what_the_shape_alone_rejected(tmp_path):
              [detail, url, name]),
         ):  # fmt: skip
             con.execute(sql, params)
+    # the crawl that stored them, for source health
+    con.execute("INSERT INTO source_health VALUES ('r0', 's', now(), 3, 3, 0, 0, 0, 0, 0, '{}', "
+                "0, 500)")  # fmt: skip
     con.close()
     run_stages(db, build_stages(["extract", "langid", "embed"], {}), run_id="r1")
     with connect(db, read_only=True) as con:
@@ -195,6 +198,11 @@ def test_an_upgrade_extracts_again_what_the_shape_alone_rejected(tmp_path):
     assert states["stub extract"] == "done" and states["stub embed"] == "rejected"
     assert [(d, x.split(";")[0]) for d, x in embed] == [("stub", "error: rule shape")]
     assert states["rule extract"] == "rejected" and "rule embed" not in states
+    # source health counts the rejections that still stand: the stub's and the rule's, not
+    # the post's old one (kept now)
+    with connect(db, read_only=True) as con:
+        health = con.execute("SELECT stored, not_news FROM v_source_health").fetchall()
+    assert health == [(3, 2)]
 
 
 def test_a_long_text_is_never_compared(stage):
