@@ -17,6 +17,8 @@ _DROP_HEADERS = {b"transfer-encoding"}
 #: response (parse_page: a page; parse_linked: a page reached by links, stored when it looks
 #: like an article; parse_feed, parse_channel, ...: a listing read for its links or posts)
 CALLBACK_HEADER = "WARC-Narrascope-Callback"
+#: ... and on a page reached by links, the crawl's [crawl] min_article_chars
+MIN_CHARS_HEADER = "WARC-Narrascope-Min-Article-Chars"
 
 
 class WarcArchive:
@@ -47,10 +49,12 @@ class WarcArchive:
         )
 
     def write(self, url: str, status: int, headers: list[tuple[str, str]], body: bytes,
-              protocol: str = "HTTP/1.1", callback: str | None = None) -> tuple[str, int, int]:  # fmt: skip
+              protocol: str = "HTTP/1.1", callback: str | None = None,
+              min_article_chars: int | None = None) -> tuple[str, int, int]:  # fmt: skip
         """Write one response; returns (file, offset, length) of its record. ``callback``: what
-        the crawl read it as (``CALLBACK_HEADER``), so that an import takes only what became
-        pages."""
+        the crawl read it as (``CALLBACK_HEADER``), and for a page reached by links the
+        paragraph text that made one an article in this crawl (``MIN_CHARS_HEADER``), so that
+        an import takes only what became pages."""
         from http import HTTPStatus
 
         from warcio.statusandheaders import StatusAndHeaders
@@ -65,7 +69,10 @@ class WarcArchive:
         http_headers = StatusAndHeaders(f"{status} {phrase}".strip(), headers, protocol=protocol)
         record = self.writer.create_warc_record(
             url, "response", payload=io.BytesIO(body), http_headers=http_headers,
-            warc_headers_dict={CALLBACK_HEADER: callback} if callback else None,
+            warc_headers_dict={
+                **({CALLBACK_HEADER: callback} if callback else {}),
+                **({MIN_CHARS_HEADER: str(min_article_chars)} if min_article_chars else {}),
+            } or None,
         )  # fmt: skip
         offset = self.handle.tell()
         self.writer.write_record(record)
@@ -117,9 +124,12 @@ class WarcMiddleware:
                 for v in values
             ]
             try:
+                callback = getattr(request.callback, "__name__", None)
+                spider = spider or getattr(self.crawler, "spider", None)
                 request.meta["warc"] = self.archive.write(
-                    response.url, response.status, headers, response.body,
-                    callback=getattr(request.callback, "__name__", None),
+                    response.url, response.status, headers, response.body, callback=callback,
+                    min_article_chars=getattr(spider, "min_article_chars", None)
+                    if callback == "parse_linked" else None,
                 )  # fmt: skip
             except OSError as err:
                 self._failed(err)
@@ -209,7 +219,7 @@ def response_body(record, limit: int | None = None) -> bytes:
         return raw  # does with a body that is not what its Content-Encoding says
 
 
-def _listing(callback: str | None, html: str) -> str | None:
+def _listing(callback: str | None, html: str, min_chars: str | None = None) -> str | None:
     """Why a response narrascope's crawl archived is no page to import, or None: a listing
     (a home page, a channel's page of posts) it read for links or posts, or a page it
     followed for links that did not look like an article, as the crawl decided. A record of
@@ -222,7 +232,10 @@ def _listing(callback: str | None, html: str) -> str | None:
         return None
     if callback not in PAGE_CALLBACKS:
         return f"a listing the crawl read for its links or posts ({callback}), not a page"
-    if callback == "parse_linked" and not article_signal(html, CRAWL_DEFAULTS["min_article_chars"]):
+    threshold = (
+        int(min_chars) if (min_chars or "").isdigit() else CRAWL_DEFAULTS["min_article_chars"]
+    )
+    if callback == "parse_linked" and not article_signal(html, threshold):
         return "a page the crawl followed for its links only (it does not look like an article)"
     return None
 
@@ -311,7 +324,7 @@ def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None
                 continue
             encoding, html = html_to_unicode(content_type, body)
             callback = record.rec_headers.get_header(CALLBACK_HEADER)
-            if skipped := _listing(callback, html):
+            if skipped := _listing(callback, html, record.rec_headers.get_header(MIN_CHARS_HEADER)):
                 yield url, skipped
                 continue
             date = record.rec_headers.get_header("WARC-Date")

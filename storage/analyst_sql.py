@@ -61,6 +61,15 @@ def lock_down(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
+def _nested(value):
+    """A JSON column's object or array, parsed; a scalar stays the JSON text it is."""
+    if isinstance(value, str) and value[:1] in "{[":
+        parsed = json.loads(value)
+        if isinstance(parsed, dict | list):
+            return parsed
+    return value
+
+
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
     """Run one analyst statement on ``con`` (opened read-only) after locking the connection
     down (see the module's docstring). ``inflate(html_zlib)`` reads a stored page's HTML back
@@ -96,11 +105,7 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[t
     except duckdb.Error as err:
         raise AnalystSQLError(_first_line(err)) from err
     if parsed:
-        rows = [
-            tuple(json.loads(v) if i in parsed and isinstance(v, str) else v
-                  for i, v in enumerate(row))
-            for row in rows
-        ]  # fmt: skip
+        rows = [tuple(_nested(v) if i in parsed else v for i, v in enumerate(row)) for row in rows]
     return columns, rows
 
 

@@ -167,6 +167,7 @@ def test_semantic_search_in_a_language_without_vectors_says_so(tmp_path):
     assert english == lower
     assert_one_error_line(run_cli("search", "x", "--lang", "r!", db=db, check=False), 2,
                           "'r!' is not a language code")  # fmt: skip
+    run_cli("search", "x", "--lang", "pt-BR", db=db)  # a tag as imports give it: pt-br
     assert_one_error_line(run_cli("search", "x", "--limit", "9" * 20, db=db, check=False), 2,
                           "--limit")  # fmt: skip
     # `similar` says which languages have vectors, as search does
@@ -236,11 +237,11 @@ def test_table_never_clips_urls_and_json_csv_write_iso_values(db):
     both = json.loads(run_cli("sql", "SELECT 1 AS a, 2 AS a", "--format", "json", db=db).stdout)
     assert both == [{"a": 1, "a_2": 2}]
     # a JSON column (v_runs.summary) nests in JSON, and stays JSON text in csv
-    query = """SELECT '{"new": 2, "sources": ["a"]}'::JSON AS summary"""
+    query = """SELECT '{"new": 2, "sources": ["a"]}'::JSON AS summary, '"a"'::JSON AS word"""
     nested = json.loads(run_cli("sql", query, "--format", "json", db=db).stdout)
-    assert nested == [{"summary": {"new": 2, "sources": ["a"]}}]
+    assert nested == [{"summary": {"new": 2, "sources": ["a"]}, "word": '"a"'}]
     assert run_cli("sql", query, "--format", "csv", db=db).stdout.splitlines()[1] == (
-        '"{""new"": 2, ""sources"": [""a""]}"'
+        '"{""new"": 2, ""sources"": [""a""]}","""a"""'
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import click
 
@@ -20,8 +19,10 @@ def language_code(_ctx, param, value):
         return None
     if isinstance(value, tuple):  # a repeatable option
         return tuple(language_code(_ctx, param, v) for v in value)
+    from pipeline.langid import _LANGUAGE_TAG  # what the langid stage stores ("pt-br" too)
+
     code = value.strip().lower()
-    if not re.fullmatch(r"[a-z]{2,3}", code):
+    if not _LANGUAGE_TAG.fullmatch(code):
         raise click.BadParameter(f"{value!r} is not a language code: give one like en, ru, uk")
     return code
 

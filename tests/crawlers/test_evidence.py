@@ -71,13 +71,18 @@ def test_an_archive_imports_the_pages_the_crawl_stored_not_its_listings(tmp_path
     for i in (1, 2):
         site.routes[f"/story/{i}"] = ("text/html", article(f"История {i}"), {})
     site.routes["/about"] = ("text/html", b"<html><body><p>About us.</p></body></html>", {})
+    # a brief of 300 characters: an article under this crawl's own min_article_chars
+    brief = f"<html><body><p>{'x' * 300}</p></body></html>".encode()
+    site.routes["/story/3"] = ("text/html", brief, {})
+    site.routes["/"] = ("text/html", f'<html><body>{links}<a href="/story/3">3</a></body></html>'
+                        .encode(), {})  # fmt: skip
     sources = sources_file(tmp_path, home=site.base + "/", follow_links=True, max_depth=1)
-    assert "2 new" in crawl(tmp_path, sources)
+    assert "3 new" in crawl(tmp_path, sources, "min_article_chars = 200\n")
     stored = {u for (u,) in rows(tmp_path, "SELECT url FROM document_versions")}
     [archive] = (tmp_path / "warc").glob("*.warc.gz")
     fresh = tmp_path / "fresh.duckdb"
     out = run_cli("import", str(archive), db=fresh).stdout
-    assert "2 new" in out
+    assert "3 new" in out
     assert "a listing the crawl read for its links or posts (parse_linked" not in out
     with connect(fresh, read_only=True) as con:
         assert {u for (u,) in con.execute("SELECT url FROM document_versions").fetchall()} == stored
