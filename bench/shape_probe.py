@@ -14,8 +14,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from pipeline.embed import EmbedStage
 from pipeline.notnews import default_rules
 from pipeline.stubvectors import StubVectors
@@ -34,8 +32,7 @@ def main(path: Path = POSTS) -> None:
     ]
     for (title, text), result in zip(posts, stage.process(docs), strict=True):
         lead = result.lead_vector if result.lead_vector is not None else result.vector
-        cosines = check._vectors @ np.asarray(lead, dtype=np.float32)
-        stub, news = float(cosines[check._stubs].max()), float(cosines[check._news].max())
+        _, stub, news = check.nearest(lead)
         rule = rules.judge(text, title).rule or "-"
         shape = (rules.shaped(text, title) or ("-",))[0]
         kept = "rejected" if shape != "-" and check.confirms(lead) else "kept"
