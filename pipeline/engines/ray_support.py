@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import os
 import pickle
+import signal
 import socket
 import sys
 import threading
@@ -74,6 +75,10 @@ class LostCluster(ConnectionError):
     """The Ray cluster's head stopped answering while a stage ran there."""
 
 
+def _interrupted(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 class ClusterWatch(threading.Thread):
     """Ray ends a driver whose cluster head (its GCS) has not answered for 60 s, wherever it
     is, with a log line of its own. This watch gets there first: once the head has not
@@ -93,6 +98,17 @@ class ClusterWatch(threading.Thread):
         self.active = threading.Event()  # a stage runs on the cluster: only then act
         self._lock = threading.Lock()
         self._waiting = False
+
+    def start(self) -> None:
+        """Start watching. On the main thread, the interrupt comes as SIGUSR2 with a handler
+        of its own that raises KeyboardInterrupt: SIGINT may be ignored in this process (a
+        command started in the background by a shell script, `cmd &`, inherits SIGINT
+        ignored, and then ``interrupt_main`` does nothing), and SIGUSR2 is nobody else's."""
+        self._signum = signal.SIGINT
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGUSR2, _interrupted)
+            self._signum = signal.SIGUSR2
+        super().start()
 
     def check(self) -> None:
         """Raise the lost cluster (LostCluster), at a point where that is safe."""
@@ -129,7 +145,7 @@ class ClusterWatch(threading.Thread):
                             f"answered for {self.grace:.0f} s ({err})"
                         )
                         if self._waiting:
-                            _thread.interrupt_main()
+                            _thread.interrupt_main(self._signum)
         time.sleep(self.grace)
         if not self.reported:
             try:

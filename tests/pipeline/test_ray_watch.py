@@ -3,11 +3,14 @@ interrupt the main thread only while that thread waits on Ray, never while it re
 writes the database; elsewhere the engine finds the lost cluster when it checks. Each case
 runs in its own process: the watch ends its process once the cluster is lost."""
 
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,10 +30,13 @@ def closed_port() -> int:
         return s.getsockname()[1]  # nothing listens there once closed
 
 
-def run(body: str) -> subprocess.CompletedProcess:
+def run(body: str, sigint_ignored: bool = False) -> subprocess.CompletedProcess:
     code = SCRIPT.format(port=closed_port(), body=textwrap.dedent(body))
+    # a command a shell script starts in the background (`narrascope ... &`) has SIGINT ignored
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={"PYTHONPATH": str(ROOT)})  # fmt: skip
+                          text=True, timeout=60, env={"PYTHONPATH": str(ROOT)},
+                          preexec_fn=ignore)  # fmt: skip
 
 
 def test_no_interrupt_outside_a_wait_on_ray():
@@ -55,10 +61,13 @@ def test_no_interrupt_outside_a_wait_on_ray():
     assert "KeyboardInterrupt" not in proc.stderr and "error:" not in proc.stderr
 
 
-def test_a_wait_on_ray_is_interrupted_and_an_unreported_loss_gets_its_line():
-    """Blocked inside ``waiting``: interrupted. Had the engine not reported the loss, the
-    watch writes the one error line itself before it ends the process."""
-    proc = run("""
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["sigint", "sigint-ignored"])
+def test_a_wait_on_ray_is_interrupted_and_an_unreported_loss_gets_its_line(sigint_ignored):
+    """Blocked inside ``waiting``: interrupted, also where SIGINT is ignored. Had the engine
+    not reported the loss, the watch writes the one error line itself before it ends the
+    process."""
+    proc = run(
+        """
         try:
             with watch.waiting():
                 for _ in range(100):  # "next(results)": Ray's wait polls
@@ -66,7 +75,9 @@ def test_a_wait_on_ray_is_interrupted_and_an_unreported_loss_gets_its_line():
         except KeyboardInterrupt:
             print("interrupted", flush=True)
         time.sleep(5)
-    """)
+    """,
+        sigint_ignored,
+    )
     assert "interrupted" in proc.stdout, proc.stderr
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
