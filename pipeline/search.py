@@ -20,6 +20,7 @@ from pipeline.similarity import (
 from storage import connect
 from storage.db import StorageError
 from storage.means import load as load_means
+from storage.queries import current_rejection
 from storage.search import (
     RESULT_COLUMNS,
     anchors,
@@ -108,7 +109,7 @@ def semantic(
         vectors = f"{stage.model_id} ({stage.input} text)"
         if lang and langs_here:
             # this model's vectors exist, just none in that language
-            listed = ", ".join(f"{code} ({n})" for code, n in langs_here)
+            listed = _listed(langs_here)
             raise StorageError(
                 f"no documents in {lang!r} are embedded with {vectors}; languages with "
                 f"vectors: {listed}"
@@ -221,9 +222,7 @@ def similar_many(
     wanted = np.array([lang is None or lg == lang for lg in langs])
     if lang is not None and not wanted.any():
         counts = Counter(lg or "(not identified yet)" for lg in langs)
-        listed = ", ".join(
-            f"{code} ({n})" for code, n in sorted(counts.items(), key=lambda c: (-c[1], c[0]))
-        )
+        listed = _listed(sorted(counts.items(), key=lambda c: (-c[1], c[0])))
         raise StorageError(
             f"no documents in {lang!r} have vectors; languages with vectors: {listed}"
         )
@@ -266,14 +265,7 @@ def similar_many(
 def _no_vector(con, doc_id: str, vectors: str) -> str:
     """Why a document has no vector: a stage rejected its current version (processing it
     again changes nothing), or it waits for `process`."""
-    rejected = con.execute(
-        "SELECT r.stage, r.reason, r.detail FROM rejections r JOIN documents d "
-        "ON d.doc_id = r.doc_id AND d.current_version = r.version "
-        "JOIN stage_state s ON s.doc_id = r.doc_id AND s.version = r.version "
-        "AND s.stage = r.stage AND s.status = 'rejected' "
-        "WHERE r.doc_id = ? ORDER BY r.rejected_at DESC LIMIT 1",
-        [doc_id],
-    ).fetchone()
+    rejected = current_rejection(con, doc_id)
     if rejected:
         stage, reason, detail = rejected
         why = f"{reason}: {detail}" if detail else reason
@@ -282,6 +274,11 @@ def _no_vector(con, doc_id: str, vectors: str) -> str:
             "takes part in no search, copies or narratives (v_rejections lists it)"
         )
     return f"document {doc_id} has no {vectors} vector yet; run `narrascope process` first"
+
+
+def _listed(counts) -> str:
+    """(language, documents) pairs as "ru (12), en (3)"."""
+    return ", ".join(f"{code} ({n})" for code, n in counts)
 
 
 def _fold_exact_copies(ids: list[str], order: np.ndarray, exact: dict) -> np.ndarray:

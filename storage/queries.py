@@ -124,6 +124,25 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
     }
 
 
+#: SQL: the rejection ``r`` still stands, its stage's state for that version being rejected
+#: (a forced stage that kept the version since, or a document sent back, leaves it in the log)
+STANDING = (
+    "EXISTS (SELECT 1 FROM stage_state s WHERE s.doc_id = r.doc_id AND s.version = r.version "
+    "AND s.stage = r.stage AND s.status = 'rejected')"
+)
+
+
+def current_rejection(con: duckdb.DuckDBPyConnection, doc_id: str) -> tuple | None:
+    """(stage, reason, detail) of the rejection that stands for the document's current
+    version, or None."""
+    return con.execute(
+        "SELECT r.stage, r.reason, r.detail FROM rejections r JOIN documents d "
+        f"ON d.doc_id = r.doc_id AND d.current_version = r.version WHERE r.doc_id = ? AND {STANDING} "
+        "ORDER BY r.rejected_at DESC LIMIT 1",
+        [doc_id],
+    ).fetchone()
+
+
 class Gone(NamedTuple):
     """A narrative left with no documents: how many left it, how many of those were rejected
     for good at their current version (and the commonest reason), and when the last left."""
@@ -144,13 +163,10 @@ def gone_narratives(con: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int,
     if not ids:
         return {}
     rows = con.execute(
-        """WITH notes AS (
+        f"""WITH notes AS (
             SELECT w.narrative_id, w.doc_id, w.withdrawn_at, (
                 SELECT arg_max(r.stage || ': ' || r.reason, r.rejected_at) FROM rejections r
-                WHERE r.doc_id = w.doc_id AND r.version = d.current_version
-                  AND EXISTS (SELECT 1 FROM stage_state s WHERE s.doc_id = r.doc_id
-                              AND s.version = r.version AND s.stage = r.stage
-                              AND s.status = 'rejected')
+                WHERE r.doc_id = w.doc_id AND r.version = d.current_version AND {STANDING}
             ) AS rejected
             FROM narrative_withdrawn w LEFT JOIN documents d USING (doc_id)
             WHERE w.narrative_id IN (SELECT unnest(?::BIGINT[]))
@@ -189,6 +205,6 @@ def gone_message(asked: int, current: int, gone: Gone) -> str:
         )
     return (
         f"{left}, all {rejected}. It comes back under the same id only if one of them is kept "
-        "again: a new version of its page, or the stage redone (narrascope process --stage "
-        "STAGE --force) after its rules changed."
+        f"again: a new version of its page, or the stage redone (narrascope process --stage "
+        f"{gone.reason.split(':')[0]} --force) after its rules changed."
     )

@@ -245,7 +245,7 @@ def _alerts_at_end(obj: Context) -> None:
 @click.option(
     "--threshold",
     type=float,
-    callback=lambda _c, _p, v: _threshold(v),
+    callback=lambda _ctx, _param, value: _threshold(value),
     help="Override [cluster] threshold for this run (a similarity, 0 to 1).",
 )
 @common_options

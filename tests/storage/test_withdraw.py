@@ -242,7 +242,8 @@ def test_a_gone_narrative_says_how_many_of_its_documents_wait_and_how_many_were_
     with pytest.raises(
         ExportError,
         match=r"all 2 rejected \(embed: not_news\)\. It comes back "
-        r"under the same id only if one of them is kept again",
+        r"under the same id only if one of them is kept again: a new version of its page, or "
+        r"the stage redone \(narrascope process --stage embed --force\)",
     ):
         resolve_narratives(con, (nid,))
 
