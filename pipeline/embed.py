@@ -243,11 +243,12 @@ class EmbedStage(Stage):
     def _judged(self, doc: DocInput, picked: tuple[str, str], result: Embedding
                 ) -> Embedding | Rejection:  # fmt: skip
         """``result``, or a rejection where its lead vector is a stub page's, or where the
-        text has a stub's shape (pipeline/stubshape.py) and its lead vector agrees: no vector
-        is stored, so the page joins no copy group, narrative or search. The shape alone is
+        text has a weak sign of a stub (a stub's shape, pipeline/stubshape.py, or a stub's
+        title over prose with no notice; ``Rules.weak``) and its lead vector agrees: no vector
+        is stored, so the page joins no copy group, narrative or search. A weak sign alone is
         not enough: short news posts that address their reader ("if you cannot log in...")
-        have it too, and their leads sit nearer the example news (README "Pages that are not
-        news")."""
+        have the shape, a brief on a film called "Access Denied" the title, and their leads
+        sit nearer the example news (README "Pages that are not news")."""
         check = self.stub_check
         if not check:
             return result
@@ -257,12 +258,12 @@ class EmbedStage(Stage):
         stub = check.judge(text, lead)
         if stub:
             return self._reject(doc, "not_news", f"{stub[0]}: rule vectors; matched '{stub[1]}'")
-        shaped = notnews.default_rules().shaped(text, title)
-        agreed = shaped and check.confirms(lead)
+        weak = notnews.default_rules().weak(text, title)
+        agreed = weak and check.confirms(lead)
         if not agreed:
             return result
-        return self._reject(doc, "not_news", f"{shaped[0]}: rule shape; matched '{shaped[1]}'; "
-                                             f"{agreed}")  # fmt: skip
+        kind, rule, evidence = weak
+        return self._reject(doc, "not_news", f"{kind}: rule {rule}; matched '{evidence}'; {agreed}")
 
     def reuse(self, batch: list[DocInput], items: list, found: dict, prepared=None) -> list:
         """A vector computed here whose text an earlier batch stored: that batch's vector,

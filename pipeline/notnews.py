@@ -121,6 +121,9 @@ class Verdict:
     removed: tuple[str, ...] = ()
     other_chars: int = 0
     evidence: str = ""
+    #: (kind, rule, evidence) of a weak sign on a page that is kept: a stub's title over prose
+    #: with no notice in it, which the embed stage weighs with the lead vector (``weak``)
+    hint: tuple[str, str, str] | None = None
 
     @property
     def detail(self) -> str:
@@ -335,16 +338,27 @@ class Rules:
                 removed.append(stripped)
             else:  # a long notice is weighed, but never cut out of a page that is kept
                 kept.append(line)
+        by_id = {r.id: r for r in self.rules}
+        noticed = any(by_id[k].kind in STUB_KINDS for k in weights)  # a stub's notice in the text
         stub_address = False  # the title or the URL is a stub's
         titled, entire = self.title_rule(title)
         parted = titled is not None and not entire
-        for extra, source in ((None if parted else titled, title), (self._url_rule(url), url)):
+        by_url = self._url_rule(url)
+        for extra, source in ((None if parted else titled, title), (by_url, url)):
             if extra is not None and extra.kind in STUB_KINDS:
                 weights[extra.id] = weights.get(extra.id, 0) + len(source or "")
                 evidence.setdefault(extra.id, source or "")
                 stub_address = True
-        by_id = {r.id: r for r in self.rules}
         stub = {k: w for k, w in weights.items() if by_id[k].kind in STUB_KINDS}
+        hint = None
+        if stub and not noticed and other and (by_url is None or by_url.kind not in STUB_KINDS):
+            # A stub's title, and nothing else of a stub's, over prose: a film called "Access
+            # Denied", an episode called "Error 404", a brief called "Login" -- or a stub
+            # worded as no rule knows. The title alone is a weak sign: the embed stage
+            # rejects such a text only where its lead vector agrees (pipeline/stubvectors.py).
+            if other < limits.article_chars_stub_title:
+                hint = (titled.kind, f"{titled.id}, title alone", _short(title or ""))
+            stub = {}
         # a title worded as a stub's notice ("Доступ к ресурсу ограничен") is weighed as a stub
         # title, but only on a page whose text has a stub's notice too
         headline = self.notice(title) if stub and title and not stub_address else None
@@ -361,8 +375,19 @@ class Rules:
             return Verdict(rule.kind, rule.id, text, tuple(removed), other,
                            _short(evidence[rule.id]))  # fmt: skip
         if not removed:
-            return Verdict(None, None, text)
-        return Verdict(None, None, "\n".join(kept).strip(), tuple(removed), other)
+            return Verdict(None, None, text, hint=hint)
+        return Verdict(None, None, "\n".join(kept).strip(), tuple(removed), other, hint=hint)
+
+    def weak(self, text: str, title: str | None = None) -> tuple[str, str, str] | None:
+        """(kind, rule, evidence) of a weak sign that a kept text is a stub: a stub's title
+        over prose with no notice in it (``Verdict.hint``), or a stub's shape (``shaped``).
+        News has such signs too, so the embed stage rejects a text by one only where its
+        lead vector agrees (pipeline/stubvectors.py)."""
+        hint = self.judge(text, title).hint if self.title_rule(title)[0] else None
+        if hint is not None:
+            return hint
+        shaped = self.shaped(text, title)
+        return None if shaped is None else (shaped[0], "shape", shaped[1])
 
     def shaped(self, text: str, title: str | None = None) -> tuple[str, str] | None:
         """(kind, evidence) when a text has a stub's shape (pipeline/stubshape.py). The shape

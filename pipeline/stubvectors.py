@@ -44,9 +44,13 @@ class Settings:
 
     floor: float = 0.89  # cosine with the nearest example stub, at least
     margin: float = 0.06  # ... and this much more than with the nearest example news text
-    #: a text with a stub's shape (pipeline/stubshape.py) is one when its lead is this much
-    #: nearer the nearest example stub than the nearest example news text, whatever the floor
+    #: a text with a weak sign of a stub (a stub's shape, pipeline/stubshape.py, or a stub's
+    #: title alone; notnews.Rules.weak) is one when its lead is this much nearer the nearest
+    #: example stub than the nearest example news text ...
     shape_margin: float = 0.02
+    #: ... and at least this close to that stub (briefs titled "Conta Suspensa" or "Zaloguj
+    #: się" reach the margin at 0.852 to 0.872; the stubs with a weak sign, 0.882 and more)
+    weak_floor: float = 0.88
     max_words: int = 160  # longer texts are articles: never compared
     models: tuple[str, ...] = (model_id_for("e5-small", "query"),)  # calibrated for these
 
@@ -127,9 +131,10 @@ class StubVectors:
         return example.kind, f"{best:.2f} like example {example.name}, news at most {news:.2f}"
 
     def confirms(self, lead_vector: np.ndarray) -> str | None:
-        """Evidence that a text with a stub's shape is a stub: its lead is ``shape_margin``
-        nearer an example stub than any example news text (None when it is not)."""
+        """Evidence that a text with a weak sign of a stub is a stub: its lead is at least
+        ``weak_floor`` close to an example stub and ``shape_margin`` nearer it than any
+        example news text (None when it is not)."""
         example, best, news = self.nearest(lead_vector)
-        if best - news < self.settings.shape_margin:
+        if best < self.settings.weak_floor or best - news < self.settings.shape_margin:
             return None
         return f"lead {best:.2f} like example {example.name}, news at most {news:.2f}"

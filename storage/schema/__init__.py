@@ -17,6 +17,7 @@ from storage.schema import (
     m20_translation_terms,
     m21_narrative_withdrawn,
     m22_shape_at_embed,
+    m23_notnews_rejudged,
 )
 
 LATER = [
@@ -33,4 +34,5 @@ LATER = [
     m20_translation_terms.MIGRATION,
     m21_narrative_withdrawn.MIGRATION,
     m22_shape_at_embed.MIGRATION,
+    m23_notnews_rejudged.MIGRATION,
 ]

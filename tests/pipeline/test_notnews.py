@@ -300,16 +300,55 @@ def test_a_stubs_title_with_the_sites_name_still_makes_a_stub_beside_a_notice():
     assert reason == "not_news" and detail.startswith("block:")
 
 
-def test_a_stub_title_or_url_needs_less_text_to_be_a_stub():
+def test_a_stub_url_needs_less_text_and_a_stub_title_alone_is_a_weak_sign():
     text = "Please wait while we prepare the page for you. " * 8  # no wording of any rule
+    rules = default_rules()
     assert screen({"text": text, "title": "Breaking news"}) == {
         "text": text,
         "title": "Breaking news",
     }
-    assert screen({"text": text, "title": "Just a moment..."})[1].startswith("challenge:")
+    assert rules.weak(text, "Breaking news") is None
     login = screen({"text": text, "title": "Account"}, "https://x.example/login?next=/a/1")
     assert login[1].startswith("login:")
+    # a stub's title over prose with no notice: kept, with a hint that the embed stage weighs
+    # with the lead vector (tests/pipeline/test_stubvectors.py)
+    page = {"text": text, "title": "Just a moment..."}
+    assert screen(page) is page
+    assert rules.weak(text, "Just a moment...") == (
+        "challenge", "cloudflare, title alone", "Just a moment...")  # fmt: skip
+    # ... but over no prose at all, or beside a notice, the title makes it a stub
+    bare = screen({"text": "Reference #18.4f2", "title": "Access denied"})
+    assert bare[1].startswith("block: rule blocked-en")
+    noticed = screen(
+        {"text": f"{text}\nCloudflare Ray ID: 8f2c1d9a7b3e4f01", "title": "Just a moment..."}
+    )
+    assert noticed[1].startswith("challenge:")
+    # a long text is an article whatever its title: no hint
     assert isinstance(screen({"text": ARTICLE * 3, "title": "Just a moment..."}), dict)
+    assert rules.weak(ARTICLE * 3, "Just a moment...") is None
+
+
+# Briefs titled exactly as a stub is (a film, an episode, an app): kept by the rules, and by
+# the embed stage (tests/pipeline/test_stubvectors.py), where they once were rejected.
+TITLED = [
+    ("Access Denied", "The new thriller Access Denied opens this week in cinemas across the "
+     "country. Directed by a first-time filmmaker, the film follows a hacker who breaks into a "
+     "bank's network and finds more than money. Critics praised the lead performance but found "
+     "the plot thin."),
+    ("Error 404", "The fourth episode of the series, titled Error 404, aired on Sunday. In it "
+     "the detectives trace a missing programmer through a chain of deleted websites. Ratings "
+     "rose by a tenth against the week before, the channel said."),
+    ("Login", "Login, a new Ukrainian comedy about a family that loses its bank password, "
+     "premiered in Kyiv on Friday. The director said the story was inspired by his parents."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("title", "text"), TITLED, ids=[t for t, _ in TITLED])
+def test_a_brief_titled_exactly_as_a_stub_is_kept_with_a_hint(title, text):
+    result = {"text": text, "title": title}
+    assert screen(result) is result
+    kind, rule, evidence = default_rules().weak(text, title)
+    assert rule.endswith(", title alone") and evidence == title
 
 
 def test_a_title_worded_as_a_notice_counts_as_a_stub_title_only_beside_a_notice():
