@@ -18,6 +18,7 @@ from storage.schema import (
     m21_narrative_withdrawn,
     m22_shape_at_embed,
     m23_notnews_rejudged,
+    m24_copy_links_one_way,
 )
 
 LATER = [
@@ -35,4 +36,5 @@ LATER = [
     m21_narrative_withdrawn.MIGRATION,
     m22_shape_at_embed.MIGRATION,
     m23_notnews_rejudged.MIGRATION,
+    m24_copy_links_one_way.MIGRATION,
 ]

@@ -134,3 +134,38 @@ def test_translations_get_their_words_and_documents_their_own_back(tmp_path):
     for keywords, original in labels:
         assert keywords and set(keywords) <= english
         assert original and set(original) <= russian
+
+
+def test_a_copy_relation_stored_both_ways_keeps_the_link_from_the_later_document(tmp_path):
+    """Schema 24: a pair linked both ways before eb9eef8 keeps the link from the document the
+    dedup stage handled later (then the one first seen later); one-way links stay."""
+    db = tmp_path / "23.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, [m for m in MIGRATIONS if m[0] <= 23])
+    # a before b (handled earlier); c and d in one batch, d first seen later; e -> f one way
+    docs = {"a": ("01:00", "01:00"), "b": ("02:00", "03:00"), "c": ("01:00", "05:00"),
+            "d": ("02:00", "05:00"), "e": ("01:00", "06:00"), "f": ("00:00", "06:00")}  # fmt: skip
+    for doc, (seen, handled) in docs.items():
+        con.execute(
+            "INSERT INTO documents VALUES (?, ?, 's', ?, ?, 1)",
+            [doc, f"https://x.example/{doc}", f"2026-11-01 {seen}+00", f"2026-11-01 {seen}+00"],
+        )
+        con.execute(
+            "INSERT INTO stage_state VALUES (?, 1, 'dedup', '1', 'done', 'r0', ?)",
+            [doc, f"2026-11-01 {handled}+00"],
+        )
+    for one, other, kind in [("a", "b", "translated"), ("b", "a", "translated"),
+                             ("c", "d", "near"), ("d", "c", "near"), ("e", "f", "exact")]:  # fmt: skip
+        con.execute(
+            "INSERT INTO copy_links VALUES (?, ?, ?, 0.9, '2026-11-01 06:00+00')",
+            [one, other, kind],
+        )
+    con.close()
+    with connect(db) as con:
+        links = con.execute(
+            "SELECT doc_id, other_doc_id, kind FROM copy_links ORDER BY 1"
+        ).fetchall()
+        assert not con.execute(
+            "SELECT * FROM duckdb_tables() WHERE table_name = 'm24_order'"
+        ).fetchall()
+    assert links == [("b", "a", "translated"), ("d", "c", "near"), ("e", "f", "exact")]
