@@ -172,7 +172,9 @@ def _rule(raw: dict, seen: set[str]) -> Rule:
         raise RulesError(f"rule {rule_id!r} has no phrases, patterns, titles or urls")
     # a phrase matches as whole words, in the folded text (so folded here too)
     literals = tuple(dict.fromkeys(fold(p) for p in lists["phrases"]))
-    phrases = [rf"(?<!\w){re.escape(p)}(?!\w)" for p in literals]
+    # the longest first: an alternation takes the first that matches, and a line's coverage
+    # counts what it matched ("оформите подписку, чтобы читать все материалы", not its start)
+    phrases = [rf"(?<!\w){re.escape(p)}(?!\w)" for p in sorted(literals, key=len, reverse=True)]
     patterns = _compile(rule_id, "patterns", lists["patterns"])
     line = _joined(phrases + patterns)
     # a backreference's number would change apart from the other patterns: no quick test then
