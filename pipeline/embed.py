@@ -254,11 +254,14 @@ class EmbedStage(Stage):
             return result
         # a vector stored before lead vectors were kept (schema 4) has none: its whole text's
         lead = result.vector if result.lead_vector is None else result.lead_vector
-        title, text = picked
+        text = picked[1]
         stub = check.judge(text, lead)
         if stub:
             return self._reject(doc, "not_news", f"{stub[0]}: rule vectors; matched '{stub[1]}'")
-        weak = notnews.default_rules().weak(text, title)
+        # the sign is read from the page as extracted, in its own language, whatever the
+        # vectors embed (a translation's title no longer reads as the stub's own)
+        own_title, own_text = doc.title or doc.hint_title or "", doc.text or doc.raw_text or ""
+        weak = notnews.default_rules().weak(own_text, own_title) if own_text else None
         agreed = weak and check.confirms(lead)
         if not agreed:
             return result

@@ -38,6 +38,7 @@ LIMIT_KEYS = (
     "paragraph_share",
     "teaser_chars",
     "paywall_chars",
+    "title_alone_chars",
 )
 # Notices of these kinds are walls: what follows them on a page is the wall, not the article.
 WALL_KINDS = frozenset({"paywall", "login"})
@@ -108,6 +109,7 @@ class Limits:
     paragraph_share: float = 0.34
     teaser_chars: int = 1000
     paywall_chars: int = 600
+    title_alone_chars: int = 100
 
 
 @dataclass(frozen=True)
@@ -172,9 +174,7 @@ def _rule(raw: dict, seen: set[str]) -> Rule:
         raise RulesError(f"rule {rule_id!r} has no phrases, patterns, titles or urls")
     # a phrase matches as whole words, in the folded text (so folded here too)
     literals = tuple(dict.fromkeys(fold(p) for p in lists["phrases"]))
-    # the longest first: an alternation takes the first that matches, and a line's coverage
-    # counts what it matched ("оформите подписку, чтобы читать все материалы", not its start)
-    phrases = [rf"(?<!\w){re.escape(p)}(?!\w)" for p in sorted(literals, key=len, reverse=True)]
+    phrases = [rf"(?<!\w){re.escape(p)}(?!\w)" for p in literals]
     patterns = _compile(rule_id, "patterns", lists["patterns"])
     line = _joined(phrases + patterns)
     # a backreference's number would change apart from the other patterns: no quick test then
@@ -322,8 +322,16 @@ class Rules:
         walls, past_wall = 0, 0  # wall notices, and the prose after the first of them
         labelled = False  # a paywall label ("Premium") heads the text: a teaser may be longer
         lines = 0  # non-empty lines so far
+        titled, entire = self.title_rule(title)
+        parted = titled is not None and not entire
+        # a stub's title that the extraction kept as a line of the text (the headline of a
+        # brief on the film "Access Denied") is weighed as the title, not as a notice of the text
+        heading = fold(title).strip(" .!") if entire else None
         for line in text.split("\n"):
             stripped = line.strip()
+            if heading and stripped and fold(stripped).strip(" .!") == heading:
+                kept.append(line)
+                continue
             rule = self.notice(stripped) if stripped else None
             lines += bool(stripped)
             if rule is None:
@@ -341,29 +349,41 @@ class Rules:
             else:  # a long notice is weighed, but never cut out of a page that is kept
                 kept.append(line)
         by_id = {r.id: r for r in self.rules}
-        noticed = any(by_id[k].kind in STUB_KINDS for k in weights)  # a stub's notice in the text
         stub_address = False  # the title or the URL is a stub's
-        titled, entire = self.title_rule(title)
-        parted = titled is not None and not entire
+        # a notice in the text of the title's own kind (any wall, for a wall's title): a cookie
+        # bar on the page of a brief titled "Access Denied" says nothing about the title
+        noticed = titled is not None and any(
+            by_id[k].kind == titled.kind
+            or (by_id[k].kind in WALL_KINDS and titled.kind in WALL_KINDS)
+            for k in weights
+        )
         by_url = self._url_rule(url)
-        for extra, source in ((None if parted else titled, title), (by_url, url)):
+        # A stub's title, and no notice of its kind, over prose: a film called "Access
+        # Denied", an episode called "Error 404", a brief called "Login" -- or a stub worded
+        # as no rule knows. The title alone is a weak sign: it is not weighed here, and the
+        # embed stage rejects such a text only where its lead vector agrees (``hint``;
+        # pipeline/stubvectors.py). Over less prose than title_alone_chars, or beside a stub's
+        # URL, the title still counts.
+        alone = (
+            titled is not None
+            and titled.kind in STUB_KINDS
+            and not parted
+            and not noticed
+            and other >= limits.title_alone_chars
+            and (by_url is None or by_url.kind not in STUB_KINDS)
+        )
+        hint = None
+        if alone and other < limits.article_chars_stub_title:
+            hint = (titled.kind, f"{titled.id}, title alone", _short(title or ""))
+        for extra, source in ((None if parted or alone else titled, title), (by_url, url)):
             if extra is not None and extra.kind in STUB_KINDS:
                 weights[extra.id] = weights.get(extra.id, 0) + len(source or "")
                 evidence.setdefault(extra.id, source or "")
                 stub_address = True
         stub = {k: w for k, w in weights.items() if by_id[k].kind in STUB_KINDS}
-        hint = None
-        if stub and not noticed and other and (by_url is None or by_url.kind not in STUB_KINDS):
-            # A stub's title, and nothing else of a stub's, over prose: a film called "Access
-            # Denied", an episode called "Error 404", a brief called "Login" -- or a stub
-            # worded as no rule knows. The title alone is a weak sign: the embed stage
-            # rejects such a text only where its lead vector agrees (pipeline/stubvectors.py).
-            if other < limits.article_chars_stub_title:
-                hint = (titled.kind, f"{titled.id}, title alone", _short(title or ""))
-            stub = {}
         # a title worded as a stub's notice ("Доступ к ресурсу ограничен") is weighed as a stub
         # title, but only on a page whose text has a stub's notice too
-        headline = self.notice(title) if stub and title and not stub_address else None
+        headline = self.notice(title) if stub and title and not stub_address and not alone else None
         headline = titled if parted and stub and headline is None else headline
         stub_title = stub_address or (headline is not None and headline.kind in STUB_KINDS)
         limit = limits.article_chars_stub_title if stub_title else limits.article_chars

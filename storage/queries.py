@@ -98,9 +98,7 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
         "narratives": one("SELECT count(*) FROM narratives"),
         "rejections": [
             {"stage": st, "reason": r, "count": n}
-            for st, r, n in con.execute(
-                "SELECT stage, reason, count(*) FROM rejections GROUP BY 1, 2 ORDER BY 3 DESC"
-            ).fetchall()
+            for st, r, n in con.execute(REJECTIONS_BY_REASON).fetchall()
         ],
         "stage_errors": [
             {"stage": st, "url": url, "attempts": n, "error": err, "given_up": bool(gave_up)}
@@ -130,6 +128,22 @@ STANDING = (
     "EXISTS (SELECT 1 FROM stage_state s WHERE s.doc_id = r.doc_id AND s.version = r.version "
     "AND s.stage = r.stage AND s.status = 'rejected')"
 )
+
+
+# Rejections by stage and reason: a document's once for each version and stage, by its latest
+# reason, while the stage still rejects it (a page rejected again after an upgrade or a forced
+# run is not counted twice; one a forced run kept is not counted); the crawl's and the
+# import's rejections (of pages they did not store, or of a source), each.
+REJECTIONS_BY_REASON = f"""
+    SELECT stage, reason, count(*) FROM (
+        SELECT r.stage, arg_max(r.reason, r.rejection_id) AS reason FROM rejections r
+        WHERE r.doc_id IS NOT NULL AND r.stage IN (SELECT DISTINCT stage FROM stage_state)
+          AND {STANDING}
+        GROUP BY r.doc_id, r.version, r.stage
+        UNION ALL
+        SELECT stage, reason FROM rejections
+        WHERE doc_id IS NULL OR stage NOT IN (SELECT DISTINCT stage FROM stage_state)
+    ) GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"""
 
 
 def current_rejection(con: duckdb.DuckDBPyConnection, doc_id: str) -> tuple | None:

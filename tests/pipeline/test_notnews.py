@@ -349,6 +349,21 @@ def test_a_brief_titled_exactly_as_a_stub_is_kept_with_a_hint(title, text):
     assert screen(result) is result
     kind, rule, evidence = default_rules().weak(text, title)
     assert rule.endswith(", title alone") and evidence == title
+    # the headline kept as the text's first line (an <h1> inside <article>) is the title's
+    # line, not a notice of the text; a cookie bar is a notice of another kind than the title's
+    # (on a text of article_chars or more: a shorter one with a cookie bar is a consent wall)
+    framings = [f"{title}\n{text}"] + [f"{text}\nWe use cookies\nAccept all"] * (len(text) > 250)
+    for framed in framings:
+        got = screen({"text": framed, "title": title})
+        assert isinstance(got, dict) and got["text"].startswith(framed.split("\nWe use")[0])
+        assert default_rules().weak(framed, title)[1].endswith(", title alone")
+
+
+def test_a_stubs_title_over_a_line_or_two_is_still_a_stub():
+    """Under title_alone_chars of prose the title still counts: a one-line challenge page."""
+    line = "Please wait while the page loads for you."  # 41 characters, no rule's wording
+    assert screen({"text": line, "title": "Just a moment..."})[1].startswith("challenge:")
+    assert isinstance(screen({"text": line, "title": "Harbour news"}), dict)
 
 
 def test_a_title_worded_as_a_notice_counts_as_a_stub_title_only_beside_a_notice():

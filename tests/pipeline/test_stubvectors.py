@@ -259,6 +259,28 @@ def test_a_stubs_title_alone_rejects_a_text_only_where_its_lead_vector_agrees(st
         assert ", title alone; matched '" in rest and "; lead 0." in rest
 
 
+def test_the_weak_sign_is_read_from_the_page_when_the_translation_is_embedded(stage):
+    """With ``input = "translation"`` the vectors embed the English translation, but the sign
+    is the page's own: its Ukrainian title, which the translation's title does not repeat."""
+    title, text = set8_stub("uk-sanctions-block")
+    english = (
+        "Restricted",
+        "Access to this web resource is restricted in execution of the decision of the "
+        "National Security and Defence Council of Ukraine on personal special economic and "
+        "other restrictive measures (sanctions). The sanctions prohibit internet providers "
+        "from giving users access to the resources named in the decision. Thank you for "
+        "your understanding!",
+    )
+    translated = EmbedStage(input="translation")
+    translated.__dict__["embedder"] = stage.embedder  # the same loaded model
+    page = DocInput("t", 1, "https://t.example/t", "s", text=text, title=title,
+                    translation_status="translated", translated_title=english[0],
+                    translated_text=english[1])  # fmt: skip
+    [result] = translated.process([page])
+    assert isinstance(result, Rejection), result
+    assert ", title alone; matched 'Доступ до ресурсу обмежено'" in result.detail
+
+
 def test_an_upgrade_extracts_again_what_the_rules_rejected_as_not_news(tmp_path):
     """Schema 23: every page the extract stage rejected as not news is judged again: a brief
     that its title alone made a stub is kept, a stub whose only known sign is its title is
@@ -278,6 +300,15 @@ def test_an_upgrade_extracts_again_what_the_rules_rejected_as_not_news(tmp_path)
     ]
     assert states["rule extract"] == "rejected" and "rule embed" not in states
     assert health == [(3, 2)]
+    # status counts each page's standing rejection once, though the rule's page was rejected
+    # twice (before the upgrade and after it)
+    from storage import connect
+    from storage.queries import REJECTIONS_BY_REASON
+
+    with connect(tmp_path / "22.duckdb", read_only=True) as con:
+        counts = con.execute(REJECTIONS_BY_REASON).fetchall()
+        logged = con.execute("SELECT count(*) FROM rejections WHERE doc_id = 'rule'").fetchone()
+    assert counts == [("embed", "not_news", 1), ("extract", "not_news", 1)] and logged == (2,)
 
 
 def test_a_long_text_is_never_compared(stage):
