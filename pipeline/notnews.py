@@ -124,7 +124,7 @@ class Verdict:
     other_chars: int = 0
     evidence: str = ""
     #: (kind, rule, evidence) of a weak sign on a page that is kept: a stub's title over prose
-    #: with no notice in it, which the embed stage weighs with the lead vector (``weak``)
+    #: with no notice of its kind, which the embed stage weighs with the lead vector (``weak``)
     hint: tuple[str, str, str] | None = None
 
     @property
@@ -402,7 +402,8 @@ class Rules:
 
     def weak(self, text: str, title: str | None = None) -> tuple[str, str, str] | None:
         """(kind, rule, evidence) of a weak sign that a kept text is a stub: a stub's title
-        over prose with no notice in it (``Verdict.hint``), or a stub's shape (``shaped``).
+        over prose with no notice of its kind (``Verdict.hint``), or a stub's shape
+        (``shaped``).
         News has such signs too, so the embed stage rejects a text by one only where its
         lead vector agrees (pipeline/stubvectors.py)."""
         hint = self.judge(text, title).hint if self.title_rule(title)[0] else None
