@@ -495,6 +495,12 @@ def test_copies_end_to_end_through_the_runner(tmp_path, monkeypatch, factor):
     ]
 
 
+def page(url: str, text: str, minute: int) -> PageRecord:
+    """A page of ``text`` at ``url``, fetched ``minute`` minutes into 2026."""
+    return PageRecord(url=url, source="s", origin="import", hint_lang="en", text=text,
+                      fetched_at=datetime(2026, 1, 1, 0, minute, tzinfo=UTC))  # fmt: skip
+
+
 def test_an_earlier_version_stays_a_candidate_after_the_stage_is_redone(tmp_path):
     """A page whose next version was rejected keeps what was built on its earlier one, its
     signature included: a later verbatim copy elsewhere still links to it, also after
@@ -502,10 +508,6 @@ def test_an_earlier_version_stays_a_candidate_after_the_stage_is_redone(tmp_path
     stub = ("Just a moment... Checking your browser before accessing the site. Please enable "
             "JavaScript and cookies to continue. Ray ID: 7a1b2c3d4e5f")  # fmt: skip
     db = tmp_path / "n.duckdb"
-
-    def page(url: str, text: str, minute: int) -> PageRecord:
-        return PageRecord(url=url, source="s", origin="import", hint_lang="en", text=text,
-                          fetched_at=datetime(2026, 1, 1, 0, minute, tzinfo=UTC))  # fmt: skip
 
     stages = [ExtractStage(), LangIdStage(), DedupStage(translated=False)]
     with connect(db) as con:
@@ -529,10 +531,6 @@ def test_a_page_that_changes_keeps_one_link_to_its_copy_in_the_direction_it_was_
     deduplicated again, the old exact link goes and the pair is linked once, as a near copy,
     from the document handled last: no stale 1.0 beside the new link, no link both ways."""
     db = tmp_path / "n.duckdb"
-
-    def page(url: str, text: str, minute: int) -> PageRecord:
-        return PageRecord(url=url, source="s", origin="import", hint_lang="en", text=text,
-                          fetched_at=datetime(2026, 1, 1, 0, minute, tzinfo=UTC))  # fmt: skip
 
     stages = [ExtractStage(), LangIdStage(), DedupStage(translated=False)]
     with connect(db) as con:
