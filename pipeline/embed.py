@@ -244,11 +244,11 @@ class EmbedStage(Stage):
                 ) -> Embedding | Rejection:  # fmt: skip
         """``result``, or a rejection where its lead vector is a stub page's, or where the
         text has a weak sign of a stub (a stub's shape, pipeline/stubshape.py, or a stub's
-        title over prose with no notice; ``Rules.weak``) and its lead vector agrees: no vector
-        is stored, so the page joins no copy group, narrative or search. A weak sign alone is
-        not enough: short news posts that address their reader ("if you cannot log in...")
-        have the shape, a brief on a film called "Access Denied" the title, and their leads
-        sit nearer the example news (README "Pages that are not news")."""
+        title over prose with no notice of its kind; ``Rules.weak``) and its lead vector
+        agrees: no vector is stored, so the page joins no copy group, narrative or search. A
+        weak sign alone is not enough: short news posts that address their reader ("if you
+        cannot log in...") have the shape, a brief on a film called "Access Denied" the title,
+        and their leads sit nearer the example news (README "Pages that are not news")."""
         check = self.stub_check
         if not check:
             return result
