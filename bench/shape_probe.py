@@ -85,14 +85,14 @@ def main(paths: list[Path]) -> None:
             texts = [line.split("\t") for line in lines if line.strip()]
         print(f"{path.name}: {len(texts)} texts")
         found = margins(stage, check, texts)
-        for (title, text), (margin, cosine) in zip(texts, found, strict=True):
+        signs = [rules.weak(text, title) for title, text in texts]
+        for (title, text), (margin, cosine), weak in zip(texts, found, signs, strict=True):
             rule = rules.judge(text, title).rule or "-"
-            weak = rules.weak(text, title)
             sign = "-" if weak is None else f"{weak[0]} ({weak[1]})"
             kept = "rejected" if weak and margin >= chosen and cosine >= floor else "kept"
             print(f"  rule {rule:<6} sign {sign:<36} margin {margin:+.3f} stub {cosine:.3f} "
                   f"{kept:<8} {title}")  # fmt: skip
-        signed = [f for (t, x), f in zip(texts, found, strict=True) if rules.weak(x, t)]
+        signed = [f for f, weak in zip(found, signs, strict=True) if weak]
         by_margin = ", ".join(
             f"{m}: {sum(x >= m and c >= floor for x, c in signed)}" for m in MARGINS
         )

@@ -139,10 +139,15 @@ class EmbedStage(Stage):
                 return self._reject(doc, "no_translation", doc.translation_status or "missing")
             title, text = doc.translated_title, doc.translated_text
         else:
-            title, text = doc.title or doc.hint_title, doc.text or doc.raw_text
+            title, text = self._own(doc)
         if not text or not text.strip():
             return self._reject(doc, "empty_text")
         return title or "", text
+
+    @staticmethod
+    def _own(doc: DocInput) -> tuple[str, str]:
+        """The page's own (title, text), as extracted (or as imported, without an extraction)."""
+        return doc.title or doc.hint_title or "", doc.text or doc.raw_text or ""
 
     def _reject(self, doc: DocInput, reason: str, detail: str = "") -> Rejection:
         return Rejection.of(self.name, doc, reason, detail)
@@ -260,7 +265,7 @@ class EmbedStage(Stage):
             return self._reject(doc, "not_news", f"{stub[0]}: rule vectors; matched '{stub[1]}'")
         # the sign is read from the page as extracted, in its own language, whatever the
         # vectors embed (a translation's title no longer reads as the stub's own)
-        own_title, own_text = doc.title or doc.hint_title or "", doc.text or doc.raw_text or ""
+        own_title, own_text = self._own(doc)
         weak = notnews.default_rules().weak(own_text, own_title) if own_text else None
         agreed = weak and check.confirms(lead)
         if not agreed:

@@ -135,14 +135,14 @@ STANDING = (
 # run is not counted twice; one a forced run kept is not counted); the crawl's and the
 # import's rejections (of pages they did not store, or of a source), each.
 REJECTIONS_BY_REASON = f"""
+    WITH staged AS (SELECT DISTINCT stage FROM stage_state)
     SELECT stage, reason, count(*) FROM (
         SELECT r.stage, arg_max(r.reason, r.rejection_id) AS reason FROM rejections r
-        WHERE r.doc_id IS NOT NULL AND r.stage IN (SELECT DISTINCT stage FROM stage_state)
-          AND {STANDING}
+        WHERE r.doc_id IS NOT NULL AND r.stage IN (FROM staged) AND {STANDING}
         GROUP BY r.doc_id, r.version, r.stage
         UNION ALL
         SELECT stage, reason FROM rejections
-        WHERE doc_id IS NULL OR stage NOT IN (SELECT DISTINCT stage FROM stage_state)
+        WHERE doc_id IS NULL OR stage NOT IN (FROM staged)
     ) GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"""
 
 
