@@ -91,14 +91,7 @@ class CopyCandidates:
 def write(con, ctx: WriteContext, items: list[CopyResult], _extras: list) -> None:
     ids = [r.doc_id for r in items]
     con.execute("DELETE FROM lsh_bands WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
-    # a document redone replaces its links both ways: one that an earlier copy of it made
-    # against its previous text (an exact 1.0 to a text that changed since) would otherwise
-    # stay beside the link it makes now, in the other direction
-    con.execute(
-        "DELETE FROM copy_links WHERE doc_id IN (SELECT unnest($1::VARCHAR[])) "
-        "OR other_doc_id IN (SELECT unnest($1::VARCHAR[]))",
-        [ids],
-    )
+    con.execute("DELETE FROM copy_links WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
     insert_rows(
         con,
         "minhash",

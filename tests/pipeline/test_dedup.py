@@ -524,26 +524,3 @@ def test_an_earlier_version_stays_a_candidate_after_the_stage_is_redone(tmp_path
         links = con.execute("SELECT doc_id, other_doc_id, kind FROM copy_links").fetchall()
     original, copy = doc_id_for("https://x.example/a"), doc_id_for("https://y.example/copy")
     assert links == [(copy, original, "exact")]
-
-
-def test_a_page_that_changes_keeps_one_link_to_its_copy_in_the_direction_it_was_redone(tmp_path):
-    """A verbatim copy links to the original; when the original's page changes and is
-    deduplicated again, the old exact link goes and the pair is linked once, as a near copy,
-    from the document handled last: no stale 1.0 beside the new link, no link both ways."""
-    db = tmp_path / "n.duckdb"
-
-    stages = [ExtractStage(), LangIdStage(), DedupStage(translated=False)]
-    with connect(db) as con:
-        store_pages(con, [page("https://x.example/a", ARTICLE, 0)])
-        store_pages(con, [page("https://y.example/copy", ARTICLE, 1)])
-    run_stages(db, stages, batch_size=4, run_id="r1")
-    original, copy = doc_id_for("https://x.example/a"), doc_id_for("https://y.example/copy")
-    with connect(db, read_only=True) as con:
-        links = con.execute("SELECT doc_id, other_doc_id, kind FROM copy_links").fetchall()
-    assert links == [(copy, original, "exact")]
-    with connect(db) as con:  # the original gets a line more at its next fetch
-        store_pages(con, [page("https://x.example/a", ARTICLE + " Updated at noon.", 5)])
-    run_stages(db, stages, batch_size=4, run_id="r2")
-    with connect(db, read_only=True) as con:
-        links = con.execute("SELECT doc_id, other_doc_id, kind FROM copy_links").fetchall()
-    assert links == [(original, copy, "near")]
