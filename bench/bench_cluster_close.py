@@ -19,7 +19,7 @@ With ``--per-day N`` each size is spread instead to about N documents a day (10,
 documents at every size, and what still grows per document grows with the store. The
 table gives dedup's time too, and each batch's time without its close, per quarter of the
 run, to show whether it levels off. The corpus's order is not its dates' order, so each
-batch of 64 spans all its days, as a backfill crawled at once would; ``--dated`` stores the
+batch spans all its days, as a backfill crawled at once would; ``--dated`` stores the
 documents in the order they were published, as a crawl that follows its sites stores them:
 first seen in date order, their rows in that order too. (Making them first seen when published
 on a store written in the corpus's order is not the same: each batch's texts then lie all over
@@ -57,6 +57,7 @@ from bench.corpus import generate
 from bench.statements import StatementTimer
 from pipeline import runner
 from pipeline.config import DEFAULTS
+from pipeline.narratives import ClusterStage
 from pipeline.stages import build_stages
 from storage import connect
 from storage import db as storage_db
@@ -240,7 +241,8 @@ def main(
         after = {name: close_after(last, sql) for name, sql in writes.items()}
     curves = {dim: appends(dim) for dim in (384, 2048)}
     order = "stored in date order" if dated else "stored in the corpus's order"
-    print(f"cluster (`vectors = \"words\"`, batches of 64) after dedup, documents {order}; "
+    size = 64 * ClusterStage.batch_factor
+    print(f"cluster (`vectors = \"words\"`, batches of {size}) after dedup, documents {order}; "
           "each batch's close of the file timed (DuckDB checkpoints on close)\n")  # fmt: skip
     print("| documents | days | dedup s | cluster s | docs/s | narratives | closes s | close ms: "
           "first 5 | close ms: median of each quarter of the run | batch ms without its close: "

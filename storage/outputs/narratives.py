@@ -123,8 +123,10 @@ def write(con, ctx: WriteContext, items: list[NarrativeAssignment], extras: list
     """New narratives get the next ids; merges move members and leave an alias behind."""
     states = [x for x in extras if isinstance(x, NarrativeState)]
     merges = [x for x in extras if isinstance(x, NarrativeMerge)]
-    keys = {r.narrative for r in items} | {s.narrative for s in states}
-    new_keys = sorted(k for k in keys if isinstance(k, str))
+    # new narratives are numbered in the order the batch holds their first documents (the
+    # order they were first seen), so ids grow with time whatever the batch's size
+    keys = [r.narrative for r in items] + [s.narrative for s in states]
+    new_keys = [k for k in dict.fromkeys(keys) if isinstance(k, str)]
     returning = _returning(con, [r.doc_id for r in items])
     # a narrative started by documents withdrawn from a narrative that has gone since takes
     # that narrative's id and date of creation back; the others get the next ids

@@ -27,6 +27,7 @@ from click.testing import CliRunner
 
 import storage.stages
 from pipeline.cli import cli
+from pipeline.narratives import ClusterStage
 from storage import connect
 from tests.conftest import ROOT, run_cli
 from tests.pipeline.test_failures import store_demo_articles
@@ -50,6 +51,8 @@ def write_outputs(con, ctx, *args):
         if len(batches) == int(os.environ["KILL_BATCH"]):
             os.kill(os.getpid(), signal.SIGKILL)
 stages.write_outputs = write_outputs
+from pipeline.narratives import ClusterStage
+ClusterStage.batch_factor = 1  # batches of [pipeline] batch_size: a run has several
 sys.argv = ["narrascope", *sys.argv[1:]]
 runpy.run_module("pipeline.cli", run_name="__main__")
 """
@@ -239,6 +242,7 @@ def test_a_disk_full_write_rolls_back_its_batch_and_the_next_run_finishes(
                 raise duckdb.IOException(f'Could not write "{db}.wal": No space left on device')
 
     monkeypatch.setattr(storage.stages, "write_outputs", disk_full_in_the_second_batch)
+    monkeypatch.setattr(ClusterStage, "batch_factor", 1)  # several batches of BATCH
     args = ["--db", str(db), "--config", str(config), "process", "--no-progress"]
     failed = CliRunner().invoke(cli, args)
     assert failed.exit_code == 1, failed.output

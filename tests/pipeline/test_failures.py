@@ -183,7 +183,10 @@ class FaultyCluster(ClusterStage):
         return super().process(batch, found, prepared)
 
 
-def test_a_whole_batch_stage_is_never_split_and_resumes_as_if_it_never_failed(tmp_path):
+def test_a_whole_batch_stage_is_never_split_and_resumes_as_if_it_never_failed(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(ClusterStage, "batch_factor", 1)  # batches of 8: several of them
     reference = tmp_path / "reference.duckdb"
     store_demo_articles(reference)
     run_stages(reference, word_pipeline(), batch_size=8)

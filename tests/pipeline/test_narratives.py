@@ -240,3 +240,59 @@ def test_narratives_without_an_embedding_model(tmp_path):
     assert model == [("words:char34-hash2048",)]
     report = run_cli("--config", str(config), "cluster", "--rebuild", db=db).stdout
     assert "0 new" in report
+
+
+def test_cluster_takes_bigger_batches_with_the_same_narratives(tmp_path, monkeypatch):
+    """Cluster spends less on a document than a batch spends opening, reading and closing
+    the file: it takes batch_factor (8) times the configured batch. Each batch is assigned
+    oldest first, so where documents are first seen in the order they were published, as a
+    crawl that follows its sites sees them, the narratives, their ids and their members are
+    those of the configured batches."""
+    from crawlers.demo.server import load_articles, paragraphs
+    from pipeline.dedup import DedupStage
+    from pipeline.extract import ExtractStage
+    from pipeline.langid import LangIdStage
+    from pipeline.narratives import ClusterStage
+    from pipeline.runner import run_stages
+    from storage import db as storage_db
+    from storage.documents import store_pages
+    from storage.records import PageRecord
+
+    articles = sorted(load_articles(), key=lambda a: datetime.fromisoformat(a["date"]))
+    pages = [
+        PageRecord(url=f"https://{a['site']}.example/{a['slug']}", source=a["site"],
+                   origin="import", fetched_at=datetime.fromisoformat(a["date"]) + timedelta(1),
+                   text="\n".join(paragraphs(a)), hint_title=a["title"],
+                   hint_published_at=a["date"])
+        for a in articles
+    ]  # fmt: skip
+
+    def clustered(factor: int) -> tuple[int, list]:
+        monkeypatch.setattr(ClusterStage, "batch_factor", factor)
+        db = tmp_path / f"factor{factor}.duckdb"
+        with connect(db) as con:
+            store_pages(con, pages)
+        run_stages(db, [ExtractStage(), LangIdStage(), DedupStage(translated=False)])
+        writes = []
+        real_open = storage_db._open
+        monkeypatch.setattr(
+            storage_db, "_open", lambda path, ro: writes.append(ro) or real_open(path, ro)
+        )
+        report = run_stages(db, [ClusterStage(vectors="words")], batch_size=4)
+        monkeypatch.setattr(storage_db, "_open", real_open)
+        assert report.stages[0].done == len(pages)
+        with connect(db, read_only=True) as con:
+            members = con.execute(
+                "SELECT d.url, m.narrative_id, m.via FROM narrative_members m "
+                "JOIN v_documents d USING (doc_id) ORDER BY ALL"
+            ).fetchall()
+        return writes.count(False), members
+
+    writes, members = clustered(8)
+    assert writes == 2  # 46 documents in batches of 32, where 4 would take 12
+    plain_writes, plain = clustered(1)
+    assert plain_writes == 12 and members == plain
+    sizes = {}
+    for _, narrative, _ in members:
+        sizes[narrative] = sizes.get(narrative, 0) + 1
+    assert len(members) == len(pages) and max(sizes.values()) >= 3
