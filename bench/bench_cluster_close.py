@@ -65,6 +65,7 @@ from storage import db as storage_db
 SETTINGS = copy.deepcopy(DEFAULTS)
 SETTINGS["dedup"]["translated"] = False
 SETTINGS["cluster"]["vectors"] = "words"
+BATCH = DEFAULTS["pipeline"]["batch_size"]  # cluster and dedup take 8 times as many
 
 
 def stretch(db: Path, factor: int) -> None:
@@ -108,7 +109,7 @@ def cluster_timed(db: Path, profile: bool = False, statements: bool = False) -> 
     """Dedup, then cluster with each of its read-write opens timed: open, work, close; with
     ``profile``, cluster runs under cProfile (slower) and its costs per batch are returned;
     with ``statements``, each SQL statement's ms per batch (bench/statements.py)."""
-    dedup = runner.run_stages(db, build_stages(["dedup"], SETTINGS), batch_size=64)
+    dedup = runner.run_stages(db, build_stages(["dedup"], SETTINGS), batch_size=BATCH)
     closes: list[float] = []  # ms to close each read-write open
     work: list[float] = []  # ms from each read-write open to its close
     real = storage_db.connect
@@ -130,7 +131,7 @@ def cluster_timed(db: Path, profile: bool = False, statements: bool = False) -> 
         if profiler:
             profiler.enable()
         with timer.timing() if timer else nullcontext():
-            report = runner.run_stages(db, build_stages(["cluster"], SETTINGS), batch_size=64)
+            report = runner.run_stages(db, build_stages(["cluster"], SETTINGS), batch_size=BATCH)
     finally:
         if profiler:
             profiler.disable()
@@ -241,7 +242,7 @@ def main(
         after = {name: close_after(last, sql) for name, sql in writes.items()}
     curves = {dim: appends(dim) for dim in (384, 2048)}
     order = "stored in date order" if dated else "stored in the corpus's order"
-    size = 64 * ClusterStage.batch_factor
+    size = BATCH * ClusterStage.batch_factor
     print(f"cluster (`vectors = \"words\"`, batches of {size}) after dedup, documents {order}; "
           "each batch's close of the file timed (DuckDB checkpoints on close)\n")  # fmt: skip
     print("| documents | days | dedup s | cluster s | docs/s | narratives | closes s | close ms: "

@@ -52,8 +52,9 @@ class Stage:
     #: stage whose work per document is small beside a batch's fixed costs (finding the
     #: pending documents and reading their rows scan the key columns, so those costs grow
     #: with the store) takes more at once. Only for stages whose results do not depend on the
-    #: batch, or (cluster) only on the order within it. The Ray engine finds and reads a
-    #: window of batches at once and keeps the size.
+    #: batch, or (cluster) not where documents arrive in the order their batches are
+    #: assigned in (by date). The Ray engine finds and reads a window of batches at once and
+    #: keeps the size.
     batch_factor: ClassVar[int] = 1
 
     def prepare(self, batch: list[DocInput]) -> Any:

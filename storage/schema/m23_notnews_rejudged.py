@@ -8,8 +8,9 @@ shape (schema 22). Which rejections the title alone made cannot be told from the
 and the rules have been narrowed since many stores were written (headlines that quote a
 notice, phrases news uses too), so every current document version that the extract stage
 rejects as not news loses that stage state (an older version is never processed again): the
-next `process` extracts it again and the stages after it judge what is kept. The rejections stay in the log; source health counts each page's
-latest rejection, and only while the stage still rejects that version (schema 22)."""
+next `process` extracts it again and the stages after it judge what is kept. The rejections
+stay in the log; source health counts each page's latest rejection, and only while the stage
+still rejects that version (schema 22)."""
 
 MIGRATION = (
     23,

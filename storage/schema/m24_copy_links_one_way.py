@@ -3,10 +3,10 @@
 Before 2026-12-04 (commit eb9eef8) the dedup stage could link two documents to each other: a
 translated pair whose vectors both existed before either was deduplicated was each other's
 mutual nearest neighbour, and each was linked to the other as its "earlier" document; a
-forced rerun did the same for exact and near copies it had yet to redo. (A page that changes
-and is deduplicated again still keeps the link a copy made to its old text: README, "dedup".) Copy groups and
+forced rerun did the same for exact and near copies it had yet to redo. Copy groups and
 `v_copies` were never affected, but `copy_links` held the pair twice and a run's summary
-counted it twice. The link kept is the one from the document the dedup stage handled later
+counted it twice. (A page that changes and is deduplicated again still keeps the link a copy
+made to its old text: README, "dedup".) The link kept is the one from the document the dedup stage handled later
 (ties: the one first seen later, then the greater id), as the stage writes links now."""
 
 _ORDER = """CREATE TEMP TABLE m24_order AS
