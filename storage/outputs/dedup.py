@@ -115,34 +115,69 @@ def write(con, ctx: WriteContext, items: list[CopyResult], _extras: list) -> Non
          ("similarity", "DOUBLE"), ("found_at", "TIMESTAMPTZ")],
         [(r.doc_id, other, kind, sim, ctx.now) for r in items for other, kind, sim in r.matches],
     )  # fmt: skip
-    for r in items:  # group membership: only documents that have copies, a minority
-        if r.matches:
-            join_copy_group(con, [r.doc_id, *(m[0] for m in r.matches)], ctx.now)
-
-
-def join_copy_group(con, ids: list[str], now) -> None:
-    """Put ``ids`` in one copy group: the oldest group among theirs survives (its id is the
-    group's first document), the others are folded into it."""
-    groups = con.execute(
-        "SELECT group_id, min(joined_at) FROM copy_members "
-        "WHERE doc_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1 ORDER BY 2, 1",
-        [ids],
-    ).fetchall()
-    if groups:
-        keep = groups[0][0]
-        others = [g for g, _ in groups[1:]]
-        if others:
-            con.execute(
-                "UPDATE copy_members SET group_id = ? "
-                "WHERE group_id IN (SELECT unnest(?::VARCHAR[]))",
-                [keep, others],
-            )
-    else:
-        keep = f"cg-{ids[1]}"
-    con.execute(
-        "INSERT INTO copy_members SELECT unnest(?::VARCHAR[]), ?, ? ON CONFLICT DO NOTHING",
-        [ids, keep, now],
+    # group membership: only documents that have copies, a minority
+    join_copy_groups(
+        con, [[r.doc_id, *(m[0] for m in r.matches)] for r in items if r.matches], ctx.now
     )
+
+
+def join_copy_groups(con, joins: list[list[str]], now) -> None:
+    """Put each list of ids in ``joins`` in one copy group, in order: the oldest group among
+    theirs survives (the one whose member among them joined first; its id is the group's
+    first document), the others are folded into it; ids in no group join it now.
+
+    One read of the memberships of every id and at most one update and one insert for the
+    whole batch (a statement per copy cost 400 of a batch's 640 ms at 10,000 documents)."""
+    if not joins:
+        return
+    everyone = sorted({d for ids in joins for d in ids})
+    member = {  # doc id -> [its group as read or named, when it joined]
+        doc: [group, joined]
+        for doc, group, joined in con.execute(
+            "SELECT doc_id, group_id, joined_at FROM copy_members "
+            "WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [everyone],
+        ).fetchall()
+    }
+    stored = {group for group, _ in member.values()}
+    renamed: dict[str, str] = {}  # a group folded into another -> that group
+
+    def current(group: str) -> str:
+        while group in renamed:
+            group = renamed[group]
+        return group
+
+    joined: list[str] = []  # the ids that join a group now, in order
+    for ids in joins:
+        oldest: dict[str, object] = {}  # each of their groups -> its first joined among ids
+        for d in ids:
+            if d in member:
+                group, when = current(member[d][0]), member[d][1]
+                if group not in oldest or when < oldest[group]:
+                    oldest[group] = when
+        if oldest:
+            keep, *others = sorted(oldest, key=lambda g: (oldest[g], g))
+            for group in others:
+                renamed[group] = keep
+        else:
+            keep = f"cg-{ids[1]}"
+        for d in ids:
+            if d not in member:
+                member[d] = [keep, now]
+                joined.append(d)
+    moves = [(g, current(g)) for g in sorted(stored) if current(g) != g]
+    if moves:
+        con.execute(
+            "UPDATE copy_members SET group_id = m.new FROM (SELECT unnest(?::VARCHAR[]) AS old, "
+            "unnest(?::VARCHAR[]) AS new) m WHERE copy_members.group_id = m.old",
+            [[g for g, _ in moves], [n for _, n in moves]],
+        )
+    if joined:
+        con.execute(
+            "INSERT INTO copy_members SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ? "
+            "ON CONFLICT DO NOTHING",
+            [joined, [current(member[d][0]) for d in joined], now],
+        )
 
 
 def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
@@ -181,7 +216,7 @@ def withdraw(con, keys: list[tuple[str, int]], _now) -> None:
 
 def _regroup(con, group: str) -> None:
     """Split ``group`` into the pieces its remaining links still join. A group is named after
-    one of its documents (``cg-<doc_id>``, see ``join_copy_group``), so a piece without that
+    one of its documents (``cg-<doc_id>``, see ``join_copy_groups``), so a piece without that
     document is named after its own oldest member: a later copy of the document a group was
     named after must not find its name taken."""
     members = con.execute(

@@ -360,6 +360,79 @@ def test_a_document_linking_a_member_joins_its_group(con):
     }
 
 
+def test_one_batch_of_copies_merges_and_names_groups_as_its_documents_one_by_one(con):
+    """A batch's copies join their groups in one read and one write, in the batch's order: a
+    later copy in it finds the groups the earlier ones made or merged."""
+    ids = sorted(store(con, *[f"doc {i}" for i in range(9)]))
+    sig = b"\0" * 8
+
+    def result(doc: str, *others: str) -> CopyResult:
+        return CopyResult(doc, 1, doc, 2, 1, sig, [1, 2], [(o, "near", 0.8) for o in others])
+
+    write_results(con, "dedup", "1", [result(ids[8], ids[7])])  # the oldest group
+    tick()
+    write_results(con, "dedup", "1", [result(ids[1], ids[0])])  # newer, its id sorts first
+    tick()
+    old, new = f"cg-{ids[7]}", f"cg-{ids[0]}"
+    write_results(
+        con, "dedup", "1",
+        [result(ids[2], ids[1]),  # joins the newer group
+         result(ids[5], ids[4]),  # a group of its own, named after its first match
+         result(ids[6], ids[5]),  # joins the group made just before it in this batch
+         result(ids[3], ids[2], ids[8])],  # merges the newer group into the oldest
+    )  # fmt: skip
+    groups = dict(rows(con, "SELECT doc_id, group_id FROM copy_members"))
+    fresh = f"cg-{ids[4]}"
+    assert groups == {
+        **{d: old for d in (ids[0], ids[1], ids[2], ids[3], ids[7], ids[8])},
+        **{d: fresh for d in (ids[4], ids[5], ids[6])},
+    }
+    assert new not in groups.values()
+    joined = dict(rows(con, "SELECT doc_id, joined_at FROM copy_members"))
+    assert joined[ids[7]] < joined[ids[0]] < joined[ids[2]] == joined[ids[6]]
+
+
+def test_copy_groups_are_the_documents_their_links_join_over_many_batches(con):
+    """Random links written in batches of several copies: each group holds exactly the
+    documents that links join, however the batches fold groups into each other."""
+    rng = np.random.default_rng(3)
+    ids = sorted(store(con, *[f"doc {i}" for i in range(60)]))
+    sig = b"\0" * 8
+    parent = {d: d for d in ids}
+
+    def root(d: str) -> str:
+        while parent[d] != d:
+            d = parent[d]
+        return d
+
+    order = list(rng.permutation(len(ids)))
+    for start in range(10, 60, 10):  # each document links to some handled before it
+        batch = []
+        for i in order[start : start + 10]:
+            earlier = [ids[j] for j in order[: order.index(i)]]
+            picks = rng.choice(
+                len(earlier), size=int(rng.choice([0, 0, 0, 1, 1, 2])), replace=False
+            )
+            others = sorted(earlier[k] for k in picks)
+            for o in others:
+                parent[root(ids[i])] = root(o)
+            batch.append(CopyResult(ids[i], 1, ids[i], 2, 1, sig, [1, 2],
+                                    [(o, "near", 0.8) for o in others]))  # fmt: skip
+        write_results(con, "dedup", "1", batch)
+        tick()
+    groups: dict[str, set[str]] = {}
+    for doc, group in rows(con, "SELECT doc_id, group_id FROM copy_members"):
+        groups.setdefault(group, set()).add(doc)
+    linked: dict[str, set[str]] = {}
+    for d in ids:
+        linked.setdefault(root(d), set()).add(d)
+    expected = sorted(sorted(c) for c in linked.values() if len(c) > 1)
+    assert sorted(sorted(c) for c in groups.values()) == expected
+    assert len(expected) >= 3 and max(len(c) for c in expected) >= 5  # the test means something
+    # each group is named after one of its documents
+    assert all(g.removeprefix("cg-") in members for g, members in groups.items())
+
+
 # -- narratives -------------------------------------------------------------------------------
 
 
