@@ -183,6 +183,9 @@ class DedupStage(Stage):
             for other, cosine in translations.get(doc.doc_id, []):
                 matches.setdefault(other, ("translated", round(cosine, 4)))
             matches.pop(doc.doc_id, None)
+            # a changed page: the copies that linked to its old text keep their links where
+            # its text bears them out now, in their direction, and lose them where not
+            linked = answer.linked.get(doc.doc_id, set())
             results.append(
                 CopyResult(
                     doc.doc_id,
@@ -192,7 +195,9 @@ class DedupStage(Stage):
                     self.seed,
                     sig.tobytes(),
                     bucket_list,
-                    sorted((o, k, s) for o, (k, s) in matches.items()),
+                    sorted((o, k, s) for o, (k, s) in matches.items() if o not in linked),
+                    sorted((o, k, s) for o, (k, s) in matches.items() if o in linked),
+                    sorted(linked - matches.keys()),
                 )
             )
             earlier.setdefault(digest, []).append(doc.doc_id)

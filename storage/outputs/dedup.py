@@ -33,6 +33,12 @@ class CopyResult:
     signature: bytes
     buckets: list[int]
     matches: list[tuple[str, str, float]] = field(default_factory=list)
+    #: links that copies handled before made to this document, found again in its text now:
+    #: (that copy's doc_id, kind, similarity), kept in their direction with what is found now
+    relinked: list[tuple[str, str, float]] = field(default_factory=list)
+    #: copies handled before whose link to this document its text no longer bears out (the
+    #: page changed): their links go
+    unlinked: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -86,10 +92,16 @@ class CopyCandidates:
     buckets: dict[tuple[int, int], list[str]] = field(default_factory=dict)  # -> doc ids
     vectors: dict[str, list[float]] = field(default_factory=dict)  # the batch's own vectors
     window: VectorWindow = field(default_factory=VectorWindow)
+    #: batch doc id -> the documents handled before, outside the batch, that link to it
+    linked: dict[str, set[str]] = field(default_factory=dict)
 
 
 def write(con, ctx: WriteContext, items: list[CopyResult], _extras: list) -> None:
     ids = [r.doc_id for r in items]
+    before = con.execute(  # the links these documents made before: do any go now?
+        "SELECT doc_id, other_doc_id FROM copy_links WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+        [ids],
+    ).fetchall()
     con.execute("DELETE FROM lsh_bands WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
     con.execute("DELETE FROM copy_links WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
     insert_rows(
@@ -113,12 +125,29 @@ def write(con, ctx: WriteContext, items: list[CopyResult], _extras: list) -> Non
         "copy_links",
         [("doc_id", "VARCHAR"), ("other_doc_id", "VARCHAR"), ("kind", "VARCHAR"),
          ("similarity", "DOUBLE"), ("found_at", "TIMESTAMPTZ")],
-        [(r.doc_id, other, kind, sim, ctx.now) for r in items for other, kind, sim in r.matches],
+        [(r.doc_id, other, kind, sim, ctx.now) for r in items for other, kind, sim in r.matches]
+        + [(copy, r.doc_id, kind, sim, ctx.now) for r in items for copy, kind, sim in r.relinked],
     )  # fmt: skip
+    gone = [(copy, r.doc_id) for r in items for copy in r.unlinked]
+    if gone:
+        con.execute(
+            "DELETE FROM copy_links USING (SELECT unnest(?::VARCHAR[]) AS c, "
+            "unnest(?::VARCHAR[]) AS d) g WHERE doc_id = g.c AND other_doc_id = g.d",
+            [[c for c, _ in gone], [d for _, d in gone]],
+        )
     # group membership: only documents that have copies, a minority
     join_copy_groups(
         con, [[r.doc_id, *(m[0] for m in r.matches)] for r in items if r.matches], ctx.now
     )
+    kept = {(r.doc_id, m[0]) for r in items for m in r.matches}
+    split = {d for d, other in before if (d, other) not in kept} | {d for _, d in gone}
+    if split:  # a changed page's groups keep only the documents links still join
+        for (group,) in con.execute(
+            "SELECT DISTINCT group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[])) "
+            "ORDER BY 1",
+            [sorted(split)],
+        ).fetchall():
+            _regroup(con, group)
 
 
 def join_copy_groups(con, joins: list[list[str]], now) -> None:
@@ -267,6 +296,24 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
     out = CopyCandidates()
     handled = f" AND ({_handled('m')})" if q.stage_version is not None else ""
     given = [q.stage_version] if q.stage_version is not None else []
+    # links to the batch's documents (pages seen before, changed since): few, mostly none
+    links = con.execute(
+        "SELECT other_doc_id, doc_id FROM copy_links WHERE other_doc_id IN "
+        "(SELECT unnest(?::VARCHAR[])) AND doc_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+        [list(q.doc_ids), list(q.doc_ids)],
+    ).fetchall()
+    if links:
+        handled_copies = {
+            r[0]
+            for r in con.execute(
+                "SELECT doc_id FROM minhash m "
+                f"WHERE doc_id IN (SELECT unnest(?::VARCHAR[])){handled}",
+                [sorted({c for _, c in links}), *given],
+            ).fetchall()
+        }
+        for doc_id, copy in links:
+            if copy in handled_copies:
+                out.linked.setdefault(doc_id, set()).add(copy)
     for h, doc_id in con.execute(
         "SELECT text_hash, doc_id FROM minhash m "
         f"WHERE text_hash IN (SELECT unnest(?::VARCHAR[])){handled}",

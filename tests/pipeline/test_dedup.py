@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -524,3 +525,65 @@ def test_an_earlier_version_stays_a_candidate_after_the_stage_is_redone(tmp_path
         links = con.execute("SELECT doc_id, other_doc_id, kind FROM copy_links").fetchall()
     original, copy = doc_id_for("https://x.example/a"), doc_id_for("https://y.example/copy")
     assert links == [(copy, original, "exact")]
+
+
+def test_a_changed_page_keeps_the_links_its_copies_made_only_where_its_text_bears_them_out(
+    tmp_path,
+):
+    """A copy linked to a page's old text; the page changes and is deduplicated again. An
+    edit keeps the copy's link, in its direction, with the similarity of the text now; a
+    page that now says something else loses the link, and the copy group goes with it."""
+    db = tmp_path / "n.duckdb"
+    stages = [ExtractStage(), LangIdStage(), DedupStage(translated=False)]
+    original, copy = doc_id_for("https://x.example/a"), doc_id_for("https://y.example/copy")
+
+    def later(p: PageRecord, days: int) -> PageRecord:
+        return replace(p, fetched_at=p.fetched_at + timedelta(days=days))
+
+    with connect(db) as con:
+        store_pages(con, [page("https://x.example/a", ARTICLE, 0)])
+        store_pages(con, [page("https://y.example/copy", ARTICLE, 1)])
+    run_stages(db, stages, batch_size=4, run_id="r1")
+
+    def links() -> list[tuple]:
+        with connect(db, read_only=True) as con:
+            return con.execute(
+                "SELECT doc_id, other_doc_id, kind, similarity FROM copy_links"
+            ).fetchall()
+
+    def groups() -> dict[str, str]:
+        with connect(db, read_only=True) as con:
+            return dict(con.execute("SELECT doc_id, group_id FROM copy_members").fetchall())
+
+    assert links() == [(copy, original, "exact", 1.0)]
+    assert groups() == {original: f"cg-{original}", copy: f"cg-{original}"}
+
+    with connect(db) as con:  # the original is edited a day later
+        store_pages(con, [later(page("https://x.example/a", EDITED, 0), days=1)])
+    report = run_stages(db, stages, batch_size=4, run_id="r2")
+    [(doc, other, kind, similarity)] = links()
+    assert (doc, other, kind) == (copy, original, "near") and 0.5 <= similarity < 1.0
+    assert groups() == {original: f"cg-{original}", copy: f"cg-{original}"}
+    assert report.stages[2].counters == {}  # the original copies nothing
+
+    with connect(db) as con:  # then it says something else
+        store_pages(con, [later(page("https://x.example/a", UNRELATED, 0), days=2)])
+    run_stages(db, stages, batch_size=4, run_id="r3")
+    assert links() == []
+    assert groups() == {}
+
+
+def test_a_copy_that_changes_into_another_text_leaves_its_copy_group(tmp_path):
+    db = tmp_path / "n.duckdb"
+    stages = [ExtractStage(), LangIdStage(), DedupStage(translated=False)]
+    with connect(db) as con:
+        store_pages(con, [page("https://x.example/a", ARTICLE, 0)])
+        store_pages(con, [page("https://y.example/copy", ARTICLE, 1)])
+    run_stages(db, stages, batch_size=4, run_id="r1")
+    with connect(db) as con:
+        assert con.execute("SELECT count(*) FROM copy_members").fetchone()[0] == 2
+        store_pages(con, [page("https://y.example/copy", UNRELATED, 2)])
+    run_stages(db, stages, batch_size=4, run_id="r2")
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM copy_links").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM copy_members").fetchone()[0] == 0
