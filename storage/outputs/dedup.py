@@ -135,19 +135,21 @@ def write(con, ctx: WriteContext, items: list[CopyResult], _extras: list) -> Non
             "unnest(?::VARCHAR[]) AS d) g WHERE doc_id = g.c AND other_doc_id = g.d",
             [[c for c, _ in gone], [d for _, d in gone]],
         )
-    # group membership: only documents that have copies, a minority
-    join_copy_groups(
-        con, [[r.doc_id, *(m[0] for m in r.matches)] for r in items if r.matches], ctx.now
-    )
+    # a changed page's groups first keep only the documents links still join, so that a page
+    # that copies another group now joins it, as of now, rather than taking it over
     kept = {(r.doc_id, m[0]) for r in items for m in r.matches}
     split = {d for d, other in before if (d, other) not in kept} | {d for _, d in gone}
-    if split:  # a changed page's groups keep only the documents links still join
+    if split:
         for (group,) in con.execute(
             "SELECT DISTINCT group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[])) "
             "ORDER BY 1",
             [sorted(split)],
         ).fetchall():
             _regroup(con, group)
+    # group membership: only documents that have copies, a minority
+    join_copy_groups(
+        con, [[r.doc_id, *(m[0] for m in r.matches)] for r in items if r.matches], ctx.now
+    )
 
 
 def join_copy_groups(con, joins: list[list[str]], now) -> None:

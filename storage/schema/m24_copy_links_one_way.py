@@ -5,9 +5,11 @@ translated pair whose vectors both existed before either was deduplicated was ea
 mutual nearest neighbour, and each was linked to the other as its "earlier" document; a
 forced rerun did the same for exact and near copies it had yet to redo. Copy groups and
 `v_copies` were never affected, but `copy_links` held the pair twice and a run's summary
-counted it twice. (A page that changes and is deduplicated again still keeps the link a copy
-made to its old text: README, "dedup".) The link kept is the one from the document the dedup stage handled later
-(ties: the one first seen later, then the greater id), as the stage writes links now."""
+counted it twice. (A page that changed and was deduplicated again kept the link a copy had
+made to its old text, beside the one it made itself the other way; since a later change of
+2026-12-04 the stage keeps or drops the copy's link instead: README, "dedup".) The link kept
+is the one from the document the dedup stage handled later (ties: the one first seen later,
+then the greater id), as the stage writes links now."""
 
 _ORDER = """CREATE TEMP TABLE m24_order AS
     SELECT d.doc_id, d.first_seen_at,

@@ -392,6 +392,29 @@ def test_one_batch_of_copies_merges_and_names_groups_as_its_documents_one_by_one
     assert joined[ids[7]] < joined[ids[0]] < joined[ids[2]] == joined[ids[6]]
 
 
+def test_a_changed_page_that_copies_another_group_now_joins_it(con):
+    """D copied X; its page changes and copies Y now: D leaves X's group and joins Y's as of
+    now, and neither group is renamed."""
+    x, d, y, y2 = store(con, "x", "d", "y", "y2")
+    sig = b"\0" * 8
+
+    def result(doc: str, *others: str) -> CopyResult:
+        return CopyResult(doc, 1, doc, 2, 1, sig, [1, 2], [(o, "near", 0.8) for o in others])
+
+    write_results(con, "dedup", "1", [result(d, x)])
+    tick()
+    write_results(con, "dedup", "1", [result(y2, y)])
+    tick()
+    write_results(con, "dedup", "1", [result(d, y)])
+    assert dict(rows(con, "SELECT doc_id, group_id FROM copy_members")) == {
+        y: f"cg-{y}",
+        y2: f"cg-{y}",
+        d: f"cg-{y}",
+    }
+    joined = dict(rows(con, "SELECT doc_id, joined_at FROM copy_members"))
+    assert joined[y] < joined[d]
+
+
 def test_copy_groups_are_the_documents_their_links_join_over_many_batches(con):
     """Random links written in batches of several copies: each group holds exactly the
     documents that links join, however the batches fold groups into each other."""
