@@ -529,23 +529,29 @@ def test_an_earlier_version_stays_a_candidate_after_the_stage_is_redone(tmp_path
     assert links == [(copy, original, "exact")]
 
 
+def copied_page(tmp_path) -> tuple:
+    """A page (https://x.example/a) and its verbatim copy elsewhere, deduplicated: the
+    database and the stages."""
+    db = tmp_path / "n.duckdb"
+    stages = [ExtractStage(), LangIdStage(), DedupStage(translated=False)]
+    with connect(db) as con:
+        store_pages(con, [page("https://x.example/a", ARTICLE, 0)])
+        store_pages(con, [page("https://y.example/copy", ARTICLE, 1)])
+    run_stages(db, stages, batch_size=4, run_id="r1")
+    return db, stages
+
+
 def test_a_changed_page_keeps_the_links_its_copies_made_only_where_its_text_bears_them_out(
     tmp_path,
 ):
     """A copy linked to a page's old text; the page changes and is deduplicated again. An
     edit keeps the copy's link, in its direction, with the similarity of the text now; a
     page that now says something else loses the link, and the copy group goes with it."""
-    db = tmp_path / "n.duckdb"
-    stages = [ExtractStage(), LangIdStage(), DedupStage(translated=False)]
+    db, stages = copied_page(tmp_path)
     original, copy = doc_id_for("https://x.example/a"), doc_id_for("https://y.example/copy")
 
     def later(p: PageRecord, days: int) -> PageRecord:
         return replace(p, fetched_at=p.fetched_at + timedelta(days=days))
-
-    with connect(db) as con:
-        store_pages(con, [page("https://x.example/a", ARTICLE, 0)])
-        store_pages(con, [page("https://y.example/copy", ARTICLE, 1)])
-    run_stages(db, stages, batch_size=4, run_id="r1")
 
     def links() -> list[tuple]:
         with connect(db, read_only=True) as con:
@@ -576,12 +582,7 @@ def test_a_changed_page_keeps_the_links_its_copies_made_only_where_its_text_bear
 
 
 def test_a_copy_that_changes_into_another_text_leaves_its_copy_group(tmp_path):
-    db = tmp_path / "n.duckdb"
-    stages = [ExtractStage(), LangIdStage(), DedupStage(translated=False)]
-    with connect(db) as con:
-        store_pages(con, [page("https://x.example/a", ARTICLE, 0)])
-        store_pages(con, [page("https://y.example/copy", ARTICLE, 1)])
-    run_stages(db, stages, batch_size=4, run_id="r1")
+    db, stages = copied_page(tmp_path)
     with connect(db) as con:
         assert con.execute("SELECT count(*) FROM copy_members").fetchone()[0] == 2
         store_pages(con, [page("https://y.example/copy", UNRELATED, 2)])

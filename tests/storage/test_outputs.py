@@ -91,6 +91,11 @@ def tick() -> None:
     time.sleep(0.002)
 
 
+def copied(doc: str, *others: str) -> CopyResult:
+    """A dedup result: ``doc`` is a near copy of ``others`` (signature and buckets aside)."""
+    return CopyResult(doc, 1, doc, 2, 1, b"\0" * 8, [1, 2], [(o, "near", 0.8) for o in others])
+
+
 # -- per-output rows and idempotence ---------------------------------------------------------
 
 
@@ -364,22 +369,17 @@ def test_one_batch_of_copies_merges_and_names_groups_as_its_documents_one_by_one
     """A batch's copies join their groups in one read and one write, in the batch's order: a
     later copy in it finds the groups the earlier ones made or merged."""
     ids = sorted(store(con, *[f"doc {i}" for i in range(9)]))
-    sig = b"\0" * 8
-
-    def result(doc: str, *others: str) -> CopyResult:
-        return CopyResult(doc, 1, doc, 2, 1, sig, [1, 2], [(o, "near", 0.8) for o in others])
-
-    write_results(con, "dedup", "1", [result(ids[8], ids[7])])  # the oldest group
+    write_results(con, "dedup", "1", [copied(ids[8], ids[7])])  # the oldest group
     tick()
-    write_results(con, "dedup", "1", [result(ids[1], ids[0])])  # newer, its id sorts first
+    write_results(con, "dedup", "1", [copied(ids[1], ids[0])])  # newer, its id sorts first
     tick()
     old, new = f"cg-{ids[7]}", f"cg-{ids[0]}"
     write_results(
         con, "dedup", "1",
-        [result(ids[2], ids[1]),  # joins the newer group
-         result(ids[5], ids[4]),  # a group of its own, named after its first match
-         result(ids[6], ids[5]),  # joins the group made just before it in this batch
-         result(ids[3], ids[2], ids[8])],  # merges the newer group into the oldest
+        [copied(ids[2], ids[1]),  # joins the newer group
+         copied(ids[5], ids[4]),  # a group of its own, named after its first match
+         copied(ids[6], ids[5]),  # joins the group made just before it in this batch
+         copied(ids[3], ids[2], ids[8])],  # merges the newer group into the oldest
     )  # fmt: skip
     groups = dict(rows(con, "SELECT doc_id, group_id FROM copy_members"))
     fresh = f"cg-{ids[4]}"
@@ -396,16 +396,11 @@ def test_a_changed_page_that_copies_another_group_now_joins_it(con):
     """D copied X; its page changes and copies Y now: D leaves X's group and joins Y's as of
     now, and neither group is renamed."""
     x, d, y, y2 = store(con, "x", "d", "y", "y2")
-    sig = b"\0" * 8
-
-    def result(doc: str, *others: str) -> CopyResult:
-        return CopyResult(doc, 1, doc, 2, 1, sig, [1, 2], [(o, "near", 0.8) for o in others])
-
-    write_results(con, "dedup", "1", [result(d, x)])
+    write_results(con, "dedup", "1", [copied(d, x)])
     tick()
-    write_results(con, "dedup", "1", [result(y2, y)])
+    write_results(con, "dedup", "1", [copied(y2, y)])
     tick()
-    write_results(con, "dedup", "1", [result(d, y)])
+    write_results(con, "dedup", "1", [copied(d, y)])
     assert dict(rows(con, "SELECT doc_id, group_id FROM copy_members")) == {
         y: f"cg-{y}",
         y2: f"cg-{y}",
@@ -420,7 +415,6 @@ def test_copy_groups_are_the_documents_their_links_join_over_many_batches(con):
     documents that links join, however the batches fold groups into each other."""
     rng = np.random.default_rng(3)
     ids = sorted(store(con, *[f"doc {i}" for i in range(60)]))
-    sig = b"\0" * 8
     parent = {d: d for d in ids}
 
     def root(d: str) -> str:
@@ -439,8 +433,7 @@ def test_copy_groups_are_the_documents_their_links_join_over_many_batches(con):
             others = sorted(earlier[k] for k in picks)
             for o in others:
                 parent[root(ids[i])] = root(o)
-            batch.append(CopyResult(ids[i], 1, ids[i], 2, 1, sig, [1, 2],
-                                    [(o, "near", 0.8) for o in others]))  # fmt: skip
+            batch.append(copied(ids[i], *others))
         write_results(con, "dedup", "1", batch)
         tick()
     groups: dict[str, set[str]] = {}
