@@ -109,6 +109,9 @@ def probe(home: str, settings: dict, allow_private: bool = False) -> dict:
     from crawlers.runner import quiet_scrapy
 
     quiet_scrapy(settings.get("LOG_LEVEL", "WARNING"))
+    host = (urlsplit(home).hostname or "").lower()
+    if allow_private and host:  # the resolver's allowance (crawlers/safety.py)
+        settings = {**settings, "NARRASCOPE_PRIVATE_HOSTS": [host]}
     process = CrawlerProcess(settings)
     logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL", "WARNING"))
     crawler = process.create_crawler(ProbeSpider)
@@ -117,22 +120,38 @@ def probe(home: str, settings: dict, allow_private: bool = False) -> dict:
     return crawler.spider.found
 
 
+def toml_value(value) -> str:
+    """``value`` (a string or a list of them) as TOML. JSON's escapes are not all TOML's: it
+    writes a character beyond the BMP as a surrogate pair (\\ud83d\\ude00), which TOML
+    refuses, and leaves DEL unescaped, which TOML forbids; a site's URLs may hold either."""
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    text = str(value).encode("utf-8", "replace").decode("utf-8")  # no lone surrogates
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _web(urls: list[str]) -> list[str]:
+    """The http(s) URLs: a robots.txt or a page may name ``file:`` or ``ftp:`` ones."""
+    return [u for u in urls if urlsplit(u).scheme.lower() in ("http", "https")]
+
+
 def proposal(home: str, found: dict, name: str | None = None,
              allow_private: bool = False) -> str:  # fmt: skip
     """A [[source]] entry for the sources file, from what the probe found."""
     host = urlsplit(home).hostname or "site"
-    lines = ["[[source]]", f"name = {json.dumps(name or host)}", f"home = {json.dumps(home)}"]
-    if found["feeds"]:
-        lines.append(f"feeds = {json.dumps(found['feeds'])}")
-    if found["sitemaps"]:
-        lines.append(f"sitemaps = {json.dumps(found['sitemaps'])}")
+    lines = ["[[source]]", f"name = {toml_value(name or host)}", f"home = {toml_value(home)}"]
+    feeds, sitemaps = _web(found["feeds"]), _web(found["sitemaps"])
+    if feeds:
+        lines.append(f"feeds = {toml_value(feeds)}")
+    if sitemaps:
+        lines.append(f"sitemaps = {toml_value(sitemaps)}")
     if found["wordpress"]:
         lines.append("wordpress = true  # /wp-json/ answers: the whole archive, clean bodies")
-    if not (found["feeds"] or found["sitemaps"] or found["wordpress"]):
+    if not (feeds or sitemaps or found["wordpress"]):
         lines.append("follow_links = true  # no feed, sitemap or API found")
     if found["languages"]:
-        lines.append(f"languages = {json.dumps(found['languages'])}")
-    lines.append(f"allowed_domains = {json.dumps([host])}")
+        lines.append(f"languages = {toml_value(found['languages'])}")
+    lines.append(f"allowed_domains = {toml_value([host])}")
     if allow_private:
         lines.append("allow_private = true")
     lines.append('tags = { country = "", outlet_type = "", network = "" }')

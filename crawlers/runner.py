@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from crawlers.sources import Source
+from crawlers.sources import Source, private_hosts
 from storage import connect
 from storage.lock import writer_lock
 from storage.runs import Run, recorded_run
@@ -93,6 +93,12 @@ def scrapy_settings(
         "LOG_INSTALL_ROOT_HANDLER": False,  # the command line configures logging
         "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
         "DOWNLOAD_SLOTS": download_slots(list(sources), crawl),
+        # http(s) only: scrapy's file handler would read the crawl machine's files for a
+        # file:// URL that a hostile listing names (its FTP and file handlers know no size limit)
+        "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
+        # the lookup each connection makes refuses non-public answers (crawlers/safety.py)
+        "TWISTED_DNS_RESOLVER": "crawlers.safety.PublicAddressResolver",
+        "NARRASCOPE_PRIVATE_HOSTS": sorted(private_hosts(sources)),
         "DOWNLOADER_MIDDLEWARES": {
             "crawlers.safety.PrivateAddressMiddleware": 50,
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,

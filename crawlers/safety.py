@@ -1,10 +1,10 @@
-"""Downloader middlewares for safe, polite crawling: private addresses refused (after
-redirects too), redirect loops cut and recorded, retries that back off."""
+"""Downloader middlewares for safe, polite crawling: private addresses and schemes other than
+http(s) refused (after redirects too, and again where the connection resolves a name),
+redirect loops cut and recorded, retries that back off."""
 
 from __future__ import annotations
 
 import ipaddress
-import socket
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from time import monotonic
@@ -14,7 +14,10 @@ from scrapy import Request
 from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.asyncio import sleep
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.error import DNSLookupError
 
 #: request meta key: monotonic time before which a retried request must not be sent
 NOT_BEFORE = "narrascope_not_before"
@@ -25,24 +28,102 @@ class PrivateAddressRefused(IgnoreRequest):
     """The request resolves to an address that this source may not reach."""
 
 
-def is_public_host(host: str) -> bool:
-    """True when every address the host resolves to is globally routable."""
+class SchemeRefused(IgnoreRequest):
+    """The request is not for http(s): a listing pointed at ``file:``, ``ftp:``, ``data:``..."""
+
+
+#: schemes the crawler fetches; scrapy's handlers for the others are switched off too
+#: (``crawlers.runner.scrapy_settings``): a ``file://`` URL in a hostile sitemap would read the
+#: crawl machine's own files, and scrapy's file and FTP handlers know no size limit
+SCHEMES = ("http", "https")
+
+
+def host_matches(host: str, domains) -> bool:
+    """``host`` is one of ``domains`` or a subdomain of one."""
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def is_public_address(address: str) -> bool:
+    return ipaddress.ip_address(address.split("%")[0]).is_global
+
+
+def proxy_hosts() -> set[str]:
+    """Hosts of the proxies configured in the environment (``http_proxy``, ...): the operator's,
+    reached whatever they resolve to."""
+    from urllib.request import getproxies
+
+    return {
+        (urlsplit(url if "://" in url else "//" + url).hostname or "").lower()
+        for scheme, url in getproxies().items()
+        if scheme != "no" and url
+    } - {""}
+
+
+class PrivateAnswer(DNSLookupError):
+    """PublicAddressResolver refused a lookup's non-public answer."""
+
+
+class PublicAddressResolver(CachingThreadedResolver):
+    """Scrapy's caching resolver, refusing a non-public answer for any host that no source
+    allows private addresses for (``NARRASCOPE_PRIVATE_HOSTS``) and that is no configured
+    proxy's. It is the lookup the connection itself uses, so no answer can reach a socket
+    unchecked: not a name that failed to resolve when PrivateAddressMiddleware looked it up
+    and answers 169.254.169.254 a moment later, nor one whose answer changed in between."""
+
+    private_hosts: tuple[str, ...] = ()
+
+    @classmethod
+    def from_crawler(cls, crawler, reactor):
+        resolver = super().from_crawler(crawler, reactor)
+        hosts = {h.lower() for h in crawler.settings.getlist("NARRASCOPE_PRIVATE_HOSTS")}
+        resolver.private_hosts = tuple(sorted(hosts | proxy_hosts()))
+        resolver.refused = {}  # host -> the answer refused: the connection's error says neither
+        return resolver
+
+    def getHostByName(self, name, timeout=()):
+        lookup = super().getHostByName(name, timeout)
+        lookup.addCallback(self._refuse_private, name)
+        return lookup
+
+    def _refuse_private(self, address: str, name) -> str:
+        host = (name.decode("idna") if isinstance(name, bytes) else name).lower()
+        if not host_matches(host, self.private_hosts) and not is_public_address(address):
+            self.refused[host] = address
+            raise PrivateAnswer(f"refused non-public address {address} for {host}")
+        return address
+
+
+def refused_answer(host: str | None) -> str | None:
+    """The non-public address PublicAddressResolver refused for ``host`` in this crawl, if any:
+    a connection it stopped fails with a plain DNSLookupError ("no results")."""
+    from twisted.internet import reactor
+
+    return getattr(getattr(reactor, "resolver", None), "refused", {}).get((host or "").lower())
+
+
+async def resolve(host: str) -> str | None:
+    """``host``'s address through the reactor's resolver (PublicAddressResolver in a crawl:
+    cached, in a thread, within DNS_TIMEOUT), or None where it does not resolve. Raises
+    PrivateAnswer where that resolver refused the answer."""
+    from twisted.internet import reactor
+
     try:
-        infos = socket.getaddrinfo(host, None)
-    except (socket.gaierror, UnicodeError):
-        return True  # unresolvable: let the downloader report the DNS error itself
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
-        if not address.is_global:
-            return False
-    return True
+        return await maybe_deferred_to_future(reactor.resolve(host))
+    except PrivateAnswer:
+        raise
+    except DNSLookupError:
+        return None
 
 
 class PrivateAddressMiddleware:
-    """Refuse requests (redirect targets included: they pass through here again) whose host
-    resolves to a non-public address, unless the host belongs to a source that explicitly
-    allows private addresses (the spider's ``private_hosts``, which also covers the
-    robots.txt requests scrapy makes for them) or ``request.meta['allow_private']`` is set."""
+    """Refuse requests that are not http(s), and requests (redirect targets included: they
+    pass through here again) whose host resolves to a non-public address, unless the request's
+    own source allows private addresses for that host (the spider's ``private_hosts_for``;
+    a request of no source, such as the robots.txt requests scrapy makes, goes by every
+    source that allows them) or ``request.meta['allow_private']`` is set.
+
+    Refused here, a request is recorded as ``private_address``. The check that cannot be
+    raced is PublicAddressResolver's, on the lookup the connection makes."""
 
     def __init__(self, crawler=None):
         self.crawler = crawler
@@ -51,19 +132,37 @@ class PrivateAddressMiddleware:
     def from_crawler(cls, crawler):
         return cls(crawler)
 
-    def _allowed_hosts(self) -> tuple[str, ...]:
+    def _allowed_hosts(self, request) -> tuple[str, ...]:
         spider = getattr(self.crawler, "spider", None)
+        by_source = getattr(spider, "private_hosts_for", None)
+        if by_source is not None:
+            return tuple(by_source(request.meta.get("source")))
         return tuple(getattr(spider, "private_hosts", ()))
 
-    def process_request(self, request, spider=None):
-        host = (urlsplit(request.url).hostname or "").lower()
-        if request.meta.get("allow_private"):
+    async def process_request(self, request, spider=None):
+        parts = urlsplit(request.url)
+        if parts.scheme.lower() not in SCHEMES:
+            raise SchemeRefused(f"refused {parts.scheme or 'no'} scheme ({request.url[:200]})")
+        host = (parts.hostname or "").lower()
+        if request.meta.get("allow_private") or host_matches(host, self._allowed_hosts(request)):
             return None
-        if any(host == d or host.endswith("." + d) for d in self._allowed_hosts()):
-            return None
-        if not is_public_host(host):
+        if not await _is_public(host):
             raise PrivateAddressRefused(f"refused non-public address for {host} ({request.url})")
         return None
+
+
+async def _is_public(host: str) -> bool:
+    """False where ``host`` is, or resolves to, a non-public address; True where it does not
+    resolve (the downloader reports the DNS error itself)."""
+    try:
+        return is_public_address(str(ipaddress.ip_address(host.split("%")[0])))
+    except ValueError:  # a name, or a form of address only the resolver reads (0x7f.1)
+        pass
+    try:
+        address = await resolve(host)
+    except PrivateAnswer:
+        return False
+    return address is None or is_public_address(address)
 
 
 class RedirectLoop(IgnoreRequest):

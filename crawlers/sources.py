@@ -62,8 +62,17 @@ class Source:
         return [kind for kind, on in zip(KINDS, flags, strict=True) if on]
 
     def allows(self, url: str) -> bool:
-        host = (urlsplit(url).hostname or "").lower()
+        """An http(s) URL on one of the source's allowed domains."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https"):
+            return False  # file:, ftp:, data: at an allowed host name are not the site
+        host = (parts.hostname or "").lower()
         return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
+
+
+def private_hosts(sources) -> set[str]:
+    """The hosts that ``sources`` allow private addresses for (``allow_private``)."""
+    return {d.lower() for s in sources if s.allow_private for d in s.allowed_domains}
 
 
 def load_sources(path: str | Path) -> list[Source]:

@@ -69,6 +69,7 @@ _META = {
     "redirect_times": _count,
     "redirect_ttl": _count,
     "depth": _count,
+    "sitemap_depth": _count,  # how deep sitemap indexes nest (crawlers/spiders/sources.py)
     "redirect_urls": _strings,
     "redirect_reasons": lambda v, n: (
         v if isinstance(v, list) and all(type(r) in (int, str) for r in v) else _strings(None, n)

@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from time import monotonic
+from urllib.parse import urlsplit
 
 import duckdb
 import scrapy
@@ -21,7 +22,7 @@ from crawlers.entries.links import TRAPS, article_signal
 from crawlers.entries.sitemaps import SitemapTooLarge, parse_sitemap, sitemap_body
 from crawlers.entries.telegram import channel_url, parse_channel
 from crawlers.entries.wordpress import parse_posts, posts_url
-from crawlers.sources import Source
+from crawlers.sources import Source, private_hosts
 from storage.crawlstate import canonical_or_none, lookup
 from storage.dates import parse_date
 from storage.db import HeldReader, StorageError
@@ -44,6 +45,10 @@ MAX_PAGE_LINKS = 2000
 #: listed links are looked up and spent in slices: a listing of 100,000 links costs what the
 #: page budget allows, not a canonical URL and a crawl-state lookup for every one
 FOLLOW_SLICE = 500
+#: child sitemaps a source's sitemap indexes may have read in one run, and how deep indexes
+#: may nest (the protocol allows none): an index that keeps naming new indexes ends there
+MAX_CHILD_SITEMAPS = 200
+MAX_SITEMAP_DEPTH = 3
 
 
 def _history_key(channel: str) -> str:
@@ -90,6 +95,8 @@ class SourceSpider(scrapy.Spider):
         self.max_replacement_share = max_replacement_share
         self.max_page_links = max_page_links
         self.budget = {s.name: s.max_pages for s in sources}
+        self._child_sitemaps_read: Counter[str] = Counter()
+        self._sitemaps_cut: set[str] = set()
         # per source: small counters and body lengths (for the median), never per-URL state
         self.health: dict[str, Counter] = {s.name: Counter() for s in sources}
         self.body_chars: dict[str, list[int]] = {s.name: [] for s in sources}
@@ -166,7 +173,15 @@ class SourceSpider(scrapy.Spider):
     @property
     def private_hosts(self) -> set[str]:
         """Hosts that may resolve to private addresses: those of sources that allow it."""
-        return {d.lower() for s in self.sources if s.allow_private for d in s.allowed_domains}
+        return private_hosts(self.sources)
+
+    def private_hosts_for(self, source_name: str | None) -> set[str]:
+        """Hosts a request of this source may reach at private addresses: its own allowed
+        domains where it allows them, none where not (another source's allowance is not its
+        own); a request of no source (robots.txt) goes by every source's."""
+        if source_name is None:
+            return self.private_hosts
+        return private_hosts(s for s in self.sources if s.name == source_name)
 
     def _meta(self, source: Source, **extra) -> dict:
         meta = {"source": source.name, **extra}
@@ -278,11 +293,33 @@ class SourceSpider(scrapy.Spider):
         children, links = parse_sitemap(xml)
         if not children and not links:
             self.logger.warning("%s: sitemap %s lists nothing", source.name, response.url)
+        yield from self._child_sitemaps(source, children, response)
+        yield from self._follow(source, links, response)
+
+    def _child_sitemaps(self, source: Source, children: list[str], response):
+        """Requests for an index's sitemaps on the source's own site, within the run's
+        MAX_CHILD_SITEMAPS and MAX_SITEMAP_DEPTH; the first cut is recorded."""
+        depth = response.meta.get("sitemap_depth", 0) + 1
         for child in children:
             url = response.urljoin(child)
-            if source.allows(url):
-                yield self._request(url, self.parse_sitemap, source)
-        yield from self._follow(source, links, response)
+            if not source.allows(url):
+                continue
+            if self.budget[source.name] <= 0:
+                return  # no page left to fetch from what it lists
+            read = self._child_sitemaps_read[source.name]
+            if depth > MAX_SITEMAP_DEPTH or read >= MAX_CHILD_SITEMAPS:
+                if source.name not in self._sitemaps_cut:
+                    self._sitemaps_cut.add(source.name)
+                    detail = (
+                        f"sitemaps nested {depth} deep"
+                        if depth > MAX_SITEMAP_DEPTH
+                        else f"more than {MAX_CHILD_SITEMAPS} child sitemaps in one run"
+                    )
+                    yield self._reject(source, url, "too_many_sitemaps",
+                                       f"{detail}; the rest were not read")  # fmt: skip
+                return
+            self._child_sitemaps_read[source.name] += 1
+            yield self._request(url, self.parse_sitemap, source, meta={"sitemap_depth": depth})
 
     def parse_wordpress(self, response, source: Source, page, key, started, after):
         self.health[source.name]["fetched"] += 1
@@ -542,10 +579,16 @@ class SourceSpider(scrapy.Spider):
         )  # fmt: skip
 
     def failed(self, failure):
-        from scrapy.exceptions import DownloadCancelledError, IgnoreRequest
+        from scrapy.exceptions import CannotResolveHostError, DownloadCancelledError, IgnoreRequest
+        from twisted.internet.error import DNSLookupError
 
         from crawlers.deadline import StoppedForTime
-        from crawlers.safety import PrivateAddressRefused, RedirectLoop
+        from crawlers.safety import (
+            PrivateAddressRefused,
+            RedirectLoop,
+            SchemeRefused,
+            refused_answer,
+        )
 
         if failure.check(StoppedForTime):  # not fetched, not failed: the next run fetches it
             return
@@ -554,6 +597,13 @@ class SourceSpider(scrapy.Spider):
         message = str(failure.value)
         if failure.check(PrivateAddressRefused):
             reason = "private_address"
+        elif failure.check(SchemeRefused):
+            reason = "unsupported_scheme"
+        elif failure.check(DNSLookupError, CannotResolveHostError) and (
+            answer := refused_answer(urlsplit(request.url).hostname)
+        ):  # resolved when connecting, after the middleware's lookup had failed or differed
+            reason = "private_address"
+            message = f"refused non-public address {answer} when connecting ({request.url})"
         elif failure.check(DownloadCancelledError) or "DOWNLOAD_MAXSIZE" in message:
             reason = "too_large"  # streamed past the limit, or a compressed body inflating past it
             # scrapy's message is empty when a body of no stated length streams past the limit

@@ -94,7 +94,7 @@ def add(obj, url, name, allow_private, write_to):
     """
     from crawlers.probe import probe, proposal
     from crawlers.runner import scrapy_settings
-    from crawlers.sources import load_sources
+    from crawlers.sources import SourcesError, load_sources
 
     settings = scrapy_settings("", "probe", obj.config["crawl"])
     for key in ("ITEM_PIPELINES", "NARRASCOPE_WARC_DIR"):
@@ -115,6 +115,14 @@ def add(obj, url, name, allow_private, write_to):
 
         target = Path(write_to)
         existing = target.read_text(encoding="utf-8") if target.exists() else ""
-        target.write_text(existing + ("\n" if existing else "") + entry, encoding="utf-8")
-        load_sources(target)  # the file still parses, names still unique
+        # written beside it and checked (it parses, names are unique) before it replaces the
+        # file: a file that no longer parses would fail every later run
+        draft = target.with_name(f".{target.name}.new")
+        draft.write_text(existing + ("\n" if existing else "") + entry, encoding="utf-8")
+        try:
+            load_sources(draft)
+        except SourcesError as err:
+            draft.unlink()
+            raise click.ClickException(f"{target} left as it was: {err}") from err
+        draft.replace(target)
         click.echo(f"appended to {target}", err=True)

@@ -188,6 +188,14 @@ def test_sources_add_probes_a_site_and_proposes_an_entry(tmp_path):
     assert source.feeds == [home + "feed/"] and source.sitemaps == [home + "sitemap.xml"]
     assert source.languages == ["ru"]
     assert "wordpress = true" in proc.stdout
+    # an entry that would break the file (here: its name is taken) leaves the file as it was
+    before = target.read_text(encoding="utf-8")
+    with DemoSites() as sites:
+        again = run_cli("sources", "add", sites.urls["demo-wp"], "--name", "probed",
+                        "--allow-private", "--write", str(target), check=False)  # fmt: skip
+    assert again.returncode == 1 and "left as it was" in again.stderr
+    assert target.read_text(encoding="utf-8") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sources.toml"]
 
 
 WRITE_DURING = """

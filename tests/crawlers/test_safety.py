@@ -8,7 +8,7 @@ from crawlers.demo import render
 from crawlers.safety import retry_after_seconds
 from storage.documents import decompress_html
 from tests.conftest import LocalSite
-from tests.crawlers.test_spiders import PARA, article, crawl, rows, sources_file
+from tests.crawlers.test_spiders import FAST, PARA, article, crawl, rows, sources_file
 
 PUBLIC_IP = "93.184.215.14"  # a globally routable address literal: no DNS needed
 
@@ -42,6 +42,141 @@ def test_a_public_source_redirecting_to_loopback_is_refused(tmp_path, monkeypatc
     assert internal_log == []  # the loopback server never saw a request
     [(reason, url)] = rows(tmp_path, "SELECT reason, url FROM rejections")
     assert reason == "private_address" and url == f"{internal.base}/secret"
+
+
+def test_listings_cannot_point_the_crawler_at_local_files(tmp_path, local_site):
+    """A sitemap index on the site names a child sitemap at file://<the site's host>/...: a
+    sitemap on the crawl machine's own disk, listing a page that only it names. The crawler
+    reads no local file (that page is never requested), and a file:// entry point in the
+    sources file is refused with its reason."""
+    site = local_site({})
+    log = site.server.RequestHandlerClass.log = []
+    b = site.base
+    site.routes["/a/0"] = ("text/html; charset=utf-8", article("Статья 0"), {})
+    site.routes["/a/secret"] = ("text/html; charset=utf-8", article("Секретная"), {})
+    local = tmp_path / "local-sitemap.xml"
+    local.write_text(render.sitemap([(f"{b}/a/secret", "2026-10-01")]), encoding="utf-8")
+    index = render.sitemap_index([f"file://127.0.0.1{local}", f"{b}/pages.xml"])
+    site.routes["/sitemap.xml"] = ("application/xml", index.encode(), {})
+    urlset = render.sitemap([(f"{b}/a/0", "2026-10-01")])
+    site.routes["/pages.xml"] = ("application/xml", urlset.encode(), {})
+    sources = sources_file(tmp_path, home=b + "/", sitemaps=[b + "/sitemap.xml", local.as_uri()])
+    out = crawl(tmp_path, sources)
+    assert "1 new" in out
+    assert "/a/secret" not in [path for path, _ in log]
+    assert rows(tmp_path, "SELECT reason, url FROM rejections") == [
+        ("unsupported_scheme", local.as_uri())
+    ]
+
+
+class EndlessSitemaps(dict):
+    """/sm/N.xml: a sitemap index naming /sm/N+1.xml, without end; /wide.xml: an index of 300
+    sitemaps, /w/N.xml, each listing nothing."""
+
+    base = ""
+
+    def get(self, path, default=None):
+        if path.startswith("/sm/"):
+            n = int(path.removeprefix("/sm/").removesuffix(".xml"))
+            index = render.sitemap_index([f"{self.base}/sm/{n + 1}.xml"])
+            return "application/xml", index.encode(), {}
+        if path.startswith("/w/"):
+            return "application/xml", render.sitemap([]).encode(), {}
+        return super().get(path, default)
+
+
+def test_sitemap_indexes_are_read_to_a_depth_and_a_count(tmp_path, local_site):
+    """An index that names a new index on every read, and one that names 300 sitemaps: the
+    first is read 3 deep, the second to 200 sitemaps, and each cut is recorded once."""
+    routes = EndlessSitemaps()
+    site = local_site(routes)
+    log = site.server.RequestHandlerClass.log = []
+    b = routes.base = site.base
+    wide = [f"{b}/w/{i}.xml" for i in range(300)]
+    routes["/wide.xml"] = ("application/xml", render.sitemap_index(wide).encode(), {})
+    (tmp_path / "sources.toml").write_text("".join(
+        f'[[source]]\nname = "{name}"\nhome = "{b}/"\nsitemaps = ["{b}{path}"]\n'
+        "allow_private = true\n" for name, path in (("deep", "/sm/0.xml"), ("wide", "/wide.xml"))
+    ), encoding="utf-8")  # fmt: skip
+    crawl(tmp_path, str(tmp_path / "sources.toml"))
+    paths = [path for path, _ in log]
+    assert sorted(p for p in paths if p.startswith("/sm/")) == [f"/sm/{n}.xml" for n in range(4)]
+    assert sum(p.startswith("/w/") for p in paths) == 200
+    assert sorted(rows(tmp_path, "SELECT source, reason, url FROM rejections")) == [
+        ("deep", "too_many_sitemaps", f"{b}/sm/4.xml"),
+        ("wide", "too_many_sitemaps", f"{b}/w/200.xml"),
+    ]
+
+
+def test_a_sources_private_allowance_covers_its_own_hosts_only(tmp_path, local_site):
+    """Two sources allow private addresses, each for its own host: "intra" at localhost and
+    "local" at 127.0.0.1. A page of "local" redirects to intra's server under intra's name:
+    refused, as for a source that allows none (another source's allowance is not its own)."""
+    intra = local_site({"/secret": ("text/html", article("Внутренняя"), {})})
+    intra_log = intra.server.RequestHandlerClass.log = []
+    inside = f"http://localhost:{intra.server.server_address[1]}"
+    intra.routes["/feed/"] = ("application/rss+xml", render.rss(title="i", link=inside + "/",
+                              items=[]).encode(), {})  # fmt: skip
+    site = local_site({"/go": ("text/html", b"", {"Status": "302", "Location": inside + "/secret"}),
+                       "/n/0": ("text/html", article("Обычная"), {})})  # fmt: skip
+    items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
+             for p in ("/go", "/n/0")]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    entries = [("intra", inside), ("local", site.base)]
+    (tmp_path / "sources.toml").write_text("".join(
+        f'[[source]]\nname = "{name}"\nhome = "{home}/"\nfeeds = ["{home}/feed/"]\n'
+        "allow_private = true\n" for name, home in entries), encoding="utf-8")  # fmt: skip
+    out = crawl(tmp_path, str(tmp_path / "sources.toml"))
+    assert "1 new" in out
+    assert [path for path, _ in intra_log] == ["/robots.txt", "/feed/"]
+    [(source, reason, url)] = rows(tmp_path, "SELECT source, reason, url FROM rejections")
+    assert (source, reason, url) == ("local", "private_address", inside + "/secret")
+
+
+def test_a_name_that_fails_to_resolve_and_then_answers_a_private_address_is_refused(tmp_path):
+    """A redirect to a name whose name server fails the first lookup (the middleware's) and
+    answers a loopback address to the next: the lookup the connection makes is checked too,
+    so the page behind it is never requested, and the refusal is recorded as such."""
+    from tests.support.hostile import run_guarded_cli
+
+    site = LocalSite({"/n/0": ("text/html", article("Обычная"), {}),
+                      "/inside": ("text/html", article("Внутренняя"), {})})  # fmt: skip
+    log = site.server.RequestHandlerClass.log = []
+    port = site.server.server_address[1]
+    rebound = f"http://rebind.test:{port}/inside"
+    site.routes["/go"] = ("text/html", b"", {"Status": "302", "Location": rebound})
+    items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
+             for p in ("/go", "/n/0")]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    (tmp_path / "narrascope.toml").write_text(FAST + "retries = 0\n")
+    try:
+        run = run_guarded_cli("--db", str(tmp_path / "n.duckdb"), "--config",
+                              str(tmp_path / "narrascope.toml"), "crawl", "--sources", sources,
+                              stub_hosts={"rebind.test": [None, "127.0.0.1"]}, workdir=tmp_path)  # fmt: skip
+    finally:
+        site.close()
+    assert run.returncode == 0, run.stderr
+    assert "1 new" in run.stdout
+    assert "/inside" not in [path for path, _ in log]
+    assert rows(tmp_path, "SELECT reason, url FROM rejections") == [("private_address", rebound)]
+
+
+def test_a_proposed_sources_entry_is_valid_toml_and_lists_web_addresses_only():
+    """`sources add` writes what a site's robots.txt and pages name: a character beyond the
+    BMP (which JSON escapes as a surrogate pair, refused by TOML), DEL (which TOML forbids
+    unescaped), a file:// sitemap (not the site)."""
+    import tomllib
+
+    from crawlers.probe import proposal
+
+    found = {"feeds": ["https://x.example/лента-😀/"], "wordpress": False, "languages": ["ru"],
+             "sitemaps": ["file:///etc/passwd", "https://x.example/s\x7f.xml"]}  # fmt: skip
+    [entry] = tomllib.loads(proposal("https://x.example/", found, name="x 😀"))["source"]
+    assert entry["name"] == "x 😀" and entry["feeds"] == found["feeds"]
+    assert entry["sitemaps"] == ["https://x.example/s\x7f.xml"]
 
 
 def test_robots_txt_is_obeyed_unless_the_source_overrides_it(tmp_path, local_site):

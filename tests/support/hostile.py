@@ -131,13 +131,16 @@ class HostileServer:
 
 # Runs in the crawl's subprocess before the CLI: names resolve through a stub table only (an
 # unknown name is unknown: no DNS query leaves), and a connection or datagram to anything but
-# loopback is refused before a packet leaves (and logged).
+# loopback is refused before a packet leaves (and logged). A name's answer may be a list:
+# the answers to its lookups in turn, the last one repeated; null fails that lookup (a name
+# server answering SERVFAIL, then an address).
 _GUARD = """
 import ipaddress, json, os, runpy, socket, sys
 
 _hosts = {"localhost": "127.0.0.1", **json.loads(os.environ["HOSTILE_STUB_HOSTS"])}
 _log = os.environ["HOSTILE_CONNECT_LOG"]
 _getaddrinfo = socket.getaddrinfo
+_asked = {}
 
 def _lookup(host):
     if isinstance(host, bytes):
@@ -149,7 +152,13 @@ def _lookup(host):
         pass
     if host not in _hosts:
         raise socket.gaierror(socket.EAI_NONAME, f"test stub resolver: unknown name {host}")
-    return _hosts[host]
+    answer = _hosts[host]
+    if isinstance(answer, list):
+        asked = _asked[host] = _asked.get(host, -1) + 1
+        answer = answer[min(asked, len(answer) - 1)]
+    if answer is None:
+        raise socket.gaierror(socket.EAI_AGAIN, f"test stub resolver: no answer for {host} now")
+    return answer
 
 def getaddrinfo(host, *args, **kwargs):
     return _getaddrinfo(host if host is None else _lookup(host), *args, **kwargs)
@@ -188,7 +197,7 @@ class GuardedRun:
     connects: list = field(default_factory=list)  # (event, host, port) the guard refused
 
 
-def run_guarded_cli(*args: str, stub_hosts: dict[str, str], workdir: Path,
+def run_guarded_cli(*args: str, stub_hosts: dict, workdir: Path,
                     env: dict[str, str] | None = None, timeout: float = 120) -> GuardedRun:  # fmt: skip
     """``narrascope ARGS`` in a subprocess with the stub resolver and the connection guard;
     its wall time and peak resident memory (the child's own high-water mark, VmHWM, polled:
