@@ -71,12 +71,14 @@ class PublicAddressResolver(CachingThreadedResolver):
     and answers 169.254.169.254 a moment later, nor one whose answer changed in between."""
 
     private_hosts: tuple[str, ...] = ()
+    proxies: frozenset[str] = frozenset()
 
     @classmethod
     def from_crawler(cls, crawler, reactor):
         resolver = super().from_crawler(crawler, reactor)
         hosts = {h.lower() for h in crawler.settings.getlist("NARRASCOPE_PRIVATE_HOSTS")}
-        resolver.private_hosts = tuple(sorted(hosts | proxy_hosts()))
+        resolver.private_hosts = tuple(sorted(hosts))
+        resolver.proxies = frozenset(proxy_hosts())  # by name exactly, no subdomains
         resolver.refused = {}  # host -> the answer refused: the connection's error says neither
         return resolver
 
@@ -86,19 +88,23 @@ class PublicAddressResolver(CachingThreadedResolver):
         return lookup
 
     def _refuse_private(self, address: str, name) -> str:
-        host = (name.decode("idna") if isinstance(name, bytes) else name).lower()
-        if not host_matches(host, self.private_hosts) and not is_public_address(address):
+        host = (name.decode("ascii", "replace") if isinstance(name, bytes) else name).lower()
+        allowed = host in self.proxies or host_matches(host, self.private_hosts)
+        if not allowed and not is_public_address(address):
             self.refused[host] = address
             raise PrivateAnswer(f"refused non-public address {address} for {host}")
         return address
 
 
-def refused_answer(host: str | None) -> str | None:
-    """The non-public address PublicAddressResolver refused for ``host`` in this crawl, if any:
-    a connection it stopped fails with a plain DNSLookupError ("no results")."""
+def refused_answer(host: str | None, forget: bool = False) -> str | None:
+    """The non-public address PublicAddressResolver refused for ``host`` in this crawl, if any
+    (and, with ``forget``, no longer: a later failure of its own is then a DNS error): a
+    connection it stopped fails with a plain DNS error ("no results")."""
     from twisted.internet import reactor
 
-    return getattr(getattr(reactor, "resolver", None), "refused", {}).get((host or "").lower())
+    refused = getattr(getattr(reactor, "resolver", None), "refused", {})
+    key = (host or "").lower()
+    return refused.pop(key, None) if forget else refused.get(key)
 
 
 async def resolve(host: str) -> str | None:
@@ -132,28 +138,33 @@ class PrivateAddressMiddleware:
     def from_crawler(cls, crawler):
         return cls(crawler)
 
-    def _allowed_hosts(self, request) -> tuple[str, ...]:
+    def _allowed_hosts(self, request) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(hosts this request may reach at private addresses, hosts any source may)."""
         spider = getattr(self.crawler, "spider", None)
+        every = tuple(getattr(spider, "private_hosts", ()))
         by_source = getattr(spider, "private_hosts_for", None)
         if by_source is not None:
-            return tuple(by_source(request.meta.get("source")))
-        return tuple(getattr(spider, "private_hosts", ()))
+            return tuple(by_source(request.meta.get("source"))), every
+        return every, every
 
     async def process_request(self, request, spider=None):
         parts = urlsplit(request.url)
         if parts.scheme.lower() not in SCHEMES:
             raise SchemeRefused(f"refused {parts.scheme or 'no'} scheme ({request.url[:200]})")
         host = (parts.hostname or "").lower()
-        if request.meta.get("allow_private") or host_matches(host, self._allowed_hosts(request)):
+        own, every = self._allowed_hosts(request)
+        if request.meta.get("allow_private") or host_matches(host, own):
             return None
-        if not await _is_public(host):
+        # the resolver lets another source's allowed host answer a private address when
+        # connecting: for such a host this check is the only one, so a failed lookup refuses
+        if not await _is_public(host, unresolved=not host_matches(host, every)):
             raise PrivateAddressRefused(f"refused non-public address for {host} ({request.url})")
         return None
 
 
-async def _is_public(host: str) -> bool:
-    """False where ``host`` is, or resolves to, a non-public address; True where it does not
-    resolve (the downloader reports the DNS error itself)."""
+async def _is_public(host: str, unresolved: bool = True) -> bool:
+    """False where ``host`` is, or resolves to, a non-public address; ``unresolved`` where it
+    does not resolve (True: the downloader reports the DNS error itself)."""
     try:
         return is_public_address(str(ipaddress.ip_address(host.split("%")[0])))
     except ValueError:  # a name, or a form of address only the resolver reads (0x7f.1)
@@ -162,7 +173,7 @@ async def _is_public(host: str) -> bool:
         address = await resolve(host)
     except PrivateAnswer:
         return False
-    return address is None or is_public_address(address)
+    return unresolved if address is None else is_public_address(address)
 
 
 class RedirectLoop(IgnoreRequest):
@@ -253,6 +264,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
             del self._own_delay[key]
 
     def process_exception(self, request, exception, spider=None):
+        if refused_answer(urlsplit(request.url).hostname):
+            return None  # PublicAddressResolver refused its answer: no retry will differ
         retried = super().process_exception(request, exception)
         if retried is not None:
             self._back_off(request)

@@ -31,8 +31,11 @@ def sitemap_body(body: bytes, max_bytes: int) -> bytes:
 
 
 def parse_sitemap(xml: bytes) -> tuple[list[str], list[Link]]:
-    """(child sitemaps, pages). News sitemaps give each page its title and publication date;
-    ``lastmod`` (or the news publication date) says when a page last changed."""
+    """(child sitemaps, pages). Child sitemaps come newest first by their ``lastmod`` (those
+    without one after, in the index's order): a crawl reads a limited number of them, and an
+    index of archives lists the oldest first as often as not. News sitemaps give each page
+    its title and publication date; ``lastmod`` (or the news publication date) says when a
+    page last changed."""
     from lxml import etree
 
     # no entity resolution, no network: sitemaps are untrusted input
@@ -49,7 +52,13 @@ def parse_sitemap(xml: bytes) -> tuple[list[str], list[Link]]:
         found = el.find(path, _NS)
         return found.text.strip() if found is not None and found.text else None
 
-    children = [t for el in root.iterfind("sm:sitemap", _NS) if (t := text(el, "sm:loc"))]
+    children = _newest_first(
+        [
+            (t, text(el, "sm:lastmod"))
+            for el in root.iterfind("sm:sitemap", _NS)
+            if (t := text(el, "sm:loc"))
+        ]  # fmt: skip
+    )
     pages = []
     for el in root.iterfind("sm:url", _NS):
         loc = text(el, "sm:loc")
@@ -65,3 +74,13 @@ def parse_sitemap(xml: bytes) -> tuple[list[str], list[Link]]:
             )  # fmt: skip
         )
     return children, pages
+
+
+def _newest_first(children: list[tuple[str, str | None]]) -> list[str]:
+    from storage.dates import parse_date
+
+    dated = [(when, i, url) for i, (url, lastmod) in enumerate(children)
+             if (when := parse_date(lastmod)) is not None]  # fmt: skip
+    undated = [url for url, lastmod in children if parse_date(lastmod) is None]
+    dated.sort(key=lambda row: (-row[0].timestamp(), row[1]))
+    return [url for _, _, url in dated] + undated

@@ -600,7 +600,7 @@ class SourceSpider(scrapy.Spider):
         elif failure.check(SchemeRefused):
             reason = "unsupported_scheme"
         elif failure.check(DNSLookupError, CannotResolveHostError) and (
-            answer := refused_answer(urlsplit(request.url).hostname)
+            answer := refused_answer(urlsplit(request.url).hostname, forget=True)
         ):  # resolved when connecting, after the middleware's lookup had failed or differed
             reason = "private_address"
             message = f"refused non-public address {answer} when connecting ({request.url})"

@@ -94,7 +94,6 @@ def add(obj, url, name, allow_private, write_to):
     """
     from crawlers.probe import probe, proposal
     from crawlers.runner import scrapy_settings
-    from crawlers.sources import SourcesError, load_sources
 
     settings = scrapy_settings("", "probe", obj.config["crawl"])
     for key in ("ITEM_PIPELINES", "NARRASCOPE_WARC_DIR"):
@@ -113,16 +112,38 @@ def add(obj, url, name, allow_private, write_to):
     if write_to:
         from pathlib import Path
 
-        target = Path(write_to)
-        existing = target.read_text(encoding="utf-8") if target.exists() else ""
-        # written beside it and checked (it parses, names are unique) before it replaces the
-        # file: a file that no longer parses would fail every later run
-        draft = target.with_name(f".{target.name}.new")
-        draft.write_text(existing + ("\n" if existing else "") + entry, encoding="utf-8")
+        append_checked(Path(write_to), entry)
+        click.echo(f"appended to {write_to}", err=True)
+
+
+def append_checked(target, entry: str) -> None:
+    """Append ``entry`` to the sources file ``target`` (a link: to the file it points to),
+    written beside it and checked (it parses, names are unique) before it replaces the file,
+    with the file's permissions: a file that no longer parses would fail every later run."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from crawlers.sources import SourcesError, load_sources
+
+    target = Path(target).resolve()
+    existing = target.read_text(encoding="utf-8") if target.exists() else ""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".new", dir=target.parent)
+    draft = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(existing + ("\n" if existing else "") + entry)
         try:
             load_sources(draft)
         except SourcesError as err:
-            draft.unlink()
             raise click.ClickException(f"{target} left as it was: {err}") from err
+        if target.exists():
+            shutil.copymode(target, draft)
+        else:  # mkstemp's 0600, as a new file would not be
+            mask = os.umask(0)
+            os.umask(mask)
+            draft.chmod(0o666 & ~mask)
         draft.replace(target)
-        click.echo(f"appended to {target}", err=True)
+    finally:
+        draft.unlink(missing_ok=True)

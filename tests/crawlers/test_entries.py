@@ -14,6 +14,26 @@ from crawlers.entries.telegram import channel_url, parse_channel
 from crawlers.entries.wordpress import parse_posts
 
 
+def test_a_sitemap_indexs_children_come_newest_first():
+    """A crawl reads a limited number of child sitemaps: the newest by lastmod come first,
+    those without one after them in the index's order."""
+    entries = [("old", "2026-01-01"), ("none-1", None), ("new", "2026-11-30T08:00:00+03:00"),
+               ("mid", "2026-06-01"), ("none-2", "not a date")]  # fmt: skip
+    index = "".join(
+        f"<sitemap><loc>https://a.example/{name}.xml</loc>"
+        + (f"<lastmod>{lastmod}</lastmod>" if lastmod else "")
+        + "</sitemap>"
+        for name, lastmod in entries
+    )
+    xml = (
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{index}</sitemapindex>'
+    )
+    children, _ = parse_sitemap(xml.encode())
+    assert children == [
+        f"https://a.example/{n}.xml" for n in ("new", "mid", "old", "none-1", "none-2")
+    ]
+
+
 def test_sitemap_index_urlset_news_and_gzip():
     index = render.sitemap_index(["https://a.example/s1.xml.gz", "https://a.example/news.xml"])
     children, pages = parse_sitemap(index.encode())

@@ -164,6 +164,42 @@ def test_a_name_that_fails_to_resolve_and_then_answers_a_private_address_is_refu
     assert rows(tmp_path, "SELECT reason, url FROM rejections") == [("private_address", rebound)]
 
 
+def test_another_sources_private_host_that_fails_its_first_lookup_is_refused(tmp_path):
+    """Source "intra" allows private addresses for intra.test, so the connection's lookup
+    lets intra.test answer one. A page of source "local" redirects there, and the name fails
+    the middleware's lookup: for such a host that lookup is the only check, so it refuses."""
+    from tests.support.hostile import run_guarded_cli
+
+    site = LocalSite({"/n/0": ("text/html", article("Обычная"), {}),
+                      "/inside": ("text/html", article("Внутренняя"), {})})  # fmt: skip
+    log = site.server.RequestHandlerClass.log = []
+    port = site.server.server_address[1]
+    inside = f"http://intra.test:{port}/inside"
+    site.routes["/go"] = ("text/html", b"", {"Status": "302", "Location": inside})
+    items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
+             for p in ("/go", "/n/0")]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    (tmp_path / "sources.toml").write_text(
+        f'[[source]]\nname = "local"\nhome = "{site.base}/"\nfeeds = ["{site.base}/feed/"]\n'
+        f'allow_private = true\n[[source]]\nname = "intra"\nhome = "http://intra.test:{port}/"\n'
+        f'feeds = ["{site.base}/nothing"]\nallowed_domains = ["intra.test"]\nallow_private = true\n',
+        encoding="utf-8")  # fmt: skip
+    (tmp_path / "narrascope.toml").write_text(FAST + "retries = 0\n")
+    try:
+        run = run_guarded_cli("--db", str(tmp_path / "n.duckdb"), "--config",
+                              str(tmp_path / "narrascope.toml"), "crawl", "--sources",
+                              str(tmp_path / "sources.toml"),
+                              stub_hosts={"intra.test": [None, "127.0.0.1"]}, workdir=tmp_path)  # fmt: skip
+    finally:
+        site.close()
+    assert run.returncode == 0, run.stderr
+    assert "/inside" not in [path for path, _ in log]
+    assert ("local", "private_address", inside) in rows(
+        tmp_path, "SELECT source, reason, url FROM rejections"
+    )
+
+
 def test_a_proposed_sources_entry_is_valid_toml_and_lists_web_addresses_only():
     """`sources add` writes what a site's robots.txt and pages name: a character beyond the
     BMP (which JSON escapes as a surrogate pair, refused by TOML), DEL (which TOML forbids
