@@ -328,3 +328,13 @@ def test_retry_after_is_read_as_seconds_or_as_a_date():
     assert retry_after_seconds(b"Thu, 26 Nov 2026 09:00:00 GMT", now) == 0.0  # in the past
     assert retry_after_seconds(b"soon", now) == retry_after_seconds(None, now) == 0.0
     assert retry_after_seconds(b"-3", now) == 0.0
+
+
+def test_scrapy_fetches_http_and_https_only():
+    """Behind the middleware's scheme check, scrapy itself has no handler for file://, ftp://,
+    s3:// or data: URLs (its file handler reads a local file whole, with no size limit)."""
+    from crawlers.runner import scrapy_settings
+
+    handlers = scrapy_settings("n.duckdb", "run", {})["DOWNLOAD_HANDLERS"]
+    assert {scheme: handlers.get(scheme, "on") for scheme in ("file", "ftp", "s3", "data")} == {
+        "file": None, "ftp": None, "s3": None, "data": None}  # fmt: skip
