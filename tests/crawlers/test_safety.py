@@ -134,70 +134,56 @@ def test_a_sources_private_allowance_covers_its_own_hosts_only(tmp_path, local_s
     assert (source, reason, url) == ("local", "private_address", inside + "/secret")
 
 
-def test_a_name_that_fails_to_resolve_and_then_answers_a_private_address_is_refused(tmp_path):
-    """A redirect to a name whose name server fails the first lookup (the middleware's) and
-    answers a loopback address to the next: the lookup the connection makes is checked too,
-    so the page behind it is never requested, and the refusal is recorded as such."""
+def crawl_a_redirect_to(tmp_path, name: str, more_sources: str = "") -> tuple[str, list, list]:
+    """Crawl, in the guarded subprocess, a 127.0.0.1 source whose feed lists /n/0 and /go,
+    which redirects to /inside at ``name`` on the same server; ``name`` fails its first lookup
+    and answers 127.0.0.1 after. The redirect's URL, the server's log and the rejections."""
     from tests.support.hostile import run_guarded_cli
 
     site = LocalSite({"/n/0": ("text/html", article("Обычная"), {}),
                       "/inside": ("text/html", article("Внутренняя"), {})})  # fmt: skip
     log = site.server.RequestHandlerClass.log = []
-    port = site.server.server_address[1]
-    rebound = f"http://rebind.test:{port}/inside"
-    site.routes["/go"] = ("text/html", b"", {"Status": "302", "Location": rebound})
+    target = f"http://{name}:{site.server.server_address[1]}/inside"
+    site.routes["/go"] = ("text/html", b"", {"Status": "302", "Location": target})
     items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
              for p in ("/go", "/n/0")]  # fmt: skip
     site.routes["/feed/"] = ("application/rss+xml",
                              render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
-    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    sources = tmp_path / "sources.toml"
+    sources.write_text(f'[[source]]\nname = "local"\nhome = "{site.base}/"\nfeeds = '
+                       f'["{site.base}/feed/"]\nallow_private = true\n' + more_sources.format(
+                       port=site.server.server_address[1], base=site.base), encoding="utf-8")  # fmt: skip
     (tmp_path / "narrascope.toml").write_text(FAST + "retries = 0\n")
     try:
         run = run_guarded_cli("--db", str(tmp_path / "n.duckdb"), "--config",
-                              str(tmp_path / "narrascope.toml"), "crawl", "--sources", sources,
-                              stub_hosts={"rebind.test": [None, "127.0.0.1"]}, workdir=tmp_path)  # fmt: skip
+                              str(tmp_path / "narrascope.toml"), "crawl", "--sources",
+                              str(sources), stub_hosts={name: [None, "127.0.0.1"]},
+                              workdir=tmp_path)  # fmt: skip
     finally:
         site.close()
     assert run.returncode == 0, run.stderr
     assert "1 new" in run.stdout
+    return target, log, rows(tmp_path, "SELECT source, reason, url FROM rejections")
+
+
+def test_a_name_that_fails_to_resolve_and_then_answers_a_private_address_is_refused(tmp_path):
+    """A redirect to a name whose name server fails the first lookup (the middleware's) and
+    answers a loopback address to the next: the lookup the connection makes is checked too,
+    so the page behind it is never requested, and the refusal is recorded as such."""
+    target, log, rejections = crawl_a_redirect_to(tmp_path, "rebind.test")
     assert "/inside" not in [path for path, _ in log]
-    assert rows(tmp_path, "SELECT reason, url FROM rejections") == [("private_address", rebound)]
+    assert rejections == [("local", "private_address", target)]
 
 
 def test_another_sources_private_host_that_fails_its_first_lookup_is_refused(tmp_path):
     """Source "intra" allows private addresses for intra.test, so the connection's lookup
     lets intra.test answer one. A page of source "local" redirects there, and the name fails
     the middleware's lookup: for such a host that lookup is the only check, so it refuses."""
-    from tests.support.hostile import run_guarded_cli
-
-    site = LocalSite({"/n/0": ("text/html", article("Обычная"), {}),
-                      "/inside": ("text/html", article("Внутренняя"), {})})  # fmt: skip
-    log = site.server.RequestHandlerClass.log = []
-    port = site.server.server_address[1]
-    inside = f"http://intra.test:{port}/inside"
-    site.routes["/go"] = ("text/html", b"", {"Status": "302", "Location": inside})
-    items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
-             for p in ("/go", "/n/0")]  # fmt: skip
-    site.routes["/feed/"] = ("application/rss+xml",
-                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
-    (tmp_path / "sources.toml").write_text(
-        f'[[source]]\nname = "local"\nhome = "{site.base}/"\nfeeds = ["{site.base}/feed/"]\n'
-        f'allow_private = true\n[[source]]\nname = "intra"\nhome = "http://intra.test:{port}/"\n'
-        f'feeds = ["{site.base}/nothing"]\nallowed_domains = ["intra.test"]\nallow_private = true\n',
-        encoding="utf-8")  # fmt: skip
-    (tmp_path / "narrascope.toml").write_text(FAST + "retries = 0\n")
-    try:
-        run = run_guarded_cli("--db", str(tmp_path / "n.duckdb"), "--config",
-                              str(tmp_path / "narrascope.toml"), "crawl", "--sources",
-                              str(tmp_path / "sources.toml"),
-                              stub_hosts={"intra.test": [None, "127.0.0.1"]}, workdir=tmp_path)  # fmt: skip
-    finally:
-        site.close()
-    assert run.returncode == 0, run.stderr
+    intra = ('[[source]]\nname = "intra"\nhome = "http://intra.test:{port}/"\nfeeds = '
+             '["{base}/nothing"]\nallowed_domains = ["intra.test"]\nallow_private = true\n')  # fmt: skip
+    target, log, rejections = crawl_a_redirect_to(tmp_path, "intra.test", intra)
     assert "/inside" not in [path for path, _ in log]
-    assert ("local", "private_address", inside) in rows(
-        tmp_path, "SELECT source, reason, url FROM rejections"
-    )
+    assert ("local", "private_address", target) in rejections
 
 
 def test_a_proposed_sources_entry_is_valid_toml_and_lists_web_addresses_only():
