@@ -10,6 +10,8 @@ from urllib.parse import urljoin, urlsplit
 
 import scrapy
 
+from crawlers.sources import is_web_url
+
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml",
               "application/feed+json")  # fmt: skip
 
@@ -130,17 +132,14 @@ def toml_value(value) -> str:
     return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def _web(urls: list[str]) -> list[str]:
-    """The http(s) URLs: a robots.txt or a page may name ``file:`` or ``ftp:`` ones."""
-    return [u for u in urls if urlsplit(u).scheme.lower() in ("http", "https")]
-
-
 def proposal(home: str, found: dict, name: str | None = None,
              allow_private: bool = False) -> str:  # fmt: skip
     """A [[source]] entry for the sources file, from what the probe found."""
     host = urlsplit(home).hostname or "site"
     lines = ["[[source]]", f"name = {toml_value(name or host)}", f"home = {toml_value(home)}"]
-    feeds, sitemaps = _web(found["feeds"]), _web(found["sitemaps"])
+    # http(s) only: a robots.txt or a page may name file: or ftp: ones
+    feeds = [u for u in found["feeds"] if is_web_url(u)]
+    sitemaps = [u for u in found["sitemaps"] if is_web_url(u)]
     if feeds:
         lines.append(f"feeds = {toml_value(feeds)}")
     if sitemaps:

@@ -19,6 +19,8 @@ from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.error import DNSLookupError
 
+from crawlers.sources import host_matches, is_web_url
+
 #: request meta key: monotonic time before which a retried request must not be sent
 NOT_BEFORE = "narrascope_not_before"
 _NOT_BEFORE = NOT_BEFORE  # the name it had first
@@ -30,17 +32,6 @@ class PrivateAddressRefused(IgnoreRequest):
 
 class SchemeRefused(IgnoreRequest):
     """The request is not for http(s): a listing pointed at ``file:``, ``ftp:``, ``data:``..."""
-
-
-#: schemes the crawler fetches; scrapy's handlers for the others are switched off too
-#: (``crawlers.runner.scrapy_settings``): a ``file://`` URL in a hostile sitemap would read the
-#: crawl machine's own files, and scrapy's file and FTP handlers know no size limit
-SCHEMES = ("http", "https")
-
-
-def host_matches(host: str, domains) -> bool:
-    """``host`` is one of ``domains`` or a subdomain of one."""
-    return any(host == d or host.endswith("." + d) for d in domains)
 
 
 def is_public_address(address: str) -> bool:
@@ -148,8 +139,10 @@ class PrivateAddressMiddleware:
         return every, every
 
     async def process_request(self, request, spider=None):
+        # scrapy's handlers for other schemes are off too (crawlers.runner.scrapy_settings): a
+        # file:// URL in a hostile sitemap would read the crawl machine's own files, whole
         parts = urlsplit(request.url)
-        if parts.scheme.lower() not in SCHEMES:
+        if not is_web_url(request.url):
             raise SchemeRefused(f"refused {parts.scheme or 'no'} scheme ({request.url[:200]})")
         host = (parts.hostname or "").lower()
         own, every = self._allowed_hosts(request)

@@ -62,12 +62,23 @@ class Source:
         return [kind for kind, on in zip(KINDS, flags, strict=True) if on]
 
     def allows(self, url: str) -> bool:
-        """An http(s) URL on one of the source's allowed domains."""
-        parts = urlsplit(url)
-        if parts.scheme.lower() not in ("http", "https"):
-            return False  # file:, ftp:, data: at an allowed host name are not the site
-        host = (parts.hostname or "").lower()
-        return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
+        """An http(s) URL on one of the source's allowed domains (file:, ftp:, data: at an
+        allowed host name are not the site)."""
+        host = (urlsplit(url).hostname or "").lower()
+        return is_web_url(url) and host_matches(host, self.allowed_domains)
+
+
+#: the schemes the crawler fetches (crawlers/safety.py refuses the others)
+WEB_SCHEMES = ("http", "https")
+
+
+def is_web_url(url: str) -> bool:
+    return urlsplit(url).scheme.lower() in WEB_SCHEMES
+
+
+def host_matches(host: str, domains) -> bool:
+    """``host`` is one of ``domains`` or a subdomain of one."""
+    return any(host == d or host.endswith("." + d) for d in domains)
 
 
 def private_hosts(sources) -> set[str]:

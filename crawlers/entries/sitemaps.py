@@ -79,8 +79,7 @@ def parse_sitemap(xml: bytes) -> tuple[list[str], list[Link]]:
 def _newest_first(children: list[tuple[str, str | None]]) -> list[str]:
     from storage.dates import parse_date
 
-    dated = [(when, i, url) for i, (url, lastmod) in enumerate(children)
-             if (when := parse_date(lastmod)) is not None]  # fmt: skip
-    undated = [url for url, lastmod in children if parse_date(lastmod) is None]
-    dated.sort(key=lambda row: (-row[0].timestamp(), row[1]))
-    return [url for _, _, url in dated] + undated
+    when = [parse_date(lastmod) for _, lastmod in children]
+    order = sorted(range(len(children)),
+                   key=lambda i: (when[i] is None, -when[i].timestamp() if when[i] else 0, i))  # fmt: skip
+    return [children[i][0] for i in order]
