@@ -7,12 +7,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import islice
-from time import monotonic
-from urllib.parse import urlsplit
 
-import duckdb
 import scrapy
-from scrapy.utils.asyncio import call_later
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
@@ -20,24 +16,16 @@ from crawlers.entries import Link
 from crawlers.entries.feeds import parse_feed
 from crawlers.entries.links import TRAPS, article_signal
 from crawlers.entries.sitemaps import SitemapTooLarge, parse_sitemap, sitemap_body
-from crawlers.entries.telegram import channel_url, parse_channel
-from crawlers.entries.wordpress import parse_posts, posts_url
+from crawlers.entries.telegram import channel_url
 from crawlers.sources import Source, private_hosts
-from storage.crawlstate import canonical_or_none, lookup
+from crawlers.spiders.channels import ChannelListing, history_key
+from crawlers.spiders.responses import Unusable, content_type, decode_html, failure_reason, is_html
+from crawlers.spiders.state import StateLookup
+from crawlers.spiders.wordpress import WordPressListing
+from storage.crawlstate import canonical_or_none
 from storage.dates import parse_date
-from storage.db import HeldReader, StorageError
-from storage.records import EntryState, NotModified, PageRecord, Rejection
+from storage.records import NotModified, PageRecord, Rejection
 
-HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-#: seconds without a crawl-state lookup after which the spider lets go of the database
-IDLE_RELEASE = 0.1
-#: a lookup waits this long for a batch of ours that is opening or closing the file ...
-STATE_WAIT = 2.0
-#: ... and this long for another process's lock on it; past either, no stored state, and
-STATE_OPEN_WAIT = 0.2
-#: lookups in the next seconds do without, then try once each without waiting until one works
-STATE_RETRY = 0.5
 #: links read from one page when following links. Each costs ~0.3 ms of the thread that every
 #: download shares: a page of 100,000 links stalled the whole crawl for 30 s (and timed out
 #: other sources' downloads). A page with more is cut there, and the cut recorded.
@@ -51,20 +39,7 @@ MAX_CHILD_SITEMAPS = 200
 MAX_SITEMAP_DEPTH = 3
 
 
-def _history_key(channel: str) -> str:
-    """Where a channel's history cursor is kept in crawl_state (beside its newest post id)."""
-    return f"{channel}?narrascope-cursor=history"
-
-
-def _detect(body: bytes) -> str | None:
-    """Last resort for pages that declare no encoding (charset-normalizer)."""
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(body[:200_000]).best()
-    return best.encoding if best else None
-
-
-class SourceSpider(scrapy.Spider):
+class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
     name = "narrascope"
 
     def __init__(
@@ -82,13 +57,8 @@ class SourceSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.sources = sources
         self.db_path = db_path
-        self._reader = HeldReader(db_path)
-        self._last_read = 0.0
-        self._release_pending = False
-        self._state_retry_at = 0.0  # after a failed lookup: lookups do without until then
-        self._state_warned = False
-        self.without_state = 0  # URLs looked up while the database was unavailable
         self.expiry = timedelta(days=expiry_days)
+        self._lookup = StateLookup(db_path, self.expiry, self.logger)
         self.wp_per_page = wp_per_page
         self.telegram_pages = telegram_pages
         self.min_article_chars = min_article_chars
@@ -114,61 +84,17 @@ class SourceSpider(scrapy.Spider):
     # -- entry points ------------------------------------------------------------------
 
     def _state(self, keys) -> dict:
-        """Crawl state of these canonical URLs (canonical URL -> Seen), ignoring expired
-        entries.
+        """Crawl state of these canonical URLs (canonical URL -> Seen), unexpired (StateLookup:
+        never waits long for the database, and does without where it is locked)."""
+        return self._lookup(keys)
 
-        Read through a held read-only connection: a link-following crawl asks for every page,
-        and opening DuckDB each time cost more than the rest of the crawl. The writer thread's
-        batches take it over and lend it theirs (see HeldReader); the spider lets go after
-        IDLE_RELEASE seconds without a lookup and when it closes.
-
-        A lookup runs on the reactor thread, so it never waits long: where the file is locked
-        by another process (or, rarely, by a batch of ours that takes longer than
-        STATE_WAIT), it answers "no stored state" (the pages are fetched unconditionally), and
-        lookups in the next STATE_RETRY seconds do not try."""
-        keys = [k for k in keys if k]
-        if not keys:
-            return {}
-        now = monotonic()
-        if now < self._state_retry_at:
-            self.without_state += len(keys)
-            return {}
-        calm = self._state_retry_at == 0.0  # the last lookup worked: wait a little
-        try:
-            with self._reader.use(
-                timeout=STATE_WAIT if calm else 0, open_wait=STATE_OPEN_WAIT if calm else 0
-            ) as con:
-                seen = lookup(con, keys)
-        except (StorageError, duckdb.Error) as err:
-            self._reader.release(wait=False)  # never left holding the file after a failure
-            self._state_retry_at = monotonic() + STATE_RETRY
-            self.without_state += len(keys)
-            if not self._state_warned:
-                self._state_warned = True
-                self.logger.warning(
-                    "crawl state unavailable (%s): pages are fetched without it "
-                    "(unconditionally) until the database is free",
-                    " ".join(str(err).split())[:300],
-                )
-            return {}
-        self._state_retry_at = 0.0
-        self._last_read = monotonic()
-        if not self._release_pending:
-            self._release_pending = True
-            call_later(IDLE_RELEASE, self._release_when_idle)
-        horizon = datetime.now(UTC) - self.expiry
-        return {k: s for k, s in seen.items() if s.last_fetched_at >= horizon}
-
-    def _release_when_idle(self) -> None:
-        idle = monotonic() - self._last_read
-        if idle >= IDLE_RELEASE:
-            self._reader.release(wait=False)  # a batch being written has let go of it already
-            self._release_pending = False
-        else:
-            call_later(IDLE_RELEASE - idle, self._release_when_idle)
+    @property
+    def without_state(self) -> int:
+        """URLs looked up while the database was unavailable."""
+        return self._lookup.without_state
 
     def closed(self, reason) -> None:
-        self._reader.release()
+        self._lookup.release()
 
     @property
     def private_hosts(self) -> set[str]:
@@ -203,7 +129,7 @@ class SourceSpider(scrapy.Spider):
         started = datetime.now(UTC).replace(microsecond=0).isoformat()
         apis = {s.name: f"{s.home.rstrip('/')}/wp-json/wp/v2/posts" for s in self.sources}
         channels = {s.name: [channel_url(c) for c in s.telegram] for s in self.sources}
-        cursors = [_history_key(c) for cs in channels.values() for c in cs]
+        cursors = [history_key(c) for cs in channels.values() for c in cs]
         entries = [*apis.values(), *(c for cs in channels.values() for c in cs), *cursors]
         state = self._state(map(canonical_or_none, entries))
         for source in self.sources:
@@ -227,42 +153,6 @@ class SourceSpider(scrapy.Spider):
                     yield self._request(
                         url, self.parse_linked, source, cb_kwargs={"depth": 0}, dont_filter=True
                     )
-
-    def _wordpress_start(self, source: Source, key: str, state: dict, started: str):
-        """Page 1 of the posts listing, modified since the last complete read (if any)."""
-        seen = state.get(canonical_or_none(key))
-        after = seen.lastmod if seen else None
-        kwargs = {"page": 1, "key": key, "started": started, "after": after}
-        return self._request(
-            posts_url(source.home, 1, self.wp_per_page, after),
-            self.parse_wordpress,
-            source,
-            cb_kwargs=kwargs,
-            dont_filter=True,
-        )
-
-    def _channel_start(self, source: Source, url: str, state: dict):
-        """The channel's newest page; ``known`` is the newest post id stored before, and
-        ``resume`` where an earlier run stopped reading older history (if it did)."""
-
-        def stored_id(key: str) -> int | None:
-            seen = state.get(canonical_or_none(key))
-            return int(seen.lastmod) if seen and (seen.lastmod or "").isdigit() else None
-
-        known, resume = stored_id(url), stored_id(_history_key(url))
-        return self._request(
-            url,
-            self.parse_channel,
-            source,
-            cb_kwargs={
-                "key": url,
-                "known": known,
-                "pages": 1,
-                "top": None,
-                "resume": resume or None,
-            },  # fmt: skip
-            dont_filter=True,
-        )
 
     async def parse_feed(self, response, source: Source):
         """A feed's entries, parsed in a thread: feedparser is pure Python (~0.5 ms an entry),
@@ -321,109 +211,10 @@ class SourceSpider(scrapy.Spider):
             self._child_sitemaps_read[source.name] += 1
             yield self._request(url, self.parse_sitemap, source, meta={"sitemap_depth": depth})
 
-    def parse_wordpress(self, response, source: Source, page, key, started, after):
-        self.health[source.name]["fetched"] += 1
-        if response.status != 200:  # past the last page, or an API error
-            self._wp_done(source, failed=page == 1)
-            yield from self._release_listings(source)
-            return
-        try:
-            posts = parse_posts(response.body)
-        except ValueError as err:
-            self._wp_done(source, failed=True)
-            yield self._reject(source, response.url, "bad_api_response", str(err))
-            yield from self._release_listings(source)
-            return
-        if page == 1:
-            try:
-                total = int(response.headers.get("X-WP-TotalPages", b"1"))
-            except ValueError:
-                total = 1
-            cap = max(1, -(-source.max_pages // self.wp_per_page))
-            self._wp_pending[source.name] = min(total, cap)
-            for number in range(2, min(total, cap) + 1):
-                yield self._request(
-                    posts_url(source.home, number, self.wp_per_page, after),
-                    self.parse_wordpress,
-                    source,
-                    cb_kwargs={"page": number, "key": key, "started": started, "after": after},
-                )
-        fetched_at = datetime.now(UTC)
-        delivered = self._api_urls.setdefault(source.name, set())
-        for post in posts:
-            if not source.allows(post.url) or not self._spend(source):
-                continue
-            delivered.add(canonical_or_none(post.url))
-            yield PageRecord(
-                url=post.url, source=source.name, origin="crawl", fetched_at=fetched_at,
-                html=post.html, http_status=200, content_type="text/html", encoding="utf-8",
-                hint_title=post.title, hint_published_at=post.published, author=post.author,
-                categories=post.categories, meta={**post.meta, "api_url": response.url},
-                warc=response.meta.get("warc"),
-            )  # fmt: skip
-        if self._wp_done(source) and source.name not in self._wp_failed:
-            # every page read: the next run asks only for posts modified since this one began
-            yield EntryState(key, source.name, "wordpress", fetched_at, lastmod=started)
-        yield from self._release_listings(source)
-
-    def _wp_done(self, source: Source, failed: bool = False) -> bool:
-        if failed:
-            self._wp_failed.add(source.name)
-        left = self._wp_pending.get(source.name, 1) - 1
-        self._wp_pending[source.name] = left
-        return left <= 0
-
-    def _release_listings(self, source: Source):
-        """The source's feeds and sitemaps, once its API listing is over (read or failed)."""
-        if self._wp_pending.get(source.name, 1) <= 0:
-            yield from self._after_api.pop(source.name, [])
-
-    def parse_channel(self, response, source: Source, key, known, pages, top, resume=None,
-                      backfill=False):  # fmt: skip
-        """One preview page. New posts are read back to ``known`` (the newest stored before);
-        when the page limits stop a run short of that, the id it stopped at is kept as a
-        cursor (``resume``), and a later run, once caught up, reads on from there."""
-        self.health[source.name]["fetched"] += 1
-        posts, before = parse_channel(response.text)
-        fetched_at = datetime.now(UTC)
-        if not backfill:
-            top = max([top or 0, *(p.post_id for p in posts)]) or None
-        for post in reversed(posts):  # newest first, so the page budget keeps the latest
-            if not backfill and known is not None and post.post_id <= known:
-                continue
-            if not post.text or not self._spend(source):
-                continue
-            title = post.text.split("\n", 1)[0][:140]
-            yield PageRecord(
-                url=post.url, source=source.name, origin="crawl", fetched_at=fetched_at,
-                text=post.text, http_status=response.status, hint_title=title,
-                hint_published_at=post.published,
-                meta={"channel": post.channel, "post_id": post.post_id, "views": post.views,
-                      "forwarded_from": post.forwarded_from, "links": post.links},
-                warc=response.meta.get("warc"),
-            )  # fmt: skip
-        room = pages < self.telegram_pages and self.budget[source.name] > 0
-        cursor = _history_key(key)
-        unread = before is not None and (backfill or known is None or before - 1 > known)
-        follow = {"key": key, "known": known, "pages": pages + 1, "top": top, "resume": resume}
-        if unread and room:
-            yield self._request(f"{key.split('?')[0]}?before={before}", self.parse_channel,
-                                source, cb_kwargs={**follow, "backfill": backfill})  # fmt: skip
-            return
-        if not backfill and top is not None:
-            yield EntryState(key, source.name, "telegram", fetched_at, lastmod=str(top))
-        if unread:  # stopped by the limits: older history waits for the next run
-            yield EntryState(cursor, source.name, "telegram-history", fetched_at, str(before))
-        elif backfill:  # the start of the channel: nothing older to read
-            yield EntryState(cursor, source.name, "telegram-history", fetched_at, "0")
-        elif resume and room:  # caught up with new posts: read on into older history
-            yield self._request(f"{key.split('?')[0]}?before={resume}", self.parse_channel,
-                                source, cb_kwargs={**follow, "backfill": True})  # fmt: skip
-
     def parse_linked(self, response, source: Source, depth: int, title=None, published=None):
         """A page reached by following links: stored when it looks like an article, and its
         links followed while ``depth`` allows."""
-        if response.status == 304 or not self._is_html(response):
+        if response.status == 304 or not is_html(response):
             yield from self.parse_page(response, source)  # not modified, or a rejection
             return
         if article_signal(response.selector, self.min_article_chars):
@@ -526,12 +317,6 @@ class SourceSpider(scrapy.Spider):
                 meta={"handle_httpstatus_list": [304]},
             )
 
-    def _is_html(self, response) -> bool:
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1").lower()
-        return isinstance(response, scrapy.http.TextResponse) and (
-            not content_type or content_type.startswith(HTML_TYPES)
-        )
-
     def _reject(self, source: Source, url: str, reason: str, detail: str) -> Rejection:
         self.health[source.name][f"error:{reason}"] += 1
         return Rejection("crawl", reason, detail, url=url, source=source.name)
@@ -543,78 +328,37 @@ class SourceSpider(scrapy.Spider):
         if response.status == 304:
             yield NotModified(response.url, source.name, now, response.meta.get("warc"))
             return
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1").lower()
-        if not self._is_html(response):
+        declared = content_type(response).lower()
+        if not is_html(response):
             yield self._reject(source, response.url, "not_html",
-                               f"content type {content_type or 'unknown'}")  # fmt: skip
+                               f"content type {declared or 'unknown'}")  # fmt: skip
             return
         if not response.body.strip():
             health["empty_bodies"] += 1
             yield self._reject(source, response.url, "empty_body",
                                f"HTTP {response.status} with an empty body")  # fmt: skip
             return
-        from w3lib.encoding import html_to_unicode
-
-        encoding, html = html_to_unicode(
-            response.headers.get("Content-Type", b"").decode("latin-1") or None,
-            response.body,
-            auto_detect_fun=_detect,
-        )
-        if "\x00" in html:
-            yield self._reject(source, response.url, "not_html",
-                               "body contains NUL bytes (binary content)")  # fmt: skip
-            return
-        bad = html.count("\ufffd")
-        if bad > self.max_replacement_share * len(html):
-            yield self._reject(source, response.url, "undecodable",
-                               f"{bad} of {len(html)} characters undecodable as {encoding}")  # fmt: skip
+        try:
+            encoding, html = decode_html(response, self.max_replacement_share)
+        except Unusable as err:
+            yield self._reject(source, response.url, err.reason, err.detail)
             return
         self.body_chars[source.name].append(len(html))
         header = lambda name: response.headers.get(name, b"").decode("latin-1") or None  # noqa: E731
         yield PageRecord(
             url=response.url, source=source.name, origin="crawl", fetched_at=now, html=html,
-            http_status=response.status, content_type=content_type or None, encoding=encoding,
+            http_status=response.status, content_type=declared or None, encoding=encoding,
             hint_title=title, hint_published_at=published, etag=header("ETag"),
             last_modified=header("Last-Modified"), warc=response.meta.get("warc"),
         )  # fmt: skip
 
     def failed(self, failure):
-        from scrapy.exceptions import CannotResolveHostError, DownloadCancelledError, IgnoreRequest
-        from twisted.internet.error import DNSLookupError
-
-        from crawlers.deadline import StoppedForTime
-        from crawlers.safety import (
-            PrivateAddressRefused,
-            RedirectLoop,
-            SchemeRefused,
-            refused_answer,
-        )
-
-        if failure.check(StoppedForTime):  # not fetched, not failed: the next run fetches it
+        found = failure_reason(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
+        if found is None:  # not fetched, not failed: the next run fetches it
             return
+        reason, message = found
         request = failure.request
         source = next((s for s in self.sources if s.name == request.meta.get("source")), None)
-        message = str(failure.value)
-        if failure.check(PrivateAddressRefused):
-            reason = "private_address"
-        elif failure.check(SchemeRefused):
-            reason = "unsupported_scheme"
-        elif failure.check(DNSLookupError, CannotResolveHostError) and (
-            answer := refused_answer(urlsplit(request.url).hostname, forget=True)
-        ):  # resolved when connecting, after the middleware's lookup had failed or differed
-            reason = "private_address"
-            message = f"refused non-public address {answer} when connecting ({request.url})"
-        elif failure.check(DownloadCancelledError) or "DOWNLOAD_MAXSIZE" in message:
-            reason = "too_large"  # streamed past the limit, or a compressed body inflating past it
-            # scrapy's message is empty when a body of no stated length streams past the limit
-            limit = self.settings.getint("DOWNLOAD_MAXSIZE")
-            message = message or f"the body grew past max_bytes ({limit} bytes) while streaming"
-        elif failure.check(RedirectLoop) or "max redirections" in message.lower():
-            reason = "redirect_loop"
-        elif failure.check(IgnoreRequest) and "robots.txt" in message.lower():
-            reason = "robots_txt"
-        else:
-            reason = "fetch_error"
         if source is not None and request.callback == self.parse_wordpress:
             self._wp_done(source, failed=True)
             yield from self._release_listings(source)
