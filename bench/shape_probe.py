@@ -2,12 +2,13 @@
 
     python -m bench.shape_probe [FILE.tsv | SET_FOLDER ...]
 
-Each file holds posts or briefs, one a line (title TAB text); a folder is a labelled set of
+Each file holds posts or briefs, one a line (title TAB text, ``\\n`` for a line break); a folder is a labelled set of
 pages (bench/notnews_set.py), of which the stubs that the rules keep and that have a weak sign
 are taken. By default the two probes in bench/data and the sets 8 and 9, whose stubs give the
 other side of the curve: Telegram-style posts that address the reader (a stub's *shape*,
-pipeline/stubshape.py) and briefs titled exactly as a stub is (a film called "Access Denied":
-a stub's *title alone*). For each text: the rule that rejects it at extraction (if any), its
+pipeline/stubshape.py), briefs titled exactly as a stub is (a film called "Access Denied":
+a stub's *title alone*), and briefs on blocked sites that state a block page's notice, one
+sentence a line (a block *notice alone*). For each text: the rule that rejects it at extraction (if any), its
 weak sign (``Rules.weak``), how much nearer its lead vector is to the nearest example stub
 than to the nearest example news text and how close to that stub it is (pipeline/stubvectors.py),
 and whether the embed stage rejects it (the sign, ``shape_margin`` and ``weak_floor``). Then,
@@ -31,6 +32,7 @@ DATA = Path(__file__).parent / "data"
 PROBES = (
     DATA / "shape-probe-posts.tsv",
     DATA / "title-probe-briefs.tsv",
+    DATA / "block-probe-briefs.tsv",
     DATA / "notnews-set8",
     DATA / "notnews-set9",
 )
@@ -82,7 +84,7 @@ def main(paths: list[Path]) -> None:
             texts = set_stubs(path, rules)
         else:
             lines = path.read_text("utf-8").splitlines()
-            texts = [line.split("\t") for line in lines if line.strip()]
+            texts = [line.replace("\\n", "\n").split("\t") for line in lines if line.strip()]
         print(f"{path.name}: {len(texts)} texts")
         found = margins(stage, check, texts)
         signs = [rules.weak(text, title) for title, text in texts]

@@ -39,6 +39,7 @@ LIMIT_KEYS = (
     "teaser_chars",
     "paywall_chars",
     "title_alone_chars",
+    "notice_alone_kinds",
 )
 # Notices of these kinds are walls: what follows them on a page is the wall, not the article.
 WALL_KINDS = frozenset({"paywall", "login"})
@@ -110,6 +111,7 @@ class Limits:
     teaser_chars: int = 1000
     paywall_chars: int = 600
     title_alone_chars: int = 100
+    notice_alone_kinds: tuple[str, ...] = ("block",)
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,11 @@ class Rules:
             if "shape" in data
             else None
         )
+        if "notice_alone_kinds" in limits:
+            kinds = limits["notice_alone_kinds"]
+            if not isinstance(kinds, list) or not set(kinds) <= STUB_KINDS:
+                raise RulesError(f"notice_alone_kinds: a list of {sorted(STUB_KINDS)}")
+            limits = {**limits, "notice_alone_kinds": tuple(kinds)}
         return cls(tuple(rules), Limits(**limits), digest, shape)
 
     @classmethod
@@ -318,6 +325,8 @@ class Rules:
         weights: dict[str, int] = {}  # rule id -> characters of the notices it found
         evidence: dict[str, str] = {}
         kept, removed = [], []
+        # the text with its stub notices (for a page kept on a lone notice), and those lines
+        with_notices, stub_lines = [], []
         other = 0  # characters of prose: lines of prose_line_chars or more that are no notice
         walls, past_wall = 0, 0  # wall notices, and the prose after the first of them
         labelled = False  # a paywall label ("Premium") heads the text: a teaser may be longer
@@ -331,9 +340,12 @@ class Rules:
             stripped = line.strip()
             if heading and stripped and fold(stripped).strip(" .!") == heading:
                 kept.append(line)
+                with_notices.append(line)
                 continue
             rule = self.notice(stripped) if stripped else None
             lines += bool(stripped)
+            if rule is None or rule.kind in STUB_KINDS:
+                with_notices.append(line)
             if rule is None:
                 kept.append(line)
                 prose = len(stripped) if len(stripped) >= limits.prose_line_chars else 0
@@ -344,6 +356,8 @@ class Rules:
             labelled = labelled or (rule.kind == "paywall" and lines <= 2 and not other)
             weights[rule.id] = weights.get(rule.id, 0) + len(stripped)
             evidence.setdefault(rule.id, stripped)
+            if rule.kind in STUB_KINDS:
+                stub_lines.append(stripped)
             if len(stripped) <= limits.furniture_line_chars:
                 removed.append(stripped)
             else:  # a long notice is weighed, but never cut out of a page that is kept
@@ -392,6 +406,31 @@ class Rules:
             walls >= 2 and past_wall < limits.article_chars and other < limits.teaser_chars
         ) or (labelled and other < limits.paywall_chars)
         nothing_else = removed and not any(line.strip() for line in kept)  # furniture only
+        # One line of a block notice over prose, under a headline that is no stub's: the
+        # notice's wording is what news of a blocked site says ("Доступ к сайту ограничен по
+        # требованию Генпрокуратуры." opening a brief), where a block page is titled as its
+        # notice. A weak sign, as a stub's title alone is: the page is kept whole and the embed
+        # stage weighs its lead vector. An untitled text has no headline to tell it by: its
+        # notice still makes it a stub. Prose counts the notice line's words besides its wording.
+        if (
+            stub
+            and other < limit
+            and len(stub_lines) == 1
+            and by_id[next(iter(stub))].kind in limits.notice_alone_kinds
+            and title
+            and title.strip()
+            and titled is None
+            and not stub_title
+            and not teaser
+        ):
+            line = stub_lines[0]
+            besides = other + len(line) - self._covered(fold(line))[1]
+            if besides >= limits.title_alone_chars:
+                rule = by_id[next(iter(stub))]
+                hint = (rule.kind, f"{rule.id}, notice alone", _short(evidence[rule.id]))
+                cut = tuple(x for x in removed if x != line)
+                text = "\n".join(with_notices).strip()
+                return Verdict(None, None, text, cut, other, hint=hint)
         if (stub and (other < limit or teaser)) or nothing_else:
             rule = _heaviest([(by_id[k], w) for k, w in (stub or weights).items()])
             return Verdict(rule.kind, rule.id, text, tuple(removed), other,
@@ -406,11 +445,24 @@ class Rules:
         (``shaped``).
         News has such signs too, so the embed stage rejects a text by one only where its
         lead vector agrees (pipeline/stubvectors.py)."""
-        hint = self.judge(text, title).hint if self.title_rule(title)[0] else None
+        judged = self.title_rule(title)[0] is not None or self._may_be_alone(text)
+        hint = self.judge(text, title).hint if judged else None
         if hint is not None:
             return hint
         shaped = self.shaped(text, title)
         return None if shaped is None else (shaped[0], "shape", shaped[1])
+
+    def _may_be_alone(self, text: str) -> bool:
+        """False only when no line of ``text`` can match a rule of notice_alone_kinds (the
+        rules' cheap test): ``weak`` judges the text only where it may hold a lone notice."""
+        kinds = self.limits.notice_alone_kinds
+        rules = [r for r in self.rules if r.kind in kinds and r.line is not None]
+        for line in text.split("\n"):
+            folded = fold(line.strip())
+            plain = dotless(folded)
+            if folded and any(r.may_match(folded, plain) for r in rules):
+                return True
+        return False
 
     def shaped(self, text: str, title: str | None = None) -> tuple[str, str] | None:
         """(kind, evidence) when a text has a stub's shape (pipeline/stubshape.py). The shape

@@ -19,6 +19,7 @@ from storage.schema import (
     m22_shape_at_embed,
     m23_notnews_rejudged,
     m24_copy_links_one_way,
+    m25_block_notice_rejudged,
 )
 
 LATER = [
@@ -37,4 +38,5 @@ LATER = [
     m22_shape_at_embed.MIGRATION,
     m23_notnews_rejudged.MIGRATION,
     m24_copy_links_one_way.MIGRATION,
+    m25_block_notice_rejudged.MIGRATION,
 ]

@@ -91,9 +91,9 @@ SHAPED = {
 
 
 def probe(name: str) -> list[list[str]]:
-    """A probe of bench/data: (title, text) a line."""
+    """A probe of bench/data: (title, text) a line, ``\\n`` a line break in the text."""
     lines = (ROOT / "bench" / "data" / name).read_text("utf-8").splitlines()
-    return [line.split("\t") for line in lines if line.strip()]
+    return [line.replace("\\n", "\n").split("\t") for line in lines if line.strip()]
 
 
 POSTS = probe("shape-probe-posts.tsv")

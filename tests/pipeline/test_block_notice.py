@@ -1,0 +1,78 @@
+"""One line of a block notice under a news headline: a weak sign, not a stub (README "Pages
+that are not news", "A block notice alone")."""
+
+import pytest
+
+from pipeline.embed import EmbedStage
+from pipeline.notnews import default_rules, screen
+from storage.records import Rejection
+from tests.pipeline.test_stubvectors import doc, probe, rejected_before, set8_stub
+
+# news briefs on blocked sites that state the block page's words, one sentence a line (as
+# Telegram channels write them), in ru, uk, en, de and pl; written by a helper session that
+# saw neither the rules nor the example stubs
+BLOCKED = probe("block-probe-briefs.tsv")
+BRIEF = (
+    "Генпрокуратура потребовала заблокировать портал «КамНовости 24»",
+    "Доступ к сайту ограничен по требованию Генпрокуратуры.\n"
+    "С утра понедельника такое уведомление видят читатели портала kamnews24.ru.\n"
+    "Редакция утверждает, что никаких претензий заранее не получала.",
+)
+
+
+@pytest.fixture(scope="module")
+def stage():
+    return EmbedStage()
+
+
+def test_a_brief_opening_with_a_block_notice_is_kept_whole_with_a_hint():
+    title, text = BRIEF
+    result = {"text": text, "title": title}
+    assert screen(result) is result  # the notice line is the brief's news: never cut out
+    kind, rule, evidence = default_rules().weak(text, title)
+    assert (kind, rule) == ("block", "blocked-ru, notice alone")
+    assert evidence.startswith("Доступ к сайту ограничен")
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "why"),
+    [
+        ("Доступ к сайту ограничен", BRIEF[1], "titled as its notice, as block pages are"),
+        (BRIEF[0], "Доступ к сайту ограничен по требованию Генпрокуратуры.\nПодробнее на сайте.",
+         "too little prose besides the notice"),
+        (BRIEF[0], "Доступ к сайту ограничен.\nВаш IP-адрес заблокирован.\n" + BRIEF[1].split("\n", 1)[1],
+         "two notices"),
+        ("Почему в Нижнем Новгороде дорожает аренда", "Материал для подписчиков\n"
+         + BRIEF[1].split("\n", 1)[1], "a paywall's notice: not a kind news states in its words"),
+        (None, BRIEF[1], "untitled: no headline to tell it by"),
+    ],
+    ids=["stub-title", "short", "two-notices", "paywall", "untitled"],
+)  # fmt: skip
+def test_a_block_notice_still_makes_a_stub(title, text, why):
+    assert default_rules().judge(text, title).kind is not None, why
+
+
+def test_briefs_on_blocked_sites_are_kept_and_stubs_are_still_rejected(stage):
+    """The rules took 9 of these 20 briefs for block pages; they are now weak signs that
+    the embed stage weighs, and it keeps all 20. Set 8's Kazakh block page, whose notice line
+    the rules find under a stub's title, is still rejected at extraction."""
+    rules = default_rules()
+    assert len(BLOCKED) == 20 and [t for t, x in BLOCKED if rules.judge(x, t).kind] == []
+    alone = [t for t, x in BLOCKED if (rules.weak(x, t) or ("", ""))[1].endswith("notice alone")]
+    assert len(alone) == 9
+    out = stage.process([doc(f"b{i}", t, x) for i, (t, x) in enumerate(BLOCKED)])
+    assert [r.detail for r in out if isinstance(r, Rejection)] == []
+    title, text = set8_stub("ru-rkn-block")
+    assert rules.judge(text, title).kind == "block"
+
+
+def test_an_upgrade_extracts_again_a_brief_the_notice_alone_rejected(tmp_path):
+    """Schema 25: a brief rejected at extraction for its one line of a block notice is kept
+    after the upgrade; a block page titled as its notice stays rejected."""
+    title, text = BRIEF
+    pages = {"brief": (title, text, "block: rule blocked-ru, 124 chars of other text"),
+             "stub": ("Доступ к сайту ограничен", text, "block: rule blocked-ru, 124 chars")}  # fmt: skip
+    states, embed, health = rejected_before(tmp_path, 24, pages)
+    assert states["brief extract"] == states["brief embed"] == "done"
+    assert states["stub extract"] == "rejected" and "stub embed" not in states
+    assert embed == [] and health == [(2, 1)]
