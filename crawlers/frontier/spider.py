@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from crawlers.frontier import key
 from crawlers.frontier import scripts as lua
-from crawlers.spiders.sources import SourceSpider
+from crawlers.spiders.sources import MAX_CHILD_SITEMAPS, SourceSpider
 from storage.crawlstate import Seen
 
 
@@ -213,6 +213,16 @@ class FrontierSpider(SourceSpider):
         spends[0] += 1
         once = f"{source.name} {what} {spends[0]}"
         return bool(self._spend_once(keys=[key("budget"), key("spent")], args=[source.name, once]))
+
+    def _take_sitemap(self, source) -> bool:
+        """One more child sitemap of ``source`` in this run, counted across every crawler
+        (a sitemap handled again after its crawler died counts again: fewer are read, never
+        more)."""
+        read = self.server.hincrby(key("sitemaps", "read"), source.name, 1)
+        return int(read) <= MAX_CHILD_SITEMAPS
+
+    def _first_sitemap_cut(self, source) -> bool:
+        return bool(self.server.sadd(key("sitemaps", "cut"), source.name))
 
     def _wp_done(self, source, failed: bool = False) -> bool:
         if failed:

@@ -196,20 +196,32 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
                 continue
             if self.budget[source.name] <= 0:
                 return  # no page left to fetch from what it lists
-            read = self._child_sitemaps_read[source.name]
-            if depth > MAX_SITEMAP_DEPTH or read >= MAX_CHILD_SITEMAPS:
-                if source.name not in self._sitemaps_cut:
-                    self._sitemaps_cut.add(source.name)
+            deep = depth > MAX_SITEMAP_DEPTH
+            if deep or not self._take_sitemap(source):
+                if self._first_sitemap_cut(source):
                     detail = (
                         f"sitemaps nested {depth} deep"
-                        if depth > MAX_SITEMAP_DEPTH
+                        if deep
                         else f"more than {MAX_CHILD_SITEMAPS} child sitemaps in one run"
                     )
                     yield self._reject(source, url, "too_many_sitemaps",
                                        f"{detail}; the rest were not read")  # fmt: skip
                 return
-            self._child_sitemaps_read[source.name] += 1
             yield self._request(url, self.parse_sitemap, source, meta={"sitemap_depth": depth})
+
+    def _take_sitemap(self, source: Source) -> bool:
+        """Count one more child sitemap of ``source`` read in this run, if MAX_CHILD_SITEMAPS
+        allows it."""
+        if self._child_sitemaps_read[source.name] >= MAX_CHILD_SITEMAPS:
+            return False
+        self._child_sitemaps_read[source.name] += 1
+        return True
+
+    def _first_sitemap_cut(self, source: Source) -> bool:
+        """Whether this is the run's first cut of ``source``'s sitemaps (recorded once)."""
+        first = source.name not in self._sitemaps_cut
+        self._sitemaps_cut.add(source.name)
+        return first
 
     def parse_linked(self, response, source: Source, depth: int, title=None, published=None):
         """A page reached by following links: stored when it looks like an article, and its

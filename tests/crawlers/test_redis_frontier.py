@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,26 +19,10 @@ import pytest
 
 from crawlers.demo.server import DemoSites
 from tests.conftest import ROOT
-from tests.support.redis import start_redis, stop_redis
 
 pytestmark = pytest.mark.slow
 
 FAST = "[crawl]\ndownload_delay = 0\nautothrottle = false\nfrontier_timeout = {timeout}\n"
-
-
-@pytest.fixture(scope="module")
-def redis_url():
-    """A throwaway redis-server on a free loopback port (Debian's; .ci/run installs it)."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server): "
-                    "the shared-crawl tests need it")  # fmt: skip
-    for module in ("redis", "scrapy_redis"):
-        pytest.importorskip(module, reason=f"{module} is not installed (pip install "
-                            "'narrascope[redis]'): the shared-crawl tests need it")  # fmt: skip
-    proc, url = start_redis(server)
-    yield url
-    stop_redis(proc)
 
 
 @pytest.fixture(scope="module")
@@ -416,45 +399,6 @@ def test_crawlers_stop_when_ingest_is_gone(sites, redis_url, tmp_path):
     assert client.hget("narrascope:run", "state") == b"closed"
 
 
-def test_a_listing_page_handled_again_counts_once(redis_url):
-    """A crawler that died after handling a WordPress listing page, before it let go of it:
-    the page is handled again, yet counted once (page budget, pages left), so the listing's
-    watermark waits for every page, and page 1 handled again does not restart the count."""
-    import json
-
-    import redis
-    from scrapy.http import Request, TextResponse
-
-    from crawlers.frontier import reset
-    from crawlers.frontier.spider import FrontierSpider
-    from crawlers.sources import Source
-    from storage.records import EntryState, PageRecord
-
-    client = redis.Redis.from_url(redis_url)
-    reset(client)
-    source = Source(name="wp", home="http://wp.example/", wordpress=True, max_pages=5)
-    spider = FrontierSpider(sources=[source], db_path="", server=client, worker="w", wp_per_page=2)
-    spider.budget.setdefault("wp", source.max_pages)
-
-    def page(number: int) -> list:
-        posts = [{"link": f"http://wp.example/{number}-{i}", "title": {"rendered": "t"},
-                  "content": {"rendered": "<p>x</p>"}} for i in range(2)]  # fmt: skip
-        url = f"http://wp.example/wp-json/wp/v2/posts?page={number}"
-        response = TextResponse(url, body=json.dumps(posts).encode(), request=Request(url),
-                                headers={"X-WP-TotalPages": "3"})  # fmt: skip
-        return list(spider.parse_wordpress(response, source, number, "k", "2026-01-01", None))
-
-    def kinds(out: list) -> list[str]:
-        return [type(x).__name__ for x in out if isinstance(x, PageRecord | EntryState)]
-
-    assert kinds(page(1)) == ["PageRecord"] * 2
-    assert kinds(page(2)) == ["PageRecord"] * 2
-    assert kinds(page(2)) == ["PageRecord"] * 2  # again: its posts, no watermark yet
-    assert kinds(page(1)) == ["PageRecord"] * 2  # again: still two pages to wait for
-    # the last page: one post left in the budget of five, and the listing's watermark
-    assert kinds(page(3)) == ["PageRecord", "EntryState"]
-
-
 def test_a_crawler_whose_pushes_fail_stops_and_loses_nothing(sites, single, redis_url, tmp_path):
     """Redis refuses writes for a while (here: out of memory) while a crawler holds pages:
     it stops (exit 1) without marking them done, and a crawler started later crawls them."""
@@ -488,26 +432,6 @@ def test_a_crawler_whose_pushes_fail_stops_and_loses_nothing(sites, single, redi
     shared = snapshot(tmp_path / "full.duckdb")
     assert shared["documents"] == first_db["documents"]
     assert shared["state"] == first_db["state"]
-
-
-def test_crawlers_share_a_hosts_download_delay(redis_url):
-    """Two crawlers (two clients) asking for the same host get slots a delay apart; another
-    host, or one without a delay, does not wait."""
-    import redis
-
-    from crawlers.frontier.politeness import SharedPoliteness
-
-    one, two = (
-        SharedPoliteness(redis.Redis.from_url(redis_url), 0.0, {"slow.example": 0.5})
-        for _ in range(2)
-    )
-    starts = []  # when each request may start, on this machine's clock
-    for crawler in (one, two, one):
-        starts.append(time.monotonic() + crawler.reserve("slow.example"))
-    # a delay apart however slowly the calls came (less a round trip to Redis, from which
-    # the slot's time comes)
-    assert starts[1] - starts[0] >= 0.45 and starts[2] - starts[1] >= 0.45
-    assert two.reserve("fast.example") == 0.0
 
 
 def test_refused_items_and_a_lost_closing_report_fail_the_run(sites, single, redis_url, tmp_path):

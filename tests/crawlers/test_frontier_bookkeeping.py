@@ -1,0 +1,102 @@
+"""The shared crawl's run-wide bookkeeping in Redis, one piece at a time (the whole crawl:
+test_redis_frontier.py): what two crawlers count once between them, and what a crawler that
+handles a request again does not count twice."""
+
+from __future__ import annotations
+
+import time
+
+from crawlers.frontier import reset
+from crawlers.frontier.spider import FrontierSpider
+from crawlers.sources import Source
+
+
+def test_a_listing_page_handled_again_counts_once(redis_url):
+    """A crawler that died after handling a WordPress listing page, before it let go of it:
+    the page is handled again, yet counted once (page budget, pages left), so the listing's
+    watermark waits for every page, and page 1 handled again does not restart the count."""
+    import json
+
+    import redis
+    from scrapy.http import Request, TextResponse
+
+    from storage.records import EntryState, PageRecord
+
+    client = redis.Redis.from_url(redis_url)
+    reset(client)
+    source = Source(name="wp", home="http://wp.example/", wordpress=True, max_pages=5)
+    spider = FrontierSpider(sources=[source], db_path="", server=client, worker="w", wp_per_page=2)
+    spider.budget.setdefault("wp", source.max_pages)
+
+    def page(number: int) -> list:
+        posts = [{"link": f"http://wp.example/{number}-{i}", "title": {"rendered": "t"},
+                  "content": {"rendered": "<p>x</p>"}} for i in range(2)]  # fmt: skip
+        url = f"http://wp.example/wp-json/wp/v2/posts?page={number}"
+        response = TextResponse(url, body=json.dumps(posts).encode(), request=Request(url),
+                                headers={"X-WP-TotalPages": "3"})  # fmt: skip
+        return list(spider.parse_wordpress(response, source, number, "k", "2026-01-01", None))
+
+    def kinds(out: list) -> list[str]:
+        return [type(x).__name__ for x in out if isinstance(x, PageRecord | EntryState)]
+
+    assert kinds(page(1)) == ["PageRecord"] * 2
+    assert kinds(page(2)) == ["PageRecord"] * 2
+    assert kinds(page(2)) == ["PageRecord"] * 2  # again: its posts, no watermark yet
+    assert kinds(page(1)) == ["PageRecord"] * 2  # again: still two pages to wait for
+    # the last page: one post left in the budget of five, and the listing's watermark
+    assert kinds(page(3)) == ["PageRecord", "EntryState"]
+
+
+def test_crawlers_share_a_hosts_download_delay(redis_url):
+    """Two crawlers (two clients) asking for the same host get slots a delay apart; another
+    host, or one without a delay, does not wait."""
+    import redis
+
+    from crawlers.frontier.politeness import SharedPoliteness
+
+    one, two = (
+        SharedPoliteness(redis.Redis.from_url(redis_url), 0.0, {"slow.example": 0.5})
+        for _ in range(2)
+    )
+    starts = []  # when each request may start, on this machine's clock
+    for crawler in (one, two, one):
+        starts.append(time.monotonic() + crawler.reserve("slow.example"))
+    # a delay apart however slowly the calls came (less a round trip to Redis, from which
+    # the slot's time comes)
+    assert starts[1] - starts[0] >= 0.45 and starts[2] - starts[1] >= 0.45
+    assert two.reserve("fast.example") == 0.0
+
+
+def test_two_crawlers_read_a_sources_child_sitemaps_to_one_limit(redis_url):
+    """Two crawlers, each handling an index of 150 sitemaps of one source: 200 are requested
+    between them, not 200 each, and the cut is recorded once."""
+    import redis
+    from scrapy.http import Request, TextResponse
+    from scrapy.settings import Settings
+
+    from crawlers.spiders.sources import MAX_CHILD_SITEMAPS
+    from storage.records import Rejection
+
+    client = redis.Redis.from_url(redis_url)
+    reset(client)
+    source = Source(name="maps", home="http://maps.example/", max_pages=10_000)
+    crawlers = [FrontierSpider(sources=[source], db_path="", server=client, worker=w)
+                for w in ("a", "b")]  # fmt: skip
+    crawlers[0].budget.setdefault("maps", source.max_pages)
+    for spider in crawlers:
+        spider.settings = Settings({"DOWNLOAD_MAXSIZE": 1_000_000})  # scrapy gives a crawl's
+    out = []
+    for n, spider in enumerate(crawlers):
+        children = "".join(f"<sitemap><loc>http://maps.example/{n}/{i}.xml</loc></sitemap>"
+                           for i in range(150))  # fmt: skip
+        body = f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{children}'
+        url = f"http://maps.example/index-{n}.xml"
+        response = TextResponse(url, body=(body + "</sitemapindex>").encode(),
+                                request=Request(url))  # fmt: skip
+        out += list(spider.parse_sitemap(response, source))
+    requested = [x for x in out if isinstance(x, Request)]
+    cuts = [x for x in out if isinstance(x, Rejection)]
+    assert len(requested) == MAX_CHILD_SITEMAPS == 200
+    assert [(c.reason, c.url) for c in cuts] == [
+        ("too_many_sitemaps", "http://maps.example/1/50.xml")
+    ]
