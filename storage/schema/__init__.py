@@ -1,9 +1,16 @@
-"""Schema changes after version 9, one module each (storage/migrations.py holds 1-9).
-
-Each module defines ``MIGRATION = (version, description, [statements])``; the list below is
-applied in order after storage.migrations.MIGRATIONS."""
+"""Schema changes, one module each: ``MIGRATION = (version, description, [statements])``.
+``ALL`` lists them in the order they apply (storage/migrations.py)."""
 
 from storage.schema import (
+    m01_documents,
+    m02_rejections_view,
+    m03_translations_embeddings,
+    m04_copies_narratives,
+    m05_narrative_parts,
+    m06_crawl_state,
+    m07_raw_html,
+    m08_sources,
+    m09_stage_errors,
     m10_language_means,
     m11_narrative_labels,
     m12_notnews_health,
@@ -22,7 +29,16 @@ from storage.schema import (
     m25_block_notice_rejudged,
 )
 
-LATER = [
+ALL = [
+    m01_documents.MIGRATION,
+    m02_rejections_view.MIGRATION,
+    m03_translations_embeddings.MIGRATION,
+    m04_copies_narratives.MIGRATION,
+    m05_narrative_parts.MIGRATION,
+    m06_crawl_state.MIGRATION,
+    m07_raw_html.MIGRATION,
+    m08_sources.MIGRATION,
+    m09_stage_errors.MIGRATION,
     m10_language_means.MIGRATION,
     m11_narrative_labels.MIGRATION,
     m12_notnews_health.MIGRATION,
