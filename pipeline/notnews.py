@@ -165,8 +165,9 @@ class Rules:
         weights: dict[str, int] = {}  # rule id -> characters of the notices it found
         evidence: dict[str, str] = {}
         kept, removed = [], []
-        # the text with its stub notices (for a page kept on a lone notice), and those lines
-        with_notices, stub_lines = [], []
+        # the text with its stub notices (for a page kept on a lone notice), those lines, and
+        # the lines that are no notice
+        with_notices, stub_lines, plain = [], [], []
         other = 0  # characters of prose: lines of prose_line_chars or more that are no notice
         walls, past_wall = 0, 0  # wall notices, and the prose after the first of them
         labelled = False  # a paywall label ("Premium") heads the text: a teaser may be longer
@@ -184,10 +185,15 @@ class Rules:
                 continue
             rule = self.notice(stripped) if stripped else None
             lines += bool(stripped)
-            if rule is None or rule.kind in STUB_KINDS:
-                with_notices.append(line)
+            if (
+                rule is None
+                or rule.kind in STUB_KINDS
+                or len(stripped) > limits.furniture_line_chars
+            ):
+                with_notices.append(line)  # what a page kept whole keeps: all but furniture
             if rule is None:
                 kept.append(line)
+                plain.append(line)
                 prose = len(stripped) if len(stripped) >= limits.prose_line_chars else 0
                 other += prose
                 past_wall += prose if walls else 0
@@ -246,15 +252,18 @@ class Rules:
             walls >= 2 and past_wall < limits.article_chars and other < limits.teaser_chars
         ) or (labelled and other < limits.paywall_chars)
         nothing_else = removed and not any(line.strip() for line in kept)  # furniture only
-        # One line of a block notice over prose, under a headline that is no stub's: the
-        # notice's wording is what news of a blocked site says ("Доступ к сайту ограничен по
-        # требованию Генпрокуратуры." opening a brief), where a block page is titled as its
-        # notice. A weak sign, as a stub's title alone is: the page is kept whole and the embed
-        # stage weighs its lead vector. An untitled text has no headline to tell it by: its
-        # notice still makes it a stub. Prose counts the notice line's words besides its wording.
+        # One line of a block notice, under a headline that is no stub's, over prose that
+        # neither addresses the reader nor speaks as the site ("we"): the notice's wording is
+        # what news of a blocked site says ("Доступ к сайту ограничен по требованию
+        # Генпрокуратуры." opening a brief), where a block page is titled as its notice, or
+        # keeps the article's headline and speaks to its reader ("Вы можете прочитать другие
+        # новости", "We are sorry"). A weak sign, as a stub's title alone is: the page is kept
+        # whole and the embed stage weighs its lead vector. An untitled text has no headline to
+        # tell it by: its notice still makes it a stub. Prose counts the notice line's words
+        # besides its wording, and needs a line of its own.
         if (
             stub
-            and other < limit
+            and 0 < other < limit
             and len(stub_lines) == 1
             and by_id[next(iter(stub))].kind in limits.notice_alone_kinds
             and title
@@ -265,7 +274,8 @@ class Rules:
         ):
             line = stub_lines[0]
             besides = other + len(line) - self._covered(fold(line))[1]
-            if besides >= limits.title_alone_chars:
+            voiced = self.shape is not None and self.shape.voiced("\n".join(plain), fold)
+            if besides >= limits.title_alone_chars and not voiced:
                 rule = by_id[next(iter(stub))]
                 hint = (rule.kind, f"{rule.id}, notice alone", _short(evidence[rule.id]))
                 cut = tuple(x for x in removed if x != line)

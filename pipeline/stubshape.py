@@ -22,7 +22,16 @@ from itertools import islice
 WORD = re.compile(r"\w+(?:[-']\w+)*")
 # quotations in the raw text (notnews._QUOTED reads folded text; the cased "Sie" needs the raw)
 QUOTED = re.compile(r'"[^"\n]{1,400}"|«[^»\n]{1,400}»|„[^“”\n]{1,400}[“”]|“[^”\n]{1,400}”')
-SETTINGS = ("min_words", "max_words", "density", "you", "you_words", "you_cased", "words")
+SETTINGS = (
+    "min_words",
+    "max_words",
+    "density",
+    "you",
+    "you_words",
+    "you_cased",
+    "we_words",
+    "words",
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,8 @@ class Shape:
     order: tuple[str, ...] = ()  # the kinds in the file's order, for ties
     # words addressing the reader only where capitalised in mid-sentence (German "Sie")
     cased: re.Pattern | None = None
+    # words of a site speaking of itself ("we", "our"): only ``voiced`` reads them
+    we_words: frozenset[str] = frozenset()
 
     @classmethod
     def from_table(cls, table: dict, kinds: tuple[str, ...], error: type[Exception]) -> Shape:
@@ -64,6 +75,7 @@ class Shape:
                 density=float(table.get("density", 0.12)),
                 you=int(table.get("you", 1)),
                 you_words=frozenset(table.get("you_words", [])),
+                we_words=frozenset(table.get("we_words", [])),
                 exact=exact,
                 prefixes=tuple(sorted(prefixes, key=lambda p: -len(p[0]))),
                 order=tuple(words),
@@ -79,6 +91,22 @@ class Shape:
             return self.exact[word]
         return next((kind for stem, kind in self.prefixes if word.startswith(stem)), None)
 
+    def addresses(self, text: str, fold: Callable[[str], str]) -> bool:
+        """Whether the text addresses its reader (``you`` words or more), outside quotation
+        marks: a reader addressed inside them is someone quoted (news), not the page."""
+        unquoted = QUOTED.sub(" ", text)
+        you = sum(w in self.you_words for w in WORD.findall(fold(unquoted)))
+        if self.cased is not None and you < self.you:
+            you += len(self.cased.findall(unquoted))
+        return you >= self.you
+
+    def voiced(self, text: str, fold: Callable[[str], str]) -> bool:
+        """Whether the text addresses its reader or speaks as the site ("we", "our"), outside
+        quotation marks: a site's own notice does, a news report about a site does not."""
+        if self.addresses(text, fold):
+            return True
+        return any(w in self.we_words for w in WORD.findall(fold(QUOTED.sub(" ", text))))
+
     def judge(self, text: str, fold: Callable[[str], str]) -> tuple[str, str] | None:
         """(kind, evidence) when the text has a stub's shape; ``fold`` folds it as the rules
         fold what they match (pipeline.notnews.fold)."""
@@ -88,12 +116,7 @@ class Shape:
         words = WORD.findall(fold(text))
         if not self.min_words <= len(words) <= self.max_words:
             return None
-        # a reader addressed inside quotation marks is someone quoted (news), not the page
-        unquoted = QUOTED.sub(" ", text)
-        you = sum(w in self.you_words for w in WORD.findall(fold(unquoted)))
-        if self.cased is not None and you < self.you:
-            you += len(self.cased.findall(unquoted))
-        if you < self.you:
+        if not self.addresses(text, fold):
             return None
         counts: dict[str, int] = {}
         found: list[str] = []

@@ -55,9 +55,10 @@ def decode_html(response, max_replacement_share: float) -> tuple[str, str]:
     return encoding, html
 
 
-def failure_reason(failure, max_size: int) -> tuple[str, str] | None:
+def failure_reason(failure) -> tuple[str, str] | None:
     """(rejection reason, message) of a failed request; None where it was not fetched because
-    the run's time was up (the next run fetches it)."""
+    the run's time was up (the next run fetches it). The message of a body that streamed past
+    the size limit is empty where scrapy's is (a body of no stated length)."""
     from scrapy.exceptions import CannotResolveHostError, DownloadCancelledError, IgnoreRequest
     from twisted.internet.error import DNSLookupError
 
@@ -77,11 +78,7 @@ def failure_reason(failure, max_size: int) -> tuple[str, str] | None:
     ):  # resolved when connecting, after the middleware's lookup had failed or differed
         return "private_address", f"refused non-public address {answer} when connecting ({url})"
     if failure.check(DownloadCancelledError) or "DOWNLOAD_MAXSIZE" in message:
-        # streamed past the limit, or a compressed body inflating past it; scrapy's message is
-        # empty when a body of no stated length streams past the limit
-        return "too_large", message or (
-            f"the body grew past max_bytes ({max_size} bytes) while streaming"
-        )
+        return "too_large", message  # streamed past the limit, or a body inflating past it
     if failure.check(RedirectLoop) or "max redirections" in message.lower():
         return "redirect_loop", message
     if failure.check(IgnoreRequest) and "robots.txt" in message.lower():

@@ -365,10 +365,13 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         )  # fmt: skip
 
     def failed(self, failure):
-        found = failure_reason(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
+        found = failure_reason(failure)
         if found is None:  # not fetched, not failed: the next run fetches it
             return
         reason, message = found
+        if reason == "too_large" and not message:  # a body of no stated length, streamed
+            limit = self.settings.getint("DOWNLOAD_MAXSIZE")
+            message = f"the body grew past max_bytes ({limit} bytes) while streaming"
         request = failure.request
         source = next((s for s in self.sources if s.name == request.meta.get("source")), None)
         if source is not None and request.callback == self.parse_wordpress:
