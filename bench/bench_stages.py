@@ -95,7 +95,7 @@ def child(mode: str, db: Path, out: Path) -> None:
         # CTranslate2 per language on each paragraph's lines as sentences, or (split) on what
         # the stage itself translates: the package's splitter on each paragraph, each distinct
         # sentence once (the stage's sentence cache translates a repeat once too)
-        from pipeline.argos import routes
+        from pipeline.argos_routes import routes
         from pipeline.textnorm import paragraphs
 
         docs = [(lang, text) for lang, text in _texts(db) if lang != "en"]

@@ -67,7 +67,7 @@ class TranslateStage(Stage):
 
     @cached_property
     def routes(self) -> dict:
-        from pipeline.argos import routes
+        from pipeline.argos_routes import routes
 
         return routes(self.target, max_batch_tokens=self.max_batch_tokens, max_chars=self.max_chars)
 

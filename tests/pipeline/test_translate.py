@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from crawlers.demo.server import load_articles, paragraphs
-from pipeline import argos
+from pipeline import argos, argos_routes
 from pipeline.errors import ModelError
 from pipeline.runner import run_stages
 from pipeline.stages import build_stages
@@ -175,7 +175,7 @@ def test_translate_stage_on_a_real_database(tmp_path, argos_dir, tiny_packages):
 
 def test_long_sentences_are_split_not_truncated(argos_dir, tiny_packages):
     argos.install_file(tiny_packages["ru-en"])
-    route = argos.routes("en", max_chars=200)["ru"]
+    route = argos_routes.routes("en", max_chars=200)["ru"]
     run_on = ", ".join(["санкции ударили по урожаю в Африке"] * 60) + "."
     pieces = route.sentences(run_on)
     assert len(pieces) >= len(run_on) // 200
@@ -189,7 +189,7 @@ def test_a_sentence_over_the_models_positions_is_translated_in_pieces(argos_dir,
     package's vocabulary cuts Russian into short pieces (the end-to-end benchmark lost 175 of
     1,000 documents to this before). Translated in pieces, not refused."""
     argos.install_file(tiny_packages["ru-en"])
-    route = argos.routes("en")["ru"]
+    route = argos_routes.routes("en")["ru"]
     text = ("Председатель Внешэкономбанка подчеркнул, что взаимозачёты по контрактам "
             "1998-2023 годов (ЦБ, МВФ, ЕБРР) невозможны; ") * 3  # fmt: skip
     assert route.sentences(text) == [text.strip()]  # one unit: within the 400 characters
@@ -197,11 +197,11 @@ def test_a_sentence_over_the_models_positions_is_translated_in_pieces(argos_dir,
     assert len(tokens) > 256
     with pytest.raises(RuntimeError, match="position"):  # the model alone refuses it
         route._translator(0).translate_batch([tokens])
-    pieces = argos._cut_tokens(tokens, argos.MAX_INPUT_TOKENS)
+    pieces = argos_routes._cut_tokens(tokens, argos_routes.MAX_INPUT_TOKENS)
     assert [t for piece in pieces for t in piece] == tokens  # nothing dropped
-    assert all(len(piece) <= argos.MAX_INPUT_TOKENS for piece in pieces)
+    assert all(len(piece) <= argos_routes.MAX_INPUT_TOKENS for piece in pieces)
     assert min(len(piece) for piece in pieces) > len(tokens) // 4  # no word left alone
-    assert all(piece[0].startswith(argos.WORD_START) for piece in pieces)
+    assert all(piece[0].startswith(argos_routes.WORD_START) for piece in pieces)
     [out] = route.translate([text])
     assert out
 
@@ -209,11 +209,11 @@ def test_a_sentence_over_the_models_positions_is_translated_in_pieces(argos_dir,
 def test_pivot_through_english(argos_dir, tiny_packages):
     argos.install_file(tiny_packages["ru-en"])
     argos.install_file(tiny_packages["en-de"])
-    to_german = argos.routes("de")
+    to_german = argos_routes.routes("de")
     assert set(to_german) == {"ru", "en"}
     assert to_german["ru"].model_id == "argos:ru-en@0.0.1-test+argos:en-de@0.0.1-test"
     assert all(to_german["ru"].translate(["Россия готова к переговорам."]))
-    assert "de" not in argos.routes("en")  # no de->en package: no route
+    assert "de" not in argos_routes.routes("en")  # no de->en package: no route
 
 
 def test_no_model_is_reported_and_retried_after_install(tmp_path, argos_dir, tiny_packages):
