@@ -166,7 +166,7 @@ class Rules:
         evidence: dict[str, str] = {}
         kept, removed = [], []
         # the text with its stub notices (for a page kept on a lone notice), those lines, and
-        # the lines that are no notice
+        # the lines of prose
         with_notices, stub_lines, plain = [], [], []
         other = 0  # characters of prose: lines of prose_line_chars or more that are no notice
         walls, past_wall = 0, 0  # wall notices, and the prose after the first of them
@@ -193,8 +193,9 @@ class Rules:
                 with_notices.append(line)  # what a page kept whole keeps: all but furniture
             if rule is None:
                 kept.append(line)
-                plain.append(line)
                 prose = len(stripped) if len(stripped) >= limits.prose_line_chars else 0
+                if prose:
+                    plain.append(line)
                 other += prose
                 past_wall += prose if walls else 0
                 continue

@@ -200,7 +200,7 @@ VERSION_COLUMNS = [
 
 
 def compress_html(html: str | None) -> bytes | None:
-    """The stored form of a page's HTML (layout: storage/migrations.py, version 7)."""
+    """The stored form of a page's HTML (layout: storage/schema/m07_raw_html.py)."""
     if html is None:
         return None
     return zlib.compress(html.encode("utf-8", "surrogatepass"), 6)

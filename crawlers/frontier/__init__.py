@@ -26,6 +26,9 @@ own keys ``narrascope:requests`` and ``narrascope:dupefilter`` sit beside ours):
                     the handling that requested it
     wp:*            a WordPress listing's progress, shared by the crawlers that read its pages
                     (wp:done:<source>: the listing pages counted)
+    sitemaps:left   hash: source -> child sitemaps it may still read in this run (200 across all
+                    crawlers); sitemaps:spent as ``spent``; sitemaps:cut: source -> the
+                    handling that records its cut (recorded again only by that handling redone)
     polite:<host>   when the next request to that host may start (shared download delay)
 """
 

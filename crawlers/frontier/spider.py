@@ -112,6 +112,7 @@ class FrontierSpider(SourceSpider):
         self.budget = SharedCounts(server, key("budget"))
         self._requested = RequestedSet(server, key("requested"), self._handling_id)
         self._wp_pending = SharedCounts(server, key("wp", "pending"), once=True)
+        self._sitemaps_left = SharedCounts(server, key("sitemaps", "left"))
         self._wp_failed = SharedSet(server, key("wp", "failed"))
         self._api_urls = SharedSets(server, "wp:api")
         self._spend_once = server.register_script(lua.SPEND)
@@ -167,6 +168,7 @@ class FrontierSpider(SourceSpider):
         from the shared queue."""
         for source in self.sources:
             self.budget.setdefault(source.name, source.max_pages)
+            self._sitemaps_left.setdefault(source.name, MAX_CHILD_SITEMAPS)
         scheduler = self.frontier_scheduler
         try:
             if not self.server.hsetnx(key("run"), "seeded", self.worker):
@@ -214,15 +216,26 @@ class FrontierSpider(SourceSpider):
         once = f"{source.name} {what} {spends[0]}"
         return bool(self._spend_once(keys=[key("budget"), key("spent")], args=[source.name, once]))
 
+    def _child_sitemaps(self, source, children, response):
+        steps = super()._child_sitemaps(source, children, response)
+        yield from self._handling(f"sitemaps {response.url}", steps)
+
     def _take_sitemap(self, source) -> bool:
-        """One more child sitemap of ``source`` in this run, counted across every crawler
-        (a sitemap handled again after its crawler died counts again: fewer are read, never
-        more)."""
-        read = self.server.hincrby(key("sitemaps", "read"), source.name, 1)
-        return int(read) <= MAX_CHILD_SITEMAPS
+        """One more child sitemap of ``source`` in this run, counted across every crawler, and
+        once however often its index is handled (as the page budget is)."""
+        if self._handling_now is None:
+            return self._sitemaps_left.take(source.name) >= 0
+        what, spends = self._handling_now
+        spends[0] += 1
+        once = f"{source.name} {what} {spends[0]}"
+        left, spent = key("sitemaps", "left"), key("sitemaps", "spent")
+        return bool(self._spend_once(keys=[left, spent], args=[source.name, once]))
 
     def _first_sitemap_cut(self, source) -> bool:
-        return bool(self.server.sadd(key("sitemaps", "cut"), source.name))
+        """Whether this handling records ``source``'s cut: the first to cut does, and does
+        again when it is handled again after its crawler died."""
+        by = self._handling_id() or self.worker
+        return bool(self._claim(keys=[key("sitemaps", "cut")], args=[source.name, by]))
 
     def _wp_done(self, source, failed: bool = False) -> bool:
         if failed:

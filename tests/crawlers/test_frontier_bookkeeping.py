@@ -67,36 +67,74 @@ def test_crawlers_share_a_hosts_download_delay(redis_url):
     assert two.reserve("fast.example") == 0.0
 
 
-def test_two_crawlers_read_a_sources_child_sitemaps_to_one_limit(redis_url):
-    """Two crawlers, each handling an index of 150 sitemaps of one source: 200 are requested
-    between them, not 200 each, and the cut is recorded once."""
+def sitemap_crawlers(redis_url, n: int = 2) -> tuple[Source, list[FrontierSpider]]:
+    """``n`` crawlers of one run on a fresh frontier, with a source that lists sitemaps."""
     import redis
-    from scrapy.http import Request, TextResponse
     from scrapy.settings import Settings
 
     from crawlers.spiders.sources import MAX_CHILD_SITEMAPS
-    from storage.records import Rejection
 
     client = redis.Redis.from_url(redis_url)
     reset(client)
     source = Source(name="maps", home="http://maps.example/", max_pages=10_000)
-    crawlers = [FrontierSpider(sources=[source], db_path="", server=client, worker=w)
-                for w in ("a", "b")]  # fmt: skip
-    crawlers[0].budget.setdefault("maps", source.max_pages)
+    crawlers = [FrontierSpider(sources=[source], db_path="", server=client, worker=f"w{i}")
+                for i in range(n)]  # fmt: skip
+    crawlers[0].budget.setdefault("maps", source.max_pages)  # as start() sets them
+    crawlers[0]._sitemaps_left.setdefault("maps", MAX_CHILD_SITEMAPS)
     for spider in crawlers:
-        spider.settings = Settings({"DOWNLOAD_MAXSIZE": 1_000_000})  # scrapy gives a crawl's
+        spider.settings = Settings({"DOWNLOAD_MAXSIZE": 1_000_000})  # as a crawl gives it
+    return source, crawlers
+
+
+def sitemap_index(name: str, children: int):
+    """A sitemap index at http://maps.example/<name>.xml naming ``children`` sitemaps."""
+    from scrapy.http import Request, TextResponse
+
+    listed = "".join(f"<sitemap><loc>http://maps.example/{name}/{i}.xml</loc></sitemap>"
+                     for i in range(children))  # fmt: skip
+    body = f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{listed}'
+    url = f"http://maps.example/{name}.xml"
+    return TextResponse(url, body=(body + "</sitemapindex>").encode(), request=Request(url))
+
+
+def test_two_crawlers_read_a_sources_child_sitemaps_to_one_limit(redis_url):
+    """Two crawlers, each handling an index of 150 sitemaps of one source: 200 are requested
+    between them, not 200 each, and the cut is recorded once."""
+    from scrapy.http import Request
+
+    from storage.records import Rejection
+
+    source, crawlers = sitemap_crawlers(redis_url)
     out = []
     for n, spider in enumerate(crawlers):
-        children = "".join(f"<sitemap><loc>http://maps.example/{n}/{i}.xml</loc></sitemap>"
-                           for i in range(150))  # fmt: skip
-        body = f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{children}'
-        url = f"http://maps.example/index-{n}.xml"
-        response = TextResponse(url, body=(body + "</sitemapindex>").encode(),
-                                request=Request(url))  # fmt: skip
-        out += list(spider.parse_sitemap(response, source))
+        out += list(spider.parse_sitemap(sitemap_index(str(n), 150), source))
     requested = [x for x in out if isinstance(x, Request)]
     cuts = [x for x in out if isinstance(x, Rejection)]
-    assert len(requested) == MAX_CHILD_SITEMAPS == 200
+    assert len(requested) == 200
     assert [(c.reason, c.url) for c in cuts] == [
         ("too_many_sitemaps", "http://maps.example/1/50.xml")
     ]
+
+
+def test_an_index_handled_again_after_its_crawler_died_counts_once(redis_url):
+    """A crawler dies after requesting 150 of an index's 250 sitemaps; the index handled
+    again by another crawler still reads to 200 (the first 150 again, which the duplicate
+    filter drops) and records the cut, once."""
+    from itertools import islice
+
+    from scrapy.http import Request
+
+    from storage.records import Rejection
+
+    source, (dead, alive) = sitemap_crawlers(redis_url)
+    index = sitemap_index("big", 250)
+    assert len(list(islice(dead.parse_sitemap(index, source), 150))) == 150  # then it died
+    out = list(alive.parse_sitemap(index, source))
+    assert [x.url for x in out if isinstance(x, Request)] == [
+        f"http://maps.example/big/{i}.xml" for i in range(200)
+    ]
+    cuts = [(x.reason, x.url) for x in out if isinstance(x, Rejection)]
+    assert cuts == [("too_many_sitemaps", "http://maps.example/big/200.xml")]
+    # handled a third time, it records the cut again (its record may not have been pushed)
+    again = list(alive.parse_sitemap(index, source))
+    assert [x.url for x in again if isinstance(x, Rejection)] == ["http://maps.example/big/200.xml"]
