@@ -10,17 +10,11 @@ so every current document version that the extract stage rejects as not news los
 state: the next `process` extracts it again (a page that is still a stub is rejected again,
 its rejection logged twice) and the stages after it judge what is kept."""
 
+from storage.schema.m23_notnews_rejudged import MIGRATION as REJUDGED
+
 MIGRATION = (
     25,
     "pages rejected as not news at extraction are extracted again under the current rules (a "
     "lone block notice under a news headline is weighed by the embed stage)",
-    [
-        """DELETE FROM stage_state s
-        WHERE s.stage = 'extract' AND s.status = 'rejected'
-          AND s.version = (SELECT d.current_version FROM documents d WHERE d.doc_id = s.doc_id)
-          AND (
-              SELECT arg_max(r.reason, r.rejection_id) FROM rejections r
-              WHERE r.doc_id = s.doc_id AND r.version = s.version AND r.stage = 'extract'
-          ) = 'not_news'""",
-    ],
+    REJUDGED[2],  # schema 23's statement, as released
 )
