@@ -159,7 +159,7 @@ async def _is_public(host: str, unresolved: bool = True) -> bool:
     """False where ``host`` is, or resolves to, a non-public address; ``unresolved`` where it
     does not resolve (True: the downloader reports the DNS error itself)."""
     try:
-        return is_public_address(str(ipaddress.ip_address(host.split("%")[0])))
+        return is_public_address(host)
     except ValueError:  # a name, or a form of address only the resolver reads (0x7f.1)
         pass
     try:

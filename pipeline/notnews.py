@@ -267,8 +267,7 @@ class Rules:
             and 0 < other < limit
             and len(stub_lines) == 1
             and by_id[next(iter(stub))].kind in limits.notice_alone_kinds
-            and title
-            and title.strip()
+            and (title or "").strip()
             and titled is None
             and not stub_title
             and not teaser

@@ -79,7 +79,6 @@ def parse_sitemap(xml: bytes) -> tuple[list[str], list[Link]]:
 def _newest_first(children: list[tuple[str, str | None]]) -> list[str]:
     from storage.dates import parse_date
 
-    when = [parse_date(lastmod) for _, lastmod in children]
-    order = sorted(range(len(children)),
-                   key=lambda i: (when[i] is None, -when[i].timestamp() if when[i] else 0, i))  # fmt: skip
-    return [children[i][0] for i in order]
+    dated = [(loc, parse_date(lastmod)) for loc, lastmod in children]
+    dated.sort(key=lambda c: (c[1] is None, -c[1].timestamp() if c[1] else 0))  # stable
+    return [loc for loc, _ in dated]

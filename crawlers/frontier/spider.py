@@ -208,13 +208,18 @@ class FrontierSpider(SourceSpider):
                         found[k] = seen
         return found
 
-    def _spend(self, source) -> bool:
+    def _take(self, counts: SharedCounts, spent: str, source) -> bool:
+        """One off ``source``'s count in ``counts``, if any is left; once however often the
+        request being handled is handled (its answers are kept in the hash ``spent``)."""
         if self._handling_now is None:
-            return self.budget.take(source.name) >= 0
+            return counts.take(source.name) >= 0
         what, spends = self._handling_now
         spends[0] += 1
         once = f"{source.name} {what} {spends[0]}"
-        return bool(self._spend_once(keys=[key("budget"), key("spent")], args=[source.name, once]))
+        return bool(self._spend_once(keys=[counts.name, spent], args=[source.name, once]))
+
+    def _spend(self, source) -> bool:
+        return self._take(self.budget, key("spent"), source)
 
     def _child_sitemaps(self, source, children, response):
         steps = super()._child_sitemaps(source, children, response)
@@ -223,13 +228,7 @@ class FrontierSpider(SourceSpider):
     def _take_sitemap(self, source) -> bool:
         """One more child sitemap of ``source`` in this run, counted across every crawler, and
         once however often its index is handled (as the page budget is)."""
-        if self._handling_now is None:
-            return self._sitemaps_left.take(source.name) >= 0
-        what, spends = self._handling_now
-        spends[0] += 1
-        once = f"{source.name} {what} {spends[0]}"
-        left, spent = key("sitemaps", "left"), key("sitemaps", "spent")
-        return bool(self._spend_once(keys=[left, spent], args=[source.name, once]))
+        return self._take(self._sitemaps_left, key("sitemaps", "spent"), source)
 
     def _first_sitemap_cut(self, source) -> bool:
         """Whether this handling records ``source``'s cut: the first to cut does, and does
