@@ -37,7 +37,7 @@ from storage import connect
 from storage.db import transaction
 from storage.documents import seen_at_sql
 from storage.longtext import by_row_id
-from storage.stages import PAGE, PendingKeys, load_inputs, pending
+from storage.stage_inputs import PAGE, PendingKeys, load_inputs, pending
 
 BATCH = 64
 BATCHES = 20

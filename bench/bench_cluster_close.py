@@ -78,8 +78,8 @@ def stretch(db: Path, factor: int) -> None:
 
 # what ``--profile`` reports per batch: (module path, function) -> the README's name for it
 PROFILED = {
-    ("storage/outputs/narratives.py", "narrative_context"): "read the active narratives",
-    ("storage/stages.py", "load_inputs"): "read the batch's documents",
+    ("storage/outputs/narrative_lookup.py", "narrative_context"): "read the active narratives",
+    ("storage/stage_inputs.py", "load_inputs"): "read the batch's documents",
     ("storage/outputs/narratives.py", "write"): "write",
     ("storage/db.py", "connect"): "open and close the file",
 }

@@ -60,7 +60,7 @@ def top_narratives(con: duckdb.DuckDBPyConnection, limit: int = 5) -> list[tuple
 
 def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
     """Documents by stage and language, backlog per stage, rejections by reason, last runs."""
-    from storage.stages import backlog
+    from storage.stage_inputs import backlog
 
     one = lambda sql, *p: con.execute(sql, list(p)).fetchone()[0]  # noqa: E731
     by_stage = {

@@ -37,7 +37,7 @@ def _crawl_stop(obj: Context, deadline) -> tuple[float, float]:
     from pipeline.deadline import seconds_per_document
     from storage import connect
     from storage.runs import recent_summaries
-    from storage.stages import backlog
+    from storage.stage_inputs import backlog
 
     per_doc, waiting = seconds_per_document([]), 0
     if obj.db_path.exists():

@@ -55,7 +55,8 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
     stage that stopped prints what was done before it and raises (exit 1). With a
     ``deadline`` (pipeline/deadline.py) no batch starts that would end after it."""
     from pipeline.errors import StageFailed
-    from pipeline.runner import ProcessReport, run_stages
+    from pipeline.reports import ProcessReport
+    from pipeline.runner import run_stages
     from storage.runs import recorded_run
 
     configured = obj.stages()

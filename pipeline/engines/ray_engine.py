@@ -60,7 +60,8 @@ from pipeline.engines.ray_support import (
 from pipeline.errors import StageFailed, is_environment_error
 from pipeline.runner import _answer, _process, _run_stage, record, run_process
 from storage import connect
-from storage.stages import load_inputs, pending, reprocessing, reset_stage
+from storage.stage_inputs import load_inputs, pending
+from storage.stages import reprocessing, reset_stage
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from pipeline.extract import ExtractStage
 from pipeline.runner import run_stages
 from pipeline.stages import build_stages
 from storage import connect
-from storage.stages import pending
+from storage.stage_inputs import pending
 from tests.conftest import ROOT, run_cli
 from tests.pipeline.test_failures import narratives, store_demo_articles
 from tests.support.ray_faults import FullDiskExtract, KillingLangId

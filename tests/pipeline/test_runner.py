@@ -194,10 +194,10 @@ def test_a_stage_reads_its_backlog_a_page_at_a_time(tmp_path, monkeypatch):
     batches, their order and what is stored are those of a scan a batch, a document that
     fails is not served again in the run, and the page is read again when it runs out."""
     from pipeline import runner
-    from storage import stages
+    from storage import stage_inputs
 
     scans, served = [], []
-    real_pending, real_load = stages._pending_rows, runner.load_inputs
+    real_pending, real_load = stage_inputs._pending_rows, runner.load_inputs
 
     def pending(*args, **kw):  # the scan of a page of keys: (con, stage, version, requires, limit)
         scans.append(args[4])
@@ -207,13 +207,13 @@ def test_a_stage_reads_its_backlog_a_page_at_a_time(tmp_path, monkeypatch):
         served.append([k[0] for k in keys])
         return real_load(con, keys, **kw)
 
-    monkeypatch.setattr(stages, "_pending_rows", pending)
+    monkeypatch.setattr(stage_inputs, "_pending_rows", pending)
     monkeypatch.setattr(runner, "load_inputs", load_inputs)
 
     def run(page):
         db = tmp_path / f"page{page}.duckdb"
         import_docs(tmp_path, db, n=10)
-        monkeypatch.setattr(stages, "PAGE", page)
+        monkeypatch.setattr(stage_inputs, "PAGE", page)
         scans.clear()
         served.clear()
         report = run_stages(db, [ExplodingExtract()], batch_size=2)
@@ -235,7 +235,7 @@ def test_a_stage_summary_lists_its_counts_in_the_same_order_whatever_the_documen
     in the order the documents first met them, which follows a crawl's timing: two runs of
     the demo printed the same counts in different orders."""
     from pipeline.cli.formatting import format_stage_report
-    from pipeline.runner import ProcessReport, StageReport
+    from pipeline.reports import ProcessReport, StageReport
 
     class Counted:
         def __init__(self, key):

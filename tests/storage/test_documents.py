@@ -8,7 +8,7 @@ import pytest
 from storage import connect
 from storage.documents import store_pages
 from storage.records import PageRecord
-from storage.stages import load_inputs
+from storage.stage_inputs import load_inputs
 from tests.conftest import run_cli
 
 

@@ -39,7 +39,8 @@ from storage.outputs.translate import (
     TranslationReuseLookup,
 )
 from storage.records import PageRecord, Rejection, StageError
-from storage.stages import pending, write_results
+from storage.stage_inputs import pending
+from storage.stages import write_results
 from storage.urls import doc_id_for
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -16,7 +16,7 @@ from storage.db import transaction
 from storage.documents import decompress_html, seen_at_sql, store_pages
 from storage.longtext import by_row_id
 from storage.records import DocInput, PageRecord
-from storage.stages import PendingKeys, load_inputs
+from storage.stage_inputs import PendingKeys, load_inputs
 
 N = 3000  # a batch of 64 is a small part of the column
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

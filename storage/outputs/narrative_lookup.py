@@ -1,0 +1,119 @@
+"""The cluster stage's lookup: for a batch, each document's lead vector and the language means,
+the narrative of each document's copy group, and the narratives the batch may join."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import duckdb
+import numpy as np
+
+from storage import means as language_means
+from storage.means import LanguageMeans
+from storage.vectors import read_columns
+
+
+@dataclass(frozen=True, slots=True)
+class NarrativeLookup:
+    """For a batch: each document's lead vector and the language means, the narrative of each
+    document's copy group (where one member has one), and the narratives active since
+    ``since``.
+    Answer: NarrativeContext."""
+
+    model_id: str
+    input: str
+    doc_ids: tuple[str, ...]
+    since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredNarrative:
+    narrative_id: int
+    size: int
+    vector_sum: np.ndarray
+    last_seen: datetime | None
+    parts: list[tuple[str, int, np.ndarray]]
+
+
+@dataclass(slots=True)
+class NarrativeContext:
+    vectors: dict[str, list[float]] = field(default_factory=dict)  # doc id -> lead vector
+    means: LanguageMeans | None = None  # the language means of the vectors' model
+    groups: dict[str, str] = field(default_factory=dict)  # doc id -> copy group
+    group_narratives: dict[str, int] = field(default_factory=dict)  # copy group -> narrative
+    active: list[StoredNarrative] = field(default_factory=list)
+
+
+_ACTIVE = "SELECT narrative_id, size, vector_sum, last_seen FROM narratives WHERE model_id = ?"
+
+
+def _active(
+    con: duckdb.DuckDBPyConnection, model_id: str, since: datetime | None, groups: set[int]
+) -> dict:
+    """The narratives active since ``since`` (all where None), and those of the batch's copy
+    groups however old, ordered by id (`read_columns`). The date alone first: with the ids in
+    the same WHERE (an OR), DuckDB reads every narrative's vector sum before it filters, so
+    that read is left to the rare batch whose copy group's narrative left the window."""
+    if since is None:
+        return _read_active(con, "", [model_id])
+    active = _read_active(con, " AND last_seen >= ?", [model_id, since])
+    if groups <= set(active["narrative_id"]):
+        return active
+    where = " AND (last_seen >= ? OR narrative_id IN (SELECT unnest(?::BIGINT[])))"
+    return _read_active(con, where, [model_id, since, sorted(groups)])
+
+
+def _read_active(con: duckdb.DuckDBPyConnection, where: str, params: list) -> dict:
+    sql = f"{_ACTIVE}{where} ORDER BY narrative_id"  # ``where`` is one of _active's constants
+    return read_columns(con, sql, params, vectors=("vector_sum",))
+
+
+def narrative_context(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> NarrativeContext:
+    ids = list(q.doc_ids)
+    out = NarrativeContext()
+    out.vectors = dict(
+        con.execute(
+            "SELECT e.doc_id, coalesce(e.lead_vector, e.vector) FROM embeddings e "
+            "JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version "
+            "WHERE e.model_id = ? AND e.input = ? AND e.doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [q.model_id, q.input, ids],
+        ).fetchall()
+    )
+    out.means = language_means.load(con, q.model_id, q.input)
+    out.groups = dict(
+        con.execute(
+            "SELECT doc_id, group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [ids],
+        ).fetchall()
+    )
+    out.group_narratives = dict(
+        con.execute(
+            "SELECT c.group_id, min(m.narrative_id) FROM copy_members c "
+            "JOIN narrative_members m ON m.doc_id = c.doc_id "
+            "WHERE c.group_id IN (SELECT unnest(?::VARCHAR[])) GROUP BY 1",
+            [sorted(set(out.groups.values()))],
+        ).fetchall()
+    )
+    active = _active(con, q.model_id, q.since, set(out.group_narratives.values()))
+    parts: dict = {}
+    if active["narrative_id"]:
+        stored = read_columns(
+            con,
+            "SELECT narrative_id, lang, size, vector_sum FROM narrative_parts "
+            "WHERE narrative_id IN (SELECT unnest(?::BIGINT[])) ORDER BY narrative_id, lang",
+            [active["narrative_id"]],
+            vectors=("vector_sum",),
+        )
+        for i, (narrative_id, lang, size) in enumerate(
+            zip(stored["narrative_id"], stored["lang"], stored["size"], strict=True)
+        ):
+            parts.setdefault(narrative_id, []).append((lang, size, stored["vector_sum"][i]))
+    out.active = [
+        StoredNarrative(narrative_id, size, active["vector_sum"][i], last_seen,
+                        parts.get(narrative_id, []))
+        for i, (narrative_id, size, last_seen) in enumerate(
+            zip(active["narrative_id"], active["size"], active["last_seen"], strict=True)
+        )
+    ]  # fmt: skip
+    return out
