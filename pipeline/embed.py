@@ -266,7 +266,7 @@ class EmbedStage(Stage):
         # the sign is read from the page as extracted, in its own language, whatever the
         # vectors embed (a translation's title no longer reads as the stub's own)
         own_title, own_text = self._own(doc)
-        weak = notnews.default_rules().weak(own_text, own_title) if own_text else None
+        weak = notnews.default_rules().weak(own_text, own_title, doc.url) if own_text else None
         agreed = weak and check.confirms(lead)
         if not agreed:
             return result

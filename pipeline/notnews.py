@@ -162,6 +162,12 @@ class Rules:
     def judge(self, text: str, title: str | None = None, url: str | None = None) -> Verdict:
         """Whether a page is a stub, and if not, its text without furniture lines."""
         limits = self.limits
+        # A channel post (an address of post_urls) is the channel's own words, never a page a
+        # site served in place of its article, and the title it was given is its first line
+        # (``first_line``): a notice there is weighed as the line it is, not a second time as
+        # a headline worded as a notice.
+        post = _matches(limits.post_urls, url)
+        first_line = post and bool(title) and text.lstrip().startswith(title.strip())
         weights: dict[str, int] = {}  # rule id -> characters of the notices it found
         evidence: dict[str, str] = {}
         kept, removed = [], []
@@ -244,7 +250,8 @@ class Rules:
         stub = {k: w for k, w in weights.items() if by_id[k].kind in STUB_KINDS}
         # a title worded as a stub's notice ("Доступ к ресурсу ограничен") is weighed as a stub
         # title, but only on a page whose text has a stub's notice too
-        headline = self.notice(title) if stub and title and not stub_address and not alone else None
+        worded = stub and title and not (stub_address or alone or first_line)
+        headline = self.notice(title) if worded else None
         headline = titled if parted and stub and headline is None else headline
         stub_title = stub_address or (headline is not None and headline.kind in STUB_KINDS)
         limit = limits.article_chars_stub_title if stub_title else limits.article_chars
@@ -260,14 +267,15 @@ class Rules:
         # keeps the article's headline and speaks to its reader ("Вы можете прочитать другие
         # новости", "We are sorry"). A weak sign, as a stub's title alone is: the page is kept
         # whole and the embed stage weighs its lead vector. An untitled text has no headline to
-        # tell it by: its notice still makes it a stub. Prose counts the notice line's words
+        # tell it by: its notice still makes it a stub, unless it is a channel post, which a
+        # site never serves in place of an article. Prose counts the notice line's words
         # besides its wording, and needs a line of its own.
         if (
             stub
             and 0 < other < limit
             and len(stub_lines) == 1
             and by_id[next(iter(stub))].kind in limits.notice_alone_kinds
-            and (title or "").strip()
+            and (post or (title or "").strip())
             and titled is None
             and not stub_title
             and not teaser
@@ -289,14 +297,16 @@ class Rules:
             return Verdict(None, None, text, hint=hint)
         return Verdict(None, None, "\n".join(kept).strip(), tuple(removed), other, hint=hint)
 
-    def weak(self, text: str, title: str | None = None) -> tuple[str, str, str] | None:
+    def weak(
+        self, text: str, title: str | None = None, url: str | None = None
+    ) -> tuple[str, str, str] | None:
         """(kind, rule, evidence) of a weak sign that a kept text is a stub: a stub's title
         over prose with no notice of its kind (``Verdict.hint``), or a stub's shape
         (``shaped``).
         News has such signs too, so the embed stage rejects a text by one only where its
         lead vector agrees (pipeline/stubvectors.py)."""
         judged = self.title_rule(title)[0] is not None or self._may_be_alone(text)
-        hint = self.judge(text, title).hint if judged else None
+        hint = self.judge(text, title, url).hint if judged else None
         if hint is not None:
             return hint
         shaped = self.shaped(text, title)
@@ -328,6 +338,10 @@ class Rules:
         if not url:
             return None
         return next((r for r in self.rules if r.url is not None and r.url.search(url)), None)
+
+
+def _matches(pattern: re.Pattern | None, url: str | None) -> bool:
+    return pattern is not None and url is not None and pattern.search(url) is not None
 
 
 def _heaviest(matched: list[tuple[Rule, int]]) -> Rule:

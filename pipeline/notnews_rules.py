@@ -29,6 +29,7 @@ LIMIT_KEYS = (
     "paywall_chars",
     "title_alone_chars",
     "notice_alone_kinds",
+    "post_urls",
 )
 _FOLD = str.maketrans({"ё": "е", "’": "'", "‘": "'", "ʼ": "'", "`": "'", "«": '"', "»": '"',
                        "„": '"', "“": '"', "”": '"', "–": "-", "—": "-"})  # fmt: skip
@@ -85,6 +86,8 @@ class Limits:
     paywall_chars: int = 600
     title_alone_chars: int = 100
     notice_alone_kinds: tuple[str, ...] = ("block",)
+    #: addresses of channel posts (post_urls, joined): a post's title is its first line
+    post_urls: re.Pattern | None = None
 
 
 def _compile(rule_id: str, key: str, patterns: list[str]) -> list[str]:
@@ -184,4 +187,14 @@ def read_rules(text: str) -> tuple[tuple[Rule, ...], Limits, str, Shape | None]:
         if not isinstance(kinds, list) or not set(kinds) <= STUB_KINDS:
             raise RulesError(f"notice_alone_kinds: a list of {sorted(STUB_KINDS)}")
         limits = {**limits, "notice_alone_kinds": tuple(kinds)}
+    if "post_urls" in limits:
+        urls = limits["post_urls"]
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise RulesError("post_urls: a list of regular expressions")
+        for pattern in urls:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise RulesError(f"[limits] post_urls: pattern {pattern!r}: {err}") from err
+        limits = {**limits, "post_urls": _joined(urls)}
     return tuple(rules), Limits(**limits), digest, shape

@@ -28,6 +28,12 @@ class ChannelPost:
     links: list[str] = field(default_factory=list)
 
 
+def post_title(text: str) -> str:
+    """A post's title: its first line, up to 140 characters (a post has no headline). The
+    not-news rules know a title that is a post's first line by its address (``post_urls``)."""
+    return text.split("\n", 1)[0][:140]
+
+
 def _views(text: str | None) -> int | None:
     m = _VIEWS.match((text or "").strip())
     if not m:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from crawlers.entries.telegram import parse_channel
+from crawlers.entries.telegram import parse_channel, post_title
 from crawlers.sources import Source
 from storage.crawlstate import canonical_or_none
 from storage.records import EntryState, PageRecord
@@ -58,10 +58,9 @@ class ChannelListing:
                 continue
             if not post.text or not self._spend(source):
                 continue
-            title = post.text.split("\n", 1)[0][:140]
             yield PageRecord(
                 url=post.url, source=source.name, origin="crawl", fetched_at=fetched_at,
-                text=post.text, http_status=response.status, hint_title=title,
+                text=post.text, http_status=response.status, hint_title=post_title(post.text),
                 hint_published_at=post.published,
                 meta={"channel": post.channel, "post_id": post.post_id, "views": post.views,
                       "forwarded_from": post.forwarded_from, "links": post.links},

@@ -27,6 +27,7 @@ from storage.schema import (
     m23_notnews_rejudged,
     m24_copy_links_one_way,
     m25_block_notice_rejudged,
+    m26_post_notice_rejudged,
 )
 
 ALL = [
@@ -55,4 +56,5 @@ ALL = [
     m23_notnews_rejudged.MIGRATION,
     m24_copy_links_one_way.MIGRATION,
     m25_block_notice_rejudged.MIGRATION,
+    m26_post_notice_rejudged.MIGRATION,
 ]

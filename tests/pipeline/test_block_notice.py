@@ -3,6 +3,7 @@ that are not news", "A block notice alone")."""
 
 import pytest
 
+from crawlers.entries.telegram import post_title
 from pipeline.embed import EmbedStage
 from pipeline.notnews import default_rules, screen
 from storage.records import Rejection
@@ -105,3 +106,53 @@ def test_an_upgrade_extracts_again_a_brief_the_notice_alone_rejected(tmp_path):
     assert states["brief extract"] == states["brief embed"] == "done"
     assert states["stub extract"] == "rejected" and "stub embed" not in states
     assert embed == [] and health == [(2, 1)]
+
+
+# a Telegram post is titled with its first line (crawlers/spiders/channels.py)
+POST_URL = "https://t.me/kamnews24/101"
+POST_TITLE = post_title(BRIEF[1])
+
+
+def test_a_post_opening_with_a_block_notice_is_kept_whole_with_a_hint():
+    """A post titled with its first line, the notice: a weak sign at a post's address, where
+    the same text so titled at a site's address is a block page titled as its notice."""
+    rules = default_rules()
+    result = {"text": BRIEF[1], "title": POST_TITLE}
+    assert screen(result, POST_URL) is result
+    kind, rule, _ = rules.weak(BRIEF[1], POST_TITLE, POST_URL)
+    assert (kind, rule) == ("block", "blocked-ru, notice alone")
+    assert rules.judge(BRIEF[1], POST_TITLE, "https://kamnews24.ru/news/101").kind == "block"
+    assert rules.judge(BRIEF[1], None, "https://kamnews24.ru/news/101").kind == "block"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("Доступ к сайту ограничен по требованию Генпрокуратуры.\nПодробнее на сайте.",
+         "too little prose besides the notice"),
+        ("Доступ к сайту ограничен.\nВаш IP-адрес заблокирован.\n" + BRIEF[1].split("\n", 1)[1],
+         "two notices"),
+        ("Материал недоступен в вашем регионе.\nК сожалению, по требованию правообладателя этот "
+         "материал не может быть показан читателям.\nВы можете прочитать другие новости на "
+         "главной странице.", "it addresses its reader"),
+    ],
+    ids=["short", "two-notices", "reader"],
+)  # fmt: skip
+def test_a_post_of_a_block_notice_is_still_a_stub(text, why):
+    assert default_rules().judge(text, post_title(text), POST_URL).kind == "block", why
+
+
+def test_an_upgrade_extracts_again_a_post_that_opens_with_a_block_notice(tmp_path):
+    """Schema 26: a post rejected at extraction because its title, its first line, is the
+    notice is kept after the upgrade; the same page at a site's address stays rejected, and
+    a post rejected before schema 26 by other rules is judged again and rejected again."""
+    text = BRIEF[1]
+    detail = "block: rule blocked-ru, 124 chars of other text"
+    pages = {"101": (POST_TITLE, text, detail), "page": (POST_TITLE, text, detail),
+             "102": ("Доступ к сайту ограничен.", "Доступ к сайту ограничен.\nВаш IP-адрес "
+                     "заблокирован.\n" + text.split("\n", 1)[1], detail)}  # fmt: skip
+    urls = {"101": POST_URL, "102": "https://t.me/kamnews24/102"}
+    states, embed, _ = rejected_before(tmp_path, 25, pages, urls)
+    assert states["101 extract"] == states["101 embed"] == "done"
+    assert states["page extract"] == "rejected" and "page embed" not in states
+    assert states["102 extract"] == "rejected" and embed == []

@@ -440,6 +440,8 @@ def test_a_notice_repeated_on_every_page_no_longer_makes_two_pieces_near_copies(
         ('[[rule]]\nid = "x"\nkind = "error"\n', "rule 'x' has no phrases"),
         ("[limits]\narticle_char = 3\n", "unknown limit(s) ['article_char']"),
         ('[limits]\nnotice_alone_kinds = ["news"]\n', "notice_alone_kinds: a list of"),
+        ('[limits]\npost_urls = "t.me"\n', "post_urls: a list of"),
+        ('[limits]\npost_urls = ["(t.me"]\n', "[limits] post_urls: pattern '(t.me'"),
         ('[[rule]]\nid = "x"\nkind = "error"\nphrases = ["a"]\n' * 2, "defined twice"),
     ],
 )

@@ -158,10 +158,11 @@ def test_a_stubs_shape_rejects_a_text_only_where_its_lead_vector_agrees(stage):
     assert stage.stub_check.confirms(vector.lead_vector) and not strict.confirms(vector.lead_vector)
 
 
-def rejected_before(tmp_path, schema: int, pages: dict):
+def rejected_before(tmp_path, schema: int, pages: dict, urls: dict | None = None):
     """A store at ``schema`` whose extract stage rejected each of ``pages`` (name: (title,
-    text, the rejection's detail)) as not news, stored by one crawl; then the extract, langid
-    and embed stages of today, run as r1: (stage states, r1's embed rejections)."""
+    text, the rejection's detail)) as not news, stored by one crawl at its address in ``urls``
+    (https://t.example/<name> by default); then the extract, langid and embed stages of
+    today, run as r1: (stage states, r1's embed rejections)."""
     import duckdb
 
     from pipeline.runner import run_stages
@@ -174,7 +175,7 @@ def rejected_before(tmp_path, schema: int, pages: dict):
     con = duckdb.connect(str(db))
     migrate(con, [m for m in MIGRATIONS if m[0] <= schema])
     for name, (title, text, detail) in pages.items():
-        url = f"https://t.example/{name}"
+        url = (urls or {}).get(name, f"https://t.example/{name}")
         for sql, params in (
             ("INSERT INTO documents VALUES (?, ?, 's', now(), now(), 1)", [name, url]),
             ("INSERT INTO document_versions (doc_id, version, url, source, origin, run_id, "
