@@ -293,6 +293,8 @@ class Rules:
             rule = _heaviest([(by_id[k], w) for k, w in (stub or weights).items()])
             return Verdict(rule.kind, rule.id, text, tuple(removed), other,
                            _short(evidence[rule.id]))  # fmt: skip
+        if post:  # its notices are the channel's words (its news): only furniture is cut
+            kept, removed = with_notices, [x for x in removed if x not in stub_lines]
         if not removed:
             return Verdict(None, None, text, hint=hint)
         return Verdict(None, None, "\n".join(kept).strip(), tuple(removed), other, hint=hint)

@@ -125,6 +125,18 @@ def test_a_post_opening_with_a_block_notice_is_kept_whole_with_a_hint():
     assert rules.judge(BRIEF[1], None, "https://kamnews24.ru/news/101").kind == "block"
 
 
+def test_a_post_keeps_its_notice_lines_and_loses_only_furniture():
+    """Over 250 characters of other prose a notice line is furniture on a site's page, cut
+    out of the article; in a post it is the channel's news and stays."""
+    more = (" Накануне ведомство внесло в реестр ещё 12 доменов, связанных с изданием; жалобу "
+            "юристы подадут в Мосгорсуд на этой неделе.")  # fmt: skip
+    text = BRIEF[1] + more + "\nПодписывайтесь на наш канал"
+    kept = screen({"text": text, "title": post_title(text)}, POST_URL)
+    assert kept["text"] == BRIEF[1] + more
+    page = screen({"text": text, "title": BRIEF[0]}, "https://kamnews24.ru/news/101")
+    assert page["text"] == (BRIEF[1] + more).split("\n", 1)[1]
+
+
 @pytest.mark.parametrize(
     ("text", "why"),
     [
