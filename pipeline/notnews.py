@@ -16,6 +16,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from pipeline.notnews_lines import Lines, quoting, sentences
 from pipeline.notnews_rules import (
     KINDS,
     STUB_KIND_ORDER,
@@ -36,19 +37,6 @@ REASON = "not_news"
 # Notices of these kinds are walls: what follows them on a page is the wall, not the article.
 WALL_KINDS = frozenset({"paywall", "login"})
 _TITLE_PARTS = re.compile(r"\s+(?:\||-|::|·|»)\s+")
-# A sentence ends at . ! ? … (and closing quotes or brackets); the next one starts with a
-# capital, a digit or an opening quote, after a space or none ("połączeń.Zauważmy": pages
-# flattened by a scraper lose the space).
-_QUOTED = re.compile(r'"[^"]*"')  # a quotation, once folded (« », „ “, “ ” are ")
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*\s*")
-
-
-def _quoting(folded: str, spans: list[tuple[int, int]]) -> bool:
-    """Whether a folded line quotes what the rules matched: every match lies inside quotation
-    marks ("..." once folded). A page's own notice is not in quotation marks; an article
-    quotes one, in a headline or as a line of its own."""
-    quotes = [m.span() for m in _QUOTED.finditer(folded)]
-    return bool(quotes) and all(any(a <= s and e <= b for a, b in quotes) for s, e in spans)
 
 
 @dataclass(frozen=True)
@@ -130,7 +118,7 @@ class Rules:
         dizaines de sites affichent « 502 Bad Gateway »; a quotation on a line of its own)."""
         folded = fold(line)
         rule, covered, spans = self._covered(folded)
-        if rule is None or _quoting(folded, spans):
+        if rule is None or quoting(folded, spans):
             return None
         limits = self.limits
         if len(folded) <= limits.short_line_chars or covered >= limits.line_coverage * len(folded):
@@ -168,26 +156,69 @@ class Rules:
         # a headline worded as a notice.
         post = _matches(limits.post_urls, url)
         first_line = post and bool(title) and text.lstrip().startswith(title.strip())
-        weights: dict[str, int] = {}  # rule id -> characters of the notices it found
-        evidence: dict[str, str] = {}
-        kept, removed = [], []
-        # the text with its stub notices (for a page kept on a lone notice), those lines, and
-        # the lines of prose
-        with_notices, stub_lines, plain = [], [], []
-        other = 0  # characters of prose: lines of prose_line_chars or more that are no notice
-        walls, past_wall = 0, 0  # wall notices, and the prose after the first of them
-        labelled = False  # a paywall label ("Premium") heads the text: a teaser may be longer
-        lines = 0  # non-empty lines so far
         titled, entire = self.title_rule(title)
         parted = titled is not None and not entire
         # a stub's title that the extraction kept as a line of the text (the headline of a
         # brief on the film "Access Denied") is weighed as the title, not as a notice of the text
-        heading = fold(title).strip(" .!") if entire else None
+        found = self._scan(text, fold(title).strip(" .!") if entire else None)
+        by_id = {r.id: r for r in self.rules}
+        by_url = self._url_rule(url)
+        alone = not parted and self._title_alone(titled, found, by_url, by_id)
+        hint = None
+        if alone and found.other < limits.article_chars_stub_title:
+            hint = (titled.kind, f"{titled.id}, title alone", _short(title or ""))
+        stub_address = False  # the title or the URL is a stub's
+        for extra, source in ((None if parted or alone else titled, title), (by_url, url)):
+            if extra is not None and extra.kind in STUB_KINDS:
+                found.weigh(extra.id, source or "")
+                stub_address = True
+        stub = {k: w for k, w in found.weights.items() if by_id[k].kind in STUB_KINDS}
+        # a title worded as a stub's notice ("Доступ к ресурсу ограничен") is weighed as a stub
+        # title, but only on a page whose text has a stub's notice too
+        worded = stub and title and not (stub_address or alone or first_line)
+        headline = self.notice(title) if worded else None
+        headline = titled if parted and stub and headline is None else headline
+        stub_title = stub_address or (headline is not None and headline.kind in STUB_KINDS)
+        limit = limits.article_chars_stub_title if stub_title else limits.article_chars
+        other = found.other
+        # a headline and a teaser, then a wall of two notices or more with little after it
+        teaser = (
+            found.walls >= 2 and found.past_wall < limits.article_chars
+            and other < limits.teaser_chars
+        ) or (found.labelled and other < limits.paywall_chars)  # fmt: skip
+        # a lone notice under a headline that is no stub's (or in a post): see _notice_alone
+        if (
+            stub
+            and 0 < other < limit
+            and (post or (title or "").strip())
+            and titled is None
+            and not (stub_title or teaser)
+        ):
+            verdict = self._notice_alone(found, by_id[next(iter(stub))])
+            if verdict is not None:
+                return verdict
+        nothing_else = found.removed and not any(x.strip() for x in found.kept)  # furniture only
+        if (stub and (other < limit or teaser)) or nothing_else:
+            rule = _heaviest([(by_id[k], w) for k, w in (stub or found.weights).items()])
+            return Verdict(rule.kind, rule.id, text, tuple(found.removed), other,
+                           _short(found.evidence[rule.id]))  # fmt: skip
+        kept, removed = found.kept, found.removed
+        if post:  # its notices are the channel's words (its news): only furniture is cut
+            kept, removed = found.with_notices, [x for x in removed if x not in found.stub_lines]
+        if not removed:
+            return Verdict(None, None, text, hint=hint)
+        return Verdict(None, None, "\n".join(kept).strip(), tuple(removed), other, hint=hint)
+
+    def _scan(self, text: str, heading: str | None) -> Lines:
+        """The notices and prose of a text, line by line; a line that is the folded
+        ``heading`` (the title, where it is a stub's) is kept and weighed with the title."""
+        limits, found = self.limits, Lines()
+        lines = 0  # non-empty lines so far
         for line in text.split("\n"):
             stripped = line.strip()
             if heading and stripped and fold(stripped).strip(" .!") == heading:
-                kept.append(line)
-                with_notices.append(line)
+                found.kept.append(line)
+                found.with_notices.append(line)
                 continue
             rule = self.notice(stripped) if stripped else None
             lines += bool(stripped)
@@ -196,108 +227,73 @@ class Rules:
                 or rule.kind in STUB_KINDS
                 or len(stripped) > limits.furniture_line_chars
             ):
-                with_notices.append(line)  # what a page kept whole keeps: all but furniture
+                found.with_notices.append(line)
             if rule is None:
-                kept.append(line)
+                found.kept.append(line)
                 prose = len(stripped) if len(stripped) >= limits.prose_line_chars else 0
                 if prose:
-                    plain.append(line)
-                other += prose
-                past_wall += prose if walls else 0
+                    found.plain.append(line)
+                found.other += prose
+                found.past_wall += prose if found.walls else 0
                 continue
-            walls += rule.kind in WALL_KINDS
-            labelled = labelled or (rule.kind == "paywall" and lines <= 2 and not other)
-            weights[rule.id] = weights.get(rule.id, 0) + len(stripped)
-            evidence.setdefault(rule.id, stripped)
+            found.walls += rule.kind in WALL_KINDS
+            found.labelled = found.labelled or (
+                rule.kind == "paywall" and lines <= 2 and not found.other
+            )
+            found.weigh(rule.id, stripped)
             if rule.kind in STUB_KINDS:
-                stub_lines.append(stripped)
+                found.stub_lines.append(stripped)
             if len(stripped) <= limits.furniture_line_chars:
-                removed.append(stripped)
+                found.removed.append(stripped)
             else:  # a long notice is weighed, but never cut out of a page that is kept
-                kept.append(line)
-        by_id = {r.id: r for r in self.rules}
-        stub_address = False  # the title or the URL is a stub's
+                found.kept.append(line)
+        return found
+
+    def _title_alone(self, titled: Rule | None, found: Lines, by_url: Rule | None,
+                     by_id: dict[str, Rule]) -> bool:  # fmt: skip
+        """A stub's title, and no notice of its kind, over prose: a film called "Access
+        Denied", an episode called "Error 404", a brief called "Login" -- or a stub worded as
+        no rule knows. The title alone is a weak sign: it is not weighed, and the embed stage
+        rejects such a text only where its lead vector agrees (``Verdict.hint``;
+        pipeline/stubvectors.py). Over less prose than title_alone_chars, or beside a stub's
+        URL, the title still counts."""
+        if titled is None or titled.kind not in STUB_KINDS:
+            return False
         # a notice in the text of the title's own kind (any wall, for a wall's title): a cookie
         # bar on the page of a brief titled "Access Denied" says nothing about the title
-        noticed = titled is not None and any(
+        noticed = any(
             by_id[k].kind == titled.kind
             or (by_id[k].kind in WALL_KINDS and titled.kind in WALL_KINDS)
-            for k in weights
+            for k in found.weights
         )
-        by_url = self._url_rule(url)
-        # A stub's title, and no notice of its kind, over prose: a film called "Access
-        # Denied", an episode called "Error 404", a brief called "Login" -- or a stub worded
-        # as no rule knows. The title alone is a weak sign: it is not weighed here, and the
-        # embed stage rejects such a text only where its lead vector agrees (``hint``;
-        # pipeline/stubvectors.py). Over less prose than title_alone_chars, or beside a stub's
-        # URL, the title still counts.
-        alone = (
-            titled is not None
-            and titled.kind in STUB_KINDS
-            and not parted
-            and not noticed
-            and other >= limits.title_alone_chars
+        return (
+            not noticed
+            and found.other >= self.limits.title_alone_chars
             and (by_url is None or by_url.kind not in STUB_KINDS)
         )
-        hint = None
-        if alone and other < limits.article_chars_stub_title:
-            hint = (titled.kind, f"{titled.id}, title alone", _short(title or ""))
-        for extra, source in ((None if parted or alone else titled, title), (by_url, url)):
-            if extra is not None and extra.kind in STUB_KINDS:
-                weights[extra.id] = weights.get(extra.id, 0) + len(source or "")
-                evidence.setdefault(extra.id, source or "")
-                stub_address = True
-        stub = {k: w for k, w in weights.items() if by_id[k].kind in STUB_KINDS}
-        # a title worded as a stub's notice ("Доступ к ресурсу ограничен") is weighed as a stub
-        # title, but only on a page whose text has a stub's notice too
-        worded = stub and title and not (stub_address or alone or first_line)
-        headline = self.notice(title) if worded else None
-        headline = titled if parted and stub and headline is None else headline
-        stub_title = stub_address or (headline is not None and headline.kind in STUB_KINDS)
-        limit = limits.article_chars_stub_title if stub_title else limits.article_chars
-        # a headline and a teaser, then a wall of two notices or more with little after it
-        teaser = (
-            walls >= 2 and past_wall < limits.article_chars and other < limits.teaser_chars
-        ) or (labelled and other < limits.paywall_chars)
-        nothing_else = removed and not any(line.strip() for line in kept)  # furniture only
-        # One line of a block notice, under a headline that is no stub's, over prose that
-        # neither addresses the reader nor speaks as the site ("we"): the notice's wording is
-        # what news of a blocked site says ("Доступ к сайту ограничен по требованию
-        # Генпрокуратуры." opening a brief), where a block page is titled as its notice, or
-        # keeps the article's headline and speaks to its reader ("Вы можете прочитать другие
-        # новости", "We are sorry"). A weak sign, as a stub's title alone is: the page is kept
-        # whole and the embed stage weighs its lead vector. An untitled text has no headline to
-        # tell it by: its notice still makes it a stub, unless it is a channel post, which a
-        # site never serves in place of an article. Prose counts the notice line's words
-        # besides its wording, and needs a line of its own.
-        if (
-            stub
-            and 0 < other < limit
-            and len(stub_lines) == 1
-            and by_id[next(iter(stub))].kind in limits.notice_alone_kinds
-            and (post or (title or "").strip())
-            and titled is None
-            and not stub_title
-            and not teaser
-        ):
-            line = stub_lines[0]
-            besides = other + len(line) - self._covered(fold(line))[1]
-            voiced = self.shape is not None and self.shape.voiced("\n".join(plain), fold)
-            if besides >= limits.title_alone_chars and not voiced:
-                rule = by_id[next(iter(stub))]
-                hint = (rule.kind, f"{rule.id}, notice alone", _short(evidence[rule.id]))
-                cut = tuple(x for x in removed if x != line)
-                text = "\n".join(with_notices).strip()
-                return Verdict(None, None, text, cut, other, hint=hint)
-        if (stub and (other < limit or teaser)) or nothing_else:
-            rule = _heaviest([(by_id[k], w) for k, w in (stub or weights).items()])
-            return Verdict(rule.kind, rule.id, text, tuple(removed), other,
-                           _short(evidence[rule.id]))  # fmt: skip
-        if post:  # its notices are the channel's words (its news): only furniture is cut
-            kept, removed = with_notices, [x for x in removed if x not in stub_lines]
-        if not removed:
-            return Verdict(None, None, text, hint=hint)
-        return Verdict(None, None, "\n".join(kept).strip(), tuple(removed), other, hint=hint)
+
+    def _notice_alone(self, found: Lines, rule: Rule) -> Verdict | None:
+        """The page kept whole with a weak sign, where its one stub notice is a line of a
+        notice_alone_kinds rule over prose that neither addresses the reader nor speaks as the
+        site ("we"); else None. The notice's wording is what news of a blocked site says
+        ("Доступ к сайту ограничен по требованию Генпрокуратуры." opening a brief), where a
+        block page is titled as its notice, or keeps the article's headline and speaks to its
+        reader ("Вы можете прочитать другие новости", "We are sorry"). A weak sign, as a
+        stub's title alone is: the embed stage weighs its lead vector. The caller asks only
+        under a headline that is no stub's, or in a channel post, which a site never serves in
+        place of an article: an untitled text has no headline to tell it by. Prose counts the
+        notice line's words besides its wording, and needs a line of its own."""
+        if len(found.stub_lines) != 1 or rule.kind not in self.limits.notice_alone_kinds:
+            return None
+        line = found.stub_lines[0]
+        besides = found.other + len(line) - self._covered(fold(line))[1]
+        voiced = self.shape is not None and self.shape.voiced("\n".join(found.plain), fold)
+        if besides < self.limits.title_alone_chars or voiced:
+            return None
+        hint = (rule.kind, f"{rule.id}, notice alone", _short(found.evidence[rule.id]))
+        cut = tuple(x for x in found.removed if x != line)
+        text = "\n".join(found.with_notices).strip()
+        return Verdict(None, None, text, cut, found.other, hint=hint)
 
     def weak(
         self, text: str, title: str | None = None, url: str | None = None
@@ -354,18 +350,6 @@ def _heaviest(matched: list[tuple[Rule, int]]) -> Rule:
         kinds[rule.kind] = kinds.get(rule.kind, 0) + weight
     kind = min(kinds, key=lambda k: (-kinds[k], KINDS.index(k)))
     return max((m for m in matched if m[0].kind == kind), key=lambda m: m[1])[0]
-
-
-def sentences(paragraph: str) -> list[str]:
-    """A paragraph cut after . ! ? … where a capital, digit or quote follows."""
-    out, start = [], 0
-    for end in _SENTENCE_END.finditer(paragraph):
-        following = paragraph[end.end() : end.end() + 1]
-        if following and (following.isupper() or following.isdigit() or following in "\"'«„“("):
-            out.append(paragraph[start : end.end()].strip())
-            start = end.end()
-    out.append(paragraph[start:].strip())
-    return [s for s in out if s]
 
 
 def _short(text: str, width: int = 80) -> str:

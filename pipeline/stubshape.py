@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 WORD = re.compile(r"\w+(?:[-']\w+)*")
-# quotations in the raw text (notnews._QUOTED reads folded text; the cased "Sie" needs the raw)
+# quotations in the raw text (notnews_lines.QUOTED reads folded text; the cased "Sie" needs the raw)
 QUOTED = re.compile(r'"[^"\n]{1,400}"|«[^»\n]{1,400}»|„[^“”\n]{1,400}[“”]|“[^”\n]{1,400}”')
 SETTINGS = (
     "min_words",
