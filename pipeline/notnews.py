@@ -151,16 +151,17 @@ class Rules:
         """Whether a page is a stub, and if not, its text without furniture lines."""
         limits = self.limits
         # A channel post (an address of post_urls) is the channel's own words, never a page a
-        # site served in place of its article, and the title it was given is its first line
-        # (``first_line``): a notice there is weighed as the line it is, not a second time as
-        # a headline worded as a notice.
+        # site served in place of its article, and has no headline: the title it was given is
+        # its first line (crawlers/entries/telegram.py), judged as a line of the text only.
+        # Its block notices are its news, never cut out of it.
         post = _matches(limits.post_urls, url)
-        first_line = post and bool(title) and text.lstrip().startswith(title.strip())
+        title = None if post else title
         titled, entire = self.title_rule(title)
         parted = titled is not None and not entire
         # a stub's title that the extraction kept as a line of the text (the headline of a
         # brief on the film "Access Denied") is weighed as the title, not as a notice of the text
-        found = self._scan(text, fold(title).strip(" .!") if entire else None)
+        heading = fold(title).strip(" .!") if entire else None
+        found = self._scan(text, heading, limits.notice_alone_kinds if post else ())
         by_id = {r.id: r for r in self.rules}
         by_url = self._url_rule(url)
         alone = not parted and self._title_alone(titled, found, by_url, by_id)
@@ -175,7 +176,7 @@ class Rules:
         stub = {k: w for k, w in found.weights.items() if by_id[k].kind in STUB_KINDS}
         # a title worded as a stub's notice ("Доступ к ресурсу ограничен") is weighed as a stub
         # title, but only on a page whose text has a stub's notice too
-        worded = stub and title and not (stub_address or alone or first_line)
+        worded = stub and title and not (stub_address or alone)
         headline = self.notice(title) if worded else None
         headline = titled if parted and stub and headline is None else headline
         stub_title = stub_address or (headline is not None and headline.kind in STUB_KINDS)
@@ -202,16 +203,15 @@ class Rules:
             rule = _heaviest([(by_id[k], w) for k, w in (stub or found.weights).items()])
             return Verdict(rule.kind, rule.id, text, tuple(found.removed), other,
                            _short(found.evidence[rule.id]))  # fmt: skip
-        kept, removed = found.kept, found.removed
-        if post:  # its notices are the channel's words (its news): only furniture is cut
-            kept, removed = found.with_notices, [x for x in removed if x not in found.stub_lines]
-        if not removed:
+        if not found.removed:
             return Verdict(None, None, text, hint=hint)
-        return Verdict(None, None, "\n".join(kept).strip(), tuple(removed), other, hint=hint)
+        kept = "\n".join(found.kept).strip()
+        return Verdict(None, None, kept, tuple(found.removed), other, hint=hint)
 
-    def _scan(self, text: str, heading: str | None) -> Lines:
+    def _scan(self, text: str, heading: str | None, keep: tuple[str, ...] = ()) -> Lines:
         """The notices and prose of a text, line by line; a line that is the folded
-        ``heading`` (the title, where it is a stub's) is kept and weighed with the title."""
+        ``heading`` (the title, where it is a stub's) is kept and weighed with the title, and
+        a notice of a ``keep`` kind is weighed but never cut out (a post's block notice)."""
         limits, found = self.limits, Lines()
         lines = 0  # non-empty lines so far
         for line in text.split("\n"):
@@ -243,7 +243,7 @@ class Rules:
             found.weigh(rule.id, stripped)
             if rule.kind in STUB_KINDS:
                 found.stub_lines.append(stripped)
-            if len(stripped) <= limits.furniture_line_chars:
+            if len(stripped) <= limits.furniture_line_chars and rule.kind not in keep:
                 found.removed.append(stripped)
             else:  # a long notice is weighed, but never cut out of a page that is kept
                 found.kept.append(line)

@@ -125,16 +125,48 @@ def test_a_post_opening_with_a_block_notice_is_kept_whole_with_a_hint():
     assert rules.judge(BRIEF[1], None, "https://kamnews24.ru/news/101").kind == "block"
 
 
-def test_a_post_keeps_its_notice_lines_and_loses_only_furniture():
+MORE = (" Накануне ведомство внесло в реестр ещё 12 доменов, связанных с изданием; жалобу "
+        "юристы подадут в Мосгорсуд на этой неделе.")  # fmt: skip
+
+
+def test_a_post_keeps_its_block_notices_and_loses_only_furniture():
     """Over 250 characters of other prose a notice line is furniture on a site's page, cut
-    out of the article; in a post it is the channel's news and stays."""
-    more = (" Накануне ведомство внесло в реестр ещё 12 доменов, связанных с изданием; жалобу "
-            "юристы подадут в Мосгорсуд на этой неделе.")  # fmt: skip
-    text = BRIEF[1] + more + "\nПодписывайтесь на наш канал"
+    out of the article; in a post a block notice is the channel's news and stays, while a
+    paywall's line and a "subscribe" line are cut as on any page."""
+    text = (
+        BRIEF[1] + MORE + "\nЭтот материал доступен только подписчикам\nПодписывайтесь на наш канал"
+    )
     kept = screen({"text": text, "title": post_title(text)}, POST_URL)
-    assert kept["text"] == BRIEF[1] + more
+    assert kept["text"] == BRIEF[1] + MORE
     page = screen({"text": text, "title": BRIEF[0]}, "https://kamnews24.ru/news/101")
-    assert page["text"] == (BRIEF[1] + more).split("\n", 1)[1]
+    assert page["text"] == (BRIEF[1] + MORE).split("\n", 1)[1]
+
+
+@pytest.mark.parametrize(
+    "first",
+    ["Доступ к сайту ограничен — что известно", "Срочно | Доступ к сайту ограничен",
+     "Доступ к сайту ограничен.\nДоступ к сайту ограничен по требованию Генпрокуратуры."],
+    ids=["dash", "bar", "two-lines"],
+)  # fmt: skip
+def test_a_posts_first_line_is_weighed_once_as_a_line(first):
+    """A first line that a rule's titles match in part or whole, titling the post, is no
+    stub's headline: over 250 characters of other prose the post is kept, notices and all."""
+    text = first + "\n" + BRIEF[1].split("\n", 1)[1] + MORE + MORE
+    kept = screen({"text": text, "title": post_title(text)}, POST_URL)
+    assert kept["text"] == text
+    page = screen({"text": text, "title": post_title(text)}, "https://kamnews24.ru/news/101")
+    assert page[0] == "not_news"
+
+
+def test_a_post_is_known_by_its_address_whatever_its_title():
+    """Any title a post was given (here its first line, decomposed as NFD where the text is
+    NFC, as the extract stage leaves a crawled title) is no headline: the post keeps its hint."""
+    import unicodedata
+
+    title = unicodedata.normalize("NFD", POST_TITLE)
+    assert title != POST_TITLE
+    kind, rule, _ = default_rules().weak(BRIEF[1], title, POST_URL)
+    assert (kind, rule) == ("block", "blocked-ru, notice alone")
 
 
 @pytest.mark.parametrize(
@@ -156,13 +188,15 @@ def test_a_post_of_a_block_notice_is_still_a_stub(text, why):
 
 def test_an_upgrade_extracts_again_a_post_that_opens_with_a_block_notice(tmp_path):
     """Schema 26: a post rejected at extraction because its title, its first line, is the
-    notice is kept after the upgrade; the same page at a site's address stays rejected, and
-    a post rejected before schema 26 by other rules is judged again and rejected again."""
+    notice is kept after the upgrade, and a post rejected by other rules is judged again and
+    rejected again. A page at a site's address keeps its verdict, even one today's rules
+    would keep (a brief under a news headline, rejected here as by the rules before 25)."""
     text = BRIEF[1]
     detail = "block: rule blocked-ru, 124 chars of other text"
-    pages = {"101": (POST_TITLE, text, detail), "page": (POST_TITLE, text, detail),
+    pages = {"101": (POST_TITLE, text, detail), "page": (BRIEF[0], text, detail),
              "102": ("Доступ к сайту ограничен.", "Доступ к сайту ограничен.\nВаш IP-адрес "
                      "заблокирован.\n" + text.split("\n", 1)[1], detail)}  # fmt: skip
+    assert screen({"text": text, "title": BRIEF[0]}, "https://t.example/page")["text"] == text
     urls = {"101": POST_URL, "102": "https://t.me/kamnews24/102"}
     states, embed, _ = rejected_before(tmp_path, 25, pages, urls)
     assert states["101 extract"] == states["101 embed"] == "done"
