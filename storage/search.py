@@ -14,10 +14,14 @@ RESULT_COLUMNS = ["doc_id", "lang", "source", "published_at", "title", "title_tr
 
 
 def pattern(term: str) -> str:
-    """A term as a case-insensitive RE2 pattern that matches it literally: every character
-    other than a letter or digit written as its code point (``\\x{2e}``), so no query
-    text is read as regex syntax."""
-    return "(?i)" + "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in term)
+    """A term as a case-insensitive RE2 pattern that matches it literally where a word
+    starts (after no letter or digit: "war" finds "wars", not "award"; "санкци" finds
+    "санкции" and "санкций", as inflected languages want): every character other than a
+    letter or digit written as its code point (``\\x{2e}``), so no query text is read as
+    regex syntax."""
+    literal = "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in term)
+    start = "(?:^|[^\\pL\\pN])" if term[:1].isalnum() else ""  # ".NET" in "ASP.NET" too
+    return "(?i)" + start + literal
 
 
 def keyword_search(

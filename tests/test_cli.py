@@ -8,7 +8,7 @@ import re
 import pytest
 
 from storage import connect
-from tests.conftest import import_jsonl, run_cli
+from tests.conftest import ROOT, import_jsonl, run_cli
 
 LONG_URL = "https://news.example/2026/10/" + "a-very-long-slug-about-the-story-" * 4 + "end/"
 DOCS = [
@@ -89,6 +89,26 @@ def test_sql_query_may_start_with_a_comment_or_come_from_stdin(db):
     # a mistyped option is still a usage error, not a query
     proc = run_cli("sql", "--formt", "csv", db=db, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_output_a_reader_stops_reading_ends_quietly(db, tmp_path):
+    """`... | head -1`: the reader closes the pipe; nothing failed, so no error line and
+    exit 0 (`sources list` said "error: [Errno 32] Broken pipe" and exited 1)."""
+    import subprocess
+    import sys
+
+    sources = tmp_path / "sources.toml"
+    sources.write_text("".join(f'[[source]]\nname = "s{i}"\nhome = "https://s{i}.example/"\n'
+                               "follow_links = true\n\n" for i in range(2000)))  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "sources", "list",
+         "--sources", str(sources)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout.readline().startswith(b"s0 ")
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 0
+    assert proc.stderr.read() == b""
 
 
 def test_sql_cannot_write_files_read_files_or_reach_the_network(db, tmp_path):

@@ -87,6 +87,8 @@ class Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # usage errors and exits: click reports them
+        except BrokenPipeError:
+            _reader_gone()
         except EXPECTED_ERRORS as err:
             self._fail(ctx, err, str(err))
         except Exception as err:  # noqa: BLE001 - one line, not a traceback, without -v
@@ -103,6 +105,16 @@ class Group(click.Group):
             message, extra={"event": "error", "exit_code": code, "file_only": True}
         )
         sys.exit(code)
+
+
+def _reader_gone() -> None:
+    """Whoever read the output stopped (``| head``): nothing to say, nothing failed. Standard
+    output goes to /dev/null, so that flushing it at exit raises no second error."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
 
 
 def _set_db(ctx, _param, value):

@@ -6,7 +6,7 @@ import ipaddress
 
 import click
 
-from pipeline.cli.app import Context, common_options
+from pipeline.cli.app import CommandError, Context, common_options
 
 
 def is_loopback(host: str) -> bool:
@@ -54,7 +54,25 @@ def dashboard(obj: Context, host, port, token):
         app.state.store.warm()  # reads v_narratives once, before the first page asks
     except Busy:
         pass  # a run is writing: the first page that needs it reads it
+    listening = _listen(host, port)  # before the URL is printed: a port taken is an error
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"narrascope dashboard on {obj.db_path}: open {url}  (Ctrl-C stops it)")
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", server_header=False)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def _listen(host: str, port: int):
+    """A socket bound to ``host``:``port`` for the server, or a CommandError naming why not
+    (another process serves that port)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise CommandError(f"cannot serve on {host}:{port}: {err.strerror or err}") from err
+    return sock

@@ -64,9 +64,10 @@ def demo(obj: Context, serve, demo_db):
     with connect(obj.db_path, read_only=True) as con:
         by_lang, by_source = documents_by_language(con), documents_by_source(con)
         narratives = top_narratives(con)
+        shared = con.execute("SELECT count(*) FROM v_narratives WHERE documents > 1").fetchone()[0]
     click.echo("languages: " + ", ".join(f"{lang} {n}" for lang, n in by_lang.items()))
     click.echo("sources:   " + ", ".join(f"{src} {n}" for src, n in sorted(by_source.items())))
-    click.echo("narratives with more than one document:")
+    click.echo(f"narratives with more than one document ({len(narratives)} largest of {shared}):")
     for nid, docs, sites, langs, title, keywords in narratives:
         click.echo(
             f"  #{nid:<4} {docs} documents, {sites} independent site(s), {'/'.join(langs)}: "

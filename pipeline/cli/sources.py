@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli.app import common_options
+from pipeline.cli.app import CommandError, common_options
 
 
 @click.group()
@@ -94,11 +94,19 @@ def add(obj, url, name, allow_private, write_to):
     """
     from crawlers.probe import probe, proposal
     from crawlers.runner import scrapy_settings
+    from crawlers.sources import is_web_url
 
+    if not is_web_url(url):
+        raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="URL")
     settings = scrapy_settings("", "probe", obj.config["crawl"])
     for key in ("ITEM_PIPELINES", "NARRASCOPE_WARC_DIR"):
         settings.pop(key, None)
+    # a probe answers at once: no retries (whose backoff a crawl wants), and what fails is
+    # said in its own "probe:" lines, scrapy's records only with -v
+    settings.update(RETRY_ENABLED=False, LOG_LEVEL="DEBUG" if obj.verbose else "CRITICAL")
     found = probe(url, settings, allow_private=allow_private)
+    if found.get("unreachable"):
+        raise CommandError(f"could not reach {url}: {found['unreachable']}")
     if not found["languages"] and len(found.get("sample", "")) >= 40:
         from pipeline.langid import LangdetectDetector
 

@@ -198,6 +198,25 @@ def test_sources_add_probes_a_site_and_proposes_an_entry(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sources.toml"]
 
 
+def test_sources_add_says_at_once_that_a_site_cannot_be_reached(tmp_path):
+    """A refused connection is no site to propose an entry for: one error line and exit 1,
+    without the backoff of a crawl's retries (which took minutes), and no traceback; what is
+    not an http(s) URL is a usage error."""
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on once it is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    target = tmp_path / "sources.toml"
+    proc = run_cli("sources", "add", f"http://127.0.0.1:{port}/", "--allow-private", "--write",
+                   str(target), check=False, timeout=60)  # fmt: skip
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith(f"error: could not reach http://127.0.0.1:{port}/: ")
+    assert "Traceback" not in proc.stderr and not target.exists()
+    bad = run_cli("sources", "add", "not-a-url", check=False, timeout=60)
+    assert bad.returncode == 2 and "is not an http(s) URL" in bad.stderr and bad.stdout == ""
+
+
 WRITE_DURING = """
 import sys, time
 from storage import connect

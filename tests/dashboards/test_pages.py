@@ -270,6 +270,19 @@ def test_beyond_loopback_it_refuses_to_start_without_a_token(hostile_db):
     assert proc.returncode != 0 and "no database" in proc.stderr
 
 
+def test_a_port_another_process_serves_is_an_error_before_any_url(hostile_db):
+    """The URL it would print is another server's: one error line, exit 1, no URL."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_cli("dashboard", "--port", str(port), db=hostile_db[0], check=False)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == f"error: cannot serve on 127.0.0.1:{port}: Address already in use\n"
+
+
 def test_it_never_writes_and_waits_for_no_writer(client, hostile_db, tmp_path):
     """Read-only: the file is byte for byte the same after every page. While another process
     holds the file for writing, pages say so (503 with Retry-After), never a traceback."""

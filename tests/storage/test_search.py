@@ -11,6 +11,20 @@ from storage import connect
 from storage.search import RESULT_COLUMNS, keyword_search, pattern
 
 
+def occurrences(field: str, term: str) -> int:
+    """How often ``term`` occurs in ``field`` where a word starts (after no letter or digit),
+    or anywhere for a term that starts with neither ("." or "("); the plain reading of it."""
+    if not term[:1].isalnum():
+        return field.count(term)
+    n, i = 0, field.find(term)
+    while i >= 0:
+        if i == 0 or not field[i - 1].isalnum():
+            n, i = n + 1, field.find(term, i + len(term))
+        else:
+            i = field.find(term, i + 1)
+    return n
+
+
 def reference(con, terms: list[str], lang: str | None, limit: int) -> list[tuple]:
     rows = con.execute(
         f"SELECT {', '.join(RESULT_COLUMNS)}, title, text, title_translated, text_translated "
@@ -23,7 +37,7 @@ def reference(con, terms: list[str], lang: str | None, limit: int) -> list[tuple
         if lang and meta[1] != lang:
             continue
         fields = [(f or "").lower() for f in row[n:]]
-        counts = [sum(f.count(t.lower()) for f in fields) for t in terms]
+        counts = [sum(occurrences(f, t.lower()) for f in fields) for t in terms]
         if all(counts):
             found.append((meta, sum(counts), row[n + 1], row[n + 3]))
     far_past = -1e18
@@ -58,10 +72,27 @@ def test_keyword_search_matches_reference(demo_run, terms, lang, matches):
     assert got == want  # the result columns, score, text and translated text
 
 
-def test_pattern_is_literal():
-    assert pattern("u.s.") == "(?i)u\\x{2e}s\\x{2e}"
-    assert pattern("санкции") == "(?i)санкции"
-    assert pattern("a|b(") == "(?i)a\\x{7c}b\\x{28}"
+def test_pattern_is_literal_and_starts_a_word():
+    start = "(?:^|[^\\pL\\pN])"
+    assert pattern("u.s.") == f"(?i){start}u\\x{{2e}}s\\x{{2e}}"
+    assert pattern("санкции") == f"(?i){start}санкции"
+    assert pattern("a|b(") == f"(?i){start}a\\x{{7c}}b\\x{{28}}"
+    assert pattern(".net") == "(?i)\\x{2e}net"  # no word to start: anywhere
+
+
+def test_a_word_matches_where_a_word_starts():
+    """ "war" is not in "award" (it was, a user found); it is in "wars" and "War,", and a
+    stem finds its inflections ("санкци": "санкции", "Санкций")."""
+    import duckdb
+
+    con = duckdb.connect()
+    count = lambda text, term: con.execute(  # noqa: E731
+        "SELECT len(regexp_extract_all(?, ?))", [text, pattern(term)]).fetchone()[0]  # fmt: skip
+    assert count("Community Garden Wins a Regional Award", "war") == 0
+    assert count("Sanctions, Not War: wars (war)", "war") == 3
+    assert count("Санкции и Санкций", "санкци") == 2
+    for text, term in (("Award, war", "war"), ("Санкции и Санкций", "санкци")):
+        assert count(text, term) == occurrences(text.lower(), term)
 
 
 @pytest.fixture(scope="module")
