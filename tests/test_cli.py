@@ -302,6 +302,28 @@ def test_db_and_config_work_after_the_command_and_the_suggested_command_works(tm
     assert not other.exists()
 
 
+def test_every_command_takes_db_config_and_v_after_it():
+    """README: every command takes --db, --config and -v before or after it (`demo --serve
+    -v` was refused: the demo has a --db of its own and lacked the other two)."""
+    import click
+
+    from pipeline.cli import cli
+
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from commands(command, (*path, name))
+            else:
+                yield " ".join((*path, name)), command
+
+    lacking = {
+        name: sorted({"--db", "--config", "-v"} - {o for p in command.params for o in p.opts})
+        for name, command in commands(cli)
+    }
+    assert {name: missing for name, missing in lacking.items() if missing} == {}
+    assert len(lacking) > 20
+
+
 def test_log_file_for_log_shippers(tmp_path):
     """--log-file appends what each phase did (and an error with its exit code); with
     --log-format json each line is one JSON object with the command's fields."""

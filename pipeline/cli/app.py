@@ -139,12 +139,19 @@ def _set_verbose(ctx, _param, value):
 def common_options(f):
     """``--db``, ``--config`` and ``-v`` on a subcommand too: ``narrascope status --db X``
     works as well as ``narrascope --db X status``."""
+    f = config_and_verbose(f)
+    f = click.option("--db", expose_value=False, is_eager=True, callback=_set_db,
+                     help="Database file (as before the command).")(f)  # fmt: skip
+    return f
+
+
+def config_and_verbose(f):
+    """``--config`` and ``-v`` on a subcommand (`common_options` without ``--db``, for a
+    command with a ``--db`` of its own)."""
     f = click.option("-v", "--verbose", is_flag=True, expose_value=False, is_eager=True,
                      callback=_set_verbose, help="Log more and show tracebacks on errors.")(f)  # fmt: skip
     f = click.option("--config", expose_value=False, is_eager=True, callback=_set_config,
                      help="Config TOML (as before the command).")(f)  # fmt: skip
-    f = click.option("--db", expose_value=False, is_eager=True, callback=_set_db,
-                     help="Database file (as before the command).")(f)  # fmt: skip
     return f
 
 

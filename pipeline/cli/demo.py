@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.app import CommandError, Context
+from pipeline.cli.app import CommandError, Context, config_and_verbose
 from pipeline.cli.processing import do_process
 from storage.db import StorageError
 
@@ -19,6 +19,7 @@ from storage.db import StorageError
     help="Database the demo writes [default: the --db before the command, NARRASCOPE_DB, "
     "or ./demo.duckdb].",
 )
+@config_and_verbose
 @click.pass_obj
 def demo(obj: Context, serve, demo_db):
     """Serve the bundled demo sites on 127.0.0.1, crawl, process and summarise them, offline.
