@@ -115,6 +115,18 @@ def resolve_narratives(con: duckdb.DuckDBPyConnection, ids: tuple[int, ...]) -> 
     return {i: found[i] for i in ids}
 
 
+def check_sources(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+    """A --source no document of this database has is an ExportError, as an unknown
+    narrative is: a misspelt name would export nothing and say it succeeded."""
+    if not names:
+        return
+    known = {r[0] for r in con.execute("SELECT DISTINCT source FROM documents").fetchall()}
+    if unknown := sorted(set(names) - known):
+        listed = ", ".join(sorted(k for k in known if k is not None)) or "none"
+        raise ExportError(f"no source {', '.join(map(repr, unknown))} in this database "
+                          f"(sources: {listed})")  # fmt: skip
+
+
 def _select_documents(
     con: duckdb.DuckDBPyConnection, kind: str, filters: Filters, bounds: dict, resolved: dict
 ) -> None:
@@ -178,6 +190,7 @@ def _write(*, con_path, partial, kind, fmt, filters, bounds, no_text, memory_lim
     with connect(con_path, read_only=True) as con:
         con.execute(f"SET temp_directory = {quote(partial / '.spill')}")
         resolved = resolve_narratives(con, filters.narratives)
+        check_sources(con, filters.sources)
         _select_documents(con, kind, filters, bounds, resolved)
         files = {}
         for name in FILES[kind]:
