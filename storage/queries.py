@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -113,7 +114,13 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
             ).fetchall()
         ],
         "last_runs": [
-            {"run_id": rid, "kind": k, "started_at": str(s), "status": st, "summary": summ}
+            {
+                "run_id": rid,
+                "kind": k,
+                "started_at": s,
+                "status": st,
+                "summary": json.loads(summ) if summ else None,
+            }
             for rid, k, s, st, summ in con.execute(
                 "SELECT run_id, kind, started_at, status, summary FROM runs "
                 "ORDER BY started_at DESC LIMIT 5"

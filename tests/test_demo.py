@@ -66,6 +66,13 @@ def test_demo_end_to_end(demo_run):
         "dedup": 0,
         "cluster": 0,
     }
+    # JSON as the README's output formats write it: a run's summary an object, not a string
+    # holding one, and its date in ISO 8601
+    run = status["last_runs"][0]
+    assert run["summary"]["extract"]["done"] == 0 and "T" in run["started_at"]
+    [demo_wp] = [s for s in json.loads(run_cli("sources", "list", "--format", "json", db=db).stdout)
+                 if s["name"] == "demo-wp"]  # fmt: skip
+    assert demo_wp["health"]["errors"] == {} and "T" in demo_wp["health"]["recorded_at"]
 
 
 def test_demo_sources_use_every_kind_of_entry_point(demo_run):

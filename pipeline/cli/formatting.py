@@ -121,5 +121,6 @@ def format_status(report: dict) -> str:
             )
     lines.append("last runs:")
     for r in report["last_runs"]:
-        lines.append(f"  {r['started_at'][:19]}  {r['kind']:<8} {r['status']:<10} {r['run_id']}")
+        lines.append(f"  {r['started_at']:%Y-%m-%d %H:%M:%S}  {r['kind']:<8} {r['status']:<10} "
+                     f"{r['run_id']}")  # fmt: skip
     return "\n".join(lines)

@@ -125,7 +125,9 @@ def status(obj: Context, fmt):
         else None
     )
     if fmt == "json":
-        click.echo(json.dumps(report, default=str, indent=1))
+        from pipeline.output import plain
+
+        click.echo(json.dumps(report, default=plain, indent=1))
         return
     click.echo(format_status(report))
 

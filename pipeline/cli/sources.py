@@ -29,6 +29,7 @@ def list_(obj, path, fmt):
     from pathlib import Path
 
     from crawlers.sources import load_sources
+    from pipeline.output import plain
     from pipeline.output import terminal_safe as safe
     from storage import connect
     from storage.health import latest_health
@@ -57,7 +58,7 @@ def list_(obj, path, fmt):
         rows.append({"name": s.name, "home": s.home, "kinds": s.kinds, "languages": s.languages,
                      "tags": s.tags, "max_pages": s.max_pages, "health": h})  # fmt: skip
     if fmt == "json":
-        click.echo(json.dumps(rows, default=str, indent=1))
+        click.echo(json.dumps(rows, default=plain, indent=1))
         return
     for r in rows:
         h = r["health"]
