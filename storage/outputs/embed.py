@@ -32,7 +32,9 @@ class Embedding:
     @property
     def counts(self) -> dict[str, int]:
         out = {"chunks": self.chunks}
-        if self.reused_from:
+        if self.reused_from == self.doc_id:  # a forced run, the text unchanged
+            out["reused_its_stored_vector"] = 1
+        elif self.reused_from:
             out["reused_from_a_copy"] = 1
         if self.truncated:
             out["truncated_over_max_chunks"] = 1

@@ -145,6 +145,7 @@ def test_exact_copies_reuse_vectors(tmp_path):
     run_stages(db, build_stages(["extract"], {}))
     stage = EmbedStage()
     stage.__dict__["embedder"] = CountingE5()
+    assert stage.stub_check  # its example stubs' vectors: computed once, and not counted here
     CountingE5.seen = 0
     report = run_stages(db, [stage], batch_size=4)  # copies land in later batches than originals
     assert report.stages[0].done == 10
@@ -153,6 +154,11 @@ def test_exact_copies_reuse_vectors(tmp_path):
     got = {url: row for (url, _), row in vectors(db).items()}
     assert got["https://a.example/7"][5] is not None  # reused_from
     assert got["https://a.example/7"][-1] == got["https://a.example/0"][-1]
+    # forced, every document finds its own stored vector: said so, not as a copy's
+    CountingE5.seen = 0
+    forced = run_stages(db, [stage], batch_size=4, force=True).stages[0].counters
+    assert forced["reused_its_stored_vector"] == 10 and "reused_from_a_copy" not in forced
+    assert CountingE5.seen == 0
 
 
 def test_any_sentence_transformers_model_by_path_and_model_changes(tmp_path):
