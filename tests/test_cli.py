@@ -376,3 +376,10 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_needs_v(db, monkeypat
     )
     loud = CliRunner().invoke(cli, ["--db", str(db), "search", "x", "-v"])
     assert loud.exit_code == 1 and isinstance(loud.exception, ZeroDivisionError)
+
+    def peer_gone(*_args, **_kwargs):  # a socket's or a child's pipe, not the reader's
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(search, "keyword", peer_gone)
+    failed = CliRunner().invoke(cli, ["--db", str(db), "search", "x"])
+    assert failed.exit_code == 1 and failed.output == "error: [Errno 32] Broken pipe\n"

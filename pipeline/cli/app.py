@@ -87,7 +87,9 @@ class Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # usage errors and exits: click reports them
-        except BrokenPipeError:
+        except BrokenPipeError as err:
+            if not _stdout_gone():  # a socket or a child's pipe, not our reader: a failure
+                self._fail(ctx, err, str(err))
             _reader_gone()
         except EXPECTED_ERRORS as err:
             self._fail(ctx, err, str(err))
@@ -105,6 +107,18 @@ class Group(click.Group):
             message, extra={"event": "error", "exit_code": code, "file_only": True}
         )
         sys.exit(code)
+
+
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (poll says POLLERR)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):  # no file descriptor (a test's captured output)
+        return False
 
 
 def _reader_gone() -> None:
