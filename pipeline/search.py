@@ -3,6 +3,7 @@ the query embedded by the same model as the documents (an English query finds Ru
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -44,7 +45,10 @@ def _snippet(text: str | None, terms: list[str], width: int = 160) -> str | None
     if not text:
         return None
     low = text.lower()
-    hits = [low.find(t) for t in terms if low.find(t) >= 0]
+    found = (
+        re.search(("(?<![^\\W_])" if t[:1].isalnum() else "") + re.escape(t), low) for t in terms
+    )  # where a word starts, as the search matched it (storage.search)
+    hits = [m.start() for m in found if m]
     if not hits:
         return None
     start = max(0, min(hits) - width // 3)

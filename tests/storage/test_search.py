@@ -93,6 +93,10 @@ def test_a_word_matches_where_a_word_starts():
     assert count("Санкции и Санкций", "санкци") == 2
     for text, term in (("Award, war", "war"), ("Санкции и Санкций", "санкци")):
         assert count(text, term) == occurrences(text.lower(), term)
+    from pipeline.search import _snippet  # the snippet shows the word the search found
+
+    assert _snippet("A regional award. " + "x " * 60 + "Then war came.", ["war"], 40).endswith(
+        "Then war came.")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
