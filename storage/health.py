@@ -54,12 +54,7 @@ def record_health(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
 
 
 def latest_health(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
-    """source -> its latest run's health (v_source_health), as dicts; ``errors`` (a JSON
-    column: reason -> count) as a dict."""
+    """source -> its latest run's health (v_source_health), as dicts."""
     cursor = con.execute("SELECT * FROM v_source_health ORDER BY source")
     names = [d[0] for d in cursor.description]
-    out = {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
-    for health in out.values():
-        if isinstance(health.get("errors"), str):
-            health["errors"] = json.loads(health["errors"])
-    return out
+    return {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}

@@ -57,7 +57,9 @@ def list_(obj, path, fmt):
         h = health.get(s.name)
         rows.append({"name": s.name, "home": s.home, "kinds": s.kinds, "languages": s.languages,
                      "tags": s.tags, "max_pages": s.max_pages, "health": h})  # fmt: skip
-    if fmt == "json":
+    if fmt == "json":  # the health's errors (a JSON column, reason -> count) as an object
+        for h in (r["health"] for r in rows if r["health"]):
+            h["errors"] = json.loads(h["errors"]) if isinstance(h["errors"], str) else h["errors"]
         click.echo(json.dumps(rows, default=plain, indent=1))
         return
     for r in rows:
