@@ -2,6 +2,7 @@
 
 import json
 import re
+import shlex
 
 import pytest
 
@@ -142,6 +143,20 @@ def test_keyword_search(demo_run):
     assert search(db, "санкции", "zzzyxq") == []  # every word must occur
     table = run_cli("search", "Brussels", "--limit", "2", db=db).stdout
     assert "(2 rows)" in table
+
+
+def test_search_help_examples_find_demo_documents(demo_run):
+    """A user's first try is the help's example: on the demo's store each one finds
+    documents (offline, where the translations come from the tiny test packages)."""
+    db, _ = demo_run
+    text = run_cli("search", "--help").stdout
+    examples = [
+        shlex.split(m[1])
+        for m in re.finditer(r"^ *(?:Examples:)? *narrascope search (.+)$", text, re.M)
+    ]
+    assert len(examples) == 2
+    for args in examples:
+        assert search(db, *args), args
 
 
 def test_semantic_search_crosses_languages(demo_run):

@@ -148,8 +148,10 @@ def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
     title or text) or, with --semantic, by meaning: the query is embedded by the same model
     as the documents, so an English query finds Russian documents.
 
+    A keyword matches where a word starts, so a stem finds its inflections.
+
     \b
-    Examples:  narrascope search "biolab pentagon" --lang ru
+    Examples:  narrascope search "биолаборатор пентагон" --lang ru
                narrascope search --semantic "sanctions cause hunger in Africa" --format json
     """
     from pipeline import search as searching
