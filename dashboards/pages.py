@@ -278,13 +278,18 @@ def search(request: Request):
                 rows = searching.semantic(store.path, text, request.app.state.embed,
                                           lang=lang, limit=upto + 1, query_lang=query_lang,
                                           stage=_embedder(request))  # fmt: skip
-                columns = searching.SEMANTIC_COLUMNS
+                columns = searching.SEARCH_COLUMNS
         except DatabaseBusy as err:
             raise Busy(str(err)) from err
         except (StorageError, ModelError) as err:
             error = str(err)
     more = len(rows) > upto and page < deepest
-    results = [dict(zip(columns, r, strict=True)) for r in rows[upto - limit : upto]]
+    results = [dict(zip(columns, r, strict=True)) for r in rows[: min(upto, len(rows))]]
+    first = {}  # a copy follows its copy group's best hit: which rank that is
+    for r in results:
+        lead = first.setdefault(r.get("copy_group") or r["doc_id"], r["rank"])
+        r["follows"] = lead if lead != r["rank"] else None
+    results = results[upto - limit :]
     # quoted for a POSIX shell: the query and language come from a URL anyone can send
     command = shlex.join(
         ["narrascope", "--db", str(store.path), "search"]

@@ -25,6 +25,7 @@ from storage.queries import current_rejection
 from storage.search import (
     RESULT_COLUMNS,
     anchors,
+    copy_groups,
     documents,
     embedded_models,
     keyword_search,
@@ -37,6 +38,9 @@ KEYWORD_COLUMNS = ["rank", "score", *RESULT_COLUMNS, "snippet"]
 # a document in another language; `similar`: the similarity plus the anchor overlap's share);
 # similarity: doc_similarity, as the SQL macro gives it
 SEMANTIC_COLUMNS = ["rank", "score", "similarity", *RESULT_COLUMNS]
+# search --semantic: copy_group, the hit's copy group (v_copies), where it is in one. A copy
+# ranks with its group: its score is the group's best, so it follows that hit
+SEARCH_COLUMNS = [*SEMANTIC_COLUMNS, "copy_group"]
 # `similar`: exact_copies, the other documents with a hit's very text, folded into its row
 SIMILAR_COLUMNS = [*SEMANTIC_COLUMNS, "exact_copies"]
 
@@ -101,7 +105,10 @@ def semantic(
 ) -> list[tuple]:
     """Nearest documents by the document similarity of pipeline/similarity.py (language means
     removed, so an English query ranks a Russian piece on the same story above unrelated
-    English ones). The query's language is identified by py3langid unless given."""
+    English ones). The query's language is identified by py3langid unless given.
+    Rows: SEARCH_COLUMNS. A copy ranks with its copy group (the dedup stage's exact, near and
+    translated copies): each member's score is its group's best, so a republished or
+    translated piece follows the group's best hit rather than scattering down the list."""
     stage = stage or EmbedStage.from_settings(embed_settings)  # a caller may keep its model
     with connect(db_path, read_only=True) as con:
         ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input, lang=lang)
@@ -109,6 +116,7 @@ def semantic(
             have = embedded_models(con)
             langs_here = _embedded_languages(con, stage.model_id, stage.input) if lang else []
         means = load_means(con, stage.model_id, stage.input)
+        groups = copy_groups(con)
     if not ids:
         vectors = f"{stage.model_id} ({stage.input} text)"
         if lang and langs_here:
@@ -128,7 +136,25 @@ def semantic(
     # the database is closed while the models work
     q = query_vector(stage.embedder.encode([query], query=True)[0], query_lang, means)
     sims = document_vectors(leads, texts, langs, means) @ q
-    return ranked(db_path, ids, cross_language(sims, langs, query_lang), sims, limit)
+    own = cross_language(sims, langs, query_lang)
+    group = [groups.get(d, d) for d in ids]
+    score = group_best(group, own)
+    # best group first; in a group, the best-ranked member first; ties by doc id
+    k = min(limit, len(ids))
+    kth = np.partition(-score, k - 1)[k - 1]
+    pool = np.flatnonzero(-score <= kth)
+    order = pool[np.lexsort((np.array(ids)[pool], -own[pool], np.array(group)[pool], -score[pool]))]
+    rows = rows_for(db_path, ids, {0: (order[:k], score, sims)})[0]
+    doc_col = SEMANTIC_COLUMNS.index("doc_id")
+    return [(*r, groups.get(r[doc_col])) for r in rows]
+
+
+def group_best(group: list[str], scores: np.ndarray) -> np.ndarray:
+    """Each document's score raised to the best among the documents of its ``group``."""
+    keys, inverse = np.unique(np.array(group), return_inverse=True)
+    best = np.full(len(keys), -np.inf)
+    np.maximum.at(best, inverse, scores)
+    return best[inverse]
 
 
 def query_language(query: str) -> str | None:
@@ -139,14 +165,6 @@ def query_language(query: str) -> str | None:
 
     lang, confidence = Py3LangidDetector().detect(query)
     return lang if confidence >= 0.5 else None
-
-
-def ranked(
-    db_path: Path, ids: list[str], ranking: np.ndarray, shown: np.ndarray, limit: int
-) -> list[tuple]:
-    """The ``limit`` documents ranked first, with their search result columns and their
-    ``shown`` score (the similarity, without the cross-language allowance)."""
-    return rows_for(db_path, ids, {0: (top(ids, ranking, limit), ranking, shown)})[0]
 
 
 def top(ids: list[str], scores: np.ndarray, limit: int) -> np.ndarray:

@@ -157,6 +157,12 @@ def load_vectors(
     return got["doc_id"], got["lead"], got["vector"], got["lang"]
 
 
+def copy_groups(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """doc_id -> its copy group (the dedup stage's: exact, near and translated copies and
+    their origin), for the documents in one."""
+    return dict(con.execute("SELECT doc_id, group_id FROM copy_members").fetchall())
+
+
 def documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[str, tuple]:
     """doc_id -> RESULT_COLUMNS row."""
     rows = con.execute(

@@ -210,6 +210,36 @@ def test_english_query_finds_every_language_version_first(demo_run, narrative):
     assert not unrelated, (QUERIES[narrative], slugs[: last_wanted + 1])
 
 
+def test_semantic_search_ranks_a_copy_with_its_copy_group(demo_run):
+    """A republished or translated copy follows its copy group's best hit: the Russian near
+    copy of the sanctions piece (another title, a shorter text) ranked below unrelated pieces
+    by its own similarity."""
+    db, _ = demo_run
+    with connect(db, read_only=True) as con:
+        near, group = con.execute(
+            "SELECT doc_id, group_id FROM v_copies WHERE copy_kind = 'near' AND group_id IN ("
+            "SELECT group_id FROM v_copies WHERE url LIKE '%/sankcii-i-golod-v-afrike%')"
+        ).fetchone()
+        members = {d for (d,) in con.execute(
+            "SELECT doc_id FROM copy_members WHERE group_id = ?", [group]
+        ).fetchall()}  # fmt: skip
+    hits = search(db, "--semantic", QUERIES["sanctions-hunger"], "--limit", "50")
+    ids = [h["doc_id"] for h in hits]
+    first_unrelated = min(
+        i for i, h in enumerate(hits) if narrative_of(h["url"]) != "sanctions-hunger"
+    )
+    assert members <= set(ids[:first_unrelated]), ids[: first_unrelated + 1]
+    assert {h["copy_group"] for h in hits if h["doc_id"] in members} == {group}
+    assert hits[ids.index(near)]["similarity"] < hits[first_unrelated]["similarity"]
+    # scores fall; a group's members sit together, each scored as the group's best hit
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    seen = [h["copy_group"] or h["doc_id"] for h in hits]
+    assert all(g not in seen[:i] or seen[i - 1] == g for i, g in enumerate(seen)), seen
+    for g in {h["copy_group"] for h in hits} - {None}:
+        scores = {h["score"] for h in hits if h["copy_group"] == g}
+        assert len(scores) == 1
+
+
 def test_similar_finds_translations_in_every_language(demo_run):
     db, _ = demo_run
     with connect(db, read_only=True) as con:

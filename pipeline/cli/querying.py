@@ -148,7 +148,8 @@ def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
     title or text) or, with --semantic, by meaning: the query is embedded by the same model
     as the documents, so an English query finds Russian documents.
 
-    A keyword matches where a word starts, so a stem finds its inflections.
+    A keyword matches where a word starts, so a stem finds its inflections. By meaning, a copy
+    ranks with its copy group (`copy_group`): it follows the group's best hit.
 
     \b
     Examples:  narrascope search "биолаборатор пентагон" --lang ru
@@ -163,7 +164,7 @@ def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
             obj.db_path, query, obj.config["embed"], lang=lang, limit=limit,
             query_lang=query_lang,
         )  # fmt: skip
-        columns = searching.SEMANTIC_COLUMNS
+        columns = searching.SEARCH_COLUMNS
     else:
         rows = searching.keyword(obj.db_path, query, lang=lang, limit=limit)
         columns = searching.KEYWORD_COLUMNS

@@ -211,6 +211,19 @@ def test_search_by_keywords_and_by_meaning_across_languages(client, hostile_db):
                                     f"{sanctions_story(db)} AND lang IN ('ru', 'de')")}  # fmt: skip
     assert story & set(top[:3]), "an English query finds the Russian or German pieces"
     assert " search --semantic --limit 5 -- " in page
+    # a copy follows its copy group's best hit, as on the command line, and says so
+    hits = json.loads(run_cli("search", "--semantic", "--limit", "5", "--format", "json",
+                              "sanctions cause hunger", db=db).stdout)  # fmt: skip
+    assert top[:5] == [h["doc_id"] for h in hits]
+    lead, follows = {}, {}  # rank -> the rank of its copy group's best hit
+    for h in hits:
+        n = lead.setdefault(h["copy_group"] or h["doc_id"], h["rank"])
+        if n != h["rank"]:
+            follows[h["rank"]] = str(n)
+    noted = r"in the copy group of #(\d+)"
+    assert follows and re.findall(noted, page) == [follows[r] for r in sorted(follows)]
+    second = client.get("/search?q=sanctions+cause+hunger&mode=semantic&limit=2&page=2").text
+    assert re.findall(noted, second) == [follows[r] for r in (3, 4) if r in follows]
     ru_only = client.get("/search?q=sanctions+cause+hunger&mode=semantic&lang=ru").text
     found = re.findall(r'href="/documents/([0-9a-f]+)"', ru_only)
     assert found and {d for (d,) in rows(db, "SELECT doc_id FROM v_documents WHERE lang = 'ru'")
