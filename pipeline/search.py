@@ -137,24 +137,34 @@ def semantic(
     q = query_vector(stage.embedder.encode([query], query=True)[0], query_lang, means)
     sims = document_vectors(leads, texts, langs, means) @ q
     own = cross_language(sims, langs, query_lang)
-    group = [groups.get(d, d) for d in ids]
-    score = group_best(group, own)
+    score, group = group_best(ids, groups, own)
     # best group first; in a group, the best-ranked member first; ties by doc id
     k = min(limit, len(ids))
     kth = np.partition(-score, k - 1)[k - 1]
     pool = np.flatnonzero(-score <= kth)
-    order = pool[np.lexsort((np.array(ids)[pool], -own[pool], np.array(group)[pool], -score[pool]))]
+    pool_ids = np.array([ids[i] for i in pool])
+    order = pool[np.lexsort((pool_ids, -own[pool], group[pool], -score[pool]))]
     rows = rows_for(db_path, ids, {0: (order[:k], score, sims)})[0]
     doc_col = SEMANTIC_COLUMNS.index("doc_id")
     return [(*r, groups.get(r[doc_col])) for r in rows]
 
 
-def group_best(group: list[str], scores: np.ndarray) -> np.ndarray:
-    """Each document's score raised to the best among the documents of its ``group``."""
-    keys, inverse = np.unique(np.array(group), return_inverse=True)
-    best = np.full(len(keys), -np.inf)
-    np.maximum.at(best, inverse, scores)
-    return best[inverse]
+def group_best(
+    ids: list[str], groups: dict[str, str], scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each document's score raised to the best among the documents of its copy group
+    (``groups``: doc id -> group), and a key per document that its group's members share."""
+    key = np.arange(len(ids))
+    score = scores.copy()
+    code: dict[str, int] = {}
+    members = [(i, code.setdefault(groups[d], len(code))) for i, d in enumerate(ids) if d in groups]
+    if members:
+        rows, codes = np.array(members).T
+        best = np.full(len(code), -np.inf)
+        np.maximum.at(best, codes, scores[rows])
+        score[rows] = best[codes]
+        key[rows] = len(ids) + codes
+    return score, key
 
 
 def query_language(query: str) -> str | None:
