@@ -35,7 +35,8 @@ from storage.search import (
 
 KEYWORD_COLUMNS = ["rank", "score", *RESULT_COLUMNS, "snippet"]
 # score: what the ranking uses (search: the similarity, plus the cross-language allowance for
-# a document in another language; `similar`: the similarity plus the anchor overlap's share);
+# a document in another language, and for a copy its copy group's best; `similar`: the
+# similarity plus the anchor overlap's share);
 # similarity: doc_similarity, as the SQL macro gives it
 SEMANTIC_COLUMNS = ["rank", "score", "similarity", *RESULT_COLUMNS]
 # search --semantic: copy_group, the hit's copy group (v_copies), where it is in one. A copy
