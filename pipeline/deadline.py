@@ -79,6 +79,19 @@ class Deadline:
     def elapsed(self) -> float:
         return time.time() - self.started
 
+    def leaves_no_crawl(self, timeout: float) -> str | None:
+        """Why this limit leaves no time to crawl at all (every run would stop its crawl at
+        once and fetch nothing), or None: the reserve kept for the last downloads, ``timeout``
+        (the download timeout), is the whole limit or more."""
+        if self.limit > timeout:
+            return None
+        return (
+            f"--max-duration {format_seconds(self.limit)} leaves no time to crawl: a request "
+            f"in flight when the crawl stops may take the download timeout ([crawl] timeout = "
+            f"{format_seconds(timeout)}) to finish, so that much is kept back; give a limit "
+            "well over it, or a shorter [crawl] timeout"
+        )
+
     def crawl_stop_at(self, seconds_per_doc: float, waiting: int, timeout: float) -> float:
         """When crawling must stop if nothing more were fetched: before the reserve for the
         ``waiting`` documents, the download timeout and the fixed share of the limit. Every

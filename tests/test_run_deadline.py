@@ -49,6 +49,19 @@ def test_the_crawl_stops_early_enough_to_process_what_it_fetched():
     assert seconds_per_document([]) == seconds_per_document([{"embed": {"done": 1}}]) == 1.0
 
 
+def test_a_limit_that_leaves_no_time_to_crawl_is_refused(tmp_path):
+    """The last downloads' reserve (the download timeout) is the whole limit: every run would
+    stop its crawl at once, fetch nothing and still say the next run goes on from there."""
+    assert Deadline(30).leaves_no_crawl(30) and Deadline(31).leaves_no_crawl(30) is None
+    sources = sources_file(tmp_path, home="http://127.0.0.1:9/")
+    db = tmp_path / "n.duckdb"
+    proc = run_cli("run", "--sources", sources, "--max-duration", "15s", db=db, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "--max-duration 15s leaves no time to crawl" in proc.stderr
+    assert "[crawl] timeout = 30s" in proc.stderr
+    assert not db.exists()  # refused before anything is opened
+
+
 def test_a_time_boxed_run_stops_in_time_and_the_next_run_finishes(tmp_path, local_site):
     # 40 pages that take 1.5 s each, two at a time: 30 s of crawling; the run may take 15 s
     pages = {f"/p/{i}": ("text/html; charset=utf-8", article(f"Статья {i}"), {"Delay": "1.5"})

@@ -218,6 +218,12 @@ def run(obj: Context, sources, max_duration):
 
     AlertSettings.from_config(obj.config)  # a mistake in [alerts] is named before the crawl
     deadline = Deadline(max_duration) if max_duration else None
+    if deadline is not None:
+        from crawlers.runner import CRAWL_DEFAULTS
+
+        why = deadline.leaves_no_crawl(float({**CRAWL_DEFAULTS, **obj.config["crawl"]}["timeout"]))
+        if why:
+            raise click.UsageError(why)
     with obj.writing():
         summary = do_crawl(obj, sources, report_health=False, check=False, deadline=deadline)
         # what was fetched is processed even after a failure
