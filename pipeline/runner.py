@@ -328,12 +328,23 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
             try:
                 items, extras = _process(db_path, stage, batch, found=found)
             except StageFailed as failed:
-                if failed.culprit is not None:  # counted: after max_attempts it is set aside
-                    with connect(db_path) as con:
-                        write_results(con, stage.name, stage.version, [failed.culprit],
-                                      run_id=run_id, max_attempts=max_attempts,
-                                      dependents=stage_report.dependents)  # fmt: skip
-                raise
+                if failed.culprit is None:
+                    raise
+                with connect(db_path) as con:  # counted: after max_attempts it is set aside
+                    counts = write_results(con, stage.name, stage.version, [failed.culprit],
+                                           run_id=run_id, max_attempts=max_attempts,
+                                           dependents=stage_report.dependents)  # fmt: skip
+                if not counts["rejected"]:
+                    raise
+                # set aside (stage_error): the stage goes on without it, from a fresh read
+                log.warning("stage %s set %s aside after %d failed runs: %s", stage.name,
+                            failed.culprit.url, max_attempts, failed.culprit.error)  # fmt: skip
+                stage_report.rejected += 1
+                remaining -= 1
+                keys = PendingKeys(stage.name, stage.version, stage.requires, run_id)
+                next_batch = partial(_next_batch, stage=stage, keys=keys)
+                batch = found = None
+                continue
             left = remaining - len(batch)
             ahead = partial(next_batch, size=min(batch_size, left)) if left > 0 else None
             done = len(batch)

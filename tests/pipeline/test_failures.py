@@ -209,14 +209,15 @@ def test_a_whole_batch_stage_is_never_split_and_resumes_as_if_it_never_failed(
     run_stages(db, word_pipeline(), batch_size=8)  # the cause removed
     assert narratives(db) == narratives(reference)
 
-    # a cause that stays: after the third failing run the document is set aside and the
-    # stage goes on without it
+    # a cause that stays: the third failing run sets the document aside and goes on without
+    # it, in the same run (it used to stop there too, and leave the rest to a fourth)
     stuck = tmp_path / "stuck.duckdb"
     store_demo_articles(stuck)
-    for _ in range(3):
+    for _ in range(2):
         with pytest.raises(StageFailed):
             run_stages(stuck, word_pipeline(FaultyCluster), batch_size=8)
-    run_stages(stuck, word_pipeline(FaultyCluster), batch_size=8)
+    third = run_stages(stuck, word_pipeline(FaultyCluster), batch_size=8)
+    assert (third.stages[-1].stage, third.stages[-1].rejected) == ("cluster", 1)
     with connect(stuck, read_only=True) as con:
         [(reason, url)] = con.execute("SELECT reason, url FROM rejections").fetchall()
         members = con.execute("SELECT count(*) FROM narrative_members").fetchone()[0]
