@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from storage import connect
+from storage.dates import PLAUSIBLE_SQL
 from storage.documents import store_pages
 from storage.records import PageRecord, Rejection, StoreCounts
 from storage.urls import canonical_url
@@ -71,14 +72,26 @@ def _kind(value) -> str:
 
 class _Dates:
     """Whether a ``published_at`` is a date the database reads (v_documents casts it with
-    ``TRY_CAST(... AS TIMESTAMPTZ)``), asked of DuckDB itself so the two never disagree."""
+    ``TRY_CAST(... AS TIMESTAMPTZ)``) and a plausible publication date (``PLAUSIBLE_SQL``,
+    which the store applies), asked of DuckDB itself so that they never disagree."""
 
     def __init__(self):
         self.con = duckdb.connect()
 
-    def readable(self, value: str) -> bool:
-        row = self.con.execute("SELECT TRY_CAST(? AS TIMESTAMPTZ) IS NOT NULL", [value])
-        return bool(row.fetchone()[0])
+    def problem(self, value: str) -> str | None:
+        """What keeps ``value`` from being the publication date, or None."""
+        test = PLAUSIBLE_SQL.format(when="d", fetched="now()")
+        row = self.con.execute(
+            f"SELECT d IS NULL, {test} FROM (SELECT TRY_CAST(? AS TIMESTAMPTZ) AS d)", [value]
+        ).fetchone()
+        if row[0]:
+            return "is not a date (ISO 8601 expected): kept as given"
+        if not row[1]:
+            return (
+                "is no publication date (before 1900, or more than two days ahead): kept in the "
+                "page's meta (published_at_ignored)"
+            )
+        return None
 
     def close(self) -> None:
         self.con.close()
@@ -136,10 +149,11 @@ def parse_line(
     if html is not None and text is not None:
         notes.append("'text' ignored: 'html' is given, and the text is extracted from it")
     published = obj.get("published_at")
-    if published is not None and dates is not None and not dates.readable(published):
+    wrong = dates.problem(published) if published is not None and dates is not None else None
+    if wrong:
         notes.append(
-            f"'published_at' {_short(json.dumps(published, ensure_ascii=False), 40)} is not "
-            "a date (ISO 8601 expected): kept as given, but not used as the publication date"
+            f"'published_at' {_short(json.dumps(published, ensure_ascii=False), 40)} {wrong}, "
+            "but not used as the publication date"
         )
     body = html if html is not None else text
     size = len(body.encode("utf-8", "surrogatepass"))

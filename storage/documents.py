@@ -10,6 +10,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.crawlstate import provenance_rows, record_state, touch_documents
+from storage.dates import PLAUSIBLE_SQL
 from storage.db import transaction
 from storage.records import EntryState, NotModified, PageRecord, Rejection, StoreCounts
 from storage.urls import canonical_url, doc_id_for
@@ -82,6 +83,7 @@ def store_pages(
     counts = StoreCounts()
     keyed = []
     rejections = list(rejections)
+    _set_aside_dates(con, pages)
     for page in pages:
         try:
             keyed.append((doc_id_for(page.url), canonical_url(page.url), page))
@@ -164,6 +166,28 @@ def store_pages(
         counts.by_reason[rejection.reason] = counts.by_reason.get(rejection.reason, 0) + 1
         counts.tally(rejection.source, "rejected")
     return counts
+
+
+def _set_aside_dates(con: duckdb.DuckDBPyConnection, pages: list[PageRecord]) -> None:
+    """Move a date hint that is no plausible publication date (``PLAUSIBLE_SQL``: before
+    1900, or later than two days after the fetch) into the page's meta, as
+    ``published_at_ignored``: kept, never the document's date. Read by DuckDB's own cast, as
+    every view reads the hint; year 20000 would not even come back to Python as a date."""
+    hinted = [p for p in pages if p.hint_published_at]
+    if not hinted:
+        return
+    test = PLAUSIBLE_SQL.format(when="TRY_CAST(h AS TIMESTAMPTZ)", fetched="t")
+    rows = con.execute(
+        f"SELECT i, {test} IS NOT FALSE FROM (SELECT unnest(?::INTEGER[]) AS i, "
+        "unnest(?::VARCHAR[]) AS h, unnest(?::TIMESTAMPTZ[]) AS t) ORDER BY i",
+        [list(range(len(hinted))), [p.hint_published_at for p in hinted],
+         [p.fetched_at for p in hinted]],
+    ).fetchall()  # fmt: skip
+    for i, plausible in rows:
+        if not plausible:
+            page = hinted[i]
+            page.meta = {**(page.meta or {}), "published_at_ignored": page.hint_published_at}
+            page.hint_published_at = None
 
 
 def _later(previous: tuple | None, at: datetime) -> datetime:

@@ -17,13 +17,20 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def canonical_url(url: str) -> str:
     """Normalise a URL so that every spelling of one page maps to one string.
 
     Lower-cases scheme and host (IDNA-encoded), drops default ports, fragments, tracking
     parameters (utm_*, fbclid, ...) and trailing slashes, sorts the remaining query
-    parameters and normalises percent-encoding. Raises ValueError for non-http(s) URLs.
+    parameters and normalises percent-encoding. Raises ValueError for non-http(s) URLs and
+    for a URL with a control character in it (a NUL, a line break: no link gives one
+    unencoded, and stored as given it would travel into logs and exports).
     """
+    if _CONTROL.search(url.strip()):
+        raise ValueError(f"URL has a control character: {url!r}")
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:

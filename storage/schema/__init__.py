@@ -28,6 +28,7 @@ from storage.schema import (
     m24_copy_links_one_way,
     m25_block_notice_rejudged,
     m26_post_notice_rejudged,
+    m27_implausible_dates,
 )
 
 ALL = [
@@ -57,4 +58,5 @@ ALL = [
     m24_copy_links_one_way.MIGRATION,
     m25_block_notice_rejudged.MIGRATION,
     m26_post_notice_rejudged.MIGRATION,
+    m27_implausible_dates.MIGRATION,
 ]

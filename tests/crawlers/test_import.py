@@ -260,3 +260,74 @@ def test_import_holds_the_writer_lock_and_records_its_run(tmp_path):
     assert [(k, s) for k, s, _ in runs] == [("import", "ok")]
     summary = json.loads(runs[0][2])
     assert (summary["records"], summary["imported"], summary["malformed"]) == (2, 1, 1)
+
+
+def test_a_date_no_page_was_published_on_is_set_aside_and_the_run_goes_on(tmp_path):
+    """Year 1 made dedup's 30-day window overflow and stopped the stage for its whole batch
+    on three runs; year 20000 is a date DuckDB reads but Python cannot. A date before 1900 or
+    more than two days after the fetch is kept in the page's meta, never used as its date."""
+    from crawlers.demo.server import load_articles
+
+    articles = [a for a in load_articles() if a["lang"] == "ru" and "copy_of" not in a][:4]
+    dates = ["0001-01-01", "20000-01-01", "3000-01-01T00:00:00Z", "2026-10-01"]
+    src = write_jsonl(
+        tmp_path / "dates.jsonl",
+        [
+            json.dumps(
+                {
+                    "url": f"https://d.example/{i}",
+                    "title": a["title"],
+                    "text": a["body"],
+                    "published_at": when,
+                },
+                ensure_ascii=False,
+            )  # fmt: skip
+            for i, (a, when) in enumerate(zip(articles, dates, strict=True))
+        ],
+    )
+    db = tmp_path / "n.duckdb"
+    proc = run_cli("import", str(src), db=db)
+    for line, when in enumerate(dates[:3], 1):
+        assert (
+            f"{src}:{line}: warning: 'published_at' \"{when}\" is no publication date (before "
+            "1900, or more than two days ahead): kept in the page's meta (published_at_ignored)"
+        ) in proc.stderr
+    assert f"{src}:4:" not in proc.stderr
+    config = tmp_path / "narrascope.toml"
+    config.write_text(
+        '[pipeline]\nstages = ["extract", "langid", "dedup", "cluster"]\n'
+        '[dedup]\ntranslated = false\n[cluster]\nvectors = "words"\n'
+    )
+    out = run_cli("--config", str(config), "process", "--no-progress", db=db).stdout
+    assert "dedup v" in out and "cluster v" in out and "4 done" in out
+    with connect(db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT d.url, d.published_at::DATE::VARCHAR, m.meta->>'published_at_ignored', "
+            "d.narrative_id IS NOT NULL FROM v_documents d "
+            "LEFT JOIN page_meta m ON m.doc_id = d.doc_id AND m.version = d.version ORDER BY 1"
+        ).fetchall()
+        assert con.execute("SELECT count(*) FROM stage_errors").fetchone()[0] == 0
+    assert rows == [
+        ("https://d.example/0", None, "0001-01-01", True),
+        ("https://d.example/1", None, "20000-01-01", True),
+        ("https://d.example/2", None, "3000-01-01T00:00:00Z", True),
+        ("https://d.example/3", "2026-10-01", None, True),
+    ]
+
+
+def test_a_url_with_a_control_character_is_skipped_as_other_non_urls_are(tmp_path):
+    """A NUL or a line break inside a URL: no link gives one unencoded, and stored as given it
+    travels into logs, exports and the dashboard."""
+    from storage.urls import canonical_url
+
+    src = write_jsonl(
+        tmp_path / "urls.jsonl",
+        [json.dumps({"url": u, "text": "Text."}) for u in (
+            "https://ex.test/a\u0000x", "https://ex.test/b\nx", "https://ex.test/c\u007f",
+            "  https://ex.test/ok  ")],  # fmt: skip
+    )
+    proc = run_cli("import", str(src), db=tmp_path / "n.duckdb")
+    for line in (1, 2, 3):
+        assert f"{src}:{line}: skipped: URL has a control character" in proc.stderr
+    assert "imported 1 of 4 records: 1 new" in proc.stdout
+    assert canonical_url("  https://ex.test/ok\t") == "https://ex.test/ok"  # ends are trimmed

@@ -169,3 +169,51 @@ def test_a_copy_relation_stored_both_ways_keeps_the_link_from_the_later_document
             "SELECT * FROM duckdb_tables() WHERE table_name = 'm24_order'"
         ).fetchall()
     assert links == [("b", "a", "translated"), ("d", "c", "near"), ("e", "f", "exact")]
+
+
+def test_a_date_hint_that_is_no_publication_date_moves_to_the_meta_and_is_retried(tmp_path):
+    """Schema 27: a stored hint of year 1 or 20000 leaves the version's date for its page's
+    meta (published_at_ignored); a version that dedup set aside for it is pending again;
+    plausible and unreadable hints stay as they were."""
+    db = tmp_path / "26.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, [m for m in MIGRATIONS if m[0] <= 26])
+    hints = {"a": "0001-01-01", "b": "20000-01-01", "c": "2026-10-01", "d": "not-a-date"}
+    for doc, hint in hints.items():
+        con.execute("INSERT INTO documents VALUES (?, ?, 's', '2026-11-01 01:00+00', "
+                    "'2026-11-01 01:00+00', 1)", [doc, f"https://x.example/{doc}"])  # fmt: skip
+        con.execute(
+            "INSERT INTO document_versions (doc_id, version, url, source, origin, fetched_at, "
+            "content_hash, text, hint_published_at) VALUES (?, 1, ?, 's', 'import', "
+            "'2026-11-01 01:00+00', ?, 'Text.', ?)",
+            [doc, f"https://x.example/{doc}", doc, hint],
+        )
+        con.execute("INSERT INTO stage_state VALUES (?, 1, 'extract', '1', 'done', 'r0', "
+                    "'2026-11-01 02:00+00')", [doc])  # fmt: skip
+    con.execute("INSERT INTO page_meta (doc_id, version, author) VALUES ('b', 1, 'Ann')")
+    # dedup gave up on a (three failing runs); c was set aside for another reason
+    for doc in ("a", "c"):
+        con.execute("INSERT INTO stage_state VALUES (?, 1, 'dedup', '1', 'rejected', 'r3', "
+                    "'2026-11-01 03:00+00')", [doc])  # fmt: skip
+        con.execute(
+            "INSERT INTO rejections (rejected_at, run_id, stage, reason, detail, url, source, "
+            "doc_id, version) VALUES ('2026-11-01 03:00+00', 'r3', 'dedup', 'stage_error', "
+            "'gave up after 3 attempts', ?, 's', ?, 1)",
+            [f"https://x.example/{doc}", doc],
+        )
+    con.close()
+    with connect(db) as con:
+        rows = con.execute(
+            "SELECT v.doc_id, v.hint_published_at, m.author, m.meta->>'published_at_ignored' "
+            "FROM document_versions v LEFT JOIN page_meta m USING (doc_id, version) ORDER BY 1"
+        ).fetchall()
+        pending = con.execute(
+            "SELECT doc_id FROM stage_state WHERE stage = 'dedup' ORDER BY 1"
+        ).fetchall()
+    assert rows == [
+        ("a", None, None, "0001-01-01"),
+        ("b", None, "Ann", "20000-01-01"),
+        ("c", "2026-10-01", None, None),
+        ("d", "not-a-date", None, None),
+    ]
+    assert pending == [("c",)]  # a's verdict is gone: the next `process` dedups it again
