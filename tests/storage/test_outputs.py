@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -52,15 +52,17 @@ def con(tmp_path):
         yield con
 
 
-def store(con, *texts: str, dates: list[str | None] | None = None) -> list[str]:
-    """Store text pages (one per text, first seen in this order); their doc ids, in order."""
+def store(con, *texts: str, dates: list[str | None] | None = None, fetched: datetime = T0
+          ) -> list[str]:  # fmt: skip
+    """Store text pages (one per text, first seen in this order, from ``fetched``); their doc
+    ids, in order. A date more than two days after the fetch is no publication date."""
     dates = dates or [None] * len(texts)
     pages = [
         PageRecord(
             url=f"https://s.example/{i}",
             source="s",
             origin="import",
-            fetched_at=datetime(2026, 1, 1, 0, 0, i, tzinfo=UTC),
+            fetched_at=fetched + timedelta(seconds=i),
             text=text,
             hint_published_at=date,
         )
@@ -654,9 +656,9 @@ def test_vector_reuse_returns_the_earliest_vector_of_the_same_model_and_input(co
     }
 
 
-def stage_docs(con, texts, dates, langs, vectors, model="m") -> list[str]:
+def stage_docs(con, texts, dates, langs, vectors, model="m", fetched=T0) -> list[str]:
     """Documents through extract, langid and embed (``None`` vector: not embedded)."""
-    ids = store(con, *texts, dates=dates)
+    ids = store(con, *texts, dates=dates, fetched=fetched)
     write_results(
         con, "extract", "1", [Extraction(d, 1, t) for d, t in zip(ids, texts, strict=True)]
     )
@@ -674,7 +676,8 @@ def test_copy_candidates_exact_near_and_the_vector_window(con):
     dates = ["2026-01-10T00:00:00Z", "2026-01-20T00:00:00Z", "2026-03-01T00:00:00Z",
              "2026-01-15T00:00:00Z"]  # fmt: skip
     vectors = [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], None]
-    a, b, c, d = stage_docs(con, texts, dates, ["en", "ru", "en", "de"], vectors)
+    a, b, c, d = stage_docs(con, texts, dates, ["en", "ru", "en", "de"], vectors,
+                            fetched=datetime(2026, 3, 2, tzinfo=UTC))  # fmt: skip
     # d's vector is another model's: outside the window of model m
     write_results(con, "embed", "1", [Embedding(d, 1, "other", "cpu", "original", 1, False, "h",
                                                 [0.25, 0.25])])  # fmt: skip
