@@ -66,4 +66,25 @@ def load_config(path: str | Path | None = None) -> dict:
         data = tomllib.loads(candidate.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{candidate}: {err}") from err
+    try:
+        _check(data)
+    except ConfigError as err:
+        raise ConfigError(f"{candidate}: {err}") from None
     return _merge(DEFAULTS, data)
+
+
+def _check(data: dict) -> None:
+    """Refuse what no command reads: a section or a [crawl] or [pipeline] key misspelt
+    (``max_duraton``) would otherwise be ignored in silence, and an unattended run would go on
+    with the default. The stage, [process] and [alerts] tables are checked by what reads them."""
+    unknown = sorted(set(data) - set(DEFAULTS))
+    if unknown:
+        known = ", ".join(k if k == "sources" else f"[{k}]" for k in DEFAULTS)
+        raise ConfigError(f"unknown section(s) or key(s) {unknown}; known: {known}")
+    for key, value in data.items():
+        if isinstance(DEFAULTS[key], dict) and not isinstance(value, dict):
+            raise ConfigError(f"{key!r} must be a table ([{key}]), not {type(value).__name__}")
+    if not isinstance(data.get("sources", ""), str):
+        raise ConfigError("'sources' must be a path (a string)")
+    for section in ("crawl", "pipeline"):
+        stage_options(section, data.get(section, {}), tuple(DEFAULTS[section]))

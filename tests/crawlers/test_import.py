@@ -322,9 +322,15 @@ def test_a_url_with_a_control_character_is_skipped_as_other_non_urls_are(tmp_pat
 
     src = write_jsonl(
         tmp_path / "urls.jsonl",
-        [json.dumps({"url": u, "text": "Text."}) for u in (
-            "https://ex.test/a\u0000x", "https://ex.test/b\nx", "https://ex.test/c\u007f",
-            "  https://ex.test/ok  ")],  # fmt: skip
+        [
+            json.dumps({"url": u, "text": "Text."})
+            for u in (
+                "https://ex.test/a\u0000x",
+                "https://ex.test/b\nx",
+                "https://ex.test/c\u007f",
+                "  https://ex.test/ok  ",
+            )
+        ],  # fmt: skip
     )
     proc = run_cli("import", str(src), db=tmp_path / "n.duckdb")
     for line in (1, 2, 3):

@@ -17,3 +17,23 @@ def test_bad_extract_focus_is_a_clear_error(tmp_path):
     config.write_text('[extract]\nfavor = "speed"\n')
     proc = run_cli("--config", str(config), "process", db=tmp_path / "n.duckdb", check=False)
     assert proc.returncode == 1 and "unknown extract favor 'speed'" in proc.stderr
+
+
+def test_a_misspelt_section_or_crawl_key_is_refused_not_ignored(tmp_path):
+    """An operator's typo outside the stage tables went unnoticed: the run went on with the
+    default (found by a helper's operations pass)."""
+    config = tmp_path / "narrascope.toml"
+    for text, said in [
+        ('[crawl]\nmax_duraton = "5m"\n', "[crawl] has unknown key(s) ['max_duraton']; known: "),
+        ("[pipeline]\nbogus = 1\n", "[pipeline] has unknown key(s) ['bogus']; known: stages, "),
+        ("[bogus_section]\nx = 1\n", "unknown section(s) or key(s) ['bogus_section']; known: "),
+        ("crawl = 5\n", "'crawl' must be a table ([crawl]), not int"),
+        ("sources = 5\n", "'sources' must be a path (a string)"),
+    ]:
+        config.write_text(text)
+        proc = run_cli("--config", str(config), "process", db=tmp_path / "n.duckdb", check=False)
+        assert proc.returncode == 1 and f"error: {config}: {said}" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    config.write_text('sources = "s.toml"\n[crawl]\ntimeout = 10\n[pipeline]\nbatch_size = 8\n')
+    proc = run_cli("--config", str(config), "process", db=tmp_path / "n.duckdb", check=False)
+    assert "unknown" not in proc.stderr and "must be" not in proc.stderr
