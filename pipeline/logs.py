@@ -29,11 +29,30 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        out.update({k: v for k, v in vars(record).items()
-                    if k not in _STANDARD and not k.startswith("_")})  # fmt: skip
+        out.update(_fields(record))
         if record.exc_info:
             out["traceback"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, ensure_ascii=False)
+
+
+def _fields(record: logging.LogRecord) -> dict:
+    """The fields a command added to a record (``extra=``)."""
+    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+
+
+class TextFormatter(logging.Formatter):
+    """The log file's text lines: ``TEXT``, then the fields a command added as one JSON
+    object, so that a text log holds what a JSON one does (a run's counts, its id)."""
+
+    def __init__(self):
+        super().__init__(TEXT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = _fields(record)
+        if not fields:
+            return line
+        return f"{line} {json.dumps(fields, default=str, ensure_ascii=False)}"
 
 
 class _NotFileOnly(logging.Filter):
@@ -61,7 +80,7 @@ def configure(verbose: bool, log_file: str | None = None, fmt: str = "text",
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(log_file, encoding="utf-8")  # appends
         handler.setLevel(logging.INFO)
-        handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT))
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
         root.addHandler(handler)
     root.setLevel(logging.INFO if (verbose or log_file) else logging.WARNING)
     for name in noisy:

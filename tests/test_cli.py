@@ -354,7 +354,11 @@ def test_log_file_for_log_shippers(tmp_path):
 
     plain = tmp_path / "plain.log"
     run_cli("--log-file", str(plain), "process", "--stage", "extract", db=db)
-    assert " INFO narrascope: process run " in plain.read_text()
+    [line] = [x for x in plain.read_text().splitlines() if " INFO narrascope: process run " in x]
+    # the text line carries the same fields as the JSON one: the run's id and stage counts
+    fields = json.loads(line[line.index(" {") + 1 :])
+    assert fields["event"] == "process" and fields["run_id"] in line
+    assert set(fields["summary"]) == {"extract"} and "done" in fields["summary"]["extract"]
 
 
 def test_an_unexpected_error_is_one_line_and_its_traceback_needs_v(db, monkeypatch):
