@@ -136,12 +136,16 @@ def import_(obj: Context, files):
 
     with obj.writing():
         report = import_files(obj.db_path, list(files), max_bytes=obj.config["crawl"]["max_bytes"])
-    for file, line, why in report.malformed:
-        where = f"{safe(file)}:{line}" if line else safe(file)
-        click.echo(f"{where}: skipped: {safe(why)}", err=True)
-    for file, line, note in report.warnings:
-        where = f"{safe(file)}:{line}" if line else safe(file)
-        click.echo(f"{where}: warning: {safe(note)}", err=True)
+    # on stderr for the person at the terminal; in --log-file (only) for a cron job's record
+    for kind, found in (("skipped", report.malformed), ("warning", report.warnings)):
+        for file, line, why in found:
+            where = f"{safe(file)}:{line}" if line else safe(file)
+            click.echo(f"{where}: {kind}: {safe(why)}", err=True)
+            log.info("%s: %s: %s", where, kind, safe(why), extra={
+                "event": f"import_{kind}", "file": file, "line": line, "reason": why,
+                "run_id": report.run_id, "file_only": True})  # fmt: skip
+    log.info("import run %s", report.run_id,
+             extra={"event": "import", "run_id": report.run_id, "summary": report.summary()})  # fmt: skip
     c = report.counts
     # a malformed line is one of the records read; an empty or unreadable file, or a broken
     # stretch of a WARC file, is not: counted apart, so that the summary adds up

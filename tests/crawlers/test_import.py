@@ -337,3 +337,27 @@ def test_a_url_with_a_control_character_is_skipped_as_other_non_urls_are(tmp_pat
         assert f"{src}:{line}: skipped: URL has a control character" in proc.stderr
     assert "imported 1 of 4 records: 1 new" in proc.stdout
     assert canonical_url("  https://ex.test/ok\t") == "https://ex.test/ok"  # ends are trimmed
+
+
+def test_what_import_skipped_and_why_is_in_the_log_file(tmp_path):
+    """A cron job that keeps no stderr still has each skipped line's reason: --log-file."""
+    src = write_jsonl(
+        tmp_path / "some.jsonl",
+        [
+            "{not json",
+            json.dumps({"url": "https://l.example/1", "text": "Fine.", "published_at": "nope"}),
+        ],  # fmt: skip
+    )
+    logs = tmp_path / "run.jsonl"
+    proc = run_cli("--log-file", str(logs), "--log-format", "json", "import", str(src),
+                   db=tmp_path / "n.duckdb")  # fmt: skip
+    assert proc.stderr.count(f"{src}:") == 2  # said once on stderr, not twice
+    records = [json.loads(line) for line in logs.read_text().splitlines()]
+    [skipped] = [r for r in records if r.get("event") == "import_skipped"]
+    assert (skipped["file"], skipped["line"]) == (str(src), 1)
+    assert skipped["reason"].startswith("not JSON")
+    [warned] = [r for r in records if r.get("event") == "import_warning"]
+    assert warned["line"] == 2 and "is not a date" in warned["reason"]
+    [done] = [r for r in records if r.get("event") == "import"]
+    assert done["summary"]["malformed"] == 1 and done["summary"]["new"] == 1
+    assert skipped["run_id"] == done["run_id"] != ""
