@@ -115,6 +115,11 @@ def status(obj: Context, fmt):
     with connect(obj.db_path, read_only=True) as con:
         report = status_query(con, obj.stages())
     report["writer"] = holder(obj.db_path)
+    # a run recorded as running (read before the lock) with no process holding the lock was
+    # killed, or ended just now; a writer taking the lock over marks the dead ones abandoned
+    for run in report["last_runs"]:
+        if run["status"] == "running":
+            run["alive"] = report["writer"] is not None
     target = obj.config["translate"].get("target", "en")
     needs = report["translation_needs"]
     report["source_problems"] = source_problems(obj)

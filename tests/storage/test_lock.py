@@ -3,6 +3,7 @@ holder's lock is taken over."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -167,8 +168,15 @@ def test_a_killed_holders_lock_is_taken_over_and_its_run_closed(tmp_path):
     other = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
                              text=True)  # fmt: skip
     assert other.stdout.readline().strip() == "held"
+    status = json.loads(run_cli("status", "--format", "json", db=db).stdout)  # while it lives
+    assert [(r["status"], r["alive"]) for r in status["last_runs"]] == [("running", True)]
     os.kill(other.pid, signal.SIGKILL)
     other.wait()
+    # before the next writer: status says the run recorded as running has no process
+    status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
+    assert [(r["status"], r["alive"]) for r in status["last_runs"]] == [("running", False)]
+    text = run_cli("status", db=db).stdout
+    assert "(no process holds the writer lock: killed? the next writer marks it abandoned)" in text
     proc = run_cli("process", "--stage", "extract", "--no-progress", db=db)
     assert "extract v2: 2 done" in proc.stdout
     assert f"took over the writer lock of {db} from pid {other.pid}" in proc.stderr
