@@ -42,8 +42,9 @@ def format_left(left: dict[str, int]) -> str:
     """What a process run stopped at its deadline left for the next run."""
     waiting = ", ".join(f"{stage} {n}" for stage, n in left.items())
     return (
-        "processing stopped early to end within --max-duration; documents waiting for each "
-        f"stage, processed by the next run: {waiting}"
+        "processing stopped early to end within --max-duration; documents ready for each stage "
+        f"now, processed by the next run: {waiting} (a later stage also gets those still in "
+        "an earlier one)"
     )
 
 
