@@ -142,3 +142,16 @@ def test_process_with_a_time_limit_stops_in_time_and_the_next_process_finishes(t
     assert "stopped early" not in out
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM languages").fetchone()[0] == 6
+
+
+def test_a_crawl_stopped_before_its_first_request_does_not_say_nothing_is_left():
+    """The documents already waiting can take the whole limit: the crawl then stops before
+    it requests anything, and "0 queued requests left" read as "nothing left to crawl"."""
+    from pipeline.cli.formatting import format_crawl
+
+    at_once = {"status": "stopped early", "responses": 0, "stopped_early": {"requests_left": 0}}
+    assert "nothing was fetched, the documents already waiting take the time" in format_crawl(
+        at_once
+    )
+    later = {**at_once, "responses": 14, "stopped_early": {"requests_left": 27}}
+    assert "27 queued requests left for the next run" in format_crawl(later)

@@ -34,7 +34,11 @@ def format_crawl(summary: dict) -> str:
         left = summary["stopped_early"].get("requests_left", 0)
         why = ("the crawlers stopped at --max-duration" if "crawlers" in summary  # frontier
                else "crawl stopped early to leave time for processing within --max-duration")  # fmt: skip
-        lines.append(f"{why}: {left} queued requests left for the next run")
+        if left or summary.get("responses"):
+            lines.append(f"{why}: {left} queued requests left for the next run")
+        else:  # stopped before any request was made: "0 left" would read as "all done"
+            lines.append(f"{why}: nothing was fetched, the documents already waiting take the "
+                         "time; the next run crawls again")  # fmt: skip
     return "\n".join(lines)
 
 
