@@ -80,16 +80,17 @@ class Deadline:
         return time.time() - self.started
 
     def leaves_no_crawl(self, timeout: float) -> str | None:
-        """Why this limit leaves no time to crawl at all (every run would stop its crawl at
-        once and fetch nothing), or None: the reserve kept for the last downloads, ``timeout``
-        (the download timeout), is the whole limit or more."""
-        if self.limit > timeout:
+        """Why this limit leaves too little time to crawl (every run would stop its crawl at
+        once, or after a page, and still say the next run goes on), or None. The crawl keeps
+        ``timeout`` (the download timeout) back for the requests in flight when it stops, so
+        the limit must be at least twice that: as much time to crawl as is kept back."""
+        if self.limit >= 2 * timeout:
             return None
         return (
-            f"--max-duration {format_seconds(self.limit)} leaves no time to crawl: a request "
-            f"in flight when the crawl stops may take the download timeout ([crawl] timeout = "
-            f"{format_seconds(timeout)}) to finish, so that much is kept back; give a limit "
-            "well over it, or a shorter [crawl] timeout"
+            f"--max-duration {format_seconds(self.limit)} leaves too little time to crawl: a "
+            "request in flight when the crawl stops may take the download timeout ([crawl] "
+            f"timeout = {format_seconds(timeout)}) to finish, so that much is kept back; give "
+            f"at least {format_seconds(2 * timeout)}, or a shorter [crawl] timeout"
         )
 
     def crawl_stop_at(self, seconds_per_doc: float, waiting: int, timeout: float) -> float:

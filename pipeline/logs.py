@@ -37,7 +37,8 @@ class JsonFormatter(logging.Formatter):
 
 def _fields(record: logging.LogRecord) -> dict:
     """The fields a command added to a record (``extra=``)."""
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+    return {k: v for k, v in vars(record).items()
+            if k not in _STANDARD and k != "file_only" and not k.startswith("_")}  # fmt: skip
 
 
 class TextFormatter(logging.Formatter):

@@ -340,7 +340,11 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
                 log.warning("stage %s set %s aside after %d failed runs: %s", stage.name,
                             failed.culprit.url, max_attempts, failed.culprit.error)  # fmt: skip
                 stage_report.rejected += 1
+                if counts.get("withdrawn"):
+                    stage_report.count([_LaterStages("withdrawn", counts["withdrawn"])])
                 remaining -= 1
+                if bar:
+                    bar.update(1)
                 keys = PendingKeys(stage.name, stage.version, stage.requires, run_id)
                 next_batch = partial(_next_batch, stage=stage, keys=keys)
                 batch = found = None

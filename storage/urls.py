@@ -17,7 +17,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 controls, line and paragraph separators, bidi embeddings, overrides and isolates
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def canonical_url(url: str) -> str:
@@ -26,8 +27,8 @@ def canonical_url(url: str) -> str:
     Lower-cases scheme and host (IDNA-encoded), drops default ports, fragments, tracking
     parameters (utm_*, fbclid, ...) and trailing slashes, sorts the remaining query
     parameters and normalises percent-encoding. Raises ValueError for non-http(s) URLs and
-    for a URL with a control character in it (a NUL, a line break: no link gives one
-    unencoded, and stored as given it would travel into logs and exports).
+    for a URL with a control character in it (a NUL, a line break, a right-to-left override:
+    no link gives one unencoded, and stored as given it would travel into logs and exports).
     """
     if _CONTROL.search(url.strip()):
         raise ValueError(f"URL has a control character: {url!r}")

@@ -49,16 +49,19 @@ def test_the_crawl_stops_early_enough_to_process_what_it_fetched():
     assert seconds_per_document([]) == seconds_per_document([{"embed": {"done": 1}}]) == 1.0
 
 
-def test_a_limit_that_leaves_no_time_to_crawl_is_refused(tmp_path):
-    """The last downloads' reserve (the download timeout) is the whole limit: every run would
-    stop its crawl at once, fetch nothing and still say the next run goes on from there."""
-    assert Deadline(30).leaves_no_crawl(30) and Deadline(31).leaves_no_crawl(30) is None
+def test_a_limit_that_leaves_too_little_time_to_crawl_is_refused(tmp_path):
+    """The last downloads' reserve (the download timeout) is the whole limit, or nearly: every
+    run would stop its crawl at once, fetch nothing and still say the next run goes on."""
+    assert Deadline(30).leaves_no_crawl(30) and Deadline(59).leaves_no_crawl(30)
+    assert Deadline(60).leaves_no_crawl(30) is None and Deadline(15).leaves_no_crawl(5) is None
     sources = sources_file(tmp_path, home="http://127.0.0.1:9/")
     db = tmp_path / "n.duckdb"
     proc = run_cli("run", "--sources", sources, "--max-duration", "15s", db=db, check=False)
     assert proc.returncode == 2, proc.stderr
-    assert "--max-duration 15s leaves no time to crawl" in proc.stderr
-    assert "[crawl] timeout = 30s" in proc.stderr
+    assert "--max-duration 15s leaves too little time to crawl" in proc.stderr
+    assert "[crawl] timeout = 30s) to finish, so that much is kept back; give at least 1m" in (
+        proc.stderr
+    )
     assert not db.exists()  # refused before anything is opened
 
 

@@ -34,7 +34,7 @@ def format_crawl(summary: dict) -> str:
         left = summary["stopped_early"].get("requests_left", 0)
         why = ("the crawlers stopped at --max-duration" if "crawlers" in summary  # frontier
                else "crawl stopped early to leave time for processing within --max-duration")  # fmt: skip
-        if left or summary.get("responses"):
+        if left or summary.get("responses") or "crawlers" in summary:
             lines.append(f"{why}: {left} queued requests left for the next run")
         else:  # stopped before any request was made: "0 left" would read as "all done"
             lines.append(f"{why}: nothing was fetched, the documents already waiting take the "

@@ -37,3 +37,4 @@ def test_a_misspelt_section_or_crawl_key_is_refused_not_ignored(tmp_path):
     config.write_text('sources = "s.toml"\n[crawl]\ntimeout = 10\n[pipeline]\nbatch_size = 8\n')
     proc = run_cli("--config", str(config), "process", db=tmp_path / "n.duckdb", check=False)
     assert "unknown" not in proc.stderr and "must be" not in proc.stderr
+    assert proc.returncode == 1 and "error: no database at" in proc.stderr  # past the config

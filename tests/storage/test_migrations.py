@@ -178,7 +178,8 @@ def test_a_date_hint_that_is_no_publication_date_moves_to_the_meta_and_is_retrie
     db = tmp_path / "26.duckdb"
     con = duckdb.connect(str(db))
     migrate(con, [m for m in MIGRATIONS if m[0] <= 26])
-    hints = {"a": "0001-01-01", "b": "20000-01-01", "c": "2026-10-01", "d": "not-a-date"}
+    hints = {"a": "0001-01-01", "b": "20000-01-01", "c": "2026-10-01", "d": "not-a-date",
+             "e": "3000-01-01T00:00:00Z"}  # fmt: skip
     for doc, hint in hints.items():
         con.execute("INSERT INTO documents VALUES (?, ?, 's', '2026-11-01 01:00+00', "
                     "'2026-11-01 01:00+00', 1)", [doc, f"https://x.example/{doc}"])  # fmt: skip
@@ -191,6 +192,14 @@ def test_a_date_hint_that_is_no_publication_date_moves_to_the_meta_and_is_retrie
         con.execute("INSERT INTO stage_state VALUES (?, 1, 'extract', '1', 'done', 'r0', "
                     "'2026-11-01 02:00+00')", [doc])  # fmt: skip
     con.execute("INSERT INTO page_meta (doc_id, version, author) VALUES ('b', 1, 'Ann')")
+    # e (year 3000, which Python reads) was clustered with d: their narrative dated 3000, and
+    # another narrative of d alone keeps its date
+    for nid, last in ((1, "3000-01-01 00:00+00"), (2, "2026-11-05 00:00+00")):
+        con.execute("INSERT INTO narratives VALUES (?, '2026-11-01 04:00+00', "
+                    "'2026-11-01 04:00+00', 'm', 1, ?, [1.0])", [nid, last])  # fmt: skip
+    for doc, nid in (("e", 1), ("c", 1), ("d", 2)):
+        con.execute("INSERT INTO narrative_members VALUES (?, ?, 1.0, 'x', "
+                    "'2026-11-01 04:00+00')", [doc, nid])  # fmt: skip
     # dedup gave up on a (three failing runs); c was set aside for another reason
     for doc in ("a", "c"):
         con.execute("INSERT INTO stage_state VALUES (?, 1, 'dedup', '1', 'rejected', 'r3', "
@@ -210,10 +219,17 @@ def test_a_date_hint_that_is_no_publication_date_moves_to_the_meta_and_is_retrie
         pending = con.execute(
             "SELECT doc_id FROM stage_state WHERE stage = 'dedup' ORDER BY 1"
         ).fetchall()
+        dated = con.execute(
+            "SELECT narrative_id, strftime(last_seen AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') "
+            "FROM narratives ORDER BY 1"
+        ).fetchall()
     assert rows == [
         ("a", None, None, "0001-01-01"),
         ("b", None, "Ann", "20000-01-01"),
         ("c", "2026-10-01", None, None),
         ("d", "not-a-date", None, None),
+        ("e", None, None, "3000-01-01T00:00:00Z"),
     ]
+    # e is dated by its first fetch now, c by its hint: the later of the two
+    assert dated == [(1, "2026-11-01 01:00"), (2, "2026-11-05 00:00")]
     assert pending == [("c",)]  # a's verdict is gone: the next `process` dedups it again
