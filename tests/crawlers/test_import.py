@@ -328,14 +328,17 @@ def test_a_url_with_a_control_character_is_skipped_as_other_non_urls_are(tmp_pat
                 "https://ex.test/a\u0000x",
                 "https://ex.test/b\nx",
                 "https://ex.test/c\u007f",
+                "https://ex.test/d\u009bx",
+                "https://ex.test/e\u2028x",
+                "https://ex.test/f\u202ex",
                 "  https://ex.test/ok  ",
             )
         ],  # fmt: skip
     )
     proc = run_cli("import", str(src), db=tmp_path / "n.duckdb")
-    for line in (1, 2, 3):
+    for line in range(1, 7):
         assert f"{src}:{line}: skipped: URL has a control character" in proc.stderr
-    assert "imported 1 of 4 records: 1 new" in proc.stdout
+    assert "imported 1 of 7 records: 1 new" in proc.stdout
     assert canonical_url("  https://ex.test/ok\t") == "https://ex.test/ok"  # ends are trimmed
 
 
