@@ -387,3 +387,18 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_needs_v(db, monkeypat
     monkeypatch.setattr(search, "keyword", peer_gone)
     failed = CliRunner().invoke(cli, ["--db", str(db), "search", "x"])
     assert failed.exit_code == 1 and failed.output == "error: [Errno 32] Broken pipe\n"
+
+
+def test_a_writer_into_a_missing_folder_is_refused_but_init_makes_it(tmp_path):
+    """A mistyped --db in a cron line (found by a helper's operations pass) started a new
+    store in a new folder in silence; only init and demo make the folder now."""
+    src = tmp_path / "one.jsonl"
+    src.write_text(json.dumps({"url": "https://f.example/1", "text": "Text."}) + "\n")
+    db = tmp_path / "typo" / "ops.duckdb"
+    proc = run_cli("import", str(src), db=db, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"error: no folder {db.parent} for the database ops.duckdb: create it, or run " \
+           f"`narrascope init --db {db}`" in proc.stderr  # fmt: skip
+    assert not db.parent.exists()
+    run_cli("init", db=db)
+    assert "1 new" in run_cli("import", str(src), db=db).stdout

@@ -43,7 +43,7 @@ def init(obj: Context):
     from storage import connect
     from storage.db import schema_version
 
-    with obj.writing(), connect(obj.db_path) as con:
+    with obj.writing(create=True), connect(obj.db_path) as con:
         version = schema_version(con)
     click.echo(f"{obj.db_path}: schema version {version}")
 

@@ -65,10 +65,18 @@ class Context:
             )
         return self.db_path
 
-    def writing(self) -> AbstractContextManager:
-        """The database's writer lock, for commands that write (a second writer exits 75)."""
+    def writing(self, create: bool = False) -> AbstractContextManager:
+        """The database's writer lock, for commands that write (a second writer exits 75).
+        Only ``create`` (init, demo) makes a missing folder for the file: a mistyped --db in a
+        cron line must not start a new store somewhere else in silence."""
         from storage.lock import writer_lock
 
+        folder = self.db_path.parent
+        if not create and not folder.is_dir():
+            raise CommandError(
+                f"no folder {folder} for the database {self.db_path.name}: create it, or run "
+                f"`narrascope init --db {self.db_path}`"
+            )
         return writer_lock(self.db_path)
 
 

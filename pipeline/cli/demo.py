@@ -40,7 +40,7 @@ def demo(obj: Context, serve, demo_db):
             sites.wait()
         return
     obj.db_path = Path(demo_db) if demo_db else obj.db_path if obj.db_given else Path("demo.duckdb")
-    with obj.writing():
+    with obj.writing(create=True):
         _fresh_demo_db(obj.db_path)
         with DemoSites() as sites:
             from crawlers.runner import run_crawl
