@@ -169,8 +169,8 @@ def store_pages(
 
 
 def _set_aside_dates(con: duckdb.DuckDBPyConnection, pages: list[PageRecord]) -> None:
-    """Move a date hint that is no plausible publication date (``PLAUSIBLE_SQL``: before
-    1900, or later than two days after the fetch) into the page's meta, as
+    """Move, in place, a date hint that is no plausible publication date (``PLAUSIBLE_SQL``:
+    before 1900, or later than two days after the fetch) into the page's meta, as
     ``published_at_ignored``: kept, never the document's date. Read by DuckDB's own cast, as
     every view reads the hint; year 20000 would not even come back to Python as a date."""
     hinted = [p for p in pages if p.hint_published_at]
