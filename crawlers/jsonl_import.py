@@ -77,6 +77,7 @@ class _Dates:
 
     def __init__(self):
         self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")  # as the store reads a date without an offset
 
     def problem(self, value: str) -> str | None:
         """What keeps ``value`` from being the publication date, or None."""
