@@ -290,6 +290,12 @@ def _next_batch(con, *, stage: Stage, keys: PendingKeys, size: int
         return batch, None
 
 
+def _batches(stage: Stage, run_id):
+    """``next_batch(con, size=N)`` over the stage's pending keys, read afresh from here."""
+    keys = PendingKeys(stage.name, stage.version, stage.requires, run_id)
+    return partial(_next_batch, stage=stage, keys=keys)
+
+
 def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, progress,
                max_attempts, deadline=None) -> bool:  # fmt: skip
     """Process the stage's backlog; False when it stopped at the deadline. A batch holds
@@ -310,8 +316,7 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
         bar = tqdm(total=todo, desc=stage.name, unit="doc", file=sys.stderr, leave=False)
     started = time.perf_counter()
     remaining = todo
-    keys = PendingKeys(stage.name, stage.version, stage.requires, run_id)
-    next_batch = partial(_next_batch, stage=stage, keys=keys)
+    next_batch = _batches(stage, run_id)
     batch = found = None  # the next batch and its lookups, when the last write read them ahead
     try:
         while remaining > 0:
@@ -345,8 +350,7 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
                 remaining -= 1
                 if bar:
                     bar.update(1)
-                keys = PendingKeys(stage.name, stage.version, stage.requires, run_id)
-                next_batch = partial(_next_batch, stage=stage, keys=keys)
+                next_batch = _batches(stage, run_id)
                 batch = found = None
                 continue
             left = remaining - len(batch)

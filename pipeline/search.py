@@ -140,12 +140,8 @@ def semantic(
     own = cross_language(sims, langs, query_lang)
     score, group = group_best(ids, groups, own)
     # best group first; in a group, the best-ranked member first; ties by doc id
-    k = min(limit, len(ids))
-    kth = np.partition(-score, k - 1)[k - 1]
-    pool = np.flatnonzero(-score <= kth)
-    pool_ids = np.array([ids[i] for i in pool])
-    order = pool[np.lexsort((pool_ids, -own[pool], group[pool], -score[pool]))]
-    rows = rows_for(db_path, ids, {0: (order[:k], score, sims)})[0]
+    order = top(ids, score, limit, tiebreaks=(group, -own))
+    rows = rows_for(db_path, ids, {0: (order, score, sims)})[0]
     doc_col = SEMANTIC_COLUMNS.index("doc_id")
     return [(*r, groups.get(r[doc_col])) for r in rows]
 
@@ -178,15 +174,18 @@ def query_language(query: str) -> str | None:
     return lang if confidence >= 0.5 else None
 
 
-def top(ids: list[str], scores: np.ndarray, limit: int) -> np.ndarray:
-    """Indices of the ``limit`` best scores, best first (ties by doc id)."""
+def top(ids: list[str], scores: np.ndarray, limit: int, tiebreaks: tuple = ()) -> np.ndarray:
+    """Indices of the ``limit`` best scores, best first; ties by each of ``tiebreaks`` (arrays
+    over all documents, lowest first), then by doc id."""
     k = min(limit, len(ids))
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    # every index tied with the k-th best stays in until the ids break the tie
+    # every index tied with the k-th best stays in until the keys break the tie
     kth = np.partition(-scores, k - 1)[k - 1]
     best = np.flatnonzero(-scores <= kth)
-    return best[np.lexsort((np.array(ids)[best], -scores[best]))][:k]
+    named = np.array([ids[i] for i in best])  # the tied few, not every id as an array
+    keys = (named, *(t[best] for t in reversed(tiebreaks)), -scores[best])
+    return best[np.lexsort(keys)][:k]
 
 
 def rows_for(db_path: Path, ids: list[str], picks: dict) -> dict:
