@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 
 from crawlers.sources import Source, private_hosts
@@ -173,6 +174,23 @@ def run_crawl(
     return {**run.summary, "run_id": run.run_id, "status": run.status}
 
 
+def _remember_stop_signals(process) -> list[int]:
+    """The stop signals scrapy's own handler receives during the crawl (its graceful stop is
+    kept: requests in flight finish and are stored), so that the command can end with the
+    right exit code (pipeline/interrupt.py). Relies on scrapy's ``_signal_shutdown``; where
+    that is gone, a stopped crawl counts as SIGTERM."""
+    received: list[int] = []
+    graceful = getattr(process, "_signal_shutdown", None)
+    if callable(graceful):
+
+        def shutdown(signum, frame):
+            received.append(signum)
+            graceful(signum, frame)
+
+        process._signal_shutdown = shutdown
+    return received
+
+
 def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run, stop=()) -> None:
     """The scrapy part of a crawl: its outcome and summary into ``run``, health rows recorded."""
     from scrapy.crawler import CrawlerProcess
@@ -197,10 +215,16 @@ def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run, st
         max_page_links=crawl["max_page_links"],
     )
     status = "failed"
+    signals = _remember_stop_signals(process)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         process.start()
         status = "ok"
     finally:
+        # scrapy leaves its handlers in place, which from now on would ask a stopped reactor
+        # to stop: a SIGTERM during `run`'s processing would be ignored
+        for s, h in handlers.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
         stats = crawler.stats.get_stats() if crawler.stats else {}
         writer = getattr(crawler, "narrascope_writer", None)
         spider = crawler.spider
@@ -219,6 +243,9 @@ def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run, st
             left = stats.get("scheduler/enqueued", 0) - stats.get("scheduler/dequeued", 0)
             left += stats.get("narrascope/dropped_for_time", 0)
             summary["stopped_early"] = {"reason": "max_duration", "requests_left": left}
+        elif stats.get("finish_reason") == "shutdown":  # SIGTERM or SIGINT: scrapy's graceful stop
+            status = "interrupted"
+            summary["signal"] = signals[0] if signals else int(signal.SIGTERM)
         elif stats.get("finish_reason") not in (None, "finished"):
             status = f"stopped: {stats.get('finish_reason')}"
         run.status, run.summary = status, summary

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from pipeline import interrupt
 from pipeline.contract import Stage, stage_settings
 from pipeline.errors import StageFailed, is_environment_error
 from pipeline.reports import ProcessReport, StageReport
@@ -102,6 +103,7 @@ def _process(db_path, stage: Stage, batch: list[DocInput], attempt=None,
     except StageFailed:
         raise
     except Exception as err:
+        interrupt.check(err)  # a stop signal, not the documents' failure
         if is_environment_error(err):
             raise StageFailed(stage.name, err) from err
         if stage.whole_batch:
@@ -136,6 +138,7 @@ def _culprit(db_path, stage: Stage, batch: list[DocInput]) -> DocInput | None:
             _attempt(db_path, stage, batch[:mid])
             lo = mid + 1
         except Exception as err:  # noqa: BLE001 - only looking for where it starts failing
+            interrupt.check(err)
             if is_environment_error(err):
                 return None
             hi = mid
@@ -158,6 +161,7 @@ def _write(db_path, stage: Stage, items: list, extras: list, run_id, max_attempt
                 written(counts)
             return _read_ahead(con, then)
     except Exception as err:
+        interrupt.check(err)
         if is_environment_error(err):
             raise StageFailed(stage.name, err) from err
         raise
@@ -320,6 +324,7 @@ def _run_stage(db_path, stage, stage_report, redo, limit, batch_size, run_id, pr
     batch = found = None  # the next batch and its lookups, when the last write read them ahead
     try:
         while remaining > 0:
+            interrupt.check()  # a stop signal that a read let pass (pipeline/interrupt.py)
             if deadline is not None:
                 spent, handled = time.perf_counter() - started, todo - remaining
                 expected = spent / handled * min(batch_size, remaining) if handled else 0.0

@@ -75,8 +75,9 @@ def recorded_run(
     db_path: str | os.PathLike | None, kind: str, run_id: str | None = None
 ) -> Iterator[Run]:
     """Record a run in ``runs`` around a ``with`` block: started, then finished with its
-    outcome and summary, whatever happens inside. The one run-bookkeeping helper for crawls,
-    imports, processing and rebuilds; it holds the database's writer lock (re-entrant)."""
+    outcome and summary, whatever happens inside ('interrupted' for a stop signal or Ctrl-C).
+    The one run-bookkeeping helper for crawls, imports, processing and rebuilds; it holds
+    the database's writer lock (re-entrant)."""
     from storage.lock import writer_lock
 
     with writer_lock(db_path):
@@ -85,7 +86,14 @@ def recorded_run(
         try:
             yield run
         except BaseException as err:
-            run.fail(err)
+            stopped = getattr(err, "run_status", None)  # pipeline.interrupt.Interrupted
+            # a signal that arrived during a query comes out of DuckDB as this
+            by_signal = isinstance(err, RuntimeError) and str(err) == "Query interrupted"
+            if stopped or by_signal or isinstance(err, KeyboardInterrupt):
+                run.status = stopped or "interrupted"
+                run.summary["error"] = str(err) or type(err).__name__
+            else:
+                run.fail(err)
             raise
         finally:
             try:

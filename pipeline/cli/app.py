@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import click
 
 from pipeline.config import ConfigError, load_config
 from pipeline.errors import ModelError, StageFailed
+from pipeline.interrupt import Interrupted
 from storage.db import StorageError, resolve_db_path
 
 #: The exit code of a failure (README: "Exit codes"); usage errors are click's 2, another
@@ -69,15 +71,25 @@ class Context:
         """The database's writer lock, for commands that write (a second writer exits 75).
         Only ``create`` (init, demo) makes a missing folder for the file: a mistyped --db in a
         cron line must not start a new store somewhere else in silence."""
-        from storage.lock import writer_lock
-
         folder = self.db_path.parent
         if not create and not folder.is_dir():
             raise CommandError(
                 f"no folder {folder} for the database {self.db_path.name}: create it, or run "
                 f"`narrascope init --db {self.db_path}`"
             )
-        return writer_lock(self.db_path)
+        return _writing(self.db_path)
+
+
+@contextmanager
+def _writing(db_path) -> Iterator[None]:
+    """The writer lock, and while it is held SIGTERM and SIGINT end the command cleanly
+    (pipeline/interrupt.py): the open batch rolls back, the run is recorded 'interrupted' and
+    the lock is released before the exit (128 + the signal's number)."""
+    from pipeline.interrupt import stop_signals_raise
+    from storage.lock import writer_lock
+
+    with writer_lock(db_path), stop_signals_raise():
+        yield
 
 
 def _configure_logging(verbose: bool, log_file: str | None = None, fmt: str = "text") -> None:
@@ -99,10 +111,13 @@ class Group(click.Group):
             if not _stdout_gone():  # a socket or a child's pipe, not our reader: a failure
                 self._fail(ctx, err, str(err))
             _reader_gone()
-        except EXPECTED_ERRORS as err:
+        except (*EXPECTED_ERRORS, Interrupted) as err:  # Interrupted: exit 128 + signal
+            err = _stopped(err)
             self._fail(ctx, err, str(err))
         except Exception as err:  # noqa: BLE001 - one line, not a traceback, without -v
-            self._fail(ctx, err, f"unexpected {type(err).__name__}: {err} (-v shows where)")
+            err = _stopped(err)
+            message = f"unexpected {type(err).__name__}: {err} (-v shows where)"
+            self._fail(ctx, err, str(err) if isinstance(err, Interrupted) else message)
 
     @staticmethod
     def _fail(ctx, err: Exception, message: str):
@@ -115,6 +130,15 @@ class Group(click.Group):
             message, extra={"event": "error", "exit_code": code, "file_only": True}
         )
         sys.exit(code)
+
+
+def _stopped(err: BaseException) -> BaseException:
+    """``err``, or the stop signal that caused it (a signal during a DuckDB query comes out
+    as "Query interrupted"; pipeline/interrupt.py)."""
+    from pipeline.interrupt import received
+
+    signum = received()
+    return Interrupted(signum) if signum and not isinstance(err, Interrupted) else err
 
 
 def _stdout_gone() -> bool:

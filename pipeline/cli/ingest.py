@@ -13,7 +13,8 @@ from pipeline.logs import log
 def do_crawl(
     obj: Context, sources_path, report_health: bool = True, check: bool = True, deadline=None
 ) -> dict:
-    """Crawl and print the summary; a failed crawl raises (exit 1) when ``check``. With a
+    """Crawl and print the summary; a failed crawl raises (exit 1) when ``check``, an
+    interrupted one always (``Interrupted``: exit 128 + the signal's number). With a
     ``deadline`` (pipeline/deadline.py) the crawl stops in time to process what it fetched."""
     from crawlers.runner import run_crawl
     from crawlers.sources import load_sources
@@ -25,6 +26,11 @@ def do_crawl(
     log.info("crawl %s", summary["status"], extra={"event": "crawl", "summary": summary})
     if report_health:
         echo_source_problems(obj)
+    if summary["status"] == "interrupted":  # a stop signal: `run` must not go on processing
+        from pipeline.interrupt import Interrupted
+
+        raise Interrupted(summary["signal"], " during the crawl", "the pages received were "
+                          "stored, and the next run requests the rest")  # fmt: skip
     if check and summary["status"] == "failed":
         raise CommandError(f"crawl failed: {summary.get('error', 'see the log')}")
     return summary

@@ -48,6 +48,7 @@ from dataclasses import dataclass, is_dataclass, replace
 
 import numpy as np
 
+from pipeline import interrupt
 from pipeline.contract import Stage
 from pipeline.engines.ray_support import (
     ClusterWatch,
@@ -264,6 +265,7 @@ class RayEngine:
                 first += used
                 for items, extras in self._window(ray, db_path, stage, rows):
                     self._check()  # a lost cluster stops the stage here, never mid-write
+                    interrupt.check()  # a stop signal that a read let pass
                     record(db_path, stage, stage_report, items, extras, run_id, max_attempts)
                     handled += len(items)
                     if bar:

@@ -29,6 +29,7 @@ import storage.stages
 from pipeline.cli import cli
 from pipeline.narratives import ClusterStage
 from storage import connect
+from storage.lock import holder
 from tests.conftest import ROOT, run_cli
 from tests.pipeline.test_failures import store_demo_articles
 from tests.support.canonical import canonical_state
@@ -53,6 +54,31 @@ def write_outputs(con, ctx, *args):
 stages.write_outputs = write_outputs
 from pipeline.narratives import ClusterStage
 ClusterStage.batch_factor = 1  # batches of [pipeline] batch_size: a run has several
+sys.argv = ["narrascope", *sys.argv[1:]]
+runpy.run_module("pipeline.cli", run_name="__main__")
+"""
+
+
+# The same with SIGTERM (systemd's stop): raised in Python code once the outputs are written,
+# or arriving while DuckDB runs a statement of the write ("query"), which DuckDB turns into
+# RuntimeError("Query interrupted").
+TERM_IN_WRITE = """
+import os, runpy, signal, sys, threading
+import storage.stages as stages
+real, batches = stages.write_outputs, []
+def write_outputs(con, ctx, *args):
+    real(con, ctx, *args)
+    if ctx.stage == "cluster":
+        batches.append(1)
+        if len(batches) == 3:
+            if os.environ["TERM_AT"] == "query":
+                threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+                con.execute("SELECT count(*) FROM range(20000000000) t WHERE t.range % 7 = 3")
+            else:
+                os.kill(os.getpid(), signal.SIGTERM)
+stages.write_outputs = write_outputs
+from pipeline.narratives import ClusterStage
+ClusterStage.batch_factor = 1
 sys.argv = ["narrascope", *sys.argv[1:]]
 runpy.run_module("pipeline.cli", run_name="__main__")
 """
@@ -225,6 +251,36 @@ def test_a_run_killed_inside_a_clustering_write_is_finished_by_the_next_run(
     assert_consistent(db)
     assert final == reference
     assert run_statuses(db)[-2:] == ["abandoned", "ok"]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("at", ["python", "query"])
+def test_sigterm_inside_a_write_rolls_it_back_and_records_the_run_interrupted(
+    tmp_path, config, embedded, reference, at
+):
+    """systemd's stop (SIGTERM) mid-write: the batch rolls back, the run is recorded
+    'interrupted' (not left 'running' for the next writer to find), the lock is released, and
+    the exit code is 143; the next run finishes as if nothing had happened."""
+    db = copy_of(embedded, tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", TERM_IN_WRITE, "--db", str(db), "--config", str(config),
+         "process", "--no-progress"],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "NARRASCOPE_CONFIG": "", "TERM_AT": at},
+    )  # fmt: skip
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    [line] = proc.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith("error: interrupted by SIGTERM: the batch in progress was rolled back")
+    assert handled(db, "cluster") == 2 * BATCH  # the third batch was not committed
+    assert_consistent(db)
+    assert run_statuses(db)[-1] == "interrupted"
+    assert holder(db) is None  # the writer lock was released
+
+    out = process(db, config).stdout
+    assert done_by_rerun(out, "cluster") == DOCS - 2 * BATCH
+    assert_consistent(db)
+    assert canonical_state(db) == reference
+    assert run_statuses(db)[-2:] == ["interrupted", "ok"]  # not 'abandoned': it was recorded
 
 
 @pytest.mark.timeout(300)
