@@ -86,7 +86,8 @@ def build(workdir: Path, shared: Path) -> dict:
 
 def vectors(db: Path) -> dict:
     """Stored vectors of every current document, oldest first (the stage's order), with what
-    the stage sees."""
+    the stage sees; as search, without the texts the dedup stage rejected as a site's
+    boilerplate."""
     stage = ClusterStage()
     with connect(db, read_only=True) as con:
         rows = con.execute(
@@ -99,7 +100,10 @@ def vectors(db: Path) -> dict:
             JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
             LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
             LEFT JOIN copy_members c ON c.doc_id = d.doc_id
-            WHERE e.model_id = ? ORDER BY seen_at, d.doc_id
+            WHERE e.model_id = ?
+              AND NOT EXISTS (SELECT 1 FROM site_repeats r  -- a site's boilerplate: no search
+                              WHERE r.doc_id = d.doc_id AND r.version = d.current_version)
+            ORDER BY seen_at, d.doc_id
             """,
             [stage.model_id],
         ).fetchall()

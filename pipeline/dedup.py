@@ -17,6 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -25,7 +26,10 @@ from pipeline.contract import Stage
 from pipeline.embedders import model_id_for
 from pipeline.textnorm import normalize, text_hash
 from storage.outputs.dedup import CopyCandidates, CopyCandidatesLookup, CopyResult, VectorWindow
-from storage.records import DocInput
+from storage.outputs.repeats import RepeatedText, SameText, SameTextLookup
+from storage.records import BatchResult, DocInput, Rejection
+
+REASON = "not_news"  # as the extract and embed stages reject stubs (pipeline/notnews.py)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -95,6 +99,10 @@ class DedupStage(Stage):
     embed_model: str = "e5-small"
     embed_input: str = "original"
     embed_prefix: str = "query"
+    #: a text of at most ``repeat_words`` words that one site serves at ``repeat_addresses``
+    #: addresses or more is that site's boilerplate, not news (0: off; see ``_boilerplate``)
+    repeat_addresses: int = 3
+    repeat_words: int = 160
     needs_html: bool = False
     requires: tuple[str, ...] = field(init=False)
 
@@ -106,7 +114,8 @@ class DedupStage(Stage):
     def from_settings(cls, settings: dict) -> DedupStage:
         keys = (
             "threshold", "num_perm", "seed", "shingle", "translated", "translated_threshold",
-            "window_days", "embed_model", "embed_input", "embed_prefix",
+            "window_days", "embed_model", "embed_input", "embed_prefix", "repeat_addresses",
+            "repeat_words",
         )  # fmt: skip
         return cls(**stage_options("dedup", settings, keys))
 
@@ -138,7 +147,10 @@ class DedupStage(Stage):
         dates = [d.seen_at for d in batch if d.seen_at is not None]
         window = timedelta(days=self.window_days)
         model = model_id_for(self.embed_model, self.embed_prefix) if self.translated else None
-        return [
+        short = tuple(sorted({h for d, (h, _, _) in zip(batch, signed, strict=True)
+                              if self._short(d)}))  # fmt: skip
+        repeats = [SameTextLookup(short, self.version)] if short else []
+        return repeats + [
             CopyCandidatesLookup(
                 tuple(sorted({h for h, _, _ in signed})),
                 tuple(sorted({(i, b) for _, _, bs in signed for i, b in enumerate(bs)})),
@@ -155,7 +167,8 @@ class DedupStage(Stage):
         self, batch: list[DocInput], found: dict | None = None, prepared: list | None = None
     ) -> list[CopyResult]:
         signed = prepared if prepared is not None else self.prepare(batch)
-        answer = next(iter((found or {}).values()), None) or CopyCandidates()
+        answers = {type(a): a for a in (found or {}).values()}
+        answer = answers.get(CopyCandidates) or CopyCandidates()
         stored_sigs = {d: np.frombuffer(s, dtype="<u4") for d, s in answer.near.items()}
         index = {key: list(ids) for key, ids in answer.buckets.items()}
         batch_sigs: dict[str, np.ndarray] = {}
@@ -204,7 +217,61 @@ class DedupStage(Stage):
             batch_sigs[doc.doc_id] = sig
             for band, b in enumerate(bucket_list):
                 index.setdefault((band, b), []).append(doc.doc_id)
-        return results
+        if not self.repeat_addresses:
+            return results
+        return self._boilerplate(batch, signed, answers.get(SameText) or SameText(), results)
+
+    def _short(self, doc: DocInput) -> bool:
+        return 0 < len(_WORD.findall(self._text(doc))) <= self.repeat_words
+
+    def _boilerplate(self, batch: list[DocInput], signed: list, same: SameText,
+                     results: list[CopyResult]) -> list | BatchResult:  # fmt: skip
+        """Reject the texts a site serves at ``repeat_addresses`` addresses or more: a
+        challenge, block or error page served in place of every article, a header scraped
+        instead of the article (six SemEval-2022 texts are one Arabic site's header). Whatever
+        its wording, it would otherwise make one copy group and one narrative of its
+        addresses. Only short texts (``repeat_words``), and only one site's: the same text
+        on other sites is a copy. The documents of the site handled before are rejected with
+        it (withdrawn from copies and narratives), and their addresses count for the next."""
+        sites: dict[tuple[str, str], dict[str, tuple]] = {}  # (site, hash) -> doc id -> row
+        for doc, (digest, _, _) in zip(batch, signed, strict=True):
+            if self._short(doc):
+                row = (doc.version, doc.url, doc.source, False, len(_WORD.findall(self._text(doc))))
+                sites.setdefault((site_of(doc.url), digest), {})[doc.doc_id] = row
+        for digest, rows in same.rows.items():
+            for doc_id, version, url, source, rejected in rows:
+                members = sites.get((site_of(url), digest))
+                if members is not None and doc_id not in members:
+                    members[doc_id] = (version, url, source, True, rejected)
+        now: dict[str, str] = {}  # batch doc id -> why it is rejected
+        extras: list = []
+        for (site, digest), members in sites.items():
+            if len(members) < self.repeat_addresses:
+                continue
+            words = next(row[4] for row in members.values() if row[3] is False)
+            detail = (f"boilerplate: rule site-repeat; the same {words}-word text at "
+                      f"{len(members)} addresses of {site}")  # fmt: skip
+            for doc_id, (version, url, source, stored, *rest) in sorted(members.items()):
+                if stored and rest[0]:
+                    continue  # rejected as such before
+                if stored:
+                    extras.append(Rejection(self.name, REASON, detail, url=url, source=source,
+                                            doc_id=doc_id, version=version))  # fmt: skip
+                else:
+                    now[doc_id] = detail
+                extras.append(RepeatedText(doc_id, version, site, digest, words, len(members)))
+        if not extras:
+            return results
+        gone = {r.doc_id for r in extras if isinstance(r, Rejection)} | now.keys()
+        items: list = []
+        for doc, result in zip(batch, results, strict=True):
+            if doc.doc_id in now:
+                items.append(Rejection.of(self.name, doc, REASON, now[doc.doc_id]))
+                continue
+            result.matches = [m for m in result.matches if m[0] not in gone]
+            result.relinked = [m for m in result.relinked if m[0] not in gone]
+            items.append(result)
+        return BatchResult(items, extras)
 
     def _translations(self, batch: list[DocInput], vectors: dict, w: _Window) -> dict:
         """doc id -> [(other doc id, cosine)]: the documents in other languages, dated within
@@ -250,6 +317,17 @@ class DedupStage(Stage):
                 continue
             out.append((w.ids[best], float(sims[best])))
         return sorted(out)
+
+
+def site_of(url: str) -> str:
+    """The site a page is on, as far as its boilerplate goes: its host without ``www.``, and
+    for a Telegram post its channel (``t.me/<channel>``: the channels share a host)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").removeprefix("www.")
+    if host in ("t.me", "telegram.me"):
+        path = parts.path.strip("/").split("/")
+        return "t.me/" + (path[1] if path[0] == "s" and len(path) > 1 else path[0]).lower()
+    return host
 
 
 class _Window:

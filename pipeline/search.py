@@ -301,8 +301,9 @@ def _no_vector(con, doc_id: str, vectors: str) -> str:
     if rejected:
         stage, reason, detail = rejected
         why = f"{reason}: {detail}" if detail else reason
+        kept = "is left out" if stage == "dedup" else "has no vector"  # its vector stays
         return (
-            f"document {doc_id} has no vector: the {stage} stage rejected it ({why}), so it "
+            f"document {doc_id} {kept}: the {stage} stage rejected it ({why}), so it "
             "takes part in no search, copies or narratives (v_rejections lists it)"
         )
     return f"document {doc_id} has no {vectors} vector yet; run `narrascope process` first"

@@ -140,7 +140,8 @@ def load_vectors(
 ) -> tuple[list[str], np.ndarray, np.ndarray, list[str | None]]:
     """Doc ids, lead vectors, whole-text vectors and languages (one row each) of current
     document versions embedded by exactly this model and input: vectors of two models are
-    never compared."""
+    never compared. A version the dedup stage rejected as its site's boilerplate keeps its
+    vector but is left out, as the pages rejected before embedding are."""
     got = read_columns(
         con,
         """
@@ -149,6 +150,8 @@ def load_vectors(
         JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
         LEFT JOIN languages l ON l.doc_id = e.doc_id AND l.version = e.version
         WHERE e.model_id = ? AND e.input = ? AND (?::VARCHAR IS NULL OR l.lang = ?)
+          AND NOT EXISTS (SELECT 1 FROM site_repeats r  -- a site's boilerplate (dedup)
+                          WHERE r.doc_id = e.doc_id AND r.version = e.version)
         ORDER BY e.doc_id
         """,
         [model_id, input_kind, lang, lang],

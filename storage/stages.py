@@ -56,7 +56,10 @@ def write_results(
     found that no document the stage has still to handle was handled by a dependent:
     `reprocessing`) skips looking that up, a scan of the stage state a batch."""
     ctx = WriteContext(stage, stage_version, run_id, datetime.now(UTC))
-    rejections = [r for r in items if isinstance(r, Rejection)]
+    # a rejection among the batch-level outputs is of a document handled before, outside the
+    # batch, that the batch shows to be unusable (the dedup stage's site boilerplate)
+    rejections = [r for r in (*items, *extras) if isinstance(r, Rejection)]
+    extras = [e for e in extras if not isinstance(e, Rejection)]
     failures = [r for r in items if isinstance(r, StageError)]
     results = [r for r in items if not isinstance(r, Rejection | StageError)]
     handled = [

@@ -12,6 +12,7 @@ import numpy as np
 from storage.bulk import insert_rows
 from storage.documents import seen_at_sql
 from storage.longtext import by_row_id
+from storage.outputs import repeats
 from storage.outputs.base import VERSIONS, Output, WriteContext, versions
 from storage.vectors import read_columns
 
@@ -96,7 +97,10 @@ class CopyCandidates:
     linked: dict[str, set[str]] = field(default_factory=dict)
 
 
-def write(con, ctx: WriteContext, items: list[CopyResult], _extras: list) -> None:
+def write(con, ctx: WriteContext, items: list[CopyResult], extras: list) -> None:
+    repeats.write(con, items, [e for e in extras if isinstance(e, repeats.RepeatedText)], ctx.now)
+    if not items:
+        return
     ids = [r.doc_id for r in items]
     con.execute("DELETE FROM lsh_bands WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
     before = con.execute(  # the links these documents made before: do any go now?
@@ -390,6 +394,7 @@ OUTPUT = Output(
     "dedup",
     records=(CopyResult,),
     write=write,
-    answers={CopyCandidatesLookup: copy_candidates},
+    batch_records=(repeats.RepeatedText,),
+    answers={CopyCandidatesLookup: copy_candidates, repeats.SameTextLookup: repeats.same_text},
     withdraw=withdraw,
 )

@@ -29,6 +29,7 @@ from storage.schema import (
     m25_block_notice_rejudged,
     m26_post_notice_rejudged,
     m27_implausible_dates,
+    m28_site_repeats,
 )
 
 ALL = [
@@ -59,4 +60,5 @@ ALL = [
     m25_block_notice_rejudged.MIGRATION,
     m26_post_notice_rejudged.MIGRATION,
     m27_implausible_dates.MIGRATION,
+    m28_site_repeats.MIGRATION,
 ]

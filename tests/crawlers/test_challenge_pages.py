@@ -93,3 +93,29 @@ def test_a_stub_worded_as_no_rule_knows_shows_in_health_through_the_embed_stage(
     assert {(s, r, d.split(";")[0]) for s, r, d in reasons} == {
         ("embed", "not_news", f"{health['not_news_kind']}: rule vectors")
     }
+
+
+def test_a_challenge_page_in_wording_nobody_knows_shows_in_health_through_the_dedup_stage(
+    tmp_path, local_site
+):
+    """The same, with a bot check that neither the rules nor (without embedding) the vectors
+    know: the site serves one short text at every address, and the dedup stage rejects it as
+    the site's boilerplate."""
+    routes, pages, db, run = mirror_site(tmp_path, local_site, ["extract", "langid", "dedup"])
+    config = tmp_path / "narrascope.toml"
+    config.write_text(config.read_text() + "[dedup]\ntranslated = false\n")
+    assert "source needs attention" not in run_cli(*run, db=db).stdout
+
+    text = "Запрос принят узлом «Щит-7». Страница откроется после короткой паузы. Код сеанса 7731."
+    stub = mirror_page(title="Щит-7", paragraphs=[text], date="2026-10-01", lang="ru").encode()
+    for path in pages:
+        routes[path] = ("text/html; charset=UTF-8", stub, {})
+    second = run_cli(*run, db=db).stdout
+    assert "source needs attention: local: pages are not news (3 of 3)" in second
+    with connect(db, read_only=True) as con:
+        health = latest_health(con)["local"]
+        reasons = con.execute("SELECT stage, reason, detail FROM v_rejections").fetchall()
+    assert (health["stored"], health["not_news"], health["not_news_kind"]) == (3, 3, "boilerplate")
+    assert {(s, r, d.split(";")[0]) for s, r, d in reasons} == {
+        ("dedup", "not_news", "boilerplate: rule site-repeat")
+    }

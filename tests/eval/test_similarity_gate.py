@@ -26,14 +26,14 @@ pytestmark = pytest.mark.timeout(2400)
 
 STAGES = ["extract", "langid", "embed", "dedup", "cluster"]
 # Floors below what bench/bench_similarity.py measured on this data (README, "Similarity and
-# language bias"). Where the issue's target is higher and not reached, it is named.
-PEARSON_FLOOR = 0.76  # measured 0.774; the issue's target 0.76
+# language bias"). Where the issue's target is higher and not reached, it is named. Measured
+# on 728 pairs since the dedup stage rejects six texts as one site's header (734 before, with
+# the same narratives: F1 0.760 on those 734, Pearson 0.774, top-1 0.851 of 342 queries).
+PEARSON_FLOOR = 0.76  # measured 0.792; the issue's target 0.76
 PEARSON_CROSS_FLOOR = 0.75  # measured 0.763; target 0.75
-# The next two meet the issue's targets by a few pairs; the floors sit that much lower so a
-# machine whose float rounding moves a near-tie does not fail the suite.
-SEMSIM_NARRATIVE_F1_FLOOR = 0.745  # measured 0.760 (0.736 at 0.48, allowance 0.2); target 0.75
-RETRIEVAL_FLOOR = 0.845  # measured 0.851 (291 of 342; 0.855, 294 of 344, before the embed
-# stage rejected one stub by its vector; 0.837 by doc_similarity alone); target 0.85
+# The next two meet the issue's targets by a few pairs: the floors are the targets
+SEMSIM_NARRATIVE_F1_FLOOR = 0.75  # measured 0.767 (0.736 at 0.48, allowance 0.2, before)
+RETRIEVAL_FLOOR = 0.85  # measured 0.866 (291 of 336; 0.837 by doc_similarity alone, before)
 RETRIEVAL_CROSS_FLOOR = 0.85  # measured 0.938
 SAME_STORY_F1_FLOOR = 0.85  # measured 0.860; target 0.90, not reached
 SAME_STORY_MARGIN_FLOOR = 0.84  # measured 0.842 and 0.870 at +-0.02; target 0.88
@@ -54,9 +54,16 @@ def semsim(shared, tmp_path_factory):
     db = processed(tmp_path_factory, "semsim", docs)
     with connect(db, read_only=True) as con:
         ids = dict(con.execute("SELECT canonical_url, doc_id FROM documents").fetchall())
-        # a page rejected as not news (26 of the texts were scraped as block pages, consent
-        # walls or paywalls, not as the articles the annotators read) has no vector
-        embedded = {r[0] for r in con.execute("SELECT doc_id FROM embeddings").fetchall()}
+        # a page rejected as not news takes part in no search: 26 of the texts were scraped
+        # as block pages, consent walls or paywalls (rejected before they get a vector), and
+        # 6 as one Arabic site's header, not as the articles the annotators read (the dedup
+        # stage rejects them as the site's boilerplate: the gate's articles share one host)
+        embedded = {
+            r[0]
+            for r in con.execute(
+                "SELECT doc_id FROM embeddings EXCEPT SELECT doc_id FROM site_repeats"
+            ).fetchall()
+        }
     pairs = [(ids[canonical_url(a)], ids[canonical_url(b)], o, x) for a, b, o, x in pairs]
     kept = [p for p in pairs if p[0] in embedded and p[1] in embedded]
     assert len(kept) >= 0.95 * len(pairs)
@@ -93,7 +100,8 @@ def test_same_story_articles_share_a_narrative(semsim):
     with connect(db, read_only=True) as con:
         narrative = dict(con.execute("SELECT doc_id, narrative_id FROM v_documents").fetchall())
     judged = [(a, b, o <= 1.5) for a, b, o, _ in pairs if o <= 1.5 or o >= 3]
-    scores = pairwise_scores(lambda a, b: narrative[a] == narrative[b], judged)
+    scores = pairwise_scores(lambda a, b: narrative[a] is not None and narrative[a] == narrative[b],
+                             judged)  # fmt: skip
     print(json.dumps(scores))
     assert scores["f1"] >= SEMSIM_NARRATIVE_F1_FLOOR, scores
 

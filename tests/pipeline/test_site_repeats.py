@@ -1,0 +1,121 @@
+"""A short text that one site serves at three addresses or more is that site's boilerplate: the
+dedup stage rejects it as not news, whatever its wording, with the addresses before it, so it
+forms no copy group and no narrative, and semantic search leaves it out."""
+
+from __future__ import annotations
+
+from pipeline.dedup import site_of
+from pipeline.runner import run_stages
+from pipeline.stages import build_stages
+from storage import connect
+from tests.conftest import import_jsonl, run_cli
+from tests.pipeline.test_dedup import ARTICLE, UNRELATED
+
+# a site's header, scraped in place of its articles: wording no not-news rule knows
+HEADER = (
+    "Regional Voice is an independent weekly founded in 1998 by a group of teachers and farmers "
+    "from the valley. We cover the council, the schools, the markets and the river, and we "
+    "publish letters from readers every Friday."
+)
+BRIEF = "The northern bridge reopens on Monday after six months of repairs, the council said."
+POST = "Power cuts hit three districts of the city overnight; crews expect supply back by noon."
+SETTINGS = {"dedup": {"translated": False}, "cluster": {"vectors": "words"}}
+STAGES = ["extract", "langid", "dedup", "cluster"]
+
+
+def page(url: str, text: str, title: str = "") -> dict:
+    return {"url": url, "title": title or url.rsplit("/", 1)[-1], "text": text, "source": "s"}
+
+
+def process(db, settings=SETTINGS):
+    return run_stages(db, build_stages(STAGES, settings), batch_size=4)
+
+
+def rejected(db) -> dict[str, str]:
+    with connect(db, read_only=True) as con:
+        rows = con.execute("SELECT url, detail FROM v_rejections WHERE stage = 'dedup'").fetchall()
+    return dict(rows)
+
+
+def grouped(db) -> tuple[list[set[str]], list[set[str]]]:
+    """Copy groups and narratives, as sets of URLs."""
+    out = []
+    with connect(db, read_only=True) as con:
+        for table, key in (("copy_members", "group_id"), ("narrative_members", "narrative_id")):
+            rows = con.execute(
+                f"SELECT m.{key}, d.canonical_url FROM {table} m JOIN documents d USING (doc_id)"
+            ).fetchall()
+            groups: dict = {}
+            for group, url in rows:
+                groups.setdefault(group, set()).add(url)
+            out.append(sorted(groups.values(), key=sorted))
+    return out[0], out[1]
+
+
+def test_the_third_address_serving_a_text_rejects_it_with_those_before(tmp_path):
+    db = tmp_path / "n.duckdb"
+    a = [f"https://a.example/news/{i}" for i in range(1, 5)]
+    other = "https://www.b.example/about"  # the same text on another site: a copy, not its own
+    import_jsonl(tmp_path, db, [page(a[0], HEADER), page(a[1], HEADER), page(other, HEADER),
+                                page("https://a.example/story", ARTICLE)], "1.jsonl")  # fmt: skip
+    process(db)
+    copies, narratives = grouped(db)
+    assert copies == [{a[0], a[1], other}] and {a[0], a[1], other} in narratives
+    assert rejected(db) == {}  # two addresses: a page and its copy, perhaps
+
+    import_jsonl(tmp_path, db, [page(a[2], HEADER)], "2.jsonl")
+    report = process(db)
+    dedup = report.stages[2]
+    assert (dedup.done, dedup.rejected) == (0, 3)
+    assert dedup.counters == {"rejected_not_news": 3, "withdrawn_from_later_stages": 2}
+    why = "boilerplate: rule site-repeat; the same 38-word text at 3 addresses of a.example"
+    assert rejected(db) == {a[0]: why, a[1]: why, a[2]: why}
+    copies, narratives = grouped(db)
+    assert copies == []  # the other site's page is left with no copy
+    assert {other} in narratives and {"https://a.example/story"} in narratives
+    assert not any(set(a) & n for n in narratives)
+
+    import_jsonl(tmp_path, db, [page(a[3], HEADER)], "3.jsonl")
+    process(db)
+    assert rejected(db)[a[3]] == why.replace("at 3 addresses", "at 4 addresses")
+    # `similar` says why the page takes part in no search
+    proc = run_cli("similar", a[0], db=db, check=False)
+    assert proc.returncode == 1
+    assert "is left out: the dedup stage rejected it (not_news: boilerplate: rule site-repeat" in (
+        proc.stderr
+    )
+
+
+def test_copies_across_sites_long_texts_and_channels_are_not_boilerplate(tmp_path):
+    db = tmp_path / "n.duckdb"
+    long_text = ARTICLE + " " + UNRELATED  # over 160 words
+    docs = [
+        page("https://c.example/brief/1", BRIEF), page("https://c.example/brief/2", BRIEF),
+        *(page(f"https://d.example/long/{i}", long_text) for i in range(3)),
+        # one post in three channels: forwards, which share t.me as their host
+        *(page(f"https://t.me/channel{i}/5", POST) for i in range(3)),
+        # and one post repeated in a channel of its own
+        *(page(f"https://t.me/ads/{i}", HEADER) for i in range(3)),
+    ]  # fmt: skip
+    import_jsonl(tmp_path, db, docs)
+    process(db)
+    assert set(rejected(db)) == {f"https://t.me/ads/{i}" for i in range(3)}
+    copies, _ = grouped(db)
+    assert {f"https://d.example/long/{i}" for i in range(3)} in copies
+    assert {"https://c.example/brief/1", "https://c.example/brief/2"} in copies
+    assert {f"https://t.me/channel{i}/5" for i in range(3)} in copies
+
+
+def test_the_rule_can_be_turned_off(tmp_path):
+    db = tmp_path / "n.duckdb"
+    import_jsonl(tmp_path, db, [page(f"https://a.example/{i}", HEADER) for i in range(3)])
+    process(db, {**SETTINGS, "dedup": {"translated": False, "repeat_addresses": 0}})
+    assert rejected(db) == {}
+    assert len(grouped(db)[0][0]) == 3
+
+
+def test_the_site_is_the_host_or_the_telegram_channel():
+    assert site_of("https://www.Example.org/a/b?c=1") == "example.org"
+    assert site_of("https://news.example.org/x") == "news.example.org"
+    assert site_of("https://t.me/SomeChannel/123") == "t.me/somechannel"
+    assert site_of("https://t.me/s/somechannel?before=5") == "t.me/somechannel"
