@@ -21,7 +21,8 @@ from pipeline.textnorm import text_hash
 from storage import connect
 from storage.documents import store_pages
 from storage.outputs import answer
-from storage.outputs.dedup import CopyCandidates, CopyResult, VectorWindow
+from storage.outputs.dedup import CopyCandidates, CopyCandidatesLookup, CopyResult, VectorWindow
+from storage.outputs.repeats import SameText, SameTextLookup
 from storage.records import DocInput, PageRecord
 from storage.stages import write_results
 from storage.urls import doc_id_for
@@ -66,12 +67,19 @@ def doc(doc_id: str, text: str, lang: str = "en", seen_at: datetime | None = Non
                     seen_at=seen_at)  # fmt: skip
 
 
+def copy_lookups(lookups: list) -> list[CopyCandidatesLookup]:
+    return [q for q in lookups if isinstance(q, CopyCandidatesLookup)]
+
+
 def run_batch(stage: DedupStage, batch: list[DocInput], found: CopyCandidates | None = None):
     """prepare, lookups and process as the runner calls them, with ``found`` (default:
-    nothing stored) as the answer to the stage's one lookup."""
+    nothing stored) as the answer to the stage's copy lookup (and no stored text of the
+    batch's short ones on its site: tests/pipeline/test_site_repeats.py)."""
     prepared = stage.prepare(batch)
-    [lookup] = stage.lookups(batch, prepared)
-    return stage.process(batch, {lookup: found or CopyCandidates()}, prepared)
+    lookups = stage.lookups(batch, prepared)
+    [lookup] = copy_lookups(lookups)
+    answers = {q: SameText() for q in lookups if isinstance(q, SameTextLookup)}
+    return stage.process(batch, {**answers, lookup: found or CopyCandidates()}, prepared)
 
 
 def links(results: list[CopyResult]) -> dict[str, list[tuple[str, str]]]:
@@ -234,7 +242,7 @@ def test_stored_signature_and_buckets_read_back_as_computed(tmp_path):
         # and the stored document is what an edited copy's lookup finds
         batch = [doc("edited", EDITED)]
         prepared = stage.prepare(batch)
-        [lookup] = stage.lookups(batch, prepared)
+        [lookup] = copy_lookups(stage.lookups(batch, prepared))
         found = answer(con, [lookup])
     assert np.array_equal(np.frombuffer(blob, dtype="<u4"), stage.prepare([doc(a, ARTICLE)])[0][1])
     assert stored == list(enumerate(result.buckets))
@@ -262,7 +270,7 @@ def test_prepare_is_done_once_and_reused_by_lookups_and_process():
     batch = [doc("a", ARTICLE), doc("b", EDITED)]
     prepared = stage.prepare(batch)
     assert stage.signed == ["a", "b"]
-    [lookup] = stage.lookups(batch, prepared)
+    [lookup] = copy_lookups(stage.lookups(batch, prepared))
     results = stage.process(batch, {lookup: CopyCandidates()}, prepared)
     assert stage.signed == ["a", "b"]
     assert lookup.text_hashes == tuple(sorted({text_hash(ARTICLE), text_hash(EDITED)}))
@@ -307,7 +315,7 @@ def test_the_translated_lookup_asks_for_vectors_of_the_model_in_a_date_window():
     stage = DedupStage(translated=True, window_days=10)
     day = datetime(2026, 3, 10, tzinfo=UTC)
     batch = [doc("a", EN, seen_at=day), doc("b", EN, seen_at=day.replace(day=20))]
-    [lookup] = stage.lookups(batch, stage.prepare(batch))
+    [lookup] = copy_lookups(stage.lookups(batch, stage.prepare(batch)))
     assert lookup.model_id == "multilingual-e5-small-q4:query"
     assert lookup.input == "original"
     assert (lookup.since, lookup.until) == (
@@ -316,7 +324,7 @@ def test_the_translated_lookup_asks_for_vectors_of_the_model_in_a_date_window():
     )
     assert lookup.doc_ids == ("a", "b")
     # no dates, no window to ask for
-    [undated] = stage.lookups([doc("a", EN)], stage.prepare([doc("a", EN)]))
+    [undated] = copy_lookups(stage.lookups([doc("a", EN)], stage.prepare([doc("a", EN)])))
     assert undated.model_id is None
 
 
