@@ -246,11 +246,14 @@ class DedupStage(Stage):
         now: dict[str, str] = {}  # batch doc id -> why it is rejected
         extras: list = []
         for (site, digest), members in sites.items():
-            if len(members) < self.repeat_addresses:
+            # an address is a path: one page at http and https, or with a query the URL's
+            # canonical form keeps, counts once
+            addresses = len({urlsplit(row[1]).path.rstrip("/") for row in members.values()})
+            if addresses < self.repeat_addresses:
                 continue
             words = next(row[4] for row in members.values() if row[3] is False)
             detail = (f"boilerplate: rule site-repeat; the same {words}-word text at "
-                      f"{len(members)} addresses of {site}")  # fmt: skip
+                      f"{addresses} addresses of {site}")  # fmt: skip
             for doc_id, (version, url, source, stored, *rest) in sorted(members.items()):
                 if stored and rest[0]:
                     continue  # rejected as such before
@@ -259,7 +262,7 @@ class DedupStage(Stage):
                                             doc_id=doc_id, version=version))  # fmt: skip
                 else:
                     now[doc_id] = detail
-                extras.append(RepeatedText(doc_id, version, site, digest, words, len(members)))
+                extras.append(RepeatedText(doc_id, version, site, digest, words, addresses))
         if not extras:
             return results
         gone = {r.doc_id for r in extras if isinstance(r, Rejection)} | now.keys()

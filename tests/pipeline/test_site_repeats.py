@@ -96,6 +96,9 @@ def test_copies_across_sites_long_texts_and_channels_are_not_boilerplate(tmp_pat
         *(page(f"https://t.me/channel{i}/5", POST) for i in range(3)),
         # and one post repeated in a channel of its own
         *(page(f"https://t.me/ads/{i}", HEADER) for i in range(3)),
+        # one page at three URLs: http and https, and a parameter the canonical form keeps
+        page("http://e.example/n/1", HEADER), page("https://e.example/n/1", HEADER),
+        page("https://e.example/n/1?from=feed", HEADER),
     ]  # fmt: skip
     import_jsonl(tmp_path, db, docs)
     process(db)
@@ -103,6 +106,8 @@ def test_copies_across_sites_long_texts_and_channels_are_not_boilerplate(tmp_pat
     copies, _ = grouped(db)
     assert {f"https://d.example/long/{i}" for i in range(3)} in copies
     assert {"https://c.example/brief/1", "https://c.example/brief/2"} in copies
+    assert {"http://e.example/n/1", "https://e.example/n/1",
+            "https://e.example/n/1?from=feed"} in copies  # fmt: skip
     assert {f"https://t.me/channel{i}/5" for i in range(3)} in copies
 
 
