@@ -174,16 +174,20 @@ def run_crawl(
     return {**run.summary, "run_id": run.run_id, "status": run.status}
 
 
-def _remember_stop_signals(process) -> list[int]:
+def _remember_stop_signals(process, ignored: set[int]) -> list[int]:
     """The stop signals scrapy's own handler receives during the crawl (its graceful stop is
     kept: requests in flight finish and are stored), so that the command can end with the
-    right exit code (pipeline/interrupt.py). Relies on scrapy's ``_signal_shutdown``; where
-    that is gone, a stopped crawl counts as SIGTERM."""
+    right exit code (pipeline/interrupt.py), also where one comes as the crawl closes. A
+    signal in ``ignored`` (ignored when the crawl began: SIGINT in a command a script put in
+    the background) stays ignored, though scrapy handles it. Relies on scrapy's
+    ``_signal_shutdown``; where that is gone, a stopped crawl counts as SIGTERM."""
     received: list[int] = []
     graceful = getattr(process, "_signal_shutdown", None)
     if callable(graceful):
 
         def shutdown(signum, frame):
+            if signum in ignored:
+                return
             received.append(signum)
             graceful(signum, frame)
 
@@ -215,8 +219,10 @@ def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run, st
         max_page_links=crawl["max_page_links"],
     )
     status = "failed"
-    signals = _remember_stop_signals(process)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    signals = _remember_stop_signals(
+        process, {s for s, h in handlers.items() if h == signal.SIG_IGN}
+    )
     try:
         process.start()
         status = "ok"
@@ -243,11 +249,13 @@ def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run, st
             left = stats.get("scheduler/enqueued", 0) - stats.get("scheduler/dequeued", 0)
             left += stats.get("narrascope/dropped_for_time", 0)
             summary["stopped_early"] = {"reason": "max_duration", "requests_left": left}
-        elif stats.get("finish_reason") == "shutdown":  # SIGTERM or SIGINT: scrapy's graceful stop
+        elif stats.get("finish_reason") not in (None, "finished", "shutdown"):
+            status = f"stopped: {stats.get('finish_reason')}"
+        # SIGTERM or SIGINT, however far the crawl had got (scrapy's graceful stop; or its
+        # handler, as the last batch was written): `run` must not go on to process
+        if signals or stats.get("finish_reason") == "shutdown":
             status = "interrupted"
             summary["signal"] = signals[0] if signals else int(signal.SIGTERM)
-        elif stats.get("finish_reason") not in (None, "finished"):
-            status = f"stopped: {stats.get('finish_reason')}"
         run.status, run.summary = status, summary
         if writer is not None and writer.error:  # a batch could not be written
             summary["not_written"] = writer.not_written

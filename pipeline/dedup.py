@@ -28,6 +28,7 @@ from pipeline.textnorm import normalize, text_hash
 from storage.outputs.dedup import CopyCandidates, CopyCandidatesLookup, CopyResult, VectorWindow
 from storage.outputs.repeats import RepeatedText, SameText, SameTextLookup
 from storage.records import BatchResult, DocInput, Rejection
+from storage.urls import canonical_url
 
 REASON = "not_news"  # as the extract and embed stages reject stubs (pipeline/notnews.py)
 
@@ -322,15 +323,34 @@ class DedupStage(Stage):
         return sorted(out)
 
 
+# Hosts where many accounts publish, each its own "site": the account is the first part of
+# the path (t.me/<channel>/<post>, x.com/<account>/status/<id>, vk.com/<group>?w=wall...).
+_ACCOUNT_HOSTS = frozenset({
+    "t.me", "telegram.me", "x.com", "twitter.com", "facebook.com", "instagram.com",
+    "threads.net", "tiktok.com", "youtube.com", "vk.com", "ok.ru", "dzen.ru",
+    "zen.yandex.ru", "rutube.ru", "medium.com", "reddit.com", "linkedin.com", "truthsocial.com",
+    "gab.com", "gettr.com", "rumble.com", "substack.com",
+})  # fmt: skip
+
+
 def site_of(url: str) -> str:
-    """The site a page is on, as far as its boilerplate goes: its host without ``www.``, and
-    for a Telegram post its channel (``t.me/<channel>``: the channels share a host)."""
+    """The site a page is on, as far as its boilerplate goes: its host as the store spells it
+    (IDNA, lower case) without ``www.`` or ``m.``, and on a platform where many accounts
+    publish (Telegram, X, Facebook, VK, ...) the account: ``t.me/<channel>``."""
+    try:
+        url = canonical_url(url)
+    except ValueError:
+        pass
     parts = urlsplit(url)
-    host = (parts.hostname or "").removeprefix("www.")
-    if host in ("t.me", "telegram.me"):
-        path = parts.path.strip("/").split("/")
-        return "t.me/" + (path[1] if path[0] == "s" and len(path) > 1 else path[0]).lower()
-    return host
+    host = (parts.hostname or "").removeprefix("www.").removeprefix("m.")
+    if host not in _ACCOUNT_HOSTS:
+        return host
+    path = [p for p in parts.path.lower().split("/") if p]
+    if path[:1] == ["s"]:  # t.me/s/<channel>: the channel's own page
+        path = path[1:]
+    if len(path) > 1 and path[0] in ("c", "r", "u", "user", "channel"):
+        return f"{host}/{path[0]}/{path[1]}"  # t.me/c/<id>, reddit.com/r/<sub>, ...
+    return f"{host}/{path[0] if path else ''}"
 
 
 class _Window:

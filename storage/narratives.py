@@ -14,10 +14,19 @@ from storage.outputs.narratives import NARRATIVE_COLUMNS, write_parts
 from storage.stages import STAGE_STATE_COLUMNS
 from storage.vectors import read_columns
 
+# A version that a stage the cluster stage waits for (directly, or through dedup) rejected is
+# in no narrative: not news at extraction, by its vector, or as a site's boilerplate (the
+# dedup stage's rejections keep their vectors).
+_NOT_REJECTED = (
+    "NOT EXISTS (SELECT 1 FROM stage_state s WHERE s.doc_id = d.doc_id "
+    "AND s.version = d.current_version AND s.status = 'rejected' "
+    "AND s.stage IN ('extract', 'langid', 'embed', 'dedup'))"
+)
+
 
 def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str) -> list[tuple]:
     """(doc_id, version, lead vector, seen_at, copy group, language) of every current
-    document with a vector of this model, oldest first; the vectors are rows of one float32
+    document with a vector of this model and no rejection, oldest first; the vectors are rows of one float32
     matrix (read through Arrow: ``storage/vectors.py``)."""
     cols = read_columns(
         con,
@@ -32,7 +41,7 @@ def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: st
         LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
         LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
         LEFT JOIN copy_members c ON c.doc_id = d.doc_id
-        WHERE e.model_id = ? AND e.input = ?
+        WHERE e.model_id = ? AND e.input = ? AND {_NOT_REJECTED}
         ORDER BY seen_at, d.doc_id
         """,
         [model_id, input_kind],
@@ -44,7 +53,7 @@ def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: st
 
 def rebuild_texts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
     """(doc_id, version, title, text, seen_at, copy group, language) of every extracted
-    current document, oldest first (for clustering without an embedding model)."""
+    current document with no rejection, oldest first (for clustering without an embedding model)."""
     return con.execute(
         f"""
         SELECT d.doc_id, d.current_version, coalesce(x.title, v.hint_title), x.text,
@@ -55,6 +64,7 @@ def rebuild_texts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
         JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
         LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
         LEFT JOIN copy_members c ON c.doc_id = d.doc_id
+        WHERE {_NOT_REJECTED}
         ORDER BY seen_at, d.doc_id
         """
     ).fetchall()

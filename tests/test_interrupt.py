@@ -9,9 +9,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from storage import connect
 from storage.lock import holder
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, import_jsonl, run_cli
 from tests.crawlers.test_evidence import feed_site
 from tests.crawlers.test_spiders import article, sources_file
 
@@ -38,6 +40,45 @@ stages.write_outputs = write_outputs
 sys.argv = ["narrascope", *sys.argv[1:]]
 runpy.run_module("pipeline.cli", run_name="__main__")
 """
+
+
+# `run` with SIGTERM sent to itself as the crawl closes (its writer storing the last batch):
+# after scrapy's graceful stop could act on it, with the crawl about to end as finished.
+TERM_IN_CLOSE = """
+import os, runpy, signal, sys, time
+import crawlers.pipelines as pipelines
+real = pipelines.DuckDBWriter.close
+def close(self):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.2)
+    real(self)
+pipelines.DuckDBWriter.close = close
+sys.argv = ["narrascope", *sys.argv[1:]]
+runpy.run_module("pipeline.cli", run_name="__main__")
+"""
+
+# `process --engine ray` with SIGTERM after the first extract batch is written: ray.init
+# installed a SIGTERM handler of its own (sys.exit(15)).
+TERM_ON_RAY = """
+import os, runpy, signal, sys
+import storage.stages as stages
+real = stages.write_outputs
+def write_outputs(con, ctx, *args):
+    real(con, ctx, *args)
+    if ctx.stage == "extract":
+        os.kill(os.getpid(), signal.SIGTERM)
+stages.write_outputs = write_outputs
+sys.argv = ["narrascope", *sys.argv[1:]]
+runpy.run_module("pipeline.cli", run_name="__main__")
+"""
+
+
+def wrapped(code: str, db, config, *args: str, env: dict | None = None):
+    return subprocess.run(
+        [sys.executable, "-c", code, "--db", str(db), "--config", str(config), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env={**os.environ, "NARRASCOPE_CONFIG": "", **(env or {})},
+    )  # fmt: skip
 
 
 def runs(db) -> list[tuple[str, str]]:
@@ -85,18 +126,65 @@ def test_sigterm_during_the_crawl_stores_what_came_and_processes_nothing(tmp_pat
     assert f"extract v2: {stored} done" in out  # what the crawl stored is all there
 
 
-def test_sigterm_after_the_crawl_stops_the_processing(tmp_path, local_site):
+@pytest.mark.parametrize("verbose", [False, True])
+def test_sigterm_after_the_crawl_stops_the_processing(tmp_path, local_site, verbose):
+    """-v adds the traceback, and the exit code stays the signal's."""
     sources, config, db = setup(tmp_path, local_site, 3, 0)
+    verbosity = ["-v"] if verbose else []
     proc = subprocess.run(
-        [sys.executable, "-c", TERM_IN_EXTRACT, "--db", str(db), "--config", str(config), "run",
-         "--sources", sources],
+        [sys.executable, "-c", TERM_IN_EXTRACT, *verbosity, "--db", str(db), "--config",
+         str(config), "run", "--sources", sources],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**os.environ, "NARRASCOPE_CONFIG": ""},
     )  # fmt: skip
     assert proc.returncode == 128 + signal.SIGTERM, proc.stdout + proc.stderr
     assert proc.stdout.startswith("crawl ok: ") and " 3 new, " in proc.stdout
     assert proc.stderr.strip().splitlines()[-1].startswith("error: interrupted by SIGTERM: ")
+    assert ("Traceback" in proc.stderr) is verbose
     assert runs(db) == [("crawl", "ok"), ("process", "interrupted")]  # no alerts run either
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+    assert holder(db) is None
+
+
+def test_sigterm_as_the_crawl_closes_still_stops_the_run(tmp_path, local_site):
+    sources, config, db = setup(tmp_path, local_site, 3, 0)
+    proc = wrapped(TERM_IN_CLOSE, db, config, "run", "--sources", sources)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stdout + proc.stderr
+    assert runs(db) == [("crawl", "interrupted")]
+    with connect(db, read_only=True) as con:  # the last batch was still written
+        assert con.execute("SELECT count(*) FROM document_versions").fetchone()[0] == 3
+
+
+def test_a_sigint_ignored_from_the_start_stays_ignored_through_the_crawl(tmp_path, local_site):
+    """A command a script starts in the background (`cmd &`) has SIGINT ignored: Ctrl-C in
+    that terminal is not for it, though scrapy handles SIGINT during the crawl."""
+    sources, config, db = setup(tmp_path, local_site, 8, 1.0)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config), "run",
+         "--sources", sources],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NARRASCOPE_CONFIG": ""},
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert runs(db) == [("crawl", "ok"), ("process", "ok"), ("alerts", "ok")]
+
+
+@pytest.mark.slow  # a Ray instance
+def test_sigterm_on_the_ray_engine_is_an_interrupted_run(tmp_path):
+    db = tmp_path / "n.duckdb"
+    docs = [{"url": f"https://example.org/{i}", "text": f"Текст номер {i}. " * 40}
+            for i in range(4)]  # fmt: skip
+    import_jsonl(tmp_path, db, docs)
+    config = tmp_path / "narrascope.toml"
+    config.write_text(CONFIG + '[process]\nengine = "ray"\n')
+    proc = wrapped(TERM_ON_RAY, db, config, "process", "--no-progress",
+                   env={"RAY_AUTH_MODE": "disabled"})  # fmt: skip
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert "error: interrupted by SIGTERM" in proc.stderr
+    assert runs(db)[-1] == ("process", "interrupted")
     assert holder(db) is None

@@ -122,9 +122,13 @@ class Group(click.Group):
     @staticmethod
     def _fail(ctx, err: Exception, message: str):
         obj = ctx.obj
-        if obj is not None and getattr(obj, "verbose", False):
-            raise err
         code = getattr(err, "exit_code", EXIT_FAILURE)
+        if obj is not None and getattr(obj, "verbose", False):
+            if not isinstance(err, Interrupted):
+                raise err
+            import traceback  # a stop keeps its exit code (143, 130) with -v too
+
+            traceback.print_exception(err)
         click.echo(f"error: {message}", err=True)
         logging.getLogger("narrascope").error(  # for --log-file: stderr has it already
             message, extra={"event": "error", "exit_code": code, "file_only": True}

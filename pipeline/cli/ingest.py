@@ -26,7 +26,7 @@ def do_crawl(
     log.info("crawl %s", summary["status"], extra={"event": "crawl", "summary": summary})
     if report_health:
         echo_source_problems(obj)
-    if summary["status"] == "interrupted":  # a stop signal: `run` must not go on processing
+    if summary.get("signal"):  # a stop signal (the crawl may have failed too): no processing
         from pipeline.interrupt import Interrupted
 
         raise Interrupted(summary["signal"], " during the crawl", "the pages received were "

@@ -40,7 +40,9 @@ import logging
 import math
 import os
 import pickle
+import signal
 import sys
+import threading
 import time
 import warnings
 from contextlib import nullcontext
@@ -173,6 +175,9 @@ class RayEngine:
             except OSError:
                 quiet, saved = {}, -1
             os.environ.update(quiet)
+            # ray.init installs a SIGTERM handler of its own (sys.exit(15)): a stop signal
+            # must still roll back, record the run 'interrupted' and exit 143
+            handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
             try:
                 if quiet:
                     sys.stderr.flush()
@@ -181,6 +186,9 @@ class RayEngine:
                     os.close(null)
                 ray.init(**kwargs)
             finally:
+                for s, h in handlers.items():
+                    if h is not None and threading.current_thread() is threading.main_thread():
+                        signal.signal(s, h)
                 if quiet:
                     os.dup2(saved, 2)
                     os.close(saved)
@@ -356,6 +364,7 @@ class RayEngine:
                     found = _answer(db_path, stage.lookups(batch, prepared))
                     items = stage.reuse(batch, items, found, prepared)
                 except Exception as err:
+                    interrupt.check(err)
                     raise StageFailed(stage.name, err) from err
             yield items, outcome[2]
             written = True

@@ -370,6 +370,8 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
         JOIN extractions x ON x.doc_id = e.doc_id AND x.version = e.version
         WHERE e.model_id = ? AND e.input = ?
           AND {seen_at_sql()} BETWEEN ? AND ?
+          AND NOT EXISTS (SELECT 1 FROM site_repeats r  -- a site's boilerplate: no copy
+                          WHERE r.doc_id = e.doc_id AND r.version = e.version)
         """,
         [*given, q.model_id, q.input, q.since, q.until],
         vectors=("vector",),

@@ -8,6 +8,7 @@ from pipeline.dedup import site_of
 from pipeline.runner import run_stages
 from pipeline.stages import build_stages
 from storage import connect
+from storage.urls import canonical_url
 from tests.conftest import import_jsonl, run_cli
 from tests.pipeline.test_dedup import ARTICLE, UNRELATED
 
@@ -119,8 +120,49 @@ def test_the_rule_can_be_turned_off(tmp_path):
     assert len(grouped(db)[0][0]) == 3
 
 
-def test_the_site_is_the_host_or_the_telegram_channel():
+def test_the_site_is_the_host_or_the_account_on_a_platform():
     assert site_of("https://www.Example.org/a/b?c=1") == "example.org"
     assert site_of("https://news.example.org/x") == "news.example.org"
+    assert site_of("https://новости.example/a") == "xn--b1amnebsh.example"  # as stored
     assert site_of("https://t.me/SomeChannel/123") == "t.me/somechannel"
     assert site_of("https://t.me/s/somechannel?before=5") == "t.me/somechannel"
+    assert site_of("https://t.me/c/12345/67") == "t.me/c/12345"
+    assert site_of("https://x.com/account1/status/5") == "x.com/account1"
+    assert site_of("https://m.facebook.com/page0/posts/1") == "facebook.com/page0"
+
+
+def test_a_post_on_three_accounts_of_a_platform_is_a_copy_and_idn_hosts_count(tmp_path):
+    """X and Facebook accounts share a host as Telegram channels do; an IDN host is counted
+    across batches (the batch's URL as fetched, the stored one in IDNA)."""
+    db = tmp_path / "n.duckdb"
+    posts = [page(f"https://x.com/account{i}/status/{i}", POST) for i in range(3)]
+    posts += [page(f"https://www.facebook.com/page{i}/posts/1", BRIEF) for i in range(3)]
+    idn = [f"https://новости.example/news/{i}" for i in range(3)]
+    import_jsonl(tmp_path, db, [*posts, page(idn[0], HEADER), page(idn[1], HEADER)], "1.jsonl")
+    process(db)
+    import_jsonl(tmp_path, db, [page(idn[2], HEADER)], "2.jsonl")
+    process(db)
+    assert {canonical_url(u) for u in rejected(db)} == {canonical_url(u) for u in idn}
+    copies, _ = grouped(db)
+    assert {p["url"] for p in posts[:3]} in copies and {p["url"] for p in posts[3:]} in copies
+
+
+def test_a_rebuild_leaves_the_rejected_out_of_narratives(tmp_path):
+    """`cluster --rebuild` (and a cluster stage version's upgrade) takes what the stage would:
+    not the versions the dedup stage rejected, whose vectors stay."""
+    from pipeline.rebuild import rebuild
+
+    db = tmp_path / "n.duckdb"
+    a = [f"https://a.example/news/{i}" for i in range(3)]
+    import_jsonl(tmp_path, db, [*(page(u, HEADER) for u in a),
+                                page("https://a.example/story", ARTICLE)])  # fmt: skip
+    process(db)
+    assert set(rejected(db)) == set(a)
+    rebuild(db, SETTINGS["cluster"])
+    _, narratives = grouped(db)
+    assert narratives == [{"https://a.example/story"}]
+    with connect(db, read_only=True) as con:
+        [(clustered,)] = con.execute(
+            "SELECT count(*) FROM stage_state WHERE stage = 'cluster'"
+        ).fetchall()
+    assert clustered == 1
