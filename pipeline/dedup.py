@@ -249,7 +249,7 @@ class DedupStage(Stage):
         for (site, digest), members in sites.items():
             # an address is a path: one page at http and https, or with a query the URL's
             # canonical form keeps, counts once
-            addresses = len({urlsplit(row[1]).path.rstrip("/") for row in members.values()})
+            addresses = len({_path(row[1]) for row in members.values()})
             if addresses < self.repeat_addresses:
                 continue
             words = next(row[4] for row in members.values() if row[3] is False)
@@ -351,6 +351,15 @@ def site_of(url: str) -> str:
     if len(path) > 1 and path[0] in ("c", "r", "u", "user", "channel"):
         return f"{host}/{path[0]}/{path[1]}"  # t.me/c/<id>, reddit.com/r/<sub>, ...
     return f"{host}/{path[0] if path else ''}"
+
+
+def _path(url: str) -> str:
+    """A page's path as the store spells it (percent-encoding normalised)."""
+    try:
+        url = canonical_url(url)
+    except ValueError:
+        pass
+    return urlsplit(url).path.rstrip("/")
 
 
 class _Window:
