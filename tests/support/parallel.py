@@ -20,6 +20,7 @@ UNITS = {
     "tests/eval/test_stubvectors_gate.py": "eval: the extracted evaluation pages",
     "tests/pipeline/test_ray_engine.py": "ray: one local cluster at a time",
     "tests/pipeline/test_ray_watch.py": "ray: one local cluster at a time",
+    "tests/test_interrupt.py": "ray: one local cluster at a time",  # SIGTERM on the Ray engine
 }
 
 # the units that take longest (`make test`'s --durations), started first, slowest first
