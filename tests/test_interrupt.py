@@ -16,18 +16,11 @@ from storage.lock import holder
 from tests.conftest import ROOT, import_jsonl, run_cli
 from tests.crawlers.test_evidence import feed_site
 from tests.crawlers.test_spiders import article, sources_file
+from tests.test_run_deadline import CONFIG  # cheap stages: the tests are about signals
 
-CONFIG = """[crawl]
-download_delay = 0
-autothrottle = false
-concurrent_per_domain = 2
-timeout = 5
-[pipeline]
-stages = ["extract", "langid"]
-"""
-
-# `run` with SIGTERM sent to itself inside the first write of the extract stage: after the
-# crawl, whose scrapy handlers used to stay installed and swallow the signal.
+# The CLI with SIGTERM sent to itself inside the first write of the extract stage: in `run`,
+# after the crawl, whose scrapy handlers used to stay installed and swallow the signal; in
+# `process --engine ray`, after ray.init installed a SIGTERM handler of its own (sys.exit(15)).
 TERM_IN_EXTRACT = """
 import os, runpy, signal, sys
 import storage.stages as stages
@@ -53,21 +46,6 @@ def close(self):
     time.sleep(0.2)
     real(self)
 pipelines.DuckDBWriter.close = close
-sys.argv = ["narrascope", *sys.argv[1:]]
-runpy.run_module("pipeline.cli", run_name="__main__")
-"""
-
-# `process --engine ray` with SIGTERM after the first extract batch is written: ray.init
-# installed a SIGTERM handler of its own (sys.exit(15)).
-TERM_ON_RAY = """
-import os, runpy, signal, sys
-import storage.stages as stages
-real = stages.write_outputs
-def write_outputs(con, ctx, *args):
-    real(con, ctx, *args)
-    if ctx.stage == "extract":
-        os.kill(os.getpid(), signal.SIGTERM)
-stages.write_outputs = write_outputs
 sys.argv = ["narrascope", *sys.argv[1:]]
 runpy.run_module("pipeline.cli", run_name="__main__")
 """
@@ -182,7 +160,7 @@ def test_sigterm_on_the_ray_engine_is_an_interrupted_run(tmp_path):
     import_jsonl(tmp_path, db, docs)
     config = tmp_path / "narrascope.toml"
     config.write_text(CONFIG + '[process]\nengine = "ray"\n')
-    proc = wrapped(TERM_ON_RAY, db, config, "process", "--no-progress",
+    proc = wrapped(TERM_IN_EXTRACT, db, config, "process", "--no-progress",
                    env={"RAY_AUTH_MODE": "disabled"})  # fmt: skip
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
     assert "error: interrupted by SIGTERM" in proc.stderr

@@ -35,6 +35,19 @@ def mirror_site(tmp_path, local_site, stages: list[str], encoding: str = "utf-8"
     return routes, list(pages), db, ("--config", str(config), "run", "--sources", str(sources))
 
 
+def serve_stub(routes, pages, db, run, title: str, text: str, lang: str):
+    """Every article's address now serves one stub page; the next run's output, the
+    source's health and the rejections."""
+    stub = mirror_page(title=title, paragraphs=[text], date="2026-10-01", lang=lang).encode()
+    for path in pages:
+        routes[path] = ("text/html; charset=UTF-8", stub, {})
+    out = run_cli(*run, db=db).stdout
+    with connect(db, read_only=True) as con:
+        health = latest_health(con)["local"]
+        reasons = con.execute("SELECT stage, reason, detail FROM v_rejections").fetchall()
+    return out, health, reasons
+
+
 def test_a_site_answering_with_challenge_pages_needs_attention(tmp_path, local_site):
     routes, pages, db, run = mirror_site(tmp_path, local_site, ["extract"], "cp1251")
     first = run_cli(*run, db=db).stdout
@@ -80,15 +93,8 @@ def test_a_stub_worded_as_no_rule_knows_shows_in_health_through_the_embed_stage(
     routes, pages, db, run = mirror_site(tmp_path, local_site, ["extract", "embed"])
     assert "source needs attention" not in run_cli(*run, db=db).stdout
 
-    title, text = STUBS["nl-ratelimit"]
-    stub = mirror_page(title=title, paragraphs=[text], date="2026-10-01", lang="nl").encode()
-    for path in pages:
-        routes[path] = ("text/html; charset=UTF-8", stub, {})
-    second = run_cli(*run, db=db).stdout
+    second, health, reasons = serve_stub(routes, pages, db, run, *STUBS["nl-ratelimit"], "nl")
     assert "source needs attention: local: pages are challenge or block pages (3 of 3)" in second
-    with connect(db, read_only=True) as con:
-        health = latest_health(con)["local"]
-        reasons = con.execute("SELECT stage, reason, detail FROM v_rejections").fetchall()
     assert (health["stored"], health["not_news"], health["extraction_failures"]) == (3, 3, 0)
     assert {(s, r, d.split(";")[0]) for s, r, d in reasons} == {
         ("embed", "not_news", f"{health['not_news_kind']}: rule vectors")
@@ -107,14 +113,8 @@ def test_a_challenge_page_in_wording_nobody_knows_shows_in_health_through_the_de
     assert "source needs attention" not in run_cli(*run, db=db).stdout
 
     text = "Запрос принят узлом «Щит-7». Страница откроется после короткой паузы. Код сеанса 7731."
-    stub = mirror_page(title="Щит-7", paragraphs=[text], date="2026-10-01", lang="ru").encode()
-    for path in pages:
-        routes[path] = ("text/html; charset=UTF-8", stub, {})
-    second = run_cli(*run, db=db).stdout
+    second, health, reasons = serve_stub(routes, pages, db, run, "Щит-7", text, "ru")
     assert "source needs attention: local: pages are not news (3 of 3)" in second
-    with connect(db, read_only=True) as con:
-        health = latest_health(con)["local"]
-        reasons = con.execute("SELECT stage, reason, detail FROM v_rejections").fetchall()
     assert (health["stored"], health["not_news"], health["not_news_kind"]) == (3, 3, "boilerplate")
     assert {(s, r, d.split(";")[0]) for s, r, d in reasons} == {
         ("dedup", "not_news", "boilerplate: rule site-repeat")
