@@ -5,8 +5,8 @@ share a batch's short texts (pipeline/dedup.py, ``DedupStage.repeat_addresses``)
 The rejection itself goes where every rejection goes (``rejections``, stage state); this table
 keeps the text hash of a rejected version, which the stage's other tables drop with it, so
 that the next address serving the same text counts those before it. A row counts while the
-stage's state for its version says rejected: a version sent back to the stage by an earlier
-one (its text extracted again) is judged again, and kept, it loses its row."""
+stage's state for its version says rejected: a version that an earlier stage sends back (its
+text extracted again) counts no more, and loses its row when the stage then keeps it."""
 
 from __future__ import annotations
 
