@@ -17,6 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -234,36 +235,39 @@ class DedupStage(Stage):
         addresses. Only short texts (``repeat_words``), and only one site's: the same text
         on other sites is a copy. The documents of the site handled before are rejected with
         it (withdrawn from copies and narratives), and their addresses count for the next."""
-        sites: dict[tuple[str, str], dict[str, tuple]] = {}  # (site, hash) -> doc id -> row
+        sites: dict[tuple[str, str], dict[str, _Seen]] = {}  # (site, hash) -> doc id -> seen
+        words: dict[str, int] = {}  # hash -> words, from the batch's texts
         for doc, (digest, _, _) in zip(batch, signed, strict=True):
             if self._short(doc):
-                row = (doc.version, doc.url, doc.source, False, len(_WORD.findall(self._text(doc))))
-                sites.setdefault((site_of(doc.url), digest), {})[doc.doc_id] = row
+                seen = _Seen(doc.version, doc.url, doc.source, stored=False, rejected=False)
+                sites.setdefault((site_of(doc.url), digest), {})[doc.doc_id] = seen
+                words[digest] = len(_WORD.findall(self._text(doc)))
         for digest, rows in same.rows.items():
             for doc_id, version, url, source, rejected in rows:
                 members = sites.get((site_of(url), digest))
                 if members is not None and doc_id not in members:
-                    members[doc_id] = (version, url, source, True, rejected)
+                    members[doc_id] = _Seen(version, url, source, stored=True, rejected=rejected)
         now: dict[str, str] = {}  # batch doc id -> why it is rejected
         extras: list = []
         for (site, digest), members in sites.items():
             # an address is a path: one page at http and https, or with a query the URL's
             # canonical form keeps, counts once
-            addresses = len({_path(row[1]) for row in members.values()})
+            addresses = len({_path(seen.url) for seen in members.values()})
             if addresses < self.repeat_addresses:
                 continue
-            words = next(row[4] for row in members.values() if row[3] is False)
-            detail = (f"boilerplate: rule site-repeat; the same {words}-word text at "
+            detail = (f"boilerplate: rule site-repeat; the same {words[digest]}-word text at "
                       f"{addresses} addresses of {site}")  # fmt: skip
-            for doc_id, (version, url, source, stored, *rest) in sorted(members.items()):
-                if stored and rest[0]:
+            for doc_id, seen in sorted(members.items()):
+                if seen.rejected:
                     continue  # rejected as such before
-                if stored:
-                    extras.append(Rejection(self.name, REASON, detail, url=url, source=source,
-                                            doc_id=doc_id, version=version))  # fmt: skip
+                if seen.stored:
+                    extras.append(Rejection(self.name, REASON, detail, url=seen.url,
+                                            source=seen.source, doc_id=doc_id,
+                                            version=seen.version))  # fmt: skip
                 else:
                     now[doc_id] = detail
-                extras.append(RepeatedText(doc_id, version, site, digest, words, addresses))
+                extras.append(RepeatedText(doc_id, seen.version, site, digest, words[digest],
+                                           addresses))  # fmt: skip
         if not extras:
             return results
         gone = {r.doc_id for r in extras if isinstance(r, Rejection)} | now.keys()
@@ -333,15 +337,29 @@ _ACCOUNT_HOSTS = frozenset({
 })  # fmt: skip
 
 
+class _Seen(NamedTuple):
+    """A document serving a short text, as ``_boilerplate`` counts it."""
+
+    version: int
+    url: str
+    source: str | None
+    stored: bool  # handled by an earlier batch (else: in this one)
+    rejected: bool  # rejected as its site's boilerplate before
+
+
+def _canonical(url: str) -> str:
+    """The URL as the store spells it (IDNA host, normalised path), or as given."""
+    try:
+        return canonical_url(url)
+    except ValueError:
+        return url
+
+
 def site_of(url: str) -> str:
     """The site a page is on, as far as its boilerplate goes: its host as the store spells it
     (IDNA, lower case) without ``www.`` or ``m.``, and on a platform where many accounts
     publish (Telegram, X, Facebook, VK, ...) the account: ``t.me/<channel>``."""
-    try:
-        url = canonical_url(url)
-    except ValueError:
-        pass
-    parts = urlsplit(url)
+    parts = urlsplit(_canonical(url))
     host = (parts.hostname or "").removeprefix("www.").removeprefix("m.")
     if host not in _ACCOUNT_HOSTS:
         return host
@@ -355,11 +373,7 @@ def site_of(url: str) -> str:
 
 def _path(url: str) -> str:
     """A page's path as the store spells it (percent-encoding normalised)."""
-    try:
-        url = canonical_url(url)
-    except ValueError:
-        pass
-    return urlsplit(url).path.rstrip("/")
+    return urlsplit(_canonical(url)).path.rstrip("/")
 
 
 class _Window:

@@ -59,6 +59,16 @@ def wrapped(code: str, db, config, *args: str, env: dict | None = None):
     )  # fmt: skip
 
 
+def start_run(db, config, sources, **popen) -> subprocess.Popen:
+    """`run` in a process of its own, to be signalled."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config), "run",
+         "--sources", sources],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NARRASCOPE_CONFIG": ""}, **popen,
+    )  # fmt: skip
+
+
 def runs(db) -> list[tuple[str, str]]:
     with connect(db, read_only=True) as con:
         return con.execute("SELECT kind, status FROM runs ORDER BY started_at").fetchall()
@@ -77,12 +87,7 @@ def setup(tmp_path, local_site, pages: int, delay: float):
 def test_sigterm_during_the_crawl_stores_what_came_and_processes_nothing(tmp_path, local_site):
     # 40 pages of 1.5 s, two at a time: the signal comes about a third of the way through
     sources, config, db = setup(tmp_path, local_site, 40, 1.5)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config), "run",
-         "--sources", sources],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "NARRASCOPE_CONFIG": ""},
-    )  # fmt: skip
+    proc = start_run(db, config, sources)
     time.sleep(7)
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
@@ -109,12 +114,7 @@ def test_sigterm_after_the_crawl_stops_the_processing(tmp_path, local_site, verb
     """-v adds the traceback, and the exit code stays the signal's."""
     sources, config, db = setup(tmp_path, local_site, 3, 0)
     verbosity = ["-v"] if verbose else []
-    proc = subprocess.run(
-        [sys.executable, "-c", TERM_IN_EXTRACT, *verbosity, "--db", str(db), "--config",
-         str(config), "run", "--sources", sources],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "NARRASCOPE_CONFIG": ""},
-    )  # fmt: skip
+    proc = wrapped(TERM_IN_EXTRACT, db, config, "run", "--sources", sources, *verbosity)
     assert proc.returncode == 128 + signal.SIGTERM, proc.stdout + proc.stderr
     assert proc.stdout.startswith("crawl ok: ") and " 3 new, " in proc.stdout
     assert proc.stderr.strip().splitlines()[-1].startswith("error: interrupted by SIGTERM: ")
@@ -138,13 +138,8 @@ def test_a_sigint_ignored_from_the_start_stays_ignored_through_the_crawl(tmp_pat
     """A command a script starts in the background (`cmd &`) has SIGINT ignored: Ctrl-C in
     that terminal is not for it, though scrapy handles SIGINT during the crawl."""
     sources, config, db = setup(tmp_path, local_site, 8, 1.0)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config), "run",
-         "--sources", sources],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "NARRASCOPE_CONFIG": ""},
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )  # fmt: skip
+    proc = start_run(db, config, sources,
+                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # fmt: skip
     time.sleep(4)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
