@@ -124,9 +124,7 @@ class Group(click.Group):
         obj = ctx.obj
         code = getattr(err, "exit_code", EXIT_FAILURE)
         if obj is not None and getattr(obj, "verbose", False):
-            if not isinstance(err, Interrupted):
-                raise err
-            import traceback  # a stop keeps its exit code (143, 130) with -v too
+            import traceback  # -v adds the traceback; the exit code stays (75, 143, ...)
 
             traceback.print_exception(err)
         click.echo(f"error: {message}", err=True)

@@ -144,6 +144,10 @@ def test_a_second_writer_exits_75_at_once_and_readers_keep_working(tmp_path):
             assert f"pid {other.pid}" in line and "narrascope run --sources big.toml" in line
             assert "started 20" in line  # the holder's start time
             assert took < 5, (args, took)  # no waiting (most of it is starting Python)
+        # -v adds the traceback and keeps the code a scheduler reads as "try again"
+        loud = run_cli("-v", "process", "--no-progress", db=db, check=False)
+        assert loud.returncode == 75 and "Traceback" in loud.stderr, loud.stderr
+        assert loud.stderr.strip().splitlines()[-1].startswith("error: ")
         # readers never take the lock
         assert "writing now: pid" in run_cli("status", db=db).stdout
         assert run_cli("sql", "SELECT count(*) AS n FROM documents", "--format", "csv",
