@@ -54,6 +54,14 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+def config_file(path: str | Path | None = None) -> Path | None:
+    """The file ``load_config`` reads: ``--config``, else ``NARRASCOPE_CONFIG``, else
+    ``./narrascope.toml`` if present; None where the defaults apply."""
+    explicit = path or os.environ.get("NARRASCOPE_CONFIG")
+    candidate = Path(explicit or "narrascope.toml")
+    return candidate if explicit or candidate.exists() else None
+
+
 def load_config(path: str | Path | None = None) -> dict:
     """``--config``, else ``NARRASCOPE_CONFIG``, else ``./narrascope.toml`` if present."""
     explicit = path or os.environ.get("NARRASCOPE_CONFIG")

@@ -97,6 +97,18 @@ class ClusterStage(Stage):
         self.requires = ("embed", "dedup") if self.vectors == "embed" else ("dedup",)
         if self.threshold is None:
             self.threshold = DEFAULT_THRESHOLD[self.vectors]
+        for name in ("threshold", "merge_threshold"):  # a similarity: a run would go on
+            value = getattr(self, name)  # with every document alone, or all in one
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                raise ValueError(f"[cluster] {name} must be a number in (0, 1], not {value!r}")
+        if not isinstance(self.cross_language, int | float) or not 0 <= self.cross_language < 1:
+            raise ValueError(
+                f"[cluster] cross_language must be in [0, 1), not {self.cross_language!r}"
+            )
+        if not isinstance(self.window_days, int) or self.window_days < 1:
+            raise ValueError(
+                f"[cluster] window_days must be a whole number >= 1, not {self.window_days!r}"
+            )
 
     @classmethod
     def from_settings(cls, settings: dict) -> ClusterStage:

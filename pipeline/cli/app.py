@@ -53,9 +53,28 @@ class Context:
         return self._config
 
     def stages(self, names=None):
+        """The stages, built from the config; a mistake in a stage's table (or an unknown
+        stage in [pipeline] stages) is a config error that names the file."""
         from pipeline.stages import build_stages
 
-        return build_stages(names or self.config["pipeline"]["stages"], self.config)
+        with self.naming_config():
+            return build_stages(names or self.config["pipeline"]["stages"], self.config)
+
+    @contextmanager
+    def naming_config(self):
+        """A value a table of the config file refuses (ValueError, ConfigError among them)
+        becomes a config error that names the file."""
+        from pipeline.config import config_file
+
+        try:
+            yield
+        except ValueError as err:
+            if getattr(err, "file_named", False):
+                raise
+            where = config_file(self.config_path)
+            named = ConfigError(f"{where}: {err}" if where else str(err))
+            named.file_named = True
+            raise named from None
 
     def existing_db(self):
         """The database path, refusing one that does not exist (a mistyped --db must not

@@ -20,7 +20,12 @@ def format_crawl(summary: dict) -> str:
             "(the database was held by another process): unconditional requests"
         )
     if not get("new") and not get("changed") and summary["status"] == "ok":
-        lines.append("nothing new: every page listed was unchanged since the last crawl")
+        if get("rejected"):  # fetches that failed or were refused are no "unchanged"
+            lines.append("nothing new stored: the pages fetched were unchanged or rejected")
+        elif get("unchanged") or get("skipped"):
+            lines.append("nothing new: every page listed was unchanged since the last crawl")
+        else:
+            lines.append("nothing new: no source listed a page to fetch")
     if summary.get("rejected_by_reason"):
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(summary["rejected_by_reason"].items()))
         lines.append(f"rejected: {reasons}")

@@ -216,7 +216,10 @@ def run(obj: Context, sources, max_duration):
     """
     from pipeline.alerts import AlertSettings
 
-    AlertSettings.from_config(obj.config)  # a mistake in [alerts] is named before the crawl
+    with obj.naming_config():  # a mistake in [alerts], [process] or a stage's table
+        AlertSettings.from_config(obj.config)  # is named before the crawl
+        _engine_settings(obj)
+        obj.stages()
     deadline = Deadline(max_duration) if max_duration else None
     if deadline is not None:
         from crawlers.runner import CRAWL_DEFAULTS

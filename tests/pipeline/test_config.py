@@ -38,3 +38,27 @@ def test_a_misspelt_section_or_crawl_key_is_refused_not_ignored(tmp_path):
     proc = run_cli("--config", str(config), "process", db=tmp_path / "n.duckdb", check=False)
     assert "unknown" not in proc.stderr and "must be" not in proc.stderr
     assert proc.returncode == 1 and "error: no database at" in proc.stderr  # past the config
+
+
+def test_run_names_a_mistake_in_any_table_before_it_crawls(tmp_path):
+    """``run`` crawled first (up to its whole time) and only then built the stages, whose
+    error did not name the file (found by a helper's configuration review)."""
+    sources = tmp_path / "sources.toml"
+    sources.write_text("")
+    config = tmp_path / "narrascope.toml"
+    db = tmp_path / "n.duckdb"
+    for text, said in [
+        ('[langid]\nmethd = "x"\n', "[langid] has unknown key(s) ['methd']"),
+        ('[pipeline]\nstages = ["extract", "bogus"]\n', "unknown stage(s) ['bogus']"),
+        ('[process]\nengine = "x"\n', "[process] engine must be one of local, ray, not 'x'"),
+        ("[cluster]\nthreshold = 1.5\n", "threshold"),
+    ]:
+        config.write_text(text)
+        proc = run_cli("--config", str(config), "run", "--sources", str(sources), db=db,
+                       check=False)  # fmt: skip
+        assert proc.returncode == 1 and f"error: {config}: " in proc.stderr, proc.stderr
+        assert said in proc.stderr and "Traceback" not in proc.stderr
+        assert "crawl" not in proc.stdout and not db.exists()  # nothing crawled, no store
+    config.write_text("")
+    proc = run_cli("--config", str(config), "run", "--sources", str(sources), db=db)
+    assert "crawl ok" in proc.stdout and "no source listed a page" in proc.stdout
