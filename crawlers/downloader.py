@@ -10,6 +10,10 @@ turn and the count catches up, which is why the default configuration never show
 Here a request counts as transferring from the moment it leaves the slot's queue. Scrapy's
 own ``_download`` adds it again (a set: no change) and removes it when the download ends,
 whatever the outcome, so nothing is counted twice or left behind.
+
+A source's ``crawl_delay`` is a slot of its own per allowed domain (DOWNLOAD_SLOTS): its
+subdomains' requests go to that slot too (``allowed_domains`` includes subdomains), whose
+delay AutoThrottle keeps as its floor (crawlers/throttle.py).
 """
 
 from __future__ import annotations
@@ -32,9 +36,25 @@ class _StartingQueue(deque):
         return request, deferred
 
 
+def configured_domain(host: str, domains) -> str | None:
+    """The domain among ``domains`` that ``host`` is, or is a subdomain of (the nearest)."""
+    labels = host.lower().rstrip(".").split(".")
+    for i in range(len(labels) - 1):
+        if (domain := ".".join(labels[i:])) in domains:
+            return domain
+    return host if host in domains else None
+
+
 class SlotBoundDownloader(Downloader):
     """Scrapy's Downloader whose slots hold their concurrency with no download delay too
-    (settings: ``DOWNLOADER = "crawlers.downloader.SlotBoundDownloader"``)."""
+    (settings: ``DOWNLOADER = "crawlers.downloader.SlotBoundDownloader"``), and whose
+    configured slots take their domains' subdomains."""
+
+    def get_slot_key(self, request) -> str:
+        key = super().get_slot_key(request)
+        if request.meta.get(self.DOWNLOAD_SLOT) is None and key not in self.per_slot_settings:
+            return configured_domain(key, self.per_slot_settings) or key
+        return key
 
     def _get_slot(self, request, spider=None):
         key, slot = super()._get_slot(request)

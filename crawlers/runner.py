@@ -58,7 +58,8 @@ def download_slots(sources: list[Source], crawl: dict) -> dict:
         if source.crawl_delay is None:
             continue
         for domain in source.allowed_domains:
-            slots[domain] = {"delay": source.crawl_delay,
+            # no jitter: the delay is a floor the site asked for, not a mean around it
+            slots[domain] = {"delay": source.crawl_delay, "jitter": 0,
                              "concurrency": crawl["concurrent_per_domain"]}  # fmt: skip
     return slots
 
@@ -113,7 +114,12 @@ def scrapy_settings(
         "NARRASCOPE_WARC_DIR": str(warc_dir(db_path, crawl) or ""),
         "NARRASCOPE_WARC_MAX_BYTES": crawl["warc_max_bytes"],
         "ITEM_PIPELINES": {"crawlers.pipelines.DuckDBWriter": 300},
-        "EXTENSIONS": {"crawlers.deadline.CrawlDeadline": 0},  # only with ``stop``
+        "EXTENSIONS": {
+            "crawlers.deadline.CrawlDeadline": 0,  # only with ``stop``
+            # scrapy's AutoThrottle, keeping each source's crawl_delay as its floor
+            "scrapy.extensions.throttle.AutoThrottle": None,
+            "crawlers.throttle.SourceDelayThrottle": 0,
+        },
         "NARRASCOPE_CRAWL_STOP_AT": stop[0] if stop else 0,
         "NARRASCOPE_SECONDS_PER_PAGE": stop[1] if stop else 0,
         "NARRASCOPE_DB": str(db_path),

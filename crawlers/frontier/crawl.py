@@ -105,7 +105,10 @@ def frontier_settings(url: str, run_id: str, worker: str, crawl: dict,
             "crawlers.deadline.DropAfterStop": 855,
             "crawlers.frontier.politeness.SharedPoliteness": 860,
         },
-        "EXTENSIONS": settings["EXTENSIONS"] if stop else {},  # the time limit, if any
+        "EXTENSIONS": {  # the throttle that keeps crawl_delay; the time limit, if any
+            **settings["EXTENSIONS"],
+            **({} if stop else {"crawlers.deadline.CrawlDeadline": None}),
+        },
         # WARC files stay on the crawler's host, named by run and crawler
         "NARRASCOPE_WARC_DIR": str(Path(directory).resolve()) if directory else "",
         "NARRASCOPE_RUN_ID": f"{run_id}-{worker}",

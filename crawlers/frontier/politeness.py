@@ -41,7 +41,11 @@ class SharedPoliteness:
         return cls(from_settings(settings), settings.getfloat("DOWNLOAD_DELAY"), delays, crawler)
 
     def delay_for(self, host: str) -> float:
-        return self.delays.get(host, self.default_delay)
+        """The source's crawl_delay for its domains and their subdomains, else the default."""
+        from crawlers.downloader import configured_domain
+
+        domain = configured_domain(host, self.delays)
+        return self.delays[domain] if domain is not None else self.default_delay
 
     def reserve(self, host: str) -> float:
         """Take the host's next slot; seconds to wait for it (0 for hosts without a delay)."""

@@ -1,0 +1,65 @@
+"""A source's crawl_delay, counted at the server: AutoThrottle (on by default) moved every
+site's delay toward the default download_delay, whatever the source asked for (found by a
+helper's configuration review); crawlers/throttle.py keeps it as the floor."""
+
+import statistics
+
+import pytest
+from scrapy import Request
+from scrapy.core.downloader import Slot
+
+from crawlers.demo.render import sitemap
+from crawlers.downloader import SlotBoundDownloader, configured_domain
+from crawlers.runner import scrapy_settings
+from crawlers.sources import Source
+from tests.conftest import run_cli
+from tests.support.inflight import counting_site
+
+pytestmark = pytest.mark.slow
+
+
+def page_gaps(tmp_path, crawl_delay: float, pages: int) -> list[float]:
+    """Seconds between the page requests of a crawl with the default [crawl] settings."""
+    routes, stamps = {}, []
+    server, base = counting_site(routes, stamps=stamps)
+    try:
+        for i in range(pages):
+            routes[f"/p/{i}.html"] = ("text/html", f"<p>{i}</p>".encode(), {})
+        urls = [(f"{base}/p/{i}.html", "") for i in range(pages)]
+        routes["/sitemap.xml"] = ("application/xml", sitemap(urls).encode(), {})
+        (tmp_path / "s.toml").write_text(
+            f'[[source]]\nname = "polite"\nhome = "{base}/"\nsitemaps = ["{base}/sitemap.xml"]\n'
+            f'allowed_domains = ["127.0.0.1"]\nallow_private = true\ncrawl_delay = {crawl_delay}\n'
+        )  # fmt: skip
+        (tmp_path / "c.toml").write_text("[crawl]\nlog_level = 'ERROR'\n")
+        run_cli("--config", str(tmp_path / "c.toml"), "crawl", "--sources",
+                str(tmp_path / "s.toml"), db=tmp_path / f"c{crawl_delay}.duckdb")  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    times = [t for path, _, t in stamps if path.startswith("/p/")]
+    assert len(times) == pages
+    return [b - a for a, b in zip(times, times[1:], strict=False)]
+
+
+def test_a_sources_crawl_delay_holds_with_autothrottle_on(tmp_path):
+    slow = page_gaps(tmp_path, 1.2, 4)
+    assert min(slow) >= 1.15, slow  # was 0.4-0.85: AutoThrottle's floor was download_delay
+    fast = page_gaps(tmp_path, 0, 6)
+    assert statistics.median(fast) < 0.3, fast  # was >= 0.5, raised to download_delay
+
+
+def test_a_sources_subdomains_share_its_delay_with_no_jitter_below_it():
+    assert configured_domain("news.example.org", {"example.org"}) == "example.org"
+    assert configured_domain("a.b.example.org", {"example.org", "b.example.org"}) == "b.example.org"
+    assert configured_domain("example.org.evil.net", {"example.org"}) is None
+    assert configured_domain("notexample.org", {"example.org"}) is None
+    source = Source("s", "https://example.org/", allowed_domains=["example.org"], crawl_delay=2.0)
+    slots = scrapy_settings("x.duckdb", "run", {}, [source])["DOWNLOAD_SLOTS"]
+    assert slots["example.org"]["delay"] == 2.0
+    downloader = object.__new__(SlotBoundDownloader)  # the slot key alone: no crawler needed
+    downloader.per_slot_settings, downloader.ip_concurrency = slots, 0
+    assert downloader.get_slot_key(Request("https://www.example.org/a")) == "example.org"
+    assert downloader.get_slot_key(Request("https://other.example/a")) == "other.example"
+    slot = Slot(1, 2.0, slots["example.org"]["jitter"])
+    assert {slot.download_delay() for _ in range(20)} == {2.0}  # never under the delay
