@@ -238,6 +238,9 @@ class RoutesHandler(BaseHTTPRequestHandler):
         after = query.get("modified_after", [None])[0]
         if after:
             posts = [p for p in posts if p["modified_gmt"] > after[:19]]
+        if before := query.get("modified_before", [None])[0]:
+            posts = [p for p in posts if p["modified_gmt"] < before[:19]]
+        posts = sorted(posts, key=lambda p: p["modified_gmt"], reverse=True)  # orderby=modified
         if "_embed" not in query:
             posts = [{k: v for k, v in p.items() if k != "_embedded"} for p in posts]
         per_page = max(1, min(100, _int_arg(query, "per_page", 10)))

@@ -14,11 +14,14 @@ _TAGS = re.compile(r"<[^>]+>")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def posts_url(home: str, page: int, per_page: int, modified_after: str | None = None) -> str:
+def posts_url(home: str, page: int, per_page: int, modified_after: str | None = None,
+              modified_before: str | None = None) -> str:  # fmt: skip
     query = {"page": page, "per_page": per_page, "_embed": "author,wp:term",
              "orderby": "modified", "order": "desc"}  # fmt: skip
     if modified_after:
         query["modified_after"] = modified_after
+    if modified_before:
+        query["modified_before"] = modified_before
     return f"{home.rstrip('/')}/wp-json/wp/v2/posts?{urlencode(query)}"
 
 

@@ -14,7 +14,7 @@ from storage.crawlstate import Seen
 
 
 class SharedSet:
-    """The part of a set the spider uses (``in``, ``add``), kept in a Redis set."""
+    """The part of a set the spider uses (``in``, ``add``, iteration), kept in a Redis set."""
 
     def __init__(self, server, name: str):
         self.server, self.name = server, name
@@ -25,6 +25,9 @@ class SharedSet:
     def add(self, member) -> None:
         if member is not None:
             self.server.sadd(self.name, member)
+
+    def __iter__(self):
+        return (m.decode() if isinstance(m, bytes) else m for m in self.server.smembers(self.name))
 
 
 class RequestedSet:
@@ -115,6 +118,8 @@ class FrontierSpider(SourceSpider):
         self._sitemaps_left = SharedCounts(server, key("sitemaps", "left"))
         self._wp_failed = SharedSet(server, key("wp", "failed"))
         self._api_urls = SharedSets(server, "wp:api")
+        self._wp_last = SharedCounts(server, key("wp", "last"), once=True)
+        self._wp_unread = SharedSets(server, "wp:unread")
         self._spend_once = server.register_script(lua.SPEND)
         self._wp_once = server.register_script(lua.WP_DONE)
         self._claim = server.register_script(lua.CLAIM)
@@ -146,8 +151,8 @@ class FrontierSpider(SourceSpider):
                 self._handling_now = None
             yield item
 
-    def parse_wordpress(self, response, source, page, key, started, after):
-        steps = super().parse_wordpress(response, source, page, key, started, after)
+    def parse_wordpress(self, response, source, page, key, started, after, before=None):
+        steps = super().parse_wordpress(response, source, page, key, started, after, before)
         yield from self._handling(f"wp {page} {response.url}", steps)
 
     def parse_channel(self, response, source, key, known, pages, top, resume=None,

@@ -53,11 +53,16 @@ class ChannelListing:
         fetched_at = datetime.now(UTC)
         if not backfill:
             top = max([top or 0, *(p.post_id for p in posts)]) or None
+        last = None  # the oldest post stored from this page
         for post in reversed(posts):  # newest first, so the page budget keeps the latest
             if not backfill and known is not None and post.post_id <= known:
                 continue
-            if not post.text or not self._spend(source):
+            if not post.text:
                 continue
+            if not self._spend(source):  # the rest of the page waits for a later run:
+                before = last if last is not None else post.post_id + 1  # read on from here
+                break
+            last = post.post_id
             yield PageRecord(
                 url=post.url, source=source.name, origin="crawl", fetched_at=fetched_at,
                 text=post.text, http_status=response.status, hint_title=post_title(post.text),

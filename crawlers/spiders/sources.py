@@ -21,7 +21,7 @@ from crawlers.sources import Source, private_hosts
 from crawlers.spiders.channels import ChannelListing, history_key
 from crawlers.spiders.responses import Unusable, content_type, decode_html, failure_reason, is_html
 from crawlers.spiders.state import StateLookup
-from crawlers.spiders.wordpress import WordPressListing
+from crawlers.spiders.wordpress import WordPressListing, older_key
 from storage.crawlstate import canonical_or_none
 from storage.dates import parse_date
 from storage.records import NotModified, PageRecord, Rejection
@@ -72,6 +72,8 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         self.body_chars: dict[str, list[int]] = {s.name: [] for s in sources}
         self._wp_pending: dict[str, int] = {}
         self._wp_failed: set[str] = set()
+        self._wp_last: dict[str, int] = {}  # the last page asked for, where pages are left
+        self._wp_unread: dict[str, set[str]] = {}  # where a cut-short read goes on next run
         # a WordPress source's feeds and sitemaps wait for its API listing, and leave to the
         # API the posts it delivered (the API's HTML differs from the theme's page)
         self._after_api: dict[str, list] = {}
@@ -130,6 +132,7 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         apis = {s.name: f"{s.home.rstrip('/')}/wp-json/wp/v2/posts" for s in self.sources}
         channels = {s.name: [channel_url(c) for c in s.telegram] for s in self.sources}
         cursors = [history_key(c) for cs in channels.values() for c in cs]
+        cursors += [older_key(api) for api in apis.values()]
         entries = [*apis.values(), *(c for cs in channels.values() for c in cs), *cursors]
         state = self._state(map(canonical_or_none, entries))
         for source in self.sources:

@@ -4,12 +4,27 @@ for it and leave to it the posts it delivered."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from crawlers.entries.wordpress import parse_posts, posts_url
 from crawlers.sources import Source
 from storage.crawlstate import canonical_or_none
+from storage.dates import parse_date
 from storage.records import EntryState, PageRecord
+
+
+def older_key(api: str) -> str:
+    """Where a listing that the page budget cut short keeps the rest of its read (in
+    crawl_state, beside the listing's watermark): "MODIFIED_BEFORE|SWEEP_STARTED"."""
+    return f"{api}?narrascope-cursor=older"
+
+
+def _after(modified: str | None) -> str | None:
+    """A second past a post's modification time: ``modified_before`` that still lists it."""
+    try:
+        return (datetime.fromisoformat(modified) + timedelta(seconds=1)).isoformat()
+    except (TypeError, ValueError):
+        return None
 
 
 class WordPressListing:
@@ -17,19 +32,26 @@ class WordPressListing:
     requests (``_request``), page budget (``_spend``), rejections and run-wide bookkeeping."""
 
     def _wordpress_start(self, source: Source, key: str, state: dict, started: str):
-        """Page 1 of the posts listing, modified since the last complete read (if any)."""
+        """Page 1 of the posts listing, modified since the last complete read (if any). When
+        the page budget cut an earlier read short, this run reads on below where it stopped
+        (the posts newer than that come through the source's feeds and sitemaps meanwhile,
+        and through the API once the read is whole)."""
         seen = state.get(canonical_or_none(key))
         after = seen.lastmod if seen else None
-        kwargs = {"page": 1, "key": key, "started": started, "after": after}
+        rest = state.get(canonical_or_none(older_key(key)))
+        before, _, sweep = (rest.lastmod or "").partition("|") if rest else ("", "", "")
+        if not (before and sweep):
+            before, sweep = None, started
+        kwargs = {"page": 1, "key": key, "started": sweep, "after": after, "before": before}
         return self._request(
-            posts_url(source.home, 1, self.wp_per_page, after),
+            posts_url(source.home, 1, self.wp_per_page, after, before),
             self.parse_wordpress,
             source,
             cb_kwargs=kwargs,
             dont_filter=True,
         )
 
-    def parse_wordpress(self, response, source: Source, page, key, started, after):
+    def parse_wordpress(self, response, source: Source, page, key, started, after, before=None):
         self.health[source.name]["fetched"] += 1
         if response.status != 200:  # past the last page, or an API error
             self._wp_done(source, failed=page == 1)
@@ -49,17 +71,43 @@ class WordPressListing:
                 total = 1
             cap = max(1, -(-source.max_pages // self.wp_per_page))
             self._wp_pending[source.name] = min(total, cap)
+            self._wp_last[source.name] = cap if total > cap else 0  # pages left unasked
             for number in range(2, min(total, cap) + 1):
                 yield self._request(
-                    posts_url(source.home, number, self.wp_per_page, after),
+                    posts_url(source.home, number, self.wp_per_page, after, before),
                     self.parse_wordpress,
                     source,
-                    cb_kwargs={"page": number, "key": key, "started": started, "after": after},
+                    cb_kwargs={
+                        "page": number,
+                        "key": key,
+                        "started": started,
+                        "after": after,
+                        "before": before,
+                    },  # fmt: skip
                 )
         fetched_at = datetime.now(UTC)
         delivered = self._api_urls.setdefault(source.name, set())
+        unread = []  # modified_before values that list again what this page leaves unread
+        if page == self._wp_last.get(source.name) and posts:  # the pages after it: older
+            unread.append(_after(min(p.meta.get("modified_gmt") or "" for p in posts)) or started)
+        # reading on below a cut: posts an earlier run of this read stored as they are now
+        # (those modified in the same second as the cut) cost no budget, or a read could stall
+        keys = {canonical_or_none(p.url) for p in posts} - {None}
+        stored = self._state(keys) if before and keys else {}
         for post in posts:
-            if not source.allows(post.url) or not self._spend(source):
+            if not source.allows(post.url):
+                continue
+            seen, modified = stored.get(canonical_or_none(post.url)), post.meta.get("modified_gmt")
+            if (
+                seen
+                and seen.kind == "api-post"
+                and (when := parse_date(modified))
+                and (seen.last_fetched_at >= when)
+            ):
+                self.health[source.name]["skipped"] += 1
+                continue
+            if not self._spend(source):  # the budget is spent: the post waits for a later run
+                unread.append(_after(post.meta.get("modified_gmt")) or started)
                 continue
             delivered.add(canonical_or_none(post.url))
             yield PageRecord(
@@ -69,9 +117,18 @@ class WordPressListing:
                 categories=post.categories, meta={**post.meta, "api_url": response.url},
                 warc=response.meta.get("warc"),
             )  # fmt: skip
+        cut = self._wp_unread.setdefault(source.name, set())
+        for value in unread:
+            cut.add(value)
         if self._wp_done(source) and source.name not in self._wp_failed:
-            # every page read: the next run asks only for posts modified since this one began
-            yield EntryState(key, source.name, "wordpress", fetched_at, lastmod=started)
+            older = older_key(key)
+            if rest := max(self._wp_unread.get(source.name, ()), default=None):  # cut short:
+                yield EntryState(older, source.name, "wordpress-older", fetched_at,  # read on
+                                 lastmod=f"{rest}|{started}")  # fmt: skip
+            else:  # every post read: the next run asks only for those modified since it began
+                yield EntryState(key, source.name, "wordpress", fetched_at, lastmod=started)
+                if before:
+                    yield EntryState(older, source.name, "wordpress-older", fetched_at, "")
         yield from self._release_listings(source)
 
     def _wp_done(self, source: Source, failed: bool = False) -> bool:

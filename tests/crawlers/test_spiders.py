@@ -102,6 +102,30 @@ def test_wordpress_api_pages_and_modified_after(tmp_path):
     assert len(texts) == 13 and not any("Добавить комментарий" in t for t in texts)
 
 
+def test_a_wordpress_archive_cut_by_the_page_budget_is_read_on_by_the_next_runs(tmp_path):
+    """The listing's watermark was saved after a read the budget had cut short: the posts
+    below the cut were never asked for again (found by a helper's configuration review)."""
+    from crawlers.demo.server import DemoSites
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        handler = sites.servers["wp"].RequestHandlerClass
+        sources = sources_file(tmp_path, home=home, wordpress=True, max_pages=3,
+                               allowed_domains=["127.0.0.1"])  # fmt: skip
+        stored = []
+        for _ in range(6):
+            handler.log = []
+            crawl(tmp_path, sources, "wp_per_page = 2\n")
+            stored.append(rows(tmp_path, "SELECT count(*) FROM documents")[0][0])
+        assert stored == [3, 6, 9, 12, 13, 13]  # 3 a run, newest first, to the oldest post
+        [api] = [p for p, _ in handler.log if p.startswith("/wp-json/")]
+        assert "modified_after=" in api and "modified_before=" not in api  # the read is whole
+        # a post modified after the read began is asked for by the next run
+        handler.wp_posts[0] = {**handler.wp_posts[0], "modified_gmt": "2099-01-01T00:00:00"}
+        out = crawl(tmp_path, sources, "wp_per_page = 2\n")
+        assert "1 changed" in out or "1 unchanged" in out, out
+
+
 def test_telegram_channel_pages_back_and_stops_at_known_posts(tmp_path, local_site):
     def posts(ids):
         return [{"id": i, "text": f"Пост {i}\n{PARA}", "views": f"{i}.5K",
@@ -131,6 +155,31 @@ def test_telegram_channel_pages_back_and_stops_at_known_posts(tmp_path, local_si
     log.clear()
     out = crawl(tmp_path, sources)
     assert "2 new" in out and [p for p, _ in log if "before" in p] == []
+
+
+def test_a_channel_page_cut_by_the_page_budget_is_read_on_from_its_last_stored_post(
+    tmp_path, local_site
+):
+    """A budget spent halfway down a preview page kept the page's own oldest id as the
+    history cursor: the posts skipped above it were never read (found by a helper's review)."""
+    site = local_site({})
+    channel = "/s/cut_channel"
+
+    def page(ids, before):
+        posts = [{"id": i, "text": f"Пост {i}\n{PARA}", "views": "1K",
+                  "date": "2026-10-01T10:00:00+00:00", "links": [], "forwarded_from": None}
+                 for i in ids]  # fmt: skip
+        return ("text/html", render.telegram_preview("cut_channel", "Cut", posts,
+                                                     before=before).encode(), {})  # fmt: skip
+
+    site.routes[channel] = page(range(20, 25), 20)
+    site.routes[f"{channel}?before=22"] = page(range(17, 22), 17)
+    sources = sources_file(tmp_path, home=site.base + "/", telegram=[site.base + channel],
+                           max_pages=3)  # fmt: skip
+    assert "3 new" in crawl(tmp_path, sources)  # 24, 23, 22: the budget ends mid-page
+    assert "3 new" in crawl(tmp_path, sources)  # caught up; history goes on below 22
+    ids = {int(u.rsplit("/", 1)[1]) for (u,) in rows(tmp_path, "SELECT canonical_url FROM documents")}
+    assert ids == {19, 20, 21, 22, 23, 24}
 
 
 def test_link_following_finds_articles_and_skips_traps(tmp_path, local_site):
