@@ -75,7 +75,10 @@ def scrapy_settings(
     return {
         "BOT_NAME": "narrascope",
         "USER_AGENT": user_agent,
-        "ROBOTSTXT_OBEY": crawl["obey_robots"],
+        # on where any source obeys robots.txt: a source's obey_robots = true holds under
+        # [crawl] obey_robots = false; the others' requests say dont_obey_robotstxt
+        "ROBOTSTXT_OBEY": crawl["obey_robots"] or any(s.obey_robots for s in sources),
+        "NARRASCOPE_OBEY_ROBOTS": crawl["obey_robots"],
         "AUTOTHROTTLE_ENABLED": crawl["autothrottle"],
         "AUTOTHROTTLE_START_DELAY": crawl["download_delay"],
         "DOWNLOAD_DELAY": crawl["download_delay"],

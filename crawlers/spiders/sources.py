@@ -113,7 +113,10 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
 
     def _meta(self, source: Source, **extra) -> dict:
         meta = {"source": source.name, **extra}
-        if source.obey_robots is False:
+        obey = source.obey_robots
+        if obey is None:  # the [crawl] setting (scrapy's middleware runs if any source obeys)
+            obey = self.settings.getbool("NARRASCOPE_OBEY_ROBOTS", True)
+        if not obey:
             meta["dont_obey_robotstxt"] = True
         return meta
 

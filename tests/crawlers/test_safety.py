@@ -219,6 +219,18 @@ def test_robots_txt_is_obeyed_unless_the_source_overrides_it(tmp_path, local_sit
     sources = sources_file(override, home=site.base + "/", feeds=[site.base + "/feed/"],
                            obey_robots=False)  # fmt: skip
     assert "2 new" in crawl(override, sources)
+    # the other way round: a source that asks to obey robots.txt when [crawl] says not to
+    # (scrapy's middleware was off altogether, so it did not; found by a helper's review)
+    opt_in = tmp_path / "opt_in"
+    opt_in.mkdir()
+    sources = sources_file(opt_in, home=site.base + "/", feeds=[site.base + "/feed/"],
+                           obey_robots=True)  # fmt: skip
+    out = crawl(opt_in, sources, "obey_robots = false\n")
+    assert "1 new" in out and "robots_txt 1" in out
+    by_default = tmp_path / "by_default"
+    by_default.mkdir()
+    sources = sources_file(by_default, home=site.base + "/", feeds=[site.base + "/feed/"])
+    assert "2 new" in crawl(by_default, sources, "obey_robots = false\n")
 
 
 def test_decoding_limits_bombs_and_loops(tmp_path, local_site):
