@@ -90,7 +90,9 @@ def scrapy_settings(
         "DOWNLOAD_WARNSIZE": 0,
         "DOWNLOAD_TIMEOUT": crawl["timeout"],
         "RETRY_TIMES": crawl["retries"],
-        "REDIRECT_MAX_TIMES": 5,
+        # scrapy's default: a chain of distinct addresses this long is a loop in effect
+        # (loops back to an address seen are cut where they close: crawlers/safety.py)
+        "REDIRECT_MAX_TIMES": 20,
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,
