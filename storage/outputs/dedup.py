@@ -14,7 +14,7 @@ from storage.documents import seen_at_sql
 from storage.longtext import by_row_id
 from storage.outputs import repeats
 from storage.outputs.base import VERSIONS, Output, WriteContext, versions
-from storage.vectors import read_columns
+from storage.vectors import read_columns, vectors_at
 
 COPY_KINDS = ("exact", "near", "translated")  # closest first
 
@@ -360,8 +360,8 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
     window = read_columns(
         con,
         f"""
-        SELECT e.doc_id, l.lang, x.rowid AS row_id, e.version,
-               epoch({seen_at_sql()}) AS seen, e.vector,
+        SELECT e.doc_id, l.lang, x.rowid AS row_id, e.rowid AS vector_row, e.version,
+               epoch({seen_at_sql()}) AS seen,
                ({_handled("e") if q.stage_version is not None else "true"}) AS done
         FROM embeddings e
         JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
@@ -374,18 +374,21 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
                           WHERE r.doc_id = e.doc_id AND r.version = e.version)
         """,
         [*given, q.model_id, q.input, q.since, q.until],
-        vectors=("vector",),
     )
     if window["doc_id"]:
         # the lengths by row id: a length read in the join above decompresses every text;
         # every row is found (by key where its id moved): lookups run on one read connection
         keys = list(zip(window["row_id"], window["doc_id"], window["version"], strict=True))
         lengths = by_row_id(con, "extractions", ("length(x.text)",), keys)
+        # the vectors by row id: read in the join above, every stored vector would be read
+        at = list(zip(window["vector_row"], window["doc_id"], window["version"], strict=True))
+        vectors = vectors_at(con, "embeddings", at, "AND x.model_id = ? AND x.input = ?",
+                             [q.model_id, q.input])  # fmt: skip
         out.window = VectorWindow(
             window["doc_id"],
             window["lang"],
             [lengths[(k[1], k[2])][0] for k in keys],
-            window["vector"],
+            vectors,
             np.asarray(window["seen"], dtype=np.float64),
             np.asarray(window["done"], dtype=bool),
         )

@@ -43,3 +43,28 @@ def test_vectors_of_different_lengths_or_null_are_refused(con):
         read_columns(con, "SELECT v FROM t", [], vectors=("v",))
     with pytest.raises(ValueError, match="NULL"):
         read_columns(con, "SELECT w FROM t", [], vectors=("w",))
+
+
+def test_vectors_at_row_ids_come_in_the_order_asked_and_moved_rows_by_key():
+    """The dedup window reads row ids first and the vectors at them after (reading them in
+    its join read every stored vector); a row renumbered between the two reads is read by its
+    key, of the model asked for, not lost or mixed up."""
+    from storage.vectors import vectors_at
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE e (doc_id VARCHAR, version INTEGER, model VARCHAR, vector FLOAT[])")
+    con.execute(
+        "INSERT INTO e VALUES ('a', 1, 'm', [1, 1]), ('a', 1, 'other', [9, 9]), "
+        "('b', 2, 'm', [2, 2]), ('c', 1, 'm', [3, 3])"
+    )
+    ids = dict(con.execute("SELECT doc_id, rowid FROM e WHERE model = 'm'").fetchall())
+    rows = [(ids["c"], "c", 1), (ids["a"], "a", 1), (ids["b"], "b", 2)]
+    by_key = ("AND x.model = ?", ["m"])
+    assert vectors_at(con, "e", rows, *by_key).tolist() == [[3, 3], [1, 1], [2, 2]]
+    moved = [(ids["b"], "c", 1), (ids["c"], "a", 1), (ids["a"], "b", 2)]  # ids of other rows
+    got = vectors_at(con, "e", moved, *by_key)
+    assert got.dtype == np.float32 and got.tolist() == [[3, 3], [1, 1], [2, 2]]
+    assert vectors_at(con, "e", [], *by_key).shape == (0, 0)
+    with pytest.raises(LookupError, match="1 vectors of e went missing"):
+        vectors_at(con, "e", [(ids["a"], "gone", 1)], *by_key)
+    con.close()
