@@ -115,7 +115,8 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         meta = {"source": source.name, **extra}
         obey = source.obey_robots
         if obey is None:  # the [crawl] setting (scrapy's middleware runs if any source obeys)
-            obey = self.settings.getbool("NARRASCOPE_OBEY_ROBOTS", True)
+            settings = getattr(self, "settings", None)  # none before a crawler binds it
+            obey = settings is None or settings.getbool("NARRASCOPE_OBEY_ROBOTS", True)
         if not obey:
             meta["dont_obey_robotstxt"] = True
         return meta
