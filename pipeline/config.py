@@ -33,7 +33,13 @@ DEFAULTS: dict = {
 
 
 class ConfigError(ValueError):
-    pass
+    file_named = False  # the message starts with the config file's path
+
+
+def _in_file(message: str) -> ConfigError:
+    err = ConfigError(message)
+    err.file_named = True
+    return err
 
 
 def stage_options(section: str, settings: dict, allowed: tuple[str, ...]) -> dict:
@@ -68,16 +74,16 @@ def load_config(path: str | Path | None = None) -> dict:
     candidate = Path(explicit or "narrascope.toml")
     if not candidate.exists():
         if explicit:
-            raise ConfigError(f"no config file at {candidate}")
+            raise _in_file(f"no config file at {candidate}")
         return copy.deepcopy(DEFAULTS)
     try:
         data = tomllib.loads(candidate.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{candidate}: {err}") from err
+        raise _in_file(f"{candidate}: {err}") from err
     try:
         _check(data)
     except ConfigError as err:
-        raise ConfigError(f"{candidate}: {err}") from None
+        raise _in_file(f"{candidate}: {err}") from None
     return _merge(DEFAULTS, data)
 
 

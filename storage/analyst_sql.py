@@ -78,9 +78,10 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[t
     DuckDB error."""
     from duckdb import sqltypes
 
+    from storage.db import utc_cursor
     from storage.documents import decompress_html
 
-    con = con.cursor()  # a connection of its own: no result of an earlier query left open
+    con = utc_cursor(con)  # a session of its own: no result of an earlier query left open
     n = statement_count(con, sql)
     if n == 0:
         raise AnalystSQLError(

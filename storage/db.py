@@ -294,12 +294,19 @@ class HeldReader:
             turns.lock.release()
 
 
+def utc_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A cursor of ``con`` (a session of its own) with the store's time zone: a new session
+    takes the machine's, and times, dates and date filters would then follow the machine."""
+    cursor = con.cursor()
+    cursor.execute("SET TimeZone = 'UTC'")
+    return cursor
+
+
 @contextmanager
 def _lend(turns: _Turns, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Inside ``HeldReader.writing``: reads go on through a cursor of ``con`` for the block."""
-    cursor = con.cursor()
+    cursor = utc_cursor(con)
     try:
-        cursor.execute("SET TimeZone = 'UTC'")
         turns.lent = cursor
         turns.lock.release()
         try:

@@ -111,6 +111,17 @@ def test_output_a_reader_stops_reading_ends_quietly(db, tmp_path):
     assert proc.stderr.read() == b""
 
 
+def test_sql_reads_times_in_utc_whatever_the_machines_time_zone(db, monkeypatch):
+    """``sql`` opened a session of its own that took the machine's time zone: a pasted
+    dashboard query counted other days under TZ=Asia/Tokyo (found by a helper's pass)."""
+    query = ("SELECT current_setting('TimeZone') AS tz, first_seen_at::DATE AS day, "
+             "strftime(first_seen_at, '%H') AS hour FROM v_documents ORDER BY doc_id LIMIT 1")  # fmt: skip
+    utc = run_cli("sql", query, "--format", "csv", db=db).stdout
+    monkeypatch.setenv("TZ", "Pacific/Kiritimati")  # UTC+14: most hours fall on another day
+    assert run_cli("sql", query, "--format", "csv", db=db).stdout == utc
+    assert utc.splitlines()[1].startswith("UTC,")
+
+
 def test_sql_cannot_write_files_read_files_or_reach_the_network(db, tmp_path):
     before = documents(db)
     secret = tmp_path / "secret.txt"

@@ -73,7 +73,7 @@ class Context:
                 raise
             where = config_file(self.config_path)
             named = ConfigError(f"{where}: {err}" if where else str(err))
-            named.file_named = True
+            named.file_named = where is not None
             raise named from None
 
     def existing_db(self):
