@@ -83,6 +83,9 @@ def templates() -> Environment:
         autoescape=select_autoescape(("html",), default=True),
         trim_blocks=True,
         lstrip_blocks=True,
+        # a missing value (an imported document without a source, a date) shows as nothing,
+        # not as the word "None"
+        finalize=lambda value: "" if value is None else value,
     )
     env.filters.update(web_url=web_url, when=when, delay=delay)
     return env

@@ -160,6 +160,8 @@ def lineage(rows: list[dict]) -> list[dict]:
 def narrative(request: Request):
     with _store(request).reading() as store:
         asked = request.path_params["narrative_id"]
+        if asked >= 2**63:  # no BIGINT: no narrative (not a failed query)
+            raise HTTPException(404, f"No narrative {asked}.")
         found = store.query(q.RESOLVE, {"id": asked}).rows
         if not found:
             gone = gone_narratives(store.con, [asked])

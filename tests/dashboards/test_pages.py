@@ -148,6 +148,16 @@ def test_a_merged_narrative_redirects_to_the_survivor(client, hostile_db, tmp_pa
         assert c.get("/narratives/99999").status_code == 200
         missing = c.get("/narratives/123456")
         assert missing.status_code == 404 and "No narrative 123456" in missing.text
+        huge = c.get("/narratives/99999999999999999999999")  # past BIGINT: was a 500
+        assert huge.status_code == 404 and "No narrative 9999" in huge.text
+    # a document of no source (an import's `source` is optional) showed the site "None"
+    with duckdb.connect(str(db)) as con:
+        [(doc,)] = con.execute("SELECT doc_id FROM documents LIMIT 1").fetchall()
+        con.execute("UPDATE documents SET source = NULL WHERE doc_id = ?", [doc])
+        con.execute("UPDATE document_versions SET source = NULL WHERE doc_id = ?", [doc])
+    with TestClient(create_app(db), base_url=LOCAL) as c:
+        page = c.get(f"/documents/{doc}").text
+        assert "<dd>None" not in page and ">None<" not in page
 
 
 def test_a_narrative_whose_documents_were_all_withdrawn_says_why_it_is_empty(hostile_db, tmp_path):
