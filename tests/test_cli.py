@@ -111,6 +111,13 @@ def test_output_a_reader_stops_reading_ends_quietly(db, tmp_path):
     assert proc.stderr.read() == b""
 
 
+def test_an_empty_search_is_a_usage_error(db):
+    """``search --semantic ""`` ranked arbitrary documents and exited 0 (helper's pass)."""
+    for args in (["--semantic", ""], ["", " "]):
+        proc = run_cli("search", *args, db=db, check=False)
+        assert proc.returncode == 2 and "nothing to search for" in proc.stderr, proc.stderr
+
+
 def test_sql_reads_times_in_utc_whatever_the_machines_time_zone(db, monkeypatch):
     """``sql`` opened a session of its own that took the machine's time zone: a pasted
     dashboard query counted other days under TZ=Asia/Tokyo (found by a helper's pass)."""

@@ -164,6 +164,8 @@ def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
     from pipeline.output import render
 
     query = " ".join(words)
+    if not query.strip():  # an empty variable in a script: "" ranked arbitrary documents
+        raise click.UsageError("nothing to search for: give words (or a sentence with --semantic)")
     if semantic:
         rows = searching.semantic(
             obj.db_path, query, obj.config["embed"], lang=lang, limit=limit,
