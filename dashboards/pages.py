@@ -64,7 +64,7 @@ def _date(request: Request, name: str) -> str | None:
 def _tag(request: Request) -> str | None:
     value = request.query_params.get("tag", "").strip()
     if value and ("=" not in value or not value.split("=", 1)[0].strip()):
-        raise HTTPException(400, "tag must be key=value, e.g. country=ru")
+        raise HTTPException(400, "tag must be key=value, e.g. country=RU")
     return value or None
 
 

@@ -83,7 +83,7 @@ def _tags(filters: Filters) -> list[tuple[str, str]]:
     for tag in filters.source_tags:
         key, sep, value = tag.partition("=")
         if not sep or not key.strip():
-            raise ExportError(f"--source-tag takes key=value (e.g. country=ru), not {tag!r}")
+            raise ExportError(f"--source-tag takes key=value (e.g. country=RU), not {tag!r}")
         pairs.append((key.strip(), value.strip()))
     return pairs
 
@@ -125,6 +125,20 @@ def check_sources(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> Non
         listed = ", ".join(sorted(k for k in known if k is not None)) or "none"
         raise ExportError(f"no source {', '.join(map(repr, unknown))} in this database "
                           f"(sources: {listed})")  # fmt: skip
+
+
+def check_tags(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:
+    """A --source-tag no source of this database has is an ExportError too (tags are matched
+    as written: ``country=ru`` does not find ``country = "RU"``, and the message says which
+    values the key has)."""
+    for key, value in _tags(filters):
+        values = sorted({
+            r[0] for r in con.execute(
+                "SELECT tags[?] FROM sources WHERE tags[?] IS NOT NULL", [key, key]).fetchall()
+        })  # fmt: skip
+        if value not in values:
+            have = f"{key}: " + ", ".join(map(repr, values)) if values else "no source has that key"
+            raise ExportError(f"no source has the tag {key}={value} ({have})")
 
 
 def _select_documents(
@@ -191,6 +205,7 @@ def _write(*, con_path, partial, kind, fmt, filters, bounds, no_text, memory_lim
         con.execute(f"SET temp_directory = {quote(partial / '.spill')}")
         resolved = resolve_narratives(con, filters.narratives)
         check_sources(con, filters.sources)
+        check_tags(con, filters)
         _select_documents(con, kind, filters, bounds, resolved)
         files = {}
         for name in FILES[kind]:

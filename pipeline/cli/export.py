@@ -66,7 +66,7 @@ def export(obj: Context, kind, out_dir, fmt, since, until, narratives, min_sites
     \b
     Examples:  narrascope export narratives --out exports/ru-nets --lang ru --min-sites 3
                narrascope export documents --out share/ --format csv --since 30d --no-text
-               narrascope export copies --out copies/ --source-tag country=ru
+               narrascope export copies --out copies/ --source-tag country=RU
     """
     from storage.export import Filters
     from storage.export import export as run_export

@@ -188,8 +188,12 @@ def test_filters(demo_db, tmp_path):
     )
     docs, _ = rows("documents", "--source-tag", "network=demo")  # every demo source has it
     assert len(docs) == query(demo_db, "SELECT count(*) FROM v_documents")[0][0] == 50
-    docs, manifest = rows("documents", "--source-tag", "network=elsewhere")
-    assert docs == [] and manifest["rows"] == {"documents": 0}
+    # a tag no source has (tags match as written) is refused: it exported nothing, exit 0
+    for tag, said in (("network=Demo", "network: 'demo'"), ("land=ru", "no source has that key")):
+        proc = run_cli("export", "documents", "--out", str(tmp_path / "none"), "--source-tag",
+                       tag, db=demo_db, check=False)  # fmt: skip
+        assert proc.returncode == 2 and f"no source has the tag {tag} ({said})" in proc.stderr
+        assert not (tmp_path / "none").exists()
     docs, manifest = rows("documents", "--since", "2026-10-05", "--until", "2026-10-10")
     assert docs and all(
         "2026-10-05" <= d["seen_at"].date().isoformat() <= "2026-10-10" for d in docs
