@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.langid import is_language_tag
 from storage import connect
 from storage.dates import PLAUSIBLE_SQL
 from storage.documents import store_pages
@@ -155,6 +156,12 @@ def parse_line(
         notes.append(
             f"'published_at' {_short(json.dumps(published, ensure_ascii=False), 40)} {wrong}, "
             "but not used as the publication date"
+        )
+    lang = obj.get("lang")
+    if lang is not None and not is_language_tag(lang):
+        notes.append(
+            f"'lang' {_short(json.dumps(lang, ensure_ascii=False), 40)} is not a language code "
+            "(like ru, en, pt-BR): ignored, the language is detected"
         )
     body = html if html is not None else text
     size = len(body.encode("utf-8", "surrogatepass"))

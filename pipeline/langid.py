@@ -17,6 +17,13 @@ _CYRILLIC = re.compile("[\u0400-\u04ff]")
 # what a provided language must look like to be taken: "ru", "pt-br", "sr_latn" (lower-cased)
 _LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{1,8}){0,3}")
 
+
+def is_language_tag(hint: str | None) -> bool:
+    """Whether a given language (an import's ``lang``) is taken as the document's: a code
+    such as "ru" or "pt-BR"; anything else is ignored and the language detected."""
+    return bool(_LANGUAGE_TAG.fullmatch((hint or "").strip().lower()))
+
+
 # Lower-case Cyrillic letters of each language's alphabet. A letter outside a language's
 # alphabet is strong evidence against it; the statistical models confuse these languages
 # on short texts (lingua calls Ukrainian sentences Kazakh because both use "і").
@@ -247,9 +254,8 @@ class LangIdStage(Stage):
     def process(self, batch: list[DocInput], found=None, prepared=None) -> list:
         results: list[LanguageResult | Rejection] = []
         for doc in batch:
-            hint = (doc.hint_lang or "").strip().lower()
-            if _LANGUAGE_TAG.fullmatch(hint):
-                lang, conf, method = hint, 1.0, "provided"
+            if is_language_tag(doc.hint_lang):
+                lang, conf, method = doc.hint_lang.strip().lower(), 1.0, "provided"
             else:
                 lang, conf = self.detect(doc.text or "")
                 method = self.method

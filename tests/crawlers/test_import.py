@@ -213,9 +213,14 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
                 {"url": "https://f.example/ok", "text": "Fine.", "published_at": "2026-10-01"}
             ),
             json.dumps({"url": "https://f.example/n", "text": 5}),
+            json.dumps({"url": "https://f.example/lang", "text": "Язык.", "lang": "russian"}),
         ],
     )
     proc = run_cli("import", str(src), db=db)
+    assert (  # was ignored without a word (found by a helper's pass)
+        f"{src}:6: warning: 'lang' \"russian\" is not a language code (like ru, en, pt-BR): "
+        "ignored, the language is detected" in proc.stderr
+    )
     assert f"{src}:1: skipped: 'url' must be a string, not a number" in proc.stderr
     assert "missing 'url'" not in proc.stderr
     assert (
@@ -225,7 +230,7 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
     assert f"{src}:3: warning: 'text' ignored: 'html' is given" in proc.stderr
     assert f"{src}:4:" not in proc.stderr
     assert f"{src}:5: skipped: 'text' must be a string, not a number" in proc.stderr
-    assert "imported 3 of 5 records: 3 new" in proc.stdout
+    assert "imported 4 of 6 records: 4 new" in proc.stdout
     with connect(db, read_only=True) as con:
         rows = con.execute(
             "SELECT d.url, v.hint_published_at, d.published_at::DATE::VARCHAR, v.html IS NOT NULL "
@@ -235,6 +240,7 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
     assert rows == [
         ("https://f.example/both", None, None, True, None),  # the html is kept, the text not
         ("https://f.example/date", "not-a-date", None, False, "Dated."),  # kept as given
+        ("https://f.example/lang", None, None, False, "Язык."),
         ("https://f.example/ok", "2026-10-01", "2026-10-01", False, "Fine."),
     ]
 
