@@ -112,9 +112,12 @@ def overview(request: Request):
 
 def narratives(request: Request):
     p = request.query_params
+    since, until = _date(request, "since"), _date(request, "until")
+    if since and until and since > until:  # as export refuses it: not an empty list
+        raise HTTPException(400, f"since {since} is after until {until}: nothing lies between")
     filters = q.NarrativeFilters(
-        since=_date(request, "since"),
-        until=_date(request, "until"),
+        since=since,
+        until=until,
         lang=p.get("lang") or None,
         tag=_tag(request),
         min_sites=_int(request, "min_sites"),

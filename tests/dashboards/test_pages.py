@@ -95,6 +95,8 @@ def test_narratives_filter_sort_and_page(client, hostile_db, monkeypatch):
     assert "No narrative matches" in tagged
     assert client.get("/narratives?since=2020-01-01&until=2030-12-31").status_code == 200
     assert client.get("/narratives?since=yesterday").status_code == 400
+    backwards = client.get("/narratives?since=2026-10-12&until=2026-10-10")  # was 200, empty
+    assert backwards.status_code == 400 and "is after until" in backwards.text
     assert client.get("/narratives?min_sites=many").status_code == 400
 
     monkeypatch.setattr(pages, "PAGE_SIZE", 5)
@@ -490,7 +492,10 @@ def test_hostile_strings_show_escaped_where_they_appear(client, hostile_db):
     from tests.dashboards.conftest import HOSTILE_SOURCE, HOSTILE_URL
 
     db, doc = hostile_db
-    assert str(escape(HOSTILE_SOURCE)) in client.get("/sources").text
+    sources = client.get("/sources").text
+    assert str(escape(HOSTILE_SOURCE)) in sources
+    [row] = [r for r in sources.split("<tr>") if str(escape(HOSTILE_SOURCE)) in r]
+    assert "not crawled" in row and "healthy" not in row  # imported only: was "healthy"
     page = client.get(f"/documents/{doc}").text
     assert str(escape(HOSTILE_SOURCE)) in page and str(escape(HOSTILE_URL)) in page
     assert f'href="{escape(HOSTILE_URL)}"' in page  # an https URL: a link, its markup escaped
