@@ -132,7 +132,7 @@ def format_status(report: dict) -> str:
     lines.append("last runs:")
     for r in report["last_runs"]:
         dead = r.get("alive") is False
-        lines.append(f"  {r['started_at']:%Y-%m-%d %H:%M:%S}  {r['kind']:<8} {r['status']:<10} "
+        lines.append(f"  {r['started_at']:%Y-%m-%d %H:%M:%S}  {r['kind']:<8} {r['status']:<13} "
                      f"{r['run_id']}" + ("  (no process holds the writer lock: killed? the next "
                                          "writer marks it abandoned)" if dead else ""))  # fmt: skip
     return "\n".join(lines)
