@@ -22,6 +22,8 @@ from collections import deque
 
 from scrapy.core.downloader import Downloader
 
+from crawlers.sources import configured_domain
+
 
 class _StartingQueue(deque):
     """A slot's queue that marks each request it hands out as transferring."""
@@ -34,15 +36,6 @@ class _StartingQueue(deque):
         request, deferred = super().popleft()
         self.transferring.add(request)
         return request, deferred
-
-
-def configured_domain(host: str, domains) -> str | None:
-    """The domain among ``domains`` that ``host`` is, or is a subdomain of (the nearest)."""
-    labels = host.lower().rstrip(".").split(".")
-    for i in range(len(labels) - 1):
-        if (domain := ".".join(labels[i:])) in domains:
-            return domain
-    return host if host in domains else None
 
 
 class SlotBoundDownloader(Downloader):

@@ -158,7 +158,7 @@ def parse_line(
             "but not used as the publication date"
         )
     lang = obj.get("lang")
-    if lang is not None and not is_language_tag(lang):
+    if lang and lang.strip() and not is_language_tag(lang):  # "" is no language given
         notes.append(
             f"'lang' {_short(json.dumps(lang, ensure_ascii=False), 40)} is not a language code "
             "(like ru, en, pt-BR): ignored, the language is detected"

@@ -7,7 +7,7 @@ import os
 import signal
 from pathlib import Path
 
-from crawlers.sources import Source, private_hosts
+from crawlers.sources import Source, private_hosts, slot_domain
 from storage import connect
 from storage.lock import writer_lock
 from storage.runs import Run, recorded_run
@@ -57,7 +57,7 @@ def download_slots(sources: list[Source], crawl: dict) -> dict:
     for source in sources:
         if source.crawl_delay is None:
             continue
-        for domain in source.allowed_domains:
+        for domain in map(slot_domain, source.allowed_domains):
             # no jitter: the delay is a floor the site asked for, not a mean around it
             slots[domain] = {"delay": source.crawl_delay, "jitter": 0,
                              "concurrency": crawl["concurrent_per_domain"]}  # fmt: skip

@@ -81,6 +81,26 @@ def host_matches(host: str, domains) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
+def slot_domain(domain: str) -> str:
+    """A configured domain as scrapy names a request's host: lower case, IDNA (punycode),
+    no trailing dot ("Пример.РФ." -> "xn--e1afmkfd.xn--p1ai")."""
+    domain = domain.strip().rstrip(".").lower()
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return domain
+
+
+def configured_domain(host: str, domains) -> str | None:
+    """The domain among ``domains`` (as ``slot_domain`` writes them) that ``host`` is, or is
+    a subdomain of (the nearest)."""
+    labels = host.lower().rstrip(".").split(".")
+    for i in range(len(labels)):
+        if (domain := ".".join(labels[i:])) in domains:
+            return domain
+    return None
+
+
 def private_hosts(sources) -> set[str]:
     """The hosts that ``sources`` allow private addresses for (``allow_private``)."""
     return {d.lower() for s in sources if s.allow_private for d in s.allowed_domains}

@@ -29,8 +29,11 @@ class SourceDelayThrottle(AutoThrottle):
     def _adjust_delay(self, slot, latency: float, response) -> None:
         if self._floor is None:
             return super()._adjust_delay(slot, latency, response)
-        default, self.mindelay = self.mindelay, self._floor
+        saved = self.mindelay, self.maxdelay
+        # the floor, and a ceiling no lower (AUTOTHROTTLE_MAX_DELAY, 60 s, would cut a
+        # crawl_delay of 90 s to 60)
+        self.mindelay, self.maxdelay = self._floor, max(self.maxdelay, self._floor)
         try:
             super()._adjust_delay(slot, latency, response)
         finally:
-            self.mindelay = default
+            self.mindelay, self.maxdelay = saved

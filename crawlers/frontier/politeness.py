@@ -40,19 +40,24 @@ class SharedPoliteness:
         delays = {host: float(slot.get("delay", 0)) for host, slot in slots.items()}
         return cls(from_settings(settings), settings.getfloat("DOWNLOAD_DELAY"), delays, crawler)
 
+    def slot_for(self, host: str) -> str:
+        """The slot a host's requests share: its source's domain (subdomains included)."""
+        from crawlers.sources import configured_domain
+
+        return configured_domain(host, self.delays) or host
+
     def delay_for(self, host: str) -> float:
         """The source's crawl_delay for its domains and their subdomains, else the default."""
-        from crawlers.downloader import configured_domain
-
-        domain = configured_domain(host, self.delays)
-        return self.delays[domain] if domain is not None else self.default_delay
+        return self.delays.get(self.slot_for(host), self.default_delay)
 
     def reserve(self, host: str) -> float:
-        """Take the host's next slot; seconds to wait for it (0 for hosts without a delay)."""
+        """Take the host's next slot (one for a source's domain and its subdomains); seconds
+        to wait for it (0 for hosts without a delay)."""
         delay = self.delay_for(host)
         if delay <= 0:
             return 0.0
-        return self._reserve(keys=[key("polite", host)], args=[int(delay * 1000)]) / 1000
+        slot = self.slot_for(host)
+        return self._reserve(keys=[key("polite", slot)], args=[int(delay * 1000)]) / 1000
 
     async def process_request(self, request, spider=None):
         wait = self.reserve((urlsplit(request.url).hostname or "").lower())

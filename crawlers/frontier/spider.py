@@ -151,8 +151,10 @@ class FrontierSpider(SourceSpider):
                 self._handling_now = None
             yield item
 
-    def parse_wordpress(self, response, source, page, key, started, after, before=None):
-        steps = super().parse_wordpress(response, source, page, key, started, after, before)
+    def parse_wordpress(self, response, source, page, key, started, after, before=None,
+                        rest=None, listing=None):  # fmt: skip
+        steps = super().parse_wordpress(response, source, page, key, started, after, before,
+                                        rest, listing)  # fmt: skip
         yield from self._handling(f"wp {page} {response.url}", steps)
 
     def parse_channel(self, response, source, key, known, pages, top, resume=None,
@@ -241,17 +243,18 @@ class FrontierSpider(SourceSpider):
         by = self._handling_id() or self.worker
         return bool(self._claim(keys=[key("sitemaps", "cut")], args=[source.name, by]))
 
-    def _wp_done(self, source, failed: bool = False) -> bool:
+    def _wp_done(self, source, failed: bool = False, listing: str | None = None) -> bool:
         if failed:
             self._wp_failed.add(source.name)
+        listing = listing or source.name  # the listing of new posts, or the one on down
         if self._handling_now is None:
-            return self._wp_pending.take(source.name) <= 0
+            return self._wp_pending.take(listing) <= 0
         scheduler = getattr(self, "frontier_scheduler", None)
         if scheduler is not None and scheduler._holding:
             return False  # this page's records were not pushed: it is handled again elsewhere
         page = self._handling_now[0].split(" ", 2)[1]
-        left = self._wp_once(keys=[key("wp", "pending"), key("wp", "done", source.name)],
-                             args=[source.name, page])  # fmt: skip
+        left = self._wp_once(keys=[key("wp", "pending"), key("wp", "done", listing)],
+                             args=[listing, page])  # fmt: skip
         return int(left) <= 0
 
     def _release_listings(self, source):

@@ -132,7 +132,9 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         )
 
     async def start(self):
-        started = datetime.now(UTC).replace(microsecond=0).isoformat()
+        # a second early: modified_after is strict and has whole seconds, so a post changed
+        # in the second the read began is asked for again (stored as it is, it costs nothing)
+        started = (datetime.now(UTC) - timedelta(seconds=1)).replace(microsecond=0).isoformat()
         apis = {s.name: f"{s.home.rstrip('/')}/wp-json/wp/v2/posts" for s in self.sources}
         channels = {s.name: [channel_url(c) for c in s.telegram] for s in self.sources}
         cursors = [history_key(c) for cs in channels.values() for c in cs]
@@ -382,7 +384,7 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         request = failure.request
         source = next((s for s in self.sources if s.name == request.meta.get("source")), None)
         if source is not None and request.callback == self.parse_wordpress:
-            self._wp_done(source, failed=True)
+            self._wp_done(source, failed=True, listing=request.cb_kwargs.get("listing"))
             yield from self._release_listings(source)
         detail = f"{failure.type.__name__}: {message}"
         if source is None:

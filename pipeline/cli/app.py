@@ -135,7 +135,9 @@ class Group(click.Group):
             self._fail(ctx, err, str(err))
         except Exception as err:  # noqa: BLE001 - one line, not a traceback, without -v
             err = _stopped(err)
-            message = f"unexpected {type(err).__name__}: {err} (-v shows where)"
+            verbose = ctx.obj is not None and getattr(ctx.obj, "verbose", False)
+            where = "" if verbose else " (-v shows where)"
+            message = f"unexpected {type(err).__name__}: {err}{where}"
             self._fail(ctx, err, str(err) if isinstance(err, Interrupted) else message)
 
     @staticmethod

@@ -27,11 +27,13 @@ def _engine_settings(obj: Context) -> dict:
     """[process]: which engine, and the Ray cluster's address; a mistake is a config error."""
     from pipeline.config import ConfigError, stage_options
 
-    settings = stage_options("process", obj.config.get("process", {}), ("engine", "ray_address"))
-    if settings.get("engine", "local") not in ENGINES:
-        raise ConfigError(
-            f"[process] engine must be one of {', '.join(ENGINES)}, not {settings['engine']!r}"
-        )
+    with obj.naming_config():
+        settings = stage_options("process", obj.config.get("process", {}),
+                                 ("engine", "ray_address"))  # fmt: skip
+        if settings.get("engine", "local") not in ENGINES:
+            raise ConfigError(
+                f"[process] engine must be one of {', '.join(ENGINES)}, not {settings['engine']!r}"
+            )
     return settings
 
 
@@ -218,8 +220,8 @@ def run(obj: Context, sources, max_duration):
 
     with obj.naming_config():  # a mistake in [alerts], [process] or a stage's table
         AlertSettings.from_config(obj.config)  # is named before the crawl
-        _engine_settings(obj)
-        obj.stages()
+    _engine_settings(obj)
+    obj.stages()
     deadline = Deadline(max_duration) if max_duration else None
     if deadline is not None:
         from crawlers.runner import CRAWL_DEFAULTS

@@ -9,9 +9,9 @@ from scrapy import Request
 from scrapy.core.downloader import Slot
 
 from crawlers.demo.render import sitemap
-from crawlers.downloader import SlotBoundDownloader, configured_domain
+from crawlers.downloader import SlotBoundDownloader
 from crawlers.runner import scrapy_settings
-from crawlers.sources import Source
+from crawlers.sources import Source, configured_domain, slot_domain
 from tests.conftest import run_cli
 from tests.support.inflight import counting_site
 
@@ -54,6 +54,10 @@ def test_a_sources_subdomains_share_its_delay_with_no_jitter_below_it():
     assert configured_domain("a.b.example.org", {"example.org", "b.example.org"}) == "b.example.org"
     assert configured_domain("example.org.evil.net", {"example.org"}) is None
     assert configured_domain("notexample.org", {"example.org"}) is None
+    # as scrapy names hosts: IDNA, lower case; a single-label domain's subdomains too
+    assert slot_domain("Пример.РФ.") == "xn--e1afmkfd.xn--p1ai" == slot_domain("ПРИМЕР.рф")
+    assert configured_domain("www.xn--e1afmkfd.xn--p1ai", {slot_domain("пример.рф")})
+    assert configured_domain("api.intranet", {"intranet"}) == "intranet"
     source = Source("s", "https://example.org/", allowed_domains=["example.org"], crawl_delay=2.0)
     slots = scrapy_settings("x.duckdb", "run", {}, [source])["DOWNLOAD_SLOTS"]
     assert slots["example.org"]["delay"] == 2.0
@@ -63,3 +67,21 @@ def test_a_sources_subdomains_share_its_delay_with_no_jitter_below_it():
     assert downloader.get_slot_key(Request("https://other.example/a")) == "other.example"
     slot = Slot(1, 2.0, slots["example.org"]["jitter"])
     assert {slot.download_delay() for _ in range(20)} == {2.0}  # never under the delay
+
+
+def test_autothrottle_keeps_a_crawl_delay_above_its_max_delay():
+    """A crawl_delay of 90 s came down to AUTOTHROTTLE_MAX_DELAY (60) after one response."""
+    from types import SimpleNamespace
+
+    from crawlers.throttle import SourceDelayThrottle
+
+    throttle = object.__new__(SourceDelayThrottle)  # its delay rule alone: no crawler needed
+    throttle.target_concurrency, throttle.mindelay, throttle.maxdelay = 1.0, 0.5, 60.0
+    throttle._floor = 90.0
+    slot = Slot(1, 90.0, 0)
+    throttle._adjust_delay(slot, 0.01, SimpleNamespace(status=200))
+    assert slot.delay == 90.0 and (throttle.mindelay, throttle.maxdelay) == (0.5, 60.0)
+    throttle._floor = None  # a slot of no crawl_delay: scrapy's own rule
+    slot = Slot(1, 5.0, 0)
+    throttle._adjust_delay(slot, 0.01, SimpleNamespace(status=200))
+    assert slot.delay == 2.505  # halfway to the latency, within [0.5, 60]

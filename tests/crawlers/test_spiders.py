@@ -4,6 +4,7 @@ state that makes a second run cheap."""
 
 import gzip
 import json
+from datetime import UTC, datetime
 
 from crawlers.demo import render
 from storage import connect
@@ -104,7 +105,8 @@ def test_wordpress_api_pages_and_modified_after(tmp_path):
 
 def test_a_wordpress_archive_cut_by_the_page_budget_is_read_on_by_the_next_runs(tmp_path):
     """The listing's watermark was saved after a read the budget had cut short: the posts
-    below the cut were never asked for again (found by a helper's configuration review)."""
+    below the cut were never asked for again (found by a helper's configuration review).
+    Each run reads the posts changed since the read began first, then on down the archive."""
     from crawlers.demo.server import DemoSites
 
     with DemoSites() as sites:
@@ -112,18 +114,46 @@ def test_a_wordpress_archive_cut_by_the_page_budget_is_read_on_by_the_next_runs(
         handler = sites.servers["wp"].RequestHandlerClass
         sources = sources_file(tmp_path, home=home, wordpress=True, max_pages=3,
                                allowed_domains=["127.0.0.1"])  # fmt: skip
-        stored = []
-        for _ in range(6):
+        stored, api = [], []
+        for run in range(6):
+            if run == 1:  # a post published while the archive is being read
+                now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+                handler.wp_posts = [*handler.wp_posts, {
+                    **handler.wp_posts[0], "id": 999, "link": f"{home}2099/01/fresh/",
+                    "slug": "fresh", "modified_gmt": now}]  # fmt: skip
             handler.log = []
             crawl(tmp_path, sources, "wp_per_page = 2\n")
             stored.append(rows(tmp_path, "SELECT count(*) FROM documents")[0][0])
-        assert stored == [3, 6, 9, 12, 13, 13]  # 3 a run, newest first, to the oldest post
-        [api] = [p for p, _ in handler.log if p.startswith("/wp-json/")]
-        assert "modified_after=" in api and "modified_before=" not in api  # the read is whole
-        # a post modified after the read began is asked for by the next run
-        handler.wp_posts[0] = {**handler.wp_posts[0], "modified_gmt": "2099-01-01T00:00:00"}
-        out = crawl(tmp_path, sources, "wp_per_page = 2\n")
-        assert "1 changed" in out or "1 unchanged" in out, out
+            api.append([p for p, _ in handler.log if p.startswith("/wp-json/")])
+            if run == 1:  # the new post first, before the archive below the cut
+                assert rows(tmp_path, "SELECT count(*) FROM documents WHERE canonical_url "
+                            "LIKE '%/2099/01/fresh%'")[0][0] == 1  # fmt: skip
+        assert stored == [3, 6, 9, 12, 14, 14]  # 3 a run, to the oldest post
+        assert "modified_before=" not in api[0][0] and "modified_before=" in api[1][-1]
+        assert len(api[5]) == 1 and "modified_after=" in api[5][0]  # the read is whole
+        assert "modified_before=" not in api[5][0]
+
+
+def test_a_wordpress_read_below_a_cut_goes_on_past_posts_of_one_second(tmp_path, caplog):
+    """More posts modified in one second than a run lists stalled the read below the cut:
+    every run listed the same stored posts again (found by a helper's review). The read
+    goes on below that second, saying so, and ends."""
+    from crawlers.demo.server import DemoSites
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        handler = sites.servers["wp"].RequestHandlerClass
+        handler.wp_posts = [{**p, "modified_gmt": "2026-01-01T00:00:00"} for p in handler.wp_posts]
+        sources = sources_file(tmp_path, home=home, wordpress=True, max_pages=3,
+                               allowed_domains=["127.0.0.1"])  # fmt: skip
+        cursors = []
+        for _ in range(4):
+            crawl(tmp_path, sources, "wp_per_page = 2\nlog_level = 'WARNING'\n")
+            cursors.append(rows(tmp_path, "SELECT lastmod FROM crawl_state "
+                                "WHERE url LIKE '%narrascope-cursor=older'"))  # fmt: skip
+        watermark = rows(tmp_path, "SELECT lastmod FROM crawl_state WHERE kind = 'wordpress'")
+    assert watermark and cursors[-1] in ([], [("",)])  # the read ended: no stall
+    assert rows(tmp_path, "SELECT count(*) FROM documents")[0][0] >= 4
 
 
 def test_telegram_channel_pages_back_and_stops_at_known_posts(tmp_path, local_site):
