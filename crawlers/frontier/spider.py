@@ -120,6 +120,7 @@ class FrontierSpider(SourceSpider):
         self._api_urls = SharedSets(server, "wp:api")
         self._wp_last = SharedCounts(server, key("wp", "last"), once=True)
         self._wp_unread = SharedSets(server, "wp:unread")
+        self._wp_capped = SharedSets(server, "wp:capped")
         self._spend_once = server.register_script(lua.SPEND)
         self._wp_once = server.register_script(lua.WP_DONE)
         self._claim = server.register_script(lua.CLAIM)
@@ -151,10 +152,8 @@ class FrontierSpider(SourceSpider):
                 self._handling_now = None
             yield item
 
-    def parse_wordpress(self, response, source, page, key, started, after, before=None,
-                        rest=None, listing=None):  # fmt: skip
-        steps = super().parse_wordpress(response, source, page, key, started, after, before,
-                                        rest, listing)  # fmt: skip
+    def parse_wordpress(self, response, source, page, key, started, ranges, n=0, cap=1):
+        steps = super().parse_wordpress(response, source, page, key, started, ranges, n, cap)
         yield from self._handling(f"wp {page} {response.url}", steps)
 
     def parse_channel(self, response, source, key, known, pages, top, resume=None,
@@ -246,7 +245,7 @@ class FrontierSpider(SourceSpider):
     def _wp_done(self, source, failed: bool = False, listing: str | None = None) -> bool:
         if failed:
             self._wp_failed.add(source.name)
-        listing = listing or source.name  # the listing of new posts, or the one on down
+        listing = listing or f"{source.name}|0"  # the listing of new posts, or of a gap
         if self._handling_now is None:
             return self._wp_pending.take(listing) <= 0
         scheduler = getattr(self, "frontier_scheduler", None)
@@ -266,7 +265,7 @@ class FrontierSpider(SourceSpider):
         # marked with the handling, not the crawler: that handling redone (its crawler died
         # before the requests were queued) releases them again
         by = self._handling_id() or self.worker
-        if self._wp_pending.get(source.name, 1) <= 0 and self._claim(
+        if self._wp_pending.get(f"{source.name}|0", 1) <= 0 and self._claim(
             keys=[key("wp", "released")], args=[source.name, by]
         ):
             yield from [self._request(url, self.parse_feed, source, dont_filter=True)

@@ -72,8 +72,12 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         self.body_chars: dict[str, list[int]] = {s.name: [] for s in sources}
         self._wp_pending: dict[str, int] = {}
         self._wp_failed: set[str] = set()
-        self._wp_last: dict[str, int] = {}  # the last page asked for, where pages are left
-        self._wp_unread: dict[str, set[str]] = {}  # where a cut-short read goes on next run
+        # per listing ("SOURCE|N"): the last page asked for, where pages are left; the
+        # modified_before values that list again the posts the budget left, and those of
+        # the pages past the last one asked for
+        self._wp_last: dict[str, int] = {}
+        self._wp_unread: dict[str, set[str]] = {}
+        self._wp_capped: dict[str, set[str]] = {}
         # a WordPress source's feeds and sitemaps wait for its API listing, and leave to the
         # API the posts it delivered (the API's HTML differs from the theme's page)
         self._after_api: dict[str, list] = {}
@@ -384,7 +388,8 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         request = failure.request
         source = next((s for s in self.sources if s.name == request.meta.get("source")), None)
         if source is not None and request.callback == self.parse_wordpress:
-            self._wp_done(source, failed=True, listing=request.cb_kwargs.get("listing"))
+            n = request.cb_kwargs.get("n", 0)
+            self._wp_done(source, failed=True, listing=f"{source.name}|{int(n)}")
             yield from self._release_listings(source)
         detail = f"{failure.type.__name__}: {message}"
         if source is None:

@@ -2,14 +2,18 @@
 author, categories), read back to the last complete read; the source's feeds and sitemaps wait
 for it and leave to it the posts it delivered.
 
-A read the page budget cuts short keeps a cursor (``older_key``): the newest modification
-time left unread and when the read began. The next run first reads what changed since that
-beginning (a monitor wants the new posts first), then, with the budget left, on down the
-archive below the cursor, one listing after the other (the "older" listing's counters are
-the source's name plus ``OLDER``). The watermark moves once nothing is left unread."""
+What is left to read is a list of ranges of modification times, newest first: the posts
+changed since the last run began (``modified_after`` = the watermark), then the gaps earlier
+runs left where the page budget cut them short (``older_key``: a JSON list of [after,
+before], ``modified_after``/``modified_before``). A run reads them one listing after another
+while budget is left; a listing cut short leaves the gap below its cut, one not reached stays
+as it was. The watermark moves to the run's start after every run that failed nowhere: the
+posts newer than it were either read or kept as a gap. A listing's counters are keyed
+``SOURCE|N``, N its place in the list."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from crawlers.entries.wordpress import parse_posts, posts_url
@@ -18,14 +22,13 @@ from storage.crawlstate import canonical_or_none
 from storage.dates import parse_date
 from storage.records import EntryState, PageRecord
 
+#: gaps kept at most: past it the two oldest become one (read again, stored posts cost nothing)
+MAX_GAPS = 50
+
 
 def older_key(api: str) -> str:
-    """Where a listing that the page budget cut short keeps the rest of its read (in
-    crawl_state, beside the listing's watermark): "MODIFIED_BEFORE|SWEEP_STARTED"."""
+    """Where a listing's gaps are kept (in crawl_state, beside its watermark)."""
     return f"{api}?narrascope-cursor=older"
-
-
-OLDER = "|older"
 
 
 def _after(modified: str | None) -> str | None:
@@ -36,23 +39,41 @@ def _after(modified: str | None) -> str | None:
         return None
 
 
+def _gaps(stored: str | None) -> list[list]:
+    """The gaps a crawl_state row holds: [[after or None, before], ...]; anything else none."""
+    try:
+        gaps = json.loads(stored or "[]")
+    except ValueError:
+        return []
+    ok = isinstance(gaps, list) and all(
+        isinstance(g, list) and len(g) == 2 and isinstance(g[1], str)
+        and (g[0] is None or isinstance(g[0], str)) for g in gaps
+    )  # fmt: skip
+    return gaps if ok else []
+
+
+def _bounded(gaps: list[list]) -> list[list]:
+    while len(gaps) > MAX_GAPS:  # the two oldest as one
+        (after, _), (_, before) = gaps[-1], gaps[-2]
+        gaps = [*gaps[:-2], [after, before]]
+    return gaps
+
+
 class WordPressListing:
     """Callbacks of SourceSpider for a source with ``wordpress = true``; they use the spider's
     requests (``_request``), page budget (``_spend``), rejections and run-wide bookkeeping."""
 
     def _wordpress_start(self, source: Source, key: str, state: dict, started: str):
-        """Page 1 of the posts listing, modified since the last complete read (if any), or,
-        where a read is under way, since it began (then on down the archive: ``rest``)."""
+        """Page 1 of the posts modified since the last run began (all, the first time); the
+        gaps earlier runs left follow (``ranges``)."""
         seen = state.get(canonical_or_none(key))
-        after = seen.lastmod if seen else None
-        cursor = state.get(canonical_or_none(older_key(key)))
-        before, _, began = (cursor.lastmod or "").partition("|") if cursor else ("", "", "")
-        rest = {"after": after, "before": before} if before and began else None
-        fresh = began if rest else after
-        return self._wp_page(source, 1, key, started, fresh, None, rest, source.name,
-                             dont_filter=True)  # fmt: skip
+        gaps = state.get(canonical_or_none(older_key(key)))
+        ranges = [[seen.lastmod if seen else None, None], *_gaps(gaps.lastmod if gaps else None)]
+        cap = max(1, -(-source.max_pages // self.wp_per_page))
+        return self._wp_page(source, 1, key, started, ranges, 0, cap, dont_filter=True)
 
-    def _wp_page(self, source, page, key, started, after, before, rest, listing, **kwargs):
+    def _wp_page(self, source, page, key, started, ranges, n, cap, **kwargs):
+        after, before = ranges[n]
         return self._request(
             posts_url(source.home, page, self.wp_per_page, after, before),
             self.parse_wordpress,
@@ -61,17 +82,15 @@ class WordPressListing:
                 "page": page,
                 "key": key,
                 "started": started,
-                "after": after,
-                "before": before,
-                "rest": rest,
-                "listing": listing,
+                "ranges": ranges,
+                "n": n,
+                "cap": cap,
             },  # fmt: skip
             **kwargs,
         )
 
-    def parse_wordpress(self, response, source: Source, page, key, started, after, before=None,
-                        rest=None, listing=None):  # fmt: skip
-        listing = listing or source.name
+    def parse_wordpress(self, response, source: Source, page, key, started, ranges, n=0, cap=1):
+        listing = f"{source.name}|{int(n)}"
         self.health[source.name]["fetched"] += 1
         if response.status != 200:  # past the last page, or an API error
             self._wp_done(source, failed=page == 1, listing=listing)
@@ -89,20 +108,17 @@ class WordPressListing:
                 total = int(response.headers.get("X-WP-TotalPages", b"1"))
             except ValueError:
                 total = 1
-            budget = source.max_pages if listing == source.name else self.budget[source.name]
-            cap = max(1, -(-budget // self.wp_per_page))
             self._wp_pending[listing] = min(total, cap)
             self._wp_last[listing] = cap if total > cap else 0  # pages left unasked
             for number in range(2, min(total, cap) + 1):
-                yield self._wp_page(source, number, key, started, after, before, rest, listing)
+                yield self._wp_page(source, number, key, started, ranges, n, cap)
         fetched_at = datetime.now(UTC)
         delivered = self._api_urls.setdefault(source.name, set())
-        unread = []  # modified_before values that list again what this page leaves unread
         dated = [m for p in posts if (m := p.meta.get("modified_gmt"))]
         if page == self._wp_last.get(listing) and dated:  # the pages after it: older ones
-            unread.append(_after(min(dated)))
-        # posts stored as they are now (read on an earlier run, or modified in the second of
-        # a cut) cost no budget: a read below a cut lists some again
+            self._wp_capped.setdefault(listing, set()).add(_after(min(dated)))
+        # posts stored as they are now (read by an earlier run, or changed in the second a
+        # read began) cost no budget: a gap's listing lists some again
         keys = {canonical_or_none(p.url) for p in posts} - {None}
         stored = self._state(keys) if keys else {}
         for post in posts:
@@ -114,7 +130,8 @@ class WordPressListing:
                 self.health[source.name]["skipped"] += 1
                 continue
             if not self._spend(source):  # the budget is spent: the post waits for a later run
-                unread.append(_after(modified))  # (one of no date cannot be found again)
+                if value := _after(modified):  # (one of no date cannot be found again)
+                    self._wp_unread.setdefault(listing, set()).add(value)
                 continue
             delivered.add(canonical_or_none(post.url))
             yield PageRecord(
@@ -124,49 +141,54 @@ class WordPressListing:
                 categories=post.categories, meta={**post.meta, "api_url": response.url},
                 warc=response.meta.get("warc"),
             )  # fmt: skip
-        cut = self._wp_unread.setdefault(source.name, set())
-        for value in unread:
-            if value:
-                cut.add(value)
         if self._wp_done(source, listing=listing) and source.name not in self._wp_failed:
-            if rest and self.budget[source.name] <= 0:  # no budget left: next run, as it was
-                self._wp_unread.setdefault(source.name, set()).add(rest["before"])
-                yield from self._wp_read(source, key, None, fetched_at, started)
-            elif rest:  # the new posts read: on down the archive, with the budget left
-                yield self._wp_page(source, 1, key, started, rest["after"], rest["before"],
-                                    None, source.name + OLDER, dont_filter=True)  # fmt: skip
+            budget = self.budget[source.name]
+            if n + 1 < len(ranges) and budget > 0:  # the next gap, with the budget left
+                cap = max(1, -(-budget // self.wp_per_page))
+                yield self._wp_page(source, 1, key, started, ranges, n + 1, cap,
+                                    dont_filter=True)  # fmt: skip
             else:
-                yield from self._wp_read(source, key, before, fetched_at, started)
+                yield from self._wp_read(source, key, ranges, n, fetched_at, started)
         yield from self._release_listings(source)
 
-    def _wp_read(self, source: Source, key: str, before, fetched_at, started: str):
-        """The state a finished run leaves: the cursor where posts were left unread (this
-        run's start as the read's beginning: everything newer was read), else the watermark."""
-        older = older_key(key)
-        left = max(self._wp_unread.get(source.name, ()), default=None)
-        if left and before and left >= before:  # no way down: the listed pages were all of
-            self.logger.warning(  # one modification second; its other posts are left out
-                "%s: more posts modified in one second than a run lists (before %s): "
-                "reading on below them", source.name, before)  # fmt: skip
-            left = (datetime.fromisoformat(before) - timedelta(seconds=1)).isoformat()
-        if left:
-            yield EntryState(older, source.name, "wordpress-older", fetched_at,
-                             lastmod=f"{left}|{started}")  # fmt: skip
-        else:  # every post read: the next run asks only for those modified since it began
-            yield EntryState(key, source.name, "wordpress", fetched_at, lastmod=started)
-            if before:
-                yield EntryState(older, source.name, "wordpress-older", fetched_at, "")
+    def _wp_read(self, source: Source, key, ranges, last: int, fetched_at, started: str):
+        """The state a run leaves that listed ``ranges`` up to ``last``: the watermark at its
+        start, and what is left of each range (the part below its cut; a range not listed
+        stays whole)."""
+        gaps = []
+        for n, (after, before) in enumerate(ranges):
+            if n > last:
+                gaps.append([after, before])
+                continue
+            cut_by_budget = set(self._wp_unread.get(f"{source.name}|{n}", ()))
+            cut = max(cut_by_budget | set(self._wp_capped.get(f"{source.name}|{n}", ())),
+                      default=None)  # fmt: skip
+            if cut is None:
+                continue  # read whole
+            if before is not None and cut >= before and not cut_by_budget:
+                # every page listed held posts stored before, of one modification second
+                # (more of them than a run lists): go on below that second
+                self.logger.warning(
+                    "%s: more posts modified in one second than a run lists (before %s): "
+                    "reading on below them", source.name, before)  # fmt: skip
+                cut = (datetime.fromisoformat(before) - timedelta(seconds=1)).isoformat()
+            cut = min(cut, before) if before is not None else cut
+            if after is None or cut > after:
+                gaps.append([after, cut])
+        yield EntryState(key, source.name, "wordpress", fetched_at, lastmod=started)
+        yield EntryState(older_key(key), source.name, "wordpress-gaps", fetched_at,
+                         lastmod=json.dumps(_bounded(gaps)) if gaps else "")  # fmt: skip
 
     def _wp_done(self, source: Source, failed: bool = False, listing: str | None = None) -> bool:
         if failed:
             self._wp_failed.add(source.name)
-        listing = listing or source.name
+        listing = listing or f"{source.name}|0"
         left = self._wp_pending.get(listing, 1) - 1
         self._wp_pending[listing] = left
         return left <= 0
 
     def _release_listings(self, source: Source):
         """The source's feeds and sitemaps, once its API listing of new posts is over (read
-        or failed); a read on down the archive goes on beside them."""
-        if self._wp_pending.get(source.name, 1) <= 0:
+        or failed); the gaps' listings go on beside them."""
+        if self._wp_pending.get(f"{source.name}|0", 1) <= 0:
             yield from self._after_api.pop(source.name, [])

@@ -34,7 +34,8 @@ def test_a_listing_page_handled_again_counts_once(redis_url):
         url = f"http://wp.example/wp-json/wp/v2/posts?page={number}"
         response = TextResponse(url, body=json.dumps(posts).encode(), request=Request(url),
                                 headers={"X-WP-TotalPages": "3"})  # fmt: skip
-        return list(spider.parse_wordpress(response, source, number, "k", "2026-01-01", None))
+        return list(spider.parse_wordpress(response, source, number, "k", "2026-01-01",
+                                           [[None, None]], 0, 3))  # fmt: skip
 
     def kinds(out: list) -> list[str]:
         return [type(x).__name__ for x in out if isinstance(x, PageRecord | EntryState)]
@@ -43,8 +44,9 @@ def test_a_listing_page_handled_again_counts_once(redis_url):
     assert kinds(page(2)) == ["PageRecord"] * 2
     assert kinds(page(2)) == ["PageRecord"] * 2  # again: its posts, no watermark yet
     assert kinds(page(1)) == ["PageRecord"] * 2  # again: still two pages to wait for
-    # the last page: one post left in the budget of five, and the listing's watermark
-    assert kinds(page(3)) == ["PageRecord", "EntryState"]
+    # the last page: one post left in the budget of five, the listing's watermark and its
+    # gaps (none: the post the budget left has no modification date to find it again by)
+    assert kinds(page(3)) == ["PageRecord", "EntryState", "EntryState"]
 
 
 def test_crawlers_share_a_hosts_download_delay(redis_url):

@@ -6,6 +6,8 @@ import gzip
 import json
 from datetime import UTC, datetime
 
+import pytest
+
 from crawlers.demo import render
 from storage import connect
 from tests.conftest import run_cli
@@ -134,7 +136,7 @@ def test_a_wordpress_archive_cut_by_the_page_budget_is_read_on_by_the_next_runs(
         assert "modified_before=" not in api[5][0]
 
 
-def test_a_wordpress_read_below_a_cut_goes_on_past_posts_of_one_second(tmp_path, caplog):
+def test_a_wordpress_read_goes_on_past_a_second_of_more_posts_than_a_run_lists(tmp_path):
     """More posts modified in one second than a run lists stalled the read below the cut:
     every run listed the same stored posts again (found by a helper's review). The read
     goes on below that second, saying so, and ends."""
@@ -146,14 +148,43 @@ def test_a_wordpress_read_below_a_cut_goes_on_past_posts_of_one_second(tmp_path,
         handler.wp_posts = [{**p, "modified_gmt": "2026-01-01T00:00:00"} for p in handler.wp_posts]
         sources = sources_file(tmp_path, home=home, wordpress=True, max_pages=3,
                                allowed_domains=["127.0.0.1"])  # fmt: skip
-        cursors = []
         for _ in range(4):
-            crawl(tmp_path, sources, "wp_per_page = 2\nlog_level = 'WARNING'\n")
-            cursors.append(rows(tmp_path, "SELECT lastmod FROM crawl_state "
-                                "WHERE url LIKE '%narrascope-cursor=older'"))  # fmt: skip
-        watermark = rows(tmp_path, "SELECT lastmod FROM crawl_state WHERE kind = 'wordpress'")
-    assert watermark and cursors[-1] in ([], [("",)])  # the read ended: no stall
+            crawl(tmp_path, sources, "wp_per_page = 2\n")
+        gaps = rows(tmp_path, "SELECT lastmod FROM crawl_state WHERE kind = 'wordpress-gaps'")
+    assert gaps == [("",)]  # the read ended: no stall
     assert rows(tmp_path, "SELECT count(*) FROM documents")[0][0] >= 4
+
+
+@pytest.mark.parametrize("bursts", [{1: 1}, {1: 1, 2: 3}], ids=["one-new", "then-three"])
+def test_wordpress_gaps_lose_no_post_to_ties_fresh_cuts_or_a_spent_budget(tmp_path, bursts):
+    """Posts a budget left in one second with a stored one, new posts cut while gaps wait,
+    and a budget spent before a gap's listing: every post is read in the end, and new posts
+    come first (cases a helper's review found losing posts)."""
+    from crawlers.demo.server import DemoSites
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        handler = sites.servers["wp"].RequestHandlerClass
+        posts = sorted(handler.wp_posts, key=lambda p: p["modified_gmt"], reverse=True)
+        for i in range(1, len(posts), 2):  # two posts in each second
+            posts[i] = {**posts[i], "modified_gmt": posts[i - 1]["modified_gmt"]}
+        handler.wp_posts = posts
+        sources = sources_file(tmp_path, home=home, wordpress=True, max_pages=2,
+                               allowed_domains=["127.0.0.1"])  # fmt: skip
+        for run in range(12):
+            if run in bursts:  # new posts while gaps wait (three: more than the budget)
+                base = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+                handler.wp_posts = [*handler.wp_posts, *(
+                    {**posts[0], "id": 900 + 10 * run + i, "slug": f"new-{run}-{i}",
+                     "link": f"{home}2099/{run}/new-{i}/", "modified_gmt": base}
+                    for i in range(bursts[run]))]  # fmt: skip
+            crawl(tmp_path, sources, "wp_per_page = 4\n")
+            if run == 2:  # the newest posts first: run 1's before any gap's
+                got = {u for (u,) in rows(tmp_path, "SELECT canonical_url FROM documents")}
+                assert sum("/2099/1/" in u for u in got) == 1
+        urls = {u for (u,) in rows(tmp_path, "SELECT canonical_url FROM documents")}
+        wanted = {p["link"].rstrip("/") for p in handler.wp_posts}
+    assert {u.rstrip("/") for u in urls} >= wanted, sorted(wanted - {u.rstrip("/") for u in urls})
 
 
 def test_telegram_channel_pages_back_and_stops_at_known_posts(tmp_path, local_site):
@@ -208,7 +239,9 @@ def test_a_channel_page_cut_by_the_page_budget_is_read_on_from_its_last_stored_p
                            max_pages=3)  # fmt: skip
     assert "3 new" in crawl(tmp_path, sources)  # 24, 23, 22: the budget ends mid-page
     assert "3 new" in crawl(tmp_path, sources)  # caught up; history goes on below 22
-    ids = {int(u.rsplit("/", 1)[1]) for (u,) in rows(tmp_path, "SELECT canonical_url FROM documents")}
+    ids = {
+        int(u.rsplit("/", 1)[1]) for (u,) in rows(tmp_path, "SELECT canonical_url FROM documents")
+    }
     assert ids == {19, 20, 21, 22, 23, 24}
 
 
