@@ -121,6 +121,7 @@ class FrontierSpider(SourceSpider):
         self._wp_last = SharedCounts(server, key("wp", "last"), once=True)
         self._wp_unread = SharedSets(server, "wp:unread")
         self._wp_capped = SharedSets(server, "wp:capped")
+        self._wp_pages = SharedCounts(server, key("wp", "pages"), once=True)
         self._spend_once = server.register_script(lua.SPEND)
         self._wp_once = server.register_script(lua.WP_DONE)
         self._claim = server.register_script(lua.CLAIM)

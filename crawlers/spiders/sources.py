@@ -78,6 +78,7 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         self._wp_last: dict[str, int] = {}
         self._wp_unread: dict[str, set[str]] = {}
         self._wp_capped: dict[str, set[str]] = {}
+        self._wp_pages: dict[str, int] = {}  # pages a listing asks for
         # a WordPress source's feeds and sitemaps wait for its API listing, and leave to the
         # API the posts it delivered (the API's HTML differs from the theme's page)
         self._after_api: dict[str, list] = {}
@@ -136,9 +137,10 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         )
 
     async def start(self):
-        # a second early: modified_after is strict and has whole seconds, so a post changed
-        # in the second the read began is asked for again (stored as it is, it costs nothing)
-        started = (datetime.now(UTC) - timedelta(seconds=1)).replace(microsecond=0).isoformat()
+        # five minutes early: modified_after is strict and has whole seconds, and the site's
+        # clock may lag ours; the posts changed meanwhile are asked for again (stored as they
+        # are, they cost nothing)
+        started = (datetime.now(UTC) - timedelta(minutes=5)).replace(microsecond=0).isoformat()
         apis = {s.name: f"{s.home.rstrip('/')}/wp-json/wp/v2/posts" for s in self.sources}
         channels = {s.name: [channel_url(c) for c in s.telegram] for s in self.sources}
         cursors = [history_key(c) for cs in channels.values() for c in cs]

@@ -1,6 +1,6 @@
 """The WordPress REST API as a source's listing: posts delivered whole (HTML, title, dates,
-author, categories), read back to the last complete read; the source's feeds and sitemaps wait
-for it and leave to it the posts it delivered.
+author, categories); the source's feeds and sitemaps wait for it and leave to it the posts it
+delivered.
 
 What is left to read is a list of ranges of modification times, newest first: the posts
 changed since the last run began (``modified_after`` = the watermark), then the gaps earlier
@@ -39,17 +39,40 @@ def _after(modified: str | None) -> str | None:
         return None
 
 
-def _gaps(stored: str | None) -> list[list]:
-    """The gaps a crawl_state row holds: [[after or None, before], ...]; anything else none."""
+def _time(value) -> bool:
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _gaps(stored: str | None, watermark: str | None) -> tuple[list[list], bool]:
+    """The gaps a crawl_state row holds ([[after or None, before], ...]) and whether it was
+    damaged; a damaged row gives the valid gaps and one for all below the watermark (read
+    again: posts stored as they are cost nothing), never fewer."""
     try:
         gaps = json.loads(stored or "[]")
     except ValueError:
-        return []
-    ok = isinstance(gaps, list) and all(
-        isinstance(g, list) and len(g) == 2 and isinstance(g[1], str)
-        and (g[0] is None or isinstance(g[0], str)) for g in gaps
-    )  # fmt: skip
-    return gaps if ok else []
+        gaps = None
+    if not isinstance(gaps, list):
+        return ([[None, watermark]] if watermark else []), True
+    valid = [g for g in gaps if isinstance(g, list) and len(g) == 2 and _time(g[1])
+             and (g[0] is None or _time(g[0]))]  # fmt: skip
+    if len(valid) == len(gaps):
+        return valid, False
+    return [*valid, *([[None, watermark]] if watermark else [])], True
+
+
+def _header_int(response, name: str) -> int | None:
+    try:
+        return int(response.headers.get(name))
+    except (TypeError, ValueError):
+        return None
+
+
+def _cap(source: Source, spider) -> int:
+    """The pages a listing asks for with the whole page budget."""
+    return max(1, -(-source.max_pages // spider.wp_per_page))
 
 
 def _bounded(gaps: list[list]) -> list[list]:
@@ -67,12 +90,17 @@ class WordPressListing:
         """Page 1 of the posts modified since the last run began (all, the first time); the
         gaps earlier runs left follow (``ranges``)."""
         seen = state.get(canonical_or_none(key))
-        gaps = state.get(canonical_or_none(older_key(key)))
-        ranges = [[seen.lastmod if seen else None, None], *_gaps(gaps.lastmod if gaps else None)]
-        cap = max(1, -(-source.max_pages // self.wp_per_page))
-        return self._wp_page(source, 1, key, started, ranges, 0, cap, dont_filter=True)
+        watermark = seen.lastmod if seen and _time(seen.lastmod) else None
+        row = state.get(canonical_or_none(older_key(key)))
+        gaps, damaged = _gaps(row.lastmod if row else None, watermark)
+        if damaged:
+            self.logger.warning("%s: the WordPress listing's gaps were unreadable: reading "
+                                "again below the watermark", source.name)  # fmt: skip
+        ranges = [[watermark, None], *gaps]
+        return self._wp_page(source, 1, key, started, ranges, 0, _cap(source, self),
+                             dont_filter=True)  # fmt: skip
 
-    def _wp_page(self, source, page, key, started, ranges, n, cap, **kwargs):
+    def _wp_page(self, source, page, key, started, ranges, n, cap, count=None, **kwargs):
         after, before = ranges[n]
         return self._request(
             posts_url(source.home, page, self.wp_per_page, after, before),
@@ -85,11 +113,13 @@ class WordPressListing:
                 "ranges": ranges,
                 "n": n,
                 "cap": cap,
+                "count": count,
             },  # fmt: skip
             **kwargs,
         )
 
-    def parse_wordpress(self, response, source: Source, page, key, started, ranges, n=0, cap=1):
+    def parse_wordpress(self, response, source: Source, page, key, started, ranges, n=0, cap=1,
+                        count=None):  # fmt: skip
         listing = f"{source.name}|{int(n)}"
         self.health[source.name]["fetched"] += 1
         if response.status != 200:  # past the last page, or an API error
@@ -103,20 +133,26 @@ class WordPressListing:
             yield self._reject(source, response.url, "bad_api_response", str(err))
             yield from self._release_listings(source)
             return
+        posts_now = _header_int(response, "X-WP-Total")
         if page == 1:
-            try:
-                total = int(response.headers.get("X-WP-TotalPages", b"1"))
-            except ValueError:
-                total = 1
-            self._wp_pending[listing] = min(total, cap)
-            self._wp_last[listing] = cap if total > cap else 0  # pages left unasked
-            for number in range(2, min(total, cap) + 1):
-                yield self._wp_page(source, number, key, started, ranges, n, cap)
+            total = _header_int(response, "X-WP-TotalPages")
+            if total is None:  # no count: a full page may have more after it
+                total, cap = (2 if len(posts) >= self.wp_per_page else 1), 1
+            # the first handling's count holds (a page handled again in a frontier)
+            self._wp_pages[listing] = min(total, cap)
+            pages = self._wp_pages[listing]
+            self._wp_pending[listing] = pages
+            self._wp_last[listing] = pages if total > pages else 0  # pages left unasked
+            for number in range(2, pages + 1):
+                yield self._wp_page(source, number, key, started, ranges, n, cap, posts_now)
         fetched_at = datetime.now(UTC)
         delivered = self._api_urls.setdefault(source.name, set())
-        dated = [m for p in posts if (m := p.meta.get("modified_gmt"))]
-        if page == self._wp_last.get(listing) and dated:  # the pages after it: older ones
-            self._wp_capped.setdefault(listing, set()).add(_after(min(dated)))
+        dated = sorted(v for p in posts if (v := _after(p.meta.get("modified_gmt"))))
+        # where pages are left unasked, or the listing's posts moved between its pages (one
+        # edited meanwhile shifts the pages), what lies below this page is read again later
+        moved = page > 1 and None not in (count, posts_now) and count != posts_now
+        if page == self._wp_last.get(listing) or moved:
+            self._wp_capped.setdefault(listing, set()).add(dated[0] if dated else started)
         # posts stored as they are now (read by an earlier run, or changed in the second a
         # read began) cost no budget: a gap's listing lists some again
         keys = {canonical_or_none(p.url) for p in posts} - {None}
@@ -125,8 +161,15 @@ class WordPressListing:
             if not source.allows(post.url):
                 continue
             seen, modified = stored.get(canonical_or_none(post.url)), post.meta.get("modified_gmt")
-            when = parse_date(modified)
-            if seen and seen.kind == "api-post" and when and seen.last_fetched_at >= when:
+            when = parse_date(modified)  # whole seconds: an edit later in the second of a
+            if (
+                seen
+                and seen.kind == "api-post"
+                and when
+                and (  # fetch is not "as stored"
+                    seen.last_fetched_at >= when + timedelta(seconds=1)
+                )
+            ):
                 self.health[source.name]["skipped"] += 1
                 continue
             if not self._spend(source):  # the budget is spent: the post waits for a later run
@@ -165,7 +208,8 @@ class WordPressListing:
                       default=None)  # fmt: skip
             if cut is None:
                 continue  # read whole
-            if before is not None and cut >= before and not cut_by_budget:
+            listed_all = self._wp_pages.get(f"{source.name}|{n}", 0) >= _cap(source, self)
+            if before is not None and cut >= before and not cut_by_budget and listed_all:
                 # every page listed held posts stored before, of one modification second
                 # (more of them than a run lists): go on below that second
                 self.logger.warning(

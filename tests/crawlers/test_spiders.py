@@ -325,3 +325,17 @@ def test_links_seen_twice_in_a_run_spend_the_page_budget_once(tmp_path, local_si
     assert "6 new" in crawl(tmp_path, sources)
     requested = [p for p, _ in log if p != "/robots.txt"]
     assert sorted(requested) == sorted(["/", "/section/0", "/section/1", "/about", *stories])
+
+
+def test_a_damaged_wordpress_gaps_row_keeps_what_it_can_and_reads_below_the_watermark():
+    """A gaps row that is not what the crawler wrote dropped every gap in silence, or froze
+    the source's state for good (a helper's review): the valid gaps stay, and everything
+    below the watermark is read again (posts stored as they are cost nothing)."""
+    from crawlers.spiders.wordpress import _gaps
+
+    w, t = "2026-10-01T00:00:00+00:00", "2026-09-01T00:00:00+00:00"
+    assert _gaps(json.dumps([[None, t]]), w) == ([[None, t]], False)
+    assert _gaps("", w) == ([], False)
+    assert _gaps("not json", w) == ([[None, w]], True)
+    assert _gaps(json.dumps([["x", "y"], [None, t]]), w) == ([[None, t], [None, w]], True)
+    assert _gaps(json.dumps({"a": 1}), None) == ([], True)  # no watermark: all is read anyway
