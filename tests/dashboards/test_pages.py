@@ -159,7 +159,7 @@ def test_a_merged_narrative_redirects_to_the_survivor(client, hostile_db, tmp_pa
         con.execute("UPDATE document_versions SET source = NULL WHERE doc_id = ?", [doc])
     with TestClient(create_app(db), base_url=LOCAL) as c:
         page = c.get(f"/documents/{doc}").text
-        assert "<dd>None" not in page and ">None<" not in page
+        assert "<dd>None" not in page and ">None<" not in page and "<dd>(no source)" in page
 
 
 def test_a_narrative_whose_documents_were_all_withdrawn_says_why_it_is_empty(hostile_db, tmp_path):
