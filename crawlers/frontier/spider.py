@@ -153,8 +153,10 @@ class FrontierSpider(SourceSpider):
                 self._handling_now = None
             yield item
 
-    def parse_wordpress(self, response, source, page, key, started, ranges, n=0, cap=1):
-        steps = super().parse_wordpress(response, source, page, key, started, ranges, n, cap)
+    def parse_wordpress(self, response, source, page, key, started, ranges, n=0, cap=1,
+                        count=None):  # fmt: skip
+        steps = super().parse_wordpress(response, source, page, key, started, ranges, n, cap,
+                                        count)  # fmt: skip
         yield from self._handling(f"wp {page} {response.url}", steps)
 
     def parse_channel(self, response, source, key, known, pages, top, resume=None,

@@ -141,3 +141,17 @@ def test_an_index_handled_again_after_its_crawler_died_counts_once(redis_url):
     # handled a third time, it records the cut again (its record may not have been pushed)
     again = list(alive.parse_sitemap(index, source))
     assert [x.url for x in again if isinstance(x, Rejection)] == ["http://maps.example/big/200.xml"]
+
+
+def test_the_frontier_spiders_callbacks_take_what_the_spiders_requests_carry():
+    """A queued request's cb_kwargs are bound to the frontier spider's callback; one that
+    lacked a new argument had every WordPress page refused from the queue (make test)."""
+    import inspect
+
+    from crawlers.frontier.queue import CALLBACKS
+    from crawlers.spiders.sources import SourceSpider
+
+    for name in CALLBACKS:
+        ours = inspect.signature(getattr(FrontierSpider, name)).parameters
+        theirs = inspect.signature(getattr(SourceSpider, name)).parameters
+        assert list(ours) == list(theirs), name
