@@ -36,7 +36,8 @@ class ConfigError(ValueError):
     file_named = False  # the message starts with the config file's path
 
 
-def _in_file(message: str) -> ConfigError:
+def in_file(message: str) -> ConfigError:
+    """A config error whose message already names the file."""
     err = ConfigError(message)
     err.file_named = True
     return err
@@ -74,16 +75,16 @@ def load_config(path: str | Path | None = None) -> dict:
     candidate = Path(explicit or "narrascope.toml")
     if not candidate.exists():
         if explicit:
-            raise _in_file(f"no config file at {candidate}")
+            raise in_file(f"no config file at {candidate}")
         return copy.deepcopy(DEFAULTS)
     try:
         data = tomllib.loads(candidate.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
-        raise _in_file(f"{candidate}: {err}") from err
+        raise in_file(f"{candidate}: {err}") from err
     try:
         _check(data)
     except ConfigError as err:
-        raise _in_file(f"{candidate}: {err}") from None
+        raise in_file(f"{candidate}: {err}") from None
     return _merge(DEFAULTS, data)
 
 

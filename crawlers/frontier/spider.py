@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from crawlers.frontier import key
 from crawlers.frontier import scripts as lua
 from crawlers.spiders.sources import MAX_CHILD_SITEMAPS, SourceSpider
+from crawlers.spiders.wordpress import listing_key
 from storage.crawlstate import Seen
 
 
@@ -248,7 +249,7 @@ class FrontierSpider(SourceSpider):
     def _wp_done(self, source, failed: bool = False, listing: str | None = None) -> bool:
         if failed:
             self._wp_failed.add(source.name)
-        listing = listing or f"{source.name}|0"  # the listing of new posts, or of a gap
+        listing = listing or listing_key(source, 0)  # the listing of new posts, or of a gap
         if self._handling_now is None:
             return self._wp_pending.take(listing) <= 0
         scheduler = getattr(self, "frontier_scheduler", None)
@@ -268,7 +269,7 @@ class FrontierSpider(SourceSpider):
         # marked with the handling, not the crawler: that handling redone (its crawler died
         # before the requests were queued) releases them again
         by = self._handling_id() or self.worker
-        if self._wp_pending.get(f"{source.name}|0", 1) <= 0 and self._claim(
+        if self._wp_pending.get(listing_key(source, 0), 1) <= 0 and self._claim(
             keys=[key("wp", "released")], args=[source.name, by]
         ):
             yield from [self._request(url, self.parse_feed, source, dont_filter=True)

@@ -21,7 +21,7 @@ from crawlers.sources import Source, private_hosts
 from crawlers.spiders.channels import ChannelListing, history_key
 from crawlers.spiders.responses import Unusable, content_type, decode_html, failure_reason, is_html
 from crawlers.spiders.state import StateLookup
-from crawlers.spiders.wordpress import WordPressListing, older_key
+from crawlers.spiders.wordpress import WordPressListing, listing_key, older_key
 from storage.crawlstate import canonical_or_none
 from storage.dates import parse_date
 from storage.records import NotModified, PageRecord, Rejection
@@ -390,8 +390,8 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         request = failure.request
         source = next((s for s in self.sources if s.name == request.meta.get("source")), None)
         if source is not None and request.callback == self.parse_wordpress:
-            n = request.cb_kwargs.get("n", 0)
-            self._wp_done(source, failed=True, listing=f"{source.name}|{int(n)}")
+            n = request.cb_kwargs.get("n", 0)  # the range the failed listing page was of
+            self._wp_done(source, failed=True, listing=listing_key(source, n))
             yield from self._release_listings(source)
         detail = f"{failure.type.__name__}: {message}"
         if source is None:

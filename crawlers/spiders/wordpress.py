@@ -70,9 +70,22 @@ def _header_int(response, name: str) -> int | None:
         return None
 
 
-def _cap(source: Source, spider) -> int:
-    """The pages a listing asks for with the whole page budget."""
-    return max(1, -(-source.max_pages // spider.wp_per_page))
+def _pages(budget: int, per_page: int) -> int:
+    """The pages a listing asks for with this much page budget (at least one)."""
+    return max(1, -(-budget // per_page))
+
+
+def listing_key(source: Source, n: int) -> str:
+    """A listing's counters' key: the source and the range's place in the list."""
+    return f"{source.name}|{int(n)}"
+
+
+def _stored_as_is(seen, modified: str | None) -> bool:
+    """A post the API delivered before and no one changed since (whole seconds: an edit
+    later in the second of the fetch is not taken as stored)."""
+    when = parse_date(modified)
+    return bool(seen and seen.kind == "api-post" and when
+                and seen.last_fetched_at >= when + timedelta(seconds=1))  # fmt: skip
 
 
 def _bounded(gaps: list[list]) -> list[list]:
@@ -97,8 +110,8 @@ class WordPressListing:
             self.logger.warning("%s: the WordPress listing's gaps were unreadable: reading "
                                 "again below the watermark", source.name)  # fmt: skip
         ranges = [[watermark, None], *gaps]
-        return self._wp_page(source, 1, key, started, ranges, 0, _cap(source, self),
-                             dont_filter=True)  # fmt: skip
+        cap = _pages(source.max_pages, self.wp_per_page)
+        return self._wp_page(source, 1, key, started, ranges, 0, cap, dont_filter=True)
 
     def _wp_page(self, source, page, key, started, ranges, n, cap, count=None, **kwargs):
         after, before = ranges[n]
@@ -120,7 +133,7 @@ class WordPressListing:
 
     def parse_wordpress(self, response, source: Source, page, key, started, ranges, n=0, cap=1,
                         count=None):  # fmt: skip
-        listing = f"{source.name}|{int(n)}"
+        listing = listing_key(source, n)
         self.health[source.name]["fetched"] += 1
         if response.status != 200:  # past the last page, or an API error
             self._wp_done(source, failed=page == 1, listing=listing)
@@ -160,16 +173,8 @@ class WordPressListing:
         for post in posts:
             if not source.allows(post.url):
                 continue
-            seen, modified = stored.get(canonical_or_none(post.url)), post.meta.get("modified_gmt")
-            when = parse_date(modified)  # whole seconds: an edit later in the second of a
-            if (
-                seen
-                and seen.kind == "api-post"
-                and when
-                and (  # fetch is not "as stored"
-                    seen.last_fetched_at >= when + timedelta(seconds=1)
-                )
-            ):
+            modified = post.meta.get("modified_gmt")
+            if _stored_as_is(stored.get(canonical_or_none(post.url)), modified):
                 self.health[source.name]["skipped"] += 1
                 continue
             if not self._spend(source):  # the budget is spent: the post waits for a later run
@@ -187,7 +192,7 @@ class WordPressListing:
         if self._wp_done(source, listing=listing) and source.name not in self._wp_failed:
             budget = self.budget[source.name]
             if n + 1 < len(ranges) and budget > 0:  # the next gap, with the budget left
-                cap = max(1, -(-budget // self.wp_per_page))
+                cap = _pages(budget, self.wp_per_page)
                 yield self._wp_page(source, 1, key, started, ranges, n + 1, cap,
                                     dont_filter=True)  # fmt: skip
             else:
@@ -203,12 +208,14 @@ class WordPressListing:
             if n > last:
                 gaps.append([after, before])
                 continue
-            cut_by_budget = set(self._wp_unread.get(f"{source.name}|{n}", ()))
-            cut = max(cut_by_budget | set(self._wp_capped.get(f"{source.name}|{n}", ())),
-                      default=None)  # fmt: skip
+            listing = listing_key(source, n)
+            cut_by_budget = set(self._wp_unread.get(listing, ()))
+            cut = max(cut_by_budget | set(self._wp_capped.get(listing, ())), default=None)
             if cut is None:
                 continue  # read whole
-            listed_all = self._wp_pages.get(f"{source.name}|{n}", 0) >= _cap(source, self)
+            listed_all = self._wp_pages.get(listing, 0) >= _pages(
+                source.max_pages, self.wp_per_page
+            )
             if before is not None and cut >= before and not cut_by_budget and listed_all:
                 # every page listed held posts stored before, of one modification second
                 # (more of them than a run lists): go on below that second
@@ -226,7 +233,7 @@ class WordPressListing:
     def _wp_done(self, source: Source, failed: bool = False, listing: str | None = None) -> bool:
         if failed:
             self._wp_failed.add(source.name)
-        listing = listing or f"{source.name}|0"
+        listing = listing or listing_key(source, 0)
         left = self._wp_pending.get(listing, 1) - 1
         self._wp_pending[listing] = left
         return left <= 0
@@ -234,5 +241,5 @@ class WordPressListing:
     def _release_listings(self, source: Source):
         """The source's feeds and sitemaps, once its API listing of new posts is over (read
         or failed); the gaps' listings go on beside them."""
-        if self._wp_pending.get(f"{source.name}|0", 1) <= 0:
+        if self._wp_pending.get(listing_key(source, 0), 1) <= 0:
             yield from self._after_api.pop(source.name, [])

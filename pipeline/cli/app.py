@@ -64,7 +64,7 @@ class Context:
     def naming_config(self):
         """A value a table of the config file refuses (ValueError, ConfigError among them)
         becomes a config error that names the file."""
-        from pipeline.config import config_file
+        from pipeline.config import config_file, in_file
 
         try:
             yield
@@ -72,9 +72,7 @@ class Context:
             if getattr(err, "file_named", False):
                 raise
             where = config_file(self.config_path)
-            named = ConfigError(f"{where}: {err}" if where else str(err))
-            named.file_named = where is not None
-            raise named from None
+            raise (in_file(f"{where}: {err}") if where else ConfigError(str(err))) from None
 
     def existing_db(self):
         """The database path, refusing one that does not exist (a mistyped --db must not
