@@ -50,6 +50,8 @@ class Source:
         if not self.allowed_domains:
             host = urlsplit(self.home).hostname
             self.allowed_domains = [host] if host else []
+        # as scrapy names a request's host (IDNA, lower case), so that every check matches it
+        self.allowed_domains = list(dict.fromkeys(map(slot_domain, self.allowed_domains)))
         for pattern in (*self.include, *self.exclude):
             try:
                 re.compile(pattern)
@@ -64,7 +66,7 @@ class Source:
     def allows(self, url: str) -> bool:
         """An http(s) URL on one of the source's allowed domains (file:, ftp:, data: at an
         allowed host name are not the site)."""
-        host = (urlsplit(url).hostname or "").lower()
+        host = slot_domain(urlsplit(url).hostname or "")
         return is_web_url(url) and host_matches(host, self.allowed_domains)
 
 
@@ -103,7 +105,7 @@ def configured_domain(host: str, domains) -> str | None:
 
 def private_hosts(sources) -> set[str]:
     """The hosts that ``sources`` allow private addresses for (``allow_private``)."""
-    return {d.lower() for s in sources if s.allow_private for d in s.allowed_domains}
+    return {d for s in sources if s.allow_private for d in s.allowed_domains}
 
 
 def load_sources(path: str | Path) -> list[Source]:

@@ -336,3 +336,28 @@ def test_scrapy_fetches_http_and_https_only():
     handlers = scrapy_settings("n.duckdb", "run", {})["DOWNLOAD_HANDLERS"]
     assert {scheme: handlers.get(scheme, "on") for scheme in ("file", "ftp", "s3", "data")} == {
         "file": None, "ftp": None, "s3": None, "data": None}  # fmt: skip
+
+
+def test_allowed_domains_match_as_scrapy_names_hosts(tmp_path, local_site):
+    """A domain written in capitals, with a trailing dot or in Unicode is the host scrapy asks
+    for (lower case, IDNA): the source's pages are its own, and its private allowance holds.
+    Before, ``allowed_domains = ["LocalHost."]`` refused every listed page as off-site."""
+    from crawlers.sources import Source, private_hosts
+
+    site = local_site({"/n/0": ("text/html", article("Обычная"), {})})
+    home = f"http://localhost:{site.server.server_address[1]}"
+    items = [{"title": "n", "url": home + "/n/0", "date": "2026-10-01T10:00:00+00:00",
+              "summary": "s"}]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=home + "/", items=items).encode(), {})  # fmt: skip
+    sources = sources_file(tmp_path, home=home + "/", feeds=[home + "/feed/"],
+                           allowed_domains=["LocalHost."])  # fmt: skip
+    assert "1 new" in crawl(tmp_path, sources)
+    assert rows(tmp_path, "SELECT url FROM document_versions") == [(home + "/n/0",)]
+    source = Source("ru", "https://пример.рф/", allowed_domains=["ПРИМЕР.рф"], allow_private=True)
+    assert source.allowed_domains == ["xn--e1afmkfd.xn--p1ai"]
+    assert source.allows("https://www.Пример.РФ/a") and source.allows(
+        "https://xn--e1afmkfd.xn--p1ai/"
+    )
+    assert not source.allows("https://example.org/")
+    assert private_hosts([source]) == {"xn--e1afmkfd.xn--p1ai"}
