@@ -4,6 +4,7 @@ a cron run. Undelivered alerts stay in the database and go out with the next cal
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pipeline.alerts import AlertSettings, detect
 from pipeline.output import plain
@@ -57,17 +58,29 @@ def check_webhook(url: str) -> str:
     return url
 
 
+def _with_credentials(url: str, headers: dict) -> str:
+    """``url`` without its ``user:password@``, which goes into ``headers`` as HTTP Basic
+    authentication, as curl sends it (urllib would take it for part of the host name)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+    headers["Authorization"] = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=host))
+
+
 def _attempt(url: str, body: bytes, timeout: float) -> str | None:
     """One POST; None on a 2xx answer, else why not. The whole exchange (connect, send,
     answer) is bounded by ``timeout``: a receiver that trickles its answer is abandoned too."""
     outcome: dict = {}
 
     def post() -> None:
+        headers = {"Content-Type": "application/json; charset=utf-8",
+                   "User-Agent": "narrascope-alerts"}  # fmt: skip
         request = urllib.request.Request(
-            url, data=body, method="POST",
-            headers={"Content-Type": "application/json; charset=utf-8",
-                     "User-Agent": "narrascope-alerts"},
-        )  # fmt: skip
+            _with_credentials(url, headers), data=body, method="POST", headers=headers
+        )
         try:
             with _OPENER.open(request, timeout=timeout) as response:
                 response.read(65536)

@@ -3,6 +3,7 @@ a failure kept for the next run; and the formats alerts are printed in."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -67,7 +68,7 @@ def test_the_webhook_gets_one_json_post_with_every_new_alert(corpus, receivers):
     receiver = receivers()
     outcome = deliver(corpus, receiver.url)
     assert (outcome.raised, outcome.delivered, outcome.pending) == (2, 2, 0)
-    assert len(receiver.bodies) == 1
+    assert len(receiver.bodies) == 1 and receiver.auth == [None]  # no credentials, no header
     body = json.loads(receiver.bodies[0])
     assert set(body) == {"source", "version", "sent_at", "text", "alerts"}
     assert [(a["kind"], a["subject"]) for a in body["alerts"]] == [
@@ -86,6 +87,18 @@ def test_the_webhook_gets_one_json_post_with_every_new_alert(corpus, receivers):
     ]
     assert deliver(corpus, receiver.url, now=NOW + timedelta(hours=1)).delivered == 0
     assert len(receiver.bodies) == 1  # nothing new: no POST at all
+
+
+def test_a_user_and_password_in_the_webhook_url_go_as_basic_authentication(corpus, receivers):
+    """As curl sends them. Before, urllib took "user:pass@127.0.0.1" for the host name and
+    every attempt failed on a name lookup."""
+    receiver = receivers()
+    url = receiver.url.replace("http://", "http://alerts:p%40ss@")
+    outcome = deliver(corpus, url)
+    assert (outcome.delivered, outcome.error) == (2, None)
+    assert receiver.auth == ["Basic " + base64.b64encode(b"alerts:p@ss").decode()]
+    assert "p%40ss" not in outcome.to and "alerts" not in outcome.to
+    assert all("alerts:" not in row[2] for row in state(corpus.db))
 
 
 def test_a_receiver_that_fails_twice_gets_it_on_the_third_attempt(corpus, receivers):

@@ -91,12 +91,14 @@ class Receiver:
 
     def __init__(self, fail: int = 0, hang: float = 0.0, status: int = 500):
         self.bodies: list[bytes] = []
+        self.auth: list[str | None] = []  # each POST's Authorization header
         self.posts = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 outer.posts += 1
+                outer.auth.append(self.headers.get("Authorization"))
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if outer.posts <= fail:
                     self.send_response(status)
