@@ -162,6 +162,33 @@ def test_a_merged_narrative_redirects_to_the_survivor(client, hostile_db, tmp_pa
         assert "<dd>None" not in page and ">None<" not in page and "<dd>(no source)" in page
 
 
+def test_quiet_alerts_checks_stay_out_of_the_last_runs(hostile_db, tmp_path):
+    """An hourly `alerts` cron that finds nothing filled "Last runs" with alerts rows; they
+    are left out, while one that raised alerts stays listed."""
+    from starlette.testclient import TestClient
+
+    from dashboards.app import create_app
+
+    db = tmp_path / "alerts.duckdb"
+    shutil.copy(hostile_db[0], db)
+    for _ in range(2):  # two quiet checks: nothing to raise on the demo store
+        run_cli("alerts", "--format", "json", db=db)
+    with duckdb.connect(str(db)) as con:  # and a run that raised two (as alerts records it)
+        con.execute(
+            "INSERT INTO runs SELECT 'raised-two', 'alerts', now() - INTERVAL 1 HOUR, "
+            "now() - INTERVAL 1 HOUR, 'ok', '{\"raised\": 2, \"delivered\": 2}'"
+        )
+    raised = rows(db, "SELECT run_id, summary->>'raised' FROM v_runs WHERE kind = 'alerts' "
+                      "ORDER BY started_at")  # fmt: skip
+    assert raised[0] == ("raised-two", "2") and [r for _, r in raised[1:]] == ["0", "0"]
+    with TestClient(create_app(db), base_url=LOCAL) as c:
+        page = c.get("/").text
+    listed = re.findall(r"<td><code>([^<]+)</code>", page.split('id="runs"')[1])
+    assert raised[0][0] in listed and not {raised[1][0], raised[2][0]} & set(listed)
+    [sql] = shown_sql(page.split('id="runs"')[1])
+    assert [r for (r, *_) in rows(db, sql)][: len(listed)] == listed
+
+
 def test_a_narrative_whose_documents_were_all_withdrawn_says_why_it_is_empty(hostile_db, tmp_path):
     """Sent back to be clustered again (or rejected), its documents took the narrative with
     them for now: its page and an alias of it say so, and that it comes back, not "No"."""
@@ -544,7 +571,7 @@ def test_every_list_pages_through_all_its_rows(client, hostile_db, monkeypatch):
                       f"FROM v_documents WHERE doc_id = '{doc}')")  # fmt: skip
     seen, n = walk(client, f"/documents/{doc}", "copies", r'href="/documents/([0-9a-f]+)"')
     assert sorted(seen) == sorted(d for (d,) in copies) and n == len(copies)
-    runs = rows(db, "SELECT run_id FROM v_runs")
+    runs = rows(db, "SELECT run_id FROM v_runs WHERE kind <> 'alerts'")
     seen, n = walk(client, "/", "runs", r"<td><code>([^<]+)</code>")
     assert sorted(seen) == sorted(r for (r,) in runs) and n == len(runs) > 1
 
