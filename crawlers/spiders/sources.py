@@ -390,8 +390,10 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         request = failure.request
         source = next((s for s in self.sources if s.name == request.meta.get("source")), None)
         if source is not None and request.callback == self.parse_wordpress:
-            n = request.cb_kwargs.get("n", 0)  # the range the failed listing page was of
-            self._wp_done(source, failed=True, listing=listing_key(source, n))
+            kw = request.cb_kwargs  # the range the failed listing page was of, and the rest
+            n = kw.get("n", 0)
+            if self._wp_done(source, failed=True, listing=listing_key(source, n)):
+                yield from self._wp_next(source, kw["key"], kw["started"], kw["ranges"], n)
             yield from self._release_listings(source)
         detail = f"{failure.type.__name__}: {message}"
         if source is None:

@@ -7,9 +7,9 @@ changed since the last run began (``modified_after`` = the watermark), then the 
 runs left where the page budget cut them short (``older_key``: a JSON list of [after,
 before], ``modified_after``/``modified_before``). A run reads them one listing after another
 while budget is left; a listing cut short leaves the gap below its cut, one not reached stays
-as it was. The watermark moves to the run's start after every run that failed nowhere: the
-posts newer than it were either read or kept as a gap. A listing's counters are keyed
-``SOURCE|N``, N its place in the list."""
+as it was. The watermark moves to the run's start after every run whose listing of new posts
+did not fail: the posts newer than it were either read or kept as a gap; a gap whose listing
+failed is kept whole. A listing's counters are keyed ``SOURCE|N``, N its place in the list."""
 
 from __future__ import annotations
 
@@ -80,6 +80,12 @@ def listing_key(source: Source, n: int) -> str:
     return f"{source.name}|{int(n)}"
 
 
+def failed_mark(source: Source, listing: str | None) -> str:
+    """What a failed listing page marks as failed: the source where it is the listing of new
+    posts (the run then writes no state), else that gap's listing (the gap is kept whole)."""
+    return source.name if listing in (None, listing_key(source, 0)) else listing
+
+
 def _stored_as_is(seen, modified: str | None) -> bool:
     """A post the API delivered before and no one changed since (whole seconds: an edit
     later in the second of the fetch is not taken as stored)."""
@@ -136,14 +142,16 @@ class WordPressListing:
         listing = listing_key(source, n)
         self.health[source.name]["fetched"] += 1
         if response.status != 200:  # past the last page, or an API error
-            self._wp_done(source, failed=page == 1, listing=listing)
+            if self._wp_done(source, failed=page == 1, listing=listing):
+                yield from self._wp_next(source, key, started, ranges, n)
             yield from self._release_listings(source)
             return
         try:
             posts = parse_posts(response.body)
         except ValueError as err:
-            self._wp_done(source, failed=True, listing=listing)
             yield self._reject(source, response.url, "bad_api_response", str(err))
+            if self._wp_done(source, failed=True, listing=listing):
+                yield from self._wp_next(source, key, started, ranges, n)
             yield from self._release_listings(source)
             return
         posts_now = _header_int(response, "X-WP-Total")
@@ -189,15 +197,22 @@ class WordPressListing:
                 categories=post.categories, meta={**post.meta, "api_url": response.url},
                 warc=response.meta.get("warc"),
             )  # fmt: skip
-        if self._wp_done(source, listing=listing) and source.name not in self._wp_failed:
-            budget = self.budget[source.name]
-            if n + 1 < len(ranges) and budget > 0:  # the next gap, with the budget left
-                cap = _pages(budget, self.wp_per_page)
-                yield self._wp_page(source, 1, key, started, ranges, n + 1, cap,
-                                    dont_filter=True)  # fmt: skip
-            else:
-                yield from self._wp_read(source, key, ranges, n, fetched_at, started)
+        if self._wp_done(source, listing=listing):
+            yield from self._wp_next(source, key, started, ranges, n)
         yield from self._release_listings(source)
+
+    def _wp_next(self, source: Source, key, started: str, ranges, n: int):
+        """After the last page of listing ``n`` (read or failed): the next gap's listing with
+        the budget left, else the state the run leaves; nothing where the listing of new
+        posts failed (the next run lists from the same watermark)."""
+        if source.name in self._wp_failed:
+            return
+        budget = self.budget[source.name]
+        if n + 1 < len(ranges) and budget > 0:  # the next gap, with the budget left
+            cap = _pages(budget, self.wp_per_page)
+            yield self._wp_page(source, 1, key, started, ranges, n + 1, cap, dont_filter=True)
+        else:
+            yield from self._wp_read(source, key, ranges, n, datetime.now(UTC), started)
 
     def _wp_read(self, source: Source, key, ranges, last: int, fetched_at, started: str):
         """The state a run leaves that listed ``ranges`` up to ``last``: the watermark at its
@@ -209,6 +224,9 @@ class WordPressListing:
                 gaps.append([after, before])
                 continue
             listing = listing_key(source, n)
+            if listing in self._wp_failed:  # a page of it failed: kept whole for a later run
+                gaps.append([after, before])
+                continue
             cut_by_budget = set(self._wp_unread.get(listing, ()))
             cut = max(cut_by_budget | set(self._wp_capped.get(listing, ())), default=None)
             if cut is None:
@@ -232,7 +250,7 @@ class WordPressListing:
 
     def _wp_done(self, source: Source, failed: bool = False, listing: str | None = None) -> bool:
         if failed:
-            self._wp_failed.add(source.name)
+            self._wp_failed.add(failed_mark(source, listing))
         listing = listing or listing_key(source, 0)
         left = self._wp_pending.get(listing, 1) - 1
         self._wp_pending[listing] = left

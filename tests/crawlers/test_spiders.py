@@ -4,7 +4,8 @@ state that makes a second run cheap."""
 
 import gzip
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -118,8 +119,9 @@ def test_a_wordpress_archive_cut_by_the_page_budget_is_read_on_by_the_next_runs(
                                allowed_domains=["127.0.0.1"])  # fmt: skip
         stored, api = [], []
         for run in range(6):
-            if run == 1:  # a post published while the archive is being read
-                now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            if run == 1:  # a post published while the archive is being read (2 s before
+                # this run: one fetched in the second it changed is not taken as stored)
+                now = (datetime.now(UTC) - timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S")
                 handler.wp_posts = [*handler.wp_posts, {
                     **handler.wp_posts[0], "id": 999, "link": f"{home}2099/01/fresh/",
                     "slug": "fresh", "modified_gmt": now}]  # fmt: skip
@@ -153,6 +155,53 @@ def test_a_wordpress_read_goes_on_past_a_second_of_more_posts_than_a_run_lists(t
         gaps = rows(tmp_path, "SELECT lastmod FROM crawl_state WHERE kind = 'wordpress-gaps'")
     assert gaps == [("",)]  # the read ended: no stall
     assert rows(tmp_path, "SELECT count(*) FROM documents")[0][0] >= 4
+
+
+def test_a_failing_gap_listing_keeps_its_gap_and_lets_the_watermark_move(tmp_path):
+    """A gap's listing that failed kept the whole source's state from moving: every run
+    listed the new posts from the same old watermark again, for as long as the gap failed.
+    Now the failed gap is kept as it was, the watermark moves, and the gap is read once the
+    site answers again."""
+    from crawlers.demo.server import DemoSites
+
+    def state():
+        return dict(rows(tmp_path, "SELECT kind, lastmod FROM crawl_state WHERE kind IN "
+                                   "('wordpress', 'wordpress-gaps')"))  # fmt: skip
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        handler = sites.servers["wp"].RequestHandlerClass
+        answer = handler._wp_posts
+        sources = sources_file(tmp_path, home=home, wordpress=True, max_pages=3,
+                               allowed_domains=["127.0.0.1"])  # fmt: skip
+        crawl(tmp_path, sources, "wp_per_page = 2\n")
+        first = state()
+        assert rows(tmp_path, "SELECT count(*) FROM documents")[0][0] == 3
+        assert json.loads(first["wordpress-gaps"])  # the archive below the cut waits
+
+        def failing_gaps(self, query):  # the gap's listings fail; new posts answer
+            if "modified_before" in query:
+                return self._send(500, "text/plain", b"down", {})
+            return answer(self, query)
+
+        handler._wp_posts = failing_gaps
+        marks = [first["wordpress"]]
+        for run in range(2):
+            time.sleep(1.1)  # a watermark of its own (whole seconds)
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            handler.wp_posts = [*handler.wp_posts, {
+                **handler.wp_posts[0], "id": 990 + run, "link": f"{home}2099/01/fresh-{run}/",
+                "slug": f"fresh-{run}", "modified_gmt": now}]  # fmt: skip
+            out = crawl(tmp_path, sources, "wp_per_page = 2\n")
+            assert "1 new" in out, out
+            marks.append(state()["wordpress"])
+            assert state()["wordpress-gaps"] == first["wordpress-gaps"]  # kept whole
+        assert marks[0] < marks[1] < marks[2]  # was: the first run's watermark, for good
+        handler._wp_posts = answer
+        for _ in range(5):
+            crawl(tmp_path, sources, "wp_per_page = 2\n")
+        assert rows(tmp_path, "SELECT count(*) FROM documents")[0][0] == 15
+        assert state()["wordpress-gaps"] == ""
 
 
 @pytest.mark.parametrize("bursts", [{1: 1}, {1: 1, 2: 3}], ids=["one-new", "then-three"])
