@@ -121,6 +121,8 @@ class WordPressListing:
 
     def _wp_page(self, source, page, key, started, ranges, n, cap, count=None, **kwargs):
         after, before = ranges[n]
+        if page > 1:  # WordPress answers 400 past the last page: the listing shrank meanwhile
+            kwargs["meta"] = {"handle_httpstatus_list": [400]}
         return self._request(
             posts_url(source.home, page, self.wp_per_page, after, before),
             self.parse_wordpress,
@@ -141,7 +143,9 @@ class WordPressListing:
                         count=None):  # fmt: skip
         listing = listing_key(source, n)
         self.health[source.name]["fetched"] += 1
-        if response.status != 200:  # past the last page, or an API error
+        if response.status != 200:  # past the last page (posts left the listing), or an error
+            if page > 1:  # the posts below moved up onto pages read: the range is read again
+                self._read_again(listing, ranges[n], started)
             if self._wp_done(source, failed=page == 1, listing=listing):
                 yield from self._wp_next(source, key, started, ranges, n)
             yield from self._release_listings(source)
@@ -157,22 +161,28 @@ class WordPressListing:
         posts_now = _header_int(response, "X-WP-Total")
         if page == 1:
             total = _header_int(response, "X-WP-TotalPages")
-            if total is None:  # no count: a full page may have more after it
-                total, cap = (2 if len(posts) >= self.wp_per_page else 1), 1
+            if total is None:  # no count: a full page (posts read or not) may have more
+                total, cap = (2 if len(json.loads(response.body)) >= self.wp_per_page else 1), 1
             # the first handling's count holds (a page handled again in a frontier)
             self._wp_pages[listing] = min(total, cap)
             pages = self._wp_pages[listing]
             self._wp_pending[listing] = pages
             self._wp_last[listing] = pages if total > pages else 0  # pages left unasked
+            if total > pages and self._wp_last.get(listing) != pages:
+                # handled again (frontier) after the listing grew past the pages the first
+                # handling asked for: the range is read again
+                self._read_again(listing, ranges[n], started)
             for number in range(2, pages + 1):
                 yield self._wp_page(source, number, key, started, ranges, n, cap, posts_now)
         fetched_at = datetime.now(UTC)
         delivered = self._api_urls.setdefault(source.name, set())
         dated = sorted(v for p in posts if (v := _after(p.meta.get("modified_gmt"))))
-        # where pages are left unasked, or the listing's posts moved between its pages (one
-        # edited meanwhile shifts the pages), what lies below this page is read again later
-        moved = page > 1 and None not in (count, posts_now) and count != posts_now
-        if page == self._wp_last.get(listing) or moved:
+        # where pages are left unasked, what lies below this page is read again later; where
+        # the listing's posts moved between its pages (one edited or trashed meanwhile moves
+        # the rest up a place), some went up onto pages read before: the whole range is
+        if page > 1 and None not in (count, posts_now) and count != posts_now:
+            self._read_again(listing, ranges[n], started)
+        if page == self._wp_last.get(listing):
             self._wp_capped.setdefault(listing, set()).add(dated[0] if dated else started)
         # posts stored as they are now (read by an earlier run, or changed in the second a
         # read began) cost no budget: a gap's listing lists some again
@@ -207,9 +217,10 @@ class WordPressListing:
         posts failed (the next run lists from the same watermark)."""
         if source.name in self._wp_failed:
             return
-        budget = self.budget[source.name]
-        if n + 1 < len(ranges) and budget > 0:  # the next gap, with the budget left
-            cap = _pages(budget, self.wp_per_page)
+        if n + 1 < len(ranges) and self.budget[source.name] > 0:  # the next gap
+            # as many pages as a whole run lists: its stored posts cost no budget, and a second
+            # of more tied posts than that is passed only where that many were listed
+            cap = _pages(source.max_pages, self.wp_per_page)
             yield self._wp_page(source, 1, key, started, ranges, n + 1, cap, dont_filter=True)
         else:
             yield from self._wp_read(source, key, ranges, n, datetime.now(UTC), started)
@@ -247,6 +258,10 @@ class WordPressListing:
         yield EntryState(key, source.name, "wordpress", fetched_at, lastmod=started)
         yield EntryState(older_key(key), source.name, "wordpress-gaps", fetched_at,
                          lastmod=json.dumps(_bounded(gaps)) if gaps else "")  # fmt: skip
+
+    def _read_again(self, listing: str, bounds, started: str) -> None:
+        """Keep the whole range of ``listing`` for a later run (its top as an unread cut)."""
+        self._wp_unread.setdefault(listing, set()).add(bounds[1] or started)
 
     def _wp_done(self, source: Source, failed: bool = False, listing: str | None = None) -> bool:
         if failed:

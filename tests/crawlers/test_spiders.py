@@ -388,3 +388,118 @@ def test_a_damaged_wordpress_gaps_row_keeps_what_it_can_and_reads_below_the_wate
     assert _gaps("not json", w) == ([[None, w]], True)
     assert _gaps(json.dumps([["x", "y"], [None, t]]), w) == ([[None, t], [None, w]], True)
     assert _gaps(json.dumps({"a": 1}), None) == ([], True)  # no watermark: all is read anyway
+
+
+def _wp_hook(handler, trigger, change):
+    """The demo WordPress API answers a request for which ``trigger(query)`` holds from the
+    posts as they were, then changes them (``change(posts)``), once: the next page the crawl
+    asks for sees the listing moved."""
+    from crawlers.demo.server import RoutesHandler
+
+    done = []
+
+    def answer(self, query):
+        if not done and trigger(query):
+            done.append(query)
+            self.wp_posts = list(type(self).wp_posts)  # this answer: the posts as they were
+            type(self).wp_posts = change(list(type(self).wp_posts))
+        return RoutesHandler._wp_posts(self, query)
+
+    handler._wp_posts = answer
+    return done
+
+
+@pytest.mark.parametrize("how", ["deleted-in-the-first-read", "edited-in-a-gap", "a-page-fewer"])
+def test_a_wordpress_listing_whose_posts_move_between_pages_loses_none(tmp_path, how):
+    """A post leaves the listing after its page 1 was read (trashed; or edited out of a gap's
+    modified_before): the posts below it move up a place, X-WP-Total drops, and the post at
+    the top of page 2 slides onto page 1, already read. Every post left is read in the end."""
+    from crawlers.demo.server import DemoSites
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        handler = sites.servers["wp"].RequestHandlerClass
+        posts = sorted(handler.wp_posts, key=lambda p: p["modified_gmt"], reverse=True)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        if how == "deleted-in-the-first-read":  # page 1: 100..104; 101 is trashed (13 posts
+            gone = posts[1]["id"]  # then 12: three pages of five either way)
+            done = _wp_hook(handler, lambda q: q.get("page") == ["1"],
+                            lambda ps: [p for p in ps if p["id"] != gone])  # fmt: skip
+            budget, runs, per_page = 20, 3, 5
+        elif how == "a-page-fewer":  # 13 posts, 3 a page: 5 pages, then 4; page 5 answers 400
+            gone = posts[1]["id"]
+            done = _wp_hook(handler, lambda q: q.get("page") == ["1"],
+                            lambda ps: [p for p in ps if p["id"] != gone])  # fmt: skip
+            budget, runs, per_page = 20, 2, 3
+        else:  # run 1 reads 100..105; run 2's gap: page 1 = 105, 106, 107; 107 is edited
+            edited = posts[7]["id"]
+            done = _wp_hook(handler, lambda q: "modified_before" in q and q.get("page") == ["1"],
+                            lambda ps: [{**p, "modified_gmt": now} if p["id"] == edited else p
+                                        for p in ps])  # fmt: skip
+            budget, runs, per_page = 6, 5, 3
+        sources = sources_file(tmp_path, home=home, wordpress=True, max_pages=budget,
+                               allowed_domains=["127.0.0.1"])  # fmt: skip
+        for _ in range(runs):
+            crawl(tmp_path, sources, f"wp_per_page = {per_page}\n")
+        assert done  # the listing did move
+        # a page past the new end is no failure (it was: no state written, the source red)
+        assert rows(tmp_path, "SELECT count(*) FROM rejections")[0][0] == 0
+        assert rows(tmp_path, "SELECT count(*) FROM crawl_state WHERE kind = 'wordpress'")[0][0]
+        urls = {u.rstrip("/") for (u,) in rows(tmp_path, "SELECT canonical_url FROM documents")}
+        wanted = {p["link"].rstrip("/") for p in handler.wp_posts}
+    assert urls >= wanted, sorted(wanted - urls)
+
+
+def test_a_wordpress_api_without_x_wp_totalpages_is_read_a_page_at_a_time(tmp_path):
+    """An API (or a cache before it) that drops X-WP-TotalPages: a full page may have more
+    after it, so the read goes on below it, a page at a time, to the oldest post, and ends."""
+    from crawlers.demo.server import DemoSites, RoutesHandler
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        handler = sites.servers["wp"].RequestHandlerClass
+        handler.log = []
+
+        def send(self, status, ctype, body, headers):
+            headers = {k: v for k, v in headers.items() if k != "X-WP-TotalPages"}
+            return RoutesHandler._send(self, status, ctype, body, headers)
+
+        handler._send = send
+        sources = sources_file(tmp_path, home=home, wordpress=True, max_pages=100,
+                               allowed_domains=["127.0.0.1"])  # fmt: skip
+        stored, calls = [], []
+        for _ in range(5):
+            handler.log.clear()
+            crawl(tmp_path, sources, "wp_per_page = 5\n")
+            stored.append(rows(tmp_path, "SELECT count(*) FROM documents")[0][0])
+            calls.append(len([p for p, _ in handler.log if p.startswith("/wp-json/")]))
+        gaps = rows(tmp_path, "SELECT lastmod FROM crawl_state WHERE kind = 'wordpress-gaps'")
+    assert stored[-1] == 13, stored
+    assert gaps == [("",)]  # the read ended
+    print("documents after each run:", stored, "API requests per run:", calls)
+
+
+def test_a_second_of_more_posts_than_a_run_lists_does_not_stall_a_busy_site(tmp_path):
+    """Ten posts modified in one second (a bulk edit), three older ones, a budget of three
+    and a new post every run: the gap's listing never gets a whole run's pages (the new post
+    took one), so the one-second escape never applies; the older posts must still be read."""
+    from crawlers.demo.server import DemoSites
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        handler = sites.servers["wp"].RequestHandlerClass
+        posts = sorted(handler.wp_posts, key=lambda p: p["modified_gmt"], reverse=True)
+        tie = [{**p, "modified_gmt": "2026-10-20T00:00:00"} for p in posts[:10]]
+        handler.wp_posts = older = [*tie, *posts[10:]]
+        sources = sources_file(tmp_path, home=home, wordpress=True, max_pages=3,
+                               allowed_domains=["127.0.0.1"])  # fmt: skip
+        for run in range(8):
+            if run:  # a new post each run
+                now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+                handler.wp_posts = [*handler.wp_posts, {**posts[0], "id": 900 + run,
+                                    "link": f"{home}2099/{run}/new/", "modified_gmt": now}]  # fmt: skip
+            crawl(tmp_path, sources, "wp_per_page = 2\n")
+        urls = {u.rstrip("/") for (u,) in rows(tmp_path, "SELECT canonical_url FROM documents")}
+        gaps = rows(tmp_path, "SELECT lastmod FROM crawl_state WHERE kind = 'wordpress-gaps'")
+    wanted = {p["link"].rstrip("/") for p in older[10:]}
+    assert urls >= wanted, (sorted(wanted - urls), gaps)
