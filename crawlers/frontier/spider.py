@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from crawlers.frontier import key
 from crawlers.frontier import scripts as lua
 from crawlers.spiders.sources import MAX_CHILD_SITEMAPS, SourceSpider
-from crawlers.spiders.wordpress import failed_mark, listing_key
+from crawlers.spiders.wordpress import listing_key
 from storage.crawlstate import Seen
 
 
@@ -247,9 +247,9 @@ class FrontierSpider(SourceSpider):
         return bool(self._claim(keys=[key("sitemaps", "cut")], args=[source.name, by]))
 
     def _wp_done(self, source, failed: bool = False, listing: str | None = None) -> bool:
-        if failed:
-            self._wp_failed.add(failed_mark(source, listing))
         listing = listing or listing_key(source, 0)  # the listing of new posts, or of a gap
+        if failed:
+            self._wp_failed.add(listing)
         if self._handling_now is None:
             return self._wp_pending.take(listing) <= 0
         scheduler = getattr(self, "frontier_scheduler", None)

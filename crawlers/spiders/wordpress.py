@@ -80,12 +80,6 @@ def listing_key(source: Source, n: int) -> str:
     return f"{source.name}|{int(n)}"
 
 
-def failed_mark(source: Source, listing: str | None) -> str:
-    """What a failed listing page marks as failed: the source where it is the listing of new
-    posts (the run then writes no state), else that gap's listing (the gap is kept whole)."""
-    return source.name if listing in (None, listing_key(source, 0)) else listing
-
-
 def _stored_as_is(seen, modified: str | None) -> bool:
     """A post the API delivered before and no one changed since (whole seconds: an edit
     later in the second of the fetch is not taken as stored)."""
@@ -160,7 +154,12 @@ class WordPressListing:
             return
         posts_now = _header_int(response, "X-WP-Total")
         if page == 1:
+            # a listing that ended in an earlier handling (a frontier page failed, then handled
+            # again) asks for no more pages: they would end it, and go on from it, again
+            ended = self._wp_pending.get(listing, 1) <= 0
             total = _header_int(response, "X-WP-TotalPages")
+            if total is None and posts_now is not None:  # WordPress's own count of posts
+                total = -(-posts_now // self.wp_per_page)
             if total is None:  # no count: a full page (posts read or not) may have more
                 total, cap = (2 if len(json.loads(response.body)) >= self.wp_per_page else 1), 1
             # the first handling's count holds (a page handled again in a frontier)
@@ -172,7 +171,7 @@ class WordPressListing:
                 # handled again (frontier) after the listing grew past the pages the first
                 # handling asked for: the range is read again
                 self._read_again(listing, ranges[n], started)
-            for number in range(2, pages + 1):
+            for number in range(2, 1 if ended else pages + 1):
                 yield self._wp_page(source, number, key, started, ranges, n, cap, posts_now)
         fetched_at = datetime.now(UTC)
         delivered = self._api_urls.setdefault(source.name, set())
@@ -215,7 +214,7 @@ class WordPressListing:
         """After the last page of listing ``n`` (read or failed): the next gap's listing with
         the budget left, else the state the run leaves; nothing where the listing of new
         posts failed (the next run lists from the same watermark)."""
-        if source.name in self._wp_failed:
+        if listing_key(source, 0) in self._wp_failed:
             return
         if n + 1 < len(ranges) and self.budget[source.name] > 0:  # the next gap
             # as many pages as a whole run lists: its stored posts cost no budget, and a second
@@ -264,9 +263,9 @@ class WordPressListing:
         self._wp_unread.setdefault(listing, set()).add(bounds[1] or started)
 
     def _wp_done(self, source: Source, failed: bool = False, listing: str | None = None) -> bool:
-        if failed:
-            self._wp_failed.add(failed_mark(source, listing))
         listing = listing or listing_key(source, 0)
+        if failed:  # the listing of new posts: no state this run; a gap's: that gap kept whole
+            self._wp_failed.add(listing)
         left = self._wp_pending.get(listing, 1) - 1
         self._wp_pending[listing] = left
         return left <= 0

@@ -195,3 +195,48 @@ def test_a_listing_page_1_handled_again_after_the_listing_grew_loses_no_post(red
     gaps = [x.lastmod for x in out if isinstance(x, EntryState) and x.kind == "wordpress-gaps"]
     # page 2 asked for, or the part below page 1 kept as a gap for the next run
     assert any("page=2" in u for u in asked) or gaps and gaps[0], (asked, gaps)
+
+
+def test_a_gap_page_failed_then_handled_again_ends_its_listing_once(redis_url):
+    """A gap's page 1 fails (errback: the gap kept whole, the chain goes on: state written);
+    its crawler dies before letting go, and the page is handled again, now answered (two
+    pages). The errback never set the page count, so the count went to -1 and the page
+    count page 1 sets now is write-once: every later page of that listing ends it again
+    (state written again, the next gap listed again)."""
+    import json
+
+    import redis
+    from scrapy.http import Request, TextResponse
+    from twisted.python.failure import Failure
+
+    from storage.records import EntryState
+
+    client = redis.Redis.from_url(redis_url)
+    reset(client)
+    source = Source(name="wp", home="http://wp.example/", wordpress=True, max_pages=10)
+    spider = FrontierSpider(sources=[source], db_path="", server=client, worker="w", wp_per_page=2)
+    spider.budget.setdefault("wp", source.max_pages)
+    spider._state = lambda keys: {}
+    started, ranges = (
+        "2026-01-01T00:00:00+00:00",
+        [["2025-12-31T00:00:00+00:00", None], [None, "2025-12-31T00:00:00+00:00"]],
+    )
+    url = "http://wp.example/wp-json/wp/v2/posts?page=1&modified_before=x"
+    request = spider._wp_page(source, 1, "k", started, ranges, 1, 5, dont_filter=True)
+    failure = Failure(ConnectionError("reset"))
+    failure.request = request
+    ended = lambda out: [x for x in out if isinstance(x, EntryState)]  # noqa: E731
+    assert ended(list(spider.failed(failure)))  # the gap failed: state written, once
+
+    def page(number):
+        posts = [{"link": f"http://wp.example/{number}-{i}", "title": {"rendered": "t"},
+                  "content": {"rendered": "<p>x</p>"},
+                  "modified_gmt": f"2025-12-0{5 - number}T00:00:0{i}"} for i in range(2)]  # fmt: skip
+        response = TextResponse(url.replace("page=1", f"page={number}"),
+                                body=json.dumps(posts).encode(), request=Request(url),
+                                headers={"X-WP-Total": "4", "X-WP-TotalPages": "2"})  # fmt: skip
+        return list(spider.parse_wordpress(response, source, number, "k", started, ranges, 1, 5))
+
+    asked = [x for x in page(1) if isinstance(x, Request)]  # handled again (a redo)
+    # page 2 not asked for, or not ending the listing (and the run's chain) once more
+    assert not asked or not ended(page(2)), asked

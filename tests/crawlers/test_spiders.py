@@ -503,3 +503,56 @@ def test_a_second_of_more_posts_than_a_run_lists_does_not_stall_a_busy_site(tmp_
         gaps = rows(tmp_path, "SELECT lastmod FROM crawl_state WHERE kind = 'wordpress-gaps'")
     wanted = {p["link"].rstrip("/") for p in older[10:]}
     assert urls >= wanted, (sorted(wanted - urls), gaps)
+
+
+def test_a_wordpress_api_without_totalpages_reads_past_a_second_of_more_posts_than_a_page(tmp_path):
+    """No X-WP-TotalPages (a proxy strips it), seven posts modified in one second (a bulk
+    edit), five a page, a budget of 100 (a run lists far more than the tie). Page 1 was all
+    that second, its cut equalled the gap's top, and the gap was listed again for ever;
+    the pages are now counted from X-WP-Total, and the read ends."""
+    from crawlers.demo.server import DemoSites, RoutesHandler
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        handler = sites.servers["wp"].RequestHandlerClass
+
+        def send(self, status, ctype, body, headers):
+            headers = {k: v for k, v in headers.items() if k != "X-WP-TotalPages"}
+            return RoutesHandler._send(self, status, ctype, body, headers)
+
+        handler._send = send
+        posts = sorted(handler.wp_posts, key=lambda p: p["modified_gmt"], reverse=True)
+        handler.wp_posts = [{**p, "modified_gmt": "2026-10-20T00:00:00"} for p in posts[:7]]
+        handler.wp_posts += posts[7:]
+        sources = sources_file(tmp_path, home=home, wordpress=True, max_pages=100,
+                               allowed_domains=["127.0.0.1"])  # fmt: skip
+        stored = []
+        for _ in range(6):
+            crawl(tmp_path, sources, "wp_per_page = 5\n")
+            stored.append(rows(tmp_path, "SELECT count(*) FROM documents")[0][0])
+        gaps = rows(tmp_path, "SELECT lastmod FROM crawl_state WHERE kind = 'wordpress-gaps'")
+    assert stored[-1] == 13, (stored, gaps)
+
+
+def test_a_failed_gap_of_one_source_is_no_failure_of_another(tmp_path):
+    """A failed gap of source 'blog' marked 'blog|1' in the set that also held failed source
+    names, and the source named 'blog|1' (names are free text) then wrote no state, its
+    listing of new posts read whole. Listings alone are marked now."""
+    from scrapy.http import Request, TextResponse
+
+    from crawlers.sources import Source
+    from crawlers.spiders.sources import SourceSpider
+    from crawlers.spiders.wordpress import listing_key
+    from storage.records import EntryState
+
+    blog = Source(name="blog", home="http://blog.example/", wordpress=True, max_pages=5)
+    other = Source(name="blog|1", home="http://other.example/", wordpress=True, max_pages=5)
+    spider = SourceSpider(sources=[blog, other], db_path=str(tmp_path / "n.duckdb"))
+    spider._state = lambda keys: {}
+    spider._wp_done(blog, failed=True, listing=listing_key(blog, 1))  # blog's gap 1 failed
+    url = "http://other.example/wp-json/wp/v2/posts?page=1"
+    response = TextResponse(url, body=b"[]", request=Request(url),
+                            headers={"X-WP-Total": "0", "X-WP-TotalPages": "0"})  # fmt: skip
+    out = list(spider.parse_wordpress(response, other, 1, "k", "2026-01-01T00:00:00+00:00",
+                                      [[None, None]], 0, 1))  # fmt: skip
+    assert any(isinstance(x, EntryState) for x in out), out
