@@ -28,9 +28,10 @@ def keyword_search(
     con: duckdb.DuckDBPyConnection, terms: list[str], *, lang: str | None, limit: int
 ) -> list[tuple]:
     """Documents containing every term (case-insensitive) in their title or text, original or
-    translated; scored by the number of occurrences (an English document, its own
-    translation, counts twice as v_documents shows its text twice). Rows: RESULT_COLUMNS +
-    score, text, text_translated.
+    translated; scored by the number of occurrences, per term in the original or in the
+    translation, whichever has more: an English piece (v_documents shows its text as its own
+    translation) and a translated one rank alike. Rows: RESULT_COLUMNS + score, text,
+    text_translated.
 
     Texts are read from the tables, not v_documents (whose copy relations span the store),
     and in as many slices as DuckDB has threads: a table of fewer rows than a row group
@@ -66,34 +67,36 @@ def keyword_search(
 
     hint = lambda i: count("c.hint_title", i)  # noqa: E731 - the listing's title
     translated = "status <> 'not_needed' AND "  # an English piece is its own translation
+    zeros = ", ".join(f"0 AS t{i}" for i in n)  # occurrences on the other side: none
     branches = [
-        # a document without an extraction has the listing's title at most
+        # a document without an extraction has the listing's title at most (o: original)
         "SELECT c.doc_id, "
-        + ", ".join(f"{hint(i)} * c.weight AS n{i}" for i in n)
-        + ", NULL::BIGINT AS erow, NULL::BIGINT AS trow FROM current c ANTI JOIN extractions e "
-        "ON e.doc_id = c.doc_id AND e.version = c.version",
+        + ", ".join(f"{hint(i)} AS o{i}" for i in n)
+        + f", {zeros}, NULL::BIGINT AS erow, NULL::BIGINT AS trow FROM current c "
+        "ANTI JOIN extractions e ON e.doc_id = c.doc_id AND e.version = c.version",
         # the extracted title (else the listing's) and text
         "SELECT c.doc_id, "
-        + ", ".join(
-            f"(x.m{i} + CASE WHEN x.untitled THEN {hint(i)} ELSE 0 END) * c.weight" for i in n
-        )  # fmt: skip
-        + f", x.row_, NULL FROM ({scan('extractions', 'title IS NULL AS untitled')}) x "
+        + ", ".join(f"x.m{i} + CASE WHEN x.untitled THEN {hint(i)} ELSE 0 END" for i in n)
+        + f", {', '.join('0' for _ in n)}, x.row_, NULL "
+        f"FROM ({scan('extractions', 'title IS NULL AS untitled')}) x "
         "JOIN current c ON c.doc_id = x.doc_id AND c.version = x.version",
-        # the translated title and text
+        # the translated title and text (t)
         "SELECT c.doc_id, "
-        + ", ".join(f"x.m{i} * c.weight" for i in n)
+        + ", ".join("0" for _ in n)
+        + ", " + ", ".join(f"x.m{i}" for i in n)
         + f", NULL, x.row_ FROM ({scan('translations', 'status', translated)}) x "
         "JOIN current c ON c.doc_id = x.doc_id AND c.version = x.version",
-    ]
-    sums = ", ".join(f"sum(n{i}) AS n{i}" for i in range(len(terms)))
-    every = " AND ".join(f"n{i} > 0" for i in range(len(terms)))
-    score = " + ".join(f"n{i}" for i in range(len(terms)))
+    ]  # fmt: skip
+    # per term, the side where it occurs more: an English piece is its own translation
+    sums = ", ".join(f"greatest(sum(o{i}), sum(t{i})) AS n{i}" for i in n)
+    every = " AND ".join(f"n{i} > 0" for i in n)
+    score = " + ".join(f"n{i}" for i in n)
     union = "\n        UNION ALL ".join(branches)
     # v_documents' columns from the tables (the view would join every text to find 20)
     sql = f"""
         WITH current AS MATERIALIZED (
             SELECT d.doc_id, d.current_version AS version, d.source, v.url, l.lang,
-                   v.hint_title, CASE WHEN t.status = 'not_needed' THEN 2 ELSE 1 END AS weight,
+                   v.hint_title, coalesce(t.status = 'not_needed', false) AS own,
                    coalesce(TRY_CAST(v.hint_published_at AS TIMESTAMPTZ), x.published_at)
                        AS published_at
             FROM documents d
@@ -104,10 +107,11 @@ def keyword_search(
             WHERE $lang::VARCHAR IS NULL OR l.lang = $lang
         )
         SELECT c.doc_id, c.lang, c.source, c.published_at, c.hint_title, c.url, {score} AS score,
-               c.weight, s.erow, s.trow
+               c.own, s.erow, s.trow
         FROM (SELECT doc_id, {sums}, max(erow) AS erow, max(trow) AS trow
-              FROM ({union}) GROUP BY doc_id HAVING {every}) s
+              FROM ({union}) GROUP BY doc_id) s
         JOIN current c USING (doc_id)
+        WHERE {every}
         ORDER BY score DESC, c.published_at DESC NULLS LAST, c.doc_id
         LIMIT $limit
     """
@@ -125,11 +129,11 @@ def keyword_search(
         for table, col in (("extractions", 8), ("translations", 9))
     }
     out = []
-    for doc_id, lang_, source, published, hint_title, url, score_, weight, erow, trow in hits:
+    for doc_id, lang_, source, published, hint_title, url, score_, own, erow, trow in hits:
         e_title, e_text = texts["extractions"].get(erow, (None, None))
         t_title, t_text = texts["translations"].get(trow, (None, None))
         title = e_title if e_title is not None else hint_title
-        own = weight == 2  # an English piece is its own translation (v_documents)
+        # an English piece is its own translation (v_documents)
         out.append((doc_id, lang_, source, published, title, title if own else t_title, url,
                     score_, e_text, e_text if own else t_text))  # fmt: skip
     return out

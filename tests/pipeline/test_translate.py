@@ -154,7 +154,7 @@ def test_translate_stage_on_a_real_database(tmp_path, argos_dir, tiny_packages):
     found = json.loads(run_cli("search", word, "--format", "json", db=db).stdout)
     assert ru_doc(long_ru)["url"] in {h["url"] for h in found}
     # ... as the plain reading of it over v_documents does (an original word with a
-    # translated one, titles and texts of both sides, the English piece counted twice)
+    # translated one, titles and texts of both sides, per word the side with more)
     from storage.search import keyword_search
     from tests.storage.test_search import reference
 
