@@ -182,7 +182,7 @@ class WordPressListing:
         if page > 1 and None not in (count, posts_now) and count != posts_now:
             self._read_again(listing, ranges[n], started)
         if page == self._wp_last.get(listing):
-            self._wp_capped.setdefault(listing, set()).add(dated[0] if dated else started)
+            self._wp_capped.setdefault(listing, set()).add(dated[0] if dated else _after(started))
         # posts stored as they are now (read by an earlier run, or changed in the second a
         # read began) cost no budget: a gap's listing lists some again
         keys = {canonical_or_none(p.url) for p in posts} - {None}
@@ -259,8 +259,11 @@ class WordPressListing:
                          lastmod=json.dumps(_bounded(gaps)) if gaps else "")  # fmt: skip
 
     def _read_again(self, listing: str, bounds, started: str) -> None:
-        """Keep the whole range of ``listing`` for a later run (its top as an unread cut)."""
-        self._wp_unread.setdefault(listing, set()).add(bounds[1] or started)
+        """Keep the whole range of ``listing`` for a later run (its top as an unread cut). The
+        listing of new posts has no top: its gap ends a second past the run's start, the next
+        watermark (modified_after and modified_before are both strict: a gap ending at the
+        watermark itself would leave out the posts of that very second)."""
+        self._wp_unread.setdefault(listing, set()).add(bounds[1] or _after(started))
 
     def _wp_done(self, source: Source, failed: bool = False, listing: str | None = None) -> bool:
         listing = listing or listing_key(source, 0)
