@@ -67,29 +67,31 @@ def keyword_search(
 
     hint = lambda i: count("c.hint_title", i)  # noqa: E731 - the listing's title
     translated = "status <> 'not_needed' AND "  # an English piece is its own translation
-    zeros = ", ".join(f"0 AS t{i}" for i in n)  # occurrences on the other side: none
+    none = ", ".join("0" for _ in n)  # occurrences on the other side of a branch
     branches = [
         # a document without an extraction has the listing's title at most (o: original)
         "SELECT c.doc_id, "
         + ", ".join(f"{hint(i)} AS o{i}" for i in n)
-        + f", {zeros}, NULL::BIGINT AS erow, NULL::BIGINT AS trow FROM current c "
+        + ", " + ", ".join(f"0 AS t{i}" for i in n)
+        + ", NULL::BIGINT AS erow, NULL::BIGINT AS trow FROM current c "
         "ANTI JOIN extractions e ON e.doc_id = c.doc_id AND e.version = c.version",
         # the extracted title (else the listing's) and text
         "SELECT c.doc_id, "
         + ", ".join(f"x.m{i} + CASE WHEN x.untitled THEN {hint(i)} ELSE 0 END" for i in n)
-        + f", {', '.join('0' for _ in n)}, x.row_, NULL "
+        + f", {none}, x.row_, NULL "
         f"FROM ({scan('extractions', 'title IS NULL AS untitled')}) x "
         "JOIN current c ON c.doc_id = x.doc_id AND c.version = x.version",
         # the translated title and text (t)
         "SELECT c.doc_id, "
-        + ", ".join("0" for _ in n)
+        + none
         + ", " + ", ".join(f"x.m{i}" for i in n)
         + f", NULL, x.row_ FROM ({scan('translations', 'status', translated)}) x "
         "JOIN current c ON c.doc_id = x.doc_id AND c.version = x.version",
     ]  # fmt: skip
     # per term, the side where it occurs more: an English piece is its own translation
-    sums = ", ".join(f"greatest(sum(o{i}), sum(t{i})) AS n{i}" for i in n)
-    every = " AND ".join(f"n{i} > 0" for i in n)
+    best = [f"greatest(sum(o{i}), sum(t{i}))" for i in n]
+    sums = ", ".join(f"{b} AS n{i}" for i, b in enumerate(best))
+    every = " AND ".join(f"{b} > 0" for b in best)  # before the join: matches only
     score = " + ".join(f"n{i}" for i in n)
     union = "\n        UNION ALL ".join(branches)
     # v_documents' columns from the tables (the view would join every text to find 20)
@@ -109,9 +111,8 @@ def keyword_search(
         SELECT c.doc_id, c.lang, c.source, c.published_at, c.hint_title, c.url, {score} AS score,
                c.own, s.erow, s.trow
         FROM (SELECT doc_id, {sums}, max(erow) AS erow, max(trow) AS trow
-              FROM ({union}) GROUP BY doc_id) s
+              FROM ({union}) GROUP BY doc_id HAVING {every}) s
         JOIN current c USING (doc_id)
-        WHERE {every}
         ORDER BY score DESC, c.published_at DESC NULLS LAST, c.doc_id
         LIMIT $limit
     """

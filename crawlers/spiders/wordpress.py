@@ -168,8 +168,9 @@ class WordPressListing:
             self._wp_pending[listing] = pages
             self._wp_last[listing] = pages if total > pages else 0  # pages left unasked
             if total > pages and self._wp_last.get(listing) != pages:
-                # handled again (frontier) after the listing grew past the pages the first
-                # handling asked for: the range is read again
+                # handled again (frontier, whose counts keep the first handling's values;
+                # here they are the ones just set) after the listing grew past the pages
+                # the first handling asked for: the range is read again
                 self._read_again(listing, ranges[n], started)
             for number in range(2, 1 if ended else pages + 1):
                 yield self._wp_page(source, number, key, started, ranges, n, cap, posts_now)
