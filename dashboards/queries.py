@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from storage.runs import NOT_QUIET
+
 SEEN = "coalesce(published_at, first_seen_at)"
 
 # -- overview ------------------------------------------------------------------------------
@@ -41,15 +43,12 @@ FROM v_sources
 WHERE problem IS NOT NULL
 ORDER BY last_crawl_at DESC NULLS LAST, source"""
 
-# an hourly `alerts` cron would fill the list: its quiet runs (nothing raised, nothing sent,
-# no failure) are left out, those that raised or failed stay
-LAST_RUNS = """
+# quiet alerts checks left out (storage.runs.NOT_QUIET)
+LAST_RUNS = f"""
 SELECT run_id, kind, status, started_at, seconds, error, new, changed, rejected,
        copies_found, narratives_new
 FROM v_runs
-WHERE NOT (kind = 'alerts' AND status = 'ok'
-           AND coalesce(TRY_CAST(summary->>'raised' AS BIGINT), 0) = 0
-           AND coalesce(TRY_CAST(summary->>'delivered' AS BIGINT), 0) = 0)
+WHERE {NOT_QUIET}
 ORDER BY started_at DESC, run_id DESC"""
 
 # -- narratives ----------------------------------------------------------------------------

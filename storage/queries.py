@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 import duckdb
 
+from storage.runs import NOT_QUIET
+
 
 def documents_by_source(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(
@@ -123,7 +125,7 @@ def status(con: duckdb.DuckDBPyConnection, stages: list) -> dict:
             }
             for rid, k, s, st, summ in con.execute(
                 "SELECT run_id, kind, started_at, status, summary FROM runs "
-                "ORDER BY started_at DESC LIMIT 5"
+                f"WHERE {NOT_QUIET} ORDER BY started_at DESC LIMIT 5"
             ).fetchall()
         ],
     }

@@ -15,6 +15,13 @@ import duckdb
 
 from storage.db import connect, transaction
 
+#: SQL over `runs` (or `v_runs`): not an `alerts` check that raised and sent nothing and did
+#: not fail. Lists of the last runs (`status`, the dashboard) leave such checks out, so that
+#: an hourly alerts cron does not push the crawls and process runs off them.
+NOT_QUIET = """NOT (kind = 'alerts' AND status = 'ok'
+     AND coalesce(TRY_CAST(summary->>'raised' AS BIGINT), 0) = 0
+     AND coalesce(TRY_CAST(summary->>'delivered' AS BIGINT), 0) = 0)"""
+
 log = logging.getLogger(__name__)
 
 

@@ -187,6 +187,12 @@ def test_quiet_alerts_checks_stay_out_of_the_last_runs(hostile_db, tmp_path):
     assert raised[0][0] in listed and not {raised[1][0], raised[2][0]} & set(listed)
     [sql] = shown_sql(page.split('id="runs"')[1])
     assert [r for (r, *_) in rows(db, sql)][: len(listed)] == listed
+    # `status` lists the last runs the same way
+    status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
+    ids = [r["run_id"] for r in status["last_runs"]]
+    newest = rows(db, "SELECT run_id FROM runs WHERE kind <> 'alerts' OR run_id = 'raised-two' "
+                      "ORDER BY started_at DESC LIMIT 5")  # fmt: skip
+    assert ids == [r for (r,) in newest] and not {raised[1][0], raised[2][0]} & set(ids)
 
 
 def test_a_narrative_whose_documents_were_all_withdrawn_says_why_it_is_empty(hostile_db, tmp_path):
