@@ -13,8 +13,8 @@ rule was set, and ``block-blind-posts.tsv`` (30 posts that open with a block not
 blind after the rule for posts was set). For each text: the rules' verdict before (with
 neither ``notice_alone_kinds`` nor ``post_urls``) and now, the weak sign, and whether the
 embed stage (its example-stub vectors, and the weak sign where its lead agrees) rejects what
-the rules keep; then how many each stage rejects, before and now. README "Pages that are not
-news" ("A block notice alone") quotes the result.
+the rules keep; then how many each stage rejects, before and now.
+docs/notnews.md ("A block notice alone") quotes the result.
 """
 
 from __future__ import annotations

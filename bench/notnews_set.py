@@ -2,7 +2,7 @@
 
 A set is a folder of HTML pages and a ``labels.json`` ({"page.html": {"label": "stub" or
 "article", "kind": ..., "lang": ...}}), such as the blind sets that helper sessions write
-without seeing the rules or the examples (README, "Pages that are not news"). Each page is
+without seeing the rules or the examples (docs/notnews.md). Each page is
 imported under a neutral URL (``https://site-N.example/news/N``: no address tells what it
 is) into a fresh database, and ``process`` runs the extract, langid and embed stages, each
 as the CLI runs them. A stub counts as caught by the rules when the extract stage rejected it

@@ -13,7 +13,7 @@ weak sign (``Rules.weak``), how much nearer its lead vector is to the nearest ex
 than to the nearest example news text and how close to that stub it is (pipeline/stubvectors.py),
 and whether the embed stage rejects it (the sign, ``shape_margin`` and ``weak_floor``). Then,
 for each file, how many of its texts with a weak sign each margin (at the chosen floor) and
-each floor (at the chosen margin) would reject. README "Pages that are not news" ("The shape
+each floor (at the chosen margin) would reject. docs/notnews.md ("The shape
 needs the vectors", "A stub's title alone") quotes the result.
 """
 

@@ -253,7 +253,7 @@ class EmbedStage(Stage):
         agrees: no vector is stored, so the page joins no copy group, narrative or search. A
         weak sign alone is not enough: short news posts that address their reader ("if you
         cannot log in...") have the shape, a brief on a film called "Access Denied" the title,
-        and their leads sit nearer the example news (README "Pages that are not news")."""
+        and their leads sit nearer the example news (docs/notnews.md)."""
         check = self.stub_check
         if not check:
             return result

@@ -3,8 +3,8 @@ text's lead vector with the leads of example stub pages and example news
 (``pipeline/data/stub_examples.jsonl``).
 
 The rules of ``pipeline/data/notnews.toml`` match a stub's words, and a fresh set of stub
-pages, worded by services nobody wrote a rule for, passes about half of them (README "Pages
-that are not news"). Multilingual e5 places a Czech consent wall near the German and Polish
+pages, worded by services nobody wrote a rule for, passes about half of them
+(docs/notnews.md). Multilingual e5 places a Czech consent wall near the German and Polish
 ones, and a Lithuanian hosting notice near the Russian ones, whatever their words. A text of
 at most ``max_words`` words whose lead is at least ``floor`` close to an example stub, and
 ``margin`` closer to it than to any example news text, is a stub of that example's kind. The
@@ -39,8 +39,8 @@ WORD = re.compile(r"\w+")
 
 @dataclass(frozen=True)
 class Settings:
-    """When a text's lead is taken for a stub's (README "Pages that are not news": the curve
-    these were chosen from, on a plateau)."""
+    """When a text's lead is taken for a stub's (docs/notnews.md: the curve these were
+    chosen from, on a plateau)."""
 
     floor: float = 0.89  # cosine with the nearest example stub, at least
     margin: float = 0.06  # ... and this much more than with the nearest example news text

@@ -1,7 +1,7 @@
 """Sets of pages written blind by helper sessions (they saw neither the rules nor the example
 stubs), through the rules and then the embed stage, held to what was measured on them
-(README, "Pages that are not news"). Where wording was added after reading a set, the count
-is the one after it, and the README says so."""
+(docs/notnews.md). Where wording was added after reading a set, the count
+is the one after it, and docs/notnews.md says so."""
 
 from pathlib import Path
 

@@ -1,5 +1,5 @@
-"""One line of a block notice under a news headline: a weak sign, not a stub (README "Pages
-that are not news", "A block notice alone")."""
+"""One line of a block notice under a news headline: a weak sign, not a stub
+(docs/notnews.md, "A block notice alone")."""
 
 import pytest
 

@@ -87,7 +87,7 @@ SHAPED = {
     ),
 }
 # short news posts that address their reader, as Telegram channels write them: a stub's
-# shape, many of them, but news (README "Pages that are not news")
+# shape, many of them, but news (docs/notnews.md)
 
 
 def probe(name: str) -> list[list[str]]:
@@ -224,7 +224,7 @@ def test_an_upgrade_extracts_again_what_the_shape_alone_rejected(tmp_path):
 
 # Stubs of the eighth blind set (bench/data/notnews-set8) whose only sign a rule knows is
 # their title, and which the vectors' own rule (floor and margin) keeps: each lead is 0.028 to
-# 0.059 nearer an example stub than any example news text (README "Pages that are not news",
+# 0.059 nearer an example stub than any example news text (docs/notnews.md,
 # "A stub's title alone"). Two more such stubs of the set the vectors' own rule rejects.
 TITLED_STUBS = ("pt-suspended", "tr-btk-block", "uk-sanctions-block")
 
