@@ -160,9 +160,8 @@ class FrontierSpider(SourceSpider):
                                         count)  # fmt: skip
         yield from self._handling(f"wp {page} {response.url}", steps)
 
-    def parse_channel(self, response, source, key, known, pages, top, resume=None,
-                      backfill=False):  # fmt: skip
-        steps = super().parse_channel(response, source, key, known, pages, top, resume, backfill)
+    def parse_channel(self, response, source, key, known, pages, top, gaps=(), backfill=False):
+        steps = super().parse_channel(response, source, key, known, pages, top, gaps, backfill)
         yield from self._handling(f"channel {response.url}", steps)
 
     def _follow(self, source, links, response, callback=None, **extra):

@@ -1,5 +1,6 @@
 """A public Telegram channel's preview pages as a source's listing: new posts read back to the
-newest one stored, and older history read on, a page budget at a time, once caught up."""
+newest one stored, and the gaps that earlier runs left (older history, or new posts a budget
+cut) read on, a page budget at a time, once caught up."""
 
 from __future__ import annotations
 
@@ -12,23 +13,40 @@ from storage.records import EntryState, PageRecord
 
 
 def history_key(channel: str) -> str:
-    """Where a channel's history cursor is kept in crawl_state (beside its newest post id)."""
+    """Where a channel's unread gaps are kept in crawl_state (beside its newest post id)."""
     return f"{channel}?narrascope-cursor=history"
+
+
+def parse_gaps(text: str | None) -> list[list[int]]:
+    """The unread gaps of a channel, newest first: ``[above, below]`` pairs, each the post ids
+    strictly between them (``below`` 0: down to the channel's start). Stored as
+    ``"above>below,..."``; a bare ``"above"`` (the one cursor of earlier versions) is a gap
+    down to the start, and ``"0"`` or nothing, none."""
+    gaps = []
+    for part in (text or "").split(","):
+        above, _, below = part.strip().partition(">")
+        if above.isdigit() and (not below or below.isdigit()):
+            gap = [int(above), int(below or 0)]
+            if gap[0] > gap[1] + 1:
+                gaps.append(gap)
+    return gaps
+
+
+def format_gaps(gaps: list[list[int]]) -> str:
+    return ",".join(f"{above}>{below}" for above, below in gaps) or "0"
 
 
 class ChannelListing:
     """Callbacks of SourceSpider for a source's ``telegram`` channels; they use the spider's
-    requests (``_request``), page budget (``_spend``) and ``telegram_pages``."""
+    requests (``_request``), page budget (``_spend``) and ``telegram_pages`` (pages read back
+    a run, beside the newest page)."""
 
     def _channel_start(self, source: Source, url: str, state: dict):
         """The channel's newest page; ``known`` is the newest post id stored before, and
-        ``resume`` where an earlier run stopped reading older history (if it did)."""
-
-        def stored_id(key: str) -> int | None:
-            seen = state.get(canonical_or_none(key))
-            return int(seen.lastmod) if seen and (seen.lastmod or "").isdigit() else None
-
-        known, resume = stored_id(url), stored_id(history_key(url))
+        ``gaps`` what earlier runs left unread (parse_gaps)."""
+        cursor = state.get(canonical_or_none(history_key(url)))
+        seen = state.get(canonical_or_none(url))
+        known = int(seen.lastmod) if seen and (seen.lastmod or "").isdigit() else None
         return self._request(
             url,
             self.parse_channel,
@@ -38,24 +56,30 @@ class ChannelListing:
                 "known": known,
                 "pages": 1,
                 "top": None,
-                "resume": resume or None,
+                "gaps": parse_gaps(cursor.lastmod if cursor else None),
             },  # fmt: skip
             dont_filter=True,
         )
 
-    def parse_channel(self, response, source: Source, key, known, pages, top, resume=None,
+    def parse_channel(self, response, source: Source, key, known, pages, top, gaps=(),
                       backfill=False):  # fmt: skip
-        """One preview page. New posts are read back to ``known`` (the newest stored before);
-        when the page limits stop a run short of that, the id it stopped at is kept as a
-        cursor (``resume``), and a later run, once caught up, reads on from there."""
+        """One preview page. New posts are read back to ``known`` (the newest stored before).
+        Where the limits cut that read short, the posts between the cut and ``known`` become
+        the first gap; a run that caught up reads on into the gaps, newest first
+        (``backfill``: this page is of ``gaps[0]``). Gaps and the newest id are written
+        where the run's reading of the channel ends."""
         self.health[source.name]["fetched"] += 1
         posts, before = parse_channel(response.text)
         fetched_at = datetime.now(UTC)
-        if not backfill:
-            top = max([top or 0, *(p.post_id for p in posts)]) or None
+        gaps = [list(gap) for gap in gaps]
+        if backfill:
+            above, floor = gaps[0]
+        else:
+            above, floor = None, known or 0
+            top = max([top or 0, known or 0, *(p.post_id for p in posts)]) or None
         last = None  # the oldest post stored from this page
         for post in reversed(posts):  # newest first, so the page budget keeps the latest
-            if not backfill and known is not None and post.post_id <= known:
+            if post.post_id <= floor or (above is not None and post.post_id >= above):
                 continue
             if not post.text:
                 continue
@@ -71,20 +95,23 @@ class ChannelListing:
                       "forwarded_from": post.forwarded_from, "links": post.links},
                 warc=response.meta.get("warc"),
             )  # fmt: skip
-        room = pages < self.telegram_pages and self.budget[source.name] > 0
-        cursor = history_key(key)
-        unread = before is not None and (backfill or known is None or before - 1 > known)
-        follow = {"key": key, "known": known, "pages": pages + 1, "top": top, "resume": resume}
-        if unread and room:
+        unread = before is not None and before - 1 > floor
+        if backfill:  # what is left of this gap, then the older ones
+            rest = [[before if unread else floor, floor], *gaps[1:]]
+        else:  # the new posts below a cut come before every older gap
+            rest = [[before, floor], *gaps] if unread else gaps
+        rest = [gap for gap in rest if gap[0] > gap[1] + 1]
+        room = pages <= self.telegram_pages and self.budget[source.name] > 0  # pages back
+        follow = {"key": key, "known": known, "pages": pages + 1, "top": top}
+        if room and unread and not backfill:  # more new posts
             yield self._request(f"{key.split('?')[0]}?before={before}", self.parse_channel,
-                                source, cb_kwargs={**follow, "backfill": backfill})  # fmt: skip
+                                source, cb_kwargs={**follow, "gaps": gaps})  # fmt: skip
             return
-        if not backfill and top is not None:
+        if not backfill and top is not None:  # the new posts are read (or cut: a gap now)
             yield EntryState(key, source.name, "telegram", fetched_at, lastmod=str(top))
-        if unread:  # stopped by the limits: older history waits for the next run
-            yield EntryState(cursor, source.name, "telegram-history", fetched_at, str(before))
-        elif backfill:  # the start of the channel: nothing older to read
-            yield EntryState(cursor, source.name, "telegram-history", fetched_at, "0")
-        elif resume and room:  # caught up with new posts: read on into older history
-            yield self._request(f"{key.split('?')[0]}?before={resume}", self.parse_channel,
-                                source, cb_kwargs={**follow, "backfill": True})  # fmt: skip
+        if room and rest:  # caught up: read on into the gaps, newest first
+            yield self._request(f"{key.split('?')[0]}?before={rest[0][0]}", self.parse_channel,
+                                source, cb_kwargs={**follow, "gaps": rest, "backfill": True})  # fmt: skip
+            return
+        yield EntryState(history_key(key), source.name, "telegram-history", fetched_at,
+                         format_gaps(rest))  # fmt: skip
