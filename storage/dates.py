@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 #: A date that a listing, a feed or an import gives is taken as the publication date from 1900
 #: to two days after the page was fetched (time zones, a feed's clock); outside that, it is no
@@ -23,3 +23,22 @@ def parse_date(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+#: how late a listing's time of a page's last change may be: the site's clock may lag ours,
+#: and a change in the second of our fetch bears that second
+LASTMOD_SLACK = timedelta(minutes=5)
+
+
+def changed_by(value: str | None) -> datetime | None:
+    """The latest time a listing's "last changed" (a sitemap's ``lastmod``, a feed's
+    ``updated``) can mean. A date alone is the end of that day in the time zone furthest
+    behind UTC (UTC-12): a page fetched on the day it changed is asked for again until then,
+    not skipped as changed at midnight. A time is taken ``LASTMOD_SLACK`` late."""
+    parsed = parse_date(value)
+    if parsed is None:
+        return None
+    text = value.strip()
+    if len(text) <= 10 and not any(c in text for c in "T :"):  # 2026-12-05, 20261205
+        return parsed + timedelta(days=1, hours=12)
+    return parsed + LASTMOD_SLACK

@@ -19,27 +19,24 @@ from crawlers.entries.sitemaps import SitemapTooLarge, parse_sitemap, sitemap_bo
 from crawlers.entries.telegram import channel_url
 from crawlers.sources import Source, private_hosts
 from crawlers.spiders.channels import ChannelListing, history_key
+from crawlers.spiders.listed import ListedPages
 from crawlers.spiders.responses import Unusable, content_type, decode_html, failure_reason, is_html
 from crawlers.spiders.state import StateLookup
 from crawlers.spiders.wordpress import WordPressListing, listing_key, older_key
 from storage.crawlstate import canonical_or_none
-from storage.dates import parse_date
-from storage.records import NotModified, PageRecord, Rejection
+from storage.records import EntryState, NotModified, PageRecord, Rejection
 
 #: links read from one page when following links. Each costs ~0.3 ms of the thread that every
 #: download shares: a page of 100,000 links stalled the whole crawl for 30 s (and timed out
 #: other sources' downloads). A page with more is cut there, and the cut recorded.
 MAX_PAGE_LINKS = 2000
-#: listed links are looked up and spent in slices: a listing of 100,000 links costs what the
-#: page budget allows, not a canonical URL and a crawl-state lookup for every one
-FOLLOW_SLICE = 500
 #: child sitemaps a source's sitemap indexes may have read in one run, and how deep indexes
 #: may nest (the protocol allows none): an index that keeps naming new indexes ends there
 MAX_CHILD_SITEMAPS = 200
 MAX_SITEMAP_DEPTH = 3
 
 
-class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
+class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider):
     name = "narrascope"
 
     def __init__(
@@ -246,8 +243,9 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
             return
         if article_signal(response.selector, self.min_article_chars):
             yield from self.parse_page(response, source, title, published)
-        else:
+        else:  # known from now on: checked again in turn (_follow), not as a page never seen
             self.health[source.name]["fetched"] += 1
+            yield EntryState(response.url, source.name, "listing", datetime.now(UTC))
         if depth >= source.max_depth:
             return
         anchors = (a for a in response.selector.root.iter("a", "area") if a.get("href") is not None)
@@ -276,74 +274,6 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
 
     # -- article pages -------------------------------------------------------------------
 
-    def _spend(self, source: Source) -> bool:
-        if self.budget[source.name] <= 0:
-            return False
-        self.budget[source.name] -= 1
-        return True
-
-    def _follow(self, source: Source, links: list[Link], response, callback=None, **extra):
-        """Requests for listed pages: skipped when the listing says they have not changed since
-        the last fetch, conditional (ETag / Last-Modified) when they were fetched before. Read
-        in slices, up to where the page budget runs out."""
-        callback = callback or self.parse_page
-        listed: set[str | None] = set()
-        for start in range(0, len(links), FOLLOW_SLICE):
-            spent = yield from self._follow_slice(
-                source, links[start : start + FOLLOW_SLICE], response, callback, listed, extra
-            )
-            if spent:
-                return
-
-    def _follow_slice(self, source: Source, links: list[Link], response, callback,
-                      listed: set, extra: dict):  # fmt: skip
-        """``_follow`` for one slice of the listing; returns True once the budget is spent.
-        ``listed``: canonical URLs of the listing's earlier slices."""
-        links = [
-            Link(response.urljoin(link.url), link.title, link.published, link.lastmod)
-            for link in links
-        ]
-        allowed = {}
-        for link in links:
-            key = canonical_or_none(link.url)
-            if key in self._requested or key in listed:
-                continue
-            listed.add(key)
-            if key is None:
-                self.logger.info("%s: skipping %s (not an http(s) URL)", source.name, link.url)
-            elif source.allows(link.url):
-                allowed[key] = link
-            else:
-                self.logger.info("%s: skipping %s (outside allowed domains)", source.name, link.url)
-        state = self._state(allowed)  # keyed by canonical URL already
-        for key, link in allowed.items():
-            seen = state.get(key)
-            if source.wordpress and (
-                key in self._api_urls.get(source.name, ()) or (seen and seen.kind == "api-post")
-            ):
-                self.health[source.name]["skipped"] += 1  # the REST API keeps it current
-                continue
-            changed = parse_date(link.lastmod)
-            if seen and changed and seen.last_fetched_at >= changed:
-                self.health[source.name]["skipped"] += 1
-                continue
-            if not self._spend(source):
-                return True
-            self._requested.add(key)
-            headers = {}
-            if seen and seen.etag:
-                headers["If-None-Match"] = seen.etag
-            if seen and seen.last_modified:
-                headers["If-Modified-Since"] = seen.last_modified
-            yield self._request(
-                link.url,
-                callback,
-                source,
-                headers=headers,
-                cb_kwargs={"title": link.title, "published": link.published, **extra},
-                meta={"handle_httpstatus_list": [304]},
-            )
-
     def _reject(self, source: Source, url: str, reason: str, detail: str) -> Rejection:
         self.health[source.name][f"error:{reason}"] += 1
         return Rejection("crawl", reason, detail, url=url, source=source.name)
@@ -352,6 +282,11 @@ class SourceSpider(WordPressListing, ChannelListing, scrapy.Spider):
         health = self.health[source.name]
         health["fetched"] += 1
         now = datetime.now(UTC)
+        listed = (response.meta.get("redirect_urls") or [None])[0]
+        if listed and canonical_or_none(listed) != canonical_or_none(response.url):
+            # the state of the address listed (that redirected here): its listing's dates
+            # and budget go by it, and it is no page never fetched on the next run
+            yield EntryState(listed, source.name, "redirect", now, response.url)
         if response.status == 304:
             yield NotModified(response.url, source.name, now, response.meta.get("warc"))
             return

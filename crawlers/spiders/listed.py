@@ -1,0 +1,124 @@
+"""The pages a listing names (a feed's entries, a sitemap's URLs, a followed page's links):
+which of them a run asks for within its page budget, in what order, and how."""
+
+from __future__ import annotations
+
+from crawlers.entries import Link
+from crawlers.sources import Source
+from storage.crawlstate import canonical_or_none
+from storage.dates import changed_by, parse_date
+
+#: listed links are looked up and spent in slices: a listing of 100,000 links costs what the
+#: page budget allows, not a canonical URL and a crawl-state lookup for every one
+FOLLOW_SLICE = 500
+
+
+class ListedPages:
+    """Callbacks of SourceSpider for listed pages; they use the spider's requests
+    (``_request``), crawl state (``_state``), page budget (``budget``), the pages asked for in
+    this run (``_requested``) and its page callbacks."""
+
+    def _spend(self, source: Source) -> bool:
+        if self.budget[source.name] <= 0:
+            return False
+        self.budget[source.name] -= 1
+        return True
+
+    def _follow(self, source: Source, links: list[Link], response, callback=None, **extra):
+        """Requests for listed pages: skipped when the listing says they have not changed since
+        the last fetch, conditional (ETag / Last-Modified) when they were fetched before. Read
+        in slices. Pages never fetched come first; then, with the budget left, pages the
+        listing says changed since their fetch, then pages it gives no date for (or a date
+        about when they were fetched), those fetched longest ago first: a listing longer than
+        the budget is read to its end over runs, and every page of it checked again in turn."""
+        callback = callback or self.parse_page
+        listed: set[str | None] = set()
+        again: list[tuple] = []  # (in doubt, last fetched, listing order, link, seen)
+        for start in range(0, len(links), FOLLOW_SLICE):
+            spent = yield from self._follow_slice(
+                source, links[start : start + FOLLOW_SLICE], response, callback, listed, extra,
+                again,
+            )  # fmt: skip
+            if spent:
+                return
+        # pages whose links are followed take at most half of what is left, in turn: the
+        # stories new on them need the rest (a budget of no more pages than sections would
+        # otherwise be spent on the sections, run after run)
+        hubs = callback == self.parse_linked and extra.get("depth", 0) < source.max_depth
+        turns = (self.budget[source.name] + 1) // 2 if hubs else None
+        for *_, link, seen in sorted(again, key=lambda a: a[:3]):
+            key = canonical_or_none(link.url)
+            if key in self._requested:  # another listing asked for it meanwhile
+                continue
+            if turns is not None:
+                if turns <= 0:
+                    return
+                turns -= 1
+            if not self._spend(source):
+                return
+            yield self._page_request(source, key, link, seen, callback, extra)
+
+    def _follow_slice(self, source: Source, links: list[Link], response, callback,
+                      listed: set, extra: dict, again: list):  # fmt: skip
+        """``_follow`` for one slice of the listing; returns True once the budget is spent.
+        ``listed``: canonical URLs of the listing's earlier slices; ``again``: where the
+        pages to check again are put (at most as many as the budget has left)."""
+        links = [
+            Link(response.urljoin(link.url), link.title, link.published, link.lastmod)
+            for link in links
+        ]
+        allowed = {}
+        for link in links:
+            key = canonical_or_none(link.url)
+            if key in self._requested or key in listed:
+                continue
+            listed.add(key)
+            if key is None:
+                self.logger.info("%s: skipping %s (not an http(s) URL)", source.name, link.url)
+            elif source.allows(link.url):
+                allowed[key] = link
+            else:
+                self.logger.info("%s: skipping %s (outside allowed domains)", source.name, link.url)
+        state = self._state(allowed)  # keyed by canonical URL already
+        for key, link in allowed.items():
+            seen = state.get(key)
+            if source.wordpress and (
+                key in self._api_urls.get(source.name, ()) or (seen and seen.kind == "api-post")
+            ):
+                self.health[source.name]["skipped"] += 1  # the REST API keeps it current
+                continue
+            changed, latest = parse_date(link.lastmod), changed_by(link.lastmod)
+            if seen and latest and seen.last_fetched_at >= latest:
+                self.health[source.name]["skipped"] += 1
+                continue
+            if seen:  # after the pages never fetched: first those the listing says changed
+                # since, then those it gives no date for or that changed about when fetched
+                doubt = not changed or changed <= seen.last_fetched_at
+                again.append((doubt, seen.last_fetched_at, len(listed), link, seen))
+                if len(again) > 2 * max(self.budget[source.name], 1):
+                    again.sort(key=lambda a: a[:3])
+                    del again[self.budget[source.name] :]
+                continue
+            if not self._spend(source):
+                return True
+            yield self._page_request(source, key, link, seen, callback, extra)
+
+    def _page_request(self, source: Source, key, link: Link, seen, callback, extra: dict):
+        """A listed page's request: conditional where it was fetched before, unless its links
+        are still to be followed (a 304 gives none, so a story below an unchanged section
+        that one run left would never be read)."""
+        self._requested.add(key)
+        headers = {}
+        follows = callback == self.parse_linked and extra.get("depth", 0) < source.max_depth
+        if seen and seen.etag and not follows:
+            headers["If-None-Match"] = seen.etag
+        if seen and seen.last_modified and not follows:
+            headers["If-Modified-Since"] = seen.last_modified
+        return self._request(
+            link.url,
+            callback,
+            source,
+            headers=headers,
+            cb_kwargs={"title": link.title, "published": link.published, **extra},
+            meta={"handle_httpstatus_list": [304]},
+        )
