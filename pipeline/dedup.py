@@ -176,6 +176,9 @@ class DedupStage(Stage):
         batch_sigs: dict[str, np.ndarray] = {}
         results = []
         earlier: dict[str, list[str]] = {}  # text hash -> documents of this batch before
+        # what is stored of the batch's own documents is of a version they replace now: a
+        # batch document is compared by its text in this batch, once it has been handled
+        ours = {d.doc_id for d in batch}
         translations = (
             self._translations(batch, answer.vectors, _Window(answer.window, self, batch))
             if self.translated
@@ -183,15 +186,16 @@ class DedupStage(Stage):
         )
         for doc, (digest, sig, bucket_list) in zip(batch, signed, strict=True):
             matches: dict[str, tuple[str, float]] = {}
-            for other in answer.exact.get(digest, []) + earlier.get(digest, []):
+            stored = [o for o in answer.exact.get(digest, []) if o not in ours]
+            for other in stored + earlier.get(digest, []):
                 matches[other] = ("exact", 1.0)
             candidates = {o for band, b in enumerate(bucket_list) for o in index.get((band, b), [])}
             for other in sorted(candidates):
                 if other in matches or other == doc.doc_id:
                     continue
-                other_sig = stored_sigs.get(other)
+                other_sig = batch_sigs.get(other) if other in ours else stored_sigs.get(other)
                 if other_sig is None:
-                    other_sig = batch_sigs[other]
+                    continue
                 estimate = jaccard(sig, other_sig)
                 if estimate >= self.threshold:
                     matches[other] = ("near", round(estimate, 4))

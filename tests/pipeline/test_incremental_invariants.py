@@ -1,0 +1,92 @@
+"""Copies and narratives when a page changes (a new version: the same URL, another text) and
+is processed again, in the same batch as other documents or in one of its own. No embedding
+model: the word pipeline (exact and near copies, narratives of character n-grams)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from pipeline.dedup import DedupStage
+from pipeline.extract import ExtractStage
+from pipeline.langid import LangIdStage
+from pipeline.narratives import ClusterStage
+from pipeline.runner import run_stages
+from storage import connect
+from storage.documents import store_pages
+from storage.urls import doc_id_for
+from tests.pipeline.test_dedup import ARTICLE, EDITED, UNRELATED, page
+
+
+def stages(cluster: bool = False) -> list:
+    out = [ExtractStage(), LangIdStage(), DedupStage(translated=False)]
+    return out + [ClusterStage(vectors="words")] if cluster else out
+
+
+def links(db) -> set[tuple[str, str, str]]:
+    with connect(db, read_only=True) as con:
+        return set(con.execute("SELECT doc_id, other_doc_id, kind FROM copy_links").fetchall())
+
+
+def test_a_page_changed_in_the_batch_of_its_copies_is_compared_by_its_new_text(tmp_path):
+    """x.example/a said UNRELATED, now says ARTICLE. In the batch that redoes it: a verbatim
+    copy of its *old* text (nobody's text now) and an edited copy of its new one. Processed
+    in one batch or with the changed page in a batch of its own before them, the copies are
+    the same: the edited copy links to the page (near), the copy of the old text to nothing.
+    """
+    a, old, edited = (doc_id_for(u) for u in (
+        "https://x.example/a", "https://y.example/old", "https://z.example/edited"))  # fmt: skip
+    found = {}
+    for split in ("one batch", "page first"):
+        db = tmp_path / f"{split.replace(' ', '-')}.duckdb"
+        with connect(db) as con:
+            store_pages(con, [page("https://x.example/a", UNRELATED, 0)])
+        run_stages(db, stages(), batch_size=4, run_id="r1")
+        with connect(db) as con:
+            store_pages(con, [page("https://x.example/a", ARTICLE, 5)])
+        if split == "page first":
+            run_stages(db, stages(), batch_size=4, run_id="r2")
+        with connect(db) as con:
+            store_pages(con, [page("https://y.example/old", UNRELATED, 6),
+                              page("https://z.example/edited", EDITED, 7)])  # fmt: skip
+        run_stages(db, stages(), batch_size=4, run_id="r3")
+        found[split] = links(db)
+    assert found["page first"] == {(edited, a, "near")}
+    # before the fix in pipeline/dedup.py: {(old, a, 'exact')}, and the edited copy unlinked
+    assert found["one batch"] == found["page first"]
+    assert old not in {d for d, _, _ in found["one batch"]}
+
+
+def test_a_changed_page_leaves_its_old_narrative_when_it_is_clustered_again(tmp_path):
+    """x.example/a (UNRELATED) and y.example/b (ARTICLE) form two narratives; then a's page
+    carries b's text: a verbatim copy of b. Clustered again, a joins b's narrative (its copy
+    group's) and leaves its own, which, with no member left, goes; every narrative counts
+    its members."""
+    db = tmp_path / "n.duckdb"
+    first_a = page("https://x.example/a", UNRELATED, 0)
+    with connect(db) as con:
+        store_pages(con, [first_a, page("https://y.example/b", ARTICLE, 1)])
+    run_stages(db, stages(cluster=True), batch_size=4, run_id="r1")
+    a, b = doc_id_for("https://x.example/a"), doc_id_for("https://y.example/b")
+    with connect(db) as con:
+        [(b_narrative,)] = con.execute(
+            "SELECT narrative_id FROM narrative_members WHERE doc_id = ?", [b]
+        ).fetchall()
+        store_pages(
+            con, [replace(first_a, text=ARTICLE, fetched_at=first_a.fetched_at + timedelta(days=1))]
+        )
+    run_stages(db, stages(cluster=True), batch_size=4, run_id="r2")
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT doc_id, other_doc_id, kind FROM copy_links").fetchall() == [
+            (a, b, "exact")
+        ]
+        members = dict(con.execute("SELECT doc_id, narrative_id FROM narrative_members").fetchall())
+        counted = con.execute(
+            "SELECT n.narrative_id, n.size, count(m.doc_id) FROM narratives n "
+            "LEFT JOIN narrative_members m USING (narrative_id) GROUP BY 1, 2 ORDER BY 1"
+        ).fetchall()
+    # fails: a joins its own old narrative 'via copy' (the copy group's narrative is the
+    # lowest id among its members' rows, a's stale row among them) ...
+    assert members == {a: b_narrative, b: b_narrative}
+    # ... which still counts a's first version: [(1, 2, 1), (2, 1, 1)]
+    assert counted == [(b_narrative, 2, 2)]
