@@ -9,14 +9,13 @@ from datetime import datetime
 
 import numpy as np
 
-from storage import means as language_means
 from storage.bulk import insert_rows
-from storage.documents import seen_at_sql
 from storage.outputs.base import VERSIONS, Output, WriteContext, versions
 from storage.outputs.narrative_lookup import (
     NarrativeContext,
     NarrativeLookup,
     StoredNarrative,
+    counted,
     narrative_context,
 )
 
@@ -112,6 +111,11 @@ def write(con, ctx: WriteContext, items: list[NarrativeAssignment], extras: list
     """New narratives get the next ids; merges move members and leave an alias behind."""
     states = [x for x in extras if isinstance(x, NarrativeState)]
     merges = [x for x in extras if isinstance(x, NarrativeMerge)]
+    # a new version of a page leaves the narrative its earlier version was placed in, which
+    # is counted again without it (the batch's lookup counted it so: ``narrative_context``)
+    earlier = _earlier(con, items)
+    if earlier:
+        withdraw(con, earlier, ctx.now)
     # new narratives are numbered in the order the batch holds their first documents (the
     # order they were first seen), so ids grow with time whatever the batch's size
     keys = [r.narrative for r in items] + [s.narrative for s in states]
@@ -159,6 +163,21 @@ def write(con, ctx: WriteContext, items: list[NarrativeAssignment], extras: list
     if items:
         placed = {r.doc_id: real(r.narrative) for r in items}
         _settle(con, returning, placed, ctx.now)
+
+
+def _earlier(con, items: list[NarrativeAssignment]) -> list[tuple[str, int]]:
+    """(doc_id, version) of the earlier version that placed each of these documents in the
+    narrative it is in, where one did: usually none (only a version above 1 is looked up)."""
+    keys = [(r.doc_id, r.version) for r in items if r.version > 1]
+    if not keys:
+        return []
+    return con.execute(
+        f"SELECT s.doc_id, max(s.version) FROM stage_state s JOIN {VERSIONS} "
+        "ON s.doc_id = k.doc_id AND s.version < k.version WHERE s.stage = ? "
+        "AND s.status = 'done' AND s.doc_id IN (SELECT doc_id FROM narrative_members) "
+        "GROUP BY 1 ORDER BY 1",
+        [*versions(keys), STAGE],
+    ).fetchall()
 
 
 def _returning(con, doc_ids: list[str]) -> dict[str, tuple[int, datetime]]:
@@ -284,18 +303,10 @@ def withdraw(con, keys: list[tuple[str, int]], now) -> None:
 
 
 def _recount(con, narrative_id: int, model_id: str, now) -> None:
-    """A narrative's size, last date, vector sum and language parts, from its members: their
-    latest lead vectors of ``model_id``, of the input most of them have ('original' on a tie),
-    centred as the cluster stage centres them. A member with no such vector counts in the
-    size alone; a narrative of hashed word vectors (nothing stored to add up) keeps its sums."""
-    size, last_seen = con.execute(
-        f"SELECT count(*), max({seen_at_sql('e')}) FROM narrative_members m "
-        "JOIN documents d ON d.doc_id = m.doc_id "
-        "JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
-        "LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = d.current_version "
-        "WHERE m.narrative_id = ?",
-        [narrative_id],
-    ).fetchone()
+    """A narrative's size, last date, vector sum and language parts, counted again from its
+    members (``counted``). One left with none is removed; a narrative of hashed word vectors
+    (nothing stored to add up) keeps its sums."""
+    size, last_seen, vector_sum, parts = counted(con, narrative_id, model_id)
     if not size:
         # its aliases stay, for its documents' return (narrative_withdrawn): ids merged into
         # it resolve to it again when they take it back, or to where they go (``_settle``)
@@ -306,45 +317,16 @@ def _recount(con, narrative_id: int, model_id: str, now) -> None:
         "UPDATE narratives SET size = ?, last_seen = ?, updated_at = ? WHERE narrative_id = ?",
         [size, last_seen, now, narrative_id],
     )
-    members = "FROM embeddings e JOIN narrative_members m ON m.doc_id = e.doc_id " \
-              "WHERE m.narrative_id = ? AND e.model_id = ?"  # fmt: skip
-    inputs = con.execute(
-        f"SELECT e.input {members} GROUP BY 1 ORDER BY count(DISTINCT e.doc_id) DESC, "
-        "e.input = 'original' DESC LIMIT 1",
-        [narrative_id, model_id],
-    ).fetchall()
-    if not inputs:
+    if vector_sum is None:
         return
-    kind = inputs[0][0]
-    rows = con.execute(
-        f"""
-        WITH latest AS (
-            SELECT e.doc_id, arg_max(coalesce(e.lead_vector, e.vector), e.version) AS v,
-                   max(e.version) AS version
-            {members} AND e.input = ? GROUP BY 1
-        )
-        SELECT l.lang, x.v FROM latest x
-        LEFT JOIN languages l ON l.doc_id = x.doc_id AND l.version = x.version ORDER BY x.doc_id
-        """,
-        [narrative_id, model_id, kind],
-    ).fetchall()
-    means = language_means.load(con, model_id, kind)
-    langs = [lang or "" for lang, _ in rows]
-    vectors = language_means.centre(np.asarray([v for _, v in rows]), langs, means, "lead")
-    parts: dict[str, list] = {}
-    for lang, vector in zip(langs, vectors, strict=True):
-        part = parts.setdefault(lang, [0, np.zeros_like(vector)])
-        part[0] += 1
-        part[1] = part[1] + vector
     con.execute(
         "UPDATE narratives SET vector_sum = ? WHERE narrative_id = ?",
-        [vectors.sum(axis=0).astype(np.float32).tolist(), narrative_id],
+        [vector_sum.astype(np.float32).tolist(), narrative_id],
     )
     write_parts(
         con,
-        {narrative_id: [(lang, n, total.astype(np.float32).tolist())
-                        for lang, (n, total) in sorted(parts.items())]},
-    )  # fmt: skip
+        {narrative_id: [(lang, n, total.astype(np.float32).tolist()) for lang, n, total in parts]},
+    )
 
 
 OUTPUT = Output(
