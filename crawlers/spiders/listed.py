@@ -80,6 +80,7 @@ class ListedPages:
             else:
                 self.logger.info("%s: skipping %s (outside allowed domains)", source.name, link.url)
         state = self._state(allowed)  # keyed by canonical URL already
+        keep = max(self.budget[source.name], 1)  # read once a slice (Redis on a frontier)
         for key, link in allowed.items():
             seen = state.get(key)
             if source.wordpress and (
@@ -95,9 +96,9 @@ class ListedPages:
                 # since, then those it gives no date for or that changed about when fetched
                 doubt = not changed or changed <= seen.last_fetched_at
                 again.append((doubt, seen.last_fetched_at, len(listed), link, seen))
-                if len(again) > 2 * max(self.budget[source.name], 1):
+                if len(again) > 2 * keep:  # no more than the budget can still ask for
                     again.sort(key=lambda a: a[:3])
-                    del again[self.budget[source.name] :]
+                    del again[keep:]
                 continue
             if not self._spend(source):
                 return True

@@ -245,7 +245,9 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             yield from self.parse_page(response, source, title, published)
         else:  # known from now on: checked again in turn (_follow), not as a page never seen
             self.health[source.name]["fetched"] += 1
-            yield EntryState(response.url, source.name, "listing", datetime.now(UTC))
+            now = datetime.now(UTC)
+            yield from self._redirected(response, source, now)
+            yield EntryState(response.url, source.name, "listing", now)
         if depth >= source.max_depth:
             return
         anchors = (a for a in response.selector.root.iter("a", "area") if a.get("href") is not None)
@@ -282,11 +284,7 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
         health = self.health[source.name]
         health["fetched"] += 1
         now = datetime.now(UTC)
-        listed = (response.meta.get("redirect_urls") or [None])[0]
-        if listed and canonical_or_none(listed) != canonical_or_none(response.url):
-            # the state of the address listed (that redirected here): its listing's dates
-            # and budget go by it, and it is no page never fetched on the next run
-            yield EntryState(listed, source.name, "redirect", now, response.url)
+        yield from self._redirected(response, source, now)
         if response.status == 304:
             yield NotModified(response.url, source.name, now, response.meta.get("warc"))
             return
@@ -313,6 +311,14 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             hint_title=title, hint_published_at=published, etag=header("ETag"),
             last_modified=header("Last-Modified"), warc=response.meta.get("warc"),
         )  # fmt: skip
+
+    @staticmethod
+    def _redirected(response, source: Source, now: datetime):
+        """The state of the address listed, where it redirected here: its listing's dates
+        and budget go by it, and it is no page never fetched on the next run."""
+        listed = (response.meta.get("redirect_urls") or [None])[0]
+        if listed and canonical_or_none(listed) != canonical_or_none(response.url):
+            yield EntryState(listed, source.name, "redirect", now, response.url)
 
     def failed(self, failure):
         found = failure_reason(failure)

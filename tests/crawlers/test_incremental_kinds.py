@@ -498,3 +498,27 @@ def test_sections_are_checked_in_turn_and_leave_the_budget_room_for_their_storie
         crawl(tmp_path, sources)
         counts.append(len(stored(tmp_path)))
     assert counts == [0, 1, 2, 3, 4, 5, 6]  # before: [0, 0, 0, 0, 0, 0, 0]
+
+
+def test_sections_that_redirect_are_checked_in_turn_too(tmp_path, local_site):
+    """As the test above, but the home page links /sec/N, which redirects to /section/N (a
+    renamed section): the listed address got no state (only the address it ended at did),
+    so it was a page never fetched on every run, asked for first, and its stories never got
+    a page of the budget (found by a helper's review)."""
+    site = local_site({})
+    b = site.base
+    links = '<a href="/sec/0">s0</a><a href="/sec/1">s1</a>'
+    site.routes["/"] = (HTML, f"<html><body>{links}</body></html>".encode(), {})
+    for s in range(2):
+        site.routes[f"/sec/{s}"] = (HTML, b"", {"Status": "301", "Location": f"{b}/section/{s}"})
+        stories = "".join(f'<a href="/story/{s}-{i}">story</a>' for i in range(3))
+        site.routes[f"/section/{s}"] = (HTML, f"<html><body>{stories}</body></html>".encode(), {})
+        for i in range(3):
+            site.routes[f"/story/{s}-{i}"] = (HTML, page(f"Story {s}-{i}"), {})
+    sources = write_sources(tmp_path, {"home": b + "/", "follow_links": True,
+                                       "max_depth": 2, "max_pages": 2})  # fmt: skip
+    counts = []
+    for _ in range(7):
+        crawl(tmp_path, sources)
+        counts.append(len(stored(tmp_path)))
+    assert counts[-1] == 6, counts  # before: [0, 0, 0, 0, 0, 0, 0]
