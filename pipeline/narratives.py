@@ -163,27 +163,60 @@ class ClusterStage(Stage):
             NarrativeLookup(self.model_id, self.embed_input, tuple(d.doc_id for d in batch), since)
         ]
 
+    def _leave(self, narratives: dict, answer: NarrativeContext, vectors: dict) -> set:
+        """Take the batch's documents that will be placed again (those with a vector) out of
+        the narratives their earlier versions are in (storage withdraws their rows in the
+        same write): a narrative's size, its language part and its sum lose the earlier
+        version's vector (with hashed word vectors, of which nothing is stored, the part's
+        average); one left with none is dropped. Returns the narratives left with some."""
+        left = set()
+        for doc_id, (key, lang, vector) in sorted(answer.earlier.items()):
+            n = narratives.get(key)
+            if n is None or doc_id not in vectors:
+                continue
+            lang = lang if lang in n.parts else max(n.parts, key=lambda x: n.parts[x][0])
+            size, total = n.parts[lang]
+            if vector is not None and self.vectors == "embed":
+                mine = story_vectors(np.asarray([vector], dtype=np.float32), [lang],
+                                     answer.means)[0]  # fmt: skip
+            else:
+                mine = total / max(size, 1)
+            n.size -= 1
+            n.total = n.total - mine
+            if size <= 1:
+                del n.parts[lang]
+            else:
+                n.parts[lang] = [size - 1, total - mine]
+            if n.size <= 0 or not n.parts:
+                del narratives[key]
+                left.discard(key)
+            else:
+                left.add(key)
+        return left
+
     def process(
         self, batch: list[DocInput], found: dict | None = None, prepared=None
     ) -> BatchResult:
         answer = next(iter((found or {}).values()), None) or NarrativeContext()
-        state = self.clusterer()
-        state.load([
-            Narrative(
-                stored.narrative_id, stored.size, np.asarray(stored.vector_sum, dtype=np.float32),
-                stored.last_seen,
-                {lang: [n, np.asarray(part, dtype=np.float32)] for lang, n, part in stored.parts},
-            )
-            for stored in answer.active
-        ])  # fmt: skip
-        state.group_narrative.update(answer.group_narratives)
-        order = sorted(range(len(batch)), key=lambda i: _chronological(batch[i]))
-        results: list = [None] * len(batch)
         if self.vectors == "words":
             matrix = self.word_vectors([self.lead(d) for d in batch])
             vectors = {d.doc_id: matrix[i] for i, d in enumerate(batch) if matrix[i].any()}
         else:
             vectors = self.story_vectors(batch, answer)
+        narratives = {
+            stored.narrative_id: Narrative(
+                stored.narrative_id, stored.size, np.asarray(stored.vector_sum, dtype=np.float32),
+                stored.last_seen,
+                {lang: [n, np.asarray(part, dtype=np.float32)] for lang, n, part in stored.parts},
+            )
+            for stored in answer.active
+        }  # fmt: skip
+        left = self._leave(narratives, answer, vectors)
+        state = self.clusterer()
+        state.load(list(narratives.values()))
+        state.group_narrative.update(answer.group_narratives)
+        order = sorted(range(len(batch)), key=lambda i: _chronological(batch[i]))
+        results: list = [None] * len(batch)
         for i in order:
             doc = batch[i]
             v = vectors.get(doc.doc_id)
@@ -200,11 +233,12 @@ class ClusterStage(Stage):
             )
         # final keys (merges may have redirected earlier assignments), then the batch-level
         # outputs: the state of every narrative the batch touched, and its merges
-        touched = {}
+        touched = {key: True for key in left if key in state.active}
         for r in results:
             if isinstance(r, NarrativeAssignment):
                 r.narrative = state.resolve(r.narrative)
                 touched[r.narrative] = True
+        touched = {state.resolve(key): True for key in touched}
         outputs: list = [state.active[key].state(self.model_id) for key in touched]
         outputs += [NarrativeMerge(m, s, why) for m, s, why in state.merges]
         return BatchResult(results, outputs)

@@ -9,13 +9,14 @@ from datetime import datetime
 
 import numpy as np
 
+from storage import means as language_means
 from storage.bulk import insert_rows
+from storage.documents import seen_at_sql
 from storage.outputs.base import VERSIONS, Output, WriteContext, versions
 from storage.outputs.narrative_lookup import (
     NarrativeContext,
     NarrativeLookup,
     StoredNarrative,
-    counted,
     narrative_context,
 )
 
@@ -112,7 +113,7 @@ def write(con, ctx: WriteContext, items: list[NarrativeAssignment], extras: list
     states = [x for x in extras if isinstance(x, NarrativeState)]
     merges = [x for x in extras if isinstance(x, NarrativeMerge)]
     # a new version of a page leaves the narrative its earlier version was placed in, which
-    # is counted again without it (the batch's lookup counted it so: ``narrative_context``)
+    # is counted again without it (the stage took it out of the narrative's state as well)
     earlier = _earlier(con, items)
     if earlier:
         withdraw(con, earlier, ctx.now)
@@ -327,6 +328,59 @@ def _recount(con, narrative_id: int, model_id: str, now) -> None:
         con,
         {narrative_id: [(lang, n, total.astype(np.float32).tolist()) for lang, n, total in parts]},
     )
+
+
+def counted(con, narrative_id: int, model_id: str, leave_out: list[str] = ()) -> tuple:
+    """(size, last date, vector sum, language parts [(lang, size, sum)]) of a narrative counted
+    from its members but ``leave_out``: their latest lead vectors of ``model_id``, of the
+    input most of them have ('original' on a tie), centred as the cluster stage centres
+    them. A member with no such vector counts in the size alone; the sums are None where no
+    member has one (hashed word vectors: nothing stored to add up)."""
+    members = "FROM narrative_members m WHERE m.narrative_id = ? " \
+              "AND m.doc_id NOT IN (SELECT unnest(?::VARCHAR[]))"  # fmt: skip
+    size, last_seen = con.execute(
+        f"SELECT count(*), max({seen_at_sql('e')}) FROM narrative_members m "
+        "JOIN documents d ON d.doc_id = m.doc_id "
+        "JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
+        "LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = d.current_version "
+        "WHERE m.narrative_id = ? AND m.doc_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+        [narrative_id, list(leave_out)],
+    ).fetchone()
+    if not size:
+        return 0, None, None, None
+    vectors = "FROM embeddings e WHERE e.model_id = ? AND e.doc_id IN " \
+              f"(SELECT m.doc_id {members})"  # fmt: skip
+    params = [model_id, narrative_id, list(leave_out)]
+    inputs = con.execute(
+        f"SELECT e.input {vectors} GROUP BY 1 ORDER BY count(DISTINCT e.doc_id) DESC, "
+        "e.input = 'original' DESC LIMIT 1",
+        params,
+    ).fetchall()
+    if not inputs:
+        return size, last_seen, None, None
+    kind = inputs[0][0]
+    rows = con.execute(
+        f"""
+        WITH latest AS (
+            SELECT e.doc_id, arg_max(coalesce(e.lead_vector, e.vector), e.version) AS v,
+                   max(e.version) AS version
+            {vectors} AND e.input = ? GROUP BY 1
+        )
+        SELECT l.lang, x.v FROM latest x
+        LEFT JOIN languages l ON l.doc_id = x.doc_id AND l.version = x.version ORDER BY x.doc_id
+        """,
+        [*params, kind],
+    ).fetchall()
+    means = language_means.load(con, model_id, kind)
+    langs = [lang or "" for lang, _ in rows]
+    centred = language_means.centre(np.asarray([v for _, v in rows]), langs, means, "lead")
+    parts: dict[str, list] = {}
+    for lang, vector in zip(langs, centred, strict=True):
+        part = parts.setdefault(lang, [0, np.zeros_like(vector)])
+        part[0] += 1
+        part[1] = part[1] + vector
+    return (size, last_seen, centred.sum(axis=0),
+            [(lang, n, total) for lang, (n, total) in sorted(parts.items())])  # fmt: skip
 
 
 OUTPUT = Output(

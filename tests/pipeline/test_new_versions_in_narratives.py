@@ -1,0 +1,84 @@
+"""A new version of a page leaves its narrative (pipeline/narratives.py ``_leave``): with
+hashed word vectors, and when the cluster stage rejects the new version (a helper's review)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import numpy as np
+
+from pipeline.narratives import ClusterStage
+from pipeline.runner import run_stages
+from storage import connect
+from storage.documents import store_pages
+from storage.urls import doc_id_for
+from tests.pipeline.test_dedup import ARTICLE, EDITED, UNRELATED, page
+from tests.pipeline.test_incremental_invariants import stages
+
+
+def narratives(db):
+    with connect(db, read_only=True) as con:
+        return con.execute(
+            "SELECT n.narrative_id, n.size, count(m.doc_id), n.vector_sum, "
+            "(SELECT sum(p.size) FROM narrative_parts p WHERE p.narrative_id = n.narrative_id) "
+            "FROM narratives n LEFT JOIN narrative_members m USING (narrative_id) "
+            "GROUP BY n.narrative_id, n.size, n.vector_sum ORDER BY 1"
+        ).fetchall()
+
+
+def test_words_a_new_version_in_the_same_narrative_is_summed_once(tmp_path):
+    """[cluster] vectors = "words": a (ARTICLE) and b (EDITED, its copy) make one narrative;
+    a's page is edited a little and clustered again into the same narrative. The lookup and
+    _recount keep the stored sums when no member has a stored vector (counted: vector_sum
+    None), so the old version's hashed vector stays in the sum and in its language part's
+    size, while size goes back to 2: the narrative sums three unit vectors for two members
+    (each revision adds one more)."""
+    db = tmp_path / "n.duckdb"
+    first_a = page("https://x.example/a", ARTICLE, 0)
+    with connect(db) as con:
+        store_pages(con, [first_a, page("https://y.example/b", EDITED, 1)])
+    run_stages(db, stages(cluster=True), batch_size=4, run_id="r1")
+    [(_, size, members, total, parts)] = narratives(db)
+    assert (size, members, parts) == (2, 2, 2)
+    with connect(db) as con:
+        store_pages(con, [replace(first_a, text=ARTICLE.replace("Tuesday", "Monday"),
+                                  fetched_at=first_a.fetched_at + timedelta(days=1))])  # fmt: skip
+    run_stages(db, stages(cluster=True), batch_size=4, run_id="r2")
+    [(_, size, members, total, parts)] = narratives(db)
+    assert (size, members) == (2, 2)
+    assert parts == size, f"language parts count {parts} documents"
+    # a sum of `size` unit vectors has a norm of at most `size`
+    assert np.linalg.norm(total) <= size + 1e-3, np.linalg.norm(total)
+
+
+def test_a_new_version_the_cluster_stage_rejects_is_not_counted_out_of_its_narrative(
+    tmp_path, monkeypatch
+):
+    """a (ARTICLE) and b (EDITED, its copy) make one narrative. a's page changes, and the
+    cluster stage rejects the new version (no vector: here a lead with no n-grams, as
+    monkeypatched); c, a verbatim copy of b, is in the same batch and joins b's narrative.
+    The lookup (narrative_context) counted that narrative without a, as it leaves out every
+    batch document with a narrative_members row, but the write withdraws only the documents
+    it places (_earlier(items)): a stays a member, and the narrative's size and sums leave
+    it out (size 2, three members)."""
+    db = tmp_path / "n.duckdb"
+    first_a = page("https://x.example/a", ARTICLE, 0)
+    with connect(db) as con:
+        store_pages(con, [first_a, page("https://y.example/b", EDITED, 1)])
+    run_stages(db, stages(cluster=True), batch_size=4, run_id="r1")
+    a = doc_id_for("https://x.example/a")
+    lead = ClusterStage.lead
+    monkeypatch.setattr(
+        ClusterStage,
+        "lead",
+        lambda self, d: "" if d.doc_id == a and d.version > 1 else lead(self, d),
+    )
+    with connect(db) as con:
+        store_pages(con, [
+            replace(first_a, text=UNRELATED, fetched_at=first_a.fetched_at + timedelta(days=1)),
+            page("https://z.example/c", EDITED, 2),
+        ])  # fmt: skip
+    run_stages(db, stages(cluster=True), batch_size=4, run_id="r2")
+    for narrative_id, size, members, _, _ in narratives(db):
+        assert size == members, (narrative_id, size, members)
