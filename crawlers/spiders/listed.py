@@ -44,8 +44,7 @@ class ListedPages:
         # pages whose links are followed take at most half of what is left, in turn: the
         # stories new on them need the rest (a budget of no more pages than sections would
         # otherwise be spent on the sections, run after run)
-        hubs = callback == self.parse_linked and extra.get("depth", 0) < source.max_depth
-        turns = (self.budget[source.name] + 1) // 2 if hubs else None
+        turns = (self.budget[source.name] + 1) // 2 if self._hubs(source, callback, extra) else None
         for *_, link, seen in sorted(again, key=lambda a: a[:3]):
             key = canonical_or_none(link.url)
             if key in self._requested:  # another listing asked for it meanwhile
@@ -104,13 +103,18 @@ class ListedPages:
                 return True
             yield self._page_request(source, key, link, seen, callback, extra)
 
+    def _hubs(self, source: Source, callback, extra: dict) -> bool:
+        """Whether the pages requested with this callback and ``extra`` will have their links
+        followed in turn (a followed page short of ``max_depth``)."""
+        return callback == self.parse_linked and extra.get("depth", 0) < source.max_depth
+
     def _page_request(self, source: Source, key, link: Link, seen, callback, extra: dict):
         """A listed page's request: conditional where it was fetched before, unless its links
         are still to be followed (a 304 gives none, so a story below an unchanged section
         that one run left would never be read)."""
         self._requested.add(key)
         headers = {}
-        follows = callback == self.parse_linked and extra.get("depth", 0) < source.max_depth
+        follows = self._hubs(source, callback, extra)
         if seen and seen.etag and not follows:
             headers["If-None-Match"] = seen.etag
         if seen and seen.last_modified and not follows:

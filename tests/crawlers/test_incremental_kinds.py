@@ -1,6 +1,6 @@
 """Incremental reads of feeds, sitemaps, Telegram channels and followed links across runs:
-page budgets, failures for a run, redirects and edits (a helper's review; see the randomized
-test at the end)."""
+page budgets, failures for a run, redirects and edits (a helper's review, and its randomized
+test, ``test_random_incremental_scenarios_lose_no_post``)."""
 
 import json
 import os
@@ -9,14 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from crawlers.demo import render
-from storage import connect
-from tests.conftest import run_cli
+from tests.crawlers import test_spiders
+from tests.crawlers.test_spiders import PARA, rows
 
-FAST = "[crawl]\ndownload_delay = 0\nautothrottle = false\nretries = 0\n"
-PARA = (
-    "Официальные лица снова заявили, что переговоры о перемирии зашли в тупик, потому что "
-    "западные столицы не готовы обсуждать условия другой стороны. "
-)
 HTML = "text/html; charset=utf-8"
 
 
@@ -36,15 +31,8 @@ def write_sources(tmp_path, *sources: dict) -> str:
 
 
 def crawl(tmp_path, sources: str, extra: str = "") -> str:
-    config = tmp_path / "narrascope.toml"
-    config.write_text(FAST + extra)
-    return run_cli("--config", str(config), "crawl", "--sources", sources,
-                   db=tmp_path / "n.duckdb").stdout  # fmt: skip
-
-
-def rows(tmp_path, sql: str, params=()) -> list[tuple]:
-    with connect(tmp_path / "n.duckdb", read_only=True) as con:
-        return con.execute(sql, list(params)).fetchall()
+    """test_spiders' crawl, without retries: a page failing for a run fails once."""
+    return test_spiders.crawl(tmp_path, sources, "retries = 0\n" + extra)
 
 
 def stored(tmp_path) -> set[str]:
