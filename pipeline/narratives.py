@@ -233,12 +233,11 @@ class ClusterStage(Stage):
             )
         # final keys (merges may have redirected earlier assignments), then the batch-level
         # outputs: the state of every narrative the batch touched, and its merges
-        touched = {key: True for key in left if key in state.active}
+        touched = {key: True for key in left if key in state.active}  # not merged away
         for r in results:
             if isinstance(r, NarrativeAssignment):
                 r.narrative = state.resolve(r.narrative)
                 touched[r.narrative] = True
-        touched = {state.resolve(key): True for key in touched}
         outputs: list = [state.active[key].state(self.model_id) for key in touched]
         outputs += [NarrativeMerge(m, s, why) for m, s, why in state.merges]
         return BatchResult(results, outputs)

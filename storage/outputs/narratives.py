@@ -304,10 +304,18 @@ def withdraw(con, keys: list[tuple[str, int]], now) -> None:
 
 
 def _recount(con, narrative_id: int, model_id: str, now) -> None:
-    """A narrative's size, last date, vector sum and language parts, counted again from its
-    members (``counted``). One left with none is removed; a narrative of hashed word vectors
-    (nothing stored to add up) keeps its sums."""
-    size, last_seen, vector_sum, parts = counted(con, narrative_id, model_id)
+    """A narrative's size, last date, vector sum and language parts, from its members: their
+    latest lead vectors of ``model_id``, of the input most of them have ('original' on a tie),
+    centred as the cluster stage centres them. A member with no such vector counts in the
+    size alone; a narrative of hashed word vectors (nothing stored to add up) keeps its sums."""
+    size, last_seen = con.execute(
+        f"SELECT count(*), max({seen_at_sql('e')}) FROM narrative_members m "
+        "JOIN documents d ON d.doc_id = m.doc_id "
+        "JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
+        "LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = d.current_version "
+        "WHERE m.narrative_id = ?",
+        [narrative_id],
+    ).fetchone()
     if not size:
         # its aliases stay, for its documents' return (narrative_withdrawn): ids merged into
         # it resolve to it again when they take it back, or to where they go (``_settle``)
@@ -318,69 +326,45 @@ def _recount(con, narrative_id: int, model_id: str, now) -> None:
         "UPDATE narratives SET size = ?, last_seen = ?, updated_at = ? WHERE narrative_id = ?",
         [size, last_seen, now, narrative_id],
     )
-    if vector_sum is None:
-        return
-    con.execute(
-        "UPDATE narratives SET vector_sum = ? WHERE narrative_id = ?",
-        [vector_sum.astype(np.float32).tolist(), narrative_id],
-    )
-    write_parts(
-        con,
-        {narrative_id: [(lang, n, total.astype(np.float32).tolist()) for lang, n, total in parts]},
-    )
-
-
-def counted(con, narrative_id: int, model_id: str, leave_out: list[str] = ()) -> tuple:
-    """(size, last date, vector sum, language parts [(lang, size, sum)]) of a narrative counted
-    from its members but ``leave_out``: their latest lead vectors of ``model_id``, of the
-    input most of them have ('original' on a tie), centred as the cluster stage centres
-    them. A member with no such vector counts in the size alone; the sums are None where no
-    member has one (hashed word vectors: nothing stored to add up)."""
-    members = "FROM narrative_members m WHERE m.narrative_id = ? " \
-              "AND m.doc_id NOT IN (SELECT unnest(?::VARCHAR[]))"  # fmt: skip
-    size, last_seen = con.execute(
-        f"SELECT count(*), max({seen_at_sql('e')}) FROM narrative_members m "
-        "JOIN documents d ON d.doc_id = m.doc_id "
-        "JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
-        "LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = d.current_version "
-        "WHERE m.narrative_id = ? AND m.doc_id NOT IN (SELECT unnest(?::VARCHAR[]))",
-        [narrative_id, list(leave_out)],
-    ).fetchone()
-    if not size:
-        return 0, None, None, None
-    vectors = "FROM embeddings e WHERE e.model_id = ? AND e.doc_id IN " \
-              f"(SELECT m.doc_id {members})"  # fmt: skip
-    params = [model_id, narrative_id, list(leave_out)]
+    members = "FROM embeddings e JOIN narrative_members m ON m.doc_id = e.doc_id " \
+              "WHERE m.narrative_id = ? AND e.model_id = ?"  # fmt: skip
     inputs = con.execute(
-        f"SELECT e.input {vectors} GROUP BY 1 ORDER BY count(DISTINCT e.doc_id) DESC, "
+        f"SELECT e.input {members} GROUP BY 1 ORDER BY count(DISTINCT e.doc_id) DESC, "
         "e.input = 'original' DESC LIMIT 1",
-        params,
+        [narrative_id, model_id],
     ).fetchall()
     if not inputs:
-        return size, last_seen, None, None
+        return
     kind = inputs[0][0]
     rows = con.execute(
         f"""
         WITH latest AS (
             SELECT e.doc_id, arg_max(coalesce(e.lead_vector, e.vector), e.version) AS v,
                    max(e.version) AS version
-            {vectors} AND e.input = ? GROUP BY 1
+            {members} AND e.input = ? GROUP BY 1
         )
         SELECT l.lang, x.v FROM latest x
         LEFT JOIN languages l ON l.doc_id = x.doc_id AND l.version = x.version ORDER BY x.doc_id
         """,
-        [*params, kind],
+        [narrative_id, model_id, kind],
     ).fetchall()
     means = language_means.load(con, model_id, kind)
     langs = [lang or "" for lang, _ in rows]
-    centred = language_means.centre(np.asarray([v for _, v in rows]), langs, means, "lead")
+    vectors = language_means.centre(np.asarray([v for _, v in rows]), langs, means, "lead")
     parts: dict[str, list] = {}
-    for lang, vector in zip(langs, centred, strict=True):
+    for lang, vector in zip(langs, vectors, strict=True):
         part = parts.setdefault(lang, [0, np.zeros_like(vector)])
         part[0] += 1
         part[1] = part[1] + vector
-    return (size, last_seen, centred.sum(axis=0),
-            [(lang, n, total) for lang, (n, total) in sorted(parts.items())])  # fmt: skip
+    con.execute(
+        "UPDATE narratives SET vector_sum = ? WHERE narrative_id = ?",
+        [vectors.sum(axis=0).astype(np.float32).tolist(), narrative_id],
+    )
+    write_parts(
+        con,
+        {narrative_id: [(lang, n, total.astype(np.float32).tolist())
+                        for lang, (n, total) in sorted(parts.items())]},
+    )  # fmt: skip
 
 
 OUTPUT = Output(

@@ -29,11 +29,11 @@ def narratives(db):
 
 def test_words_a_new_version_in_the_same_narrative_is_summed_once(tmp_path):
     """[cluster] vectors = "words": a (ARTICLE) and b (EDITED, its copy) make one narrative;
-    a's page is edited a little and clustered again into the same narrative. The lookup and
-    _recount keep the stored sums when no member has a stored vector (counted: vector_sum
-    None), so the old version's hashed vector stays in the sum and in its language part's
-    size, while size goes back to 2: the narrative sums three unit vectors for two members
-    (each revision adds one more)."""
+    a's page is edited a little and clustered again into the same narrative. Nothing per
+    document is stored of word vectors, so a recount keeps the stored sums: before the
+    stage took the earlier version out itself (``ClusterStage._leave``), the old version's
+    hashed vector stayed in the sum and its language part's size while size went back to 2,
+    three unit vectors for two members (each revision adding one more)."""
     db = tmp_path / "n.duckdb"
     first_a = page("https://x.example/a", ARTICLE, 0)
     with connect(db) as con:
@@ -58,10 +58,10 @@ def test_a_new_version_the_cluster_stage_rejects_is_not_counted_out_of_its_narra
     """a (ARTICLE) and b (EDITED, its copy) make one narrative. a's page changes, and the
     cluster stage rejects the new version (no vector: here a lead with no n-grams, as
     monkeypatched); c, a verbatim copy of b, is in the same batch and joins b's narrative.
-    The lookup (narrative_context) counted that narrative without a, as it leaves out every
-    batch document with a narrative_members row, but the write withdraws only the documents
-    it places (_earlier(items)): a stays a member, and the narrative's size and sums leave
-    it out (size 2, three members)."""
+    a is not placed, so it stays a member where its earlier version was, and the narrative
+    counts it: before, the lookup counted that narrative without every batch document that
+    had a narrative_members row while the write withdrew only those it placed (size 2, three
+    members)."""
     db = tmp_path / "n.duckdb"
     first_a = page("https://x.example/a", ARTICLE, 0)
     with connect(db) as con:
