@@ -8,8 +8,9 @@ from crawlers.sources import Source
 from storage.crawlstate import canonical_or_none
 from storage.dates import changed_by, parse_date
 
-#: listed links are looked up and spent in slices: a listing of 100,000 links costs what the
-#: page budget allows, not a canonical URL and a crawl-state lookup for every one
+#: listed links are looked up in slices, one crawl-state query each; pages never fetched are
+#: asked for as their slice is read, so a listing of new pages stops where the budget runs
+#: out, while one of pages fetched before is looked up to its end (to check the oldest again)
 FOLLOW_SLICE = 500
 
 
