@@ -76,7 +76,7 @@ def stretch(db: Path, factor: int) -> None:
             - TIMESTAMPTZ '2026-09-01') * {int(factor)}, '%Y-%m-%dT%H:%M:%S+00:00')""")
 
 
-# what ``--profile`` reports per batch: (module path, function) -> the README's name for it
+# what ``--profile`` reports per batch: (module path, function) -> docs/benchmarks.md's name for it
 PROFILED = {
     ("storage/outputs/narrative_lookup.py", "narrative_context"): "read the active narratives",
     ("storage/stage_inputs.py", "load_inputs"): "read the batch's documents",

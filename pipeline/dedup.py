@@ -131,8 +131,8 @@ class DedupStage(Stage):
     # batch's fixed cost grows with the documents in the window: batches of 8 x [pipeline]
     # batch_size (pipeline/contract.py). The results do not depend on the batch: a document
     # is compared with the documents before it, stored or earlier in its batch, and with the
-    # vectors dated within window_days of it (tests/pipeline/test_dedup.py; README, "End to
-    # end").
+    # vectors dated within window_days of it (tests/pipeline/test_dedup.py; docs/benchmarks.md, "End
+    # to end").
     batch_factor = 8
 
     def _signed(self, doc: DocInput) -> tuple[str, np.ndarray, list[int]]:

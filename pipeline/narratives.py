@@ -86,7 +86,7 @@ class ClusterStage(Stage):
     # with the store: batches of 8 x [pipeline] batch_size. A batch is assigned oldest first,
     # so documents first seen in the order they were published (a crawl that follows its
     # sites) form the same narratives, with the same ids, in batches of any size
-    # (tests/pipeline/test_narratives.py; README, "End to end").
+    # (tests/pipeline/test_narratives.py; docs/benchmarks.md, "End to end").
     batch_factor = 8
 
     def __post_init__(self) -> None:

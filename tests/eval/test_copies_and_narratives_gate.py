@@ -5,7 +5,7 @@ import json
 
 from pipeline.dedup import DedupStage, jaccard, signature
 
-# Measured on this data (see README, "Copies and narratives"); floors only go up.
+# Measured on this data (see README, "Quality on labelled data"); floors only go up.
 NEAR_COPY_PRECISION_FLOOR = 0.99
 
 
