@@ -39,6 +39,9 @@ def changed_by(value: str | None) -> datetime | None:
     if parsed is None:
         return None
     text = value.strip()
-    if len(text) <= 10 and not any(c in text for c in "T :"):  # 2026-12-05, 20261205
-        return parsed + timedelta(days=1, hours=12)
-    return parsed + LASTMOD_SLACK
+    try:
+        if len(text) <= 10 and not any(c in text for c in "T :"):  # 2026-12-05, 20261205
+            return parsed + timedelta(days=1, hours=12)
+        return parsed + LASTMOD_SLACK
+    except OverflowError:  # "9999-12-31": no time a page changed by (a hostile listing)
+        return None

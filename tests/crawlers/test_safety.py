@@ -361,3 +361,21 @@ def test_allowed_domains_match_as_scrapy_names_hosts(tmp_path, local_site):
     )
     assert not source.allows("https://example.org/")
     assert private_hosts([source]) == {"xn--e1afmkfd.xn--p1ai"}
+
+
+def test_a_listed_date_past_the_calendars_end_loses_no_page(tmp_path, local_site):
+    """A sitemap gives one of its pages the lastmod 9999-12-31: a time "a day and a half
+    later" is past what Python's datetime holds. That page and the ones listed after it are
+    fetched like the others; before, the sitemap's read stopped there with an OverflowError,
+    and the crawl said "ok, 1 new" with no rejection for the two pages it never asked for."""
+    site = local_site({f"/a/{i}": ("text/html; charset=utf-8", article(f"Статья {i}"), {})
+                       for i in range(3)})  # fmt: skip
+    b = site.base
+    urlset = render.sitemap([(f"{b}/a/0", "2026-10-01"), (f"{b}/a/1", "9999-12-31"),
+                             (f"{b}/a/2", "2026-10-01")])  # fmt: skip
+    site.routes["/s.xml"] = ("application/xml", urlset.encode(), {})
+    out = crawl(tmp_path, sources_file(tmp_path, home=b + "/", sitemaps=[b + "/s.xml"]))
+    assert "3 new" in out
+    assert sorted(u for (u,) in rows(tmp_path, "SELECT url FROM document_versions")) == [
+        f"{b}/a/{i}" for i in range(3)
+    ]
