@@ -35,7 +35,7 @@ def _after(modified: str | None) -> str | None:
     """A second past a post's modification time: ``modified_before`` that still lists it."""
     try:
         return (datetime.fromisoformat(modified) + timedelta(seconds=1)).isoformat()
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 9999-12-31T23:59:59: no second past it
         return None
 
 
@@ -83,9 +83,8 @@ def listing_key(source: Source, n: int) -> str:
 def _stored_as_is(seen, modified: str | None) -> bool:
     """A post the API delivered before and no one changed since (whole seconds: an edit
     later in the second of the fetch is not taken as stored)."""
-    when = parse_date(modified)
-    return bool(seen and seen.kind == "api-post" and when
-                and seen.last_fetched_at >= when + timedelta(seconds=1))  # fmt: skip
+    when = parse_date(_after(modified))
+    return bool(seen and seen.kind == "api-post" and when and seen.last_fetched_at >= when)
 
 
 def _bounded(gaps: list[list]) -> list[list]:
