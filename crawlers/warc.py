@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storage.records import PageRecord
@@ -240,6 +240,20 @@ def _listing(callback: str | None, html: str, min_chars: str | None = None) -> s
     return None
 
 
+def _fetched_at(date: str | None) -> datetime:
+    """A record's WARC-Date in UTC; now where it is missing, unreadable or no time a page was
+    fetched (before 1900, or more than two days ahead: "9999-12-31T23:59:59-23:00" is in the
+    year 10000 in UTC, a time Python cannot read back from the database)."""
+    now = datetime.now(UTC)
+    try:
+        fetched = datetime.fromisoformat(date.replace("Z", "+00:00"))
+        fetched = (fetched if fetched.tzinfo else fetched.replace(tzinfo=UTC)).astimezone(UTC)
+    except (AttributeError, ValueError, OverflowError):
+        return now
+    plausible = datetime(1900, 1, 1, tzinfo=UTC) <= fetched <= now + timedelta(days=2)
+    return fetched if plausible else now
+
+
 def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None = None):
     """Yield a PageRecord for each HTML response in a WARC / WARC.gz file (from this tool,
     browsertrix, wget --warc-file, ...), a (url, reason) for each response skipped, and a
@@ -327,11 +341,7 @@ def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None
             if skipped := _listing(callback, html, record.rec_headers.get_header(MIN_CHARS_HEADER)):
                 yield url, skipped
                 continue
-            date = record.rec_headers.get_header("WARC-Date")
-            try:
-                fetched = datetime.fromisoformat(date.replace("Z", "+00:00"))
-            except (AttributeError, ValueError):
-                fetched = datetime.now(UTC)
+            fetched = _fetched_at(record.rec_headers.get_header("WARC-Date"))
             yield PageRecord(
                 url=url, source=source, origin="import", fetched_at=fetched, html=html,
                 http_status=status, content_type=content_type, encoding=encoding,

@@ -15,15 +15,53 @@ def test_a_wordpress_post_modified_in_the_year_9999_loses_no_other_post(tmp_path
     b = site.base
     dates = ["2026-10-01T10:00:00", "9999-12-31T23:59:59", "2026-10-02T10:00:00"]
     site.server.RequestHandlerClass.wp_posts = [
-        render.wp_rest_post(i, f"{b}/p/{i}", {"date": d, "slug": f"p{i}", "title": f"Пост {i}"},
-                            [PARA * 3])  # fmt: skip
+        render.wp_rest_post(
+            i, f"{b}/p/{i}", {"date": d, "slug": f"p{i}", "title": f"Пост {i}"}, [PARA * 3]
+        )  # fmt: skip
         for i, d in enumerate(dates)
     ]
     items = [{"title": p, "url": b + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
              for p in ("/n/0", "/n/1")]  # fmt: skip
     site.routes["/feed/"] = ("application/rss+xml",
                              render.rss(title="t", link=b, items=items).encode(), {})  # fmt: skip
-    out = crawl(tmp_path, sources_file(tmp_path, home=b + "/", wordpress=True, feeds=[b + "/feed/"]))
+    out = crawl(
+        tmp_path, sources_file(tmp_path, home=b + "/", wordpress=True, feeds=[b + "/feed/"])
+    )
     assert "5 new" in out
     assert sorted(u.removeprefix(b) for (u,) in rows(tmp_path, "SELECT url FROM document_versions")) == [
         "/n/0", "/n/1", "/p/0", "/p/1", "/p/2"]  # fmt: skip
+
+
+def test_a_warc_record_dated_past_the_year_9999_is_imported_with_a_readable_date(tmp_path):
+    """An archive's record says WARC-Date 9999-12-31T23:59:59-23:00: the year 10000 in UTC,
+    which DuckDB stores but Python cannot read back. Imported beside two good records, it
+    takes the import's time, as a missing date does; before, the dashboard's overview
+    answered 500 (TypeError) and `process` failed twice at dedup on its batch (all three
+    documents) before giving that record up."""
+    import io
+    from datetime import UTC, datetime, timedelta
+
+    from starlette.testclient import TestClient
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from dashboards.app import create_app
+    from tests.conftest import run_cli
+
+    warc = tmp_path / "dated.warc.gz"
+    with open(warc, "wb") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for name, date in (("ok1", None), ("future", "9999-12-31T23:59:59-23:00"), ("ok2", None)):
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                    protocol="HTTP/1.1")  # fmt: skip
+            writer.write_record(writer.create_warc_record(
+                f"https://w.example/{name}", "response", http_headers=http,
+                payload=io.BytesIO(article(name).replace(b"\n", b" ")),
+                warc_headers_dict={"WARC-Date": date} if date else None))  # fmt: skip
+    db = tmp_path / "n.duckdb"
+    assert "3 new" in run_cli("import", str(warc), db=db).stdout
+    fetched = dict(rows(tmp_path, "SELECT url, fetched_at FROM document_versions"))
+    now = datetime.now(UTC)
+    assert all(now - timedelta(minutes=5) < at <= now for at in fetched.values()), fetched
+    with TestClient(create_app(db), base_url="http://127.0.0.1") as client:
+        assert client.get("/").status_code == 200
