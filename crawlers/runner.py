@@ -110,6 +110,8 @@ def scrapy_settings(
             "crawlers.safety.PrivateAddressMiddleware": 50,
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
             "crawlers.safety.LoopSafeRedirectMiddleware": 600,
+            "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+            "crawlers.safety.LoopSafeMetaRefreshMiddleware": 580,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "crawlers.safety.BackoffRetryMiddleware": 550,
             "crawlers.deadline.DropAfterStop": 870,  # after backoff and robots.txt waits

@@ -11,7 +11,7 @@ from time import monotonic
 from urllib.parse import urlsplit
 
 from scrapy import Request
-from scrapy.downloadermiddlewares.redirect import RedirectMiddleware
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.resolver import CachingThreadedResolver
@@ -173,10 +173,10 @@ class RedirectLoop(IgnoreRequest):
     """A redirect leads back to a URL already visited on the way."""
 
 
-class LoopSafeRedirectMiddleware(RedirectMiddleware):
-    """Scrapy's redirect handling, cutting loops where they close. Redirect targets bypass
-    the duplicate filter (loops are cut here, chains by REDIRECT_MAX_TIMES): otherwise a
-    target already requested in this run is dropped silently and the listed URL ends with
+class _CutLoops:
+    """Redirects (HTTP or meta refresh) cutting loops where they close. Redirect targets
+    bypass the duplicate filter (loops are cut here, chains by REDIRECT_MAX_TIMES): otherwise
+    a target already requested in this run is dropped silently and the listed URL ends with
     no page and no recorded reason."""
 
     def _redirect(self, redirected, request, reason):
@@ -186,6 +186,16 @@ class LoopSafeRedirectMiddleware(RedirectMiddleware):
         followed = super()._redirect(redirected, request, reason)
         followed.dont_filter = True
         return followed
+
+
+class LoopSafeRedirectMiddleware(_CutLoops, RedirectMiddleware):
+    """Scrapy's redirect handling (3xx), cutting loops where they close (``_CutLoops``)."""
+
+
+class LoopSafeMetaRefreshMiddleware(_CutLoops, MetaRefreshMiddleware):
+    """Scrapy's ``<meta http-equiv="refresh">`` handling, cutting loops where they close: a
+    page refreshing to itself, or two refreshing to each other, was dropped by the duplicate
+    filter with no page and no recorded reason."""
 
 
 def retry_after_seconds(value: bytes | str | None, now: datetime | None = None) -> float:

@@ -65,3 +65,29 @@ def test_a_warc_record_dated_past_the_year_9999_is_imported_with_a_readable_date
     assert all(now - timedelta(minutes=5) < at <= now for at in fetched.values()), fetched
     with TestClient(create_app(db), base_url="http://127.0.0.1") as client:
         assert client.get("/").status_code == 200
+
+
+def refresh_to(path: str) -> tuple[str, bytes, dict]:
+    page = f'<html><head><meta http-equiv="refresh" content="0;url={path}"></head></html>'
+    return "text/html", page.encode(), {}
+
+
+def test_meta_refresh_loops_are_cut_and_recorded(tmp_path, local_site):
+    """A feed lists a page that refreshes (``<meta http-equiv="refresh">``) to itself, one of
+    two that refresh to each other, and one that refreshes to an article. The loops are
+    recorded as ``redirect_loop``, as HTTP redirect loops are, and the article is stored;
+    before, the duplicate filter dropped the looping pages' last request silently: no page,
+    no rejection, "0 rejected"."""
+    routes = {"/self": refresh_to("/self"), "/r1": refresh_to("/r2"), "/r2": refresh_to("/r1"),
+              "/m": refresh_to("/target"), "/target": ("text/html", article("Цель"), {})}  # fmt: skip
+    site = local_site(routes)
+    b = site.base
+    items = [{"title": p, "url": b + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
+             for p in ("/self", "/r1", "/m")]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=b, items=items).encode(), {})  # fmt: skip
+    out = crawl(tmp_path, sources_file(tmp_path, home=b + "/", feeds=[b + "/feed/"]))
+    assert "1 new" in out and "redirect_loop 2" in out
+    assert rows(tmp_path, "SELECT url FROM document_versions") == [(b + "/target",)]
+    assert sorted(rows(tmp_path, "SELECT reason, url FROM rejections")) == [
+        ("redirect_loop", b + "/r2"), ("redirect_loop", b + "/self")]  # fmt: skip
