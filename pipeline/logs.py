@@ -56,6 +56,18 @@ class TextFormatter(logging.Formatter):
         return f"{line} {json.dumps(fields, default=str, ensure_ascii=False)}"
 
 
+class PrintableFormatter(logging.Formatter):
+    """stderr's text lines with control characters written as escapes (``\\x1b``): a warning
+    may quote what a hostile site sent (a feed's Content-Type header in feedparser's
+    complaint), and an escape sequence in it must not reach the operator's terminal. Line
+    breaks stay (a traceback with -v)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from pipeline.output import terminal_safe
+
+        return "\n".join(map(terminal_safe, super().format(record).split("\n")))
+
+
 class _NotFileOnly(logging.Filter):
     """Keeps off stderr what a command has already said there in its own words."""
 
@@ -70,7 +82,7 @@ def configure(verbose: bool, log_file: str | None = None, fmt: str = "text",
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
-    formatter = JsonFormatter() if fmt == "json" else logging.Formatter(
+    formatter = JsonFormatter() if fmt == "json" else PrintableFormatter(
         "%(levelname)s %(name)s: %(message)s")  # fmt: skip
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.INFO if verbose else logging.WARNING)

@@ -91,3 +91,24 @@ def test_meta_refresh_loops_are_cut_and_recorded(tmp_path, local_site):
     assert rows(tmp_path, "SELECT url FROM document_versions") == [(b + "/target",)]
     assert sorted(rows(tmp_path, "SELECT reason, url FROM rejections")) == [
         ("redirect_loop", b + "/r2"), ("redirect_loop", b + "/self")]  # fmt: skip
+
+
+def test_a_sites_escape_sequences_reach_no_terminal_through_a_warning(tmp_path, local_site):
+    """A feed served with a Content-Type that holds terminal escape sequences (clear the
+    screen, set the window title): feedparser's complaint quotes it, and the crawl's warning
+    on stderr shows it escaped; before, the raw sequences reached the operator's terminal."""
+    from tests.conftest import run_cli
+    from tests.crawlers.test_spiders import FAST
+
+    site = local_site({"/ok": ("text/html", article("Обычная"), {})})
+    b = site.base
+    items = [{"title": "ok", "url": b + "/ok", "date": "2026-10-01T10:00:00+00:00", "summary": "s"}]
+    feed = render.rss(title="t", link=b, items=items).encode()
+    site.routes["/feed/"] = ("\x1b[2J\x1b]0;pwned\x07text/plain", feed, {})
+    (tmp_path / "narrascope.toml").write_text(FAST)
+    sources = sources_file(tmp_path, home=b + "/", feeds=[b + "/feed/"])
+    run = run_cli("--config", str(tmp_path / "narrascope.toml"), "crawl", "--sources", sources,
+                  db=tmp_path / "n.duckdb")  # fmt: skip
+    assert "1 new" in run.stdout
+    assert "\\x1b[2J\\x1b]0;pwned\\x07text/plain is not an XML media type" in run.stderr
+    assert not any(c in run.stderr for c in "\x1b\x07"), run.stderr
