@@ -42,6 +42,18 @@ def test_comment_sections_named_in_other_languages_stay_out():
     assert "steinchen71" not in text
 
 
+def test_a_stray_nul_in_a_page_of_text_keeps_its_article(seed_html):
+    """The seed page with a NUL inside its article (a CMS's bug, seen on real sites) is the
+    same article; before, any NUL rejected the page as binary (`not_html`)."""
+    title, paragraphs, _ = seed_parts()
+    at = seed_html.index(paragraphs[1][:40]) + 10
+    html = seed_html[:at] + "\x00" + seed_html[at:]
+    [result] = ExtractStage().process([DocInput("a", 1, "https://example.ru/2026/09/seed/", "s",
+                                                html=html)])  # fmt: skip
+    assert isinstance(result, Extraction), result
+    assert result.title == title and paragraphs[-1] in result.text and "\x00" not in result.text
+
+
 def test_rejections_are_values_with_reasons():
     stage = ExtractStage()
     docs = [
