@@ -114,11 +114,13 @@ def rebuild(db_path: Path, settings: dict, run_id: str | None = None) -> dict:
 def outdated(db_path: Path, stage: ClusterStage) -> int:
     """How many documents were clustered by an earlier version of the cluster stage (its rule
     or its vectors changed): they are re-clustered with `rebuild`, not one by one on top of
-    narratives that already count them."""
+    narratives that already count them. Only a document's current version counts: `rebuild`
+    clusters no earlier one, so the state an earlier version kept never goes."""
     with connect(db_path, read_only=True) as con:
         return int(
             con.execute(
-                "SELECT count(*) FROM stage_state WHERE stage = ? AND stage_version <> ?",
+                "SELECT count(*) FROM stage_state s JOIN documents d ON d.doc_id = s.doc_id "
+                "AND d.current_version = s.version WHERE s.stage = ? AND s.stage_version <> ?",
                 [stage.name, stage.version],
             ).fetchone()[0]
         )

@@ -454,6 +454,30 @@ def test_a_new_cluster_version_reclusters_once_and_keeps_ids(demo_run, tmp_path)
     assert "earlier version" not in again.stdout
 
 
+def test_an_upgraded_store_with_a_changed_page_is_reclustered_once(demo_run, tmp_path):
+    """A store whose cluster stage is of an earlier version, where a page has a second version
+    (any store crawled twice), is re-clustered on the next `process` and not on every one
+    after: the earlier version's old cluster state counts for nothing."""
+    import shutil
+
+    db, _ = demo_run
+    old = tmp_path / "old.duckdb"
+    shutil.copy(db, old)
+    with connect(old, read_only=True) as con:
+        url, text = con.execute(
+            "SELECT url, text FROM v_documents WHERE source = 'demo-blog' ORDER BY url LIMIT 1"
+        ).fetchone()
+    src = tmp_path / "changed.jsonl"
+    src.write_text(json.dumps({"url": url, "text": text + "\n\nUpdated on Friday."}) + "\n")
+    run_cli("import", str(src), db=old)
+    with connect(old) as con:  # as an older narrascope left it: clustered by its cluster stage
+        con.execute("UPDATE stage_state SET stage_version = '1' WHERE stage = 'cluster'")
+    first = run_cli("process", "--no-progress", db=old)
+    assert "clustered by an earlier version" in first.stdout
+    again = run_cli("process", "--no-progress", db=old)
+    assert "earlier version" not in again.stdout  # was: every process re-clustered everything
+
+
 def test_planted_machine_written_pieces_are_flagged_and_near_misses_are_not(demo_run):
     """Leftovers in four languages (the op-ed's offer and its copies, a Russian offer, a
     German placeholder, a Ukrainian preamble) are decided machine-written by their rule; an
