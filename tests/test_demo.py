@@ -478,6 +478,26 @@ def test_an_upgraded_store_with_a_changed_page_is_reclustered_once(demo_run, tmp
     assert "earlier version" not in again.stdout  # was: every process re-clustered everything
 
 
+def test_an_export_after_the_upgrade_reclustering_names_the_cluster_settings(demo_run, tmp_path):
+    """The narratives `process` re-clusters after an upgrade are the work of that process run:
+    an export's manifest names the run and the cluster thresholds it used, as it does for
+    narratives the cluster stage or `cluster --rebuild` built."""
+    import shutil
+
+    db, _ = demo_run
+    old = tmp_path / "old.duckdb"
+    shutil.copy(db, old)
+    with connect(old) as con:  # as an older narrascope left it: clustered by its cluster stage
+        con.execute("UPDATE stage_state SET stage_version = '1' WHERE stage = 'cluster'")
+    assert "clustered by an earlier version" in run_cli("process", "--no-progress", db=old).stdout
+    out = tmp_path / "export"
+    run_cli("export", "narratives", "--out", str(out), "--format", "jsonl", db=old)
+    manifest = json.loads((out / "manifest.json").read_text())
+    [cluster] = [s for s in manifest["stages"] if s["stage"] == "cluster"]
+    assert cluster["runs"] and cluster["settings"]  # were [] and []: no run, no settings
+    assert manifest["thresholds"]["cluster"][0]["threshold"] > 0  # was no "cluster" at all
+
+
 def test_planted_machine_written_pieces_are_flagged_and_near_misses_are_not(demo_run):
     """Leftovers in four languages (the op-ed's offer and its copies, a Russian offer, a
     German placeholder, a Ukrainian preamble) are decided machine-written by their rule; an

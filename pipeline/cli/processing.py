@@ -76,7 +76,7 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
     report = ProcessReport()
     with recorded_run(obj.db_path, "process") as run:
         try:
-            for part in _upgrade_cluster(obj, built):
+            for part in _upgrade_cluster(obj, built, run):
                 run_stages(
                     obj.db_path,
                     part,
@@ -112,10 +112,12 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
     return report
 
 
-def _upgrade_cluster(obj: Context, built: list):
+def _upgrade_cluster(obj: Context, built: list, run):
     """The stages in one part; or, when the cluster stage's version changed since documents
     were clustered, the stages before it, then everything re-clustered in one pass (old ids
-    carried over, as `cluster --rebuild`), then the cluster stage for what is left."""
+    carried over, as `cluster --rebuild`), then the cluster stage for what is left. The
+    re-clustering is the work of ``run`` (a process run): its state rows name the run, and
+    the run's summary the cluster settings, which export manifests read."""
     cluster = next((s for s in built if s.name == "cluster"), None)
     if cluster is None or not (stale := _outdated(obj, cluster)):
         yield built
@@ -123,7 +125,8 @@ def _upgrade_cluster(obj: Context, built: list):
     yield [s for s in built if s is not cluster]
     from pipeline.rebuild import rebuild
 
-    report = rebuild(obj.db_path, obj.config["cluster"])
+    report = rebuild(obj.db_path, obj.config["cluster"], run_id=run.run_id)
+    run.summary[cluster.name] = report[cluster.name]
     click.echo(
         f"cluster: {stale} documents were clustered by an earlier version; re-clustered "
         f"{report['documents']} into {report['narratives']} narratives ({report['kept']} ids "
