@@ -131,6 +131,9 @@ def store_pages(
                 counts.new += 1
                 counts.tally(page.source, "new")
             current[doc_id] = (version, digest)
+        for doc_id, (version, seen_at) in moved.items():
+            if doc_id in created:  # new in this batch, and changed (or seen) later in it
+                created[doc_id] = (*created[doc_id][:4], seen_at, version)
         # one statement per table for the whole batch
         insert_rows(con, "documents", DOCUMENT_COLUMNS, list(created.values()), replace=False)
         insert_rows(

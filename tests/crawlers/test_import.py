@@ -370,3 +370,28 @@ def test_what_import_skipped_and_why_is_in_the_log_file(tmp_path):
     [done] = [r for r in records if r.get("event") == "import"]
     assert done["summary"]["malformed"] == 1 and done["summary"]["new"] == 1
     assert skipped["run_id"] == done["run_id"] != ""
+
+
+def current(db) -> list[tuple]:
+    with connect(db, read_only=True) as con:
+        return con.execute(
+            "SELECT d.current_version, v.text FROM documents d JOIN document_versions v "
+            "ON v.doc_id = d.doc_id AND v.version = d.current_version"
+        ).fetchall()
+
+
+def test_a_url_new_in_the_file_and_changed_later_in_it_is_current_at_its_last_text(tmp_path):
+    """One file names a URL twice, with two texts (an archive that kept both). The second is
+    the current version; a later import of a third text adds version 3. Before the fix the
+    document stayed at version 1 (the older text, in v_documents and every export), and every
+    later import of another text for that URL failed: "Duplicate key ... version: 2"."""
+    db = tmp_path / "n.duckdb"
+    url = "https://c.example/story"
+    texts = ["The first text of the story.", "The story, corrected.", "A third text of it."]
+    lines = [json.dumps({"url": url, "text": t}) for t in texts]
+    both = write_jsonl(tmp_path / "both.jsonl", lines[:2])
+    assert "1 new, 1 changed" in run_cli("import", str(both), db=db).stdout
+    assert current(db) == [(2, texts[1])]
+    third = write_jsonl(tmp_path / "third.jsonl", lines[2:])
+    assert "1 changed" in run_cli("import", str(third), db=db).stdout
+    assert current(db) == [(3, texts[2])]
