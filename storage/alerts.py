@@ -146,13 +146,20 @@ def narrative_labels(con: duckdb.DuckDBPyConnection, ids: list[int]) -> dict[int
 def already_raised(
     con: duckdb.DuckDBPyConnection, kind: str, subjects: list[str], after: datetime | None
 ) -> set[str]:
-    """Which of ``subjects`` have an alert of ``kind`` raised after ``after`` (None: ever)."""
+    """Which of ``subjects`` have an alert of ``kind`` raised after ``after`` (None: ever).
+    A narrative's alert counts for the narrative its id belongs to now (v_narrative_ids):
+    one that `cluster --rebuild` merged into another was reported as that one."""
     if not subjects:
         return set()
+    subject = "a.subject"
+    if kind != "machine_written":  # the subject is a narrative id
+        subject = "coalesce(CAST(i.narrative_id AS VARCHAR), a.subject)"
     rows = _query(
         con,
-        "SELECT DISTINCT subject FROM alerts WHERE kind = ? AND list_contains(?, subject) "
-        "AND (?::TIMESTAMPTZ IS NULL OR raised_at > ?::TIMESTAMPTZ)",
+        f"SELECT DISTINCT {subject} FROM alerts a LEFT JOIN v_narrative_ids i "
+        "ON a.kind <> 'machine_written' AND i.id = TRY_CAST(a.subject AS BIGINT) "
+        f"WHERE a.kind = ? AND list_contains(?, {subject}) "
+        "AND (?::TIMESTAMPTZ IS NULL OR a.raised_at > ?::TIMESTAMPTZ)",
         [kind, subjects, after, after],
     ).fetchall()
     return {s for (s,) in rows}

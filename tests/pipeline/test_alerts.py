@@ -176,3 +176,24 @@ def test_settings_and_windows_refuse_mistakes():
     with pytest.raises(ConfigError, match=r"\(no http:// or https://\)"):
         AlertSettings.from_config({"alerts": {"webhook": "notaurl"}})
     assert AlertSettings.from_config({"alerts": {"burst_z": 4}}).burst_z == 4
+
+
+def test_a_narrative_reported_as_new_is_not_reported_again_after_a_rebuild_merged_it(corpus):
+    """`cluster --rebuild` (here with a low threshold) merges narrative 5, reported as new
+    (three sites), into narrative 6 (older, one site till then), which keeps its id: 5
+    resolves to 6 (v_narrative_ids). That is the narrative already reported, not a new one.
+    Before the fix it was reported again: "new narrative 6 reached 4 sites ..."."""
+    from pipeline.rebuild import rebuild
+
+    for source, age in (("a", 30), ("b", 5), ("c", 3)):
+        corpus.add(source, "en", NOW - timedelta(hours=age), 5, title="the ceasefire story")
+    for _ in range(4):
+        corpus.add("d", "en", NOW - timedelta(hours=40), 6, title="the ceasefire story")
+    alerts, _ = raise_now(corpus)
+    assert [(a["kind"], a["subject"]) for a in alerts] == [("new_narrative", "5")]
+    report = rebuild(corpus.db, {"vectors": "words", "threshold": 0.05})
+    assert (report["narratives"], report["kept"], report["merged"]) == (1, 1, 1)
+    with connect(corpus.db, read_only=True) as con:
+        ids = dict(con.execute("SELECT id, narrative_id FROM v_narrative_ids").fetchall())
+    assert ids == {5: 6, 6: 6}
+    assert raise_now(corpus, now=NOW + timedelta(minutes=5))[0] == []
