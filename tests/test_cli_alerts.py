@@ -144,3 +144,19 @@ def test_a_hanging_webhook_does_not_stall_run(tmp_path, local_site):
     assert "crawl" in events and "process" in events, events
     assert "(no answer within 1s after 2 attempts)" in proc.stderr
     assert took < timedelta(seconds=60)
+
+
+def test_alerts_as_json_print_a_list_when_they_went_to_the_webhook(tmp_path):
+    """`alerts --format json --webhook URL` prints a list on stdout whether or not something
+    was sent (the webhook line goes to stderr), so a script reading stdout always gets JSON.
+    Before the fix stdout was empty when the alerts went to the webhook, and "[]" when
+    nothing was new."""
+    db = seeded(tmp_path)
+    receiver = Receiver()
+    try:
+        sent = run_cli("alerts", "--format", "json", "--webhook", receiver.url, db=db)
+        quiet = run_cli("alerts", "--format", "json", "--webhook", receiver.url, db=db)
+    finally:
+        receiver.close()
+    assert len(receiver.bodies) == 1 and "1 sent to the webhook" in sent.stderr
+    assert json.loads(sent.stdout) == [] and json.loads(quiet.stdout) == []

@@ -55,8 +55,8 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
         if not in_run:
             raise CommandError(line)
         click.echo(line, err=True)
-    elif not outcome.delivered and fmt == "json" and not in_run:
-        click.echo("[]")
+    elif fmt == "json" and not in_run and not (outcome.delivered and not url):
+        click.echo("[]")  # none printed here (nothing new, or all went to the webhook)
     elif not outcome.delivered and not in_run and sys.stderr.isatty():
         click.echo("no new alerts", err=True)
     return outcome
