@@ -30,6 +30,7 @@ from storage.schema import (
     m26_post_notice_rejudged,
     m27_implausible_dates,
     m28_site_repeats,
+    m29_copy_via_ties,
 )
 
 ALL = [
@@ -61,4 +62,5 @@ ALL = [
     m26_post_notice_rejudged.MIGRATION,
     m27_implausible_dates.MIGRATION,
     m28_site_repeats.MIGRATION,
+    m29_copy_via_ties.MIGRATION,
 ]

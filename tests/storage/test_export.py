@@ -411,3 +411,43 @@ def test_narratives_out_of_memory_step_up_or_fail_cleanly(demo_db, tmp_path, mon
     with pytest.raises(Exception, match="[Oo]ut of [Mm]emory"):
         export(demo_db, "narratives", tmp_path / "failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stepped", "whole"]
+
+
+def test_a_copy_linked_equally_to_several_members_names_the_same_via_every_time(tmp_path):
+    """An edit (x) of a text that eight sites copied verbatim (a1..a8, each an edited copy
+    of the origin o) is equally similar to all eight, and not linked to o: v_copies names one
+    of them as `via`. Every query, and every export of the unchanged store, names the same
+    one (the smallest doc_id) with that link's kind. Before the fix DuckDB's arg_max took any
+    of the eight, another from query to query, so two exports (or the CSV and the Parquet
+    file of one) disagreed."""
+    db = tmp_path / "n.duckdb"
+    copies = [f"a{i}" for i in range(1, 9)]
+    with connect(db) as con:
+        for i, doc in enumerate(["o", *copies, "x"]):
+            at = f"2026-10-01 {10 + i}:00:00+00"
+            con.execute("INSERT INTO documents VALUES (?, ?, 's', ?, ?, 1)",
+                        [doc, f"https://s{i}.example/{doc}", at, at])  # fmt: skip
+            con.execute(
+                "INSERT INTO document_versions (doc_id, version, url, source, origin, "
+                "fetched_at, content_hash) VALUES (?, 1, ?, 's', 'test', ?, ?)",
+                [doc, f"https://s{i}.example/{doc}", at, doc],
+            )
+            text = {"o": "t0", "x": "t2"}.get(doc, "t1")
+            con.execute("INSERT INTO minhash VALUES (?, 1, 'test', ?, 1, 1, ''::BLOB)", [doc, text])
+            con.execute("INSERT INTO copy_members VALUES (?, 'cg-o', ?)", [doc, at])
+        for doc in copies:
+            con.execute("INSERT INTO copy_links VALUES (?, 'o', 'near', 0.95, now())", [doc])
+            con.execute("INSERT INTO copy_links VALUES ('x', ?, 'near', 0.93, now())", [doc])
+    answers = set()
+    with connect(db, read_only=True) as con:
+        for threads in (1, 2, 4) * 20:
+            con.execute(f"SET threads = {threads}")
+            answers |= set(con.execute(
+                "SELECT via, copy_kind, similarity FROM v_copies WHERE doc_id = 'x'"
+            ).fetchall())  # fmt: skip
+    assert answers == {("a1", "near", 0.93)}
+    for fmt in ("parquet", "csv", "jsonl"):
+        export(db, "copies", tmp_path / fmt, fmt=fmt)
+        columns, rows = read_duckdb(tmp_path / fmt / f"copies.{fmt}")
+        [via] = [r[columns.index("via")] for r in rows if r[columns.index("doc_id")] == "x"]
+        assert via == "a1"
