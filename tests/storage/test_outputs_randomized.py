@@ -101,7 +101,7 @@ class Walk:
                     rec["url"] += f"-copy{n}"
             elif r < 0.92:  # hostile title and text
                 rec = dict(self.rng.choice(self.used))
-                rec["title"] = self.rng.choice(HOSTILE) + rec["title"]
+                rec["title"] = self.rng.choice(HOSTILE) + rec.get("title", "")
                 rec["text"] = self.rng.choice(HOSTILE) + "\n\n" + rec["text"]
             else:  # a page the extract stage rejects
                 rec = {"url": f"https://junk.example/{self.rng.randint(0, 3)}",
