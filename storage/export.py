@@ -49,7 +49,7 @@ class Filters:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in given.items()}
 
 
-_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([mhdw])$")  # 1.5d, as `alerts --since` reads it
 _MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 10080}
 _LATEST = datetime.max.replace(tzinfo=UTC)
 
@@ -61,7 +61,7 @@ def parse_bound(value: str, *, end: bool, now: datetime | None = None) -> dateti
     text = value.strip()
     try:
         if match := _RELATIVE.match(text):
-            minutes = int(match[1]) * _MINUTES[match[2]]
+            minutes = float(match[1]) * _MINUTES[match[2]]
             return (now or datetime.now(UTC)) - timedelta(minutes=minutes)
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             day = datetime.fromisoformat(text).replace(tzinfo=UTC)

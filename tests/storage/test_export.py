@@ -451,3 +451,17 @@ def test_a_copy_linked_equally_to_several_members_names_the_same_via_every_time(
         columns, rows = read_duckdb(tmp_path / fmt / f"copies.{fmt}")
         [via] = [r[columns.index("via")] for r in rows if r[columns.index("doc_id")] == "x"]
         assert via == "a1"
+
+
+def test_a_window_reads_as_alerts_since_reads_it():
+    """`export --since 1.5d` as `alerts --since 1.5d` (the README says they read alike);
+    before, a fraction was refused as no time."""
+    from datetime import UTC, datetime
+
+    from pipeline.alerts import parse_window
+    from storage.export import parse_bound
+
+    now = datetime(2026, 12, 6, 12, tzinfo=UTC)
+    for window in ("1.5d", "90m", "2w", "0.5h"):
+        assert parse_bound(window, end=False, now=now) == now - parse_window(window)
+    assert parse_bound("2026-10-01", end=True, now=now) == datetime(2026, 10, 2, tzinfo=UTC)
