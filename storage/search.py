@@ -7,6 +7,7 @@ import duckdb
 import numpy as np
 
 from storage.longtext import by_row_id
+from storage.queries import STANDING
 from storage.vectors import read_columns
 
 MAX_TERMS = 12
@@ -106,7 +107,10 @@ def keyword_search(
             LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
             LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
             LEFT JOIN translations t ON t.doc_id = d.doc_id AND t.version = d.current_version
-            WHERE $lang::VARCHAR IS NULL OR l.lang = $lang
+            WHERE ($lang::VARCHAR IS NULL OR l.lang = $lang)
+              AND NOT EXISTS (  -- a page that is not news never joins search (README)
+                  SELECT 1 FROM rejections r WHERE r.doc_id = d.doc_id
+                  AND r.version = d.current_version AND r.reason = 'not_news' AND {STANDING})
         )
         SELECT c.doc_id, c.lang, c.source, c.published_at, c.hint_title, c.url, {score} AS score,
                c.own, s.erow, s.trow

@@ -177,3 +177,26 @@ def test_an_english_piece_is_not_counted_twice(demo_run):
             side = occurrences(title, "sanctions") + occurrences(text, "sanctions")
             assert row[n] >= side and (row[1] != "en" or row[n] == side), row[: n + 1]
     assert "en" in langs  # (the demo's tiny translation packages do not write "sanctions")
+
+
+def test_a_page_rejected_as_not_news_is_never_found(tmp_path):
+    """A block page rejected at extraction was still found by its listing's title, though
+    pages that are not news never join search (README); one waiting for extraction is."""
+    import json
+
+    from tests.conftest import import_jsonl, run_cli
+
+    blocked = {"url": "https://blocked.example/x", "title": "Access denied: zebra",
+               "text": "Access denied. You don't have permission to access this server."}  # fmt: skip
+    news = {"url": "https://news.example/1", "title": "A zebra in Nairobi",
+            "text": "A zebra escaped from the zoo in Nairobi on Monday, officials said. "
+                    "Keepers found the animal in a park two hours later, unharmed."}  # fmt: skip
+    db = tmp_path / "n.duckdb"
+    import_jsonl(tmp_path, db, [blocked, news])
+    found = lambda: [h["url"] for h in json.loads(  # noqa: E731
+        run_cli("search", "zebra", "--format", "json", db=db).stdout)]  # fmt: skip
+    assert set(found()) == {blocked["url"], news["url"]}  # not extracted yet: its title
+    run_cli("process", "--stage", "extract", "--no-progress", db=db)
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT reason FROM v_rejections").fetchall() == [("not_news",)]
+    assert found() == [news["url"]]
