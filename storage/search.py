@@ -210,22 +210,23 @@ def anchors(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[str, lis
 def same_text_copies(
     con: duckdb.DuckDBPyConnection, doc_ids: list[str] | None = None
 ) -> dict[str, tuple[str, str, int]]:
-    """doc_id -> (copy group, its origin, members) for the documents that are an exact copy
-    or the origin of one, in the copy groups of ``doc_ids`` (all groups when None): the
-    documents of one group here carry the same text."""
+    """doc_id -> (its text's key, the first of the documents with that text, how many) for
+    the documents of a copy group that share their very text with another member, in the
+    copy groups of ``doc_ids`` (all groups when None). Two reposts of an edited or translated
+    copy are exact copies of each other though ``v_copies`` calls neither one ``exact`` (its
+    kind compares a member with the group's origin)."""
     rows = con.execute(
         """
-        WITH exact AS (
-            SELECT doc_id, copy_of, group_id FROM v_copies
-            WHERE copy_kind = 'exact' AND (?::VARCHAR[] IS NULL OR group_id IN (
-                SELECT group_id FROM copy_members
-                WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))))
-        ), members AS (
-            SELECT doc_id, group_id, copy_of FROM exact
-            UNION SELECT copy_of, group_id, copy_of FROM exact
+        WITH members AS (
+            SELECT c.doc_id, c.group_id || ':' || h.text_hash AS same_text
+            FROM copy_members c JOIN minhash h ON h.doc_id = c.doc_id
+            WHERE ?::VARCHAR[] IS NULL OR c.group_id IN (
+                SELECT group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[])))
         )
-        SELECT doc_id, group_id, copy_of, count(*) OVER (PARTITION BY group_id) FROM members
+        SELECT doc_id, same_text, min(doc_id) OVER w, count(*) OVER w FROM members
+        WINDOW w AS (PARTITION BY same_text)
+        QUALIFY count(*) OVER w > 1
         """,
         [doc_ids, doc_ids],
     ).fetchall()
-    return {doc_id: (group, origin, n) for doc_id, group, origin, n in rows}
+    return {doc_id: (key, first, n) for doc_id, key, first, n in rows}

@@ -326,6 +326,39 @@ def test_similar_leaves_out_exact_copies_unless_asked(demo_run):
     assert {h["doc_id"] for h in full[:2]} == {origin, copy}
 
 
+def test_similar_leaves_out_a_repost_of_an_edited_copy(demo_run, tmp_path):
+    """The demo's edited (near) copy of the ceasefire piece, reposted word for word at another
+    address: `similar` of the edited copy listed the repost first (similarity 1.0, its very
+    text), and `similar` of the origin showed the two as separate rows, because only a copy
+    of the group's origin counted as an exact copy."""
+    import shutil
+
+    from tests.conftest import import_jsonl
+
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo_run[0], db)
+    with connect(db, read_only=True) as con:
+        near, origin, title, text, published = con.execute(
+            "SELECT c.doc_id, c.copy_of, d.title, d.text, d.published_at FROM v_copies c "
+            "JOIN v_documents d USING (doc_id) WHERE c.copy_kind = 'near' ORDER BY c.doc_id"
+        ).fetchone()
+    repost = {"url": "https://reposts.example/a", "title": title, "text": text,
+              "published_at": published.isoformat()}  # fmt: skip
+    import_jsonl(tmp_path, db, [repost])
+    run_cli("process", "--no-progress", db=db)
+
+    def similar(doc, *args):
+        proc = run_cli("similar", doc, "--limit", "10", "--format", "json", *args, db=db)
+        return {h["url"]: h for h in json.loads(proc.stdout)}
+
+    assert repost["url"] not in similar(near)
+    hits = similar(origin).values()
+    pair = [h for h in hits if h["doc_id"] == near or h["url"] == repost["url"]]
+    assert len(pair) == 1 and pair[0]["exact_copies"] == 1  # one row, the other counted
+    full = similar(near, "--with-copies")
+    assert full[repost["url"]]["similarity"] == pytest.approx(1, abs=1e-3)
+
+
 def test_semantic_search_never_mixes_models(demo_run, tmp_path):
     db, _ = demo_run
     config = tmp_path / "narrascope.toml"
