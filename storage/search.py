@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
+from storage.db import StorageError
 from storage.longtext import by_row_id
 from storage.queries import STANDING
 from storage.vectors import read_columns
@@ -41,9 +42,13 @@ def keyword_search(
     is the test for presence too: on a text without the term it costs what a match costs,
     on one with it a match first would be extra work."""
     # as typed: RE2's (?i) folds case itself (lower() would turn "İ" into "i" + a dot)
-    terms = [t for t in terms if t.strip()][:MAX_TERMS]
+    terms = [t for t in terms if t.strip()]
     if not terms:
         return []
+    if len(terms) > MAX_TERMS:  # every word must occur: none is dropped unsaid
+        raise StorageError(
+            f"a keyword search takes at most {MAX_TERMS} words; this one has {len(terms)}"
+        )
     parts = max(1, min(8, int(con.execute("SELECT current_setting('threads')").fetchone()[0])))
     params: dict = {f"p{i}": pattern(t) for i, t in enumerate(terms)}
     params.update(lang=lang, limit=limit)

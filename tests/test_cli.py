@@ -118,6 +118,18 @@ def test_an_empty_search_is_a_usage_error(db):
         assert proc.returncode == 2 and "nothing to search for" in proc.stderr, proc.stderr
 
 
+def test_a_search_never_drops_a_word(tmp_path):
+    """Every word must occur: a 13th word was silently dropped, so a word no document has
+    still found the Russian piece (only the first 12 words were searched)."""
+    db = tmp_path / "n.duckdb"
+    import_jsonl(tmp_path, db, [{**DOCS[0], "title": "Санкции: голод в Африке"}])
+    words = ["санкции", "голод", "Африке"] * 4
+    assert LONG_URL in run_cli("search", *words, db=db).stdout  # the listing's title
+    proc = run_cli("search", *words, "zzzyxq", "--format", "json", db=db, check=False)
+    assert LONG_URL not in proc.stdout
+    assert_one_error_line(proc, 1, "at most 12 words; this one has 13")
+
+
 def test_sql_reads_times_in_utc_whatever_the_machines_time_zone(db, monkeypatch):
     """``sql`` opened a session of its own that took the machine's time zone: a pasted
     dashboard query counted other days under TZ=Asia/Tokyo (found by a helper's pass)."""
