@@ -49,10 +49,11 @@ SIMILAR_COLUMNS = [*SEMANTIC_COLUMNS, "exact_copies"]
 def _snippet(text: str | None, terms: list[str], width: int = 160) -> str | None:
     if not text:
         return None
-    low = text.lower()
     found = (
-        re.search(("(?<![^\\W_])" if t[:1].isalnum() else "") + re.escape(t), low) for t in terms
-    )  # where a word starts, as the search matched it (storage.search)
+        re.search(("(?<![^\\W_])" if t[:1].isalnum() else "") + re.escape(t), text, re.I)
+        for t in terms
+    )  # where a word starts, as the search matched it (storage.search); in the text itself:
+    # lower() makes two characters of "İ", and the places found in it were off in the text
     hits = [m.start() for m in found if m]
     if not hits:
         return None
@@ -84,7 +85,7 @@ def keyword(db_path: Path, query: str, *, lang: str | None, limit: int) -> list[
 def keyword_rows(con, query: str, *, lang: str | None, limit: int) -> list[tuple]:
     """keyword() on an open connection (the dashboard's, which keeps its own)."""
     rows = keyword_search(con, query.split(), lang=lang, limit=limit)
-    terms = [t.lower() for t in query.split()]  # for the snippet
+    terms = query.split()  # for the snippet
     n = len(RESULT_COLUMNS)
     out = []
     for rank, row in enumerate(rows, 1):

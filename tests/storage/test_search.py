@@ -200,3 +200,21 @@ def test_a_page_rejected_as_not_news_is_never_found(tmp_path):
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT reason FROM v_rejections").fetchall() == [("not_news",)]
     assert found() == [news["url"]]
+
+
+def test_the_snippet_shows_the_word_after_a_turkish_capital_i(tmp_path):
+    """The snippet looked for the word in the lower-cased text, where each "İ" is two
+    characters, and cut the text itself there: after some 60 of them it missed the word."""
+    import json
+
+    from tests.conftest import import_jsonl, run_cli
+
+    text = ("İçişleri Bakanlığı İstanbul, İzmir, İzmit ve İskenderun için İKİ yeni İLAN "
+            "yayımladı. " * 8 + "Ardından NATO toplantısı Brüksel'de başladı ve sürdü.")  # fmt: skip
+    db = tmp_path / "n.duckdb"
+    import_jsonl(tmp_path, db, [{"url": "https://tr.example/1", "title": "Haberler",
+                                 "text": text}])  # fmt: skip
+    run_cli("process", "--stage", "extract", "--no-progress", db=db)
+    for word in ("nato", "NATO"):
+        (hit,) = json.loads(run_cli("search", word, "--format", "json", db=db).stdout)
+        assert "NATO" in hit["snippet"], hit["snippet"]
