@@ -275,8 +275,11 @@ def search(request: Request):
     with store.reading() as reader:
         languages = reader.languages
         if text and mode == "keyword":
-            rows = searching.keyword_rows(reader.con, text, lang=lang, limit=upto + 1)
-            columns = searching.KEYWORD_COLUMNS
+            try:
+                rows = searching.keyword_rows(reader.con, text, lang=lang, limit=upto + 1)
+                columns = searching.KEYWORD_COLUMNS
+            except StorageError as err:  # more words than a keyword search takes
+                error = str(err)
     if text and mode == "semantic":
         try:
             with lock_wait(BUSY_WAIT_SECONDS):

@@ -153,7 +153,8 @@ def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
     title or text) or, with --semantic, by meaning: the query is embedded by the same model
     as the documents, so an English query finds Russian documents.
 
-    A keyword matches where a word starts, so a stem finds its inflections. By meaning, a copy
+    A keyword matches where a word starts, so a stem finds its inflections (at most 12
+    words). By meaning, a copy
     ranks with its copy group (`copy_group`): it follows the group's best hit.
 
     \b
@@ -162,10 +163,16 @@ def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
     """
     from pipeline import search as searching
     from pipeline.output import render
+    from storage.search import MAX_TERMS
 
     query = " ".join(words)
     if not query.strip():  # an empty variable in a script: "" ranked arbitrary documents
         raise click.UsageError("nothing to search for: give words (or a sentence with --semantic)")
+    if not semantic and len(query.split()) > MAX_TERMS:  # every word must occur: none dropped
+        raise click.UsageError(
+            f"a keyword search takes at most {MAX_TERMS} words; this one has "
+            f"{len(query.split())} (--semantic takes a sentence of any length)"
+        )
     if semantic:
         rows = searching.semantic(
             obj.db_path, query, obj.config["embed"], lang=lang, limit=limit,

@@ -497,6 +497,14 @@ def test_the_search_command_shown_is_quoted_for_the_shell(client):
         "x;rm -rf ~")  # fmt: skip
 
 
+def test_a_keyword_search_of_too_many_words_says_so_on_the_page(client):
+    """13 words: the limit, said on the search page (before the limit, the 13th word was
+    dropped unsaid; with it, the store's error came up as the 503 notice)."""
+    page = client.get("/search", params={"q": " ".join(["sanctions"] * 13)})
+    assert page.status_code == 200
+    assert "at most 12 words; this one has 13" in page.text
+
+
 def test_lineage_trees_have_no_cycles_and_lose_no_copy():
     from datetime import datetime, timedelta
 
