@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,6 +50,7 @@ class Interrupted(BaseException):
 
 
 _received: list[int] = []  # the stop signal this process got inside ``stop_signals_raise``
+_installed = False  # whether its handlers are in place now
 
 
 def received() -> int | None:
@@ -74,7 +76,10 @@ def stop_signals_raise() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _received.clear()
+    global _installed
+    outermost = not _installed  # `run` holds the lock, and its alerts take it again
+    if outermost:
+        _received.clear()
 
     def handler(signum: int, _frame) -> None:
         if _received:  # again, while the first is being handled: stop now
@@ -88,8 +93,20 @@ def stop_signals_raise() -> Iterator[None]:
     before = {s: h for s in STOP_SIGNALS if (h := signal.getsignal(s)) != signal.SIG_IGN}
     for s in before:
         signal.signal(s, handler)
+    # a signal that comes while Python runs a finalizer (a __del__, a weakref callback: the
+    # garbage collector runs them anywhere) raises there, and Python only prints the
+    # exception: it is kept in ``_received`` instead, for the next ``check`` (the runner's,
+    # and the end of every phase of a command), and not printed
+    hook = sys.unraisablehook
+
+    def unraisable(info) -> None:
+        if not isinstance(info.exc_value, Interrupted):
+            hook(info)
+
+    sys.unraisablehook, _installed = unraisable, True
     try:
         yield
     finally:
+        sys.unraisablehook, _installed = hook, not outermost
         for s, h in before.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)

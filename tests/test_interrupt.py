@@ -161,3 +161,48 @@ def test_sigterm_on_the_ray_engine_is_an_interrupted_run(tmp_path):
     assert "error: interrupted by SIGTERM" in proc.stderr
     assert runs(db)[-1] == ("process", "interrupted")
     assert holder(db) is None
+
+
+# `run` with SIGTERM arriving while Python runs a finalizer (an object's __del__, a weakref
+# callback: the garbage collector runs them anywhere, scrapy's signal dispatcher leaves many
+# at the crawl's end): an exception raised there is "ignored" by Python, so the handler's
+# Interrupted never reached the command, which went on to exit 0. Sent inside the last write
+# of the last stage, or inside the alerts' detection.
+TERM_IN_A_FINALIZER = """
+import os, runpy, signal, sys, time
+import pipeline.notify as notify
+import storage.stages as stages
+
+class Dropped:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.5)  # the handler runs here, inside the finalizer
+
+if os.environ["TERM_IN"] == "alerts":
+    real_alerts = notify.raise_alerts
+    def raise_alerts(*args, **kwargs):
+        Dropped()  # garbage at once
+        return real_alerts(*args, **kwargs)
+    notify.raise_alerts = raise_alerts
+else:
+    real_write = stages.write_outputs
+    def write_outputs(con, ctx, *args):
+        real_write(con, ctx, *args)
+        if ctx.stage == "langid":
+            Dropped()
+    stages.write_outputs = write_outputs
+sys.argv = ["narrascope", *sys.argv[1:]]
+runpy.run_module("pipeline.cli", run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("phase", ["process", "alerts"])
+def test_sigterm_during_a_finalizer_still_stops_the_run(tmp_path, local_site, phase):
+    sources, config, db = setup(tmp_path, local_site, 3, 0)
+    proc = wrapped(TERM_IN_A_FINALIZER, db, config, "run", "--sources", sources,
+                   env={"TERM_IN": phase})  # fmt: skip
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: interrupted by SIGTERM")
+    assert runs(db)[-1] == (phase, "interrupted")
+    assert holder(db) is None

@@ -25,6 +25,7 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
     """Raise and deliver alerts under the writer lock, recorded as an 'alerts' run. In a
     `run` (``in_run``) a failed webhook is one line on stderr; from `alerts` it exits 1.
     Either way the alerts stay undelivered in the database and go out with the next call."""
+    from pipeline import interrupt
     from pipeline.alerts import AlertSettings, parse_window
     from pipeline.notify import check_webhook, raise_alerts
     from storage.runs import recorded_run
@@ -44,6 +45,7 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
                            pending=outcome.pending, to=outcome.to)  # fmt: skip
         if outcome.error:
             run.fail(f"webhook: {outcome.error}")
+        interrupt.check()  # a stop signal that a finalizer let pass (pipeline/interrupt.py)
     if url and outcome.delivered:
         line = f"alerts: {outcome.delivered} sent to the webhook at {outcome.to}"
         click.echo(line, err=fmt == "json")

@@ -56,6 +56,7 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
     """Run the stages (all configured ones by default) and print one report per stage; a
     stage that stopped prints what was done before it and raises (exit 1). With a
     ``deadline`` (pipeline/deadline.py) no batch starts that would end after it."""
+    from pipeline import interrupt
     from pipeline.errors import StageFailed
     from pipeline.reports import ProcessReport
     from pipeline.runner import run_stages
@@ -93,6 +94,7 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
                 if report.stopped_early:
                     run.status = "stopped early"
                     break
+            interrupt.check()  # a stop signal that a finalizer let pass in the last batch
         except StageFailed as err:
             run.fail(err)
             raise
