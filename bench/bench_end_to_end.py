@@ -311,7 +311,7 @@ def report(results: list[dict]) -> None:
             j = r["edited_jaccard"]
             print(f"\n{r['n']:,} documents: the edited copies' Jaccard with their originals (the"
                   f" dedup stage's MinHash) is {j[0]:.2f}-{j[-1]:.2f}, median"
-                  f" {j[len(j) // 2]:.2f}; they are embedded again (docs/benchmarks.md, End to end).")  # fmt: skip
+                  f" {j[len(j) // 2]:.2f}; they are embedded again (docs/benchmarks.md).")  # fmt: skip
 
 
 def main() -> None:

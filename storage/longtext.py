@@ -3,8 +3,8 @@
 DuckDB stores long strings (an average over ``zstd_min_string_length``, 4,096 characters;
 many news articles are longer) ZSTD-compressed in blocks of many rows, and a scan that
 matches keys while it reads them decompresses the whole column, so reading a batch's texts by
-key grew with the store (docs/benchmarks.md, "End to end"; bench/bench_batch_reads.py). So the rows are
-found first, reading only the key columns and ``rowid``, and their long columns read
+key grew with the store (docs/benchmarks.md, "End to end"; bench/bench_batch_reads.py). So
+the rows are found first, reading only the key columns and ``rowid``, and their long columns read
 afterwards, joined on row id: the scan then decompresses only the blocks that hold those
 rows, few where the rows were stored near each other (a stage's batch, the documents of the
 last days)."""

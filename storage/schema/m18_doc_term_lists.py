@@ -4,8 +4,8 @@
 One row per term, keyed by (doc_id, term), made the cluster stage's writes grow with the
 store: about 30 rows a document, and each batch replaced its documents' rows with a delete
 that scanned every term and an insert through a key of millions of entries (per-statement
-timings, docs/benchmarks.md, "End to end"). One row per document is what the stage writes and replaces:
-64 rows a batch through a key of one entry a document."""
+timings, docs/benchmarks.md, "End to end"). One row per document is what the stage writes and
+replaces: 64 rows a batch through a key of one entry a document."""
 
 MIGRATION = (
     18,
