@@ -47,7 +47,8 @@ def keyword_search(
         return []
     if len(terms) > MAX_TERMS:  # every word must occur: none is dropped unsaid
         raise StorageError(
-            f"a keyword search takes at most {MAX_TERMS} words; this one has {len(terms)}"
+            f"a keyword search takes at most {MAX_TERMS} words; this one has {len(terms)} "
+            "(a search by meaning takes a sentence of any length)"
         )
     parts = max(1, min(8, int(con.execute("SELECT current_setting('threads')").fetchone()[0])))
     params: dict = {f"p{i}": pattern(t) for i, t in enumerate(terms)}
