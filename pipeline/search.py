@@ -290,7 +290,7 @@ def similar_many(
     rows = rows_for(db_path, ids, picks)
     doc_col = SEMANTIC_COLUMNS.index("doc_id")
     return {
-        key: [(*r, exact[r[doc_col]][2] - 1 if r[doc_col] in exact else 0) for r in found_rows]
+        key: [(*r, exact[r[doc_col]][1] - 1 if r[doc_col] in exact else 0) for r in found_rows]
         for key, found_rows in rows.items()
     }
 

@@ -12,6 +12,17 @@ from storage.queries import STANDING
 from storage.vectors import read_columns
 
 MAX_TERMS = 12
+
+
+def too_many_words(terms: list[str]) -> str | None:
+    """Why a keyword search of ``terms`` cannot run (more words than it takes), or None."""
+    n = sum(1 for t in terms if t.strip())
+    if n <= MAX_TERMS:
+        return None
+    return (f"a keyword search takes at most {MAX_TERMS} words; this one has {n} (a search by "
+            "meaning takes a sentence of any length)")  # fmt: skip
+
+
 RESULT_COLUMNS = ["doc_id", "lang", "source", "published_at", "title", "title_translated", "url"]
 
 
@@ -45,11 +56,8 @@ def keyword_search(
     terms = [t for t in terms if t.strip()]
     if not terms:
         return []
-    if len(terms) > MAX_TERMS:  # every word must occur: none is dropped unsaid
-        raise StorageError(
-            f"a keyword search takes at most {MAX_TERMS} words; this one has {len(terms)} "
-            "(a search by meaning takes a sentence of any length)"
-        )
+    if problem := too_many_words(terms):  # every word must occur: none is dropped unsaid
+        raise StorageError(problem)
     parts = max(1, min(8, int(con.execute("SELECT current_setting('threads')").fetchone()[0])))
     params: dict = {f"p{i}": pattern(t) for i, t in enumerate(terms)}
     params.update(lang=lang, limit=limit)
@@ -215,8 +223,8 @@ def anchors(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[str, lis
 
 def same_text_copies(
     con: duckdb.DuckDBPyConnection, doc_ids: list[str] | None = None
-) -> dict[str, tuple[str, str, int]]:
-    """doc_id -> (its text's key, the first of the documents with that text, how many) for
+) -> dict[str, tuple[str, int]]:
+    """doc_id -> (its text's key, how many documents have that text) for
     the documents of a copy group that share their very text with another member, in the
     copy groups of ``doc_ids`` (all groups when None). Two reposts of an edited or translated
     copy are exact copies of each other though ``v_copies`` calls neither one ``exact`` (its
@@ -229,10 +237,10 @@ def same_text_copies(
             WHERE ?::VARCHAR[] IS NULL OR c.group_id IN (
                 SELECT group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[])))
         )
-        SELECT doc_id, same_text, min(doc_id) OVER w, count(*) OVER w FROM members
+        SELECT doc_id, same_text, count(*) OVER w FROM members
         WINDOW w AS (PARTITION BY same_text)
         QUALIFY count(*) OVER w > 1
         """,
         [doc_ids, doc_ids],
     ).fetchall()
-    return {doc_id: (key, first, n) for doc_id, key, first, n in rows}
+    return {doc_id: (key, n) for doc_id, key, n in rows}

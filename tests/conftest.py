@@ -85,6 +85,13 @@ def seed_html() -> str:
     )
 
 
+def cli_env(**extra: str) -> dict:
+    """The environment a CLI subprocess runs in: this checkout's code, whatever the working
+    directory (an installed copy may differ), and no configuration file from the user's."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "NARRASCOPE_CONFIG": "", "PYTHONPATH": path, **extra}
+
+
 def run_cli(
     *args: str,
     db: Path | None = None,
@@ -101,14 +108,7 @@ def run_cli(
         text=True,
         timeout=timeout,
         cwd=cwd or ROOT,
-        # this checkout's code, whatever the working directory (an installed copy may differ)
-        env={
-            **os.environ,
-            "NARRASCOPE_CONFIG": "",
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
-            ),
-        },
+        env=cli_env(),
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"narrascope {' '.join(args)} exited {proc.returncode}\n{proc.stderr}")

@@ -163,16 +163,13 @@ def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
     """
     from pipeline import search as searching
     from pipeline.output import render
-    from storage.search import MAX_TERMS
+    from storage.search import too_many_words
 
     query = " ".join(words)
     if not query.strip():  # an empty variable in a script: "" ranked arbitrary documents
         raise click.UsageError("nothing to search for: give words (or a sentence with --semantic)")
-    if not semantic and len(query.split()) > MAX_TERMS:  # every word must occur: none dropped
-        raise click.UsageError(
-            f"a keyword search takes at most {MAX_TERMS} words; this one has "
-            f"{len(query.split())} (--semantic takes a sentence of any length)"
-        )
+    if not semantic and (problem := too_many_words(query.split())):
+        raise click.UsageError(problem)
     if semantic:
         rows = searching.semantic(
             obj.db_path, query, obj.config["embed"], lang=lang, limit=limit,

@@ -24,7 +24,7 @@ from pathlib import Path
 from crawlers.demo.server import SITES, DemoSites, build_site
 from storage import connect
 from storage.lock import holder
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_env
 
 CONFIG = """[crawl]
 download_delay = 0
@@ -50,17 +50,12 @@ new_min_languages = 2
 """
 
 
-def cli_env() -> dict:
-    return {**os.environ, "NARRASCOPE_CONFIG": "", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}  # fmt: skip
-
-
 def start(db: Path, config: Path, *args: str) -> subprocess.Popen:
     """The CLI in a process group of its own, to be signalled."""
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config), *args],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=cli_env(), start_new_session=True,
+        env=cli_env(HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1"), start_new_session=True,
     )  # fmt: skip
 
 
