@@ -18,7 +18,7 @@ import duckdb
 
 from pipeline.langid import is_language_tag
 from storage import connect
-from storage.dates import PLAUSIBLE_SQL
+from storage.dates import PLAUSIBLE_SQL, impossible_offset
 from storage.documents import store_pages
 from storage.records import PageRecord, Rejection, StoreCounts
 from storage.urls import canonical_url
@@ -88,6 +88,11 @@ class _Dates:
         ).fetchone()
         if row[0]:
             return "is not a date (ISO 8601 expected): kept as given"
+        if impossible_offset(value):
+            return (
+                "has a UTC offset no place has (beyond -12:00 to +14:00): kept in the page's "
+                "meta (published_at_ignored)"
+            )
         if not row[1]:
             return (
                 "is no publication date (before 1900, or more than two days ahead): kept in the "

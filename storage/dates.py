@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 #: A date that a listing, a feed or an import gives is taken as the publication date from 1900
@@ -11,6 +12,21 @@ from datetime import UTC, datetime, timedelta
 PLAUSIBLE_SQL = (
     "({when} BETWEEN TIMESTAMPTZ '1900-01-01 00:00:00+00' AND {fetched} + INTERVAL 2 DAY)"
 )
+
+
+#: the widest UTC offsets in use, in minutes (UTC-12 to UTC+14); DuckDB reads "+99:00" too
+OFFSET_RANGE = {"-": 12 * 60, "+": 14 * 60}
+_OFFSET = re.compile(r"\d:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*([+-])(\d{2}):?(\d{2})\s*$")
+
+
+def impossible_offset(value: str) -> bool:
+    """Whether a timestamp's UTC offset is one no place has (beyond -12:00 to +14:00, or
+    minutes past 59): "2026-01-01T00:00:00+99:00" would move the date by four days."""
+    found = _OFFSET.search(value)
+    if not found:
+        return False
+    hours, minutes = int(found[2]), int(found[3])
+    return minutes > 59 or hours * 60 + minutes > OFFSET_RANGE[found[1]]
 
 
 def parse_date(value: str | None) -> datetime | None:

@@ -10,7 +10,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.crawlstate import provenance_rows, record_state, touch_documents
-from storage.dates import PLAUSIBLE_SQL
+from storage.dates import PLAUSIBLE_SQL, impossible_offset
 from storage.db import transaction
 from storage.records import EntryState, NotModified, PageRecord, Rejection, StoreCounts
 from storage.urls import canonical_url, doc_id_for
@@ -173,9 +173,10 @@ def store_pages(
 
 def _set_aside_dates(con: duckdb.DuckDBPyConnection, pages: list[PageRecord]) -> None:
     """Move, in place, a date hint that is no plausible publication date (``PLAUSIBLE_SQL``:
-    before 1900, or later than two days after the fetch) into the page's meta, as
-    ``published_at_ignored``: kept, never the document's date. Read by DuckDB's own cast, as
-    every view reads the hint; year 20000 would not even come back to Python as a date."""
+    before 1900, or later than two days after the fetch; or an offset no place has) into the
+    page's meta, as ``published_at_ignored``: kept, never the document's date. Read by
+    DuckDB's own cast, as every view reads the hint; year 20000 would not even come back to
+    Python as a date."""
     hinted = [p for p in pages if p.hint_published_at]
     if not hinted:
         return
@@ -187,7 +188,7 @@ def _set_aside_dates(con: duckdb.DuckDBPyConnection, pages: list[PageRecord]) ->
          [p.fetched_at for p in hinted]],
     ).fetchall()  # fmt: skip
     for i, plausible in rows:
-        if not plausible:
+        if not plausible or impossible_offset(hinted[i].hint_published_at):
             page = hinted[i]
             page.meta = {**(page.meta or {}), "published_at_ignored": page.hint_published_at}
             page.hint_published_at = None

@@ -271,11 +271,13 @@ def test_import_holds_the_writer_lock_and_records_its_run(tmp_path):
 def test_a_date_no_page_was_published_on_is_set_aside_and_the_run_goes_on(tmp_path):
     """Year 1 made dedup's 30-day window overflow and stopped the stage for its whole batch
     on three runs; year 20000 is a date DuckDB reads but Python cannot. A date before 1900 or
-    more than two days after the fetch is kept in the page's meta, never used as its date."""
+    more than two days after the fetch is kept in the page's meta, never used as its date; so is
+    one with a UTC offset no place has, which DuckDB reads (+99:00: four days earlier)."""
     from crawlers.demo.server import load_articles
 
-    articles = [a for a in load_articles() if a["lang"] == "ru" and "copy_of" not in a][:4]
-    dates = ["0001-01-01", "20000-01-01", "3000-01-01T00:00:00Z", "2026-10-01"]
+    articles = [a for a in load_articles() if a["lang"] == "ru" and "copy_of" not in a][:5]
+    dates = ["0001-01-01", "20000-01-01", "3000-01-01T00:00:00Z", "2026-10-01",
+             "2026-10-02T12:00:00+99:00"]  # fmt: skip
     src = write_jsonl(
         tmp_path / "dates.jsonl",
         [
@@ -299,13 +301,17 @@ def test_a_date_no_page_was_published_on_is_set_aside_and_the_run_goes_on(tmp_pa
             "1900, or more than two days ahead): kept in the page's meta (published_at_ignored)"
         ) in proc.stderr
     assert f"{src}:4:" not in proc.stderr
+    assert (
+        f"{src}:5: warning: 'published_at' \"{dates[4]}\" has a UTC offset no place has (beyond "
+        "-12:00 to +14:00): kept in the page's meta (published_at_ignored)"
+    ) in proc.stderr
     config = tmp_path / "narrascope.toml"
     config.write_text(
         '[pipeline]\nstages = ["extract", "langid", "dedup", "cluster"]\n'
         '[dedup]\ntranslated = false\n[cluster]\nvectors = "words"\n'
     )
     out = run_cli("--config", str(config), "process", "--no-progress", db=db).stdout
-    assert "dedup v" in out and "cluster v" in out and "4 done" in out
+    assert "dedup v" in out and "cluster v" in out and "5 done" in out
     with connect(db, read_only=True) as con:
         rows = con.execute(
             "SELECT d.url, d.published_at::DATE::VARCHAR, m.meta->>'published_at_ignored', "
@@ -318,6 +324,7 @@ def test_a_date_no_page_was_published_on_is_set_aside_and_the_run_goes_on(tmp_pa
         ("https://d.example/1", None, "20000-01-01", True),
         ("https://d.example/2", None, "3000-01-01T00:00:00Z", True),
         ("https://d.example/3", "2026-10-01", None, True),
+        ("https://d.example/4", None, dates[4], True),
     ]
 
 
