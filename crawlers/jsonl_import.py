@@ -37,7 +37,7 @@ class ImportReport:
     imported: int = 0  # of those, stored or rejected with a reason (not malformed)
     malformed: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, why
     warnings: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, note
-    skipped: int = 0  # WARC responses that are not HTML pages (images, scripts, errors)
+    skipped: int = 0  # WARC responses that are no HTML page (images, scripts, errors, dns:)
     counts: StoreCounts = field(default_factory=StoreCounts)
     run_id: str = ""
     by_file: dict[str, int] = field(default_factory=dict)  # file -> records imported

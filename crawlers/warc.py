@@ -319,6 +319,10 @@ def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None
                                f"{record.raw_stream.limit} bytes missing; it was skipped", count)  # fmt: skip
                 continue
             count += 1
+            if record.rec_type == "response" and record.http_headers is None:
+                # warcio parses HTTP headers of http(s) targets only: dns:, ftp:, ...
+                yield url or "", "not an HTTP response"
+                continue
             if not is_response:
                 continue
             if not url:

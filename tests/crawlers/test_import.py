@@ -199,6 +199,27 @@ def test_a_truncated_warc_imports_what_it_can_with_a_warning(tmp_path):
     assert "1 new, 0 changed, 2 unchanged" in proc.stdout
 
 
+def test_a_warc_response_that_is_not_http_is_counted_as_skipped(tmp_path):
+    """Heritrix archives each host's DNS lookup as a response record to ``dns:HOST``: it is
+    no page, and the summary's skipped responses count it, beside the page imported."""
+    import io
+
+    from warcio.warcwriter import WARCWriter
+
+    from crawlers.jsonl_import import import_files
+
+    path = tmp_path / "heritrix.warc.gz"
+    write_warc(path, [("https://w.example/a", f"<html><body><p>{'word ' * 300}</p></body></html>")])
+    with open(path, "ab") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        writer.write_record(writer.create_warc_record(
+            "dns:w.example", "response", payload=io.BytesIO(b"20261206 w.example. 300 IN A 1.2.3.4"),
+            warc_content_type="text/dns"))  # fmt: skip
+    report = import_files(tmp_path / "n.duckdb", [path])
+    assert (report.records, report.skipped, report.warnings) == (1, 1, [])
+    assert report.summary()["skipped"] == 1
+
+
 def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
     db = tmp_path / "n.duckdb"
     src = write_jsonl(
