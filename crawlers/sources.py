@@ -108,6 +108,45 @@ def private_hosts(sources) -> set[str]:
     return {d for s in sources if s.allow_private for d in s.allowed_domains}
 
 
+#: what each key of a ``[[source]]`` holds: a value of another type is refused, naming it
+#: (``allow_private = "false"``, a string, is true to Python: it let the crawl reach private
+#: addresses; ``feeds = "https://..."`` was read as one address per character)
+_TEXT, _TEXTS, _FLAG, _WHOLE, _NUMBER = "a string", "a list of strings", "true or false", \
+    "a whole number >= 0", "a number >= 0"  # fmt: skip
+_KEY_TYPES = {
+    "name": _TEXT, "home": _TEXT, "feeds": _TEXTS, "sitemaps": _TEXTS, "wordpress": _FLAG,
+    "telegram": _TEXTS, "follow_links": _FLAG, "start_urls": _TEXTS, "max_depth": _WHOLE,
+    "include": _TEXTS, "exclude": _TEXTS, "languages": _TEXTS, "tags": "a table of strings",
+    "allowed_domains": _TEXTS, "max_pages": _WHOLE, "crawl_delay": _NUMBER,
+    "obey_robots": _FLAG, "allow_private": _FLAG,
+}  # fmt: skip
+
+
+def _fits(kind: str, value) -> bool:
+    if kind == _TEXT:
+        return isinstance(value, str)
+    if kind == _TEXTS:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == _FLAG:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == _WHOLE:
+        return isinstance(value, int) and value >= 0
+    if kind == _NUMBER:
+        return isinstance(value, int | float) and value >= 0
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _check_types(path: Path, table: dict) -> None:
+    for key, value in table.items():
+        kind = _KEY_TYPES.get(key)
+        if kind and not _fits(kind, value):
+            raise SourcesError(
+                f"{path}: source {table['name']!r}: {key} must be {kind}, not {value!r}"
+            )
+
+
 def load_sources(path: str | Path) -> list[Source]:
     """Read ``[[source]]`` tables from a TOML file."""
     path = Path(path)
@@ -123,6 +162,7 @@ def load_sources(path: str | Path) -> list[Source]:
     for i, table in enumerate(data.get("source", []), 1):
         if "name" not in table or "home" not in table:
             raise SourcesError(f"{path}: source #{i} needs at least name and home")
+        _check_types(path, table)
         try:
             source = Source(**table)
         except TypeError as err:

@@ -1,0 +1,40 @@
+"""Mistakes in the configuration and the sources file, as an operator makes them: each is
+one `error:` line naming the file and the key (exit 1), before anything is fetched or
+written, never a traceback and never a run that "succeeds" doing nothing."""
+
+from storage import connect
+from tests.conftest import run_cli
+
+FEED = '[[source]]\nname = "loc"\nhome = "{base}/"\nfeeds = ["{base}/feed/"]\n'
+
+
+def assert_refused(proc, *fragments: str) -> None:
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "unexpected" not in proc.stderr and "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr, proc.stderr
+
+
+def test_a_sources_value_of_the_wrong_type_is_refused_not_read_as_true(tmp_path, local_site):
+    """``allow_private = "false"`` (a string) is true to Python: the crawl fetched from a
+    loopback address it must refuse; other wrong types failed as `unexpected TypeError`
+    without naming the file, or (``feeds = "https://..."``) were read a character at a time."""
+    site = local_site({"/feed/": ("application/rss+xml", b"<rss/>", {})})
+    sources = tmp_path / "sources.toml"
+    db = tmp_path / "n.duckdb"
+    run_cli("init", db=db)
+    for extra, said in [
+        ('allow_private = "false"\n', "allow_private must be true or false, not 'false'"),
+        ('tags = ["x"]\n', "tags must be a table of strings, not ['x']"),
+        ("max_pages = -5\n", "max_pages must be a whole number >= 0, not -5"),
+    ]:
+        sources.write_text(FEED.format(base=site.base) + extra)
+        proc = run_cli("crawl", "--sources", str(sources), db=db, check=False)
+        assert_refused(proc, f"{sources}: source 'loc': {said}")
+    sources.write_text(f'[[source]]\nname = "loc"\nhome = "{site.base}/"\nfeeds = "{site.base}/feed/"\n')
+    assert_refused(run_cli("sources", "list", "--sources", str(sources), db=db, check=False),
+                   "feeds must be a list of strings")  # fmt: skip
+    with connect(db, read_only=True) as con:  # nothing was fetched from 127.0.0.1
+        assert con.execute("SELECT count(*) FROM runs WHERE kind <> 'init'").fetchone() == (0,)
