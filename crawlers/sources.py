@@ -158,8 +158,14 @@ def load_sources(path: str | Path) -> list[Source]:
         ) from err
     except tomllib.TOMLDecodeError as err:
         raise SourcesError(f"{path}: {err}") from err
+    unknown = sorted(set(data) - {"source"})
+    if unknown:  # a misspelt [[sources]] gave no sources: a crawl of nothing that exits 0
+        raise SourcesError(f"{path}: unknown key(s) {unknown}: each source is a [[source]] table")
+    tables = data.get("source", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise SourcesError(f"{path}: 'source' must be [[source]] tables")
     sources = []
-    for i, table in enumerate(data.get("source", []), 1):
+    for i, table in enumerate(tables, 1):
         if "name" not in table or "home" not in table:
             raise SourcesError(f"{path}: source #{i} needs at least name and home")
         _check_types(path, table)

@@ -38,3 +38,22 @@ def test_a_sources_value_of_the_wrong_type_is_refused_not_read_as_true(tmp_path,
                    "feeds must be a list of strings")  # fmt: skip
     with connect(db, read_only=True) as con:  # nothing was fetched from 127.0.0.1
         assert con.execute("SELECT count(*) FROM runs WHERE kind <> 'init'").fetchone() == (0,)
+
+
+def test_a_misspelt_source_table_is_refused_not_a_crawl_of_nothing(tmp_path):
+    """``[[sources]]`` (or any key beside ``[[source]]``) was ignored: the crawl and the
+    cron `run` read no source and exited 0 ("crawl ok"); ``source = 5`` failed as
+    `unexpected TypeError` without naming the file."""
+    sources = tmp_path / "sources.toml"
+    db = tmp_path / "n.duckdb"
+    run_cli("init", db=db)
+    for command, text, said in [
+        ("run", FEED.replace("[[source]]", "[[sources]]"), "unknown key(s) ['sources']"),
+        ("crawl", FEED.replace("[[source]]", "[[sources]]"), "unknown key(s) ['sources']"),
+        ("crawl", "source = 5\n", "'source' must be [[source]] tables"),
+        ("crawl", FEED.replace("[[source]]", "[source]"), "'source' must be [[source]] tables"),
+    ]:
+        sources.write_text(text.format(base="https://news.example"))
+        proc = run_cli(command, "--sources", str(sources), db=db, check=False)
+        assert_refused(proc, f"error: {sources}: {said}")
+        assert proc.stdout == ""
