@@ -103,3 +103,32 @@ def _check(data: dict) -> None:
         raise ConfigError("'sources' must be a path (a string)")
     for section in ("crawl", "pipeline"):
         stage_options(section, data.get(section, {}), tuple(DEFAULTS[section]))
+        for key, value in data.get(section, {}).items():
+            _check_value(section, key, value)
+
+
+#: [crawl] keys that take a fraction of a second as well as a whole number
+_SECONDS = ("timeout",)
+
+
+def _check_value(section: str, key: str, value) -> None:
+    """A [crawl] or [pipeline] value of the type its default has (a number >= 0; a batch of at
+    least one): ``max_bytes = "big"`` crawled nothing and exited 0 under a scrapy traceback,
+    ``batch_size = 0`` processed nothing and exited 0."""
+    default = DEFAULTS[section][key]
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int) and key not in _SECONDS:
+        least = 1 if key == "batch_size" else 0
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
+        kind = f"a whole number >= {least}"
+    elif isinstance(default, int | float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+        kind = "a number >= 0"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    else:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        kind = "a list of names"
+    if not ok:
+        raise ConfigError(f"[{section}] {key} must be {kind}, not {value!r}")

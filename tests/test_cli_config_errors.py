@@ -57,3 +57,30 @@ def test_a_misspelt_source_table_is_refused_not_a_crawl_of_nothing(tmp_path):
         proc = run_cli(command, "--sources", str(sources), db=db, check=False)
         assert_refused(proc, f"error: {sources}: {said}")
         assert proc.stdout == ""
+
+
+def test_a_crawl_or_pipeline_value_of_the_wrong_type_is_refused_before_any_work(tmp_path):
+    """``[crawl] max_bytes = "big"`` crawled nothing under scrapy's tracebacks and exited 0
+    ("crawl ok: 0 responses"); ``[pipeline] batch_size = 0`` (or -3) processed nothing,
+    left every document waiting and exited 0, run after run."""
+    from tests.conftest import import_jsonl
+
+    db = tmp_path / "n.duckdb"
+    import_jsonl(tmp_path, db, [{"url": "https://news.example/1", "text": "Sanctions. " * 20}])
+    sources = tmp_path / "sources.toml"
+    sources.write_text(FEED.format(base="https://news.example"))
+    config = tmp_path / "narrascope.toml"
+    for command, text, said in [
+        ("crawl", '[crawl]\nmax_bytes = "big"\n', "[crawl] max_bytes must be a whole number"),
+        ("run", "[crawl]\nobey_robots = 0\n", "[crawl] obey_robots must be true or false, not 0"),
+        ("process", "[pipeline]\nbatch_size = 0\n", "[pipeline] batch_size must be a whole "
+         "number >= 1, not 0"),
+        ("process", '[pipeline]\nbatch_size = "64"\n', "[pipeline] batch_size must be"),
+    ]:  # fmt: skip
+        config.write_text(text)
+        args = ["--sources", str(sources)] if command != "process" else []
+        proc = run_cli("--config", str(config), command, *args, db=db, check=False)
+        assert_refused(proc, f"error: {config}: {said}")
+        assert proc.stdout == ""
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT kind FROM runs").fetchall() == [("import",)]
