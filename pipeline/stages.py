@@ -32,7 +32,32 @@ def build_stages(names: list[str] | None, settings: dict[str, dict]) -> list[Sta
     unknown = [n for n in wanted if n not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; known stages: {', '.join(REGISTRY)}")
+    for name in wanted:
+        _check_types(name, REGISTRY[name].__self__, settings.get(name, {}))
     return [REGISTRY[name](settings.get(name, {})) for name in REGISTRY if name in wanted]
+
+
+def _check_types(name: str, stage: type, table: dict) -> None:
+    """A value in a stage's table of another type than the setting's default is refused:
+    ``[extract] min_chars = "x"`` made every document fail (retried, then rejected as
+    ``stage_error``) while the command exited 0; ``furniture = "false"`` was true."""
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(stage)}
+    for key, value in table.items():
+        default = defaults.get(key)
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        elif isinstance(default, float):
+            ok, kind = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+        elif isinstance(default, str):
+            ok, kind = isinstance(value, str), "a string"
+        else:
+            continue  # lists and the rest: the stage checks them
+        if not ok:
+            raise ValueError(f"[{name}] {key} must be {kind}, not {value!r}")
 
 
 def downstream(stage: str, stages: list[Stage]) -> list[str]:

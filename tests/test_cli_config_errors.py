@@ -84,3 +84,26 @@ def test_a_crawl_or_pipeline_value_of_the_wrong_type_is_refused_before_any_work(
         assert proc.stdout == ""
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT kind FROM runs").fetchall() == [("import",)]
+
+
+def test_a_stage_setting_of_the_wrong_type_is_refused_not_blamed_on_documents(tmp_path):
+    """``[extract] min_chars = "x"`` made extraction raise on every document: each counted a
+    failed attempt ("failed and will be retried next run"; after three, rejected as
+    ``stage_error``) while `process` exited 0; ``furniture = "false"`` (a string) was true."""
+    from tests.conftest import import_jsonl
+
+    db = tmp_path / "n.duckdb"
+    import_jsonl(tmp_path, db, [{"url": "https://news.example/1", "text": "Sanctions. " * 20}])
+    config = tmp_path / "narrascope.toml"
+    for text, said in [
+        ('[extract]\nmin_chars = "x"\n', "[extract] min_chars must be a whole number, not 'x'"),
+        ('[extract]\nfurniture = "false"\n', "[extract] furniture must be true or false"),
+        ("[dedup]\nthreshold = true\n", "[dedup] threshold must be a number, not True"),
+    ]:
+        config.write_text(text)
+        proc = run_cli("--config", str(config), "process", "--stage", "extract", db=db,
+                       check=False)  # fmt: skip
+        assert_refused(proc, f"error: {config}: {said}")
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM stage_errors").fetchone() == (0,)
+        assert con.execute("SELECT kind FROM runs").fetchall() == [("import",)]
