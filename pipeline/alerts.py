@@ -68,6 +68,15 @@ class AlertSettings:
         kinds = table.get("kinds", KINDS)
         if isinstance(kinds, str) or not all(isinstance(k, str) for k in kinds):
             raise ConfigError(f"[alerts] kinds must be a list of names from {', '.join(KINDS)}")
+        for f in fields(cls):  # "false" (a string) is true: on_run = "false" raised alerts
+            value, default = table.get(f.name, f.default), f.default
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            ok, kind = ((isinstance(value, bool), "true or false") if isinstance(default, bool)
+                        else (number, "a number") if isinstance(default, int | float)
+                        else (isinstance(value, str), "a string") if isinstance(default, str)
+                        else (True, ""))  # fmt: skip
+            if not ok:
+                raise ConfigError(f"[alerts] {f.name} must be {kind}, not {value!r}")
         settings = cls(**{**table, "kinds": tuple(kinds)})
         unknown = sorted(set(settings.kinds) - set(KINDS))
         if unknown:

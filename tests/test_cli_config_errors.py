@@ -107,3 +107,23 @@ def test_a_stage_setting_of_the_wrong_type_is_refused_not_blamed_on_documents(tm
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM stage_errors").fetchone() == (0,)
         assert con.execute("SELECT kind FROM runs").fetchall() == [("import",)]
+
+
+def test_an_alerts_setting_of_the_wrong_type_is_refused_naming_the_file(tmp_path):
+    """``[alerts] on_run = "false"`` (a string) was true: `run` raised alerts the operator
+    turned off; ``burst_z = "x"`` was taken, ``webhook = 5`` failed as `unexpected
+    AttributeError`, and `alerts` named no file for a bad ``window``."""
+    db = tmp_path / "n.duckdb"
+    run_cli("init", db=db)
+    config = tmp_path / "narrascope.toml"
+    (tmp_path / "sources.toml").write_text("")
+    for command, text, said in [
+        ("run", '[alerts]\non_run = "false"\n', "[alerts] on_run must be true or false"),
+        ("alerts", '[alerts]\nburst_z = "x"\n', "[alerts] burst_z must be a number, not 'x'"),
+        ("alerts", "[alerts]\nwebhook = 5\n", "[alerts] webhook must be a string, not 5"),
+        ("alerts", '[alerts]\nwindow = "forever"\n', "[alerts] window 'forever' is not"),
+    ]:
+        config.write_text(text)
+        args = ["--sources", str(tmp_path / "sources.toml")] if command == "run" else []
+        proc = run_cli("--config", str(config), command, *args, db=db, check=False)
+        assert_refused(proc, f"error: {config}: {said}")

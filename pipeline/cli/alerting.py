@@ -30,7 +30,8 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
     from pipeline.notify import check_webhook, raise_alerts
     from storage.runs import recorded_run
 
-    settings = AlertSettings.from_config(obj.config)
+    with obj.naming_config():
+        settings = AlertSettings.from_config(obj.config)
     window = parse_window(since or settings.window)
     url = check_webhook(webhook or settings.webhook) if (webhook or settings.webhook) else ""
 
