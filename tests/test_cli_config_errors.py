@@ -127,3 +127,49 @@ def test_an_alerts_setting_of_the_wrong_type_is_refused_naming_the_file(tmp_path
         args = ["--sources", str(tmp_path / "sources.toml")] if command == "run" else []
         proc = run_cli("--config", str(config), command, *args, db=db, check=False)
         assert_refused(proc, f"error: {config}: {said}")
+
+
+# A seeded randomized check: one short seed here; NARRASCOPE_RANDOM_SEEDS=N runs N seeds.
+ODD = ["x", -1, 0, True, [1], {"a": 1}, 1.5, "", "é\u202e", 10**18]
+KEYS = {
+    "crawl": ["obey_robots", "download_delay", "max_bytes", "timeout", "write_batch", "warc_dir",
+              "seen_expiry_days", "user_agent"],
+    "pipeline": ["batch_size", "stages"],
+    "extract": ["min_chars", "furniture", "max_chars"],
+    "langid": ["min_letters", "max_chars"],
+    "embed": ["stubs", "max_chunks", "lead_chars"],
+    "dedup": ["threshold", "num_perm", "translated", "window_days"],
+    "cluster": ["merge_threshold", "window_days", "lead_chars"],
+    "alerts": ["on_run", "burst_z", "new_min_sites", "webhook_retries"],
+}  # fmt: skip
+
+
+def toml_value(value) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def test_random_config_mistakes_are_one_line_naming_the_file(tmp_path):
+    import os
+    import random
+
+    db = tmp_path / "n.duckdb"
+    run_cli("init", db=db)
+    config = tmp_path / "narrascope.toml"
+    for seed in range(int(os.environ.get("NARRASCOPE_RANDOM_SEEDS", "1"))):
+        rng = random.Random(seed)
+        for _ in range(2):
+            section = rng.choice(sorted(KEYS))
+            key, value = rng.choice(KEYS[section]), rng.choice(ODD)
+            config.write_text(f"[{section}]\n{key} = {toml_value(value)}\n")
+            proc = run_cli("--config", str(config), "process", db=db, check=False)
+            case = f"seed {seed}: [{section}] {key} = {value!r}: {proc.stderr}"
+            assert "Traceback" not in proc.stderr and "unexpected" not in proc.stderr, case
+            if proc.returncode:
+                assert proc.returncode == 1 and proc.stderr.startswith(f"error: {config}: "), case
+                assert len(proc.stderr.strip().splitlines()) == 1, case
