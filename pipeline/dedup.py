@@ -52,6 +52,10 @@ def signature(text: str, num_perm: int, seed: int, k: int) -> np.ndarray:
     return minhash.hashvalues.astype("<u4")
 
 
+#: the most permutations a signature may have (datasketch's band search takes 0.4 s at 1,024)
+MAX_NUM_PERM = 1024
+
+
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """(bands, rows) minimising false positives and negatives equally (datasketch)."""
     from datasketch.lsh import _optimal_param
@@ -110,6 +114,15 @@ class DedupStage(Stage):
 
     def __post_init__(self) -> None:
         self.requires = ("extract", "langid", "embed") if self.translated else ("extract", "langid")
+        # datasketch's search for the bands grows with num_perm: 1e18 never came back
+        for key, low, high in (("num_perm", 2, MAX_NUM_PERM), ("shingle", 1, 64)):
+            if not low <= getattr(self, key) <= high:
+                raise ValueError(f"[dedup] {key} must be from {low} to {high}, "
+                                 f"not {getattr(self, key)!r}")  # fmt: skip
+        if not 0 < self.threshold < 1:
+            raise ValueError(
+                f"[dedup] threshold must be above 0 and below 1, not {self.threshold!r}"
+            )
         self.bands, self.rows = lsh_params(self.threshold, self.num_perm)
 
     @classmethod

@@ -33,7 +33,9 @@ def test_a_sources_value_of_the_wrong_type_is_refused_not_read_as_true(tmp_path,
         sources.write_text(FEED.format(base=site.base) + extra)
         proc = run_cli("crawl", "--sources", str(sources), db=db, check=False)
         assert_refused(proc, f"{sources}: source 'loc': {said}")
-    sources.write_text(f'[[source]]\nname = "loc"\nhome = "{site.base}/"\nfeeds = "{site.base}/feed/"\n')
+    sources.write_text(
+        f'[[source]]\nname = "loc"\nhome = "{site.base}/"\nfeeds = "{site.base}/feed/"\n'
+    )
     assert_refused(run_cli("sources", "list", "--sources", str(sources), db=db, check=False),
                    "feeds must be a list of strings")  # fmt: skip
     with connect(db, read_only=True) as con:  # nothing was fetched from 127.0.0.1
@@ -99,6 +101,12 @@ def test_a_stage_setting_of_the_wrong_type_is_refused_not_blamed_on_documents(tm
         ('[extract]\nmin_chars = "x"\n', "[extract] min_chars must be a whole number, not 'x'"),
         ('[extract]\nfurniture = "false"\n', "[extract] furniture must be true or false"),
         ("[dedup]\nthreshold = true\n", "[dedup] threshold must be a number, not True"),
+        # (a signature this long never came back from datasketch's search for LSH bands)
+        (
+            f"[dedup]\nnum_perm = {10**18}\n",
+            f"[dedup] num_perm must be from 2 to 1024, not {10**18}",
+        ),
+        ("[dedup]\nthreshold = 1.5\n", "[dedup] threshold must be above 0 and below 1, not 1.5"),
     ]:
         config.write_text(text)
         proc = run_cli("--config", str(config), "process", "--stage", "extract", db=db,
