@@ -130,5 +130,11 @@ def _check_value(section: str, key: str, value) -> None:
     else:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         kind = "a list of names"
+    if ok and key == "log_level" and value not in _LEVELS:
+        ok, kind = False, "one of " + ", ".join(_LEVELS)
     if not ok:
         raise ConfigError(f"[{section}] {key} must be {kind}, not {value!r}")
+
+
+#: [crawl] log_level: scrapy's (the logging module's) levels
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -75,6 +75,7 @@ def test_a_crawl_or_pipeline_value_of_the_wrong_type_is_refused_before_any_work(
     for command, text, said in [
         ("crawl", '[crawl]\nmax_bytes = "big"\n', "[crawl] max_bytes must be a whole number"),
         ("run", "[crawl]\nobey_robots = 0\n", "[crawl] obey_robots must be true or false, not 0"),
+        ("crawl", '[crawl]\nlog_level = "LOUD"\n', "[crawl] log_level must be one of DEBUG,"),
         ("process", "[pipeline]\nbatch_size = 0\n", "[pipeline] batch_size must be a whole "
          "number >= 1, not 0"),
         ("process", '[pipeline]\nbatch_size = "64"\n', "[pipeline] batch_size must be"),
