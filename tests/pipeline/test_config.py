@@ -66,3 +66,24 @@ def test_run_names_a_mistake_in_any_table_before_it_crawls(tmp_path):
     config.write_text("")
     proc = run_cli("--config", str(config), "run", "--sources", str(sources), db=db)
     assert "crawl ok" in proc.stdout and "no source listed a page" in proc.stdout
+
+
+def test_the_readmes_configuration_is_a_configuration_narrascope_takes(tmp_path):
+    """The README's `narrascope.toml` (every key at its default) passes every check a command
+    makes of the file, and of the sources file it shows: a user can start from either."""
+    from crawlers.sources import load_sources
+    from pipeline.alerts import AlertSettings
+    from pipeline.config import DEFAULTS, load_config
+    from pipeline.stages import build_stages
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Configuration") :]
+    config, sources = (part.split("```", 1)[0] for part in section.split("```toml\n")[1:3])
+    (tmp_path / "narrascope.toml").write_text(config)
+    (tmp_path / "sources.toml").write_text(sources)
+    settings = load_config(tmp_path / "narrascope.toml")
+    assert settings["crawl"] == DEFAULTS["crawl"] and settings["pipeline"] == DEFAULTS["pipeline"]
+    assert [s.name for s in build_stages(None, settings)] == DEFAULTS["pipeline"]["stages"]
+    assert AlertSettings.from_config(settings) == AlertSettings()
+    assert load_sources(tmp_path / "sources.toml")
