@@ -130,6 +130,8 @@ def _check_value(section: str, key: str, value) -> None:
     else:
         ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         kind = "a list of names"
+    if ok and key == "stages" and not value:  # none named read as every stage
+        ok, kind = False, "a list of at least one stage"
     if ok and key == "log_level" and value not in _LEVELS:
         ok, kind = False, "one of " + ", ".join(_LEVELS)
     if not ok:

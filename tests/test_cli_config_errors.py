@@ -79,6 +79,8 @@ def test_a_crawl_or_pipeline_value_of_the_wrong_type_is_refused_before_any_work(
         ("process", "[pipeline]\nbatch_size = 0\n", "[pipeline] batch_size must be a whole "
          "number >= 1, not 0"),
         ("process", '[pipeline]\nbatch_size = "64"\n', "[pipeline] batch_size must be"),
+        # (no stage named ran every stage)
+        ("process", "[pipeline]\nstages = []\n", "[pipeline] stages must be a list of at least"),
     ]:  # fmt: skip
         config.write_text(text)
         args = ["--sources", str(sources)] if command != "process" else []
