@@ -90,6 +90,10 @@ class DatabaseBusy(StorageError):
 
 
 _local = threading.local()
+#: DuckDB's Python client loses its Arrow scan ("Table Function with name python_arrow_scan
+#: does not exist") on a connection opened while another thread of the process opens the
+#: same file: opens take turns (each attempt is quick; a locked file fails it at once)
+_opening = threading.Lock()
 
 
 @contextmanager
@@ -111,7 +115,8 @@ def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     pause = 0.02
     while True:
         try:
-            con = duckdb.connect(str(db_path), read_only=read_only)
+            with _opening:
+                con = duckdb.connect(str(db_path), read_only=read_only)
             break
         except duckdb.IOException as err:
             if "lock" not in str(err).lower():
