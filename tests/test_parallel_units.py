@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from tests.conftest import ROOT
-from tests.support.parallel import FIRST, LAST, UNITS, slowest_first, unit_of
+from tests.support.parallel import FIRST, UNITS, slowest_first, unit_of
 
 THIS = "tests/test_parallel_units.py"
 TEST_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("test_*.py"))
@@ -24,8 +24,8 @@ def test_every_file_and_unit_named_exists():
     for path in UNITS:
         assert path in TEST_FILES, f"{path} (in UNITS) is not a test file"
     units = set(UNITS.values())
-    for unit in FIRST + LAST:
-        assert unit in units or unit in TEST_FILES, f"{unit} (in FIRST or LAST) is neither"
+    for unit in FIRST:
+        assert unit in units or unit in TEST_FILES, f"{unit} (in FIRST) is neither"
 
 
 def test_the_files_sharing_a_costly_resource_run_in_one_unit():
@@ -38,7 +38,7 @@ def test_the_files_sharing_a_costly_resource_run_in_one_unit():
         assert len({unit_of(p) for p in users}) == 1, f"{what} is used in {users}"
 
 
-def test_the_slowest_units_start_first_ray_last_and_a_files_tests_stay_in_order():
+def test_the_slowest_units_start_first_and_a_files_tests_stay_in_order():
     class Item:
         def __init__(self, nodeid):
             self.nodeid = nodeid
@@ -48,4 +48,4 @@ def test_the_slowest_units_start_first_ray_last_and_a_files_tests_stay_in_order(
            "tests/pipeline/test_ray_engine.py::e"]  # fmt: skip
     items = [Item(i) for i in ids]
     slowest_first(items)
-    assert [i.nodeid[-1] for i in items] == ["d", "a", "c", "b", "e"]
+    assert [i.nodeid[-1] for i in items] == ["d", "b", "e", "a", "c"]

@@ -4,9 +4,7 @@ A worker runs whole units: a test file, or the files named together in ``UNITS``
 share a session fixture too dear to build twice (the demo store with the hostile page processed,
 the 314 extracted evaluation pages) or a resource that one test at a time must own (a local Ray
 cluster). The slowest units (``FIRST``) start first, so the run does not end on one worker
-finishing the similarity gate while the other idles. The Ray unit (``LAST``) starts last: beside
-the similarity gate's embedding it took 400 s of a 20-minute run, against about 150 s on its own
-(Ray's scheduling suffers more from a busy core than the tests around it).
+finishing the similarity gate while the other idles.
 """
 
 from __future__ import annotations
@@ -28,14 +26,11 @@ UNITS = {
 # the units that take longest (`make test`'s --durations), started first, slowest first
 FIRST = [
     "tests/eval/test_similarity_gate.py",
+    "ray: one local cluster at a time",
     "dashboards: the hostile demo store",
     "eval: the extracted evaluation pages",
     "tests/test_demo.py",
 ]
-
-
-# the units started after every other
-LAST = ["ray: one local cluster at a time"]
 
 
 def unit_of(nodeid: str) -> str:
@@ -44,10 +39,8 @@ def unit_of(nodeid: str) -> str:
 
 
 def slowest_first(items: list) -> None:
-    """Reorder collected items (in place, stable) so that the ``FIRST`` units lead and the
-    ``LAST`` ones close."""
+    """Reorder collected items (in place, stable) so that the ``FIRST`` units lead."""
     rank = {unit: i for i, unit in enumerate(FIRST)}
-    rank.update({unit: len(FIRST) + 1 + i for i, unit in enumerate(LAST)})
     items.sort(key=lambda item: rank.get(unit_of(item.nodeid), len(FIRST)))
 
 
