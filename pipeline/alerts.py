@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from pipeline.config import ConfigError, stage_options
+from pipeline.config import ConfigError, stage_options, wrong_type
 from pipeline.output import plain
 from storage import alerts as store
 
@@ -69,13 +69,8 @@ class AlertSettings:
         if isinstance(kinds, str) or not all(isinstance(k, str) for k in kinds):
             raise ConfigError(f"[alerts] kinds must be a list of names from {', '.join(KINDS)}")
         for f in fields(cls):  # "false" (a string) is true: on_run = "false" raised alerts
-            value, default = table.get(f.name, f.default), f.default
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            ok, kind = ((isinstance(value, bool), "true or false") if isinstance(default, bool)
-                        else (number, "a number") if isinstance(default, int | float)
-                        else (isinstance(value, str), "a string") if isinstance(default, str)
-                        else (True, ""))  # fmt: skip
-            if not ok:
+            value = table.get(f.name, f.default)
+            if kind := wrong_type(value, f.default, whole=False):
                 raise ConfigError(f"[alerts] {f.name} must be {kind}, not {value!r}")
         settings = cls(**{**table, "kinds": tuple(kinds)})
         unknown = sorted(set(settings.kinds) - set(KINDS))

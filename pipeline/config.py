@@ -107,6 +107,33 @@ def _check(data: dict) -> None:
             _check_value(section, key, value)
 
 
+def setting_kind(default, *, whole: bool = True) -> str | None:
+    """What a setting with this default holds, in words; None for lists and tables, which
+    their readers check. ``whole=False``: an int default takes a fraction too."""
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int) and whole:
+        return "a whole number"
+    if isinstance(default, int | float):
+        return "a number"
+    return "a string" if isinstance(default, str) else None
+
+
+def wrong_type(value, default, *, whole: bool = True) -> str | None:
+    """``setting_kind`` when ``value`` is not of that kind, else None: a string "false" is
+    true to Python, and true is 1."""
+    kind = setting_kind(default, whole=whole)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    fits = {
+        "true or false": isinstance(value, bool),
+        "a whole number": number and isinstance(value, int),
+        "a number": number,
+        "a string": isinstance(value, str),
+        None: True,
+    }[kind]
+    return None if fits else kind
+
+
 #: [crawl] keys that take a fraction of a second as well as a whole number
 _SECONDS = ("timeout",)
 
@@ -115,26 +142,20 @@ def _check_value(section: str, key: str, value) -> None:
     """A [crawl] or [pipeline] value of the type its default has (a number >= 0; a batch of at
     least one): ``max_bytes = "big"`` crawled nothing and exited 0 under a scrapy traceback,
     ``batch_size = 0`` processed nothing and exited 0."""
-    default = DEFAULTS[section][key]
-    if isinstance(default, bool):
-        ok, kind = isinstance(value, bool), "true or false"
-    elif isinstance(default, int) and key not in _SECONDS:
+    default, whole = DEFAULTS[section][key], key not in _SECONDS
+    kind = wrong_type(value, default, whole=whole)
+    if isinstance(default, int | float) and not isinstance(default, bool):
         least = 1 if key == "batch_size" else 0
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= least
-        kind = f"a whole number >= {least}"
-    elif isinstance(default, int | float):
-        ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
-        kind = "a number >= 0"
-    elif isinstance(default, str):
-        ok, kind = isinstance(value, str), "a string"
-    else:
-        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        kind = "a list of names"
-    if ok and key == "stages" and not value:  # none named read as every stage
-        ok, kind = False, "a list of at least one stage"
-    if ok and key == "log_level" and value not in _LEVELS:
-        ok, kind = False, "one of " + ", ".join(_LEVELS)
-    if not ok:
+        if kind or value < least:
+            kind = f"{setting_kind(default, whole=whole)} >= {least}"
+    elif isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            kind = "a list of names"
+        elif key == "stages" and not value:  # none named read as every stage
+            kind = "a list of at least one stage"
+    if kind is None and key == "log_level" and value not in _LEVELS:
+        kind = "one of " + ", ".join(_LEVELS)
+    if kind:
         raise ConfigError(f"[{section}] {key} must be {kind}, not {value!r}")
 
 

@@ -43,20 +43,11 @@ def _check_types(name: str, stage: type, table: dict) -> None:
     ``stage_error``) while the command exited 0; ``furniture = "false"`` was true."""
     import dataclasses
 
+    from pipeline.config import wrong_type
+
     defaults = {f.name: f.default for f in dataclasses.fields(stage)}
     for key, value in table.items():
-        default = defaults.get(key)
-        if isinstance(default, bool):
-            ok, kind = isinstance(value, bool), "true or false"
-        elif isinstance(default, int):
-            ok, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
-        elif isinstance(default, float):
-            ok, kind = isinstance(value, int | float) and not isinstance(value, bool), "a number"
-        elif isinstance(default, str):
-            ok, kind = isinstance(value, str), "a string"
-        else:
-            continue  # lists and the rest: the stage checks them
-        if not ok:
+        if kind := wrong_type(value, defaults.get(key)):  # lists and the rest: the stage's
             raise ValueError(f"[{name}] {key} must be {kind}, not {value!r}")
 
 
