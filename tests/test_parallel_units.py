@@ -14,7 +14,8 @@ TEST_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rgl
 
 # what makes a file belong with others: a costly session fixture it reads, or a Ray cluster
 SHARED_BY = {
-    "the hostile demo store": r"\bhostile_(db|archived)\b",
+    # (directly, or through the dashboard's app and client fixtures built on it)
+    "the hostile demo store": r"\bhostile_(db|archived)\b|def test_\w+\((app|client)\b",
     "the extracted evaluation pages": r"\bextracted_eval_pages\b",
     "a local Ray cluster": r"engine.*ray|import ray|\"ray\"",
 }

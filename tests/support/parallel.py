@@ -15,6 +15,8 @@ from xdist.scheduler import LoadScopeScheduling
 UNITS = {
     "tests/dashboards/test_browser.py": "dashboards: the hostile demo store",
     "tests/dashboards/test_pages.py": "dashboards: the hostile demo store",
+    "tests/dashboards/test_parallel.py": "dashboards: the hostile demo store",
+    "tests/dashboards/test_past_the_end.py": "dashboards: the hostile demo store",
     "tests/eval/test_signals_gate.py": "eval: the extracted evaluation pages",
     "tests/eval/test_notnews_gate.py": "eval: the extracted evaluation pages",
     "tests/eval/test_stubvectors_gate.py": "eval: the extracted evaluation pages",
