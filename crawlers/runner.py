@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 from crawlers.sources import Source, private_hosts, slot_domain
+from pipeline import interrupt
 from storage import connect
 from storage.lock import writer_lock
 from storage.runs import Run, recorded_run
@@ -244,6 +245,7 @@ def _crawl(db_path: str | Path, sources: list[Source], crawl: dict, run: Run, st
         # to stop: a SIGTERM during `run`'s processing would be ignored
         for s, h in handlers.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
+        interrupt.watch_signals_again()  # the reactor had the wakeup descriptor
         stats = crawler.stats.get_stats() if crawler.stats else {}
         writer = getattr(crawler, "narrascope_writer", None)
         spider = crawler.spider

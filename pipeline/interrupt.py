@@ -12,6 +12,15 @@ the signal (requests in flight finish and are stored); the crawl then ends the c
 same way (crawlers/runner.py). A second signal while the first is being handled ends the
 process at once, as a kill would: what was committed stays, and the next writer marks the
 run abandoned.
+
+Python runs a signal's handler only when the main thread runs Python. A DuckDB query that
+one of DuckDB's own threads executes keeps the main thread waiting in C until the query
+ends, and DuckDB's check for signals is not reached meanwhile: a SIGTERM during a long
+query waited for the query (a minute and more; systemd's kill comes after 90 s), even when
+the handler had run: DuckDB then waits for its threads to finish the query before it
+returns. A watch thread (``_QueryWatch``) hears each stop signal through
+``signal.set_wakeup_fd``; if the main thread is still at the same place ``WATCH_GRACE``
+seconds later, it interrupts the process's queries (``storage.db.interrupt_queries``).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -48,6 +58,10 @@ class Interrupted(BaseException):
         )
         super().__init__(f"interrupted by {signal_name(signum)}{during}: {what}")
 
+
+#: how long the main thread may stay in C after a stop signal before the watch interrupts
+#: the queries
+WATCH_GRACE = 0.5
 
 _received: list[int] = []  # the stop signal this process got inside ``stop_signals_raise``
 _installed = False  # whether its handlers are in place now
@@ -104,9 +118,90 @@ def stop_signals_raise() -> Iterator[None]:
             hook(info)
 
     sys.unraisablehook, _installed = unraisable, True
+    global _watch
+    watch = _QueryWatch.listen(set(before)) if outermost else None
+    if outermost:
+        _watch = watch
     try:
         yield
     finally:
+        if watch is not None:
+            _watch = None
+            watch.stop()
         sys.unraisablehook, _installed = hook, not outermost
         for s, h in before.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
+
+
+class _QueryWatch(threading.Thread):
+    """Interrupts the process's DuckDB queries when the main thread is still where it was
+    ``WATCH_GRACE`` seconds after a stop signal (see the module's docstring). It hears the
+    signals through ``signal.set_wakeup_fd``, which a process has one of: where another is
+    set already (an event loop's), there is no watch. A crawl's reactor takes it over;
+    crawlers/runner.py takes it back after the crawl."""
+
+    def __init__(self, signals: set[int], read_fd: int, write_fd: int) -> None:
+        super().__init__(daemon=True, name="stop-signal-watch")
+        self.signals, self.read_fd, self.write_fd = signals, read_fd, write_fd
+
+    @classmethod
+    def listen(cls, signals: set[int]) -> _QueryWatch | None:
+        if not signals:
+            return None
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        if (other := signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)) != -1:
+            signal.set_wakeup_fd(other)  # someone else's: theirs stays, and no watch
+            os.close(read_fd)
+            os.close(write_fd)
+            return None
+        watch = cls(signals, read_fd, write_fd)
+        watch.start()
+        return watch
+
+    def run(self) -> None:
+        from storage.db import interrupt_queries
+
+        while True:
+            data = os.read(self.read_fd, 64)
+            if not data or _STOP_WATCH in data:  # ``stop``
+                return
+            if not self.signals.intersection(data):
+                continue
+            where = _main_thread_at()
+            time.sleep(WATCH_GRACE)
+            if where is not None and _main_thread_at() == where:
+                interrupt_queries()  # it waits in C: a query (or a model: then no harm)
+
+    def stop(self) -> None:
+        if (current := signal.set_wakeup_fd(-1)) not in (self.write_fd, -1):
+            signal.set_wakeup_fd(current)  # someone else's took ours over: theirs stays
+        os.write(self.write_fd, bytes([_STOP_WATCH]))
+        self.join(timeout=2)
+        os.close(self.write_fd)
+        os.close(self.read_fd)
+
+    def give_back(self) -> None:
+        """Hear the signals again after a crawl: its reactor's event loop took
+        ``set_wakeup_fd`` over and, stopped for good (a reactor cannot restart), keeps it."""
+        signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
+
+
+def _main_thread_at() -> tuple | None:
+    """Where the main thread is: its innermost Python frame and the instruction in it. The
+    same place ``WATCH_GRACE`` seconds apart is a thread waiting in C, where no handler runs
+    (its handler may have run already: DuckDB then still waits for its own threads to finish
+    the query)."""
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    return None if frame is None else (frame, frame.f_lasti)
+
+
+_STOP_WATCH = 0  # the byte that ends a watch (no signal has the number 0)
+_watch: _QueryWatch | None = None  # the watch of the outermost ``stop_signals_raise``
+
+
+def watch_signals_again() -> None:
+    """After a crawl, whose reactor's event loop took the wakeup descriptor and keeps it
+    (asyncio's, stopped): the watch of ``stop_signals_raise`` hears the stop signals again."""
+    if _watch is not None and threading.current_thread() is threading.main_thread():
+        _watch.give_back()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
@@ -94,6 +95,30 @@ _local = threading.local()
 #: does not exist") on a connection opened while another thread of the process opens the
 #: same file: opens take turns (each attempt is quick; a locked file fails it at once)
 _opening = threading.Lock()
+#: every connection and cursor this process has open, for ``interrupt_queries``
+_live: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def _track(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    with _live_lock:
+        _live.add(con)
+    return con
+
+
+def interrupt_queries() -> int:
+    """Interrupt the query running on each open connection of this process, from any thread
+    (``DuckDBPyConnection.interrupt``); return how many connections were open. A connection
+    with no query running is not affected: the next query on it runs. For a stop signal
+    that DuckDB has not seen (pipeline/interrupt.py)."""
+    with _live_lock:
+        open_now = list(_live)
+    for con in open_now:
+        try:
+            con.interrupt()
+        except duckdb.Error:  # closed meanwhile
+            pass
+    return len(open_now)
 
 
 @contextmanager
@@ -116,7 +141,7 @@ def _open(db_path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     while True:
         try:
             with _opening:
-                con = duckdb.connect(str(db_path), read_only=read_only)
+                con = _track(duckdb.connect(str(db_path), read_only=read_only))
             break
         except duckdb.IOException as err:
             if "lock" not in str(err).lower():
@@ -302,7 +327,7 @@ class HeldReader:
 def utc_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A cursor of ``con`` (a session of its own) with the store's time zone: a new session
     takes the machine's, and times, dates and date filters would then follow the machine."""
-    cursor = con.cursor()
+    cursor = _track(con.cursor())
     cursor.execute("SET TimeZone = 'UTC'")
     return cursor
 

@@ -21,13 +21,21 @@ from tests.test_run_deadline import CONFIG  # cheap stages: the tests are about 
 # The CLI with SIGTERM sent to itself inside the first write of the extract stage: in `run`,
 # after the crawl, whose scrapy handlers used to stay installed and swallow the signal; in
 # `process --engine ray`, after ray.init installed a SIGTERM handler of its own (sys.exit(15)).
+# With TERM_IN_QUERY set, the signal comes during a query that DuckDB's own threads run (see
+# tests/pipeline/test_crash_safety.py): after a crawl, whose reactor had the descriptor that
+# lets the process hear it there (pipeline/interrupt.py).
 TERM_IN_EXTRACT = """
-import os, runpy, signal, sys
+import os, runpy, signal, sys, threading
 import storage.stages as stages
 real = stages.write_outputs
 def write_outputs(con, ctx, *args):
     real(con, ctx, *args)
-    if ctx.stage == "extract":
+    if ctx.stage == "extract" and os.environ.get("TERM_IN_QUERY"):
+        con.execute("SET threads = 8")
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        con.execute("SELECT count(*) FROM (SELECT range FROM range(1000000000000000) UNION ALL "
+                    "SELECT range FROM range(1000000000000000)) t WHERE t.range % 7 = 3")
+    elif ctx.stage == "extract":
         os.kill(os.getpid(), signal.SIGTERM)
 stages.write_outputs = write_outputs
 sys.argv = ["narrascope", *sys.argv[1:]]
@@ -51,10 +59,10 @@ runpy.run_module("pipeline.cli", run_name="__main__")
 """
 
 
-def wrapped(code: str, db, config, *args: str, env: dict | None = None):
+def wrapped(code: str, db, config, *args: str, env: dict | None = None, timeout: float = 240):
     return subprocess.run(
         [sys.executable, "-c", code, "--db", str(db), "--config", str(config), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "NARRASCOPE_CONFIG": "", **(env or {})},
     )  # fmt: skip
 
@@ -120,6 +128,20 @@ def test_sigterm_after_the_crawl_stops_the_processing(tmp_path, local_site, verb
     assert proc.stderr.strip().splitlines()[-1].startswith("error: interrupted by SIGTERM: ")
     assert ("Traceback" in proc.stderr) is verbose
     assert runs(db) == [("crawl", "ok"), ("process", "interrupted")]  # no alerts run either
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+    assert holder(db) is None
+
+
+def test_sigterm_during_a_long_query_after_the_crawl_stops_the_processing(tmp_path, local_site):
+    """The query is interrupted, not waited for (it would run for days): before, the crawl's
+    reactor kept the descriptor the signal is heard through, and `run` waited."""
+    sources, config, db = setup(tmp_path, local_site, 3, 0)
+    proc = wrapped(TERM_IN_EXTRACT, db, config, "run", "--sources", sources,
+                   env={"TERM_IN_QUERY": "1"}, timeout=120)  # fmt: skip
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: interrupted by SIGTERM: ")
+    assert runs(db) == [("crawl", "ok"), ("process", "interrupted")]
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
     assert holder(db) is None
