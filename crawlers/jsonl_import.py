@@ -46,11 +46,18 @@ class ImportReport:
         """Files from which nothing could be imported (empty, unreadable or all malformed)."""
         return [file for file, n in self.by_file.items() if n == 0]
 
+    def malformed_records(self) -> int:
+        """Malformed lines: records read. An empty or unreadable file (line 0) is none."""
+        return sum(1 for _, line, _ in self.malformed if line)
+
     def summary(self) -> dict:
         return {
             "records": self.records,
             "imported": self.imported,
-            "malformed": len(self.malformed),
+            # the records that could not be read (v_runs.malformed), as the command prints
+            # them: imported + malformed = records; the files themselves are counted apart
+            "malformed": self.malformed_records(),
+            "file_problems": len(self.malformed) - self.malformed_records(),
             "warnings": len(self.warnings),
             "skipped": self.skipped,
             "empty_files": self.empty_files(),

@@ -155,7 +155,7 @@ def import_(obj: Context, files):
     c = report.counts
     # a malformed line is one of the records read; an empty or unreadable file, or a broken
     # stretch of a WARC file, is not: counted apart, so that the summary adds up
-    lines = sum(1 for _, line, _ in report.malformed if line)
+    lines = report.malformed_records()
     files = len(report.malformed) - lines
     click.echo(
         f"imported {report.imported} of {report.records} records: "

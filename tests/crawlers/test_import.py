@@ -156,6 +156,22 @@ def test_a_file_with_nothing_importable_exits_1_naming_it(tmp_path):
     assert run_cli("import", str(good), db=db).returncode == 0
 
 
+def test_v_runs_counts_the_malformed_records_the_import_printed(tmp_path):
+    """An empty file is no record: v_runs.malformed ("records that could not be read") said 2
+    of 2 records malformed beside 1 imported, where the command printed 1 malformed."""
+    db = tmp_path / "n.duckdb"
+    some = write_jsonl(tmp_path / "some.jsonl", ["{not json", good_line(1)])
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    proc = run_cli("import", str(some), str(empty), db=db, check=False)
+    assert "imported 1 of 2 records: 1 new" in proc.stdout
+    assert "1 malformed, 1 problem(s) with the files themselves" in proc.stdout
+    with connect(db, read_only=True) as con:
+        row = con.execute("SELECT records, malformed, new FROM v_runs").fetchall()
+    print("v_runs (records, malformed, new):", row)
+    assert row == [(2, 1, 1)]  # imported + malformed = records, as printed
+
+
 def write_warc(path, pages: list[tuple[str, str]]) -> list[int]:
     """A gzipped WARC of HTML responses; returns each record's offset."""
     import io
