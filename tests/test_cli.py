@@ -355,6 +355,28 @@ def test_every_command_takes_db_config_and_v_after_it():
     assert len(lacking) > 20
 
 
+def test_every_commands_help_shows_an_example():
+    """README: `narrascope COMMAND --help` shows an example for each (`models list` had none)."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from commands(command, (*path, name))
+            else:
+                yield (*path, name)
+
+    runner = CliRunner()
+    helps = {" ".join(path): runner.invoke(cli, [*path, "--help"]) for path in commands(cli)}
+    assert all(result.exit_code == 0 for result in helps.values())
+    lacking = sorted(name for name, result in helps.items() if "Example" not in result.output)
+    print("commands whose --help shows no example:", lacking)
+    assert lacking == []
+    assert len(helps) > 20
+
+
 def test_log_file_for_log_shippers(tmp_path):
     """--log-file appends what each phase did (and an error with its exit code); with
     --log-format json each line is one JSON object with the command's fields."""

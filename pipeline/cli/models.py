@@ -28,7 +28,11 @@ def _mib(n: int) -> str:
 @common_options
 @click.pass_obj
 def models_list(obj: Context, fmt):
-    """Installed translation models and the embedding models, with sizes and languages."""
+    """Installed translation models and the embedding models, with sizes and languages.
+
+    \b
+    Example:  narrascope models list --format json
+    """
     from pipeline import argos
     from pipeline.embedders import BUILTIN
     from pipeline.output import render
