@@ -111,6 +111,33 @@ def test_output_a_reader_stops_reading_ends_quietly(db, tmp_path):
     assert proc.stderr.read() == b""
 
 
+def test_a_process_whose_reader_stopped_reading_is_recorded_as_the_run_it_was(tmp_path):
+    """`narrascope process | head -1`: the work is done and committed, and the command exits
+    0 with no message; the run was recorded `failed` ("BrokenPipeError"), in `status`, v_runs
+    and the dashboard, when the reader was gone before the report was printed."""
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env
+
+    db = tmp_path / "n.duckdb"
+    import_jsonl(tmp_path, db, DOCS)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "process", "--stage", "extract",
+         "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=cli_env(),
+    )  # fmt: skip
+    proc.stdout.close()  # the reader is gone before the first line
+    assert proc.wait(timeout=300) == 0
+    assert proc.stderr.read() == b""
+    with connect(db, read_only=True) as con:
+        runs = con.execute(
+            "SELECT status, error, extract_done FROM v_runs WHERE kind = 'process'"
+        ).fetchall()
+    print("process run:", runs)
+    assert runs == [("ok", None, len(DOCS))]
+
+
 def test_an_empty_search_is_a_usage_error(db):
     """``search --semantic ""`` ranked arbitrary documents and exited 0 (helper's pass)."""
     for args in (["--semantic", ""], ["", " "]):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from pipeline.cli.app import CommandError, Context, common_options
@@ -75,43 +77,56 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
             )
         redo = [s.name for s in built if not s.force_refusal]
     report = ProcessReport()
-    with recorded_run(obj.db_path, "process") as run:
-        try:
-            for part in _upgrade_cluster(obj, built, run):
-                run_stages(
-                    obj.db_path,
-                    part,
-                    pipeline=configured,
-                    limit=limit,
-                    force=redo,
-                    run_id=run.run_id,
-                    batch_size=obj.config["pipeline"]["batch_size"],
-                    progress=progress,
-                    report=report,
-                    deadline=deadline.at if deadline is not None else None,
-                    run_stage=run_stage,
-                )
-                if report.stopped_early:
-                    run.status = "stopped early"
-                    break
-            interrupt.check()  # a stop signal that a finalizer let pass in the last batch
-        except StageFailed as err:
-            run.fail(err)
-            raise
-        finally:
-            run.summary.update(report.as_dict())
-            for s in report.stages:
-                click.echo(format_stage_report(s))
-            if report.left is not None:
-                click.echo(format_left(report.left))
-            log.info("process run %s", run.run_id,
-                     extra={"event": "process", "run_id": run.run_id,
-                            "summary": report.as_dict()})  # fmt: skip
+    run = None
+    try:
+        with recorded_run(obj.db_path, "process") as run:
+            try:
+                for part in _upgrade_cluster(obj, built, run):
+                    run_stages(
+                        obj.db_path,
+                        part,
+                        pipeline=configured,
+                        limit=limit,
+                        force=redo,
+                        run_id=run.run_id,
+                        batch_size=obj.config["pipeline"]["batch_size"],
+                        progress=progress,
+                        report=report,
+                        deadline=deadline.at if deadline is not None else None,
+                        run_stage=run_stage,
+                    )
+                    if report.stopped_early:
+                        run.status = "stopped early"
+                        break
+                interrupt.check()  # a stop signal that a finalizer let pass in the last batch
+            except StageFailed as err:
+                run.fail(err)
+                raise
+            finally:
+                run.summary.update(report.as_dict())
+    except BaseException:
+        if run is not None:
+            with contextlib.suppress(BrokenPipeError):  # the error's own exit code wins
+                _echo_process_report(run.run_id, report)
+        raise
+    # printed once the run is recorded: a reader that stops reading (`| head`) does not turn
+    # a run that did its work into a failed one
+    _echo_process_report(run.run_id, report)
     if force:
         for s in built:
             if s.force_refusal:
                 click.echo(f"{s.name}: not redone by --force ({s.force_refusal})")
     return report
+
+
+def _echo_process_report(run_id: str, report) -> None:
+    """The log's process record, and one line per stage (and what a deadline left)."""
+    log.info("process run %s", run_id,
+             extra={"event": "process", "run_id": run_id, "summary": report.as_dict()})  # fmt: skip
+    for s in report.stages:
+        click.echo(format_stage_report(s))
+    if report.left is not None:
+        click.echo(format_left(report.left))
 
 
 def _upgrade_cluster(obj: Context, built: list, run):
