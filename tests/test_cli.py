@@ -138,6 +138,40 @@ def test_a_process_whose_reader_stopped_reading_is_recorded_as_the_run_it_was(tm
     assert runs == [("ok", None, len(DOCS))]
 
 
+def test_a_run_whose_reader_stopped_reading_still_processes_what_it_crawled(tmp_path, local_site):
+    """`narrascope run | head -1`: the reader is gone after the crawl's line. The run crawled,
+    then exited 0 without processing anything (the crawl summary's BrokenPipeError ended the
+    command); it processes what it fetched, as a run whose output is read does."""
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env
+    from tests.crawlers.test_evidence import feed_site
+    from tests.crawlers.test_spiders import article, sources_file
+
+    pages = {f"/p/{i}": ("text/html; charset=utf-8", article(f"Статья {i}"), {}) for i in range(3)}
+    site = feed_site(local_site, pages)
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    config = tmp_path / "narrascope.toml"
+    config.write_text('[crawl]\ndownload_delay = 0\nautothrottle = false\n'
+                      '[pipeline]\nstages = ["extract"]\n')  # fmt: skip
+    db = tmp_path / "n.duckdb"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config), "run",
+         "--sources", sources],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=cli_env(),
+    )  # fmt: skip
+    proc.stdout.close()  # the reader is gone before the first line
+    assert proc.wait(timeout=300) == 0
+    assert proc.stderr.read() == b""
+    with connect(db, read_only=True) as con:
+        runs = con.execute(
+            "SELECT kind, status, coalesce(new, extract_done) FROM v_runs ORDER BY started_at"
+        ).fetchall()
+    print("runs:", runs)
+    assert runs[:2] == [("crawl", "ok", 3), ("process", "ok", 3)]
+
+
 def test_an_empty_search_is_a_usage_error(db):
     """``search --semantic ""`` ranked arbitrary documents and exited 0 (helper's pass)."""
     for args in (["--semantic", ""], ["", " "]):

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from pipeline.cli.app import CommandError, Context, common_options
+from pipeline.cli.app import CommandError, Context, common_options, say, stdout_lost
 from pipeline.output import plain, render
 
 
@@ -36,12 +36,21 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
     url = check_webhook(webhook or settings.webhook) if (webhook or settings.webhook) else ""
 
     def echo(alerts: list[dict]) -> None:
-        click.echo(format_alerts(alerts, fmt))
+        if not stdout_lost():
+            say(format_alerts(alerts, fmt))
+        if stdout_lost():  # nobody read them: they stay undelivered, for the next call
+            raise BrokenPipeError(32, "the reader of standard output has gone")
 
     with obj.writing(), recorded_run(obj.db_path, "alerts") as run:
-        outcome = raise_alerts(
-            obj.db_path, settings, window=window, echo=echo, webhook=url, run_id=run.run_id
-        )
+        try:
+            outcome = raise_alerts(
+                obj.db_path, settings, window=window, echo=echo, webhook=url, run_id=run.run_id
+            )
+        except BrokenPipeError:
+            if not in_run:
+                raise
+            run.fail("the reader of standard output has gone: alerts kept for the next run")
+            return None
         run.summary.update(raised=outcome.raised, delivered=outcome.delivered,
                            pending=outcome.pending, to=outcome.to)  # fmt: skip
         if outcome.error:

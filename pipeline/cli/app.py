@@ -125,7 +125,7 @@ class Group(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # usage errors and exits: click reports them
         except BrokenPipeError as err:
-            if not _stdout_gone():  # a socket or a child's pipe, not our reader: a failure
+            if not (_stdout_gone() or _lost):  # a socket or a child's pipe, not our reader
                 self._fail(ctx, err, str(err))
             _reader_gone()
         except (*EXPECTED_ERRORS, Interrupted) as err:  # Interrupted: exit 128 + signal
@@ -174,14 +174,40 @@ def _stdout_gone() -> bool:
         return False
 
 
+_lost = False  # standard output's reader stopped reading, and it goes to /dev/null since
+
+
 def _reader_gone() -> None:
     """Whoever read the output stopped (``| head``): nothing to say, nothing failed. Standard
     output goes to /dev/null, so that flushing it at exit raises no second error."""
+    _discard_stdout()
+    sys.exit(0)
+
+
+def _discard_stdout() -> None:
     import os
 
+    global _lost
+    _lost = True
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(0)
+
+
+def say(message: str = "") -> None:
+    """One line of a writing command's report on stdout. A reader that stops reading (`run
+    | head -1`) ends the report, never the work: the rest goes to /dev/null, and the command
+    goes on (before, `run` crawled, then exited 0 without processing)."""
+    try:
+        click.echo(message)
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        _discard_stdout()
+
+
+def stdout_lost() -> bool:
+    """Whether standard output's reader has gone (what `say` printed since went nowhere)."""
+    return _lost
 
 
 def _set_db(ctx, _param, value):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli.app import CommandError, Context, common_options
+from pipeline.cli.app import CommandError, Context, common_options, say
 from pipeline.cli.formatting import format_crawl
 from pipeline.deadline import Duration
 from pipeline.logs import log
@@ -22,8 +22,8 @@ def do_crawl(
     sources = load_sources(sources_path or obj.config["sources"])
     stop = _crawl_stop(obj, deadline) if deadline is not None else ()
     summary = run_crawl(obj.db_path, sources, obj.config["crawl"], stop=stop)
-    click.echo(format_crawl(summary))
     log.info("crawl %s", summary["status"], extra={"event": "crawl", "summary": summary})
+    say(format_crawl(summary))
     if report_health:
         echo_source_problems(obj)
     if summary.get("signal"):  # a stop signal (the crawl may have failed too): no processing
@@ -68,7 +68,7 @@ def echo_source_problems(obj: Context) -> None:
     from pipeline.output import terminal_safe as safe
 
     for name, problem in source_problems(obj).items():
-        click.echo(f"source needs attention: {safe(name)}: {problem}")
+        say(f"source needs attention: {safe(name)}: {problem}")
         log.info("source needs attention: %s: %s", name, problem,
                  extra={"event": "source_problem", "source": name, "problem": problem})  # fmt: skip
 

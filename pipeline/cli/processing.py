@@ -6,7 +6,7 @@ import contextlib
 
 import click
 
-from pipeline.cli.app import CommandError, Context, common_options
+from pipeline.cli.app import CommandError, Context, common_options, say
 from pipeline.cli.formatting import format_left, format_stage_report
 from pipeline.cli.ingest import do_crawl, echo_source_problems
 from pipeline.deadline import Deadline, Duration, format_seconds
@@ -115,7 +115,7 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
     if force:
         for s in built:
             if s.force_refusal:
-                click.echo(f"{s.name}: not redone by --force ({s.force_refusal})")
+                say(f"{s.name}: not redone by --force ({s.force_refusal})")
     return report
 
 
@@ -124,9 +124,9 @@ def _echo_process_report(run_id: str, report) -> None:
     log.info("process run %s", run_id,
              extra={"event": "process", "run_id": run_id, "summary": report.as_dict()})  # fmt: skip
     for s in report.stages:
-        click.echo(format_stage_report(s))
+        say(format_stage_report(s))
     if report.left is not None:
-        click.echo(format_left(report.left))
+        say(format_left(report.left))
 
 
 def _upgrade_cluster(obj: Context, built: list, run):
@@ -144,7 +144,7 @@ def _upgrade_cluster(obj: Context, built: list, run):
 
     report = rebuild(obj.db_path, obj.config["cluster"], run_id=run.run_id)
     run.summary[cluster.name] = report[cluster.name]
-    click.echo(
+    say(
         f"cluster: {stale} documents were clustered by an earlier version; re-clustered "
         f"{report['documents']} into {report['narratives']} narratives ({report['kept']} ids "
         f"kept, {report['merged']} merged into others, {report['new']} new)"
@@ -256,8 +256,8 @@ def run(obj: Context, sources, max_duration):
         echo_source_problems(obj)  # after processing: extraction failures count too
         _alerts_at_end(obj)
     if deadline is not None and (summary.get("stopped_early") or report.stopped_early):
-        click.echo(f"run stopped early at its time limit ({format_seconds(deadline.limit)}) "
-                   f"after {format_seconds(deadline.elapsed())}: the next run goes on from here")  # fmt: skip
+        say(f"run stopped early at its time limit ({format_seconds(deadline.limit)}) "
+            f"after {format_seconds(deadline.elapsed())}: the next run goes on from here")  # fmt: skip
     if summary["status"] == "failed":
         raise CommandError(f"crawl failed: {summary.get('error', 'see the log')}")
 
