@@ -7,7 +7,7 @@ import os
 import signal
 from pathlib import Path
 
-from crawlers.sources import Source, private_hosts, slot_domain
+from crawlers.sources import Source, host_matches, private_hosts, slot_domain
 from pipeline import interrupt
 from storage import connect
 from storage.lock import writer_lock
@@ -53,16 +53,25 @@ def warc_dir(db_path: str | Path, crawl: dict) -> Path | None:
 
 
 def download_slots(sources: list[Source], crawl: dict) -> dict:
-    """Per-domain delay from each source's crawl_delay (scrapy's DOWNLOAD_SLOTS)."""
-    slots = {}
+    """Per-domain delay from each source's crawl_delay (scrapy's DOWNLOAD_SLOTS). Sources
+    sharing a domain share its slot, which keeps the largest of their delays (it took the
+    last source's: a later crawl_delay = 0 undid an earlier 1 s); a subdomain's slot keeps
+    its parent domains' delays too, which cover their subdomains."""
+    delays: dict[str, float] = {}
     for source in sources:
         if source.crawl_delay is None:
             continue
         for domain in map(slot_domain, source.allowed_domains):
+            delays[domain] = max(delays.get(domain, 0.0), source.crawl_delay)
+    return {
+        domain: {
             # no jitter: the delay is a floor the site asked for, not a mean around it
-            slots[domain] = {"delay": source.crawl_delay, "jitter": 0,
-                             "concurrency": crawl["concurrent_per_domain"]}  # fmt: skip
-    return slots
+            "delay": max(d for parent, d in delays.items() if host_matches(domain, [parent])),
+            "jitter": 0,
+            "concurrency": crawl["concurrent_per_domain"],
+        }
+        for domain in delays
+    }
 
 
 def scrapy_settings(

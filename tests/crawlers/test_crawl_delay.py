@@ -85,3 +85,47 @@ def test_autothrottle_keeps_a_crawl_delay_above_its_max_delay():
     slot = Slot(1, 5.0, 0)
     throttle._adjust_delay(slot, 0.01, SimpleNamespace(status=200))
     assert slot.delay == 2.505  # halfway to the latency, within [0.5, 60]
+
+
+def test_two_sources_on_one_site_keep_the_larger_crawl_delay(tmp_path):
+    """Two sources on one site (sections of it, channels on t.me) share its download slot:
+    the slot took the crawl_delay of the source listed last, so a source that asked for 1 s
+    had its pages fetched with no delay at all when the next one said 0."""
+    routes, stamps = {}, []
+    server, base = counting_site(routes, stamps=stamps)
+    try:
+        sources = ""
+        for name, delay in (("careful", 1.0), ("eager", 0)):
+            urls = [(f"{base}/{name}/{i}.html", "") for i in range(3)]
+            for url, _ in urls:
+                routes[url.removeprefix(base)] = ("text/html", b"<p>page</p>", {})
+            routes[f"/{name}.xml"] = ("application/xml", sitemap(urls).encode(), {})
+            sources += (f'[[source]]\nname = "{name}"\nhome = "{base}/"\nsitemaps = '
+                        f'["{base}/{name}.xml"]\nallow_private = true\ncrawl_delay = {delay}\n')  # fmt: skip
+        (tmp_path / "s.toml").write_text(sources)
+        (tmp_path / "c.toml").write_text("[crawl]\nlog_level = 'ERROR'\n")
+        run_cli("--config", str(tmp_path / "c.toml"), "crawl", "--sources",
+                str(tmp_path / "s.toml"), db=tmp_path / "c.duckdb")  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    times = sorted(t for _, _, t in stamps)
+    assert len(times) == 9  # robots.txt, two sitemaps, six pages
+    gaps = [round(b - a, 3) for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.95, gaps  # were 0.0-0.01 apart: the slot's delay was 0
+
+
+def test_a_slot_keeps_the_crawl_delay_of_every_source_that_covers_it():
+    sources = [
+        Source("a", "https://example.org/", crawl_delay=2.0),
+        Source("b", "https://example.org/news/", crawl_delay=0.0),
+        Source("c", "https://news.example.org/", crawl_delay=0.5),
+        Source("d", "https://other.example/", crawl_delay=0.0),
+    ]
+    slots = scrapy_settings("x.duckdb", "run", {}, sources)["DOWNLOAD_SLOTS"]
+    # example.org's own 2 s covers its subdomain news.example.org too
+    assert {k: v["delay"] for k, v in slots.items()} == {
+        "example.org": 2.0,
+        "news.example.org": 2.0,
+        "other.example": 0.0,
+    }
