@@ -3,6 +3,8 @@ which of them a run asks for within its page budget, in what order, and how."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from crawlers.entries import Link
 from crawlers.sources import Source
 from storage.crawlstate import canonical_or_none
@@ -24,6 +26,36 @@ class ListedPages:
             return False
         self.budget[source.name] -= 1
         return True
+
+    def _robots_refuse(self, source: Source, url: str):
+        """A robots_txt rejection for ``url`` where its site's robots.txt, already read in
+        this run, disallows it for a source that obeys it; else None. Checked before the
+        page budget is spent: a page scrapy's middleware refuses costs the budget all the
+        same, and a listing naming disallowed pages first spent it on them run after run
+        (they keep no crawl state), its allowed pages never asked for. A site whose
+        robots.txt is not read yet is left to the middleware."""
+        if self._meta(source).get("dont_obey_robotstxt"):
+            return None
+        robots = self._robots_middleware()
+        parser = robots._parsers.get(urlsplit(url).netloc) if robots else None
+        if parser is None or not hasattr(parser, "allowed"):  # unread, failed, or waited for
+            return None
+        if parser.allowed(url, self.settings.get("ROBOTSTXT_USER_AGENT") or self.settings.get(
+            "USER_AGENT")):  # fmt: skip
+            return None
+        self.crawler.stats.inc_value("robotstxt/forbidden")
+        self._requested.add(canonical_or_none(url) or url)  # another listing's is no other
+        return self._reject(source, url, "robots_txt", "IgnoreRequest: Forbidden by robots.txt")
+
+    def _robots_middleware(self):
+        """Scrapy's RobotsTxtMiddleware of this crawl (None where robots.txt is not obeyed)."""
+        if not hasattr(self, "_robots"):
+            from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+
+            engine = getattr(getattr(self, "crawler", None), "engine", None)
+            found = engine.downloader.middleware.middlewares if engine else ()
+            self._robots = next((m for m in found if isinstance(m, RobotsTxtMiddleware)), None)
+        return self._robots
 
     def _follow(self, source: Source, links: list[Link], response, callback=None, **extra):
         """Requests for listed pages: skipped when the listing says they have not changed since
@@ -49,6 +81,9 @@ class ListedPages:
         for *_, link, seen in sorted(again, key=lambda a: a[:3]):
             key = canonical_or_none(link.url)
             if key in self._requested:  # another listing asked for it meanwhile
+                continue
+            if refused := self._robots_refuse(source, link.url):
+                yield refused
                 continue
             if turns is not None:
                 if turns <= 0:
@@ -99,6 +134,9 @@ class ListedPages:
                 if len(again) > 2 * keep:  # no more than the budget can still ask for
                     again.sort(key=lambda a: a[:3])
                     del again[keep:]
+                continue
+            if refused := self._robots_refuse(source, link.url):
+                yield refused
                 continue
             if not self._spend(source):
                 return True

@@ -233,6 +233,28 @@ def test_robots_txt_is_obeyed_unless_the_source_overrides_it(tmp_path, local_sit
     assert "2 new" in crawl(by_default, sources, "obey_robots = false\n")
 
 
+def test_pages_robots_txt_disallows_cost_no_page_budget(tmp_path, local_site):
+    """A feed naming three pages that robots.txt disallows before three it allows, with a
+    budget of three pages: the refused pages spent it, and having no crawl state they came
+    first again on every run, so the allowed pages were never asked for (0 new, run after
+    run, and nothing recorded about them)."""
+    paths = [f"/private/{i}" for i in range(3)] + [f"/open/{i}" for i in range(3)]
+    site = local_site({p: ("text/html", article(f"Статья {p}"), {}) for p in paths})
+    site.routes["/robots.txt"] = ("text/plain", b"User-agent: *\nDisallow: /private/\n", {})
+    log = site.server.RequestHandlerClass.log = []
+    items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
+             for p in paths]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"],
+                           max_pages=3)  # fmt: skip
+    out = crawl(tmp_path, sources)
+    assert "3 new" in out and "robots_txt 3" in out, out
+    assert sorted(p for p, _ in log) == ["/feed/", "/open/0", "/open/1", "/open/2", "/robots.txt"]
+    refused = rows(tmp_path, "SELECT url FROM rejections WHERE reason = 'robots_txt'")
+    assert sorted(url for (url,) in refused) == [site.base + p for p in paths[:3]]
+
+
 def test_decoding_limits_bombs_and_loops(tmp_path, local_site):
     koi8 = render.mirror_page(title="Новости", paragraphs=[PARA * 2] * 3, date="2026-10-01",
                               lang="ru")  # fmt: skip
