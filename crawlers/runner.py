@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -74,6 +75,14 @@ def download_slots(sources: list[Source], crawl: dict) -> dict:
     }
 
 
+def product_token(user_agent: str) -> str | None:
+    """The product a User-Agent starts with, its version included ("narrascope/0.1
+    (+https://...)" -> "narrascope/0.1"): what robots.txt groups are matched against, so
+    that a group for "narrascope" or "narrascope/0.1" applies and none for a word further on."""
+    found = re.match(r"\s*([^\s(;]+)", user_agent or "")
+    return found.group(1) if found else None
+
+
 def scrapy_settings(
     db_path: str, run_id: str, crawl: dict, sources: list[Source] = (), stop: tuple = ()
 ) -> dict:
@@ -88,6 +97,10 @@ def scrapy_settings(
         # on where any source obeys robots.txt: a source's obey_robots = true holds under
         # [crawl] obey_robots = false; the others' requests say dont_obey_robotstxt
         "ROBOTSTXT_OBEY": crawl["obey_robots"] or any(s.obey_robots for s in sources),
+        # robots.txt groups are matched against our product token (RFC 9309 2.2.1), with its
+        # version; by default scrapy matches them against the whole User-Agent, where a group
+        # for "crawler", "research" or "github" found a word of ours and won over "*"
+        "ROBOTSTXT_USER_AGENT": product_token(user_agent),
         "NARRASCOPE_OBEY_ROBOTS": crawl["obey_robots"],
         "AUTOTHROTTLE_ENABLED": crawl["autothrottle"],
         "AUTOTHROTTLE_START_DELAY": crawl["download_delay"],

@@ -5,6 +5,7 @@ import gzip
 from datetime import UTC, datetime
 
 from crawlers.demo import render
+from crawlers.runner import scrapy_settings
 from crawlers.safety import retry_after_seconds
 from storage.documents import decompress_html
 from tests.conftest import LocalSite
@@ -231,6 +232,39 @@ def test_robots_txt_is_obeyed_unless_the_source_overrides_it(tmp_path, local_sit
     by_default.mkdir()
     sources = sources_file(by_default, home=site.base + "/", feeds=[site.base + "/feed/"])
     assert "2 new" in crawl(by_default, sources, "obey_robots = false\n")
+
+
+def test_robots_txt_groups_match_our_product_token_not_words_of_our_user_agent(
+    tmp_path, local_site
+):
+    """A robots.txt group for another crawler named by a word that happens to be in our
+    User-Agent string ("...; research crawler)"): scrapy matched groups against the whole
+    string, so that group (allowing everything) won over "*" and /private/ was fetched."""
+    site = local_site({
+        "/robots.txt": ("text/plain", b"User-agent: *\nDisallow: /private/\n\n"
+                        b"User-agent: crawler\nAllow: /\n", {}),
+        "/private/a": ("text/html", article("Закрытая"), {}),
+        "/open/b": ("text/html", article("Открытая"), {}),
+    })  # fmt: skip
+    log = site.server.RequestHandlerClass.log = []
+    items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
+             for p in ("/private/a", "/open/b")]  # fmt: skip
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    out = crawl(tmp_path, sources)
+    assert "1 new" in out and "robots_txt 1" in out, out
+    assert "/private/a" not in [p for p, _ in log]
+    crawl_table = {"user_agent": "Acme-Monitor/2.0 (research crawler)", "contact_url": "x"}
+    agent = scrapy_settings("x.duckdb", "r", crawl_table)["ROBOTSTXT_USER_AGENT"]
+    assert agent == "Acme-Monitor/2.0"
+    agent = scrapy_settings("x.duckdb", "r", {})["ROBOTSTXT_USER_AGENT"]
+    assert agent == "narrascope/0.1"  # a group for "narrascope" or "narrascope/0.1" applies
+    from scrapy.robotstxt import ProtegoRobotParser
+
+    for group in ("narrascope", "NarraScope", "narrascope/0.1"):
+        robots = f"User-agent: *\nAllow: /\n\nUser-agent: {group}\nDisallow: /\n".encode()
+        assert not ProtegoRobotParser(robots, None).allowed("http://h/a", agent), group
 
 
 def test_pages_robots_txt_disallows_cost_no_page_budget(tmp_path, local_site):
