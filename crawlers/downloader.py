@@ -19,18 +19,22 @@ delay AutoThrottle keeps as its floor (crawlers/throttle.py).
 from __future__ import annotations
 
 from collections import deque
+from time import monotonic
 
 from scrapy.core.downloader import Downloader
+from scrapy.utils.asyncio import call_later
 
 from crawlers.sources import configured_domain
 
 
 class _StartingQueue(deque):
-    """A slot's queue that marks each request it hands out as transferring."""
+    """A slot's queue that marks each request it hands out as transferring, and holds them
+    all until ``held_until`` (monotonic), where the site asked for a pause (Retry-After)."""
 
     def __init__(self, items, transferring: set):
         super().__init__(items)
         self.transferring = transferring
+        self.held_until = 0.0
 
     def popleft(self):
         request, deferred = super().popleft()
@@ -54,3 +58,13 @@ class SlotBoundDownloader(Downloader):
         if not isinstance(slot.queue, _StartingQueue):
             slot.queue = _StartingQueue(slot.queue, slot.transferring)
         return key, slot
+
+    def _process_queue(self, slot) -> None:
+        """Scrapy's, but nothing leaves a slot held for a Retry-After until it has run out
+        (crawlers/safety.py sets ``held_until``): the slot's raised delay alone let the next
+        pages go at half of it, jittered, or sooner once AutoThrottle had lowered it."""
+        wait = getattr(slot.queue, "held_until", 0.0) - monotonic()
+        if wait > 0 and not slot.latercall:
+            slot.latercall = call_later(wait, self._latercall, slot)
+            return
+        super()._process_queue(slot)

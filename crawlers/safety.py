@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 from time import monotonic
 from urllib.parse import urlsplit
 
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.exceptions import IgnoreRequest
@@ -220,7 +220,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
     download slot (from 1 s, at most ``max_delay``), counted from the failure rather than from
     when the failing request was sent. A 429/503 ``Retry-After`` (seconds or a date) of up to
     ``max_delay`` seconds is a hard floor for that retry: the slot delay is jittered
-    (``RANDOMIZE_DOWNLOAD_DELAY``) and could otherwise come in under it.
+    (``RANDOMIZE_DOWNLOAD_DELAY``) and could otherwise come in under it. Every other request
+    to that site waits it out too (crawlers/downloader.py holds the slot).
 
     Every answer that is not retried halves a raised delay again, down to the slot's own
     (not while a Retry-After the site sent still runs):
@@ -234,6 +235,25 @@ class BackoffRetryMiddleware(RetryMiddleware):
         super().__init__(settings)
         self._own_delay: dict[str, float] = {}  # slot key -> its delay before any backoff
         self._held: dict[str, float] = {}  # slot key -> until when its Retry-After holds
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        middleware = super().from_crawler(crawler)
+        crawler.signals.connect(middleware._pause_asked, signal=signals.response_downloaded)
+        return middleware
+
+    def _pause_asked(self, response, request, spider=None) -> None:
+        """Hold the site's slot for a 429/503 Retry-After as soon as the answer arrives: the
+        downloader hands out the slot's next request before the answer reaches
+        process_response, and that request went at once."""
+        if response.status not in (429, 503):
+            return
+        asked = min(self.max_delay, retry_after_seconds(response.headers.get("Retry-After")))
+        key, slot = self._slot(request)
+        if asked and slot is not None:
+            self._held[key] = max(self._held.get(key, 0.0), monotonic() + asked)
+            if hasattr(slot.queue, "held_until"):  # SlotBoundDownloader: the whole site waits
+                slot.queue.held_until = self._held[key]
 
     async def process_request(self, request, spider=None):
         not_before = request.meta.get(NOT_BEFORE)
@@ -281,7 +301,7 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if slot is None:
             return asked
         self._own_delay.setdefault(key, slot.delay)
-        if asked:
+        if asked:  # its slot already held since the answer arrived (_pause_asked)
             self._held[key] = max(self._held.get(key, 0.0), monotonic() + asked)
         slot.delay = min(self.max_delay, max(1.0, 2 * slot.delay, asked))
         slot.lastseen = monotonic()

@@ -14,6 +14,7 @@ from crawlers.runner import scrapy_settings
 from crawlers.sources import Source, configured_domain, slot_domain
 from tests.conftest import run_cli
 from tests.support.inflight import counting_site
+from tests.support.politeness import Site
 
 pytestmark = pytest.mark.slow
 
@@ -129,3 +130,36 @@ def test_a_slot_keeps_the_crawl_delay_of_every_source_that_covers_it():
         "news.example.org": 2.0,
         "other.example": 0.0,
     }
+
+
+def test_retry_after_holds_every_request_to_the_site(tmp_path):
+    """A page answers 429 with Retry-After: 3 beside two pages in flight: their answers let
+    AutoThrottle bring the site's raised delay down, and the jitter cut it again, so the next
+    pages were requested 0.6-1.7 s after the 429, not 3 (only the retried page itself waited
+    it out)."""
+    site = Site("127.0.0.1").start()
+    try:
+        urls = [f"{site.base}/p/{i}" for i in range(8)]
+        for url in urls:
+            site.routes[url.removeprefix(site.base)] = (200, "text/html", b"<p>p</p>", {}, 0.5)
+        site.faults.update({"/p/0": [(429, 3)], "/p/7": [(429, 3)]})
+        site.routes["/sitemap.xml"] = (200, "application/xml",
+                                       sitemap([(u, "") for u in urls]).encode(), {}, 0)  # fmt: skip
+        (tmp_path / "s.toml").write_text(
+            f'[[source]]\nname = "busy"\nhome = "{site.base}/"\nsitemaps = '
+            f'["{site.base}/sitemap.xml"]\nallow_private = true\n'
+        )  # fmt: skip
+        (tmp_path / "c.toml").write_text(
+            "[crawl]\nlog_level = 'ERROR'\ndownload_delay = 0\nconcurrent_per_domain = 3\n"
+        )
+        run_cli("--config", str(tmp_path / "c.toml"), "crawl", "--sources",
+                str(tmp_path / "s.toml"), db=tmp_path / "c.duckdb")  # fmt: skip
+    finally:
+        site.close()
+    assert sorted(h.path for h in site.log if h.status == 200 and h.path != "/sitemap.xml") == [
+        f"/p/{i}" for i in range(8)
+    ]
+    for pause in (h for h in site.log if h.status == 429):
+        # requests the crawler sent before the 429 reached it may start just after it
+        after = [round(h.start - pause.end, 2) for h in site.log if h.start > pause.end + 0.1]
+        assert min(after) >= 3 - 0.05, after  # was 0.6-1.7
