@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from crawlers.demo import render
 
 PRODUCT = "narrascope"  # the product token of narrascope's User-Agent
-AGENTS = ("*", "narrascope", "NarraScope", "NARRASCOPE", "googlebot", "otherbot")
+# "crawler" and "research": other crawlers' groups, named by words of our User-Agent string
+AGENTS = ("*", "narrascope", "NarraScope", "NARRASCOPE", "googlebot", "crawler", "research")
 DIRS = ("/news/", "/News/", "/private/", "/a/b/", "/blog/", "/")
 NAMES = ("x{n}.html", "x{n}.php", "x{n}", "x{n}/", "x{n}.php?id={n}", "x{n}?ref=rss")
 PATTERNS = (
