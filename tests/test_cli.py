@@ -111,25 +111,30 @@ def test_output_a_reader_stops_reading_ends_quietly(db, tmp_path):
     assert proc.stderr.read() == b""
 
 
-def test_a_process_whose_reader_stopped_reading_is_recorded_as_the_run_it_was(tmp_path):
-    """`narrascope process | head -1`: the work is done and committed, and the command exits
-    0 with no message; the run was recorded `failed` ("BrokenPipeError"), in `status`, v_runs
-    and the dashboard, when the reader was gone before the report was printed."""
+def run_with_its_reader_gone(*args: str) -> None:
+    """The CLI with its standard output closed before the first line (`| head -1` at its
+    quickest): it must exit 0 with nothing on stderr."""
     import subprocess
     import sys
 
     from tests.conftest import cli_env
 
-    db = tmp_path / "n.duckdb"
-    import_jsonl(tmp_path, db, DOCS)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "process", "--stage", "extract",
-         "--no-progress"],
+        [sys.executable, "-m", "pipeline.cli", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=cli_env(),
     )  # fmt: skip
-    proc.stdout.close()  # the reader is gone before the first line
+    proc.stdout.close()
     assert proc.wait(timeout=300) == 0
     assert proc.stderr.read() == b""
+
+
+def test_a_process_whose_reader_stopped_reading_is_recorded_as_the_run_it_was(tmp_path):
+    """`narrascope process | head -1`: the work is done and committed, and the command exits
+    0 with no message; the run was recorded `failed` ("BrokenPipeError"), in `status`, v_runs
+    and the dashboard, when the reader was gone before the report was printed."""
+    db = tmp_path / "n.duckdb"
+    import_jsonl(tmp_path, db, DOCS)
+    run_with_its_reader_gone("--db", str(db), "process", "--stage", "extract", "--no-progress")
     with connect(db, read_only=True) as con:
         runs = con.execute(
             "SELECT status, error, extract_done FROM v_runs WHERE kind = 'process'"
@@ -142,10 +147,6 @@ def test_a_run_whose_reader_stopped_reading_still_processes_what_it_crawled(tmp_
     """`narrascope run | head -1`: the reader is gone after the crawl's line. The run crawled,
     then exited 0 without processing anything (the crawl summary's BrokenPipeError ended the
     command); it processes what it fetched, as a run whose output is read does."""
-    import subprocess
-    import sys
-
-    from tests.conftest import cli_env
     from tests.crawlers.test_evidence import feed_site
     from tests.crawlers.test_spiders import article, sources_file
 
@@ -156,14 +157,7 @@ def test_a_run_whose_reader_stopped_reading_still_processes_what_it_crawled(tmp_
     config.write_text('[crawl]\ndownload_delay = 0\nautothrottle = false\n'
                       '[pipeline]\nstages = ["extract"]\n')  # fmt: skip
     db = tmp_path / "n.duckdb"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config), "run",
-         "--sources", sources],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT, env=cli_env(),
-    )  # fmt: skip
-    proc.stdout.close()  # the reader is gone before the first line
-    assert proc.wait(timeout=300) == 0
-    assert proc.stderr.read() == b""
+    run_with_its_reader_gone("--db", str(db), "--config", str(config), "run", "--sources", sources)
     with connect(db, read_only=True) as con:
         runs = con.execute(
             "SELECT kind, status, coalesce(new, extract_done) FROM v_runs ORDER BY started_at"

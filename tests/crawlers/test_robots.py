@@ -7,9 +7,10 @@ from crawlers.runner import scrapy_settings
 from tests.crawlers.test_spiders import article, crawl, rows, sources_file
 
 
-def test_robots_txt_is_obeyed_unless_the_source_overrides_it(tmp_path, local_site):
+def private_and_open(local_site, robots: bytes):
+    """A site with this robots.txt, two articles (/private/a, /open/b) and a feed of both."""
     site = local_site({
-        "/robots.txt": ("text/plain", b"User-agent: *\nDisallow: /private/\n", {}),
+        "/robots.txt": ("text/plain", robots, {}),
         "/private/a": ("text/html", article("Закрытая"), {}),
         "/open/b": ("text/html", article("Открытая"), {}),
     })  # fmt: skip
@@ -17,6 +18,11 @@ def test_robots_txt_is_obeyed_unless_the_source_overrides_it(tmp_path, local_sit
              for p in ("/private/a", "/open/b")]  # fmt: skip
     site.routes["/feed/"] = ("application/rss+xml",
                              render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
+    return site
+
+
+def test_robots_txt_is_obeyed_unless_the_source_overrides_it(tmp_path, local_site):
+    site = private_and_open(local_site, b"User-agent: *\nDisallow: /private/\n")
     sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
     out = crawl(tmp_path, sources)
     assert "1 new" in out and "robots_txt 1" in out
@@ -45,17 +51,9 @@ def test_robots_txt_groups_match_our_product_token_not_words_of_our_user_agent(
     """A robots.txt group for another crawler named by a word that happens to be in our
     User-Agent string ("...; research crawler)"): scrapy matched groups against the whole
     string, so that group (allowing everything) won over "*" and /private/ was fetched."""
-    site = local_site({
-        "/robots.txt": ("text/plain", b"User-agent: *\nDisallow: /private/\n\n"
-                        b"User-agent: crawler\nAllow: /\n", {}),
-        "/private/a": ("text/html", article("Закрытая"), {}),
-        "/open/b": ("text/html", article("Открытая"), {}),
-    })  # fmt: skip
+    robots = b"User-agent: *\nDisallow: /private/\n\nUser-agent: crawler\nAllow: /\n"
+    site = private_and_open(local_site, robots)
     log = site.server.RequestHandlerClass.log = []
-    items = [{"title": p, "url": site.base + p, "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
-             for p in ("/private/a", "/open/b")]  # fmt: skip
-    site.routes["/feed/"] = ("application/rss+xml",
-                             render.rss(title="t", link=site.base, items=items).encode(), {})  # fmt: skip
     sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
     out = crawl(tmp_path, sources)
     assert "1 new" in out and "robots_txt 1" in out, out
