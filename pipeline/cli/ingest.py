@@ -150,13 +150,13 @@ def import_(obj: Context, files):
             log.info("%s: %s: %s", where, kind, safe(why), extra={
                 "event": f"import_{kind}", "file": file, "line": line, "reason": why,
                 "run_id": report.run_id, "file_only": True})  # fmt: skip
+    summary = report.summary()
     log.info("import run %s", report.run_id,
-             extra={"event": "import", "run_id": report.run_id, "summary": report.summary()})  # fmt: skip
+             extra={"event": "import", "run_id": report.run_id, "summary": summary})  # fmt: skip
     c = report.counts
     # a malformed line is one of the records read; an empty or unreadable file, or a broken
     # stretch of a WARC file, is not: counted apart, so that the summary adds up
-    lines = report.malformed_records()
-    files = len(report.malformed) - lines
+    lines, files = summary["malformed"], summary["file_problems"]
     click.echo(
         f"imported {report.imported} of {report.records} records: "
         f"{c.new} new, {c.changed} changed, {c.unchanged} unchanged, {c.rejected} rejected, "
