@@ -42,7 +42,8 @@ SEMANTIC_COLUMNS = ["rank", "score", "similarity", *RESULT_COLUMNS]
 # search --semantic: copy_group, the hit's copy group (v_copies), where it is in one. A copy
 # ranks with its group: its score is the group's best, so it follows that hit
 SEARCH_COLUMNS = [*SEMANTIC_COLUMNS, "copy_group"]
-# `similar`: exact_copies, the other documents with a hit's very text, folded into its row
+# `similar`: exact_copies, the other documents with a hit's very text (the query document aside),
+# folded into its row unless --with-copies
 SIMILAR_COLUMNS = [*SEMANTIC_COLUMNS, "exact_copies"]
 
 
@@ -290,9 +291,18 @@ def similar_many(
     rows = rows_for(db_path, ids, picks)
     doc_col = SEMANTIC_COLUMNS.index("doc_id")
     return {
-        key: [(*r, exact[r[doc_col]][1] - 1 if r[doc_col] in exact else 0) for r in found_rows]
+        key: [(*r, _other_copies(exact, r[doc_col], key)) for r in found_rows]
         for key, found_rows in rows.items()
     }
+
+
+def _other_copies(exact: dict, hit: str, query: str) -> int:
+    """How many other documents carry ``hit``'s very text, ``query`` aside (it is not more
+    like itself): with ``--with-copies`` a copy of the query lists 0, not the query."""
+    if hit not in exact:
+        return 0
+    group, size = exact[hit]
+    return size - 1 - (query in exact and exact[query][0] == group)
 
 
 def _no_vector(con, doc_id: str, vectors: str) -> str:

@@ -310,7 +310,7 @@ def test_similar_leaves_out_exact_copies_unless_asked(demo_run):
             run_cli("similar", query, "--with-copies", "--format", "json", db=db).stdout
         )
         assert full[0]["doc_id"] == other and full[0]["similarity"] == pytest.approx(1, abs=1e-3)
-        assert full[0]["exact_copies"] == 1
+        assert full[0]["exact_copies"] == 0  # its only other copy is the query itself
     # a hit that has an exact copy is one row, its copy counted: here the query is an edited
     # copy in the same group, and the origin and its exact copy carry one text
     with connect(db, read_only=True) as con:
@@ -324,6 +324,7 @@ def test_similar_leaves_out_exact_copies_unless_asked(demo_run):
     assert len(folded) == 1 and folded[0]["exact_copies"] == 1 and hits[0] == folded[0]
     full = json.loads(run_cli("similar", near, "--with-copies", "--format", "json", db=db).stdout)
     assert {h["doc_id"] for h in full[:2]} == {origin, copy}
+    assert [h["exact_copies"] for h in full[:2]] == [1, 1]  # each listed, each the other's copy
 
 
 def test_similar_leaves_out_a_repost_of_an_edited_copy(demo_run, tmp_path):
