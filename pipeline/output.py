@@ -1,6 +1,6 @@
 """Printing query results as a table, CSV or JSON; crawled text is escaped for the terminal.
 
-Every format writes values the same way: timestamps, dates and times in ISO 8601
+Every format writes values the same way: booleans as ``true``/``false``; timestamps, dates and times in ISO 8601
 (``2026-10-01T10:00:00+00:00``), intervals as ISO 8601 durations (``P1DT22H50M``; a month
 counts as 30 days, as DuckDB hands intervals over), bytes as lowercase hex, UUIDs as text.
 Lists and structs are JSON arrays and objects in JSON, and JSON text in a table or CSV cell.
@@ -77,6 +77,8 @@ def cell(value) -> str:
     value = plain(value)
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as in JSON and the exports' CSV, not True/False
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False)
     return str(value)

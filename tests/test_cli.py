@@ -319,7 +319,7 @@ def test_table_never_clips_urls_and_json_csv_write_iso_values(db):
     query = (
         "SELECT url, published_at, published_at::DATE AS day, "
         "INTERVAL '1 day 22 hours 50 minutes' AS age, '\\x00\\xff'::BLOB AS raw, "
-        "[1, 2] AS list FROM v_documents WHERE url LIKE '%/en/1'"
+        "[1, 2] AS list, true AS yes, [false] AS nos FROM v_documents WHERE url LIKE '%/en/1'"
     )
     rows = json.loads(run_cli("sql", query, "--format", "json", db=db).stdout)
     assert rows == [
@@ -330,15 +330,21 @@ def test_table_never_clips_urls_and_json_csv_write_iso_values(db):
             "age": "P1DT22H50M",
             "raw": "00ff",
             "list": [1, 2],
+            "yes": True,
+            "nos": [False],
         }
     ]
     csv_out = run_cli("sql", query, "--format", "csv", db=db).stdout
     assert csv_out.splitlines() == [
-        "url,published_at,day,age,raw,list",
-        'https://news.example/en/1,2026-10-02T10:30:00+00:00,2026-10-02,P1DT22H50M,00ff,"[1, 2]"',
-    ]
+        "url,published_at,day,age,raw,list,yes,nos",
+        "https://news.example/en/1,2026-10-02T10:30:00+00:00,2026-10-02,P1DT22H50M,00ff,"
+        '"[1, 2]",true,[false]',
+    ]  # booleans as JSON and the exports' CSV write them, not Python's True
     table = run_cli("sql", query, db=db).stdout
-    assert re.search(r"2026-10-02T10:30:00\+00:00 +2026-10-02 +P1DT22H50M +00ff +\[1, 2\]", table)
+    assert re.search(
+        r"2026-10-02T10:30:00\+00:00 +2026-10-02 +P1DT22H50M +00ff +\[1, 2\] +true +\[false\]",
+        table,
+    )
     # a repeated column name keeps both values in JSON
     both = json.loads(run_cli("sql", "SELECT 1 AS a, 2 AS a", "--format", "json", db=db).stdout)
     assert both == [{"a": 1, "a_2": 2}]
