@@ -32,9 +32,23 @@ def pattern(term: str) -> str:
     "санкции" and "санкций", as inflected languages want): every character other than a
     letter or digit written as its code point (``\\x{2e}``), so no query text is read as
     regex syntax."""
-    literal = "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in term)
     start = "(?:^|[^\\pL\\pN])" if term[:1].isalnum() else ""  # ".NET" in "ASP.NET" too
-    return "(?i)" + start + literal
+    return "(?i)" + start + _literal(term)
+
+
+def _literal(term: str) -> str:
+    return "".join(c if c.isalnum() else f"\\x{{{ord(c):x}}}" for c in term)
+
+
+def counting(term: str) -> tuple[str, str | None]:
+    """Patterns whose match counts give ``term``'s occurrences where a word starts: the
+    first's, less the second's where there is one. A match of ``pattern`` takes the
+    character before the term with it, so of two occurrences that touch ("U.S.U.S." for
+    "u.s.") it found one; for a term that ends in neither a letter nor a digit, count every
+    occurrence and take away those after a letter or digit (RE2 has no look-behind)."""
+    if term[:1].isalnum() and not term[-1:].isalnum():
+        return "(?i)" + _literal(term), "(?i)[\\pL\\pN]" + _literal(term)
+    return pattern(term), None
 
 
 def keyword_search(
@@ -59,13 +73,18 @@ def keyword_search(
     if problem := too_many_words(terms):  # every word must occur: none is dropped unsaid
         raise StorageError(problem)
     parts = max(1, min(8, int(con.execute("SELECT current_setting('threads')").fetchone()[0])))
-    params: dict = {f"p{i}": pattern(t) for i, t in enumerate(terms)}
+    patterns = [counting(t) for t in terms]
+    params: dict = {f"p{i}": p for i, (p, _) in enumerate(patterns)}
+    params.update({f"q{i}": q for i, (_, q) in enumerate(patterns) if q})
     params.update(lang=lang, limit=limit)
 
     n = range(len(terms))
 
     def count(col: str, i: int) -> str:
-        return f"coalesce(len(regexp_extract_all({col}, $p{i})), 0)"
+        found = f"coalesce(len(regexp_extract_all({col}, $p{i})), 0)"
+        if patterns[i][1] is None:
+            return found
+        return f"({found} - coalesce(len(regexp_extract_all({col}, $q{i})), 0))"
 
     def counts(cols: list[str]) -> str:
         """Per term, its occurrences in ``cols`` (m0, m1, ...)."""
