@@ -79,7 +79,7 @@ def swap_in(partial: Path, out_dir: Path) -> None:
     out_dir.rename(old)
     try:
         partial.rename(out_dir)
-    except OSError:
+    except BaseException:  # a failure, or a stop signal between the two renames
         old.rename(out_dir)
         raise
     shutil.rmtree(old, ignore_errors=True)

@@ -68,6 +68,7 @@ def export(obj: Context, kind, out_dir, fmt, since, until, narratives, min_sites
                narrascope export documents --out share/ --format csv --since 30d --no-text
                narrascope export copies --out copies/ --source-tag country=RU
     """
+    from pipeline.interrupt import Interrupted, received, stop_signals_raise
     from storage.export import Filters
     from storage.export import export as run_export
 
@@ -90,9 +91,17 @@ def export(obj: Context, kind, out_dir, fmt, since, until, narratives, min_sites
     ):  # fmt: skip
         words += [w for v in values if v is not None for w in (option, str(v))]
     command = shlex.join(words + (["--no-text"] if no_text else []))
-    manifest = run_export(
-        obj.existing_db(), kind, out_dir, fmt=fmt, filters=filters, no_text=no_text,
-        command=command,
-    )  # fmt: skip
+    try:
+        # SIGTERM as Ctrl-C: the half-written folder goes (Python's default left it behind)
+        with stop_signals_raise():
+            manifest = run_export(
+                obj.existing_db(), kind, out_dir, fmt=fmt, filters=filters, no_text=no_text,
+                command=command,
+            )  # fmt: skip
+    except BaseException as err:
+        if (signum := received()) is None:
+            raise
+        raise Interrupted(signum, " during the export",
+                          f"nothing was written, {out_dir} is as it was") from err  # fmt: skip
     rows = ", ".join(f"{n} {name}" for name, n in manifest["rows"].items())
     click.echo(f"wrote {rows} to {out_dir} ({fmt}; manifest.json lists what produced them)")
