@@ -247,7 +247,9 @@ def export(
             f"--since {filters.since} is not before --until {filters.until}: nothing lies "
             "between them"
         )
-    out_dir = Path(out_dir).absolute()
+    # a symlinked --out (a shared drive, say) is written where it points: renaming the
+    # link itself put a folder in its place and left the target empty
+    out_dir = Path(out_dir).resolve()
     identity = {
         "kind": kind,
         "format": fmt,

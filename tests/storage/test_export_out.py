@@ -1,0 +1,29 @@
+"""Where `narrascope export` puts its files when --out is not a plain new folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+
+def test_a_symlinked_out_folder_gets_the_files_where_it_points(tmp_path):
+    """`--out share` where share is a link to a folder elsewhere (a shared drive): the files
+    land in that folder, the link stays, and nothing else is left; exporting again replaces
+    them there. Before, the export renamed the link away and put a new folder in its place:
+    the target stayed empty and a hidden `.share.old-*` link was left beside it."""
+    db = tmp_path / "s.duckdb"
+    run_cli("init", db=db)
+    target, home = tmp_path / "drive" / "exports", tmp_path / "home"
+    target.mkdir(parents=True)
+    home.mkdir()
+    (home / "share").symlink_to(target, target_is_directory=True)
+    for _ in range(2):
+        run_cli("export", "documents", "--out", "share", "--format", "csv", db=db, cwd=home)
+        assert [p.name for p in home.iterdir()] == ["share"] and (home / "share").is_symlink()
+        assert sorted(p.name for p in target.iterdir()) == ["documents.csv", "manifest.json"]
+        manifest = json.loads((target / "manifest.json").read_text("utf-8"))
+        assert manifest["rows"] == {"documents": 0}
+    assert [p.name for p in target.parent.iterdir()] == ["exports"]
+    assert Path(manifest["command"].split("--out ")[1].split()[0]) == home / "share"
