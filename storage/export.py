@@ -255,7 +255,7 @@ def export(
         "format": fmt,
         "filters": filters.as_dict(),
         "no_text": no_text,
-        "database": str(Path(db_path).absolute()),
+        "database": str(Path(db_path).resolve()),
     }
     check_out_dir(out_dir, identity)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import secrets
 import shutil
 from datetime import UTC, datetime
@@ -57,7 +58,7 @@ def check_out_dir(out_dir: Path, identity: dict) -> None:
             f"--out {out_dir} is not empty and holds no narrascope export: choose an empty "
             "or new folder"
         ) from None
-    if theirs != identity:
+    if _same_store(theirs) != _same_store(identity):
         raise ExportError(
             f"--out {out_dir} holds a different export ({_describe(manifest)}): choose another "
             "folder, or remove that one"
@@ -68,6 +69,14 @@ def check_out_dir(out_dir: Path, identity: dict) -> None:
             f"--out {out_dir} holds files that are not part of its export ({others}): move "
             "them away or choose another folder"
         )
+
+
+def _same_store(identity: dict) -> dict:
+    """An export's identity with its database path as the file system resolves it: the same
+    store named another way (``../s.duckdb``, through a symlinked folder) is the same export."""
+    if not isinstance(identity, dict) or not isinstance(identity.get("database"), str):
+        return identity
+    return {**identity, "database": os.path.realpath(identity["database"])}
 
 
 def swap_in(partial: Path, out_dir: Path) -> None:

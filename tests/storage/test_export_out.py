@@ -27,3 +27,26 @@ def test_a_symlinked_out_folder_gets_the_files_where_it_points(tmp_path):
         assert manifest["rows"] == {"documents": 0}
     assert [p.name for p in target.parent.iterdir()] == ["exports"]
     assert Path(manifest["command"].split("--out ")[1].split()[0]) == home / "share"
+
+
+def test_the_same_database_named_another_way_is_the_same_export(tmp_path):
+    """The same export of the same store replaces the one in --out however --db names the
+    store: relative from another folder (`../s.duckdb`), or through a symlinked folder.
+    Before, both were refused (exit 2) as 'holds a different export', with a command that
+    differed from the user's only in how it spelled the same file."""
+    db = tmp_path / "data" / "s.duckdb"
+    run_cli("init", db=db)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "data", target_is_directory=True)
+    out = tmp_path / "out"
+    for named, cwd in ((db, tmp_path), (Path("../data/s.duckdb"), tmp_path / "work"),
+                       (tmp_path / "link" / "s.duckdb", tmp_path)):  # fmt: skip
+        proc = run_cli("--db", str(named), "export", "copies", "--out", str(out), cwd=cwd,
+                       check=False)  # fmt: skip
+        assert proc.returncode == 0, (named, proc.stderr)
+        assert sorted(p.name for p in out.iterdir()) == ["copies.parquet", "manifest.json"]
+    # another store is still another export
+    other = tmp_path / "other.duckdb"
+    run_cli("init", db=other)
+    proc = run_cli("export", "copies", "--out", str(out), db=other, check=False)
+    assert proc.returncode == 2 and "holds a different export" in proc.stderr
