@@ -283,6 +283,7 @@ def export(
             command=command,
             created_at=now,
         )
+        check_out_dir(out_dir, identity)  # again: another export may have filled it meanwhile
         swap_in(partial, out_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

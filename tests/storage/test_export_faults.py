@@ -10,15 +10,20 @@ from pathlib import Path
 
 from tests.conftest import ROOT, cli_env, run_cli
 
-# `narrascope` with the export's first file written slowly: time to send a signal in the middle
+# `narrascope` that waits after each export file (up to 60 s, until SIGUSR1): time to send a
+# signal in the middle, or to run another export
 SLOW = """
-import sys, time
+import signal, sys, time
+go = []
+signal.signal(signal.SIGUSR1, lambda *_: go.append(1))  # SIGUSR1: go on
 import storage.export_files as files
 real = files._write_parts
 def slow(*args, **kwargs):
     done = real(*args, **kwargs)
     print("wrote", args[1], flush=True)
-    time.sleep(60)
+    deadline = time.monotonic() + 60
+    while not go and time.monotonic() < deadline:
+        time.sleep(0.05)
     return done
 files._write_parts = slow
 from pipeline.cli import cli
@@ -62,3 +67,29 @@ def test_sigterm_in_the_middle_leaves_the_previous_export_and_nothing_beside(tmp
     assert proc.returncode == 143, err
     assert err.startswith("error: interrupted by SIGTERM during the export") and len(
         err.strip().splitlines()) == 1, err  # fmt: skip
+
+
+def test_an_export_finished_meanwhile_in_the_same_folder_is_not_replaced(tmp_path):
+    """Two different exports into the same new --out at once (two cron lines, two people):
+    the one that finishes second finds the other's export there and is refused (exit 2) as
+    if it had been there from the start. Before, it checked --out only when it began, and
+    replaced the other export in silence: both exited 0, one export was gone."""
+    db = store(tmp_path)
+    out = tmp_path / "out"
+    slow = subprocess.Popen(
+        [sys.executable, "-c", SLOW, "--db", str(db), "export", "documents", "--out",
+         str(out), "--format", "csv"],
+        cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert slow.stdout.readline().strip() == "wrote documents"  # it checked --out: empty
+        run_cli("export", "copies", "--out", str(out), "--format", "jsonl", db=db)
+        theirs = contents(out)
+        slow.send_signal(signal.SIGUSR1)  # go on (SLOW's sleep ends)
+        _, err = slow.communicate(timeout=60)
+    finally:
+        slow.kill()
+    assert sorted(p.name for p in out.iterdir()) == ["copies.jsonl", "manifest.json"]
+    assert contents(out) == theirs
+    assert slow.returncode == 2 and "holds a different export" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "store"]
