@@ -41,7 +41,18 @@ def _describe(manifest: dict) -> str:
 
 def check_out_dir(out_dir: Path, identity: dict) -> None:
     """An export goes into an absent or empty folder, or replaces the same export (same kind,
-    format, filters, --no-text and database) in a folder that holds nothing else."""
+    format, filters, --no-text and database) in a folder that holds nothing else; never the
+    folder the command runs in, or one holding it (it is replaced whole: a shell in it would
+    be left in a deleted folder, seeing no files)."""
+    try:
+        here = Path.cwd().resolve()
+    except OSError:  # the current folder is gone already
+        here = None
+    if here is not None and (here == out_dir or out_dir in here.parents):
+        raise ExportError(
+            f"--out {out_dir} is the folder you are in, or holds it: an export replaces its "
+            f"folder whole, so give it from outside (e.g. --out ../{out_dir.name})"
+        )
     if not out_dir.exists():
         return
     if not out_dir.is_dir():

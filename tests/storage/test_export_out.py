@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tests.conftest import run_cli
@@ -50,3 +51,26 @@ def test_the_same_database_named_another_way_is_the_same_export(tmp_path):
     run_cli("init", db=other)
     proc = run_cli("export", "copies", "--out", str(out), db=other, check=False)
     assert proc.returncode == 2 and "holds a different export" in proc.stderr
+
+
+def test_the_folder_you_are_in_is_refused_as_out(tmp_path):
+    """`cd share && narrascope export ... --out .` is refused (exit 2, one line saying to give
+    it from outside), empty or holding the same export, as the folder is replaced whole.
+    Before, it said 'wrote ... to .' and exited 0, but the shell was left in a deleted
+    folder: `ls` there showed nothing, and the same command again failed with '[Errno 2] No
+    such file or directory'."""
+    db = tmp_path / "s.duckdb"
+    run_cli("init", db=db)
+    share = tmp_path / "share"
+    share.mkdir()
+    for before in ([], ["documents.parquet", "manifest.json"]):
+        if before:  # the same export, made from outside
+            run_cli("export", "documents", "--out", "share", db=db, cwd=tmp_path)
+        shell = os.open(share, os.O_RDONLY)  # what a shell in that folder holds
+        try:
+            proc = run_cli("export", "documents", "--out", ".", db=db, cwd=share, check=False)
+            assert sorted(os.listdir(shell)) == before
+        finally:
+            os.close(shell)
+        assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+        assert "is the folder you are in, or holds it" in proc.stderr, proc.stderr
