@@ -67,7 +67,10 @@ def new_narratives(
     cursor = _query(
         con,
         f"""WITH m AS ({_MEMBERS} WHERE {_SEEN} <= ?::TIMESTAMPTZ),
-        per_site AS (SELECT narrative_id, source, min(seen_at) AS first_at FROM m GROUP BY 1, 2),
+        per_site AS (  -- a document without a source (imported without one) is no site
+            SELECT narrative_id, source, min(seen_at) AS first_at FROM m
+            WHERE source IS NOT NULL GROUP BY 1, 2
+        ),
         per_lang AS (
             SELECT narrative_id, lang, min(seen_at) AS first_at FROM m WHERE lang IS NOT NULL
             GROUP BY 1, 2
@@ -85,10 +88,10 @@ def new_narratives(
             SELECT narrative_id, min(seen_at) AS first_seen, count(*) AS documents
             FROM m GROUP BY 1
         )
-        SELECT n.narrative_id, n.first_seen, n.documents, s.sites,
+        SELECT n.narrative_id, n.first_seen, n.documents, coalesce(s.sites, 0) AS sites,
                coalesce(l.languages, 0) AS languages, coalesce(l.langs, []) AS langs,
                s.sites_reached_at, l.languages_reached_at
-        FROM n JOIN s USING (narrative_id) LEFT JOIN l USING (narrative_id)
+        FROM n LEFT JOIN s USING (narrative_id) LEFT JOIN l USING (narrative_id)
         WHERE n.first_seen > ?::TIMESTAMPTZ
           AND (s.sites_reached_at > ?::TIMESTAMPTZ OR l.languages_reached_at > ?::TIMESTAMPTZ)
         ORDER BY n.narrative_id""",

@@ -197,3 +197,25 @@ def test_a_narrative_reported_as_new_is_not_reported_again_after_a_rebuild_merge
         ids = dict(con.execute("SELECT id, narrative_id FROM v_narrative_ids").fetchall())
     assert ids == {5: 6, 6: 6}
     assert raise_now(corpus, now=NOW + timedelta(minutes=5))[0] == []
+
+
+def test_documents_without_a_source_are_no_site_of_a_new_narrative(corpus):
+    """Documents imported without a `source` (JSON Lines with no "source") have none: they
+    are no site. Narrative 5 is on two sites and has two such documents; v_narratives says 2
+    sites, and it reached no third. Before the fix the documents without a source counted as
+    one more site: "new narrative 5 reached 3 sites and 1 language (en) with 4 documents",
+    and six was said to have 4 sites, seven 1."""
+    corpus.add("a", "en", NOW - timedelta(hours=30), 5)
+    corpus.add("b", "en", NOW - timedelta(hours=5), 5)
+    corpus.add(None, "en", NOW - timedelta(hours=4), 5)
+    corpus.add(None, "en", NOW - timedelta(hours=3), 5)
+    with_sources = [("c", 6), ("d", 6), (None, 6), ("e", 2)]  # six: three sites today
+    for source, age in with_sources:
+        corpus.add(source, "en", NOW - timedelta(hours=age), 6)
+    for lang in ("ru", "uk", "de"):  # seven: three languages, all imported without a source
+        corpus.add(None, lang, NOW - timedelta(hours=3), 7)
+    alerts, _ = raise_now(corpus)
+    found = [(a["subject"], a["details"]["sites"], a["details"]["reached"]) for a in alerts]
+    assert found == [("6", 3, ["sites"]), ("7", 0, ["languages"])]
+    assert alerts[0]["message"].startswith("new narrative 6 reached 3 sites and 1 language")
+    assert alerts[1]["message"].startswith("new narrative 7 reached 0 sites and 3 languages")
