@@ -210,7 +210,8 @@ def _share_jumps(con, settings: AlertSettings, now: datetime, since: datetime) -
             continue
         share = row["recent_machine"] / row["recent"]
         before = row["baseline_machine"] / row["baseline"]
-        if share - before < settings.share_min_jump or not row["in_window_machine"]:
+        # rounded: 7/10 - 4/10 is 0.29999999999999993 in floats, a jump of 0.3 all the same
+        if round(share - before, 9) < settings.share_min_jump or not row["in_window_machine"]:
             continue
         details = {"share": round(share, 3), "documents": row["recent"],
                    "machine_written": row["recent_machine"], "baseline_share": round(before, 3),

@@ -147,6 +147,20 @@ def test_a_source_whose_machine_written_share_jumped_is_reported(corpus):
     assert raise_now(corpus, now=NOW + timedelta(hours=6))[0] == []
 
 
+def test_a_share_jump_of_exactly_share_min_jump_is_reported(corpus):
+    """From 4 in 10 to 7 in 10 machine-written is a jump of 0.3: "at least 0.3 above" (README
+    "Alerts"), as from 1 in 10 to 4 in 10 is. Before the fix only "low" was reported: 0.7 - 0.4
+    is 0.29999999999999993 in floating point, below share_min_jump."""
+    for source, before, after in (("high", 4, 7), ("low", 1, 4)):
+        for i in range(10):
+            corpus.add(source, "en", NOW - timedelta(days=8 + 2 * i), machine_written=i < before)
+            corpus.add(source, "en", NOW - timedelta(days=i * 0.6, hours=1),
+                       machine_written=i < after)  # fmt: skip
+    alerts, _ = raise_now(corpus)
+    assert [(a["subject"], a["details"]["share"], a["details"]["baseline_share"])
+            for a in alerts] == [("high", 0.7, 0.4), ("low", 0.4, 0.1)]  # fmt: skip
+
+
 def test_kinds_switched_off_in_the_config_are_not_raised(corpus):
     surge(corpus)
     assert raise_now(corpus, kinds=("new_narrative",))[0] == []
