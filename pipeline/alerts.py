@@ -76,6 +76,9 @@ class AlertSettings:
         unknown = sorted(set(settings.kinds) - set(KINDS))
         if unknown:
             raise ConfigError(f"[alerts] kinds has unknown {unknown}; known: {', '.join(KINDS)}")
+        for name in ("burst_baseline_windows", "share_min_documents"):
+            if getattr(settings, name) < 1:  # no baseline, or a share of no documents
+                raise ConfigError(f"[alerts] {name} must be at least 1, not {table[name]!r}")
         if settings.webhook_retries < 0 or settings.webhook_timeout <= 0:
             raise ConfigError("[alerts] webhook_retries must be >= 0 and webhook_timeout > 0")
         from pipeline.notify import check_webhook

@@ -140,6 +140,31 @@ def test_an_alerts_setting_of_the_wrong_type_is_refused_naming_the_file(tmp_path
         assert_refused(proc, f"error: {config}: {said}")
 
 
+def test_alerts_counts_below_one_are_refused_not_an_unexpected_crash(tmp_path):
+    """``[alerts] share_min_documents = 0`` made every `alerts` (and every `run`, after its
+    crawl) fail with "unexpected ZeroDivisionError: division by zero" once a source had
+    decided documents only in its baseline stretch; ``burst_baseline_windows = -1`` with
+    "unexpected TypeError: 'NoneType' object is not iterable"."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.support.alert_data import Corpus, surge
+
+    db = tmp_path / "n.duckdb"
+    run_cli("init", db=db)
+    corpus = Corpus(db, datetime.now(UTC))
+    surge(corpus, narrative=1)
+    corpus.add("quiet", "en", corpus.now - timedelta(days=20), machine_written=False)
+    corpus.close()
+    config = tmp_path / "narrascope.toml"
+    for text, said in [
+        ("share_min_documents = 0", "[alerts] share_min_documents must be at least 1, not 0"),
+        ("burst_baseline_windows = -1", "[alerts] burst_baseline_windows must be at least 1"),
+    ]:
+        config.write_text(f"[alerts]\n{text}\n")
+        proc = run_cli("--config", str(config), "alerts", db=db, check=False)
+        assert_refused(proc, f"error: {config}: {said}")
+
+
 # A seeded randomized check: one short seed here; NARRASCOPE_RANDOM_SEEDS=N runs N seeds.
 ODD = ["x", -1, 0, True, [1], {"a": 1}, 1.5, "", "é\u202e", 10**18]
 KEYS = {
