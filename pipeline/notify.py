@@ -55,6 +55,14 @@ def check_webhook(url: str) -> str:
         why = (f"scheme {parts.scheme!r}" if parts.scheme not in ("", "http", "https")
                else "no http:// or https://" if not parts.scheme else "no host")  # fmt: skip
         raise ValueError(f"the webhook is not an http(s) URL ({why}): give https://host/path")
+    try:
+        _ = parts.port  # urllib reads it at the POST, after the alerts were raised
+    except ValueError:
+        raise ValueError("the webhook URL's port is not a number from 0 to 65535") from None
+    if any(c.isspace() or not c.isprintable() for c in url.strip()):  # http.client refuses
+        raise ValueError(
+            "the webhook URL has a space or a control character in it: write a space as %20"
+        )
     return url
 
 
@@ -93,6 +101,8 @@ def _attempt(url: str, body: bytes, timeout: float) -> str | None:
                 outcome["error"] = f"no answer within {timeout:g}s"
             else:
                 outcome["error"] = f"{type(err).__name__}: {reason}"
+        except Exception as err:  # http.client's own; its message may quote the URL's path
+            outcome["error"] = type(err).__name__
 
     worker = threading.Thread(target=post, name="narrascope-webhook", daemon=True)
     worker.start()

@@ -160,3 +160,27 @@ def test_alerts_as_json_print_a_list_when_they_went_to_the_webhook(tmp_path):
         receiver.close()
     assert len(receiver.bodies) == 1 and "1 sent to the webhook" in sent.stderr
     assert json.loads(sent.stdout) == [] and json.loads(quiet.stdout) == []
+
+
+def test_a_webhook_url_urllib_cannot_post_to_is_refused_before_anything_is_raised(tmp_path):
+    """A port out of range was found only at the POST, after the alerts were raised:
+    "error: Port out of range 0-65535", exit 1 (and `run` failed so after its crawl); a
+    space in the path made the POST thread die with a traceback quoting the path, secret
+    token and all, then "failed (HTTP None after 1 attempts)". Now both are refused like
+    any other bad --webhook (exit 2) or [alerts] webhook (exit 1, naming the file), without
+    the URL, and the alert is still new."""
+    db = seeded(tmp_path)
+    for url, said in [
+        ("http://127.0.0.1:99999/hooks/s3cret", "port is not a number from 0 to 65535"),
+        ("http://127.0.0.1:9/hooks/s3cret token", "has a space or a control character"),
+    ]:
+        bad = run_cli("alerts", "--webhook", url, db=db, check=False)
+        assert bad.returncode == 2 and said in bad.stderr, bad.stderr
+        assert "s3cret" not in bad.stderr + bad.stdout and "Traceback" not in bad.stderr
+        config = tmp_path / "narrascope.toml"
+        config.write_text(f'[alerts]\nwebhook = "{url}"\n')
+        bad = run_cli("--config", str(config), "alerts", db=db, check=False)
+        assert bad.returncode == 1 and bad.stderr.startswith(f"error: {config}: [alerts] ")
+        assert said in bad.stderr and "s3cret" not in bad.stderr + bad.stdout
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
