@@ -246,9 +246,10 @@ def message(kind: str, subject: str, d: dict, window: timedelta) -> str:
             f"{_n(d['baseline_windows'], 'window')} before (z {d['z']:g}){about}"
         )
     if kind == "new_narrative":
+        langs = f" ({', '.join(d['langs'])})" if d["langs"] else ""  # all `und`: none to list
         return (
             f"new narrative {subject} reached {_n(d['sites'], 'site')} and "
-            f"{_n(d['languages'], 'language')} ({', '.join(d['langs'])}) with "
+            f"{_n(d['languages'], 'language')}{langs} with "
             f"{_n(d['documents'], 'document')} since "
             f"{str(d['first_seen'])[:16].replace('T', ' ')} UTC{about}"
         )

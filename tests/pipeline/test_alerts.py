@@ -125,6 +125,18 @@ def test_a_new_narrative_reaching_three_sites_or_languages_is_reported(corpus):
     assert raise_now(corpus, now=NOW + DAY, window=8 * DAY)[0] == []
 
 
+def test_a_new_narrative_in_no_known_language_lists_none(corpus):
+    """A narrative whose documents are all `und` (no language found) reaches three sites.
+    Before the fix the message listed an empty pair of brackets: "new narrative 5 reached 3
+    sites and 0 languages () with 3 documents"."""
+    for source, age in (("a", 30), ("b", 5), ("c", 3)):
+        corpus.add(source, "und", NOW - timedelta(hours=age), 5)
+    alerts, _ = raise_now(corpus)
+    assert alerts[0]["message"].startswith(
+        "new narrative 5 reached 3 sites and 0 languages with 3 documents since 2026-11-19 06:00 UTC"
+    )
+
+
 def test_a_source_whose_machine_written_share_jumped_is_reported(corpus):
     for i in range(10):  # four weeks of human writing, then mostly machine-written
         corpus.add("farm", "en", NOW - timedelta(days=8 + 2 * i), machine_written=False)
