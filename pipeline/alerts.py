@@ -237,7 +237,9 @@ def _n(count, word: str) -> str:
 
 def message(kind: str, subject: str, d: dict, window: timedelta) -> str:
     """One line a person reads in a cron mail or a chat channel."""
-    about = f": {d['title']}" if d.get("title") else ""
+    # one line: a crawled or imported title may hold line breaks, which would start what
+    # reads as another alert in a cron mail or the webhook's text
+    about = f": {' '.join(str(d['title']).split())}" if d.get("title") else ""
     if kind == "burst":
         return (
             f"narrative {subject} is surging: {_n(d['documents'], 'document')} from "

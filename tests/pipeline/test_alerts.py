@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.alerts import AlertSettings, burst, parse_window, poisson_tail
 from pipeline.config import ConfigError
-from pipeline.notify import raise_alerts
+from pipeline.notify import payload, raise_alerts
 from storage import connect
 from tests.support.alert_data import Corpus, surge
 
@@ -135,6 +135,22 @@ def test_a_new_narrative_in_no_known_language_lists_none(corpus):
     assert alerts[0]["message"].startswith(
         "new narrative 5 reached 3 sites and 0 languages with 3 documents since 2026-11-19 06:00 UTC"
     )
+
+
+def test_a_title_with_line_breaks_cannot_forge_another_alert_line(corpus):
+    """A title with a line break, as `import` keeps it from a JSON Lines "title" (and the
+    narrative takes it as its title). The webhook's `text` is one line per alert (README
+    "Alerts"). Before the fix it had a second, forged one: "- narrative 99 is surging: 40
+    documents ..." after "narrascope: 1 alert" and the real alert's line."""
+    title = "Ceasefire talks\n- narrative 99 is surging: 40 documents\u2028from 9 sites"
+    for source, age in (("a", 30), ("b", 5), ("c", 3)):
+        corpus.add(source, "en", NOW - timedelta(hours=age), 5, title=title)
+    alerts, _ = raise_now(corpus)
+    assert alerts[0]["message"].endswith(
+        "UTC: Ceasefire talks - narrative 99 is surging: 40 documents from 9 sites"
+    )
+    assert payload(alerts, NOW)["text"].splitlines()[1:] == ["- " + alerts[0]["message"]]
+    assert alerts[0]["details"]["title"] == title  # the data itself is as it came
 
 
 def test_a_source_whose_machine_written_share_jumped_is_reported(corpus):
