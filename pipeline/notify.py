@@ -202,4 +202,5 @@ def raise_alerts(
             store.mark_delivered(con, ids, f"webhook {to}", datetime.now(UTC), sent.attempts)
             return Outcome(len(found), len(pending), 0, to=to)
         store.mark_failed(con, ids, sent.error, sent.attempts)
-    return Outcome(len(found), 0, len(pending), f"{sent.error} after {sent.attempts} attempts", to)
+    tries = f"{sent.attempts} attempt" + ("s" if sent.attempts != 1 else "")
+    return Outcome(len(found), 0, len(pending), f"{sent.error} after {tries}", to)

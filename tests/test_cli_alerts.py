@@ -63,7 +63,9 @@ def test_alerts_exits_1_when_the_webhook_fails_and_keeps_the_alerts(tmp_path):
     proc = run_cli("--config", str(config), "alerts", "--webhook", dead.url, db=db, check=False)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith("error: alerts: the webhook at http://127.0.0.1:")
-    assert "1 alerts kept for the next run" in proc.stderr and "s3cret" not in proc.stderr
+    # one alert, one attempt: said in the singular (it was "after 1 attempts); 1 alerts kept")
+    assert "after 1 attempt); 1 alert kept for the next run" in proc.stderr, proc.stderr
+    assert "s3cret" not in proc.stderr
     receiver = Receiver()
     try:
         out = run_cli("--config", str(config), "alerts", "--webhook", receiver.url, db=db)
@@ -88,7 +90,7 @@ def test_run_raises_the_configured_alerts_at_its_end(tmp_path, local_site):
     config.write_text(settings + f'webhook = "{dead.url}"\n')
     failed = run_cli(*run, db=db)  # a dead webhook does not fail the run
     assert "alerts: the webhook at http://127.0.0.1:" in failed.stderr
-    assert "1 alerts kept for the next run" in failed.stderr
+    assert "1 alert kept for the next run" in failed.stderr
     assert "surging" not in failed.stdout
 
     config.write_text(settings)  # no webhook: the kept alert goes to stdout, once

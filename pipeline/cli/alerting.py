@@ -62,7 +62,7 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
     if outcome.error:
         line = (
             f"alerts: the webhook at {outcome.to} failed ({outcome.error}); "
-            f"{outcome.pending} alerts kept for the next run"
+            f"{outcome.pending} alert{'s' if outcome.pending != 1 else ''} kept for the next run"
         )
         if not in_run:
             raise CommandError(line)
