@@ -87,8 +87,9 @@ def write(db, docs: list[Doc]) -> None:
     urls = [f"https://{d.source}.example/{doc}" for doc, d in zip(ids, docs, strict=True)]
     rows = list(zip(ids, urls, docs, strict=True))
     version = ExtractStage().version
-    with duckdb.connect(str(db)) as con:
-        con.execute("SET TimeZone = 'UTC'")
+    with duckdb.connect(str(db)) as raw:
+        raw.execute("SET TimeZone = 'UTC'")
+        con = _Many(raw)
         con.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, 1)",
                         [[i, u, d.source, d.first_seen, d.first_seen] for i, u, d in rows])  # fmt: skip
         con.executemany(
@@ -121,6 +122,17 @@ def write(db, docs: list[Doc]) -> None:
             [[i, int(d.machine_written), float(d.machine_written), d.machine_written,
               d.first_seen] for i, _, d in rows if d.machine_written is not None],
         )  # fmt: skip
+
+
+class _Many:
+    """``executemany`` that takes an empty list (DuckDB refuses one)."""
+
+    def __init__(self, con):
+        self.con = con
+
+    def executemany(self, sql: str, rows: list) -> None:
+        if rows:
+            self.con.executemany(sql, rows)
 
 
 def random_settings(rng: random.Random) -> AlertSettings:
