@@ -138,8 +138,11 @@ def post_json(
 
 
 def _slack_escape(text: str) -> str:
-    # chat receivers read <...> as mentions and links: a crawled title could ping a channel
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # chat receivers read <...> as mentions and links (Slack), and @channel, @all, @here or
+    # @name as mentions (Mattermost): a crawled title could ping a channel. A word joiner
+    # (U+2060, invisible) after each @ keeps the word from being read as a mention.
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("@", "@\u2060")
 
 
 def payload(alerts: list[dict], sent_at: datetime) -> dict:

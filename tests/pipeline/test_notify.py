@@ -26,7 +26,7 @@ def corpus(tmp_path):
         pass
     corpus = Corpus(db, NOW)
     surge(corpus, narrative=1)
-    corpus.add("a", "en", NOW - timedelta(days=2), 9, title="Hostile <!channel> & co")
+    corpus.add("a", "en", NOW - timedelta(days=2), 9, title="Hostile <!channel> & co @channel")
     for source in ("b", "c"):
         corpus.add(source, "ru", NOW - timedelta(hours=3), 9)
     corpus.close()
@@ -80,6 +80,9 @@ def test_the_webhook_gets_one_json_post_with_every_new_alert(corpus, receivers):
     # a crawled title cannot ping a chat channel through the text line
     assert "<!channel>" in new["message"] and "<!channel>" not in body["text"]
     assert "&lt;!channel&gt; &amp; co" in body["text"]
+    # nor through Mattermost's plain @channel, @all or @here: a word joiner follows the @
+    assert "@channel" in new["message"] and "@channel" not in body["text"]
+    assert "co @\u2060channel" in body["text"]
     host = receiver.url.split("/hooks")[0]
     assert state(corpus.db) == [
         ("burst", "1", f"webhook {host}", 1, None),
