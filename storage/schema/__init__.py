@@ -31,6 +31,7 @@ from storage.schema import (
     m27_implausible_dates,
     m28_site_repeats,
     m29_copy_via_ties,
+    m30_unidentified_language_mean,
 )
 
 ALL = [
@@ -63,4 +64,5 @@ ALL = [
     m27_implausible_dates.MIGRATION,
     m28_site_repeats.MIGRATION,
     m29_copy_via_ties.MIGRATION,
+    m30_unidentified_language_mean.MIGRATION,
 ]
