@@ -261,12 +261,15 @@ def similar_many(
             f"no documents in {lang!r} have vectors; languages with vectors: {listed}"
         )
     group = np.array([d if with_copies or d not in exact else exact[d][0] for d in ids])
+    # folding a hit's exact copies into its row takes at most this many rows out of a list:
+    # picked that many further, a --limit of N still lists N rows where N texts are left
+    folded = len(ids) - len(set(group.tolist()))
     nearest = {}
     for doc_id in doc_ids:
         keep = wanted & (group != group[row[doc_id]])  # itself, and its exact copies
         sims = matrix @ matrix[row[doc_id]]
         ranking = np.where(keep, sims, -np.inf)
-        k = min(max(limit, SIMILAR_CANDIDATES), int(keep.sum()))
+        k = min(max(limit, SIMILAR_CANDIDATES) + folded, int(keep.sum()))
         nearest[doc_id] = (top(ids, ranking, k), ranking, sims)
     with connect(db_path, read_only=True) as con:
         wanted_anchors = {ids[i] for p, _, _ in nearest.values() for i in p[:SIMILAR_CANDIDATES]}

@@ -106,3 +106,18 @@ def test_doc_similarity_of_a_document_of_no_language_is_what_similar_shows(store
             list(off.items())[:2],
         )
         assert len(hits) > 50 and off == {}
+
+
+def test_a_limit_of_n_lists_n_rows_when_exact_copies_are_folded(store):
+    """A hit's exact copies fold into its row; `similar` picked only max(--limit, 50) rows
+    before folding them, so where two of those were exact copies `--limit 50` listed 48 rows
+    though 53 texts were there to list."""
+    db, new = store
+    everything = similar(db, new[0], "--limit", "1000")
+    folded = [h for h in everything if h["exact_copies"]]
+    print(len(everything), "rows in all,", len(folded), "of them with exact copies folded in")
+    assert len(everything) == 53 and len(folded) == 2  # 55 others, two exact copies folded
+    for limit in (10, 50, 51, 53):
+        rows = similar(db, new[0], "--limit", str(limit))
+        print(f"--limit {limit}: {len(rows)} rows")
+        assert [h["doc_id"] for h in rows] == [h["doc_id"] for h in everything[:limit]]
