@@ -64,7 +64,8 @@ def _snippet(text: str | None, terms: list[str], width: int = 160) -> str | None
 
 
 def _embedded_languages(con, model_id: str, input_kind: str) -> list[tuple[str, int]]:
-    """(language, documents) among the current versions embedded by this model and input."""
+    """(language, documents) among the current versions embedded by this model and input
+    that search compares (a site's boilerplate, which load_vectors leaves out, is not)."""
     return con.execute(
         """
         SELECT coalesce(l.lang, '(not identified yet)'), count(*)
@@ -72,6 +73,8 @@ def _embedded_languages(con, model_id: str, input_kind: str) -> list[tuple[str, 
         JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
         LEFT JOIN languages l ON l.doc_id = e.doc_id AND l.version = e.version
         WHERE e.model_id = ? AND e.input = ?
+          AND NOT EXISTS (SELECT 1 FROM site_repeats r
+                          WHERE r.doc_id = e.doc_id AND r.version = e.version)
         GROUP BY 1 ORDER BY 2 DESC, 1
         """,
         [model_id, input_kind],

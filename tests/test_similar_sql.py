@@ -121,3 +121,32 @@ def test_a_limit_of_n_lists_n_rows_when_exact_copies_are_folded(store):
         rows = similar(db, new[0], "--limit", str(limit))
         print(f"--limit {limit}: {len(rows)} rows")
         assert [h["doc_id"] for h in rows] == [h["doc_id"] for h in everything[:limit]]
+
+
+def test_search_by_meaning_lists_only_languages_it_can_search(tmp_path):
+    """A site's boilerplate (one text at three addresses of a site, rejected by the dedup stage)
+    keeps its vector but takes part in no search. Asked for a language whose only documents
+    were such pages, `search --semantic --lang it` said there were none in 'it' and then
+    listed "it (3)" among the languages with vectors, with counts `similar` did not give."""
+    boilerplate = (
+        "Voce Regionale è un settimanale indipendente fondato nel 1998 da un gruppo di "
+        "insegnanti e agricoltori della valle. Raccontiamo il consiglio comunale, le scuole, "
+        "i mercati e il fiume, e pubblichiamo le lettere dei lettori ogni venerdì."
+    )
+    db = tmp_path / "n.duckdb"
+    pages = [{"url": f"https://voce.example/notizie/{i}", "title": f"Notizia {i}",
+              "text": boilerplate} for i in range(1, 4)]  # fmt: skip
+    pages.append({"url": "https://elsewhere.example/port", "title": ARTICLES[0][0],
+                  "text": ARTICLES[0][1]})  # fmt: skip
+    import_jsonl(tmp_path, db, pages)
+    run_cli("process", "--no-progress", db=db)
+    assert len(sql(db, "SELECT doc_id FROM v_rejections WHERE reason = 'not_news'")) == 3
+    searched = run_cli("search", "--semantic", "notizie della valle", "--lang", "it", db=db,
+                       check=False)  # fmt: skip
+    print(searched.stderr.strip())
+    assert searched.returncode == 1
+    assert "no documents in 'it'" in searched.stderr
+    assert searched.stderr.strip().endswith("languages with vectors: en (1)")
+    port = sql(db, "SELECT doc_id FROM documents WHERE canonical_url LIKE '%port'")[0]["doc_id"]
+    like = run_cli("similar", port, "--lang", "it", db=db, check=False)
+    assert like.returncode == 1 and like.stderr.strip().endswith("languages with vectors: en (1)")
