@@ -253,3 +253,33 @@ def test_similar_matches_the_sql_macros_over_random_documents_and_options(store,
             assert int(hit["exact_copies"]) == mine[3], (case, hit, mine)
         checked += len(got)
     print(f"seed {seed}: 8 cases, {checked} rows, {len(links)} translated links as SQL gives them")
+
+
+def test_doc_similarity_compares_the_input_similar_compares(demo_run, tmp_path):
+    """With `[embed] input = "translation"` and the vectors redone (`process --stage embed
+    --force`, as the README says), an English piece keeps its vectors of the original beside
+    those of its translation. `similar` compares the configured input; doc_similarity took
+    the original's vectors and means: 0.0775 against 0.1877 for the same two documents."""
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(demo_run[0], db)
+    config = tmp_path / "narrascope.toml"
+    config.write_text('[embed]\ninput = "translation"\n')
+    run_cli("process", "--stage", "embed", "--force", "--no-progress", "--config", str(config),
+            db=db)  # fmt: skip
+    both = sql(db, "SELECT doc_id FROM embeddings GROUP BY doc_id HAVING count(*) = 2 "
+                   "ORDER BY doc_id")  # fmt: skip
+    assert len(both) > 5
+    for doc in [r["doc_id"] for r in both[:3]]:
+        hits = similar(db, doc, "--limit", "5", "--config", str(config))
+        assert len(hits) == 5
+        macro = {
+            r["doc_id"]: r["s"]
+            for r in sql(
+                db,
+                f"SELECT doc_id, doc_similarity('{doc}', doc_id) AS s "
+                f"FROM v_documents WHERE doc_id <> '{doc}'",
+            )  # fmt: skip
+        }
+        pairs = [(h["similarity"], round(macro[h["doc_id"]], 4)) for h in hits]
+        print(doc, "similar against doc_similarity:", pairs)
+        assert all(abs(a - b) <= 1.01e-4 for a, b in pairs)

@@ -32,6 +32,7 @@ from storage.schema import (
     m28_site_repeats,
     m29_copy_via_ties,
     m30_unidentified_language_mean,
+    m31_latest_input,
 )
 
 ALL = [
@@ -65,4 +66,5 @@ ALL = [
     m28_site_repeats.MIGRATION,
     m29_copy_via_ties.MIGRATION,
     m30_unidentified_language_mean.MIGRATION,
+    m31_latest_input.MIGRATION,
 ]
