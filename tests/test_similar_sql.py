@@ -77,6 +77,13 @@ def sql(db, query: str) -> list[dict]:
     return json.loads(run_cli("sql", query, "--format", "json", db=db).stdout)
 
 
+def macro_similarities(db, doc: str) -> dict[str, float]:
+    """doc_similarity(doc, d) for every other document d, as `narrascope sql` gives it."""
+    rows = sql(db, f"SELECT doc_id, doc_similarity('{doc}', doc_id) AS s "
+                   f"FROM v_documents WHERE doc_id <> '{doc}'")  # fmt: skip
+    return {r["doc_id"]: r["s"] for r in rows}
+
+
 def similar(db, doc: str, *args: str) -> list[dict]:
     return json.loads(run_cli("similar", doc, "--format", "json", *args, db=db).stdout)
 
@@ -91,14 +98,7 @@ def test_doc_similarity_of_a_document_of_no_language_is_what_similar_shows(store
     assert [r["doc_id"] for r in unidentified] == new
     for doc in new:
         hits = similar(db, doc, "--limit", "100")
-        macro = {
-            r["doc_id"]: r["s"]
-            for r in sql(
-                db,
-                f"SELECT doc_id, doc_similarity('{doc}', doc_id) AS s "
-                f"FROM v_documents WHERE doc_id <> '{doc}'",
-            )  # fmt: skip
-        }
+        macro = macro_similarities(db, doc)
         off = {h["doc_id"]: (h["similarity"], round(macro[h["doc_id"]], 4)) for h in hits
                if abs(h["similarity"] - macro[h["doc_id"]]) > 1e-4}  # fmt: skip
         print(
@@ -272,14 +272,7 @@ def test_doc_similarity_compares_the_input_similar_compares(demo_run, tmp_path):
     for doc in [r["doc_id"] for r in both[:3]]:
         hits = similar(db, doc, "--limit", "5", "--config", str(config))
         assert len(hits) == 5
-        macro = {
-            r["doc_id"]: r["s"]
-            for r in sql(
-                db,
-                f"SELECT doc_id, doc_similarity('{doc}', doc_id) AS s "
-                f"FROM v_documents WHERE doc_id <> '{doc}'",
-            )  # fmt: skip
-        }
+        macro = macro_similarities(db, doc)
         pairs = [(h["similarity"], round(macro[h["doc_id"]], 4)) for h in hits]
         print(doc, "similar against doc_similarity:", pairs)
         assert all(abs(a - b) <= 1.01e-4 for a, b in pairs)

@@ -35,6 +35,15 @@ def contents(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
+def slow_export(db: Path, kind: str, out: Path) -> subprocess.Popen:
+    """`narrascope export KIND --out OUT --format csv` under SLOW."""
+    return subprocess.Popen(
+        [sys.executable, "-c", SLOW, "--db", str(db), "export", kind, "--out", str(out),
+         "--format", "csv"],
+        cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
 def store(tmp_path: Path) -> Path:
     db = tmp_path / "store" / "s.duckdb"
     run_cli("init", db=db)
@@ -51,11 +60,7 @@ def test_sigterm_in_the_middle_leaves_the_previous_export_and_nothing_beside(tmp
     out = tmp_path / "out"
     run_cli("export", "narratives", "--out", str(out), "--format", "csv", db=db)
     before = contents(out)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SLOW, "--db", str(db), "export", "narratives", "--out",
-         str(out), "--format", "csv"],
-        cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = slow_export(db, "narratives", out)
     try:
         assert proc.stdout.readline().strip() == "wrote narratives"
         proc.send_signal(signal.SIGTERM)
@@ -76,11 +81,7 @@ def test_an_export_finished_meanwhile_in_the_same_folder_is_not_replaced(tmp_pat
     replaced the other export in silence: both exited 0, one export was gone."""
     db = store(tmp_path)
     out = tmp_path / "out"
-    slow = subprocess.Popen(
-        [sys.executable, "-c", SLOW, "--db", str(db), "export", "documents", "--out",
-         str(out), "--format", "csv"],
-        cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    slow = slow_export(db, "documents", out)
     try:
         assert slow.stdout.readline().strip() == "wrote documents"  # it checked --out: empty
         run_cli("export", "copies", "--out", str(out), "--format", "jsonl", db=db)
