@@ -231,7 +231,8 @@ def _span(delta: timedelta) -> str:
     return f"{hours:g}h" if hours >= 1 else f"{delta.total_seconds() / 60:g} minutes"
 
 
-def _n(count, word: str) -> str:
+def counted(count, word: str) -> str:
+    """``counted(1, "alert")`` -> "1 alert"; ``counted(2, "alert")`` -> "2 alerts"."""
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
@@ -242,21 +243,21 @@ def message(kind: str, subject: str, d: dict, window: timedelta) -> str:
     about = f": {' '.join(str(d['title']).split())}" if d.get("title") else ""
     if kind == "burst":
         return (
-            f"narrative {subject} is surging: {_n(d['documents'], 'document')} from "
-            f"{_n(d['sites'], 'site')} in the last {_span(window)}, against "
+            f"narrative {subject} is surging: {counted(d['documents'], 'document')} from "
+            f"{counted(d['sites'], 'site')} in the last {_span(window)}, against "
             f"{d['baseline_mean']:g} (spread {d['baseline_spread']:g}) a window over the "
-            f"{_n(d['baseline_windows'], 'window')} before (z {d['z']:g}){about}"
+            f"{counted(d['baseline_windows'], 'window')} before (z {d['z']:g}){about}"
         )
     if kind == "new_narrative":
         langs = f" ({', '.join(d['langs'])})" if d["langs"] else ""  # all `und`: none to list
         return (
-            f"new narrative {subject} reached {_n(d['sites'], 'site')} and "
-            f"{_n(d['languages'], 'language')}{langs} with "
-            f"{_n(d['documents'], 'document')} since "
+            f"new narrative {subject} reached {counted(d['sites'], 'site')} and "
+            f"{counted(d['languages'], 'language')}{langs} with "
+            f"{counted(d['documents'], 'document')} since "
             f"{str(d['first_seen'])[:16].replace('T', ' ')} UTC{about}"
         )
     return (
-        f"source {subject}: {d['share']:.0%} of its {_n(d['documents'], 'document')} in the "
+        f"source {subject}: {d['share']:.0%} of its {counted(d['documents'], 'document')} in the "
         f"last {d['share_days']:g} days are machine-written, against "
         f"{d['baseline_share']:.0%} of {d['baseline_documents']} in the "
         f"{d['baseline_days']:g} days before"

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pipeline.alerts import AlertSettings, detect
+from pipeline.alerts import AlertSettings, counted, detect
 from pipeline.output import plain
 from storage import alerts as store
 from storage import connect
@@ -151,7 +151,7 @@ def payload(alerts: list[dict], sent_at: datetime) -> dict:
     from importlib.metadata import version
 
     items = [{k: plain(a[k]) for k in PAYLOAD_FIELDS} for a in alerts]
-    lines = [f"narrascope: {len(items)} alert{'s' if len(items) != 1 else ''}"]
+    lines = [f"narrascope: {counted(len(items), 'alert')}"]
     lines += [f"- {_slack_escape(a['message'])}" for a in items]
     return {"source": "narrascope", "version": version("narrascope"),
             "sent_at": plain(sent_at), "text": "\n".join(lines), "alerts": items}  # fmt: skip
@@ -205,5 +205,5 @@ def raise_alerts(
             store.mark_delivered(con, ids, f"webhook {to}", datetime.now(UTC), sent.attempts)
             return Outcome(len(found), len(pending), 0, to=to)
         store.mark_failed(con, ids, sent.error, sent.attempts)
-    tries = f"{sent.attempts} attempt" + ("s" if sent.attempts != 1 else "")
+    tries = counted(sent.attempts, "attempt")
     return Outcome(len(found), 0, len(pending), f"{sent.error} after {tries}", to)

@@ -26,7 +26,7 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
     `run` (``in_run``) a failed webhook is one line on stderr; from `alerts` it exits 1.
     Either way the alerts stay undelivered in the database and go out with the next call."""
     from pipeline import interrupt
-    from pipeline.alerts import AlertSettings, parse_window
+    from pipeline.alerts import AlertSettings, counted, parse_window
     from pipeline.notify import check_webhook, raise_alerts
     from storage.runs import recorded_run
 
@@ -62,7 +62,7 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
     if outcome.error:
         line = (
             f"alerts: the webhook at {outcome.to} failed ({outcome.error}); "
-            f"{outcome.pending} alert{'s' if outcome.pending != 1 else ''} kept for the next run"
+            f"{counted(outcome.pending, 'alert')} kept for the next run"
         )
         if not in_run:
             raise CommandError(line)
