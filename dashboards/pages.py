@@ -5,7 +5,6 @@ Starlette runs in its thread pool (DuckDB calls block)."""
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from datetime import UTC, date, timedelta
 
@@ -59,6 +58,17 @@ def _date(request: Request, name: str) -> str | None:
     except ValueError:
         pass
     raise HTTPException(400, f"{name} must be a date (YYYY-MM-DD)")
+
+
+def _lang(request: Request, name: str) -> str | None:
+    """A language code as the stages store it ("EN" is en, as the CLI's options read it),
+    else 400: a filter in another case would silently match nothing."""
+    from pipeline.langid import _LANGUAGE_TAG
+
+    value = request.query_params.get(name, "").strip().lower()
+    if value and not _LANGUAGE_TAG.fullmatch(value):
+        raise HTTPException(400, f"{name} must be a language code, e.g. en")
+    return value or None
 
 
 def _tag(request: Request) -> str | None:
@@ -118,7 +128,7 @@ def narratives(request: Request):
     filters = q.NarrativeFilters(
         since=since,
         until=until,
-        lang=p.get("lang") or None,
+        lang=_lang(request, "lang"),
         tag=_tag(request),
         min_sites=_int(request, "min_sites"),
         min_languages=_int(request, "min_languages"),
@@ -260,10 +270,8 @@ def search(request: Request):
     p = request.query_params
     text = p.get("q", "").strip()
     mode = "semantic" if p.get("mode") == "semantic" else "keyword"
-    lang = p.get("lang") or None
-    query_lang = p.get("query_lang") or None  # semantic: the query's language, else detected
-    if query_lang and not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{1,8})*", query_lang):
-        raise HTTPException(400, "query_lang must be a language code, e.g. en")
+    lang = _lang(request, "lang")
+    query_lang = _lang(request, "query_lang")  # semantic: the query's language, else detected
     limit = min(_int(request, "limit", 20), 200)
     deepest = max(1, SEARCH_DEPTH // limit)
     page = _int(request, "page", 1, high=deepest)

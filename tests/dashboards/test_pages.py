@@ -86,6 +86,13 @@ def test_narratives_filter_sort_and_page(client, hostile_db, monkeypatch):
     ids = {int(i) for i in re.findall(r'href="/narratives/(\d+)">#', ru)}
     assert ids == {n for (n,) in rows(db, "SELECT narrative_id FROM v_narratives "
                                           "WHERE list_contains(langs, 'ru')")}  # fmt: skip
+    # a code in capitals or with spaces is the code, as the CLI's --lang reads it
+    assert (
+        client.get("/narratives?lang=+RU+").text.count('href="/narratives/')
+        == ru.count('href="/narratives/')
+        and ids
+    )
+    assert client.get("/narratives?lang=ru%27--").status_code == 400
     wide = client.get("/narratives?min_sites=2&min_languages=2&sort=documents").text
     listed = [int(i) for i in re.findall(r'href="/narratives/(\d+)">#', wide)]
     expected = rows(db, "SELECT narrative_id FROM v_narratives WHERE independent_sites >= 2 "
@@ -282,6 +289,15 @@ def test_search_by_keywords_and_by_meaning_across_languages(client, hostile_db):
         h["doc_id"] for h in cli
     ]
     assert client.get("/search?q=x&mode=semantic&query_lang=en;rm").status_code == 400
+    shouted = client.get("/search?q=sanctions+cause+hunger&mode=semantic&limit=5&query_lang=DE"
+                         "&lang=RU").text  # fmt: skip
+    assert " search --semantic --query-lang de --lang ru --limit 5 -- " in shouted
+    assert re.findall(r'href="/documents/([0-9a-f]+)"', shouted) == re.findall(
+        r'href="/documents/([0-9a-f]+)"',
+        client.get(
+            "/search?q=sanctions+cause+hunger&mode=semantic&limit=5&query_lang=de&lang=ru"
+        ).text,  # fmt: skip
+    )
     keyword = client.get("/search?q=fertiliser").text
     assert "Sanctions" in keyword and "<mark" not in keyword
     assert "Nothing found" in client.get("/search?q=zzzzqqqq").text
