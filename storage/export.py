@@ -127,6 +127,18 @@ def check_sources(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> Non
                           f"(sources: {listed})")  # fmt: skip
 
 
+def check_langs(con: duckdb.DuckDBPyConnection, langs: tuple[str, ...]) -> None:
+    """A --lang no document of this database is in is an ExportError, as an unknown source
+    is (``--lang ua`` for Ukrainian, whose code is uk, would export nothing)."""
+    if not langs:
+        return
+    known = {r[0] for r in con.execute("SELECT DISTINCT lang FROM languages").fetchall()}
+    if unknown := sorted(set(langs) - known):
+        listed = ", ".join(sorted(k for k in known if k is not None)) or "none identified yet"
+        raise ExportError(f"no document in language {', '.join(map(repr, unknown))} in this "
+                          f"database (languages: {listed})")  # fmt: skip
+
+
 def check_tags(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:
     """A --source-tag no source of this database has is an ExportError too (tags are matched
     as written: ``country=ru`` does not find ``country = "RU"``, and the message says which
@@ -205,6 +217,7 @@ def _write(*, con_path, partial, kind, fmt, filters, bounds, no_text, memory_lim
         con.execute(f"SET temp_directory = {quote(partial / '.spill')}")
         resolved = resolve_narratives(con, filters.narratives)
         check_sources(con, filters.sources)
+        check_langs(con, filters.langs)
         check_tags(con, filters)
         _select_documents(con, kind, filters, bounds, resolved)
         files = {}

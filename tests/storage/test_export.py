@@ -290,6 +290,12 @@ def test_bad_input_exits_2_with_one_line(demo_db, tmp_path):
     assert "unknown format 'xlsx'" in err
     err = one_line_exit_2(cli_export(demo_db, "tweets", "--out", str(out), check=False))
     assert "unknown export 'tweets'" in err
+    # a language no document is in (Ukrainian is uk) exported nothing and exited 0
+    err = one_line_exit_2(cli_export(demo_db, "documents", "--out", str(out), "--lang", "uk",
+                                     "--lang", "UA", check=False))  # fmt: skip
+    langs = sorted(r[0] for r in query(demo_db, "SELECT DISTINCT lang FROM v_documents"))
+    assert f"no document in language 'ua' in this database (languages: {', '.join(langs)})" in err
+    assert "uk" in langs and not out.exists()
     # a folder with another export, or with files of its own, is left alone
     cli_export(demo_db, "copies", "--out", str(out))
     before = {p.name: p.read_bytes() for p in out.iterdir()}
