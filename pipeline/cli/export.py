@@ -60,8 +60,8 @@ def export(obj: Context, kind, out_dir, fmt, since, until, narratives, min_sites
     """Write narratives (narratives + members), documents or copies to files that pandas,
     polars, R's arrow and DuckDB read as they are, with manifest.json: versions, models,
     thresholds, filters, row counts and sha256 of each file (README: "Exports for
-    researchers"). Bad input (unknown narrative, source or language, format, or an --out holding something
-    else) exits 2.
+    researchers"). Bad input (unknown narrative, source or language, format, or an --out
+    holding something else) exits 2.
 
     \b
     Examples:  narrascope export narratives --out exports/ru-nets --lang ru --min-sites 3
