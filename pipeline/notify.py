@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from pipeline.alerts import AlertSettings, counted, detect
 from pipeline.output import plain
@@ -95,6 +95,12 @@ def _attempt(url: str, body: bytes, timeout: float) -> str | None:
                 outcome["status"] = response.status
         except urllib.error.HTTPError as err:
             outcome["error"] = f"HTTP {err.code}"
+            if 300 <= err.code < 400 and (where := err.headers.get("Location")):
+                # where to, without the path: it may hold a token too
+                outcome["error"] += (
+                    f" (redirects to {webhook_host(urljoin(request.full_url, where))}: give "
+                    "the webhook the address it redirects to)"
+                )
         except (urllib.error.URLError, OSError, ValueError) as err:
             reason = getattr(err, "reason", err)
             if isinstance(reason, TimeoutError):  # the socket's own timeout, as the join's
@@ -132,7 +138,7 @@ def post_json(
         error = _attempt(url, body, timeout)
         if error is None:
             return Delivery(True, attempt + 1)
-        if error.startswith("HTTP 4") and error not in ("HTTP 408", "HTTP 429"):
+        if error.startswith(("HTTP 3", "HTTP 4")) and error not in ("HTTP 408", "HTTP 429"):
             return Delivery(False, attempt + 1, error)  # asking again will not change it
     return Delivery(False, retries + 1, error)
 

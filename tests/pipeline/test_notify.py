@@ -151,6 +151,18 @@ def test_server_errors_are_retried_a_bounded_number_of_times_client_errors_not(r
     gone = receivers(fail=9, status=404)
     sent = post_json(gone.url, {"x": 1}, 2.0, 3, 0.01)
     assert (sent.ok, sent.attempts, sent.error) == (False, 1, "HTTP 404")
+    # a redirect does not change when asked again (urllib would follow it as a GET without
+    # the alerts): one attempt, and where it points, without the path that may hold a token
+    moved = receivers(fail=9, status=301, location="https://hooks.example.net/new/s3cret")
+    sent = post_json(moved.url, {"x": 1}, 2.0, 3, 0.01)
+    assert (sent.ok, sent.attempts, moved.posts) == (False, 1, 1)
+    assert sent.error == (
+        "HTTP 301 (redirects to https://hooks.example.net: give the webhook the address it "
+        "redirects to)"
+    )
+    bare = receivers(fail=9, status=307)
+    sent = post_json(bare.url, {"x": 1}, 2.0, 3, 0.01)
+    assert (sent.attempts, sent.error) == (1, "HTTP 307")
 
 
 def test_alerts_print_as_a_table_or_as_json(corpus):

@@ -87,9 +87,11 @@ def surge(corpus: Corpus, narrative=1, documents=12, sites=4):
 
 class Receiver:
     """A webhook receiver on 127.0.0.1:0: answers ``status`` to the first ``fail`` POSTs,
-    waits ``hang`` seconds before answering, keeps every body it accepted."""
+    waits ``hang`` seconds before answering, keeps every body it accepted; ``location``: the
+    Location header of the failed answers (a redirect's)."""
 
-    def __init__(self, fail: int = 0, hang: float = 0.0, status: int = 500):
+    def __init__(self, fail: int = 0, hang: float = 0.0, status: int = 500,
+                 location: str | None = None):  # fmt: skip
         self.bodies: list[bytes] = []
         self.auth: list[str | None] = []  # each POST's Authorization header
         self.posts = 0
@@ -102,6 +104,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if outer.posts <= fail:
                     self.send_response(status)
+                    if location:
+                        self.send_header("Location", location)
                     self.end_headers()
                     return
                 time.sleep(hang)
