@@ -271,9 +271,14 @@ def export(
         "database": str(Path(db_path).resolve()),
     }
     check_out_dir(out_dir, identity)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
     partial = out_dir.parent / f".{out_dir.name}.partial-{secrets.token_hex(4)}"
-    partial.mkdir()
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        partial.mkdir()
+    except OSError as err:  # a read-only or full disk, no permission, a file on the way
+        raise StorageError(
+            f"cannot write into {out_dir.parent} ({err.strerror or err}): nothing was written"
+        ) from None
     try:
         try:
             files, resolved, origin = _write(con_path=db_path, partial=partial, kind=kind,

@@ -54,6 +54,8 @@ def check_out_dir(out_dir: Path, identity: dict) -> None:
             f"folder whole, so give it from outside (e.g. --out ../{out_dir.name})"
         )
     if not out_dir.exists():
+        if above := next((p for p in out_dir.parents if p.exists() and not p.is_dir()), None):
+            raise ExportError(f"--out {out_dir}: {above} is a file, not a folder")
         return
     if not out_dir.is_dir():
         raise ExportError(f"--out {out_dir} is a file, not a folder")

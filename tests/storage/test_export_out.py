@@ -74,3 +74,22 @@ def test_the_folder_you_are_in_is_refused_as_out(tmp_path):
             os.close(shell)
         assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
         assert "is the folder you are in, or holds it" in proc.stderr, proc.stderr
+
+
+def test_an_out_folder_that_cannot_be_made_is_one_line_saying_why(tmp_path):
+    """An --out under a file (`notes.txt/x`) is refused with exit 2 naming the file; one in a
+    folder nothing can be written into (/proc here, a read-only disk or another user's folder
+    elsewhere) exits 1 naming the folder. Before, both printed Python's bare `[Errno 17] File
+    exists: '.../notes.txt'` and `[Errno 2] No such file or directory: '/proc/.x.partial-…'`."""
+    db = tmp_path / "s.duckdb"
+    run_cli("init", db=db)
+    (tmp_path / "notes.txt").write_text("mine")
+    for out in (tmp_path / "notes.txt" / "x", tmp_path / "notes.txt" / "y" / "z"):
+        proc = run_cli("export", "documents", "--out", str(out), db=db, check=False)
+        assert proc.returncode == 2 and proc.stderr == (
+            f"error: --out {out}: {tmp_path / 'notes.txt'} is a file, not a folder\n"
+        )
+    proc = run_cli("export", "documents", "--out", "/proc/narrascope-x", db=db, check=False)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: cannot write into /proc (")
+    assert proc.stderr.endswith("): nothing was written\n") and "partial" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "s.duckdb", "s.duckdb.lock"]
