@@ -20,6 +20,8 @@ CRAWL_DEFAULTS = {
     "user_agent": "narrascope/0.1 (+https://github.com/narrascope/narrascope; research crawler)",
     "contact_url": "",
     "obey_robots": True,
+    # the most seconds between two requests a robots.txt Crawl-delay can ask for (0: not read)
+    "max_robots_delay": 30.0,
     "autothrottle": True,
     "download_delay": 0.5,
     "concurrent_per_domain": 4,
@@ -102,6 +104,7 @@ def scrapy_settings(
         # for "crawler", "research" or "github" found a word of ours and won over "*"
         "ROBOTSTXT_USER_AGENT": product_token(user_agent),
         "NARRASCOPE_OBEY_ROBOTS": crawl["obey_robots"],
+        "NARRASCOPE_MAX_ROBOTS_DELAY": crawl["max_robots_delay"],
         "AUTOTHROTTLE_ENABLED": crawl["autothrottle"],
         "AUTOTHROTTLE_START_DELAY": crawl["download_delay"],
         "DOWNLOAD_DELAY": crawl["download_delay"],

@@ -5,7 +5,8 @@ Scrapy's AutoThrottle moves every slot's delay between ``DOWNLOAD_DELAY`` and
 with: a source's ``crawl_delay = 2`` came down to the default 0.5 s after its first response,
 and ``crawl_delay = 0`` went up to it. Here a slot with a configured delay (DOWNLOAD_SLOTS,
 one per source domain: crawlers/runner.py, crawlers/downloader.py) takes that delay as its
-minimum instead; a slow site still slows it down further. (settings: ``EXTENSIONS``, in place
+minimum instead, and so is a site's robots.txt Crawl-delay (crawlers/downloader.py); a slow
+site still slows it down further. (settings: ``EXTENSIONS``, in place
 of scrapy's own.)
 """
 
@@ -23,7 +24,10 @@ class SourceDelayThrottle(AutoThrottle):
 
     def _get_slot(self, request, spider):
         key, slot = super()._get_slot(request, spider)  # the key: the request's download_slot
-        self._floor = self.floors.get(key)  # read by _adjust_delay, called next
+        # read by _adjust_delay, called next: the source's crawl_delay, or its robots.txt's
+        robots = getattr(self.crawler.engine.downloader, "robots_delays", {}).get(key)
+        floors = [f for f in (self.floors.get(key), robots) if f is not None]
+        self._floor = max(floors) if floors else None
         return key, slot
 
     def _adjust_delay(self, slot, latency: float, response) -> None:

@@ -9,8 +9,9 @@ host than concurrent_per_domain, and the summary's counts those of the servers.
 
 What the reference leaves out, where narrascope follows scrapy rather than RFC 9309: a
 robots.txt answering 5xx (after its retries) is read like any other answer, so an error
-page allows everything; so does one that cannot be fetched at all. Crawl-delay lines are
-not obeyed (the source's crawl_delay is). Before the fixes, 7 of seeds 0-24 failed: two
+page allows everything; so does one that cannot be fetched at all. A robots.txt
+Crawl-delay for us holds between the requests to its host sent once it was read (before
+2026-12-06 Crawl-delay lines were not read). Before the fixes, 7 of seeds 0-24 failed: two
 requests 0.2 s and 0 s apart on a host whose sources asked for 0.5 (a later source's
 crawl_delay = 0 undid an earlier one's), and pages fetched that robots.txt disallows, or
 refused that it allows, through groups for "crawler" and "research" (words of our
@@ -38,6 +39,7 @@ from tests.support.politeness import (
     article,
     random_robots,
     reference_allows,
+    reference_crawl_delay,
     robots_apply,
     serve_robots,
 )
@@ -157,6 +159,17 @@ def check(crawl: dict, sites: list[dict], out: str, rejections: list) -> list[st
         gaps = [b.start - a.start for a, b in zip(hits, hits[1:], strict=False)]
         if gaps and min(gaps) < floor - SLACK:
             problems.append(f"{host}: two requests {min(gaps):.3f} s apart, delay {floor}")
+        for s in on_host:  # its Crawl-delay, between requests sent once its robots.txt was read
+            asked = min(reference_crawl_delay(s["robots"]), 30.0) if s["obeyed"] else 0.0
+            read = [h.end for h in s["site"].log
+                    if h.path in ("/robots.txt", "/robots-moved.txt") and h.status == 200]  # fmt: skip
+            if not asked or not read:
+                continue
+            late = [b.start - a.start for a, b in zip(hits, hits[1:], strict=False)
+                    if b.start > read[-1] + 0.2]  # fmt: skip
+            if late and min(late) < asked - SLACK:
+                problems.append(f"{host}: two requests {min(late):.3f} s apart after robots.txt "
+                                f"of {s['source']['name']} asked for Crawl-delay {asked}")  # fmt: skip
         for pause in (h for h in hits if h.retry_after):  # nothing sent after it reached
             # the crawler (0.1 s) until its Retry-After ran out
             early = [h for h in hits if pause.end + 0.1 < h.start < pause.end + pause.retry_after

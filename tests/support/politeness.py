@@ -118,6 +118,30 @@ def reference_allows(text: str, path: str) -> bool:
     return best is None or best[0][1]
 
 
+def reference_crawl_delay(text: str) -> float:
+    """The Crawl-delay that applies to us (0 where none): that of the groups naming the
+    product token (any case), else of those of "*"; where several lines apply, the last (no
+    RFC defines Crawl-delay: this is how Bing, Yandex and protego read it)."""
+    delays: dict[str, float] = {}  # agent (lower case) -> its last Crawl-delay
+    agents: list[str] = []
+    in_rules = True
+    for raw in re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff")):
+        line = raw.split("#", 1)[0].strip()
+        if ":" not in line:
+            continue
+        key, value = (part.strip() for part in line.split(":", 1))
+        key = key.lower()
+        if key == "user-agent":
+            if in_rules:
+                agents, in_rules = [], False
+            agents.append(value.lower())
+        elif key in ("allow", "disallow", "crawl-delay"):
+            in_rules = True
+            if key == "crawl-delay":
+                delays.update((a, float(value)) for a in agents)
+    return delays.get(PRODUCT, delays.get("*", 0.0))
+
+
 # -- the site ---------------------------------------------------------------------------
 
 
