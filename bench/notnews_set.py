@@ -11,6 +11,7 @@ stage rejected it and its extracted text is the page's whole text (nothing cut a
 — which the script checks by extracting it once more without the screen.
 
     python -m bench.notnews_set bench/data/notnews-set8 [--json out.json] [--narratives]
+        [--keep set8.duckdb]
 
 ``--narratives`` runs the dedup and cluster stages too and reports, for each stub that both
 checks let through, whether it ended in a copy group or in a narrative with other documents
@@ -43,11 +44,13 @@ def url_for(i: int) -> str:
     return f"https://site-{i}.example/news/{i}"
 
 
-def run_set(folder: Path, narratives: bool = False) -> list[dict]:
+def run_set(folder: Path, narratives: bool = False, keep: Path | None = None) -> list[dict]:
     labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
     names = sorted(labels)
     with tempfile.TemporaryDirectory() as tmp:
-        db, corpus = Path(tmp) / "set.duckdb", Path(tmp) / "set.jsonl"
+        db, corpus = keep or Path(tmp) / "set.duckdb", Path(tmp) / "set.jsonl"
+        if keep and keep.exists():
+            raise SystemExit(f"--keep {keep} exists: give a new file")
         with open(corpus, "w", encoding="utf-8") as fh:
             for i, name in enumerate(names):
                 html = (folder / name).read_text(encoding="utf-8", errors="replace")
@@ -137,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--narratives", action="store_true",
                         help="run dedup and cluster too: do the stubs let through join anything")  # fmt: skip
+    parser.add_argument("--keep", type=Path,
+                        help="build the database here (a new file) and keep it")  # fmt: skip
     args = parser.parse_args(argv)
-    rows = run_set(args.folder, args.narratives)
+    rows = run_set(args.folder, args.narratives, args.keep)
     print(summary(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")

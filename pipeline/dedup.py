@@ -18,18 +18,18 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from pipeline.config import stage_options
 from pipeline.contract import Stage
 from pipeline.embedders import model_id_for
+from pipeline.sites import page_path, site_of
 from pipeline.textnorm import normalize, text_hash
+from storage.means import LanguageMeans, centre
 from storage.outputs.dedup import CopyCandidates, CopyCandidatesLookup, CopyResult, VectorWindow
 from storage.outputs.repeats import RepeatedText, SameText, SameTextLookup
 from storage.records import BatchResult, DocInput, Rejection
-from storage.urls import canonical_url
 
 REASON = "not_news"  # as the extract and embed stages reject stubs (pipeline/notnews.py)
 
@@ -87,7 +87,9 @@ class DedupStage(Stage):
       (edited republications);
     - translated: another language, cosine of the documents' vectors >= ``translated_threshold``,
       each the other's nearest document in its language, dated within ``window_days``, and of
-      comparable length (a translation is neither half nor twice as long).
+      comparable length (a translation is neither half nor twice as long); and, their
+      languages' means removed, a cosine >= ``translated_centred`` (two stories on one topic
+      reach the raw threshold too, a translation stays close once the language is taken out).
 
     Vectors come from the embed stage (``embed_model``/``embed_input``); with
     ``translated = false`` the stage needs no vectors at all.
@@ -101,6 +103,9 @@ class DedupStage(Stage):
     shingle: int = 3
     translated: bool = True
     translated_threshold: float = 0.88
+    #: ... and their whole-text vectors' cosine with their languages' means removed at least
+    #: this (0: not asked; see ``_Window.centred``)
+    translated_centred: float = 0.33
     window_days: int = 30
     embed_model: str = "e5-small"
     embed_input: str = "original"
@@ -119,6 +124,9 @@ class DedupStage(Stage):
             if not low <= getattr(self, key) <= high:
                 raise ValueError(f"[dedup] {key} must be from {low} to {high}, "
                                  f"not {getattr(self, key)!r}")  # fmt: skip
+        if not 0 <= self.translated_centred < 1:
+            raise ValueError("[dedup] translated_centred must be from 0 (not asked) to below 1, "
+                             f"not {self.translated_centred!r}")  # fmt: skip
         if not 0 < self.threshold < 1:
             raise ValueError(
                 f"[dedup] threshold must be above 0 and below 1, not {self.threshold!r}"
@@ -129,7 +137,7 @@ class DedupStage(Stage):
     def from_settings(cls, settings: dict) -> DedupStage:
         keys = (
             "threshold", "num_perm", "seed", "shingle", "translated", "translated_threshold",
-            "window_days", "embed_model", "embed_input", "embed_prefix", "repeat_addresses",
+            "translated_centred", "window_days", "embed_model", "embed_input", "embed_prefix", "repeat_addresses",
             "repeat_words",
         )  # fmt: skip
         return cls(**stage_options("dedup", settings, keys))
@@ -193,7 +201,9 @@ class DedupStage(Stage):
         # batch document is compared by its text in this batch, once it has been handled
         ours = {d.doc_id for d in batch}
         translations = (
-            self._translations(batch, answer.vectors, _Window(answer.window, self, batch))
+            self._translations(
+                batch, answer.vectors, _Window(answer.window, self, batch, answer.means)
+            )  # fmt: skip
             if self.translated
             else {}
         )
@@ -269,7 +279,7 @@ class DedupStage(Stage):
         for (site, digest), members in sites.items():
             # an address is a path: one page at http and https, or with a query the URL's
             # canonical form keeps, counts once
-            addresses = len({_path(seen.url) for seen in members.values()})
+            addresses = len({page_path(seen.url) for seen in members.values()})
             if addresses < self.repeat_addresses:
                 continue
             detail = (f"boilerplate: rule site-repeat; the same {words[digest]}-word text at "
@@ -310,12 +320,12 @@ class DedupStage(Stage):
             part = docs[i : i + 64]
             sims = np.asarray([vectors[d.doc_id] for d in part], dtype=np.float32) @ w.matrix.T
             out.update(
-                (d.doc_id, self._translations_of(d, row, w))
+                (d.doc_id, self._translations_of(d, vectors[d.doc_id], row, w))
                 for d, row in zip(part, sims, strict=True)
             )
         return out
 
-    def _translations_of(self, doc: DocInput, sims: np.ndarray, w: _Window) -> list:
+    def _translations_of(self, doc: DocInput, vector, sims: np.ndarray, w: _Window) -> list:
         length = len(self._text(doc))
         near = w.near(doc.seen_at.timestamp() if doc.seen_at else None)
         out = []
@@ -327,6 +337,11 @@ class DedupStage(Stage):
             if sims[best] < self.translated_threshold:
                 continue
             if not 0.5 <= w.lengths[best] / max(length, 1) <= 2.0:
+                continue
+            if (
+                self.translated_centred
+                and w.centred(vector, doc.lang, best) < self.translated_centred
+            ):
                 continue
             # mutual: doc is the candidate's nearest document in doc's language (of those
             # dated within window_days of the candidate)
@@ -344,16 +359,6 @@ class DedupStage(Stage):
         return sorted(out)
 
 
-# Hosts where many accounts publish, each its own "site": the account is the first part of
-# the path (t.me/<channel>/<post>, x.com/<account>/status/<id>, vk.com/<group>?w=wall...).
-_ACCOUNT_HOSTS = frozenset({
-    "t.me", "telegram.me", "x.com", "twitter.com", "facebook.com", "instagram.com",
-    "threads.net", "tiktok.com", "youtube.com", "vk.com", "ok.ru", "dzen.ru",
-    "zen.yandex.ru", "rutube.ru", "medium.com", "reddit.com", "linkedin.com", "truthsocial.com",
-    "gab.com", "gettr.com", "rumble.com", "substack.com",
-})  # fmt: skip
-
-
 class _Seen(NamedTuple):
     """A document serving a short text, as ``_boilerplate`` counts it."""
 
@@ -364,40 +369,13 @@ class _Seen(NamedTuple):
     rejected: bool  # rejected as its site's boilerplate before
 
 
-def _canonical(url: str) -> str:
-    """The URL as the store spells it (IDNA host, normalised path), or as given."""
-    try:
-        return canonical_url(url)
-    except ValueError:
-        return url
-
-
-def site_of(url: str) -> str:
-    """The site a page is on, as far as its boilerplate goes: its host as the store spells it
-    (IDNA, lower case) without ``www.`` or ``m.``, and on a platform where many accounts
-    publish (Telegram, X, Facebook, VK, ...) the account: ``t.me/<channel>``."""
-    parts = urlsplit(_canonical(url))
-    host = (parts.hostname or "").removeprefix("www.").removeprefix("m.")
-    if host not in _ACCOUNT_HOSTS:
-        return host
-    path = [p for p in parts.path.lower().split("/") if p]
-    if path[:1] == ["s"]:  # t.me/s/<channel>: the channel's own page
-        path = path[1:]
-    if len(path) > 1 and path[0] in ("c", "r", "u", "user", "channel"):
-        return f"{host}/{path[0]}/{path[1]}"  # t.me/c/<id>, reddit.com/r/<sub>, ...
-    return f"{host}/{path[0] if path else ''}"
-
-
-def _path(url: str) -> str:
-    """A page's path as the store spells it (percent-encoding normalised)."""
-    return urlsplit(_canonical(url)).path.rstrip("/")
-
-
 class _Window:
     """The vectors dated near a batch, indexed by language once per batch."""
 
-    def __init__(self, window: VectorWindow, stage: DedupStage, batch: list[DocInput]) -> None:
+    def __init__(self, window: VectorWindow, stage: DedupStage, batch: list[DocInput],
+                 means: LanguageMeans | None = None) -> None:  # fmt: skip
         self.ids, self.matrix, self.seen = window.ids, window.matrix, window.seen
+        self.langs, self.means = window.langs, means
         self.done = window.done
         self.order = {d.doc_id: i for i, d in enumerate(batch)}
         self.span = stage.window_days * 86400.0
@@ -412,6 +390,18 @@ class _Window:
         if self.done is None or self.done[row]:
             return True
         return self.order.get(self.ids[row], len(self.order)) < self.order.get(doc_id, -1)
+
+    def centred(self, vector, lang: str | None, row: int) -> float:
+        """The cosine of ``vector`` (a document in ``lang``) and the window's ``row``, each
+        with its language's mean removed; 1.0 where either mean is taken over fewer than two
+        documents (a language's first document is its own mean) or there are none."""
+        other = self.langs[row]
+        if not self.means or min(self.means.count("text", lang),
+                                 self.means.count("text", other)) < 2:  # fmt: skip
+            return 1.0
+        pair = centre(np.asarray([vector, self.matrix[row]], dtype=np.float32), [lang, other],
+                      self.means, "text")  # fmt: skip
+        return float(pair[0] @ pair[1])
 
     def near(self, when: float | None) -> np.ndarray | None:
         """Which rows are dated within the window of ``when`` (None: all of them)."""

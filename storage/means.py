@@ -40,12 +40,19 @@ class LanguageMeans:
     input: str
     means: dict = field(default_factory=dict)  # (kind, lang) -> np.ndarray
     epochs: dict = field(default_factory=dict)  # (kind, lang) -> epoch
+    documents: dict = field(default_factory=dict)  # (kind, lang) -> documents in the mean
 
     def mean(self, kind: str, lang: str | None) -> np.ndarray | None:
         """The vector to subtract from a ``kind`` vector of a document in ``lang``."""
         if lang and lang not in _NO_LANGUAGE and (kind, lang) in self.means:
             return self.means[(kind, lang)]
         return self.means.get((kind, ALL))
+
+    def count(self, kind: str, lang: str | None) -> int:
+        """How many documents the mean ``mean(kind, lang)`` gives was taken over."""
+        if lang and lang not in _NO_LANGUAGE and (kind, lang) in self.means:
+            return self.documents.get((kind, lang), 0)
+        return self.documents.get((kind, ALL), 0)
 
     def __bool__(self) -> bool:
         return bool(self.means)
@@ -79,14 +86,16 @@ def load(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str) -> Lang
     out = LanguageMeans(model_id, input_kind)
     rows = con.execute(
         """
-        SELECT vector, lang, arg_max(epoch, epoch), arg_max(mean, epoch)
+        SELECT vector, lang, arg_max(epoch, epoch), arg_max(mean, epoch),
+               arg_max(documents, epoch)
         FROM language_means WHERE model_id = ? AND input = ? GROUP BY 1, 2
         """,
         [model_id, input_kind],
     ).fetchall()
-    for kind, lang, epoch, mean in rows:
+    for kind, lang, epoch, mean, documents in rows:
         out.means[(kind, lang)] = np.asarray(mean, dtype=np.float32)
         out.epochs[(kind, lang)] = epoch
+        out.documents[(kind, lang)] = documents
     return out
 
 

@@ -12,6 +12,8 @@ import numpy as np
 from storage.bulk import insert_rows
 from storage.documents import seen_at_sql
 from storage.longtext import by_row_id
+from storage.means import LanguageMeans
+from storage.means import load as load_means
 from storage.outputs import repeats
 from storage.outputs.base import VERSIONS, Output, WriteContext, versions
 from storage.vectors import read_columns, vectors_at
@@ -95,6 +97,8 @@ class CopyCandidates:
     window: VectorWindow = field(default_factory=VectorWindow)
     #: batch doc id -> the documents handled before, outside the batch, that link to it
     linked: dict[str, set[str]] = field(default_factory=dict)
+    #: the language means of the vectors' model (translated copies compare centred vectors too)
+    means: LanguageMeans | None = None
 
 
 def write(con, ctx: WriteContext, items: list[CopyResult], extras: list) -> None:
@@ -357,6 +361,7 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
             [q.model_id, q.input, list(q.doc_ids)],
         ).fetchall()
     )
+    out.means = load_means(con, q.model_id, q.input)
     window = read_columns(
         con,
         f"""

@@ -4,7 +4,7 @@ forms no copy group and no narrative, and semantic search leaves it out."""
 
 from __future__ import annotations
 
-from pipeline.dedup import site_of
+from pipeline.sites import site_of
 from pipeline.runner import run_stages
 from pipeline.stages import build_stages
 from storage import connect
