@@ -77,16 +77,17 @@ SET12_MISSES = (
 )  # fmt: skip
 
 
-def set12_verdict(name: str):
-    """The rules' verdict on a page of set 12, extracted as the extract stage extracts it."""
-    html = (SET12 / name).read_text(encoding="utf-8")
+def blind_verdict(name: str, folder: Path = SET12):
+    """The rules' verdict on a page of set 12 (or of ``folder``), extracted as the extract
+    stage extracts it."""
+    html = (folder / name).read_text(encoding="utf-8")
     page = extract_html(html, "https://site.example/news/1")
     return default_rules().judge(page["text"], page["title"], "https://site.example/news/1"), page
 
 
 @pytest.mark.parametrize("name", SET12_MISSES)
 def test_the_stubs_that_set12_let_through_are_rejected_by_the_rules(name):
-    verdict, _ = set12_verdict(f"stub-{name}.html")
+    verdict, _ = blind_verdict(f"stub-{name}.html")
     labels = json.loads((SET12 / "labels.json").read_text(encoding="utf-8"))
     assert verdict.kind == labels[f"stub-{name}.html"]["kind"], verdict
 
@@ -95,6 +96,39 @@ def test_the_articles_of_set12_are_kept_whole_by_the_rules():
     names = sorted(p.name for p in SET12.glob("article-*.html"))
     assert len(names) == 16
     for name in names:
-        verdict, page = set12_verdict(name)
+        verdict, page = blind_verdict(name)
+        assert (verdict.kind, verdict.removed, verdict.hint) == (None, (), None), name
+        assert verdict.text == page["text"]
+
+
+# Set 13 (bench/data/notnews-set13: 44 stubs and 16 articles, pages) let 10 stubs through both
+# checks blind (34 of 44 rejected, every article kept whole); their wording joined the rules
+# afterwards, so this is not a blind count. The Polish hosting page is one vendor's page at
+# three sites: the embed stage caught it at two by its title alone (lead 0.90 and 0.89 like an
+# example stub, margins 0.030 and 0.021), and missed it at the third by 0.0009 of margin (its
+# domain name, the page's first line, moved the lead towards a Polish news example); the rules
+# now know its text line, so all three are rejected at extraction
+SET13 = Path(__file__).parents[2] / "bench" / "data" / "notnews-set13"
+SET13_MISSES = {
+    "en-telegram-channel-unavailable": "block", "es-age-gate": "consent",
+    "fi-500-error": "error", "he-paywall": "paywall", "hu-empty-category": "error",
+    "ja-javascript-required": "challenge", "ka-joomla-offline": "error",
+    "pl-hosting-suspended-siteA": "error", "pl-hosting-suspended-siteB": "error",
+    "pl-hosting-suspended-siteC": "error", "pt-wp-no-results": "error",
+    "sv-parked-domain": "error",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(SET13_MISSES))
+def test_the_stubs_that_set13_let_through_are_rejected_by_the_rules(name):
+    verdict, _ = blind_verdict(f"stub-{name}.html", SET13)
+    assert verdict.kind == SET13_MISSES[name], verdict
+
+
+def test_the_articles_of_set13_are_kept_whole_by_the_rules():
+    names = sorted(p.name for p in SET13.glob("article-*.html"))
+    assert len(names) == 16
+    for name in names:
+        verdict, page = blind_verdict(name, SET13)
         assert (verdict.kind, verdict.removed, verdict.hint) == (None, (), None), name
         assert verdict.text == page["text"]
