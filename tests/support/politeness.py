@@ -74,10 +74,11 @@ def _regex(pattern: str) -> re.Pattern:
     return re.compile(body + ("$" if end else ""))
 
 
-def reference_groups(text: str) -> list[tuple[list[str], list[tuple[bool, str]]]]:
+def reference_groups(text: str) -> list[tuple[list[str], list[tuple[bool, str]], float | None]]:
     """The groups of a robots.txt as RFC 9309 reads them: user-agent lines in a row (blank
     lines and lines of other records between them aside) start one group, its allow and
-    disallow rules follow; a rule with no path is none, but still a rule line."""
+    disallow rules follow; a rule with no path is none, but still a rule line. Each group's
+    last Crawl-delay (None: none), a line that ends its user-agent lines as a rule does."""
     groups: list = []
     in_rules = True
     for raw in re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff")):
@@ -88,12 +89,14 @@ def reference_groups(text: str) -> list[tuple[list[str], list[tuple[bool, str]]]
         key = key.lower()
         if key == "user-agent":
             if in_rules:
-                groups.append(([], []))
+                groups.append(([], [], None))
                 in_rules = False
             groups[-1][0].append(value)
-        elif key in ("allow", "disallow") and groups:
+        elif key in ("allow", "disallow", "crawl-delay") and groups:
             in_rules = True
-            if value:
+            if key == "crawl-delay":
+                groups[-1] = (*groups[-1][:2], float(value))
+            elif value:
                 groups[-1][1].append((key == "allow", value))
     return groups
 
@@ -104,10 +107,10 @@ def reference_allows(text: str, path: str) -> bool:
     if path == "/robots.txt":
         return True
     groups = reference_groups(text)
-    mine = [r for agents, rules in groups if PRODUCT in (a.lower() for a in agents)
+    mine = [r for agents, rules, _ in groups if PRODUCT in (a.lower() for a in agents)
             for r in rules]  # fmt: skip
-    if not any(PRODUCT in (a.lower() for a in agents) for agents, _ in groups):
-        mine = [r for agents, rules in groups if "*" in agents for r in rules]
+    if not any(PRODUCT in (a.lower() for a in agents) for agents, _, _ in groups):
+        mine = [r for agents, rules, _ in groups if "*" in agents for r in rules]
     best = None
     for allow, pattern in mine:
         # protego's one departure, kept here: it weighs a pattern percent-encoded, so that
@@ -123,22 +126,9 @@ def reference_crawl_delay(text: str) -> float:
     product token (any case), else of those of "*"; where several lines apply, the last (no
     RFC defines Crawl-delay: this is how Bing, Yandex and protego read it)."""
     delays: dict[str, float] = {}  # agent (lower case) -> its last Crawl-delay
-    agents: list[str] = []
-    in_rules = True
-    for raw in re.split(r"\r\n|\r|\n", text.removeprefix("\ufeff")):
-        line = raw.split("#", 1)[0].strip()
-        if ":" not in line:
-            continue
-        key, value = (part.strip() for part in line.split(":", 1))
-        key = key.lower()
-        if key == "user-agent":
-            if in_rules:
-                agents, in_rules = [], False
-            agents.append(value.lower())
-        elif key in ("allow", "disallow", "crawl-delay"):
-            in_rules = True
-            if key == "crawl-delay":
-                delays.update((a, float(value)) for a in agents)
+    for agents, _, delay in reference_groups(text):
+        if delay is not None:
+            delays.update((a.lower(), delay) for a in agents)
     return delays.get(PRODUCT, delays.get("*", 0.0))
 
 
