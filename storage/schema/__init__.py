@@ -33,6 +33,7 @@ from storage.schema import (
     m29_copy_via_ties,
     m30_unidentified_language_mean,
     m31_latest_input,
+    m32_copy_links_forward,
 )
 
 ALL = [
@@ -67,4 +68,5 @@ ALL = [
     m29_copy_via_ties.MIGRATION,
     m30_unidentified_language_mean.MIGRATION,
     m31_latest_input.MIGRATION,
+    m32_copy_links_forward.MIGRATION,
 ]

@@ -171,6 +171,58 @@ def test_a_copy_relation_stored_both_ways_keeps_the_link_from_the_later_document
     assert links == [("b", "a", "translated"), ("d", "c", "near"), ("e", "f", "exact")]
 
 
+def test_a_link_made_to_a_document_the_stage_had_yet_to_handle_is_dropped(tmp_path):
+    """Schema 32: before eb9eef8 a document was linked to one later in its batch (or in a
+    later batch) where that one linked elsewhere, not back; the one-way link survived schema
+    24 and made `v_copies` show the member as a direct copy of the origin. Found by upgrading
+    a store the code of 2026-12-04 wrote (tests/support/upgrade_diff.py)."""
+    db = tmp_path / "31.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, [m for m in MIGRATIONS if m[0] <= 31])
+    # o, u, r: one copy group, one batch at 05:00 in that order (first seen); another group:
+    # p handled at 01:00 (version 1) and at 07:00 (version 2, a page that changed), c at 03:00
+    docs = {"o": ("01:00", ["05:00"]), "u": ("02:00", ["05:00"]), "r": ("03:00", ["05:00"]),
+            "p": ("00:00", ["01:00", "07:00"]), "c": ("00:30", ["03:00"])}  # fmt: skip
+    for doc, (seen, handled) in docs.items():
+        con.execute(
+            "INSERT INTO documents VALUES (?, ?, 's', ?, ?, ?)",
+            [doc, f"https://x.example/{doc}", f"2026-11-01 {seen}+00", f"2026-11-01 {seen}+00",
+             len(handled)],
+        )  # fmt: skip
+        for version, at in enumerate(handled, 1):
+            con.execute(
+                "INSERT INTO document_versions (doc_id, version, url, origin, fetched_at, "
+                "content_hash) VALUES (?, ?, ?, 'import', ?, ?)",
+                [doc, version, f"https://x.example/{doc}", f"2026-11-01 {seen}+00", doc],
+            )
+            con.execute(
+                "INSERT INTO stage_state VALUES (?, ?, 'dedup', '1', 'done', 'r0', ?)",
+                [doc, version, f"2026-11-01 {at}+00"],
+            )
+        group = "cg-p" if doc in "pc" else "cg-o"
+        con.execute("INSERT INTO copy_members VALUES (?, ?, now())", [doc, group])
+    links = [
+        ("u", "o", 0.90, "05:00"),
+        ("r", "u", 0.95, "05:00"),
+        ("o", "r", 0.91, "05:00"),  # to a document later in the batch: dropped
+        ("c", "p", 0.93, "03:00"),
+    ]  # to a page's old text, handled before: kept
+    for one, other, similarity, found in links:  # fmt: skip
+        con.execute(
+            "INSERT INTO copy_links VALUES (?, ?, 'translated', ?, ?)",
+            [one, other, similarity, f"2026-11-01 {found}+00"],
+        )
+    con.close()
+    with connect(db) as con:
+        kept = con.execute("SELECT doc_id, other_doc_id FROM copy_links ORDER BY 1").fetchall()
+        r = con.execute(
+            "SELECT copy_of, via, similarity FROM v_copies WHERE doc_id = 'r'"
+        ).fetchone()
+    # as a store built from scratch shows r: a copy of o via u (0.95), not a direct one (0.91)
+    assert r == ("o", "u", 0.95)
+    assert kept == [("c", "p"), ("r", "u"), ("u", "o")]
+
+
 def test_a_date_hint_that_is_no_publication_date_moves_to_the_meta_and_is_retried(tmp_path):
     """Schema 27: a stored hint of year 1 or 20000 leaves the version's date for its page's
     meta (published_at_ignored); a version that dedup set aside for it is pending again;
