@@ -7,13 +7,23 @@ doc_vector and doc_embedding took the original's vectors whenever there were any
 store re-embedded from translations, `similar` printed 0.0775 where `doc_similarity` gave
 0.1877 for the same two documents. They now take the input that embedded the document last
 (``latest_input``), as ``latest_model`` picks the model, unless ``inp`` names one; and
-doc_similarity and story_similarity compare both documents by `a`'s model and input."""
+doc_similarity and story_similarity compare both documents by `a`'s model and input.
+
+The step first defines ``latest_model`` as schema 10 does now: schema 10 gained it (and its
+other macros) after stores had been written with its first statement alone (the code of
+2026-11-29 from 17:59 to 20:32 UTC), and the macros below refer to it, which stopped their
+upgrade here ("Scalar Function with name latest_model does not exist")."""
+
+from storage.schema.m10_language_means import MIGRATION as _M10
+
+[LATEST_MODEL] = [s for s in _M10[2] if isinstance(s, str) and "MACRO latest_model" in s]
 
 MIGRATION = (
     31,
     "similarity macros: the input (original or translation) that embedded a document last, "
     "as `similar` and search compare the configured one, not the original first",
     [
+        LATEST_MODEL,  # as schema 10 defines it (stores written before it did: see above)
         # The input (original or translation) whose vectors of `model` came last for a
         # document's current version (of two embedded at once, the original).
         """CREATE OR REPLACE MACRO latest_input(doc, model) AS (

@@ -223,6 +223,26 @@ def test_a_link_made_to_a_document_the_stage_had_yet_to_handle_is_dropped(tmp_pa
     assert kept == [("c", "p"), ("r", "u"), ("u", "o")]
 
 
+def test_a_store_written_when_schema_10_had_no_macros_upgrades(tmp_path):
+    """Schema 10 gained its similarity macros (latest_model last) after stores had been
+    written with its table alone (the code of 2026-11-29, 17:59 to 20:32 UTC, e1484f9 among
+    it); schema 31's macros refer to latest_model, and such a store's upgrade stopped there.
+    Found by upgrading a store e1484f9 wrote (tests/support/upgrade_diff.py)."""
+    db = tmp_path / "11.duckdb"
+    con = duckdb.connect(str(db))
+    version, description, statements = MIGRATIONS[9]
+    assert version == 10
+    table_only = [s for s in statements if isinstance(s, str) and "CREATE TABLE" in s]
+    migrate(con, [*MIGRATIONS[:9], (10, description, table_only), MIGRATIONS[10]])
+    con.close()
+    proc = run_cli("sql", "SELECT max(version) AS v FROM schema_version", "--format", "csv",
+                   db=db, check=False)  # fmt: skip
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.strip() == f"v\n{LATEST_VERSION}"
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT doc_similarity('a', 'b')").fetchone() == (None,)
+
+
 def test_a_date_hint_that_is_no_publication_date_moves_to_the_meta_and_is_retried(tmp_path):
     """Schema 27: a stored hint of year 1 or 20000 leaves the version's date for its page's
     meta (published_at_ignored); a version that dedup set aside for it is pending again;
