@@ -243,6 +243,25 @@ def test_a_store_written_when_schema_10_had_no_macros_upgrades(tmp_path):
         assert con.execute("SELECT doc_similarity('a', 'b')").fetchone() == (None,)
 
 
+def test_a_store_that_skipped_a_version_gets_it(tmp_path):
+    """bca62fd, on main for a moment before its branch merged the one of schema 13, wrote
+    stores at 14 without 13; the upgrade skipped 13 as below the store's version, and 15,
+    which reads v_documents.machine_written (13's), failed on every command. Found by
+    upgrading a store bca62fd wrote (tests/support/upgrade_diff.py)."""
+    db = tmp_path / "14.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, [m for m in MIGRATIONS if m[0] <= 14 and m[0] != 13])
+    con.close()
+    proc = run_cli("sql", "SELECT count(*) AS n FROM v_documents WHERE machine_written",
+                   "--format", "csv", db=db, check=False)  # fmt: skip
+    assert (proc.returncode, proc.stderr, proc.stdout.strip()) == (0, "", "n\n0")
+    with connect(db, read_only=True) as con:
+        versions = [
+            v for (v,) in con.execute("SELECT version FROM schema_version ORDER BY 1").fetchall()
+        ]
+    assert versions == [m[0] for m in MIGRATIONS]
+
+
 def test_a_date_hint_that_is_no_publication_date_moves_to_the_meta_and_is_retried(tmp_path):
     """Schema 27: a stored hint of year 1 or 20000 leaves the version's date for its page's
     meta (published_at_ignored); a version that dedup set aside for it is pending again;
