@@ -34,6 +34,7 @@ from storage.schema import (
     m30_unidentified_language_mean,
     m31_latest_input,
     m32_copy_links_forward,
+    m33_narratives_view_again,
 )
 
 ALL = [
@@ -69,4 +70,5 @@ ALL = [
     m30_unidentified_language_mean.MIGRATION,
     m31_latest_input.MIGRATION,
     m32_copy_links_forward.MIGRATION,
+    m33_narratives_view_again.MIGRATION,
 ]

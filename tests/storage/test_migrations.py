@@ -262,6 +262,30 @@ def test_a_store_that_skipped_a_version_gets_it(tmp_path):
     assert versions == [m[0] for m in MIGRATIONS]
 
 
+def test_a_store_with_an_earlier_narratives_view_gets_the_current_one(tmp_path):
+    """Schema 20 was changed after stores applied it (0c8b497 to c4fc320 wrote them): they
+    kept their first v_narratives, whose keywords differed from a fresh store's. Here the
+    earlier view is schema 11's (the one before 20); found by upgrading a store 0c8b497
+    wrote (tests/support/upgrade_diff.py: its v_narratives SQL differed from a fresh one's)."""
+    from storage.schema.m11_narrative_labels import V_NARRATIVES as EARLIER
+
+    fresh, old = tmp_path / "fresh.duckdb", tmp_path / "old.duckdb"
+    with connect(fresh):
+        pass
+    con = duckdb.connect(str(old))
+    migrate(con, [m for m in MIGRATIONS if m[0] <= 32])
+    con.execute(EARLIER)
+    con.close()
+
+    def view(db):
+        with connect(db, read_only=True) as con:
+            return con.execute(
+                "SELECT sql FROM duckdb_views() WHERE view_name = 'v_narratives'"
+            ).fetchone()[0]
+
+    assert view(old) == view(fresh)
+
+
 def test_a_date_hint_that_is_no_publication_date_moves_to_the_meta_and_is_retried(tmp_path):
     """Schema 27: a stored hint of year 1 or 20000 leaves the version's date for its page's
     meta (published_at_ignored); a version that dedup set aside for it is pending again;
