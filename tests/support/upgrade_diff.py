@@ -197,6 +197,36 @@ def views_dump(db: Path) -> dict:
     return out
 
 
+def catalog(db: Path) -> dict:
+    """Every view's and macro's SQL, every column's type, index and constraint: an upgraded
+    store must have what a fresh one has (a migration changed after stores applied it
+    leaves them with what it made then)."""
+    con = duckdb.connect(str(db), read_only=True)
+    out: dict = {}
+    for name, sql in con.execute(
+        "SELECT view_name, sql FROM duckdb_views() WHERE NOT internal"
+    ).fetchall():
+        out[f"view {name}"] = sql
+    for name, params, sql in con.execute(
+        "SELECT function_name, parameters::VARCHAR, macro_definition FROM duckdb_functions() "
+        "WHERE function_type IN ('macro', 'table_macro') AND NOT internal"
+    ).fetchall():
+        out[f"macro {name}"] = f"{params} {sql}"
+    for table, column, kind in con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE NOT internal"
+    ).fetchall():
+        out[f"column {table}.{column}"] = kind
+    for name, sql in con.execute("SELECT index_name, sql FROM duckdb_indexes()").fetchall():
+        out[f"index {name}"] = sql
+    for table, kind, cols in con.execute(
+        "SELECT table_name, constraint_type, constraint_column_names::VARCHAR "
+        "FROM duckdb_constraints()"
+    ).fetchall():
+        out.setdefault(f"constraints {table}", []).append(f"{kind} {cols}")
+    con.close()
+    return {k: sorted(v) if isinstance(v, list) else v for k, v in out.items()}
+
+
 def answers(code: Path, db: Path) -> dict:
     out = {}
     semantic = ((), ("--semantic",)) if not CONFIG else ((),)
@@ -242,6 +272,7 @@ def compare(label: str, up: Path, fresh: Path) -> list[str]:
     """The differences between an upgraded store and a fresh one, one line each."""
     lines = []
     for name, a, b in (
+        ("catalog", catalog(up), catalog(fresh)),
         ("state", canonical_state(up), canonical_state(fresh)),
         ("views", views_dump(up), views_dump(fresh)),
         ("answers", answers(REPO, up), answers(REPO, fresh)),
@@ -286,7 +317,7 @@ def run(work: Path, commits: list[str], corpus: Path) -> int:
         print(commit, "init:", cli(REPO, up, "init").stdout.strip()[-200:])
         print(commit, "new:", process(REPO, up, 2))
         got = (canonical_state(up), views_dump(up), answers(REPO, up))
-        lines = []
+        lines = diff(f"{commit} catalog", catalog(up), catalog(fresh))
         for name, a, b in zip(("state", "views", "answers"), got, want, strict=True):
             lines += diff(f"{commit} {name}", a, b)
         # a second upgrade of the upgraded store changes nothing
