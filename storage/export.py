@@ -20,6 +20,7 @@ from storage.export_manifest import (
     ExportError,
     check_out_dir,
     describe_database,
+    out_turn,
     provenance,
     swap_in,
     write_manifest,
@@ -301,8 +302,9 @@ def export(
             command=command,
             created_at=now,
         )
-        check_out_dir(out_dir, identity)  # again: another export may have filled it meanwhile
-        swap_in(partial, out_dir)
+        with out_turn(out_dir):  # one export at a time between this check and the swap
+            check_out_dir(out_dir, identity)  # again: another export may have filled it
+            swap_in(partial, out_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

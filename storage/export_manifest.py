@@ -3,11 +3,14 @@ half-written, never over another export or over files that are not an export's."
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -90,6 +93,24 @@ def _same_store(identity: dict) -> dict:
     if not isinstance(identity, dict) or not isinstance(identity.get("database"), str):
         return identity
     return {**identity, "database": os.path.realpath(identity["database"])}
+
+
+@contextmanager
+def out_turn(out_dir: Path) -> Iterator[None]:
+    """Exports into one folder take turns between their last look at ``out_dir`` and the swap
+    (an ``flock`` on the folder that holds it, so nothing is left behind). Without it, two
+    exports that both found the folder empty each put their files there: the later one
+    replaced a different export, or failed between its renames ("Directory not empty") and
+    left its ``.out.old-*`` folder behind."""
+    fd = os.open(out_dir.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # no flock on a folder there (NFS's emulation wants a writable file)
+            pass  # the two checks and renames as before
+        yield
+    finally:
+        os.close(fd)  # lets go of the flock
 
 
 def swap_in(partial: Path, out_dir: Path) -> None:

@@ -93,3 +93,51 @@ def test_an_out_folder_that_cannot_be_made_is_one_line_saying_why(tmp_path):
     assert proc.returncode == 1 and proc.stderr.startswith("error: cannot write into /proc (")
     assert proc.stderr.endswith("): nothing was written\n") and "partial" not in proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "s.duckdb", "s.duckdb.lock"]
+
+
+def test_an_export_that_fills_out_while_another_finishes_is_not_replaced(tmp_path, monkeypatch):
+    """Two exports into one new --out at once, a documents and a copies export: one lands,
+    the other is refused as the README says (exit 2, "holds a different export") and leaves
+    nothing beside the folder. Before, the one that finished second put its files over the
+    first (each had checked the folder while it was still empty), and both said they wrote
+    it; with the same export twice, the second could fail with "[Errno 39] Directory not
+    empty" and leave a hidden `.out.old-*` folder behind."""
+    import threading
+    import time
+
+    from storage import export as export_mod
+    from storage.export_manifest import ExportError
+
+    db = tmp_path / "s.duckdb"
+    run_cli("init", db=db)
+    out = tmp_path / "out"
+    done, outcome = threading.Event(), {}
+    real_swap = export_mod.swap_in
+
+    def late_swap(partial, out_dir):  # the documents export is slow to put its files in place
+        if threading.current_thread().name == "documents":
+            done.wait(3)
+        real_swap(partial, out_dir)
+
+    monkeypatch.setattr(export_mod, "swap_in", late_swap)
+
+    def run(kind):
+        try:
+            outcome[kind] = export_mod.export(db, kind, out, fmt="csv")["export"]["kind"]
+        except ExportError as err:
+            outcome[kind] = err
+        finally:
+            if kind == "copies":
+                done.set()
+
+    first = threading.Thread(target=run, args=("documents",), name="documents")
+    first.start()
+    time.sleep(0.5)  # the documents export has written its files and waits to swap them in
+    run("copies")
+    first.join()
+    refused = [k for k, v in outcome.items() if isinstance(v, ExportError)]
+    assert len(refused) == 1 and "holds a different export" in str(outcome[refused[0]]), outcome
+    landed = "copies" if refused == ["documents"] else "documents"
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    assert manifest["export"]["kind"] == landed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s.duckdb", "s.duckdb.lock"]
