@@ -228,3 +228,64 @@ def test_sigterm_during_a_finalizer_still_stops_the_run(tmp_path, local_site, ph
     assert proc.stderr.strip().splitlines()[-1].startswith("error: interrupted by SIGTERM")
     assert runs(db)[-1] == (phase, "interrupted")
     assert holder(db) is None
+
+
+def _full_pipe() -> tuple[int, int, int]:
+    """A pipe whose buffer is already full (read end, write end, bytes in it): a command
+    writing to it waits, as `narrascope process | less` does before the pager reads."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    filled = 0
+    try:
+        while True:
+            filled += os.write(write_end, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    os.set_blocking(write_end, True)
+    return read_end, write_end, filled
+
+
+def test_sigterm_while_process_prints_its_report_agrees_with_the_recorded_run(tmp_path):
+    """`narrascope process | less`, stopped (systemd, Ctrl-C) while its report waits for the
+    pager: the exit code, the error line and `runs` agree. Before, the run was recorded `ok`
+    first and the report printed after, so the signal came out as "exit 143, error: ... the
+    batch in progress was rolled back" beside a run recorded `ok` whose report nobody saw."""
+    db, config = tmp_path / "n.duckdb", tmp_path / "narrascope.toml"
+    config.write_text(CONFIG)
+    import_jsonl(tmp_path, db, [{"url": "https://a.test/1", "title": "Grain",
+                                 "text": "Grain exports fell again this week. " * 20}])  # fmt: skip
+    read_end, write_end, filled = _full_pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config),
+         "process", "--no-progress"],
+        cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NARRASCOPE_CONFIG": ""},
+    )  # fmt: skip
+    os.close(write_end)
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            with connect(db, read_only=True) as con:  # the work is done: the report waits
+                if con.execute("SELECT count(*) FROM stage_state WHERE stage = 'langid'"
+                               ).fetchone()[0]:  # fmt: skip
+                    break
+            time.sleep(0.2)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+    finally:
+        os.read(read_end, filled)  # the pager reads at last
+        shown = b""
+        while chunk := os.read(read_end, 65536):
+            shown += chunk
+        os.close(read_end)
+        err = proc.communicate(timeout=60)[1]
+    recorded = runs(db)[-1]
+    assert recorded[0] == "process"
+    if proc.returncode == 143:
+        assert recorded[1] == "interrupted", (recorded, err)
+        assert "error: interrupted by SIGTERM" in err
+    else:  # the report got out first: a run that did its work, and says so
+        assert (proc.returncode, recorded[1]) == (0, "ok"), (proc.returncode, recorded, err)
+        assert b"langid" in shown
+    assert holder(db) is None

@@ -78,6 +78,7 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
         redo = [s.name for s in built if not s.force_refusal]
     report = ProcessReport()
     run = None
+    echoed = False
     try:
         with recorded_run(obj.db_path, "process") as run:
             try:
@@ -104,14 +105,17 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
                 raise
             finally:
                 run.summary.update(report.as_dict())
+            # printed before the run's end is recorded: a stop signal while the report waits
+            # for its reader (`| less`) is the run's, recorded `interrupted` as its exit code
+            # says (printed after, it came out as 143 and "rolled back" beside a run `ok`).
+            # A reader that stops reading (`| head`) fails nothing: `say` lets it go
+            echoed = True
+            _echo_process_report(run.run_id, report)
     except BaseException:
-        if run is not None:
+        if run is not None and not echoed:
             with contextlib.suppress(BrokenPipeError):  # the error's own exit code wins
                 _echo_process_report(run.run_id, report)
         raise
-    # printed once the run is recorded: a reader that stops reading (`| head`) does not turn
-    # a run that did its work into a failed one
-    _echo_process_report(run.run_id, report)
     if force:
         for s in built:
             if s.force_refusal:
