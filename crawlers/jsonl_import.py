@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -289,11 +290,17 @@ class _Importer:
 
 
 def import_files(
-    db_path, files: list[str | Path], *, batch_size: int = 500, max_bytes: int = 10 * 1024 * 1024
+    db_path,
+    files: list[str | Path],
+    *,
+    batch_size: int = 500,
+    max_bytes: int = 10 * 1024 * 1024,
+    on_done: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import JSON Lines files line by line (malformed lines are reported with their numbers
     and skipped) and WARC files record by record (HTML responses only), holding the
-    database's writer lock and recording the run."""
+    database's writer lock and recording the run. ``on_done(report)`` (the CLI's report) runs
+    inside the run, before its end is recorded: a stop signal while it prints stops the run."""
     from storage.lock import writer_lock
     from storage.runs import recorded_run
 
@@ -318,6 +325,8 @@ def import_files(
             importer.flush()
             if report.empty_files():
                 run.fail("nothing could be imported from " + ", ".join(report.empty_files()))
+            if on_done is not None:
+                on_done(report)
         finally:
             dates.close()
             run.summary.update(report.summary())

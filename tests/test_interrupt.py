@@ -3,6 +3,7 @@ progress is not committed, the run is recorded 'interrupted', the writer lock is
 the exit code is 128 + the signal, and `run` does not go on to process after an interrupted
 crawl. (SIGTERM inside a processing write: tests/pipeline/test_crash_safety.py.)"""
 
+import json
 import os
 import signal
 import subprocess
@@ -245,19 +246,13 @@ def _full_pipe() -> tuple[int, int, int]:
     return read_end, write_end, filled
 
 
-def test_sigterm_while_process_prints_its_report_agrees_with_the_recorded_run(tmp_path):
-    """`narrascope process | less`, stopped (systemd, Ctrl-C) while its report waits for the
-    pager: the exit code, the error line and `runs` agree. Before, the run was recorded `ok`
-    first and the report printed after, so the signal came out as "exit 143, error: ... the
-    batch in progress was rolled back" beside a run recorded `ok` whose report nobody saw."""
-    db, config = tmp_path / "n.duckdb", tmp_path / "narrascope.toml"
-    config.write_text(CONFIG)
-    import_jsonl(tmp_path, db, [{"url": "https://a.test/1", "title": "Grain",
-                                 "text": "Grain exports fell again this week. " * 20}])  # fmt: skip
+def _stopped_while_reporting(db, config, args: list[str], done_sql: str) -> tuple:
+    """``args`` with its standard output a full pipe, SIGTERM once ``done_sql`` finds its
+    work in the store (the report then waits for its reader), then the reader reads: (exit
+    code, stderr, what the reader got, the run recorded last)."""
     read_end, write_end, filled = _full_pipe()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config),
-         "process", "--no-progress"],
+        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "--config", str(config), *args],
         cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "NARRASCOPE_CONFIG": ""},
     )  # fmt: skip
@@ -266,8 +261,7 @@ def test_sigterm_while_process_prints_its_report_agrees_with_the_recorded_run(tm
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
             with connect(db, read_only=True) as con:  # the work is done: the report waits
-                if con.execute("SELECT count(*) FROM stage_state WHERE stage = 'langid'"
-                               ).fetchone()[0]:  # fmt: skip
+                if con.execute(done_sql).fetchone()[0]:
                     break
             time.sleep(0.2)
         time.sleep(1.0)
@@ -280,12 +274,36 @@ def test_sigterm_while_process_prints_its_report_agrees_with_the_recorded_run(tm
             shown += chunk
         os.close(read_end)
         err = proc.communicate(timeout=60)[1]
-    recorded = runs(db)[-1]
-    assert recorded[0] == "process"
-    if proc.returncode == 143:
+    return proc.returncode, err, shown, runs(db)[-1]
+
+
+PAGE = {"url": "https://a.test/1", "title": "Grain", "text": "Grain exports fell again. " * 20}
+
+
+@pytest.mark.parametrize("command", ["process", "import"])
+def test_sigterm_while_a_writer_prints_its_report_agrees_with_the_recorded_run(tmp_path, command):
+    """`narrascope process | less` (or `import`), stopped (systemd, Ctrl-C) while its report
+    waits for the pager: the exit code, the error line and `runs` agree. Before, the run was
+    recorded `ok` first and the report printed after: `process` exited 143 with "error: ...
+    the batch in progress was rolled back" beside a run recorded `ok`, and `import`, past its
+    lock, died of the signal without a word (-15) with its run `ok`; nobody saw the report."""
+    db, config = tmp_path / "n.duckdb", tmp_path / "narrascope.toml"
+    config.write_text(CONFIG)
+    if command == "process":
+        import_jsonl(tmp_path, db, [PAGE])
+        args = ["process", "--no-progress"]
+        done = "SELECT count(*) FROM stage_state WHERE stage = 'langid'"
+    else:
+        run_cli("init", db=db)
+        (tmp_path / "in.jsonl").write_text(json.dumps(PAGE) + "\n")
+        args = ["import", str(tmp_path / "in.jsonl")]
+        done = "SELECT count(*) FROM documents"
+    code, err, shown, recorded = _stopped_while_reporting(db, config, args, done)
+    assert recorded[0] == command
+    if code == 143:
         assert recorded[1] == "interrupted", (recorded, err)
         assert "error: interrupted by SIGTERM" in err
     else:  # the report got out first: a run that did its work, and says so
-        assert (proc.returncode, recorded[1]) == (0, "ok"), (proc.returncode, recorded, err)
-        assert b"langid" in shown
+        assert (code, recorded[1]) == (0, "ok"), (code, recorded, err)
+        assert shown.strip()
     assert holder(db) is None

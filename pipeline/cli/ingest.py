@@ -140,8 +140,21 @@ def import_(obj: Context, files):
     from crawlers.jsonl_import import import_files
     from pipeline.output import terminal_safe as safe
 
+    # the report is printed inside the run, before its end is recorded: a stop signal while
+    # it waits for its reader (`| less`) stops the run, recorded `interrupted` as the exit
+    # code says (printed after the lock, the process died of the signal, the run `ok`)
     with obj.writing():
-        report = import_files(obj.db_path, list(files), max_bytes=obj.config["crawl"]["max_bytes"])
+        report = import_files(obj.db_path, list(files), on_done=_echo_import_report,
+                              max_bytes=obj.config["crawl"]["max_bytes"])  # fmt: skip
+    empty = report.empty_files()
+    if empty:
+        raise CommandError("nothing could be imported from " + ", ".join(safe(f) for f in empty))
+
+
+def _echo_import_report(report) -> None:
+    """Skipped lines and warnings, the log's import record, and the summary line."""
+    from pipeline.output import terminal_safe as safe
+
     # on stderr for the person at the terminal; in --log-file (only) for a cron job's record
     for kind, found in (("skipped", report.malformed), ("warning", report.warnings)):
         for file, line, why in found:
@@ -157,13 +170,10 @@ def import_(obj: Context, files):
     # a malformed line is one of the records read; an empty or unreadable file, or a broken
     # stretch of a WARC file, is not: counted apart, so that the summary adds up
     lines, files = summary["malformed"], summary["file_problems"]
-    click.echo(
+    say(
         f"imported {report.imported} of {report.records} records: "
         f"{c.new} new, {c.changed} changed, {c.unchanged} unchanged, {c.rejected} rejected, "
         f"{lines} malformed"
         + (f", {files} problem(s) with the files themselves" if files else "")
         + f" (run {report.run_id})"
     )
-    empty = report.empty_files()
-    if empty:
-        raise CommandError("nothing could be imported from " + ", ".join(safe(f) for f in empty))
