@@ -53,10 +53,13 @@ class NarrativeAssignment:
     via: str
     model_id: str
     terms: list[tuple[str, int]] = field(default_factory=list)
+    #: set by ``write``: the narrative this document started took back the id of one its
+    #: documents had left (a changed page alone in its narrative): no new narrative
+    taken_back: bool = False
 
     @property
     def counts(self) -> dict[str, int]:
-        return {f"narrative_{self.via}": 1}
+        return {"narrative_taken_back" if self.taken_back else f"narrative_{self.via}": 1}
 
 
 @dataclass(slots=True)
@@ -125,6 +128,8 @@ def write(con, ctx: WriteContext, items: list[NarrativeAssignment], extras: list
     # a narrative started by documents withdrawn from a narrative that has gone since takes
     # that narrative's id and date of creation back; the others get the next ids
     ids, created = _reclaim(new_keys, items, returning)
+    for r in items:  # counted apart from the narratives formed (the run's summary, v_runs)
+        r.taken_back = r.via == "new" and r.narrative in ids
     fresh_keys = [k for k in new_keys if k not in ids]
     if fresh_keys:
         fresh = con.execute(

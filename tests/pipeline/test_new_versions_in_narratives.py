@@ -82,3 +82,25 @@ def test_a_new_version_the_cluster_stage_rejects_is_not_counted_out_of_its_narra
     run_stages(db, stages(cluster=True), batch_size=4, run_id="r2")
     for narrative_id, size, members, _, _ in narratives(db):
         assert size == members, (narrative_id, size, members)
+
+
+def test_a_changed_page_that_starts_its_own_narrative_again_is_no_new_narrative(tmp_path):
+    """A page alone in its narrative changes: its new version leaves the narrative (which,
+    left empty, goes) and starts one again, which takes the old id and date back. The
+    analyst has the same narratives as before; the summary said "1 narrative new" and
+    `v_runs.narratives_new` 1 (a cron run's randomized check, tests/test_run_summary_random.py)."""
+    db = tmp_path / "n.duckdb"
+    first = page("https://x.example/a", UNRELATED, 0)
+    with connect(db) as con:
+        store_pages(con, [first])
+    report = run_stages(db, stages(cluster=True), batch_size=4, run_id="r1")
+    assert report.stages[-1].counters == {"narrative_new": 1}
+    before = narratives(db)
+    with connect(db) as con:
+        store_pages(con, [replace(first, text=UNRELATED.replace("forty", "fifty"),
+                                  fetched_at=first.fetched_at + timedelta(days=1))])  # fmt: skip
+    report = run_stages(db, stages(cluster=True), batch_size=4, run_id="r2")
+    assert [n[0] for n in narratives(db)] == [n[0] for n in before]  # the same narrative
+    counters = report.stages[-1].counters
+    assert counters.get("narrative_new", 0) == 0, counters
+    assert counters == {"narrative_taken_back": 1}, counters
