@@ -35,6 +35,7 @@ from storage.schema import (
     m31_latest_input,
     m32_copy_links_forward,
     m33_narratives_view_again,
+    m34_runs_narratives_zero,
 )
 
 ALL = [
@@ -71,4 +72,5 @@ ALL = [
     m31_latest_input.MIGRATION,
     m32_copy_links_forward.MIGRATION,
     m33_narratives_view_again.MIGRATION,
+    m34_runs_narratives_zero.MIGRATION,
 ]

@@ -18,3 +18,30 @@ def test_a_run_whose_end_cannot_be_recorded_fails(tmp_path, monkeypatch, status)
     with pytest.raises(RuntimeError, match="disk full"):
         with runs.recorded_run(tmp_path / "r.duckdb", "crawl") as run:
             run.status = status
+
+
+def test_v_runs_counts_no_narrative_formed_as_zero(tmp_path):
+    """A process run (as `process` records one) whose cluster stage put its document into an
+    existing narrative formed none: `narratives_new` is 0, as `copies_found` is 0 for a run
+    that found no copy; it was NULL, "not reported by this kind of run" (a cron run's
+    randomized check, tests/test_run_summary_random.py)."""
+    from pipeline.runner import run_stages
+    from storage import connect
+    from storage.documents import store_pages
+    from storage.runs import recorded_run
+    from tests.pipeline.test_dedup import ARTICLE, EDITED, page
+    from tests.pipeline.test_incremental_invariants import stages
+
+    db = tmp_path / "n.duckdb"
+    for i, (url, text) in enumerate([("https://x.example/a", ARTICLE),
+                                     ("https://y.example/b", EDITED)]):  # fmt: skip
+        with connect(db) as con:
+            store_pages(con, [page(url, text, i)])
+        with recorded_run(db, "process") as run:
+            report = run_stages(db, stages(cluster=True), batch_size=4, run_id=run.run_id)
+            run.summary.update(report.as_dict())
+    with connect(db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT cluster_done, copies_found, narratives_new FROM v_runs ORDER BY started_at"
+        ).fetchall()
+    assert rows == [(1, 0, 1), (1, 1, 0)]
