@@ -100,6 +100,6 @@ def ingest(obj: Context, url, sources, wait, max_duration):
                                "before that is written") from err  # fmt: skip
     click.echo(format_crawl(summary))
     log.info("crawl %s", summary["status"], extra={"event": "crawl", "summary": summary})
-    echo_source_problems(obj)
+    echo_source_problems(obj, summary.get("run_id"))
     if summary["status"] == "failed":
         raise CommandError(f"ingest failed: {summary.get('error', 'see the log')}")

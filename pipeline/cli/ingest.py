@@ -25,7 +25,7 @@ def do_crawl(
     log.info("crawl %s", summary["status"], extra={"event": "crawl", "summary": summary})
     say(format_crawl(summary))
     if report_health:
-        echo_source_problems(obj)
+        echo_source_problems(obj, summary["run_id"])
     if summary.get("signal"):  # a stop signal (the crawl may have failed too): no processing
         from pipeline.interrupt import Interrupted
 
@@ -55,19 +55,23 @@ def _crawl_stop(obj: Context, deadline) -> tuple[float, float]:
     return deadline.crawl_stop_at(per_doc, waiting, timeout), per_doc
 
 
-def source_problems(obj: Context) -> dict[str, str]:
-    """Sources whose latest crawl has a problem (the rules live in v_source_health)."""
+def source_problems(obj: Context, run_id: str | None = None) -> dict[str, str]:
+    """Sources whose latest crawl has a problem (the rules live in v_source_health); with a
+    ``run_id``, only the sources that crawl read (not those dropped from the sources file,
+    whose latest crawl is long past)."""
     from storage import connect
     from storage.health import latest_health
 
     with connect(obj.db_path, read_only=True) as con:
-        return {name: h["problem"] for name, h in latest_health(con).items() if h["problem"]}
+        return {name: h["problem"] for name, h in latest_health(con).items()
+                if h["problem"] and run_id in (None, h["run_id"])}  # fmt: skip
 
 
-def echo_source_problems(obj: Context) -> None:
+def echo_source_problems(obj: Context, run_id: str | None = None) -> None:
+    """What needs attention among the sources the crawl ``run_id`` read."""
     from pipeline.output import terminal_safe as safe
 
-    for name, problem in source_problems(obj).items():
+    for name, problem in source_problems(obj, run_id).items():
         say(f"source needs attention: {safe(name)}: {problem}")
         log.info("source needs attention: %s: %s", name, problem,
                  extra={"event": "source_problem", "source": name, "problem": problem})  # fmt: skip

@@ -257,7 +257,8 @@ def run(obj: Context, sources, max_duration):
         summary = do_crawl(obj, sources, report_health=False, check=False, deadline=deadline)
         # what was fetched is processed even after a failure
         report = do_process(obj, progress=False, deadline=deadline)
-        echo_source_problems(obj)  # after processing: extraction failures count too
+        # after processing: extraction failures count too
+        echo_source_problems(obj, summary["run_id"])
         _alerts_at_end(obj)
     if deadline is not None and (summary.get("stopped_early") or report.stopped_early):
         say(f"run stopped early at its time limit ({format_seconds(deadline.limit)}) "

@@ -120,3 +120,32 @@ def test_missing_sources_file_is_one_clear_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: no sources file at")
     assert "Traceback" not in proc.stderr
+
+
+def test_a_source_dropped_from_the_file_is_not_said_to_need_attention_by_later_crawls(
+    tmp_path, local_site
+):
+    """A source that could not be fetched is taken out of the sources file. Every later cron
+    crawl (or run) printed "source needs attention: gone: nothing could be fetched", and the
+    log a `source_problem` record, from the health of a crawl long past: nobody crawled it
+    (a cron run's randomized check, tests/test_run_summary_random.py)."""
+    page = mirror_page(title="Новости", paragraphs=[RU_TEXT] * 3, date="2026-10-01", lang="ru")
+    site = local_site({"/a.html": ("text/html; charset=utf-8", page.encode(), {})})
+    site.routes["/feed/"] = ("application/rss+xml", rss(title="t", link=site.base, items=[
+        {"title": "a", "url": site.base + "/a.html", "date": "2026-10-01T10:00:00+03:00",
+         "summary": "s"}]).encode(), {})  # fmt: skip
+    kept = write_sources(tmp_path, site.base, name="kept").read_text()
+    gone = write_sources(tmp_path, "http://127.0.0.1:9", name="gone").read_text()
+    both = tmp_path / "both.toml"
+    both.write_text(kept + gone)
+    config = tmp_path / "narrascope.toml"
+    config.write_text(FAST + "retries = 0\n")
+    db, log = tmp_path / "n.duckdb", tmp_path / "log.jsonl"
+    crawl = ("--config", str(config), "--log-file", str(log), "--log-format", "json", "crawl")
+    out = run_cli(*crawl, "--sources", str(both), db=db).stdout
+    assert "source needs attention: gone: nothing could be fetched" in out
+    log.unlink()
+    out = run_cli(*crawl, "--sources", str(tmp_path / "kept.toml"), db=db).stdout
+    assert "crawl ok" in out
+    assert "source needs attention" not in out, out
+    assert "source_problem" not in log.read_text()
