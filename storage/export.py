@@ -116,28 +116,30 @@ def resolve_narratives(con: duckdb.DuckDBPyConnection, ids: tuple[int, ...]) -> 
     return {i: found[i] for i in ids}
 
 
+def _check_known(con, asked: tuple[str, ...], sql: str, what: str, listed_as: str,
+                 none: str) -> None:  # fmt: skip
+    """The values of ``asked`` that ``sql`` (one column) does not give are an ExportError:
+    a misspelt filter would export nothing and say it succeeded."""
+    if not asked:
+        return
+    known = {r[0] for r in con.execute(sql).fetchall()}
+    if unknown := sorted(set(asked) - known):
+        listed = ", ".join(sorted(k for k in known if k is not None)) or none
+        raise ExportError(f"no {what} {', '.join(map(repr, unknown))} in this database "
+                          f"({listed_as}: {listed})")  # fmt: skip
+
+
 def check_sources(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
     """A --source no document of this database has is an ExportError, as an unknown
-    narrative is: a misspelt name would export nothing and say it succeeded."""
-    if not names:
-        return
-    known = {r[0] for r in con.execute("SELECT DISTINCT source FROM documents").fetchall()}
-    if unknown := sorted(set(names) - known):
-        listed = ", ".join(sorted(k for k in known if k is not None)) or "none"
-        raise ExportError(f"no source {', '.join(map(repr, unknown))} in this database "
-                          f"(sources: {listed})")  # fmt: skip
+    narrative is."""
+    _check_known(con, names, "SELECT DISTINCT source FROM documents", "source", "sources", "none")
 
 
 def check_langs(con: duckdb.DuckDBPyConnection, langs: tuple[str, ...]) -> None:
     """A --lang no document of this database is in is an ExportError, as an unknown source
     is (``--lang ua`` for Ukrainian, whose code is uk, would export nothing)."""
-    if not langs:
-        return
-    known = {r[0] for r in con.execute("SELECT DISTINCT lang FROM languages").fetchall()}
-    if unknown := sorted(set(langs) - known):
-        listed = ", ".join(sorted(k for k in known if k is not None)) or "none identified yet"
-        raise ExportError(f"no document in language {', '.join(map(repr, unknown))} in this "
-                          f"database (languages: {listed})")  # fmt: skip
+    _check_known(con, langs, "SELECT DISTINCT lang FROM languages", "document in language",
+                 "languages", "none identified yet")  # fmt: skip
 
 
 def check_tags(con: duckdb.DuckDBPyConnection, filters: Filters) -> None:

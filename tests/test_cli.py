@@ -294,7 +294,10 @@ def test_bad_export_windows_ids_and_thresholds_are_usage_errors(db, tmp_path):
         (("--since", "2026-10-10", "--until", "2026-10-05"), "is not before --until"),
         (("--narrative", "9" * 20), f"no narrative {'9' * 20}"),
         (("--source", "nosuch"), "no source 'nosuch' in this database (sources: "),
-        (("--lang", "UA"), "no document in language 'ua' in this database (languages: none identified yet)"),
+        (
+            ("--lang", "UA"),
+            "no document in language 'ua' in this database (languages: none identified yet)",
+        ),
     ):
         proc = run_cli(*export, str(tmp_path / "x"), *args, db=db, check=False)
         assert_one_error_line(proc, 2, fragment)

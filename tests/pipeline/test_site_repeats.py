@@ -4,8 +4,8 @@ forms no copy group and no narrative, and semantic search leaves it out."""
 
 from __future__ import annotations
 
-from pipeline.sites import site_of
 from pipeline.runner import run_stages
+from pipeline.sites import site_of
 from pipeline.stages import build_stages
 from storage import connect
 from storage.urls import canonical_url
