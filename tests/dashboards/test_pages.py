@@ -504,13 +504,15 @@ def test_guard_answers_loopback_names_and_keeps_redirects_home(hostile_db):
 
 
 def test_the_search_command_shown_is_quoted_for_the_shell(client):
-    page = client.get("/search", params={"q": "$(touch /tmp/pwned) `id`", "lang": "x;rm -rf ~"})
+    page = client.get("/search", params={"q": "$(touch /tmp/pwned) `id`", "lang": " RU"})
     [command] = re.findall(r'<pre class="sql">(.*?)</pre>', page.text, re.S)
     import shlex
 
     words = shlex.split(html.unescape(command))
-    assert words[-1] == "$(touch /tmp/pwned) `id`" and words[words.index("--lang") + 1] == (
-        "x;rm -rf ~")  # fmt: skip
+    assert words[-1] == "$(touch /tmp/pwned) `id`" and words[words.index("--lang") + 1] == "ru"
+    # a language is a language code (as the CLI's --lang takes it), never words for a shell
+    hostile = client.get("/search", params={"q": "x", "lang": "x;rm -rf ~"})
+    assert hostile.status_code == 400 and "rm -rf" not in hostile.text
 
 
 def test_a_keyword_search_of_too_many_words_says_so_on_the_page(client):
