@@ -18,13 +18,16 @@ import numpy as np
 from crawlers.demo.server import load_articles
 
 
-def translation_links(store: dict, threshold: float) -> list[tuple[int, int, float, float]]:
+def translation_links(
+    store: dict, threshold: float, variant: str = "whole text, raw"
+) -> list[tuple[int, int, float, float]]:
     """The dedup stage's rule for translated copies replayed on a store's vectors (dates
-    aside): another language, raw whole-text cosine >= ``threshold``, mutual nearest
-    neighbours, comparable length. Each pair once: (i, j, raw cosine, centred cosine)."""
-    raw, centred = store["variants"]["whole text, raw"], store["variants"]["whole text, centred"]
+    aside): another language, cosine of ``variant`` (the stage's: raw whole text) >=
+    ``threshold``, mutual nearest neighbours, comparable length. Each pair once:
+    (i, j, cosine of ``variant``, centred whole-text cosine)."""
+    centred = store["variants"]["whole text, centred"]
     langs, lengths = store["langs"], store["lengths"]
-    sims = raw @ raw.T
+    sims = store["variants"][variant] @ store["variants"][variant].T
     rows: dict = {}
     for i, lang in enumerate(langs):
         if lang:
@@ -53,29 +56,17 @@ def demo_families(demo: dict) -> list[str]:
 
 
 def translated_table(demo: dict) -> list[str]:
-    """Mutual nearest neighbours in another language, of comparable length (the dedup rule),
-    against the threshold: planted translations found and false copies."""
+    """The dedup rule (:func:`translation_links`) on each kind of vector, against the
+    threshold: pairs of the demo's planted translations found / other pairs linked, each pair
+    once."""
     family = demo_families(demo)
-    langs, lengths = demo["langs"], demo["lengths"]
     lines = ["| threshold | " + " | ".join(demo["variants"]) + " |", "|---" * 6 + "|"]
-    n = len(family)
     for t in (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9):
         cells = []
-        for m in demo["variants"].values():
-            sims = m @ m.T
-            tp = fp = 0
-            for i in range(n):
-                peers = [j for j in range(n) if langs[j] == langs[i]]
-                for lang in set(langs) - {langs[i]}:
-                    idx = [j for j in range(n) if langs[j] == lang]
-                    best = idx[int(np.argmax(sims[i, idx]))]
-                    if sims[i, best] < t or not 0.5 <= lengths[best] / lengths[i] <= 2:
-                        continue
-                    if peers[int(np.argmax(sims[best, peers]))] != i:
-                        continue
-                    tp += family[i] == family[best]
-                    fp += family[i] != family[best]
-            cells.append(f"{tp} / {fp}")
+        for variant in demo["variants"]:
+            pairs = translation_links(demo, t, variant)
+            true = sum(family[i] == family[j] for i, j, *_ in pairs)
+            cells.append(f"{true} / {len(pairs) - true}")
         lines.append(f"| {t:.2f} | " + " | ".join(cells) + " |")
     return lines
 

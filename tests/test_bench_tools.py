@@ -199,3 +199,24 @@ def test_the_pairwise_ceiling_scores_f1_per_threshold():
     thresholds = np.round(np.arange(0.0, 1.01, 0.05), 2)
     expected = [pairwise_scores(lambda a, _, t=t: score[a] >= t, pairs)["f1"] for t in thresholds]
     assert np.allclose(f1_curve(score, same, thresholds), expected)
+
+
+def test_the_translated_copies_table_counts_each_pair_once():
+    """A planted translation is one pair, found from either end (the table once counted it
+    twice, which the README's prose then quoted beside the centred gate's pair counts)."""
+    from bench.translations import translated_table
+
+    one = np.array([[1.0, 0.0]] * 2)
+    variants = ("lead, raw (before)", "whole text, raw", "lead, centred",
+                "whole text, centred", "document (lead + text, centred)")  # fmt: skip
+    demo = {
+        "urls": [
+            "http://en.example/the-ceasefire-that-nobody-wants.html",
+            "http://ru.example/peremirie-kotorogo-ne-hochet-bryussel.html",
+        ],  # fmt: skip
+        "langs": ["en", "ru"],
+        "lengths": np.array([1000.0, 1100.0]),
+        "variants": dict.fromkeys(variants, one),
+    }
+    rows = translated_table(demo)
+    assert rows[2] == "| 0.30 | " + " | ".join(["1 / 0"] * 5) + " |"
