@@ -307,3 +307,67 @@ def test_sigterm_while_a_writer_prints_its_report_agrees_with_the_recorded_run(t
         assert (code, recorded[1]) == (0, "ok"), (code, recorded, err)
         assert shown.strip()
     assert holder(db) is None
+
+
+def _has_open(pid: int, path) -> bool:
+    """Whether process ``pid`` has the file ``path`` open (its DuckDB connection)."""
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path)
+                   for fd in os.listdir(f"/proc/{pid}/fd"))  # fmt: skip
+    except (FileNotFoundError, PermissionError):  # an fd closed meanwhile
+        return False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_ends_a_reading_commands_long_query_at_once(tmp_path, signum):
+    """Ctrl-C on a runaway `narrascope sql` query: DuckDB's own threads run it, and Python's
+    handler waited for them to finish (before, the query ran on for minutes after Ctrl-C;
+    SIGTERM ended the process with no word)."""
+    db = tmp_path / "n.duckdb"
+    run_cli("init", db=db)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "--db", str(db), "sql",
+         "SELECT sum(hash(i::VARCHAR || 'x')) FROM range(100000000000) t(i)"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        waited = time.monotonic()
+        while not _has_open(proc.pid, db) and time.monotonic() - waited < 60:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the query is running
+        proc.send_signal(signum)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    name = signal.Signals(signum).name
+    assert (proc.returncode, err.strip().splitlines()) == (
+        128 + signum,
+        [f"error: interrupted by {name}: the query was stopped (this command writes nothing)"],
+    )
+    assert time.monotonic() - sent < 10
+
+
+# Ctrl-C as `process` is about to take the writer lock, before its handlers are in place.
+INT_BEFORE_LOCK = """
+import os, runpy, signal, sys, time
+import storage.lock as lock
+def writer_lock(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+lock.writer_lock = writer_lock
+sys.argv = ["narrascope", *sys.argv[1:]]
+runpy.run_module("pipeline.cli", run_name="__main__")
+"""
+
+
+def test_ctrl_c_before_a_command_takes_the_lock_exits_130(tmp_path):
+    """Before, click said "Aborted!" and exited 1, which a cron wrapper reads as a failure."""
+    config = tmp_path / "narrascope.toml"
+    config.write_text(CONFIG)
+    run_cli("init", db=tmp_path / "n.duckdb")
+    proc = wrapped(INT_BEFORE_LOCK, tmp_path / "n.duckdb", config, "process", timeout=60)
+    assert (proc.returncode, proc.stderr.strip().splitlines()) == (
+        130,
+        ["error: interrupted by SIGINT: it stopped before it finished"],
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -109,6 +110,25 @@ def _writing(db_path) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def reading_stops() -> Iterator[None]:
+    """For a command that only reads (also as a decorator): SIGTERM and SIGINT (Ctrl-C) stop
+    its query within a second (pipeline/interrupt.py's watch) and the command exits 128 +
+    the signal's number with one line. Under Python's default, Ctrl-C waited for DuckDB's
+    threads to finish the query: a runaway `sql` query ran on for minutes after it."""
+    from pipeline.interrupt import Interrupted, received, stop_signals_raise
+
+    try:
+        with stop_signals_raise():
+            yield
+    except BaseException as err:
+        if (signum := received()) is None:
+            raise
+        raise Interrupted(
+            signum, "", "the query was stopped (this command writes nothing)"
+        ) from err
+
+
 def _configure_logging(verbose: bool, log_file: str | None = None, fmt: str = "text") -> None:
     from pipeline import logs
 
@@ -128,6 +148,10 @@ class Group(click.Group):
             if not (_stdout_gone() or _lost):  # a socket or a child's pipe, not our reader
                 self._fail(ctx, err, str(err))
             _reader_gone()
+        except KeyboardInterrupt:  # Ctrl-C where no handler of ours is in place: click said
+            # "Aborted!" and exited 1, as for a failure (before the lock, in `models install`)
+            stopped = Interrupted(signal.SIGINT, "", "it stopped before it finished")
+            self._fail(ctx, stopped, str(stopped))
         except (*EXPECTED_ERRORS, Interrupted) as err:  # Interrupted: exit 128 + signal
             err = _stopped(err)
             self._fail(ctx, err, str(err))

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from pipeline.cli.app import Context, common_options
+from pipeline.cli.app import Context, common_options, reading_stops
 from pipeline.cli.formatting import format_status
 from pipeline.cli.ingest import source_problems
 
@@ -63,6 +63,7 @@ def result_options(command):
 )
 @common_options
 @click.pass_obj
+@reading_stops()
 def sql(obj: Context, query, fmt):
     """Run one read-only SQL statement; QUERY "-" reads it from stdin.
 
@@ -101,6 +102,7 @@ def sql(obj: Context, query, fmt):
 )
 @common_options
 @click.pass_obj
+@reading_stops()
 def status(obj: Context, fmt):
     """Documents by stage and language, backlog per stage, rejections by reason, documents
     that made a stage fail, the writer at work (if any), last runs.
@@ -148,6 +150,7 @@ def status(obj: Context, fmt):
 @result_options
 @common_options
 @click.pass_obj
+@reading_stops()
 def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
     """Find documents by keywords (every word must occur, in the original or the translated
     title or text) or, with --semantic, by meaning: the query is embedded by the same model
@@ -189,6 +192,7 @@ def search(obj: Context, words, semantic, lang, query_lang, limit, fmt):
 @result_options
 @common_options
 @click.pass_obj
+@reading_stops()
 def similar(obj: Context, doc, with_copies, lang, limit, fmt):
     """More like this: the documents nearest to DOC (a doc_id or a URL), across languages.
 
