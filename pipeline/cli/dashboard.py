@@ -59,7 +59,10 @@ def dashboard(obj: Context, host, port, token):
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"narrascope dashboard on {obj.db_path}: open {url}  (Ctrl-C stops it)")
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", server_header=False)
-    uvicorn.Server(config).run(sockets=[listening])
+    try:
+        uvicorn.Server(config).run(sockets=[listening])
+    except KeyboardInterrupt:  # uvicorn stops gracefully on Ctrl-C, then raises it again
+        click.echo("dashboard stopped")  # its way to stop: not an error, exit 0
 
 
 def _listen(host: str, port: int):

@@ -8,6 +8,7 @@ import html
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -392,7 +393,7 @@ def test_it_never_writes_and_waits_for_no_writer(client, hostile_db, tmp_path):
 
 def test_the_command_serves_the_app_and_prints_its_url(hostile_db):
     """`narrascope dashboard` on a free loopback port: it prints the URL (with the token when
-    given), and that URL answers; without the token, 401."""
+    given), and that URL answers; without the token, 401; Ctrl-C stops it with exit 0."""
     import os
     import socket
     import urllib.error
@@ -428,8 +429,11 @@ def test_the_command_serves_the_app_and_prints_its_url(hostile_db):
         with pytest.raises(urllib.error.HTTPError) as denied:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/narratives", timeout=5)
         assert denied.value.code == 401
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: its way to stop (before: "Aborted!", exit 1)
+        out, err = proc.communicate(timeout=30)
+        assert (proc.returncode, out.strip(), err) == (0, "dashboard stopped", "")
     finally:
-        proc.terminate()
+        proc.kill()
         proc.wait(timeout=10)
 
 
