@@ -47,8 +47,6 @@ def exit_problems(c: Command, db: Path) -> list[str]:
         if c.kind == "export" and c.rc > 0:
             p += stopped_export_problems(c)
         return p
-    if c.signalled and c.signal == signal.SIGINT and c.err.rstrip().endswith("Aborted!"):
-        return p  # click's answer to Ctrl-C before the command took the lock
     if c.rc == 2 and c.kind == "export" and "/shared" in c.args[3]:
         if "holds a different export" not in c.err or c.out:
             p.append(f"{c}: exit 2 without saying why: {c.err[-500:]!r} {c.out[-200:]!r}")
