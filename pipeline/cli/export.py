@@ -91,17 +91,22 @@ def export(obj: Context, kind, out_dir, fmt, since, until, narratives, min_sites
     ):  # fmt: skip
         words += [w for v in values if v is not None for w in (option, str(v))]
     command = shlex.join(words + (["--no-text"] if no_text else []))
+    manifest = None
     try:
-        # SIGTERM as Ctrl-C: the half-written folder goes (Python's default left it behind)
+        # SIGTERM as Ctrl-C: the half-written folder goes (Python's default left it behind);
+        # one while the line below is printed ends with a line too (it died with no word)
         with stop_signals_raise():
             manifest = run_export(
                 obj.existing_db(), kind, out_dir, fmt=fmt, filters=filters, no_text=no_text,
                 command=command,
             )  # fmt: skip
+            rows = ", ".join(f"{n} {name}" for name, n in manifest["rows"].items())
+            click.echo(f"wrote {rows} to {out_dir} ({fmt}; manifest.json lists what produced them)")
     except BaseException as err:
         if (signum := received()) is None:
             raise
+        if manifest is not None:
+            raise Interrupted(signum, " after the export", f"{out_dir} was written whole "
+                              "(its manifest.json lists what produced it)") from err  # fmt: skip
         raise Interrupted(signum, " during the export",
                           f"nothing was written, {out_dir} is as it was") from err  # fmt: skip
-    rows = ", ".join(f"{n} {name}" for name, n in manifest["rows"].items())
-    click.echo(f"wrote {rows} to {out_dir} ({fmt}; manifest.json lists what produced them)")

@@ -94,3 +94,33 @@ def test_an_export_finished_meanwhile_in_the_same_folder_is_not_replaced(tmp_pat
     assert contents(out) == theirs
     assert slow.returncode == 2 and "holds a different export" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "store"]
+
+
+# `narrascope export` that gets SIGTERM as it prints its "wrote ..." line, the export done
+TERM_AS_IT_PRINTS = """
+import os, signal, sys
+import click
+real = click.echo
+def echo(message=None, *args, **kwargs):
+    if str(message).startswith("wrote "):
+        os.kill(os.getpid(), signal.SIGTERM)
+    real(message, *args, **kwargs)
+click.echo = echo
+from pipeline.cli import cli
+cli(sys.argv[1:], prog_name="narrascope")
+"""
+
+
+def test_sigterm_as_the_export_says_what_it_wrote_says_the_export_is_whole(tmp_path):
+    """Before, the process died with -15 and no word, though the export was whole."""
+    db = store(tmp_path)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-c", TERM_AS_IT_PRINTS, "--db", str(db), "export", "narratives",
+         "--out", str(out), "--format", "csv"],
+        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert (proc.returncode, proc.stderr.strip().splitlines()) == (143, [
+        f"error: interrupted by SIGTERM after the export: {out} was written whole (its "
+        "manifest.json lists what produced it)"])  # fmt: skip
+    assert {"manifest.json", "narratives.csv", "members.csv"} <= set(contents(out))
