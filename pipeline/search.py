@@ -24,6 +24,7 @@ from storage.means import load as load_means
 from storage.queries import current_rejection
 from storage.search import (
     RESULT_COLUMNS,
+    UNSPACED_CHARACTER,
     anchors,
     copy_groups,
     documents,
@@ -31,6 +32,7 @@ from storage.search import (
     keyword_search,
     load_vectors,
     same_text_copies,
+    starts_words,
 )
 
 KEYWORD_COLUMNS = ["rank", "score", *RESULT_COLUMNS, "snippet"]
@@ -47,12 +49,15 @@ SEARCH_COLUMNS = [*SEMANTIC_COLUMNS, "copy_group"]
 SIMILAR_COLUMNS = [*SEMANTIC_COLUMNS, "exact_copies"]
 
 
+# after no letter or digit, or after a character of a script written without spaces
+WORD_START = f"(?:(?<![^\\W_])|(?<={UNSPACED_CHARACTER.pattern}))"
+
+
 def _snippet(text: str | None, terms: list[str], width: int = 160) -> str | None:
     if not text:
         return None
     found = (
-        re.search(("(?<![^\\W_])" if t[:1].isalnum() else "") + re.escape(t), text, re.I)
-        for t in terms
+        re.search((WORD_START if starts_words(t) else "") + re.escape(t), text, re.I) for t in terms
     )  # where a word starts, as the search matched it (storage.search); in the text itself:
     # lower() makes two characters of "İ", and the places found in it were off in the text
     hits = [m.start() for m in found if m]

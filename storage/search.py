@@ -3,6 +3,8 @@ model, and the document fields search results show."""
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import numpy as np
 
@@ -26,13 +28,30 @@ def too_many_words(terms: list[str]) -> str | None:
 RESULT_COLUMNS = ["doc_id", "lang", "source", "published_at", "title", "title_translated", "url"]
 
 
+# Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer,
+# Burmese): any of their characters may start a word, and a word may start after one
+# ("在NATO峰会"); a run of them is no one word, so "会议" is found in "国际会议".
+UNSPACED = "\\p{Han}\\p{Hiragana}\\p{Katakana}\\p{Thai}\\p{Lao}\\p{Khmer}\\p{Myanmar}"
+UNSPACED_CHARACTER = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+)
+
+
+def starts_words(term: str) -> bool:
+    """Whether ``term`` is matched only where a word starts: it starts with a letter or digit
+    of a script that separates its words ("war", "санкци"), not with punctuation (".NET" in
+    "ASP.NET" too) or a character of a script written without spaces ("会议")."""
+    return term[:1].isalnum() and not UNSPACED_CHARACTER.match(term)
+
+
 def pattern(term: str) -> str:
     """A term as a case-insensitive RE2 pattern that matches it literally where a word
-    starts (after no letter or digit: "war" finds "wars", not "award"; "санкци" finds
-    "санкции" and "санкций", as inflected languages want): every character other than a
-    letter or digit written as its code point (``\\x{2e}``), so no query text is read as
-    regex syntax."""
-    start = "(?:^|[^\\pL\\pN])" if term[:1].isalnum() else ""  # ".NET" in "ASP.NET" too
+    starts (after no letter or digit, or after a character of a script written without
+    spaces: "war" finds "wars", not "award"; "санкци" finds "санкции" and "санкций", as
+    inflected languages want): every character other than a letter or digit written as its
+    code point (``\\x{2e}``), so no query text is read as regex syntax."""
+    start = f"(?:^|[^\\pL\\pN]|[{UNSPACED}])" if starts_words(term) else ""
     return "(?i)" + start + _literal(term)
 
 
@@ -45,9 +64,10 @@ def counting(term: str) -> tuple[str, str | None]:
     first's, less the second's where there is one. A match of ``pattern`` takes the
     character before the term with it, so of two occurrences that touch ("U.S.U.S." for
     "u.s.") it found one; for a term that ends in neither a letter nor a digit, count every
-    occurrence and take away those after a letter or digit (RE2 has no look-behind)."""
-    if term[:1].isalnum() and not term[-1:].isalnum():
-        return "(?i)" + _literal(term), "(?i)[\\pL\\pN]" + _literal(term)
+    occurrence and take away those after a letter or digit of a script that separates its
+    words (RE2 has no look-behind)."""
+    if starts_words(term) and not term[-1:].isalnum():
+        return "(?i)" + _literal(term), f"(?i)(?:[^\\PL{UNSPACED}]|\\pN)" + _literal(term)
     return pattern(term), None
 
 

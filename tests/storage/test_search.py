@@ -75,11 +75,13 @@ def test_keyword_search_matches_reference(demo_run, terms, lang, matches):
 
 
 def test_pattern_is_literal_and_starts_a_word():
-    start = "(?:^|[^\\pL\\pN])"
+    unspaced = "\\p{Han}\\p{Hiragana}\\p{Katakana}\\p{Thai}\\p{Lao}\\p{Khmer}\\p{Myanmar}"
+    start = f"(?:^|[^\\pL\\pN]|[{unspaced}])"  # a word starts after a Chinese character too
     assert pattern("u.s.") == f"(?i){start}u\\x{{2e}}s\\x{{2e}}"
     assert pattern("санкции") == f"(?i){start}санкции"
     assert pattern("a|b(") == f"(?i){start}a\\x{{7c}}b\\x{{28}}"
     assert pattern(".net") == "(?i)\\x{2e}net"  # no word to start: anywhere
+    assert pattern("会议") == "(?i)会议"  # a script without spaces: anywhere too
 
 
 def test_a_word_matches_where_a_word_starts():
@@ -254,3 +256,25 @@ def test_occurrences_are_counted_as_the_plain_reading_counts_them():
     ).fetchall()
     wrong = [(t, w, n) for t, w, n in rows if n != occurrences(t.lower(), w)]
     assert not wrong, wrong[:5]
+
+
+def test_a_word_of_a_script_without_spaces_is_found_inside_a_sentence(tmp_path):
+    """Chinese writes no spaces between words, so where a word starts is anywhere: "会议"
+    (meeting) was found only after punctuation, not in "国际会议", and a piece that held it
+    only mid-sentence was never found; nor was "NATO" in "在NATO峰会上". Counted everywhere."""
+    import json
+
+    from tests.conftest import import_jsonl, run_cli
+
+    text = ("今天在北京举行了关于制裁的国际会议。各国代表在北京讨论了粮食价格和能源危机的问题，"
+            "代表们在NATO峰会上也讨论了此事。这次会议持续了三天，代表们最终达成了共识。")  # fmt: skip
+    db = tmp_path / "zh.duckdb"
+    import_jsonl(tmp_path, db, [{"url": "https://zh.example/1", "title": "新闻", "text": text}])
+    run_cli("process", "--stage", "extract", "--no-progress", db=db)
+    found = {}
+    for word in ("会议", "北京", "nato", "这次会议", "award"):
+        found[word] = [(h["score"], word.lower() in (h["snippet"] or "").lower())
+                       for h in json.loads(run_cli("search", word, "--format", "json", db=db).stdout)]  # fmt: skip
+    print(found)
+    assert found == {"会议": [(2, True)], "北京": [(2, True)], "nato": [(1, True)],
+                     "这次会议": [(1, True)], "award": []}  # fmt: skip
