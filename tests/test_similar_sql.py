@@ -276,3 +276,26 @@ def test_doc_similarity_compares_the_input_similar_compares(demo_run, tmp_path):
         pairs = [(h["similarity"], round(macro[h["doc_id"]], 4)) for h in hits]
         print(doc, "similar against doc_similarity:", pairs)
         assert all(abs(a - b) <= 1.01e-4 for a, b in pairs)
+
+
+def test_the_macros_take_a_column_of_any_table_alias(demo_run):
+    """`SELECT doc_similarity('…', d.doc_id) FROM v_documents d`, as an analyst writes it,
+    failed ("More than one row returned by a subquery"): the macros called their own tables
+    d, e, l, x, v and m, and an argument d.doc_id named the macro's table. Each alias now
+    gives what a subquery column gives."""
+    db = demo_run[0]
+    [doc] = sql(db, "SELECT min(doc_id) AS d FROM embeddings")
+    doc = doc["d"]
+    columns = (f"doc_similarity('{doc}', {{a}}.doc_id) AS s, "
+               f"story_similarity({{a}}.doc_id, '{doc}') AS t, anchor_overlap('{doc}', {{a}}.doc_id) AS o, "
+               "latest_model({a}.doc_id) AS m, len(doc_anchors({a}.doc_id)) AS n")  # fmt: skip
+    query = "SELECT {a}.doc_id, " + columns + " FROM v_documents {a} ORDER BY {a}.doc_id"
+    want = sql(db, query.format(a="caller"))
+    assert len(want) > 40 and sum(r["s"] is not None for r in want) > 40
+    failed = {}
+    for alias in "deglmvx":
+        proc = run_cli("sql", query.format(a=alias), "--format", "json", db=db, check=False)
+        if proc.returncode or json.loads(proc.stdout) != want:
+            failed[alias] = proc.stderr.strip()[:100] or "other values"
+    print(failed)
+    assert failed == {}

@@ -36,6 +36,7 @@ from storage.schema import (
     m32_copy_links_forward,
     m33_narratives_view_again,
     m34_runs_narratives_zero,
+    m35_macro_aliases,
 )
 
 ALL = [
@@ -73,4 +74,5 @@ ALL = [
     m32_copy_links_forward.MIGRATION,
     m33_narratives_view_again.MIGRATION,
     m34_runs_narratives_zero.MIGRATION,
+    m35_macro_aliases.MIGRATION,
 ]
