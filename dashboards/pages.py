@@ -273,9 +273,10 @@ def search(request: Request):
     lang = _lang(request, "lang")
     query_lang = _lang(request, "query_lang")  # semantic: the query's language, else detected
     limit = min(_int(request, "limit", 20), 200)
-    deepest = max(1, SEARCH_DEPTH // limit)
+    deepest = -(-SEARCH_DEPTH // limit)  # the last page holds rank SEARCH_DEPTH
     page = _int(request, "page", 1, high=deepest)
-    upto = page * limit  # the ranking up to this page, and one more to know if more follow
+    # the ranking up to this page, and one more to know if more follow
+    upto = min(page * limit, SEARCH_DEPTH)
     rows, columns, error = [], [], None
     store = _store(request)
     # first, through the store: a file a run holds is the notice, an older schema is refused
@@ -299,13 +300,13 @@ def search(request: Request):
             raise Busy(str(err)) from err
         except (StorageError, ModelError) as err:
             error = str(err)
-    more = len(rows) > upto and page < deepest
+    more = len(rows) > upto and upto < SEARCH_DEPTH
     results = [dict(zip(columns, r, strict=True)) for r in rows[: min(upto, len(rows))]]
     first = {}  # a copy follows its copy group's best hit: which rank that is
     for r in results:
         lead = first.setdefault(r.get("copy_group") or r["doc_id"], r["rank"])
         r["follows"] = lead if lead != r["rank"] else None
-    results = results[upto - limit :]
+    results = results[(page - 1) * limit :]
     # quoted for a POSIX shell: the query and language come from a URL anyone can send
     command = shlex.join(
         ["narrascope", "--db", str(store.path), "search"]

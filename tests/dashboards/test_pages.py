@@ -636,6 +636,22 @@ def test_search_pages_end_at_the_search_depth(client, monkeypatch):
     assert client.get("/search?q=x&mode=semantic&query_lang=pt-br").status_code == 200
 
 
+def test_search_pages_reach_the_search_depth_whatever_the_limit(client, monkeypatch):
+    """Search results are paged up to rank 1,000 (README), but a limit that does not divide
+    it stopped short: at 30 a page, rank 990 was the last one can reach. Here with a depth of
+    5 and 2 a page: ranks 1-2, 3-4 and 5, and no page after that."""
+    from dashboards import pages
+
+    monkeypatch.setattr(pages, "SEARCH_DEPTH", 5)
+    ranks, more = [], []
+    for page in (1, 2, 3, 4):
+        text = client.get(f"/search?q=the&limit=2&page={page}").text
+        ranks.append([int(r) for r in re.findall(r'<tr><td class="n">(\d+)</td>', text)])
+        more.append('rel="next"' in text)
+    print(ranks, more)
+    assert ranks == [[1, 2], [3, 4], [5], [5]] and more == [True, True, False, False]
+
+
 def test_a_list_paged_by_group_never_splits_one():
     """The lineage pages copy groups, not rows (Reader.query with the query's own LIMIT)."""
     from types import SimpleNamespace
