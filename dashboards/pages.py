@@ -137,6 +137,9 @@ def narratives(request: Request):
     page = _int(request, "page", 1)
     sql, params = filters.sql()
     with _store(request).reading() as store:
+        if filters.lang and filters.lang not in store.languages:  # as export refuses it
+            raise HTTPException(400, f"no document is in language {filters.lang!r} "
+                                f"(languages here: {', '.join(store.languages) or 'none'})")  # fmt: skip
         result = store.query(sql, params, page=page, page_size=PAGE_SIZE)
         return render(request, "narratives.html", result=result, filters=filters, page=page,
                       sorts=list(q.SORTS), languages=store.languages)  # fmt: skip
@@ -287,7 +290,7 @@ def search(request: Request):
             try:
                 rows = searching.keyword_rows(reader.con, text, lang=lang, limit=upto + 1)
                 columns = searching.KEYWORD_COLUMNS
-            except StorageError as err:  # more words than a keyword search takes
+            except StorageError as err:  # too many words, or a language no document is in
                 error = str(err)
     if text and mode == "semantic":
         try:

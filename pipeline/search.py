@@ -92,8 +92,16 @@ def keyword(db_path: Path, query: str, *, lang: str | None, limit: int) -> list[
 
 
 def keyword_rows(con, query: str, *, lang: str | None, limit: int) -> list[tuple]:
-    """keyword() on an open connection (the dashboard's, which keeps its own)."""
+    """keyword() on an open connection (the dashboard's, which keeps its own). A ``lang``
+    no document is in is a StorageError naming the languages there are, as for semantic
+    search (``--lang ua``, Ukrainian being uk, found nothing and said so as for no hit)."""
     rows = keyword_search(con, query.split(), lang=lang, limit=limit)
+    if lang and not rows:
+        here = con.execute("SELECT lang, count(DISTINCT doc_id) FROM languages "
+                           "GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()  # fmt: skip
+        if lang not in {code for code, _ in here}:
+            raise StorageError(f"no documents in {lang!r} in this database; languages: "
+                               f"{_listed(here) or 'none identified yet'}")  # fmt: skip
     terms = query.split()  # for the snippet
     n = len(RESULT_COLUMNS)
     out = []

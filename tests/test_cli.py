@@ -265,6 +265,10 @@ def test_semantic_search_in_a_language_without_vectors_says_so(tmp_path):
     assert LONG_URL in run_cli("search", "санкции", db=db).stdout  # table: the whole URL
     # a language is a code, in any case ("RU" is ru); a malformed one is a usage error
     assert LONG_URL in run_cli("search", "санкции", "--lang", "RU", db=db).stdout
+    # a language no document is in says so, by keywords as by meaning (0 rows and exit 0)
+    proc = run_cli("search", "санкции", "--lang", "xx", db=db, check=False)
+    assert "languages: en (1), ru (1)" in assert_one_error_line(proc, 1, "no documents in 'xx'")
+    assert run_cli("search", "zzzyxq", "--lang", "ru", db=db).returncode == 0  # no hit: fine
     english = json.loads(run_cli("search", "--semantic", "hunger", "--query-lang", "EN",
                                  "--format", "json", db=db).stdout)  # fmt: skip
     lower = json.loads(run_cli("search", "--semantic", "hunger", "--query-lang", "en",
@@ -272,7 +276,9 @@ def test_semantic_search_in_a_language_without_vectors_says_so(tmp_path):
     assert english == lower
     assert_one_error_line(run_cli("search", "x", "--lang", "r!", db=db, check=False), 2,
                           "'r!' is not a language code")  # fmt: skip
-    run_cli("search", "x", "--lang", "pt-BR", db=db)  # a tag as imports give it: pt-br
+    # a tag as imports give it is read as pt-br (a language, here one no document is in)
+    assert_one_error_line(run_cli("search", "x", "--lang", "pt-BR", db=db, check=False), 1,
+                          "no documents in 'pt-br'")  # fmt: skip
     assert_one_error_line(run_cli("search", "x", "--limit", "9" * 20, db=db, check=False), 2,
                           "--limit")  # fmt: skip
     # `similar` says which languages have vectors, as search does

@@ -94,6 +94,10 @@ def test_narratives_filter_sort_and_page(client, hostile_db, monkeypatch):
         and ids
     )
     assert client.get("/narratives?lang=ru%27--").status_code == 400
+    # a language no document is in (Ukrainian is uk): refused as export refuses it, not an
+    # empty list
+    ua = client.get("/narratives?lang=ua")
+    assert ua.status_code == 400 and "no document is in language &#39;ua&#39;" in ua.text
     wide = client.get("/narratives?min_sites=2&min_languages=2&sort=documents").text
     listed = [int(i) for i in re.findall(r'href="/narratives/(\d+)">#', wide)]
     expected = rows(db, "SELECT narrative_id FROM v_narratives WHERE independent_sites >= 2 "
@@ -278,6 +282,9 @@ def test_search_by_keywords_and_by_meaning_across_languages(client, hostile_db):
     second = client.get("/search?q=sanctions+cause+hunger&mode=semantic&limit=2&page=2").text
     assert re.findall(noted, second) == [follows[r] for r in (3, 4) if r in follows]
     ru_only = client.get("/search?q=sanctions+cause+hunger&mode=semantic&lang=ru").text
+    for mode in ("keyword", "semantic"):  # a language no document is in says so
+        ua = client.get(f"/search?q=sanctions&mode={mode}&lang=ua").text
+        assert "no documents in &#39;ua&#39;" in ua, mode
     found = re.findall(r'href="/documents/([0-9a-f]+)"', ru_only)
     assert found and {d for (d,) in rows(db, "SELECT doc_id FROM v_documents WHERE lang = 'ru'")
                       } >= set(found)  # fmt: skip
