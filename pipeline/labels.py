@@ -27,10 +27,17 @@ PREFERRED = ("en", "ru", "uk", "de", "fr", "es", "pl", "tr", "ar", "bg")
 
 def terms(text: str, top: int = 30) -> list[tuple[str, int]]:
     """The ``top`` most frequent content words of a text, for c-TF-IDF keywords."""
-    counts = Counter(_WORD.findall(text.lower()))
+    counts = Counter(words(text))
     for word in function_words(counts):
         del counts[word]
     return counts.most_common(top)
+
+
+def words(text: str) -> list[str]:
+    """A text's words, lower-case: runs of at least 3 letters. Turkish capital İ becomes a
+    plain i: ``str.lower`` makes it i and a combining dot, which is not a letter, and would
+    cut "İstanbul" to "stanbul" and "İçişleri" to "çişleri"."""
+    return _WORD.findall(unicodedata.normalize("NFC", text).lower().replace("i\u0307", "i"))
 
 
 def function_words(counts: Counter) -> list[str]:
@@ -59,7 +66,7 @@ def _index() -> dict[str, tuple[str, tuple[int, ...]]]:
     langs: dict[str, list[int]] = {}
     for i, code in enumerate(codes):
         # through the tokenizer terms() uses: "didn't" -> "didn", '"אבל",' -> "אבל"
-        for word in {w for entry in get_stop_words(code) for w in _WORD.findall(entry.lower())}:
+        for word in {w for entry in get_stop_words(code) for w in words(entry)}:
             langs.setdefault(word, []).append(i)
     return {word: (_alphabet(word), tuple(ids)) for word, ids in langs.items()}
 

@@ -92,6 +92,40 @@ def test_terms_judge_each_alphabet_by_its_own_language():
     assert {w for w, _ in terms(quoted)} == {"министр", "переговоры", "сорваны", "talks"}
 
 
+# Turkish news: capital İ starts many names (İstanbul, İzmir, İçişleri, İran)
+TURKISH = [
+    {
+        "url": "https://tr.example/kar-1",
+        "title": "İstanbul'da kar yağışı: İçişleri Bakanlığı sürücüleri uyardı",
+        "text": "İstanbul'da etkili olan kar yağışı nedeniyle İçişleri Bakanlığı sürücüleri "
+        "uyardı. İstanbul ve İzmir'de okullar tatil edildi. İstanbul Valiliği kar yağışının "
+        "yarın da süreceğini açıkladı. İzmir'de ulaşımda aksamalar yaşandı.",
+    },
+    {
+        "url": "https://tr.example/kar-2",
+        "title": "İstanbul ve İzmir'de kar yağışı: okullar tatil",
+        "text": "İstanbul'da etkili olan kar yağışı nedeniyle İçişleri Bakanlığı sürücüleri "
+        "uyardı. İstanbul ve İzmir'de okullar tatil edildi. İstanbul'da kar yağışının "
+        "yarın akşama kadar süreceği bildirildi.",
+    },
+]
+
+
+def test_turkish_capital_i_keeps_whole_words(tmp_path):
+    """A narrative of Turkish articles is labelled "istanbul", "izmir", "içişleri": not the
+    fragments "stanbul", "zmir", "çişleri" (lower-casing İ gives i and a combining dot)."""
+    db = tmp_path / "tr.duckdb"
+    import_jsonl(tmp_path, db, TURKISH)
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+    with connect(db, read_only=True) as con:
+        n = narrative_of(con, TURKISH[0]["url"])
+    assert n["documents"] == 2 and n["langs"] == ["tr"]
+    shown = set(n["keywords"]) | set(n["keywords_original"])
+    assert {"istanbul", "izmir"} <= shown, n["keywords"]
+    assert not shown & {"stanbul", "zmir", "çişleri"}, n["keywords"]
+    assert "içişleri" in {w for w, _ in terms(TURKISH[0]["text"])}
+
+
 def doc(slug: str, url: str | None = None, **fields) -> dict:
     a = ARTICLES[slug]
     out = {
