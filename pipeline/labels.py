@@ -66,9 +66,26 @@ def _index() -> dict[str, tuple[str, tuple[int, ...]]]:
     langs: dict[str, list[int]] = {}
     for i, code in enumerate(codes):
         # through the tokenizer terms() uses: "didn't" -> "didn", '"אבל",' -> "אבל"
-        for word in {w for entry in get_stop_words(code) for w in words(entry)}:
+        for word in {w for entry in _stop_words(code) for w in words(entry)}:
             langs.setdefault(word, []).append(i)
     return {word: (_alphabet(word), tuple(ids)) for word, ids in langs.items()}
+
+
+def _stop_words(code: str) -> list[str]:
+    """The package's list for a language. Its Turkish list was decoded as Windows-1252 rather
+    than Windows-1254 ("bazý", "nasýl", "þey" for "bazı", "nasıl", "şey"): the 20 words with
+    ı, ş or ğ are mended, the others are the same in both code pages."""
+    entries = get_stop_words(code)
+    if code == "tr":
+        return [_cp1254(entry) for entry in entries]
+    return entries
+
+
+def _cp1254(entry: str) -> str:
+    try:
+        return entry.encode("cp1252").decode("cp1254")
+    except UnicodeError:  # a letter outside Windows-1252: written right
+        return entry
 
 
 def _alphabet(word: str) -> str:

@@ -65,6 +65,14 @@ SENTENCES = [
         {"ministro", "negociaciones", "sanciones", "elecciones"},
     ),
     (
+        "tr",
+        "Bakan, Batı yaptırımları kaldırırsa ateşkes görüşmelerinin devam edeceğini söyledi; "
+        "bazı uzmanlar ise seçimlerden sonra bunun nasıl olacağını ve onların tutumunun ne "
+        "olacağını sorguluyor.",
+        {"bazı", "ise", "nasıl", "onların"},
+        {"bakan", "yaptırımları", "ateşkes", "görüşmelerinin", "uzmanlar", "seçimlerden"},
+    ),
+    (
         "en",
         "The minister said that the ceasefire talks would go on if the West lifted the "
         "sanctions which had been imposed after the elections: the war is not over.",
