@@ -20,6 +20,8 @@ from functools import lru_cache
 from stop_words import LANGUAGE_MAPPING, get_stop_words
 
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+# an apostrophe between letters (ʼ, U+02BC, is a letter itself: "памʼять" is one word)
+_APOSTROPHE = re.compile(r"(?<![^\W\d_])([^\W\d_]+)['’]([^\W\d_]+)")
 
 # A tie between two languages goes to the earlier one here: the translation target first.
 PREFERRED = ("en", "ru", "uk", "de", "fr", "es", "pl", "tr", "ar", "bg")
@@ -36,8 +38,25 @@ def terms(text: str, top: int = 30) -> list[tuple[str, int]]:
 def words(text: str) -> list[str]:
     """A text's words, lower-case: runs of at least 3 letters. Turkish capital İ becomes a
     plain i: ``str.lower`` makes it i and a combining dot, which is not a letter, and would
-    cut "İstanbul" to "stanbul" and "İçişleri" to "çişleri"."""
-    return _WORD.findall(unicodedata.normalize("NFC", text).lower().replace("i\u0307", "i"))
+    cut "İstanbul" to "stanbul" and "İçişleri" to "çişleri". An apostrophe between letters
+    joins a Cyrillic word and ends a name before its ending (``_apostrophe``)."""
+    text = _APOSTROPHE.sub(_apostrophe, unicodedata.normalize("NFC", text))
+    return _WORD.findall(text.lower().replace("i\u0307", "i"))
+
+
+def _apostrophe(m: re.Match) -> str:
+    """Letters on both sides of an apostrophe: a Ukrainian word stays whole, joined by the
+    letter apostrophe ʼ ("памʼять", "перемирʼя", not "пам" and "ять"); a name loses the
+    ending that follows it in lower case (Turkish "Türkiye'nin", "İzmir'de", "AB'nin": not
+    "nin", "de"; English "Russia's"); else the parts are words of their own ("l'Occident",
+    French "L'armée", "Qu'elle": an elided word is one letter, or two not both capitals)."""
+    before, after = m.group(1), m.group(2)
+    if _alphabet(before) == "cyrillic":
+        return before + "ʼ" + after
+    elided = len(before) == 1 or (len(before) == 2 and not before.isupper())
+    if before[0].isupper() and after.islower() and not elided:
+        return before
+    return before + " " + after
 
 
 def function_words(counts: Counter) -> list[str]:

@@ -134,6 +134,53 @@ def test_turkish_capital_i_keeps_whole_words(tmp_path):
     assert "içişleri" in {w for w, _ in terms(TURKISH[0]["text"])}
 
 
+APOSTROPHES = [
+    {
+        "url": "https://uk.example/1",
+        "title": "Перемир'я на сході: м'яка позиція чи пам'ять про минуле",
+        "text": "Перемир'я на сході знову під загрозою. Пам'ять про минулі перемир'я "
+        "не дає підстав для оптимізму, а об'єкти інфраструктури залишаються під "
+        "обстрілом. Перемир'я оголосили з дев'ятої ранку.",
+    },
+    {
+        "url": "https://uk.example/2",
+        "title": "Перемир'я на сході під загрозою",
+        "text": "Перемир'я на сході знову під загрозою: об'єкти інфраструктури під "
+        "обстрілом, пам'ять про минулі перемир'я не дає підстав для оптимізму. "
+        "Перемир'я діє з дев'ятої ранку.",
+    },
+    {
+        "url": "https://tr.example/1",
+        "title": "Ankara'dan Brüksel'e yanıt: Türkiye'nin AB'deki üyelik süreci",
+        "text": "Türkiye'nin AB'deki üyelik süreci Ankara'dan gelen açıklamayla yeniden "
+        "gündemde. Brüksel'deki toplantıda Türkiye'nin talepleri ele alındı. "
+        "Ankara'daki yetkililer Türkiye'nin kararlı olduğunu söyledi.",
+    },
+    {
+        "url": "https://tr.example/2",
+        "title": "Türkiye'nin AB üyelik süreci Brüksel'de konuşuldu",
+        "text": "Türkiye'nin AB'deki üyelik süreci Brüksel'deki toplantıda ele alındı. "
+        "Ankara'dan yapılan açıklamada Türkiye'nin kararlı olduğu vurgulandı.",
+    },
+]
+
+
+def test_apostrophes_keep_whole_words(tmp_path):
+    """Ukrainian words with an apostrophe are keywords whole ("перемирʼя", not "перемир");
+    Turkish case endings after a name's apostrophe are not keywords ("nin", "dan", "deki")."""
+    db = tmp_path / "a.duckdb"
+    import_jsonl(tmp_path, db, APOSTROPHES)
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+    with connect(db, read_only=True) as con:
+        uk = narrative_of(con, APOSTROPHES[0]["url"])
+        tr = narrative_of(con, APOSTROPHES[2]["url"])
+    assert uk["documents"] == 2 and tr["documents"] == 2
+    assert "перемирʼя" in uk["keywords"], uk["keywords"]
+    assert not {"перемир", "пам", "ять", "єкти"} & set(uk["keywords"]), uk["keywords"]
+    assert {"türkiye", "ankara"} <= set(tr["keywords"]), tr["keywords"]
+    assert not {"nin", "dan", "deki", "daki"} & set(tr["keywords"]), tr["keywords"]
+
+
 def doc(slug: str, url: str | None = None, **fields) -> dict:
     a = ARTICLES[slug]
     out = {
