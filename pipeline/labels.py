@@ -27,10 +27,11 @@ _APOSTROPHE = re.compile(r"(?<![^\W\d_])([^\W\d_]+)['’]([^\W\d_]+)")
 PREFERRED = ("en", "ru", "uk", "de", "fr", "es", "pl", "tr", "ar", "bg")
 
 
-def terms(text: str, top: int = 30) -> list[tuple[str, int]]:
-    """The ``top`` most frequent content words of a text, for c-TF-IDF keywords."""
+def terms(text: str, top: int = 30, lang: str | None = None) -> list[tuple[str, int]]:
+    """The ``top`` most frequent content words of a text, for c-TF-IDF keywords; ``lang``:
+    the text's identified language, if known (``function_words``)."""
     counts = Counter(words(text))
-    for word in function_words(counts):
+    for word in function_words(counts, lang):
         del counts[word]
     return counts.most_common(top)
 
@@ -59,20 +60,26 @@ def _apostrophe(m: re.Match) -> str:
     return before + " " + after
 
 
-def function_words(counts: Counter) -> list[str]:
+def function_words(counts: Counter, lang: str | None = None) -> list[str]:
     """The words of ``counts`` (lower-case words) that are function words of their alphabet's
     language: per alphabet, the language whose list holds most of the distinct words (not
-    occurrences: "war, war and more war" is English)."""
+    occurrences: "war, war and more war" is English). The text's identified language
+    ``lang`` decides for its alphabet whenever its list holds any of the words: a short
+    Turkish text's Latin words are otherwise often held more by the long English, Spanish
+    or French list, which keeps "ile", "acaba" and drops Turkish "para" (money)."""
     index = _index()
     listed = [(word, index[word]) for word in counts if word in index]
     hits: Counter = Counter()
     for _, (alphabet, langs) in listed:
-        for lang in langs:
-            hits[alphabet, lang] += 1
+        for i in langs:
+            hits[alphabet, i] += 1
     best: dict[str, int] = {}
+    if lang in _codes():
+        own = _codes().index(lang)
+        best |= {alphabet: own for alphabet, i in hits if i == own}
     # most words first; a tie goes to the language earlier in PREFERRED
-    for (alphabet, lang), _ in sorted(hits.items(), key=lambda kv: (-kv[1], kv[0][1])):
-        best.setdefault(alphabet, lang)
+    for (alphabet, i), _ in sorted(hits.items(), key=lambda kv: (-kv[1], kv[0][1])):
+        best.setdefault(alphabet, i)
     return [word for word, (alphabet, langs) in listed if best[alphabet] in langs]
 
 
@@ -80,14 +87,19 @@ def function_words(counts: Counter) -> list[str]:
 def _index() -> dict[str, tuple[str, tuple[int, ...]]]:
     """word -> (its alphabet, the languages it is a function word of), languages numbered
     PREFERRED first, then the package's others in code order. Built once per process."""
-    codes = [c for c in PREFERRED if c in LANGUAGE_MAPPING]
-    codes += sorted(c for c in LANGUAGE_MAPPING if c not in PREFERRED)
     langs: dict[str, list[int]] = {}
-    for i, code in enumerate(codes):
+    for i, code in enumerate(_codes()):
         # through the tokenizer terms() uses: "didn't" -> "didn", '"אבל",' -> "אבל"
         for word in {w for entry in _stop_words(code) for w in words(entry)}:
             langs.setdefault(word, []).append(i)
     return {word: (_alphabet(word), tuple(ids)) for word, ids in langs.items()}
+
+
+@lru_cache(maxsize=1)
+def _codes() -> list[str]:
+    """The languages with a list, PREFERRED first, then the package's others in code order."""
+    codes = [c for c in PREFERRED if c in LANGUAGE_MAPPING]
+    return codes + sorted(c for c in LANGUAGE_MAPPING if c not in PREFERRED)
 
 
 def _stop_words(code: str) -> list[str]:

@@ -227,9 +227,9 @@ class ClusterStage(Stage):
                 doc.doc_id, v, doc.seen_at, answer.groups.get(doc.doc_id), doc.lang
             )
             # the document's own words; its translation's are the translate stage's (schema 20)
-            own = doc.text or doc.raw_text or ""
+            own = terms(doc.text or doc.raw_text or "", lang=doc.lang)
             results[i] = NarrativeAssignment(
-                doc.doc_id, doc.version, key, similarity, via, self.model_id, terms(own)
+                doc.doc_id, doc.version, key, similarity, via, self.model_id, own
             )
         # final keys (merges may have redirected earlier assignments), then the batch-level
         # outputs: the state of every narrative the batch touched, and its merges

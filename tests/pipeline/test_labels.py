@@ -181,6 +181,39 @@ def test_apostrophes_keep_whole_words(tmp_path):
     assert not {"nin", "dan", "deki", "daki"} & set(tr["keywords"]), tr["keywords"]
 
 
+# Short Turkish posts whose Latin words the English list holds as many of ("test", "tip",
+# "can": life) as the Turkish list ("bir" a, "ile" with)
+TURKISH_TESTS = [
+    {
+        "url": "https://tr.example/test-1",
+        "title": "Koronavirüs test sonuçları açıklandı",
+        "text": "Sağlık Bakanlığı yeni tip virüs ile ilgili test kapasitesini artırdı; "
+        "test sonuçları açıklandı, can kaybı bir haftada yükseldi.",
+    },
+    {
+        "url": "https://tr.example/test-2",
+        "title": "Koronavirüs: test kapasitesi artırıldı",
+        "text": "Sağlık Bakanlığı yeni tip virüs ile ilgili test kapasitesini artırdı; "
+        "can kaybı bir haftada yükseldi, test sonuçları yarın açıklanacak.",
+    },
+]
+
+
+def test_a_documents_own_language_decides_its_function_words(tmp_path):
+    """The keywords of short Turkish posts leave out Turkish function words ("bir", "ile")
+    and keep "test", "tip" and "can", which are English stop words."""
+    db = tmp_path / "t.duckdb"
+    import_jsonl(tmp_path, db, TURKISH_TESTS)
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+    with connect(db, read_only=True) as con:
+        n = narrative_of(con, TURKISH_TESTS[0]["url"])
+        own = words_of(con, "doc_terms", TURKISH_TESTS[0]["url"])
+    assert n["documents"] == 2 and n["langs"] == ["tr"]
+    assert not {"bir", "ile"} & set(n["keywords"]), n["keywords"]
+    assert "test" in n["keywords"], n["keywords"]
+    assert {"test", "tip", "can"} <= own and not {"bir", "ile"} & own, own
+
+
 def doc(slug: str, url: str | None = None, **fields) -> dict:
     a = ARTICLES[slug]
     out = {
