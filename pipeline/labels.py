@@ -22,6 +22,8 @@ from stop_words import LANGUAGE_MAPPING, get_stop_words
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 # an apostrophe between letters (ʼ, U+02BC, is a letter itself: "памʼять" is one word)
 _APOSTROPHE = re.compile(r"(?<![^\W\d_])([^\W\d_]+)['’]([^\W\d_]+)")
+# the ending after a number's apostrophe: Turkish "2009'dan", "KOVID-19'DAN"
+_NUMBER_ENDING = re.compile(r"(?<=\d)['’][^\W\d_]+")
 
 # A tie between two languages goes to the earlier one here: the translation target first.
 PREFERRED = ("en", "ru", "uk", "de", "fr", "es", "pl", "tr", "ar", "bg")
@@ -40,8 +42,9 @@ def words(text: str) -> list[str]:
     """A text's words, lower-case: runs of at least 3 letters. Turkish capital İ becomes a
     plain i: ``str.lower`` makes it i and a combining dot, which is not a letter, and would
     cut "İstanbul" to "stanbul" and "İçişleri" to "çişleri". An apostrophe between letters
-    joins a Cyrillic word and ends a name before its ending (``_apostrophe``)."""
+    joins a Cyrillic word and ends a name or a number before its ending (``_apostrophe``)."""
     text = _APOSTROPHE.sub(_apostrophe, unicodedata.normalize("NFC", text))
+    text = _NUMBER_ENDING.sub("", text)
     return _WORD.findall(text.lower().replace("i\u0307", "i"))
 
 

@@ -160,7 +160,8 @@ APOSTROPHES = [
         "url": "https://tr.example/2",
         "title": "Türkiye'nin AB üyelik süreci Brüksel'de konuşuldu",
         "text": "Türkiye'nin AB'deki üyelik süreci Brüksel'deki toplantıda ele alındı. "
-        "Ankara'dan yapılan açıklamada Türkiye'nin kararlı olduğu vurgulandı.",
+        "Ankara'dan yapılan açıklamada Türkiye'nin 2005'ten beri kararlı olduğu, "
+        "2023'ten 2024'e dek süreci 2025'ten önce tamamlamak için bir plan yaptığı vurgulandı.",
     },
 ]
 
@@ -174,11 +175,13 @@ def test_apostrophes_keep_whole_words(tmp_path):
     with connect(db, read_only=True) as con:
         uk = narrative_of(con, APOSTROPHES[0]["url"])
         tr = narrative_of(con, APOSTROPHES[2]["url"])
+        tr_own = words_of(con, "doc_terms", APOSTROPHES[3]["url"])
     assert uk["documents"] == 2 and tr["documents"] == 2
     assert "перемирʼя" in uk["keywords"], uk["keywords"]
     assert not {"перемир", "пам", "ять", "єкти"} & set(uk["keywords"]), uk["keywords"]
     assert {"türkiye", "ankara"} <= set(tr["keywords"]), tr["keywords"]
     assert not {"nin", "dan", "deki", "daki"} & set(tr["keywords"]), tr["keywords"]
+    assert "kararlı" in tr_own and not {"nin", "dan", "ten"} & tr_own, tr_own  # "2005'ten"
 
 
 # Short Turkish posts whose Latin words the English list holds as many of ("test", "tip",
