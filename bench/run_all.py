@@ -50,6 +50,8 @@ BENCHES: list[tuple[str, list[str], list[str] | None]] = [
     ("Machine-written-text signals", ["bench.bench_signals", SHARED], None),
     ("Machine-written-text signals on the blind set", ["bench.signals_blind"],
      ["bench.signals_blind"]),
+    ("Keywords: what spaCy's function-word lists add to the stop-words package's",
+     ["bench.stopwords", SHARED], ["bench.stopwords", SHARED]),
     ("Translate and embed stages", ["bench.bench_stages", SHARED], None),
     ("Similarity and language bias", ["bench.bench_similarity", SHARED], None),
     ("Copies and narratives at scale", ["bench.bench_copies_narratives"], None),

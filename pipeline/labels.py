@@ -2,7 +2,11 @@
 
 Function words come from the `stop-words` package: maintained lists for 33 languages, among
 them every language narrascope's sources publish in but Belarusian, Serbian, Macedonian and
-Kazakh. The lists are not pooled, because one language's function word is another's content
+Kazakh. Its German, Russian, Ukrainian, Polish, Turkish and Arabic lists lack common function
+words ("wegen", "mehr", "wurde"; "среди"; "olarak", "değil"; "إلى"): spaCy's lists for those
+languages are added, and they are the only lists for Serbian and Macedonian (spaCy comes with
+argostranslate). Its French, Spanish, Italian, Portuguese and Bulgarian lists are not added:
+they hold content words ("acuerdo", "casa", "città", "conselho", "кауза"). The lists are not pooled, because one language's function word is another's content
 word: German "war" (was), Turkish "son" (last), Spanish "los". A text's words are grouped by
 alphabet, and each group loses the function words of the one language whose list covers most
 of it (Russian, Ukrainian or Bulgarian among Cyrillic words; English, German, French, Polish,
@@ -12,6 +16,7 @@ of both, and an English one keeps "war".
 
 from __future__ import annotations
 
+import importlib
 import re
 import unicodedata
 from collections import Counter
@@ -24,6 +29,11 @@ _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
 _APOSTROPHE = re.compile(r"(?<![^\W\d_])([^\W\d_]+)['’]([^\W\d_]+)")
 # the ending after a number's apostrophe: Turkish "2009'dan", "KOVID-19'DAN"
 _NUMBER_ENDING = re.compile(r"(?<=\d)['’][^\W\d_]+")
+
+# languages whose `stop-words` list spaCy's completes (German "wegen", "mehr"; Turkish
+# "olarak", "değil"; Arabic "إلى"), and those only spaCy has a list for
+SPACY_ADDED = ("de", "ru", "uk", "pl", "tr", "ar")
+SPACY_ONLY = ("sr", "mk")
 
 # A tie between two languages goes to the earlier one here: the translation target first.
 PREFERRED = ("en", "ru", "uk", "de", "fr", "es", "pl", "tr", "ar", "bg")
@@ -101,18 +111,28 @@ def _index() -> dict[str, tuple[str, tuple[int, ...]]]:
 @lru_cache(maxsize=1)
 def _codes() -> list[str]:
     """The languages with a list, PREFERRED first, then the package's others in code order."""
-    codes = [c for c in PREFERRED if c in LANGUAGE_MAPPING]
-    return codes + sorted(c for c in LANGUAGE_MAPPING if c not in PREFERRED)
+    listed = set(LANGUAGE_MAPPING) | set(SPACY_ONLY)
+    codes = [c for c in PREFERRED if c in listed]
+    return codes + sorted(c for c in listed if c not in PREFERRED)
 
 
 def _stop_words(code: str) -> list[str]:
     """The package's list for a language. Its Turkish list was decoded as Windows-1252 rather
     than Windows-1254 ("bazý", "nasýl", "þey" for "bazı", "nasıl", "şey"): the 20 words with
-    ı, ş or ğ are mended, the others are the same in both code pages."""
-    entries = get_stop_words(code)
+    ı, ş or ğ are mended, the others are the same in both code pages. spaCy's list is added
+    for the languages of ``SPACY_ADDED`` and is the only one for ``SPACY_ONLY``."""
+    entries = [] if code in SPACY_ONLY else get_stop_words(code)
     if code == "tr":
-        return [_cp1254(entry) for entry in entries]
+        entries = [_cp1254(entry) for entry in entries]
+    if code in SPACY_ADDED or code in SPACY_ONLY:
+        entries = entries + sorted(_spacy_stop_words(code))
     return entries
+
+
+def _spacy_stop_words(code: str) -> set[str]:
+    """spaCy's function words for a language: plain data, no model (importing spaCy takes
+    about 2 s, once per process; the translate stage imports it anyway)."""
+    return importlib.import_module(f"spacy.lang.{code}.stop_words").STOP_WORDS
 
 
 def _cp1254(entry: str) -> str:

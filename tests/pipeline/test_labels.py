@@ -89,10 +89,63 @@ def test_terms_drop_function_words(lang, text, function, content):
     assert content <= got, f"{lang}: content words lost: {content - got}"
 
 
+# function words the `stop-words` lists lack, seen among narrative keywords on real news
+# (SemEval-2022 articles, the demo); spaCy's lists add them, and are Serbian's and Macedonian's
+MISSING = [
+    (
+        "de",
+        "Wegen der Sanktionen wurde die Pipeline bereits seit zwei Jahren nicht mehr genutzt, "
+        "sagte der Minister; danach gibt es kaum Gas.",
+        {"wegen", "wurde", "bereits", "seit", "mehr", "sagte", "danach", "gibt"},
+        {"sanktionen", "pipeline", "minister", "gas"},
+    ),
+    (
+        "tr",
+        "Bakanlık tarafından yapılan açıklamaya göre yaptırımlar geçici olarak sadece enerji "
+        "değil, ayrıca bankacılık sektörünü de etkiliyor.",
+        {"tarafından", "yapılan", "göre", "sadece", "değil", "ayrıca", "olarak"},
+        {"bakanlık", "açıklamaya", "yaptırımlar", "enerji", "bankacılık", "sektörünü"},
+    ),
+    (
+        "ar",
+        "وصل وزير الخارجية إلى موسكو لإجراء محادثات حول العقوبات أكثر من يومين",
+        {"إلى", "أكثر"},
+        {"وزير", "الخارجية", "موسكو", "محادثات", "العقوبات"},
+    ),
+    (
+        "ru",
+        "Среди причин кризиса министр назвал санкции, которые сразу ударили по экспорту.",
+        {"среди", "сразу", "которые"},
+        {"причин", "кризиса", "министр", "санкции", "экспорту"},
+    ),
+    (
+        "sr",
+        "Министар је рекао да ће преговори о примирју бити настављени ако Запад укине "
+        "санкције које су уведене након избора.",
+        {"након", "ако"},  # spaCy's list lacks "које" and "бити"
+        {"министар", "преговори", "примирју", "запад", "санкције", "избора"},
+    ),
+    (
+        "mk",
+        "Министерот изјави дека преговорите за примирје ќе продолжат доколку Западот ги "
+        "укине санкциите што беа воведени по изборите.",
+        {"дека", "доколку", "што", "беа"},
+        {"министерот", "преговорите", "примирје", "санкциите", "изборите"},
+    ),
+]
+
+
+@pytest.mark.parametrize("lang,text,function,content", MISSING, ids=[s[0] for s in MISSING])
+def test_terms_drop_the_function_words_the_package_lacks(lang, text, function, content):
+    got = {word for word, _ in terms(text, lang=lang)}
+    assert not got & function, f"{lang}: function words kept: {got & function}"
+    assert content <= got, f"{lang}: content words lost: {content - got}"
+
+
 def test_terms_judge_each_alphabet_by_its_own_language():
     # German "war" is a function word (was); in English it is the point of the sentence
     assert {w for w, _ in terms("Der Krieg war lang, und die Sanktionen wurden verlängert.")} == {
-        "krieg", "lang", "sanktionen", "wurden", "verlängert",
+        "krieg", "sanktionen", "verlängert",
     }  # fmt: skip
     assert dict(terms("War, war and more war: the war in Ukraine.")) == {"war": 4, "ukraine": 1}
     # a Russian article quoting an English sentence loses the function words of both
