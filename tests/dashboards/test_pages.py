@@ -285,6 +285,8 @@ def test_search_by_keywords_and_by_meaning_across_languages(client, hostile_db):
     for mode in ("keyword", "semantic"):  # a language no document is in says so
         ua = client.get(f"/search?q=sanctions&mode={mode}&lang=ua").text
         assert "no documents in &#39;ua&#39;" in ua, mode
+        # the form keeps the language asked for rather than showing "any" beside the message
+        assert '<option value="ua" selected>ua (no documents)</option>' in ua, mode
     found = re.findall(r'href="/documents/([0-9a-f]+)"', ru_only)
     assert found and {d for (d,) in rows(db, "SELECT doc_id FROM v_documents WHERE lang = 'ru'")
                       } >= set(found)  # fmt: skip
