@@ -173,12 +173,40 @@ def writer_lock(db_path: str | os.PathLike | None, command: str | None = None) -
 
 def holder(db_path: str | os.PathLike | None) -> dict | None:
     """Who holds the writer lock now (pid, command, start time), or None. Reads the file
-    without locking it, so asking never gets in a writer's way."""
+    without locking it, so asking never gets in a writer's way. A file left by a writer that
+    was killed names a pid that may since belong to another process: where the kernel lists
+    its locks (Linux ``/proc/locks``), the file counts only while someone holds its lock."""
     path = lock_path(db_path)
     try:
         with open(path, encoding="utf-8") as handle:
             info = _read_holder(handle)
+            held = _flocked(os.fstat(handle.fileno()))
     except OSError:
         return None
     pid = info.get("pid")
+    if held is False:
+        return None
     return info if pid and _alive(int(pid)) else None
+
+
+def _flocked(stat: os.stat_result) -> bool | None:
+    """Whether any process holds a ``flock`` on the file of ``stat``, from ``/proc/locks``
+    (lines such as ``3: FLOCK  ADVISORY  WRITE 26733 fe:00:2204806 0 EOF``: the device's
+    major and minor in hex, then the inode); None where the kernel does not list them. Only
+    the inode is compared (an overlay file system may list another device): a lock on a file
+    of the same inode elsewhere makes it True, which leaves the pid to decide, as before."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if "FLOCK" not in fields or "->" in fields:  # "->": a waiter, not a holder
+            continue
+        try:
+            if int(fields[fields.index("FLOCK") + 4].rsplit(":", 1)[1]) == stat.st_ino:
+                return True
+        except (IndexError, ValueError):
+            continue
+    return False

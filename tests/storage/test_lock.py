@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,27 @@ def test_the_lock_is_reentrant_in_a_process_and_exclusive_between_processes(tmp_
         with pytest.raises(LockHeld, match=rf"pid {other.pid} \(narrascope run --sources big"):
             with writer_lock(db):
                 pass
+    finally:
+        other.kill()
+        other.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs /proc/locks (Linux)")
+def test_a_lock_file_naming_a_live_process_that_does_not_hold_it_names_no_writer(tmp_path):
+    """A writer killed with -9 leaves its pid in the lock file; once that pid belongs to
+    another process, `status` named that process as the writer and its run as alive."""
+    db = tmp_path / "d.duckdb"
+    store_demo_articles(db, limit=1)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        Path(f"{db}.lock").write_text(json.dumps({
+            "pid": other.pid, "command": "narrascope run", "started_at": "2026-12-06T00:00:00+00:00",
+        }))  # fmt: skip
+        assert holder(db) is None
+        status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
+        assert status["writer"] is None
+        with writer_lock(db, "mine"):  # and a real holder is still named
+            assert holder(db)["command"] == "mine"
     finally:
         other.kill()
         other.wait()
