@@ -37,6 +37,7 @@ from storage.schema import (
     m33_narratives_view_again,
     m34_runs_narratives_zero,
     m35_macro_aliases,
+    m36_label_sentence_end,
 )
 
 ALL = [
@@ -75,4 +76,5 @@ ALL = [
     m33_narratives_view_again.MIGRATION,
     m34_runs_narratives_zero.MIGRATION,
     m35_macro_aliases.MIGRATION,
+    m36_label_sentence_end.MIGRATION,
 ]

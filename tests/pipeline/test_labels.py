@@ -438,3 +438,37 @@ def test_untitled_documents_get_a_readable_line(tmp_path):
     assert labels["https://t.example/4"] == labels["https://t.example/5"]
     assert labels["https://t.example/6"] == labels["https://t.example/5"]
     assert labels["https://t.example/5"] == (english_first, "Британская пресса пишет о театре.")
+
+
+def test_an_untitled_documents_line_does_not_end_at_an_abbreviation(tmp_path):
+    """The first sentence ended at the first '. ' after 20 characters: "The harbour swim
+    organised by the U.S." and "Глава клуба сообщил, что в 2024 г." (schema version 36)."""
+    db = tmp_path / "a.duckdb"
+    firsts = {
+        "harbour-swim-raises-funds": "The harbour swim organised by the U.S. consulate and "
+        "Mr. Hale raised a record sum on Sunday.",
+        "hokkey-nachalo-sezona": "Глава клуба сообщил, что в 2024 г. Ледовый дворец в т.ч. "
+        "откроется для болельщиков в 2024.",
+        "storm-closes-coast-road": "Police closed the coast road, the council said... Drivers "
+        "should avoid it.",
+    }
+    posts = [
+        {"url": f"https://t.example/{slug}", "text": first + " " + "\n".join(paragraphs(ARTICLES[slug]))}
+        for slug, first in firsts.items()
+    ]  # fmt: skip
+    import_jsonl(tmp_path, db, posts)
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+    with connect(db, read_only=True) as con:
+        labels = dict(
+            con.execute(
+                "SELECT d.url, n.representative_title_original "
+                "FROM v_documents d JOIN v_narratives n USING (narrative_id)"
+            ).fetchall()
+        )
+    assert (
+        labels["https://t.example/harbour-swim-raises-funds"] == firsts["harbour-swim-raises-funds"]
+    )
+    assert labels["https://t.example/hokkey-nachalo-sezona"] == firsts["hokkey-nachalo-sezona"]
+    assert labels["https://t.example/storm-closes-coast-road"] == (
+        "Police closed the coast road, the council said..."
+    )
