@@ -3,6 +3,7 @@ measurement of a child process and `make bench`'s reading of its tables into res
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import re
@@ -223,3 +224,24 @@ def test_the_translated_copies_table_counts_each_pair_once():
     }
     rows = translated_table(demo)
     assert rows[2] == "| 0.30 | " + " | ".join(["1 / 0"] * 5) + " |"
+
+
+def test_the_stopwords_table_counts_what_spacys_lists_take_out(tmp_path, capsys):
+    """bench/stopwords.py: per language, the top-10 terms (the package's lists alone) that
+    spaCy's list would take out, and whether it is added now; the lists are restored."""
+    from bench import stopwords
+    from pipeline import labels
+
+    semsim = tmp_path / "data" / "semsim"
+    semsim.mkdir(parents=True)
+    german = "Wegen der Sanktionen wurde mehr Gas gekauft, sagte der Minister in Berlin."
+    spanish = "El acuerdo de paz fue firmado en Madrid por el ministro y el acuerdo sigue."
+    with open(semsim / "pairs.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["pair_id", "lang1", "lang2", "Overall", "text1", "text2"])
+        w.writerow(["1_2", "de", "es", "4.0", german, spanish])
+    stopwords.main([str(tmp_path)])
+    rows = {line.split(" | ")[0].strip("| "): line for line in capsys.readouterr().out.splitlines()}
+    assert " | yes | " in rows["de"] and "wegen 1" in rows["de"] and "mehr 1" in rows["de"]
+    assert " | no | " in rows["es"] and "acuerdo 1" in rows["es"]
+    assert "de" in labels.SPACY_ADDED and "wegen" not in dict(labels.terms(german, lang="de"))
