@@ -134,6 +134,9 @@ def scrapy_settings(
         "NARRASCOPE_PRIVATE_HOSTS": sorted(private_hosts(sources)),
         "DOWNLOADER_MIDDLEWARES": {
             "crawlers.safety.PrivateAddressMiddleware": 50,
+            # RFC 9309: a robots.txt that answers 5xx or 429, or not at all, disallows the site
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "crawlers.robots.Rfc9309RobotsMiddleware": 100,
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
             "crawlers.safety.LoopSafeRedirectMiddleware": 600,
             "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,

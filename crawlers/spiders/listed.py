@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from crawlers.entries import Link
+from crawlers.robots import Unreachable
 from crawlers.sources import Source
 from storage.crawlstate import canonical_or_none
 from storage.dates import changed_by, parse_date
@@ -38,14 +39,17 @@ class ListedPages:
             return None
         robots = self._robots_middleware()
         parser = robots._parsers.get(urlsplit(url).netloc) if robots else None
-        if parser is None or not hasattr(parser, "allowed"):  # unread, failed, or waited for
+        if parser is None or not hasattr(parser, "allowed"):  # unread, refused, or waited for
             return None
         if parser.allowed(url, self.settings.get("ROBOTSTXT_USER_AGENT") or self.settings.get(
             "USER_AGENT")):  # fmt: skip
             return None
         self.crawler.stats.inc_value("robotstxt/forbidden")
         self._requested.add(canonical_or_none(url) or url)  # another listing's is no other
-        return self._reject(source, url, "robots_txt", "IgnoreRequest: Forbidden by robots.txt")
+        why = f": {parser.detail} (RFC 9309)" if isinstance(parser, Unreachable) else ""
+        return self._reject(
+            source, url, "robots_txt", f"IgnoreRequest: Forbidden by robots.txt{why}"
+        )
 
     def _robots_middleware(self):
         """Scrapy's RobotsTxtMiddleware of this crawl (None where robots.txt is not obeyed)."""

@@ -30,7 +30,7 @@ PUBLIC = "93.184.215.14"  # a globally routable literal, reached only through th
 INTRANET = "intranet.example"  # the stub resolver answers a 10.x address for it
 # the failing servers' names: each its own download slot (scrapy keys slots by host name, ports
 # aside), so one server's backoff slows no other source down
-FAILING = ("errors", "reset", "garbage", "binary-feed", "pages-500")
+FAILING = ("errors", "robots-500", "reset", "garbage", "binary-feed", "pages-500")
 STUB_HOSTS = {INTRANET: "10.20.30.40", **{f"{name}.test": "127.0.0.1" for name in FAILING}}
 MAX_PAGES = 20  # the page budget of the sources with 100,000 links
 MAX_PAGE_LINKS = 2000  # crawlers/spiders/sources.py
@@ -103,7 +103,10 @@ def stalling(tmp_path_factory):
         f"{pub}/story": ("text/html", article("Публичная"), {}),
     })  # fmt: skip
     proxy_log = proxy.server.RequestHandlerClass.log = []
-    sources = [source(mode, s.base + "/", feeds=[s.base + "/feed/"]) for mode, s in servers.items()]
+    # each server answers every path its way, robots.txt too, which RFC 9309 takes as a site
+    # that disallows everything: these sources ignore robots.txt, so the feed is asked for
+    sources = [source(mode, s.base + "/", feeds=[s.base + "/feed/"], obey_robots=False)
+               for mode, s in servers.items()]  # fmt: skip
     sources += [normal_source, source("public", pub + "/", feeds=[pub + "/feed/"],
                                       allow_private=False)]  # fmt: skip
     config = CONFIG + f"timeout = {TIMEOUT}\nmax_bytes = {MAX_BYTES}\n"
@@ -148,13 +151,13 @@ def test_an_endless_chunked_response_is_cut_at_max_bytes(stalling):
 
 @pytest.mark.parametrize("mode", ["slowloris", "silent"])
 def test_slow_and_silent_servers_are_cut_at_the_timeout(stalling, mode):
-    """One byte a second, or not even a status line: each connection, robots.txt's included,
-    is dropped by the client at the timeout; the feed's is recorded as a fetch error."""
+    """One byte a second, or not even a status line: the connection is dropped by the client
+    at the timeout; the feed's is recorded as a fetch error."""
     server = stalling["servers"][mode]
     [(reason, url, detail)] = rejected(stalling, mode)
     assert (reason, url) == ("fetch_error", server.base + "/feed/")
     assert detail.startswith("DownloadTimeoutError") and f"{TIMEOUT}.0 seconds" in detail
-    assert sorted(h.path for h in server.hits) == ["/feed/", "/robots.txt"]  # retries = 0
+    assert sorted(h.path for h in server.hits) == ["/feed/"]  # retries = 0
     for hit in server.hits:  # the server gives up only after 60 s; the slowloris polls each 1 s
         assert hit.hung_up and TIMEOUT - 0.2 < hit.seconds < TIMEOUT + 2.5, hit
     if mode == "slowloris":
@@ -192,7 +195,7 @@ def test_stalling_servers_cost_bounded_time_and_memory_and_stop_no_other_source(
     assert stalling["stored"] == {"normal": 5, "public": 1}
     normal = stalling["health"]["normal"]
     assert (normal["new"], normal["errors"], normal["problem"]) == (5, {}, None)
-    # robots.txt, then the feed: two timeouts for a stalling server, side by side
+    # the feed's timeout for a stalling server, side by side
     assert stalling["run"].seconds < 12 + 4 * TIMEOUT, stalling["run"].seconds  # 9 s here
     assert stalling["run"].peak_rss_mb < PEAK_RSS_MB
 
@@ -306,13 +309,16 @@ class Failing(dict):
 
 @pytest.fixture(scope="module")
 def failing(tmp_path_factory):
-    """One crawl: a site answering 500 to everything, one resetting every connection, one
-    sending bytes that are not HTTP, one whose feed is binary garbage (with HTTP 200), one whose
-    feed lists two pages that answer 500, and a normal source; one retry each."""
+    """One crawl: a site answering 500 to everything but robots.txt, one answering 500 to
+    everything, one resetting every connection, one sending bytes that are not HTTP, one whose
+    feed is binary garbage (with HTTP 200), one whose feed lists two pages that answer 500, and
+    a normal source; one retry each."""
     errors, pages = LocalSite(Failing()), LocalSite({})
+    errors.routes["/robots.txt"] = ("text/plain", b"User-agent: *\nAllow: /\n", {})
     binary = LocalSite({"/feed/": ("application/rss+xml", random.Random(14).randbytes(4096), {})})
     servers = {"reset": HostileServer("reset"), "garbage": HostileServer("garbage")}
-    sites = {"errors": errors, "binary-feed": binary, "pages-500": pages, **servers}
+    sites = {"errors": errors, "robots-500": LocalSite(Failing()), "binary-feed": binary,
+             "pages-500": pages, **servers}  # fmt: skip
     bases = {name: site.base.replace("127.0.0.1", f"{name}.test") for name, site in sites.items()}
     pages.routes.update({"/a/0": HTTP_500, "/a/1": HTTP_500,
                          "/feed/": feed(bases["pages-500"], ["/a/0", "/a/1"])})  # fmt: skip
@@ -321,7 +327,11 @@ def failing(tmp_path_factory):
         if isinstance(site, LocalSite):
             stamps[name] = site.server.RequestHandlerClass.stamps = []
     normal, normal_source = normal_site()
-    sources = [source(name, base + "/", feeds=[base + "/feed/"]) for name, base in bases.items()]
+    # the servers that answer every path their way, robots.txt too, are read without it (RFC
+    # 9309 takes such a robots.txt as disallowing everything: "robots-500" shows it)
+    sources = [source(name, base + "/", feeds=[base + "/feed/"],
+                      **({"obey_robots": False} if name in servers else {}))
+               for name, base in bases.items()]  # fmt: skip
     config = CONFIG.replace("retries = 0", f"retries = {RETRIES}")
     config += f"timeout = {TIMEOUT}\nmax_bytes = {MAX_BYTES}\n"
     try:
@@ -349,16 +359,27 @@ def nothing_fetched(result: dict, name: str, detail: str) -> None:
 
 
 def test_a_server_answering_500_to_everything_is_retried_with_backoff_then_given_up(failing):
-    """robots.txt and the feed are each asked 1 + RETRIES times, no more, and each failure
-    doubles the site's delay (from 1 s; the delay is jittered by 0.5-1.5)."""
+    """The feed is asked 1 + RETRIES times, no more, and a failure backs off the site's
+    delay (from 1 s, jittered by 0.5-1.5; doubled by each failure: test_safety.py)."""
     tries = failing["stamps"]["errors"]
-    assert [(path, status) for path, status, _ in tries] == [("/robots.txt", 500)] * (
-        1 + RETRIES) + [("/feed/", 500)] * (1 + RETRIES)  # fmt: skip
+    assert [(path, status) for path, status, _ in tries] == [("/robots.txt", 200)] + [
+        ("/feed/", 500)] * (1 + RETRIES)  # fmt: skip
     gaps = [b - a for (_, _, a), (_, _, b) in zip(tries, tries[1:], strict=False)]
-    # robots.txt's retry waits a 1 s delay (the last try backs off no more: it is not retried),
-    # the feed's first try that same delay, its retry the doubled one: 2 s
-    assert gaps[0] >= 0.5 and gaps[1] >= 0.45 and gaps[2] >= 1.0, gaps  # ~ms without backoff
+    # the feed's retry waits the 1 s delay its failure set (robots.txt was read at once)
+    assert gaps[1] >= 0.5, gaps  # ~ms without backoff
     nothing_fetched(failing, "errors", "HttpError: Ignoring non-200 response")
+
+
+def test_a_site_whose_robots_txt_answers_500_is_not_crawled(failing):
+    """RFC 9309 2.3.1.4: a robots.txt that is unreachable (5xx) means complete disallow.
+    scrapy read the error page's body as robots.txt, which allowed everything: the feed
+    was asked for, of a site that was failing."""
+    tries = failing["stamps"]["robots-500"]
+    assert [(path, status) for path, status, _ in tries] == [("/robots.txt", 500)] * (1 + RETRIES)
+    [(reason, url, detail)] = rejected(failing, "robots-500")
+    assert (reason, url) == ("robots_txt", failing["bases"]["robots-500"] + "/feed/")
+    assert "robots.txt answered HTTP 500 (RFC 9309)" in detail, detail
+    assert failing["health"]["robots-500"]["errors"] == {"robots_txt": 1}
 
 
 @pytest.mark.parametrize("mode", ["reset", "garbage"])
@@ -366,8 +387,7 @@ def test_reset_connections_and_answers_that_are_not_http_are_failed_fetches(fail
     """A connection reset (RST) as soon as the request came, or 4 KiB of random bytes instead
     of a status line: each request retried once, then the feed recorded as a fetch error."""
     hits = failing["servers"][mode].hits
-    assert sorted(h.path for h in hits) == ["/feed/"] * (1 + RETRIES) + ["/robots.txt"] * (
-        1 + RETRIES)  # fmt: skip
+    assert sorted(h.path for h in hits) == ["/feed/"] * (1 + RETRIES)
     nothing_fetched(failing, mode, "DownloadFailedError: [<twisted.python.failure.Failure ")
     detail = rejected(failing, mode)[0][2]
     if mode == "reset":

@@ -2,6 +2,8 @@
 token, and the pages it disallows no charge on a source's page budget (moved from
 test_safety.py)."""
 
+import pytest
+
 from crawlers.demo import render
 from crawlers.runner import scrapy_settings
 from tests.crawlers.test_spiders import article, crawl, rows, sources_file
@@ -90,3 +92,30 @@ def test_pages_robots_txt_disallows_cost_no_page_budget(tmp_path, local_site):
     assert sorted(p for p, _ in log) == ["/feed/", "/open/0", "/open/1", "/open/2", "/robots.txt"]
     refused = rows(tmp_path, "SELECT url FROM rejections WHERE reason = 'robots_txt'")
     assert sorted(url for (url,) in refused) == [site.base + p for p in paths[:3]]
+
+
+@pytest.mark.parametrize(
+    "status,fetched",
+    [("404", {"/feed/", "/private/a", "/open/b"}), ("503", set()), ("429", set())],
+)
+def test_a_robots_txt_that_answers_an_error_is_read_as_rfc_9309_says(
+    tmp_path, local_site, status, fetched
+):
+    """RFC 9309 2.3.1: a robots.txt that is "unavailable" (4xx) allows everything, whatever
+    its error page says; one that is "unreachable" (5xx; and 429, as Google reads it)
+    disallows the whole site. scrapy read the body of either answer as the file: an error
+    page with no rules allowed everything, a 404 page with rules was obeyed."""
+    site = private_and_open(local_site, b"User-agent: *\nDisallow: /\n")
+    site.routes["/robots.txt"] = ("text/plain", b"User-agent: *\nDisallow: /\n", {"Status": status})
+    if status != "404":  # an error page that says nothing about robots
+        site.routes["/robots.txt"] = ("text/html", b"<h1>Busy</h1>", {"Status": status})
+    log = site.server.RequestHandlerClass.log = []
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    out = crawl(tmp_path, sources)
+    assert {p for p, _ in log} - {"/robots.txt"} == fetched, out
+    if status == "404":
+        assert "2 new" in out and "robots_txt" not in out, out
+    else:
+        assert "0 new" in out and "robots_txt 1" in out, out
+        [(detail,)] = rows(tmp_path, "SELECT detail FROM rejections WHERE reason = 'robots_txt'")
+        assert detail.endswith(f"robots.txt answered HTTP {status} (RFC 9309)"), detail

@@ -222,7 +222,7 @@ def serve_robots(site: Site, rng, mode: str, text: str) -> None:
             site.faults["/robots.txt"] = [(503, 1)]
 
 
-def robots_apply(mode: str) -> bool:
-    """Whether the rules written count for the mode (a 404 allows everything; so does a 500
-    whose body is an error page: scrapy reads the body of whatever answer it got last)."""
-    return mode not in ("404", "500")
+def effective_robots(mode: str, text: str) -> str:
+    """The rules that hold for a robots.txt served the ``mode`` way (RFC 9309 2.3.1): a 404 is
+    "unavailable", no rules; a 500 after the retries "unreachable", everything disallowed."""
+    return {"404": "", "500": "User-agent: *\nDisallow: /\n"}.get(mode, text)
