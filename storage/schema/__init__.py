@@ -38,6 +38,7 @@ from storage.schema import (
     m34_runs_narratives_zero,
     m35_macro_aliases,
     m36_label_sentence_end,
+    m37_terms_again,
 )
 
 ALL = [
@@ -77,4 +78,5 @@ ALL = [
     m34_runs_narratives_zero.MIGRATION,
     m35_macro_aliases.MIGRATION,
     m36_label_sentence_end.MIGRATION,
+    m37_terms_again.MIGRATION,
 ]

@@ -348,3 +348,45 @@ def test_a_date_hint_that_is_no_publication_date_moves_to_the_meta_and_is_retrie
     # e is dated by its first fetch now, c by its hint: the later of the two
     assert dated == [(1, "2026-11-01 01:00"), (2, "2026-11-05 00:00")]
     assert pending == [("c",)]  # a's verdict is gone: the next `process` dedups it again
+
+
+def test_stored_terms_are_computed_again_with_todays_function_words(tmp_path):
+    """Schema 37: a store keeps the terms its stages wrote; after the function-word lists
+    changed, its German narrative kept "wegen" and "mehr" among its keywords until every
+    document was clustered again. The upgrade computes the terms of clustered documents (with
+    their language) and of stored translations as the stages now would."""
+    from pipeline.labels import terms
+
+    de = "Wegen der Sanktionen wurde mehr Gas gekauft, sagte der Minister; danach stieg der Preis."
+    en = "Because of the sanctions more gas was bought, the minister said; then the price rose."
+    stale = [{"term": w, "n": 1} for w in ("wegen", "mehr", "sanktionen", "gas")]
+    db = tmp_path / "36.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, [m for m in MIGRATIONS if m[0] <= 36])
+    con.execute(
+        f"""INSERT INTO documents VALUES ('d1', 'https://de.example/1', 's', '2026-11-01',
+                '2026-11-01', 1);
+            INSERT INTO document_versions (doc_id, version, url, origin, fetched_at,
+                content_hash) VALUES ('d1', 1, 'https://de.example/1', 'import',
+                '2026-11-01', 'h1');
+            INSERT INTO extractions (doc_id, version, stage_version, text)
+                VALUES ('d1', 1, '1', '{de}');
+            INSERT INTO languages VALUES ('d1', 1, '1', 'de', 1.0, 'test');
+            INSERT INTO translations (doc_id, version, stage_version, source_lang, target_lang,
+                status, text, sentences, cache_hits, translated_at)
+                VALUES ('d1', 1, '1', 'de', 'en', 'translated', '{en}', 1, 0, '2026-11-01');
+            INSERT INTO stage_state (doc_id, version, stage, stage_version, status,
+                processed_at) VALUES ('d1', 1, 'cluster', '3', 'done', '2026-11-01');
+            INSERT INTO narratives VALUES (1, '2026-11-01', '2026-11-01', 'm', 1, NULL, [1.0]);
+            INSERT INTO narrative_members VALUES ('d1', 1, 1.0, 'new', '2026-11-01 02:00+00')"""
+    )
+    con.execute("INSERT INTO doc_term_lists VALUES ('d1', ?)", [stale])
+    con.execute("INSERT INTO translation_term_lists VALUES ('d1', 1, ?)", [stale])
+    con.close()
+    with connect(db) as con:
+        own = dict(con.execute("SELECT term, n FROM doc_terms").fetchall())
+        translated = dict(con.execute("SELECT term, n FROM translation_terms").fetchall())
+        [(original,)] = con.execute("SELECT keywords_original FROM v_narratives").fetchall()
+    assert own == dict(terms(de, lang="de")) and not {"wegen", "mehr", "danach"} & set(own)
+    assert translated == dict(terms(en)) and {"sanctions", "minister"} <= set(translated)
+    assert "wegen" not in original and "sanktionen" in original
