@@ -192,6 +192,16 @@ class ClusterStage(Stage):
                 left.discard(key)
             else:
                 left.add(key)
+        # its last date: its other members' latest, and that of the batch's documents that
+        # stay (before, the date of one that left kept the narrative in the window)
+        for key in left:
+            dates = [answer.rest_last_seen.get(key)] + [
+                answer.earlier_seen.get(doc_id)
+                for doc_id, (k, _, _) in answer.earlier.items()
+                if k == key and doc_id not in vectors
+            ]
+            dates = [d for d in dates if d is not None]
+            narratives[key].last_seen = max(dates) if dates else None
         return left
 
     def process(

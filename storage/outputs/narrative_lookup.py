@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 
 from storage import means as language_means
+from storage.documents import seen_at_sql
 from storage.means import LanguageMeans
 from storage.vectors import read_columns
 
@@ -45,6 +46,11 @@ class NarrativeContext:
     active: list[StoredNarrative] = field(default_factory=list)
     # doc id -> (narrative, language, lead vector) of the earlier version placed, where one was
     earlier: dict[str, tuple] = field(default_factory=dict)
+    # for the narratives of ``earlier``: the latest date of their other members (None: no
+    # other member), and each of those documents' own date; the stage sets a narrative's
+    # last date from them when the batch takes documents out of it
+    rest_last_seen: dict[int, datetime | None] = field(default_factory=dict)
+    earlier_seen: dict[str, datetime] = field(default_factory=dict)
 
 
 _ACTIVE = "SELECT narrative_id, size, vector_sum, last_seen FROM narratives WHERE model_id = ?"
@@ -69,6 +75,27 @@ def _active(
 def _read_active(con: duckdb.DuckDBPyConnection, where: str, params: list) -> dict:
     sql = f"{_ACTIVE}{where} ORDER BY narrative_id"  # ``where`` is one of _active's constants
     return read_columns(con, sql, params, vectors=("vector_sum",))
+
+
+def _dates_without(con: duckdb.DuckDBPyConnection, out: NarrativeContext, held: set) -> None:
+    """The dates a narrative's last date is counted from when the batch's earlier versions
+    leave it (as ``storage.outputs.narratives._recount`` counts it: current versions)."""
+    rows = con.execute(
+        f"SELECT m.narrative_id, m.doc_id, {seen_at_sql('x')} FROM narrative_members m "
+        "JOIN documents d ON d.doc_id = m.doc_id "
+        "JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
+        "LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version "
+        "WHERE m.narrative_id IN (SELECT unnest(?::BIGINT[]))",
+        [sorted(held)],
+    ).fetchall()
+    out.rest_last_seen = dict.fromkeys(held)
+    for nid, doc_id, seen in rows:
+        if doc_id in out.earlier:
+            out.earlier_seen[doc_id] = seen
+        elif seen is not None and (
+            out.rest_last_seen[nid] is None or seen > out.rest_last_seen[nid]
+        ):
+            out.rest_last_seen[nid] = seen
 
 
 def narrative_context(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> NarrativeContext:
@@ -112,6 +139,8 @@ def narrative_context(con: duckdb.DuckDBPyConnection, q: NarrativeLookup) -> Nar
         ).fetchall()
     )
     held = {nid for nid, _, _ in out.earlier.values()}
+    if held:
+        _dates_without(con, out, held)
     active = _active(con, q.model_id, q.since, set(out.group_narratives.values()) | held)
     parts: dict = {}
     if active["narrative_id"]:
