@@ -247,6 +247,8 @@ class ClusterStage(Stage):
         for r in results:
             if isinstance(r, NarrativeAssignment):
                 r.narrative = state.resolve(r.narrative)
+                # the narrative it started merged into another: no narrative was formed
+                r.merged = r.via == "new" and r.narrative != f"new:{r.doc_id}"
                 touched[r.narrative] = True
         outputs: list = [state.active[key].state(self.model_id) for key in touched]
         outputs += [NarrativeMerge(m, s, why) for m, s, why in state.merges]

@@ -56,10 +56,15 @@ class NarrativeAssignment:
     #: set by ``write``: the narrative this document started took back the id of one its
     #: documents had left (a changed page alone in its narrative): no new narrative
     taken_back: bool = False
+    #: set by the stage: the narrative this document started merged into another within its
+    #: batch (it was given no id): no new narrative either
+    merged: bool = False
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"narrative_taken_back" if self.taken_back else f"narrative_{self.via}": 1}
+        if self.taken_back:
+            return {"narrative_taken_back": 1}
+        return {"narrative_new_merged" if self.merged else f"narrative_{self.via}": 1}
 
 
 @dataclass(slots=True)
@@ -89,7 +94,9 @@ class NarrativeMerge:
 
     @property
     def counts(self) -> dict[str, int]:
-        return {"narrative_merges": 1}
+        # a narrative born in the batch and merged in it was never stored: no merge to count
+        # (its document counts it, ``narrative_new_merged``)
+        return {} if isinstance(self.merged, str) else {"narrative_merges": 1}
 
 
 NARRATIVE_COLUMNS = [
@@ -129,7 +136,7 @@ def write(con, ctx: WriteContext, items: list[NarrativeAssignment], extras: list
     # that narrative's id and date of creation back; the others get the next ids
     ids, created = _reclaim(new_keys, items, returning)
     for r in items:  # counted apart from the narratives formed (the run's summary, v_runs)
-        r.taken_back = r.via == "new" and r.narrative in ids
+        r.taken_back = r.via == "new" and not r.merged and r.narrative in ids
     fresh_keys = [k for k in new_keys if k not in ids]
     if fresh_keys:
         fresh = con.execute(

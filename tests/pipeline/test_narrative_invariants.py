@@ -11,6 +11,7 @@ more. No embedding model: `[cluster] vectors = "words"` (none of these depends o
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 from collections import defaultdict
@@ -341,3 +342,47 @@ def test_a_narrative_a_changed_page_left_is_silent_from_its_remaining_documents_
     # before the fix: c in story_x, whose stored last date was a's 2026-08-01
     assert narrative_of(db, "/c") != story_x, f"c joined {story_x}, last seen {last}"
     assert last == datetime(2026, 7, 5, 8, tzinfo=UTC)
+
+
+# Two orthogonal blocks of character n-grams (one Latin, one Cyrillic): a title of x Latin and
+# y Cyrillic units lies at the angle atan(y/x) from the Latin one.
+LATIN, CYRILLIC = "kalo mine rut sef", "кало мине рут сеф"
+# b (4, 7) starts a narrative beside a's (1, 0); each piece after it lies nearer a's
+# narrative, pulling it towards b's until the two converge (cosine 0.97) and merge
+DRIFT = [(19, 11), (22, 17), (13, 11), (23, 21), (24, 23), (1, 1), (19, 20), (18, 19),
+         (23, 25), (11, 12), (17, 19), (8, 9), (8, 9), (8, 9), (17, 20), (13, 15), (17, 20),
+         (17, 20), (19, 25), (19, 25), (19, 25)]  # fmt: skip
+
+
+def drifting(rng: random.Random, n: int, x: int, y: int) -> dict:
+    """A piece whose title (40 units) sets its vector; its text, words of its own, sets
+    little of it and makes it no copy of another."""
+    scale = 40 / math.hypot(x, y)
+    title = " ".join([LATIN] * round(x * scale) + [CYRILLIC] * round(y * scale))
+    words = ("".join(rng.choice("bdgpvwzxq") for _ in range(5)) for _ in range(250))
+    date = datetime(2026, 9, 1, tzinfo=UTC) + timedelta(hours=n)
+    return {"url": f"https://site{n}.example/{n}", "title": title, "text": " ".join(words),
+            "lang": "en", "source": f"site{n}", "published_at": date.isoformat()}  # fmt: skip
+
+
+def test_a_narrative_started_and_merged_in_one_batch_is_not_counted_as_new(tmp_path):
+    """a's narrative is stored. The next run's one batch starts b's narrative, then pieces
+    pull a's narrative towards it until they merge into a's (the older id): no narrative
+    was formed (no id given out), so the run's summary (and v_runs.narratives_new) says 0
+    new. Before the fix it said 1: b's document had started a narrative."""
+    rng = random.Random(1)
+    db = tmp_path / "n.duckdb"
+    import_docs(tmp_path, db, "1", [drifting(rng, 0, 1, 0)])
+    run_stages(db, stages(), batch_size=8, run_id="r1")
+    import_docs(tmp_path, db, "2", [drifting(rng, n, x, y)
+                                    for n, (x, y) in enumerate([(4, 7), *DRIFT], 1)])  # fmt: skip
+    with connect(db, read_only=True) as con:
+        ids = con.execute("SELECT id, narrative_id FROM v_narrative_ids").fetchall()
+    report = run_stages(db, stages(), batch_size=8, run_id="r2").as_dict()["cluster"]
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT id, narrative_id FROM v_narrative_ids").fetchall() == ids
+        [(documents,)] = con.execute("SELECT documents FROM v_narratives").fetchall()
+    assert documents == 2 + len(DRIFT)  # b's narrative merged into a's
+    said = {k: n for k, n in report.items() if k.startswith("narrative")}
+    # before the fix: {'narrative_merges': 1, 'narrative_nearest': 21, 'narrative_new': 1}
+    assert said.get("narrative_new", 0) == 0, said
