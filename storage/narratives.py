@@ -24,27 +24,47 @@ _NOT_REJECTED = (
 )
 
 
+# The version a rebuild clusters: the current one where the stages before the cluster stage
+# have it (``ready``: SQL on ``d``, true when they do) and did not reject it, else the one the
+# cluster stage placed, if any: a page whose new version waits for `process` (or was rejected
+# after its earlier version was placed) keeps its place, as it does in `process` until its new
+# version is placed (before, a rebuild dropped it, and its narrative's id when it was alone).
+def _rebuild_version(ready: str) -> str:
+    return f"""
+        CASE WHEN {ready} AND {_NOT_REJECTED} THEN d.current_version
+             ELSE (SELECT max(s.version) FROM stage_state s WHERE s.doc_id = d.doc_id
+                   AND s.stage = 'cluster' AND s.status = 'done'
+                   AND d.doc_id IN (SELECT doc_id FROM narrative_members)) END"""
+
+
 def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: str) -> list[tuple]:
-    """(doc_id, version, lead vector, seen_at, copy group, language) of every current
-    document with a vector of this model and no rejection, oldest first; the vectors are rows of one float32
+    """(doc_id, version, lead vector, seen_at, copy group, language) of every document to
+    cluster, at its current version with a vector of this model and no rejection, else at the
+    version placed (``_rebuild_version``), oldest first; the vectors are rows of one float32
     matrix (read through Arrow: ``storage/vectors.py``)."""
+    ready = (
+        "EXISTS (SELECT 1 FROM embeddings r WHERE r.doc_id = d.doc_id "
+        "AND r.version = d.current_version AND r.model_id = $model AND r.input = $input)"
+    )
     cols = read_columns(
         con,
         f"""
-        SELECT d.doc_id, d.current_version AS version,
+        WITH docs AS (SELECT d.doc_id, {_rebuild_version(ready)} AS version FROM documents d)
+        SELECT d.doc_id, k.version,
                coalesce(e.lead_vector, e.vector) AS vector,
                {seen_at_sql()} AS seen_at,
                c.group_id, l.lang
-        FROM documents d
-        JOIN embeddings e ON e.doc_id = d.doc_id AND e.version = d.current_version
-        JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
-        LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
-        LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
+        FROM docs k
+        JOIN documents d ON d.doc_id = k.doc_id
+        JOIN embeddings e ON e.doc_id = d.doc_id AND e.version = k.version
+        JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = k.version
+        LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = k.version
+        LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = k.version
         LEFT JOIN copy_members c ON c.doc_id = d.doc_id
-        WHERE e.model_id = ? AND e.input = ? AND {_NOT_REJECTED}
+        WHERE e.model_id = $model AND e.input = $input
         ORDER BY seen_at, d.doc_id
         """,
-        [model_id, input_kind],
+        {"model": model_id, "input": input_kind},
         vectors=("vector",),
     )
     names = ("doc_id", "version", "vector", "seen_at", "group_id", "lang")
@@ -52,19 +72,26 @@ def rebuild_inputs(con: duckdb.DuckDBPyConnection, model_id: str, input_kind: st
 
 
 def rebuild_texts(con: duckdb.DuckDBPyConnection) -> list[tuple]:
-    """(doc_id, version, title, text, seen_at, copy group, language) of every extracted
-    current document with no rejection, oldest first (for clustering without an embedding model)."""
+    """(doc_id, version, title, text, seen_at, copy group, language) of every document to
+    cluster, at its current version where it is extracted and not rejected, else at the
+    version placed (``_rebuild_version``), oldest first (for clustering without an embedding
+    model)."""
+    ready = (
+        "EXISTS (SELECT 1 FROM extractions r WHERE r.doc_id = d.doc_id "
+        "AND r.version = d.current_version)"
+    )
     return con.execute(
         f"""
-        SELECT d.doc_id, d.current_version, coalesce(x.title, v.hint_title), x.text,
+        WITH docs AS (SELECT d.doc_id, {_rebuild_version(ready)} AS version FROM documents d)
+        SELECT d.doc_id, k.version, coalesce(x.title, v.hint_title), x.text,
                {seen_at_sql()} AS seen_at,
                c.group_id, l.lang
-        FROM documents d
-        JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
-        JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version
-        LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
+        FROM docs k
+        JOIN documents d ON d.doc_id = k.doc_id
+        JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = k.version
+        JOIN extractions x ON x.doc_id = d.doc_id AND x.version = k.version
+        LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = k.version
         LEFT JOIN copy_members c ON c.doc_id = d.doc_id
-        WHERE {_NOT_REJECTED}
         ORDER BY seen_at, d.doc_id
         """
     ).fetchall()

@@ -3,18 +3,22 @@ hashed word vectors, and when the cluster stage rejects the new version (a helpe
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 
 from pipeline.narratives import ClusterStage
+from pipeline.rebuild import rebuild
 from pipeline.runner import run_stages
 from storage import connect
 from storage.documents import store_pages
 from storage.urls import doc_id_for
 from tests.pipeline.test_dedup import ARTICLE, EDITED, UNRELATED, page
 from tests.pipeline.test_incremental_invariants import stages
+from tests.pipeline.test_narrative_invariants import SYLLABLES, article, import_docs, narrative_of
+from tests.pipeline.test_narrative_invariants import stages as word_stages
 
 
 def narratives(db):
@@ -104,3 +108,37 @@ def test_a_changed_page_that_starts_its_own_narrative_again_is_no_new_narrative(
     counters = report.stages[-1].counters
     assert counters.get("narrative_new", 0) == 0, counters
     assert counters == {"narrative_taken_back": 1}, counters
+
+
+def test_a_rebuild_keeps_a_page_whose_new_version_waits_in_its_narrative(tmp_path):
+    """a and b tell two stories, each a narrative. a's page changes; before `process` reads
+    the new version, `cluster --rebuild` runs. a's earlier version keeps its place, as it
+    does in `process` until the new version is placed: a is still in its narrative and the
+    id still resolves, also after the next `process` moves a on. Before the fix the rebuild
+    dropped a (current version not extracted yet) and its narrative with it: the id no
+    longer resolved, ever (a started a narrative under a new id)."""
+    rng = random.Random(3)
+    words = ["".join(rng.choice(SYLLABLES) for _ in range(3)) for _ in range(90)]
+    x, y, z = words[:30], words[30:60], words[60:]
+
+    def doc(url: str, words: list[str]) -> dict:
+        title, text = article(rng, "en", words)
+        return {"url": f"https://{url}", "title": title, "text": text, "lang": "en",
+                "source": url.split("/")[0], "published_at": "2026-08-01T08:00:00+00:00"}  # fmt: skip
+
+    db = tmp_path / "n.duckdb"
+    import_docs(tmp_path, db, "1", [doc("a.example/a", x), doc("b.example/b", y)])
+    run_stages(db, word_stages(), batch_size=4, run_id="r1")
+    story_a = narrative_of(db, "/a")
+    assert story_a is not None and story_a != narrative_of(db, "/b")
+    import_docs(tmp_path, db, "2", [doc("a.example/a", z)])
+    rebuild(db, {"vectors": "words"})
+    with connect(db, read_only=True) as con:
+        ids = dict(con.execute("SELECT id, narrative_id FROM v_narrative_ids").fetchall())
+    # before the fix: a in no narrative, and {b's id: b's id} alone
+    assert narrative_of(db, "/a") == story_a, ids
+    assert ids.get(story_a) == story_a
+    run_stages(db, word_stages(), batch_size=4, run_id="r2")
+    with connect(db, read_only=True) as con:
+        ids = dict(con.execute("SELECT id, narrative_id FROM v_narrative_ids").fetchall())
+    assert ids.get(story_a) == narrative_of(db, "/a") is not None
