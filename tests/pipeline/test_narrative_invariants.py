@@ -6,7 +6,9 @@ document is in one live narrative, copies sit in their group's narrative, no id 
 vanishes, `v_narratives` counts its members, the stored state the rule reads (size, last date)
 is its members', a second `process` changes nothing, and the run's `narrative_new` counts the
 narratives the run really started. One short seed by default; NARRASCOPE_RANDOM_SEEDS=N for
-more. No embedding model: `[cluster] vectors = "words"` (none of these depends on it)."""
+more. No embedding model: `[cluster] vectors = "words"` (none of these depends on it);
+``run_seed(tmp_path, seed, "embed")`` runs a smaller corpus with the packaged e5 model (about
+60 s a seed, too slow for the suite)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import pytest
 
 from crawlers.jsonl_import import import_files
 from pipeline.dedup import DedupStage
+from pipeline.embed import EmbedStage
 from pipeline.extract import ExtractStage
 from pipeline.langid import LangIdStage
 from pipeline.narratives import ClusterStage
@@ -55,9 +58,10 @@ def article(rng: random.Random, lang: str, words: list[str]) -> tuple[str, str]:
     return title, " ".join(sentences * 2)
 
 
-def stages() -> list:
-    return [ExtractStage(), LangIdStage(), DedupStage(translated=False),
-            ClusterStage(vectors="words")]  # fmt: skip
+def stages(vectors: str = "words") -> list:
+    embed = [EmbedStage()] if vectors == "embed" else []
+    return [ExtractStage(), LangIdStage(), *embed, DedupStage(translated=False),
+            ClusterStage(vectors=vectors)]  # fmt: skip
 
 
 class Corpus:
@@ -93,10 +97,10 @@ class Corpus:
                                   hours=self.rng.randint(0, 23))).isoformat()  # fmt: skip
 
 
-def documents(rng: random.Random) -> list[dict]:
+def documents(rng: random.Random, size: tuple[int, int] = (40, 70)) -> list[dict]:
     corpus = Corpus(rng)
     docs = []
-    for n in range(rng.randint(40, 70)):
+    for n in range(rng.randint(*size)):
         story = rng.randrange(len(corpus.stories))
         title, text = corpus.text(story)
         doc = {"url": f"https://site{rng.randint(0, 5)}.example/{story}/{n}", "title": title,
@@ -261,9 +265,10 @@ def window_check(con, before: set, run_id: str, where: str) -> None:
         assert near, f"{where}: {doc} joined narrative {nid} with no member within 30 days"
 
 
-def run_seed(tmp_path, seed: int) -> None:
+def run_seed(tmp_path, seed: int, vectors: str = "words") -> None:
     rng = random.Random(seed)
-    docs = documents(rng)
+    docs = documents(rng, (40, 70) if vectors == "words" else (12, 18))
+    pipeline = stages(vectors)  # one model load for the seed
     db = tmp_path / f"s{seed}.duckdb"
     seen_ids: set = set()
     runs = rng.randint(3, 5)
@@ -277,11 +282,12 @@ def run_seed(tmp_path, seed: int) -> None:
         import_files(db, [src])
         where = f"seed {seed} run {r}"
         if rebuild_at == (r, "import"):
-            rebuild_and_check(db, seen_ids, where + " rebuilt after the import")
+            rebuild_and_check(db, vectors, seen_ids, where + " rebuilt after the import")
         with connect(db, read_only=True) as con:
             before = set(con.execute("SELECT id FROM v_narrative_ids").fetchall())
             placed = placements(con)
-        report = run_stages(db, stages(), batch_size=rng.randint(1, 6), run_id=f"r{seed}-{r}")
+        batch = rng.randint(1, 6)
+        report = run_stages(db, pipeline, batch_size=batch, run_id=f"r{seed}-{r}")
         counters = report.as_dict().get("cluster", {})
         with connect(db, read_only=True) as con:
             after = set(con.execute("SELECT id FROM v_narrative_ids").fetchall())
@@ -293,15 +299,15 @@ def run_seed(tmp_path, seed: int) -> None:
             f"{where}: the summary counts {counters.get('narrative_new', 0)} new narratives, "
             f"{started} ids were given out"
         )
-        run_stages(db, stages(), batch_size=rng.randint(1, 6), run_id=f"r{seed}-{r}-again")
+        run_stages(db, pipeline, batch_size=rng.randint(1, 6), run_id=f"r{seed}-{r}-again")
         with connect(db, read_only=True) as con:
             assert snapshot(con) == state, f"{where}: a second process changed the narratives"
         if rebuild_at == (r, "process"):
-            rebuild_and_check(db, seen_ids, where + " rebuilt after the process")
+            rebuild_and_check(db, vectors, seen_ids, where + " rebuilt after the process")
 
 
-def rebuild_and_check(db, seen_ids: set, where: str) -> None:
-    rebuild(db, {"vectors": "words"})
+def rebuild_and_check(db, vectors: str, seen_ids: set, where: str) -> None:
+    rebuild(db, {"vectors": vectors})
     with connect(db, read_only=True) as con:
         check(con, seen_ids, where)
 
