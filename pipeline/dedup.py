@@ -192,14 +192,15 @@ class DedupStage(Stage):
         signed = prepared if prepared is not None else self.prepare(batch)
         answers = {type(a): a for a in (found or {}).values()}
         answer = answers.get(CopyCandidates) or CopyCandidates()
+        # what is stored of the batch's own documents is of a version they replace now: a
+        # batch document is compared by its text in this batch, once it has been handled,
+        # and found by its buckets now, not by the stored ones of its old text
+        ours = {d.doc_id for d in batch}
         stored_sigs = {d: np.frombuffer(s, dtype="<u4") for d, s in answer.near.items()}
-        index = {key: list(ids) for key, ids in answer.buckets.items()}
+        index = {key: [i for i in ids if i not in ours] for key, ids in answer.buckets.items()}
         batch_sigs: dict[str, np.ndarray] = {}
         results = []
         earlier: dict[str, list[str]] = {}  # text hash -> documents of this batch before
-        # what is stored of the batch's own documents is of a version they replace now: a
-        # batch document is compared by its text in this batch, once it has been handled
-        ours = {d.doc_id for d in batch}
         translations = (
             self._translations(
                 batch, answer.vectors, _Window(answer.window, self, batch, answer.means)

@@ -14,6 +14,7 @@ from pipeline.narratives import ClusterStage
 from pipeline.runner import run_stages
 from storage import connect
 from storage.documents import store_pages
+from storage.records import DocInput
 from storage.urls import doc_id_for
 from tests.pipeline.test_dedup import ARTICLE, EDITED, UNRELATED, page
 
@@ -90,3 +91,44 @@ def test_a_changed_page_leaves_its_old_narrative_when_it_is_clustered_again(tmp_
     assert members == {a: b_narrative, b: b_narrative}
     # ... which still counts a's first version: [(1, 2, 1), (2, 1, 1)]
     assert counted == [(b_narrative, 2, 2)]
+
+
+def rewritten(first: int, words: int, tag: str) -> str:
+    """ARTICLE with ``words`` words from the ``first`` replaced by placeholders."""
+    tokens = ARTICLE.split()
+    new = [f"w{tag}{j}" for j in range(words)]
+    return " ".join(tokens[:first] + new + tokens[first + words :])
+
+
+def test_a_changed_page_is_compared_by_its_new_buckets_only(tmp_path):
+    """x.example/a said ARTICLE, now says an edit of it (A2); y.example/b, new, is another
+    edit. A2 and b share no LSH bucket (their MinHash estimate is 0.60, but a document is
+    compared only with documents sharing a bucket), while a's *old* text shares one with b.
+    Processed in one batch or with the changed page in a batch of its own first, b links to
+    nothing."""
+    a2, b_text = rewritten(59, 24, "a"), rewritten(58, 30, "b")
+    stage = DedupStage(translated=False)
+    (_, sig_a, buckets_a), (_, sig_b, buckets_b), (_, _, buckets_old) = stage.prepare(
+        [DocInput(f"d{i}", 1, "u", "s", text=t) for i, t in enumerate((a2, b_text, ARTICLE))]
+    )
+    assert not set(enumerate(buckets_a)) & set(enumerate(buckets_b))
+    assert set(enumerate(buckets_old)) & set(enumerate(buckets_b))
+    assert (sig_a == sig_b).mean() >= 0.5
+    found = {}
+    for split in ("one batch", "page first"):
+        db = tmp_path / f"{split.replace(' ', '-')}.duckdb"
+        with connect(db) as con:
+            store_pages(con, [page("https://x.example/a", ARTICLE, 0)])
+        run_stages(db, stages(), batch_size=4, run_id="r1")
+        with connect(db) as con:
+            store_pages(con, [page("https://x.example/a", a2, 5)])
+        if split == "page first":
+            run_stages(db, stages(), batch_size=4, run_id="r2")
+        with connect(db) as con:
+            store_pages(con, [page("https://y.example/b", b_text, 6)])
+        run_stages(db, stages(), batch_size=4, run_id="r3")
+        found[split] = links(db)
+    assert found["page first"] == set()
+    # before the fix in pipeline/dedup.py: {(b, a, 'near')}: b found a through the bucket
+    # of a's old text, stored, and compared it with a's new one
+    assert found["one batch"] == found["page first"]
