@@ -111,7 +111,7 @@ class DedupStage(Stage):
     embed_input: str = "original"
     embed_prefix: str = "query"
     #: a text of at most ``repeat_words`` words that one site serves at ``repeat_addresses``
-    #: addresses or more is that site's boilerplate, not news (0: off; see ``_boilerplate``)
+    #: addresses or more is that site's boilerplate, not news (0: off; see ``_repeats``)
     repeat_addresses: int = 3
     repeat_words: int = 160
     needs_html: bool = False
@@ -192,10 +192,16 @@ class DedupStage(Stage):
         signed = prepared if prepared is not None else self.prepare(batch)
         answers = {type(a): a for a in (found or {}).values()}
         answer = answers.get(CopyCandidates) or CopyCandidates()
+        same = answers.get(SameText) or SameText()
+        now, extras = self._repeats(batch, signed, same) if self.repeat_addresses else ({}, [])
         # what is stored of the batch's own documents is of a version they replace now: a
         # batch document is compared by its text in this batch, once it has been handled,
-        # and found by its buckets now, not by the stored ones of its old text
-        ours = {d.doc_id for d in batch}
+        # and found by its buckets now, not by the stored ones of its old text. One whose new
+        # version is its site's boilerplate stays the article it was, where it was one: that
+        # stored version is the others' candidate, and its links to them are weighed again
+        stays = {d.doc_id for d in batch if d.doc_id in now
+                 and answer.versions.get(d.doc_id, d.version) < d.version}  # fmt: skip
+        ours = {d.doc_id for d in batch} - stays
         stored_sigs = {d: np.frombuffer(s, dtype="<u4") for d, s in answer.near.items()}
         index = {key: [i for i in ids if i not in ours] for key, ids in answer.buckets.items()}
         batch_sigs: dict[str, np.ndarray] = {}
@@ -209,6 +215,9 @@ class DedupStage(Stage):
             else {}
         )
         for doc, (digest, sig, bucket_list) in zip(batch, signed, strict=True):
+            if doc.doc_id in now:
+                results.append(None)
+                continue
             matches: dict[str, tuple[str, float]] = {}
             stored = [o for o in answer.exact.get(digest, []) if o not in ours]
             for other in stored + earlier.get(digest, []):
@@ -228,7 +237,7 @@ class DedupStage(Stage):
             matches.pop(doc.doc_id, None)
             # a changed page: the copies that linked to its old text keep their links where
             # its text bears them out now, in their direction, and lose them where not
-            linked = answer.linked.get(doc.doc_id, set())
+            linked = {c for c in answer.linked.get(doc.doc_id, set()) if c not in ours}
             results.append(
                 CopyResult(
                     doc.doc_id,
@@ -247,16 +256,25 @@ class DedupStage(Stage):
             batch_sigs[doc.doc_id] = sig
             for band, b in enumerate(bucket_list):
                 index.setdefault((band, b), []).append(doc.doc_id)
-        if not self.repeat_addresses:
+        if not extras:
             return results
-        return self._boilerplate(batch, signed, answers.get(SameText) or SameText(), results)
+        gone = {r.doc_id for r in extras if isinstance(r, Rejection)} | (now.keys() - stays)
+        items: list = []
+        for doc, result in zip(batch, results, strict=True):
+            if doc.doc_id in now:
+                items.append(Rejection.of(self.name, doc, REASON, now[doc.doc_id]))
+                continue
+            result.matches = [m for m in result.matches if m[0] not in gone]
+            result.relinked = [m for m in result.relinked if m[0] not in gone]
+            items.append(result)
+        return BatchResult(items, extras)
 
     def _short(self, doc: DocInput) -> bool:
         return 0 < len(_WORD.findall(self._text(doc))) <= self.repeat_words
 
-    def _boilerplate(self, batch: list[DocInput], signed: list, same: SameText,
-                     results: list[CopyResult]) -> list | BatchResult:  # fmt: skip
-        """Reject the texts a site serves at ``repeat_addresses`` addresses or more: a
+    def _repeats(self, batch: list[DocInput], signed: list, same: SameText) -> tuple[dict, list]:
+        """(batch doc id -> why it is rejected, the stored documents rejected with them and
+        the site_repeats rows). Reject the texts a site serves at ``repeat_addresses`` addresses or more: a
         challenge, block or error page served in place of every article, a header scraped
         instead of the article (six SemEval-2022 texts are one Arabic site's header). Whatever
         its wording, it would otherwise make one copy group and one narrative of its
@@ -296,18 +314,7 @@ class DedupStage(Stage):
                     now[doc_id] = detail
                 extras.append(RepeatedText(doc_id, seen.version, site, digest, words[digest],
                                            addresses))  # fmt: skip
-        if not extras:
-            return results
-        gone = {r.doc_id for r in extras if isinstance(r, Rejection)} | now.keys()
-        items: list = []
-        for doc, result in zip(batch, results, strict=True):
-            if doc.doc_id in now:
-                items.append(Rejection.of(self.name, doc, REASON, now[doc.doc_id]))
-                continue
-            result.matches = [m for m in result.matches if m[0] not in gone]
-            result.relinked = [m for m in result.relinked if m[0] not in gone]
-            items.append(result)
-        return BatchResult(items, extras)
+        return now, extras
 
     def _translations(self, batch: list[DocInput], vectors: dict, w: _Window) -> dict:
         """doc id -> [(other doc id, cosine)]: the documents in other languages, dated within
@@ -361,7 +368,7 @@ class DedupStage(Stage):
 
 
 class _Seen(NamedTuple):
-    """A document serving a short text, as ``_boilerplate`` counts it."""
+    """A document serving a short text, as ``_repeats`` counts it."""
 
     version: int
     url: str

@@ -95,8 +95,11 @@ class CopyCandidates:
     buckets: dict[tuple[int, int], list[str]] = field(default_factory=dict)  # -> doc ids
     vectors: dict[str, list[float]] = field(default_factory=dict)  # the batch's own vectors
     window: VectorWindow = field(default_factory=VectorWindow)
-    #: batch doc id -> the documents handled before, outside the batch, that link to it
+    #: batch doc id -> the documents handled before that link to it (the batch's own among
+    #: them: one whose new version the stage rejects keeps its links, see DedupStage.process)
     linked: dict[str, set[str]] = field(default_factory=dict)
+    #: batch doc id -> the version of its stored signature (none: never deduplicated)
+    versions: dict[str, int] = field(default_factory=dict)
     #: the language means of the vectors' model (translated copies compare centred vectors too)
     means: LanguageMeans | None = None
 
@@ -310,9 +313,15 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
     # links to the batch's documents (pages seen before, changed since): few, mostly none
     links = con.execute(
         "SELECT other_doc_id, doc_id FROM copy_links WHERE other_doc_id IN "
-        "(SELECT unnest(?::VARCHAR[])) AND doc_id NOT IN (SELECT unnest(?::VARCHAR[]))",
-        [list(q.doc_ids), list(q.doc_ids)],
+        "(SELECT unnest(?::VARCHAR[]))",
+        [list(q.doc_ids)],
     ).fetchall()
+    out.versions = dict(
+        con.execute(
+            "SELECT doc_id, version FROM minhash WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(q.doc_ids)],
+        ).fetchall()
+    )
     if links:
         handled_copies = {
             r[0]

@@ -132,3 +132,33 @@ def test_a_changed_page_is_compared_by_its_new_buckets_only(tmp_path):
     # before the fix in pipeline/dedup.py: {(b, a, 'near')}: b found a through the bucket
     # of a's old text, stored, and compared it with a's new one
     assert found["one batch"] == found["page first"]
+
+
+def test_a_page_whose_new_version_is_its_sites_boilerplate_stays_the_copy_it_was(tmp_path):
+    """z.example/b said EDITED, y.example/a (first seen after it) ARTICLE: a links to b,
+    near. Then b says ARTICLE, a verbatim copy of a, and a says the short text y.example
+    serves at two other addresses: a's new version is its site's boilerplate, rejected, and a
+    stays the article it was. Processed in one batch or with a's change in a run of its own
+    first, a and b are then exact copies, linked once."""
+    found = {}
+    for split in ("one batch", "page first"):
+        db = tmp_path / f"{split.replace(' ', '-')}.duckdb"
+        with connect(db) as con:
+            store_pages(con, [page("https://z.example/b", EDITED, 0),
+                              page("https://y.example/a", ARTICLE, 1),
+                              page("https://y.example/p/1", UNRELATED, 2),
+                              page("https://y.example/p/2", UNRELATED, 3)])  # fmt: skip
+        run_stages(db, stages(), batch_size=4, run_id="r1")
+        with connect(db) as con:
+            store_pages(con, [page("https://y.example/a", UNRELATED, 5)])
+        if split == "page first":
+            run_stages(db, stages(), batch_size=4, run_id="r2")
+        with connect(db) as con:
+            store_pages(con, [page("https://z.example/b", ARTICLE, 6)])
+        run_stages(db, stages(), batch_size=4, run_id="r3")
+        found[split] = links(db)
+    a, b = doc_id_for("https://y.example/a"), doc_id_for("https://z.example/b")
+    assert found["page first"] == {(a, b, "exact")}
+    # before the fix in pipeline/dedup.py: {(a, b, 'near')}, the link a's old text made to
+    # b's old one: b was not compared with the article a stays
+    assert found["one batch"] == found["page first"]
