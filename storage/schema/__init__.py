@@ -39,6 +39,7 @@ from storage.schema import (
     m35_macro_aliases,
     m36_label_sentence_end,
     m37_terms_again,
+    m38_copy_dates_of_kept_version,
 )
 
 ALL = [
@@ -79,4 +80,5 @@ ALL = [
     m35_macro_aliases.MIGRATION,
     m36_label_sentence_end.MIGRATION,
     m37_terms_again.MIGRATION,
+    m38_copy_dates_of_kept_version.MIGRATION,
 ]

@@ -14,7 +14,7 @@ from pipeline.narratives import ClusterStage
 from pipeline.runner import run_stages
 from storage import connect
 from storage.documents import store_pages
-from storage.records import DocInput
+from storage.records import DocInput, PageRecord
 from storage.urls import doc_id_for
 from tests.pipeline.test_dedup import ARTICLE, EDITED, UNRELATED, page
 
@@ -162,3 +162,35 @@ def test_a_page_whose_new_version_is_its_sites_boilerplate_stays_the_copy_it_was
     # before the fix in pipeline/dedup.py: {(a, b, 'near')}, the link a's old text made to
     # b's old one: b was not compared with the article a stays
     assert found["one batch"] == found["page first"]
+
+
+def test_a_page_that_turns_into_a_stub_stays_its_copy_groups_origin(tmp_path):
+    """x.example/a, published 1 December, and its verbatim copy y.example/b, of the 5th: a is
+    the origin. Then a's page shows a challenge page dated the 20th, which the extract stage
+    rejects: a stays in the group as the article it was, published the 1st, and so stays
+    its origin."""
+    stub = ("Just a moment... Checking your browser before accessing the site. Please enable "
+            "JavaScript and cookies to continue. Ray ID: 7a1b2c3d4e5f")  # fmt: skip
+    db = tmp_path / "n.duckdb"
+
+    def dated(url: str, text: str, minute: int, day: int) -> PageRecord:
+        return replace(page(url, text, minute), hint_published_at=f"2025-12-{day:02d}T00:00:00Z")
+
+    def copies() -> list[tuple]:
+        with connect(db, read_only=True) as con:
+            return con.execute("SELECT url, copy_kind, delay FROM v_copies ORDER BY url").fetchall()
+
+    with connect(db) as con:
+        store_pages(con, [dated("https://x.example/a", ARTICLE, 0, 1),
+                          dated("https://y.example/b", ARTICLE, 1, 5)])  # fmt: skip
+    run_stages(db, stages(), batch_size=4, run_id="r1")
+    before = copies()
+    assert before == [("https://x.example/a", "origin", timedelta(0)),
+                      ("https://y.example/b", "exact", timedelta(days=4))]  # fmt: skip
+    with connect(db) as con:
+        store_pages(con, [dated("https://x.example/a", stub, 30, 20)])
+    run_stages(db, stages(), batch_size=4, run_id="r2")
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT stage FROM rejections").fetchall() == [("extract",)]
+    # before migration 36: [(a, 'exact', 15 days), (b, 'origin', 0)], a dated by the stub
+    assert copies() == before
