@@ -24,11 +24,12 @@ from scrapy.exceptions import (
     IgnoreRequest,
     UnsupportedURLSchemeError,
 )
-from twisted.internet.error import ConnectionRefusedError, DNSLookupError
+from twisted.internet.error import ConnectionRefusedError as TCPConnectionRefused
+from twisted.internet.error import DNSLookupError
 
 # no server to ask, or refused by us before asking: the pages' own requests fail the same
 # way and record why, which disallowing them would hide behind "robots.txt"
-NOT_ASKED = (IgnoreRequest, DownloadConnectionRefusedError, ConnectionRefusedError,
+NOT_ASKED = (IgnoreRequest, DownloadConnectionRefusedError, TCPConnectionRefused,
              CannotResolveHostError, DNSLookupError, UnsupportedURLSchemeError)  # fmt: skip
 
 log = logging.getLogger(__name__)

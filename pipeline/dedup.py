@@ -274,11 +274,11 @@ class DedupStage(Stage):
 
     def _repeats(self, batch: list[DocInput], signed: list, same: SameText) -> tuple[dict, list]:
         """(batch doc id -> why it is rejected, the stored documents rejected with them and
-        the site_repeats rows). Reject the texts a site serves at ``repeat_addresses`` addresses or more: a
-        challenge, block or error page served in place of every article, a header scraped
-        instead of the article (six SemEval-2022 texts are one Arabic site's header). Whatever
-        its wording, it would otherwise make one copy group and one narrative of its
-        addresses. Only short texts (``repeat_words``), and only one site's: the same text
+        the site_repeats rows). Reject the texts a site serves at ``repeat_addresses``
+        addresses or more: a challenge, block or error page served in place of every
+        article, a header scraped instead of the article (six SemEval-2022 texts are one
+        Arabic site's header). Whatever its wording, it would otherwise make one copy group
+        and one narrative of its addresses. Only short texts (``repeat_words``), and only one site's: the same text
         on other sites is a copy. The documents of the site handled before are rejected with
         it (withdrawn from copies and narratives), and their addresses count for the next."""
         sites: dict[tuple[str, str], dict[str, _Seen]] = {}  # (site, hash) -> doc id -> seen
