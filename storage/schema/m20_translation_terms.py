@@ -80,16 +80,13 @@ def _backfill(con) -> None:
     cluster stage stored its translation's when it was translated by then, which the stored
     times cannot tell for sure (a translation redone later has a later ``translated_at``),
     and recomputing own words gives them again."""
-    translated = con.execute(
-        "SELECT rowid, doc_id, version FROM translations WHERE status = 'translated' ORDER BY rowid"
-    ).fetchall()
-    for chunk in _chunks(translated):
-        words = _words(con, "translations", chunk)
-        insert_rows(
-            con, "translation_term_lists",
-            [("doc_id", "VARCHAR"), ("version", "INTEGER"), ("terms", _TERMS)],
-            [(doc, version, words.get((doc, version), [])) for _, doc, version in chunk],
-        )  # fmt: skip
+    translation_terms(
+        con,
+        con.execute(
+            "SELECT rowid, doc_id, version FROM translations WHERE status = 'translated' "
+            "ORDER BY rowid"
+        ).fetchall(),
+    )
     legacy = con.execute(
         """SELECT e.rowid, d.doc_id, d.current_version, v.rowid
            FROM doc_term_lists k
@@ -108,6 +105,18 @@ def _backfill(con) -> None:
         insert_rows(
             con, "doc_term_lists", [("doc_id", "VARCHAR"), ("terms", _TERMS)],
             [(doc, own.get((doc, version), [])) for _, doc, version, _ in chunk],
+        )  # fmt: skip
+
+
+def translation_terms(con, rows: list[tuple]) -> None:
+    """Write the words of the translations given as (row id, doc_id, version), a chunk at a
+    time (also schema 37's step)."""
+    for chunk in _chunks(rows):
+        words = _words(con, "translations", chunk)
+        insert_rows(
+            con, "translation_term_lists",
+            [("doc_id", "VARCHAR"), ("version", "INTEGER"), ("terms", _TERMS)],
+            [(doc, version, words.get((doc, version), [])) for _, doc, version in chunk],
         )  # fmt: skip
 
 

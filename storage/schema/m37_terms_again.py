@@ -17,7 +17,7 @@ machine (the 1,495 SemEval-2022 articles, 966 characters on average), plus readi
 demo's store upgrades in 0.9 s (migrations 36 to 38 and the first query)."""
 
 from storage.bulk import insert_rows
-from storage.schema.m20_translation_terms import _TERMS, _chunks, _words
+from storage.schema.m20_translation_terms import _TERMS, _chunks, translation_terms
 
 
 def _terms_again(con) -> None:
@@ -40,19 +40,15 @@ def _terms_again(con) -> None:
                            for t, n in terms(doc.text or doc.raw_text or "", lang=doc.lang)])
              for doc in docs],
         )  # fmt: skip
-    translated = con.execute(
-        """SELECT t.rowid, t.doc_id, t.version
-           FROM translation_term_lists k
-           JOIN translations t ON t.doc_id = k.doc_id AND t.version = k.version
-           ORDER BY t.rowid"""
-    ).fetchall()
-    for chunk in _chunks(translated):
-        words = _words(con, "translations", chunk)
-        insert_rows(
-            con, "translation_term_lists",
-            [("doc_id", "VARCHAR"), ("version", "INTEGER"), ("terms", _TERMS)],
-            [(doc, version, words.get((doc, version), [])) for _, doc, version in chunk],
-        )  # fmt: skip
+    translation_terms(
+        con,
+        con.execute(
+            """SELECT t.rowid, t.doc_id, t.version
+               FROM translation_term_lists k
+               JOIN translations t ON t.doc_id = k.doc_id AND t.version = k.version
+               ORDER BY t.rowid"""
+        ).fetchall(),
+    )
 
 
 MIGRATION = (
