@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -148,6 +149,7 @@ class Drive:
         self.took = 20.0  # an uninterrupted run's seconds, measured on the reference
         self.ref_alert_lines: list[str] = []
         self.int_alert_lines: list[str] = []
+        self.killed_alert_lines: list[str] = []  # those printed by attempts killed with -9
 
     def note(self, text: str) -> None:
         self.log.append(text)
@@ -228,6 +230,8 @@ class Drive:
         a.returncode = proc.returncode
         a.ended = time.time()
         self.int_alert_lines += alert_lines(a.stdout)
+        if a.returncode == -signal.SIGKILL:  # printed, perhaps not yet marked delivered
+            self.killed_alert_lines += alert_lines(a.stdout)
         self.attempts.append(a)
         if action == "kill-twice" and a.returncode != 0:  # the next one killed soon too
             b = self.attempt("kill", "crawl")
@@ -340,10 +344,14 @@ def check_final(drive: Drive) -> list[str]:
     ref_alerts, got_alerts = alerts_by_members(drive.ref), alerts_by_members(drive.int)
     if ref_alerts != got_alerts:
         problems.append(f"alerts differ: reference {ref_alerts} interrupted {got_alerts}")
-    printed = sorted(drive.int_alert_lines)
-    if len(printed) != len(set(printed)) or len(printed) != len(drive.ref_alert_lines):
+    # every alert printed, once; again only after a kill -9 that may have come between its
+    # printing and its marking as delivered (README, "Reported once": at least once)
+    printed, again = Counter(drive.int_alert_lines), Counter(drive.killed_alert_lines)
+    twice = [line for line, n in printed.items() if n > 1 + again[line]]
+    if twice or len(printed) != len(drive.ref_alert_lines):
         problems.append(f"alert lines printed: reference {len(drive.ref_alert_lines)}, "
-                        f"interrupted {len(printed)} ({len(set(printed))} distinct)")  # fmt: skip
+                        f"interrupted {printed.total()} ({len(printed)} distinct, "
+                        f"{len(twice)} again without a kill between)")  # fmt: skip
     problems += run_problems(drive)
     return problems
 
