@@ -40,6 +40,7 @@ from storage.schema import (
     m36_label_sentence_end,
     m37_terms_again,
     m38_copy_dates_of_kept_version,
+    m39_keyword_inflections,
 )
 
 ALL = [
@@ -81,4 +82,5 @@ ALL = [
     m36_label_sentence_end.MIGRATION,
     m37_terms_again.MIGRATION,
     m38_copy_dates_of_kept_version.MIGRATION,
+    m39_keyword_inflections.MIGRATION,
 ]
