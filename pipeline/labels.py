@@ -6,12 +6,13 @@ Kazakh. Its German, Russian, Ukrainian, Polish, Turkish and Arabic lists lack co
 words ("wegen", "mehr", "wurde"; "среди"; "olarak", "değil"; "إلى"): spaCy's lists for those
 languages are added, and they are the only lists for Serbian and Macedonian (spaCy comes with
 argostranslate). Its French, Spanish, Italian, Portuguese and Bulgarian lists are not added:
-they hold content words ("acuerdo", "casa", "città", "conselho", "кауза"). The lists are not pooled, because one language's function word is another's content
-word: German "war" (was), Turkish "son" (last), Spanish "los". A text's words are grouped by
-alphabet, and each group loses the function words of the one language whose list covers most
-of it (Russian, Ukrainian or Bulgarian among Cyrillic words; English, German, French, Polish,
-... among Latin ones): a Russian article quoting an English sentence loses the function words
-of both, and an English one keeps "war".
+they hold content words ("acuerdo", "casa", "città", "conselho", "кауза"). The lists are not
+pooled, because one language's function word is another's content word: German "war" (was),
+Turkish "son" (last), Spanish "los". A text's words are grouped by alphabet, and each group
+loses the function words of the one language whose list covers most of it (Russian, Ukrainian
+or Bulgarian among Cyrillic words; English, German, French, Polish, ... among Latin ones): a
+Russian article quoting an English sentence loses the function words of both, and an English
+one keeps "war".
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def _spacy_stop_words(code: str) -> set[str]:
     the file is read in about a millisecond. Where it is not that plain set of strings, the
     module is imported after all."""
     spec = importlib.util.find_spec("spacy")
-    for root in spec.submodule_search_locations or () if spec else ():
+    for root in (spec.submodule_search_locations or ()) if spec else ():
         path = Path(root) / "lang" / code / "stop_words.py"
         if path.is_file():
             words = _assigned_strings(path.read_text(encoding="utf-8"), "STOP_WORDS")
