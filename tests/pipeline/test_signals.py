@@ -288,3 +288,50 @@ def test_hostile_text_is_scanned_in_bounded_time():
     for chunk in ("[your " * 50, "Would you like me " * 40, "as an AI " * 60, '«“„"' * 100):
         STAGE.find((chunk + "\n") * 2000)
     assert time.perf_counter() - started < 30  # linear: about a second per megabyte here
+
+
+# Leftovers in languages outside the six promised: placeholders in pt, it, pl, tr, and
+# every family but cutoff and prompt in be and kk (rules written after the blind set's
+# misses). Found in any article: every rule is searched whatever the text's language.
+OTHER_LANGUAGES = [
+    ("pt", "placeholder", "trailing", "[Seu nome], correspondente"),
+    ("pt", "placeholder", "body", "A proposta foi apresentada por [Nome do vereador] na sessão."),
+    ("it", "placeholder", "trailing", "[Il tuo nome], corrispondente"),
+    ("pl", "placeholder", "trailing", "[Twoje imię], korespondent"),
+    ("pl", "placeholder", "body", "Projekt przedstawił [imię i nazwisko radnego] na sesji."),
+    ("tr", "placeholder", "trailing", "[Adınız], muhabir"),
+    ("tr", "placeholder", "body", "Açıklamayı [Belediye başkanının adı] yaptı."),
+    ("be", "offer", "trailing", "Калі хочаце, я магу скараціць тэкст або дадаць каментары."),
+    ("be", "preamble", "lead", "Вядома! Вось навіна пра змены ў схеме руху аўтобусаў:"),
+    ("be", "placeholder", "trailing", "[Імя аўтара], карэспандэнт"),
+    ("be", "refusal", "trailing", "Як моўная мадэль, я не магу праверыць гэтыя лічбы."),
+    ("kk", "offer", "trailing", "Қаласаңыз, мәтінді қысқарта аламын немесе пікірлер қоса аламын."),
+    ("kk", "preamble", "lead", "Әрине! Міне, жаңа метро бекеттері туралы жаңалық мәтіні:"),
+    ("kk", "placeholder", "trailing", "[Сіздің атыңыз], тілші"),
+    ("kk", "refusal", "trailing", "Жасанды интеллект тілдік моделі ретінде менің жеке пікірім жоқ."),
+]  # fmt: skip
+
+# what journalists write in such brackets, and newsletter offers: no hit
+OTHER_NEAR_MISSES = [
+    ("body", "O morador, [nome alterado], não quis ser identificado."),
+    ("body", "Mieszkanka [imię zmienione] nie chciała podać nazwiska."),
+    ("body", "Rozmówca [imię i nazwisko do wiadomości redakcji] potwierdził."),
+    ("body", "Il testimone [nome di fantasia] ha raccontato la notte."),
+    ("trailing", "Хочаце падпісацца на нашу рассылку?"),
+    ("trailing", "Жаңалықтарды алғыңыз келсе, арнамызға жазылыңыз."),
+]
+
+
+@pytest.mark.parametrize("lang,family,position,line", OTHER_LANGUAGES)
+def test_leftovers_in_other_languages_are_found(lang, family, position, line):
+    hits = STAGE.find(document("en", position, line))
+    assert [h.position for h in hits] == [position], hits
+    assert hits[0].rule_id in rule_of(lang, family) and lang in hits[0].lang.split(",")
+    assert hits[0].family == family and STAGE.score(hits) >= THRESHOLD * (
+        0.5 if position == "body" else 1  # a hit in the body counts half
+    )
+
+
+@pytest.mark.parametrize("position,line", OTHER_NEAR_MISSES)
+def test_near_misses_in_other_languages_are_not_hits(position, line):
+    assert STAGE.find(document("en", position, line)) == []

@@ -22,10 +22,10 @@ def test_blind_set_recall_in_the_promised_languages_and_no_human_text_flagged():
     assert len(ROWS) == 122 and SUMMARY["human"] == 50 and SUMMARY["promised"][1] == 60
     assert SUMMARY["false_positives"] == []
     assert {lang: SUMMARY["by_lang"][lang][0] for lang in PROMISED} == RECALL
-    # offers, preambles and refusals in pl, it, pt, tr were written after these misses (not
-    # blind); a Portuguese placeholder and Kazakh and Belarusian have no rule
+    # the rules in pl, it, pt, tr, kk and be were written after these misses (not blind); the
+    # Kazakh miss left is a refusal in the body (0.75), which needs another signal
     others = {lang: SUMMARY["by_lang"][lang][0] for lang in ("pl", "it", "pt", "tr", "kk", "be")}
-    assert others == {"pl": 2, "it": 2, "pt": 1, "tr": 2, "kk": 0, "be": 0}
+    assert others == {"pl": 2, "it": 2, "pt": 2, "tr": 2, "kk": 1, "be": 2}
     for family in ("offer", "preamble", "placeholder", "prompt", "wordcount"):
         caught, of = SUMMARY["by_family_promised"][family]
         assert caught == of, family
