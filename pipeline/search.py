@@ -23,6 +23,7 @@ from storage.db import StorageError
 from storage.means import load as load_means
 from storage.queries import current_rejection
 from storage.search import (
+    ARABIC_ARTICLE,
     RESULT_COLUMNS,
     UNSPACED_CHARACTER,
     anchors,
@@ -33,6 +34,7 @@ from storage.search import (
     load_vectors,
     same_text_copies,
     starts_words,
+    takes_article,
 )
 
 KEYWORD_COLUMNS = ["rank", "score", *RESULT_COLUMNS, "snippet"]
@@ -53,11 +55,19 @@ SIMILAR_COLUMNS = [*SEMANTIC_COLUMNS, "exact_copies"]
 WORD_START = f"(?:(?<![^\\W_])|(?<={UNSPACED_CHARACTER.pattern}))"
 
 
+def _start(term: str) -> str:
+    """What may come before ``term`` where the keyword search finds it: a word's start, and
+    for an Arabic word the article written as part of it (storage.search.pattern)."""
+    if not starts_words(term):
+        return ""
+    return WORD_START + (ARABIC_ARTICLE if takes_article(term) else "")
+
+
 def _snippet(text: str | None, terms: list[str], width: int = 160) -> str | None:
     if not text:
         return None
     found = (
-        re.search((WORD_START if starts_words(t) else "") + re.escape(t), text, re.I) for t in terms
+        re.search(_start(t) + re.escape(t), text, re.I) for t in terms
     )  # where a word starts, as the search matched it (storage.search); in the text itself:
     # lower() makes two characters of "İ", and the places found in it were off in the text
     hits = [m.start() for m in found if m]

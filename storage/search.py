@@ -38,6 +38,18 @@ UNSPACED_CHARACTER = re.compile(
 )
 
 
+# Arabic writes the definite article, and a preposition or conjunction before it, as part of
+# the word: "الحرب" (the war), "بالحرب", "والحرب", "للحرب". A term that starts with an
+# Arabic letter other than the article's own is also found after them ("حرب" finds "الحرب").
+ARABIC_LETTER = re.compile("[\u0621-\u064a\u0671-\u06d3]")
+ARABIC_ARTICLE = "(?:[\u0648\u0641\u0628\u0643]?\u0627\u0644|\u0644\u0644)?"  # RE2 and re
+
+
+def takes_article(term: str) -> bool:
+    """Whether ``term`` is an Arabic word written without its article ("حرب", not "الحرب")."""
+    return bool(ARABIC_LETTER.match(term)) and not term.startswith("\u0627\u0644")
+
+
 def starts_words(term: str) -> bool:
     """Whether ``term`` is matched only where a word starts: it starts with a letter or digit
     of a script that separates its words ("war", "санкци"), not with punctuation (".NET" in
@@ -52,6 +64,8 @@ def pattern(term: str) -> str:
     inflected languages want): every character other than a letter or digit written as its
     code point (``\\x{2e}``), so no query text is read as regex syntax."""
     start = f"(?:^|[^\\pL\\pN]|[{UNSPACED}])" if starts_words(term) else ""
+    if start and takes_article(term):  # "حرب" finds "الحرب", "بالحرب" (ARABIC_ARTICLE)
+        start += ARABIC_ARTICLE
     return "(?i)" + start + _literal(term)
 
 

@@ -278,3 +278,30 @@ def test_a_word_of_a_script_without_spaces_is_found_inside_a_sentence(tmp_path):
     print(found)
     assert found == {"会议": [(2, True)], "北京": [(2, True)], "nato": [(1, True)],
                      "这次会议": [(1, True)], "award": []}  # fmt: skip
+
+
+def test_an_arabic_word_is_found_after_its_article(tmp_path):
+    """Arabic writes the article (and a preposition before it) as part of the word:
+    "حرب" (war) was not found in "الحرب" (the war), "بالحرب" or "للحرب", so a keyword search
+    for a bare word missed most Arabic texts. The search still starts at a word: "مال"
+    (money) finds "المال" but not the name "كمال" (Kamal)."""
+    import json
+
+    from tests.conftest import import_jsonl, run_cli
+
+    texts = {
+        "https://ar.example/1": "قال الوزير إن الحرب في المنطقة أثرت على المال العام.",
+        "https://ar.example/2": "ندد المتحدث بالحرب وطالب بوقفها فورا.",
+        "https://ar.example/3": "دعا البرلمان للحرب على الفساد، وقال كمال إن الخطة جاهزة.",
+        "https://ar.example/4": "هذه حرب اقتصادية، قال المحلل في مقابلة.",
+    }
+    db = tmp_path / "ar.duckdb"
+    import_jsonl(tmp_path, db, [{"url": u, "title": "خبر", "text": t} for u, t in texts.items()])
+    run_cli("process", "--stage", "extract", "--no-progress", db=db)
+    found = {}
+    for word in ("حرب", "الحرب", "مال", "وزير"):
+        hits = json.loads(run_cli("search", word, "--format", "json", db=db).stdout)
+        found[word] = sorted((h["url"][-1], bool(h["snippet"])) for h in hits)
+    print(found)
+    assert found == {"حرب": [("1", True), ("2", True), ("3", True), ("4", True)],
+                     "الحرب": [("1", True)], "مال": [("1", True)], "وزير": [("1", True)]}  # fmt: skip
