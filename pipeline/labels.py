@@ -5,8 +5,9 @@ them every language narrascope's sources publish in but Belarusian, Serbian, Mac
 Kazakh. Its German, Russian, Ukrainian, Polish, Turkish and Arabic lists lack common function
 words ("wegen", "mehr", "wurde"; "среди"; "olarak", "değil"; "إلى"): spaCy's lists for those
 languages are added, and they are the only lists for Serbian and Macedonian (spaCy comes with
-argostranslate). Its French, Spanish, Italian, Portuguese and Bulgarian lists are not added:
-they hold content words ("acuerdo", "casa", "città", "conselho", "кауза"). The lists are not
+argostranslate; Serbian's is completed by spaCy's Croatian list, in both scripts: ``_serbian``).
+Its French, Spanish, Italian, Portuguese and Bulgarian lists are not added: they hold content
+words ("acuerdo", "casa", "città", "conselho", "кауза"). The lists are not
 pooled, because one language's function word is another's content word: German "war" (was),
 Turkish "son" (last), Spanish "los". A text's words are grouped by alphabet, and each group
 loses the function words of the one language whose list covers most of it (Russian, Ukrainian
@@ -130,7 +131,28 @@ def _stop_words(code: str) -> list[str]:
         entries = [_cp1254(entry) for entry in entries]
     if code in SPACY_ADDED or code in SPACY_ONLY:
         entries = entries + sorted(_spacy_stop_words(code))
+    if code == "sr":
+        entries = sorted(_serbian(set(entries)))
     return entries
+
+
+# Serbian Cyrillic and Latin letter for letter (Latin digraphs lj, nj, dž are one letter each)
+_SR_LATIN = dict(zip("абвгдђежзијклмнопрстћуфхцчш", "abvgdđežzijklmnoprstćufhcčš", strict=True))
+_SR_LATIN |= {"љ": "lj", "њ": "nj", "џ": "dž"}
+_SR_CYRILLIC = re.compile("|".join(sorted({v: k for k, v in _SR_LATIN.items()}, key=len)[::-1]))
+
+
+def _serbian(cyrillic: set[str]) -> set[str]:
+    """Serbian function words in both of its scripts: spaCy's Serbian list (Cyrillic only,
+    without "које", "који", "бити") with spaCy's Croatian list, which has them, each word
+    written in the other script too. Before, a Serbian text in Latin script kept them all
+    ("koje", "biti", "posle")."""
+    latin = _spacy_stop_words("hr")
+    by_letter = {v: k for k, v in _SR_LATIN.items()}
+    to_latin = {"".join(_SR_LATIN.get(c, c) for c in word) for word in cyrillic}
+    to_cyrillic = {_SR_CYRILLIC.sub(lambda m: by_letter[m.group()], word) for word in latin}
+    return cyrillic | latin | to_latin | {w for w in to_cyrillic if _alphabet(w) == "cyrillic"
+                                           and not re.search("[a-z]", w)}  # fmt: skip
 
 
 def _spacy_stop_words(code: str) -> set[str]:

@@ -41,6 +41,7 @@ from storage.schema import (
     m37_terms_again,
     m38_copy_dates_of_kept_version,
     m39_keyword_inflections,
+    m40_serbian_terms,
 )
 
 ALL = [
@@ -83,4 +84,5 @@ ALL = [
     m37_terms_again.MIGRATION,
     m38_copy_dates_of_kept_version.MIGRATION,
     m39_keyword_inflections.MIGRATION,
+    m40_serbian_terms.MIGRATION,
 ]

@@ -19,27 +19,16 @@ demo's store upgrades in 0.9 s (migrations 36 to 38 and the first query)."""
 from storage.bulk import insert_rows
 from storage.schema.m20_translation_terms import _TERMS, _chunks, translation_terms
 
-
-def _terms_again(con) -> None:
-    from pipeline.labels import terms  # the stages' own tokenizer: one definition of a term
-    from storage.stage_inputs import load_inputs  # what the stages read (imports storage.db)
-
-    clustered = con.execute(
-        """SELECT k.doc_id, d.current_version
+# the clustered documents with stored terms, as (doc_id, version), in first-seen order
+CLUSTERED = """SELECT k.doc_id, d.current_version
            FROM doc_term_lists k
            JOIN documents d ON d.doc_id = k.doc_id
            JOIN stage_state s ON s.doc_id = d.doc_id AND s.version = d.current_version
-                AND s.stage = 'cluster' AND s.status = 'done'
-           ORDER BY d.first_seen_at, d.doc_id"""
-    ).fetchall()
-    for chunk in _chunks(clustered):
-        docs = load_inputs(con, chunk, with_html=False, with_translation=False)
-        insert_rows(
-            con, "doc_term_lists", [("doc_id", "VARCHAR"), ("terms", _TERMS)],
-            [(doc.doc_id, [{"term": t, "n": n}
-                           for t, n in terms(doc.text or doc.raw_text or "", lang=doc.lang)])
-             for doc in docs],
-        )  # fmt: skip
+                AND s.stage = 'cluster' AND s.status = 'done'"""
+
+
+def _terms_again(con) -> None:
+    own_terms(con, con.execute(CLUSTERED + " ORDER BY d.first_seen_at, d.doc_id").fetchall())
     translation_terms(
         con,
         con.execute(
@@ -49,6 +38,22 @@ def _terms_again(con) -> None:
                ORDER BY t.rowid"""
         ).fetchall(),
     )
+
+
+def own_terms(con, clustered: list[tuple[str, int]]) -> None:
+    """Write again the own words of the clustered documents given as (doc_id, version), from
+    the text the cluster stage read, with their language (also schema 40's step)."""
+    from pipeline.labels import terms  # the stages' own tokenizer: one definition of a term
+    from storage.stage_inputs import load_inputs  # what the stages read (imports storage.db)
+
+    for chunk in _chunks(clustered):
+        docs = load_inputs(con, chunk, with_html=False, with_translation=False)
+        insert_rows(
+            con, "doc_term_lists", [("doc_id", "VARCHAR"), ("terms", _TERMS)],
+            [(doc.doc_id, [{"term": t, "n": n}
+                           for t, n in terms(doc.text or doc.raw_text or "", lang=doc.lang)])
+             for doc in docs],
+        )  # fmt: skip
 
 
 MIGRATION = (

@@ -390,3 +390,47 @@ def test_stored_terms_are_computed_again_with_todays_function_words(tmp_path):
     assert own == dict(terms(de, lang="de")) and not {"wegen", "mehr", "danach"} & set(own)
     assert translated == dict(terms(en)) and {"sanctions", "minister"} <= set(translated)
     assert "wegen" not in original and "sanktionen" in original
+
+
+def test_serbian_terms_are_computed_again_without_the_words_spacys_list_lacks(tmp_path):
+    """Schema 40: a Serbian narrative kept "које" and "бити" among its keywords, and a
+    Serbian text in Latin script all its function words; the upgrade computes again the terms
+    of Serbian documents, and leaves the others' (a German one with a stale term) alone."""
+    from pipeline.labels import terms
+
+    cyrillic = "Министар каже да ће санкције које је Запад увео бити укинуте."
+    latin = "Ministar kaže da će sankcije koje je Zapad uveo biti ukinute posle izbora."
+    texts = {"c": (cyrillic, "sr"), "l": (latin, "sr"), "g": ("Die Sanktionen bleiben.", "de")}
+    db = tmp_path / "39.duckdb"
+    con = duckdb.connect(str(db))
+    migrate(con, [m for m in MIGRATIONS if m[0] <= 39])
+    for i, (doc, (text, lang)) in enumerate(texts.items(), 1):
+        con.execute(
+            f"""INSERT INTO documents VALUES ('{doc}', 'https://x.example/{doc}', 's',
+                    '2026-11-01', '2026-11-01', 1);
+                INSERT INTO document_versions (doc_id, version, url, origin, fetched_at,
+                    content_hash) VALUES ('{doc}', 1, 'https://x.example/{doc}', 'import',
+                    '2026-11-01', 'h{doc}');
+                INSERT INTO extractions (doc_id, version, stage_version, text)
+                    VALUES ('{doc}', 1, '1', '{text}');
+                INSERT INTO languages VALUES ('{doc}', 1, '1', '{lang}', 1.0, 'test');
+                INSERT INTO stage_state (doc_id, version, stage, stage_version, status,
+                    processed_at) VALUES ('{doc}', 1, 'cluster', '3', 'done', '2026-11-01');
+                INSERT INTO narratives VALUES ({i}, '2026-11-01', '2026-11-01', 'm', 1, NULL,
+                    [1.0]);
+                INSERT INTO narrative_members VALUES ('{doc}', {i}, 1.0, 'new',
+                    '2026-11-01 02:00+00')"""
+        )
+        kept = ("које", "бити", "koje", "biti") if lang == "sr" else ("sanktionen",)
+        stale = [{"term": w, "n": 1} for w in (*kept, "stale")]
+        con.execute("INSERT INTO doc_term_lists VALUES (?, ?)", [doc, stale])
+    con.close()
+    with connect(db) as con:
+        own = {doc: dict(con.execute("SELECT term, n FROM doc_terms WHERE doc_id = ?",
+                                     [doc]).fetchall()) for doc in texts}  # fmt: skip
+        keywords = dict(con.execute("SELECT narrative_id, keywords FROM v_narratives").fetchall())
+    assert own["c"] == dict(terms(cyrillic, lang="sr")) and "санкције" in own["c"]
+    assert own["l"] == dict(terms(latin, lang="sr")) and "sankcije" in own["l"]
+    assert not {"које", "бити", "koje", "biti", "posle"} & (set(own["c"]) | set(own["l"]))
+    assert not {"које", "бити"} & set(keywords[1]), keywords[1]
+    assert "stale" in own["g"]  # not Serbian, no Serbian word among its terms: not rewritten
