@@ -7,13 +7,12 @@ words ("wegen", "mehr", "wurde"; "среди"; "olarak", "değil"; "إلى"): sp
 languages are added, and they are the only lists for Serbian and Macedonian (spaCy comes with
 argostranslate; Serbian's is completed by spaCy's Croatian list, in both scripts: ``_serbian``).
 Its French, Spanish, Italian, Portuguese and Bulgarian lists are not added: they hold content
-words ("acuerdo", "casa", "città", "conselho", "кауза"). The lists are not
-pooled, because one language's function word is another's content word: German "war" (was),
-Turkish "son" (last), Spanish "los". A text's words are grouped by alphabet, and each group
-loses the function words of the one language whose list covers most of it (Russian, Ukrainian
-or Bulgarian among Cyrillic words; English, German, French, Polish, ... among Latin ones): a
-Russian article quoting an English sentence loses the function words of both, and an English
-one keeps "war".
+words ("acuerdo", "casa", "città", "conselho", "кауза"). The lists are not pooled, because one
+language's function word is another's content word: German "war" (was), Turkish "son" (last),
+Spanish "los". A text's words are grouped by alphabet, and each group loses the function words
+of the one language whose list covers most of it (Russian, Ukrainian or Bulgarian among
+Cyrillic words; English, German, French, Polish, ... among Latin ones): a Russian article
+quoting an English sentence loses the function words of both, and an English one keeps "war".
 """
 
 from __future__ import annotations
