@@ -53,6 +53,15 @@ class NarrativeContext:
     earlier_seen: dict[str, datetime] = field(default_factory=dict)
 
 
+# SQL, on ``m`` (narrative_members) and ``d`` (documents): the version that placed a member,
+# which dates it. A page whose next version waits for the cluster stage, or was rejected (a
+# stub, its site's boilerplate), stays the page it was, as `cluster --rebuild` takes it;
+# before, a recount dated it by that next version (a stub's date kept its narrative open).
+PLACED = (
+    "coalesce((SELECT max(s.version) FROM stage_state s WHERE s.doc_id = m.doc_id "
+    "AND s.stage = 'cluster' AND s.status = 'done'), d.current_version)"
+)
+
 _ACTIVE = "SELECT narrative_id, size, vector_sum, last_seen FROM narratives WHERE model_id = ?"
 
 
@@ -79,12 +88,12 @@ def _read_active(con: duckdb.DuckDBPyConnection, where: str, params: list) -> di
 
 def _dates_without(con: duckdb.DuckDBPyConnection, out: NarrativeContext, held: set) -> None:
     """The dates a narrative's last date is counted from when the batch's earlier versions
-    leave it (as ``storage.outputs.narratives._recount`` counts it: current versions)."""
+    leave it (as ``storage.outputs.narratives._recount`` counts it: the versions placed)."""
     rows = con.execute(
         f"SELECT m.narrative_id, m.doc_id, {seen_at_sql('x')} FROM narrative_members m "
         "JOIN documents d ON d.doc_id = m.doc_id "
-        "JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
-        "LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = d.current_version "
+        f"JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = {PLACED} "
+        "LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = v.version "
         "WHERE m.narrative_id IN (SELECT unnest(?::BIGINT[]))",
         [sorted(held)],
     ).fetchall()

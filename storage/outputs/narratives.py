@@ -14,6 +14,7 @@ from storage.bulk import insert_rows
 from storage.documents import seen_at_sql
 from storage.outputs.base import VERSIONS, Output, WriteContext, versions
 from storage.outputs.narrative_lookup import (
+    PLACED,
     NarrativeContext,
     NarrativeLookup,
     StoredNarrative,
@@ -316,15 +317,15 @@ def withdraw(con, keys: list[tuple[str, int]], now) -> None:
 
 
 def _recount(con, narrative_id: int, model_id: str, now) -> None:
-    """A narrative's size, last date, vector sum and language parts, from its members: their
-    latest lead vectors of ``model_id``, of the input most of them have ('original' on a tie),
-    centred as the cluster stage centres them. A member with no such vector counts in the
+    """A narrative's size, last date (of the versions placed: ``PLACED``), vector sum and
+    language parts, from its members: their latest lead vectors of ``model_id``, of the input
+    most of them have ('original' on a tie), centred as the cluster stage centres them. A member with no such vector counts in the
     size alone; a narrative of hashed word vectors (nothing stored to add up) keeps its sums."""
     size, last_seen = con.execute(
         f"SELECT count(*), max({seen_at_sql('e')}) FROM narrative_members m "
         "JOIN documents d ON d.doc_id = m.doc_id "
-        "JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version "
-        "LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = d.current_version "
+        f"JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = {PLACED} "
+        "LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = v.version "
         "WHERE m.narrative_id = ?",
         [narrative_id],
     ).fetchone()

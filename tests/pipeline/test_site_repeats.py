@@ -166,3 +166,37 @@ def test_a_rebuild_leaves_the_rejected_out_of_narratives(tmp_path):
             "SELECT count(*) FROM stage_state WHERE stage = 'cluster'"
         ).fetchall()
     assert clustered == 1
+
+
+def test_a_narrative_left_by_repeats_is_dated_by_the_versions_it_holds(tmp_path):
+    """The addresses withdrawn as a site's boilerplate leave a narrative whose other member
+    changed into a challenge page since (rejected: the member stays the page it was). The
+    narrative is counted again from the version it holds, not the stub's date: a story two
+    months after its last document starts a narrative of its own ("within 30 days")."""
+    from tests.pipeline.test_copies_random import STUB
+
+    def dated(url: str, text: str, day: str, title: str = "Regional Voice") -> dict:
+        return {**page(url, text, title), "published_at": f"2026-{day}T00:00:00Z"}
+
+    db = tmp_path / "n.duckdb"
+    a = [f"https://a.example/news/{i}" for i in range(1, 4)]
+    y = "https://b.example/y"
+    import_jsonl(tmp_path, db, [dated(a[0], HEADER, "01-01"), dated(a[1], HEADER, "01-02"),
+                                dated(y, HEADER, "01-03")], "1.jsonl")  # fmt: skip
+    process(db)
+    assert grouped(db)[1] == [{a[0], a[1], y}]
+    # y turns into a challenge page dated in March; a third address makes the text a repeat
+    import_jsonl(tmp_path, db, [dated(y, STUB, "03-01", "Just a moment..."),
+                                dated(a[2], HEADER, "01-04")], "2.jsonl")  # fmt: skip
+    process(db)
+    assert grouped(db)[1] == [{y}]
+    with connect(db, read_only=True) as con:
+        [(last,)] = con.execute("SELECT last_seen FROM narratives").fetchall()
+    assert last.isoformat()[:10] == "2026-01-03"
+    # like the header in its first 300 characters, no copy of it, and 76 days after y
+    like = ("Regional Voice is an independent paper founded in 1997 by a group of farmers and "
+            "teachers from the valley. We cover the schools, the council, the river and the "
+            "markets, and we publish letters from readers each Friday.")  # fmt: skip
+    import_jsonl(tmp_path, db, [dated("https://d.example/z", like, "03-20")], "3.jsonl")
+    process(db)
+    assert grouped(db)[1] == [{y}, {"https://d.example/z"}]
