@@ -42,6 +42,7 @@ from storage.schema import (
     m38_copy_dates_of_kept_version,
     m39_keyword_inflections,
     m40_serbian_terms,
+    m41_narrative_members_as_placed,
 )
 
 ALL = [
@@ -85,4 +86,5 @@ ALL = [
     m38_copy_dates_of_kept_version.MIGRATION,
     m39_keyword_inflections.MIGRATION,
     m40_serbian_terms.MIGRATION,
+    m41_narrative_members_as_placed.MIGRATION,
 ]

@@ -142,3 +142,34 @@ def test_a_rebuild_keeps_a_page_whose_new_version_waits_in_its_narrative(tmp_pat
     with connect(db, read_only=True) as con:
         ids = dict(con.execute("SELECT id, narrative_id FROM v_narrative_ids").fetchall())
     assert ids.get(story_a) == narrative_of(db, "/a") is not None
+
+
+def test_a_page_that_turns_into_a_stub_stays_in_its_narrative_as_the_article_it_was(tmp_path):
+    """Two articles of 3 and 4 January; the page of the first later shows a challenge page
+    dated 1 March, which the extract stage rejects: the page stays in its narrative as the
+    article it was, and `v_narratives` reads it so (schema version 41). Before, the view read
+    the stub: first seen 4 January, last seen 1 March, 0.04 documents a day, languages en and
+    none."""
+    from tests.conftest import import_jsonl
+    from tests.pipeline.test_copies_random import STUB
+    from tests.pipeline.test_site_repeats import page as record
+    from tests.pipeline.test_site_repeats import process
+
+    def dated(url: str, text: str, day: str, title: str) -> dict:
+        return {**record(url, text, title), "published_at": f"2026-{day}T00:00:00Z"}
+
+    db = tmp_path / "n.duckdb"
+    y = "https://b.example/y"
+    import_jsonl(tmp_path, db, [dated(y, ARTICLE, "01-03", "Bridge closed"),
+                                dated("https://c.example/z", ARTICLE, "01-04", "Bridge closed")],
+                 "1.jsonl")  # fmt: skip
+    process(db)
+    sql = ("SELECT documents, langs, strftime(first_seen, '%m-%d'), strftime(last_seen, '%m-%d'), "
+           "documents_per_day, representative_title FROM v_narratives")  # fmt: skip
+    with connect(db, read_only=True) as con:
+        before = con.execute(sql).fetchall()
+    assert before == [(2, ["en"], "01-03", "01-04", 1.0, "Bridge closed")]
+    import_jsonl(tmp_path, db, [dated(y, STUB, "03-01", "Just a moment...")], "2.jsonl")
+    assert process(db).stages[0].rejected == 1
+    with connect(db, read_only=True) as con:
+        assert con.execute(sql).fetchall() == before
