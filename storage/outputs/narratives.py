@@ -317,10 +317,11 @@ def withdraw(con, keys: list[tuple[str, int]], now) -> None:
 
 
 def _recount(con, narrative_id: int, model_id: str, now) -> None:
-    """A narrative's size, last date (of the versions placed: ``PLACED``), vector sum and
-    language parts, from its members: their latest lead vectors of ``model_id``, of the input
-    most of them have ('original' on a tie), centred as the cluster stage centres them. A member with no such vector counts in the
-    size alone; a narrative of hashed word vectors (nothing stored to add up) keeps its sums."""
+    """A narrative's size, last date, vector sum and language parts, from its members at the
+    versions placed (``PLACED``): their lead vectors of ``model_id``, of the input most of
+    them have ('original' on a tie), centred as the cluster stage centres them. A member
+    with no such vector counts in the size alone; a narrative of hashed word vectors
+    (nothing stored to add up) keeps its sums."""
     size, last_seen = con.execute(
         f"SELECT count(*), max({seen_at_sql('e')}) FROM narrative_members m "
         "JOIN documents d ON d.doc_id = m.doc_id "
@@ -340,7 +341,8 @@ def _recount(con, narrative_id: int, model_id: str, now) -> None:
         [size, last_seen, now, narrative_id],
     )
     members = "FROM embeddings e JOIN narrative_members m ON m.doc_id = e.doc_id " \
-              "WHERE m.narrative_id = ? AND e.model_id = ?"  # fmt: skip
+              "JOIN documents d ON d.doc_id = m.doc_id " \
+              f"WHERE m.narrative_id = ? AND e.model_id = ? AND e.version = {PLACED}"  # fmt: skip
     inputs = con.execute(
         f"SELECT e.input {members} GROUP BY 1 ORDER BY count(DISTINCT e.doc_id) DESC, "
         "e.input = 'original' DESC LIMIT 1",

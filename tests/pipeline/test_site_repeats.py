@@ -20,6 +20,12 @@ HEADER = (
 )
 BRIEF = "The northern bridge reopens on Monday after six months of repairs, the council said."
 POST = "Power cuts hit three districts of the city overnight; crews expect supply back by noon."
+# a site's newsletter box, and the header reworded (no copy of it: Jaccard 0.24)
+NEWSLETTER = ("Subscribe to the Morning Ledger newsletter for local headlines, weather and sports "
+              "scores delivered to your inbox every day at six.")  # fmt: skip
+REWORDED = ("Regional Voice is an independent paper founded in 1997 by a group of farmers and "
+            "teachers from the valley. We cover the schools, the council, the river and the "
+            "markets, and we publish letters from readers each Friday.")  # fmt: skip
 SETTINGS = {"dedup": {"translated": False}, "cluster": {"vectors": "words"}}
 STAGES = ["extract", "langid", "dedup", "cluster"]
 
@@ -28,8 +34,8 @@ def page(url: str, text: str, title: str = "") -> dict:
     return {"url": url, "title": title or url.rsplit("/", 1)[-1], "text": text, "source": "s"}
 
 
-def process(db, settings=SETTINGS):
-    return run_stages(db, build_stages(STAGES, settings), batch_size=4)
+def process(db, settings=SETTINGS, stages=STAGES):
+    return run_stages(db, build_stages(stages, settings), batch_size=4)
 
 
 def rejected(db) -> dict[str, str]:
@@ -194,9 +200,35 @@ def test_a_narrative_left_by_repeats_is_dated_by_the_versions_it_holds(tmp_path)
         [(last,)] = con.execute("SELECT last_seen FROM narratives").fetchall()
     assert last.isoformat()[:10] == "2026-01-03"
     # like the header in its first 300 characters, no copy of it, and 76 days after y
-    like = ("Regional Voice is an independent paper founded in 1997 by a group of farmers and "
-            "teachers from the valley. We cover the schools, the council, the river and the "
-            "markets, and we publish letters from readers each Friday.")  # fmt: skip
-    import_jsonl(tmp_path, db, [dated("https://d.example/z", like, "03-20")], "3.jsonl")
+    import_jsonl(tmp_path, db, [dated("https://d.example/z", REWORDED, "03-20")], "3.jsonl")
     process(db)
     assert grouped(db)[1] == [{y}, {"https://d.example/z"}]
+
+
+def test_a_narrative_left_by_repeats_keeps_the_vector_of_the_version_it_holds(tmp_path):
+    """With the embedding model: y (b.example) carries a.example's header and shares its
+    narrative; y's page then serves b.example's own newsletter box (rejected as b.example's
+    boilerplate: y stays the page it was) while a third a.example address withdraws the
+    other two. The narrative is counted again from y's header, not from the rejected box's
+    vector: a reworded header joins it (before, the narrative's centroid was the box's, and
+    the header started a narrative of its own)."""
+    db = tmp_path / "n.duckdb"
+    a = [f"https://a.example/news/{i}" for i in range(1, 4)]
+    y, box = "https://b.example/y", [f"https://b.example/p{i}" for i in range(2)]
+    stages = ["extract", "langid", "embed", "dedup", "cluster"]
+    settings = {"dedup": {"translated": False}}
+    import_jsonl(tmp_path, db, [page(a[0], HEADER, "Regional Voice"),
+                                page(a[1], HEADER, "Regional Voice"),
+                                page(y, HEADER, "Regional Voice"),
+                                *(page(u, NEWSLETTER, "Morning Ledger") for u in box)],
+                 "1.jsonl")  # fmt: skip
+    process(db, settings, stages)
+    assert {a[0], a[1], y} in grouped(db)[1]
+    import_jsonl(tmp_path, db, [page(y, NEWSLETTER, "Morning Ledger"),
+                                page(a[2], HEADER, "Regional Voice")], "2.jsonl")  # fmt: skip
+    process(db, settings, stages)
+    assert set(rejected(db)) == {*a, *box, y} and grouped(db)[1] == [{y}]
+    import_jsonl(tmp_path, db, [page("https://d.example/z", REWORDED, "Regional Voice")],
+                 "3.jsonl")  # fmt: skip
+    process(db, settings, stages)
+    assert grouped(db)[1] == [{y, "https://d.example/z"}]
