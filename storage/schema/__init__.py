@@ -43,6 +43,7 @@ from storage.schema import (
     m39_keyword_inflections,
     m40_serbian_terms,
     m41_narrative_members_as_placed,
+    m42_copies_as_kept,
 )
 
 ALL = [
@@ -87,4 +88,5 @@ ALL = [
     m39_keyword_inflections.MIGRATION,
     m40_serbian_terms.MIGRATION,
     m41_narrative_members_as_placed.MIGRATION,
+    m42_copies_as_kept.MIGRATION,
 ]

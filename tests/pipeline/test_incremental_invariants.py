@@ -194,3 +194,33 @@ def test_a_page_that_turns_into_a_stub_stays_its_copy_groups_origin(tmp_path):
         assert con.execute("SELECT stage FROM rejections").fetchall() == [("extract",)]
     # before migration 36: [(a, 'exact', 15 days), (b, 'origin', 0)], a dated by the stub
     assert copies() == before
+
+
+def test_a_page_that_turns_into_a_stub_keeps_its_title_and_language_in_v_copies(tmp_path):
+    """As above, and `v_copies` names the origin as the article it is in the group: its
+    title and language, not the challenge page's title and no language (schema version 42;
+    version 38 mended its date alone)."""
+    stub = ("Just a moment... Checking your browser before accessing the site. Please enable "
+            "JavaScript and cookies to continue. Ray ID: 7a1b2c3d4e5f")  # fmt: skip
+    db = tmp_path / "n.duckdb"
+
+    def titled(url: str, text: str, minute: int, title: str) -> PageRecord:
+        return replace(page(url, text, minute), hint_title=title)
+
+    def copies() -> list[tuple]:
+        with connect(db, read_only=True) as con:
+            return con.execute(
+                "SELECT url, copy_kind, title, lang FROM v_copies ORDER BY url"
+            ).fetchall()
+
+    with connect(db) as con:
+        store_pages(con, [titled("https://x.example/a", ARTICLE, 0, "Bridge closed"),
+                          titled("https://y.example/b", ARTICLE, 1, "Bridge closed")])  # fmt: skip
+    run_stages(db, stages(), batch_size=4, run_id="r1")
+    before = copies()
+    assert before == [("https://x.example/a", "origin", "Bridge closed", "en"),
+                      ("https://y.example/b", "exact", "Bridge closed", "en")]  # fmt: skip
+    with connect(db) as con:
+        store_pages(con, [titled("https://x.example/a", stub, 30, "Just a moment...")])
+    run_stages(db, stages(), batch_size=4, run_id="r2")
+    assert copies() == before
