@@ -236,10 +236,25 @@ def load_vectors(
     return got["doc_id"], got["lead"], got["vector"], got["lang"]
 
 
+# SQL: the copy data of ``c``'s document (copy_members, minhash) is of its current version: a
+# page whose text changed since the dedup stage last handled it has the copies of its old text
+# stored until the stage handles the new one (its old text's exact copies were hidden from
+# `similar`, and search ranked the new text with the old one's copy group). The dedup stage
+# may keep a page's old copies on purpose (a new version that is its site's boilerplate).
+CURRENT_COPY = """EXISTS (
+    SELECT 1 FROM documents cd
+    LEFT JOIN minhash ch ON ch.doc_id = cd.doc_id AND ch.version = cd.current_version
+    LEFT JOIN stage_state cs ON cs.doc_id = cd.doc_id AND cs.version = cd.current_version
+                            AND cs.stage = 'dedup'
+    WHERE cd.doc_id = c.doc_id AND (ch.doc_id IS NOT NULL OR cs.doc_id IS NOT NULL))"""
+
+
 def copy_groups(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """doc_id -> its copy group (the dedup stage's: exact, near and translated copies and
-    their origin), for the documents in one."""
-    return dict(con.execute("SELECT doc_id, group_id FROM copy_members").fetchall())
+    their origin), for the documents in one as of their current text (CURRENT_COPY)."""
+    return dict(
+        con.execute(f"SELECT doc_id, group_id FROM copy_members c WHERE {CURRENT_COPY}").fetchall()
+    )
 
 
 def documents(con: duckdb.DuckDBPyConnection, doc_ids: list[str]) -> dict[str, tuple]:
@@ -279,16 +294,18 @@ def same_text_copies(
 ) -> dict[str, tuple[str, int]]:
     """doc_id -> (its text's key, how many documents have that text) for
     the documents of a copy group that share their very text with another member, in the
-    copy groups of ``doc_ids`` (all groups when None). Two reposts of an edited or translated
+    copy groups of ``doc_ids`` (all groups when None), as of their current text
+    (CURRENT_COPY). Two reposts of an edited or translated
     copy are exact copies of each other though ``v_copies`` calls neither one ``exact`` (its
     kind compares a member with the group's origin)."""
     rows = con.execute(
-        """
+        f"""
         WITH members AS (
             SELECT c.doc_id, c.group_id || ':' || h.text_hash AS same_text
             FROM copy_members c JOIN minhash h ON h.doc_id = c.doc_id
-            WHERE ?::VARCHAR[] IS NULL OR c.group_id IN (
-                SELECT group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[])))
+            WHERE (?::VARCHAR[] IS NULL OR c.group_id IN (
+                SELECT group_id FROM copy_members WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))))
+              AND {CURRENT_COPY}
         )
         SELECT doc_id, same_text, count(*) OVER w FROM members
         WINDOW w AS (PARTITION BY same_text)
