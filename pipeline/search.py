@@ -139,39 +139,61 @@ def semantic(
     translated copies): each member's score is its group's best, so a republished or
     translated piece follows the group's best hit rather than scattering down the list."""
     stage = stage or EmbedStage.from_settings(embed_settings)  # a caller may keep its model
-    with connect(db_path, read_only=True) as con:
-        ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input, lang=lang)
-        if not ids:
-            have = embedded_models(con)
-            langs_here = _embedded_languages(con, stage.model_id, stage.input) if lang else []
-        means = load_means(con, stage.model_id, stage.input)
-        groups = copy_groups(con)
-    if not ids:
-        vectors = f"{stage.model_id} ({stage.input} text)"
-        if lang and langs_here:
-            # this model's vectors exist, just none in that language
-            listed = _listed(langs_here)
-            raise StorageError(
-                f"no documents in {lang!r} are embedded with {vectors}; languages with "
-                f"vectors: {listed}"
-            )
-        other = ", ".join(f"{m} ({i}): {n}" for m, i, n in have) or "none"
-        raise StorageError(
-            f"no documents embedded with {vectors}; stored vectors: {other}. "
-            "Run `narrascope process --stage embed` first."
-        )
+    with connect(db_path, read_only=True) as con:  # nothing to rank: say so before the model
+        _check_vectors(con, stage, lang)
     if query_lang is None:
         query_lang = query_language(query)
-    # the database is closed while the models work
-    q = query_vector(stage.embedder.encode([query], query=True)[0], query_lang, means)
-    sims = document_vectors(leads, texts, langs, means) @ q
-    own = cross_language(sims, langs, query_lang)
-    score, group = group_best(ids, groups, own)
-    # best group first; in a group, the best-ranked member first; ties by doc id
-    order = top(ids, score, limit, tiebreaks=(group, -own))
-    rows = rows_for(db_path, ids, {0: (order, score, sims)})[0]
+    # the model works with the database closed; then one open reads the vectors and the rows
+    # shown, so that they are of one state of the store (read in two opens, a writer's batch
+    # in between gave a page's new title to the rank and similarity of its old text)
+    raw = stage.embedder.encode([query], query=True)[0]
+    with connect(db_path, read_only=True) as con:
+        ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input, lang=lang)
+        if not ids:  # gone while the model worked
+            _check_vectors(con, stage, lang)
+        means = load_means(con, stage.model_id, stage.input)
+        groups = copy_groups(con)
+        q = query_vector(raw, query_lang, means)
+        sims = document_vectors(leads, texts, langs, means) @ q
+        own = cross_language(sims, langs, query_lang)
+        score, group = group_best(ids, groups, own)
+        # best group first; in a group, the best-ranked member first; ties by doc id
+        order = top(ids, score, limit, tiebreaks=(group, -own))
+        rows = rows_for(con, ids, {0: (order, score, sims)})[0]
     doc_col = SEMANTIC_COLUMNS.index("doc_id")
     return [(*r, groups.get(r[doc_col])) for r in rows]
+
+
+def _check_vectors(con, stage: EmbedStage, lang: str | None) -> None:
+    """A StorageError saying why there is nothing for semantic search to rank: no vectors of
+    the configured model and input (naming those there are), or none in ``lang``."""
+    found = con.execute(
+        """
+        SELECT 1 FROM embeddings e
+        JOIN documents d ON d.doc_id = e.doc_id AND d.current_version = e.version
+        LEFT JOIN languages l ON l.doc_id = e.doc_id AND l.version = e.version
+        WHERE e.model_id = ? AND e.input = ? AND (?::VARCHAR IS NULL OR l.lang = ?)
+          AND NOT EXISTS (SELECT 1 FROM site_repeats r
+                          WHERE r.doc_id = e.doc_id AND r.version = e.version)
+        LIMIT 1
+        """,
+        [stage.model_id, stage.input, lang, lang],
+    ).fetchall()  # load_vectors' rows, as few as tell whether there are any
+    if found:
+        return
+    vectors = f"{stage.model_id} ({stage.input} text)"
+    langs_here = _embedded_languages(con, stage.model_id, stage.input) if lang else []
+    if lang and langs_here:
+        # this model's vectors exist, just none in that language
+        raise StorageError(
+            f"no documents in {lang!r} are embedded with {vectors}; languages with "
+            f"vectors: {_listed(langs_here)}"
+        )
+    other = ", ".join(f"{m} ({i}): {n}" for m, i, n in embedded_models(con)) or "none"
+    raise StorageError(
+        f"no documents embedded with {vectors}; stored vectors: {other}. "
+        "Run `narrascope process --stage embed` first."
+    )
 
 
 def group_best(
@@ -216,12 +238,11 @@ def top(ids: list[str], scores: np.ndarray, limit: int, tiebreaks: tuple = ()) -
     return best[np.lexsort(keys)][:k]
 
 
-def rows_for(db_path: Path, ids: list[str], picks: dict) -> dict:
+def rows_for(con, ids: list[str], picks: dict) -> dict:
     """key -> result rows, for picks {key: (indices, ranking, similarities)}: one database
-    read for all."""
+    read for all, on the open that read the vectors (one state of the store)."""
     wanted = sorted({ids[i] for indices, _, _ in picks.values() for i in indices})
-    with connect(db_path, read_only=True) as con:
-        meta = documents(con, wanted)
+    meta = documents(con, wanted)
     return {
         key: [
             (rank, round(float(ranking[i]), 4), round(float(sims[i]), 4), *meta[ids[i]])
@@ -248,11 +269,11 @@ def similar(
     Unless ``with_copies``, exact copies of ``doc`` (its very text at another address, which
     `copies` lists) are left out, and a hit's exact copies are folded into its row (the
     best-ranked of them), counted in ``exact_copies``. Rows: SIMILAR_COLUMNS."""
-    with connect(db_path, read_only=True) as con:
+    with connect(db_path, read_only=True) as con:  # one open: one state of the store
         doc_id = resolve_document(con, doc)
-    return similar_many(
-        db_path, [doc_id], embed_settings, lang=lang, limit=limit, with_copies=with_copies
-    )[doc_id]
+        return _similar_on(
+            con, [doc_id], embed_settings, lang=lang, limit=limit, with_copies=with_copies
+        )[doc_id]
 
 
 def similar_many(
@@ -267,17 +288,31 @@ def similar_many(
 ) -> dict[str, list[tuple]]:
     """`similar` for several documents at once: doc id -> its ranked neighbours
     (``anchor_weight``: for bench/bench_similarity.py's curve)."""
-    stage = EmbedStage.from_settings(embed_settings)
     with connect(db_path, read_only=True) as con:
-        ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input)
-        means = load_means(con, stage.model_id, stage.input)
-        exact = same_text_copies(con)  # the store's exact copies: left out, folded, counted
-        row = {doc_id: i for i, doc_id in enumerate(ids)}
-        missing = [d for d in doc_ids if d not in row]
-        if missing:
-            raise StorageError(
-                _no_vector(con, missing[0], f"{stage.model_id} ({stage.input} text)")
-            )
+        return _similar_on(con, doc_ids, embed_settings, lang=lang, limit=limit,
+                           with_copies=with_copies, anchor_weight=anchor_weight)  # fmt: skip
+
+
+def _similar_on(
+    con,
+    doc_ids: list[str],
+    embed_settings: dict,
+    *,
+    lang: str | None,
+    limit: int,
+    with_copies: bool = False,
+    anchor_weight: float = SIMILAR_ANCHOR_WEIGHT,
+) -> dict[str, list[tuple]]:
+    """similar_many() on one open connection: the vectors, copies, anchors and rows it reads
+    are of one state of the store (no model works meanwhile)."""
+    stage = EmbedStage.from_settings(embed_settings)
+    ids, leads, texts, langs = load_vectors(con, stage.model_id, stage.input)
+    means = load_means(con, stage.model_id, stage.input)
+    exact = same_text_copies(con)  # the store's exact copies: left out, folded, counted
+    row = {doc_id: i for i, doc_id in enumerate(ids)}
+    missing = [d for d in doc_ids if d not in row]
+    if missing:
+        raise StorageError(_no_vector(con, missing[0], f"{stage.model_id} ({stage.input} text)"))
     matrix = document_vectors(leads, texts, langs, means)
     wanted = np.array([lang is None or lg == lang for lg in langs])
     if lang is not None and not wanted.any():
@@ -297,9 +332,8 @@ def similar_many(
         ranking = np.where(keep, sims, -np.inf)
         k = min(max(limit, SIMILAR_CANDIDATES) + folded, int(keep.sum()))
         nearest[doc_id] = (top(ids, ranking, k), ranking, sims)
-    with connect(db_path, read_only=True) as con:
-        wanted_anchors = {ids[i] for p, _, _ in nearest.values() for i in p[:SIMILAR_CANDIDATES]}
-        found = anchors(con, sorted(wanted_anchors | set(doc_ids)))
+    wanted_anchors = {ids[i] for p, _, _ in nearest.values() for i in p[:SIMILAR_CANDIDATES]}
+    found = anchors(con, sorted(wanted_anchors | set(doc_ids)))
     picks = {}
     for doc_id, (picked, ranking, sims) in nearest.items():
         # The SIMILAR_CANDIDATES nearest, ranked again with the anchors (each score is at least
@@ -317,7 +351,7 @@ def similar_many(
         if not with_copies:
             order = _fold_exact_copies(ids, order, exact)
         picks[doc_id] = (order[:limit], score, sims)
-    rows = rows_for(db_path, ids, picks)
+    rows = rows_for(con, ids, picks)
     doc_col = SEMANTIC_COLUMNS.index("doc_id")
     return {
         key: [(*r, _other_copies(exact, r[doc_col], key)) for r in found_rows]
@@ -369,11 +403,12 @@ def resolve_document(con, doc: str) -> str:
     """A doc id, or the id of the document at a URL (canonicalised as the crawler does)."""
     from storage.urls import canonical_url
 
-    row = con.execute("SELECT doc_id FROM documents WHERE doc_id = ?", [doc]).fetchone()
-    if row is None and "://" in doc:
-        row = con.execute(
+    # fetchall: a result left unfinished blocks the connection's next query (DuckDB 2)
+    rows = con.execute("SELECT doc_id FROM documents WHERE doc_id = ?", [doc]).fetchall()
+    if not rows and "://" in doc:
+        rows = con.execute(
             "SELECT doc_id FROM documents WHERE canonical_url = ?", [canonical_url(doc)]
-        ).fetchone()
-    if row is None:
+        ).fetchall()
+    if not rows:
         raise StorageError(f"no document {doc!r} (give a doc_id or a URL from v_documents)")
-    return row[0]
+    return rows[0][0]
