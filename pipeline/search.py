@@ -11,11 +11,13 @@ import numpy as np
 
 from pipeline.embed import EmbedStage
 from pipeline.similarity import (
+    NOISE,
     SIMILAR_ANCHOR_WEIGHT,
     SIMILAR_CANDIDATES,
     anchor_overlap,
     cross_language,
     document_vectors,
+    noiseless,
     query_vector,
 )
 from storage import connect
@@ -230,11 +232,14 @@ def top(ids: list[str], scores: np.ndarray, limit: int, tiebreaks: tuple = ()) -
     k = min(limit, len(ids))
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    # every index tied with the k-th best stays in until the keys break the tie
+    # every index tied with the k-th best (up to float noise) stays in until the keys break
+    # the tie; scores and float keys equal up to noise are ties (similarity.noiseless)
     kth = np.partition(-scores, k - 1)[k - 1]
-    best = np.flatnonzero(-scores <= kth)
+    best = np.flatnonzero(-scores <= kth + NOISE)
     named = np.array([ids[i] for i in best])  # the tied few, not every id as an array
-    keys = (named, *(t[best] for t in reversed(tiebreaks)), -scores[best])
+    floats = (t[best] for t in reversed(tiebreaks))
+    keys = (named, *(noiseless(t) if t.dtype.kind == "f" else t for t in floats),
+            noiseless(-scores[best]))  # fmt: skip
     return best[np.lexsort(keys)][:k]
 
 

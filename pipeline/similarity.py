@@ -79,3 +79,20 @@ def anchor_overlap(a: Sequence[str], b: Sequence[str]) -> float:
     """The share of anchors two documents have in common (Jaccard), as the SQL macro gives it."""
     union = len(set(a) | set(b))
     return len(set(a) & set(b)) / union if union else 0.0
+
+
+# Scores closer than this are equal: a matrix product (BLAS) rounds a row by its place in the
+# matrix, so one text's documents (equal vectors) scored up to about 3e-8 apart on the demo's
+# store, and were ranked by that noise rather than by doc id. Far below the 4 decimals shown.
+NOISE = 1e-6
+
+
+def noiseless(values: np.ndarray) -> np.ndarray:
+    """``values`` with each run of them closer than NOISE to the next, in sorted order, set to
+    the run's lowest: keys that rank the noise of equal scores as the tie it is."""
+    order = np.argsort(values, kind="stable")
+    ranked = values[order]
+    starts = np.concatenate([[True], ~(np.diff(ranked) <= NOISE)])  # inf - inf: a new run
+    out = np.empty_like(values)
+    out[order] = ranked[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    return out
