@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -12,7 +14,7 @@ import pytest
 from crawlers.demo.render import rss
 from storage import connect
 from storage.lock import LockHeld, writer_lock
-from tests.conftest import run_cli
+from tests.conftest import cli_env, run_cli
 from tests.crawlers.test_crawl import FAST, write_sources
 from tests.support.alert_data import Corpus, Receiver, surge
 
@@ -186,3 +188,23 @@ def test_a_webhook_url_urllib_cannot_post_to_is_refused_before_anything_is_raise
         assert said in bad.stderr and "s3cret" not in bad.stderr + bad.stdout
     with connect(db, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0
+
+
+def test_alerts_with_standard_output_closed_keep_them_for_the_next_call(tmp_path):
+    """`narrascope alerts >&-` (a cron line or a daemon that closes stdout): click.echo
+    prints nothing where there is no stdout, and says nothing either, so the alert was
+    marked delivered to stdout, exit 0, and the next call printed nothing: delivered at most
+    once, though the README says an alert is marked delivered only once it was printed."""
+    db = seeded(tmp_path)
+    cmd = [sys.executable, "-m", "pipeline.cli", "--db", str(db), "alerts"]
+    closed = subprocess.run(["bash", "-c", '"$@" >&-', "bash", *cmd], capture_output=True,
+                            text=True, timeout=120, env=cli_env())  # fmt: skip
+    print("stdout closed: exit", closed.returncode, closed.stderr.strip())
+    again = json.loads(run_cli("alerts", "--format", "json", db=db).stdout)
+    print("the next call:", [(a["kind"], a["subject"]) for a in again])
+    assert closed.returncode == 1
+    assert "standard output is closed: 1 alert printed nowhere" in closed.stderr
+    assert [(a["kind"], a["subject"]) for a in again] == [("burst", "1")]
+    with connect(db, read_only=True) as con:
+        runs = con.execute("SELECT status FROM runs WHERE kind = 'alerts' ORDER BY started_at")
+        assert [r[0] for r in runs.fetchall()] == ["failed", "ok"]

@@ -36,6 +36,11 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
     url = check_webhook(webhook or settings.webhook) if (webhook or settings.webhook) else ""
 
     def echo(alerts: list[dict]) -> None:
+        if sys.stdout is None:  # closed (`>&-`): click.echo would print nothing, and say so not
+            raise CommandError(
+                f"standard output is closed: {counted(len(alerts), 'alert')} printed nowhere, "
+                "kept for the next call (send it to a file or /dev/null, or give a webhook)"
+            )
         if not stdout_lost():
             say(format_alerts(alerts, fmt))
         if stdout_lost():  # nobody read them: they stay undelivered, for the next call
@@ -50,6 +55,12 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
             if not in_run:
                 raise
             run.fail("the reader of standard output has gone: alerts kept for the next run")
+            return None
+        except CommandError as err:  # standard output closed
+            if not in_run:
+                raise
+            run.fail(str(err))
+            click.echo(f"alerts: {err}", err=True)
             return None
         run.summary.update(raised=outcome.raised, delivered=outcome.delivered,
                            pending=outcome.pending, to=outcome.to)  # fmt: skip
