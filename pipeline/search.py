@@ -3,7 +3,6 @@ the query embedded by the same model as the documents (an English query finds Ru
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -20,14 +19,13 @@ from pipeline.similarity import (
     noiseless,
     query_vector,
 )
+from pipeline.snippets import snippet
 from storage import connect
 from storage.db import StorageError
 from storage.means import load as load_means
 from storage.queries import current_rejection
 from storage.search import (
-    ARABIC_ARTICLE,
     RESULT_COLUMNS,
-    UNSPACED_CHARACTER,
     anchors,
     copy_groups,
     documents,
@@ -35,8 +33,6 @@ from storage.search import (
     keyword_search,
     load_vectors,
     same_text_copies,
-    starts_words,
-    takes_article,
 )
 
 KEYWORD_COLUMNS = ["rank", "score", *RESULT_COLUMNS, "snippet"]
@@ -51,33 +47,6 @@ SEARCH_COLUMNS = [*SEMANTIC_COLUMNS, "copy_group"]
 # `similar`: exact_copies, the other documents with a hit's very text (the query document aside),
 # folded into its row unless --with-copies
 SIMILAR_COLUMNS = [*SEMANTIC_COLUMNS, "exact_copies"]
-
-
-# after no letter or digit, or after a character of a script written without spaces
-WORD_START = f"(?:(?<![^\\W_])|(?<={UNSPACED_CHARACTER.pattern}))"
-
-
-def _start(term: str) -> str:
-    """What may come before ``term`` where the keyword search finds it: a word's start, and
-    for an Arabic word the article written as part of it (storage.search.pattern)."""
-    if not starts_words(term):
-        return ""
-    return WORD_START + (ARABIC_ARTICLE if takes_article(term) else "")
-
-
-def _snippet(text: str | None, terms: list[str], width: int = 160) -> str | None:
-    if not text:
-        return None
-    found = (
-        re.search(_start(t) + re.escape(t), text, re.I) for t in terms
-    )  # where a word starts, as the search matched it (storage.search); in the text itself:
-    # lower() makes two characters of "İ", and the places found in it were off in the text
-    hits = [m.start() for m in found if m]
-    if not hits:
-        return None
-    start = max(0, min(hits) - width // 3)
-    piece = text[start : start + width].replace("\n", " ")
-    return ("…" if start else "") + piece + ("…" if start + width < len(text) else "")
 
 
 def _embedded_languages(con, model_id: str, input_kind: str) -> list[tuple[str, int]]:
@@ -119,8 +88,8 @@ def keyword_rows(con, query: str, *, lang: str | None, limit: int) -> list[tuple
     out = []
     for rank, row in enumerate(rows, 1):
         meta, score, text, translated = row[:n], row[n], row[n + 1], row[n + 2]
-        snippet = _snippet(text, terms) or _snippet(translated, terms)
-        out.append((rank, int(score), *meta, snippet))
+        piece = snippet(text, terms) or snippet(translated, terms)
+        out.append((rank, int(score), *meta, piece))
     return out
 
 

@@ -99,9 +99,9 @@ def test_a_word_matches_where_a_word_starts():
         assert count(text, term) == occurrences(text.lower(), term)
     # a term that ends in punctuation, twice touching: one match took the "." both share
     assert counted(con, "U.S.U.S. and U.S.", "u.s.") == 3
-    from pipeline.search import _snippet  # the snippet shows the word the search found
+    from pipeline.snippets import snippet  # the snippet shows the word the search found
 
-    assert _snippet("A regional award. " + "x " * 60 + "Then war came.", ["war"], 40).endswith(
+    assert snippet("A regional award. " + "x " * 60 + "Then war came.", ["war"], 40).endswith(
         "Then war came.")  # fmt: skip
 
 
