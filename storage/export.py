@@ -15,7 +15,7 @@ import duckdb
 
 from storage.db import StorageError, connect
 from storage.documents import seen_at_sql
-from storage.export_files import FILES, MEMORY_LIMIT, quote, write_file
+from storage.export_files import COPY_RELATIONS, FILES, MEMORY_LIMIT, quote, write_file
 from storage.export_manifest import (
     ExportError,
     check_out_dir,
@@ -223,6 +223,7 @@ def _write(*, con_path, partial, kind, fmt, filters, bounds, no_text, memory_lim
         check_langs(con, filters.langs)
         check_tags(con, filters)
         _select_documents(con, kind, filters, bounds, resolved)
+        con.execute(COPY_RELATIONS)
         files = {}
         for name in FILES[kind]:
             path = partial / f"{name}.{FORMATS[fmt]}"

@@ -33,7 +33,7 @@ _DOCS = """export_keys k
         LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = d.current_version
         LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
         LEFT JOIN translations t ON t.doc_id = d.doc_id AND t.version = d.current_version
-        LEFT JOIN v_copy_relations cr ON cr.doc_id = d.doc_id
+        LEFT JOIN export_copy_relations cr ON cr.doc_id = d.doc_id
         LEFT JOIN narrative_members nm ON nm.doc_id = d.doc_id
         LEFT JOIN signal_scores ss ON ss.doc_id = d.doc_id AND ss.version = d.current_version
         LEFT JOIN documents od ON od.doc_id = cr.copy_of AND cr.copy_kind <> 'origin'
@@ -51,6 +51,12 @@ _COPY = """cr.group_id AS copy_group_id, cr.copy_kind,
 _TITLES = """coalesce(e.title, v.hint_title) AS title,
                CASE WHEN t.status = 'not_needed' THEN coalesce(e.title, v.hint_title)
                     ELSE t.title END AS title_translated"""
+
+# The copy relations of the export's documents, read from the view once an export: joined to
+# each chunk, the view's whole-store computation met the chunk's texts in one plan, which ran
+# out of DuckDB's 192 MB at 200,000 documents (`export documents` failed at its first chunk)
+COPY_RELATIONS = """CREATE OR REPLACE TEMP TABLE export_copy_relations AS
+    SELECT r.* FROM v_copy_relations r SEMI JOIN export_docs x ON x.doc_id = r.doc_id"""
 
 # Each file: the order of its rows (keys numbered into export_keys, from export_docs) and the
 # query of one chunk of them ({lo} < k.ord <= {hi}).
@@ -84,11 +90,13 @@ QUERIES = {
                r.similarity, r.via, epoch(r.delay) AS delay_seconds, r.group_size,
                coalesce(e.title, v.hint_title) AS title
         FROM export_keys k
-        JOIN v_copy_relations r ON r.doc_id = k.key
+        JOIN export_copy_relations r ON r.doc_id = k.key
         JOIN documents d ON d.doc_id = r.doc_id
-        JOIN document_versions v ON v.doc_id = d.doc_id AND v.version = d.current_version
-        LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = d.current_version
-        LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = d.current_version
+        LEFT JOIN minhash h ON h.doc_id = r.doc_id
+        JOIN document_versions v ON v.doc_id = d.doc_id
+         AND v.version = coalesce(h.version, d.current_version)
+        LEFT JOIN extractions e ON e.doc_id = d.doc_id AND e.version = v.version
+        LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = v.version
         LEFT JOIN documents od ON od.doc_id = r.copy_of
         LEFT JOIN document_versions ov ON ov.doc_id = od.doc_id AND ov.version = od.current_version
         {_CHUNK}""",
@@ -179,8 +187,8 @@ def write_file(
     The narratives file is tried under each of NARRATIVES_MEMORY_LIMITS in turn."""
     limits = NARRATIVES_MEMORY_LIMITS if name == "narratives" else (memory_limit,)
     for i, limit in enumerate(limits):
-        con.execute(f"SET memory_limit = '{limit}'")
-        try:
+        try:  # a limit below what the export's tables already hold is refused: out of memory
+            con.execute(f"SET memory_limit = '{limit}'")
             return _write_parts(con, name, path, fmt, no_text)
         except duckdb.OutOfMemoryException:
             if i == len(limits) - 1:

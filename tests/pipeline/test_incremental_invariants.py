@@ -4,6 +4,7 @@ model: the word pipeline (exact and near copies, narratives of character n-grams
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from pipeline.narratives import ClusterStage
 from pipeline.runner import run_stages
 from storage import connect
 from storage.documents import store_pages
+from storage.export import export
 from storage.records import DocInput, PageRecord
 from storage.urls import doc_id_for
 from tests.pipeline.test_dedup import ARTICLE, EDITED, UNRELATED, page
@@ -224,3 +226,10 @@ def test_a_page_that_turns_into_a_stub_keeps_its_title_and_language_in_v_copies(
         store_pages(con, [titled("https://x.example/a", stub, 30, "Just a moment...")])
     run_stages(db, stages(), batch_size=4, run_id="r2")
     assert copies() == before
+    # and `export copies` names the members as v_copies does (it read the current version)
+    export(db, "copies", tmp_path / "out", fmt="jsonl")
+    lines = (tmp_path / "out" / "copies.jsonl").read_text(encoding="utf-8").splitlines()
+    exported = sorted(
+        (r["url"], r["copy_kind"], r["title"], r["lang"]) for r in map(json.loads, lines)
+    )
+    assert exported == before
