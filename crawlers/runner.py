@@ -139,6 +139,9 @@ def scrapy_settings(
             "crawlers.robots.Rfc9309RobotsMiddleware": 100,
             "scrapy.downloadermiddlewares.redirect.RedirectMiddleware": None,
             "crawlers.safety.LoopSafeRedirectMiddleware": 600,
+            # a page once a run, redirects included; above redirects and retries, to see
+            # their answers before they become new requests
+            "crawlers.once.FetchOnce": 650,
             "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
             "crawlers.safety.LoopSafeMetaRefreshMiddleware": 580,
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,

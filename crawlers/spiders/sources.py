@@ -17,6 +17,7 @@ from crawlers.entries.feeds import parse_feed
 from crawlers.entries.links import TRAPS, article_signal
 from crawlers.entries.sitemaps import SitemapTooLarge, parse_sitemap, sitemap_body
 from crawlers.entries.telegram import channel_url
+from crawlers.once import AlreadyFetched
 from crawlers.sources import Source, private_hosts
 from crawlers.spiders.channels import ChannelListing, history_key
 from crawlers.spiders.listed import ListedPages
@@ -312,6 +313,17 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             last_modified=header("Last-Modified"), warc=response.meta.get("warc"),
         )  # fmt: skip
 
+    def _fetched_already(self, request):
+        """A request dropped as its page was fetched in this run: where a listed address
+        redirected to it, that address's state (as ``_redirected`` keeps it)."""
+        source = request.meta.get("source")
+        if source not in self.health:
+            return
+        self.health[source]["skipped"] += 1
+        listed = (request.meta.get("redirect_urls") or [None])[0]
+        if listed and canonical_or_none(listed) != canonical_or_none(request.url):
+            yield EntryState(listed, source, "redirect", datetime.now(UTC), request.url)
+
     @staticmethod
     def _redirected(response, source: Source, now: datetime):
         """The state of the address listed, where it redirected here: its listing's dates
@@ -321,6 +333,9 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             yield EntryState(listed, source.name, "redirect", now, response.url)
 
     def failed(self, failure):
+        if failure.check(AlreadyFetched):  # fetched in this run already: not fetched again
+            yield from self._fetched_already(failure.request)
+            return
         found = failure_reason(failure)
         if found is None:  # not fetched, not failed: the next run fetches it
             return
