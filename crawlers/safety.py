@@ -20,6 +20,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.error import DNSLookupError
 
 from crawlers.sources import host_matches, is_web_url
+from storage.crawlstate import canonical_or_none
 
 #: request meta key: monotonic time before which a retried request must not be sent
 NOT_BEFORE = "narrascope_not_before"
@@ -177,7 +178,10 @@ class _CutLoops:
     """Redirects (HTTP or meta refresh) cutting loops where they close. Redirect targets
     bypass the duplicate filter (loops are cut here, chains by REDIRECT_MAX_TIMES): otherwise
     a target already requested in this run is dropped silently and the listed URL ends with
-    no page and no recorded reason."""
+    no page and no recorded reason. A target at another address is asked for without the
+    listed address's validators: an ETag or a date is the server's for one address, and a
+    target whose page had the same ETag (a revision number) answered 304 and was never
+    stored."""
 
     def _redirect(self, redirected, request, reason):
         visited = [*request.meta.get("redirect_urls", []), request.url]
@@ -185,6 +189,9 @@ class _CutLoops:
             raise RedirectLoop(f"redirect loop: {' -> '.join([*visited, redirected.url])}")
         followed = super()._redirect(redirected, request, reason)
         followed.dont_filter = True
+        if canonical_or_none(followed.url) != canonical_or_none(request.url):
+            for name in ("If-None-Match", "If-Modified-Since"):
+                followed.headers.pop(name, None)
         return followed
 
 
