@@ -128,7 +128,9 @@ class ListedPages:
                 self.health[source.name]["skipped"] += 1  # the REST API keeps it current
                 continue
             changed, latest = parse_date(link.lastmod), changed_by(link.lastmod)
-            if seen and latest and seen.last_fetched_at >= latest:
+            # a page that answered 404 or 410 is never skipped by its date: gone for a
+            # while, it may be back under the same lastmod
+            if seen and latest and seen.last_fetched_at >= latest and seen.kind != "gone":
                 self.health[source.name]["skipped"] += 1
                 continue
             if seen:  # after the pages never fetched: first those the listing says changed

@@ -351,8 +351,25 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             if self._wp_done(source, failed=True, listing=listing_key(source, n)):
                 yield from self._wp_next(source, kw["key"], kw["started"], kw["ranges"], n)
             yield from self._release_listings(source)
+        if source is not None and _gone(failure):  # checked again in turn, after the rest
+            yield EntryState(request.url, source.name, "gone", datetime.now(UTC))
         detail = f"{failure.type.__name__}: {message}"
         if source is None:
             yield Rejection("crawl", reason, detail, url=request.url)
         else:
             yield self._reject(source, request.url, reason, detail)
+
+
+def _gone(failure) -> bool:
+    """Whether a failed page request was answered 404 or 410: the page's state then says it
+    was asked for, so that its listing asks for it again in turn, after the pages never
+    fetched (it was one of them, ahead of the rest, run after run: a feed that listed more
+    removed pages than its budget had its other pages never read)."""
+    from scrapy.spidermiddlewares.httperror import HttpError
+
+    callback = getattr(failure.request.callback, "__name__", None)
+    return (
+        callback in ("parse_page", "parse_linked")
+        and failure.check(HttpError) is not None
+        and failure.value.response.status in (404, 410)
+    )
