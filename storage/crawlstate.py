@@ -58,7 +58,8 @@ _UPSERT = """
            unnest(?::TIMESTAMPTZ[]), unnest(?::TIMESTAMPTZ[]), 1
     ON CONFLICT (url) DO UPDATE SET
         source = excluded.source,
-        kind = CASE WHEN 'gone' IN (excluded.kind, crawl_state.kind) THEN excluded.kind
+        kind = CASE WHEN excluded.kind IN ('gone', 'failed')
+                          OR crawl_state.kind IN ('gone', 'failed') THEN excluded.kind
                     ELSE crawl_state.kind END,
         etag = coalesce(excluded.etag, CASE WHEN excluded.last_status = 304
                                             THEN crawl_state.etag END),

@@ -128,9 +128,10 @@ class ListedPages:
                 self.health[source.name]["skipped"] += 1  # the REST API keeps it current
                 continue
             changed, latest = parse_date(link.lastmod), changed_by(link.lastmod)
-            # a page that answered 404 or 410 is never skipped by its date: gone for a
-            # while, it may be back under the same lastmod
-            if seen and latest and seen.last_fetched_at >= latest and seen.kind != "gone":
+            # a page that answered 404, 410 or a server error is never skipped by its date:
+            # gone or broken for a while, it may be back under the same lastmod
+            unanswered = seen is not None and seen.kind in ("gone", "failed")
+            if seen and latest and seen.last_fetched_at >= latest and not unanswered:
                 self.health[source.name]["skipped"] += 1
                 continue
             if seen:  # after the pages never fetched: first those the listing says changed

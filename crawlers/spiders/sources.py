@@ -351,8 +351,8 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             if self._wp_done(source, failed=True, listing=listing_key(source, n)):
                 yield from self._wp_next(source, kw["key"], kw["started"], kw["ranges"], n)
             yield from self._release_listings(source)
-        if source is not None and _gone(failure):  # checked again in turn, after the rest
-            yield EntryState(request.url, source.name, "gone", datetime.now(UTC))
+        if source is not None and (kind := _unanswered(failure)):  # checked again in turn
+            yield EntryState(request.url, source.name, kind, datetime.now(UTC))
         detail = f"{failure.type.__name__}: {message}"
         if source is None:
             yield Rejection("crawl", reason, detail, url=request.url)
@@ -360,16 +360,19 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             yield self._reject(source, request.url, reason, detail)
 
 
-def _gone(failure) -> bool:
-    """Whether a failed page request was answered 404 or 410: the page's state then says it
-    was asked for, so that its listing asks for it again in turn, after the pages never
-    fetched (it was one of them, ahead of the rest, run after run: a feed that listed more
-    removed pages than its budget had its other pages never read)."""
+def _unanswered(failure) -> str | None:
+    """The crawl-state kind of a failed page request answered 404 or 410 (``gone``), or a
+    server error or 429 after its retries (``failed``); None for other failures. The page's
+    state then says it was asked for, so that its listing asks for it again in turn, after
+    the pages never fetched (it was one of them, ahead of the rest, run after run: a feed
+    that listed more removed or broken pages than its budget had its other pages never
+    read). Neither kind is skipped by its listing's date (crawlers/spiders/listed.py)."""
     from scrapy.spidermiddlewares.httperror import HttpError
 
     callback = getattr(failure.request.callback, "__name__", None)
-    return (
-        callback in ("parse_page", "parse_linked")
-        and failure.check(HttpError) is not None
-        and failure.value.response.status in (404, 410)
-    )
+    if callback not in ("parse_page", "parse_linked") or failure.check(HttpError) is None:
+        return None
+    status = failure.value.response.status
+    if status in (404, 410):
+        return "gone"
+    return "failed" if status >= 500 or status == 429 else None

@@ -1,17 +1,23 @@
 """Listed pages that answer 404 or 410 (found by a probe written beside the seeded check of
 incremental crawls, tests/crawlers/test_incremental_random.py)."""
 
+import pytest
+
 from crawlers.demo import render
 from tests.crawlers.test_incremental_kinds import HTML, crawl, page, stored, write_sources
 from tests.crawlers.test_spiders import rows
 
 
-def test_removed_pages_a_feed_still_lists_do_not_hold_the_budget_for_ever(tmp_path, local_site):
-    """An RSS feed lists two removed posts (404) ahead of three live ones, with a budget of
-    two pages: a failed fetch kept no crawl state, so the removed posts were pages never
-    fetched on every run, asked for first, and the live ones were never read. Now a 404 or
-    410 is recorded in the crawl state (kind ``gone``), and the page is asked for again in
-    turn with the pages fetched before."""
+@pytest.mark.parametrize("broken", ["404, 410", "503, 500"])
+def test_removed_pages_a_feed_still_lists_do_not_hold_the_budget_for_ever(
+    tmp_path, local_site, broken
+):
+    """An RSS feed lists two removed posts (404, 410) or two broken ones (503, 500, after
+    their retries) ahead of three live ones, with a budget of two pages: a failed fetch kept
+    no crawl state, so those posts were pages never fetched on every run, asked for first,
+    and the live ones were never read. Now a 404 or 410 is recorded in the crawl state
+    (kind ``gone``), a server error too (kind ``failed``, since 2026-12-06), and the page is
+    asked for again in turn with the pages fetched before."""
     site = local_site({})
     b = site.base
     log = site.server.RequestHandlerClass.log = []
@@ -20,7 +26,10 @@ def test_removed_pages_a_feed_still_lists_do_not_hold_the_budget_for_ever(tmp_pa
              for p in paths]  # fmt: skip
     for i in (1, 2, 3):
         site.routes[f"/p/{i}"] = (HTML, page(f"P{i}"), {})
-    site.routes["/gone/2"] = (HTML, b"gone", {"Status": "410"})  # /gone/1: no route, 404
+    first, second = broken.split(", ")
+    if first != "404":  # /gone/1: no route, 404
+        site.routes["/gone/1"] = (HTML, b"broken", {"Status": first})
+    site.routes["/gone/2"] = (HTML, b"gone", {"Status": second})
     site.routes["/feed.xml"] = ("application/rss+xml",
                                 render.rss(title="t", link=b + "/", items=items).encode(), {})  # fmt: skip
     sources = write_sources(tmp_path, {"home": b + "/", "feeds": [b + "/feed.xml"],
