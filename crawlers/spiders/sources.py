@@ -17,7 +17,7 @@ from crawlers.entries.feeds import parse_feed
 from crawlers.entries.links import TRAPS, article_signal
 from crawlers.entries.sitemaps import SitemapTooLarge, parse_sitemap, sitemap_body
 from crawlers.entries.telegram import channel_url
-from crawlers.once import AlreadyFetched
+from crawlers.once import PAGE_CALLBACKS, AlreadyFetched
 from crawlers.sources import Source, private_hosts
 from crawlers.spiders.channels import ChannelListing, history_key
 from crawlers.spiders.listed import ListedPages
@@ -247,7 +247,7 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
         else:  # known from now on: checked again in turn (_follow), not as a page never seen
             self.health[source.name]["fetched"] += 1
             now = datetime.now(UTC)
-            yield from self._redirected(response, source, now)
+            yield from self._redirected(response, source.name, now)
             yield EntryState(response.url, source.name, "listing", now)
         if depth >= source.max_depth:
             return
@@ -285,7 +285,7 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
         health = self.health[source.name]
         health["fetched"] += 1
         now = datetime.now(UTC)
-        yield from self._redirected(response, source, now)
+        yield from self._redirected(response, source.name, now)
         if response.status == 304:
             yield NotModified(response.url, source.name, now, response.meta.get("warc"))
             return
@@ -320,17 +320,16 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
         if source not in self.health:
             return
         self.health[source]["skipped"] += 1
-        listed = (request.meta.get("redirect_urls") or [None])[0]
-        if listed and canonical_or_none(listed) != canonical_or_none(request.url):
-            yield EntryState(listed, source, "redirect", datetime.now(UTC), request.url)
+        yield from self._redirected(request, source, datetime.now(UTC))
 
     @staticmethod
-    def _redirected(response, source: Source, now: datetime):
-        """The state of the address listed, where it redirected here: its listing's dates
-        and budget go by it, and it is no page never fetched on the next run."""
-        listed = (response.meta.get("redirect_urls") or [None])[0]
-        if listed and canonical_or_none(listed) != canonical_or_none(response.url):
-            yield EntryState(listed, source.name, "redirect", now, response.url)
+    def _redirected(message, source: str, now: datetime):
+        """The state of the address listed, where it redirected to ``message``'s (a response
+        or a request) address: its listing's dates and budget go by it, and it is no page
+        never fetched on the next run."""
+        listed = (message.meta.get("redirect_urls") or [None])[0]
+        if listed and canonical_or_none(listed) != canonical_or_none(message.url):
+            yield EntryState(listed, source, "redirect", now, message.url)
 
     def failed(self, failure):
         if failure.check(AlreadyFetched):  # fetched in this run already: not fetched again
@@ -370,7 +369,7 @@ def _unanswered(failure) -> str | None:
     from scrapy.spidermiddlewares.httperror import HttpError
 
     callback = getattr(failure.request.callback, "__name__", None)
-    if callback not in ("parse_page", "parse_linked") or failure.check(HttpError) is None:
+    if callback not in PAGE_CALLBACKS or failure.check(HttpError) is None:
         return None
     status = failure.value.response.status
     if status in (404, 410):
