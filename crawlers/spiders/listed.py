@@ -128,8 +128,9 @@ class ListedPages:
                 self.health[source.name]["skipped"] += 1  # the REST API keeps it current
                 continue
             changed, latest = parse_date(link.lastmod), changed_by(link.lastmod)
-            # a page that answered 404, 410 or a server error is never skipped by its date:
-            # gone or broken for a while, it may be back under the same lastmod
+            # a page whose last request failed (404, 410, a server error, a timeout...) is
+            # never skipped by its date: gone or broken for a while, it may be back under the
+            # same lastmod
             unanswered = seen is not None and seen.kind in ("gone", "failed")
             if seen and latest and seen.last_fetched_at >= latest and not unanswered:
                 self.health[source.name]["skipped"] += 1

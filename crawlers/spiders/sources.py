@@ -360,18 +360,20 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
 
 
 def _unanswered(failure) -> str | None:
-    """The crawl-state kind of a failed page request answered 404 or 410 (``gone``), or a
-    server error or 429 after its retries (``failed``); None for other failures. The page's
-    state then says it was asked for, so that its listing asks for it again in turn, after
-    the pages never fetched (it was one of them, ahead of the rest, run after run: a feed
-    that listed more removed or broken pages than its budget had its other pages never
-    read). Neither kind is skipped by its listing's date (crawlers/spiders/listed.py)."""
+    """The crawl-state kind of a failed page request: ``gone`` where it was answered 404 or
+    410, ``failed`` for any other failure (a server error or 429 after its retries, another
+    error status, a timeout, a refused or dropped connection, a body past the size limit);
+    None for requests that are no page's. The page's state then says it was asked for, so
+    that its listing asks for it again in turn, after the pages never fetched (it was one of
+    them, ahead of the rest, run after run: a feed that listed more removed or broken pages
+    than its budget had its other pages never read). Neither kind is skipped by its
+    listing's date (crawlers/spiders/listed.py). A request not sent because the run's time
+    was up never gets here (``failure_reason``)."""
     from scrapy.spidermiddlewares.httperror import HttpError
 
     callback = getattr(failure.request.callback, "__name__", None)
-    if callback not in PAGE_CALLBACKS or failure.check(HttpError) is None:
+    if callback not in PAGE_CALLBACKS:
         return None
-    status = failure.value.response.status
-    if status in (404, 410):
+    if failure.check(HttpError) is not None and failure.value.response.status in (404, 410):
         return "gone"
-    return "failed" if status >= 500 or status == 429 else None
+    return "failed"

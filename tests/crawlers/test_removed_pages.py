@@ -8,16 +8,17 @@ from tests.crawlers.test_incremental_kinds import HTML, crawl, page, stored, wri
 from tests.crawlers.test_spiders import rows
 
 
-@pytest.mark.parametrize("broken", ["404, 410", "503, 500"])
+@pytest.mark.parametrize("broken", ["404, 410", "503, 500", "timeout, 403"])
 def test_removed_pages_a_feed_still_lists_do_not_hold_the_budget_for_ever(
     tmp_path, local_site, broken
 ):
     """An RSS feed lists two removed posts (404, 410) or two broken ones (503, 500, after
-    their retries) ahead of three live ones, with a budget of two pages: a failed fetch kept
-    no crawl state, so those posts were pages never fetched on every run, asked for first,
-    and the live ones were never read. Now a 404 or 410 is recorded in the crawl state
-    (kind ``gone``), a server error too (kind ``failed``, since 2026-12-06), and the page is
-    asked for again in turn with the pages fetched before."""
+    their retries; one that times out and one answering 403) ahead of three live ones, with a
+    budget of two pages: a failed fetch kept no crawl state, so those posts were pages never
+    fetched on every run, asked for first, and the live ones were never read. Now a 404 or
+    410 is recorded in the crawl state (kind ``gone``), a server error too (kind ``failed``,
+    since 2026-12-06), any other failure as well (since 2026-12-07), and the page is asked
+    for again in turn with the pages fetched before."""
     site = local_site({})
     b = site.base
     log = site.server.RequestHandlerClass.log = []
@@ -27,7 +28,9 @@ def test_removed_pages_a_feed_still_lists_do_not_hold_the_budget_for_ever(
     for i in (1, 2, 3):
         site.routes[f"/p/{i}"] = (HTML, page(f"P{i}"), {})
     first, second = broken.split(", ")
-    if first != "404":  # /gone/1: no route, 404
+    if first == "timeout":  # answered after the crawl's timeout of one second
+        site.routes["/gone/1"] = (HTML, page("Late"), {"Delay": "2"})
+    elif first != "404":  # /gone/1: no route, 404
         site.routes["/gone/1"] = (HTML, b"broken", {"Status": first})
     site.routes["/gone/2"] = (HTML, b"gone", {"Status": second})
     site.routes["/feed.xml"] = ("application/rss+xml",
@@ -37,7 +40,7 @@ def test_removed_pages_a_feed_still_lists_do_not_hold_the_budget_for_ever(
     asked = []
     for _ in range(4):
         log.clear()
-        crawl(tmp_path, sources)
+        crawl(tmp_path, sources, "timeout = 1\n")
         asked.append([p for p, _ in log if p in paths])
     assert stored(tmp_path) == {b + p for p in paths[2:]}, asked
 
