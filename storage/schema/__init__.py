@@ -44,6 +44,7 @@ from storage.schema import (
     m40_serbian_terms,
     m41_narrative_members_as_placed,
     m42_copies_as_kept,
+    m43_label_abbreviations,
 )
 
 ALL = [
@@ -89,4 +90,5 @@ ALL = [
     m40_serbian_terms.MIGRATION,
     m41_narrative_members_as_placed.MIGRATION,
     m42_copies_as_kept.MIGRATION,
+    m43_label_abbreviations.MIGRATION,
 ]

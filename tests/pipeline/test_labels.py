@@ -498,3 +498,39 @@ def test_spacys_lists_are_read_as_data_without_importing_spacy():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_untitled_documents_line_does_not_end_at_a_common_abbreviation(tmp_path):
+    """After schema version 36 a '.' after a lower-case word of two or three letters, or any
+    word of four letters or more, still ended the first sentence before a capital or a number:
+    "Концерт пройдёт 1 дек.", "Utrudnienia na ul." (schema version 43). An acronym at the end
+    of a sentence still ends it ("SIG.")."""
+    db = tmp_path / "a.duckdb"
+    firsts = {
+        "osenniy-festival-varenya": "Ярмарка варенья пройдёт 1 дек. Ледовый дворец откроет "
+        "для неё свой холл.",
+        "new-cycle-lane-opens": "Od poniedziałku utrudnienia na ul. Marszałkowskiej, tzw. "
+        "Nowy Świat zostaje otwarty.",
+        "herbstmarkt-in-goerlitz": "Der sog. Herbstmarkt kostet ca. 3000 Euro im Jahr und "
+        "zieht viele Besucher an.",
+        "library-extends-opening-hours": "La bibliothèque adopte un logiciel de SIG. Les "
+        "cartes seront en ligne.",
+    }
+    posts = [
+        {"url": f"https://t.example/{slug}", "text": first + "\n" + "\n".join(paragraphs(ARTICLES[slug]))}
+        for slug, first in firsts.items()
+    ]  # fmt: skip
+    import_jsonl(tmp_path, db, posts)
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+    with connect(db, read_only=True) as con:
+        labels = dict(
+            con.execute(
+                "SELECT d.url, n.representative_title_original "
+                "FROM v_documents d JOIN v_narratives n USING (narrative_id)"
+            ).fetchall()
+        )
+    for slug, first in list(firsts.items())[:3]:
+        assert labels[f"https://t.example/{slug}"] == first
+    assert labels["https://t.example/library-extends-opening-hours"] == (
+        "La bibliothèque adopte un logiciel de SIG."
+    )
