@@ -17,17 +17,20 @@ from storage.schema.m41_narrative_members_as_placed import V_NARRATIVES as _BEFO
 #: Abbreviations followed by a name, a noun or a number rather than a sentence's end, by
 #: language: months; streets, squares and titles; "so-called", "for example", "versus"...
 ABBREVIATIONS = (
-    # ru, uk: months; street, lane, avenue, square, saint, general, professor, academician
+    # ru, uk: months; street, lane, avenue, square, saint, general, professor, academician,
+    # comrade
     "янв|фев|февр|апр|авг|сен|сент|окт|ноя|нояб|дек"
     "|січ|лют|бер|квіт|черв|лип|серп|вер|жовт|груд"
     "|ул|пер|просп|пл|св|ген|проф|акад|тов|вул|пров"
     # en, de, fr, es: months
     "|jan|feb|apr|aug|sep|sept|oct|okt|nov|dec|dez|janv|févr|avr|juil|déc|ene|abr|dic"
-    # pl: street, avenue, square, saint, so-called, for example, province
+    # pl: street, avenue, square, saint, so-called, for example, province, general, professor
     "|ul|al|pl|św|tzw|np|woj|gen|prof"
-    # de: or, about, compare, so-called, if need be, including, perhaps, former, born
+    # de: or, about, compare, so-called, if need be, including, perhaps, former, born, for
+    # example, in particular, plus
     "|bzw|ca|vgl|sog|ggf|inkl|evtl|ehem|geb|bspw|insb|zzgl"
-    # en, es, it, fr: versus, approximately, including, compare, avenue, Mr, Dr, lawyer
+    # en, es, it, fr: versus, approximately, including, compare, approximately, avenue;
+    # signor, dottore, avvocato; environ
     "|vs|approx|incl|cf|aprox|av|sig|dott|avv|env"
 )
 

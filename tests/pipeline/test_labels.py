@@ -503,7 +503,8 @@ def test_spacys_lists_are_read_as_data_without_importing_spacy():
 def test_an_untitled_documents_line_does_not_end_at_a_common_abbreviation(tmp_path):
     """After schema version 36 a '.' after a lower-case word of two or three letters, or any
     word of four letters or more, still ended the first sentence before a capital or a number:
-    "Концерт пройдёт 1 дек.", "Utrudnienia na ul." (schema version 43). An acronym at the end
+    "Ярмарка варенья пройдёт 1 дек.", "Od poniedziałku utrudnienia na ul." (schema version
+    43). An acronym at the end
     of a sentence still ends it ("SIG.")."""
     db = tmp_path / "a.duckdb"
     firsts = {
