@@ -447,10 +447,28 @@ def test_untitled_documents_get_a_readable_line(tmp_path):
     assert labels["https://t.example/5"] == (english_first, "Британская пресса пишет о театре.")
 
 
+def untitled_labels(tmp_path, firsts: dict[str, str], sep: str) -> dict[str, str]:
+    """Each demo article ``slug`` posted untitled, its text ``firsts[slug]``, ``sep`` and the
+    article's paragraphs, processed without models: slug -> its narrative's label in the
+    members' own language."""
+    db = tmp_path / "a.duckdb"
+    posts = [
+        {"url": f"https://t.example/{slug}", "text": first + sep + "\n".join(paragraphs(ARTICLES[slug]))}
+        for slug, first in firsts.items()
+    ]  # fmt: skip
+    import_jsonl(tmp_path, db, posts)
+    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
+    with connect(db, read_only=True) as con:
+        rows = con.execute(
+            "SELECT d.url, n.representative_title_original "
+            "FROM v_documents d JOIN v_narratives n USING (narrative_id)"
+        ).fetchall()
+    return {url.rsplit("/", 1)[1]: label for url, label in rows}
+
+
 def test_an_untitled_documents_line_does_not_end_at_an_abbreviation(tmp_path):
     """The first sentence ended at the first '. ' after 20 characters: "The harbour swim
     organised by the U.S." and "Глава клуба сообщил, что в 2024 г." (schema version 36)."""
-    db = tmp_path / "a.duckdb"
     firsts = {
         "harbour-swim-raises-funds": "The harbour swim organised by the U.S. consulate and "
         "Mr. Hale raised a record sum on Sunday.",
@@ -459,26 +477,10 @@ def test_an_untitled_documents_line_does_not_end_at_an_abbreviation(tmp_path):
         "storm-closes-coast-road": "Police closed the coast road, the council said... Drivers "
         "should avoid it.",
     }
-    posts = [
-        {"url": f"https://t.example/{slug}", "text": first + " " + "\n".join(paragraphs(ARTICLES[slug]))}
-        for slug, first in firsts.items()
-    ]  # fmt: skip
-    import_jsonl(tmp_path, db, posts)
-    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
-    with connect(db, read_only=True) as con:
-        labels = dict(
-            con.execute(
-                "SELECT d.url, n.representative_title_original "
-                "FROM v_documents d JOIN v_narratives n USING (narrative_id)"
-            ).fetchall()
-        )
-    assert (
-        labels["https://t.example/harbour-swim-raises-funds"] == firsts["harbour-swim-raises-funds"]
-    )
-    assert labels["https://t.example/hokkey-nachalo-sezona"] == firsts["hokkey-nachalo-sezona"]
-    assert labels["https://t.example/storm-closes-coast-road"] == (
-        "Police closed the coast road, the council said..."
-    )
+    labels = untitled_labels(tmp_path, firsts, " ")
+    assert labels["harbour-swim-raises-funds"] == firsts["harbour-swim-raises-funds"]
+    assert labels["hokkey-nachalo-sezona"] == firsts["hokkey-nachalo-sezona"]
+    assert labels["storm-closes-coast-road"] == "Police closed the coast road, the council said..."
 
 
 def test_spacys_lists_are_read_as_data_without_importing_spacy():
@@ -506,7 +508,6 @@ def test_an_untitled_documents_line_does_not_end_at_a_common_abbreviation(tmp_pa
     "Ярмарка варенья пройдёт 1 дек.", "Od poniedziałku utrudnienia na ul." (schema version
     43). An acronym at the end
     of a sentence still ends it ("SIG.")."""
-    db = tmp_path / "a.duckdb"
     firsts = {
         "osenniy-festival-varenya": "Ярмарка варенья пройдёт 1 дек. Ледовый дворец откроет "
         "для неё свой холл.",
@@ -517,21 +518,7 @@ def test_an_untitled_documents_line_does_not_end_at_a_common_abbreviation(tmp_pa
         "library-extends-opening-hours": "La bibliothèque adopte un logiciel de SIG. Les "
         "cartes seront en ligne.",
     }
-    posts = [
-        {"url": f"https://t.example/{slug}", "text": first + "\n" + "\n".join(paragraphs(ARTICLES[slug]))}
-        for slug, first in firsts.items()
-    ]  # fmt: skip
-    import_jsonl(tmp_path, db, posts)
-    run_stages(db, build_stages(WORDS_STAGES, WORDS_ONLY))
-    with connect(db, read_only=True) as con:
-        labels = dict(
-            con.execute(
-                "SELECT d.url, n.representative_title_original "
-                "FROM v_documents d JOIN v_narratives n USING (narrative_id)"
-            ).fetchall()
-        )
+    labels = untitled_labels(tmp_path, firsts, "\n")
     for slug, first in list(firsts.items())[:3]:
-        assert labels[f"https://t.example/{slug}"] == first
-    assert labels["https://t.example/library-extends-opening-hours"] == (
-        "La bibliothèque adopte un logiciel de SIG."
-    )
+        assert labels[slug] == first
+    assert labels["library-extends-opening-hours"] == "La bibliothèque adopte un logiciel de SIG."
