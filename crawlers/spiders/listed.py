@@ -131,8 +131,8 @@ class ListedPages:
             # a page whose last request failed (404, 410, a server error, a timeout...) is
             # never skipped by its date: gone or broken for a while, it may be back under the
             # same lastmod
-            unanswered = seen is not None and seen.kind in ("gone", "failed")
-            if seen and latest and seen.last_fetched_at >= latest and not unanswered:
+            failed = seen is not None and seen.kind in ("gone", "failed")
+            if seen and latest and seen.last_fetched_at >= latest and not failed:
                 self.health[source.name]["skipped"] += 1
                 continue
             if seen:  # after the pages never fetched: first those the listing says changed

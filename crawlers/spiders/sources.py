@@ -350,7 +350,7 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             if self._wp_done(source, failed=True, listing=listing_key(source, n)):
                 yield from self._wp_next(source, kw["key"], kw["started"], kw["ranges"], n)
             yield from self._release_listings(source)
-        if source is not None and (kind := _unanswered(failure)):  # checked again in turn
+        if source is not None and (kind := _failed_kind(failure)):  # checked again in turn
             yield EntryState(request.url, source.name, kind, datetime.now(UTC))
         detail = f"{failure.type.__name__}: {message}"
         if source is None:
@@ -359,7 +359,7 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             yield self._reject(source, request.url, reason, detail)
 
 
-def _unanswered(failure) -> str | None:
+def _failed_kind(failure) -> str | None:
     """The crawl-state kind of a failed page request: ``gone`` where it was answered 404 or
     410, ``failed`` for any other failure (a server error or 429 after its retries, another
     error status, a timeout, a refused or dropped connection, a body past the size limit);

@@ -506,8 +506,7 @@ def test_an_untitled_documents_line_does_not_end_at_a_common_abbreviation(tmp_pa
     """After schema version 36 a '.' after a lower-case word of two or three letters, or any
     word of four letters or more, still ended the first sentence before a capital or a number:
     "Ярмарка варенья пройдёт 1 дек.", "Od poniedziałku utrudnienia na ul." (schema version
-    43). An acronym at the end
-    of a sentence still ends it ("SIG.")."""
+    43). An acronym at the end of a sentence still ends it ("SIG.")."""
     firsts = {
         "osenniy-festival-varenya": "Ярмарка варенья пройдёт 1 дек. Ледовый дворец откроет "
         "для неё свой холл.",
