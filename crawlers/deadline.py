@@ -20,14 +20,13 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import deferred_from_coro
 
+from crawlers.once import PAGE_CALLBACKS  # listings count by the pages they deliver
 from storage.records import PageRecord
 
 log = logging.getLogger(__name__)
 
 REASON = "max_duration"
 CHECK_EVERY = 0.5  # seconds
-# responses that become documents to process; listings count by the pages they deliver
-PAGE_CALLBACKS = ("parse_page", "parse_linked")
 #: request.meta flag of a request dropped at the time limit (not fetched: a shared crawl's
 #: scheduler leaves it in flight, to go back on the queue; crawlers/frontier/scheduler.py)
 DROPPED = "narrascope_dropped_for_time"

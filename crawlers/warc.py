@@ -224,8 +224,8 @@ def _listing(callback: str | None, html: str, min_chars: str | None = None) -> s
     (a home page, a channel's page of posts) it read for links or posts, or a page it
     followed for links that did not look like an article, as the crawl decided. A record of
     another crawler has no callback: every HTML response is a page."""
-    from crawlers.deadline import PAGE_CALLBACKS
     from crawlers.entries.links import article_signal
+    from crawlers.once import PAGE_CALLBACKS
     from crawlers.runner import CRAWL_DEFAULTS
 
     if not callback or callback == "parse_page":
