@@ -5,6 +5,7 @@ cut) read on, a page budget at a time, once caught up."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
 
 from crawlers.entries.telegram import parse_channel, post_title
 from crawlers.sources import Source
@@ -100,7 +101,7 @@ class ChannelListing:
             rest = [[before if unread else floor, floor], *gaps[1:]]
         else:  # the new posts below a cut come before every older gap
             rest = [[before, floor], *gaps] if unread else gaps
-        rest = [gap for gap in rest if gap[0] > gap[1] + 1]
+        rest = _open(rest)
         room = pages <= self.telegram_pages and self.budget[source.name] > 0  # pages back
         follow = {"key": key, "known": known, "pages": pages + 1, "top": top}
         if room and unread and not backfill:  # more new posts
@@ -115,3 +116,35 @@ class ChannelListing:
             return
         yield EntryState(history_key(key), source.name, "telegram-history", fetched_at,
                          format_gaps(rest))  # fmt: skip
+
+    def _channel_failed(self, source: Source, request):
+        """A page of a channel's history that failed (429 after its retries, a server error,
+        a timeout): what the run read above it is kept as if the page budget had cut the
+        read there, the newest post id and the posts below the page as the first gap, so
+        the next run reads on from the page. (Nothing was kept before: every run read the
+        same newest pages again, and a channel that rate-limits after a few pages was never
+        read below them.) The newest page failing leaves the state as it was."""
+        kw = request.cb_kwargs
+        before = _before(request.url)
+        if before is None:
+            return
+        now = datetime.now(UTC)
+        gaps = [list(gap) for gap in kw.get("gaps", ())]
+        if not kw.get("backfill"):  # reading new posts: the ones below the page are a gap
+            gaps = [[before, kw["known"] or 0], *gaps]
+            if kw["top"] is not None:
+                yield EntryState(kw["key"], source.name, "telegram", now, lastmod=str(kw["top"]))
+        # reading a gap: the gap is kept from this page down (gaps[0] starts at it)
+        yield EntryState(history_key(kw["key"]), source.name, "telegram-history", now,
+                         format_gaps(_open(gaps)))  # fmt: skip
+
+
+def _open(gaps: list[list[int]]) -> list[list[int]]:
+    """The gaps that still hold a post id."""
+    return [gap for gap in gaps if gap[0] > gap[1] + 1]
+
+
+def _before(url: str) -> int | None:
+    """The post id a channel page's address pages back from (None: the newest page)."""
+    value = parse_qs(urlsplit(url).query).get("before", [""])[0]
+    return int(value) if value.isdigit() else None

@@ -350,6 +350,8 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             if self._wp_done(source, failed=True, listing=listing_key(source, n)):
                 yield from self._wp_next(source, kw["key"], kw["started"], kw["ranges"], n)
             yield from self._release_listings(source)
+        if source is not None and request.callback == self.parse_channel:
+            yield from self._channel_failed(source, request)
         if source is not None and (kind := _failed_kind(failure)):  # checked again in turn
             yield EntryState(request.url, source.name, kind, datetime.now(UTC))
         detail = f"{failure.type.__name__}: {message}"

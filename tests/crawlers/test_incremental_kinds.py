@@ -464,6 +464,43 @@ def test_telegram_history_is_read_on_with_one_page_a_run(tmp_path, local_site):
     assert len(stored(tmp_path)) == 12, sorted(stored(tmp_path))
 
 
+class RateLimited(Channel):
+    """A channel that answers 429 to every page after the first ``allowed`` of a run."""
+
+    allowed, served = 2, 0
+
+    def answer(self, before: int | None):
+        self.served += 1
+        if self.served > self.allowed:
+            return ("text/plain", b"Too Many Requests", {"Status": "429"})
+        return super().answer(before)
+
+
+def test_a_channel_that_rate_limits_its_pages_is_read_on_from_where_it_stopped(
+    tmp_path, local_site
+):
+    """A channel answers two preview pages a run, then 429: a page of a channel that failed
+    kept nothing of the run (neither the newest post id nor the gap below the pages read),
+    so every run read the same newest pages again and stopped at the same depth; the posts
+    below them were never read, however many runs followed."""
+    site = local_site({})
+    chan = RateLimited("busy", per_page=5)
+    chan.posts = list(range(1, 21))
+    site.routes = site.server.RequestHandlerClass.routes = chan.routes(site.routes)
+    sources = write_sources(tmp_path, {"home": site.base + "/",
+                                       "telegram": [site.base + "/s/busy"]})  # fmt: skip
+    counts = []
+    for run in range(5):
+        if run == 2:
+            chan.posts += [21, 22]  # new posts above the ones read, below the gap's top
+        chan.served = 0
+        crawl(tmp_path, sources)
+        counts.append(len(stored(tmp_path)))
+    assert counts[-1] == 22, counts
+    state = rows(tmp_path, "SELECT lastmod FROM crawl_state WHERE kind = 'telegram-history'")
+    assert state == [("0",)], state  # no gap left
+
+
 def test_sections_are_checked_in_turn_and_leave_the_budget_room_for_their_stories(
     tmp_path, local_site
 ):
