@@ -72,6 +72,15 @@ class Channel:
         return Routes(routes)
 
 
+def serve_channel(tmp_path, local_site, chan: Channel) -> str:
+    """A local site serving ``chan``'s preview pages; the sources file of one source reading
+    the channel."""
+    site = local_site({})
+    site.routes = site.server.RequestHandlerClass.routes = chan.routes(site.routes)
+    return write_sources(tmp_path, {"home": site.base + "/",
+                                    "telegram": [f"{site.base}/s/{chan.name}"]})  # fmt: skip
+
+
 def test_an_rss_feed_longer_than_the_page_budget_is_read_to_its_end(tmp_path, local_site):
     """RSS has no <updated>: every listed page is asked for again (conditionally) each run,
     and each 304 costs the page budget; the entries past the first max_pages were never
@@ -453,12 +462,9 @@ def test_telegram_history_is_read_on_with_one_page_a_run(tmp_path, local_site):
     """telegram_pages = 1: the newest page is the run's one page, so no run is ever left room
     to read on into the history below it ("once caught up, read on" never comes); the posts
     below the first page were never read (found by the randomized scenarios, seed 3)."""
-    site = local_site({})
     chan = Channel("one", per_page=5)
     chan.posts = list(range(1, 13))
-    site.routes = site.server.RequestHandlerClass.routes = chan.routes(site.routes)
-    sources = write_sources(tmp_path, {"home": site.base + "/",
-                                       "telegram": [site.base + "/s/one"]})  # fmt: skip
+    sources = serve_channel(tmp_path, local_site, chan)
     for _ in range(4):
         crawl(tmp_path, sources, "telegram_pages = 1\n")
     assert len(stored(tmp_path)) == 12, sorted(stored(tmp_path))
@@ -483,16 +489,13 @@ def test_a_channel_that_rate_limits_its_pages_is_read_on_from_where_it_stopped(
     kept nothing of the run (neither the newest post id nor the gap below the pages read),
     so every run read the same newest pages again and stopped at the same depth; the posts
     below them were never read, however many runs followed."""
-    site = local_site({})
     chan = RateLimited("busy", per_page=5)
     chan.posts = list(range(1, 21))
-    site.routes = site.server.RequestHandlerClass.routes = chan.routes(site.routes)
-    sources = write_sources(tmp_path, {"home": site.base + "/",
-                                       "telegram": [site.base + "/s/busy"]})  # fmt: skip
+    sources = serve_channel(tmp_path, local_site, chan)
     counts = []
     for run in range(5):
         if run == 2:
-            chan.posts += [21, 22]  # new posts above the ones read, below the gap's top
+            chan.posts += [21, 22]  # new posts while older ones are still to be read
         chan.served = 0
         crawl(tmp_path, sources)
         counts.append(len(stored(tmp_path)))
