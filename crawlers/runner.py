@@ -111,6 +111,10 @@ def scrapy_settings(
         # Scrapy's own starts every request queued for a site at once with no delay
         "DOWNLOADER": "crawlers.downloader.SlotBoundDownloader",
         "CONCURRENT_REQUESTS": crawl["concurrent_requests"],
+        # requests go out in the order the spider asks for them (scrapy's default is last in,
+        # first out): a listing asks for its pages never fetched first and re-checks last, and
+        # a site that answers only the first few requests of a run answered the re-checks
+        "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl["concurrent_per_domain"],
         "DOWNLOAD_MAXSIZE": crawl["max_bytes"],
         "DOWNLOAD_WARNSIZE": 0,

@@ -168,6 +168,13 @@ class FrontierSpider(SourceSpider):
         steps = super()._follow(source, links, response, callback, **extra)
         yield from self._handling(f"follow {response.url}", steps)
 
+    def _wp_page_failed(self, source, kw):
+        """Any page of a listing that fails fails the listing whole here, as its first page
+        does (the range is kept whole for a later run): which pages failed, and the dates
+        that bound the pages read, are kept per process (SourceSpider), and the listing may
+        end in another crawler, which would take it for read to its end."""
+        yield from super()._wp_page_failed(source, {**kw, "page": 1})
+
     def failed(self, failure):
         page = failure.request.cb_kwargs.get("page")
         yield from self._handling(f"wp {page} {failure.request.url}", super().failed(failure))

@@ -3,6 +3,8 @@ which of them a run asks for within its page budget, in what order, and how."""
 
 from __future__ import annotations
 
+from itertools import count
+from time import time
 from urllib.parse import urlsplit
 
 from crawlers.entries import Link
@@ -70,11 +72,14 @@ class ListedPages:
         the budget is read to its end over runs, and every page of it checked again in turn."""
         callback = callback or self.parse_page
         listed: set[str | None] = set()
+        # when each page is asked for: the listing's time, a microsecond apart in the order
+        # they are asked for (kept as the turn of a page whose request fails: sources.py)
+        asked = count(time(), 1e-6)
         again: list[tuple] = []  # (in doubt, last fetched, listing order, link, seen)
         for start in range(0, len(links), FOLLOW_SLICE):
             spent = yield from self._follow_slice(
                 source, links[start : start + FOLLOW_SLICE], response, callback, listed, extra,
-                again,
+                again, asked,
             )  # fmt: skip
             if spent:
                 return
@@ -95,13 +100,14 @@ class ListedPages:
                 turns -= 1
             if not self._spend(source):
                 return
-            yield self._page_request(source, key, link, seen, callback, extra)
+            yield self._page_request(source, key, link, seen, callback, extra, next(asked))
 
     def _follow_slice(self, source: Source, links: list[Link], response, callback,
-                      listed: set, extra: dict, again: list):  # fmt: skip
+                      listed: set, extra: dict, again: list, asked):  # fmt: skip
         """``_follow`` for one slice of the listing; returns True once the budget is spent.
         ``listed``: canonical URLs of the listing's earlier slices; ``again``: where the
-        pages to check again are put (at most as many as the budget has left)."""
+        pages to check again are put (at most as many as the budget has left); ``asked``: the
+        times the listing's pages are asked for."""
         links = [
             Link(response.urljoin(link.url), link.title, link.published, link.lastmod)
             for link in links
@@ -148,17 +154,19 @@ class ListedPages:
                 continue
             if not self._spend(source):
                 return True
-            yield self._page_request(source, key, link, seen, callback, extra)
+            yield self._page_request(source, key, link, seen, callback, extra, next(asked))
 
     def _hubs(self, source: Source, callback, extra: dict) -> bool:
         """Whether the pages requested with this callback and ``extra`` will have their links
         followed in turn (a followed page short of ``max_depth``)."""
         return callback == self.parse_linked and extra.get("depth", 0) < source.max_depth
 
-    def _page_request(self, source: Source, key, link: Link, seen, callback, extra: dict):
+    def _page_request(self, source: Source, key, link: Link, seen, callback, extra: dict,
+                      asked: float):  # fmt: skip
         """A listed page's request: conditional where it was fetched before, unless its links
         are still to be followed (a 304 gives none, so a story below an unchanged section
-        that one run left would never be read)."""
+        that one run left would never be read). ``asked``: when it was asked for, the turn
+        its state keeps should the request fail (``sources._failed_kind``)."""
         self._requested.add(key)
         headers = {}
         follows = self._hubs(source, callback, extra)
@@ -172,5 +180,5 @@ class ListedPages:
             source,
             headers=headers,
             cb_kwargs={"title": link.title, "published": link.published, **extra},
-            meta={"handle_httpstatus_list": [304]},
+            meta={"handle_httpstatus_list": [304], "asked_at": asked},
         )

@@ -23,7 +23,7 @@ from crawlers.spiders.channels import ChannelListing, history_key
 from crawlers.spiders.listed import ListedPages
 from crawlers.spiders.responses import Unusable, content_type, decode_html, failure_reason, is_html
 from crawlers.spiders.state import StateLookup
-from crawlers.spiders.wordpress import WordPressListing, listing_key, older_key
+from crawlers.spiders.wordpress import WordPressListing, older_key
 from storage.crawlstate import canonical_or_none
 from storage.records import EntryState, NotModified, PageRecord, Rejection
 
@@ -77,6 +77,10 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
         self._wp_unread: dict[str, set[str]] = {}
         self._wp_capped: dict[str, set[str]] = {}
         self._wp_pages: dict[str, int] = {}  # pages a listing asks for
+        # per listing: its pages that failed, and the lowest modification time on each page
+        # read (a second past it: the top of the page below)
+        self._wp_holes: dict[str, set[int]] = {}
+        self._wp_bottoms: dict[str, dict[int, str]] = {}
         # a WordPress source's feeds and sitemaps wait for its API listing, and leave to the
         # API the posts it delivered (the API's HTML differs from the theme's page)
         self._after_api: dict[str, list] = {}
@@ -345,15 +349,13 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
         request = failure.request
         source = next((s for s in self.sources if s.name == request.meta.get("source")), None)
         if source is not None and request.callback == self.parse_wordpress:
-            kw = request.cb_kwargs  # the range the failed listing page was of, and the rest
-            n = kw.get("n", 0)
-            if self._wp_done(source, failed=True, listing=listing_key(source, n)):
-                yield from self._wp_next(source, kw["key"], kw["started"], kw["ranges"], n)
-            yield from self._release_listings(source)
+            yield from self._wp_page_failed(source, request.cb_kwargs)
         if source is not None and request.callback == self.parse_channel:
             yield from self._channel_failed(source, request)
         if source is not None and (kind := _failed_kind(failure)):  # checked again in turn
-            yield EntryState(request.url, source.name, kind, datetime.now(UTC))
+            asked = request.meta.get("asked_at")  # ListedPages._page_request
+            when = datetime.fromtimestamp(asked, UTC) if isinstance(asked, float) else None
+            yield EntryState(request.url, source.name, kind, when or datetime.now(UTC))
         detail = f"{failure.type.__name__}: {message}"
         if source is None:
             yield Rejection("crawl", reason, detail, url=request.url)
@@ -369,8 +371,13 @@ def _failed_kind(failure) -> str | None:
     that its listing asks for it again in turn, after the pages never fetched (it was one of
     them, ahead of the rest, run after run: a feed that listed more removed or broken pages
     than its budget had its other pages never read). Neither kind is skipped by its
-    listing's date (crawlers/spiders/listed.py). A request not sent because the run's time
-    was up never gets here (``failure_reason``)."""
+    listing's date (crawlers/spiders/listed.py). Its fetch time is when its listing asked for
+    it (``asked_at``, the listing's time a microsecond apart in the order it asked): a site
+    that answers only the first few requests of a run has the pages it refused asked for
+    next time ahead of those it answered, in the order they were asked for. (At the failure's
+    time, they came after the pages answered, which took the site's answers again, run after
+    run, and the page asked for last was refused every run.) A request not sent because the
+    run's time was up never gets here (``failure_reason``)."""
     from scrapy.spidermiddlewares.httperror import HttpError
 
     callback = getattr(failure.request.callback, "__name__", None)

@@ -6,10 +6,11 @@ What is left to read is a list of ranges of modification times, newest first: th
 changed since the last run began (``modified_after`` = the watermark), then the gaps earlier
 runs left where the page budget cut them short (``older_key``: a JSON list of [after,
 before], ``modified_after``/``modified_before``). A run reads them one listing after another
-while budget is left; a listing cut short leaves the gap below its cut, one not reached stays
-as it was. The watermark moves to the run's start after every run whose listing of new posts
-did not fail: the posts newer than it were either read or kept as a gap; a gap whose listing
-failed is kept whole. A listing's counters are keyed ``SOURCE|N``, N its place in the list."""
+while budget is left; a listing cut short (by the budget, or by a page after its first that
+failed) leaves the gap below its cut, one not reached stays as it was. The watermark moves to
+the run's start after every run whose listing of new posts did not fail: the posts newer than
+it were either read or kept as a gap; a gap whose first page failed is kept whole. A
+listing's counters are keyed ``SOURCE|N``, N its place in the list."""
 
 from __future__ import annotations
 
@@ -176,6 +177,8 @@ class WordPressListing:
         fetched_at = datetime.now(UTC)
         delivered = self._api_urls.setdefault(source.name, set())
         dated = sorted(v for p in posts if (v := _after(p.meta.get("modified_gmt"))))
+        if dated:  # the top of the next page, should it fail
+            self._wp_bottoms.setdefault(listing, {})[page] = dated[0]
         # where pages are left unasked, what lies below this page is read again later; where
         # the listing's posts moved between its pages (one edited or trashed meanwhile moves
         # the rest up a place), some went up onto pages read before: the whole range is
@@ -234,10 +237,13 @@ class WordPressListing:
                 gaps.append([after, before])
                 continue
             listing = listing_key(source, n)
-            if listing in self._wp_failed:  # a page of it failed: kept whole for a later run
+            if listing in self._wp_failed:  # its first page failed: kept whole for a later run
                 gaps.append([after, before])
                 continue
-            cut_by_budget = set(self._wp_unread.get(listing, ()))
+            # cut by the budget, or by a page that failed (at its top)
+            cut_by_budget = set(self._wp_unread.get(listing, ())) | self._failed_tops(
+                listing, before, started
+            )
             cut = max(cut_by_budget | set(self._wp_capped.get(listing, ())), default=None)
             if cut is None:
                 continue  # read whole
@@ -257,6 +263,35 @@ class WordPressListing:
         yield EntryState(key, source.name, "wordpress", fetched_at, lastmod=started)
         yield EntryState(older_key(key), source.name, "wordpress-gaps", fetched_at,
                          lastmod=json.dumps(_bounded(gaps)) if gaps else "")  # fmt: skip
+
+    def _wp_page_failed(self, source: Source, kw: dict):
+        """A listing's page that failed (429 or a server error after its retries, a timeout).
+        Page 1 fails the listing: a gap's is kept whole, and one of new posts leaves the state
+        as it was. A later page is a cut at its top, as the page budget makes one: the pages
+        read above it count, and the next run reads on from it. (Before, a later page failing
+        failed the whole listing too, so a site answering a few requests a run and 429 after
+        them had the same pages read run after run, the listing never ended, and the posts on
+        the pages it refused were never read.)"""
+        n, page = kw.get("n", 0), kw.get("page", 1)
+        listing = listing_key(source, n)
+        if page > 1:
+            self._wp_holes.setdefault(listing, set()).add(page)
+        if self._wp_done(source, failed=page == 1, listing=listing):
+            yield from self._wp_next(source, kw["key"], kw["started"], kw["ranges"], n)
+        yield from self._release_listings(source)
+
+    def _failed_tops(self, listing: str, before: str | None, started: str) -> set[str]:
+        """``modified_before`` values that list a listing's failed pages again: the lowest
+        modification time (a second past it) on the page read above each (the whole range
+        where that page held no dated post)."""
+        holes, bottoms = self._wp_holes.get(listing, set()), self._wp_bottoms.get(listing, {})
+        tops = set()
+        for page in holes:
+            above = page - 1
+            while above in holes:
+                above -= 1
+            tops.add(bottoms.get(above) or before or _after(started))
+        return tops
 
     def _read_again(self, listing: str, bounds, started: str) -> None:
         """Keep the whole range of ``listing`` for a later run (its top as an unread cut). The

@@ -1,0 +1,100 @@
+"""Sites that rate-limit: each run, the first few requests are answered and every later one
+429 (or 503). Run after run, every page is read in the end, a few new ones a run, whether a
+feed or the WordPress API lists it. (Telegram channels: test_incremental_kinds.py; a
+sitemap's lastmod skips the pages read already. Followed links across sections still
+starve: each run reads the sections in the same order, and the first section's stories take
+the site's answers; README, "Which listed pages a run asks for".)"""
+
+import threading
+
+import pytest
+
+from crawlers.demo import render
+from tests.crawlers.test_incremental_kinds import HTML, crawl, page, stored, write_sources
+
+#: one request at a time: which requests a site answers is then the order they were asked in
+ONE_AT_A_TIME = "concurrent_per_domain = 1\n"
+
+
+class Capped:
+    """Wraps a site's handler class: it answers the first ``allowed`` requests of each run
+    (robots.txt among them where ``robots``) as usual and ``status`` to every later one.
+    ``run()`` starts a new run's count."""
+
+    def __init__(self, handler, allowed: int, status: int = 429, robots: bool = True):
+        self.allowed, self.status, self.robots = allowed, status, robots
+        self.served, self.lock = 0, threading.Lock()
+        answer, cap = handler.do_GET, self
+
+        def do_get(h):
+            counted = cap.robots or not h.path.startswith("/robots.txt")
+            with cap.lock:
+                cap.served += counted
+                over = counted and cap.served > cap.allowed
+            if over:
+                return h._send(cap.status, "text/plain", b"Too Many Requests", {})
+            return answer(h)
+
+        handler.do_GET = do_get
+
+    def run(self) -> None:
+        self.served = 0
+
+
+def _feed(site):
+    """An RSS feed of nine pages (RSS has no dates: every page is asked for again in turn);
+    its listing costs one request a run."""
+    b = site.base
+    items = [{"title": f"P{i}", "url": f"{b}/p/{i}", "date": f"2026-10-01T10:{i:02}:00+00:00",
+              "summary": "s"} for i in range(9)]  # fmt: skip
+    for i in range(9):
+        site.routes[f"/p/{i}"] = (HTML, page(f"P{i}"), {})
+    site.routes["/feed.xml"] = ("application/rss+xml", render.rss(
+        title="t", link=b + "/", items=items[::-1]).encode(), {})  # fmt: skip
+    return {"feeds": [b + "/feed.xml"]}, {i["url"] for i in items}, 1
+
+
+@pytest.mark.parametrize(("status", "robots"), [(429, True), (503, False)])
+def test_a_feed_on_a_site_that_answers_a_few_requests_a_run_is_read_to_its_end(
+    tmp_path, local_site, status, robots
+):
+    """The site answers robots.txt (where it counts), the feed and two pages a run, then
+    ``status``. Scrapy sent the pages a listing asked for last first, and a page whose request
+    failed took the failure's time as its turn, after the pages the run read: the same pages
+    took the site's answers run after run (the feed stored 4 of its 9 pages, for good). Now
+    requests go out in the order asked for, and a failed page keeps the time it was asked
+    for, ahead of the pages answered after it: two new pages a run, nine in five runs."""
+    site = local_site({})
+    site.routes["/robots.txt"] = ("text/plain", b"User-agent: *\nAllow: /\n", {})
+    entry, wanted, listings = _feed(site)
+    limit = Capped(site.server.RequestHandlerClass, robots + listings + 2, status, robots)
+    sources = write_sources(tmp_path, {"home": site.base + "/", **entry})
+    counts = []
+    for _ in range(6):
+        limit.run()
+        crawl(tmp_path, sources, ONE_AT_A_TIME)
+        counts.append(len(stored(tmp_path) & wanted))
+    assert counts == [2, 4, 6, 8, 9, 9], counts
+
+
+def test_a_wordpress_api_that_answers_a_few_requests_a_run_is_read_to_its_end(tmp_path):
+    """Thirteen posts, two a page; the site answers robots.txt and three pages a run, then
+    429. A failed page after the first failed the whole listing of new posts, which kept no
+    state: every run read the same first pages again (5 of 13 posts stored, for good). Now
+    a failed page is a cut at its top, as the page budget makes one, and the next run reads
+    on from it."""
+    from crawlers.demo.server import DemoSites
+
+    with DemoSites() as sites:
+        home = sites.urls["demo-wp"]
+        handler = sites.servers["wp"].RequestHandlerClass
+        limit = Capped(handler, 4)
+        sources = write_sources(tmp_path, {"home": home, "wordpress": True,
+                                           "allowed_domains": ["127.0.0.1"]})  # fmt: skip
+        wanted = {p["link"].rstrip("/") for p in handler.wp_posts}
+        counts = []
+        for _ in range(4):
+            limit.run()
+            crawl(tmp_path, sources, "wp_per_page = 2\n" + ONE_AT_A_TIME)
+            counts.append(len(stored(tmp_path) & wanted))
+    assert counts == [6, 9, 12, 13], counts
