@@ -73,7 +73,7 @@ class ListedPages:
         callback = callback or self.parse_page
         listed: set[str | None] = set()
         # when each page is asked for: the listing's time, a microsecond apart in the order
-        # they are asked for (kept as the turn of a page whose request fails: sources.py)
+        # they are asked for (kept as the turn of a page whose request fails: SourceSpider.failed)
         asked = count(time(), 1e-6)
         again: list[tuple] = []  # (in doubt, last fetched, listing order, link, seen)
         for start in range(0, len(links), FOLLOW_SLICE):
@@ -166,7 +166,7 @@ class ListedPages:
         """A listed page's request: conditional where it was fetched before, unless its links
         are still to be followed (a 304 gives none, so a story below an unchanged section
         that one run left would never be read). ``asked``: when it was asked for, the turn
-        its state keeps should the request fail (``sources._failed_kind``)."""
+        its state keeps should the request fail (``SourceSpider.failed``)."""
         self._requested.add(key)
         headers = {}
         follows = self._hubs(source, callback, extra)

@@ -353,9 +353,13 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
         if source is not None and request.callback == self.parse_channel:
             yield from self._channel_failed(source, request)
         if source is not None and (kind := _failed_kind(failure)):  # checked again in turn
-            asked = request.meta.get("asked_at")  # ListedPages._page_request
-            when = datetime.fromtimestamp(asked, UTC) if isinstance(asked, float) else None
-            yield EntryState(request.url, source.name, kind, when or datetime.now(UTC))
+            asked = request.meta.get("asked_at")  # ListedPages._page_request (not when shared)
+            when = (
+                datetime.fromtimestamp(asked, UTC)
+                if isinstance(asked, float)
+                else datetime.now(UTC)
+            )
+            yield EntryState(request.url, source.name, kind, when)
         detail = f"{failure.type.__name__}: {message}"
         if source is None:
             yield Rejection("crawl", reason, detail, url=request.url)
