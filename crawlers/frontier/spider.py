@@ -109,6 +109,11 @@ def seen_from_json(data: str | bytes) -> Seen:
 class FrontierSpider(SourceSpider):
     """SourceSpider whose run-wide bookkeeping is shared through the frontier ``server``."""
 
+    #: checks of pages fetched before go on the shared queue with the rest: held in one
+    #: crawler's memory, they would be lost with it, and the crawlers end together once the
+    #: queue is empty and none has anything in flight (crawlers/frontier/scheduler.py)
+    hold_checks = False
+
     def __init__(self, *args, server, worker: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.server = server

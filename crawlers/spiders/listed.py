@@ -22,7 +22,17 @@ FOLLOW_SLICE = 500
 class ListedPages:
     """Callbacks of SourceSpider for listed pages; they use the spider's requests
     (``_request``), crawl state (``_state``), page budget (``budget``), the pages asked for in
-    this run (``_requested``) and its page callbacks."""
+    this run (``_requested``) and its page callbacks.
+
+    The checks of pages fetched before, where the listing gives no sign of a change and the
+    page's links are not followed, are held back (``_held_checks``) until the run has asked
+    for every page never read (SourceSpider.release_checks): on a site that answers only a
+    few requests a run, the first section's checks took the answers ahead of the next
+    section's stories, run after run. (Scrapy's request priority cannot do it: the engine
+    hands requests on to the downloader's per-site queues, first come first served, as
+    soon as they are asked for.) A shared crawl holds none (``hold_checks``)."""
+
+    hold_checks = True
 
     def _spend(self, source: Source) -> bool:
         if self.budget[source.name] <= 0:
@@ -87,7 +97,7 @@ class ListedPages:
         # stories new on them need the rest (a budget of no more pages than sections would
         # otherwise be spent on the sections, run after run)
         turns = (self.budget[source.name] + 1) // 2 if self._hubs(source, callback, extra) else None
-        for *_, link, seen in sorted(again, key=lambda a: a[:3]):
+        for doubt, _, _, link, seen in sorted(again, key=lambda a: a[:3]):
             key = canonical_or_none(link.url)
             if key in self._requested:  # another listing asked for it meanwhile
                 continue
@@ -100,7 +110,13 @@ class ListedPages:
                 turns -= 1
             if not self._spend(source):
                 return
-            yield self._page_request(source, key, link, seen, callback, extra, next(asked))
+            request = self._page_request(source, key, link, seen, callback, extra, next(asked))
+            if doubt and seen.kind != "failed" and self.hold_checks and not self._hubs(
+                source, callback, extra):  # fmt: skip
+                request.meta["held_check"] = True  # SourceSpider.failed
+                self._held_checks.append(request)  # SourceSpider.release_checks
+            else:
+                yield request
 
     def _follow_slice(self, source: Source, links: list[Link], response, callback,
                       listed: set, extra: dict, again: list, asked):  # fmt: skip

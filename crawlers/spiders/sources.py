@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
@@ -89,6 +91,23 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
         # "related" lists) is neither looked up nor charged to the page budget
         self._requested: set[str] = set()
         self._extractors: dict = {}
+        self._held_checks: list[scrapy.Request] = []  # ListedPages: asked for once idle
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.release_checks, signal=signals.spider_idle)
+        return spider
+
+    def release_checks(self) -> None:
+        """Once the crawl is idle (every page never read asked for and answered), the checks
+        of pages fetched before that ListedPages held back are asked for."""
+        if not self._held_checks:
+            return
+        held, self._held_checks = self._held_checks, []
+        for request in held:
+            self.crawler.engine.crawl(request)
+        raise DontCloseSpider
 
     # -- entry points ------------------------------------------------------------------
 
@@ -352,7 +371,12 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             yield from self._wp_page_failed(source, request.cb_kwargs)
         if source is not None and request.callback == self.parse_channel:
             yield from self._channel_failed(source, request)
-        if source is not None and (kind := _failed_kind(failure)):  # checked again in turn
+        kind = _failed_kind(failure)
+        if kind == "failed" and request.meta.get("held_check"):
+            # a page fetched before keeps its state (its version, ETag and turn): as a page
+            # never read it would come ahead of the pages never read on the next run
+            kind = None
+        if source is not None and kind:  # checked again in turn
             asked = request.meta.get("asked_at")  # ListedPages._page_request (not when shared)
             when = (
                 datetime.fromtimestamp(asked, UTC)

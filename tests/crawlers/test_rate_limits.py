@@ -1,9 +1,7 @@
 """Sites that rate-limit: each run, the first few requests are answered and every later one
 429 (or 503). Run after run, every page is read in the end, a few new ones a run, whether a
-feed or the WordPress API lists it. (Telegram channels: test_incremental_kinds.py; a
-sitemap's lastmod skips the pages read already. Followed links across sections still
-starve: each run reads the sections in the same order, and the first section's stories take
-the site's answers; README, "Which listed pages a run asks for".)"""
+feed, the WordPress API or followed links list it. (Telegram channels:
+test_incremental_kinds.py; a sitemap's lastmod skips the pages read already.)"""
 
 import threading
 
@@ -11,6 +9,7 @@ import pytest
 
 from crawlers.demo import render
 from tests.crawlers.test_incremental_kinds import HTML, crawl, page, stored, write_sources
+from tests.crawlers.test_spiders import rows
 
 #: one request at a time: which requests a site answers is then the order they were asked in
 ONE_AT_A_TIME = "concurrent_per_domain = 1\n"
@@ -98,3 +97,79 @@ def test_a_wordpress_api_that_answers_a_few_requests_a_run_is_read_to_its_end(tm
             crawl(tmp_path, sources, "wp_per_page = 2\n" + ONE_AT_A_TIME)
             counts.append(len(stored(tmp_path) & wanted))
     assert counts == [6, 9, 12, 13], counts
+
+
+def test_followed_sections_on_a_site_that_answers_a_few_requests_a_run_are_read_to_the_end(
+    tmp_path, local_site
+):
+    """A home page links three sections of three stories each; the site answers robots.txt,
+    the home page, the sections and two stories a run, then 429. Each run asked for the
+    first section's stories before the next section's, the stories it had stored as well
+    (checked again in turn), so those checks took the site's answers run after run: 3 of
+    the 9 stories stored, for good. Now the checks of pages fetched before wait until the
+    run has asked for every page never read: two new stories a run, all nine in five runs,
+    and the stored ones checked again, in turn, once the rest have been read."""
+    site = local_site({})
+    site.routes["/robots.txt"] = ("text/plain", b"User-agent: *\nAllow: /\n", {})
+    sections = "".join(f'<a href="/sec/{s}">s{s}</a>' for s in range(3))
+    site.routes["/"] = (HTML, f"<html><body>{sections}</body></html>".encode(), {})
+    wanted = set()
+    for s in range(3):
+        stories = "".join(f'<a href="/story/{s}-{i}">story</a>' for i in range(3))
+        site.routes[f"/sec/{s}"] = (HTML, f"<html><body>{stories}</body></html>".encode(), {})
+        for i in range(3):
+            site.routes[f"/story/{s}-{i}"] = (HTML, page(f"Story {s}-{i}"), {})
+            wanted.add(f"{site.base}/story/{s}-{i}")
+    limit = Capped(site.server.RequestHandlerClass, 1 + 1 + 3 + 2)
+    sources = write_sources(tmp_path, {"home": site.base + "/", "follow_links": True,
+                                       "max_depth": 2})  # fmt: skip
+    counts = []
+    for _ in range(6):
+        limit.run()
+        crawl(tmp_path, sources, ONE_AT_A_TIME)
+        counts.append(len(stored(tmp_path) & wanted))
+    assert counts == [2, 4, 6, 8, 9, 9], counts
+
+
+def test_a_check_refused_at_the_end_of_a_run_keeps_the_pages_etag_and_version(tmp_path, local_site):
+    """Two stored pages with an ETag; one run the site answers only robots.txt and the feed,
+    so both checks (sent last) are refused. The pages keep their state: the next checks are
+    conditional, and nothing is stored again. (A failed check took the state of a page never
+    read: ETag dropped, and the next run fetched the page whole and asked for it first.)"""
+    site = local_site({})
+    site.routes["/robots.txt"] = ("text/plain", b"User-agent: *\nAllow: /\n", {})
+    b = site.base
+    items = [{"title": f"P{i}", "url": f"{b}/p/{i}", "date": "2026-10-01T10:00:00+00:00",
+              "summary": "s"} for i in range(2)]  # fmt: skip
+    for i in range(2):
+        site.routes[f"/p/{i}"] = (HTML, page(f"P{i}"), {"ETag": f'"p{i}"'})
+    site.routes["/feed.xml"] = ("application/rss+xml", render.rss(
+        title="t", link=b + "/", items=items).encode(), {})  # fmt: skip
+    handler = site.server.RequestHandlerClass
+    limit = Capped(handler, 2)
+    asked, answer = [], handler.do_GET
+
+    def logged(h):
+        asked.append((h.path, h.headers.get("If-None-Match")))
+        return answer(h)
+
+    handler.do_GET = logged
+    sources = write_sources(tmp_path, {"home": b + "/", "feeds": [b + "/feed.xml"]})
+    limit.allowed = 10
+    crawl(tmp_path, sources, ONE_AT_A_TIME)
+    limit.run(), asked.clear()
+    limit.allowed = 2
+    crawl(tmp_path, sources, ONE_AT_A_TIME)
+    assert sorted(p for p, _ in asked if p.startswith("/p/")) == ["/p/0", "/p/1"]
+    limit.run(), asked.clear()
+    limit.allowed = 10
+    crawl(tmp_path, sources, ONE_AT_A_TIME)
+    assert sorted(a for a in asked if a[0].startswith("/p/")) == [
+        ("/p/0", '"p0"'),
+        ("/p/1", '"p1"'),
+    ]
+    kinds = rows(
+        tmp_path, "SELECT kind, count(*) FROM crawl_state WHERE url LIKE '%/p/%' GROUP BY 1"
+    )
+    assert kinds == [("page", 2)]
+    assert rows(tmp_path, "SELECT count(*) FROM documents")[0][0] == 2
