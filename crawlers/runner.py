@@ -115,6 +115,9 @@ def scrapy_settings(
         # first out): a listing asks for its pages never fetched first and re-checks last, and
         # a site that answers only the first few requests of a run answered the re-checks
         "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
+        # scrapy's, counting what it holds per source: a source's checks of pages fetched
+        # before wait until it has nothing else queued (crawlers/spiders/held.py)
+        "SCHEDULER": "crawlers.spiders.held.CountingScheduler",
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl["concurrent_per_domain"],
         "DOWNLOAD_MAXSIZE": crawl["max_bytes"],
         "DOWNLOAD_WARNSIZE": 0,

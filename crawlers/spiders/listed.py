@@ -25,12 +25,9 @@ class ListedPages:
     this run (``_requested``) and its page callbacks.
 
     The checks of pages fetched before, where the listing gives no sign of a change and the
-    page's links are not followed, are held back (``_held_checks``) until the run has asked
-    for every page never read (SourceSpider.release_checks): on a site that answers only a
-    few requests a run, the first section's checks took the answers ahead of the next
-    section's stories, run after run. (Scrapy's request priority cannot do it: the engine
-    hands requests on to the downloader's per-site queues, first come first served, as
-    soon as they are asked for.) A shared crawl holds none (``hold_checks``)."""
+    page's links are not followed, are held back until their source has asked for every
+    page never read (``_held``, crawlers/spiders/held.py). A shared crawl holds none
+    (``hold_checks``)."""
 
     hold_checks = True
 
@@ -111,10 +108,10 @@ class ListedPages:
             if not self._spend(source):
                 return
             request = self._page_request(source, key, link, seen, callback, extra, next(asked))
-            if doubt and seen.kind != "failed" and self.hold_checks and not self._hubs(
+            if doubt and seen.kind != "failed" and self._held is not None and not self._hubs(
                 source, callback, extra):  # fmt: skip
                 request.meta["held_check"] = True  # SourceSpider.failed
-                self._held_checks.append(request)  # SourceSpider.release_checks
+                self._held.hold(source.name, request)
             else:
                 yield request
 

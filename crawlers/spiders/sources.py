@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 import scrapy
-from scrapy import signals
-from scrapy.exceptions import DontCloseSpider
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
@@ -22,6 +20,7 @@ from crawlers.entries.telegram import channel_url
 from crawlers.once import PAGE_CALLBACKS, AlreadyFetched
 from crawlers.sources import Source, private_hosts
 from crawlers.spiders.channels import ChannelListing, history_key
+from crawlers.spiders.held import HeldChecks
 from crawlers.spiders.listed import ListedPages
 from crawlers.spiders.responses import Unusable, content_type, decode_html, failure_reason, is_html
 from crawlers.spiders.state import StateLookup
@@ -91,23 +90,14 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
         # "related" lists) is neither looked up nor charged to the page budget
         self._requested: set[str] = set()
         self._extractors: dict = {}
-        self._held_checks: list[scrapy.Request] = []  # ListedPages: asked for once idle
+        self._held: HeldChecks | None = None  # ListedPages's checks (none without a crawler)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
-        crawler.signals.connect(spider.release_checks, signal=signals.spider_idle)
+        if cls.hold_checks:
+            spider._held = HeldChecks(crawler)
         return spider
-
-    def release_checks(self) -> None:
-        """Once the crawl is idle (every page never read asked for and answered), the checks
-        of pages fetched before that ListedPages held back are asked for."""
-        if not self._held_checks:
-            return
-        held, self._held_checks = self._held_checks, []
-        for request in held:
-            self.crawler.engine.crawl(request)
-        raise DontCloseSpider
 
     # -- entry points ------------------------------------------------------------------
 
@@ -189,6 +179,8 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
                     yield self._request(
                         url, self.parse_linked, source, cb_kwargs={"depth": 0}, dont_filter=True
                     )
+        if self._held is not None:  # each source's listings are queued: its checks may go
+            self._held.started = True
 
     async def parse_feed(self, response, source: Source):
         """A feed's entries, parsed in a thread: feedparser is pure Python (~0.5 ms an entry),

@@ -173,3 +173,47 @@ def test_a_check_refused_at_the_end_of_a_run_keeps_the_pages_etag_and_version(tm
     )
     assert kinds == [("page", 2)]
     assert rows(tmp_path, "SELECT count(*) FROM documents")[0][0] == 2
+
+
+def test_a_sites_checks_do_not_wait_for_another_sites_new_pages(local_site, tmp_path):
+    """Checks wait for their own source's new pages only: while a slow site (a crawl delay
+    of a second) reads four new pages, a quick site's two checks are sent, not held until
+    the slow one is done (a time-boxed run that ends first would never check them)."""
+    import time
+
+    quick, slow = local_site({}), local_site({})
+    answered: dict[str, float] = {}
+    for site in (quick, slow):
+        answer = site.server.RequestHandlerClass.do_GET
+
+        def stamped(h, answer=answer, site=site):
+            out = answer(h)
+            answered[site.base + h.path] = time.monotonic()
+            return out
+
+        site.server.RequestHandlerClass.do_GET = stamped
+    quick_base = quick.base.replace("127.0.0.1", "localhost")  # a download slot of its own
+
+    def feed(site, base: str, n: int) -> set[str]:
+        items = [{"title": f"P{i}", "url": f"{base}/p/{i}", "summary": "s",
+                  "date": "2026-10-01T10:00:00+00:00"} for i in range(n)]  # fmt: skip
+        for i in range(n):
+            site.routes[f"/p/{i}"] = (HTML, page(f"{base} P{i}"), {})
+        site.routes["/feed.xml"] = ("application/rss+xml", render.rss(
+            title="t", link=base + "/", items=items[::-1]).encode(), {})  # fmt: skip
+        return {f"{site.base}/p/{i}" for i in range(n)}
+
+    checks = feed(quick, quick_base, 2)
+    feed(slow, slow.base, 1)
+    sources = write_sources(
+        tmp_path,
+        {"name": "quick", "home": quick_base + "/", "feeds": [quick_base + "/feed.xml"]},
+        {"name": "slow", "home": slow.base + "/", "feeds": [slow.base + "/feed.xml"],
+         "crawl_delay": 1},
+    )  # fmt: skip
+    crawl(tmp_path, sources)
+    new = feed(slow, slow.base, 5) - {f"{slow.base}/p/0"}
+    answered.clear()
+    crawl(tmp_path, sources)
+    assert checks | new <= set(answered), sorted(answered)
+    assert max(answered[u] for u in checks) < max(answered[u] for u in new), answered
