@@ -365,8 +365,8 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
             yield from self._channel_failed(source, request)
         kind = _failed_kind(failure)
         if kind == "failed" and request.meta.get("held_check"):
-            # a page fetched before keeps its state (its version, ETag and turn): as a page
-            # never read it would come ahead of the pages never read on the next run
+            # a page fetched before keeps its state (its version, ETag and turn): marked
+            # failed, it would lose its ETag and be asked for with the pages never read
             kind = None
         if source is not None and kind:  # checked again in turn
             asked = request.meta.get("asked_at")  # ListedPages._page_request (not when shared)

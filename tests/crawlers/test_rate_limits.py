@@ -40,6 +40,17 @@ class Capped:
         self.served = 0
 
 
+def runs(tmp_path, sources: str, limit: Capped, wanted: set, n: int, extra: str = "") -> list:
+    """``n`` crawls, one request at a time, each a new run of ``limit``; the pages of
+    ``wanted`` stored after each."""
+    counts = []
+    for _ in range(n):
+        limit.run()
+        crawl(tmp_path, sources, extra + ONE_AT_A_TIME)
+        counts.append(len(stored(tmp_path) & wanted))
+    return counts
+
+
 def _feed(site):
     """An RSS feed of nine pages (RSS has no dates: every page is asked for again in turn);
     its listing costs one request a run."""
@@ -68,11 +79,7 @@ def test_a_feed_on_a_site_that_answers_a_few_requests_a_run_is_read_to_its_end(
     entry, wanted, listings = _feed(site)
     limit = Capped(site.server.RequestHandlerClass, robots + listings + 2, status, robots)
     sources = write_sources(tmp_path, {"home": site.base + "/", **entry})
-    counts = []
-    for _ in range(6):
-        limit.run()
-        crawl(tmp_path, sources, ONE_AT_A_TIME)
-        counts.append(len(stored(tmp_path) & wanted))
+    counts = runs(tmp_path, sources, limit, wanted, 6)
     assert counts == [2, 4, 6, 8, 9, 9], counts
 
 
@@ -91,11 +98,7 @@ def test_a_wordpress_api_that_answers_a_few_requests_a_run_is_read_to_its_end(tm
         sources = write_sources(tmp_path, {"home": home, "wordpress": True,
                                            "allowed_domains": ["127.0.0.1"]})  # fmt: skip
         wanted = {p["link"].rstrip("/") for p in handler.wp_posts}
-        counts = []
-        for _ in range(4):
-            limit.run()
-            crawl(tmp_path, sources, "wp_per_page = 2\n" + ONE_AT_A_TIME)
-            counts.append(len(stored(tmp_path) & wanted))
+        counts = runs(tmp_path, sources, limit, wanted, 4, "wp_per_page = 2\n")
     assert counts == [6, 9, 12, 13], counts
 
 
@@ -123,11 +126,7 @@ def test_followed_sections_on_a_site_that_answers_a_few_requests_a_run_are_read_
     limit = Capped(site.server.RequestHandlerClass, 1 + 1 + 3 + 2)
     sources = write_sources(tmp_path, {"home": site.base + "/", "follow_links": True,
                                        "max_depth": 2})  # fmt: skip
-    counts = []
-    for _ in range(6):
-        limit.run()
-        crawl(tmp_path, sources, ONE_AT_A_TIME)
-        counts.append(len(stored(tmp_path) & wanted))
+    counts = runs(tmp_path, sources, limit, wanted, 6)
     assert counts == [2, 4, 6, 8, 9, 9], counts
 
 
