@@ -9,11 +9,19 @@ per-site queues, first come first served, as soon as they are asked for. So they
 until nothing of their source is queued, downloading or being read (the source asks for no
 more new pages then), looked at every ``CHECK_EVERY`` seconds, and all of them once the crawl
 is idle. A source's checks do not wait for another source's pages: a slow site (a long crawl
-delay) reading new pages holds back only its own."""
+delay) reading new pages holds back only its own.
+
+A held check is charged to its source's page budget when it goes out, not when its listing
+asks for it: the pages never read that another listing of the source names come first (a
+section answered first had spent the budget on its checks, and the next section's new
+stories waited for a later run). They go out those fetched longest ago first, as many as the
+budget has left; the rest wait for a later run, their state untouched (so they come first
+then)."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from scrapy import signals
 from scrapy.core.scheduler import Scheduler
@@ -51,11 +59,13 @@ class CountingScheduler(Scheduler):
 
 class HeldChecks:
     """Per source, the check requests held back; ``hold`` one, and they are asked for once
-    their source is quiet (or the crawl idle)."""
+    their source is quiet (or the crawl idle), each as ``spend(source)`` allows (the page
+    budget)."""
 
-    def __init__(self, crawler):
+    def __init__(self, crawler, spend: Callable[[object], bool]):
         self.crawler = crawler
-        self.held: dict[str, list] = {}
+        self.spend = spend
+        self.held: dict[str, list] = {}  # source name -> [(last fetched, order, source, request)]
         self.task = None
         # set by the spider once every entry point is queued: until then a source with
         # nothing in flight may still have listings to come
@@ -63,8 +73,10 @@ class HeldChecks:
         crawler.signals.connect(self.idle, signal=signals.spider_idle)
         crawler.signals.connect(self.closed, signal=signals.spider_closed)
 
-    def hold(self, source: str, request) -> None:
-        self.held.setdefault(source, []).append(request)
+    def hold(self, source, request, fetched) -> None:
+        """Hold ``request``, a check of ``source``'s page last fetched at ``fetched``."""
+        entries = self.held.setdefault(source.name, [])
+        entries.append((fetched, len(entries), source, request))
         if self.task is None:
             self.task = create_looping_call(self.release_quiet)
             self.task.start(CHECK_EVERY, now=False)
@@ -89,9 +101,12 @@ class HeldChecks:
         for source in [s for s in self.held if s not in busy]:
             self._release(source)
 
-    def _release(self, source: str) -> None:
-        for request in self.held.pop(source):
-            self.crawler.engine.crawl(request)
+    def _release(self, name: str) -> None:
+        for _, _, source, request in sorted(self.held.pop(name), key=lambda e: e[:2]):
+            if self.spend(source):
+                self.crawler.engine.crawl(request)
+            else:  # the budget is spent: checked first next run (its state is untouched)
+                self.crawler.stats.inc_value("narrascope/held_checks_left")
 
     def idle(self) -> None:
         if self.held:

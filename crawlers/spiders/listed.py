@@ -26,8 +26,8 @@ class ListedPages:
 
     The checks of pages fetched before, where the listing gives no sign of a change and the
     page's links are not followed, are held back until their source has asked for every
-    page never read (``_held``, crawlers/spiders/held.py). A shared crawl holds none
-    (``hold_checks``)."""
+    page never read, and charged to the page budget only then (``_held``,
+    crawlers/spiders/held.py). A shared crawl holds none (``hold_checks``)."""
 
     hold_checks = True
 
@@ -101,17 +101,18 @@ class ListedPages:
             if refused := self._robots_refuse(source, link.url):
                 yield refused
                 continue
+            hold = doubt and seen.kind != "failed" and self._held is not None and not (
+                self._hubs(source, callback, extra))  # fmt: skip
             if turns is not None:
                 if turns <= 0:
                     return
                 turns -= 1
-            if not self._spend(source):
+            if not hold and not self._spend(source):
                 return
             request = self._page_request(source, key, link, seen, callback, extra, next(asked))
-            if doubt and seen.kind != "failed" and self._held is not None and not self._hubs(
-                source, callback, extra):  # fmt: skip
+            if hold:  # charged to the budget when it goes out (HeldChecks)
                 request.meta["held_check"] = True  # SourceSpider.failed
-                self._held.hold(source.name, request)
+                self._held.hold(source, request, seen.last_fetched_at)
             else:
                 yield request
 

@@ -96,7 +96,7 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
     def from_crawler(cls, crawler, *args, **kwargs):
         spider = super().from_crawler(crawler, *args, **kwargs)
         if cls.hold_checks:
-            spider._held = HeldChecks(crawler)
+            spider._held = HeldChecks(crawler, spider._spend)
         return spider
 
     # -- entry points ------------------------------------------------------------------
