@@ -140,7 +140,7 @@ WITH groups AS (
     LIMIT $limit OFFSET $offset
 )
 SELECT c.group_id, c.doc_id, c.copy_of, c.copy_kind, c.similarity, c.via, c.delay, c.source,
-       c.lang, c.title, c.seen_at
+       c.lang, c.title, c.seen_at, c.newer_version
 FROM v_copies c JOIN groups g USING (group_id)
 ORDER BY g.group_first_seen, c.group_id, c.seen_at, c.doc_id"""
 
@@ -157,7 +157,8 @@ ORDER BY seen_at, doc_id"""
 DOCUMENT = "SELECT * FROM v_documents WHERE doc_id = $id"
 
 COPIES = """
-SELECT doc_id, copy_of, copy_kind, similarity, via, delay, source, lang, url, title, seen_at
+SELECT doc_id, copy_of, copy_kind, similarity, via, delay, source, lang, url, title, seen_at,
+       newer_version
 FROM v_copies
 WHERE group_id = (SELECT copy_group_id FROM v_documents WHERE doc_id = $id)
 ORDER BY seen_at, doc_id"""

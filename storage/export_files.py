@@ -88,7 +88,8 @@ QUERIES = {
                CASE WHEN r.copy_kind <> 'origin' THEN ov.url END AS copy_of_url,
                CASE WHEN r.copy_kind <> 'origin' THEN od.source END AS copy_of_source,
                r.similarity, r.via, epoch(r.delay) AS delay_seconds, r.group_size,
-               coalesce(e.title, v.hint_title) AS title
+               coalesce(e.title, v.hint_title) AS title,
+               v.version < d.current_version AS newer_version
         FROM export_keys k
         JOIN export_copy_relations r ON r.doc_id = k.key
         JOIN documents d ON d.doc_id = r.doc_id

@@ -45,6 +45,7 @@ from storage.schema import (
     m41_narrative_members_as_placed,
     m42_copies_as_kept,
     m43_label_abbreviations,
+    m44_copies_newer_version,
 )
 
 ALL = [
@@ -91,4 +92,5 @@ ALL = [
     m41_narrative_members_as_placed.MIGRATION,
     m42_copies_as_kept.MIGRATION,
     m43_label_abbreviations.MIGRATION,
+    m44_copies_newer_version.MIGRATION,
 ]

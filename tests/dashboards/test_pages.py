@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -680,3 +681,40 @@ SELECT g, x FROM t JOIN groups USING (g) ORDER BY g, x"""
     assert [r for p in pages for r in p.rows] == con.execute("FROM t ORDER BY g, x").fetchall()
     assert [p.rows[-1][0] for p in pages] == ["b", "c"] and [p.more for p in pages] == [True, False]
     assert "limit 2 OFFSET 2" in pages[1].sql  # the SQL shown is the page's
+
+
+def test_a_copy_whose_page_changed_since_says_so_in_the_lineage_and_copies(hostile_db, tmp_path):
+    """A member of the planted story's copy groups has a newer version of its page, not yet
+    compared by the dedup stage: its row in the narrative's lineage and in its document's
+    copies is the version the group holds, marked "page changed since" (v_copies'
+    newer_version, schema version 44); before it, nothing set it apart from the others."""
+    from starlette.testclient import TestClient
+
+    from dashboards.app import create_app
+    from storage import connect
+    from storage.documents import store_pages
+    from storage.records import PageRecord
+
+    db = tmp_path / "changed.duckdb"
+    shutil.copy(hostile_db[0], db)
+    nid = sanctions_story(db)
+    [(doc, url, group, title)] = rows(
+        db, "SELECT doc_id, url, group_id, title FROM v_copies WHERE copy_kind <> 'origin' AND "
+            "doc_id IN (SELECT doc_id FROM v_documents WHERE narrative_id = ?) "
+            "ORDER BY doc_id LIMIT 1", [nid])  # fmt: skip
+    marker = "page changed since</span>"
+    with TestClient(create_app(db), base_url=LOCAL) as c:
+        assert marker not in c.get(f"/narratives/{nid}").text
+        assert marker not in c.get(f"/documents/{doc}").text
+    with connect(db) as con:
+        store_pages(con, [PageRecord(url=url, source="s", origin="import", text="A new text.",
+                                     fetched_at=datetime.now(UTC))])  # fmt: skip
+    assert rows(db, "SELECT doc_id FROM v_copies WHERE newer_version") == [(doc,)]
+    with TestClient(create_app(db), base_url=LOCAL) as c:
+        tree = c.get(f"/narratives/{nid}").text.split('<div class="tree">')[1]
+        copies = c.get(f"/documents/{doc}").text.split("<h2>Copies</h2>")[1]
+    for shown in (tree, copies):
+        assert shown.count(marker) == 1
+        # on the changed member's row, by the title the group holds
+        assert f'/documents/{doc}">{escape(title)}</a> <span class="tag warn"' in shown
+    assert rows(db, "SELECT count(*) FROM v_copies WHERE group_id = ?", [group])[0][0] > 1

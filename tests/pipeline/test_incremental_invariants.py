@@ -226,6 +226,10 @@ def test_a_page_that_turns_into_a_stub_keeps_its_title_and_language_in_v_copies(
         store_pages(con, [titled("https://x.example/a", stub, 30, "Just a moment...")])
     run_stages(db, stages(), batch_size=4, run_id="r2")
     assert copies() == before
+    # and it says that the page has changed since (schema version 44)
+    with connect(db, read_only=True) as con:
+        changed = con.execute("SELECT url, newer_version FROM v_copies ORDER BY url").fetchall()
+    assert changed == [("https://x.example/a", True), ("https://y.example/b", False)]
     # and `export copies` names the members as v_copies does (it read the current version)
     export(db, "copies", tmp_path / "out", fmt="jsonl")
     lines = (tmp_path / "out" / "copies.jsonl").read_text(encoding="utf-8").splitlines()
@@ -233,3 +237,35 @@ def test_a_page_that_turns_into_a_stub_keeps_its_title_and_language_in_v_copies(
         (r["url"], r["copy_kind"], r["title"], r["lang"]) for r in map(json.loads, lines)
     )
     assert exported == before
+    flagged = sorted((r["url"], r["newer_version"]) for r in map(json.loads, lines))
+    assert flagged == changed
+
+
+def test_v_copies_says_which_members_pages_changed_before_the_dedup_stage_compares_them(tmp_path):
+    """x.example/a and its verbatim copy y.example/b; then a's page says something else. Until
+    the dedup stage compares the new text, v_copies shows a as the article the group holds,
+    and says that its page has a newer version (schema version 44; before it, nothing told
+    the row from a current one). Once compared, a leaves the group and b with it."""
+    db = tmp_path / "w.duckdb"
+
+    def copies() -> list[tuple]:
+        with connect(db, read_only=True) as con:
+            return con.execute(
+                "SELECT url, copy_kind, newer_version FROM v_copies ORDER BY url"
+            ).fetchall()
+
+    with connect(db) as con:
+        store_pages(con, [page("https://x.example/a", ARTICLE, 0),
+                          page("https://y.example/b", ARTICLE, 1)])  # fmt: skip
+    run_stages(db, stages(), batch_size=4, run_id="r1")
+    assert copies() == [("https://x.example/a", "origin", False),
+                        ("https://y.example/b", "exact", False)]  # fmt: skip
+    with connect(db) as con:
+        store_pages(con, [page("https://x.example/a", UNRELATED, 5)])
+    assert copies() == [("https://x.example/a", "origin", True),
+                        ("https://y.example/b", "exact", False)]  # fmt: skip
+    run_stages(db, stages()[:2], batch_size=4, run_id="r2")  # extracted, not yet compared
+    assert copies() == [("https://x.example/a", "origin", True),
+                        ("https://y.example/b", "exact", False)]  # fmt: skip
+    run_stages(db, stages(), batch_size=4, run_id="r3")
+    assert copies() == []

@@ -34,7 +34,7 @@ COLUMNS = {
     ).split(),
     "copies": (
         "group_id doc_id url source lang seen_at copy_kind copy_of copy_of_url copy_of_source "
-        "similarity via delay_seconds group_size title"
+        "similarity via delay_seconds group_size title newer_version"
     ).split(),
 }
 TEXT_COLUMNS = {"title", "text", "title_translated", "text_translated", "label", "label_original"}
@@ -136,7 +136,7 @@ class Store:
                 rows.append({
                     **{k: c[k] for k in ("doc_id", "url", "source", "lang", "seen_at",
                                          "copy_kind", "similarity", "via", "group_size",
-                                         "title")},
+                                         "title", "newer_version")},
                     "group_id": c["group_id"], "copy_of": None if origin else c["copy_of"],
                     "copy_of_url": None if origin else url[c["copy_of"]],
                     "copy_of_source": source,
