@@ -24,8 +24,12 @@ demo: $(STAMP)
 # Two pytest-xdist workers, each running whole files (tests/support/parallel.py): much of the
 # suite waits on subprocesses, servers and browsers, so two cores run it in less time.
 TEST_WORKERS ?= 2
+# PyTorch's threads per process (the workers' and the commands they start): two workers of two
+# threads each oversubscribed the two cores (2026-12-07: 37 min 38 s, and 31 min 27 s with one)
+TEST_THREADS ?= 1
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="" $(BIN)/python -m pytest \
+	HF_HUB_OFFLINE=1 TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS="" OMP_NUM_THREADS=$(TEST_THREADS) \
+		$(BIN)/python -m pytest \
 		-n $(TEST_WORKERS) --dist loadfile
 
 # Peers (BERTopic, news-please, ...) only for benchmarks: pinned in requirements-bench.lock.
