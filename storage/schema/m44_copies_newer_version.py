@@ -8,22 +8,20 @@ stays its group's member for good. ``newer_version`` is true for such a member: 
 the article as the group holds it, and the page now shows something else. Which of the two
 it is, ``v_documents`` and ``rejections`` say (the page's current version)."""
 
+from storage.schema.m42_copies_as_kept import MIGRATION as _KEPT
+
+(_BEFORE,) = _KEPT[2]
+_SEEN = "coalesce(x.title, v.hint_title) AS title, r.seen_at\n"
+assert _BEFORE.count(_SEEN) == 1
+V_COPIES = _BEFORE.replace(
+    _SEEN,
+    "coalesce(x.title, v.hint_title) AS title, r.seen_at,\n"
+    "                   v.version < d.current_version AS newer_version\n",
+)
+
 MIGRATION = (
     44,
     "v_copies: newer_version, a member whose page has a newer version than the one its copy "
     "group holds (not yet compared, or rejected by a stage)",
-    [
-        """CREATE OR REPLACE VIEW v_copies AS
-            SELECT r.group_id, r.doc_id, r.copy_of, r.copy_kind, r.similarity, r.via, r.delay,
-                   r.group_size, l.lang, d.source, v.url,
-                   coalesce(x.title, v.hint_title) AS title, r.seen_at,
-                   v.version < d.current_version AS newer_version
-            FROM v_copy_relations r
-            JOIN documents d ON d.doc_id = r.doc_id
-            LEFT JOIN minhash h ON h.doc_id = r.doc_id
-            JOIN document_versions v ON v.doc_id = d.doc_id
-             AND v.version = coalesce(h.version, d.current_version)
-            LEFT JOIN extractions x ON x.doc_id = d.doc_id AND x.version = v.version
-            LEFT JOIN languages l ON l.doc_id = d.doc_id AND l.version = v.version""",
-    ],
+    [V_COPIES],
 )
