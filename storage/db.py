@@ -30,6 +30,10 @@ class SchemaTooNewError(StorageError):
     """The database was written by a newer narrascope than this one."""
 
 
+class NotNarrascopeError(StorageError):
+    """The file is a DuckDB database with tables of its own, not one narrascope wrote."""
+
+
 def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
     """``--db`` wins, then ``NARRASCOPE_DB``, then ``./narrascope.duckdb``."""
     return Path(path or os.environ.get("NARRASCOPE_DB") or DEFAULT_DB)
@@ -49,6 +53,26 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
         return 0
     [(version,)] = con.execute("SELECT max(version) FROM schema_version").fetchall()
     return int(version or 0)
+
+
+def _refuse_foreign(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
+    """A file with no schema version is a new one only where it holds nothing: a DuckDB file
+    of someone else's (tables of its own, no ``schema_version``) was taken for an empty one
+    and got narrascope's 45 tables and views added, by a read as well as by ``init``."""
+    names = [
+        name
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT internal "
+            "UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal "
+            "ORDER BY 1 LIMIT 4"
+        ).fetchall()
+    ]
+    if names:
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise NotNarrascopeError(
+            f"{db_path} is a DuckDB file that narrascope did not write (it holds {shown} "
+            "and no schema_version): give narrascope a file of its own"
+        )
 
 
 def _refuse_newer(version: int, known: int) -> None:
@@ -173,8 +197,10 @@ def connect(
     Hold it no longer than needed: while a process has the file open for writing, no other
     process can open it at all (DuckDB's single-writer rule); an open waits up to
     ``LOCK_WAIT_SECONDS`` for such a lock to go away. A read-only open of an older
-    file migrates it first, briefly read-write; with ``upgrade=False`` (a reader that must never
-    write, like the dashboard) it raises StorageError instead.
+    file migrates it first, briefly read-write and under the writer lock (storage/lock.py),
+    or says why it cannot (a writer at work, a file it may not write); with ``upgrade=False``
+    (a reader that must never write, like the dashboard) it raises StorageError instead. A
+    DuckDB file that narrascope did not write is refused, read or written.
     """
     db_path = resolve_db_path(path)
     if not read_only and (held := _held.get(os.path.realpath(db_path))) is not None:
@@ -185,10 +211,12 @@ def connect(
         db_path.parent.mkdir(parents=True, exist_ok=True)
     con = _open(db_path, read_only)
     try:
+        version = schema_version(con)
+        if version == 0:
+            _refuse_foreign(con, db_path)
         if not read_only:
             migrate(con)
         else:
-            version = schema_version(con)
             _refuse_newer(version, LATEST_VERSION)
             if version < LATEST_VERSION and not upgrade:
                 raise StorageError(
@@ -197,12 +225,31 @@ def connect(
                 )
             if version < LATEST_VERSION:
                 con.close()
-                with connect(db_path):
-                    pass
+                _upgrade_for_reader(db_path, version)
                 con = _open(db_path, read_only=True)
         yield con
     finally:
         con.close()
+
+
+def _upgrade_for_reader(db_path: Path, version: int) -> None:
+    """Migrate an older file for a read-only open, as a writer would: under the writer lock,
+    so never in the middle of another command's writes (before, a reader upgraded a store a
+    crawl was writing, batches apart)."""
+    from storage.lock import LockHeld, writer_lock  # storage.lock imports this module
+
+    what = f"{db_path} has schema version {version}, this narrascope reads {LATEST_VERSION}"
+    try:
+        with writer_lock(db_path, command=f"schema upgrade of {db_path} for a reader"):
+            with connect(db_path):
+                pass
+    except LockHeld as err:
+        raise LockHeld(f"{what}, and cannot be upgraded while another writes it: {err}") from err
+    except (OSError, StorageError) as err:
+        raise StorageError(
+            f"{what}, and it cannot be upgraded here ({err}): someone who may write it can "
+            f"run `narrascope init --db {db_path}`"
+        ) from err
 
 
 _held: dict[str, HeldReader] = {}

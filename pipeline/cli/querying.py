@@ -71,7 +71,9 @@ def sql(obj: Context, query, fmt):
     The query reads the database's own tables and views and nothing else:
     - no local files (read_csv, read_text, glob, ATTACH ...), not even under
       the current directory; no network; no extensions (INSTALL, LOAD);
-    - no writes: the file is opened read-only and COPY ... TO, EXPORT are refused;
+    - no writes: the file is opened read-only and COPY ... TO, EXPORT are refused
+      (a store an older narrascope wrote is upgraded first, under the writer
+      lock, as `init` would);
     - settings are locked: no SET can lift these restrictions;
     - one statement at a time: "SELECT 1; SELECT 2" is refused, not cut short.
     inflate(html_zlib) gives a stored page's HTML. A query may start with a

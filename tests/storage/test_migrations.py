@@ -434,3 +434,73 @@ def test_serbian_terms_are_computed_again_without_the_words_spacys_list_lacks(tm
     assert not {"које", "бити", "koje", "biti", "posle"} & (set(own["c"]) | set(own["l"]))
     assert not {"које", "бити"} & set(keywords[1]), keywords[1]
     assert "stale" in own["g"]  # not Serbian, no Serbian word among its terms: not rewritten
+
+
+def _older_store(db) -> None:
+    con = duckdb.connect(str(db))
+    migrate(con, MIGRATIONS[:-1])
+    con.close()
+
+
+def test_a_reader_upgrades_an_older_store_only_under_the_writer_lock(tmp_path):
+    """A reading command upgrades a store an older narrascope wrote, as `init` would: not
+    while another command holds the writer lock (before, `sql` upgraded it beside a running
+    crawl, whose next batch then met another schema), and it says why it read nothing."""
+    import fcntl
+    import json
+    import os
+
+    from storage.lock import EX_TEMPFAIL, lock_path
+
+    db = tmp_path / "older.duckdb"
+    _older_store(db)
+    query = ("sql", "SELECT max(version) AS v FROM schema_version", "--format", "csv")
+    with open(lock_path(db), "a+") as held:  # a writer at work, as another process holds it
+        held.write(json.dumps({"pid": os.getpid(), "command": "narrascope run"}))
+        held.flush()
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        proc = run_cli(*query, db=db, check=False)
+        assert proc.returncode == EX_TEMPFAIL
+        assert f"schema version {LATEST_VERSION - 1}, this narrascope reads" in proc.stderr
+        assert "narrascope run" in proc.stderr
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert schema_version(con) == LATEST_VERSION - 1  # left as it was
+        fcntl.flock(held.fileno(), fcntl.LOCK_UN)
+    proc = run_cli(*query, db=db, check=False)
+    assert (proc.returncode, proc.stdout.strip()) == (0, f"v\n{LATEST_VERSION}")
+
+
+def test_a_reader_that_cannot_upgrade_an_older_store_says_who_can(tmp_path):
+    """Where the reader may not write beside the store (here its lock file cannot be made),
+    it names `init` rather than a bare "Permission denied" from the file it tried."""
+    db = tmp_path / "older.duckdb"
+    _older_store(db)
+    (tmp_path / "older.duckdb.lock").mkdir()  # no lock file can be opened there
+    proc = run_cli("status", db=db, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1
+    assert "cannot be upgraded here" in proc.stderr
+    assert f"narrascope init --db {db}" in proc.stderr
+
+
+@pytest.mark.parametrize("command", [("init",), ("sql", "SELECT 1"), ("status",)])
+def test_a_duckdb_file_that_narrascope_did_not_write_is_left_alone(tmp_path, command):
+    """A DuckDB file of someone else's has no schema_version, which read as a new, empty store:
+    `sql` and `export` (and `init`) added narrascope's tables and views to it."""
+    db = tmp_path / "theirs.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE measurements (a INTEGER)")
+        con.execute("INSERT INTO measurements VALUES (1)")
+    before = db.read_bytes()
+    proc = run_cli(*command, db=db, check=False)
+    assert proc.returncode == 1
+    assert "narrascope did not write (it holds measurements" in proc.stderr
+    assert db.read_bytes() == before
+
+
+def test_an_empty_duckdb_file_is_a_new_store(tmp_path):
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).close()
+    assert run_cli("init", db=db).returncode == 0
+    with connect(db, read_only=True) as con:
+        assert schema_version(con) == LATEST_VERSION
