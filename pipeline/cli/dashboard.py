@@ -20,7 +20,13 @@ def is_loopback(host: str) -> bool:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8050, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8050,
+    show_default=True,
+    help="Port to listen on (0: any free one, printed with the URL).",
+)
 @click.option(
     "--token",
     envvar="NARRASCOPE_DASHBOARD_TOKEN",
@@ -55,6 +61,7 @@ def dashboard(obj: Context, host, port, token):
     except Busy:
         pass  # a run is writing: the first page that needs it reads it
     listening = _listen(host, port)  # before the URL is printed: a port taken is an error
+    port = listening.getsockname()[1]  # --port 0: the one the system gave
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
     click.echo(f"narrascope dashboard on {obj.db_path}: open {url}  (Ctrl-C stops it)")

@@ -402,28 +402,29 @@ def test_it_never_writes_and_waits_for_no_writer(client, hostile_db, tmp_path):
 
 
 def test_the_command_serves_the_app_and_prints_its_url(hostile_db):
-    """`narrascope dashboard` on a free loopback port: it prints the URL (with the token when
-    given), and that URL answers; without the token, 401; Ctrl-C stops it with exit 0."""
+    """`narrascope dashboard --port 0` takes a free loopback port: it prints the URL with
+    that port (and the token when given), and that URL answers; without the token, 401;
+    Ctrl-C stops it with exit 0."""
     import os
-    import socket
     import urllib.error
     import urllib.request
 
     from tests.conftest import ROOT
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "--db", str(hostile_db[0]), "dashboard",
-         "--port", str(port), "--token", "t0ken"],
+         "--port", "0", "--token", "t0ken"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "NARRASCOPE_CONFIG": "", "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     try:
         line = proc.stdout.readline()
+        # --port 0: the port the system gave (before, the URL printed said port 0)
+        found = re.search(r"open http://127\.0\.0\.1:(\d+)/\?token=t0ken ", line)
+        assert found, line + proc.stderr.read() if proc.poll() is not None else line
+        port = int(found.group(1))
+        assert port != 0
         url = f"http://127.0.0.1:{port}/?token=t0ken"
-        assert url in line, line + proc.stderr.read() if proc.poll() is not None else line
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
         for _ in range(100):  # the server starts listening just after it prints
             try:
