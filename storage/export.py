@@ -8,7 +8,7 @@ import re
 import secrets
 import shutil
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -55,17 +55,27 @@ _MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 10080}
 _LATEST = datetime.max.replace(tzinfo=UTC)
 
 
+def _iso_date(text: str) -> datetime | None:
+    """``text`` as an ISO 8601 date in any of its forms ("2026-10-05", "20261005",
+    "2026-W40-1"), as UTC midnight; None where it is no date alone (before, the compact forms
+    read as a timestamp at midnight, so ``--until 20261005`` left out that whole day)."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def parse_bound(value: str, *, end: bool, now: datetime | None = None) -> datetime:
     """``--since``/``--until``: "90m", "24h", "7d", "2w" (before now, as ``alerts --since``
-    reads them), an ISO date (UTC midnight; as ``--until`` the whole day counts) or an ISO
+    reads them), an ISO date in any form (UTC midnight; as ``--until`` the whole day counts) or an ISO
     timestamp (UTC unless it has an offset)."""
     text = value.strip()
     try:
         if match := _RELATIVE.match(text):
             minutes = float(match[1]) * _MINUTES[match[2]]
             return (now or datetime.now(UTC)) - timedelta(minutes=minutes)
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        if (day := _iso_date(text)) is not None:
             return (day + timedelta(days=1) if day < _LATEST - timedelta(days=1) else _LATEST
                     ) if end else day  # fmt: skip
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -276,10 +286,14 @@ def export(
     }
     check_out_dir(out_dir, identity)
     partial = out_dir.parent / f".{out_dir.name}.partial-{secrets.token_hex(4)}"
+    # the folders --out needs that are not there yet: an export that fails takes them away
+    # again (before, `--out a/b/c --lang xx` refused left a/b behind)
+    made = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         partial.mkdir()
     except OSError as err:  # a read-only or full disk, no permission, a file on the way
+        _remove_empty(made)
         raise StorageError(
             f"cannot write into {out_dir.parent} ({err.strerror or err}): nothing was written"
         ) from None
@@ -310,5 +324,15 @@ def export(
             swap_in(partial, out_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        _remove_empty(made)
         raise
     return manifest
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) where nothing else has been put into them."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another process wrote there meanwhile), or gone
+            return

@@ -471,3 +471,19 @@ def test_a_window_reads_as_alerts_since_reads_it():
     for window in ("1.5d", "90m", "2w", "0.5h"):
         assert parse_bound(window, end=False, now=now) == now - parse_window(window)
     assert parse_bound("2026-10-01", end=True, now=now) == datetime(2026, 10, 2, tzinfo=UTC)
+
+
+def test_every_iso_form_of_a_date_counts_its_whole_day():
+    """`--until 20261005` and `--until 2026-W40-1` are dates as `--until 2026-10-05` is: the
+    whole day counts. Before, the compact forms read as a timestamp at midnight, and an
+    export `--until 20261005` left out that day's documents (13 of the demo's 17)."""
+    from datetime import UTC, datetime
+
+    from storage.export import parse_bound
+
+    for same_day in ("2026-10-05", "20261005", "2026-W41-1"):
+        assert parse_bound(same_day, end=True) == datetime(2026, 10, 6, tzinfo=UTC), same_day
+        assert parse_bound(same_day, end=False) == datetime(2026, 10, 5, tzinfo=UTC), same_day
+    # a timestamp is the moment it names
+    assert parse_bound("2026-10-05T00:00", end=True) == datetime(2026, 10, 5, tzinfo=UTC)
+    assert parse_bound("20261005T12:00Z", end=True) == datetime(2026, 10, 5, 12, tzinfo=UTC)

@@ -141,3 +141,18 @@ def test_an_export_that_fills_out_while_another_finishes_is_not_replaced(tmp_pat
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     assert manifest["export"]["kind"] == landed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "s.duckdb", "s.duckdb.lock"]
+
+
+def test_a_refused_export_leaves_no_folders_behind(tmp_path):
+    """An export refused once it had made --out's parent folders (an unknown language, an
+    unknown narrative) takes them away again; folders that were there stay. Before,
+    `--out deep/a/b/c --lang xx` exited 2 and left deep/a/b."""
+    db = tmp_path / "s.duckdb"
+    run_cli("init", db=db)
+    (tmp_path / "kept").mkdir()
+    for filters in (("--lang", "xx"), ("--narrative", "12345")):
+        proc = run_cli("export", "documents", "--out", "kept/a/b/c", *filters, db=db,
+                       cwd=tmp_path, check=False)  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "s.duckdb", "s.duckdb.lock"]
+        assert list((tmp_path / "kept").iterdir()) == []
