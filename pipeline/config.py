@@ -99,8 +99,9 @@ def _check(data: dict) -> None:
     for key, value in data.items():
         if isinstance(DEFAULTS[key], dict) and not isinstance(value, dict):
             raise ConfigError(f"{key!r} must be a table ([{key}]), not {type(value).__name__}")
-    if not isinstance(data.get("sources", ""), str):
-        raise ConfigError("'sources' must be a path (a string)")
+    if not isinstance(data.get("sources", "x"), str) or not data.get("sources", "x").strip():
+        # "": read as the current folder ("[Errno 21] Is a directory: '.'" at the crawl)
+        raise ConfigError("'sources' must be a path to a sources file (a string, not empty)")
     for section in ("crawl", "pipeline"):
         stage_options(section, data.get(section, {}), tuple(DEFAULTS[section]))
         for key, value in data.get(section, {}).items():

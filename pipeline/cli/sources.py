@@ -140,6 +140,13 @@ def append_checked(target, entry: str) -> None:
 
     target = Path(target).resolve()
     existing = target.read_text(encoding="utf-8") if target.exists() else ""
+    if existing:
+        try:  # a file broken already is named as it is, not as the draft beside it
+            load_sources(target)
+        except SourcesError as err:
+            raise CommandError(
+                f"{target} left as it was: it does not load as it is: {err}"
+            ) from err
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".new", dir=target.parent)
     draft = Path(name)
     try:
@@ -147,8 +154,9 @@ def append_checked(target, entry: str) -> None:
             fh.write(existing + ("\n" if existing else "") + entry)
         try:
             load_sources(draft)
-        except SourcesError as err:
-            raise click.ClickException(f"{target} left as it was: {err}") from err
+        except SourcesError as err:  # the entry breaks it: the draft's lines are the file's
+            said = str(err).replace(str(draft), str(target))
+            raise CommandError(f"{target} left as it was: {said}") from err
         if target.exists():
             shutil.copymode(target, draft)
         else:  # mkstemp's 0600, as a new file would not be

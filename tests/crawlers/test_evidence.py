@@ -193,9 +193,23 @@ def test_sources_add_probes_a_site_and_proposes_an_entry(tmp_path):
     with DemoSites() as sites:
         again = run_cli("sources", "add", sites.urls["demo-wp"], "--name", "probed",
                         "--allow-private", "--write", str(target), check=False)  # fmt: skip
-    assert again.returncode == 1 and "left as it was" in again.stderr
+    assert again.returncode == 1 and again.stderr.startswith(f"error: {target} left as it was")
+    assert ".new" not in again.stderr  # the file's name, not the draft's beside it
     assert target.read_text(encoding="utf-8") == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sources.toml"]
+    # a file that no longer loads is named as it is, as the product's error (logged, `error:`);
+    # before, click's "Error:" named the draft and its line, and --log-file got nothing
+    broken, log = tmp_path / "broken.toml", tmp_path / "run.jsonl"
+    broken.write_text("x = [\n", encoding="utf-8")
+    with DemoSites() as sites:
+        third = run_cli("--log-file", str(log), "--log-format", "json", "sources", "add",
+                        sites.urls["demo-wp"], "--name", "y", "--allow-private", "--write",
+                        str(broken), check=False)  # fmt: skip
+    assert third.returncode == 1, third.stderr
+    assert third.stderr.startswith(f"error: {broken} left as it was: it does not load as it is")
+    assert ".new" not in third.stderr and broken.read_text(encoding="utf-8") == "x = [\n"
+    records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert [r.get("exit_code") for r in records if r.get("event") == "error"] == [1]
 
 
 def test_sources_add_says_at_once_that_a_site_cannot_be_reached(tmp_path):

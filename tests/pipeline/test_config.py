@@ -29,7 +29,9 @@ def test_a_misspelt_section_or_crawl_key_is_refused_not_ignored(tmp_path):
         ("[pipeline]\nbogus = 1\n", "[pipeline] has unknown key(s) ['bogus']; known: stages, "),
         ("[bogus_section]\nx = 1\n", "unknown section(s) or key(s) ['bogus_section']; known: "),
         ("crawl = 5\n", "'crawl' must be a table ([crawl]), not int"),
-        ("sources = 5\n", "'sources' must be a path (a string)"),
+        ("sources = 5\n", "'sources' must be a path to a sources file (a string, not empty)"),
+        # before: "[Errno 21] Is a directory: '.'" where the sources were read
+        ('sources = ""\n', "'sources' must be a path to a sources file (a string, not empty)"),
         ("garbage [[[\n", "Expected '=' after a key"),  # once, not "file: file: ..."
     ]:
         config.write_text(text)
