@@ -83,6 +83,39 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started, in clock ticks after boot (the 22nd field of
+    ``/proc/PID/stat``): with the pid, which process it is; None where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def identity(command: str | None = None) -> dict:
+    """This process as a writer names itself: in its lock file, and in the row of the run it
+    records (storage/runs.py), where a writer that finds its lock file deleted looks."""
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "process_start": _process_start(os.getpid()),
+        "command": command or default_command(),
+    }
+
+
+def still_running(who: dict) -> bool:
+    """Whether the writer ``who`` (``identity``) still runs: another process on this host
+    with its pid and, where /proc tells, its start time (a pid used again is not it)."""
+    pid = who.get("pid") if isinstance(who, dict) else None
+    if not isinstance(pid, int) or pid == os.getpid() or who.get("host") != socket.gethostname():
+        return False
+    if not _alive(pid):
+        return False
+    started, now = who.get("process_start"), _process_start(pid)
+    return started is None or now is None or started == now
+
+
 def _read_holder(handle) -> dict:
     handle.seek(0)
     try:
@@ -125,12 +158,7 @@ def _acquire(path: Path, db_path, command: str | None):
     handle.truncate()
     handle.write(
         json.dumps(
-            {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "command": command or default_command(),
-                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            }
+            {**identity(command), "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
         )
     )
     handle.flush()
@@ -155,12 +183,15 @@ def writer_lock(db_path: str | os.PathLike | None, command: str | None = None) -
     key = str(path)
     with _guard:
         held = _held.get(key)
+        first = held is None
         if held is not None:
             held.depth += 1
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             _held[key] = _Held(_acquire(path, db_path, command))
     try:
+        if first:
+            _refuse_live_writer(db_path)
         yield
     finally:
         with _guard:
@@ -169,6 +200,29 @@ def writer_lock(db_path: str | os.PathLike | None, command: str | None = None) -
             if held.depth == 0:
                 del _held[key]
                 _release(held.handle)
+
+
+def _refuse_live_writer(db_path) -> None:
+    """The flock is ours, but a writer whose lock file was deleted (by hand, taken for a stale
+    one) holds the lock on a file nobody else can open: its running run still names it.
+    Before, a second `run` took a new lock file and wrote beside the first (both exit 0; the
+    narratives were clustered twice under new ids), and `init` ran in the middle of it."""
+    from storage.runs import live_writers  # storage.runs imports storage.db, as this does
+
+    if not resolve_db_path(db_path).exists():
+        return
+    try:
+        live = live_writers(db_path)
+    except StorageError:  # a file that does not open: the command's own open says why
+        return
+    if live:
+        run_id, who = live[0]
+        raise LockHeld(
+            f"{resolve_db_path(db_path)} is being written by {describe(who)} (run {run_id}), "
+            f"whose lock file {lock_path(db_path).name} was deleted; one writer at a time: try "
+            "again when it has finished (a lock file is never stale: the lock is on it, and "
+            "the system lets it go when its holder ends)"
+        )
 
 
 def holder(db_path: str | os.PathLike | None) -> dict | None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from storage.db import connect, transaction
+from storage.lock import identity, still_running
 
 #: SQL over `runs` (or `v_runs`): not an `alerts` check that raised and sent nothing and did
 #: not fail. Lists of the last runs (`status`, the dashboard) leave such checks out, so that
@@ -43,11 +44,31 @@ def start_run(con: duckdb.DuckDBPyConnection, kind: str, run_id: str | None = No
         ).fetchall()
         for (old,) in abandoned:
             log.warning("run %s was left unfinished by a process that died: marked abandoned", old)
+        # who writes, while it runs: what another writer checks where the lock file has gone
         con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', NULL)",
-            [run_id, kind, datetime.now(UTC)],
+            "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?)",
+            [run_id, kind, datetime.now(UTC), json.dumps({"writer": identity()})],
         )
     return run_id
+
+
+def live_writers(db_path) -> list[tuple[str, dict]]:
+    """The runs recorded as running whose process still runs (storage/lock.py ``still_running``):
+    (run id, the writer's identity)."""
+    with connect(db_path, read_only=True) as con:
+        rows = con.execute(
+            "SELECT run_id, summary, started_at FROM runs WHERE status = 'running'"
+        ).fetchall()
+    live = []
+    for run_id, summary, started_at in rows:
+        try:
+            who = (json.loads(summary) or {}).get("writer") if summary else None
+        except (ValueError, AttributeError):
+            who = None
+        if isinstance(who, dict) and still_running(who):
+            started = started_at.astimezone(UTC).isoformat(timespec="seconds")
+            live.append((run_id, {**who, "started_at": started}))
+    return live
 
 
 def finish_run(

@@ -113,17 +113,21 @@ def status(obj: Context, fmt):
     Example:  narrascope status --format json
     """
     from storage import connect
-    from storage.lock import holder
+    from storage.lock import holder, still_running
     from storage.queries import status as status_query
 
     with connect(obj.db_path, read_only=True) as con:
         report = status_query(con, obj.stages())
     report["writer"] = holder(obj.db_path)
     # a run recorded as running (read before the lock) with no process holding the lock was
-    # killed, or ended just now; a writer taking the lock over marks the dead ones abandoned
+    # killed, or ended just now; a writer taking the lock over marks the dead ones abandoned.
+    # One whose process still runs is alive, also where its lock file was deleted
     for run in report["last_runs"]:
         if run["status"] == "running":
-            run["alive"] = report["writer"] is not None
+            who = (run.get("summary") or {}).get("writer")
+            run["alive"] = report["writer"] is not None or still_running(who or {})
+            if report["writer"] is None and run["alive"]:
+                report["writer"] = {**who, "started_at": run["started_at"]}
     target = obj.config["translate"].get("target", "en")
     needs = report["translation_needs"]
     report["source_problems"] = source_problems(obj)

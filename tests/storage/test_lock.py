@@ -213,6 +213,47 @@ def test_a_killed_holders_lock_is_taken_over_and_its_run_closed(tmp_path):
     assert runs == [("crawl", "abandoned"), ("process", "ok")]
 
 
+def test_a_writer_whose_lock_file_was_deleted_still_keeps_the_others_out(tmp_path):
+    """An operator deletes the lock file of a live run, taking it for a stale one. Before, the
+    next `run` made a new lock file, wrote beside the first and marked its run abandoned (both
+    exit 0; the narratives were clustered twice, under new ids), `init` ran in the middle of
+    it, and `status` called the live writer killed. Its running run names its process."""
+    from storage.lock import lock_path
+
+    db = tmp_path / "d.duckdb"
+    store_demo_articles(db, limit=2)
+    code = (
+        "import time\nfrom storage.runs import recorded_run\n"
+        f"with recorded_run({str(db)!r}, 'crawl'):\n"
+        "    print('held', flush=True)\n    time.sleep(60)\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    try:
+        assert other.stdout.readline().strip() == "held"
+        lock_path(db).unlink()
+        for args in (["process", "--no-progress"], ["init"]):
+            proc = run_cli(*args, db=db, check=False)
+            assert proc.returncode == 75, (args, proc.stderr)
+            [line] = proc.stderr.strip().splitlines()
+            assert f"pid {other.pid}" in line and "lock file d.duckdb.lock was deleted" in line
+            assert "started 20" in line  # the run's start, from its row
+        status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
+        assert [(r["status"], r["alive"]) for r in status["last_runs"]] == [("running", True)]
+        assert status["writer"]["pid"] == other.pid
+        with connect(db, read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+    finally:
+        other.kill()
+        other.wait()
+    # once it has gone (killed), the next writer takes over and closes its run
+    proc = run_cli("process", "--stage", "extract", "--no-progress", db=db)
+    assert "was left unfinished by a process that died: marked abandoned" in proc.stderr
+    with connect(db, read_only=True) as con:
+        runs = con.execute("SELECT kind, status FROM runs ORDER BY started_at").fetchall()
+    assert runs == [("crawl", "abandoned"), ("process", "ok")]
+
+
 def test_two_process_runs_started_together_end_as_one_run(tmp_path):
     config = tmp_path / "words.toml"
     config.write_text(WORDS_CONFIG)
