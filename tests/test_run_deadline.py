@@ -158,3 +158,17 @@ def test_a_crawl_stopped_before_its_first_request_does_not_say_nothing_is_left()
     )
     later = {**at_once, "responses": 14, "stopped_early": {"requests_left": 27}}
     assert "27 queued requests left for the next run" in format_crawl(later)
+
+
+def test_a_time_boxed_crawl_that_read_no_new_page_says_the_next_may_do_the_same():
+    """Listings and checks can take a whole slot (a site's crawl_delay times its listings):
+    a helper's run of 25 s with a 3 s delay read robots.txt, the listings and two channel
+    posts, stored nothing new, and said "the next run goes on from here" four runs in a row."""
+    from pipeline.cli.formatting import format_crawl
+
+    none_new = {"status": "stopped early", "responses": 7, "unchanged": 2,
+                "stopped_early": {"requests_left": 34}}  # fmt: skip
+    assert "no new or changed page was read before the time limit" in format_crawl(none_new)
+    some_new = {**none_new, "new": 2}
+    assert "34 queued requests left for the next run" in format_crawl(some_new)
+    assert "no new or changed page" not in format_crawl(some_new)
