@@ -43,6 +43,19 @@ def hold_lock(db, seconds: float = 60) -> subprocess.Popen:
     return proc
 
 
+def running_crawl(db) -> subprocess.Popen:
+    """Another process with a crawl recorded as running (and the writer lock), once it holds."""
+    code = (
+        "import time\nfrom storage.runs import recorded_run\n"
+        f"with recorded_run({str(db)!r}, 'crawl'):\n"
+        "    print('held', flush=True)\n    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
 def handled_twice(con) -> int:
     """Documents a stage handled more than once (two writers at work would make some)."""
     return con.execute(
@@ -186,14 +199,7 @@ def test_a_second_writer_exits_75_at_once_and_readers_keep_working(tmp_path):
 def test_a_killed_holders_lock_is_taken_over_and_its_run_closed(tmp_path):
     db = tmp_path / "d.duckdb"
     store_demo_articles(db, limit=2)
-    code = (
-        "import time\nfrom storage.runs import recorded_run\n"
-        f"with recorded_run({str(db)!r}, 'crawl'):\n"
-        "    print('held', flush=True)\n    time.sleep(60)\n"
-    )
-    other = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
-                             text=True)  # fmt: skip
-    assert other.stdout.readline().strip() == "held"
+    other = running_crawl(db)
     status = json.loads(run_cli("status", "--format", "json", db=db).stdout)  # while it lives
     assert [(r["status"], r["alive"]) for r in status["last_runs"]] == [("running", True)]
     os.kill(other.pid, signal.SIGKILL)
@@ -222,15 +228,8 @@ def test_a_writer_whose_lock_file_was_deleted_still_keeps_the_others_out(tmp_pat
 
     db = tmp_path / "d.duckdb"
     store_demo_articles(db, limit=2)
-    code = (
-        "import time\nfrom storage.runs import recorded_run\n"
-        f"with recorded_run({str(db)!r}, 'crawl'):\n"
-        "    print('held', flush=True)\n    time.sleep(60)\n"
-    )
-    other = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
-                             text=True)  # fmt: skip
+    other = running_crawl(db)
     try:
-        assert other.stdout.readline().strip() == "held"
         lock_path(db).unlink()
         for args in (["process", "--no-progress"], ["init"]):
             proc = run_cli(*args, db=db, check=False)
