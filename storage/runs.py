@@ -55,7 +55,9 @@ def start_run(con: duckdb.DuckDBPyConnection, kind: str, run_id: str | None = No
 def live_writers(db_path) -> list[tuple[str, dict]]:
     """The runs recorded as running whose process still runs (storage/lock.py ``still_running``):
     (run id, the writer's identity)."""
-    with connect(db_path, read_only=True) as con:
+    # upgrade=False: a store to upgrade is read by no writer of this version yet, and its
+    # runs name no writer (the caller takes the StorageError for "none")
+    with connect(db_path, read_only=True, upgrade=False) as con:
         rows = con.execute(
             "SELECT run_id, summary, started_at FROM runs WHERE status = 'running'"
         ).fetchall()
