@@ -65,6 +65,18 @@ def test_alerts_exits_1_when_the_webhook_fails_and_keeps_the_alerts(tmp_path):
     proc = run_cli("--config", str(config), "alerts", "--webhook", dead.url, db=db, check=False)
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.startswith("error: alerts: the webhook at http://127.0.0.1:")
+    # --webhook "" prints them, past a configured webhook (before, it still used the config's)
+    config.write_text(
+        f'[alerts]\nwebhook_timeout = 1\nwebhook_retries = 0\nwebhook = "{dead.url}"\n'
+    )
+    proc = run_cli("--config", str(config), "alerts", "--webhook", "", "--format", "json",
+                   db=db, check=False)  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert [a["subject"] for a in json.loads(proc.stdout)] == ["1"]
+    with connect(db) as con:  # raised again as new, for the rest of this test
+        con.execute("DELETE FROM alerts")
+    config.write_text("[alerts]\nwebhook_timeout = 1\nwebhook_retries = 0\n")
+    proc = run_cli("--config", str(config), "alerts", "--webhook", dead.url, db=db, check=False)
     # one alert, one attempt: said in the singular (it was "after 1 attempts); 1 alerts kept")
     assert "after 1 attempt); 1 alert kept for the next run" in proc.stderr, proc.stderr
     assert "s3cret" not in proc.stderr

@@ -33,7 +33,8 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
     with obj.naming_config():
         settings = AlertSettings.from_config(obj.config)
     window = parse_window(since or settings.window)
-    url = check_webhook(webhook or settings.webhook) if (webhook or settings.webhook) else ""
+    chosen = settings.webhook if webhook is None else webhook  # "": stdout, whatever the config
+    url = check_webhook(chosen) if chosen else ""
 
     def echo(alerts: list[dict]) -> None:
         if sys.stdout is None:  # closed (`>&-`): click.echo would print nothing, and say so not
@@ -94,7 +95,10 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
-@click.option("--webhook", help="POST the alerts as JSON here [default: [alerts] webhook].")
+@click.option(
+    "--webhook",
+    help='POST the alerts as JSON here [default: [alerts] webhook]; "" prints them instead.',
+)
 @common_options
 @click.pass_obj
 def alerts(obj: Context, since, fmt, webhook):
