@@ -288,8 +288,9 @@ def export(
     partial = out_dir.parent / f".{out_dir.name}.partial-{secrets.token_hex(4)}"
     # the folders --out needs that are not there yet: an export that fails takes them away
     # again (before, `--out a/b/c --lang xx` refused left a/b behind)
-    made = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]
+    made: list[Path] = []
     try:
+        made = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         partial.mkdir()
     except OSError as err:  # a read-only or full disk, no permission, a file on the way

@@ -6,7 +6,8 @@ other has not finished (two ``process`` runs clustering the same documents twice
 command therefore holds ``<database>.lock`` (``fcntl.flock``) from start to end. The kernel
 drops the lock when its holder dies, ``kill -9`` included, so a stale lock never blocks: the
 next writer takes it over and logs whose it was. The file holds the holder's pid, command and
-start time, for the message a second writer gets. Readers never take it.
+start time, for the message a second writer gets. Readers take it only to upgrade a store an
+older narrascope wrote (storage/db.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -23,7 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from storage.db import StorageError, resolve_db_path
+from storage.db import DatabaseBusy, StorageError, resolve_db_path
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,21 @@ def lock_path(db_path: str | os.PathLike | None) -> Path:
     return db.with_name(db.name + ".lock")
 
 
+#: a URL in a command line: scheme, user info, host, and the rest
+_URL = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^\s/?#]*)(\S*)")
+
+
+def _hide_url(found: re.Match) -> str:
+    """A URL as scheme and host (port kept): webhook paths and user info carry secrets."""
+    return found[1] + found[2].rsplit("@", 1)[-1] + ("/..." if found[3] else "")
+
+
 def default_command() -> str:
-    return " ".join([Path(sys.argv[0]).name or "python", *sys.argv[1:]])[:500]
+    """This process's command line, each URL in it cut to its scheme and host (the README
+    promises that only those of a webhook URL are ever printed or stored; `status` prints the
+    writer's command, and a running run's row keeps it)."""
+    line = " ".join([Path(sys.argv[0]).name or "python", *sys.argv[1:]])
+    return _URL.sub(_hide_url, line)[:500]
 
 
 class _Held:
@@ -95,25 +110,34 @@ def _process_start(pid: int) -> str | None:
 
 def identity(command: str | None = None) -> dict:
     """This process as a writer names itself: in its lock file, and in the row of the run it
-    records (storage/runs.py), where a writer that finds its lock file deleted looks."""
+    records (storage/runs.py), where a writer that finds its lock file deleted looks. With
+    the inodes of the lock files it holds: a deleted one is still listed in ``/proc/locks``
+    under its holder's pid while it lives."""
     return {
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "process_start": _process_start(os.getpid()),
+        "lock_inodes": sorted(os.fstat(h.handle.fileno()).st_ino for h in list(_held.values())),
         "command": command or default_command(),
     }
 
 
 def still_running(who: dict) -> bool:
-    """Whether the writer ``who`` (``identity``) still runs: another process on this host
-    with its pid and, where /proc tells, its start time (a pid used again is not it)."""
+    """Whether the writer ``who`` (``identity``) still holds its lock: another process on
+    this host that ``/proc/locks`` lists as holding one of its lock files. Where the kernel
+    lists no locks: its pid alive with the start time it had (a pid used again is another
+    process), and none where that time is unknown, so that a row no process holds can never
+    keep every writer out."""
     pid = who.get("pid") if isinstance(who, dict) else None
     if not isinstance(pid, int) or pid == os.getpid() or who.get("host") != socket.gethostname():
         return False
+    flocks = _flocks()
+    if flocks is not None and who.get("lock_inodes"):
+        return any((pid, inode) in flocks for inode in who["lock_inodes"])
     if not _alive(pid):
         return False
-    started, now = who.get("process_start"), _process_start(pid)
-    return started is None or now is None or started == now
+    started = who.get("process_start")
+    return started is not None and started == _process_start(pid)
 
 
 def _read_holder(handle) -> dict:
@@ -213,6 +237,12 @@ def _refuse_live_writer(db_path) -> None:
         return
     try:
         live = live_writers(db_path)
+    except DatabaseBusy as err:  # open for writing by another process all the while
+        raise LockHeld(
+            f"{resolve_db_path(db_path)} is held open for writing by another process (a writer "
+            "whose lock file was deleted, or another DuckDB client): try again when it has "
+            f"finished ({err})"
+        ) from err
     except StorageError:  # a file that does not open: the command's own open says why
         return
     if live:
@@ -249,18 +279,26 @@ def _flocked(stat: os.stat_result) -> bool | None:
     major and minor in hex, then the inode); None where the kernel does not list them. Only
     the inode is compared (an overlay file system may list another device): a lock on a file
     of the same inode elsewhere makes it True, which leaves the pid to decide, as before."""
+    flocks = _flocks()
+    return None if flocks is None else any(inode == stat.st_ino for _, inode in flocks)
+
+
+def _flocks() -> set[tuple[int, int]] | None:
+    """(pid, inode) of each ``flock`` held now, from ``/proc/locks`` (see ``_flocked``);
+    None where the kernel does not list them."""
     try:
         with open("/proc/locks", encoding="ascii", errors="replace") as f:
             lines = f.read().splitlines()
     except OSError:
         return None
+    held = set()
     for line in lines:
         fields = line.split()
         if "FLOCK" not in fields or "->" in fields:  # "->": a waiter, not a holder
             continue
         try:
-            if int(fields[fields.index("FLOCK") + 4].rsplit(":", 1)[1]) == stat.st_ino:
-                return True
+            at = fields.index("FLOCK")
+            held.add((int(fields[at + 3]), int(fields[at + 4].rsplit(":", 1)[1])))
         except (IndexError, ValueError):
             continue
-    return False
+    return held

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from storage.db import connect, transaction
-from storage.lock import identity, still_running
+from storage.lock import LockHeld, describe, identity, still_running
 
 #: SQL over `runs` (or `v_runs`): not an `alerts` check that raised and sent nothing and did
 #: not fail. Lists of the last runs (`status`, the dashboard) leave such checks out, so that
@@ -36,6 +36,10 @@ def start_run(con: duckdb.DuckDBPyConnection, kind: str, run_id: str | None = No
     'abandoned' in the same transaction."""
     run_id = run_id or new_run_id(kind)
     with transaction(con):
+        if live := _live(con):  # its lock file deleted: the writer lock's check missed it
+            raise LockHeld(f"run {live[0][0]} is being written by {describe(live[0][1])}, "
+                           "whose lock file was deleted; one writer at a time: try again "
+                           "when it has finished")  # fmt: skip
         abandoned = con.execute(
             "UPDATE runs SET status = 'abandoned', finished_at = ?, "
             "summary = json_object('error', 'its process ended before it finished') "
@@ -58,9 +62,13 @@ def live_writers(db_path) -> list[tuple[str, dict]]:
     # upgrade=False: a store to upgrade is read by no writer of this version yet, and its
     # runs name no writer (the caller takes the StorageError for "none")
     with connect(db_path, read_only=True, upgrade=False) as con:
-        rows = con.execute(
-            "SELECT run_id, summary, started_at FROM runs WHERE status = 'running'"
-        ).fetchall()
+        return _live(con)
+
+
+def _live(con: duckdb.DuckDBPyConnection) -> list[tuple[str, dict]]:
+    rows = con.execute(
+        "SELECT run_id, summary, started_at FROM runs WHERE status = 'running'"
+    ).fetchall()
     live = []
     for run_id, summary, started_at in rows:
         try:

@@ -42,12 +42,12 @@ def format_crawl(summary: dict) -> str:
         if left or summary.get("responses") or "crawlers" in summary:
             lines.append(f"{why}: {left} queued requests left for the next run")
             if left and not get("new") and not get("changed"):
-                # listings, robots.txt and checks took the whole slot: a run with the same
-                # limit and delays may do the same again (before, each said "goes on")
+                # robots.txt, listings, checks or failures took the whole slot: a run with the
+                # same limit and delays may do the same again (before, each said "goes on")
                 lines.append("no new or changed page was read before the time limit: the "
-                             "listings and checks took it all; a run with the same limit may "
-                             "do the same again (give --max-duration more time, or the sources "
-                             "a shorter crawl_delay)")  # fmt: skip
+                             "listings, checks and failed requests took it all; a run with the "
+                             "same limit may do the same again (give --max-duration more time; "
+                             "long crawl delays or timeouts take it too)")  # fmt: skip
         else:  # stopped before any request was made: "0 left" would read as "all done"
             lines.append(f"{why}: nothing was fetched, the documents already waiting take the "
                          "time; the next run crawls again")  # fmt: skip

@@ -155,7 +155,7 @@ def append_checked(target, entry: str) -> None:
         try:
             load_sources(draft)
         except SourcesError as err:  # the entry breaks it: the draft's lines are the file's
-            said = str(err).replace(str(draft), str(target))
+            said = str(err).replace(str(draft), f"{target} with the entry appended")
             raise CommandError(f"{target} left as it was: {said}") from err
         if target.exists():
             shutil.copymode(target, draft)

@@ -474,7 +474,7 @@ def test_a_window_reads_as_alerts_since_reads_it():
 
 
 def test_every_iso_form_of_a_date_counts_its_whole_day():
-    """`--until 20261005` and `--until 2026-W40-1` are dates as `--until 2026-10-05` is: the
+    """`--until 20261005` and `--until 2026-W41-1` are dates as `--until 2026-10-05` is: the
     whole day counts. Before, the compact forms read as a timestamp at midnight, and an
     export `--until 20261005` left out that day's documents (13 of the demo's 17)."""
     from datetime import UTC, datetime

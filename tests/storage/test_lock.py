@@ -316,3 +316,22 @@ def test_two_cron_runs_started_together_end_as_one_run(tmp_path, local_site):
             ("alerts", "ok"),
         ]  # the refused run left no trace
         assert handled_twice(con) == 0
+
+
+def test_a_writer_records_its_command_with_each_url_cut_to_scheme_and_host(tmp_path, monkeypatch):
+    """`status` prints the writer's command, and its lock file and running run keep it: a
+    webhook's secret path or a Redis password typed on the command line was kept there."""
+    from storage.lock import lock_path
+    from storage.runs import recorded_run
+
+    db = tmp_path / "d.duckdb"
+    monkeypatch.setattr(sys, "argv", [
+        "/usr/bin/narrascope", "alerts", "--webhook", "https://chat.example.org/hooks/T0KEN-s3cret",
+        "ingest", "--frontier", "redis://:pa55@10.0.0.5:6379/0", "--sources", "s.toml"])  # fmt: skip
+    with recorded_run(db, "alerts"):
+        held = lock_path(db).read_text(encoding="utf-8")
+        with connect(db, read_only=True) as con:
+            [(row,)] = con.execute("SELECT summary FROM runs WHERE status = 'running'").fetchall()
+    for kept in (json.loads(held)["command"], json.loads(row)["writer"]["command"]):
+        assert kept == ("narrascope alerts --webhook https://chat.example.org/... ingest "
+                        "--frontier redis://10.0.0.5:6379/... --sources s.toml")  # fmt: skip
