@@ -178,13 +178,11 @@ def _acquire(path: Path, db_path, command: str | None):
             describe(previous),
             state,
         )
+    who = identity(command)
+    del who["lock_inodes"]  # the lock is on this very file: the run's row needs them, not it
     handle.seek(0)
     handle.truncate()
-    handle.write(
-        json.dumps(
-            {**identity(command), "started_at": datetime.now(UTC).isoformat(timespec="seconds")}
-        )
-    )
+    handle.write(json.dumps({**who, "started_at": datetime.now(UTC).isoformat(timespec="seconds")}))
     handle.flush()
     return handle
 
@@ -246,13 +244,17 @@ def _refuse_live_writer(db_path) -> None:
     except StorageError:  # a file that does not open: the command's own open says why
         return
     if live:
-        run_id, who = live[0]
-        raise LockHeld(
-            f"{resolve_db_path(db_path)} is being written by {describe(who)} (run {run_id}), "
-            f"whose lock file {lock_path(db_path).name} was deleted; one writer at a time: try "
-            "again when it has finished (a lock file is never stale: the lock is on it, and "
-            "the system lets it go when its holder ends)"
-        )
+        raise deleted_lock(db_path, *live[0])
+
+
+def deleted_lock(db_path, run_id: str, who: dict) -> LockHeld:
+    """The error for a live writer ``who`` of run ``run_id`` whose lock file was deleted."""
+    return LockHeld(
+        f"{resolve_db_path(db_path)} is being written by {describe(who)} (run {run_id}), "
+        f"whose lock file {lock_path(db_path).name} was deleted; one writer at a time: try "
+        "again when it has finished (a lock file is never stale: the lock is on it, and "
+        "the system lets it go when its holder ends)"
+    )
 
 
 def holder(db_path: str | os.PathLike | None) -> dict | None:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from storage.db import connect, transaction
-from storage.lock import LockHeld, describe, identity, still_running
+from storage.lock import deleted_lock, identity, still_running
 
 #: SQL over `runs` (or `v_runs`): not an `alerts` check that raised and sent nothing and did
 #: not fail. Lists of the last runs (`status`, the dashboard) leave such checks out, so that
@@ -36,10 +36,12 @@ def start_run(con: duckdb.DuckDBPyConnection, kind: str, run_id: str | None = No
     'abandoned' in the same transaction."""
     run_id = run_id or new_run_id(kind)
     with transaction(con):
-        if live := _live(con):  # its lock file deleted: the writer lock's check missed it
-            raise LockHeld(f"run {live[0][0]} is being written by {describe(live[0][1])}, "
-                           "whose lock file was deleted; one writer at a time: try again "
-                           "when it has finished")  # fmt: skip
+        # its lock file deleted after the writer lock looked (storage/lock.py), before its
+        # run was recorded: this look, in the transaction that records ours, closes that gap
+        if live := _live(con):
+            [(path,)] = con.execute("SELECT path FROM duckdb_databases() "
+                                    "WHERE database_name = current_database()").fetchall()  # fmt: skip
+            raise deleted_lock(path or ":memory:", *live[0])
         abandoned = con.execute(
             "UPDATE runs SET status = 'abandoned', finished_at = ?, "
             "summary = json_object('error', 'its process ended before it finished') "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import click
 
@@ -127,7 +128,10 @@ def status(obj: Context, fmt):
             who = (run.get("summary") or {}).get("writer")
             run["alive"] = report["writer"] is not None or still_running(who or {})
             if report["writer"] is None and run["alive"]:
-                report["writer"] = {**who, "started_at": run["started_at"]}
+                started = run["started_at"]  # as the lock file says it: to the second
+                if isinstance(started, datetime):
+                    started = started.astimezone(UTC).isoformat(timespec="seconds")
+                report["writer"] = {**who, "started_at": started}
     target = obj.config["translate"].get("target", "en")
     needs = report["translation_needs"]
     report["source_problems"] = source_problems(obj)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from storage import connect
 from storage.lock import LockHeld, holder, writer_lock
+from storage.runs import start_run
 from tests.conftest import ROOT, run_cli
 from tests.pipeline.test_failures import narratives, store_demo_articles
 
@@ -240,8 +242,15 @@ def test_a_writer_whose_lock_file_was_deleted_still_keeps_the_others_out(tmp_pat
         status = json.loads(run_cli("status", "--format", "json", db=db).stdout)
         assert [(r["status"], r["alive"]) for r in status["last_runs"]] == [("running", True)]
         assert status["writer"]["pid"] == other.pid
+        # to the second, as a lock file says it (it printed microseconds)
+        assert re.fullmatch(
+            r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", status["writer"]["started_at"]
+        )
         with connect(db, read_only=True) as con:
             assert con.execute("SELECT count(*) FROM stage_state").fetchone()[0] == 0
+        # a writer that looked before the run was recorded: recording its own run refuses
+        with connect(db) as con, pytest.raises(LockHeld, match="d.duckdb.lock was deleted"):
+            start_run(con, "process")
     finally:
         other.kill()
         other.wait()
@@ -251,6 +260,32 @@ def test_a_writer_whose_lock_file_was_deleted_still_keeps_the_others_out(tmp_pat
     with connect(db, read_only=True) as con:
         runs = con.execute("SELECT kind, status FROM runs ORDER BY started_at").fetchall()
     assert runs == [("crawl", "abandoned"), ("process", "ok")]
+
+
+def test_a_store_another_process_holds_open_for_writing_keeps_a_writer_out(tmp_path):
+    """A writer whose lock file was deleted, in the middle of a batch (or another DuckDB
+    client writing): the flock is free, but the file does not open. The writer lock says so
+    (exit 75 in the CLI) once the open has waited, rather than a bare DuckDB error."""
+    from storage.db import lock_wait
+
+    db = tmp_path / "d.duckdb"
+    with connect(db):
+        pass
+    code = f"import duckdb, time\nc = duckdb.connect({str(db)!r})\nprint('open', flush=True)\ntime.sleep(60)"
+    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "open"
+        with (
+            lock_wait(0.5),
+            pytest.raises(LockHeld, match="held open for writing by another process"),
+        ):
+            with writer_lock(db):
+                pass
+    finally:
+        other.kill()
+        other.wait()
+    with writer_lock(db):  # once it has gone
+        assert holder(db) is not None
 
 
 def test_two_process_runs_started_together_end_as_one_run(tmp_path):
@@ -332,6 +367,10 @@ def test_a_writer_records_its_command_with_each_url_cut_to_scheme_and_host(tmp_p
         held = lock_path(db).read_text(encoding="utf-8")
         with connect(db, read_only=True) as con:
             [(row,)] = con.execute("SELECT summary FROM runs WHERE status = 'running'").fetchall()
+    # the run's row names the lock files it holds (where a writer looks when one was deleted);
+    # the lock file is the lock, and names its holder only
+    assert json.loads(row)["writer"]["lock_inodes"] == [lock_path(db).stat().st_ino]
+    assert set(json.loads(held)) == {"pid", "host", "process_start", "command", "started_at"}
     for kept in (json.loads(held)["command"], json.loads(row)["writer"]["command"]):
         assert kept == ("narrascope alerts --webhook https://chat.example.org/... ingest "
                         "--frontier redis://10.0.0.5:6379/... --sources s.toml")  # fmt: skip
