@@ -1,4 +1,5 @@
-"""Opening the database: path resolution, connection settings and schema migration."""
+"""Opening the database: path resolution, connection settings, the schema brought up to date
+on open (storage/migrations.py), and turns between this process's readers and writers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from pathlib import Path
 
 import duckdb
 
-from storage.migrations import LATEST_VERSION, MIGRATIONS
+from storage.errors import NotNarrascopeError as NotNarrascopeError  # re-exported
+from storage.errors import SchemaTooNewError as SchemaTooNewError
+from storage.errors import StorageError
+from storage.migrations import LATEST_VERSION, refuse_foreign, refuse_newer
+from storage.migrations import migrate as migrate  # re-exported, as are these
+from storage.migrations import schema_version as schema_version
 
 DEFAULT_DB = "narrascope.duckdb"
 
@@ -22,100 +28,9 @@ DEFAULT_DB = "narrascope.duckdb"
 LOCK_WAIT_SECONDS = 30.0
 
 
-class StorageError(RuntimeError):
-    """A database operation failed; the DuckDB error is kept as ``__cause__``."""
-
-
-class SchemaTooNewError(StorageError):
-    """The database was written by a newer narrascope than this one."""
-
-
-class NotNarrascopeError(StorageError):
-    """The file is a DuckDB database with tables of its own, not one narrascope wrote."""
-
-
 def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
     """``--db`` wins, then ``NARRASCOPE_DB``, then ``./narrascope.duckdb``."""
     return Path(path or os.environ.get("NARRASCOPE_DB") or DEFAULT_DB)
-
-
-def schema_version(con: duckdb.DuckDBPyConnection) -> int:
-    """The schema version recorded in the file; 0 for an empty one.
-
-    Every open asks, so the table is looked up by its name (``pragma_table_info``, about
-    1 ms): listing ``information_schema.tables`` took 8-12 ms an open on a
-    100,000-document store. Reading the table straight away is no way to find out whether
-    it exists: DuckDB's Python client would then look for a Python object of that name."""
-    try:
-        # fetchall: a result left unfinished blocks the connection's next register() (DuckDB 2)
-        con.execute("SELECT count(*) FROM pragma_table_info('schema_version')").fetchall()
-    except duckdb.CatalogException:  # no such table: a new file
-        return 0
-    [(version,)] = con.execute("SELECT max(version) FROM schema_version").fetchall()
-    return int(version or 0)
-
-
-def _refuse_foreign(con: duckdb.DuckDBPyConnection, db_path: Path) -> None:
-    """A file with no schema version is a new one only where it holds nothing: a DuckDB file
-    of someone else's (tables of its own, no ``schema_version``) was taken for an empty one
-    and got narrascope's 45 tables and views added, by a read as well as by ``init``."""
-    names = [
-        name
-        for (name,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE NOT internal "
-            "UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT internal "
-            "ORDER BY 1 LIMIT 4"
-        ).fetchall()
-    ]
-    if names:
-        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-        raise NotNarrascopeError(
-            f"{db_path} is a DuckDB file that narrascope did not write (it holds {shown} "
-            "and no schema_version): give narrascope a file of its own"
-        )
-
-
-def _refuse_newer(version: int, known: int) -> None:
-    if version > known:
-        raise SchemaTooNewError(
-            f"database schema is version {version}, this narrascope knows up to {known}: "
-            "upgrade narrascope (pip install -U narrascope) to open it"
-        )
-
-
-def migrate(con: duckdb.DuckDBPyConnection, migrations=MIGRATIONS) -> list[int]:
-    """Bring the schema up to date; return the versions applied. Each step is one transaction.
-
-    A step missing below the store's version is applied too: a store written on main between
-    two merged branches can lack one (bca62fd recorded 14 without 13, whose columns 15 reads)."""
-    current = schema_version(con)
-    _refuse_newer(current, migrations[-1][0])
-    done = (
-        {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
-        if current
-        else set()
-    )
-    applied = []
-    for version, _description, statements in migrations:
-        if version in done:
-            continue
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if version == 1:
-                con.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_version ("
-                    "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
-                )
-            for statement in statements:
-                # SQL, or a function of the connection for what SQL alone cannot do
-                statement(con) if callable(statement) else con.execute(statement)
-            con.execute("INSERT INTO schema_version VALUES (?, now())", [version])
-            con.execute("COMMIT")
-        except duckdb.Error as err:
-            con.execute("ROLLBACK")
-            raise StorageError(f"migration to schema version {version} failed: {err}") from err
-        applied.append(version)
-    return applied
 
 
 class DatabaseBusy(StorageError):
@@ -213,11 +128,11 @@ def connect(
     try:
         version = schema_version(con)
         if version == 0:
-            _refuse_foreign(con, db_path)
+            refuse_foreign(con, db_path)
         if not read_only:
             migrate(con)
         else:
-            _refuse_newer(version, LATEST_VERSION)
+            refuse_newer(version, LATEST_VERSION)
             if version < LATEST_VERSION and not upgrade:
                 raise StorageError(
                     f"{db_path} has schema version {version}, this narrascope reads "
