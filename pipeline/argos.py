@@ -23,7 +23,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import ModelError
+from pipeline.errors import ModelError, folder_problem
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,12 @@ def _argos():
         from argostranslate import package, settings
     except ImportError as err:  # pragma: no cover - a declared dependency
         raise ModelError("argostranslate is not installed: pip install argostranslate") from err
+    except OSError as err:  # its import makes its folders: "[Errno 17] File exists: 'x'" said
+        raise ModelError(
+            f"argostranslate cannot make its folder {err.filename} ({folder_problem(err)}); "
+            "ARGOS_PACKAGES_DIR (or XDG_DATA_HOME, XDG_CACHE_HOME, XDG_CONFIG_HOME) names "
+            "where it keeps packages"
+        ) from err
     return package, settings
 
 

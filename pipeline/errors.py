@@ -33,6 +33,14 @@ class StageFailed(RuntimeError):
         )
 
 
+def folder_problem(err: OSError) -> str:
+    """Why a folder could not be made or a file in it opened, in words: Python's "[Errno 17]
+    File exists: 'x'" names neither the path asked for nor what is wrong with it."""
+    if isinstance(err, FileExistsError | NotADirectoryError):
+        return "a file is in the way"
+    return err.strerror or str(err)
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else "(no message)"

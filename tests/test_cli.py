@@ -4,6 +4,8 @@ subprocess on a real DuckDB file."""
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -482,6 +484,29 @@ def test_log_file_for_log_shippers(tmp_path):
     fields = json.loads(line[line.index(" {") + 1 :])
     assert fields["event"] == "process" and fields["run_id"] in line
     assert set(fields["summary"]) == {"extract"} and "done" in fields["summary"]["extract"]
+
+
+def test_a_log_file_or_argos_folder_under_a_file_is_named_with_what_is_wrong(tmp_path):
+    """A path whose folder is a file: before, `error: [Errno 17] File exists: 'x'`, naming
+    neither the option nor the path asked for."""
+    from tests.conftest import cli_env
+
+    (tmp_path / "x").write_text("a file, not a folder")
+    logged = run_cli("--log-file", str(tmp_path / "x" / "run.log"), "status",
+                     db=tmp_path / "d.duckdb", check=False)  # fmt: skip
+    assert logged.returncode == 2
+    assert f"'--log-file' (or NARRASCOPE_LOG_FILE): cannot append to {tmp_path}/x/run.log" in (
+        logged.stderr
+    )
+    assert "a file is in the way" in logged.stderr and "Errno" not in logged.stderr
+    env = cli_env(ARGOS_PACKAGES_DIR=str(tmp_path / "x"))
+    models = subprocess.run([sys.executable, "-m", "pipeline.cli", "models", "list"], env=env,
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    assert models.returncode == 1 and models.stderr.count("\n") == 1, models.stderr
+    assert f"argostranslate cannot make its folder {tmp_path}/x (a file is in the way)" in (
+        models.stderr
+    )
+    assert "ARGOS_PACKAGES_DIR" in models.stderr
 
 
 def test_an_unexpected_error_is_one_line_and_its_traceback_needs_v(db, monkeypatch):

@@ -131,8 +131,16 @@ def reading_stops() -> Iterator[None]:
 
 def _configure_logging(verbose: bool, log_file: str | None = None, fmt: str = "text") -> None:
     from pipeline import logs
+    from pipeline.errors import folder_problem
 
-    logs.configure(verbose, log_file, fmt, noisy=_NOISY)
+    try:
+        logs.configure(verbose, log_file, fmt, noisy=_NOISY)
+    except OSError as err:  # before, "[Errno 17] File exists: 'x'" for x/run.log, x a file
+        logs.configure(verbose, None, fmt, noisy=_NOISY)
+        raise click.BadParameter(
+            f"cannot append to {log_file}: {err.filename or log_file}: {folder_problem(err)}",
+            param_hint="'--log-file' (or NARRASCOPE_LOG_FILE)",
+        ) from err
 
 
 class Group(click.Group):
