@@ -75,6 +75,28 @@ class _NotFileOnly(logging.Filter):
         return not getattr(record, "file_only", False)
 
 
+class LogFile(logging.FileHandler):
+    """``--log-file``: a record it cannot write (a full disk, a file gone read-only) is said
+    once on stderr, in one line, and the command goes on: its outcome is in the database
+    either way (`narrascope status`). Before, every record printed a traceback of its own
+    ("--- Logging error ---") and the command still ended as if the log were whole."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, encoding="utf-8")  # appends
+        self.lost = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.lost += 1
+        if self.lost == 1:
+            err = sys.exc_info()[1]
+            why = getattr(err, "strerror", None) or err
+            sys.stderr.write(
+                f"warning: cannot append to the log file {self.baseFilename} ({why}): "
+                "records that cannot be written there are lost (the run's outcome is in the "
+                "database: `narrascope status`)\n"
+            )
+
+
 def configure(verbose: bool, log_file: str | None = None, fmt: str = "text",
               noisy: tuple[str, ...] = ()) -> None:  # fmt: skip
     """Set up the root logger's handlers (replacing earlier ones)."""
@@ -91,7 +113,7 @@ def configure(verbose: bool, log_file: str | None = None, fmt: str = "text",
     root.addHandler(stderr)
     if log_file:
         Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(log_file, encoding="utf-8")  # appends
+        handler = LogFile(log_file)
         handler.setLevel(logging.INFO)
         handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
         root.addHandler(handler)

@@ -486,6 +486,20 @@ def test_log_file_for_log_shippers(tmp_path):
     assert set(fields["summary"]) == {"extract"} and "done" in fields["summary"]["extract"]
 
 
+def test_a_log_file_on_a_full_disk_is_one_warning_and_the_command_goes_on(tmp_path):
+    """/dev/full as a full disk: before, a traceback ("--- Logging error ---") for every
+    record the command logged."""
+    db = tmp_path / "d.duckdb"
+    run_cli("init", db=db)
+    proc = run_cli("--log-file", "/dev/full", "process", "--no-progress", db=db, check=False)
+    assert proc.returncode == 0 and "Logging error" not in proc.stderr, proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(
+        "warning: cannot append to the log file /dev/full (No space left on device)"
+    )
+    assert "extract v" in proc.stdout  # the command's report, whole
+
+
 def test_a_log_file_or_argos_folder_under_a_file_is_named_with_what_is_wrong(tmp_path):
     """A path whose folder is a file: before, `error: [Errno 17] File exists: 'x'`, naming
     neither the option nor the path asked for."""
