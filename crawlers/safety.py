@@ -117,8 +117,11 @@ class PrivateAddressMiddleware:
     """Refuse requests that are not http(s), and requests (redirect targets included: they
     pass through here again) whose host resolves to a non-public address, unless the request's
     own source allows private addresses for that host (the spider's ``private_hosts_for``;
-    a request of no source, such as the robots.txt requests scrapy makes, goes by every
-    source that allows them) or ``request.meta['allow_private']`` is set.
+    a request of no source, such as the robots.txt requests scrapy makes, goes by the
+    allowances that cover the host it was first made for, so a robots.txt redirect cannot
+    reach another source's private host) or ``request.meta['allow_private']`` is set. A
+    host is read without its trailing dot (``127.0.0.1.``, which no address parser reads,
+    went to a proxy as a name).
 
     Refused here, a request is recorded as ``private_address``. The check that cannot be
     raced is PublicAddressResolver's, on the lookup the connection makes."""
@@ -135,8 +138,13 @@ class PrivateAddressMiddleware:
         spider = getattr(self.crawler, "spider", None)
         every = tuple(getattr(spider, "private_hosts", ()))
         by_source = getattr(spider, "private_hosts_for", None)
+        source = request.meta.get("source")
+        if source is None:  # robots.txt, and where it redirects: by the host it was made for
+            first = (request.meta.get("redirect_urls") or [request.url])[0]
+            origin = (urlsplit(first).hostname or "").lower().rstrip(".")
+            return tuple(h for h in every if host_matches(origin, (h,))), every
         if by_source is not None:
-            return tuple(by_source(request.meta.get("source"))), every
+            return tuple(by_source(source)), every
         return every, every
 
     async def process_request(self, request, spider=None):
@@ -145,7 +153,7 @@ class PrivateAddressMiddleware:
         parts = urlsplit(request.url)
         if not is_web_url(request.url):
             raise SchemeRefused(f"refused {parts.scheme or 'no'} scheme ({request.url[:200]})")
-        host = (parts.hostname or "").lower()
+        host = (parts.hostname or "").lower().rstrip(".")  # "127.0.0.1." is 127.0.0.1
         own, every = self._allowed_hosts(request)
         if request.meta.get("allow_private") or host_matches(host, own):
             return None

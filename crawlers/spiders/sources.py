@@ -122,7 +122,8 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
     def private_hosts_for(self, source_name: str | None) -> set[str]:
         """Hosts a request of this source may reach at private addresses: its own allowed
         domains where it allows them, none where not (another source's allowance is not its
-        own); a request of no source (robots.txt) goes by every source's."""
+        own); a request of no source (robots.txt) goes by every source's here, and the
+        middleware (crawlers/safety.py) keeps those that cover the host it was made for."""
         if source_name is None:
             return self.private_hosts
         return private_hosts(s for s in self.sources if s.name == source_name)

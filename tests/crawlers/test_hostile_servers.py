@@ -95,9 +95,12 @@ def stalling(tmp_path_factory):
     pub = f"http://{PUBLIC}"
     proxy = LocalSite({  # stands in for the internet: answers for the public address
         f"{pub}/robots.txt": ("text/plain", b"User-agent: *\nAllow: /\n", {}),
-        f"{pub}/feed/": feed(pub, ["/metadata", "/intranet", "/story"]),
+        f"{pub}/feed/": feed(pub, ["/metadata", "/metadata-dot", "/intranet", "/story"]),
         f"{pub}/metadata": ("text/html", b"", {"Status": "302",
                             "Location": "http://169.254.169.254/latest/meta-data/"}),
+        # with a trailing dot: no address parser reads it, and it went to the proxy as a name
+        f"{pub}/metadata-dot": ("text/html", b"", {"Status": "302",
+                                "Location": "http://169.254.169.254./latest/meta-data/"}),
         f"{pub}/intranet": ("text/html", b"", {"Status": "302",
                             "Location": f"http://{INTRANET}/admin"}),
         f"{pub}/story": ("text/html", article("Публичная"), {}),
@@ -175,6 +178,9 @@ def test_redirects_to_link_local_and_private_addresses_are_refused_before_connec
     resolver maps to 10.20.30.40: both refused before any connection (the proxy, the only way
     to a non-loopback address, never saw them; the guard saw no connection attempt)."""
     assert rejected(stalling, "public") == [
+        ("private_address", "http://169.254.169.254./latest/meta-data/",
+         "PrivateAddressRefused: refused non-public address for 169.254.169.254 "
+         "(http://169.254.169.254./latest/meta-data/)"),
         ("private_address", "http://169.254.169.254/latest/meta-data/",
          "PrivateAddressRefused: refused non-public address for 169.254.169.254 "
          "(http://169.254.169.254/latest/meta-data/)"),
@@ -184,11 +190,11 @@ def test_redirects_to_link_local_and_private_addresses_are_refused_before_connec
     ]  # fmt: skip
     assert sorted(url for url, _ in stalling["proxy_log"]) == [
         f"http://{PUBLIC}/{path}"
-        for path in ("feed/", "intranet", "metadata", "robots.txt", "story")  # fmt: skip
+        for path in ("feed/", "intranet", "metadata", "metadata-dot", "robots.txt", "story")
     ]
     assert stalling["run"].connects == []
     health = stalling["health"]["public"]
-    assert health["errors"] == {"private_address": 2} and health["new"] == 1  # /story
+    assert health["errors"] == {"private_address": 3} and health["new"] == 1  # /story
 
 
 def test_stalling_servers_cost_bounded_time_and_memory_and_stop_no_other_source(stalling):

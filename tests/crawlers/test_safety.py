@@ -134,6 +134,33 @@ def test_a_sources_private_allowance_covers_its_own_hosts_only(tmp_path, local_s
     assert (source, reason, url) == ("local", "private_address", inside + "/secret")
 
 
+def test_a_robots_txt_redirect_does_not_reach_another_sources_private_host(tmp_path, local_site):
+    """The robots.txt of "intra" (localhost) redirects to a file on "local"'s host
+    (127.0.0.1), each source allowing private addresses for its own host. Before, the request
+    of no source went by every source's allowance: the file was fetched and its Disallow kept
+    intra's article out as robots_txt."""
+    site = local_site({"/secret-robots.txt": ("text/plain", b"User-agent: *\nDisallow: /i/\n", {}),
+                       "/n/0": ("text/html", article("Обычная"), {})})  # fmt: skip
+    log = site.server.RequestHandlerClass.log = []
+    intra = local_site({"/i/0": ("text/html", article("Внутренняя"), {})})
+    inside = f"http://localhost:{intra.server.server_address[1]}"
+    intra.routes["/robots.txt"] = ("text/plain", b"",
+                                   {"Status": "302", "Location": site.base + "/secret-robots.txt"})  # fmt: skip
+    for server, home, path in ((intra, inside, "/i/0"), (site, site.base, "/n/0")):
+        items = [{"title": "t", "url": home + path, "date": "2026-10-01T10:00:00+00:00",
+                  "summary": "s"}]  # fmt: skip
+        server.routes["/feed/"] = ("application/rss+xml",
+                                   render.rss(title="t", link=home + "/", items=items).encode(), {})  # fmt: skip
+    (tmp_path / "sources.toml").write_text("".join(
+        f'[[source]]\nname = "{name}"\nhome = "{home}/"\nfeeds = ["{home}/feed/"]\n'
+        "allow_private = true\n" for name, home in (("intra", inside), ("local", site.base))
+    ), encoding="utf-8")  # fmt: skip
+    out = crawl(tmp_path, str(tmp_path / "sources.toml"))
+    assert "2 new" in out, out
+    assert "/secret-robots.txt" not in [path for path, _ in log]
+    assert rows(tmp_path, "SELECT count(*) FROM rejections") == [(0,)]  # no robots_txt
+
+
 def crawl_a_redirect_to(tmp_path, name: str, more_sources: str = "") -> tuple[str, list, list]:
     """Crawl, in the guarded subprocess, a 127.0.0.1 source whose feed lists /n/0 and /go,
     which redirects to /inside at ``name`` on the same server; ``name`` fails its first lookup
