@@ -12,6 +12,7 @@ from pipeline.comments import comment_sections, drop_comment_lines
 from pipeline.config import stage_options
 from pipeline.contract import Stage
 from pipeline.furniture import drop_furniture_lines, drop_prompt_lines
+from pipeline.textnorm import without_stray_nuls
 from storage.dates import parse_date
 from storage.outputs.extract import Extraction
 from storage.records import DocInput, Rejection
@@ -88,13 +89,9 @@ class ExtractStage(Stage):
             return Extraction(doc.doc_id, doc.version, screened["text"], title=doc.hint_title)
         if not doc.html.strip():
             return reject("empty_body", "page body is empty")
-        html = doc.html
-        if nuls := html.count("\x00"):
-            # binary content read as text has a NUL in about every 256 characters (UTF-16 in
-            # every other); a page of text with a stray one (a CMS's bug) keeps its article
-            if nuls * 1000 > len(html):
-                return reject("not_html", "page contains NUL bytes (binary content)")
-            html = html.replace("\x00", "")
+        html = without_stray_nuls(doc.html)
+        if html is None:
+            return reject("not_html", "page contains NUL bytes (binary content)")
         html = _SURROGATE.sub("\ufffd", html)
         result = extract_html(html, doc.url, favor=self.favor, furniture=self.furniture,
                               max_elements=self.max_elements, max_chars=self.max_chars)  # fmt: skip

@@ -15,6 +15,17 @@ _SENTENCE_END = re.compile(
 )
 
 
+def without_stray_nuls(html: str) -> str | None:
+    """``html`` with its NUL characters dropped, or None where it is binary content read as
+    text: that has a NUL in about every 256 characters (UTF-16 in every other), while a page
+    of text with a stray one (a CMS's bug) keeps its article. More than one in a thousand is
+    binary. The crawl and the extract stage (imports) both go by this."""
+    nuls = html.count("\x00")
+    if not nuls:
+        return html
+    return None if nuls * 1000 > len(html) else html.replace("\x00", "")
+
+
 def normalize(text: str) -> str:
     """The form two texts share when they are the same piece: NFKC, case-folded, whitespace
     collapsed. Republished copies differ in markup and spacing, not in this form."""

@@ -47,7 +47,10 @@ def decode_html(response, max_replacement_share: float) -> tuple[str, str]:
     encoding, html = html_to_unicode(
         content_type(response) or None, response.body, auto_detect_fun=_detect
     )
-    if "\x00" in html:
+    from pipeline.textnorm import without_stray_nuls
+
+    html = without_stray_nuls(html)  # before, one stray NUL rejected a whole article
+    if html is None:
         raise Unusable("not_html", "body contains NUL bytes (binary content)")
     bad = html.count("\ufffd")
     if bad > max_replacement_share * len(html):

@@ -14,7 +14,12 @@ RU_TEXT = (
 def site_routes(seed_html: str) -> dict:
     cp1251 = mirror_page(title="Новости", paragraphs=[RU_TEXT] * 3, date="2026-10-01", lang="ru")
     pages = {
-        "/2026/09/seed/": ("text/html; charset=UTF-8", seed_html.encode(), {}),
+        # one stray NUL in its article (a CMS's bug): dropped; before, the page was not_html
+        "/2026/09/seed/": (
+            "text/html; charset=UTF-8",
+            seed_html.replace("tailor this", "tai\x00lor this").encode(),
+            {},
+        ),  # fmt: skip
         "/cp1251.html": ("text/html; charset=windows-1251", cp1251.encode("cp1251"), {}),
         "/empty.html": ("text/html", b"", {}),
         "/report.pdf": ("application/pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", {}),
