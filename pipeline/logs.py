@@ -60,11 +60,26 @@ class PrintableFormatter(logging.Formatter):
     """stderr's text lines with control characters written as escapes (``\\x1b``): a warning
     may quote what a hostile site sent (a feed's Content-Type header in feedparser's
     complaint), and an escape sequence in it must not reach the operator's terminal. Line
-    breaks stay (a traceback with -v)."""
+    breaks stay (a traceback with -v). Without ``tracebacks`` (-v), a record's traceback
+    is cut to its last line: scrapy logs one for every site that is down (its robots.txt
+    middleware), some sixty lines that cron mailed for one dead source."""
+
+    def __init__(self, fmt: str, tracebacks: bool = True) -> None:
+        super().__init__(fmt)
+        self.tracebacks = tracebacks
 
     def format(self, record: logging.LogRecord) -> str:
         from pipeline.output import terminal_safe
 
+        if record.exc_info and not self.tracebacks:
+            err = record.exc_info[1]
+            # a copy: the log file's handler formats the same record, traceback and all
+            record = logging.makeLogRecord({**vars(record), "exc_info": None, "exc_text": None})
+            if err is not None:
+                said = str(err).strip().splitlines()
+                record.msg = f"{record.getMessage()} ({type(err).__name__}"
+                record.msg += f": {said[0]})" if said else ")"
+                record.args = None
         return "\n".join(map(terminal_safe, super().format(record).split("\n")))
 
 
@@ -105,7 +120,7 @@ def configure(verbose: bool, log_file: str | None = None, fmt: str = "text",
         root.removeHandler(handler)
         handler.close()
     formatter = JsonFormatter() if fmt == "json" else PrintableFormatter(
-        "%(levelname)s %(name)s: %(message)s")  # fmt: skip
+        "%(levelname)s %(name)s: %(message)s", tracebacks=verbose)  # fmt: skip
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.INFO if verbose else logging.WARNING)
     stderr.setFormatter(formatter)

@@ -154,3 +154,24 @@ def test_a_source_dropped_from_the_file_is_not_said_to_need_attention_by_later_c
     assert "crawl ok" in out
     assert "source needs attention" not in out, out
     assert "source_problem" not in log.read_text()
+
+
+def test_a_site_that_is_down_is_a_line_on_stderr_not_a_traceback(tmp_path):
+    """A source whose server refuses connections: scrapy's robots.txt middleware logs the
+    error with its traceback, some sixty lines that cron mailed for one dead source. Without
+    -v each record is one line (the README: tracebacks only with -v)."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "narrascope.toml"
+    config.write_text(FAST + "retries = 0\n")
+    sources = write_sources(tmp_path, f"http://127.0.0.1:{port}")
+    proc = run_cli("--config", str(config), "crawl", "--sources", str(sources),
+                   db=tmp_path / "n.duckdb")  # fmt: skip
+    assert "source needs attention: local: nothing could be fetched" in proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert lines and len(lines) <= 4 and all(line.startswith("ERROR ") for line in lines), lines
+    assert any("Connection refused" in line for line in lines)
