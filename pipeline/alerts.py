@@ -238,9 +238,10 @@ def counted(count, word: str) -> str:
 
 def message(kind: str, subject: str, d: dict, window: timedelta) -> str:
     """One line a person reads in a cron mail or a chat channel."""
-    # one line: a crawled or imported title may hold line breaks, which would start what
-    # reads as another alert in a cron mail or the webhook's text
+    # one line: a crawled or imported title, or an imported source's name, may hold line
+    # breaks, which would start what reads as another alert in a cron mail or the webhook's text
     about = f": {' '.join(str(d['title']).split())}" if d.get("title") else ""
+    subject = " ".join(str(subject).split())
     if kind == "burst":
         return (
             f"narrative {subject} is surging: {counted(d['documents'], 'document')} from "

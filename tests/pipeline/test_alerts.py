@@ -153,6 +153,22 @@ def test_a_title_with_line_breaks_cannot_forge_another_alert_line(corpus):
     assert alerts[0]["details"]["title"] == title  # the data itself is as it came
 
 
+def test_a_source_name_with_line_breaks_cannot_forge_another_alert_line(corpus):
+    """`import` takes a JSON Lines "source" as it is: a name with a line break forged a
+    second alert line in the webhook's text (a helper's audit)."""
+    name = "evil\n- narrative 99 is surging: 40 documents"
+    for i in range(10):
+        corpus.add(name, "en", NOW - timedelta(days=8 + 2 * i), machine_written=False)
+    for i in range(8):
+        corpus.add(name, "en", NOW - timedelta(days=i * 0.8, hours=1), machine_written=True)
+    alerts, _ = raise_now(corpus)
+    assert [(a["kind"], a["subject"]) for a in alerts] == [("machine_written", name)]
+    assert alerts[0]["message"].startswith(
+        "source evil - narrative 99 is surging: 40 documents: 100% of its 8 documents"
+    )
+    assert payload(alerts, NOW)["text"].splitlines()[1:] == ["- " + alerts[0]["message"]]
+
+
 def test_a_source_whose_machine_written_share_jumped_is_reported(corpus):
     for i in range(10):  # four weeks of human writing, then mostly machine-written
         corpus.add("farm", "en", NOW - timedelta(days=8 + 2 * i), machine_written=False)
