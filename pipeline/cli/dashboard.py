@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import quote
 
 import click
 
@@ -63,7 +64,8 @@ def dashboard(obj: Context, host, port, token):
     listening = _listen(host, port)  # before the URL is printed: a port taken is an error
     port = listening.getsockname()[1]  # --port 0: the one the system gave
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    # percent-encoded: a base64 token's "+" read as a space, "&" or "#" cut it (401)
+    url = f"http://{shown}:{port}/" + (f"?token={quote(token, safe='')}" if token else "")
     click.echo(f"narrascope dashboard on {obj.db_path}: open {url}  (Ctrl-C stops it)")
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", server_header=False)
     try:

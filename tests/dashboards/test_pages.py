@@ -413,18 +413,19 @@ def test_the_command_serves_the_app_and_prints_its_url(hostile_db):
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "--db", str(hostile_db[0]), "dashboard",
-         "--port", "0", "--token", "t0ken"],
+         "--port", "0", "--token", "t0+k/en=&#"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "NARRASCOPE_CONFIG": "", "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     try:
         line = proc.stdout.readline()
         # --port 0: the port the system gave (before, the URL printed said port 0)
-        found = re.search(r"open http://127\.0\.0\.1:(\d+)/\?token=t0ken ", line)
+        # the token percent-encoded: as typed, "+" read as a space and "&", "#" cut it (401)
+        found = re.search(r"open (http://127\.0\.0\.1:(\d+)/\?token=t0%2Bk%2Fen%3D%26%23) ", line)
         assert found, line + proc.stderr.read() if proc.poll() is not None else line
-        port = int(found.group(1))
+        port = int(found.group(2))
         assert port != 0
-        url = f"http://127.0.0.1:{port}/?token=t0ken"
+        url = found.group(1)  # the printed URL, as a user opens it
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
         for _ in range(100):  # the server starts listening just after it prints
             try:
