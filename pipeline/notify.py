@@ -45,7 +45,9 @@ def webhook_host(url: str) -> str:
     """What may be printed or stored of a webhook URL: scheme and host (its path or query
     often holds the secret token, as in Slack's and Mattermost's incoming webhooks)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
+    host = parts.hostname or "?"
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port is not None else "")
 
 
 def check_webhook(url: str) -> str:
@@ -193,8 +195,8 @@ def raise_alerts(
             alert["run_id"] = run_id
         store.record_alerts(con, found)
         pending = store.undelivered(con)
-    if not pending:
-        return Outcome(len(found), 0, 0)
+    if not pending:  # where they would have gone, for the run's record
+        return Outcome(len(found), 0, 0, to=webhook_host(webhook) if webhook else "stdout")
     ids = [a["alert_id"] for a in pending]
     if not webhook:
         echo(pending)

@@ -168,6 +168,14 @@ def test_alerts_as_json_print_a_list_when_they_went_to_the_webhook(tmp_path):
     Before the fix stdout was empty when the alerts went to the webhook, and "[]" when
     nothing was new."""
     db = seeded(tmp_path)
+    dead = Receiver()
+    dead.close()
+    config = tmp_path / "narrascope.toml"
+    config.write_text("[alerts]\nwebhook_timeout = 1\nwebhook_retries = 0\n")
+    failed = run_cli("--config", str(config), "alerts", "--format", "json", "--webhook", dead.url,
+                     db=db, check=False)  # fmt: skip
+    # a webhook that failed: exit 1, and still a list (before, nothing on stdout)
+    assert failed.returncode == 1 and json.loads(failed.stdout) == [], failed.stderr
     receiver = Receiver()
     try:
         sent = run_cli("alerts", "--format", "json", "--webhook", receiver.url, db=db)
@@ -176,6 +184,12 @@ def test_alerts_as_json_print_a_list_when_they_went_to_the_webhook(tmp_path):
         receiver.close()
     assert len(receiver.bodies) == 1 and "1 sent to the webhook" in sent.stderr
     assert json.loads(sent.stdout) == [] and json.loads(quiet.stdout) == []
+    with connect(db, read_only=True) as con:
+        [(summary,)] = con.execute("SELECT summary FROM runs WHERE kind = 'alerts' "
+                                   "ORDER BY started_at DESC LIMIT 1").fetchall()  # fmt: skip
+    # the quiet call's record names the webhook it would have used (before, "stdout")
+    host = receiver.url.split("/hooks")[0]
+    assert json.loads(summary)["to"] == host and json.loads(summary)["raised"] == 0, summary
 
 
 def test_a_webhook_url_urllib_cannot_post_to_is_refused_before_anything_is_raised(tmp_path):

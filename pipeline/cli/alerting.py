@@ -77,6 +77,8 @@ def do_alerts(obj: Context, since: str | None = None, fmt: str = "table",
             f"{counted(outcome.pending, 'alert')} kept for the next run"
         )
         if not in_run:
+            if fmt == "json":  # a script always reads a list: none was printed here
+                click.echo("[]")
             raise CommandError(line)
         click.echo(line, err=True)
     elif fmt == "json" and not in_run and not (outcome.delivered and not url):

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.alerts import AlertSettings
 from pipeline.cli.alerting import format_alerts
-from pipeline.notify import post_json, raise_alerts
+from pipeline.notify import post_json, raise_alerts, webhook_host
 from storage import connect
 from tests.support.alert_data import Corpus, Receiver, surge
 
@@ -178,3 +178,15 @@ def test_alerts_print_as_a_table_or_as_json(corpus):
     assert [(i["kind"], i["subject"]) for i in items] == [("burst", "1"), ("new_narrative", "9")]
     assert items[0]["details"]["z"] == 11.0
     assert set(items[0]) == {"alert_id", "kind", "subject", "raised_at", "message", "details"}
+
+
+def test_the_webhook_host_printed_is_the_urls_scheme_host_and_port():
+    """An IPv6 host keeps its brackets, port 0 is kept; the path (its secret) never shows."""
+    assert webhook_host("https://chat.example.org/hooks/T0KEN") == "https://chat.example.org"
+    assert (
+        webhook_host("http://[::1]:18502/hooks/x") == "http://[::1]:18502"
+    )  # was http://::1:18502
+    assert (
+        webhook_host("http://127.0.0.1:0/hooks/x") == "http://127.0.0.1:0"
+    )  # was http://127.0.0.1
+    assert webhook_host("http://u:pw@h.example:8080/x?t=1") == "http://h.example:8080"
