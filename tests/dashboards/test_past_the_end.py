@@ -21,3 +21,10 @@ def test_a_page_past_the_last_says_no_more_not_none(client):
     assert empty(client.get("/sources?page=999").text) == ["No more sources."]
     assert empty(client.get("/narratives?page=999").text) == ["No more narratives."]
     assert 'rel="prev"' in client.get("/narratives?page=999").text
+    # a narrative's sites and members past their last page (before: empty tables, no word)
+    narrative = re.search(r'href="/narratives/(\d+)"', first).group(1)
+    past = client.get(f"/narratives/{narrative}?page=999&sites_page=999&lineage_page=999").text
+    assert empty(past) == ["No more sites.", "No more copy groups.", "No more documents."]
+    assert not {"No sites.", "No documents."} & set(
+        empty(client.get(f"/narratives/{narrative}").text)
+    )
