@@ -19,8 +19,11 @@ from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.error import DNSLookupError
 
+from crawlers.headers import limit_response_headers
 from crawlers.sources import host_matches, is_web_url
 from storage.crawlstate import canonical_or_none
+
+limit_response_headers()  # every crawl loads this module: headers capped as bodies are
 
 #: request meta key: monotonic time before which a retried request must not be sent
 NOT_BEFORE = "narrascope_not_before"

@@ -66,6 +66,7 @@ def failure_reason(failure) -> tuple[str, str] | None:
     from twisted.internet.error import DNSLookupError
 
     from crawlers.deadline import StoppedForTime
+    from crawlers.headers import MARK as HEADERS_MARK
     from crawlers.safety import PrivateAddressRefused, RedirectLoop, SchemeRefused, refused_answer
 
     if failure.check(StoppedForTime):
@@ -82,6 +83,8 @@ def failure_reason(failure) -> tuple[str, str] | None:
         return "private_address", f"refused non-public address {answer} when connecting ({url})"
     if failure.check(DownloadCancelledError) or "DOWNLOAD_MAXSIZE" in message:
         return "too_large", message  # streamed past the limit, or a body inflating past it
+    if HEADERS_MARK in message:  # headers without end (crawlers/headers.py)
+        return "too_large", message
     if failure.check(RedirectLoop) or "max redirections" in message.lower():
         return "redirect_loop", message
     if failure.check(IgnoreRequest) and "robots.txt" in message.lower():

@@ -90,7 +90,8 @@ def crawl(tmp, sources: list[str], config: str, env: dict | None = None, fmt="te
 @pytest.fixture(scope="module")
 def stalling(tmp_path_factory):
     """One crawl: endless, slowloris, silent, a public source redirecting inward, a normal one."""
-    servers = {mode: HostileServer(mode) for mode in ("endless", "slowloris", "silent")}
+    servers = {mode: HostileServer(mode)
+               for mode in ("endless", "slowloris", "silent", "headers")}  # fmt: skip
     normal, normal_source = normal_site()
     pub = f"http://{PUBLIC}"
     proxy = LocalSite({  # stands in for the internet: answers for the public address
@@ -150,6 +151,22 @@ def test_an_endless_chunked_response_is_cut_at_max_bytes(stalling):
     assert feed_hit.hung_up and feed_hit.seconds < TIMEOUT
     assert MAX_BYTES < feed_hit.sent < MAX_BYTES + 16 * 2**20
     assert stalling["health"]["endless"]["errors"] == {"too_large": 1}
+
+
+def test_headers_without_end_are_cut_at_their_cap(stalling):
+    """Header lines without end: Twisted limits each line, not their number, and before the
+    cap the crawl's memory grew with them (240 MB of headers: 1.1 GB) and the page was stored.
+    Now the client hangs up past MAX_HEADER_BYTES and the page is recorded too_large."""
+    from crawlers.headers import MAX_HEADER_BYTES
+
+    server = stalling["servers"]["headers"]
+    [(reason, url, detail)] = rejected(stalling, "headers")
+    assert (reason, url) == ("too_large", server.base + "/feed/")
+    assert f"response headers grew past {MAX_HEADER_BYTES} bytes" in detail
+    [hit] = [h for h in server.hits if h.path == "/feed/"]
+    assert hit.hung_up and hit.seconds < TIMEOUT
+    assert MAX_HEADER_BYTES < hit.sent < MAX_HEADER_BYTES + 16 * 2**20  # socket buffers
+    assert stalling["health"]["headers"]["errors"] == {"too_large": 1}
 
 
 @pytest.mark.parametrize("mode", ["slowloris", "silent"])

@@ -46,13 +46,14 @@ class HostileServer:
     - ``slowloris``: a plausible response (status line, headers, body) sent one byte a second;
     - ``silent``: reads the request and never sends a byte (not even a status line);
     - ``reset``: reads the request and resets the connection (``SO_LINGER`` 0: an RST, no FIN);
-    - ``garbage``: reads the request, sends 4 KiB of random bytes that are not HTTP, and closes.
+    - ``garbage``: reads the request, sends 4 KiB of random bytes that are not HTTP, and closes;
+    - ``headers``: a status line, then 8 KiB header lines that never end.
 
     Each gives up by itself after ``give_up`` seconds or (endless) ``cap`` bytes, so a crawler
     that does not cut it off fails its test instead of hanging it."""
 
     def __init__(self, mode: str, give_up: float = 60.0, cap: int = 2 * 1024**3):
-        assert mode in ("endless", "slowloris", "silent", "reset", "garbage")
+        assert mode in ("endless", "slowloris", "silent", "reset", "garbage", "headers")
         self.mode, self.give_up, self.cap = mode, give_up, cap
         self.hits: list[Hit] = []
         self._stop = threading.Event()
@@ -97,6 +98,16 @@ class HostileServer:
         while hit.sent < self.cap and time.monotonic() < deadline and not self._stop.is_set():
             sock.sendall(frame)
             hit.sent += len(frame)
+
+    def _headers(self, sock: socket.socket, hit: Hit) -> None:
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n")
+        deadline = hit.started + self.give_up
+        n = 0
+        while hit.sent < self.cap and time.monotonic() < deadline and not self._stop.is_set():
+            line = b"X-Pad-%d: %s\r\n" % (n, b"p" * 8192)
+            sock.sendall(line)
+            hit.sent += len(line)
+            n += 1
 
     def _slowloris(self, sock: socket.socket, hit: Hit) -> None:
         body = b"<html><body>" + b"<p>slow</p>" * 1000 + b"</body></html>"
