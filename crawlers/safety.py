@@ -8,7 +8,7 @@ import ipaddress
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from time import monotonic
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, signals
 from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware, RedirectMiddleware
@@ -18,6 +18,7 @@ from scrapy.resolver import CachingThreadedResolver
 from scrapy.utils.asyncio import sleep
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.error import DNSLookupError
+from w3lib.url import safe_url_string
 
 from crawlers.headers import limit_response_headers
 from crawlers.sources import host_matches, is_web_url
@@ -185,6 +186,9 @@ class RedirectLoop(IgnoreRequest):
     """A redirect leads back to a URL already visited on the way."""
 
 
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
 class _CutLoops:
     """Redirects (HTTP or meta refresh) cutting loops where they close. Redirect targets
     bypass the duplicate filter (loops are cut here, chains by REDIRECT_MAX_TIMES): otherwise
@@ -207,7 +211,22 @@ class _CutLoops:
 
 
 class LoopSafeRedirectMiddleware(_CutLoops, RedirectMiddleware):
-    """Scrapy's redirect handling (3xx), cutting loops where they close (``_CutLoops``)."""
+    """Scrapy's redirect handling (3xx), cutting loops where they close (``_CutLoops``). A
+    redirect to a scheme other than http(s) is refused as such (``unsupported_scheme``):
+    scrapy hands the 3xx on, and it was recorded as "HttpError: Ignoring non-200 response"."""
+
+    def process_response(self, request, response, spider=None):
+        result = super().process_response(request, response, *([spider] if spider else []))
+        if result is response and response.status in _REDIRECTS and not (
+            request.meta.get("dont_redirect") or request.meta.get("handle_httpstatus_all")
+            or response.status in request.meta.get("handle_httpstatus_list", ())
+        ):  # fmt: skip
+            location = response.headers.get("Location")
+            target = urljoin(request.url, safe_url_string(location)) if location else ""
+            if target and not is_web_url(target):
+                raise SchemeRefused(f"refused {urlsplit(target).scheme or 'no'} scheme (a "
+                                    f"redirect to {target[:200]})")  # fmt: skip
+        return result
 
 
 class LoopSafeMetaRefreshMiddleware(_CutLoops, MetaRefreshMiddleware):

@@ -96,7 +96,8 @@ def stalling(tmp_path_factory):
     pub = f"http://{PUBLIC}"
     proxy = LocalSite({  # stands in for the internet: answers for the public address
         f"{pub}/robots.txt": ("text/plain", b"User-agent: *\nAllow: /\n", {}),
-        f"{pub}/feed/": feed(pub, ["/metadata", "/metadata-dot", "/intranet", "/story"]),
+        f"{pub}/feed/": feed(pub, ["/metadata", "/metadata-dot", "/intranet", "/file", "/story"]),
+        f"{pub}/file": ("text/html", b"", {"Status": "302", "Location": "file:///etc/passwd"}),
         f"{pub}/metadata": ("text/html", b"", {"Status": "302",
                             "Location": "http://169.254.169.254/latest/meta-data/"}),
         # with a trailing dot: no address parser reads it, and it went to the proxy as a name
@@ -204,14 +205,17 @@ def test_redirects_to_link_local_and_private_addresses_are_refused_before_connec
         ("private_address", f"http://{INTRANET}/admin",
          f"PrivateAddressRefused: refused non-public address for {INTRANET} "
          f"(http://{INTRANET}/admin)"),
+        ("unsupported_scheme", f"http://{PUBLIC}/file",  # before, "HttpError: Ignoring ..."
+         "SchemeRefused: refused file scheme (a redirect to file:///etc/passwd)"),
     ]  # fmt: skip
     assert sorted(url for url, _ in stalling["proxy_log"]) == [
         f"http://{PUBLIC}/{path}"
-        for path in ("feed/", "intranet", "metadata", "metadata-dot", "robots.txt", "story")
+        for path in ("feed/", "file", "intranet", "metadata", "metadata-dot", "robots.txt", "story")
     ]
     assert stalling["run"].connects == []
     health = stalling["health"]["public"]
-    assert health["errors"] == {"private_address": 3} and health["new"] == 1  # /story
+    assert health["errors"] == {"private_address": 3, "unsupported_scheme": 1}
+    assert health["new"] == 1  # /story
 
 
 def test_stalling_servers_cost_bounded_time_and_memory_and_stop_no_other_source(stalling):
