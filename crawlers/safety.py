@@ -20,6 +20,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.error import DNSLookupError
 from w3lib.url import safe_url_string
 
+from crawlers.headers import MARK as HEADERS_MARK
 from crawlers.headers import limit_response_headers
 from crawlers.sources import host_matches, is_web_url
 from storage.crawlstate import canonical_or_none
@@ -85,7 +86,7 @@ class PublicAddressResolver(CachingThreadedResolver):
 
     def _refuse_private(self, address: str, name) -> str:
         host = (name.decode("ascii", "replace") if isinstance(name, bytes) else name).lower()
-        allowed = host in self.proxies or host_matches(host, self.private_hosts)
+        allowed = host.rstrip(".") in self.proxies or host_matches(host, self.private_hosts)
         if not allowed and not is_public_address(address):
             self.refused[host] = address
             raise PrivateAnswer(f"refused non-public address {address} for {host}")
@@ -145,7 +146,9 @@ class PrivateAddressMiddleware:
         source = request.meta.get("source")
         if source is None:  # robots.txt, and where it redirects: by the host it was made for
             first = (request.meta.get("redirect_urls") or [request.url])[0]
-            origin = (urlsplit(first).hostname or "").lower().rstrip(".")
+            origin = (urlsplit(first).hostname or "").lower()
+            if by_source is not None:
+                return tuple(by_source(None, origin)), every
             return tuple(h for h in every if host_matches(origin, (h,))), every
         if by_source is not None:
             return tuple(by_source(source)), every
@@ -326,6 +329,8 @@ class BackoffRetryMiddleware(RetryMiddleware):
     def process_exception(self, request, exception, spider=None):
         if refused_answer(urlsplit(request.url).hostname):
             return None  # PublicAddressResolver refused its answer: no retry will differ
+        if HEADERS_MARK in str(exception):  # headers without end: as a body past max_bytes
+            return None
         retried = super().process_exception(request, exception)
         if retried is not None:
             self._back_off(request)

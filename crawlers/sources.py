@@ -79,8 +79,10 @@ def is_web_url(url: str) -> bool:
 
 
 def host_matches(host: str, domains) -> bool:
-    """``host`` is one of ``domains`` or a subdomain of one."""
-    return any(host == d or host.endswith("." + d) for d in domains)
+    """``host`` is one of ``domains`` or a subdomain of one (a trailing dot, the root's, is
+    no part of a name: ``intranet.corp.`` is ``intranet.corp``)."""
+    host = host.rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in (d.rstrip(".") for d in domains))
 
 
 def slot_domain(domain: str) -> str:

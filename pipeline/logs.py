@@ -101,9 +101,12 @@ class LogFile(logging.FileHandler):
         self.lost = 0
 
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        err = sys.exc_info()[1]
+        if not isinstance(err, OSError):  # a record that does not format: logging's own say
+            super().handleError(record)
+            return
         self.lost += 1
         if self.lost == 1:
-            err = sys.exc_info()[1]
             why = getattr(err, "strerror", None) or err
             sys.stderr.write(
                 f"warning: cannot append to the log file {self.baseFilename} ({why}): "

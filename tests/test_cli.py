@@ -500,6 +500,24 @@ def test_a_log_file_on_a_full_disk_is_one_warning_and_the_command_goes_on(tmp_pa
     assert "extract v" in proc.stdout  # the command's report, whole
 
 
+def test_a_record_that_does_not_format_is_not_taken_for_a_full_disk(tmp_path, capsys):
+    """A library's INFO call with bad arguments fails in formatting, not in writing: logging
+    says so as it always has, and a full disk later is still reported."""
+    import logging
+
+    from pipeline.logs import LogFile
+
+    handler = LogFile(str(tmp_path / "run.log"))
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    try:
+        handler.handle(logging.makeLogRecord({"msg": "%d pages", "args": ("many",)}))
+    finally:
+        handler.close()
+    err = capsys.readouterr().err
+    assert "--- Logging error ---" in err and "cannot append" not in err
+    assert handler.lost == 0
+
+
 def test_a_log_file_or_argos_folder_under_a_file_is_named_with_what_is_wrong(tmp_path):
     """A path whose folder is a file: before, `error: [Errno 17] File exists: 'x'`, naming
     neither the option nor the path asked for."""

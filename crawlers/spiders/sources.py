@@ -18,7 +18,7 @@ from crawlers.entries.links import TRAPS, article_signal
 from crawlers.entries.sitemaps import SitemapTooLarge, parse_sitemap, sitemap_body
 from crawlers.entries.telegram import channel_url
 from crawlers.once import PAGE_CALLBACKS, AlreadyFetched
-from crawlers.sources import Source, private_hosts
+from crawlers.sources import Source, host_matches, private_hosts
 from crawlers.spiders.channels import ChannelListing, history_key
 from crawlers.spiders.held import HeldChecks
 from crawlers.spiders.listed import ListedPages
@@ -119,13 +119,15 @@ class SourceSpider(WordPressListing, ChannelListing, ListedPages, scrapy.Spider)
         """Hosts that may resolve to private addresses: those of sources that allow it."""
         return private_hosts(self.sources)
 
-    def private_hosts_for(self, source_name: str | None) -> set[str]:
+    def private_hosts_for(self, source_name: str | None, origin: str = "") -> set[str]:
         """Hosts a request of this source may reach at private addresses: its own allowed
         domains where it allows them, none where not (another source's allowance is not its
-        own); a request of no source (robots.txt) goes by every source's here, and the
-        middleware (crawlers/safety.py) keeps those that cover the host it was made for."""
+        own). A request of no source (robots.txt, and where it redirects) goes by the sources
+        whose allowance covers ``origin``, the host it was first made for: one source's
+        robots.txt cannot redirect to another's private host."""
         if source_name is None:
-            return self.private_hosts
+            return private_hosts(s for s in self.sources
+                                 if host_matches(origin, private_hosts([s])))  # fmt: skip
         return private_hosts(s for s in self.sources if s.name == source_name)
 
     def _meta(self, source: Source, **extra) -> dict:

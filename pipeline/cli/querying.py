@@ -131,6 +131,8 @@ def status(obj: Context, fmt):
                 started = run["started_at"]  # as the lock file says it: to the second
                 if isinstance(started, datetime):
                     started = started.astimezone(UTC).isoformat(timespec="seconds")
+                # the lock file's fields: the inodes are for finding it (storage/lock.py)
+                who = {k: v for k, v in who.items() if k != "lock_inodes"}
                 report["writer"] = {**who, "started_at": started}
     target = obj.config["translate"].get("target", "en")
     needs = report["translation_needs"]

@@ -170,6 +170,22 @@ def test_headers_without_end_are_cut_at_their_cap(stalling):
     assert stalling["health"]["headers"]["errors"] == {"too_large": 1}
 
 
+def test_headers_past_their_cap_are_not_asked_for_again(tmp_path):
+    """With retries on, a response whose headers passed the cap is not retried, as one whose
+    body passed max_bytes is not (before, each retry took another megabyte and more, and
+    doubled the site's delay)."""
+    server = HostileServer("headers", give_up=20)
+    try:
+        result = crawl(tmp_path, [source("headers", server.base + "/", feeds=[server.base + "/feed/"],
+                                         obey_robots=False)],
+                       CONFIG.replace("retries = 0", "retries = 2") + f"timeout = {TIMEOUT}\n")  # fmt: skip
+    finally:
+        server.close()
+    assert [h.path for h in server.hits] == ["/feed/"]
+    assert result["health"]["headers"]["errors"] == {"too_large": 1}
+    assert "Gave up retrying" not in result["run"].stderr
+
+
 @pytest.mark.parametrize("mode", ["slowloris", "silent"])
 def test_slow_and_silent_servers_are_cut_at_the_timeout(stalling, mode):
     """One byte a second, or not even a status line: the connection is dropped by the client

@@ -161,6 +161,42 @@ def test_a_robots_txt_redirect_does_not_reach_another_sources_private_host(tmp_p
     assert rows(tmp_path, "SELECT count(*) FROM rejections") == [(0,)]  # no robots_txt
 
 
+def test_a_robots_txt_redirect_within_its_own_sources_allowance_is_followed(tmp_path, local_site):
+    """One source allowing private addresses for two names of its server: its robots.txt at
+    localhost redirects to the file at 127.0.0.1, which it allows too. The file is read and
+    its Disallow kept (judged by the host alone, the redirect was refused and the site's
+    rules went unread, as if it had none)."""
+    site = local_site({"/real-robots.txt": ("text/plain", b"User-agent: *\nDisallow: /i/\n", {})})
+    log = site.server.RequestHandlerClass.log = []
+    home = f"http://localhost:{site.server.server_address[1]}"
+    site.routes["/robots.txt"] = ("text/plain", b"",
+                                  {"Status": "302", "Location": site.base + "/real-robots.txt"})  # fmt: skip
+    site.routes["/i/0"] = ("text/html", article("Внутренняя"), {})
+    items = [
+        {"title": "t", "url": home + "/i/0", "date": "2026-10-01T10:00:00+00:00", "summary": "s"}
+    ]
+    site.routes["/feed/"] = ("application/rss+xml",
+                             render.rss(title="t", link=home + "/", items=items).encode(), {})  # fmt: skip
+    (tmp_path / "sources.toml").write_text(
+        f'[[source]]\nname = "intra"\nhome = "{home}/"\nfeeds = ["{home}/feed/"]\n'
+        'allowed_domains = ["localhost", "127.0.0.1"]\nallow_private = true\n', encoding="utf-8")  # fmt: skip
+    crawl(tmp_path, str(tmp_path / "sources.toml"))
+    assert "/real-robots.txt" in [path for path, _ in log]
+    assert rows(tmp_path, "SELECT source, reason, url FROM rejections") == [
+        ("intra", "robots_txt", home + "/i/0")
+    ]
+
+
+def test_a_trailing_dot_is_no_part_of_a_host_name():
+    """`sources add http://intranet.corp.:8080/ --allow-private` allows the name it was given
+    with its dot, which the requests name without it (they were refused)."""
+    from crawlers.sources import host_matches
+
+    assert host_matches("intranet.corp", ["intranet.corp."])
+    assert host_matches("www.intranet.corp.", ["intranet.corp"])
+    assert not host_matches("intranet.corp.evil", ["intranet.corp."])
+
+
 def crawl_a_redirect_to(tmp_path, name: str, more_sources: str = "") -> tuple[str, list, list]:
     """Crawl, in the guarded subprocess, a 127.0.0.1 source whose feed lists /n/0 and /go,
     which redirects to /inside at ``name`` on the same server; ``name`` fails its first lookup
