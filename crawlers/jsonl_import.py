@@ -161,6 +161,8 @@ def parse_line(
             obj[key] = _SURROGATE.sub("\ufffd", obj[key])
             notes.append(f"'{key}': unpaired UTF-16 surrogates replaced with U+FFFD")
     html, text = obj.get("html"), obj.get("text")
+    if isinstance(html, str) and not html.strip() and isinstance(text, str) and text.strip():
+        html = None  # an exporter's empty field, not a page: the text is the document's
     if html is not None and text is not None:
         notes.append("'text' ignored: 'html' is given, and the text is extracted from it")
     published = obj.get("published_at")

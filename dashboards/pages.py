@@ -63,12 +63,12 @@ def _date(request: Request, name: str) -> str | None:
 def _lang(request: Request, name: str) -> str | None:
     """A language code as the stages store it ("EN" is en, as the CLI's options read it),
     else 400: a filter in another case would silently match nothing."""
-    from pipeline.langid import _LANGUAGE_TAG
+    from pipeline.langid import is_language_tag, language_of
 
-    value = request.query_params.get(name, "").strip().lower()
-    if value and not _LANGUAGE_TAG.fullmatch(value):
+    value = request.query_params.get(name, "").strip()
+    if value and not is_language_tag(value):
         raise HTTPException(400, f"{name} must be a language code, e.g. en")
-    return value or None
+    return language_of(value) if value else None  # "pt-BR" is pt, as stored
 
 
 def _tag(request: Request) -> str | None:

@@ -14,7 +14,8 @@ from storage.records import DocInput, Rejection
 UNDETERMINED = "und"
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _CYRILLIC = re.compile("[\u0400-\u04ff]")
-# what a provided language must look like to be taken: "ru", "pt-br", "sr_latn" (lower-cased)
+# what a provided language must look like to be taken: "ru", "pt-br", "sr_latn" (lower-cased;
+# stored as its primary subtag, ``language_of``)
 _LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{1,8}){0,3}")
 
 
@@ -22,6 +23,14 @@ def is_language_tag(hint: str | None) -> bool:
     """Whether a given language (an import's ``lang``) is taken as the document's: a code
     such as "ru" or "pt-BR"; anything else is ignored and the language detected."""
     return bool(_LANGUAGE_TAG.fullmatch((hint or "").strip().lower()))
+
+
+def language_of(tag: str) -> str:
+    """The language a tag names, as the stages store it: its primary subtag, lower case
+    ("en-US", "en_GB" and "EN" are en; "pt-BR" is pt). Kept whole, a regional tag made a
+    language of its own: English documents waited for an "en-us" translation model, and
+    `--lang en` missed them."""
+    return re.split(r"[-_]", tag.strip().lower(), maxsplit=1)[0]
 
 
 # Lower-case Cyrillic letters of each language's alphabet. A letter outside a language's
@@ -255,7 +264,7 @@ class LangIdStage(Stage):
         results: list[LanguageResult | Rejection] = []
         for doc in batch:
             if is_language_tag(doc.hint_lang):
-                lang, conf, method = doc.hint_lang.strip().lower(), 1.0, "provided"
+                lang, conf, method = language_of(doc.hint_lang), 1.0, "provided"
             else:
                 lang, conf = self.detect(doc.text or "")
                 method = self.method

@@ -20,12 +20,11 @@ def language_code(_ctx, param, value):
         return None
     if isinstance(value, tuple):  # a repeatable option
         return tuple(language_code(_ctx, param, v) for v in value)
-    from pipeline.langid import _LANGUAGE_TAG  # what the langid stage stores ("pt-br" too)
+    from pipeline.langid import is_language_tag, language_of  # as the langid stage stores it
 
-    code = value.strip().lower()
-    if not _LANGUAGE_TAG.fullmatch(code):
+    if not is_language_tag(value):
         raise click.BadParameter(f"{value!r} is not a language code: give one like en, ru, uk")
-    return code
+    return language_of(value)  # "pt-BR" is pt
 
 
 def result_options(command):

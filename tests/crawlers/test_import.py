@@ -251,6 +251,10 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
             ),
             json.dumps({"url": "https://f.example/n", "text": 5}),
             json.dumps({"url": "https://f.example/lang", "text": "Язык.", "lang": "russian"}),
+            # an empty "html" beside a text (an exporter's empty field): the text is kept
+            json.dumps({"url": "https://f.example/empty-html", "html": "", "text": "Kept."}),
+            # a regional tag is its language (before, English waited for an "en-us" model)
+            json.dumps({"url": "https://f.example/en-us", "text": "Region.", "lang": "en-US"}),
         ],
     )
     proc = run_cli("import", str(src), db=db)
@@ -267,7 +271,8 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
     assert f"{src}:3: warning: 'text' ignored: 'html' is given" in proc.stderr
     assert f"{src}:4:" not in proc.stderr
     assert f"{src}:5: skipped: 'text' must be a string, not a number" in proc.stderr
-    assert "imported 4 of 6 records: 4 new" in proc.stdout
+    assert f"{src}:7:" not in proc.stderr and f"{src}:8:" not in proc.stderr
+    assert "imported 6 of 8 records: 6 new" in proc.stdout
     with connect(db, read_only=True) as con:
         rows = con.execute(
             "SELECT d.url, v.hint_published_at, d.published_at::DATE::VARCHAR, v.html IS NOT NULL "
@@ -277,9 +282,15 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
     assert rows == [
         ("https://f.example/both", None, None, True, None),  # the html is kept, the text not
         ("https://f.example/date", "not-a-date", None, False, "Dated."),  # kept as given
+        ("https://f.example/empty-html", None, None, False, "Kept."),  # before: neither kept
+        ("https://f.example/en-us", None, None, False, "Region."),
         ("https://f.example/lang", None, None, False, "Язык."),
         ("https://f.example/ok", "2026-10-01", "2026-10-01", False, "Fine."),
     ]
+    run_cli("process", "--stage", "extract", "--stage", "langid", "--no-progress", db=db)
+    with connect(db, read_only=True) as con:
+        langs = dict(con.execute("SELECT url, lang FROM v_documents").fetchall())
+    assert langs["https://f.example/en-us"] == "en"  # provided, as its language
 
 
 def test_import_holds_the_writer_lock_and_records_its_run(tmp_path):
