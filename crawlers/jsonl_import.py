@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ class ImportReport:
     malformed: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, why
     warnings: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, note
     skipped: int = 0  # WARC responses that are no HTML page (images, scripts, errors, dns:)
+    skipped_why: Counter = field(default_factory=Counter)  # why, as read_warc says -> count
     counts: StoreCounts = field(default_factory=StoreCounts)
     run_id: str = ""
     by_file: dict[str, int] = field(default_factory=dict)  # file -> records imported
@@ -281,6 +283,7 @@ class _Importer:
                 continue
             if isinstance(item, tuple):
                 report.skipped += 1
+                report.skipped_why[item[1]] += 1
                 continue
             report.records += 1
             size = len(item.html.encode("utf-8", "surrogatepass"))

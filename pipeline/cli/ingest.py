@@ -181,3 +181,8 @@ def _echo_import_report(report) -> None:
         + (f", {files} problem(s) with the files themselves" if files else "")
         + f" (run {report.run_id})"
     )
+    if report.skipped:  # WARC responses that are no page: said, with why (before, nowhere)
+        kinds = report.skipped_why.most_common()
+        shown = ", ".join(f"{safe(why)} {n}" for why, n in kinds[:6])
+        more = f", and {len(kinds) - 6} more kinds" if len(kinds) > 6 else ""
+        say(f"not imported: {report.skipped} WARC response(s) that are no HTML page: {shown}{more}")

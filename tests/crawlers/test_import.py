@@ -220,6 +220,7 @@ def test_a_warc_response_that_is_not_http_is_counted_as_skipped(tmp_path):
     no page, and the summary's skipped responses count it, beside the page imported."""
     import io
 
+    from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
     from crawlers.jsonl_import import import_files
@@ -234,6 +235,19 @@ def test_a_warc_response_that_is_not_http_is_counted_as_skipped(tmp_path):
     report = import_files(tmp_path / "n.duckdb", [path])
     assert (report.records, report.skipped, report.warnings) == (1, 1, [])
     assert report.summary()["skipped"] == 1
+    # the command says so, and why (before, "imported 0 of 0 records" and no word of them)
+    with open(path, "ab") as handle:
+        writer = WARCWriter(handle, gzip=True)
+        for url, ctype, status in (
+            ("https://w.example/t", "text/plain", "200 OK"),
+            ("https://w.example/gone", "text/html", "404 Not Found"),
+        ):
+            headers = StatusAndHeaders(status, [("Content-Type", ctype)], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(
+                url, "response", payload=io.BytesIO(b"<p>x</p>"), http_headers=headers))  # fmt: skip
+    out = run_cli("import", str(path), db=tmp_path / "m.duckdb").stdout
+    assert ("not imported: 3 WARC response(s) that are no HTML page: not an HTTP response 1, "
+            "not HTML (text/plain) 1, HTTP 404 1") in out, out  # fmt: skip
 
 
 def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
