@@ -8,8 +8,10 @@ unreadable ``published_at``, ``text`` beside ``html``), or a WARC file cut short
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -218,6 +220,29 @@ def is_warc(path: str | Path) -> bool:
     return str(path).lower().endswith((".warc", ".warc.gz"))
 
 
+def file_kind(path: str | Path) -> str:
+    """How to read a file given to `import`: ``warc``, ``jsonl``, ``jsonl.gz`` (JSON Lines
+    gzipped) or ``utf-16``, by its name and then its first bytes. By name alone, a gzipped
+    JSON Lines file, or a WARC file named otherwise (Heritrix's ``.warc.gz.open``), gave one
+    "not UTF-8" or "not JSON" line for every line of it."""
+    if is_warc(path):
+        return "warc"
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            with gzip.open(path, "rb") as inner:
+                first = inner.read(5)
+        except (OSError, EOFError):
+            first = b""
+        return "warc" if first == b"WARC/" else "jsonl.gz"
+    if head.startswith(b"WARC/"):
+        return "warc"
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "utf-16"
+    return "jsonl"
+
+
 class _Importer:
     """Collects pages and rejections into batches and keeps the report."""
 
@@ -241,34 +266,43 @@ class _Importer:
             self.report.counts.add(counts)
         self.pages, self.rejections = [], []
 
-    def jsonl(self, file: str, dates: _Dates) -> None:
+    def jsonl(self, file: str, dates: _Dates, gzipped: bool = False) -> None:
         report = self.report
         # a body of max_bytes JSON-escaped (\u0001: 6 bytes for 1), a megabyte for the rest
         limit = 6 * self.max_bytes + (1 << 20)
-        with open(file, "rb") as handle:
-            for number, raw in enumerate(_lines(handle, limit), 1):
-                if isinstance(raw, int):
-                    report.records += 1
-                    report.malformed.append(
-                        (file, number, f"a line of {raw} bytes: longer than any record within "
-                         f"max_bytes can be ({limit} bytes)")
-                    )  # fmt: skip
-                    continue
-                if number == 1:
-                    raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
-                if not raw.strip():
-                    continue
-                report.records += 1
-                try:
-                    item, notes = parse_line(raw.decode("utf-8"), self.max_bytes, dates)
-                except UnicodeDecodeError as err:
-                    report.malformed.append((file, number, f"not UTF-8 ({err.reason})"))
-                    continue
-                except ValueError as err:
-                    report.malformed.append((file, number, str(err)))
-                    continue
-                report.warnings.extend((file, number, note) for note in notes)
-                self.add(file, item)
+        number = 0
+        try:
+            with gzip.open(file, "rb") if gzipped else open(file, "rb") as handle:
+                for number, raw in enumerate(_lines(handle, limit), 1):
+                    self._line(file, number, raw, limit, dates)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # a gzip stream broken off
+            report.warnings.append((file, number, f"the gzip stream breaks off after this line "
+                                    f"({type(err).__name__}): what came before was read"))  # fmt: skip
+
+    def _line(self, file: str, number: int, raw, limit: int, dates: _Dates) -> None:
+        report = self.report
+        if isinstance(raw, int):
+            report.records += 1
+            report.malformed.append(
+                (file, number, f"a line of {raw} bytes: longer than any record within "
+                 f"max_bytes can be ({limit} bytes)")
+            )  # fmt: skip
+            return
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
+        if not raw.strip():
+            return
+        report.records += 1
+        try:
+            item, notes = parse_line(raw.decode("utf-8"), self.max_bytes, dates)
+        except UnicodeDecodeError as err:
+            report.malformed.append((file, number, f"not UTF-8 ({err.reason})"))
+            return
+        except ValueError as err:
+            report.malformed.append((file, number, str(err)))
+            return
+        report.warnings.extend((file, number, note) for note in notes)
+        self.add(file, item)
 
     def warc(self, file: str) -> None:
         from crawlers.warc import WarcProblem, read_warc
@@ -321,10 +355,13 @@ def import_files(
                 try:
                     if Path(file).stat().st_size == 0:
                         report.malformed.append((file, 0, "empty file"))
-                    elif is_warc(file):
+                    elif (kind := file_kind(file)) == "warc":
                         importer.warc(file)
+                    elif kind == "utf-16":  # one line for the file, not two for each line
+                        report.malformed.append((file, 0, "UTF-16 text: JSON Lines are read as "
+                                                 "UTF-8 (iconv -f UTF-16 -t UTF-8 converts it)"))  # fmt: skip
                     else:
-                        importer.jsonl(file, dates)
+                        importer.jsonl(file, dates, gzipped=kind == "jsonl.gz")
                 except OSError as err:
                     report.malformed.append((file, 0, f"cannot read: {err.strerror or err}"))
             importer.flush()

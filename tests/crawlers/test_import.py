@@ -464,3 +464,29 @@ def test_a_url_new_in_the_file_and_changed_later_in_it_is_current_at_its_last_te
     third = write_jsonl(tmp_path / "third.jsonl", lines[2:])
     assert "1 changed" in run_cli("import", str(third), db=db).stdout
     assert current(db) == [(3, texts[2])]
+
+
+def test_files_are_read_by_what_they_hold_not_only_by_their_name(tmp_path):
+    """Gzipped JSON Lines are read as JSON Lines, a WARC file named otherwise (Heritrix's
+    `.warc.gz.open`) as WARC, and UTF-16 text is one line naming it. Before, each gave one
+    "not UTF-8" or "not JSON" line for every line in it, and nothing was imported."""
+    import gzip
+    import shutil
+
+    lines = [json.dumps({"url": f"https://g.example/{i}", "text": f"Text {i}."}) for i in range(3)]
+    packed = tmp_path / "feed.jsonl.gz"
+    packed.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    archive = tmp_path / "crawl.warc.gz"
+    write_warc(
+        archive, [("https://w.example/a", f"<html><body><p>{'word ' * 300}</p></body></html>")]
+    )
+    open_name = tmp_path / "crawl-1.warc.gz.open"
+    shutil.move(archive, open_name)
+    wide = tmp_path / "wide.jsonl"
+    wide.write_bytes(("\n".join(lines) + "\n").encode("utf-16"))
+    proc = run_cli("import", str(packed), str(open_name), str(wide), db=tmp_path / "n.duckdb",
+                   check=False)  # fmt: skip
+    assert proc.returncode == 1  # the UTF-16 file: nothing could be imported from it
+    assert "imported 4 of 4 records: 4 new" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.stderr.count(f"{wide}: skipped: UTF-16 text") == 1
+    assert "not UTF-8" not in proc.stderr and "not JSON" not in proc.stderr
