@@ -65,6 +65,18 @@ def unchanged(stored: str, page: PageRecord, digest: str) -> bool:
     return ":" not in stored and page.html is not None and stored == raw_hash(page)
 
 
+def _version_hashes(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, set[str]]:
+    """doc_id -> the content hashes of every version stored for it."""
+    known: dict[str, set[str]] = {}
+    if ids:
+        for doc_id, digest in con.execute(
+            "SELECT doc_id, content_hash FROM document_versions "
+            "WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+        ).fetchall():  # fmt: skip
+            known.setdefault(doc_id, set()).add(digest)
+    return known
+
+
 def store_pages(
     con: duckdb.DuckDBPyConnection,
     pages: list[PageRecord],
@@ -102,6 +114,12 @@ def store_pages(
                 [ids],
             ).fetchall()
             current = {doc_id: (version, digest) for doc_id, version, digest in rows}
+        # an imported text is a snapshot an archive kept: one stored before, as any version of
+        # its URL, is not new again (a file naming a URL twice, imported twice, added two
+        # versions each time, swapping the current text). A crawl's page is the site as it
+        # is now, so a crawled text that went back to an older one is a change.
+        known = _version_hashes(con, sorted({d for d, _, p in keyed
+                                              if p.origin == "import" and d in current}))  # fmt: skip
         crawled: list[tuple[PageRecord, str]] = []
         stored: list[tuple[str, int, PageRecord]] = []
         digests: dict[tuple[str, int], str] = {}
@@ -112,7 +130,7 @@ def store_pages(
             if page.origin == "crawl":
                 crawled.append((page, digest))
             seen = current.get(doc_id)
-            if seen and unchanged(seen[1], page, digest):
+            if seen and (unchanged(seen[1], page, digest) or digest in known.get(doc_id, ())):
                 version = moved.get(doc_id, (seen[0], page.fetched_at))[0]
                 moved[doc_id] = (version, _later(moved.get(doc_id), page.fetched_at))
                 counts.unchanged += 1

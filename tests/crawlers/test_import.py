@@ -464,6 +464,10 @@ def test_a_url_new_in_the_file_and_changed_later_in_it_is_current_at_its_last_te
     third = write_jsonl(tmp_path / "third.jsonl", lines[2:])
     assert "1 changed" in run_cli("import", str(third), db=db).stdout
     assert current(db) == [(3, texts[2])]
+    # the first file again: both texts are stored already (before, two more versions each
+    # time, the current text swapped, and the later stages redid the document)
+    assert "0 new, 0 changed, 2 unchanged" in run_cli("import", str(both), db=db).stdout
+    assert current(db) == [(3, texts[2])]
 
 
 def test_files_are_read_by_what_they_hold_not_only_by_their_name(tmp_path):
