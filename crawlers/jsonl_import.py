@@ -170,6 +170,8 @@ def parse_line(
     if html is not None and text is not None:
         notes.append("'text' ignored: 'html' is given, and the text is extracted from it")
     published = obj.get("published_at")
+    if isinstance(published, str):  # spaces around a date, or an exporter's empty field
+        published = published.strip() or None
     wrong = dates.problem(published) if published is not None and dates is not None else None
     if wrong:
         notes.append(
@@ -222,22 +224,24 @@ def is_warc(path: str | Path) -> bool:
 
 def file_kind(path: str | Path) -> str:
     """How to read a file given to `import`: ``warc``, ``jsonl``, ``jsonl.gz`` (JSON Lines
-    gzipped) or ``utf-16``, by its name and then its first bytes. By name alone, a gzipped
+    gzipped), ``utf-16`` or ``utf-32``, by its name and then its first bytes. By name alone, a gzipped
     JSON Lines file, or a WARC file named otherwise (Heritrix's ``.warc.gz.open``), gave one
     "not UTF-8" or "not JSON" line for every line of it."""
     if is_warc(path):
         return "warc"
     with open(path, "rb") as handle:
-        head = handle.read(4)
+        head = handle.read(5)
     if head[:2] == b"\x1f\x8b":
         try:
             with gzip.open(path, "rb") as inner:
                 first = inner.read(5)
-        except (OSError, EOFError):
-            first = b""
+        except (OSError, EOFError, zlib.error):  # a broken stream: read as JSON Lines, it
+            first = b""  # says where it breaks off
         return "warc" if first == b"WARC/" else "jsonl.gz"
     if head.startswith(b"WARC/"):
         return "warc"
+    if head[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return "utf-32"
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "utf-16"
     return "jsonl"
@@ -276,7 +280,8 @@ class _Importer:
                 for number, raw in enumerate(_lines(handle, limit), 1):
                     self._line(file, number, raw, limit, dates)
         except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # a gzip stream broken off
-            report.warnings.append((file, number, f"the gzip stream breaks off after this line "
+            where = "after this line" if number else "before its first line"
+            report.warnings.append((file, number, f"the gzip stream breaks off {where} "
                                     f"({type(err).__name__}): what came before was read"))  # fmt: skip
 
     def _line(self, file: str, number: int, raw, limit: int, dates: _Dates) -> None:
@@ -357,9 +362,10 @@ def import_files(
                         report.malformed.append((file, 0, "empty file"))
                     elif (kind := file_kind(file)) == "warc":
                         importer.warc(file)
-                    elif kind == "utf-16":  # one line for the file, not two for each line
-                        report.malformed.append((file, 0, "UTF-16 text: JSON Lines are read as "
-                                                 "UTF-8 (iconv -f UTF-16 -t UTF-8 converts it)"))  # fmt: skip
+                    elif kind in ("utf-16", "utf-32"):  # one line for the file, not one a line
+                        wide = kind.upper()
+                        report.malformed.append((file, 0, f"{wide} text: JSON Lines are read as "
+                                                 f"UTF-8 (iconv -f {wide} -t UTF-8 converts it)"))  # fmt: skip
                     else:
                         importer.jsonl(file, dates, gzipped=kind == "jsonl.gz")
                 except OSError as err:

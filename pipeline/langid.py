@@ -228,7 +228,7 @@ class LangIdStage(Stage):
     """
 
     name: str = "langid"
-    version: str = "2"
+    version: str = "3"  # 3: a regional tag given at import is stored as its language
     requires: tuple[str, ...] = ("extract",)
     needs_html: bool = False
     method: str = "ensemble"

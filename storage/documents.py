@@ -137,6 +137,8 @@ def store_pages(
                 counts.tally(page.source, "unchanged")
                 continue
             version = seen[0] + 1 if seen else 1
+            if page.origin == "import":  # seen again later in the batch: as if in another
+                known.setdefault(doc_id, set()).add(digest)
             stored.append((doc_id, version, page))
             digests[doc_id, version] = digest
             if seen:

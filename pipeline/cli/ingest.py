@@ -185,4 +185,7 @@ def _echo_import_report(report) -> None:
         kinds = report.skipped_why.most_common()
         shown = ", ".join(f"{safe(why)} {n}" for why, n in kinds[:6])
         more = f", and {len(kinds) - 6} more kinds" if len(kinds) > 6 else ""
-        say(f"not imported: {report.skipped} WARC response(s) that are no HTML page: {shown}{more}")
+        say(
+            f"not imported: {report.skipped} WARC response(s) that are no page to import: "
+            f"{shown}{more}"
+        )

@@ -246,7 +246,7 @@ def test_a_warc_response_that_is_not_http_is_counted_as_skipped(tmp_path):
             writer.write_record(writer.create_warc_record(
                 url, "response", payload=io.BytesIO(b"<p>x</p>"), http_headers=headers))  # fmt: skip
     out = run_cli("import", str(path), db=tmp_path / "m.duckdb").stdout
-    assert ("not imported: 3 WARC response(s) that are no HTML page: not an HTTP response 1, "
+    assert ("not imported: 3 WARC response(s) that are no page to import: not an HTTP response 1, "
             "not HTML (text/plain) 1, HTTP 404 1") in out, out  # fmt: skip
 
 
@@ -269,6 +269,15 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
             json.dumps({"url": "https://f.example/empty-html", "html": "", "text": "Kept."}),
             # a regional tag is its language (before, English waited for an "en-us" model)
             json.dumps({"url": "https://f.example/en-us", "text": "Region.", "lang": "en-US"}),
+            # spaces around a date: the date (before, "is not a date"); "" is none given
+            json.dumps(
+                {
+                    "url": "https://f.example/spaced",
+                    "text": "Spaced.",
+                    "published_at": "  2026-10-02  ",
+                }
+            ),  # fmt: skip
+            json.dumps({"url": "https://f.example/none", "text": "None.", "published_at": ""}),
         ],
     )
     proc = run_cli("import", str(src), db=db)
@@ -285,8 +294,9 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
     assert f"{src}:3: warning: 'text' ignored: 'html' is given" in proc.stderr
     assert f"{src}:4:" not in proc.stderr
     assert f"{src}:5: skipped: 'text' must be a string, not a number" in proc.stderr
-    assert f"{src}:7:" not in proc.stderr and f"{src}:8:" not in proc.stderr
-    assert "imported 6 of 8 records: 6 new" in proc.stdout
+    for line in (7, 8, 9, 10):
+        assert f"{src}:{line}:" not in proc.stderr, proc.stderr
+    assert "imported 8 of 10 records: 8 new" in proc.stdout
     with connect(db, read_only=True) as con:
         rows = con.execute(
             "SELECT d.url, v.hint_published_at, d.published_at::DATE::VARCHAR, v.html IS NOT NULL "
@@ -299,7 +309,9 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
         ("https://f.example/empty-html", None, None, False, "Kept."),  # before: neither kept
         ("https://f.example/en-us", None, None, False, "Region."),
         ("https://f.example/lang", None, None, False, "Язык."),
+        ("https://f.example/none", None, None, False, "None."),
         ("https://f.example/ok", "2026-10-01", "2026-10-01", False, "Fine."),
+        ("https://f.example/spaced", "2026-10-02", "2026-10-02", False, "Spaced."),
     ]
     run_cli("process", "--stage", "extract", "--stage", "langid", "--no-progress", db=db)
     with connect(db, read_only=True) as con:
@@ -468,6 +480,16 @@ def test_a_url_new_in_the_file_and_changed_later_in_it_is_current_at_its_last_te
     # time, the current text swapped, and the later stages redid the document)
     assert "0 new, 0 changed, 2 unchanged" in run_cli("import", str(both), db=db).stdout
     assert current(db) == [(3, texts[2])]
+    # a text seen again later in one file is as if seen in another import: the same versions
+    # whatever the batches (before, a batch boundary between them decided)
+    url2 = "https://c.example/other"
+    aba = [json.dumps({"url": url2, "text": t}) for t in (texts[0], texts[1], texts[0])]
+    for size, name in ((500, "one.duckdb"), (1, "each.duckdb")):
+        from crawlers.jsonl_import import import_files
+
+        report = import_files(tmp_path / name, [write_jsonl(tmp_path / "aba.jsonl", aba)],
+                              batch_size=size)  # fmt: skip
+        assert (report.counts.new, report.counts.changed, report.counts.unchanged) == (1, 1, 1)
 
 
 def test_files_are_read_by_what_they_hold_not_only_by_their_name(tmp_path):
@@ -488,9 +510,18 @@ def test_files_are_read_by_what_they_hold_not_only_by_their_name(tmp_path):
     shutil.move(archive, open_name)
     wide = tmp_path / "wide.jsonl"
     wide.write_bytes(("\n".join(lines) + "\n").encode("utf-16"))
-    proc = run_cli("import", str(packed), str(open_name), str(wide), db=tmp_path / "n.duckdb",
-                   check=False)  # fmt: skip
+    plain = tmp_path / "plain.warc.open"  # uncompressed, named otherwise
+    write_warc(
+        tmp_path / "p.warc",
+        [("https://w.example/p", f"<html><body><p>{'word ' * 300}</p></body></html>")],
+    )
+    shutil.move(tmp_path / "p.warc", plain)
+    broken = tmp_path / "broken.gz"  # a gzip header, then no deflate stream
+    broken.write_bytes(gzip.compress(b"x")[:10] + b"\xff" * 20)
+    proc = run_cli("import", str(packed), str(open_name), str(wide), str(plain), str(broken),
+                   db=tmp_path / "n.duckdb", check=False)  # fmt: skip
     assert proc.returncode == 1  # the UTF-16 file: nothing could be imported from it
-    assert "imported 4 of 4 records: 4 new" in proc.stdout, proc.stdout + proc.stderr
+    assert "imported 5 of 5 records: 5 new" in proc.stdout, proc.stdout + proc.stderr
+    assert f"{broken}: warning: the gzip stream breaks off before its first line" in proc.stderr
     assert proc.stderr.count(f"{wide}: skipped: UTF-16 text") == 1
     assert "not UTF-8" not in proc.stderr and "not JSON" not in proc.stderr
