@@ -61,7 +61,7 @@ class PrintableFormatter(logging.Formatter):
     may quote what a hostile site sent (a feed's Content-Type header in feedparser's
     complaint), and an escape sequence in it must not reach the operator's terminal. Line
     breaks stay (a traceback with -v). Without ``tracebacks`` (-v), a record's traceback
-    is cut to its last line: scrapy logs one for every site that is down (its robots.txt
+    is cut to the error's type and first line: scrapy logs one for every site that is down (its robots.txt
     middleware), some sixty lines that cron mailed for one dead source."""
 
     def __init__(self, fmt: str, tracebacks: bool = True) -> None:

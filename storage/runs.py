@@ -78,9 +78,15 @@ def _live(con: duckdb.DuckDBPyConnection) -> list[tuple[str, dict]]:
         except (ValueError, AttributeError):
             who = None
         if isinstance(who, dict) and still_running(who):
-            started = started_at.astimezone(UTC).isoformat(timespec="seconds")
-            live.append((run_id, {**who, "started_at": started}))
+            live.append((run_id, as_holder(who, started_at)))
     return live
+
+
+def as_holder(who: dict, started_at: datetime) -> dict:
+    """A running run's writer (``identity``) as a lock file names its holder: the same
+    fields (the lock inodes are for finding it), started to the second."""
+    return {**{k: v for k, v in who.items() if k != "lock_inodes"},
+            "started_at": started_at.astimezone(UTC).isoformat(timespec="seconds")}  # fmt: skip
 
 
 def finish_run(

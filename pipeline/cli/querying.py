@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import click
 
@@ -115,6 +114,7 @@ def status(obj: Context, fmt):
     from storage import connect
     from storage.lock import holder, still_running
     from storage.queries import status as status_query
+    from storage.runs import as_holder
 
     with connect(obj.db_path, read_only=True) as con:
         report = status_query(con, obj.stages())
@@ -127,12 +127,7 @@ def status(obj: Context, fmt):
             who = (run.get("summary") or {}).get("writer")
             run["alive"] = report["writer"] is not None or still_running(who or {})
             if report["writer"] is None and run["alive"]:
-                started = run["started_at"]  # as the lock file says it: to the second
-                if isinstance(started, datetime):
-                    started = started.astimezone(UTC).isoformat(timespec="seconds")
-                # the lock file's fields: the inodes are for finding it (storage/lock.py)
-                who = {k: v for k, v in who.items() if k != "lock_inodes"}
-                report["writer"] = {**who, "started_at": started}
+                report["writer"] = as_holder(who, run["started_at"])
     target = obj.config["translate"].get("target", "en")
     needs = report["translation_needs"]
     report["source_problems"] = source_problems(obj)
