@@ -310,12 +310,12 @@ class _Importer:
         self.add(file, item)
 
     def warc(self, file: str) -> None:
-        from crawlers.warc import WarcProblem, read_warc
+        from crawlers.warc_read import WarcProblem, read_warc
 
         report = self.report
         for item in read_warc(file, max_bytes=self.max_bytes):  # bodies unpacked no further
             if isinstance(item, WarcProblem):
-                if item.offset == 0 and item.records == 0:  # nothing of the file is readable
+                if item.whole_file:  # nothing of the file is readable
                     report.malformed.append((file, 0, item.note))
                 else:
                     report.warnings.append((file, 0, item.note))

@@ -41,7 +41,7 @@ def read_record(warc_file: str, offset: int, length: int, db_path: Path) -> Arch
     from w3lib.encoding import html_to_unicode
     from warcio.archiveiterator import ArchiveIterator
 
-    from crawlers.warc import response_body
+    from crawlers.warc_read import response_body
 
     path = _locate(warc_file, db_path)
     if not path.is_file():

@@ -172,8 +172,8 @@ def test_v_runs_counts_the_malformed_records_the_import_printed(tmp_path):
     assert row == [(2, 1, 1)]  # imported + malformed = records, as printed
 
 
-def write_warc(path, pages: list[tuple[str, str]]) -> list[int]:
-    """A gzipped WARC of HTML responses; returns each record's offset."""
+def write_warc(path, pages: list[tuple[str, str]], gzip: bool = True) -> list[int]:
+    """A WARC of HTML responses, gzipped unless told; returns each record's offset."""
     import io
 
     from warcio.statusandheaders import StatusAndHeaders
@@ -181,7 +181,7 @@ def write_warc(path, pages: list[tuple[str, str]]) -> list[int]:
 
     offsets = []
     with open(path, "wb") as handle:
-        writer = WARCWriter(handle, gzip=True)
+        writer = WARCWriter(handle, gzip=gzip)
         for url, html in pages:
             offsets.append(handle.tell())
             headers = StatusAndHeaders(
