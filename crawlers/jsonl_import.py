@@ -358,7 +358,10 @@ def import_files(
                 file = str(path)
                 report.by_file.setdefault(file, 0)
                 try:
-                    if Path(file).stat().st_size == 0:
+                    if Path(file).is_dir():
+                        report.malformed.append((file, 0, "a folder, not a file: name the files "
+                                                 "in it (FOLDER/*.warc.gz, ...)"))  # fmt: skip
+                    elif Path(file).stat().st_size == 0:
                         report.malformed.append((file, 0, "empty file"))
                     elif (kind := file_kind(file)) == "warc":
                         importer.warc(file)

@@ -126,7 +126,7 @@ def crawl(obj: Context, sources, frontier, wait, max_duration):
 
 
 @click.command("import")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @common_options
 @click.pass_obj
 def import_(obj: Context, files):
@@ -136,14 +136,20 @@ def import_(obj: Context, files):
     "source", "lang"} per line; malformed lines are reported with their numbers and skipped.
     WARC (.warc, .warc.gz, from narrascope, browsertrix, wget --warc-file, ...): every HTML
     response is imported and keeps a pointer to its record; other records are skipped.
-    Exits 1 when nothing could be imported from a file.
+    Exits 1 when nothing could be imported from a file (a missing one, or a folder,
+    included: the other files are imported all the same), 2 when no file named is one.
 
     \b
     Example:  narrascope import corpus.jsonl crawl-2026-11.warc.gz
     """
+    from pathlib import Path
+
     from crawlers.jsonl_import import import_files
     from pipeline.output import terminal_safe as safe
 
+    if not any(Path(file).is_file() for file in files):  # a typo: no run to record
+        named = ", ".join(safe(f) + (" (a folder)" if Path(f).is_dir() else "") for f in files)
+        raise click.BadParameter(f"no such file: {named}", param_hint="'FILES...'")
     # the report is printed inside the run, before its end is recorded: a stop signal while
     # it waits for its reader (`| less`) stops the run, recorded `interrupted` as the exit
     # code says (printed after the lock, the process died of the signal, the run `ok`)

@@ -156,6 +156,28 @@ def test_a_file_with_nothing_importable_exits_1_naming_it(tmp_path):
     assert run_cli("import", str(good), db=db).returncode == 0
 
 
+def test_a_missing_file_or_a_folder_is_named_and_the_other_files_still_import(tmp_path):
+    """`import exports/*.jsonl typo.jsonl`: one missing file (or a folder) was a usage error
+    that imported nothing, so a cron job lost the whole day's files to one name."""
+    db = tmp_path / "n.duckdb"
+    good = write_jsonl(tmp_path / "good.jsonl", [good_line(1)])
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    missing = tmp_path / "typo.jsonl"
+    proc = run_cli("import", str(good), str(missing), str(folder), db=db, check=False)
+    assert proc.returncode == 1
+    assert f"{missing}: skipped: cannot read: No such file or directory" in proc.stderr
+    assert f"{folder}: skipped: a folder, not a file: name the files in it" in proc.stderr
+    assert f"error: nothing could be imported from {missing}, {folder}" in proc.stderr
+    assert stored_urls(db) == ["https://ok.example/1"]
+    # with no file at all to read, it is a usage error, and no run is recorded
+    proc = run_cli("import", str(missing), str(folder), db=db, check=False)
+    assert proc.returncode == 2
+    assert f"no such file: {missing}, {folder} (a folder)" in proc.stderr
+    with connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+
+
 def test_v_runs_counts_the_malformed_records_the_import_printed(tmp_path):
     """An empty file is no record: v_runs.malformed ("records that could not be read") said 2
     of 2 records malformed beside 1 imported, where the command printed 1 malformed."""
