@@ -88,9 +88,25 @@ class _Dates:
     ``TRY_CAST(... AS TIMESTAMPTZ)``) and a plausible publication date (``PLAUSIBLE_SQL``,
     which the store applies), asked of DuckDB itself so that they never disagree."""
 
+    UNREAD = "is not a date (ISO 8601 expected): kept as given"
+
     def __init__(self):
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")  # as the store reads a date without an offset
+
+    @staticmethod
+    def extended(value: str) -> str:
+        """``value`` in ISO 8601's extended form where it is in another that DuckDB does not
+        read (the basic "20261125", week dates "2026-W48-3"), as given otherwise."""
+        from datetime import date
+
+        text = value.replace("Z", "+00:00") if value.endswith("Z") else value
+        for kind in (date, datetime):
+            try:
+                return kind.fromisoformat(text).isoformat()
+            except ValueError:
+                continue
+        return value
 
     def problem(self, value: str) -> str | None:
         """What keeps ``value`` from being the publication date, or None."""
@@ -99,7 +115,7 @@ class _Dates:
             f"SELECT d IS NULL, {test} FROM (SELECT TRY_CAST(? AS TIMESTAMPTZ) AS d)", [value]
         ).fetchone()
         if row[0]:
-            return "is not a date (ISO 8601 expected): kept as given"
+            return self.UNREAD
         if impossible_offset(value):
             return (
                 "has a UTC offset no place has (beyond -12:00 to +14:00): kept in the page's "
@@ -173,6 +189,8 @@ def parse_line(
     if isinstance(published, str):  # spaces around a date, or an exporter's empty field
         published = published.strip() or None
     wrong = dates.problem(published) if published is not None and dates is not None else None
+    if wrong == _Dates.UNREAD and (extended := dates.extended(published)) != published:
+        published, wrong = extended, dates.problem(extended)  # "20261125", "2026-W48-3"
     if wrong:
         notes.append(
             f"'published_at' {_short(json.dumps(published, ensure_ascii=False), 40)} {wrong}, "
