@@ -19,10 +19,17 @@ _CYRILLIC = re.compile("[\u0400-\u04ff]")
 _LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{1,8}){0,3}")
 
 
+#: ISO 639 codes that name no language: undetermined, several, no linguistic content, none
+#: coded. An exporter writes them for "unknown": given at import, the language is detected.
+NO_LANGUAGE = {"und", "mul", "zxx", "mis"}
+
+
 def is_language_tag(hint: str | None) -> bool:
     """Whether a given language (an import's ``lang``) is taken as the document's: a code
-    such as "ru" or "pt-BR"; anything else is ignored and the language detected."""
-    return bool(_LANGUAGE_TAG.fullmatch((hint or "").strip().lower()))
+    such as "ru" or "pt-BR"; anything else, "und" among them, is ignored and the language
+    detected."""
+    tag = (hint or "").strip().lower()
+    return bool(_LANGUAGE_TAG.fullmatch(tag)) and language_of(tag) not in NO_LANGUAGE
 
 
 def language_of(tag: str) -> str:
@@ -228,7 +235,8 @@ class LangIdStage(Stage):
     """
 
     name: str = "langid"
-    version: str = "3"  # 3: a regional tag given at import is stored as its language
+    version: str = "4"  # 3: a regional tag given at import is stored as its language; 4: a
+    # code naming no language ("und", "mul") given at import is detected, not taken
     requires: tuple[str, ...] = ("extract",)
     needs_html: bool = False
     method: str = "ensemble"

@@ -300,6 +300,14 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
                 }
             ),  # fmt: skip
             json.dumps({"url": "https://f.example/none", "text": "None.", "published_at": ""}),
+            # "und" names no language: detected, without a word (before, stored as "und")
+            json.dumps(
+                {
+                    "url": "https://f.example/und",
+                    "lang": "und",
+                    "text": "Это документ на русском языке о погоде и политике.",
+                }
+            ),  # fmt: skip
         ],
     )
     proc = run_cli("import", str(src), db=db)
@@ -316,9 +324,9 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
     assert f"{src}:3: warning: 'text' ignored: 'html' is given" in proc.stderr
     assert f"{src}:4:" not in proc.stderr
     assert f"{src}:5: skipped: 'text' must be a string, not a number" in proc.stderr
-    for line in (7, 8, 9, 10):
+    for line in (7, 8, 9, 10, 11):
         assert f"{src}:{line}:" not in proc.stderr, proc.stderr
-    assert "imported 8 of 10 records: 8 new" in proc.stdout
+    assert "imported 9 of 11 records: 9 new" in proc.stdout
     with connect(db, read_only=True) as con:
         rows = con.execute(
             "SELECT d.url, v.hint_published_at, d.published_at::DATE::VARCHAR, v.html IS NOT NULL "
@@ -334,11 +342,14 @@ def test_bad_fields_are_reported_not_misnamed_or_dropped_silently(tmp_path):
         ("https://f.example/none", None, None, False, "None."),
         ("https://f.example/ok", "2026-10-01", "2026-10-01", False, "Fine."),
         ("https://f.example/spaced", "2026-10-02", "2026-10-02", False, "Spaced."),
-    ]
+        ("https://f.example/und", None, None, False,
+         "Это документ на русском языке о погоде и политике."),
+    ]  # fmt: skip
     run_cli("process", "--stage", "extract", "--stage", "langid", "--no-progress", db=db)
     with connect(db, read_only=True) as con:
         langs = dict(con.execute("SELECT url, lang FROM v_documents").fetchall())
     assert langs["https://f.example/en-us"] == "en"  # provided, as its language
+    assert langs["https://f.example/und"] == "ru"  # detected
 
 
 def test_import_holds_the_writer_lock_and_records_its_run(tmp_path):

@@ -36,12 +36,18 @@ def test_too_short_is_und_and_provided_language_wins():
             DocInput("a", 1, "u", None, text="ok 42"),
             DocInput("b", 1, "u", None, text=SAMPLES["de"], hint_lang="EN"),
             DocInput("c", 1, "u", None, text=SAMPLES["uk"]),
+            # codes that name no language are no language given (before, stored as given:
+            # an exporter's "und" kept the document out of translation and every --lang)
+            DocInput("d", 1, "u", None, text=SAMPLES["de"], hint_lang="und"),
+            DocInput("e", 1, "u", None, text=SAMPLES["ru"], hint_lang="MUL"),
         ]
     )
     assert [(r.lang, r.method) for r in results] == [
         ("und", "ensemble"),
         ("en", "provided"),
         ("uk", "ensemble"),
+        ("de", "ensemble"),
+        ("ru", "ensemble"),
     ]
 
 

@@ -173,7 +173,7 @@ def test_a_killed_worker_loses_nothing(local_db, store, engine, tmp_path, monkey
     db = copy_of(store, tmp_path, "fault")
     run_stages(db, [ExtractStage()], batch_size=BATCH, run_stage=engine.run_stage)
     with connect(db, read_only=True) as con:
-        keys = pending(con, "langid", "3", ("extract",))
+        keys = pending(con, "langid", "4", ("extract",))
         urls = dict(con.execute("SELECT doc_id, url FROM document_versions").fetchall())
     batches = [{urls[k[0]] for k in keys[i : i + BATCH]} for i in range(0, len(keys), BATCH)]
     victim = sorted(batches[2])[0]

@@ -28,9 +28,9 @@ def test_process_is_idempotent(tmp_path):
     db = tmp_path / "n.duckdb"
     import_docs(tmp_path, db)
     first = run_cli("process", "--no-progress", db=db).stdout
-    assert "extract v2: 5 done" in first and "langid v3: 5 done" in first
+    assert "extract v2: 5 done" in first and "langid v4: 5 done" in first
     again = run_cli("process", "--no-progress", db=db).stdout
-    assert "extract v2: 0 done, 0 rejected" in again and "langid v3: 0 done, 0 rejected" in again
+    assert "extract v2: 0 done, 0 rejected" in again and "langid v4: 0 done, 0 rejected" in again
     status = run_cli("status", "--format", "json", db=db).stdout
     report = json.loads(status)
     assert set(report["backlog"].values()) == {0}
@@ -78,7 +78,7 @@ def test_limit_and_force(tmp_path):
     assert bad.returncode == 2 and "unknown stage(s) nope; known stages: extract" in bad.stderr
     # --force with the default stages redoes every stage that can be redone
     forced = run_cli("process", "--force", "--no-progress", db=db)
-    assert "extract v2: 5 done" in forced.stdout and "langid v3: 5 done" in forced.stdout
+    assert "extract v2: 5 done" in forced.stdout and "langid v4: 5 done" in forced.stdout
     assert "cluster: not redone by --force (run `narrascope cluster --rebuild`" in forced.stdout
     refused = run_cli("process", "--stage", "cluster", "--force", db=db, check=False)
     assert refused.returncode == 2 and "cluster --rebuild" in refused.stderr
