@@ -130,8 +130,8 @@ def store_pages(
             if page.origin == "crawl":
                 crawled.append((page, digest))
             seen = current.get(doc_id)
-            if seen and (unchanged(seen[1], page, digest)
-                         or page.origin == "import" and digest in known.get(doc_id, ())):  # fmt: skip
+            if seen and (unchanged(seen[1], page, digest) or page.origin == "import"
+                         and any(unchanged(h, page, digest) for h in known.get(doc_id, ()))):  # fmt: skip
                 version = moved.get(doc_id, (seen[0], page.fetched_at))[0]
                 moved[doc_id] = (version, _later(moved.get(doc_id), page.fetched_at))
                 counts.unchanged += 1

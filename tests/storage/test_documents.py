@@ -105,6 +105,23 @@ def test_versions_stored_before_content_hashes_do_not_all_change_at_the_upgrade(
         assert store_pages(con, [page(url, post(recent=4))]).unchanged == 1
 
 
+def test_an_imported_copy_of_a_version_stored_before_content_hashes_is_that_version(tmp_path):
+    """An archive's copy of a page's first version, stored before content hashes, imported
+    after the page changed: it was a new version (only the current version's hash was read
+    the old way), and the old text became the current one again."""
+    from storage.documents import raw_hash
+
+    url = "https://wp.example/old/"
+    with connect(tmp_path / "d.duckdb") as con:
+        store_pages(con, [page(url, post())])
+        con.execute("UPDATE document_versions SET content_hash = ?", [raw_hash(page(url, post()))])
+        assert store_pages(con, [page(url, post(body="Стороны уступили."))]).changed == 1
+        old = PageRecord(url=url, source="s", origin="import", fetched_at=datetime.now(UTC),
+                         html=post())  # fmt: skip
+        assert store_pages(con, [old]).unchanged == 1
+        assert con.execute("SELECT current_version FROM documents").fetchone()[0] == 2
+
+
 LAYOUTS = {  # where real sites keep the article: inside elements named like page furniture
     "asp.net form": '<form id="aspnetForm"><h1>T</h1><p>{body}</p><div class="sidebar">{r}</div>'
                     "</form>",
