@@ -27,10 +27,15 @@ from scrapy.exceptions import (
 from twisted.internet.error import ConnectionRefusedError as TCPConnectionRefused
 from twisted.internet.error import DNSLookupError
 
+from crawlers.safety import PrivateAddressRefused, RedirectLoop, SchemeRefused
+
 # no server to ask, or refused by us before asking: the pages' own requests fail the same
 # way and record why, which disallowing them would hide behind "robots.txt"
 NOT_ASKED = (IgnoreRequest, DownloadConnectionRefusedError, TCPConnectionRefused,
              CannotResolveHostError, DNSLookupError, UnsupportedURLSchemeError)  # fmt: skip
+
+#: refused by the crawl's own checks, not by the site
+REFUSED = (PrivateAddressRefused, SchemeRefused, RedirectLoop)
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,10 @@ class Rfc9309RobotsMiddleware(RobotsTxtMiddleware):
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
         if isinstance(exc, NOT_ASKED):  # a private address, the deadline, no server
+            if isinstance(exc, REFUSED):  # its rules go unread: say so, scrapy says nothing
+                self._stats.inc_value("robotstxt/refused")
+                log.warning("%s: robots.txt was not read (%s); its pages are crawled as if it "
+                            "had none (RFC 9309: unavailable)", netloc, exc)  # fmt: skip
             super()._robots_error(exc, netloc)
             return
         self._stats.inc_value(f"robotstxt/exception_count/{type(exc)}")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from crawlers.demo import render
 from crawlers.safety import retry_after_seconds
 from storage.documents import decompress_html
-from tests.conftest import LocalSite
+from tests.conftest import LocalSite, run_cli
 from tests.crawlers.test_spiders import FAST, PARA, article, crawl, rows, sources_file
 
 PUBLIC_IP = "93.184.215.14"  # a globally routable address literal: no DNS needed
@@ -155,10 +155,18 @@ def test_a_robots_txt_redirect_does_not_reach_another_sources_private_host(tmp_p
         f'[[source]]\nname = "{name}"\nhome = "{home}/"\nfeeds = ["{home}/feed/"]\n'
         "allow_private = true\n" for name, home in (("intra", inside), ("local", site.base))
     ), encoding="utf-8")  # fmt: skip
-    out = crawl(tmp_path, str(tmp_path / "sources.toml"))
-    assert "2 new" in out, out
+    (tmp_path / "narrascope.toml").write_text(FAST)
+    proc = run_cli("--config", str(tmp_path / "narrascope.toml"), "crawl", "--sources",
+                   str(tmp_path / "sources.toml"), db=tmp_path / "n.duckdb")  # fmt: skip
+    assert "2 new" in proc.stdout, proc.stdout
     assert "/secret-robots.txt" not in [path for path, _ in log]
     assert rows(tmp_path, "SELECT count(*) FROM rejections") == [(0,)]  # no robots_txt
+    # and the crawl says that intra's rules went unread, and why (before: not a word)
+    assert (
+        f"localhost:{intra.server.server_address[1]}: robots.txt was not read (refused non-public "
+        f"address for 127.0.0.1 ({site.base}/secret-robots.txt)); its pages are crawled as if "
+        "it had none"
+    ) in proc.stderr, proc.stderr
 
 
 def test_a_robots_txt_redirect_within_its_own_sources_allowance_is_followed(tmp_path, local_site):
