@@ -348,12 +348,13 @@ def test_a_stop_signal_ends_a_reading_commands_long_query_at_once(tmp_path, sign
     assert time.monotonic() - sent < 10
 
 
-# Ctrl-C as `process` is about to take the writer lock, before its handlers are in place.
-INT_BEFORE_LOCK = """
+# Ctrl-C (or SIGTERM) as `process` is about to take the writer lock, before its handlers are
+# in place.
+STOP_BEFORE_LOCK = """
 import os, runpy, signal, sys, time
 import storage.lock as lock
 def writer_lock(*args, **kwargs):
-    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), int(os.environ["STOP_WITH"]))
     time.sleep(5)
 lock.writer_lock = writer_lock
 sys.argv = ["narrascope", *sys.argv[1:]]
@@ -361,13 +362,17 @@ runpy.run_module("pipeline.cli", run_name="__main__")
 """
 
 
-def test_ctrl_c_before_a_command_takes_the_lock_exits_130(tmp_path):
-    """Before, click said "Aborted!" and exited 1, which a cron wrapper reads as a failure."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_a_stop_signal_before_a_command_takes_the_lock_is_said_and_exits_128_plus_it(
+    tmp_path, signum
+):
+    """Before, Ctrl-C there made click say "Aborted!" and exit 1, which a cron wrapper reads
+    as a failure; SIGTERM ended the process with no word on stderr."""
     config = tmp_path / "narrascope.toml"
     config.write_text(CONFIG)
     run_cli("init", db=tmp_path / "n.duckdb")
-    proc = wrapped(INT_BEFORE_LOCK, tmp_path / "n.duckdb", config, "process", timeout=60)
-    assert (proc.returncode, proc.stderr.strip().splitlines()) == (
-        130,
-        ["error: interrupted by SIGINT: it stopped before it finished"],
-    )
+    proc = wrapped(STOP_BEFORE_LOCK, tmp_path / "n.duckdb", config, "process", timeout=60,
+                   env={"STOP_WITH": str(int(signum))})  # fmt: skip
+    said = {signal.SIGINT: "error: interrupted by SIGINT: it stopped before it finished",
+            signal.SIGTERM: "error: interrupted by SIGTERM"}  # fmt: skip
+    assert (proc.returncode, proc.stderr.strip().splitlines()) == (128 + signum, [said[signum]])

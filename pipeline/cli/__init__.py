@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import click
 
+from pipeline.cli import _early  # noqa: F401 - first of ours: it puts a handler in place
 from pipeline.cli.alerting import alerts
 from pipeline.cli.app import Context, cli, common_options
 from pipeline.cli.dashboard import dashboard
