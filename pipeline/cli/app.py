@@ -162,9 +162,11 @@ class Group(click.Group):
             self._fail(ctx, stopped, str(stopped))
         except (*EXPECTED_ERRORS, Interrupted) as err:  # Interrupted: exit 128 + signal
             err = _stopped(err)
-            self._fail(ctx, err, str(err))
+            self._fail(ctx, err, _full(ctx, err) or str(err))
         except Exception as err:  # noqa: BLE001 - one line, not a traceback, without -v
             err = _stopped(err)
+            if full := _full(ctx, err):
+                self._fail(ctx, err, full)
             verbose = ctx.obj is not None and getattr(ctx.obj, "verbose", False)
             where = "" if verbose else " (-v shows where)"
             message = f"unexpected {type(err).__name__}: {err}{where}"
@@ -183,6 +185,15 @@ class Group(click.Group):
             message, extra={"event": "error", "exit_code": code, "file_only": True}
         )
         sys.exit(code)
+
+
+def _full(ctx, err: BaseException) -> str | None:
+    """The line for a full disk, unless the error says more already (a stage's "stopped")."""
+    from pipeline.errors import StageFailed, disk_full
+
+    if isinstance(err, StageFailed | Interrupted):
+        return None
+    return disk_full(err, getattr(ctx.obj, "db_path", None))
 
 
 def _stopped(err: BaseException) -> BaseException:
