@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from scrapy.exceptions import IgnoreRequest
+
 # hop-by-hop framing the downloader already undid: the archived body is de-chunked
 _DROP_HEADERS = {b"transfer-encoding"}
 #: a WARC extension field on narrascope's response records: the spider callback that read the
@@ -14,6 +16,11 @@ _DROP_HEADERS = {b"transfer-encoding"}
 CALLBACK_HEADER = "WARC-Narrascope-Callback"
 #: ... and on a page reached by links, the crawl's [crawl] min_article_chars
 MIN_CHARS_HEADER = "WARC-Narrascope-Min-Article-Chars"
+
+
+class NotArchived(IgnoreRequest):
+    """A response the evidence archive could not take (a full disk): it is not stored, and the
+    crawl stops (``WarcMiddleware``)."""
 
 
 class WarcArchive:
@@ -128,7 +135,9 @@ class WarcMiddleware:
                 )  # fmt: skip
             except OSError as err:
                 self._failed(err)
-                raise  # this page is not stored: it has no evidence (fetched again next crawl)
+                # this page is not stored: it has no evidence (fetched again next crawl). Not
+                # the site's failure: no fetch_error, and no robots.txt taken as unreachable
+                raise NotArchived(str(err)) from err
         return response
 
     def _failed(self, err: OSError) -> None:
@@ -147,4 +156,7 @@ class WarcMiddleware:
 
     def closed(self, spider=None):
         if self.archive is not None:
-            self.archive.close()
+            try:
+                self.archive.close()
+            except OSError as err:  # the last record's bytes could not be written out
+                self._failed(err)

@@ -68,8 +68,9 @@ def failure_reason(failure) -> tuple[str, str] | None:
     from crawlers.deadline import StoppedForTime
     from crawlers.headers import MARK as HEADERS_MARK
     from crawlers.safety import PrivateAddressRefused, RedirectLoop, SchemeRefused, refused_answer
+    from crawlers.warc import NotArchived
 
-    if failure.check(StoppedForTime):
+    if failure.check(StoppedForTime, NotArchived):  # our side stopped: fetched next run
         return None
     url = failure.request.url
     message = str(failure.value)

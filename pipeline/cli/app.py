@@ -188,10 +188,11 @@ class Group(click.Group):
 
 
 def _full(ctx, err: BaseException) -> str | None:
-    """The line for a full disk, unless the error says more already (a stage's "stopped")."""
+    """The line for a full disk, unless the error says more already (a stage's "stopped", a
+    crawl's "could not write the evidence archive in DIR")."""
     from pipeline.errors import StageFailed, disk_full
 
-    if isinstance(err, StageFailed | Interrupted):
+    if isinstance(err, StageFailed | Interrupted | CommandError):
         return None
     return disk_full(err, getattr(ctx.obj, "db_path", None))
 

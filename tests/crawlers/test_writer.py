@@ -365,6 +365,9 @@ def test_an_archive_that_cannot_be_written_fails_the_crawl(tmp_path, local_site)
     assert status == "failed"
     # nothing stored without its record
     assert rows(tmp_path, "SELECT count(*) FROM page_meta WHERE warc_file IS NULL") == [(0,)]
+    # and the pages it could not archive are not the site's failure: no fetch_error each,
+    # which made the source's health say its pages failed
+    assert rows(tmp_path, "SELECT reason, count(*) FROM rejections GROUP BY ALL") == []
 
     out = run_cli("--config", str(config), "crawl", "--sources", sources, db=db).stdout
     assert "crawl ok" in out
