@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.langid import NO_LANGUAGE, is_language_tag, language_of
+from pipeline.langid import is_language_tag
 from storage import connect
 from storage.dates import PLAUSIBLE_SQL, impossible_offset
 from storage.documents import store_pages
@@ -197,8 +197,8 @@ def parse_line(
             "but not used as the publication date"
         )
     lang = obj.get("lang")
-    # "" is no language given, and so are "und", "mul" (NO_LANGUAGE): detected, as it says
-    if lang and lang.strip() and not is_language_tag(lang) and language_of(lang) not in NO_LANGUAGE:
+    # "" is no language given; "und", "mul" name none (NO_LANGUAGE): detected, as they say
+    if lang and lang.strip() and not is_language_tag(lang):
         notes.append(
             f"'lang' {_short(json.dumps(lang, ensure_ascii=False), 40)} is not a language code "
             "(like ru, en, pt-BR): ignored, the language is detected"

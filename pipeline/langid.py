@@ -25,11 +25,16 @@ NO_LANGUAGE = {"und", "mul", "zxx", "mis"}
 
 
 def is_language_tag(hint: str | None) -> bool:
+    """Whether ``hint`` has the shape of a language code: "ru", "pt-BR", "und" (as `--lang`
+    takes one: "und" is what the stage stores for a text too short to tell)."""
+    return bool(_LANGUAGE_TAG.fullmatch((hint or "").strip().lower()))
+
+
+def names_a_language(hint: str | None) -> bool:
     """Whether a given language (an import's ``lang``) is taken as the document's: a code
-    such as "ru" or "pt-BR"; anything else, "und" among them, is ignored and the language
-    detected."""
-    tag = (hint or "").strip().lower()
-    return bool(_LANGUAGE_TAG.fullmatch(tag)) and language_of(tag) not in NO_LANGUAGE
+    such as "ru" or "pt-BR"; anything else, "und" and the other NO_LANGUAGE codes among
+    them, is ignored and the language detected."""
+    return is_language_tag(hint) and language_of(hint) not in NO_LANGUAGE
 
 
 def language_of(tag: str) -> str:
@@ -271,7 +276,7 @@ class LangIdStage(Stage):
     def process(self, batch: list[DocInput], found=None, prepared=None) -> list:
         results: list[LanguageResult | Rejection] = []
         for doc in batch:
-            if is_language_tag(doc.hint_lang):
+            if names_a_language(doc.hint_lang):
                 lang, conf, method = language_of(doc.hint_lang), 1.0, "provided"
             else:
                 lang, conf = self.detect(doc.text or "")

@@ -278,6 +278,9 @@ def test_semantic_search_in_a_language_without_vectors_says_so(tmp_path):
     assert english == lower
     assert_one_error_line(run_cli("search", "x", "--lang", "r!", db=db, check=False), 2,
                           "'r!' is not a language code")  # fmt: skip
+    # "und" (a text too short to tell) is what the stage stores: a filter, not a typo
+    assert_one_error_line(run_cli("search", "x", "--lang", "und", db=db, check=False), 1,
+                          "no documents in 'und'")  # fmt: skip
     # a tag as imports give it is read as its language, pt (here one no document is in)
     assert_one_error_line(run_cli("search", "x", "--lang", "pt-BR", db=db, check=False), 1,
                           "no documents in 'pt'")  # fmt: skip
