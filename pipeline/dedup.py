@@ -341,7 +341,7 @@ class DedupStage(Stage):
             idx = w.rows(lang, near)
             if not len(idx):
                 continue
-            best = idx[int(np.argmax(sims[idx]))]
+            best = w.best(idx, sims, doc.doc_id)
             if sims[best] < self.translated_threshold:
                 continue
             if not 0.5 <= w.lengths[best] / max(length, 1) <= 2.0:
@@ -398,6 +398,20 @@ class _Window:
         if self.done is None or self.done[row]:
             return True
         return self.order.get(self.ids[row], len(self.order)) < self.order.get(doc_id, -1)
+
+    def best(self, idx: np.ndarray, sims: np.ndarray, doc_id: str) -> int:
+        """The row of ``idx`` nearest the document, of those tied for it (a piece and its
+        exact copies have one vector) the first handled before the document, then the
+        earliest dated, then by id. By the window's order alone, the tie went to whichever
+        copy's id came first, and a translation was linked to its original or not by the
+        hash of URLs (the demo's ports): 10 or 11 translated copies from one run to the next."""
+        top = float(sims[idx].max())
+        tied = idx[sims[idx] >= top - 1e-6]
+        if len(tied) == 1:
+            return int(tied[0])
+        return int(min(tied, key=lambda row: (not self.before(row, doc_id),
+                                              self.seen[row] if self.seen is not None else 0.0,
+                                              self.ids[row])))  # fmt: skip
 
     def centred(self, vector, lang: str | None, row: int) -> float:
         """The cosine of ``vector`` (a document in ``lang``) and the window's ``row``, each

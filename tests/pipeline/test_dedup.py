@@ -355,6 +355,25 @@ def test_a_translated_pair_is_linked_once_from_the_document_handled_later():
     assert [o for o, _, _ in translated([ru], window, done=[True, False])["b"]] == ["a"]
 
 
+def test_a_translation_of_a_piece_and_its_exact_copy_links_to_the_one_handled_before():
+    """A piece ("a") and its exact copy elsewhere ("z", the same vector) in the window, the
+    copy not handled yet, and a translation ("b") handled now. The tie went by the window's
+    order: to "z", which was skipped as handled later, so "b" got no link at all (the demo's
+    10 or 11 translated copies, by the hash of its URLs). Now it goes to "a"; and among those
+    handled before, to the earliest dated."""
+    a, b = unit(1, 0, 0), unit(0.95, 0.3, 0)
+    ru = doc("b", "r" * 110, lang="ru")
+    window = [("z", "en", 100, a), ("a", "en", 100, a), ("b", "ru", 110, b)]
+    got = translated([ru], window, done=[False, True, False])
+    assert [o for o, _, _ in got["b"]] == ["a"]
+    day = datetime(2026, 10, 2, tzinfo=UTC)
+    found = dated([("z", "en", a, day), ("a", "en", a, day.replace(day=1)),
+                   ("b", "ru", b, day.replace(day=3))], {"b"})  # fmt: skip
+    batch = [doc("b", "r" * 100, lang="ru", seen_at=day.replace(day=3))]
+    got = links_with_sims(run_batch(DedupStage(translated=True), batch, found))
+    assert [o for o, _, _ in got["b"]] == ["a"]  # handled before both: the earlier
+
+
 def test_a_translation_that_is_nearer_to_another_document_is_not_a_copy():
     a, b = unit(1, 0, 0), unit(0.95, 0.3, 0)
     closer = unit(0.9, 0.43, 0)  # b's nearest English document, not a
