@@ -80,15 +80,16 @@ def next_record_start(handle, after: int) -> int | None:
     at = after + 1
     while True:
         handle.seek(at)
-        chunk = handle.read(_CHUNK + 64)
+        chunk = handle.read(_CHUNK + 256)  # a start just before _CHUNK is matched whole
         if not chunk:
             return None
-        match = _PLAIN_START.search(chunk, 0, _CHUNK + 16)
-        found = chunk.find(_GZIP_START, 0, _CHUNK)
+        match = _PLAIN_START.search(chunk)
+        end = _CHUNK + len(_GZIP_START) - 1  # the members that start before _CHUNK
+        found = chunk.find(_GZIP_START, 0, end)
         while found != -1 and (match is None or found < match.start()):
             if _is_record(handle, at + found):
                 return at + found
-            found = chunk.find(_GZIP_START, found + 1, _CHUNK)
+            found = chunk.find(_GZIP_START, found + 1, end)
         if match is not None and match.start() < _CHUNK:
             return at + match.start()
         if len(chunk) <= _CHUNK:
@@ -257,9 +258,9 @@ class _Reading:
                                     f"broken record)", f"unreadable from byte {offset} to byte "
                                     f"{later} (a broken record)")  # fmt: skip
                 return later
-            resume = None
+            searched, resume = False, None  # whether the file was searched for a next record
             if len(self.incomplete.offsets) > unended and not self.packed:
-                resume = next_record_start(handle, offset)
+                searched, resume = True, next_record_start(handle, offset)
                 end = records.get_record_offset() + records.get_record_length()
                 if resume is not None and resume < end:
                     self.incomplete.offsets.pop()
@@ -273,13 +274,15 @@ class _Reading:
                                   "skipped", self.count)  # fmt: skip
             elif not isinstance(record.raw_stream, LimitReader):  # no Content-Length: the record
                 # ran to the end of its gzip member, or of an uncompressed file
-                resume = None if self.packed else next_record_start(handle, offset)
+                if not self.packed:
+                    searched, resume = True, next_record_start(handle, offset)
                 note = (f"truncated: the record at byte {offset} is cut short (its header has "
                         "no Content-Length); it was skipped")  # fmt: skip
                 yield self._problem(offset, resume, note, note)
             elif record.raw_stream.limit > 0:  # in an uncompressed file, a Content-Length that
                 # ran past the records after it, to the end of the file
-                resume = None if self.packed else next_record_start(handle, offset)
+                if not self.packed:
+                    searched, resume = True, next_record_start(handle, offset)
                 yield self._problem(offset, resume, f"truncated: the {record.rec_type} record at "
                                     f"byte {offset}{named} is cut short, "
                                     f"{record.raw_stream.limit} bytes missing; it was skipped",
@@ -291,8 +294,8 @@ class _Reading:
                 item = self._item(record, records, url, body)
                 if item is not None:
                     yield item
-            if resume is not None:
-                return resume
+            if searched:  # the search moved the file's position under warcio's reader: go on
+                return resume  # at the record found, if any (none: nothing after is one)
 
     def _problem(self, offset: int, later: int | None, lost: str, found: str):
         """A WarcProblem at ``offset``: ``lost`` where no record follows it, ``found`` and

@@ -93,3 +93,23 @@ def test_bytes_that_are_no_record_are_skipped_up_to_the_next_record(tmp_path, gz
     ) in proc.stderr
     assert "imported 3 of 3 records: 3 new" in proc.stdout
     assert stored_urls(db) == [url for url, _html in PAGES]
+
+
+@pytest.mark.parametrize("gzip", [True, False], ids=["warc.gz", "warc"])
+def test_the_next_record_is_found_wherever_it_starts(tmp_path, monkeypatch, gzip):
+    """The search for the next record reads the file a chunk at a time (a megabyte): a
+    record starting across two chunks is found, whatever the bytes before it. With chunks of
+    64 bytes, a gzip member starting in the last two bytes of one was missed."""
+    from crawlers import warc_read
+
+    monkeypatch.setattr(warc_read, "_CHUNK", 64)
+    whole = tmp_path / "whole"
+    write_warc(whole, PAGES[:2], gzip=gzip)
+    data = whole.read_bytes()
+    damaged = tmp_path / "damaged"
+    for pad in range(1, 200):
+        damaged.write_bytes(b"x" * pad + data)
+        with open(damaged, "rb") as handle:
+            assert warc_read.next_record_start(handle, 0) == pad
+        pages = [r.url for r in warc_read.read_warc(damaged) if hasattr(r, "url")]
+        assert pages == [url for url, _html in PAGES[:2]], pad
