@@ -380,6 +380,9 @@ def import_files(
                     if Path(file).is_dir():
                         report.malformed.append((file, 0, "a folder, not a file: name the files "
                                                  "in it (FOLDER/*.warc.gz, ...)"))  # fmt: skip
+                    elif Path(file).exists() and not Path(file).is_file():  # /dev/stdin
+                        report.malformed.append((file, 0, "not a regular file (a pipe or a "
+                                                 "device): save it to a file and import that"))  # fmt: skip
                     elif Path(file).stat().st_size == 0:
                         report.malformed.append((file, 0, "empty file"))
                     elif (kind := file_kind(file)) == "warc":

@@ -147,7 +147,7 @@ def import_(obj: Context, files):
     from crawlers.jsonl_import import import_files
     from pipeline.output import terminal_safe as safe
 
-    if not any(Path(file).is_file() for file in files):  # a typo: no run to record
+    if all(Path(f).is_dir() or not Path(f).exists() for f in files):  # a typo: no run to record
         named = ", ".join(safe(f) + (" (a folder)" if Path(f).is_dir() else "") for f in files)
         raise click.BadParameter(f"no such file: {named}", param_hint="'FILES...'")
     # the report is printed inside the run, before its end is recorded: a stop signal while

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 
 import pytest
@@ -170,12 +171,17 @@ def test_a_missing_file_or_a_folder_is_named_and_the_other_files_still_import(tm
     assert f"{folder}: skipped: a folder, not a file: name the files in it" in proc.stderr
     assert f"error: nothing could be imported from {missing}, {folder}" in proc.stderr
     assert stored_urls(db) == ["https://ok.example/1"]
+    # a pipe was "empty file": it is read by its first bytes, which a pipe cannot give back
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)  # never opened: nothing writes to it
+    proc = run_cli("import", str(pipe), str(good), db=db, check=False)
+    assert f"{pipe}: skipped: not a regular file (a pipe or a device)" in proc.stderr
     # with no file at all to read, it is a usage error, and no run is recorded
     proc = run_cli("import", str(missing), str(folder), db=db, check=False)
     assert proc.returncode == 2
     assert f"no such file: {missing}, {folder} (a folder)" in proc.stderr
     with connect(db, read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+        assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
 
 
 def test_v_runs_counts_the_malformed_records_the_import_printed(tmp_path):
