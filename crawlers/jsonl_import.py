@@ -188,12 +188,13 @@ def parse_line(
     published = obj.get("published_at")
     if isinstance(published, str):  # spaces around a date, or an exporter's empty field
         published = published.strip() or None
+    given = published  # as the warning quotes it
     wrong = dates.problem(published) if published is not None and dates is not None else None
     if wrong == _Dates.UNREAD and (extended := dates.extended(published)) != published:
         published, wrong = extended, dates.problem(extended)  # "20261125", "2026-W48-3"
     if wrong:
         notes.append(
-            f"'published_at' {_short(json.dumps(published, ensure_ascii=False), 40)} {wrong}, "
+            f"'published_at' {_short(json.dumps(given, ensure_ascii=False), 40)} {wrong}, "
             "but not used as the publication date"
         )
     lang = obj.get("lang")

@@ -28,6 +28,7 @@ from twisted.internet.error import ConnectionRefusedError as TCPConnectionRefuse
 from twisted.internet.error import DNSLookupError
 
 from crawlers.safety import PrivateAddressRefused, RedirectLoop, SchemeRefused
+from crawlers.warc import NotArchived
 
 # no server to ask, or refused by us before asking: the pages' own requests fail the same
 # way and record why, which disallowing them would hide behind "robots.txt"
@@ -43,8 +44,9 @@ log = logging.getLogger(__name__)
 class Unreachable:
     """The parser of a site whose robots.txt is unreachable: every page disallowed, with why."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, stopping: bool = False) -> None:
         self.detail = detail
+        self.stopping = stopping  # the crawl is stopping: not the site's doing, not recorded
 
     def allowed(self, url: str, user_agent: str) -> bool:
         return False
@@ -69,6 +71,9 @@ class Rfc9309RobotsMiddleware(RobotsTxtMiddleware):
         await super()._parse_robots(response, netloc, request)
 
     def _robots_error(self, exc: Exception, netloc: str) -> None:
+        if isinstance(exc, NotArchived):  # the crawl is stopping (crawlers/warc.py): its
+            self._unreachable(netloc, str(exc), stopping=True)  # pages are not fetched now
+            return
         if isinstance(exc, NOT_ASKED):  # a private address, the deadline, no server
             if isinstance(exc, REFUSED):  # its rules go unread: say so, scrapy says nothing
                 self._stats.inc_value("robotstxt/refused")
@@ -79,15 +84,19 @@ class Rfc9309RobotsMiddleware(RobotsTxtMiddleware):
         self._stats.inc_value(f"robotstxt/exception_count/{type(exc)}")
         self._unreachable(netloc, f"robots.txt could not be fetched ({type(exc).__name__})")
 
-    def _unreachable(self, netloc: str, detail: str) -> None:
-        log.warning("%s: %s; RFC 9309: none of its pages is fetched in this run", netloc, detail)
-        self._stats.inc_value("robotstxt/unreachable")
-        parser = Unreachable(detail)
+    def _unreachable(self, netloc: str, detail: str, stopping: bool = False) -> None:
+        if not stopping:  # the archive's failure is the crawl's error, said once
+            log.warning("%s: %s; RFC 9309: none of its pages is fetched in this run", netloc,
+                        detail)  # fmt: skip
+            self._stats.inc_value("robotstxt/unreachable")
+        parser = Unreachable(detail, stopping)
         waiting = self._parsers[netloc]
         self._parsers[netloc] = parser
         waiting.callback(parser)
 
     def process_request_2(self, rp, request) -> None:
+        if isinstance(rp, Unreachable) and rp.stopping:
+            raise NotArchived(f"not fetched: the crawl is stopping ({rp.detail})")
         if isinstance(rp, Unreachable):
             self._stats.inc_value("robotstxt/forbidden")
             raise IgnoreRequest(f"Forbidden by robots.txt: {rp.detail} (RFC 9309)")

@@ -71,13 +71,33 @@ def _is_record(handle, at: int) -> bool:
     return head.startswith(b"WARC/1.")
 
 
+#: gzip members tried in one search before it gives up: bytes of "\x1f\x8b\x08" over and over
+#: would each be tried (half an hour a gigabyte)
+MAX_TRIALS = 1000
+#: how far a Content-Length may run into the next record for reading to go on there: a record
+#: start further inside the record is taken for a record its page quotes
+OVERRUN = 64 * 1024
+
+
+def last_record_start(handle, after: int, before: int) -> int | None:
+    """The last WARC record start past byte ``after`` and before ``before``, within
+    ``OVERRUN`` bytes of it, in an uncompressed file: where a record whose Content-Length is
+    too long (it ends at ``before``) runs into the next. The last, not the first: the record's
+    own body comes first, and the page in it may quote a record."""
+    low = max(after + 1, before - OVERRUN)
+    handle.seek(low)
+    data = handle.read(before - low + 256)  # a start just before ``before`` is matched whole
+    starts = [low + m.start() for m in _PLAIN_START.finditer(data) if low + m.start() < before]
+    return starts[-1] if starts else None
+
+
 def next_record_start(handle, after: int) -> int | None:
     """The offset of the first WARC record that starts past byte ``after``, or None: where
     reading goes on after a stretch of the file that is no record, or after a record whose
     Content-Length is wrong (in an uncompressed file, one too long swallows the records after
     it, and the rest of one too short is read as garbage). A record starts at a "WARC/1.0"
     line, or where a gzip member that unpacks to one does."""
-    at = after + 1
+    at, trials = after + 1, 0
     while True:
         handle.seek(at)
         chunk = handle.read(_CHUNK + 256)  # a start just before _CHUNK is matched whole
@@ -89,6 +109,9 @@ def next_record_start(handle, after: int) -> int | None:
         while found != -1 and (match is None or found < match.start()):
             if _is_record(handle, at + found):
                 return at + found
+            trials += 1
+            if trials >= MAX_TRIALS:
+                return None
             found = chunk.find(_GZIP_START, found + 1, end)
         if match is not None and match.start() < _CHUNK:
             return at + match.start()
@@ -221,8 +244,9 @@ class _Reading:
                 size = os.fstat(handle.fileno()).st_size
                 if size <= offset:
                     return None
-                # warcio stops quietly inside a record cut short
-                later = next_record_start(handle, offset)
+                # warcio stops quietly inside a record cut short. In an uncompressed file the
+                # rest is that record's body, which may quote a record: nothing is read there
+                later = next_record_start(handle, offset) if self.packed else None
                 cut = f"truncated: the record at byte {offset} is cut short"
                 yield self._problem(offset, later, f"{cut} ({size - offset} bytes could not be "
                                     "read); it was skipped", f"{cut}; it was skipped")  # fmt: skip
@@ -258,44 +282,44 @@ class _Reading:
                                     f"broken record)", f"unreadable from byte {offset} to byte "
                                     f"{later} (a broken record)")  # fmt: skip
                 return later
-            searched, resume = False, None  # whether the file was searched for a next record
             if len(self.incomplete.offsets) > unended and not self.packed:
-                searched, resume = True, next_record_start(handle, offset)
                 end = records.get_record_offset() + records.get_record_length()
-                if resume is not None and resume < end:
+                position = handle.tell()  # warcio's reader goes on from here, as before,
+                into = last_record_start(handle, offset, end)  # unless the record ran into
+                handle.seek(position)  # the next; what follows a short one is its page's
+                if into is not None:
                     self.incomplete.offsets.pop()
                     yield WarcProblem(offset, f"the {record.rec_type} record at byte {offset}"
-                                      f"{named} runs into the next record, at byte {resume}: its "
+                                      f"{named} runs into the next record, at byte {into}: its "
                                       "Content-Length is wrong; it was skipped", self.count)  # fmt: skip
-                    return resume
+                    return into
             if undecodable is not None:
                 yield WarcProblem(offset, f"the response at byte {offset}{named} has a body that "
                                   f"cannot be decoded ({type(undecodable).__name__}); it was "
                                   "skipped", self.count)  # fmt: skip
             elif not isinstance(record.raw_stream, LimitReader):  # no Content-Length: the record
                 # ran to the end of its gzip member, or of an uncompressed file
-                if not self.packed:
-                    searched, resume = True, next_record_start(handle, offset)
                 note = (f"truncated: the record at byte {offset} is cut short (its header has "
                         "no Content-Length); it was skipped")  # fmt: skip
-                yield self._problem(offset, resume, note, note)
-            elif record.raw_stream.limit > 0:  # in an uncompressed file, a Content-Length that
-                # ran past the records after it, to the end of the file
-                if not self.packed:
-                    searched, resume = True, next_record_start(handle, offset)
-                yield self._problem(offset, resume, f"truncated: the {record.rec_type} record at "
-                                    f"byte {offset}{named} is cut short, "
-                                    f"{record.raw_stream.limit} bytes missing; it was skipped",
-                                    f"the {record.rec_type} record at byte {offset}{named} runs "
-                                    "past the records after it: its Content-Length is wrong; "
-                                    "it was skipped")  # fmt: skip
+                yield self._problem(offset, None, note, note)
+                if not self.packed:  # the rest of the file was read as its body
+                    return None
+            elif record.raw_stream.limit > 0:  # cut short: in an uncompressed file, at the end
+                # of the file (a record the file was cut in, or whose Content-Length runs past
+                # the records after it: reading on inside it would read what its page quotes)
+                # In a gzip file, a member cut short: warcio reads the members after it as its
+                # rest, so reading goes on at the next member that holds a record
+                later = next_record_start(handle, offset) if self.packed else None
+                cut = (f"truncated: the {record.rec_type} record at byte {offset}{named} is cut "
+                       "short")  # fmt: skip
+                yield self._problem(offset, later, f"{cut}, {record.raw_stream.limit} bytes "
+                                    "missing; it was skipped", f"{cut}; it was skipped")  # fmt: skip
+                return later
             else:
                 self.count += 1
                 item = self._item(record, records, url, body)
                 if item is not None:
                     yield item
-            if searched:  # the search moved the file's position under warcio's reader: go on
-                return resume  # at the record found, if any (none: nothing after is one)
 
     def _problem(self, offset: int, later: int | None, lost: str, found: str):
         """A WarcProblem at ``offset``: ``lost`` where no record follows it, ``found`` and

@@ -41,25 +41,25 @@ def folder_problem(err: OSError) -> str:
     return err.strerror or str(err)
 
 
-def disk_full(err: BaseException, db_path=None) -> str | None:
-    """One line for a failure that is a full disk, naming the file it could not write (or the
-    database's), or None. DuckDB says so inside a TransactionException ("Could not write file
-    ...wal: No space left on device"), which the CLI called "unexpected"; Python's OSError
-    often without a path ("[Errno 28] No space left on device" from the lock file)."""
+def disk_full(err: BaseException) -> str | None:
+    """One line for a failure that is a full disk, naming the file it could not write, or
+    None (where no file is named: standard output, for one, is no file to name). DuckDB says
+    so inside a TransactionException ("Could not write file ...wal: No space left on
+    device"), which the CLI called "unexpected"; the writer lock's OSError names its file."""
     import errno
     import re
 
     seen: set[int] = set()
     while err is not None and id(err) not in seen:
         seen.add(id(err))
-        text = str(err)
-        full = isinstance(err, OSError) and err.errno == errno.ENOSPC
-        if full or "No space left on device" in text:
-            found = re.search(r'Could not write file "([^"]+)"', text)
-            path = (found and found[1]) or getattr(err, "filename", None) or db_path
-            where = f" (writing {path})" if path else ""
-            return (f"no space left on the disk{where}: what was committed stays, the write "
-                    "in progress was rolled back; make room and run the command again")  # fmt: skip
+        found = re.search(r'Could not write file "([^"]+)": No space left on device', str(err))
+        path = found[1] if found else None
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            path = err.filename
+        if path:
+            return (f"no space left on the disk (writing {path}): what was committed stays, "
+                    "the write in progress was rolled back; make room and run the command "
+                    "again")  # fmt: skip
         err = err.__cause__ or err.__context__
     return None
 

@@ -12,6 +12,7 @@ older narrascope wrote (storage/db.py).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -180,10 +181,17 @@ def _acquire(path: Path, db_path, command: str | None):
         )
     who = identity(command)
     del who["lock_inodes"]  # the lock is on this very file: the run's row needs them, not it
-    handle.seek(0)
-    handle.truncate()
-    handle.write(json.dumps({**who, "started_at": datetime.now(UTC).isoformat(timespec="seconds")}))
-    handle.flush()
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            json.dumps({**who, "started_at": datetime.now(UTC).isoformat(timespec="seconds")})
+        )
+        handle.flush()
+    except OSError as err:  # a full disk: the lock goes, and the error names its file
+        with contextlib.suppress(OSError):  # closing flushes again, and fails again
+            handle.close()
+        raise OSError(err.errno, err.strerror, str(path)) from err
     return handle
 
 

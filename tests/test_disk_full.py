@@ -59,7 +59,9 @@ def test_a_full_disk_is_said_in_one_line_naming_the_file(tmp_path, small_disk):
     assert (
         proc.stderr.strip()
         .splitlines()[-1]
-        .startswith(f"error: no space left on the disk (writing {db}): what was committed stays")
+        .startswith(
+            f"error: no space left on the disk (writing {db}.lock): what was committed stays"
+        )
     ), proc.stderr
     (small_disk / "filler").unlink()
     with connect(db, read_only=True) as con:  # the store is whole, the import recorded failed

@@ -162,10 +162,10 @@ class Group(click.Group):
             self._fail(ctx, stopped, str(stopped))
         except (*EXPECTED_ERRORS, Interrupted) as err:  # Interrupted: exit 128 + signal
             err = _stopped(err)
-            self._fail(ctx, err, _full(ctx, err) or str(err))
+            self._fail(ctx, err, _full(err) or str(err))
         except Exception as err:  # noqa: BLE001 - one line, not a traceback, without -v
             err = _stopped(err)
-            if full := _full(ctx, err):
+            if full := _full(err):
                 self._fail(ctx, err, full)
             verbose = ctx.obj is not None and getattr(ctx.obj, "verbose", False)
             where = "" if verbose else " (-v shows where)"
@@ -187,14 +187,14 @@ class Group(click.Group):
         sys.exit(code)
 
 
-def _full(ctx, err: BaseException) -> str | None:
+def _full(err: BaseException) -> str | None:
     """The line for a full disk, unless the error says more already (a stage's "stopped", a
     crawl's "could not write the evidence archive in DIR")."""
     from pipeline.errors import StageFailed, disk_full
 
     if isinstance(err, StageFailed | Interrupted | CommandError):
         return None
-    return disk_full(err, getattr(ctx.obj, "db_path", None))
+    return disk_full(err)
 
 
 def _stopped(err: BaseException) -> BaseException:

@@ -445,19 +445,21 @@ def test_every_iso_form_of_a_date_is_a_publication_date(tmp_path):
     """ISO 8601's basic form ("20261125") and its week dates ("2026-W48-3") are dates Python
     reads and DuckDB does not: they were "not a date", and the page had none."""
     db = tmp_path / "n.duckdb"
-    given = ["2026-W48-3", "2026W483", "20261125", "20261125T101500Z", "2026-W60-1"]
+    given = ["2026-W48-3", "2026W483", "20261125", "20261125T101500Z", "2026-W60-1", "18991231"]
     lines = [json.dumps({"url": f"https://d.example/{n}", "text": "word " * 100,
                          "published_at": value}) for n, value in enumerate(given)]  # fmt: skip
     proc = run_cli("import", str(write_jsonl(tmp_path / "d.jsonl", lines)), db=db)
-    assert "5 new" in proc.stdout
+    assert "6 new" in proc.stdout
     assert proc.stderr.count("is not a date") == 1  # week 60 is none
+    # a date too early to be one is named as it was given
+    assert "d.jsonl:6: warning: 'published_at' \"18991231\" is no publication date" in proc.stderr
     assert "d.jsonl:5: warning: 'published_at' \"2026-W60-1\" is not a date" in proc.stderr
     with connect(db, read_only=True) as con:
         rows = con.execute(
             "SELECT strftime(published_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') "
             "FROM v_documents ORDER BY url"
         ).fetchall()
-    assert [r[0] for r in rows] == ["2026-11-25 00:00"] * 3 + ["2026-11-25 10:15", None]
+    assert [r[0] for r in rows] == ["2026-11-25 00:00"] * 3 + ["2026-11-25 10:15", None, None]
 
 
 def test_a_url_with_a_control_character_is_skipped_as_other_non_urls_are(tmp_path):

@@ -20,26 +20,58 @@ def _with_length(data: bytes, at: int, change: int) -> bytes:
     return data[: found.start(1)] + str(int(found[1]) + change).encode() + data[found.end(1) :]
 
 
-@pytest.mark.parametrize("change", [40, 10**6], ids=["into-the-next-record", "past-the-end"])
-def test_a_content_length_too_long_costs_its_record_only(tmp_path, change):
-    """In an uncompressed WARC, a record whose Content-Length is too long read the records
-    after it as its body: a header edited by hand, or a body re-encoded. The import stopped
-    at the next bytes that were no record, or, where the length ran past the end, said the
-    file held nothing readable; the pages after it were lost."""
+def test_a_content_length_too_long_costs_its_record_only(tmp_path):
+    """In an uncompressed WARC, a record whose Content-Length is too long read the start of
+    the next record as its body (a header edited by hand, a body re-encoded). The import then
+    stopped at the next bytes that were no record: the pages after it were lost."""
     whole = tmp_path / "whole.warc"
     offsets = write_warc(whole, PAGES, gzip=False)
     wrong = tmp_path / "wrong.warc"
-    wrong.write_bytes(_with_length(whole.read_bytes(), offsets[1], change))
+    wrong.write_bytes(_with_length(whole.read_bytes(), offsets[1], 40))
     db = tmp_path / "n.duckdb"
     proc = run_cli("import", str(wrong), db=db)
     print(proc.stdout, proc.stderr)
     assert proc.returncode == 0
-    assert f"{wrong}: warning: the response record at byte {offsets[1]} (https://w.example/1)" in (
-        proc.stderr
-    )
-    assert "Content-Length is wrong; it was skipped" in proc.stderr
+    assert (
+        f"{wrong}: warning: the response record at byte {offsets[1]} (https://w.example/1) runs "
+        f"into the next record, at byte {offsets[2]}: its Content-Length is wrong; it was "
+        "skipped"
+    ) in proc.stderr
     assert "imported 2 of 2 records: 2 new" in proc.stdout
     assert stored_urls(db) == ["https://w.example/0", "https://w.example/2"]
+
+
+FAKE = (
+    "WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://bank.example/login\r\n"
+    "WARC-Date: 2026-01-01T00:00:00Z\r\nContent-Type: application/http; msgtype=response\r\n"
+    "Content-Length: {n}\r\n\r\n{http}\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("damage", ["cut", "length"])
+def test_a_record_a_page_quotes_is_never_read_as_one(tmp_path, damage):
+    """A page that quotes a WARC record (an article on web archiving, or a hostile one), in a
+    file cut inside that page, or whose Content-Length runs past the end of the file: reading
+    on from the damaged record's start read the quoted record as one, and stored a page for
+    any URL it named. Reading stops at such a record, as it did before."""
+    http = ("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html><body><p>"
+            + "Log in here. " * 40 + "</p></body></html>")  # fmt: skip
+    quoted = FAKE.format(n=len(http.encode()), http=http)
+    pages = [PAGES[0], ("https://w.example/howto", f"<html><body><pre>{quoted}</pre>"
+                        f"<p>{'word ' * 300}</p></body></html>")]  # fmt: skip
+    whole = tmp_path / "whole.warc"
+    offsets = write_warc(whole, pages, gzip=False)
+    data = whole.read_bytes()
+    damaged = tmp_path / "damaged.warc"
+    if damage == "cut":  # cut after the quoted record, inside the page
+        damaged.write_bytes(data[: data.index(b"Log in here.", offsets[1]) + 2000])
+    else:
+        damaged.write_bytes(_with_length(data, offsets[1], 10**6))
+    db = tmp_path / "n.duckdb"
+    proc = run_cli("import", str(damaged), db=db)
+    print(proc.stdout, proc.stderr)
+    assert f"truncated: the response record at byte {offsets[1]}" in proc.stderr
+    assert stored_urls(db) == ["https://w.example/0"]  # not https://bank.example/login
 
 
 def test_a_record_cut_short_inside_its_header_does_not_take_the_next_ones_body(tmp_path):

@@ -328,12 +328,12 @@ def test_a_cron_run_whose_crawl_failed_processes_what_was_stored_and_exits_1(tmp
 
 
 FAIL_WARC = """
-import runpy, sys
+import os, runpy, sys
 import crawlers.warc as warc
 real, calls = warc.WarcArchive.write, []
 def write(self, *args, **kwargs):
     calls.append(1)
-    if len(calls) >= 3:  # the disk fills up under the evidence archive
+    if len(calls) >= int(os.environ.get("FAIL_FROM", "3")):  # the disk fills up under it
         raise OSError(28, "No space left on device")
     return real(self, *args, **kwargs)
 warc.WarcArchive.write = write
@@ -375,3 +375,28 @@ def test_an_archive_that_cannot_be_written_fails_the_crawl(tmp_path, local_site)
                   "JOIN page_meta m USING (doc_id, version)")  # fmt: skip
     assert {u for u, _ in stored} == {site.base + p for p in pages}
     assert all(f for _, f in stored)
+
+
+def test_a_robots_txt_the_archive_cannot_take_stops_the_crawl_not_the_site(tmp_path, local_site):
+    """The disk full from the first response on, the site's robots.txt: its pages were all
+    rejected as robots_txt ("unreachable", RFC 9309), and the site was one that "needs
+    attention: nothing could be fetched". Now nothing of the site is fetched or rejected: the
+    crawl stops with the archive's error, and the next crawl fetches it all."""
+    pages = {f"/s/{i}": ("text/html", article(f"Страница {i}"), {}) for i in range(3)}
+    site = feed_site(local_site, pages)
+    log = site.server.RequestHandlerClass.log = []
+    sources = sources_file(tmp_path, home=site.base + "/", feeds=[site.base + "/feed/"])
+    config = tmp_path / "narrascope.toml"
+    config.write_text(FAST)
+    proc = subprocess.run(
+        [sys.executable, "-c", FAIL_WARC, "--db", str(tmp_path / "n.duckdb"), "--config",
+         str(config), "crawl", "--sources", sources],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "NARRASCOPE_CONFIG": "", "FAIL_FROM": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip().splitlines()[0]]
+    assert "could not write the evidence archive" in proc.stderr
+    assert "robots.txt" not in proc.stderr  # no "unreachable" warning
+    assert [path for path, _ in log] == ["/robots.txt"]  # nothing else asked of the site
+    assert rows(tmp_path, "SELECT count(*) FROM rejections") == [(0,)]
