@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,71 +52,23 @@ def _problem(offset: int, note: str, records: int) -> WarcProblem:
     return WarcProblem(offset, note, records)
 
 
-#: where a record of an uncompressed WARC file starts: a line "WARC/1.0" (or 1.1), and a header
-#: field on the next (the bytes before it may be the rest of a record cut short, with no line
-#: break at their end)
-_PLAIN_START = re.compile(rb"WARC/1\.[01]\r?\n[!-9;-~]+:")
-_GZIP_START = b"\x1f\x8b\x08"
-_CHUNK = 1024**2
+#: where a record starts: a line "WARC/1.0" (or 1.1), and a header field on the next (the bytes
+#: before it may be a header line cut short, with no line break at its end)
+_RECORD_START = re.compile(rb"WARC/1\.[01]\r?\n[!-9;-~]+:")
+HEADER_SPAN = 64 * 1024  # how far a WARC header block is looked through
 
 
-def _is_record(handle, at: int) -> bool:
-    """Whether the gzip member at byte ``at`` unpacks to the start of a WARC record."""
-    handle.seek(at)
-    try:
-        head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(handle.read(4096), 16)
-    except zlib.error:
-        return False
-    return head.startswith(b"WARC/1.")
-
-
-#: gzip members tried in one search before it gives up: bytes of "\x1f\x8b\x08" over and over
-#: would each be tried (half an hour a gigabyte)
-MAX_TRIALS = 1000
-#: how far a Content-Length may run into the next record for reading to go on there: a record
-#: start further inside the record is taken for a record its page quotes
-OVERRUN = 64 * 1024
-
-
-def last_record_start(handle, after: int, before: int) -> int | None:
-    """The last WARC record start past byte ``after`` and before ``before``, within
-    ``OVERRUN`` bytes of it, in an uncompressed file: where a record whose Content-Length is
-    too long (it ends at ``before``) runs into the next. The last, not the first: the record's
-    own body comes first, and the page in it may quote a record."""
-    low = max(after + 1, before - OVERRUN)
-    handle.seek(low)
-    data = handle.read(before - low + 256)  # a start just before ``before`` is matched whole
-    starts = [low + m.start() for m in _PLAIN_START.finditer(data) if low + m.start() < before]
-    return starts[-1] if starts else None
-
-
-def next_record_start(handle, after: int) -> int | None:
-    """The offset of the first WARC record that starts past byte ``after``, or None: where
-    reading goes on after a stretch of the file that is no record, or after a record whose
-    Content-Length is wrong (in an uncompressed file, one too long swallows the records after
-    it, and the rest of one too short is read as garbage). A record starts at a "WARC/1.0"
-    line, or where a gzip member that unpacks to one does."""
-    at, trials = after + 1, 0
-    while True:
-        handle.seek(at)
-        chunk = handle.read(_CHUNK + 256)  # a start just before _CHUNK is matched whole
-        if not chunk:
-            return None
-        match = _PLAIN_START.search(chunk)
-        end = _CHUNK + len(_GZIP_START) - 1  # the members that start before _CHUNK
-        found = chunk.find(_GZIP_START, 0, end)
-        while found != -1 and (match is None or found < match.start()):
-            if _is_record(handle, at + found):
-                return at + found
-            trials += 1
-            if trials >= MAX_TRIALS:
-                return None
-            found = chunk.find(_GZIP_START, found + 1, end)
-        if match is not None and match.start() < _CHUNK:
-            return at + match.start()
-        if len(chunk) <= _CHUNK:
-            return None
-        at += _CHUNK  # the bytes read past it are read again: a start across the seam
+def start_in_header(handle, offset: int) -> int | None:
+    """Where the next record starts inside the header block read for the record at byte
+    ``offset``, which was cut short in its header (``_runs_into_next``), in an uncompressed
+    file; None where it does not. Only header lines are looked through, never a body: after
+    any other damage, what follows may be a page's own bytes, and a page may quote a record
+    (an article on web archiving, or a page made to plant one), so reading stops there."""
+    handle.seek(offset + 1)
+    data = handle.read(HEADER_SPAN)
+    end = data.find(b"\r\n\r\n")  # the end of the header block: the next record's own
+    found = _RECORD_START.search(data, 0, len(data) if end == -1 else end)
+    return None if found is None else offset + 1 + found.start()
 
 
 def _runs_into_next(record) -> bool:
@@ -195,10 +146,10 @@ def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None
     """Yield a PageRecord for each HTML response in a WARC / WARC.gz file (from this tool,
     browsertrix, wget --warc-file, ...), a (url, reason) for each response skipped, and a
     WarcProblem where the file is not what it should be: not a WARC file at all, a record cut
-    short or whose Content-Length is wrong (the record is skipped), or unreadable bytes
-    (skipped up to the next record; what came before was yielded). A body is unpacked no
-    further than ``max_bytes`` and a byte (one that is longer is then rejected as too large
-    by the caller)."""
+    short (skipped; where it was cut inside its header, reading goes on at the record that
+    follows), or unreadable bytes (reading stops there; what came before was yielded). A body
+    is unpacked no further than ``max_bytes`` and a byte (one that is longer is then rejected
+    as too large by the caller)."""
     with open(path, "rb") as handle:
         reading = _Reading(path, source, max_bytes)
         start = 0
@@ -217,7 +168,7 @@ def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None
 @dataclass
 class _Reading:
     """One WARC file being read: records are read from an offset on until the end, or until
-    reading must go on at a later offset (``records_from`` returns it)."""
+    reading goes on at a later offset (``records_from`` returns it)."""
 
     path: str | Path
     source: str | None
@@ -231,7 +182,7 @@ class _Reading:
         from warcio.limitreader import LimitReader
 
         handle.seek(start)
-        self.packed = handle.read(2) == _GZIP_START[:2]
+        self.packed = handle.read(2) == b"\x1f\x8b"  # gzip members, one per record
         handle.seek(start)
         records = ArchiveIterator(handle)
         records.INC_RECORD = self.incomplete
@@ -242,30 +193,25 @@ class _Reading:
                 record = next(stream)
             except StopIteration:
                 size = os.fstat(handle.fileno()).st_size
-                if size <= offset:
-                    return None
-                # warcio stops quietly inside a record cut short. In an uncompressed file the
-                # rest is that record's body, which may quote a record: nothing is read there
-                later = next_record_start(handle, offset) if self.packed else None
-                cut = f"truncated: the record at byte {offset} is cut short"
-                yield self._problem(offset, later, f"{cut} ({size - offset} bytes could not be "
-                                    "read); it was skipped", f"{cut}; it was skipped")  # fmt: skip
-                return later
+                if size > offset:  # warcio stops quietly inside a record cut short
+                    yield _problem(offset, f"truncated: the record at byte {offset} is cut "
+                                   f"short ({size - offset} bytes could not be read); it was "
+                                   "skipped", self.count)  # fmt: skip
+                return None
             except Exception:  # noqa: BLE001 - warcio and zlib raise several kinds on garbage
                 record = None
             if record is None or record.rec_type is None:
-                later = next_record_start(handle, offset)
-                yield self._problem(offset, later, f"unreadable from byte {offset} on (not a "
-                                    f"WARC record)", f"unreadable from byte {offset} to byte "
-                                    f"{later} (not a WARC record)")  # fmt: skip
-                return later
+                yield _problem(offset, f"unreadable from byte {offset} on (not a WARC record)",
+                               self.count)  # fmt: skip
+                return None
             url = record.rec_headers.get_header("WARC-Target-URI")
             named = f" ({_short(url)})" if url else ""
-            if _runs_into_next(record):
-                later = next_record_start(handle, offset)
+            if _runs_into_next(record):  # its body would be the next record's
+                later = start_in_header(handle, offset)
+                rest = f"reading went on there (byte {later})" if later else "the rest was skipped"
                 yield WarcProblem(offset, f"the record at byte {offset}{named} is cut short "
-                                  f"inside its header, where the next record starts (byte "
-                                  f"{later}); it was skipped", self.count)  # fmt: skip
+                                  f"inside its header, where the next record starts: it was "
+                                  f"skipped, and {rest}", self.count)  # fmt: skip
                 return later
             is_response = record.rec_type == "response" and record.http_headers is not None
             body, undecodable = b"", None
@@ -277,57 +223,36 @@ class _Reading:
             try:
                 records.read_to_end()
             except Exception:  # noqa: BLE001 - as above, the archive's own compression
-                later = next_record_start(handle, offset)
-                yield self._problem(offset, later, f"unreadable from byte {offset} on (a "
-                                    f"broken record)", f"unreadable from byte {offset} to byte "
-                                    f"{later} (a broken record)")  # fmt: skip
-                return later
-            if len(self.incomplete.offsets) > unended and not self.packed:
-                end = records.get_record_offset() + records.get_record_length()
-                position = handle.tell()  # warcio's reader goes on from here, as before,
-                into = last_record_start(handle, offset, end)  # unless the record ran into
-                handle.seek(position)  # the next; what follows a short one is its page's
-                if into is not None:
-                    self.incomplete.offsets.pop()
-                    yield WarcProblem(offset, f"the {record.rec_type} record at byte {offset}"
-                                      f"{named} runs into the next record, at byte {into}: its "
-                                      "Content-Length is wrong; it was skipped", self.count)  # fmt: skip
-                    return into
+                yield _problem(offset, f"unreadable from byte {offset} on (a broken record)",
+                               self.count)  # fmt: skip
+                return None
+            if len(self.incomplete.offsets) > unended:  # its length is wrong: its body holds
+                self.incomplete.offsets.pop()  # bytes not its own, or misses its end
+                whole = "the gzip member's" if self.packed else "the file's"
+                yield WarcProblem(offset, f"the {record.rec_type} record at byte {offset}{named} "
+                                  "is not followed by the blank lines a WARC record ends with: "
+                                  "its Content-Length is wrong, and it was skipped"
+                                  f"{'' if self.packed else '; reading stops there'}"
+                                  f" ({whole} rest may be a page's own bytes)", self.count)  # fmt: skip
+                if self.packed:
+                    continue
+                return None
             if undecodable is not None:
                 yield WarcProblem(offset, f"the response at byte {offset}{named} has a body that "
                                   f"cannot be decoded ({type(undecodable).__name__}); it was "
                                   "skipped", self.count)  # fmt: skip
-            elif not isinstance(record.raw_stream, LimitReader):  # no Content-Length: the record
-                # ran to the end of its gzip member, or of an uncompressed file
-                note = (f"truncated: the record at byte {offset} is cut short (its header has "
-                        "no Content-Length); it was skipped")  # fmt: skip
-                yield self._problem(offset, None, note, note)
-                if not self.packed:  # the rest of the file was read as its body
-                    return None
-            elif record.raw_stream.limit > 0:  # cut short: in an uncompressed file, at the end
-                # of the file (a record the file was cut in, or whose Content-Length runs past
-                # the records after it: reading on inside it would read what its page quotes)
-                # In a gzip file, a member cut short: warcio reads the members after it as its
-                # rest, so reading goes on at the next member that holds a record
-                later = next_record_start(handle, offset) if self.packed else None
-                cut = (f"truncated: the {record.rec_type} record at byte {offset}{named} is cut "
-                       "short")  # fmt: skip
-                yield self._problem(offset, later, f"{cut}, {record.raw_stream.limit} bytes "
-                                    "missing; it was skipped", f"{cut}; it was skipped")  # fmt: skip
-                return later
+            elif not isinstance(record.raw_stream, LimitReader):  # no Content-Length: cut short
+                yield _problem(offset, f"truncated: the record at byte {offset} is cut short "
+                               "(its header has no Content-Length); it was skipped", self.count)  # fmt: skip
+            elif record.raw_stream.limit > 0:
+                yield _problem(offset, f"truncated: the {record.rec_type} record at byte "
+                               f"{offset}{named} is cut short, {record.raw_stream.limit} bytes "
+                               "missing; it was skipped", self.count)  # fmt: skip
             else:
                 self.count += 1
                 item = self._item(record, records, url, body)
                 if item is not None:
                     yield item
-
-    def _problem(self, offset: int, later: int | None, lost: str, found: str):
-        """A WarcProblem at ``offset``: ``lost`` where no record follows it, ``found`` and
-        where reading went on where one does, at byte ``later``."""
-        if later is None:
-            return _problem(offset, lost, self.count)
-        return WarcProblem(offset, f"{found}; reading went on at the next record, at byte "
-                           f"{later}", self.count)  # fmt: skip
 
     def _item(self, record, records, url, body):
         """A record read whole as a PageRecord, a (url, reason) it was skipped for, or None
