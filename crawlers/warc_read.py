@@ -27,13 +27,14 @@ class WarcProblem:
 
 class _IncompleteRecords:
     """Stands in for warcio's INC_RECORD template, which it formats with the offending bytes
-    and writes to stderr: we keep the offsets instead and write nothing."""
+    (a record not followed by the blank lines a record ends with) and writes to stderr: we
+    count them instead and write nothing."""
 
     def __init__(self):
-        self.offsets: list[int] = []
+        self.seen = 0
 
-    def format(self, offset, _remainder) -> str:
-        self.offsets.append(int(offset))
+    def format(self, _offset, _remainder) -> str:
+        self.seen += 1
         return ""
 
 
@@ -146,8 +147,9 @@ def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None
     """Yield a PageRecord for each HTML response in a WARC / WARC.gz file (from this tool,
     browsertrix, wget --warc-file, ...), a (url, reason) for each response skipped, and a
     WarcProblem where the file is not what it should be: not a WARC file at all, a record cut
-    short (skipped; where it was cut inside its header, reading goes on at the record that
-    follows), or unreadable bytes (reading stops there; what came before was yielded). A body
+    short or whose Content-Length is wrong (skipped; where it was cut inside its header,
+    reading goes on at the record that follows; in an uncompressed file, a wrong length ends
+    the reading), or unreadable bytes (reading stops there; what came before was yielded). A body
     is unpacked no further than ``max_bytes`` and a byte (one that is longer is then rejected
     as too large by the caller)."""
     with open(path, "rb") as handle:
@@ -155,14 +157,6 @@ def read_warc(path: str | Path, source: str | None = None, max_bytes: int | None
         start = 0
         while start is not None:
             start = yield from reading.records_from(handle, start)
-        if reading.incomplete.offsets:
-            first = reading.incomplete.offsets[0]
-            yield WarcProblem(
-                first,
-                f"{len(reading.incomplete.offsets)} record(s) not followed by the blank lines a "
-                f"WARC record ends with (first at byte {first}): a Content-Length may be wrong",
-                reading.count,
-            )
 
 
 @dataclass
@@ -219,15 +213,15 @@ class _Reading:
                 body = response_body(record, self.max_bytes) if is_response else b""
             except Exception as err:  # noqa: BLE001 - zlib and warcio: a body that breaks
                 undecodable = err  # off, or lies about its Content-Encoding
-            unended = len(self.incomplete.offsets)
+            unended = self.incomplete.seen
             try:
                 records.read_to_end()
             except Exception:  # noqa: BLE001 - as above, the archive's own compression
                 yield _problem(offset, f"unreadable from byte {offset} on (a broken record)",
                                self.count)  # fmt: skip
                 return None
-            if len(self.incomplete.offsets) > unended:  # its length is wrong: its body holds
-                self.incomplete.offsets.pop()  # bytes not its own, or misses its end
+            if self.incomplete.seen > unended:  # its length is wrong: its body holds bytes
+                # not its own, or misses its end
                 whole = "the gzip member's" if self.packed else "the file's"
                 yield WarcProblem(offset, f"the {record.rec_type} record at byte {offset}{named} "
                                   "is not followed by the blank lines a WARC record ends with: "
