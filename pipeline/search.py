@@ -3,6 +3,7 @@ the query embedded by the same model as the documents (an English query finds Ru
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -40,6 +41,7 @@ KEYWORD_COLUMNS = ["rank", "score", *RESULT_COLUMNS, "snippet"]
 # a document in another language, and for a copy its copy group's best; `similar`: the
 # similarity plus the anchor overlap's share);
 # similarity: doc_similarity, as the SQL macro gives it
+log = logging.getLogger(__name__)
 SEMANTIC_COLUMNS = ["rank", "score", "similarity", *RESULT_COLUMNS]
 # search --semantic: copy_group, the hit's copy group (v_copies), where it is in one. A copy
 # ranks with its group: its score is the group's best, so it follows that hit
@@ -112,6 +114,7 @@ def semantic(
     stage = stage or EmbedStage.from_settings(embed_settings)  # a caller may keep its model
     with connect(db_path, read_only=True) as con:  # nothing to rank: say so before the model
         _check_vectors(con, stage, lang)
+    given = query_lang is not None
     if query_lang is None:
         query_lang = query_language(query)
     # the model works with the database closed; then one open reads the vectors and the rows
@@ -123,6 +126,12 @@ def semantic(
         if not ids:  # gone while the model worked
             _check_vectors(con, stage, lang)
         means = load_means(con, stage.model_id, stage.input)
+        if given and means and means.mean("text", query_lang) is means.mean("text", None):
+            log.warning(
+                "--query-lang %s: no stored document is in that language, so the query is "
+                "taken as of no known one (the mean over all languages is removed from it)",
+                query_lang,
+            )
         groups = copy_groups(con)
         q = query_vector(raw, query_lang, means)
         sims = document_vectors(leads, texts, langs, means) @ q
