@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 # A sentence ends at . ! ? … (and closing quotes or brackets); the next one starts with a
 # capital, a digit or an opening quote, after a space or none ("połączeń.Zauważmy": pages
 # flattened by a scraper lose the space).
-QUOTED = re.compile(r'"[^"]*"')  # a quotation, once folded (« », „ “, “ ” are ")
+# A quotation, once folded (« », „ “, “ ” are "; ‘ ’ are '): in double quotes, or in single
+# ones that open after no letter and close before none, an apostrophe inside a word ("don't",
+# "п'ять") being no quote mark: English headlines quote in single marks (Tax portal shows
+# '503 Service Unavailable' to millions), and that line was cut from the article as a notice.
+QUOTED = re.compile(r'"[^"]*"|(?<!\w)\'(?:[^\']|\'(?=\w))+\'(?!\w)')
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*\s*")
 
 

@@ -206,6 +206,18 @@ BRIEFS = [
         "Des dizaines de sites de médias régionaux sont restés inaccessibles mardi matin après "
         "une panne chez un hébergeur lyonnais, qui évoque une mise à jour défectueuse.",
     ),
+    (  # English headlines quote in single marks (blind set 14: this line was cut as a notice)
+        "Tax portal crashes on filing deadline day, showing '503 Service Unavailable' to millions",
+        "Tax portal crashes on filing deadline day, showing '503 Service Unavailable' to millions\n"
+        "The revenue service's website failed for six hours on Monday as taxpayers rushed to "
+        "file before midnight, and officials extended the deadline by a week.",
+    ),
+    (
+        "Readers see ‘Access denied’ as the paper’s site blocks VPN users",
+        "Readers see ‘Access denied’ as the paper’s site blocks VPN users\n"
+        "The newspaper said its provider had switched on a filter by mistake, and that readers "
+        "abroad can use the app until the fix arrives later this week.",
+    ),
     (
         "Il quotidiano di Bergamo introduce il paywall: «Abbonati per continuare a leggere»",
         "Il quotidiano di Bergamo introduce il paywall: «Abbonati per continuare a leggere»\n"
