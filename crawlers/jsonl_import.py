@@ -22,7 +22,7 @@ import duckdb
 
 from pipeline.langid import is_language_tag
 from storage import connect
-from storage.dates import PLAUSIBLE_SQL, impossible_offset
+from storage.dates import PLAUSIBLE_SQL, WRITTEN_SQL, impossible_offset
 from storage.documents import store_pages
 from storage.records import PageRecord, Rejection, StoreCounts
 from storage.urls import canonical_url
@@ -111,8 +111,11 @@ class _Dates:
     def problem(self, value: str) -> str | None:
         """What keeps ``value`` from being the publication date, or None."""
         test = PLAUSIBLE_SQL.format(when="d", fetched="now()")
+        written = WRITTEN_SQL.format(when="v")
         row = self.con.execute(
-            f"SELECT d IS NULL, {test} FROM (SELECT TRY_CAST(? AS TIMESTAMPTZ) AS d)", [value]
+            f"SELECT d IS NULL, {test} AND {written} "
+            "FROM (SELECT v, TRY_CAST(v AS TIMESTAMPTZ) AS d FROM (SELECT ?::VARCHAR AS v))",
+            [value],
         ).fetchone()
         if row[0]:
             return self.UNREAD
@@ -123,8 +126,8 @@ class _Dates:
             )
         if not row[1]:
             return (
-                "is no publication date (before 1900, or more than two days ahead): kept in the "
-                "page's meta (published_at_ignored)"
+                "is no publication date (before 1900, more than two days ahead, or a word such "
+                "as 'epoch'): kept in the page's meta (published_at_ignored)"
             )
         return None
 

@@ -20,14 +20,23 @@ import uuid
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-# Control characters (ANSI escapes included) from hostile pages must not reach a terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Control characters (ANSI escapes included) from hostile pages must not reach a terminal, nor
+# what moves or hides text: bidirectional overrides, isolates and marks, line and paragraph
+# separators, a byte-order mark, and tabs (a tab in a title broke a table's columns).
+_CONTROL = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]"
+)
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://\S+$")
 
 
 def terminal_safe(value) -> str:
     text = "" if value is None else str(value)
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text).replace("\n", " ")
+    return _CONTROL.sub(_escaped, text).replace("\n", " ")
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def iso_duration(delta: timedelta) -> str:

@@ -13,6 +13,10 @@ PLAUSIBLE_SQL = (
     "({when} BETWEEN TIMESTAMPTZ '1900-01-01 00:00:00+00' AND {fetched} + INTERVAL 2 DAY)"
 )
 
+#: ... and it is written as a date: DuckDB also reads the word "epoch" (1970-01-01), which an
+#: exporter's placeholder or a hostile feed gives as the date of everything it lists
+WRITTEN_SQL = "regexp_matches({when}, '^\\s*[+-]?[0-9]')"
+
 
 #: the widest UTC offsets in use, in minutes (UTC-12 to UTC+14); DuckDB reads "+99:00" too
 OFFSET_RANGE = {"-": 12 * 60, "+": 14 * 60}

@@ -10,7 +10,7 @@ import duckdb
 
 from storage.bulk import insert_rows
 from storage.crawlstate import provenance_rows, record_state, touch_documents
-from storage.dates import PLAUSIBLE_SQL, impossible_offset
+from storage.dates import PLAUSIBLE_SQL, WRITTEN_SQL, impossible_offset
 from storage.db import transaction
 from storage.records import EntryState, NotModified, PageRecord, Rejection, StoreCounts
 from storage.urls import canonical_url, doc_id_for
@@ -194,7 +194,8 @@ def store_pages(
 
 def _set_aside_dates(con: duckdb.DuckDBPyConnection, pages: list[PageRecord]) -> None:
     """Move, in place, a date hint that is no plausible publication date (``PLAUSIBLE_SQL``:
-    before 1900, or later than two days after the fetch; or an offset no place has) into the
+    before 1900, or later than two days after the fetch; an offset no place has; a word that
+    DuckDB reads as a date, ``WRITTEN_SQL``) into the
     page's meta, as ``published_at_ignored``: kept, never the document's date. Read by
     DuckDB's own cast, as every view reads the hint; year 20000 would not even come back to
     Python as a date."""
@@ -202,8 +203,10 @@ def _set_aside_dates(con: duckdb.DuckDBPyConnection, pages: list[PageRecord]) ->
     if not hinted:
         return
     test = PLAUSIBLE_SQL.format(when="TRY_CAST(h AS TIMESTAMPTZ)", fetched="t")
+    written = WRITTEN_SQL.format(when="h")
     rows = con.execute(
-        f"SELECT i, {test} IS NOT FALSE FROM (SELECT unnest(?::INTEGER[]) AS i, "
+        f"SELECT i, {test} IS NOT FALSE AND ({written} OR TRY_CAST(h AS TIMESTAMPTZ) IS NULL) "
+        "FROM (SELECT unnest(?::INTEGER[]) AS i, "
         "unnest(?::VARCHAR[]) AS h, unnest(?::TIMESTAMPTZ[]) AS t) ORDER BY i",
         [list(range(len(hinted))), [p.hint_published_at for p in hinted],
          [p.fetched_at for p in hinted]],

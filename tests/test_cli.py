@@ -331,6 +331,24 @@ def test_bad_export_windows_ids_and_thresholds_are_usage_errors(db, tmp_path):
 # 7: output formats
 
 
+def test_what_a_page_or_an_import_gave_reaches_the_terminal_escaped(tmp_path):
+    """A source name, a tag or a title holds whatever an import gave: an error that names it,
+    and a table that shows it, escape what would drive the terminal, reorder or hide text, or
+    break the table's columns (before: the export's error printed a raw ESC[2J, and a table
+    a raw tab and right-to-left mark)."""
+    db = tmp_path / "h.duckdb"
+    evil = "\x1b[2J\x1b[31mEVIL\u202e\x1b[0m"
+    import_jsonl(tmp_path, db, [{"url": "https://h.example/1", "source": evil,
+                                 "title": "tab\there\u200fmark\ufeff", "text": "Some text. " * 9}])  # fmt: skip
+    proc = run_cli("export", "documents", "--out", str(tmp_path / "x"), "--source", "nope",
+                   db=db, check=False)  # fmt: skip
+    err = assert_one_error_line(proc, 2, "(sources: \\x1b[2J\\x1b[31mEVIL\\u202e\\x1b[0m)")
+    assert not any(c in err for c in "\x1b\u202e")
+    table = run_cli("sql", "SELECT title FROM v_documents", db=db).stdout
+    assert "tab\\x09here\\u200fmark\\ufeff" in table
+    assert not any(c in table for c in "\t\u200f\ufeff")
+
+
 def test_table_never_clips_urls_and_json_csv_write_iso_values(db):
     table = run_cli(
         "sql", "SELECT url, text FROM document_versions WHERE url LIKE '%slug%'", db=db

@@ -180,7 +180,9 @@ class Group(click.Group):
             import traceback  # -v adds the traceback; the exit code stays (75, 143, ...)
 
             traceback.print_exception(err)
-        click.echo(f"error: {message}", err=True)
+        from pipeline.output import terminal_safe  # a message may name what a page gave
+
+        click.echo(f"error: {terminal_safe(message)}", err=True)
         logging.getLogger("narrascope").error(  # for --log-file: stderr has it already
             message, extra={"event": "error", "exit_code": code, "file_only": True}
         )

@@ -411,7 +411,8 @@ def test_a_date_no_page_was_published_on_is_set_aside_and_the_run_goes_on(tmp_pa
     for line, when in enumerate(dates[:3], 1):
         assert (
             f"{src}:{line}: warning: 'published_at' \"{when}\" is no publication date (before "
-            "1900, or more than two days ahead): kept in the page's meta (published_at_ignored)"
+            "1900, more than two days ahead, or a word such as 'epoch'): kept in the page's meta "
+            "(published_at_ignored)"
         ) in proc.stderr
     assert f"{src}:4:" not in proc.stderr
     assert (
@@ -445,21 +446,29 @@ def test_every_iso_form_of_a_date_is_a_publication_date(tmp_path):
     """ISO 8601's basic form ("20261125") and its week dates ("2026-W48-3") are dates Python
     reads and DuckDB does not: they were "not a date", and the page had none."""
     db = tmp_path / "n.duckdb"
-    given = ["2026-W48-3", "2026W483", "20261125", "20261125T101500Z", "2026-W60-1", "18991231"]
+    given = ["2026-W48-3", "2026W483", "20261125", "20261125T101500Z", "2026-W60-1", "18991231",
+             " Epoch "]  # fmt: skip
     lines = [json.dumps({"url": f"https://d.example/{n}", "text": "word " * 100,
                          "published_at": value}) for n, value in enumerate(given)]  # fmt: skip
     proc = run_cli("import", str(write_jsonl(tmp_path / "d.jsonl", lines)), db=db)
-    assert "6 new" in proc.stdout
+    assert "7 new" in proc.stdout
     assert proc.stderr.count("is not a date") == 1  # week 60 is none
     # a date too early to be one is named as it was given
     assert "d.jsonl:6: warning: 'published_at' \"18991231\" is no publication date" in proc.stderr
     assert "d.jsonl:5: warning: 'published_at' \"2026-W60-1\" is not a date" in proc.stderr
+    # DuckDB reads the word "epoch" as 1970-01-01: it was every such document's date, unsaid
+    assert "d.jsonl:7: warning: 'published_at' \"Epoch\" is no publication date" in proc.stderr
     with connect(db, read_only=True) as con:
         rows = con.execute(
             "SELECT strftime(published_at AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M') "
             "FROM v_documents ORDER BY url"
         ).fetchall()
-    assert [r[0] for r in rows] == ["2026-11-25 00:00"] * 3 + ["2026-11-25 10:15", None, None]
+        ignored = con.execute(
+            "SELECT m.meta->>'published_at_ignored' FROM page_meta m "
+            "JOIN documents d USING (doc_id) WHERE d.canonical_url LIKE '%/6'"
+        ).fetchall()
+    assert [r[0] for r in rows] == ["2026-11-25 00:00"] * 3 + ["2026-11-25 10:15", None, None, None]
+    assert ignored == [("Epoch",)]
 
 
 def test_a_url_with_a_control_character_is_skipped_as_other_non_urls_are(tmp_path):
