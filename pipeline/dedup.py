@@ -17,17 +17,19 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 
+from pipeline import aligned
 from pipeline.config import stage_options
 from pipeline.contract import Stage
-from pipeline.embedders import model_id_for
+from pipeline.copy_window import Window
+from pipeline.embedders import model_id_for, shared_embedder
 from pipeline.sites import page_path, site_of
 from pipeline.textnorm import normalize, text_hash
-from storage.means import LanguageMeans, centre
-from storage.outputs.dedup import CopyCandidates, CopyCandidatesLookup, CopyResult, VectorWindow
+from storage.outputs.dedup import CopyCandidates, CopyCandidatesLookup, CopyResult
 from storage.outputs.repeats import RepeatedText, SameText, SameTextLookup
 from storage.records import BatchResult, DocInput, Rejection
 
@@ -89,14 +91,17 @@ class DedupStage(Stage):
       each the other's nearest document in its language, dated within ``window_days``, and of
       comparable length (a translation is neither half nor twice as long); and, their
       languages' means removed, a cosine >= ``translated_centred`` (two stories on one topic
-      reach the raw threshold too, a translation stays close once the language is taken out).
+      reach the raw threshold too, a translation stays close once the language is taken out);
+      and sentence by sentence: of the shorter text's sentences, a ``translated_share`` at
+      least have a counterpart ``translated_gap`` nearer than the next sentence of the other
+      text (pipeline/aligned.py: the stage then loads the embedding model).
 
     Vectors come from the embed stage (``embed_model``/``embed_input``); with
     ``translated = false`` the stage needs no vectors at all.
     """
 
     name: str = "dedup"
-    version: str = "1"
+    version: str = "2"  # 2: translated copies are checked sentence by sentence
     threshold: float = 0.5
     num_perm: int = 128
     seed: int = 1
@@ -104,8 +109,11 @@ class DedupStage(Stage):
     translated: bool = True
     translated_threshold: float = 0.88
     #: ... and their whole-text vectors' cosine with their languages' means removed at least
-    #: this (0: not asked; see ``_Window.centred``)
+    #: this (0: not asked; see ``Window.centred``)
     translated_centred: float = 0.33
+    #: ... and their sentences align (pipeline/aligned.py; 0: not asked)
+    translated_share: float = aligned.Settings.share
+    translated_gap: float = aligned.Settings.gap
     window_days: int = 30
     embed_model: str = "e5-small"
     embed_input: str = "original"
@@ -124,9 +132,10 @@ class DedupStage(Stage):
             if not low <= getattr(self, key) <= high:
                 raise ValueError(f"[dedup] {key} must be from {low} to {high}, "
                                  f"not {getattr(self, key)!r}")  # fmt: skip
-        if not 0 <= self.translated_centred < 1:
-            raise ValueError("[dedup] translated_centred must be from 0 (not asked) to below 1, "
-                             f"not {self.translated_centred!r}")  # fmt: skip
+        for key in ("translated_centred", "translated_share", "translated_gap"):
+            if not 0 <= getattr(self, key) < 1:
+                raise ValueError(f"[dedup] {key} must be from 0 (not asked) to below 1, "
+                                 f"not {getattr(self, key)!r}")  # fmt: skip
         if not 0 < self.threshold < 1:
             raise ValueError(
                 f"[dedup] threshold must be above 0 and below 1, not {self.threshold!r}"
@@ -137,8 +146,8 @@ class DedupStage(Stage):
     def from_settings(cls, settings: dict) -> DedupStage:
         keys = (
             "threshold", "num_perm", "seed", "shingle", "translated", "translated_threshold",
-            "translated_centred", "window_days", "embed_model", "embed_input", "embed_prefix", "repeat_addresses",
-            "repeat_words",
+            "translated_centred", "translated_share", "translated_gap", "window_days", "embed_model",
+            "embed_input", "embed_prefix", "repeat_addresses", "repeat_words",
         )  # fmt: skip
         return cls(**stage_options("dedup", settings, keys))
 
@@ -183,6 +192,7 @@ class DedupStage(Stage):
                 since=min(dates) - window if dates else None,
                 until=max(dates) + window if dates else None,
                 stage_version=self.version,
+                translated_threshold=self.translated_threshold if self._aligner else None,
             )
         ]
 
@@ -209,7 +219,10 @@ class DedupStage(Stage):
         earlier: dict[str, list[str]] = {}  # text hash -> documents of this batch before
         translations = (
             self._translations(
-                batch, answer.vectors, _Window(answer.window, self, batch, answer.means)
+                batch,
+                answer.vectors,
+                Window(answer.window, self, batch, answer.means),
+                {**answer.texts, **{d.doc_id: self._text(d) for d in batch}},
             )  # fmt: skip
             if self.translated
             else {}
@@ -316,13 +329,30 @@ class DedupStage(Stage):
                                            addresses))  # fmt: skip
         return now, extras
 
-    def _translations(self, batch: list[DocInput], vectors: dict, w: _Window) -> dict:
+    @cached_property
+    def _aligner(self) -> aligned.Aligner | None:
+        """The sentence check, where it is asked and calibrated for the model (the model is
+        loaded when a pair first needs it)."""
+        settings = aligned.Settings(gap=self.translated_gap, share=self.translated_share)
+        model_id = model_id_for(self.embed_model, self.embed_prefix)
+        if not self.translated or not settings.share or model_id not in settings.models:
+            return None
+        return aligned.Aligner(
+            lambda: shared_embedder(self.embed_model, doc_prefix=self.embed_prefix), settings
+        )
+
+    def _translations(self, batch: list[DocInput], vectors: dict, w: Window,
+                      texts: dict[str, str] | None = None) -> dict:  # fmt: skip
         """doc id -> [(other doc id, cosine)]: the documents in other languages, dated within
-        ``window_days`` of it, that are mutual nearest neighbours of the document. The cosines
+        ``window_days`` of it, that are mutual nearest neighbours of the document, and whose
+        sentences align with its own (``texts``: doc id -> text, where known). The cosines
         with the window are matrix products, 64 documents at a time."""
         docs = [d for d in batch if d.lang and d.doc_id in vectors]
         if not docs or w.matrix is None or not len(w.ids):
             return {}
+        w.texts = texts or {}
+        if self._aligner:
+            self._aligner.forget()  # sentence vectors are kept for one batch
         out = {}
         for i in range(0, len(docs), 64):  # 64 x the window's cosines at a time
             part = docs[i : i + 64]
@@ -333,7 +363,7 @@ class DedupStage(Stage):
             )
         return out
 
-    def _translations_of(self, doc: DocInput, vector, sims: np.ndarray, w: _Window) -> list:
+    def _translations_of(self, doc: DocInput, vector, sims: np.ndarray, w: Window) -> list:
         length = len(self._text(doc))
         near = w.near(doc.seen_at.timestamp() if doc.seen_at else None)
         out = []
@@ -363,8 +393,18 @@ class DedupStage(Stage):
             # later of the two (both are in the window, vectors being older than this stage)
             if not w.before(best, doc.doc_id):
                 continue
+            if not self._aligns(doc.doc_id, w.ids[best], w.texts):
+                continue
             out.append((w.ids[best], float(sims[best])))
         return sorted(out)
+
+    def _aligns(self, doc_id: str, other: str, texts: dict[str, str]) -> bool:
+        """Whether the sentences of two documents allow one to translate the other (so where
+        the check is off, or a text was not read: the stored candidate was not among its
+        language's TEXTS_PER_LANGUAGE nearest)."""
+        if self._aligner is None or doc_id not in texts or other not in texts:
+            return True
+        return self._aligner.translates(doc_id, texts[doc_id], other, texts[other])
 
 
 class _Seen(NamedTuple):
@@ -375,62 +415,3 @@ class _Seen(NamedTuple):
     source: str | None
     stored: bool  # handled by an earlier batch (else: in this one)
     rejected: bool  # rejected as its site's boilerplate before
-
-
-class _Window:
-    """The vectors dated near a batch, indexed by language once per batch."""
-
-    def __init__(self, window: VectorWindow, stage: DedupStage, batch: list[DocInput],
-                 means: LanguageMeans | None = None) -> None:  # fmt: skip
-        self.ids, self.matrix, self.seen = window.ids, window.matrix, window.seen
-        self.langs, self.means = window.langs, means
-        self.done = window.done
-        self.order = {d.doc_id: i for i, d in enumerate(batch)}
-        self.span = stage.window_days * 86400.0
-        self.lengths = np.asarray(window.lengths, dtype=np.float64)
-        langs = np.asarray(window.langs, dtype=object)
-        self.languages = set(langs.tolist())
-        self._rows = {lang: np.flatnonzero(langs == lang) for lang in self.languages}
-
-    def before(self, row: int, doc_id: str) -> bool:
-        """Whether the window's ``row`` was handled before ``doc_id``: by an earlier batch or
-        run, or earlier in this batch."""
-        if self.done is None or self.done[row]:
-            return True
-        return self.order.get(self.ids[row], len(self.order)) < self.order.get(doc_id, -1)
-
-    def best(self, idx: np.ndarray, sims: np.ndarray, doc_id: str) -> int:
-        """The row of ``idx`` nearest the document, of those tied for it (a piece and its
-        exact copies have one vector) the first handled before the document, then the
-        earliest dated, then by id. By the window's order alone, the tie went to whichever
-        copy's id came first, and a translation was linked to its original or not by the
-        hash of URLs (the demo's ports): 10 or 11 translated copies from one run to the next."""
-        top = float(sims[idx].max())
-        tied = idx[sims[idx] >= top - 1e-6]
-        if len(tied) == 1:
-            return int(tied[0])
-        return int(min(tied, key=lambda row: (not self.before(row, doc_id),
-                                              self.seen[row] if self.seen is not None else 0.0,
-                                              self.ids[row])))  # fmt: skip
-
-    def centred(self, vector, lang: str | None, row: int) -> float:
-        """The cosine of ``vector`` (a document in ``lang``) and the window's ``row``, each
-        with its language's mean removed; 1.0 where either mean is taken over fewer than two
-        documents (a language's first document is its own mean) or there are none."""
-        other = self.langs[row]
-        if not self.means or min(self.means.count("text", lang),
-                                 self.means.count("text", other)) < 2:  # fmt: skip
-            return 1.0
-        pair = centre(np.asarray([vector, self.matrix[row]], dtype=np.float32), [lang, other],
-                      self.means, "text")  # fmt: skip
-        return float(pair[0] @ pair[1])
-
-    def near(self, when: float | None) -> np.ndarray | None:
-        """Which rows are dated within the window of ``when`` (None: all of them)."""
-        if when is None or self.seen is None:
-            return None
-        return np.abs(self.seen - when) <= self.span
-
-    def rows(self, lang: str, near: np.ndarray | None = None) -> np.ndarray:
-        idx = self._rows.get(lang, np.array([], dtype=np.int64))
-        return idx if near is None else idx[near[idx]]

@@ -11,7 +11,7 @@ import numpy as np
 from pipeline import notnews
 from pipeline.config import stage_options
 from pipeline.contract import Stage
-from pipeline.embedders import E5Embedder, load_embedder, model_id_for
+from pipeline.embedders import E5Embedder, model_id_for, shared_embedder
 from pipeline.stubvectors import StubVectors
 from pipeline.textnorm import cap_length, paragraphs, split_sentences, text_hash
 from storage.outputs.embed import Embedding, VectorReuseLookup
@@ -120,7 +120,7 @@ class EmbedStage(Stage):
 
     @cached_property
     def embedder(self):
-        return load_embedder(
+        return shared_embedder(
             self.model,
             doc_prefix=self.doc_prefix,
             threads=self.threads or None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -237,6 +238,15 @@ def load_embedder(
         raise ModelError(
             f"cannot load embedding model {name!r}: {type(err).__name__}: {err}"
         ) from err
+
+
+@lru_cache(maxsize=2)
+def shared_embedder(
+    name: str, *, doc_prefix: str = "query", threads: int | None = None, engine: str = "torch"
+):
+    """``load_embedder``, loaded once per process for the same arguments: the embed stage and
+    the dedup stage's sentence check (pipeline/aligned.py) share one model in memory."""
+    return load_embedder(name, doc_prefix=doc_prefix, threads=threads, engine=engine)
 
 
 def _load(name: str, doc_prefix: str, threads: int | None, engine: str):

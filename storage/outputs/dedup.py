@@ -72,6 +72,15 @@ class CopyCandidatesLookup:
     #: later to the one before it, also when `process --force` redoes the stage (whose stored
     #: signatures then include documents it has yet to redo). None: every stored document
     stage_version: str | None = None
+    #: the texts of the documents in another language whose vectors are at least this near
+    #: a batch document's (its ``TEXTS_PER_LANGUAGE`` nearest in each language), which the
+    #: stage compares sentence by sentence (pipeline/aligned.py). None: no texts
+    translated_threshold: float | None = None
+
+
+#: of a batch document's translated-copy candidates in one language, the texts of this many
+#: nearest are read: the stage takes the nearest dated within its window
+TEXTS_PER_LANGUAGE = 3
 
 
 @dataclass(slots=True)
@@ -102,6 +111,9 @@ class CopyCandidates:
     versions: dict[str, int] = field(default_factory=dict)
     #: the language means of the vectors' model (translated copies compare centred vectors too)
     means: LanguageMeans | None = None
+    #: doc id -> extracted text, of the window's documents that may be a batch document's
+    #: translated copy (CopyCandidatesLookup.translated_threshold)
+    texts: dict[str, str] = field(default_factory=dict)
 
 
 def write(con, ctx: WriteContext, items: list[CopyResult], extras: list) -> None:
@@ -406,7 +418,32 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
             np.asarray(window["seen"], dtype=np.float64),
             np.asarray(window["done"], dtype=bool),
         )
+        if q.translated_threshold is not None and out.vectors:
+            rows = _translation_rows(out, q.translated_threshold)
+            texts = by_row_id(con, "extractions", ("x.text",), [keys[i] for i in rows])
+            out.texts = {doc_id: text for (doc_id, _), (text,) in texts.items()}
     return out
+
+
+def _translation_rows(out: CopyCandidates, threshold: float) -> list[int]:
+    """The window's rows whose texts the stage may compare: for each batch document, its
+    TEXTS_PER_LANGUAGE nearest documents in each other language, of those ``threshold`` near."""
+    window = out.window
+    ids = {doc_id: i for i, doc_id in enumerate(window.ids)}
+    langs = np.asarray(window.langs, dtype=object)
+    rows: set[int] = set()
+    docs = [d for d in out.vectors if d in ids]
+    for start in range(0, len(docs), 64):  # 64 x the window's cosines at a time
+        part = docs[start : start + 64]
+        sims = np.asarray([out.vectors[d] for d in part], dtype=np.float32) @ window.matrix.T
+        for doc_id, row in zip(part, sims, strict=True):
+            near = np.flatnonzero((row >= threshold) & (langs != langs[ids[doc_id]]))
+            for lang in set(langs[near].tolist()):
+                same = near[langs[near] == lang]
+                rows.update(
+                    same[np.argsort(-row[same], kind="stable")[:TEXTS_PER_LANGUAGE]].tolist()
+                )
+    return sorted(rows)
 
 
 OUTPUT = Output(

@@ -4,7 +4,8 @@ all different stories, bench/data/notnews-set12) reach a raw whole-text cosine o
 0.889 between a Russian and a Ukrainian piece, each the other's nearest neighbour: the raw rule
 linked them as translated copies. With the languages' means removed they are 0.21 and 0.27
 apart where the demo's translations start at 0.38 ([dedup] translated_centred = 0.33; the
-curve: bench/bench_similarity.py, README "Similarity and language bias")."""
+curve: bench/bench_similarity.py, README "Similarity and language bias"). Their sentences keep
+them apart too: a translation has a counterpart for each sentence (pipeline/aligned.py)."""
 
 import json
 from pathlib import Path
@@ -44,7 +45,13 @@ def test_two_stories_on_one_topic_in_two_languages_are_no_translated_copy(tmp_pa
         ).fetchone() == (16,)
     assert translated_links(db) == []
     # the raw rule alone, as before: the Russian and Ukrainian pieces were linked twice
-    (tmp_path / "raw.toml").write_text("[dedup]\ntranslated_centred = 0\n")
-    run_cli("--config", str(tmp_path / "raw.toml"), "process", "--stage", "dedup", "--force",
-            "--no-progress", db=db)  # fmt: skip
+    raw = tmp_path / "raw.toml"
+    raw.write_text("[dedup]\ntranslated_centred = 0\ntranslated_share = 0\n")
+    run_cli("--config", str(raw), "process", "--stage", "dedup", "--force", "--no-progress",
+            db=db)  # fmt: skip
     assert translated_links(db) == [("uk", "ru"), ("uk", "ru")]
+    # and the sentences alone keep them apart, as the centred vectors do
+    raw.write_text("[dedup]\ntranslated_centred = 0\n")
+    run_cli("--config", str(raw), "process", "--stage", "dedup", "--force", "--no-progress",
+            db=db)  # fmt: skip
+    assert translated_links(db) == []
