@@ -118,7 +118,7 @@ def swap_in(partial: Path, out_dir: Path) -> None:
     if not out_dir.exists():
         partial.rename(out_dir)
         return
-    old = out_dir.parent / f".{out_dir.name}.old-{secrets.token_hex(4)}"
+    old = out_dir.parent / f".{out_dir.name[:100]}.old-{secrets.token_hex(4)}"  # 255 bytes
     out_dir.rename(old)
     try:
         partial.rename(out_dir)
@@ -141,12 +141,18 @@ def describe_database(con: duckdb.DuckDBPyConnection, db_path: Path) -> dict:
         "SELECT run_id, kind, status, finished_at FROM runs WHERE finished_at IS NOT NULL "
         "ORDER BY finished_at DESC LIMIT 1",
     )
+    # a run recorded as running: still writing (what it committed so far is in the export),
+    # or killed (the next writer marks it abandoned)
+    running = _rows(
+        con, "SELECT run_id, kind, started_at FROM runs WHERE status = 'running' ORDER BY 3"
+    )
     return {
         "path": str(Path(db_path).absolute()),
         "schema_version": schema_version(con),
         "documents": con.execute("SELECT count(*) FROM documents").fetchone()[0],
         "narratives": con.execute("SELECT count(*) FROM narratives").fetchone()[0],
         "last_run": last[0] if last else None,
+        "running": running,
     }
 
 
@@ -168,7 +174,11 @@ def _settings(con: duckdb.DuckDBPyConnection, stages: list[dict]) -> None:
         seen: list[dict] = []
         for run_id in stage["runs"]:
             try:
-                report = json.loads(summaries.get(run_id) or "{}").get(stage["stage"], {})
+                summary = json.loads(summaries.get(run_id) or "{}")
+                report = summary.get(stage["stage"]) or {}
+                if not isinstance(report, dict) or not report.get("settings"):
+                    # a run still going, or one that died, has its settings from the start
+                    report = (summary.get("stage_settings") or {}).get(stage["stage"]) or {}
             except (ValueError, AttributeError):
                 continue
             recorded = report.get("settings") if isinstance(report, dict) else None

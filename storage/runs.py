@@ -30,10 +30,17 @@ def new_run_id(kind: str) -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{kind}-{secrets.token_hex(3)}"
 
 
-def start_run(con: duckdb.DuckDBPyConnection, kind: str, run_id: str | None = None) -> str:
-    """Record a run as started. The caller holds the writer lock, so any other run still
+def start_run(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    run_id: str | None = None,
+    summary: dict | None = None,
+) -> str:
+    """Record a run as started, with what its ``summary`` says from the start (a process run:
+    the settings of the stages it runs, which an export of what it committed names, also
+    while it runs or once it died). The caller holds the writer lock, so any other run still
     marked 'running' was left by a process that died (kill -9, power loss): it is closed as
-    'abandoned' in the same transaction."""
+    'abandoned' in the same transaction, keeping what its summary said."""
     run_id = run_id or new_run_id(kind)
     with transaction(con):
         # its lock file deleted after the writer lock looked (storage/lock.py), before its
@@ -44,7 +51,8 @@ def start_run(con: duckdb.DuckDBPyConnection, kind: str, run_id: str | None = No
             raise deleted_lock(path or ":memory:", *live[0])
         abandoned = con.execute(
             "UPDATE runs SET status = 'abandoned', finished_at = ?, "
-            "summary = json_object('error', 'its process ended before it finished') "
+            "summary = json_merge_patch(coalesce(TRY_CAST(summary AS JSON), '{}'), "
+            "json_object('error', 'its process ended before it finished')) "
             "WHERE status = 'running' RETURNING run_id",
             [datetime.now(UTC)],
         ).fetchall()
@@ -53,7 +61,12 @@ def start_run(con: duckdb.DuckDBPyConnection, kind: str, run_id: str | None = No
         # who writes, while it runs: what another writer checks where the lock file has gone
         con.execute(
             "INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', ?)",
-            [run_id, kind, datetime.now(UTC), json.dumps({"writer": identity()})],
+            [
+                run_id,
+                kind,
+                datetime.now(UTC),
+                json.dumps({**(summary or {}), "writer": identity()}, default=str),
+            ],  # fmt: skip
         )
     return run_id
 
@@ -118,7 +131,10 @@ class Run:
 
 @contextmanager
 def recorded_run(
-    db_path: str | os.PathLike | None, kind: str, run_id: str | None = None
+    db_path: str | os.PathLike | None,
+    kind: str,
+    run_id: str | None = None,
+    summary: dict | None = None,
 ) -> Iterator[Run]:
     """Record a run in ``runs`` around a ``with`` block: started, then finished with its
     outcome and summary, whatever happens inside ('interrupted' for a stop signal or Ctrl-C).
@@ -128,7 +144,7 @@ def recorded_run(
 
     with writer_lock(db_path):
         with connect(db_path) as con:
-            run = Run(start_run(con, kind, run_id), kind)
+            run = Run(start_run(con, kind, run_id, summary), kind, summary=dict(summary or {}))
         try:
             yield run
         except BaseException as err:

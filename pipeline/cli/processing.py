@@ -59,6 +59,7 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
     stage that stopped prints what was done before it and raises (exit 1). With a
     ``deadline`` (pipeline/deadline.py) no batch starts that would end after it."""
     from pipeline import interrupt
+    from pipeline.contract import stage_settings
     from pipeline.errors import StageFailed
     from pipeline.reports import ProcessReport
     from pipeline.runner import run_stages
@@ -80,7 +81,11 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
     run = None
     echoed = False
     try:
-        with recorded_run(obj.db_path, "process") as run:
+        # the stages' settings from the start: an export of what a run still going, or killed,
+        # committed says what produced it (storage/export_manifest.py)
+        planned = {"stage_settings": {s.name: {"version": s.version, "settings": stage_settings(s)}
+                                      for s in built}}  # fmt: skip
+        with recorded_run(obj.db_path, "process", summary=planned) as run:
             try:
                 for part in _upgrade_cluster(obj, built, run):
                     run_stages(

@@ -50,8 +50,16 @@ def manifest_of(folder: Path) -> dict:
 def read_arrow(path: Path):
     if path.suffix == ".parquet":
         return pq.read_table(path)
-    if path.suffix == ".csv":
-        return pa_csv.read_csv(path)
+    if path.suffix == ".csv":  # as the README says to read them: texts hold line breaks, and
+        # a small block makes one fall across blocks, as in a file over pyarrow's 1 MB block
+        return pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(block_size=4096),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                strings_can_be_null=True, quoted_strings_can_be_null=False
+            ),
+        )
     return pa_json.read_json(path)
 
 
@@ -396,6 +404,47 @@ def test_the_manifest_follows_a_rebuild_with_another_threshold(demo_db, tmp_path
     assert manifest["thresholds"]["cluster"] == [
         {"threshold": 0.45, "merge_threshold": 0.97, "cross_language": 0.17}
     ]
+
+
+def test_a_run_still_going_or_killed_has_its_settings_in_the_manifest(tmp_path):
+    """A process run records its stages' reports when it ends: an export of what a run
+    still going had committed, or one killed (kill -9, then abandoned by the next writer),
+    said `"settings": []` for every stage it ran, and named the run before as the last
+    (audit, 2026-12-08). Its stages' settings are recorded from its start now."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, import_jsonl
+
+    db = tmp_path / "k.duckdb"
+    import_jsonl(tmp_path, db, [{"url": f"https://k.example/{i}", "text": f"Text {i}. " * 20}
+                                for i in range(3)])  # fmt: skip
+    # a process run, as `process` starts it, whose process ends before the run does
+    script = f"""
+from pipeline.contract import stage_settings
+from pipeline.extract import ExtractStage
+from pipeline.runner import run_stages
+from storage import connect
+from storage.runs import start_run
+stage = ExtractStage(min_chars=7)
+planned = {{"extract": {{"version": stage.version, "settings": stage_settings(stage)}}}}
+with connect({str(db)!r}) as con:
+    run_id = start_run(con, "process", summary={{"stage_settings": planned}})
+run_stages({str(db)!r}, [stage], run_id=run_id)
+print(run_id)
+"""
+    run_id = subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.split()[-1]  # fmt: skip
+    running = export(db, "documents", tmp_path / "running")
+    [extract] = [s for s in running["stages"] if s["stage"] == "extract"]
+    assert extract["runs"] == [run_id] and extract["settings"][0]["min_chars"] == 7
+    assert [r["run_id"] for r in running["database"]["running"]] == [run_id]
+    run_cli("process", "--stage", "langid", "--no-progress", db=db)  # its process is gone
+    assert query(db, "SELECT status FROM runs WHERE run_id = ?", [run_id]) == [("abandoned",)]
+    killed = export(db, "documents", tmp_path / "killed")
+    [extract] = [s for s in killed["stages"] if s["stage"] == "extract"]
+    assert extract["settings"][0]["min_chars"] == 7
+    assert killed["database"]["running"] == []
 
 
 def test_narratives_out_of_memory_step_up_or_fail_cleanly(demo_db, tmp_path, monkeypatch):
