@@ -74,6 +74,35 @@ def test_sigterm_in_the_middle_leaves_the_previous_export_and_nothing_beside(tmp
         err.strip().splitlines()) == 1, err  # fmt: skip
 
 
+def test_a_killed_exports_half_written_folder_goes_with_the_next_export(tmp_path):
+    """kill -9 (the OOM killer, a power cut) leaves the hidden partial folder: no handler
+    runs. The next export into the same --out takes it away (before, it stayed for good;
+    audit, 2026-12-08); one of a process still running is left alone."""
+    db = store(tmp_path)
+    out = tmp_path / "out"
+    proc = slow_export(db, "narratives", out)
+    try:
+        assert proc.stdout.readline().strip() == "wrote narratives"
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    [left] = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.partial-")]
+    assert f"-{proc.pid}-" in left
+    running = slow_export(db, "copies", tmp_path / "other")  # another export, still going
+    try:
+        assert running.stdout.readline().strip() == "wrote copies"
+        ours = [p for p in tmp_path.iterdir() if p.name.startswith(".other.partial-")]
+        (ours[0].parent / ours[0].name.replace(".other.", ".out.", 1)).mkdir()  # its own
+        run_cli("export", "narratives", "--out", str(out), "--format", "csv", db=db)
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")) == [
+            ours[0].name.replace(".other.", ".out.", 1)
+        ]
+    finally:
+        running.kill()
+        running.wait(timeout=30)
+
+
 def test_an_export_finished_meanwhile_in_the_same_folder_is_not_replaced(tmp_path):
     """Two different exports into the same new --out at once (two cron lines, two people):
     the one that finishes second finds the other's export there and is refused (exit 2) as

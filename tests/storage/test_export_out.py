@@ -156,3 +156,18 @@ def test_a_refused_export_leaves_no_folders_behind(tmp_path):
         assert proc.returncode == 2, proc.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "s.duckdb", "s.duckdb.lock"]
         assert list((tmp_path / "kept").iterdir()) == []
+
+
+def test_an_out_folder_name_near_the_file_systems_limit_is_written_and_replaced(tmp_path):
+    """A folder name of 245 bytes is legal (255 is the limit): the export's hidden partial
+    and old folders, whose names add to it, failed with "cannot write into ... (File name too
+    long)" (audit, 2026-12-08). Their names now cut the folder's name short."""
+    db = tmp_path / "s.duckdb"
+    run_cli("init", db=db)
+    out = tmp_path / ("x" * 245)
+    for _ in range(2):  # written, then replaced (the old one set aside, then removed)
+        run_cli("export", "copies", "--out", str(out), "--format", "jsonl", db=db)
+        assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("s.duckdb")] == [
+            out.name
+        ]
+        assert sorted(p.name for p in out.iterdir()) == ["copies.jsonl", "manifest.json"]
