@@ -110,6 +110,9 @@ def do_process(obj: Context, names=None, limit=None, force=False, progress=True,
                 raise
             finally:
                 run.summary.update(report.as_dict())
+                # each stage that ran has its settings in its report now: the ones recorded
+                # at the start were for a run that dies (kept by the row until then)
+                run.summary.pop("stage_settings", None)
             # printed before the run's end is recorded: a stop signal while the report waits
             # for its reader (`| less`) is the run's, recorded `interrupted` as its exit code
             # says (printed after, it came out as 143 and "rolled back" beside a run `ok`).
