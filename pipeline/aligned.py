@@ -22,10 +22,14 @@ import numpy as np
 
 from pipeline.embedders import model_id_for
 
-# A sentence ends at . ! ? … and their CJK, Arabic and Devanagari forms, with closing quotes or
-# brackets, before a space (or, after a CJK mark, before anything): the case of the next
-# letter is not asked, as scripts without case (Arabic, Hindi, Georgian) have none.
-_END = re.compile(r"(?<=[.!?…。！？؟।])[\"'»”’)\]]*(?:\s+|(?<=[。！？]))")
+# A sentence ends at . ! ? … and their CJK, Arabic, Urdu, Devanagari, Armenian, Burmese,
+# Ethiopic and Khmer forms, with closing quotes or brackets, before a space (or, after a CJK
+# mark, before anything): the case of the next letter is not asked, as scripts without case
+# (Arabic, Hindi, Georgian) have none. Thai and Lao mark no sentence end: such a text is
+# not split, and not checked (``Aligner.share``).
+_MARKS = ".!?…。！？؟।॥۔։။።។"
+_END = re.compile(rf"(?<=[{_MARKS}])[\"'»”’)\]]*(?:\s+|(?<=[。！？]))")
+_LINE_END = re.compile(rf"[{_MARKS}][\"'»”’)\]]*\s*$")
 
 
 @dataclass(frozen=True)
@@ -38,21 +42,27 @@ class Settings:
     share: float = 0.3
     #: a text of fewer sentences than this cannot be told by its sentences: not checked
     min_sentences: int = 3
+    #: nor two texts one of which has more than this many times the other's sentences (one
+    #: split where the other's script marks no end: the written translations reach 2.0)
+    max_ratio: float = 3.0
     max_sentences: int = 40  # the first ones: a translation keeps the order
     min_chars: int = 20  # shorter pieces (a dateline, "Photo: ...") are no sentence
     models: tuple[str, ...] = (model_id_for("e5-small", "query"),)
 
 
 def sentences(text: str, settings: Settings = Settings()) -> list[str]:
-    """The text's first ``max_sentences`` sentences of ``min_chars`` or more."""
-    out = []
+    """The text's first ``max_sentences`` sentences of ``min_chars`` or more; none where no
+    sentence in it ends with a mark before another begins (a script that marks no end)."""
+    out, marked = [], False
     for line in text.splitlines():
-        for piece in _END.split(line):
+        pieces = _END.split(line)
+        marked = marked or len(pieces) > 1 or _LINE_END.search(line) is not None
+        for piece in pieces:
             if len(piece := piece.strip()) >= settings.min_chars:
                 out.append(piece)
                 if len(out) == settings.max_sentences:
                     return out
-    return out
+    return out if marked else []
 
 
 def aligned_share(a: np.ndarray, b: np.ndarray, gap: float) -> float:
@@ -91,9 +101,13 @@ class Aligner:
     def share(self, key_a: str, text_a: str, key_b: str, text_b: str) -> float | None:
         """The aligned share of two texts, or None where the shorter has too few sentences
         to tell."""
+        counts = sorted(len(sentences(t, self.settings)) for t in (text_a, text_b))
+        if (
+            counts[0] < self.settings.min_sentences
+            or counts[1] > self.settings.max_ratio * counts[0]
+        ):
+            return None  # told before the model is asked for
         a, b = self.vectors(key_a, text_a), self.vectors(key_b, text_b)
-        if min(len(a), len(b)) < self.settings.min_sentences:
-            return None
         return aligned_share(a, b, self.settings.gap)
 
     def translates(self, key_a: str, text_a: str, key_b: str, text_b: str) -> bool:

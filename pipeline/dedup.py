@@ -132,10 +132,13 @@ class DedupStage(Stage):
             if not low <= getattr(self, key) <= high:
                 raise ValueError(f"[dedup] {key} must be from {low} to {high}, "
                                  f"not {getattr(self, key)!r}")  # fmt: skip
-        for key in ("translated_centred", "translated_share", "translated_gap"):
+        for key in ("translated_centred", "translated_share"):
             if not 0 <= getattr(self, key) < 1:
                 raise ValueError(f"[dedup] {key} must be from 0 (not asked) to below 1, "
                                  f"not {getattr(self, key)!r}")  # fmt: skip
+        if not 0 < self.translated_gap < 1:
+            raise ValueError("[dedup] translated_gap must be above 0 and below 1 (translated_share "
+                             f"= 0 turns the check off), not {self.translated_gap!r}")  # fmt: skip
         if not 0 < self.threshold < 1:
             raise ValueError(
                 f"[dedup] threshold must be above 0 and below 1, not {self.threshold!r}"
@@ -193,6 +196,7 @@ class DedupStage(Stage):
                 until=max(dates) + window if dates else None,
                 stage_version=self.version,
                 translated_threshold=self.translated_threshold if self._aligner else None,
+                window_days=self.window_days,
             )
         ]
 

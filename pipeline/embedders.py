@@ -240,12 +240,16 @@ def load_embedder(
         ) from err
 
 
-@lru_cache(maxsize=2)
 def shared_embedder(
     name: str, *, doc_prefix: str = "query", threads: int | None = None, engine: str = "torch"
 ):
     """``load_embedder``, loaded once per process for the same arguments: the embed stage and
     the dedup stage's sentence check (pipeline/aligned.py) share one model in memory."""
+    return _shared(name, doc_prefix, threads, engine)  # one cache key, however they are given
+
+
+@lru_cache(maxsize=2)
+def _shared(name: str, doc_prefix: str, threads: int | None, engine: str):
     return load_embedder(name, doc_prefix=doc_prefix, threads=threads, engine=engine)
 
 

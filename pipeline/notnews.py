@@ -118,9 +118,9 @@ class Rules:
         dizaines de sites affichent « 502 Bad Gateway »; a quotation on a line of its own)."""
         folded = fold(line)
         rule, covered, spans = self._covered(folded)
-        if rule is None or quoting(folded, spans):
-            return None
         limits = self.limits
+        if rule is None or quoting(folded, spans, single=len(folded) > limits.short_line_chars):
+            return None
         if len(folded) <= limits.short_line_chars or covered >= limits.line_coverage * len(folded):
             return rule
         matched = [s for s in sentences(line) if self._covered(fold(s))[0] is not None]

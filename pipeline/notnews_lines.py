@@ -9,19 +9,25 @@ from dataclasses import dataclass, field
 # A sentence ends at . ! ? … (and closing quotes or brackets); the next one starts with a
 # capital, a digit or an opening quote, after a space or none ("połączeń.Zauważmy": pages
 # flattened by a scraper lose the space).
-# A quotation, once folded (« », „ “, “ ” are "; ‘ ’ are '): in double quotes, or in single
+# A quotation, once folded (« », „ “, “ ” are "; ‘ ’ are '): in double quotes; or in single
 # ones that open after no letter and close before none, an apostrophe inside a word ("don't",
-# "п'ять") being no quote mark: English headlines quote in single marks (Tax portal shows
-# '503 Service Unavailable' to millions), and that line was cut from the article as a notice.
-QUOTED = re.compile(r'"[^"]*"|(?<!\w)\'(?:[^\']|\'(?=\w))+\'(?!\w)')
+# "п'ять") being no quote mark, on a line longer than a button's (``quoting``): English
+# headlines quote in single marks (Tax portal shows '503 Service Unavailable' to millions,
+# cut from its article as a notice), and English buttons are named in them (Click 'Accept
+# all cookies' to continue, a consent wall's own line). At most 400 characters: an opening
+# mark never closed (Afrikaans 'n, Dutch 's) made each one scan to the end of a long line.
+QUOTED = re.compile(r'"[^"]*"')
+SINGLE_QUOTED = re.compile(r"(?<!\w)'(?:[^'\n]|'(?=\w)){1,400}?'(?!\w)")
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'»”)\]]*\s*")
 
 
-def quoting(folded: str, spans: list[tuple[int, int]]) -> bool:
+def quoting(folded: str, spans: list[tuple[int, int]], single: bool = False) -> bool:
     """Whether a folded line quotes what the rules matched: every match lies inside quotation
-    marks ("..." once folded). A page's own notice is not in quotation marks; an article
-    quotes one, in a headline or as a line of its own."""
+    marks ("..." once folded; '...' too where ``single``). A page's own notice is not in
+    quotation marks; an article quotes one, in a headline or as a line of its own."""
     quotes = [m.span() for m in QUOTED.finditer(folded)]
+    if single:
+        quotes += [m.span() for m in SINGLE_QUOTED.finditer(folded)]
     return bool(quotes) and all(any(a <= s and e <= b for a, b in quotes) for s, e in spans)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.embed import EmbedStage
+from pipeline.langid import NO_LANGUAGE
 from pipeline.similarity import (
     NOISE,
     SIMILAR_ANCHOR_WEIGHT,
@@ -126,7 +127,8 @@ def semantic(
         if not ids:  # gone while the model worked
             _check_vectors(con, stage, lang)
         means = load_means(con, stage.model_id, stage.input)
-        if given and means and means.mean("text", query_lang) is means.mean("text", None):
+        if (given and means and query_lang not in NO_LANGUAGE  # "und" names none: no news
+                and means.mean("text", query_lang) is means.mean("text", None)):  # fmt: skip
             log.warning(
                 "--query-lang %s: no stored document is in that language, so the query is "
                 "taken as of no known one (the mean over all languages is removed from it)",

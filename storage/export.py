@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
-import socket
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,6 +16,7 @@ import duckdb
 from storage.db import StorageError, connect
 from storage.documents import seen_at_sql
 from storage.export_files import COPY_RELATIONS, FILES, MEMORY_LIMIT, quote, write_file
+from storage.export_folder import make_partial, remove_stale_partials, unlock
 from storage.export_manifest import (
     ExportError,
     check_out_dir,
@@ -287,15 +286,14 @@ def export(
         "database": str(Path(db_path).resolve()),
     }
     check_out_dir(out_dir, identity)
-    _remove_stale_partials(out_dir)
-    partial = out_dir.parent / f"{_partial_prefix(out_dir)}{os.getpid()}-{secrets.token_hex(4)}"
+    remove_stale_partials(out_dir)  # of exports killed outright: their lock is free
     # the folders --out needs that are not there yet: an export that fails takes them away
     # again (before, `--out a/b/c --lang xx` refused left a/b behind)
     made: list[Path] = []
     try:
         made = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-        partial.mkdir()
+        partial, lock = make_partial(out_dir)
     except OSError as err:  # a read-only or full disk, no permission, a file on the way
         _remove_empty(made)
         raise StorageError(
@@ -325,46 +323,16 @@ def export(
         )
         with out_turn(out_dir):  # one export at a time between this check and the swap
             check_out_dir(out_dir, identity)  # again: another export may have filled it
+            unlock(partial, lock)
+            lock = None
             swap_in(partial, out_dir)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
         _remove_empty(made)
         raise
     return manifest
-
-
-# a partial export folder names its host and process: one whose process is gone (kill -9,
-# a power cut) is taken away by the next export into the same --out, on the same host (on a
-# shared drive, another host's may still be written)
-_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
-
-
-def _partial_prefix(out_dir: Path) -> str:
-    # the name cut to 100 characters: a folder name near the file system's 255 bytes failed
-    # with "File name too long" on the partial folder's longer name
-    return f".{out_dir.name[:100]}.partial-{_HOST}-"
-
-
-def _remove_stale_partials(out_dir: Path) -> None:
-    prefix = _partial_prefix(out_dir)
-    try:
-        found = [p for p in out_dir.parent.iterdir() if p.name.startswith(prefix)]
-    except OSError:  # no parent yet, or not readable: the export's own mkdir says why
-        return
-    for folder in found:
-        pid = folder.name[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's process: alive
-        return True
-    return True
 
 
 def _remove_empty(folders: list[Path]) -> None:

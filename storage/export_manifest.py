@@ -7,7 +7,6 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from storage.db import schema_version
+from storage.export_folder import old_folder
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -118,7 +118,7 @@ def swap_in(partial: Path, out_dir: Path) -> None:
     if not out_dir.exists():
         partial.rename(out_dir)
         return
-    old = out_dir.parent / f".{out_dir.name[:100]}.old-{secrets.token_hex(4)}"  # 255 bytes
+    old = old_folder(out_dir)
     out_dir.rename(old)
     try:
         partial.rename(out_dir)

@@ -76,6 +76,8 @@ class CopyCandidatesLookup:
     #: a batch document's (its ``TEXTS_PER_LANGUAGE`` nearest in each language), which the
     #: stage compares sentence by sentence (pipeline/aligned.py). None: no texts
     translated_threshold: float | None = None
+    #: ... of those dated within this many days of the batch document, as the stage takes them
+    window_days: int | None = None
 
 
 #: of a batch document's translated-copy candidates in one language, the texts of this many
@@ -419,30 +421,40 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
             np.asarray(window["done"], dtype=bool),
         )
         if q.translated_threshold is not None and out.vectors:
-            rows = _translation_rows(out, q.translated_threshold)
+            rows = _translation_rows(out, q.translated_threshold, q.window_days)
             texts = by_row_id(con, "extractions", ("x.text",), [keys[i] for i in rows])
             out.texts = {doc_id: text for (doc_id, _), (text,) in texts.items()}
     return out
 
 
-def _translation_rows(out: CopyCandidates, threshold: float) -> list[int]:
-    """The window's rows whose texts the stage may compare: for each batch document, its
-    TEXTS_PER_LANGUAGE nearest documents in each other language, of those ``threshold`` near."""
+def _translation_rows(out: CopyCandidates, threshold: float, days: int | None) -> list[int]:
+    """The window's rows whose texts the stage may compare: for each batch document, in each
+    other language, of the rows dated within ``days`` of it and ``threshold`` near, the
+    TEXTS_PER_LANGUAGE nearest and every row tied with the nearest (a piece and its exact
+    copies share one vector: the stage takes one of them by its own order)."""
     window = out.window
     ids = {doc_id: i for i, doc_id in enumerate(window.ids)}
     langs = np.asarray(window.langs, dtype=object)
+    by_lang = {lang: np.flatnonzero(langs == lang) for lang in set(window.langs)}
+    span = None if days is None or window.seen is None else days * 86400.0
     rows: set[int] = set()
     docs = [d for d in out.vectors if d in ids]
     for start in range(0, len(docs), 64):  # 64 x the window's cosines at a time
         part = docs[start : start + 64]
         sims = np.asarray([out.vectors[d] for d in part], dtype=np.float32) @ window.matrix.T
         for doc_id, row in zip(part, sims, strict=True):
-            near = np.flatnonzero((row >= threshold) & (langs != langs[ids[doc_id]]))
-            for lang in set(langs[near].tolist()):
-                same = near[langs[near] == lang]
-                rows.update(
-                    same[np.argsort(-row[same], kind="stable")[:TEXTS_PER_LANGUAGE]].tolist()
-                )
+            own = ids[doc_id]
+            for lang, idx in by_lang.items():
+                if lang == window.langs[own]:
+                    continue
+                near = idx[row[idx] >= threshold]
+                if span is not None and len(near):
+                    near = near[np.abs(window.seen[near] - window.seen[own]) <= span]
+                if not len(near):
+                    continue
+                order = near[np.argsort(-row[near], kind="stable")]
+                rows.update(order[:TEXTS_PER_LANGUAGE].tolist())
+                rows.update(near[row[near] >= row[order[0]] - 1e-6].tolist())
     return sorted(rows)
 
 

@@ -7,7 +7,6 @@ another story), written for this test. The follow-up's whole-text cosine with th
 it as a translated copy. Of its sentences none has a counterpart in the piece, and of the
 translation's, all do."""
 
-
 import numpy as np
 import pytest
 
@@ -68,6 +67,48 @@ def test_sentences_end_where_a_script_without_case_ends_them():
     ]
 
 
+def test_a_script_that_marks_no_sentence_end_is_not_split_and_not_checked():
+    """Thai marks no sentence end: each paragraph was one "sentence", with no single
+    counterpart among an English translation's sentences, and a true translation was refused
+    (share 0.0). Such a text is not split, so not checked; Urdu's ۔ and the other scripts'
+    marks end sentences; and texts one of which has over 3 times the other's sentences are not
+    checked, before the model is asked for (a review of the check)."""
+    thai = "\n".join(["รัฐบาลประกาศปิดสะพานเก่าเพื่อซ่อมแซมเป็นเวลาสี่เดือน ผู้โดยสารต้องใช้ทางเลี่ยง"] * 4)
+    assert sentences(thai) == []
+    urdu = "شہر کی کونسل نے پرانا پل مرمت کے لیے بند کر دیا۔ کام کم از کم چار ماہ جاری رہے گا۔"
+    assert len(sentences(urdu)) == 2
+    one_a_line = "Городской совет решил закрыть мост на ремонт.\nРаботы продлятся четыре месяца."
+    assert len(sentences(one_a_line)) == 2  # a sentence a line is split, by its lines
+
+    def no_model():
+        raise AssertionError("the model was loaded")
+
+    aligner = Aligner(no_model)
+    assert aligner.share("a", PIECE[1], "th", thai) is None
+    two = " ".join(sentences(FOLLOW_UP[1])[:2])  # too few sentences
+    assert aligner.share("a", PIECE[1], "c", two) is None
+
+
+def test_the_lookup_reads_every_copy_tied_as_nearest_and_only_rows_dated_near():
+    """The stage links a translation to the nearest document in a language dated within
+    window_days of it, ties going by its own order: the lookup reads the texts of those it may
+    take. Before a review, it read the 3 nearest over the whole batch window by row order, and
+    where the stage took a fourth (one of 5 exact copies; or the nearest within its own dates),
+    the pair was linked unchecked."""
+    from storage.outputs.dedup import CopyCandidates, VectorWindow, _translation_rows
+
+    base = np.eye(8, dtype=np.float32)[0]
+    copies = [base] * 5  # one piece on five sites: one vector
+    vectors = np.asarray([base, *copies, base], dtype=np.float32)  # "old": as near, dated far
+    ids = ["en", "f1", "f2", "f3", "f4", "f5", "old"]
+    day = 86400.0
+    window = VectorWindow(ids, ["en", "fr", "fr", "fr", "fr", "fr", "fr"], [100] * 7, vectors,
+                          np.asarray([40 * day] * 6 + [0.0]), np.ones(7, dtype=bool))  # fmt: skip
+    out = CopyCandidates(vectors={"en": base.tolist()}, window=window)
+    rows = _translation_rows(out, 0.88, 30)
+    assert [ids[r] for r in rows] == ["f1", "f2", "f3", "f4", "f5"]  # all tied; not "old"
+
+
 def test_a_translation_aligns_and_a_story_on_the_same_topic_does_not():
     aligner = Aligner(lambda: shared_embedder("e5-small"))
     text = {"piece": PIECE[1], "translation": TRANSLATION[1], "follow-up": FOLLOW_UP[1]}
@@ -121,3 +162,11 @@ def test_the_dedup_stage_links_a_translation_and_not_a_follow_up(tmp_path):
         assert con.execute(
             "SELECT DISTINCT stage_version FROM stage_state WHERE stage = 'dedup'"
         ).fetchall() == [("2",)]
+
+
+def test_a_gap_of_zero_is_refused_rather_than_a_check_that_passes_every_pair():
+    from pipeline.dedup import DedupStage
+
+    with pytest.raises(ValueError, match="translated_gap must be above 0"):
+        DedupStage(translated_gap=0)
+    assert DedupStage(translated_share=0)._aligner is None  # the way to turn it off

@@ -76,31 +76,34 @@ def test_sigterm_in_the_middle_leaves_the_previous_export_and_nothing_beside(tmp
 
 def test_a_killed_exports_half_written_folder_goes_with_the_next_export(tmp_path):
     """kill -9 (the OOM killer, a power cut) leaves the hidden partial folder: no handler
-    runs. The next export into the same --out takes it away (before, it stayed for good;
-    audit, 2026-12-08); one of a process still running is left alone."""
+    runs. The next export into the same --out takes it away once nothing holds its lock
+    (before, it stayed for good; audit, 2026-12-08); that of an export still writing stays."""
     db = store(tmp_path)
     out = tmp_path / "out"
-    proc = slow_export(db, "narratives", out)
+
+    def partials() -> list[str]:
+        return sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out.partial-"))
+
+    killed = slow_export(db, "narratives", out)
     try:
-        assert proc.stdout.readline().strip() == "wrote narratives"
-        proc.kill()
-        proc.wait(timeout=30)
+        assert killed.stdout.readline().strip() == "wrote narratives"
+        killed.kill()
+        killed.wait(timeout=30)
     finally:
-        proc.kill()
-    [left] = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.partial-")]
-    assert f"-{proc.pid}-" in left
-    running = slow_export(db, "copies", tmp_path / "other")  # another export, still going
+        killed.kill()
+    [left] = partials()
+    writing = slow_export(db, "copies", out)  # takes the killed one's away, and writes on
     try:
-        assert running.stdout.readline().strip() == "wrote copies"
-        ours = [p for p in tmp_path.iterdir() if p.name.startswith(".other.partial-")]
-        (ours[0].parent / ours[0].name.replace(".other.", ".out.", 1)).mkdir()  # its own
+        assert writing.stdout.readline().strip() == "wrote copies"
+        [ours] = partials()
+        assert ours != left
         run_cli("export", "narratives", "--out", str(out), "--format", "csv", db=db)
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")) == [
-            ours[0].name.replace(".other.", ".out.", 1)
-        ]
+        assert partials() == [ours]  # still writing: left alone
+        assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "members.csv",
+                                                         "narratives.csv"]  # fmt: skip
     finally:
-        running.kill()
-        running.wait(timeout=30)
+        writing.kill()
+        writing.wait(timeout=30)
 
 
 def test_an_export_finished_meanwhile_in_the_same_folder_is_not_replaced(tmp_path):
