@@ -50,11 +50,17 @@ def main(args: list[str]) -> None:
     for p in pairs:
         p["va"], p["vb"] = (np.asarray(embedder.encode(sentences(p[k])), dtype=np.float32)
                             for k in ("a", "b"))  # fmt: skip
-    counted = [p for p in pairs if min(len(p["va"]), len(p["vb"])) >= Settings.min_sentences]
+
+    def checked(p) -> bool:  # as Aligner.share: enough sentences, and comparable counts
+        low, high = sorted((len(p["va"]), len(p["vb"])))
+        return low >= Settings.min_sentences and high <= Settings.max_ratio * low
+
+    counted = [p for p in pairs if checked(p)]
     yes = [p for p in counted if p["translation"]]
     no = [p for p in counted if not p["translation"]]
-    print(f"{len(yes)} translations, {len(no)} other pairs ({len(pairs) - len(counted)} of too "
-          "few sentences, not checked); a cell: translations kept / other pairs let through")  # fmt: skip
+    print(f"{len(yes)} translations, {len(no)} other pairs ({len(pairs) - len(counted)} not "
+          "checked: too few sentences or counts too far apart); a cell: translations kept / "
+          "other pairs let through")  # fmt: skip
     print("| gap | " + " | ".join(f"share {s}" for s in SHARES) + " |")
     print("|---|" + "---|" * len(SHARES))
     for gap in GAPS:
@@ -62,15 +68,19 @@ def main(args: list[str]) -> None:
         cells = [f"{sum(v >= s for v, t in got if t)} / {sum(v >= s for v, t in got if not t)}"
                  for s in SHARES]  # fmt: skip
         print(f"| {gap} | " + " | ".join(cells) + " |")
-    print(f"\nat the gap {Settings.gap}, per set: lowest share of a translation, highest of another")
+    print(
+        f"\nat the gap {Settings.gap}, per set: lowest share of a translation, highest of another"
+    )
     for name in sorted({p["set"] for p in counted}):
         of = [p for p in counted if p["set"] == name]
         shares = {t: [aligned_share(p["va"], p["vb"], Settings.gap) for p in of
                       if p["translation"] is t] for t in (True, False)}  # fmt: skip
         low = f"{min(shares[True]):.2f}" if shares[True] else "-"
         high = f"{max(shares[False]):.2f}" if shares[False] else "-"
-        print(f"  {name}: {len(shares[True])} translations from {low}, "
-              f"{len(shares[False])} others up to {high}")
+        print(
+            f"  {name}: {len(shares[True])} translations from {low}, "
+            f"{len(shares[False])} others up to {high}"
+        )
 
 
 if __name__ == "__main__":
