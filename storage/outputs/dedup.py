@@ -16,6 +16,7 @@ from storage.means import LanguageMeans
 from storage.means import load as load_means
 from storage.outputs import repeats
 from storage.outputs.base import VERSIONS, Output, WriteContext, versions
+from storage.outputs.dedup_texts import translation_rows
 from storage.vectors import read_columns, vectors_at
 
 COPY_KINDS = ("exact", "near", "translated")  # closest first
@@ -78,11 +79,6 @@ class CopyCandidatesLookup:
     translated_threshold: float | None = None
     #: ... of those dated within this many days of the batch document, as the stage takes them
     window_days: int | None = None
-
-
-#: of a batch document's translated-copy candidates in one language, the texts of this many
-#: nearest are read: the stage takes the nearest dated within its window
-TEXTS_PER_LANGUAGE = 3
 
 
 @dataclass(slots=True)
@@ -421,41 +417,10 @@ def copy_candidates(con: duckdb.DuckDBPyConnection, q: CopyCandidatesLookup) -> 
             np.asarray(window["done"], dtype=bool),
         )
         if q.translated_threshold is not None and out.vectors:
-            rows = _translation_rows(out, q.translated_threshold, q.window_days)
+            rows = translation_rows(out, q.translated_threshold, q.window_days)
             texts = by_row_id(con, "extractions", ("x.text",), [keys[i] for i in rows])
             out.texts = {doc_id: text for (doc_id, _), (text,) in texts.items()}
     return out
-
-
-def _translation_rows(out: CopyCandidates, threshold: float, days: int | None) -> list[int]:
-    """The window's rows whose texts the stage may compare: for each batch document, in each
-    other language, of the rows dated within ``days`` of it and ``threshold`` near, the
-    TEXTS_PER_LANGUAGE nearest and every row tied with the nearest (a piece and its exact
-    copies share one vector: the stage takes one of them by its own order)."""
-    window = out.window
-    ids = {doc_id: i for i, doc_id in enumerate(window.ids)}
-    langs = np.asarray(window.langs, dtype=object)
-    by_lang = {lang: np.flatnonzero(langs == lang) for lang in set(window.langs)}
-    span = None if days is None or window.seen is None else days * 86400.0
-    rows: set[int] = set()
-    docs = [d for d in out.vectors if d in ids]
-    for start in range(0, len(docs), 64):  # 64 x the window's cosines at a time
-        part = docs[start : start + 64]
-        sims = np.asarray([out.vectors[d] for d in part], dtype=np.float32) @ window.matrix.T
-        for doc_id, row in zip(part, sims, strict=True):
-            own = ids[doc_id]
-            for lang, idx in by_lang.items():
-                if lang == window.langs[own]:
-                    continue
-                near = idx[row[idx] >= threshold]
-                if span is not None and len(near):
-                    near = near[np.abs(window.seen[near] - window.seen[own]) <= span]
-                if not len(near):
-                    continue
-                order = near[np.argsort(-row[near], kind="stable")]
-                rows.update(order[:TEXTS_PER_LANGUAGE].tolist())
-                rows.update(near[row[near] >= row[order[0]] - 1e-6].tolist())
-    return sorted(rows)
 
 
 OUTPUT = Output(

@@ -95,7 +95,8 @@ def test_the_lookup_reads_every_copy_tied_as_nearest_and_only_rows_dated_near():
     take. Before a review, it read the 3 nearest over the whole batch window by row order, and
     where the stage took a fourth (one of 5 exact copies; or the nearest within its own dates),
     the pair was linked unchecked."""
-    from storage.outputs.dedup import CopyCandidates, VectorWindow, _translation_rows
+    from storage.outputs.dedup import CopyCandidates, VectorWindow
+    from storage.outputs.dedup_texts import translation_rows
 
     base = np.eye(8, dtype=np.float32)[0]
     copies = [base] * 5  # one piece on five sites: one vector
@@ -105,7 +106,7 @@ def test_the_lookup_reads_every_copy_tied_as_nearest_and_only_rows_dated_near():
     window = VectorWindow(ids, ["en", "fr", "fr", "fr", "fr", "fr", "fr"], [100] * 7, vectors,
                           np.asarray([40 * day] * 6 + [0.0]), np.ones(7, dtype=bool))  # fmt: skip
     out = CopyCandidates(vectors={"en": base.tolist()}, window=window)
-    rows = _translation_rows(out, 0.88, 30)
+    rows = translation_rows(out, 0.88, 30)
     assert [ids[r] for r in rows] == ["f1", "f2", "f3", "f4", "f5"]  # all tied; not "old"
 
 
