@@ -2,14 +2,14 @@
 
 Two pieces on one story or one topic in two languages reach the whole-text cosine of a
 translation (0.88 to 0.93 with multilingual e5), and their languages' means removed they
-still may (docs/similarity.md, "Translated copies"). What a translation has and they do not is
-a counterpart for each sentence: the sentence it translates, much nearer to it than any other
-sentence of the other text. Of the shorter text's sentences, the share whose nearest sentence
-in the other text is ``gap`` nearer than the second nearest tells the two apart (a
-translation: 0.41 and more at a gap of 0.06, loose and machine-made ones included; two stories
-or topics: 0.2 at most; the curve is in docs/similarity.md). The sentences are embedded by the model the documents'
-vectors come from; the thresholds are calibrated for one model (``models``), and with any
-other the check is off.
+still may (README, "Similarity and language bias"). What a translation has and they do not
+is a counterpart for each sentence: the sentence it translates, much nearer to it than any
+other sentence of the other text. Of the shorter text's sentences, the share whose nearest
+sentence in the other text is ``gap`` nearer than the second nearest tells the two apart
+(at a gap of 0.06, translations 0.33 and more, loose and machine-made ones included; two
+stories or topics 0.2 at most; the curve: README, "Translated copies, sentence by
+sentence"). The sentences are embedded by the model the documents' vectors come from; the
+thresholds are calibrated for one model (``models``), and with any other the check is off.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ _LINE_END = re.compile(rf"[{_MARKS}][\"'»”’)\]]*\s*$")
 
 @dataclass(frozen=True)
 class Settings:
-    """When two texts count as one a translation of the other (docs/similarity.md)."""
+    """When two texts count as one a translation of the other (the README's curve)."""
 
     #: the nearest sentence at least this much nearer than the second nearest ...
     gap: float = 0.06
